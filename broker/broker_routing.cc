@@ -1,0 +1,276 @@
+// The Broker's pub/sub: subscribing, publishing and routing a message to its
+// subscribers and queue groups.
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "broker/broker.h"
+#include "broker/sys_topics.h"
+#include "core/headers.h"
+#include "core/status.h"
+#include "core/topic.h"
+
+namespace manifold {
+namespace {
+
+// Longest queue group name accepted.
+constexpr size_t kMaxQueueGroupBytes = 256;
+
+absl::Status ValidateQueueGroup(absl::string_view group) {
+  if (group.size() > kMaxQueueGroupBytes) {
+    return ProtocolError(wire::INVALID_ARGUMENT,
+                         absl::StrCat("queue group is ", group.size(),
+                                      " bytes long; the limit is ",
+                                      kMaxQueueGroupBytes));
+  }
+  for (unsigned char c : group) {
+    if (c <= 0x20 || c >= 0x7f) {
+      return ProtocolError(
+          wire::INVALID_ARGUMENT,
+          absl::StrCat("queue group '", group.substr(0, 64),
+                       "' contains a space or non-printable character"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+// Payload plus headers: what the payload limit applies to.
+size_t MessageSize(const PublishOp& p) {
+  size_t size = p.payload.size();
+  for (const HeaderView& h : p.headers) size += h.key.size() + h.value.size();
+  return size;
+}
+
+}  // namespace
+
+void Broker::HandleSubscribe(Connection& c, const wire::Subscribe& subscribe) {
+  const uint64_t op_id = subscribe.op_id();
+  if (absl::Status s = ValidateTopic(subscribe.pattern(),
+                                     TopicRole::kSubscription,
+                                     options_.topic_limits);
+      !s.ok()) {
+    SendError(c, op_id, s);
+    return;
+  }
+  if (absl::Status s = ValidateQueueGroup(subscribe.queue_group()); !s.ok()) {
+    SendError(c, op_id, s);
+    return;
+  }
+  if (c.subscriptions_.size() >= options_.max_subscriptions_per_connection) {
+    SendError(c, op_id,
+              ProtocolError(wire::TOO_MANY_SUBSCRIPTIONS,
+                            absl::StrCat(
+                                "connection has ", c.subscriptions_.size(),
+                                " subscriptions; the limit is ",
+                                options_.max_subscriptions_per_connection)));
+    return;
+  }
+  const SubscriptionId id = subscription_ids_.Next();
+  index_.Add(id, &c, subscribe.pattern(), subscribe.queue_group());
+  c.subscriptions_.insert(id);
+  ++stats_.subscriptions;
+  SendAck(c, op_id, id.value());
+
+  wire::BrokerEvent event;
+  wire::SubscriptionAdded* added = event.mutable_subscription_added();
+  added->set_session_id(c.id_.value());
+  added->set_subscription_id(id.value());
+  added->set_pattern(subscribe.pattern());
+  added->set_queue_group(subscribe.queue_group());
+  Emit(std::move(event), sys_topics::kSubscriptionAdded);
+}
+
+void Broker::HandleUnsubscribe(Connection& c,
+                               const wire::Unsubscribe& unsubscribe) {
+  const SubscriptionId id(unsubscribe.subscription_id());
+  Subscription* sub = index_.Find(id);
+  if (!c.subscriptions_.contains(id) || sub == nullptr) {
+    SendError(c, unsubscribe.op_id(),
+              ProtocolError(wire::UNKNOWN_SUBSCRIPTION,
+                            absl::StrCat("no subscription ", id.ToString(),
+                                         " on this connection")));
+    return;
+  }
+  SendAck(c, unsubscribe.op_id());
+  if (unsubscribe.max_messages() > sub->delivered) {
+    sub->max_messages = unsubscribe.max_messages();
+    return;
+  }
+  c.subscriptions_.erase(id);
+  RemoveSubscription(*sub, /*emit_event=*/true);
+}
+
+void Broker::RemoveSubscription(Subscription& sub, bool emit_event) {
+  wire::BrokerEvent event;
+  if (emit_event) {
+    wire::SubscriptionRemoved* removed = event.mutable_subscription_removed();
+    removed->set_session_id(sub.connection->id_.value());
+    removed->set_subscription_id(sub.id.value());
+    removed->set_pattern(sub.pattern);
+    removed->set_queue_group(sub.queue_group);
+  }
+  --stats_.subscriptions;
+  index_.Remove(sub);
+  if (emit_event) Emit(std::move(event), sys_topics::kSubscriptionRemoved);
+}
+
+void Broker::HandlePublish(Connection& c, const PublishOp& publish) {
+  const uint64_t op_id = publish.op_id;
+  if (IsReserved(publish.topic)) {
+    SendError(c, op_id,
+              ProtocolError(wire::RESERVED_TOPIC,
+                            absl::StrCat("topic '", publish.topic.substr(0, 64),
+                                         "' is reserved for the broker")));
+    return;
+  }
+  if (const size_t size = MessageSize(publish);
+      size > options_.max_payload_bytes) {
+    SendError(c, op_id,
+              ProtocolError(wire::PAYLOAD_TOO_LARGE,
+                            absl::StrCat("payload of ", size,
+                                         " bytes (headers included) exceeds "
+                                         "the limit of ",
+                                         options_.max_payload_bytes,
+                                         " bytes")));
+    return;
+  }
+  // A topic already in the routing cache was validated when it got there.
+  if (!index_.IsCached(publish.topic)) {
+    if (absl::Status s = ValidateTopic(publish.topic, TopicRole::kPublish,
+                                       options_.topic_limits);
+        !s.ok()) {
+      SendError(c, op_id, s);
+      return;
+    }
+  }
+  for (const HeaderView& h : publish.headers) {
+    if (absl::Status s = ValidateHeader(h.key, h.value); !s.ok()) {
+      SendError(c, op_id, s);
+      return;
+    }
+  }
+  if (!publish.reply_to.empty()) {
+    if (absl::Status s = ValidateTopic(publish.reply_to, TopicRole::kLiteral,
+                                       options_.topic_limits);
+        !s.ok()) {
+      SendError(c, op_id,
+                ProtocolError(WireCode(s), absl::StrCat("reply_to: ",
+                                                        s.message())));
+      return;
+    }
+  }
+  const uint64_t delivered = Route(publish, &c);
+  if (publish.ack) SendAck(c, op_id, 0, delivered);
+  if (delivered == 0 && publish.no_responders && !publish.reply_to.empty()) {
+    NotifyNoResponders(c, publish);
+  }
+}
+
+uint64_t Broker::Route(const PublishOp& publish, Connection* publisher) {
+  ++stats_.publishes;
+  // '*' only ever appears as a whole wildcard segment in a valid topic.
+  const bool wildcard = publish.topic.find('*') != absl::string_view::npos;
+  const absl::Span<SubscriptionNode* const> nodes =
+      wildcard ? index_.MatchPattern(publish.topic) : index_.Match(publish.topic);
+  if (nodes.empty()) return 0;
+  SharedMessage message(publish, encode_scratch_);
+  uint64_t delivered = 0;
+  for (SubscriptionNode* node : nodes) {
+    for (Subscription* sub : node->subscribers()) {
+      delivered += DeliverTo(*sub, message, publisher);
+    }
+    for (auto& group : node->groups()) {
+      delivered += DeliverToGroup(*group, message, publisher);
+    }
+  }
+  return delivered;
+}
+
+bool Broker::DeliverTo(Subscription& sub, SharedMessage& message,
+                       const Connection* publisher) {
+  Connection& c = *sub.connection;
+  if (c.state_ != ConnectionState::kOpen) return false;
+  if (&c == publisher && !c.echo_) return false;
+  if (!HasRoomForDelivery(c)) return false;
+  c.codec_->EncodeDelivery(message, sub.id, c.outbound_);
+  ++stats_.deliveries;
+  ++stats_.messages_out;
+  MarkChanged(c);
+  // Removal waits until routing is over: it would change the lists that are
+  // being iterated.
+  if (++sub.delivered == sub.max_messages) to_unsubscribe_.push_back(sub.id);
+  return true;
+}
+
+bool Broker::DeliverToGroup(QueueGroup& group, SharedMessage& message,
+                            const Connection* publisher) {
+  // Round-robin over the members that can take the message now; a member over
+  // its output limit is passed over while another can take it.
+  const size_t n = group.members.size();
+  Subscription* full = nullptr;
+  size_t full_position = 0;
+  for (size_t k = 0; k < n; ++k) {
+    const size_t position = (group.next + k) % n;
+    Subscription* sub = group.members[position];
+    const Connection& c = *sub->connection;
+    if (c.state_ != ConnectionState::kOpen) continue;
+    if (&c == publisher && !c.echo_) continue;
+    if (c.outbound_.size() >= options_.max_outbound_bytes) {
+      if (full == nullptr) {
+        full = sub;
+        full_position = position;
+      }
+      continue;
+    }
+    group.next = (position + 1) % n;
+    return DeliverTo(*sub, message, publisher);
+  }
+  if (full != nullptr) {
+    // Every eligible member is full: the policy decides (drop or disconnect).
+    group.next = (full_position + 1) % n;
+    return DeliverTo(*full, message, publisher);
+  }
+  return false;
+}
+
+bool Broker::HasRoomForDelivery(Connection& c) {
+  if (c.outbound_.size() < options_.max_outbound_bytes) return true;
+  if (options_.slow_consumer_policy == SlowConsumerPolicy::kDropAndCount) {
+    ++stats_.dropped_deliveries;
+    return false;
+  }
+  ++stats_.slow_consumer_disconnects;
+  BeginClose(c,
+             ProtocolError(wire::SLOW_CONSUMER,
+                           absl::StrCat("slow consumer: ", c.outbound_.size(),
+                                        " bytes unread; the limit is ",
+                                        options_.max_outbound_bytes)),
+             /*tell_peer=*/true);
+  return false;
+}
+
+void Broker::NotifyNoResponders(Connection& publisher,
+                                const PublishOp& publish) {
+  // As NATS does: a 503 status message on the reply topic, delivered only to
+  // the publisher's own subscriptions (its reply inbox).
+  PublishOp notice;
+  notice.topic = publish.reply_to;
+  notice.headers.push_back({"Status", "503"});
+  notice.has_header_block = true;
+  SharedMessage message(notice, encode_scratch_);
+  for (SubscriptionNode* node : index_.Match(publish.reply_to)) {
+    for (Subscription* sub : node->subscribers()) {
+      if (sub->connection == &publisher) DeliverTo(*sub, message, nullptr);
+    }
+    for (auto& group : node->groups()) {
+      for (Subscription* sub : group->members) {
+        if (sub->connection == &publisher) {
+          DeliverTo(*sub, message, nullptr);
+          break;
+        }
+      }
+    }
+  }
+}
+
+}  // namespace manifold

@@ -1,0 +1,260 @@
+// The Broker's request/response services: one server per literal topic,
+// requests routed to it with a broker-assigned id, and exactly one Response
+// for every Request: the server's answer, or a status saying why not.
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "broker/broker.h"
+#include "broker/sys_topics.h"
+#include "core/headers.h"
+#include "core/status.h"
+#include "core/topic.h"
+
+namespace manifold {
+namespace {
+
+std::string Describe(const Connection& c) {
+  return c.client_name().empty()
+             ? c.id().ToString()
+             : absl::StrCat(c.id().ToString(), " ('", c.client_name(), "')");
+}
+
+template <typename Headers>
+absl::Status CheckSizeAndHeaders(absl::string_view payload,
+                                 const Headers& headers, size_t limit) {
+  size_t size = payload.size();
+  for (const wire::Header& h : headers) {
+    if (absl::Status s = ValidateHeader(h.key(), h.value()); !s.ok()) return s;
+    size += h.key().size() + h.value().size();
+  }
+  if (size > limit) {
+    return ProtocolError(
+        wire::PAYLOAD_TOO_LARGE,
+        absl::StrCat("payload of ", size,
+                     " bytes (headers included) exceeds the limit of ", limit,
+                     " bytes"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+void Broker::HandleServe(Connection& c, const wire::Serve& serve) {
+  const std::string& topic = serve.topic();
+  if (absl::Status s =
+          ValidateTopic(topic, TopicRole::kLiteral, options_.topic_limits);
+      !s.ok()) {
+    SendError(c, serve.op_id(), s);
+    return;
+  }
+  if (IsReserved(topic)) {
+    SendError(c, serve.op_id(),
+              ProtocolError(wire::RESERVED_TOPIC,
+                            absl::StrCat("topic '", topic,
+                                         "' is reserved for the broker")));
+    return;
+  }
+  if (auto it = services_.find(topic); it != services_.end()) {
+    const Connection& holder = *it->second.server;
+    SendError(c, serve.op_id(),
+              ProtocolError(wire::TOPIC_ALREADY_SERVED,
+                            absl::StrCat("topic '", topic,
+                                         "' is already served by ",
+                                         &holder == &c ? "this connection"
+                                                       : Describe(holder))));
+    return;
+  }
+  if (c.served_topics_.size() >= options_.max_services_per_connection) {
+    SendError(c, serve.op_id(),
+              ProtocolError(wire::TOO_MANY_SERVICES,
+                            absl::StrCat("connection serves ",
+                                         c.served_topics_.size(),
+                                         " topics; the limit is ",
+                                         options_.max_services_per_connection)));
+    return;
+  }
+  services_[topic].server = &c;
+  c.served_topics_.insert(topic);
+  ++stats_.services;
+  SendAck(c, serve.op_id());
+
+  wire::BrokerEvent event;
+  event.mutable_service_added()->set_session_id(c.id_.value());
+  event.mutable_service_added()->set_topic(topic);
+  Emit(std::move(event), sys_topics::kServiceAdded);
+}
+
+void Broker::HandleUnserve(Connection& c, const wire::Unserve& unserve) {
+  const std::string& topic = unserve.topic();
+  if (!c.served_topics_.contains(topic)) {
+    SendError(c, unserve.op_id(),
+              ProtocolError(wire::NOT_SERVING,
+                            absl::StrCat("this connection does not serve '",
+                                         topic.substr(0, 64), "'")));
+    return;
+  }
+  SendAck(c, unserve.op_id());
+  c.served_topics_.erase(topic);
+  RemoveService(topic,
+                absl::StrCat("server ", Describe(c), " stopped serving '",
+                             topic, "'"),
+                /*emit_event=*/true);
+}
+
+void Broker::RemoveService(const std::string& topic, absl::string_view why,
+                           bool emit_event) {
+  auto it = services_.find(topic);
+  if (it == services_.end()) return;
+  Service service = std::move(it->second);
+  services_.erase(it);
+  --stats_.services;
+  for (RequestId id : service.pending) {
+    FinishRequest(id, wire::SERVER_GONE, why, nullptr);
+  }
+  if (emit_event) {
+    wire::BrokerEvent event;
+    event.mutable_service_removed()->set_session_id(
+        service.server->id_.value());
+    event.mutable_service_removed()->set_topic(topic);
+    Emit(std::move(event), sys_topics::kServiceRemoved);
+  }
+}
+
+void Broker::HandleRequest(Connection& c, const wire::Request& request) {
+  const uint64_t op_id = request.op_id();
+  const std::string& topic = request.topic();
+  if (absl::Status s =
+          ValidateTopic(topic, TopicRole::kLiteral, options_.topic_limits);
+      !s.ok()) {
+    SendError(c, op_id, s);
+    return;
+  }
+  if (absl::Status s = CheckSizeAndHeaders(
+          request.payload(), request.headers(), options_.max_payload_bytes);
+      !s.ok()) {
+    SendError(c, op_id, s);
+    return;
+  }
+  wire::ServerMessage& m = scratch_message_;
+  m.Clear();
+  wire::Response* response = m.mutable_response();
+  response->set_op_id(op_id);
+  if (topic == sys_topics::kStatisticsTopic) {
+    response->set_status(wire::REQUEST_OK);
+    response->set_payload(stats_.ToProto().SerializeAsString());
+    Send(c, m);
+    return;
+  }
+  auto service = services_.find(topic);
+  if (service == services_.end()) {
+    response->set_status(wire::NO_SERVER);
+    response->set_message(absl::StrCat("no server for topic '", topic, "'"));
+    Send(c, m);
+    return;
+  }
+  if (c.awaiting_.size() >= options_.max_pending_requests_per_connection) {
+    SendError(c, op_id,
+              ProtocolError(
+                  wire::TOO_MANY_PENDING_REQUESTS,
+                  absl::StrCat("connection has ", c.awaiting_.size(),
+                               " requests in flight; the limit is ",
+                               options_.max_pending_requests_per_connection)));
+    return;
+  }
+  const absl::Duration timeout =
+      request.timeout_ms() == 0
+          ? options_.default_request_timeout
+          : std::min(absl::Milliseconds(request.timeout_ms()),
+                     options_.max_request_timeout);
+  const RequestId id = request_ids_.Next();
+  Connection& server = *service->second.server;
+  PendingRequest& pending = requests_[id];
+  pending.id = id;
+  pending.requester = &c;
+  pending.requester_op_id = op_id;
+  pending.server = &server;
+  pending.topic = topic;
+  pending.timeout = timeout;
+  pending.timer =
+      timers_.Schedule(now_ + timeout, TimerKind::kRequest, id.value());
+  c.awaiting_.insert(id);
+  server.serving_.insert(id);
+  service->second.pending.insert(id);
+  ++stats_.requests;
+  ++stats_.requests_in_flight;
+
+  m.Clear();
+  wire::ServedRequest* served = m.mutable_request();
+  served->set_request_id(id.value());
+  served->set_topic(topic);
+  served->set_payload(request.payload());
+  *served->mutable_headers() = request.headers();
+  served->set_timeout_ms(
+      static_cast<uint32_t>(absl::ToInt64Milliseconds(timeout)));
+  served->set_requester_session_id(c.id_.value());
+  Send(server, m);
+}
+
+void Broker::HandleRespond(Connection& c, const wire::Respond& respond) {
+  const RequestId id(respond.request_id());
+  auto it = requests_.find(id);
+  if (it == requests_.end() || it->second.server != &c) {
+    SendError(c, respond.op_id(),
+              ProtocolError(wire::UNKNOWN_REQUEST,
+                            absl::StrCat(id.ToString(),
+                                         " is not awaiting an answer from "
+                                         "this connection (unknown, already "
+                                         "answered, timed out, or its "
+                                         "requester left)")));
+    return;
+  }
+  if (respond.status() != wire::REQUEST_OK &&
+      respond.status() != wire::REJECTED) {
+    SendError(c, respond.op_id(),
+              ProtocolError(wire::INVALID_ARGUMENT,
+                            absl::StrCat("a response's status must be "
+                                         "REQUEST_OK or REJECTED, not ",
+                                         wire::RequestStatus_Name(
+                                             respond.status()))));
+    return;
+  }
+  if (absl::Status s = CheckSizeAndHeaders(
+          respond.payload(), respond.headers(), options_.max_payload_bytes);
+      !s.ok()) {
+    SendError(c, respond.op_id(), s);
+    return;
+  }
+  FinishRequest(id, respond.status(), respond.message(), &respond);
+}
+
+void Broker::FinishRequest(RequestId id, wire::RequestStatus status,
+                           absl::string_view message,
+                           const wire::Respond* respond) {
+  auto it = requests_.find(id);
+  if (it == requests_.end()) return;
+  PendingRequest request = std::move(it->second);
+  requests_.erase(it);
+  --stats_.requests_in_flight;
+  timers_.Cancel(request.timer);
+  request.requester->awaiting_.erase(id);
+  request.server->serving_.erase(id);
+  if (auto service = services_.find(request.topic);
+      service != services_.end()) {
+    service->second.pending.erase(id);
+  }
+
+  wire::ServerMessage& m = scratch_message_;
+  m.Clear();
+  wire::Response* response = m.mutable_response();
+  response->set_op_id(request.requester_op_id);
+  response->set_status(status);
+  response->set_message(std::string(message));
+  if (respond != nullptr) {
+    response->set_payload(respond->payload());
+    *response->mutable_headers() = respond->headers();
+  }
+  Send(*request.requester, m);
+}
+
+}  // namespace manifold

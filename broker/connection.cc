@@ -1,0 +1,77 @@
+#include "broker/connection.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "broker/broker.h"
+#include "core/status.h"
+
+namespace manifold {
+namespace {
+
+// Input a transport may push past a full inbound channel before the broker
+// concludes it is ignoring WantsRead(): room for one more read of a typical
+// transport buffer.
+constexpr size_t kInboundSlack = 64 * 1024;
+// A frame's length prefix takes at most this many bytes.
+constexpr size_t kMaxPrefixBytes = 10;
+
+}  // namespace
+
+Connection::Connection(Broker& broker, ConnectionId id, PeerInfo peer,
+                       std::unique_ptr<ProtocolCodec> codec, absl::Time now)
+    : broker_(broker),
+      id_(id),
+      peer_(std::move(peer)),
+      codec_(std::move(codec)),
+      last_input_(now) {}
+
+Connection::~Connection() = default;
+
+void Connection::Receive(absl::string_view bytes, absl::Time now) {
+  if (state_ == ConnectionState::kClosing || bytes.empty()) return;
+  broker_.stats_.bytes_in += bytes.size();
+  last_input_ = now;
+  pings_outstanding_ = 0;
+  const BrokerOptions& options = broker_.options();
+  const size_t unread = inbound_.size() - inbound_read_;
+  if (unread + bytes.size() >
+      options.max_inbound_bytes + options.max_frame_bytes + kInboundSlack) {
+    ++broker_.stats_.protocol_errors;
+    broker_.BeginClose(
+        *this,
+        ProtocolError(wire::INPUT_OVERFLOW,
+                      absl::StrCat("peer sent ", unread + bytes.size(),
+                                   " unprocessed bytes; the inbound limit is ",
+                                   options.max_inbound_bytes)),
+        /*tell_peer=*/true);
+    broker_.RunDeferred();
+    return;
+  }
+  if (inbound_read_ > 0 && inbound_read_ == inbound_.size()) DropReadInput();
+  inbound_.append(bytes.data(), bytes.size());
+  if (!WantsRead()) read_paused_ = true;
+  broker_.MarkReady(*this);
+}
+
+bool Connection::WantsRead() const {
+  if (state_ == ConnectionState::kClosing) return false;
+  const size_t unread = inbound_.size() - inbound_read_;
+  const BrokerOptions& options = broker_.options();
+  if (unread < options.max_inbound_bytes) return true;
+  // One operation larger than the inbound limit must still arrive whole.
+  return awaiting_rest_of_frame_ &&
+         unread < options.max_frame_bytes + kMaxPrefixBytes;
+}
+
+void Connection::Consume(size_t n) {
+  outbound_.Consume(n);
+  broker_.stats_.bytes_out += n;
+}
+
+void Connection::DropReadInput() {
+  inbound_.erase(0, inbound_read_);
+  inbound_read_ = 0;
+}
+
+}  // namespace manifold

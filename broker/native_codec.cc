@@ -1,0 +1,262 @@
+#include "broker/native_codec.h"
+
+#include <cstdint>
+
+#include "core/framing.h"
+#include "core/status.h"
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
+#include "google/protobuf/stubs/common.h"
+#include "google/protobuf/util/delimited_message_util.h"
+#include "google/protobuf/wire_format_lite.h"
+
+namespace manifold {
+namespace {
+
+using google::protobuf::io::CodedInputStream;
+using google::protobuf::io::CodedOutputStream;
+using google::protobuf::internal::WireFormatLite;
+
+constexpr uint32_t LengthTag(int field_number) {
+  return WireFormatLite::MakeTag(field_number,
+                                 WireFormatLite::WIRETYPE_LENGTH_DELIMITED);
+}
+constexpr uint32_t VarintTag(int field_number) {
+  return WireFormatLite::MakeTag(field_number, WireFormatLite::WIRETYPE_VARINT);
+}
+
+// proto3 `string` fields must hold UTF-8; the generated parser rejects
+// anything else, so the fast path must too.
+bool IsUtf8(absl::string_view s) {
+  for (unsigned char c : s) {
+    if (c >= 0x80) {
+      return google::protobuf::internal::IsStructurallyValidUTF8(
+          s.data(), static_cast<int>(s.size()));
+    }
+  }
+  return true;
+}
+
+// Reads a length-delimited field's contents as a view into the input.
+bool ReadView(CodedInputStream& in, absl::string_view whole,
+              absl::string_view& out) {
+  uint32_t length = 0;
+  if (!in.ReadVarint32(&length)) return false;
+  const int at = in.CurrentPosition();
+  if (length > whole.size() - static_cast<size_t>(at)) return false;
+  out = whole.substr(static_cast<size_t>(at), length);
+  return in.Skip(static_cast<int>(length));
+}
+
+bool DecodeHeader(absl::string_view body, HeaderView& header) {
+  CodedInputStream in(reinterpret_cast<const uint8_t*>(body.data()),
+                      static_cast<int>(body.size()));
+  while (true) {
+    const uint32_t tag = in.ReadTag();
+    if (tag == 0) return in.CurrentPosition() == static_cast<int>(body.size());
+    if (tag == LengthTag(wire::Header::kKeyFieldNumber)) {
+      if (!ReadView(in, body, header.key) || !IsUtf8(header.key)) return false;
+    } else if (tag == LengthTag(wire::Header::kValueFieldNumber)) {
+      if (!ReadView(in, body, header.value) || !IsUtf8(header.value)) {
+        return false;
+      }
+    } else if (!WireFormatLite::SkipField(&in, tag)) {
+      return false;
+    }
+  }
+}
+
+// Size of a length-delimited field with a one-byte tag.
+size_t LengthFieldSize(size_t length) {
+  return 1 + CodedOutputStream::VarintSize32(static_cast<uint32_t>(length)) +
+         length;
+}
+
+// Like LengthFieldSize, but 0 for an empty value: proto3 omits default
+// values, and so do we, to write exactly what protobuf would.
+size_t OptionalFieldSize(size_t length) {
+  return length == 0 ? 0 : LengthFieldSize(length);
+}
+
+size_t HeaderSize(const HeaderView& h) {
+  return OptionalFieldSize(h.key.size()) + OptionalFieldSize(h.value.size());
+}
+
+uint8_t* WriteLengthField(uint32_t tag, absl::string_view value,
+                          uint8_t* target) {
+  target = CodedOutputStream::WriteTagToArray(tag, target);
+  target = CodedOutputStream::WriteVarint32ToArray(
+      static_cast<uint32_t>(value.size()), target);
+  std::memcpy(target, value.data(), value.size());
+  return target + value.size();
+}
+
+}  // namespace
+
+bool DecodePublishBody(absl::string_view body, PublishOp& publish) {
+  publish.Reset();
+  CodedInputStream in(reinterpret_cast<const uint8_t*>(body.data()),
+                      static_cast<int>(body.size()));
+  while (true) {
+    const uint32_t tag = in.ReadTag();
+    if (tag == 0) return in.CurrentPosition() == static_cast<int>(body.size());
+    switch (tag) {
+      case VarintTag(wire::Publish::kOpIdFieldNumber):
+        if (!in.ReadVarint64(&publish.op_id)) return false;
+        break;
+      case LengthTag(wire::Publish::kTopicFieldNumber):
+        if (!ReadView(in, body, publish.topic) || !IsUtf8(publish.topic)) {
+          return false;
+        }
+        break;
+      case LengthTag(wire::Publish::kPayloadFieldNumber):
+        if (!ReadView(in, body, publish.payload)) return false;
+        break;
+      case LengthTag(wire::Publish::kHeadersFieldNumber): {
+        absl::string_view encoded;
+        HeaderView header;
+        if (!ReadView(in, body, encoded) || !DecodeHeader(encoded, header)) {
+          return false;
+        }
+        publish.headers.push_back(header);
+        break;
+      }
+      case LengthTag(wire::Publish::kReplyToFieldNumber):
+        if (!ReadView(in, body, publish.reply_to) ||
+            !IsUtf8(publish.reply_to)) {
+          return false;
+        }
+        break;
+      case VarintTag(wire::Publish::kAckFieldNumber): {
+        uint64_t value = 0;
+        if (!in.ReadVarint64(&value)) return false;
+        publish.ack = value != 0;
+        break;
+      }
+      case VarintTag(wire::Publish::kNoRespondersFieldNumber): {
+        uint64_t value = 0;
+        if (!in.ReadVarint64(&value)) return false;
+        publish.no_responders = value != 0;
+        break;
+      }
+      default:
+        // Unknown fields (from a newer peer) are skipped, as protobuf does.
+        if (!WireFormatLite::SkipField(&in, tag)) return false;
+    }
+  }
+}
+
+absl::StatusOr<size_t> NativeCodec::Decode(absl::string_view input,
+                                           size_t max_frame_bytes,
+                                           Operation& op) {
+  absl::StatusOr<std::optional<FrameView>> frame =
+      LocateFrame(input, max_frame_bytes);
+  if (!frame.ok()) return frame.status();
+  if (!frame->has_value()) return 0;
+  const absl::string_view body = (*frame)->body;
+
+  // The common case: the frame is exactly one ClientMessage.publish field.
+  CodedInputStream in(reinterpret_cast<const uint8_t*>(body.data()),
+                      static_cast<int>(body.size()));
+  absl::string_view publish_body;
+  if (in.ReadTag() ==
+          LengthTag(wire::ClientMessage::kPublishFieldNumber) &&
+      ReadView(in, body, publish_body) &&
+      in.CurrentPosition() == static_cast<int>(body.size()) &&
+      DecodePublishBody(publish_body, op.publish)) {
+    op.kind = Operation::Kind::kPublish;
+    return (*frame)->size;
+  }
+
+  op.kind = Operation::Kind::kMessage;
+  if (!op.message.ParseFromArray(body.data(), static_cast<int>(body.size()))) {
+    return ProtocolError(wire::MALFORMED_MESSAGE,
+                         absl::StrCat("frame of ", body.size(),
+                                      " bytes does not parse as a "
+                                      "manifold.wire.ClientMessage"));
+  }
+  if (op.message.kind_case() == wire::ClientMessage::KIND_NOT_SET) {
+    return ProtocolError(wire::MALFORMED_MESSAGE,
+                         "frame carries no operation (empty ClientMessage)");
+  }
+  return (*frame)->size;
+}
+
+void NativeCodec::Encode(const wire::ServerMessage& message,
+                         OutboundBuffer& out) {
+  const size_t body = message.ByteSizeLong();
+  const size_t total =
+      CodedOutputStream::VarintSize32(static_cast<uint32_t>(body)) + body;
+  google::protobuf::io::ArrayOutputStream stream(out.AppendSpace(total),
+                                                 static_cast<int>(total));
+  CodedOutputStream coded(&stream);
+  google::protobuf::util::SerializeDelimitedToCodedStream(message, &coded);
+}
+
+void EncodeSharedDeliverFields(const PublishOp& publish, std::string& out) {
+  size_t size = LengthFieldSize(publish.topic.size());
+  if (!publish.payload.empty()) size += LengthFieldSize(publish.payload.size());
+  for (const HeaderView& h : publish.headers) {
+    size += LengthFieldSize(HeaderSize(h));
+  }
+  if (!publish.reply_to.empty()) size += LengthFieldSize(publish.reply_to.size());
+
+  out.resize(size);
+  uint8_t* p = reinterpret_cast<uint8_t*>(out.data());
+  p = WriteLengthField(LengthTag(wire::Deliver::kTopicFieldNumber),
+                       publish.topic, p);
+  if (!publish.payload.empty()) {
+    p = WriteLengthField(LengthTag(wire::Deliver::kPayloadFieldNumber),
+                         publish.payload, p);
+  }
+  for (const HeaderView& h : publish.headers) {
+    p = CodedOutputStream::WriteTagToArray(
+        LengthTag(wire::Deliver::kHeadersFieldNumber), p);
+    p = CodedOutputStream::WriteVarint32ToArray(
+        static_cast<uint32_t>(HeaderSize(h)), p);
+    if (!h.key.empty()) {
+      p = WriteLengthField(LengthTag(wire::Header::kKeyFieldNumber), h.key, p);
+    }
+    if (!h.value.empty()) {
+      p = WriteLengthField(LengthTag(wire::Header::kValueFieldNumber), h.value,
+                           p);
+    }
+  }
+  if (!publish.reply_to.empty()) {
+    p = WriteLengthField(LengthTag(wire::Deliver::kReplyToFieldNumber),
+                         publish.reply_to, p);
+  }
+}
+
+void NativeCodec::EncodeDelivery(SharedMessage& message,
+                                 SubscriptionId subscription,
+                                 OutboundBuffer& out) {
+  if (!message.encoded(CodecSlot::kNative)) {
+    EncodeSharedDeliverFields(message.publish(),
+                              message.BeginEncoding(CodecSlot::kNative));
+    message.FinishEncoding(CodecSlot::kNative);
+  }
+  const size_t shared = message.bytes(CodecSlot::kNative).size();
+  // Deliver = subscription_id field + shared fields.
+  const size_t deliver =
+      1 + CodedOutputStream::VarintSize64(subscription.value()) + shared;
+  // ServerMessage = deliver field (tag, length, Deliver).
+  const size_t server =
+      1 + CodedOutputStream::VarintSize32(static_cast<uint32_t>(deliver)) +
+      deliver;
+  const size_t prefix =
+      CodedOutputStream::VarintSize32(static_cast<uint32_t>(server)) +
+      (server - shared);
+  uint8_t* p = reinterpret_cast<uint8_t*>(out.AppendSpace(prefix));
+  p = CodedOutputStream::WriteVarint32ToArray(static_cast<uint32_t>(server), p);
+  p = CodedOutputStream::WriteTagToArray(
+      LengthTag(wire::ServerMessage::kDeliverFieldNumber), p);
+  p = CodedOutputStream::WriteVarint32ToArray(static_cast<uint32_t>(deliver),
+                                              p);
+  p = CodedOutputStream::WriteTagToArray(
+      VarintTag(wire::Deliver::kSubscriptionIdFieldNumber), p);
+  CodedOutputStream::WriteVarint64ToArray(subscription.value(), p);
+  message.AppendEncoded(CodecSlot::kNative, out);
+}
+
+}  // namespace manifold

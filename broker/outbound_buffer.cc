@@ -1,0 +1,202 @@
+#include "broker/outbound_buffer.h"
+
+#include <algorithm>
+#include <cassert>
+#include <cstring>
+#include <new>
+
+namespace manifold {
+namespace outbound_internal {
+
+// A heap block: header followed by `capacity` bytes. `used` bytes are written.
+struct Block {
+  uint32_t refs;
+  uint32_t capacity;
+  uint32_t used;
+  char* data() { return reinterpret_cast<char*>(this + 1); }
+};
+
+namespace {
+
+Block* NewBlock(size_t capacity) {
+  void* memory = ::operator new(sizeof(Block) + capacity);
+  return new (memory) Block{1, static_cast<uint32_t>(capacity), 0};
+}
+
+void Unref(Block* block) {
+  if (block != nullptr && --block->refs == 0) ::operator delete(block);
+}
+
+}  // namespace
+}  // namespace outbound_internal
+
+using outbound_internal::Block;
+
+// ---------------------------------------------------------------------------
+// SharedBytes
+
+SharedBytes SharedBytes::Copy(absl::string_view bytes) {
+  SharedBytes shared = Uninitialized(bytes.size());
+  if (!bytes.empty()) std::memcpy(shared.mutable_data(), bytes.data(), bytes.size());
+  return shared;
+}
+
+SharedBytes SharedBytes::Uninitialized(size_t size) {
+  SharedBytes shared;
+  shared.block_ = outbound_internal::NewBlock(size);
+  shared.block_->used = static_cast<uint32_t>(size);
+  shared.size_ = size;
+  return shared;
+}
+
+SharedBytes::SharedBytes(const SharedBytes& other)
+    : block_(other.block_), size_(other.size_) {
+  if (block_ != nullptr) ++block_->refs;
+}
+
+SharedBytes& SharedBytes::operator=(const SharedBytes& other) {
+  if (this != &other) {
+    if (other.block_ != nullptr) ++other.block_->refs;
+    outbound_internal::Unref(block_);
+    block_ = other.block_;
+    size_ = other.size_;
+  }
+  return *this;
+}
+
+SharedBytes::SharedBytes(SharedBytes&& other) noexcept
+    : block_(other.block_), size_(other.size_) {
+  other.block_ = nullptr;
+  other.size_ = 0;
+}
+
+SharedBytes& SharedBytes::operator=(SharedBytes&& other) noexcept {
+  if (this != &other) {
+    outbound_internal::Unref(block_);
+    block_ = other.block_;
+    size_ = other.size_;
+    other.block_ = nullptr;
+    other.size_ = 0;
+  }
+  return *this;
+}
+
+SharedBytes::~SharedBytes() { outbound_internal::Unref(block_); }
+
+absl::string_view SharedBytes::view() const {
+  return block_ == nullptr ? absl::string_view()
+                           : absl::string_view(block_->data(), size_);
+}
+
+char* SharedBytes::mutable_data() {
+  assert(block_ != nullptr && block_->refs == 1);
+  return block_->data();
+}
+
+// ---------------------------------------------------------------------------
+// OutboundBuffer
+
+OutboundBuffer::~OutboundBuffer() {
+  Clear();
+  if (spare_ != nullptr) ::operator delete(spare_);
+}
+
+OutboundBuffer::Slice& OutboundBuffer::WritableTail(size_t n) {
+  if (!slices_.empty()) {
+    Slice& tail = slices_.back();
+    Block* block = tail.block;
+    if (block->refs == 1 && tail.offset + tail.length == block->used &&
+        block->capacity - block->used >= n) {
+      return tail;
+    }
+  }
+  Block* block;
+  if (spare_ != nullptr && spare_->capacity >= n) {
+    block = spare_;
+    spare_ = nullptr;
+    block->refs = 1;
+    block->used = 0;
+  } else {
+    block = outbound_internal::NewBlock(std::max(n, kBlockSize));
+  }
+  slices_.push_back(Slice{block, 0, 0});
+  return slices_.back();
+}
+
+char* OutboundBuffer::AppendSpace(size_t n) {
+  Slice& tail = WritableTail(n);
+  char* space = tail.block->data() + tail.block->used;
+  tail.block->used += static_cast<uint32_t>(n);
+  tail.length += static_cast<uint32_t>(n);
+  size_ += n;
+  return space;
+}
+
+void OutboundBuffer::Append(absl::string_view bytes) {
+  if (bytes.empty()) return;
+  std::memcpy(AppendSpace(bytes.size()), bytes.data(), bytes.size());
+}
+
+void OutboundBuffer::AppendShared(const SharedBytes& bytes) {
+  if (bytes.size() < kCopyThreshold) {
+    Append(bytes.view());
+    return;
+  }
+  ++bytes.block_->refs;
+  slices_.push_back(Slice{bytes.block_, 0, static_cast<uint32_t>(bytes.size())});
+  size_ += bytes.size();
+}
+
+size_t OutboundBuffer::Peek(absl::Span<absl::string_view> chunks) const {
+  size_t filled = 0;
+  for (auto it = slices_.begin(); it != slices_.end() && filled < chunks.size();
+       ++it) {
+    if (it->length == 0) continue;
+    chunks[filled++] =
+        absl::string_view(it->block->data() + it->offset, it->length);
+  }
+  return filled;
+}
+
+void OutboundBuffer::Consume(size_t n) {
+  assert(n <= size_);
+  size_ -= n;
+  while (n > 0) {
+    Slice& front = slices_.front();
+    if (n < front.length) {
+      front.offset += static_cast<uint32_t>(n);
+      front.length -= static_cast<uint32_t>(n);
+      return;
+    }
+    n -= front.length;
+    Block* block = front.block;
+    slices_.pop_front();
+    Release(block);
+  }
+  // An empty tail slice can remain after a zero-length append; drop it too.
+  while (!slices_.empty() && slices_.front().length == 0 && size_ == 0) {
+    Block* block = slices_.front().block;
+    slices_.pop_front();
+    Release(block);
+  }
+}
+
+void OutboundBuffer::Clear() {
+  while (!slices_.empty()) {
+    Block* block = slices_.front().block;
+    slices_.pop_front();
+    Release(block);
+  }
+  size_ = 0;
+}
+
+void OutboundBuffer::Release(Block* block) {
+  if (--block->refs > 0) return;
+  if (spare_ == nullptr && block->capacity == kBlockSize) {
+    spare_ = block;
+    return;
+  }
+  ::operator delete(block);
+}
+
+}  // namespace manifold

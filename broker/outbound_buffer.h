@@ -1,0 +1,131 @@
+// File: broker/outbound_buffer.h
+// -----------------------------------------------------------------------------
+//
+// The bytes waiting to be written to one peer: a chain of slices of
+// reference-counted blocks. Small writes are copied into the buffer's own tail
+// block; a large encoded message that goes to many peers is appended by
+// reference (`SharedBytes`), so fan-out to 10,000 subscribers encodes and
+// stores the message once.
+//
+// The transport reads the front of the chain with `Peek` (one string_view per
+// slice, ready for writev) and drops what the kernel accepted with `Consume`.
+//
+// Single-threaded: blocks are reference counted without atomics. A buffer and
+// the SharedBytes appended to it must stay on one thread.
+//
+// Example:
+//
+//   OutboundBuffer out;
+//   out.Append("header");
+//   SharedBytes body = SharedBytes::Copy(encoded_message);
+//   out.AppendShared(body);              // no copy of the message
+//   absl::string_view chunks[16];
+//   size_t n = out.Peek(absl::MakeSpan(chunks));
+//   size_t written = writev(...chunks[0..n)...);
+//   out.Consume(written);
+
+#ifndef MANIFOLD_BROKER_OUTBOUND_BUFFER_H_
+#define MANIFOLD_BROKER_OUTBOUND_BUFFER_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+
+#include "absl/strings/string_view.h"
+#include "absl/types/span.h"
+
+namespace manifold {
+
+namespace outbound_internal {
+struct Block;
+}  // namespace outbound_internal
+
+// An immutable, reference-counted byte string that many OutboundBuffers can
+// hold at once. Copying a SharedBytes copies a pointer.
+class SharedBytes {
+ public:
+  SharedBytes() = default;
+  // Returns a SharedBytes holding a copy of `bytes`.
+  static SharedBytes Copy(absl::string_view bytes);
+  // Returns a SharedBytes of `size` bytes for the caller to fill through
+  // mutable_data() before sharing it.
+  static SharedBytes Uninitialized(size_t size);
+
+  SharedBytes(const SharedBytes& other);
+  SharedBytes& operator=(const SharedBytes& other);
+  SharedBytes(SharedBytes&& other) noexcept;
+  SharedBytes& operator=(SharedBytes&& other) noexcept;
+  ~SharedBytes();
+
+  absl::string_view view() const;
+  size_t size() const { return size_; }
+  bool empty() const { return size_ == 0; }
+  // REQUIRES: this is the only holder (just created by Uninitialized()).
+  char* mutable_data();
+
+ private:
+  friend class OutboundBuffer;
+  outbound_internal::Block* block_ = nullptr;
+  size_t size_ = 0;
+};
+
+class OutboundBuffer {
+ public:
+  OutboundBuffer() = default;
+  OutboundBuffer(const OutboundBuffer&) = delete;
+  OutboundBuffer& operator=(const OutboundBuffer&) = delete;
+  ~OutboundBuffer();
+
+  // Appends a copy of `bytes`.
+  void Append(absl::string_view bytes);
+
+  // Appends `n` bytes of contiguous space and returns it; the caller must
+  // write all `n` bytes before the next call on this buffer.
+  char* AppendSpace(size_t n);
+
+  // Appends `bytes` by reference. Small values are copied instead, since a
+  // copy of a few hundred bytes is cheaper than an extra slice.
+  void AppendShared(const SharedBytes& bytes);
+
+  // Total bytes not yet consumed.
+  size_t size() const { return size_; }
+  bool empty() const { return size_ == 0; }
+
+  // Fills `chunks` with views of the first slices, in order, and returns how
+  // many it filled (fewer when the buffer holds fewer slices). The views stay
+  // valid until the next non-const call.
+  size_t Peek(absl::Span<absl::string_view> chunks) const;
+
+  // Drops the first `n` bytes. REQUIRES: n <= size().
+  void Consume(size_t n);
+
+  // Drops everything.
+  void Clear();
+
+  // Appends below this size are copied even when offered by reference.
+  static constexpr size_t kCopyThreshold = 512;
+  // Size of the blocks small appends are copied into.
+  static constexpr size_t kBlockSize = 16 * 1024;
+
+ private:
+  struct Slice {
+    outbound_internal::Block* block;
+    uint32_t offset;
+    uint32_t length;
+  };
+
+  // Returns a block with at least `n` free bytes at its end, owned by this
+  // buffer alone and at the tail of slices_.
+  Slice& WritableTail(size_t n);
+  void Release(outbound_internal::Block* block);
+
+  std::deque<Slice> slices_;
+  size_t size_ = 0;
+  // One emptied block kept for reuse, so a steady stream of small writes does
+  // not allocate.
+  outbound_internal::Block* spare_ = nullptr;
+};
+
+}  // namespace manifold
+
+#endif  // MANIFOLD_BROKER_OUTBOUND_BUFFER_H_

@@ -1,0 +1,194 @@
+// File: broker/protocol_codec.h
+// -----------------------------------------------------------------------------
+//
+// The seam between the Broker and a wire protocol. The Broker reasons in terms
+// of the native protocol's messages (`wire::ClientMessage` in,
+// `wire::ServerMessage` out); a `ProtocolCodec` turns one connection's bytes
+// into those operations and those messages into bytes. The native codec is
+// broker/native_codec.h; a NATS codec plugs in the same way, so native and
+// NATS clients share topics, subscriptions and services.
+//
+// Publishes take a zero-copy path: the codec decodes a publish into a
+// `PublishOp` of views into the connection's input, and the Broker hands the
+// same `SharedMessage` to every recipient's codec, which encodes the shared
+// part once per protocol and adds a small per-recipient prefix.
+//
+// Example (what the Broker does with a codec, simplified):
+//
+//   Operation op;
+//   absl::StatusOr<size_t> used = codec.Decode(input, op);
+//   if (!used.ok()) { /* fatal protocol error: close with used.status() */ }
+//   if (*used == 0) { /* wait for more bytes */ }
+//   if (op.kind == Operation::Kind::kPublish) {
+//     SharedMessage message(op.publish, scratch);
+//     for (auto& [codec, out, sid] : recipients)
+//       codec->EncodeDelivery(message, sid, out);
+//   }
+
+#ifndef MANIFOLD_BROKER_PROTOCOL_CODEC_H_
+#define MANIFOLD_BROKER_PROTOCOL_CODEC_H_
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "absl/container/inlined_vector.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "broker/outbound_buffer.h"
+#include "core/ids.h"
+#include "core/manifold.pb.h"
+
+namespace manifold {
+
+// A message header as views.
+struct HeaderView {
+  absl::string_view key;
+  absl::string_view value;
+};
+
+using HeaderViews = absl::InlinedVector<HeaderView, 2>;
+
+// A decoded publish whose strings point into the connection's input (or into
+// the Broker's own storage for messages it publishes itself). Valid until the
+// operation has been handled.
+struct PublishOp {
+  uint64_t op_id = 0;
+  absl::string_view topic;
+  absl::string_view payload;
+  absl::string_view reply_to;
+  HeaderViews headers;
+  bool ack = false;
+  bool no_responders = false;
+  // Set by a codec whose wire form marks a message as carrying headers even
+  // when the list is empty (NATS HPUB).
+  bool has_header_block = false;
+
+  // Returns every field to its default, keeping the headers' storage.
+  void Reset() {
+    op_id = 0;
+    topic = payload = reply_to = absl::string_view();
+    headers.clear();
+    ack = no_responders = has_header_block = false;
+  }
+};
+
+// One decoded client operation.
+struct Operation {
+  enum class Kind {
+    kPublish,  // `publish` is set
+    kMessage,  // `message` holds any other operation
+  };
+  Kind kind = Kind::kMessage;
+  PublishOp publish;
+  wire::ClientMessage message;
+};
+
+// Identifies a codec's slot in SharedMessage's per-protocol encoding cache.
+// Each codec type takes a distinct slot.
+enum class CodecSlot : uint8_t { kNative = 0, kNats = 1 };
+inline constexpr size_t kCodecSlots = 4;
+
+// A published message on its way to many recipients. Holds the views of the
+// publish and, per protocol, the encoded part that every delivery of it shares
+// (for the native protocol: the Deliver fields after the subscription id). A
+// codec encodes that part on first use; later recipients reuse it.
+class SharedMessage {
+ public:
+  // Reusable storage for the encodings, owned by the caller so that routing a
+  // message allocates nothing when its encoding is small.
+  using Scratch = std::array<std::string, kCodecSlots>;
+
+  SharedMessage(const PublishOp& publish, Scratch& scratch)
+      : publish_(publish), scratch_(scratch) {}
+  SharedMessage(const SharedMessage&) = delete;
+  SharedMessage& operator=(const SharedMessage&) = delete;
+
+  const PublishOp& publish() const { return publish_; }
+
+  // Returns true once a codec has encoded the shared part for `slot`.
+  bool encoded(CodecSlot slot) const { return ready_[Index(slot)]; }
+
+  // For codecs: returns the (emptied) string to encode the shared part into.
+  // Call FinishEncoding() when done.
+  std::string& BeginEncoding(CodecSlot slot) {
+    std::string& bytes = scratch_[Index(slot)];
+    bytes.clear();
+    return bytes;
+  }
+  // Seals the encoding. A large one is moved into shared, reference-counted
+  // storage so that recipients' buffers refer to it instead of copying it.
+  void FinishEncoding(CodecSlot slot) {
+    const std::string& bytes = scratch_[Index(slot)];
+    if (bytes.size() >= OutboundBuffer::kCopyThreshold) {
+      shared_[Index(slot)] = SharedBytes::Copy(bytes);
+    }
+    ready_[Index(slot)] = true;
+  }
+  // The encoded shared part. REQUIRES: encoded(slot).
+  absl::string_view bytes(CodecSlot slot) const { return scratch_[Index(slot)]; }
+  // Appends the encoded shared part to `out`, by reference when large.
+  // REQUIRES: encoded(slot).
+  void AppendEncoded(CodecSlot slot, OutboundBuffer& out) const {
+    const SharedBytes& shared = shared_[Index(slot)];
+    if (!shared.empty()) {
+      out.AppendShared(shared);
+    } else {
+      out.Append(scratch_[Index(slot)]);
+    }
+  }
+
+ private:
+  static size_t Index(CodecSlot slot) { return static_cast<size_t>(slot); }
+
+  const PublishOp& publish_;
+  Scratch& scratch_;
+  std::array<SharedBytes, kCodecSlots> shared_;
+  std::array<bool, kCodecSlots> ready_{};
+};
+
+// What the Broker tells a codec when a connection starts.
+struct ConnectionStart {
+  ConnectionId id;
+  std::string server_name;
+  std::string server_version;
+  uint64_t max_payload_bytes = 0;
+  std::string peer;
+};
+
+// Translates between one connection's bytes and the Broker's operations.
+// One instance per connection; it may keep per-connection state (a NATS codec
+// maps NATS subscription ids to Manifold ones).
+class ProtocolCodec {
+ public:
+  virtual ~ProtocolCodec() = default;
+
+  // A short protocol name for events and logs: "native", "nats".
+  virtual absl::string_view name() const = 0;
+
+  // Called once when the connection is accepted. A codec whose protocol
+  // starts with a server greeting (NATS INFO) writes it to `out`.
+  virtual void Start(const ConnectionStart& start, OutboundBuffer& out) {}
+
+  // Decodes the operation at the front of `input` into `op`. Returns the
+  // number of bytes it used (> 0), or 0 when `input` holds only part of an
+  // operation, or a fatal error (carrying a wire::Code) after which the
+  // connection closes. `max_frame_bytes` bounds one operation.
+  virtual absl::StatusOr<size_t> Decode(absl::string_view input,
+                                        size_t max_frame_bytes,
+                                        Operation& op) = 0;
+
+  // Encodes a message from the broker (anything but a delivery) onto `out`.
+  virtual void Encode(const wire::ServerMessage& message,
+                      OutboundBuffer& out) = 0;
+
+  // Encodes one delivery of `message` to `subscription` onto `out`.
+  virtual void EncodeDelivery(SharedMessage& message,
+                              SubscriptionId subscription,
+                              OutboundBuffer& out) = 0;
+};
+
+}  // namespace manifold
+
+#endif  // MANIFOLD_BROKER_PROTOCOL_CODEC_H_

@@ -1,0 +1,52 @@
+// File: broker/statistics.h
+// -----------------------------------------------------------------------------
+//
+// The broker's counters and gauges: plain integers updated on the hot path and
+// cheap to read at any time through Broker::statistics(). `ToProto()` gives
+// the wire form published on "$sys/stats".
+//
+// Example:
+//
+//   const BrokerStatistics& s = broker.statistics();
+//   std::cout << s.deliveries << " deliveries, " << s.connections << " open\n";
+
+#ifndef MANIFOLD_BROKER_STATISTICS_H_
+#define MANIFOLD_BROKER_STATISTICS_H_
+
+#include <cstdint>
+
+#include "core/manifold.pb.h"
+
+namespace manifold {
+
+struct BrokerStatistics {
+  // Gauges: the state right now.
+  uint64_t connections = 0;  // welcomed and not closing
+  uint64_t subscriptions = 0;
+  uint64_t services = 0;
+  uint64_t requests_in_flight = 0;
+
+  // Counters since the broker was created.
+  uint64_t connections_accepted = 0;
+  uint64_t connections_refused = 0;  // over the limit, shutting down, refused
+  uint64_t messages_in = 0;          // operations decoded from clients
+  uint64_t bytes_in = 0;             // bytes handed to Connection::Receive
+  uint64_t messages_out = 0;         // frames queued for clients
+  uint64_t bytes_out = 0;            // bytes the transports reported written
+  uint64_t publishes = 0;            // publishes routed (clients and $sys)
+  uint64_t deliveries = 0;           // deliveries queued for subscribers
+  uint64_t dropped_deliveries = 0;   // dropped by the drop-and-count policy
+  uint64_t slow_consumer_disconnects = 0;
+  uint64_t protocol_errors = 0;   // fatal errors caused by a peer
+  uint64_t operation_errors = 0;  // operations answered with an Error
+  uint64_t requests = 0;          // requests routed to a server
+  uint64_t requests_timed_out = 0;
+  uint64_t keepalive_disconnects = 0;
+  uint64_t dropped_events = 0;  // embedder events dropped, queue full
+
+  wire::Statistics ToProto() const;
+};
+
+}  // namespace manifold
+
+#endif  // MANIFOLD_BROKER_STATISTICS_H_

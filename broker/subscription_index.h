@@ -1,0 +1,153 @@
+// File: broker/subscription_index.h
+// -----------------------------------------------------------------------------
+//
+// Finds the subscriptions a published message must reach.
+//
+// Subscriptions live in a trie keyed by pattern segments, with separate edges
+// for `*` and `**`. Routing a literal topic walks only the branches that can
+// match it (never every subscription), and the result for each literal topic
+// is cached until the set of subscriptions changes. A publish to a pattern
+// ("*/alice") walks the trie against the pattern, finding every subscription
+// whose pattern intersects it (see core/topic.h).
+//
+// The result is a list of trie nodes; each holds the broadcast subscriptions
+// for its pattern and the queue groups formed on it. A queue group is the set
+// of subscriptions with the same pattern and the same group name (as in NATS).
+//
+// Order is deterministic: for a literal topic the walk visits branches in a
+// fixed order; for a pattern, nodes are sorted by creation order. Hash-map
+// iteration order never leaks into routing.
+//
+// Example:
+//
+//   SubscriptionIndex index;
+//   Subscription& s = index.Add(SubscriptionId(1), conn, "room/*", "");
+//   for (SubscriptionNode* node : index.Match("room/a")) {
+//     for (Subscription* sub : node->subscribers()) Deliver(*sub);
+//     for (QueueGroup& group : node->groups()) Deliver(*group.members[...]);
+//   }
+//   index.Remove(s);
+
+#ifndef MANIFOLD_BROKER_SUBSCRIPTION_INDEX_H_
+#define MANIFOLD_BROKER_SUBSCRIPTION_INDEX_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/string_view.h"
+#include "absl/types/span.h"
+#include "core/ids.h"
+
+namespace manifold {
+
+class Connection;
+class SubscriptionNode;
+struct QueueGroup;
+
+// One subscription. Owned by the SubscriptionIndex.
+struct Subscription {
+  SubscriptionId id;
+  // The subscribing connection; the index never dereferences it.
+  Connection* connection = nullptr;
+  std::string pattern;
+  // Empty for a broadcast subscription.
+  std::string queue_group;
+  // Messages delivered so far.
+  uint64_t delivered = 0;
+  // When non-zero, the subscription ends once `delivered` reaches it.
+  uint64_t max_messages = 0;
+
+ private:
+  friend class SubscriptionIndex;
+  SubscriptionNode* node_ = nullptr;
+  QueueGroup* group_ = nullptr;
+  size_t position_ = 0;  // index in node_->subscribers_ or group_->members
+};
+
+// Subscriptions sharing one pattern and one group name. Each message routed
+// to the group goes to exactly one member.
+struct QueueGroup {
+  std::string name;
+  std::vector<Subscription*> members;
+  // Round-robin position: the member to try first for the next message.
+  size_t next = 0;
+};
+
+// A trie node: one pattern, reached by its segments.
+class SubscriptionNode {
+ public:
+  absl::Span<Subscription* const> subscribers() const { return subscribers_; }
+  std::vector<std::unique_ptr<QueueGroup>>& groups() { return groups_; }
+  bool empty() const { return subscribers_.empty() && groups_.empty(); }
+
+ private:
+  friend class SubscriptionIndex;
+  uint64_t sequence_ = 0;  // creation order, for deterministic sorting
+  SubscriptionNode* parent_ = nullptr;
+  std::string segment_;  // the edge from parent_ ("*" and "**" included)
+  absl::flat_hash_map<std::string, std::unique_ptr<SubscriptionNode>> literal_;
+  std::unique_ptr<SubscriptionNode> any_one_;
+  std::unique_ptr<SubscriptionNode> any_many_;
+  bool is_any_many_ = false;  // this node's own segment is "**"
+  std::vector<Subscription*> subscribers_;
+  std::vector<std::unique_ptr<QueueGroup>> groups_;
+};
+
+class SubscriptionIndex {
+ public:
+  SubscriptionIndex();
+  SubscriptionIndex(const SubscriptionIndex&) = delete;
+  SubscriptionIndex& operator=(const SubscriptionIndex&) = delete;
+  ~SubscriptionIndex();
+
+  // Adds a subscription and returns it; the index owns it.
+  // REQUIRES: `pattern` passed ValidateTopic(kSubscription); `id` is new.
+  Subscription& Add(SubscriptionId id, Connection* connection,
+                    absl::string_view pattern, absl::string_view queue_group);
+
+  // Removes and destroys `subscription`.
+  void Remove(Subscription& subscription);
+
+  // Returns the subscription with `id`, or nullptr.
+  Subscription* Find(SubscriptionId id) const;
+
+  // Number of subscriptions.
+  size_t size() const { return by_id_.size(); }
+
+  // Returns the nodes whose patterns match the literal `topic` and hold at
+  // least one subscription, each once. The span is valid until the next call
+  // to any non-const method.
+  // REQUIRES: `topic` passed ValidateTopic() and has no wildcard.
+  absl::Span<SubscriptionNode* const> Match(absl::string_view topic);
+
+  // Returns true if Match(topic) would be answered from the cache. Only valid
+  // literal topics are ever cached.
+  bool IsCached(absl::string_view topic) const { return cache_.contains(topic); }
+
+  // Returns the nodes whose patterns intersect `pattern` (which may hold
+  // wildcards), sorted by creation order. Same validity as Match().
+  absl::Span<SubscriptionNode* const> MatchPattern(absl::string_view pattern);
+
+  // Most literal topics whose results are cached; when full the cache starts
+  // over.
+  static constexpr size_t kMaxCachedTopics = 8192;
+
+ private:
+  SubscriptionNode* NewNode(SubscriptionNode* parent, absl::string_view segment);
+  void PruneFrom(SubscriptionNode* node);
+  void Invalidate() { cache_.clear(); }
+
+  std::unique_ptr<SubscriptionNode> root_;
+  uint64_t next_sequence_ = 0;
+  absl::flat_hash_map<SubscriptionId, std::unique_ptr<Subscription>> by_id_;
+  absl::flat_hash_map<std::string, std::vector<SubscriptionNode*>> cache_;
+  std::vector<SubscriptionNode*> scratch_;
+};
+
+}  // namespace manifold
+
+#endif  // MANIFOLD_BROKER_SUBSCRIPTION_INDEX_H_

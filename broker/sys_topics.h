@@ -1,0 +1,37 @@
+// File: broker/sys_topics.h
+// -----------------------------------------------------------------------------
+//
+// The reserved topics on which the broker publishes its events. Each message's
+// payload is a serialized `wire::BrokerEvent`. Any client may subscribe (for
+// example to "$sys/**"); no client may publish or serve under "$".
+//
+// A request to `kStatisticsTopic` is answered by the broker itself with a
+// serialized `wire::Statistics`.
+//
+// Example (with the bundled CLI):
+//
+//   manifold sub '$sys/**'        # watch every broker event
+//   manifold req '$sys/stats' ''  # ask for the current statistics
+
+#ifndef MANIFOLD_BROKER_SYS_TOPICS_H_
+#define MANIFOLD_BROKER_SYS_TOPICS_H_
+
+#include "absl/strings/string_view.h"
+
+namespace manifold::sys_topics {
+
+inline constexpr absl::string_view kConnectionAdded = "$sys/connection/added";
+inline constexpr absl::string_view kConnectionRemoved =
+    "$sys/connection/removed";
+inline constexpr absl::string_view kSubscriptionAdded =
+    "$sys/subscription/added";
+inline constexpr absl::string_view kSubscriptionRemoved =
+    "$sys/subscription/removed";
+inline constexpr absl::string_view kServiceAdded = "$sys/service/added";
+inline constexpr absl::string_view kServiceRemoved = "$sys/service/removed";
+// Periodic statistics, and the topic whose requests the broker answers.
+inline constexpr absl::string_view kStatisticsTopic = "$sys/stats";
+
+}  // namespace manifold::sys_topics
+
+#endif  // MANIFOLD_BROKER_SYS_TOPICS_H_
