@@ -78,7 +78,10 @@ Broker::~Broker() {
 // Connections
 
 Connection& Broker::Accept(PeerInfo peer, absl::Time now) {
-  return Accept(std::move(peer), now, std::make_unique<NativeCodec>());
+  Connection& c =
+      Accept(std::move(peer), now, std::make_unique<NativeCodec>());
+  c.native_ = true;
+  return c;
 }
 
 Connection& Broker::Accept(PeerInfo peer, absl::Time now,
@@ -95,6 +98,7 @@ Connection& Broker::Accept(PeerInfo peer, absl::Time now,
   start.server_name = options_.server_name;
   start.server_version = std::string(kBrokerVersion);
   start.max_payload_bytes = options_.max_payload_bytes;
+  start.max_frame_bytes = options_.max_frame_bytes;
   start.peer = c.peer().address;
   c.codec_->Start(start, c.outbound_);
   if (!c.outbound_.empty()) MarkChanged(c);
@@ -290,7 +294,7 @@ void Broker::ReleaseResources(Connection& c) {
   }
 }
 
-void Broker::RunDeferred() {
+void Broker::RunDeferredSlow() {
   // Releasing or unsubscribing can publish $sys events, whose deliveries can
   // close further (slow) connections: loop until nothing is left.
   while (!to_release_.empty() || !to_unsubscribe_.empty()) {

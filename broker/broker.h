@@ -199,10 +199,17 @@ class Broker {
   void BeginClose(Connection& c, absl::Status reason, bool tell_peer);
   void ReleaseResources(Connection& c);
   void Destroy(ConnectionId id);
-  void RunDeferred();
+  // Runs what was deferred during the last operation; cheap when nothing was.
+  void RunDeferred() {
+    if (!to_release_.empty() || !to_unsubscribe_.empty()) RunDeferredSlow();
+  }
+  void RunDeferredSlow();
 
   // Routing.
   uint64_t Route(const PublishOp& publish, Connection* publisher);
+  // Delivers to the subscriptions on `nodes` (the publish's matches).
+  uint64_t RouteTo(absl::Span<SubscriptionNode* const> nodes,
+                   const PublishOp& publish, Connection* publisher);
   bool DeliverTo(Subscription& sub, SharedMessage& message,
                  const Connection* publisher);
   bool DeliverToGroup(QueueGroup& group, SharedMessage& message,

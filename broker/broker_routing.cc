@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "broker/broker.h"
+#include "broker/native_codec.h"
 #include "broker/sys_topics.h"
 #include "core/headers.h"
 #include "core/status.h"
@@ -134,8 +135,23 @@ void Broker::HandlePublish(Connection& c, const PublishOp& publish) {
                                          " bytes")));
     return;
   }
-  // A topic already in the routing cache was validated when it got there.
-  if (!index_.IsCached(publish.topic)) {
+  // A topic in the routing cache was validated when it got there. Most
+  // publishers repeat their topic, so each connection remembers its last one.
+  absl::Span<SubscriptionNode* const> nodes;
+  bool cached = false;
+  if (c.last_topic_epoch_ == index_.cache_epoch() &&
+      publish.topic == c.last_topic_) {
+    nodes = c.last_topic_nodes_;
+    cached = true;
+  } else if (const std::vector<SubscriptionNode*>* hit =
+                 index_.FindCached(publish.topic)) {
+    nodes = *hit;
+    cached = true;
+    c.last_topic_.assign(publish.topic.data(), publish.topic.size());
+    c.last_topic_nodes_ = nodes;
+    c.last_topic_epoch_ = index_.cache_epoch();
+  }
+  if (!cached) {
     if (absl::Status s = ValidateTopic(publish.topic, TopicRole::kPublish,
                                        options_.topic_limits);
         !s.ok()) {
@@ -159,7 +175,9 @@ void Broker::HandlePublish(Connection& c, const PublishOp& publish) {
       return;
     }
   }
-  const uint64_t delivered = Route(publish, &c);
+  // Nothing above touched the index, so `nodes` is still valid.
+  const uint64_t delivered =
+      cached ? RouteTo(nodes, publish, &c) : Route(publish, &c);
   if (publish.ack) SendAck(c, op_id, 0, delivered);
   if (delivered == 0 && publish.no_responders && !publish.reply_to.empty()) {
     NotifyNoResponders(c, publish);
@@ -167,13 +185,22 @@ void Broker::HandlePublish(Connection& c, const PublishOp& publish) {
 }
 
 uint64_t Broker::Route(const PublishOp& publish, Connection* publisher) {
-  ++stats_.publishes;
   // '*' only ever appears as a whole wildcard segment in a valid topic.
   const bool wildcard = publish.topic.find('*') != absl::string_view::npos;
-  const absl::Span<SubscriptionNode* const> nodes =
-      wildcard ? index_.MatchPattern(publish.topic) : index_.Match(publish.topic);
+  return RouteTo(wildcard ? index_.MatchPattern(publish.topic)
+                          : index_.Match(publish.topic),
+                 publish, publisher);
+}
+
+uint64_t Broker::RouteTo(absl::Span<SubscriptionNode* const> nodes,
+                         const PublishOp& publish, Connection* publisher) {
+  ++stats_.publishes;
   if (nodes.empty()) return 0;
   SharedMessage message(publish, encode_scratch_);
+  message.set_single_recipient(nodes.size() == 1 &&
+                               nodes[0]->subscribers().size() +
+                                       nodes[0]->groups().size() ==
+                                   1);
   uint64_t delivered = 0;
   for (SubscriptionNode* node : nodes) {
     for (Subscription* sub : node->subscribers()) {
@@ -191,8 +218,15 @@ bool Broker::DeliverTo(Subscription& sub, SharedMessage& message,
   Connection& c = *sub.connection;
   if (c.state_ != ConnectionState::kOpen) return false;
   if (&c == publisher && !c.echo_) return false;
-  if (!HasRoomForDelivery(c)) return false;
-  c.codec_->EncodeDelivery(message, sub.id, c.outbound_);
+  if (c.outbound_.size() >= options_.max_outbound_bytes &&
+      !HasRoomForDelivery(c)) {
+    return false;
+  }
+  if (c.native_) {
+    NativeCodec::EncodeNativeDelivery(message, sub.id, c.outbound_);
+  } else {
+    c.codec_->EncodeDelivery(message, sub.id, c.outbound_);
+  }
   ++stats_.deliveries;
   ++stats_.messages_out;
   MarkChanged(c);

@@ -20,10 +20,10 @@ constexpr size_t kMaxPrefixBytes = 10;
 
 Connection::Connection(Broker& broker, ConnectionId id, PeerInfo peer,
                        std::unique_ptr<ProtocolCodec> codec, absl::Time now)
-    : broker_(broker),
+    : codec_(std::move(codec)),
+      broker_(broker),
       id_(id),
       peer_(std::move(peer)),
-      codec_(std::move(codec)),
       last_input_(now) {}
 
 Connection::~Connection() = default;
@@ -48,7 +48,7 @@ void Connection::Receive(absl::string_view bytes, absl::Time now) {
     broker_.RunDeferred();
     return;
   }
-  if (inbound_read_ > 0 && inbound_read_ == inbound_.size()) DropReadInput();
+  DropReadInput();
   inbound_.append(bytes.data(), bytes.size());
   if (!WantsRead()) read_paused_ = true;
   broker_.MarkReady(*this);
@@ -70,8 +70,15 @@ void Connection::Consume(size_t n) {
 }
 
 void Connection::DropReadInput() {
-  inbound_.erase(0, inbound_read_);
-  inbound_read_ = 0;
+  // Compacting moves the unread bytes; do it only when the buffer is empty
+  // (free) or when the read part dominates, so each byte moves at most once.
+  if (inbound_read_ == inbound_.size()) {
+    inbound_.clear();
+    inbound_read_ = 0;
+  } else if (inbound_read_ >= 64 * 1024 && inbound_read_ * 2 >= inbound_.size()) {
+    inbound_.erase(0, inbound_read_);
+    inbound_read_ = 0;
+  }
 }
 
 }  // namespace manifold

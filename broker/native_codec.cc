@@ -1,6 +1,8 @@
 #include "broker/native_codec.h"
 
+#include <algorithm>
 #include <cstdint>
+#include <limits>
 
 #include "core/framing.h"
 #include "core/status.h"
@@ -93,36 +95,40 @@ uint8_t* WriteLengthField(uint32_t tag, absl::string_view value,
 
 }  // namespace
 
-bool DecodePublishBody(absl::string_view body, PublishOp& publish) {
+namespace {
+
+// Reads Publish fields from `in` until its current limit. `base` is the data
+// `in` was created over, so field contents can be returned as views into it.
+// Returns false if the fields are not a well-formed Publish.
+bool ReadPublishFields(CodedInputStream& in, absl::string_view base,
+                       PublishOp& publish) {
   publish.Reset();
-  CodedInputStream in(reinterpret_cast<const uint8_t*>(body.data()),
-                      static_cast<int>(body.size()));
   while (true) {
     const uint32_t tag = in.ReadTag();
-    if (tag == 0) return in.CurrentPosition() == static_cast<int>(body.size());
+    if (tag == 0) return in.ConsumedEntireMessage();
     switch (tag) {
       case VarintTag(wire::Publish::kOpIdFieldNumber):
         if (!in.ReadVarint64(&publish.op_id)) return false;
         break;
       case LengthTag(wire::Publish::kTopicFieldNumber):
-        if (!ReadView(in, body, publish.topic) || !IsUtf8(publish.topic)) {
+        if (!ReadView(in, base, publish.topic) || !IsUtf8(publish.topic)) {
           return false;
         }
         break;
       case LengthTag(wire::Publish::kPayloadFieldNumber):
-        if (!ReadView(in, body, publish.payload)) return false;
+        if (!ReadView(in, base, publish.payload)) return false;
         break;
       case LengthTag(wire::Publish::kHeadersFieldNumber): {
         absl::string_view encoded;
         HeaderView header;
-        if (!ReadView(in, body, encoded) || !DecodeHeader(encoded, header)) {
+        if (!ReadView(in, base, encoded) || !DecodeHeader(encoded, header)) {
           return false;
         }
         publish.headers.push_back(header);
         break;
       }
       case LengthTag(wire::Publish::kReplyToFieldNumber):
-        if (!ReadView(in, body, publish.reply_to) ||
+        if (!ReadView(in, base, publish.reply_to) ||
             !IsUtf8(publish.reply_to)) {
           return false;
         }
@@ -146,26 +152,43 @@ bool DecodePublishBody(absl::string_view body, PublishOp& publish) {
   }
 }
 
+}  // namespace
+
+bool DecodePublishBody(absl::string_view body, PublishOp& publish) {
+  CodedInputStream in(reinterpret_cast<const uint8_t*>(body.data()),
+                      static_cast<int>(body.size()));
+  return ReadPublishFields(in, body, publish);
+}
+
 absl::StatusOr<size_t> NativeCodec::Decode(absl::string_view input,
                                            size_t max_frame_bytes,
                                            Operation& op) {
-  absl::StatusOr<std::optional<FrameView>> frame =
-      LocateFrame(input, max_frame_bytes);
-  if (!frame.ok()) return frame.status();
-  if (!frame->has_value()) return 0;
-  const absl::string_view body = (*frame)->body;
+  // One stream reads the length prefix and, for the common case of a frame
+  // that is exactly one ClientMessage.publish field, the publish itself.
+  const int window = static_cast<int>(
+      std::min<size_t>(input.size(), std::numeric_limits<int>::max()));
+  CodedInputStream in(reinterpret_cast<const uint8_t*>(input.data()), window);
+  uint64_t length = 0;
+  if (!in.ReadVarint64(&length) || length > max_frame_bytes) {
+    // A partial or bad prefix, or an oversized frame: LocateFrame tells which.
+    absl::StatusOr<std::optional<FrameView>> frame =
+        LocateFrame(input, max_frame_bytes);
+    if (!frame.ok()) return frame.status();
+    return 0;
+  }
+  const size_t prefix = static_cast<size_t>(in.CurrentPosition());
+  if (input.size() - prefix < length) return 0;
+  const size_t frame_size = prefix + length;
+  const absl::string_view body = input.substr(prefix, length);
 
-  // The common case: the frame is exactly one ClientMessage.publish field.
-  CodedInputStream in(reinterpret_cast<const uint8_t*>(body.data()),
-                      static_cast<int>(body.size()));
-  absl::string_view publish_body;
-  if (in.ReadTag() ==
-          LengthTag(wire::ClientMessage::kPublishFieldNumber) &&
-      ReadView(in, body, publish_body) &&
-      in.CurrentPosition() == static_cast<int>(body.size()) &&
-      DecodePublishBody(publish_body, op.publish)) {
+  in.PushLimit(static_cast<int>(length));
+  uint32_t publish_length = 0;
+  if (in.ReadTag() == LengthTag(wire::ClientMessage::kPublishFieldNumber) &&
+      in.ReadVarint32(&publish_length) &&
+      static_cast<int>(publish_length) == in.BytesUntilLimit() &&
+      ReadPublishFields(in, input, op.publish)) {
     op.kind = Operation::Kind::kPublish;
-    return (*frame)->size;
+    return frame_size;
   }
 
   op.kind = Operation::Kind::kMessage;
@@ -179,7 +202,7 @@ absl::StatusOr<size_t> NativeCodec::Decode(absl::string_view input,
     return ProtocolError(wire::MALFORMED_MESSAGE,
                          "frame carries no operation (empty ClientMessage)");
   }
-  return (*frame)->size;
+  return frame_size;
 }
 
 void NativeCodec::Encode(const wire::ServerMessage& message,
@@ -193,16 +216,21 @@ void NativeCodec::Encode(const wire::ServerMessage& message,
   google::protobuf::util::SerializeDelimitedToCodedStream(message, &coded);
 }
 
-void EncodeSharedDeliverFields(const PublishOp& publish, std::string& out) {
-  size_t size = LengthFieldSize(publish.topic.size());
-  if (!publish.payload.empty()) size += LengthFieldSize(publish.payload.size());
+namespace {
+
+// The Deliver fields every recipient shares: topic, payload, headers,
+// reply_to. Empty fields are left out, as protobuf leaves them out.
+size_t SharedDeliverFieldsSize(const PublishOp& publish) {
+  size_t size = LengthFieldSize(publish.topic.size()) +
+                OptionalFieldSize(publish.payload.size()) +
+                OptionalFieldSize(publish.reply_to.size());
   for (const HeaderView& h : publish.headers) {
     size += LengthFieldSize(HeaderSize(h));
   }
-  if (!publish.reply_to.empty()) size += LengthFieldSize(publish.reply_to.size());
+  return size;
+}
 
-  out.resize(size);
-  uint8_t* p = reinterpret_cast<uint8_t*>(out.data());
+void WriteSharedDeliverFields(const PublishOp& publish, uint8_t* p) {
   p = WriteLengthField(LengthTag(wire::Deliver::kTopicFieldNumber),
                        publish.topic, p);
   if (!publish.payload.empty()) {
@@ -223,40 +251,81 @@ void EncodeSharedDeliverFields(const PublishOp& publish, std::string& out) {
     }
   }
   if (!publish.reply_to.empty()) {
-    p = WriteLengthField(LengthTag(wire::Deliver::kReplyToFieldNumber),
-                         publish.reply_to, p);
+    WriteLengthField(LengthTag(wire::Deliver::kReplyToFieldNumber),
+                     publish.reply_to, p);
   }
 }
 
-void NativeCodec::EncodeDelivery(SharedMessage& message,
-                                 SubscriptionId subscription,
-                                 OutboundBuffer& out) {
-  if (!message.encoded(CodecSlot::kNative)) {
-    EncodeSharedDeliverFields(message.publish(),
-                              message.BeginEncoding(CodecSlot::kNative));
-    message.FinishEncoding(CodecSlot::kNative);
-  }
-  const size_t shared = message.bytes(CodecSlot::kNative).size();
-  // Deliver = subscription_id field + shared fields.
+}  // namespace
+
+namespace {
+
+// The bytes of a Deliver frame before the shared fields: frame length,
+// ServerMessage.deliver tag and length, Deliver.subscription_id field.
+struct DeliveryPrefix {
+  size_t size;
+  uint32_t server_length;
+  uint32_t deliver_length;
+};
+
+DeliveryPrefix PlanPrefix(SubscriptionId subscription, size_t shared) {
   const size_t deliver =
       1 + CodedOutputStream::VarintSize64(subscription.value()) + shared;
-  // ServerMessage = deliver field (tag, length, Deliver).
   const size_t server =
       1 + CodedOutputStream::VarintSize32(static_cast<uint32_t>(deliver)) +
       deliver;
-  const size_t prefix =
+  return DeliveryPrefix{
       CodedOutputStream::VarintSize32(static_cast<uint32_t>(server)) +
-      (server - shared);
-  uint8_t* p = reinterpret_cast<uint8_t*>(out.AppendSpace(prefix));
-  p = CodedOutputStream::WriteVarint32ToArray(static_cast<uint32_t>(server), p);
+          (server - shared),
+      static_cast<uint32_t>(server), static_cast<uint32_t>(deliver)};
+}
+
+uint8_t* WritePrefix(const DeliveryPrefix& plan, SubscriptionId subscription,
+                     uint8_t* p) {
+  p = CodedOutputStream::WriteVarint32ToArray(plan.server_length, p);
   p = CodedOutputStream::WriteTagToArray(
       LengthTag(wire::ServerMessage::kDeliverFieldNumber), p);
-  p = CodedOutputStream::WriteVarint32ToArray(static_cast<uint32_t>(deliver),
-                                              p);
+  p = CodedOutputStream::WriteVarint32ToArray(plan.deliver_length, p);
   p = CodedOutputStream::WriteTagToArray(
       VarintTag(wire::Deliver::kSubscriptionIdFieldNumber), p);
-  CodedOutputStream::WriteVarint64ToArray(subscription.value(), p);
-  message.AppendEncoded(CodecSlot::kNative, out);
+  return CodedOutputStream::WriteVarint64ToArray(subscription.value(), p);
+}
+
+}  // namespace
+
+void NativeCodec::EncodeNativeDelivery(SharedMessage& message,
+                                       SubscriptionId subscription,
+                                       OutboundBuffer& out) {
+  constexpr CodecSlot kSlot = CodecSlot::kNative;
+  if (!message.encoded(kSlot)) {
+    const size_t size = SharedDeliverFieldsSize(message.publish());
+    if (message.single_recipient()) {
+      // Nobody else needs the shared fields: write them in place.
+      const DeliveryPrefix plan = PlanPrefix(subscription, size);
+      uint8_t* p =
+          reinterpret_cast<uint8_t*>(out.AppendSpace(plan.size + size));
+      WriteSharedDeliverFields(message.publish(),
+                               WritePrefix(plan, subscription, p));
+      return;
+    }
+    WriteSharedDeliverFields(
+        message.publish(),
+        reinterpret_cast<uint8_t*>(message.BeginEncoding(kSlot, size)));
+    message.FinishEncoding(kSlot);
+  }
+  const absl::string_view shared = message.bytes(kSlot);
+  const DeliveryPrefix plan = PlanPrefix(subscription, shared.size());
+  // A small shared part is copied right behind the prefix: one append.
+  if (message.by_reference(kSlot)) {
+    WritePrefix(plan, subscription,
+                reinterpret_cast<uint8_t*>(out.AppendSpace(plan.size)));
+    message.AppendEncoded(kSlot, out);
+    return;
+  }
+  uint8_t* p = WritePrefix(
+      plan, subscription,
+      reinterpret_cast<uint8_t*>(out.AppendSpace(plan.size + shared.size())));
+  std::memcpy(p, shared.data(), shared.size());
 }
 
 }  // namespace manifold

@@ -35,7 +35,15 @@ class NativeCodec final : public ProtocolCodec {
                                 Operation& op) override;
   void Encode(const wire::ServerMessage& message, OutboundBuffer& out) override;
   void EncodeDelivery(SharedMessage& message, SubscriptionId subscription,
-                      OutboundBuffer& out) override;
+                      OutboundBuffer& out) override {
+    EncodeNativeDelivery(message, subscription, out);
+  }
+
+  // The same as EncodeDelivery; static so that the broker can call it without
+  // a virtual call (or touching the codec object) for native connections.
+  static void EncodeNativeDelivery(SharedMessage& message,
+                                   SubscriptionId subscription,
+                                   OutboundBuffer& out);
 };
 
 // Decodes a Publish message body into views of `body`. Returns false when the
@@ -43,9 +51,6 @@ class NativeCodec final : public ProtocolCodec {
 // parser, which reports the error). Exposed for tests and benchmarks.
 bool DecodePublishBody(absl::string_view body, PublishOp& publish);
 
-// Encodes the fields of a Deliver frame that all recipients share (topic,
-// payload, headers, reply_to) onto `out`. Exposed for tests.
-void EncodeSharedDeliverFields(const PublishOp& publish, std::string& out);
 
 }  // namespace manifold
 

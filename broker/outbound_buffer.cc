@@ -101,15 +101,27 @@ OutboundBuffer::~OutboundBuffer() {
   if (spare_ != nullptr) ::operator delete(spare_);
 }
 
-OutboundBuffer::Slice& OutboundBuffer::WritableTail(size_t n) {
-  if (!slices_.empty()) {
-    Slice& tail = slices_.back();
-    Block* block = tail.block;
-    if (block->refs == 1 && tail.offset + tail.length == block->used &&
-        block->capacity - block->used >= n) {
-      return tail;
-    }
+void OutboundBuffer::SyncTail() const {
+  if (tail_ != nullptr) {
+    tail_->length = static_cast<uint32_t>(
+        tail_write_ - (tail_->block->data() + tail_->offset));
   }
+}
+
+void OutboundBuffer::DropWritableTail() {
+  if (tail_ != nullptr) {
+    SyncTail();
+    // Record what was written, so the block's bytes are accounted for.
+    tail_->block->used = static_cast<uint32_t>(
+        tail_write_ - tail_->block->data());
+  }
+  tail_ = nullptr;
+  tail_write_ = nullptr;
+  tail_free_ = 0;
+}
+
+void OutboundBuffer::MakeWritableTail(size_t n) {
+  DropWritableTail();
   Block* block;
   if (spare_ != nullptr && spare_->capacity >= n) {
     block = spare_;
@@ -120,16 +132,14 @@ OutboundBuffer::Slice& OutboundBuffer::WritableTail(size_t n) {
     block = outbound_internal::NewBlock(std::max(n, kBlockSize));
   }
   slices_.push_back(Slice{block, 0, 0});
-  return slices_.back();
+  tail_ = &slices_.back();
+  tail_write_ = block->data();
+  tail_free_ = block->capacity;
 }
 
-char* OutboundBuffer::AppendSpace(size_t n) {
-  Slice& tail = WritableTail(n);
-  char* space = tail.block->data() + tail.block->used;
-  tail.block->used += static_cast<uint32_t>(n);
-  tail.length += static_cast<uint32_t>(n);
-  size_ += n;
-  return space;
+char* OutboundBuffer::AppendSpaceSlow(size_t n) {
+  MakeWritableTail(n);
+  return AppendSpace(n);
 }
 
 void OutboundBuffer::Append(absl::string_view bytes) {
@@ -142,12 +152,28 @@ void OutboundBuffer::AppendShared(const SharedBytes& bytes) {
     Append(bytes.view());
     return;
   }
+  DropWritableTail();
   ++bytes.block_->refs;
   slices_.push_back(Slice{bytes.block_, 0, static_cast<uint32_t>(bytes.size())});
   size_ += bytes.size();
 }
 
+void OutboundBuffer::AppendShared(const SharedBytes& bytes, size_t offset) {
+  assert(offset <= bytes.size());
+  const size_t length = bytes.size() - offset;
+  if (length < kCopyThreshold) {
+    Append(bytes.view().substr(offset));
+    return;
+  }
+  DropWritableTail();
+  ++bytes.block_->refs;
+  slices_.push_back(Slice{bytes.block_, static_cast<uint32_t>(offset),
+                          static_cast<uint32_t>(length)});
+  size_ += length;
+}
+
 size_t OutboundBuffer::Peek(absl::Span<absl::string_view> chunks) const {
+  SyncTail();
   size_t filled = 0;
   for (auto it = slices_.begin(); it != slices_.end() && filled < chunks.size();
        ++it) {
@@ -160,6 +186,7 @@ size_t OutboundBuffer::Peek(absl::Span<absl::string_view> chunks) const {
 
 void OutboundBuffer::Consume(size_t n) {
   assert(n <= size_);
+  SyncTail();
   size_ -= n;
   while (n > 0) {
     Slice& front = slices_.front();
@@ -170,18 +197,21 @@ void OutboundBuffer::Consume(size_t n) {
     }
     n -= front.length;
     Block* block = front.block;
+    if (&front == tail_) DropWritableTail();
     slices_.pop_front();
     Release(block);
   }
   // An empty tail slice can remain after a zero-length append; drop it too.
   while (!slices_.empty() && slices_.front().length == 0 && size_ == 0) {
     Block* block = slices_.front().block;
+    if (&slices_.front() == tail_) DropWritableTail();
     slices_.pop_front();
     Release(block);
   }
 }
 
 void OutboundBuffer::Clear() {
+  DropWritableTail();
   while (!slices_.empty()) {
     Block* block = slices_.front().block;
     slices_.pop_front();

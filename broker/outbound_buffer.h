@@ -81,11 +81,26 @@ class OutboundBuffer {
 
   // Appends `n` bytes of contiguous space and returns it; the caller must
   // write all `n` bytes before the next call on this buffer.
-  char* AppendSpace(size_t n);
+  char* AppendSpace(size_t n) {
+    if (tail_ != nullptr && n <= tail_free_) {  // common: room in the tail
+      // The tail slice's length is brought up to date lazily (SyncTail), so
+      // this touches only the buffer object itself.
+      char* space = tail_write_;
+      tail_write_ += n;
+      tail_free_ -= n;
+      size_ += n;
+      return space;
+    }
+    return AppendSpaceSlow(n);
+  }
 
   // Appends `bytes` by reference. Small values are copied instead, since a
   // copy of a few hundred bytes is cheaper than an extra slice.
   void AppendShared(const SharedBytes& bytes);
+
+  // Appends the bytes of `bytes` from `offset` on, by reference like
+  // AppendShared(bytes). REQUIRES: offset <= bytes.size().
+  void AppendShared(const SharedBytes& bytes, size_t offset);
 
   // Total bytes not yet consumed.
   size_t size() const { return size_; }
@@ -114,13 +129,25 @@ class OutboundBuffer {
     uint32_t length;
   };
 
-  // Returns a block with at least `n` free bytes at its end, owned by this
-  // buffer alone and at the tail of slices_.
-  Slice& WritableTail(size_t n);
+  char* AppendSpaceSlow(size_t n);
+  // Brings the writable tail slice's length up to date with tail_write_.
+  void SyncTail() const;
+  // Makes the tail slice one this buffer may write into, with at least `n`
+  // free bytes after it.
+  void MakeWritableTail(size_t n);
+  // Forgets the writable tail (it was consumed, or a shared slice follows it).
+  void DropWritableTail();
   void Release(outbound_internal::Block* block);
 
-  std::deque<Slice> slices_;
+  // The fields an append touches come first, on one cache line.
   size_t size_ = 0;
+  // The writable tail: the last slice, its block owned by this buffer alone,
+  // with `tail_free_` unused bytes at `tail_write_`. References into a deque
+  // stay valid across push_back and across pop_front of other elements.
+  Slice* tail_ = nullptr;
+  char* tail_write_ = nullptr;
+  size_t tail_free_ = 0;
+  mutable std::deque<Slice> slices_;  // the tail's length is synced lazily
   // One emptied block kept for reuse, so a steady stream of small writes does
   // not allocate.
   outbound_internal::Block* spare_ = nullptr;

@@ -107,35 +107,55 @@ class SharedMessage {
 
   const PublishOp& publish() const { return publish_; }
 
+  // True when the router knows this message goes to exactly one recipient,
+  // so codecs can encode straight into that recipient's buffer.
+  bool single_recipient() const { return single_recipient_; }
+  void set_single_recipient(bool single) { single_recipient_ = single; }
+
   // Returns true once a codec has encoded the shared part for `slot`.
   bool encoded(CodecSlot slot) const { return ready_[Index(slot)]; }
 
-  // For codecs: returns the (emptied) string to encode the shared part into.
-  // Call FinishEncoding() when done.
-  std::string& BeginEncoding(CodecSlot slot) {
+  // For codecs: returns `size` bytes to encode the shared part into. Call
+  // FinishEncoding() when done.
+  char* BeginEncoding(CodecSlot slot, size_t size) {
     std::string& bytes = scratch_[Index(slot)];
-    bytes.clear();
-    return bytes;
+    // No clear() first: resizing to the size of the previous message (the
+    // common case) then writes nothing.
+    bytes.resize(size);
+    return bytes.data();
   }
   // Seals the encoding. A large one is moved into shared, reference-counted
   // storage so that recipients' buffers refer to it instead of copying it.
   void FinishEncoding(CodecSlot slot) {
     const std::string& bytes = scratch_[Index(slot)];
-    if (bytes.size() >= OutboundBuffer::kCopyThreshold) {
+    if (bytes.size() >= OutboundBuffer::kCopyThreshold && !single_recipient_) {
       shared_[Index(slot)] = SharedBytes::Copy(bytes);
     }
     ready_[Index(slot)] = true;
   }
   // The encoded shared part. REQUIRES: encoded(slot).
   absl::string_view bytes(CodecSlot slot) const { return scratch_[Index(slot)]; }
+  // True when the encoding is appended by reference rather than copied.
+  // REQUIRES: encoded(slot).
+  bool by_reference(CodecSlot slot) const {
+    return !shared_[Index(slot)].empty();
+  }
   // Appends the encoded shared part to `out`, by reference when large.
   // REQUIRES: encoded(slot).
   void AppendEncoded(CodecSlot slot, OutboundBuffer& out) const {
+    AppendEncodedFrom(slot, 0, out);
+  }
+  // Appends the encoded shared part from byte `offset` on, by reference when
+  // large: for protocols whose per-recipient part sits inside the shared one
+  // (NATS writes the subscription's sid after the subject).
+  // REQUIRES: encoded(slot), offset <= bytes(slot).size().
+  void AppendEncodedFrom(CodecSlot slot, size_t offset,
+                         OutboundBuffer& out) const {
     const SharedBytes& shared = shared_[Index(slot)];
     if (!shared.empty()) {
-      out.AppendShared(shared);
+      out.AppendShared(shared, offset);
     } else {
-      out.Append(scratch_[Index(slot)]);
+      out.Append(absl::string_view(scratch_[Index(slot)]).substr(offset));
     }
   }
 
@@ -146,6 +166,7 @@ class SharedMessage {
   Scratch& scratch_;
   std::array<SharedBytes, kCodecSlots> shared_;
   std::array<bool, kCodecSlots> ready_{};
+  bool single_recipient_ = false;
 };
 
 // What the Broker tells a codec when a connection starts.
@@ -154,6 +175,8 @@ struct ConnectionStart {
   std::string server_name;
   std::string server_version;
   uint64_t max_payload_bytes = 0;
+  // BrokerOptions::max_frame_bytes: the largest operation Decode() may take.
+  uint64_t max_frame_bytes = 0;
   std::string peer;
 };
 

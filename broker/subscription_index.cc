@@ -156,11 +156,24 @@ Subscription* SubscriptionIndex::Find(SubscriptionId id) const {
 absl::Span<SubscriptionNode* const> SubscriptionIndex::Match(
     absl::string_view topic) {
   if (auto it = cache_.find(topic); it != cache_.end()) return it->second;
+  std::vector<SubscriptionNode*> result;
+  Walk(topic, result);
+  if (cache_.size() >= kMaxCachedTopics) Invalidate();
+  return cache_.emplace(std::string(topic), std::move(result)).first->second;
+}
 
+absl::Span<SubscriptionNode* const> SubscriptionIndex::MatchUncached(
+    absl::string_view topic) {
+  scratch_.clear();
+  Walk(topic, scratch_);
+  return scratch_;
+}
+
+void SubscriptionIndex::Walk(absl::string_view topic,
+                             std::vector<SubscriptionNode*>& result) {
   const Segments segments = SplitTopic(topic);
   const uint32_t end = static_cast<uint32_t>(segments.size());
   const bool reserved = IsReserved(topic);
-  std::vector<SubscriptionNode*> result;
   // Depth-first over (node, next segment). `**` nodes loop on themselves, so
   // the same state can be reached twice; `seen` keeps each visited once.
   std::vector<WalkState> stack = {{root_.get(), 0}};
@@ -199,8 +212,6 @@ absl::Span<SubscriptionNode* const> SubscriptionIndex::Match(
                                 }),
                  result.end());
   }
-  if (cache_.size() >= kMaxCachedTopics) cache_.clear();
-  return cache_.emplace(std::string(topic), std::move(result)).first->second;
 }
 
 absl::Span<SubscriptionNode* const> SubscriptionIndex::MatchPattern(

@@ -50,16 +50,17 @@ struct QueueGroup;
 
 // One subscription. Owned by the SubscriptionIndex.
 struct Subscription {
-  SubscriptionId id;
+  // The fields routing touches come first.
   // The subscribing connection; the index never dereferences it.
   Connection* connection = nullptr;
-  std::string pattern;
-  // Empty for a broadcast subscription.
-  std::string queue_group;
+  SubscriptionId id;
   // Messages delivered so far.
   uint64_t delivered = 0;
   // When non-zero, the subscription ends once `delivered` reaches it.
   uint64_t max_messages = 0;
+  std::string pattern;
+  // Empty for a broadcast subscription.
+  std::string queue_group;
 
  private:
   friend class SubscriptionIndex;
@@ -124,9 +125,26 @@ class SubscriptionIndex {
   // REQUIRES: `topic` passed ValidateTopic() and has no wildcard.
   absl::Span<SubscriptionNode* const> Match(absl::string_view topic);
 
-  // Returns true if Match(topic) would be answered from the cache. Only valid
-  // literal topics are ever cached.
-  bool IsCached(absl::string_view topic) const { return cache_.contains(topic); }
+  // Match() without the cache: walks the trie every time. For tests and
+  // benchmarks. Same validity as Match().
+  absl::Span<SubscriptionNode* const> MatchUncached(absl::string_view topic);
+
+  // Returns the cached result of Match(topic), or nullptr if `topic` is not
+  // cached. Only valid literal topics are ever cached, so a hit also says that
+  // `topic` is valid. The pointer is valid until the next non-const call.
+  const std::vector<SubscriptionNode*>* FindCached(
+      absl::string_view topic) const {
+    auto it = cache_.find(topic);
+    return it == cache_.end() ? nullptr : &it->second;
+  }
+  bool IsCached(absl::string_view topic) const {
+    return FindCached(topic) != nullptr;
+  }
+
+  // Changes whenever cached results may have been dropped. A result obtained
+  // from Match() or FindCached() stays valid while the epoch is unchanged.
+  // Starts at 1, so 0 never matches.
+  uint64_t cache_epoch() const { return cache_epoch_; }
 
   // Returns the nodes whose patterns intersect `pattern` (which may hold
   // wildcards), sorted by creation order. Same validity as Match().
@@ -139,12 +157,18 @@ class SubscriptionIndex {
  private:
   SubscriptionNode* NewNode(SubscriptionNode* parent, absl::string_view segment);
   void PruneFrom(SubscriptionNode* node);
-  void Invalidate() { cache_.clear(); }
+  void Invalidate() {
+    cache_.clear();
+    ++cache_epoch_;
+  }
+  // Fills `out` with the nodes matching the literal `topic`.
+  void Walk(absl::string_view topic, std::vector<SubscriptionNode*>& out);
 
   std::unique_ptr<SubscriptionNode> root_;
   uint64_t next_sequence_ = 0;
   absl::flat_hash_map<SubscriptionId, std::unique_ptr<Subscription>> by_id_;
   absl::flat_hash_map<std::string, std::vector<SubscriptionNode*>> cache_;
+  uint64_t cache_epoch_ = 1;
   std::vector<SubscriptionNode*> scratch_;
 };
 

@@ -1,0 +1,466 @@
+#include "broker/nats/nats_codec.h"
+
+#include <algorithm>
+#include <cstring>
+#include <utility>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "core/nats/errors.h"
+#include "core/nats/subject.h"
+#include "core/nats/writer.h"
+#include "core/status.h"
+
+namespace manifold {
+namespace {
+
+constexpr CodecSlot kSlot = CodecSlot::kNats;
+
+// The client's IP address from a peer address such as "10.0.0.7:5123" or
+// "[::1]:5123"; "" when the peer is not an IP endpoint ("unix:...").
+std::string ClientIp(absl::string_view peer) {
+  if (!peer.empty() && peer.front() == '[') {
+    const size_t close = peer.find(']');
+    return close == absl::string_view::npos
+               ? std::string()
+               : std::string(peer.substr(1, close - 1));
+  }
+  const size_t colon = peer.rfind(':');
+  const absl::string_view host = peer.substr(0, colon);
+  if (host.empty()) return std::string();
+  for (char c : host) {
+    if (!absl::ascii_isdigit(c) && c != '.') return std::string();
+  }
+  return std::string(host);
+}
+
+char* Put(absl::string_view s, char* out) {
+  if (!s.empty()) std::memcpy(out, s.data(), s.size());
+  return out + s.size();
+}
+
+bool HasHeaders(const PublishOp& publish) {
+  return publish.has_header_block || !publish.headers.empty();
+}
+
+}  // namespace
+
+NatsCodec::NatsCodec(NatsOptions options)
+    : options_(std::move(options)), max_payload_(options_.max_payload_bytes) {}
+
+// ---------------------------------------------------------------------------
+// Start
+
+void NatsCodec::Start(const ConnectionStart& start, OutboundBuffer& out) {
+  max_payload_ = options_.max_payload_bytes;
+  if (start.max_payload_bytes != 0) {
+    max_payload_ = std::min<size_t>(max_payload_, start.max_payload_bytes);
+  }
+  if (start.max_frame_bytes != 0) {
+    // One PUB is a control line, "\r\n", the message and "\r\n", and must fit
+    // in one broker operation.
+    const size_t overhead = options_.max_control_line_bytes + 4;
+    max_payload_ = std::min<size_t>(
+        max_payload_,
+        start.max_frame_bytes > overhead ? start.max_frame_bytes - overhead
+                                         : 0);
+  }
+  nats::ServerInfo info;
+  info.server_id =
+      options_.server_id.empty() ? start.server_name : options_.server_id;
+  info.server_name = start.server_name;
+  info.version =
+      options_.version.empty() ? start.server_version : options_.version;
+  info.host = options_.host;
+  info.port = options_.port;
+  info.headers = true;
+  info.auth_required = options_.auth_required;
+  info.max_payload = max_payload_;
+  info.client_id = start.id.value();
+  info.client_ip = ClientIp(start.peer);
+  std::string line;
+  nats::AppendInfo(info, line);
+  out.Append(line);
+}
+
+// ---------------------------------------------------------------------------
+// Decode: NATS commands -> operations
+
+absl::StatusOr<size_t> NatsCodec::Decode(absl::string_view input,
+                                         size_t max_frame_bytes,
+                                         Operation& op) {
+  nats::ParseLimits limits;
+  limits.max_control_line_bytes = options_.max_control_line_bytes;
+  limits.max_payload_bytes = max_payload_;
+  limits.max_command_bytes = max_frame_bytes;
+  nats::Command command;
+  absl::StatusOr<size_t> used = nats::ParseCommand(input, limits, command);
+  if (used.ok() && *used > 0) {
+    if (absl::Status s = Translate(command, op); !s.ok()) used = s;
+  }
+  if (!used.ok()) fatal_text_ = nats::NatsErrorText(used.status());
+  return used;
+}
+
+absl::Status NatsCodec::Translate(const nats::Command& command,
+                                  Operation& op) {
+  in_flight_.kind = InFlight::Kind::kNone;
+  if (!connected_ && command.kind != nats::CommandKind::kConnect) {
+    return nats::NatsError(
+        wire::HANDSHAKE_REQUIRED, nats::kAuthorizationViolation,
+        absl::StrCat("NATS ", nats::CommandName(command.kind),
+                     " before CONNECT"));
+  }
+  switch (command.kind) {
+    case nats::CommandKind::kConnect:
+      return TranslateConnect(command, op);
+    case nats::CommandKind::kInfo:
+      AnswerLocally("", op);  // servers ignore INFO from clients
+      return absl::OkStatus();
+    case nats::CommandKind::kPing:
+      op.kind = Operation::Kind::kMessage;
+      op.message.Clear();
+      op.message.mutable_ping()->set_op_id(NextOpId());
+      return absl::OkStatus();
+    case nats::CommandKind::kPong:
+      op.kind = Operation::Kind::kMessage;
+      op.message.Clear();
+      op.message.mutable_pong();
+      return absl::OkStatus();
+    case nats::CommandKind::kSub:
+      TranslateSubscribe(command, op);
+      return absl::OkStatus();
+    case nats::CommandKind::kUnsub:
+      TranslateUnsubscribe(command, op);
+      return absl::OkStatus();
+    case nats::CommandKind::kPub:
+    case nats::CommandKind::kHpub:
+      return TranslatePublish(command, op);
+  }
+  return ProtocolError(wire::INTERNAL, "NATS command of unknown kind");
+}
+
+absl::Status NatsCodec::TranslateConnect(const nats::Command& command,
+                                         Operation& op) {
+  absl::StatusOr<nats::ConnectOptions> options =
+      nats::ParseConnectOptions(command.arguments);
+  if (!options.ok()) return options.status();
+  verbose_ = options->verbose;
+  pedantic_ = options->pedantic;
+  headers_ = options->headers;
+  no_responders_ = options->no_responders;
+  if (connected_) {
+    AnswerLocally(OkIfVerbose(), op);
+    return absl::OkStatus();
+  }
+  connected_ = true;
+  op.kind = Operation::Kind::kMessage;
+  op.message.Clear();
+  wire::Hello* hello = op.message.mutable_hello();
+  hello->set_protocol_version(wire::PROTOCOL_VERSION_1);
+  hello->set_client_name(options->name);
+  hello->set_no_echo(!options->echo);
+  if (!options->auth_token.empty()) {
+    hello->set_auth_token(options->auth_token);
+  } else if (!options->user.empty() || !options->pass.empty()) {
+    hello->set_auth_token(absl::StrCat(options->user, ":", options->pass));
+  }
+  return absl::OkStatus();
+}
+
+void NatsCodec::TranslateSubscribe(const nats::Command& command,
+                                   Operation& op) {
+  if (by_sid_.contains(command.sid)) {
+    AnswerLocally(OkIfVerbose(), op);  // nats-server ignores a reused sid
+    return;
+  }
+  if (!nats::SubjectToTopic(command.subject, nats::SubjectUse::kSubscribe,
+                            topic_)
+           .ok()) {
+    std::string err;
+    nats::AppendErr(nats::kInvalidSubject, err);
+    AnswerLocally(std::move(err), op);
+    return;
+  }
+  in_flight_.kind = InFlight::Kind::kSub;
+  in_flight_.op_id = NextOpId();
+  in_flight_.sid.assign(command.sid.data(), command.sid.size());
+  op.kind = Operation::Kind::kMessage;
+  op.message.Clear();
+  wire::Subscribe* subscribe = op.message.mutable_subscribe();
+  subscribe->set_op_id(in_flight_.op_id);
+  subscribe->set_pattern(topic_);
+  subscribe->set_queue_group(std::string(command.queue_group));
+}
+
+void NatsCodec::TranslateUnsubscribe(const nats::Command& command,
+                                     Operation& op) {
+  auto it = by_sid_.find(command.sid);
+  if (it == by_sid_.end()) {
+    AnswerLocally(OkIfVerbose(), op);  // nats-server ignores unknown sids
+    return;
+  }
+  in_flight_.kind = InFlight::Kind::kUnsub;
+  in_flight_.op_id = NextOpId();
+  in_flight_.sid.assign(command.sid.data(), command.sid.size());
+  in_flight_.max_messages =
+      command.has_max_messages ? command.max_messages : 0;
+  op.kind = Operation::Kind::kMessage;
+  op.message.Clear();
+  wire::Unsubscribe* unsubscribe = op.message.mutable_unsubscribe();
+  unsubscribe->set_op_id(in_flight_.op_id);
+  unsubscribe->set_subscription_id(it->second.value());
+  unsubscribe->set_max_messages(in_flight_.max_messages);
+}
+
+absl::Status NatsCodec::TranslatePublish(const nats::Command& command,
+                                         Operation& op) {
+  const bool hpub = command.kind == nats::CommandKind::kHpub;
+  if (hpub && !headers_) {
+    return nats::NatsError(
+        wire::INVALID_ARGUMENT, nats::kParserError,
+        "NATS HPUB on a connection whose CONNECT did not enable headers");
+  }
+  PublishOp& publish = op.publish;
+  publish.Reset();
+  if (!nats::SubjectToTopic(command.subject, nats::SubjectUse::kPublish,
+                            topic_)
+           .ok() ||
+      (!command.reply_to.empty() &&
+       !nats::SubjectToTopic(command.reply_to, nats::SubjectUse::kReply,
+                             reply_to_)
+            .ok())) {
+    std::string err;
+    nats::AppendErr(nats::kInvalidPublishSubject, err);
+    AnswerLocally(std::move(err), op);
+    return absl::OkStatus();
+  }
+  if (hpub) {
+    if (absl::Status s = nats::ParseHeaderBlock(
+            command.header_block,
+            [&publish](absl::string_view key, absl::string_view value) {
+              publish.headers.push_back(HeaderView{key, value});
+            });
+        !s.ok()) {
+      return s;
+    }
+    publish.has_header_block = true;
+  }
+  in_flight_.kind = InFlight::Kind::kPub;
+  in_flight_.op_id = NextOpId();
+  op.kind = Operation::Kind::kPublish;
+  publish.op_id = in_flight_.op_id;
+  publish.topic = topic_;
+  publish.payload = command.payload;
+  if (!command.reply_to.empty()) publish.reply_to = reply_to_;
+  publish.ack = verbose_;
+  publish.no_responders =
+      headers_ && no_responders_ && !command.reply_to.empty();
+  return absl::OkStatus();
+}
+
+void NatsCodec::AnswerLocally(std::string answer, Operation& op) {
+  op.kind = Operation::Kind::kMessage;
+  op.message.Clear();
+  if (answer.empty()) {
+    op.message.mutable_pong();  // the broker takes a Pong silently
+    return;
+  }
+  local_answer_op_id_ = NextOpId();
+  local_answer_ = std::move(answer);
+  op.message.mutable_ping()->set_op_id(local_answer_op_id_);
+}
+
+std::string NatsCodec::OkIfVerbose() const {
+  return verbose_ ? std::string(nats::kOk) : std::string();
+}
+
+// ---------------------------------------------------------------------------
+// Encode: broker messages -> NATS
+
+void NatsCodec::Encode(const wire::ServerMessage& message,
+                       OutboundBuffer& out) {
+  switch (message.kind_case()) {
+    case wire::ServerMessage::kWelcome:
+      if (verbose_) out.Append(nats::kOk);
+      break;
+    case wire::ServerMessage::kAck:
+      EncodeAck(message.ack(), out);
+      break;
+    case wire::ServerMessage::kError:
+      EncodeError(message.error(), out);
+      break;
+    case wire::ServerMessage::kPong:
+      if (local_answer_op_id_ != 0 &&
+          message.pong().op_id() == local_answer_op_id_) {
+        out.Append(local_answer_);
+        local_answer_.clear();
+        local_answer_op_id_ = 0;
+      } else {
+        out.Append(nats::kPong);
+      }
+      break;
+    case wire::ServerMessage::kPing:
+      out.Append(nats::kPing);
+      break;
+    case wire::ServerMessage::kDeliver:
+      EncodeDeliverMessage(message.deliver(), out);
+      break;
+    default:
+      // Goodbye: nats-server just closes. Service requests and responses
+      // never reach NATS connections (they cannot Serve or Request).
+      break;
+  }
+}
+
+void NatsCodec::EncodeAck(const wire::Ack& ack, OutboundBuffer& out) {
+  if (in_flight_.kind == InFlight::Kind::kNone ||
+      ack.op_id() != in_flight_.op_id) {
+    return;
+  }
+  switch (in_flight_.kind) {
+    case InFlight::Kind::kSub: {
+      const SubscriptionId id(ack.subscription_id());
+      by_sid_[in_flight_.sid] = id;
+      by_id_[id] = SidEntry{in_flight_.sid, 0, 0};
+      break;
+    }
+    case InFlight::Kind::kUnsub: {
+      auto it = by_sid_.find(in_flight_.sid);
+      if (it == by_sid_.end()) break;
+      auto entry = by_id_.find(it->second);
+      // The broker ends the subscription now unless more messages are due;
+      // mirror that so the map holds exactly the live subscriptions.
+      if (entry != by_id_.end() &&
+          in_flight_.max_messages > entry->second.delivered) {
+        entry->second.max_messages = in_flight_.max_messages;
+      } else {
+        if (entry != by_id_.end()) by_id_.erase(entry);
+        by_sid_.erase(it);
+      }
+      break;
+    }
+    default:
+      break;
+  }
+  in_flight_.kind = InFlight::Kind::kNone;
+  if (verbose_) out.Append(nats::kOk);
+}
+
+void NatsCodec::EncodeError(const wire::Error& error, OutboundBuffer& out) {
+  std::string text;
+  if (error.fatal()) {
+    text = std::move(fatal_text_);
+    fatal_text_.clear();
+    if (text.empty()) text = std::string(nats::FatalErrorText(error.code()));
+  } else if (in_flight_.kind != InFlight::Kind::kNone &&
+             error.op_id() == in_flight_.op_id) {
+    const wire::Code code = error.code();
+    if (in_flight_.kind == InFlight::Kind::kSub) {
+      text = std::string(code == wire::TOO_MANY_SUBSCRIPTIONS
+                             ? nats::kMaximumSubscriptionsExceeded
+                             : nats::kInvalidSubject);
+    } else if (in_flight_.kind == InFlight::Kind::kPub) {
+      if (code == wire::INVALID_TOPIC) {
+        text = std::string(nats::kInvalidPublishSubject);
+      } else if (code == wire::RESERVED_TOPIC) {
+        std::string subject;
+        nats::AppendSubjectForTopic(topic_, subject);
+        text = nats::PublishPermissionsViolation(subject);
+      } else if (code == wire::PAYLOAD_TOO_LARGE) {
+        text = std::string(nats::kMaximumPayloadViolation);
+      }
+    }
+    in_flight_.kind = InFlight::Kind::kNone;
+  }
+  if (text.empty()) text = error.message();
+  std::string line;
+  nats::AppendErr(text, line);
+  out.Append(line);
+}
+
+void NatsCodec::EncodeDeliverMessage(const wire::Deliver& deliver,
+                                     OutboundBuffer& out) {
+  PublishOp publish;
+  publish.topic = deliver.topic();
+  publish.payload = deliver.payload();
+  publish.reply_to = deliver.reply_to();
+  for (const wire::Header& h : deliver.headers()) {
+    publish.headers.push_back(HeaderView{h.key(), h.value()});
+  }
+  SharedMessage::Scratch scratch;
+  SharedMessage message(publish, scratch);
+  EncodeDelivery(message, SubscriptionId(deliver.subscription_id()), out);
+}
+
+// ---------------------------------------------------------------------------
+// Deliveries: MSG / HMSG
+
+void NatsCodec::EncodeDelivery(SharedMessage& message,
+                               SubscriptionId subscription,
+                               OutboundBuffer& out) {
+  auto it = by_id_.find(subscription);
+  if (it == by_id_.end()) return;  // not a subscription this codec made
+  SidEntry& entry = it->second;
+  const PublishOp& publish = message.publish();
+  const bool hmsg = HasHeaders(publish) && headers_;
+  const absl::string_view op = hmsg ? "HMSG " : "MSG ";
+
+  // The shared part is "<subject> <tail>"; the sid goes after the subject.
+  // It is cached for clients that take headers. A client that does not gets
+  // MSG with the payload only, encoded for it alone.
+  const bool cacheable = hmsg || !HasHeaders(publish);
+  if (!cacheable || !message.encoded(kSlot)) {
+    reply_subject_.clear();
+    if (!publish.reply_to.empty()) {
+      nats::AppendSubjectForTopic(publish.reply_to, reply_subject_);
+    }
+    header_block_.clear();
+    if (hmsg) nats::AppendHeaderBlock(publish.headers, header_block_);
+    const nats::MessageTail tail{reply_subject_, hmsg, header_block_,
+                                 publish.payload};
+    const size_t subject_size = nats::SubjectSizeForTopic(publish.topic);
+    const size_t shared_size = subject_size + tail.size();
+    if (!cacheable || message.single_recipient()) {
+      // Nobody else needs the shared part: write the whole message in place.
+      char* p = out.AppendSpace(op.size() + shared_size + 1 + entry.sid.size());
+      p = Put(op, p);
+      p = nats::WriteSubjectForTopic(publish.topic, p);
+      *p++ = ' ';
+      p = Put(entry.sid, p);
+      tail.Write(p);
+    } else {
+      char* p = message.BeginEncoding(kSlot, shared_size);
+      tail.Write(nats::WriteSubjectForTopic(publish.topic, p));
+      message.FinishEncoding(kSlot);
+    }
+  }
+  if (cacheable && message.encoded(kSlot)) {
+    const absl::string_view shared = message.bytes(kSlot);
+    const size_t subject_size = shared.find(' ');
+    const absl::string_view subject = shared.substr(0, subject_size);
+    if (message.by_reference(kSlot)) {
+      char* p = out.AppendSpace(op.size() + subject_size + 1 + entry.sid.size());
+      p = Put(op, p);
+      p = Put(subject, p);
+      *p++ = ' ';
+      Put(entry.sid, p);
+      message.AppendEncodedFrom(kSlot, subject_size, out);
+    } else {
+      // Small: one contiguous append.
+      char* p = out.AppendSpace(op.size() + shared.size() + 1 +
+                                entry.sid.size());
+      p = Put(op, p);
+      p = Put(subject, p);
+      *p++ = ' ';
+      p = Put(entry.sid, p);
+      Put(shared.substr(subject_size), p);
+    }
+  }
+  if (++entry.delivered == entry.max_messages) {
+    by_sid_.erase(entry.sid);
+    by_id_.erase(it);
+  }
+}
+
+}  // namespace manifold
