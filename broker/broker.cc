@@ -138,7 +138,7 @@ void Broker::Close(ConnectionId id, absl::string_view reason, absl::Time now) {
   Connection* c = FindConnection(id);
   if (c == nullptr) return;
   if (c->state_ != ConnectionState::kClosing) {
-    absl::Status why = absl::UnavailableError(reason);
+    absl::Status why = ProtocolError(wire::CONNECTION_CLOSED, reason);
     if (!c->unread_input().empty()) {
       why = ProtocolError(
           wire::TRUNCATED_FRAME,
@@ -659,6 +659,7 @@ void Broker::FireTimer(const TimerQueue::Timer& timer) {
       // The peer did not drain its last output in time: drop it so the
       // transport closes the link now.
       c->linger_timer_ = TimerQueue::Key();
+      c->output_discarded_ += c->outbound_.size();
       c->outbound_.Clear();
       MarkChanged(*c);
       break;

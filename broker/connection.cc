@@ -66,6 +66,7 @@ bool Connection::WantsRead() const {
 
 void Connection::Consume(size_t n) {
   outbound_.Consume(n);
+  output_consumed_ += n;
   broker_.stats_.bytes_out += n;
 }
 

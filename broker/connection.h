@@ -107,6 +107,14 @@ class Connection {
   // REQUIRES: n <= PendingOutputBytes().
   void Consume(size_t n);
 
+  // Every byte queued for the peer since Accept: written, pending, or
+  // discarded when a closing connection did not drain in time. The newest
+  // `output_total() - x` bytes of PendingOutput() are the ones queued since
+  // output_total() was x (used by transcript recorders).
+  uint64_t output_total() const {
+    return output_consumed_ + output_discarded_ + outbound_.size();
+  }
+
   // --- Closing -----------------------------------------------------------
 
   // Returns true when the transport should close the link and then call
@@ -178,6 +186,8 @@ class Connection {
   TimerQueue::Key keepalive_timer_;
   TimerQueue::Key linger_timer_;
   absl::Time last_input_;
+  uint64_t output_consumed_ = 0;
+  uint64_t output_discarded_ = 0;
   uint32_t pings_outstanding_ = 0;
   uint64_t pings_sent_ = 0;
 };

@@ -49,6 +49,7 @@ absl::StatusCode AbslCodeFor(wire::Code code) {
     case wire::KEEPALIVE_TIMEOUT:
       return absl::StatusCode::kDeadlineExceeded;
     case wire::SHUTTING_DOWN:
+    case wire::CONNECTION_CLOSED:
       return absl::StatusCode::kUnavailable;
     default:
       return absl::StatusCode::kInternal;

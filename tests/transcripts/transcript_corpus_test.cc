@@ -1,0 +1,73 @@
+// Replays every transcript under tests/transcripts/ as its own test case, so
+// each shows up by name in the test output:
+//
+//   TranscriptCorpus.pubsub_wildcards
+//   TranscriptCorpus.services_timeout ...
+//
+// Usage: transcript_corpus_test DIRECTORY [gtest flags]
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "broker/transcript/transcript_runner.h"
+#include "gtest/gtest.h"
+
+namespace manifold {
+namespace {
+
+class TranscriptTest : public ::testing::Test {
+ public:
+  explicit TranscriptTest(std::string path) : path_(std::move(path)) {}
+
+  void TestBody() override {
+    std::ifstream in(path_);
+    ASSERT_TRUE(in) << "cannot read " << path_;
+    std::stringstream text;
+    text << in.rdbuf();
+    absl::StatusOr<transcript::Transcript> t = ParseTranscript(text.str());
+    ASSERT_TRUE(t.ok()) << path_ << ": " << t.status().message();
+    ASSERT_GT(t->step_size(), 0) << path_ << " has no steps";
+    absl::Status result = ReplayTranscript(*t);
+    EXPECT_TRUE(result.ok()) << path_ << "\n" << result.message();
+  }
+
+ private:
+  std::string path_;
+};
+
+}  // namespace
+}  // namespace manifold
+
+int main(int argc, char** argv) {
+  ::testing::InitGoogleTest(&argc, argv);
+  if (argc < 2) {
+    std::fprintf(stderr, "usage: %s TRANSCRIPT_DIRECTORY\n", argv[0]);
+    return 2;
+  }
+  std::filesystem::path dir(argv[1]);
+  // Bazel passes a file inside the directory; accept either.
+  if (!std::filesystem::is_directory(dir)) dir = dir.parent_path();
+  std::vector<std::filesystem::path> files;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    if (entry.path().extension() == ".textpb") files.push_back(entry.path());
+  }
+  std::sort(files.begin(), files.end());
+  if (files.empty()) {
+    std::fprintf(stderr, "no .textpb files in %s\n", dir.c_str());
+    return 2;
+  }
+  for (const auto& file : files) {
+    const std::string name = file.stem().string();
+    const std::string path = file.string();
+    ::testing::RegisterTest(
+        "TranscriptCorpus", name.c_str(), nullptr, nullptr, path.c_str(), 0,
+        [path]() -> ::testing::Test* {
+          return new manifold::TranscriptTest(path);
+        });
+  }
+  return RUN_ALL_TESTS();
+}
