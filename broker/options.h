@@ -64,8 +64,11 @@ struct BrokerOptions {
   absl::Duration close_linger = absl::Seconds(5);
 
   // --- Sizes -------------------------------------------------------------
-  // Largest frame a client may send, in bytes (the wire limit).
-  size_t max_frame_bytes = kDefaultMaxFrameBytes;
+  // Largest frame a client may send, in bytes (the wire limit). Larger than
+  // max_payload_bytes so that a largest payload still fits with its topic,
+  // headers and framing (and a NATS control line), and gets the specific
+  // PAYLOAD_TOO_LARGE error rather than a fatal FRAME_TOO_LARGE when over.
+  size_t max_frame_bytes = (1 << 20) + (64 << 10);
   // Largest payload plus headers in a publish, request or response.
   size_t max_payload_bytes = 1 << 20;
   // Limits on topics and patterns.

@@ -60,10 +60,10 @@ void NatsCodec::Start(const ConnectionStart& start, OutboundBuffer& out) {
     // One PUB is a control line, "\r\n", the message and "\r\n", and must fit
     // in one broker operation.
     const size_t overhead = options_.max_control_line_bytes + 4;
-    max_payload_ = std::min<size_t>(
-        max_payload_,
-        start.max_frame_bytes > overhead ? start.max_frame_bytes - overhead
-                                         : 0);
+    max_payload_ =
+        std::min<size_t>(max_payload_, start.max_frame_bytes > overhead
+                                           ? start.max_frame_bytes - overhead
+                                           : 0);
   }
   nats::ServerInfo info;
   info.server_id =
@@ -102,8 +102,7 @@ absl::StatusOr<size_t> NatsCodec::Decode(absl::string_view input,
   return used;
 }
 
-absl::Status NatsCodec::Translate(const nats::Command& command,
-                                  Operation& op) {
+absl::Status NatsCodec::Translate(const nats::Command& command, Operation& op) {
   in_flight_.kind = InFlight::Kind::kNone;
   if (!connected_ && command.kind != nats::CommandKind::kConnect) {
     return nats::NatsError(
@@ -146,7 +145,6 @@ absl::Status NatsCodec::TranslateConnect(const nats::Command& command,
       nats::ParseConnectOptions(command.arguments);
   if (!options.ok()) return options.status();
   verbose_ = options->verbose;
-  pedantic_ = options->pedantic;
   headers_ = options->headers;
   no_responders_ = options->no_responders;
   if (connected_) {
@@ -203,8 +201,7 @@ void NatsCodec::TranslateUnsubscribe(const nats::Command& command,
   in_flight_.kind = InFlight::Kind::kUnsub;
   in_flight_.op_id = NextOpId();
   in_flight_.sid.assign(command.sid.data(), command.sid.size());
-  in_flight_.max_messages =
-      command.has_max_messages ? command.max_messages : 0;
+  in_flight_.max_messages = command.has_max_messages ? command.max_messages : 0;
   op.kind = Operation::Kind::kMessage;
   op.message.Clear();
   wire::Unsubscribe* unsubscribe = op.message.mutable_unsubscribe();
@@ -223,8 +220,7 @@ absl::Status NatsCodec::TranslatePublish(const nats::Command& command,
   }
   PublishOp& publish = op.publish;
   publish.Reset();
-  if (!nats::SubjectToTopic(command.subject, nats::SubjectUse::kPublish,
-                            topic_)
+  if (!nats::SubjectToTopic(command.subject, nats::SubjectUse::kPublish, topic_)
            .ok() ||
       (!command.reply_to.empty() &&
        !nats::SubjectToTopic(command.reply_to, nats::SubjectUse::kReply,
@@ -303,12 +299,10 @@ void NatsCodec::Encode(const wire::ServerMessage& message,
     case wire::ServerMessage::kPing:
       out.Append(nats::kPing);
       break;
-    case wire::ServerMessage::kDeliver:
-      EncodeDeliverMessage(message.deliver(), out);
-      break;
     default:
       // Goodbye: nats-server just closes. Service requests and responses
-      // never reach NATS connections (they cannot Serve or Request).
+      // never reach NATS connections (they cannot Serve or Request), and
+      // deliveries come through EncodeDelivery().
       break;
   }
 }
@@ -379,20 +373,6 @@ void NatsCodec::EncodeError(const wire::Error& error, OutboundBuffer& out) {
   out.Append(line);
 }
 
-void NatsCodec::EncodeDeliverMessage(const wire::Deliver& deliver,
-                                     OutboundBuffer& out) {
-  PublishOp publish;
-  publish.topic = deliver.topic();
-  publish.payload = deliver.payload();
-  publish.reply_to = deliver.reply_to();
-  for (const wire::Header& h : deliver.headers()) {
-    publish.headers.push_back(HeaderView{h.key(), h.value()});
-  }
-  SharedMessage::Scratch scratch;
-  SharedMessage message(publish, scratch);
-  EncodeDelivery(message, SubscriptionId(deliver.subscription_id()), out);
-}
-
 // ---------------------------------------------------------------------------
 // Deliveries: MSG / HMSG
 
@@ -440,7 +420,8 @@ void NatsCodec::EncodeDelivery(SharedMessage& message,
     const size_t subject_size = shared.find(' ');
     const absl::string_view subject = shared.substr(0, subject_size);
     if (message.by_reference(kSlot)) {
-      char* p = out.AppendSpace(op.size() + subject_size + 1 + entry.sid.size());
+      char* p =
+          out.AppendSpace(op.size() + subject_size + 1 + entry.sid.size());
       p = Put(op, p);
       p = Put(subject, p);
       *p++ = ' ';
@@ -448,8 +429,8 @@ void NatsCodec::EncodeDelivery(SharedMessage& message,
       message.AppendEncodedFrom(kSlot, subject_size, out);
     } else {
       // Small: one contiguous append.
-      char* p = out.AppendSpace(op.size() + shared.size() + 1 +
-                                entry.sid.size());
+      char* p =
+          out.AppendSpace(op.size() + shared.size() + 1 + entry.sid.size());
       p = Put(op, p);
       p = Put(subject, p);
       *p++ = ' ';

@@ -23,11 +23,14 @@
 //                requires auth). Becomes Hello: name -> client_name,
 //                echo:false -> no_echo, and the credential -> auth_token for
 //                the embedder's admission (Broker::Admit/Refuse): auth_token
-//                when given, else "<user>:<pass>". verbose, pedantic, headers
-//                and no_responders stay in the codec. Welcome -> "+OK" when
-//                verbose; a refusal -> -ERR 'Authorization Violation'. A second
-//                CONNECT updates verbose, pedantic, headers and no_responders
-//                (name, echo and credentials stay as first given).
+//                when given, else "<user>:<pass>" (split at the first ':').
+//                verbose, headers and no_responders stay in the codec;
+//                pedantic is accepted and changes nothing, since subjects are
+//                always checked as nats-server checks them in pedantic mode.
+//                Welcome -> "+OK" when verbose; a refusal -> -ERR
+//                'Authorization Violation'. A second CONNECT updates verbose,
+//                headers and no_responders (name, echo and credentials stay as
+//                first given).
 //   PUB, HPUB    a zero-copy PublishOp (payload and header views point into
 //                the input; subject and reply are mapped into codec storage).
 //                Headers: each "Key: Value" line is one header; a status line
@@ -50,7 +53,8 @@
 // Commands that need no broker action (an UNSUB of an unknown sid, a SUB with
 // a sid in use, a second CONNECT, INFO) and subjects the codec rejects itself
 // still answer in order: the codec hands the broker a Ping and writes its own
-// answer ("+OK" in verbose mode, the -ERR, or nothing) in place of the Pong.
+// answer ("+OK" in verbose mode, or the -ERR) in place of the Pong, or, when
+// there is nothing to answer, a Pong, which the broker takes silently.
 //
 // Subjects and topics map as core/nats/subject.h describes: "." <-> "/",
 // "*" <-> "*", ">" <-> a trailing "*/**", and "//" inside a NATS token <-> "."
@@ -91,10 +95,12 @@
 // one BrokerOptions::max_frame_bytes operation leaves after a control line of
 // max_control_line_bytes: a client that keeps to INFO's max_payload never
 // meets a broker limit. To offer NATS's full 1 MiB, give the broker
-// max_frame_bytes >= 1 MiB + 4 KiB + 2.
+// max_frame_bytes >= 1 MiB + max_control_line_bytes + 4 (1052676 with the
+// defaults); with the broker's default of 1 MiB, INFO says 1044476.
 //
 // Per-connection state is bounded: one entry per live subscription (the
-// broker caps those), one operation in flight, and scratch for one subject.
+// broker caps those; a sid is at most a control line long), one operation in
+// flight, and scratch for one message's subject, reply and header block.
 //
 // Thread safety: none; a codec belongs to its connection.
 
@@ -141,8 +147,7 @@ class NatsCodec final : public ProtocolCodec {
 
   absl::string_view name() const override { return "nats"; }
   void Start(const ConnectionStart& start, OutboundBuffer& out) override;
-  absl::StatusOr<size_t> Decode(absl::string_view input,
-                                size_t max_frame_bytes,
+  absl::StatusOr<size_t> Decode(absl::string_view input, size_t max_frame_bytes,
                                 Operation& op) override;
   void Encode(const wire::ServerMessage& message, OutboundBuffer& out) override;
   void EncodeDelivery(SharedMessage& message, SubscriptionId subscription,
@@ -150,8 +155,6 @@ class NatsCodec final : public ProtocolCodec {
 
   // The payload limit in force (announced in INFO). Valid after Start().
   size_t max_payload_bytes() const { return max_payload_; }
-  // How many NATS sids map to live subscriptions.
-  size_t subscription_count() const { return by_sid_.size(); }
 
  private:
   struct SidEntry {
@@ -180,17 +183,16 @@ class NatsCodec final : public ProtocolCodec {
 
   void EncodeAck(const wire::Ack& ack, OutboundBuffer& out);
   void EncodeError(const wire::Error& error, OutboundBuffer& out);
-  void EncodeDeliverMessage(const wire::Deliver& deliver, OutboundBuffer& out);
 
   uint64_t NextOpId() { return ++last_op_id_; }
 
   const NatsOptions options_;
   size_t max_payload_ = 0;
 
-  // From CONNECT.
+  // From CONNECT. (pedantic is accepted and has no effect: subjects are
+  // always checked as nats-server checks them in pedantic mode.)
   bool connected_ = false;
   bool verbose_ = false;
-  bool pedantic_ = false;
   bool headers_ = false;
   bool no_responders_ = false;
 

@@ -21,7 +21,8 @@
 //
 // Example:
 //
-//   TranscriptRecorder recorder(options, absl::Now(), "session on edge-1");
+//   // `start` is the transport's clock reading when the broker started.
+//   TranscriptRecorder recorder(options, start, "session on edge-1");
 //   ... drive the broker, calling the hooks ...
 //   WriteFile(path, recorder.ToText());
 

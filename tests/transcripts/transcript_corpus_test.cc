@@ -44,11 +44,18 @@ class TranscriptTest : public ::testing::Test {
 
 int main(int argc, char** argv) {
   ::testing::InitGoogleTest(&argc, argv);
-  if (argc < 2) {
+  // The directory comes from the command line, or from the build system
+  // (ctest lists the tests before it passes any argument).
+#ifdef MANIFOLD_TRANSCRIPTS_DIR
+  const char* default_dir = MANIFOLD_TRANSCRIPTS_DIR;
+#else
+  const char* default_dir = nullptr;
+#endif
+  if (argc < 2 && default_dir == nullptr) {
     std::fprintf(stderr, "usage: %s TRANSCRIPT_DIRECTORY\n", argv[0]);
     return 2;
   }
-  std::filesystem::path dir(argv[1]);
+  std::filesystem::path dir(argc >= 2 ? argv[1] : default_dir);
   // Bazel passes a file inside the directory; accept either.
   if (!std::filesystem::is_directory(dir)) dir = dir.parent_path();
   std::vector<std::filesystem::path> files;

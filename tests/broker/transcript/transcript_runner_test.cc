@@ -30,7 +30,7 @@ TEST(TranscriptRunnerTest, VariablesCaptureAndSubstitute) {
   absl::Status s = RunPlain(R"pb(
     step { connect { client: "b" } }
     step { send { client: "b" message { hello { protocol_version: 1 } } } }
-    step { expect { client: "b" message { welcome { protocol_version: 1 max_payload_bytes: 1048576 max_frame_bytes: 1048576 } }
+    step { expect { client: "b" message { welcome { protocol_version: 1 max_payload_bytes: 1048576 max_frame_bytes: 1114112 } }
                     set { field: "welcome.session_id" var: "s" } } }
     step { send { client: "b" message { subscribe { op_id: 1 pattern: "t" } } } }
     step { expect { client: "b" message { ack { op_id: 1 } } set { field: "ack.subscription_id" var: "sub" } } }
@@ -47,10 +47,10 @@ TEST(TranscriptRunnerTest, VariablesCaptureAndSubstitute) {
 constexpr char kTwoClients[] = R"pb(
   step { connect { client: "a" } }
   step { send { client: "a" message { hello { protocol_version: 1 } } } }
-  step { expect { client: "a" message { welcome { protocol_version: 1 session_id: 1 max_payload_bytes: 1048576 max_frame_bytes: 1048576 } } } }
+  step { expect { client: "a" message { welcome { protocol_version: 1 session_id: 1 max_payload_bytes: 1048576 max_frame_bytes: 1114112 } } } }
   step { connect { client: "b" } }
   step { send { client: "b" message { hello { protocol_version: 1 } } } }
-  step { expect { client: "b" message { welcome { protocol_version: 1 session_id: 2 max_payload_bytes: 1048576 max_frame_bytes: 1048576 } } } }
+  step { expect { client: "b" message { welcome { protocol_version: 1 session_id: 2 max_payload_bytes: 1048576 max_frame_bytes: 1114112 } } } }
   step { send { client: "b" message { subscribe { op_id: 1 pattern: "t" } } } }
   step { expect { client: "b" message { ack { op_id: 1 subscription_id: 1 } } } }
 )pb";
