@@ -1,0 +1,185 @@
+#include "client/cli/format.h"
+
+#include <algorithm>
+#include <map>
+#include <vector>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "client/cli/json.h"
+
+namespace manifold::cli {
+namespace {
+
+using google::protobuf::FieldDescriptor;
+using google::protobuf::Reflection;
+
+// Calls `visit(field)` for every field of `message`, in declaration order,
+// whether or not it is set: scripts find the same keys every time.
+template <typename Visit>
+void ForEachField(const google::protobuf::Message& message, Visit visit) {
+  const google::protobuf::Descriptor* d = message.GetDescriptor();
+  for (int i = 0; i < d->field_count(); ++i) visit(d->field(i));
+}
+
+void AddField(const google::protobuf::Message& m, const FieldDescriptor* f,
+              JsonObject& json) {
+  const Reflection* r = m.GetReflection();
+  if (f->is_repeated()) return;  // events and statistics have none
+  switch (f->cpp_type()) {
+    case FieldDescriptor::CPPTYPE_UINT64:
+      json.Add(f->name(), r->GetUInt64(m, f));
+      break;
+    case FieldDescriptor::CPPTYPE_UINT32:
+      json.Add(f->name(), uint64_t{r->GetUInt32(m, f)});
+      break;
+    case FieldDescriptor::CPPTYPE_INT64:
+      json.Add(f->name(), int64_t{r->GetInt64(m, f)});
+      break;
+    case FieldDescriptor::CPPTYPE_INT32:
+      json.Add(f->name(), int64_t{r->GetInt32(m, f)});
+      break;
+    case FieldDescriptor::CPPTYPE_BOOL:
+      json.Add(f->name(), r->GetBool(m, f));
+      break;
+    case FieldDescriptor::CPPTYPE_ENUM:
+      json.Add(f->name(), r->GetEnum(m, f)->name());
+      break;
+    case FieldDescriptor::CPPTYPE_STRING:
+      json.AddBytes(f->name(), r->GetString(m, f));
+      break;
+    default:
+      break;
+  }
+}
+
+std::string FieldText(const google::protobuf::Message& m,
+                      const FieldDescriptor* f) {
+  const Reflection* r = m.GetReflection();
+  switch (f->cpp_type()) {
+    case FieldDescriptor::CPPTYPE_UINT64:
+      return absl::StrCat(r->GetUInt64(m, f));
+    case FieldDescriptor::CPPTYPE_UINT32:
+      return absl::StrCat(r->GetUInt32(m, f));
+    case FieldDescriptor::CPPTYPE_INT64:
+      return absl::StrCat(r->GetInt64(m, f));
+    case FieldDescriptor::CPPTYPE_INT32:
+      return absl::StrCat(r->GetInt32(m, f));
+    case FieldDescriptor::CPPTYPE_BOOL:
+      return r->GetBool(m, f) ? "true" : "false";
+    case FieldDescriptor::CPPTYPE_ENUM:
+      return r->GetEnum(m, f)->name();
+    case FieldDescriptor::CPPTYPE_STRING:
+      return absl::StrCat("\"", Printable(r->GetString(m, f)), "\"");
+    default:
+      return "?";
+  }
+}
+
+}  // namespace
+
+std::string Printable(absl::string_view bytes) {
+  if (!IsUtf8(bytes)) return absl::CHexEscape(bytes);
+  std::string out;
+  out.reserve(bytes.size());
+  for (const char c : bytes) {
+    const unsigned char u = static_cast<unsigned char>(c);
+    if (u >= 0x20 && u != 0x7f) {
+      out += c;
+    } else {
+      out += absl::CHexEscape(absl::string_view(&c, 1));
+    }
+  }
+  return out;
+}
+
+std::string HeadersJson(const Headers& headers) {
+  // Keys in first-seen order, values in order, as in Go's http.Header.
+  std::vector<std::string> keys;
+  std::map<std::string, std::vector<std::string>> values;
+  for (const auto& [key, value] : headers) {
+    if (!values.contains(key)) keys.push_back(key);
+    values[key].push_back(JsonString(IsUtf8(value) ? value : Printable(value)));
+  }
+  std::vector<std::string> entries;
+  for (const std::string& key : keys) {
+    entries.push_back(absl::StrCat(JsonString(key), ":[",
+                                   absl::StrJoin(values[key], ","), "]"));
+  }
+  return absl::StrCat("{", absl::StrJoin(entries, ","), "}");
+}
+
+std::string FormatMessage(const Message& m, bool json) {
+  if (json) {
+    JsonObject o;
+    o.Add("topic", m.topic).AddBytes("payload", m.payload);
+    if (!m.headers.empty()) o.AddRaw("headers", HeadersJson(m.headers));
+    if (!m.reply_to.empty()) o.Add("reply_to", m.reply_to);
+    return o.str();
+  }
+  std::string label = Printable(m.topic);
+  for (const auto& [key, value] : m.headers) {
+    absl::StrAppend(&label, " ", Printable(key), "=", Printable(value));
+  }
+  if (!m.reply_to.empty()) {
+    absl::StrAppend(&label, " reply_to=", Printable(m.reply_to));
+  }
+  return absl::StrCat("[", label, "] ", Printable(m.payload));
+}
+
+std::string FieldsText(const google::protobuf::Message& message) {
+  std::vector<std::string> parts;
+  ForEachField(message, [&](const FieldDescriptor* f) {
+    if (!f->is_repeated()) {
+      parts.push_back(absl::StrCat(f->name(), "=", FieldText(message, f)));
+    }
+  });
+  return absl::StrJoin(parts, " ");
+}
+
+std::string FormatEvent(absl::string_view topic, const wire::BrokerEvent& event,
+                        bool json) {
+  const Reflection* r = event.GetReflection();
+  const google::protobuf::OneofDescriptor* kind =
+      event.GetDescriptor()->FindOneofByName("kind");
+  const FieldDescriptor* set = r->GetOneofFieldDescriptor(event, kind);
+  const std::string name = set == nullptr ? "unknown" : set->name();
+  if (json) {
+    JsonObject o;
+    o.Add("topic", topic).Add("event", name);
+    if (set != nullptr) {
+      const google::protobuf::Message& body = r->GetMessage(event, set);
+      ForEachField(body,
+                   [&](const FieldDescriptor* f) { AddField(body, f, o); });
+    }
+    return o.str();
+  }
+  std::string line = absl::StrCat(Printable(topic), " ", name);
+  if (set != nullptr) {
+    absl::StrAppend(&line, " ", FieldsText(r->GetMessage(event, set)));
+  }
+  return line;
+}
+
+std::string FormatStatistics(const wire::Statistics& stats, bool json) {
+  if (json) {
+    JsonObject o;
+    ForEachField(stats,
+                 [&](const FieldDescriptor* f) { AddField(stats, f, o); });
+    return o.str();
+  }
+  size_t width = 0;
+  ForEachField(stats, [&](const FieldDescriptor* f) {
+    width = std::max(width, f->name().size());
+  });
+  std::vector<std::string> lines;
+  ForEachField(stats, [&](const FieldDescriptor* f) {
+    lines.push_back(absl::StrCat(f->name(),
+                                 std::string(width + 2 - f->name().size(), ' '),
+                                 FieldText(stats, f)));
+  });
+  return absl::StrJoin(lines, "\n");
+}
+
+}  // namespace manifold::cli

@@ -1,0 +1,614 @@
+#include "client/internal/client_core.h"
+
+#include <algorithm>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "client/errors.h"
+#include "core/manifold.pb.h"
+
+namespace manifold::client_internal {
+namespace {
+
+// Errors waiting for on_error beyond this many are dropped: a flood of
+// identical failures is better summarised by the first ones.
+constexpr size_t kMaxQueuedErrors = 64;
+// How long the reader sleeps in Read() at most, so it notices request
+// deadlines even while the broker is silent.
+constexpr absl::Duration kReaderWakeup = absl::Milliseconds(250);
+// How long a failed write waits for the reader to find the broker's reason.
+constexpr absl::Duration kReaderGrace = absl::Seconds(1);
+
+ClientSessionOptions SessionOptions(const ClientOptions& options) {
+  ClientSessionOptions session;
+  session.client_name = options.name;
+  session.auth_token = options.auth_token;
+  session.no_echo = options.no_echo;
+  // The client applies its own, blocking, limit on unsent output
+  // (max_unsent_bytes); the reader thread must always be able to answer a
+  // ping.
+  session.max_output_bytes = std::numeric_limits<size_t>::max();
+  return session;
+}
+
+absl::Status NotConnected(const absl::Status& reason) {
+  return absl::UnavailableError(
+      absl::StrCat("not connected: ", reason.message()));
+}
+
+}  // namespace
+
+ClientCore::ClientCore(std::unique_ptr<ByteStream> stream,
+                       ClientOptions options)
+    : options_(std::move(options)),
+      stream_(std::move(stream)),
+      session_(SessionOptions(options_)) {}
+
+ClientCore::~ClientCore() {
+  Close();
+  // The last reference can be dropped by the callback thread itself (a
+  // callback that destroyed its Client); it cannot join itself.
+  if (callbacks_.joinable()) {
+    if (callbacks_.get_id() == std::this_thread::get_id()) {
+      callbacks_.detach();
+    } else {
+      callbacks_.join();
+    }
+  }
+}
+
+// --- Lifecycle ---------------------------------------------------------------
+
+absl::Status ClientCore::Start(absl::Time deadline) {
+  reader_ = std::thread([this] { ReadLoop(); });
+  writer_ = std::thread([this] { WriteLoop(); });
+  // The callback thread keeps the core alive until it has finished, so a
+  // callback may destroy the Client that runs it.
+  callbacks_ = std::thread([self = shared_from_this()]() mutable {
+    self->CallbackLoop();
+    self.reset();
+  });
+
+  absl::MutexLock lock(&mu_);
+  auto answered = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return session_.open() || session_.closed();
+  };
+  mu_.AwaitWithDeadline(absl::Condition(&answered), deadline);
+  if (session_.closed()) return session_.close_reason();
+  if (!session_.open()) {
+    return absl::DeadlineExceededError(
+        absl::StrCat("the broker at ", stream_->peer(),
+                     " did not answer the handshake in time"));
+  }
+  welcome_ = session_.welcome();
+  return absl::OkStatus();
+}
+
+void ClientCore::Close() {
+  const bool on_callback_thread =
+      callbacks_.get_id() == std::this_thread::get_id();
+  {
+    absl::MutexLock lock(&mu_);
+    if (close_started_) {
+      // A callback that closes while another thread is closing must not wait:
+      // that thread is about to wait for the callback thread.
+      if (!on_callback_thread) mu_.Await(absl::Condition(&close_finished_));
+      return;
+    }
+    close_started_ = true;
+    // Give what is still unsent a chance to reach the broker.
+    mu_.AwaitWithTimeout(absl::Condition(this, &ClientCore::OutputFlushed),
+                         options_.close_timeout);
+    session_.Close(absl::CancelledError("the client closed the connection"));
+    RouteEvents();
+    stop_callbacks_ = true;
+  }
+  stream_->Close();
+  if (reader_.joinable()) reader_.join();
+  if (writer_.joinable()) writer_.join();
+  if (callbacks_.joinable() && !on_callback_thread) callbacks_.join();
+  absl::MutexLock lock(&mu_);
+  close_finished_ = true;
+}
+
+bool ClientCore::connected() {
+  absl::MutexLock lock(&mu_);
+  return session_.open() && !close_started_;
+}
+
+absl::Status ClientCore::status() {
+  absl::MutexLock lock(&mu_);
+  return session_.close_reason();
+}
+
+// --- Threads -----------------------------------------------------------------
+
+void ClientCore::ReadLoop() {
+  while (true) {
+    absl::StatusOr<std::string> bytes =
+        stream_->Read(absl::Now() + kReaderWakeup);
+    absl::MutexLock lock(&mu_);
+    if (bytes.ok()) {
+      session_.Receive(*bytes);
+    } else {
+      session_.EndOfStream(bytes.status());
+    }
+    session_.Tick(absl::Now());
+    RouteEvents();
+    if (session_.closed()) return;
+  }
+}
+
+void ClientCore::WriteLoop() {
+  absl::MutexLock lock(&mu_);
+  while (true) {
+    mu_.Await(absl::Condition(this, &ClientCore::WriterHasWork));
+    if (session_.closed()) return;
+    std::string out = session_.TakeOutput();
+    writing_ = true;
+    mu_.Unlock();
+    absl::Status written = stream_->Write(out);
+    mu_.Lock();
+    writing_ = false;
+    if (!written.ok()) {
+      // The broker usually closed on purpose and said why in its last frames,
+      // which the reader is about to decode; its reason beats ours.
+      auto closed = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return session_.closed();
+      };
+      mu_.AwaitWithTimeout(absl::Condition(&closed), kReaderGrace);
+      if (!session_.closed()) {
+        session_.Close(written);
+        RouteEvents();
+      }
+      return;
+    }
+  }
+}
+
+void ClientCore::CallbackLoop() {
+  while (true) {
+    Task task;
+    {
+      absl::MutexLock lock(&mu_);
+      mu_.Await(absl::Condition(this, &ClientCore::HasTask));
+      if (stop_callbacks_) return;
+      task = std::move(tasks_.front());
+      tasks_.pop_front();
+      if (task.subscription != nullptr || task.service != nullptr) {
+        --queued_messages_;
+      } else {
+        --queued_errors_;
+      }
+      // Unsubscribed or unserved since the task was queued: drop it.
+      if (task.subscription != nullptr && task.subscription->cancelled) {
+        continue;
+      }
+      if (task.service != nullptr && !task.service->active) continue;
+      if (task.subscription != nullptr) task.subscription->dropping = false;
+    }
+    if (task.subscription != nullptr) {
+      task.subscription->handler(task.message);
+    } else if (task.service != nullptr) {
+      absl::StatusOr<std::string> answer = task.service->handler(task.request);
+      // A failure here means the connection is gone; nobody is left to tell.
+      if (answer.ok()) {
+        Respond(task.request.id, *answer, {}).IgnoreError();
+      } else {
+        Reject(task.request.id, answer.status().message()).IgnoreError();
+      }
+    } else if (options_.on_error) {
+      options_.on_error(task.error);
+    }
+  }
+}
+
+bool ClientCore::WriterHasWork() const {
+  return !session_.PendingOutput().empty() || session_.closed();
+}
+
+bool ClientCore::HasRoomForOutput() const {
+  return session_.PendingOutput().size() < options_.max_unsent_bytes ||
+         session_.closed() || close_started_;
+}
+
+bool ClientCore::OutputFlushed() const {
+  return (session_.PendingOutput().empty() && !writing_) || session_.closed();
+}
+
+bool ClientCore::HasTask() const { return !tasks_.empty() || stop_callbacks_; }
+
+// --- Routing the session's events --------------------------------------------
+
+void ClientCore::RouteEvents() {
+  while (std::optional<session::Event> event = session_.PollEvent()) {
+    if (auto* done = std::get_if<session::OperationDone>(&*event)) {
+      OnOperationDone(*done);
+    } else if (auto* done = std::get_if<session::RequestDone>(&*event)) {
+      auto it = waiters_.find(done->op_id);
+      if (it == waiters_.end()) continue;  // the caller gave up
+      it->second->reply = std::move(done->reply);
+      it->second->done = true;
+      waiters_.erase(it);
+    } else if (auto* delivered = std::get_if<session::Delivered>(&*event)) {
+      OnDelivered(*delivered);
+    } else if (auto* received =
+                   std::get_if<session::RequestReceived>(&*event)) {
+      OnRequest(received->request);
+    } else if (auto* error = std::get_if<session::AsyncError>(&*event)) {
+      ReportError(std::move(error->status));
+    } else if (auto* closed = std::get_if<session::Closed>(&*event)) {
+      OnClosed(closed->reason);
+    }
+  }
+}
+
+void ClientCore::OnOperationDone(session::OperationDone& done) {
+  auto it = waiters_.find(done.op_id);
+  if (it != waiters_.end()) {
+    Waiter& waiter = *it->second;
+    waiter.status = std::move(done.status);
+    waiter.subscription_id = done.subscription_id;
+    waiter.delivered = done.delivered;
+    waiter.done = true;
+    waiters_.erase(it);
+    return;
+  }
+  // Nobody waits any more (the call timed out). A subscription made after
+  // its caller gave up must not linger at the broker.
+  if (done.kind == OperationKind::kSubscribe && done.status.ok() &&
+      !session_.closed()) {
+    if (const SubscriptionInfo* info =
+            session_.FindSubscription(done.subscription_id)) {
+      subscriptions_.erase(info->handle);
+    }
+    session_.Unsubscribe(done.subscription_id).IgnoreError();
+  } else if (!done.status.ok() && !session_.closed()) {
+    ReportError(std::move(done.status));
+  }
+}
+
+void ClientCore::OnDelivered(session::Delivered& delivered) {
+  auto it = subscriptions_.find(delivered.handle);
+  if (it == subscriptions_.end()) return;
+  std::shared_ptr<SubscriptionState> state = it->second;
+  if (delivered.last) {
+    state->ended = true;
+    subscriptions_.erase(it);
+  }
+  const bool full = state->handler
+                        ? queued_messages_ >= options_.max_buffered_messages
+                        : state->queue.size() >= options_.max_buffered_messages;
+  if (full) {
+    ++state->dropped;
+    if (!state->dropping) {
+      state->dropping = true;
+      ReportError(absl::ResourceExhaustedError(absl::StrCat(
+          "dropping messages for the subscription to '", state->pattern, "': ",
+          options_.max_buffered_messages, " are waiting to be handled")));
+    }
+    return;
+  }
+  if (state->handler) {
+    Task task;
+    task.subscription = std::move(state);
+    task.message = std::move(delivered.message);
+    tasks_.push_back(std::move(task));
+    ++queued_messages_;
+  } else {
+    state->dropping = false;
+    state->queue.push_back(std::move(delivered.message));
+  }
+}
+
+void ClientCore::OnRequest(IncomingRequest& request) {
+  auto it = services_.find(request.topic);
+  if (it == services_.end() || !it->second->active) {
+    session_
+        .Reject(request.id, absl::StrCat("this client no longer serves '",
+                                         request.topic, "'"))
+        .IgnoreError();
+    return;
+  }
+  ServiceState& state = *it->second;
+  const bool full = state.handler
+                        ? queued_messages_ >= options_.max_buffered_messages
+                        : state.queue.size() >= options_.max_buffered_messages;
+  if (full) {
+    session_
+        .Reject(request.id, absl::StrCat("the server of '", request.topic,
+                                         "' is overloaded: ",
+                                         options_.max_buffered_messages,
+                                         " requests are waiting"))
+        .IgnoreError();
+    return;
+  }
+  if (state.handler) {
+    Task task;
+    task.service = it->second;
+    task.request = std::move(request);
+    tasks_.push_back(std::move(task));
+    ++queued_messages_;
+  } else {
+    state.queue.push_back(std::move(request));
+  }
+}
+
+void ClientCore::OnClosed(const absl::Status& reason) {
+  for (auto& [handle, state] : subscriptions_) state->closed = true;
+  for (auto& [topic, state] : services_) state->closed = true;
+  subscriptions_.clear();
+  services_.clear();
+  // Waiters were completed by the session's events before this one.
+  if (!close_started_) {
+    ReportError(absl::UnavailableError(absl::StrCat(
+        "lost the connection to ", stream_->peer(), ": ", reason.message())));
+  }
+}
+
+void ClientCore::ReportError(absl::Status error) {
+  if (!options_.on_error || queued_errors_ >= kMaxQueuedErrors) return;
+  Task task;
+  task.error = std::move(error);
+  tasks_.push_back(std::move(task));
+  ++queued_errors_;
+}
+
+// --- Operations --------------------------------------------------------------
+
+absl::Status ClientCore::CheckUsable() {
+  if (close_started_) return absl::UnavailableError("the client is closed");
+  if (session_.closed()) return NotConnected(session_.close_reason());
+  return absl::OkStatus();
+}
+
+absl::StatusOr<uint64_t> ClientCore::Submit(Encoder encode, Waiter* waiter) {
+  if (absl::Status s = CheckUsable(); !s.ok()) return s;
+  if (!mu_.AwaitWithTimeout(
+          absl::Condition(this, &ClientCore::HasRoomForOutput),
+          options_.operation_timeout)) {
+    return absl::DeadlineExceededError(
+        absl::StrCat("the broker at ", stream_->peer(), " is not reading: ",
+                     session_.PendingOutput().size(), " bytes are unsent"));
+  }
+  if (absl::Status s = CheckUsable(); !s.ok()) return s;
+  absl::StatusOr<uint64_t> op = encode(session_);
+  if (op.ok() && waiter != nullptr) waiters_[*op] = waiter;
+  return op;
+}
+
+absl::Status ClientCore::Await(uint64_t op_id, Waiter& waiter,
+                               absl::string_view what) {
+  if (!mu_.AwaitWithTimeout(absl::Condition(&waiter.done),
+                            options_.operation_timeout)) {
+    waiters_.erase(op_id);
+    return absl::DeadlineExceededError(
+        absl::StrCat("the broker did not answer ", what, " within ",
+                     absl::FormatDuration(options_.operation_timeout)));
+  }
+  return waiter.status;
+}
+
+absl::StatusOr<uint64_t> ClientCore::Publish(absl::string_view topic,
+                                             absl::string_view payload,
+                                             const PublishOptions& options) {
+  absl::MutexLock lock(&mu_);
+  Waiter waiter;
+  absl::StatusOr<uint64_t> op = Submit(
+      [&](ClientSession& s) { return s.Publish(topic, payload, options); },
+      options.ack ? &waiter : nullptr);
+  if (!op.ok() || !options.ack) return op;
+  if (absl::Status s = Await(*op, waiter, "a publish"); !s.ok()) return s;
+  return waiter.delivered;
+}
+
+absl::StatusOr<std::shared_ptr<SubscriptionState>> ClientCore::Subscribe(
+    absl::string_view pattern, absl::string_view group,
+    MessageHandler handler) {
+  auto state = std::make_shared<SubscriptionState>();
+  state->pattern = std::string(pattern);
+  state->queue_group = std::string(group);
+  state->handler = std::move(handler);
+
+  absl::MutexLock lock(&mu_);
+  state->handle = ++last_handle_;
+  Waiter waiter;
+  absl::StatusOr<uint64_t> op = Submit(
+      [&](ClientSession& s) {
+        return s.Subscribe(pattern, group, state->handle);
+      },
+      &waiter);
+  if (!op.ok()) return op.status();
+  // Registered before the answer: deliveries may follow the Ack at once.
+  subscriptions_[state->handle] = state;
+  if (absl::Status s = Await(*op, waiter, "a subscribe"); !s.ok()) {
+    subscriptions_.erase(state->handle);
+    return s;
+  }
+  state->id = waiter.subscription_id;
+  return state;
+}
+
+absl::Status ClientCore::Unsubscribe(SubscriptionState& state,
+                                     uint64_t max_messages, bool wait) {
+  absl::MutexLock lock(&mu_);
+  if (state.cancelled || state.ended) return absl::OkStatus();
+  if (!wait && (close_started_ || session_.closed())) return absl::OkStatus();
+  Waiter waiter;
+  absl::StatusOr<uint64_t> op = Submit(
+      [&](ClientSession& s) { return s.Unsubscribe(state.id, max_messages); },
+      wait ? &waiter : nullptr);
+  if (!op.ok()) return op.status();
+  if (max_messages == 0) {
+    state.cancelled = true;
+    state.queue.clear();
+    subscriptions_.erase(state.handle);
+  } else if (session_.FindSubscription(state.id) == nullptr) {
+    // The max was reached already.
+    state.ended = true;
+    subscriptions_.erase(state.handle);
+  }
+  if (!wait) return absl::OkStatus();
+  return Await(*op, waiter, "an unsubscribe");
+}
+
+absl::StatusOr<Message> ClientCore::NextMessage(SubscriptionState& state,
+                                                absl::Duration timeout) {
+  if (state.handler) {
+    return absl::FailedPreconditionError(
+        "Next() is for subscriptions without a handler");
+  }
+  absl::MutexLock lock(&mu_);
+  auto ready = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return !state.queue.empty() || state.cancelled || state.ended ||
+           state.closed;
+  };
+  mu_.AwaitWithTimeout(absl::Condition(&ready), timeout);
+  if (!state.queue.empty()) {
+    Message m = std::move(state.queue.front());
+    state.queue.pop_front();
+    return m;
+  }
+  if (state.cancelled || state.ended) {
+    return absl::OutOfRangeError(
+        absl::StrCat("the subscription to '", state.pattern, "' has ended"));
+  }
+  if (state.closed) return NotConnected(session_.close_reason());
+  return absl::DeadlineExceededError(
+      absl::StrCat("no message on '", state.pattern, "' within ",
+                   absl::FormatDuration(timeout)));
+}
+
+uint64_t ClientCore::Dropped(const SubscriptionState& state) {
+  absl::MutexLock lock(&mu_);
+  return state.dropped;
+}
+
+absl::StatusOr<Message> ClientCore::Request(absl::string_view topic,
+                                            absl::string_view payload,
+                                            absl::Duration timeout,
+                                            const Headers& headers) {
+  absl::MutexLock lock(&mu_);
+  Waiter waiter;
+  const absl::Time now = absl::Now();
+  absl::StatusOr<uint64_t> op = Submit(
+      [&](ClientSession& s) {
+        return s.Request(topic, payload, timeout, now, headers);
+      },
+      &waiter);
+  if (!op.ok()) return op.status();
+  const absl::Time deadline = now + timeout;
+  while (!waiter.done) {
+    if (!mu_.AwaitWithDeadline(absl::Condition(&waiter.done), deadline)) {
+      // The session fails the request at exactly `deadline`.
+      session_.Tick(std::max(absl::Now(), deadline));
+      RouteEvents();
+    }
+  }
+  return std::move(waiter.reply);
+}
+
+absl::StatusOr<std::shared_ptr<ServiceState>> ClientCore::Serve(
+    absl::string_view topic, RequestHandler handler) {
+  auto state = std::make_shared<ServiceState>();
+  state->topic = std::string(topic);
+  state->handler = std::move(handler);
+
+  absl::MutexLock lock(&mu_);
+  if (services_.contains(topic)) {
+    return BrokerError(wire::TOPIC_ALREADY_SERVED,
+                       absl::StrCat("topic '", topic,
+                                    "' is already served by this connection"));
+  }
+  Waiter waiter;
+  absl::StatusOr<uint64_t> op =
+      Submit([&](ClientSession& s) { return s.Serve(topic); }, &waiter);
+  if (!op.ok()) return op.status();
+  services_[state->topic] = state;
+  if (absl::Status s = Await(*op, waiter, "a serve"); !s.ok()) {
+    services_.erase(state->topic);
+    return s;
+  }
+  return state;
+}
+
+absl::Status ClientCore::Unserve(ServiceState& state, bool wait) {
+  absl::MutexLock lock(&mu_);
+  if (!state.active) return absl::OkStatus();
+  state.active = false;
+  state.queue.clear();
+  if (auto it = services_.find(state.topic);
+      it != services_.end() && it->second.get() == &state) {
+    services_.erase(it);
+  }
+  if (!wait && (close_started_ || session_.closed())) return absl::OkStatus();
+  Waiter waiter;
+  absl::StatusOr<uint64_t> op =
+      Submit([&](ClientSession& s) { return s.Unserve(state.topic); },
+             wait ? &waiter : nullptr);
+  if (!op.ok()) return op.status();
+  if (!wait) return absl::OkStatus();
+  return Await(*op, waiter, "an unserve");
+}
+
+absl::StatusOr<IncomingRequest> ClientCore::NextRequest(
+    ServiceState& state, absl::Duration timeout) {
+  if (state.handler) {
+    return absl::FailedPreconditionError(
+        "Next() is for services without a handler");
+  }
+  absl::MutexLock lock(&mu_);
+  auto ready = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return !state.queue.empty() || !state.active || state.closed;
+  };
+  mu_.AwaitWithTimeout(absl::Condition(&ready), timeout);
+  if (!state.queue.empty()) {
+    IncomingRequest r = std::move(state.queue.front());
+    state.queue.pop_front();
+    return r;
+  }
+  if (state.closed) return NotConnected(session_.close_reason());
+  if (!state.active) {
+    return absl::OutOfRangeError(
+        absl::StrCat("this client no longer serves '", state.topic, "'"));
+  }
+  return absl::DeadlineExceededError(
+      absl::StrCat("no request for '", state.topic, "' within ",
+                   absl::FormatDuration(timeout)));
+}
+
+absl::Status ClientCore::Respond(uint64_t request_id, absl::string_view payload,
+                                 const Headers& headers) {
+  absl::MutexLock lock(&mu_);
+  return Submit(
+             [&](ClientSession& s) {
+               return s.Respond(request_id, payload, headers);
+             },
+             nullptr)
+      .status();
+}
+
+absl::Status ClientCore::Reject(uint64_t request_id, absl::string_view why) {
+  absl::MutexLock lock(&mu_);
+  return Submit([&](ClientSession& s) { return s.Reject(request_id, why); },
+                nullptr)
+      .status();
+}
+
+absl::Status ClientCore::Ping(absl::Duration timeout) {
+  absl::MutexLock lock(&mu_);
+  Waiter waiter;
+  absl::StatusOr<uint64_t> op =
+      Submit([](ClientSession& s) { return s.Ping(); }, &waiter);
+  if (!op.ok()) return op.status();
+  if (!mu_.AwaitWithTimeout(absl::Condition(&waiter.done), timeout)) {
+    waiters_.erase(*op);
+    return absl::DeadlineExceededError(
+        absl::StrCat("the broker did not answer a ping within ",
+                     absl::FormatDuration(timeout)));
+  }
+  return waiter.status;
+}
+
+}  // namespace manifold::client_internal

@@ -1,0 +1,187 @@
+// File: client/internal/client_core.h
+// -----------------------------------------------------------------------------
+//
+// Not a public header: the machinery behind client/client.h. A ClientCore owns
+// one ClientSession, the ByteStream it talks over, and three threads:
+//
+//   reader      Read() -> session.Receive() -> route the session's events:
+//               complete waiting calls, queue messages and requests
+//   writer      session output -> Write(), in order, one write at a time
+//   callbacks   runs message and request handlers and on_error, in order
+//
+// Everything shared is guarded by one mutex, `mu_`. No user code runs on the
+// reader or writer thread, and no user code runs with `mu_` held, so a
+// callback may call back into the client (even make a blocking Request).
+
+#ifndef MANIFOLD_CLIENT_INTERNAL_CLIENT_CORE_H_
+#define MANIFOLD_CLIENT_INTERNAL_CLIENT_CORE_H_
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/functional/function_ref.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "client/byte_stream.h"
+#include "client/client.h"
+#include "client/session.h"
+
+namespace manifold::client_internal {
+
+// One subscription's local side. Fields below `handler` are guarded by the
+// owning core's mutex.
+struct SubscriptionState {
+  uint64_t handle = 0;  // our key, known before the broker's id
+  std::string pattern;
+  std::string queue_group;
+  MessageHandler handler;  // null in pull mode
+
+  uint64_t id = 0;  // the broker's, once acknowledged
+  // Unsubscribe() was called: nothing more is handed out.
+  bool cancelled = false;
+  // The Unsubscribe max was reached: what is buffered is still handed out.
+  bool ended = false;
+  // The connection is gone.
+  bool closed = false;
+  std::deque<Message> queue;  // pull mode
+  uint64_t dropped = 0;
+  bool dropping = false;  // an overflow has been reported and not yet ended
+};
+
+// One served topic's local side; fields below `handler` as above.
+struct ServiceState {
+  std::string topic;
+  RequestHandler handler;  // null in pull mode
+
+  bool active = true;
+  bool closed = false;
+  std::deque<IncomingRequest> queue;  // pull mode
+};
+
+class ClientCore : public std::enable_shared_from_this<ClientCore> {
+ public:
+  ClientCore(std::unique_ptr<ByteStream> stream, ClientOptions options);
+  ClientCore(const ClientCore&) = delete;
+  ClientCore& operator=(const ClientCore&) = delete;
+  ~ClientCore();
+
+  // Starts the threads and waits until the broker welcomes the session or
+  // `deadline` passes. On error the caller must Close().
+  absl::Status Start(absl::Time deadline);
+  void Close();
+
+  absl::StatusOr<uint64_t> Publish(absl::string_view topic,
+                                   absl::string_view payload,
+                                   const PublishOptions& options);
+  absl::StatusOr<std::shared_ptr<SubscriptionState>> Subscribe(
+      absl::string_view pattern, absl::string_view group,
+      MessageHandler handler);
+  absl::Status Unsubscribe(SubscriptionState& state, uint64_t max_messages,
+                           bool wait);
+  absl::StatusOr<Message> NextMessage(SubscriptionState& state,
+                                      absl::Duration timeout);
+  uint64_t Dropped(const SubscriptionState& state);
+
+  absl::StatusOr<Message> Request(absl::string_view topic,
+                                  absl::string_view payload,
+                                  absl::Duration timeout,
+                                  const Headers& headers);
+  absl::StatusOr<std::shared_ptr<ServiceState>> Serve(absl::string_view topic,
+                                                      RequestHandler handler);
+  absl::Status Unserve(ServiceState& state, bool wait);
+  absl::StatusOr<IncomingRequest> NextRequest(ServiceState& state,
+                                              absl::Duration timeout);
+  absl::Status Respond(uint64_t request_id, absl::string_view payload,
+                       const Headers& headers);
+  absl::Status Reject(uint64_t request_id, absl::string_view why);
+  absl::Status Ping(absl::Duration timeout);
+
+  bool connected();
+  absl::Status status();
+  const session::Welcomed& welcome() const { return welcome_; }
+
+ private:
+  // A call waiting for its operation's outcome; lives on the caller's stack.
+  struct Waiter {
+    bool done = false;
+    absl::Status status;
+    uint64_t subscription_id = 0;
+    uint64_t delivered = 0;
+    absl::StatusOr<Message> reply;
+  };
+
+  // Work for the callback thread.
+  struct Task {
+    std::shared_ptr<SubscriptionState> subscription;
+    Message message;
+    std::shared_ptr<ServiceState> service;
+    IncomingRequest request;
+    absl::Status error;
+  };
+
+  using Encoder = absl::FunctionRef<absl::StatusOr<uint64_t>(ClientSession&)>;
+
+  absl::Status CheckUsable() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Encodes one operation (waiting first while too much output is unsent)
+  // and registers `waiter` for its outcome.
+  absl::StatusOr<uint64_t> Submit(Encoder encode, Waiter* waiter)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Waits for `waiter`; on timeout forgets it and says which operation the
+  // broker left unanswered.
+  absl::Status Await(uint64_t op_id, Waiter& waiter, absl::string_view what)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  void ReadLoop();
+  void WriteLoop();
+  void CallbackLoop();
+
+  // Takes every event out of the session and acts on it.
+  void RouteEvents() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void OnOperationDone(session::OperationDone& done)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void OnDelivered(session::Delivered& delivered)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void OnRequest(IncomingRequest& request) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void OnClosed(const absl::Status& reason) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void ReportError(absl::Status error) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  bool WriterHasWork() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  bool HasRoomForOutput() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  bool OutputFlushed() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  bool HasTask() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  const ClientOptions options_;
+  const std::unique_ptr<ByteStream> stream_;
+  session::Welcomed welcome_;  // written once, before Start() returns
+
+  mutable absl::Mutex mu_;
+  ClientSession session_ ABSL_GUARDED_BY(mu_);
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool close_started_ ABSL_GUARDED_BY(mu_) = false;
+  bool close_finished_ ABSL_GUARDED_BY(mu_) = false;
+  bool stop_callbacks_ ABSL_GUARDED_BY(mu_) = false;
+  absl::flat_hash_map<uint64_t, Waiter*> waiters_ ABSL_GUARDED_BY(mu_);
+  uint64_t last_handle_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::flat_hash_map<uint64_t, std::shared_ptr<SubscriptionState>>
+      subscriptions_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, std::shared_ptr<ServiceState>> services_
+      ABSL_GUARDED_BY(mu_);
+  std::deque<Task> tasks_ ABSL_GUARDED_BY(mu_);
+  size_t queued_messages_ ABSL_GUARDED_BY(mu_) = 0;  // tasks_ minus errors
+  size_t queued_errors_ ABSL_GUARDED_BY(mu_) = 0;
+
+  std::thread reader_;
+  std::thread writer_;
+  std::thread callbacks_;
+};
+
+}  // namespace manifold::client_internal
+
+#endif  // MANIFOLD_CLIENT_INTERNAL_CLIENT_CORE_H_

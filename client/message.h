@@ -1,0 +1,59 @@
+// File: client/message.h
+// -----------------------------------------------------------------------------
+//
+// The values a Manifold client sends and receives: a message delivered to a
+// subscription (or returned as a request's answer), and a request that arrives
+// for a topic the client serves. Plain structs that own their bytes, so they
+// can be moved to other threads and kept as long as needed.
+//
+// Example:
+//
+//   Message m;
+//   m.topic = "room/1";
+//   m.payload = "hello";
+//   m.headers.push_back({"Trace-Id", "abc"});
+//   std::cout << m.topic << ": " << m.payload << "\n";
+
+#ifndef MANIFOLD_CLIENT_MESSAGE_H_
+#define MANIFOLD_CLIENT_MESSAGE_H_
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/time/time.h"
+
+namespace manifold {
+
+// Message headers in order. Keys are case-sensitive and may repeat.
+using Headers = std::vector<std::pair<std::string, std::string>>;
+
+// A message: a delivery to a subscription, or the answer to a request (then
+// `topic` is the requested topic and `reply_to` is empty).
+struct Message {
+  std::string topic;
+  std::string payload;
+  Headers headers;
+  // Where the publisher wants answers (NATS-style request/reply); may be
+  // empty.
+  std::string reply_to;
+};
+
+// A request for a topic this client serves. Answer it exactly once (the
+// blocking client does so for you when a Serve handler returns).
+struct IncomingRequest {
+  // The broker's id for the request; pass it to Respond().
+  uint64_t id = 0;
+  std::string topic;
+  std::string payload;
+  Headers headers;
+  // How long the requester waits, counted from when the broker routed it.
+  absl::Duration timeout = absl::ZeroDuration();
+  // The requester's session id (as in broker events).
+  uint64_t requester_session_id = 0;
+};
+
+}  // namespace manifold
+
+#endif  // MANIFOLD_CLIENT_MESSAGE_H_

@@ -1,0 +1,370 @@
+// File: client/session.h
+// -----------------------------------------------------------------------------
+//
+// The client side of Manifold's native protocol as a state machine: no I/O, no
+// threads, no clock. The caller moves bytes between the session and a link to
+// the broker, passes in the time where time matters, and pulls events out.
+// The blocking client (client/client.h) is one such caller; an application
+// with its own event loop can be another.
+//
+// The session
+//  - sends Hello as its first output and opens on the broker's Welcome;
+//  - encodes operations, each with a fresh op id, which it returns;
+//  - matches the broker's Ack, Error, Pong and Response frames to operations
+//    by op id and reports each operation's outcome exactly once;
+//  - tracks subscriptions (the broker's subscription id -> the caller's
+//    handle), counts deliveries against an Unsubscribe's max, and drops
+//    deliveries for subscriptions it has already ended;
+//  - answers the broker's keepalive Ping with Pong by itself;
+//  - times requests out at the deadline the caller gave (Tick), even if the
+//    broker never answers;
+//  - turns every broker status into an absl::Status that names it (see
+//    client/errors.h), and ends with exactly one `session::Closed` event.
+//
+// Example (a caller that owns a socket `fd`):
+//
+//   ClientSessionOptions options;
+//   options.client_name = "sensor-7";
+//   ClientSession session(options);
+//   Write(fd, session.TakeOutput());                  // Hello
+//   ... read bytes: session.Receive(bytes);
+//   while (std::optional<session::Event> e = session.PollEvent()) {
+//     if (std::holds_alternative<session::Welcomed>(*e)) {
+//       session.Subscribe("room/*", "", /*handle=*/1);
+//     } else if (auto* d = std::get_if<session::Delivered>(&*e)) {
+//       Show(d->message.topic, d->message.payload);
+//     } else if (auto* c = std::get_if<session::Closed>(&*e)) {
+//       Report(c->reason);
+//     }
+//   }
+//   Write(fd, session.TakeOutput());                  // Subscribe, Pongs...
+//   ... on EOF: session.EndOfStream();  then poll events as above.
+//
+// Thread safety: none. Call a session from one thread at a time.
+
+#ifndef MANIFOLD_CLIENT_SESSION_H_
+#define MANIFOLD_CLIENT_SESSION_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <optional>
+#include <string>
+#include <utility>
+#include <variant>
+
+#include "absl/container/btree_set.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "client/message.h"
+#include "core/framing.h"
+#include "core/manifold.pb.h"
+
+namespace manifold {
+
+struct ClientSessionOptions {
+  // Sent in Hello; shown in the broker's events and errors.
+  std::string client_name;
+  // Handed to the broker's admission check.
+  std::string auth_token;
+  // When true, this session's publishes are not delivered to its own
+  // subscriptions.
+  bool no_echo = false;
+  // Largest frame accepted from the broker; a larger one ends the session
+  // with FRAME_TOO_LARGE.
+  size_t max_frame_bytes = 64 << 20;
+  // Most operations awaiting an answer at once (requests included); past it
+  // operations fail with RESOURCE_EXHAUSTED.
+  size_t max_pending_operations = 65536;
+  // Most unsent output; past it operations fail with RESOURCE_EXHAUSTED until
+  // the caller writes some out.
+  size_t max_output_bytes = 64 << 20;
+};
+
+// What an operation was; reported with its outcome.
+enum class OperationKind {
+  kSubscribe,
+  kUnsubscribe,
+  kPublish,
+  kServe,
+  kUnserve,
+  kRequest,
+  kRespond,
+  kPing,
+};
+
+// Returns e.g. "Subscribe".
+absl::string_view OperationName(OperationKind kind);
+
+// Options of one publish.
+struct PublishOptions {
+  Headers headers;
+  // Where receivers may send an answer (NATS-style request/reply).
+  std::string reply_to;
+  // When true the broker acknowledges the publish, and the session reports an
+  // OperationDone with the number of subscriptions reached. Otherwise only a
+  // failure is reported, as an AsyncError.
+  bool ack = false;
+};
+
+// A subscription the session knows about.
+struct SubscriptionInfo {
+  uint64_t handle = 0;
+  std::string pattern;
+  std::string queue_group;
+  uint64_t delivered = 0;
+  // The Unsubscribe max in effect, 0 for none.
+  uint64_t max_messages = 0;
+};
+
+// The events a session reports. Pull them with ClientSession::PollEvent().
+namespace session {
+
+// The broker accepted the session; operations may be sent now.
+struct Welcomed {
+  uint64_t session_id = 0;
+  std::string server_name;
+  uint64_t max_payload_bytes = 0;
+  uint64_t max_frame_bytes = 0;
+  // How often the broker pings a quiet session; zero when it does not.
+  absl::Duration keepalive_interval = absl::ZeroDuration();
+};
+
+// An awaited operation finished: Subscribe, Unsubscribe, Serve, Unserve,
+// Ping, or a Publish with ack. Reported exactly once per such operation.
+struct OperationDone {
+  uint64_t op_id = 0;
+  OperationKind kind = OperationKind::kPing;
+  // OK, a broker error (client/errors.h), or UNAVAILABLE when the session
+  // closed first.
+  absl::Status status;
+  // Subscribe: the broker's id for the new subscription.
+  uint64_t subscription_id = 0;
+  // Publish with ack: how many subscriptions received the message.
+  uint64_t delivered = 0;
+};
+
+// A request finished: the server's answer, or why there is none (see
+// RequestFailed() in client/errors.h; DEADLINE_EXCEEDED when the deadline
+// passed, UNAVAILABLE when the session closed first). Reported exactly once
+// per Request().
+struct RequestDone {
+  uint64_t op_id = 0;
+  absl::StatusOr<Message> reply;
+};
+
+// A message for one of the session's subscriptions.
+struct Delivered {
+  // The handle given to Subscribe().
+  uint64_t handle = 0;
+  uint64_t subscription_id = 0;
+  Message message;
+  // True when this delivery reached the Unsubscribe max: the subscription has
+  // ended and the session no longer knows it.
+  bool last = false;
+};
+
+// A request for a topic the session serves. Answer with Respond() or
+// Reject().
+struct RequestReceived {
+  IncomingRequest request;
+};
+
+// An operation that nobody awaits failed: a Publish without ack, or a
+// Respond.
+struct AsyncError {
+  uint64_t op_id = 0;
+  absl::Status status;
+};
+
+// The session is over: the broker said goodbye or sent a fatal error, the
+// stream ended, a frame was malformed, or the caller called Close(). Always
+// the last event, after every pending operation has been reported.
+struct Closed {
+  absl::Status reason;
+};
+
+using Event = std::variant<Welcomed, OperationDone, RequestDone, Delivered,
+                           RequestReceived, AsyncError, Closed>;
+
+}  // namespace session
+
+class ClientSession {
+ public:
+  // Starts a session; its first output is the Hello.
+  explicit ClientSession(ClientSessionOptions options);
+  ClientSession(const ClientSession&) = delete;
+  ClientSession& operator=(const ClientSession&) = delete;
+
+  // --- Bytes in -------------------------------------------------------------
+
+  // Hands over bytes read from the broker. They are decoded as events are
+  // polled. Ignored once the session is closed.
+  void Receive(absl::string_view bytes);
+
+  // The broker's side of the stream ended (EOF or a read error). Events for
+  // the frames already received are still reported, then Closed: with the
+  // broker's reason if it gave one, else TRUNCATED_FRAME or UNAVAILABLE.
+  void EndOfStream(absl::Status why = absl::OkStatus());
+
+  // Returns the next event, or nullopt when there is none until more bytes
+  // arrive, time passes, or an operation is sent.
+  std::optional<session::Event> PollEvent();
+
+  // --- Bytes out ------------------------------------------------------------
+
+  // Bytes to write to the broker, in order. The view is valid until the next
+  // call to a non-const method.
+  absl::string_view PendingOutput() const {
+    return absl::string_view(output_).substr(output_read_);
+  }
+  // Drops the first `n` bytes of PendingOutput(): they were written.
+  // REQUIRES: n <= PendingOutput().size().
+  void Consume(size_t n);
+  // Returns all pending output and drops it from the session.
+  std::string TakeOutput();
+
+  // --- Time ------------------------------------------------------------------
+
+  // Fails every request whose deadline is at or before `now` with
+  // DEADLINE_EXCEEDED (a later answer from the broker is ignored).
+  void Tick(absl::Time now);
+  // The earliest request deadline, or nullopt.
+  std::optional<absl::Time> NextDeadline() const;
+
+  // --- Operations
+  // ------------------------------------------------------------- Each returns
+  // the new operation's op id, or an error without sending anything:
+  // FAILED_PRECONDITION before the Welcome, UNAVAILABLE once closed,
+  // RESOURCE_EXHAUSTED past a limit in ClientSessionOptions, INVALID_ARGUMENT
+  // or NOT_FOUND as stated. The broker validates topics, sizes and headers;
+  // its verdict comes back as an event.
+
+  // Subscribes to `pattern`; with a non-empty `queue_group` each message goes
+  // to one member of the group. `handle` is any value of the caller's choice
+  // (e.g. an index into its handler table); deliveries carry it, which lets
+  // the caller route them before it learns the subscription id.
+  // Outcome: OperationDone with subscription_id.
+  absl::StatusOr<uint64_t> Subscribe(absl::string_view pattern,
+                                     absl::string_view queue_group,
+                                     uint64_t handle);
+
+  // Ends subscription `subscription_id` at once (max_messages == 0; later
+  // deliveries are dropped), or once it has received `max_messages` in all.
+  // Returns NOT_FOUND for a subscription the session does not have.
+  // Outcome: OperationDone.
+  absl::StatusOr<uint64_t> Unsubscribe(uint64_t subscription_id,
+                                       uint64_t max_messages = 0);
+
+  // Publishes `payload` on `topic` (which may hold wildcards).
+  // Outcome: OperationDone when options.ack, else AsyncError on failure only.
+  absl::StatusOr<uint64_t> Publish(absl::string_view topic,
+                                   absl::string_view payload,
+                                   const PublishOptions& options = {});
+
+  // Claims the literal `topic`: its requests come to this session as
+  // RequestReceived. Outcome: OperationDone.
+  absl::StatusOr<uint64_t> Serve(absl::string_view topic);
+  // Releases a served topic. Outcome: OperationDone.
+  absl::StatusOr<uint64_t> Unserve(absl::string_view topic);
+
+  // Asks the server of `topic`, waiting at most `timeout` from `now` (the
+  // broker is told the same timeout, capped at its maximum). Outcome:
+  // RequestDone. Returns INVALID_ARGUMENT unless timeout > 0.
+  absl::StatusOr<uint64_t> Request(absl::string_view topic,
+                                   absl::string_view payload,
+                                   absl::Duration timeout, absl::Time now,
+                                   const Headers& headers = {});
+
+  // Answers request `request_id` with `payload`. Outcome: AsyncError on
+  // failure only (e.g. UNKNOWN_REQUEST once the requester gave up).
+  absl::StatusOr<uint64_t> Respond(uint64_t request_id,
+                                   absl::string_view payload,
+                                   const Headers& headers = {});
+  // Declines request `request_id`; the requester gets REJECTED with `why`.
+  absl::StatusOr<uint64_t> Reject(uint64_t request_id, absl::string_view why);
+
+  // Asks the broker for a Pong; since the broker handles a session's frames
+  // in order, the outcome also means everything sent before was handled.
+  // Outcome: OperationDone.
+  absl::StatusOr<uint64_t> Ping();
+
+  // Ends the session from this side with `reason`: pending operations fail
+  // with UNAVAILABLE, then Closed{reason} is reported. Pending output stays
+  // available. Does nothing if already closed.
+  void Close(absl::Status reason);
+
+  // --- State -----------------------------------------------------------------
+
+  // Welcomed and not closed.
+  bool open() const { return welcomed_ && !closed_; }
+  bool closed() const { return closed_; }
+  // Why the session closed; OK while it is not closed.
+  const absl::Status& close_reason() const { return close_reason_; }
+  // The Welcome's values; session_id is 0 before it.
+  const session::Welcomed& welcome() const { return welcome_; }
+  // The subscription with `subscription_id`, or nullptr.
+  const SubscriptionInfo* FindSubscription(uint64_t subscription_id) const;
+  size_t subscription_count() const { return subscriptions_.size(); }
+  // Operations awaiting an answer, requests included.
+  size_t pending_operations() const { return pending_.size(); }
+  // Deliveries dropped because their subscription had already ended here.
+  uint64_t dropped_deliveries() const { return dropped_deliveries_; }
+
+ private:
+  // An operation awaiting the broker's answer.
+  struct Pending {
+    explicit Pending(OperationKind kind) : kind(kind) {}
+    OperationKind kind;
+    uint64_t handle = 0;      // Subscribe
+    std::string text;         // Subscribe: pattern; Request: topic
+    std::string queue_group;  // Subscribe
+    absl::Time deadline = absl::InfiniteFuture();  // Request
+  };
+
+  absl::Status CheckCanSend() const;
+  absl::StatusOr<uint64_t> Send(wire::ClientMessage& message,
+                                std::optional<Pending> pending);
+  void Encode(const wire::ClientMessage& message);
+
+  bool DecodeOne();
+  void Handle(wire::ServerMessage& message);
+  void HandleWelcome(const wire::Welcome& welcome);
+  void HandleAck(const wire::Ack& ack);
+  void HandleError(const wire::Error& error);
+  void HandleDeliver(wire::Deliver& deliver);
+  void HandleRequest(wire::ServedRequest& request);
+  void HandleResponse(wire::Response& response);
+  void HandlePong(const wire::Pong& pong);
+  void Complete(uint64_t op_id, Pending& pending, absl::Status status);
+  void FinishClose(absl::Status reason);
+
+  const ClientSessionOptions options_;
+  FrameDecoder decoder_;
+  wire::ServerMessage scratch_;
+  std::deque<session::Event> events_;
+
+  std::string output_;
+  size_t output_read_ = 0;
+  wire::ClientMessage out_scratch_;
+
+  bool welcomed_ = false;
+  session::Welcomed welcome_;
+  bool input_ended_ = false;
+  absl::Status end_of_stream_why_;
+  bool closed_ = false;
+  absl::Status close_reason_;
+
+  uint64_t last_op_id_ = 0;
+  absl::flat_hash_map<uint64_t, Pending> pending_;
+  absl::btree_set<std::pair<absl::Time, uint64_t>> request_deadlines_;
+  absl::flat_hash_map<uint64_t, SubscriptionInfo> subscriptions_;
+  uint64_t dropped_deliveries_ = 0;
+};
+
+}  // namespace manifold
+
+#endif  // MANIFOLD_CLIENT_SESSION_H_

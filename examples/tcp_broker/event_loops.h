@@ -1,0 +1,36 @@
+// File: examples/tcp_broker/event_loops.h
+// -----------------------------------------------------------------------------
+//
+// The event loops manifoldd can run the broker on, by their --loop name. Each
+// is a SocketServer (transports/sockets/socket_server.h); adding a loop is one
+// entry in event_loops.cc.
+//
+// Example:
+//
+//   absl::StatusOr<std::unique_ptr<SocketServer>> server =
+//       MakeSocketServer("epoll", options);
+//   if (!server.ok()) Fail(server.status());  // "unknown --loop 'kqueue'..."
+
+#ifndef MANIFOLD_EXAMPLES_TCP_BROKER_EVENT_LOOPS_H_
+#define MANIFOLD_EXAMPLES_TCP_BROKER_EVENT_LOOPS_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "transports/sockets/socket_server.h"
+
+namespace manifold {
+
+// The loop names this build supports, comma-separated: "epoll".
+std::string AvailableEventLoops();
+
+// Creates a server on the loop called `loop`. Returns INVALID_ARGUMENT for a
+// name this build does not support, or the loop's own setup error.
+absl::StatusOr<std::unique_ptr<SocketServer>> MakeSocketServer(
+    absl::string_view loop, SocketServerOptions options);
+
+}  // namespace manifold
+
+#endif  // MANIFOLD_EXAMPLES_TCP_BROKER_EVENT_LOOPS_H_

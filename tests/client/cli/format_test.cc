@@ -1,0 +1,81 @@
+#include "client/cli/format.h"
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace manifold::cli {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
+
+TEST(PrintableTest, KeepsTextAndEscapesTheRest) {
+  EXPECT_EQ(Printable("hello world"), "hello world");
+  EXPECT_EQ(Printable("caf\xc3\xa9"), "caf\xc3\xa9");
+  EXPECT_EQ(Printable("two\nlines"), "two\\nlines");
+  EXPECT_EQ(Printable("bin\x01"), "bin\\x01");
+  EXPECT_EQ(Printable("\xff"), "\\xff");
+}
+
+TEST(FormatMessageTest, OneLineForPeople) {
+  Message m;
+  m.topic = "room/1";
+  m.payload = "hello";
+  EXPECT_EQ(FormatMessage(m, false), "[room/1] hello");
+  m.headers = {{"Trace-Id", "abc"}};
+  m.reply_to = "inbox/7";
+  EXPECT_EQ(FormatMessage(m, false),
+            "[room/1 Trace-Id=abc reply_to=inbox/7] hello");
+}
+
+TEST(FormatMessageTest, OneObjectForScripts) {
+  Message m;
+  m.topic = "room/1";
+  m.payload = "hello";
+  EXPECT_EQ(FormatMessage(m, true),
+            "{\"topic\":\"room/1\",\"payload\":\"hello\"}");
+  m.headers = {{"K", "1"}, {"J", "x"}, {"K", "2"}};
+  m.reply_to = "inbox/7";
+  EXPECT_EQ(FormatMessage(m, true),
+            "{\"topic\":\"room/1\",\"payload\":\"hello\","
+            "\"headers\":{\"K\":[\"1\",\"2\"],\"J\":[\"x\"]},"
+            "\"reply_to\":\"inbox/7\"}");
+}
+
+TEST(FormatEventTest, ShowsTheEventKindAndEveryField) {
+  wire::BrokerEvent event;
+  wire::ConnectionRemoved* removed = event.mutable_connection_removed();
+  removed->set_session_id(3);
+  removed->set_client_name("cli");
+  removed->set_code(wire::KEEPALIVE_TIMEOUT);
+  EXPECT_EQ(FormatEvent("$sys/connection/removed", event, false),
+            "$sys/connection/removed connection_removed session_id=3 "
+            "client_name=\"cli\" code=KEEPALIVE_TIMEOUT reason=\"\"");
+  EXPECT_EQ(FormatEvent("$sys/connection/removed", event, true),
+            "{\"topic\":\"$sys/connection/removed\","
+            "\"event\":\"connection_removed\",\"session_id\":3,"
+            "\"client_name\":\"cli\",\"code\":\"KEEPALIVE_TIMEOUT\","
+            "\"reason\":\"\"}");
+}
+
+TEST(FormatEventTest, AnEmptyEventIsShownAsUnknown) {
+  EXPECT_EQ(FormatEvent("$sys/x", wire::BrokerEvent(), false),
+            "$sys/x unknown");
+}
+
+TEST(FormatStatisticsTest, AlignedLinesForPeopleAndOneObjectForScripts) {
+  wire::Statistics stats;
+  stats.set_connections(2);
+  stats.set_deliveries(40);
+  const std::string text = FormatStatistics(stats, false);
+  EXPECT_THAT(text, StartsWith("connections                2\n"
+                               "subscriptions              0\n"));
+  EXPECT_THAT(text, HasSubstr("\ndeliveries                 40\n"));
+  EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 19);  // 20 lines
+  const std::string json = FormatStatistics(stats, true);
+  EXPECT_THAT(json, StartsWith("{\"connections\":2,\"subscriptions\":0,"));
+  EXPECT_THAT(json, HasSubstr("\"deliveries\":40,"));
+}
+
+}  // namespace
+}  // namespace manifold::cli

@@ -1,0 +1,449 @@
+#include "transports/driver/broker_driver.h"
+
+#include <algorithm>
+#include <array>
+
+#include "absl/strings/str_cat.h"
+#include "core/status.h"
+
+namespace manifold {
+namespace {
+
+// Chunks handed to one WriteSome() call: plenty for writev, small enough to
+// live on the stack.
+constexpr size_t kMaxWriteChunks = 64;
+
+std::string Quoted(absl::string_view name) {
+  return name.empty() ? std::string() : absl::StrCat(" '", name, "'");
+}
+
+size_t TotalSize(absl::Span<const absl::string_view> chunks) {
+  size_t total = 0;
+  for (absl::string_view chunk : chunks) total += chunk.size();
+  return total;
+}
+
+}  // namespace
+
+BrokerDriver::BrokerDriver(BrokerOptions broker_options, DriverOptions options)
+    : options_(std::move(options)), broker_(std::move(broker_options)) {}
+
+BrokerDriver::~BrokerDriver() = default;
+
+// ---------------------------------------------------------------------------
+// What the adapter reports
+
+ConnectionId BrokerDriver::Open(LinkIo& io, PeerInfo peer,
+                                std::unique_ptr<ProtocolCodec> codec) {
+  const absl::Time now = Now();
+  Connection& c = codec ? broker_.Accept(std::move(peer), now, std::move(codec))
+                        : broker_.Accept(std::move(peer), now);
+  const ConnectionId id = c.id();
+  Link& link = links_[id];
+  link.io = &io;
+  link.submitted = io.write_style() == WriteStyle::kSubmitted;
+  ++stats_.links_opened;
+  if (options_.observer != nullptr) {
+    options_.observer->OnOpen(id, c.peer(), c.protocol(), now);
+  }
+  if (c.state() == ConnectionState::kClosing) {
+    options_.logger.Log(
+        LogLevel::kWarning,
+        absl::StrCat("refused connection from ", c.peer().address, ": ",
+                     c.close_reason().message()));
+  } else if (options_.logger.enabled(LogLevel::kDebug)) {
+    options_.logger.Log(
+        LogLevel::kDebug,
+        absl::StrCat("accepted connection from ", c.peer().address, " as ",
+                     id.ToString(), " (", c.protocol(), ")"));
+  }
+  // Any greeting or refusal the connection already holds is written by the
+  // next RunTurn(): Accept() put the connection on the changed list.
+  return id;
+}
+
+void BrokerDriver::OnReceived(ConnectionId id, absl::string_view bytes) {
+  Link* link = Find(id);
+  if (link == nullptr || link->peer_closed || !link->error.ok()) return;
+  Connection* c = broker_.FindConnection(id);
+  if (c == nullptr) return;
+  const absl::Time now = Now();
+  if (options_.observer != nullptr) options_.observer->OnInput(id, bytes, now);
+  stats_.bytes_received += bytes.size();
+  c->Receive(bytes, now);
+  if (link->reading && !c->WantsRead()) {
+    link->reading = false;
+    ++stats_.reads_paused;
+    link->io->SetReading(id, false);
+  }
+}
+
+void BrokerDriver::OnPeerClosed(ConnectionId id) {
+  Link* link = Find(id);
+  if (link == nullptr) return;
+  link->peer_closed = true;
+  Enqueue(id, *link);
+}
+
+void BrokerDriver::OnError(ConnectionId id, absl::Status error) {
+  Link* link = Find(id);
+  if (link == nullptr) return;
+  if (link->error.ok()) {
+    link->error = error.ok() ? absl::UnknownError("link failed") : error;
+  }
+  Enqueue(id, *link);
+}
+
+void BrokerDriver::OnWritable(ConnectionId id) {
+  Link* link = Find(id);
+  if (link == nullptr || link->writable) return;
+  link->writable = true;
+  Enqueue(id, *link);
+}
+
+void BrokerDriver::OnWriteDone(ConnectionId id,
+                               absl::StatusOr<size_t> written) {
+  Link* link = Find(id);
+  if (link == nullptr || !link->write_in_flight) return;
+  link->write_in_flight = false;
+  const size_t remaining = link->submitted_bytes.size() - link->submitted_sent;
+  if (!written.ok()) {
+    link->error = written.status();
+  } else if (*written == 0 || *written > remaining) {
+    // A stream write that makes no progress would be retried forever.
+    link->error = absl::InternalError(absl::StrCat(
+        "write completed with ", *written, " of ", remaining, " bytes"));
+  } else {
+    if (*written < remaining) ++stats_.partial_writes;
+    stats_.bytes_written += *written;
+    link->submitted_sent += *written;
+  }
+  Enqueue(id, *link);
+}
+
+// ---------------------------------------------------------------------------
+// Turns
+
+std::optional<absl::Time> BrokerDriver::RunTurn() {
+  const absl::Time now = Now();
+  if (options_.observer != nullptr) options_.observer->OnTurn(now);
+  broker_.Process(now);
+  broker_.Tick(now);
+  CloseOverdue(now);
+  // Servicing a link can change others (closing a server answers its
+  // requesters with SERVER_GONE), and an event handler may admit a
+  // connection whose queued input then needs processing: repeat until quiet.
+  while (true) {
+    broker_.Process(now);
+    DrainEvents();
+    broker_.TakeChanged(changed_);
+    for (ConnectionId id : pending_) {
+      if (Link* link = Find(id)) {
+        link->queued = false;
+        changed_.push_back(id);
+      }
+    }
+    pending_.clear();
+    if (changed_.empty()) break;
+    for (ConnectionId id : changed_) Service(id, now);
+  }
+  return NextWakeup();
+}
+
+void BrokerDriver::Shutdown() {
+  if (broker_.shutting_down()) return;
+  options_.logger.Log(LogLevel::kInfo,
+                      absl::StrCat("shutting down: saying goodbye to ",
+                                   broker_.connection_count(), " connections"));
+  broker_.Shutdown(Now());
+}
+
+void BrokerDriver::CloseAll(absl::string_view reason) {
+  std::vector<ConnectionId> ids;
+  ids.reserve(links_.size());
+  for (const auto& [id, link] : links_) ids.push_back(id);
+  std::sort(ids.begin(), ids.end());
+  const absl::Time now = Now();
+  for (ConnectionId id : ids) CloseLink(id, reason, now);
+  DrainEvents();
+}
+
+// ---------------------------------------------------------------------------
+// One link
+
+BrokerDriver::Link* BrokerDriver::Find(ConnectionId id) {
+  auto it = links_.find(id);
+  return it == links_.end() ? nullptr : &it->second;
+}
+
+void BrokerDriver::Enqueue(ConnectionId id, Link& link) {
+  if (link.queued) return;
+  link.queued = true;
+  pending_.push_back(id);
+}
+
+void BrokerDriver::Service(ConnectionId id, absl::Time now) {
+  Link* link = Find(id);
+  if (link == nullptr) return;
+  Connection* c = broker_.FindConnection(id);
+  if (c == nullptr) {
+    // Only the driver closes connections, so this is a link whose
+    // connection vanished some other way: let it go.
+    CloseLink(id, "connection no longer exists", now);
+    return;
+  }
+  if (link->error.ok() && !link->peer_closed) UpdateReading(id, *link, *c);
+  if (link->error.ok()) Flush(id, *link, *c, now);
+  if (!link->error.ok()) {
+    ++stats_.link_errors;
+    const std::string reason(link->error.message());
+    CloseLink(id, reason, now);
+    return;
+  }
+  if (link->peer_closed) {
+    ++stats_.peer_closes;
+    CloseLink(id, "peer closed the connection", now);
+    return;
+  }
+  if (!c->ShouldClose()) return;
+  if (!link->write_in_flight &&
+      link->submitted_sent == link->submitted_bytes.size()) {
+    const std::string reason(c->close_reason().message());
+    CloseLink(id, reason, now);
+    return;
+  }
+  if (!link->close_deadline) {
+    // A kSubmitted write the peer never drains: give it the same linger the
+    // Broker gives unwritten output, then close anyway.
+    link->close_deadline = now + broker_.options().close_linger;
+    close_deadlines_.emplace(*link->close_deadline, id);
+  }
+}
+
+void BrokerDriver::UpdateReading(ConnectionId id, Link& link,
+                                 const Connection& c) {
+  const bool wants = c.WantsRead();
+  if (wants == link.reading) return;
+  link.reading = wants;
+  if (!wants) ++stats_.reads_paused;
+  link.io->SetReading(id, wants);
+}
+
+void BrokerDriver::Flush(ConnectionId id, Link& link, Connection& c,
+                         absl::Time now) {
+  if (link.submitted) {
+    FlushSubmitted(id, link, c, now);
+  } else {
+    FlushImmediate(id, link, c, now);
+  }
+}
+
+void BrokerDriver::FlushImmediate(ConnectionId id, Link& link, Connection& c,
+                                  absl::Time now) {
+  std::array<absl::string_view, kMaxWriteChunks> chunks;
+  // Write until the link takes nothing: edge-triggered loops only hear
+  // about writability again after a write was refused.
+  while (link.writable && c.PendingOutputBytes() > 0) {
+    const absl::Span<const absl::string_view> offered(
+        chunks.data(), c.PendingOutput(absl::MakeSpan(chunks)));
+    const size_t offered_bytes = TotalSize(offered);
+    ++stats_.writes;
+    absl::StatusOr<size_t> written = link.io->WriteSome(id, offered);
+    if (!written.ok()) {
+      link.error = written.status();
+      return;
+    }
+    if (*written == 0) {
+      link.writable = false;
+      ++stats_.writes_blocked;
+      return;
+    }
+    if (*written > offered_bytes) {
+      link.error = absl::InternalError(absl::StrCat(
+          "link wrote ", *written, " bytes of ", offered_bytes, " offered"));
+      return;
+    }
+    if (*written < offered_bytes) ++stats_.partial_writes;
+    if (options_.observer != nullptr) {
+      options_.observer->OnOutput(id, offered, *written, now);
+    }
+    stats_.bytes_written += *written;
+    c.Consume(*written);
+  }
+}
+
+void BrokerDriver::FlushSubmitted(ConnectionId id, Link& link, Connection& c,
+                                  absl::Time now) {
+  if (link.write_in_flight) return;
+  if (link.submitted_sent == link.submitted_bytes.size()) {
+    // The views into the connection's output do not outlive the next Broker
+    // call, and a submitted write outlives many: copy into the link's own
+    // buffer.
+    link.submitted_bytes.clear();
+    link.submitted_sent = 0;
+    std::array<absl::string_view, kMaxWriteChunks> chunks;
+    while (c.PendingOutputBytes() > 0 &&
+           link.submitted_bytes.size() < options_.max_submitted_bytes) {
+      const absl::Span<const absl::string_view> offered(
+          chunks.data(), c.PendingOutput(absl::MakeSpan(chunks)));
+      size_t taken = 0;
+      for (absl::string_view chunk : offered) {
+        const size_t room =
+            options_.max_submitted_bytes - link.submitted_bytes.size();
+        const absl::string_view piece = chunk.substr(0, room);
+        link.submitted_bytes.append(piece.data(), piece.size());
+        taken += piece.size();
+        if (piece.size() < chunk.size()) break;
+      }
+      if (options_.observer != nullptr) {
+        options_.observer->OnOutput(id, offered, taken, now);
+      }
+      c.Consume(taken);
+    }
+  }
+  if (link.submitted_sent == link.submitted_bytes.size()) return;
+  link.write_in_flight = true;
+  ++stats_.writes;
+  link.io->StartWrite(
+      id, absl::string_view(link.submitted_bytes).substr(link.submitted_sent));
+}
+
+void BrokerDriver::CloseLink(ConnectionId id, absl::string_view reason,
+                             absl::Time now) {
+  auto it = links_.find(id);
+  if (it == links_.end()) return;
+  LinkIo* io = it->second.io;
+  if (it->second.close_deadline) {
+    close_deadlines_.erase({*it->second.close_deadline, id});
+  }
+  links_.erase(it);
+  ++stats_.links_closed;
+  if (options_.observer != nullptr) options_.observer->OnClose(id, reason, now);
+  if (options_.logger.enabled(LogLevel::kDebug)) {
+    options_.logger.Log(LogLevel::kDebug,
+                        absl::StrCat("closing ", id.ToString(), ": ", reason));
+  }
+  io->Close(id);
+  broker_.Close(id, reason, now);
+}
+
+void BrokerDriver::CloseOverdue(absl::Time now) {
+  while (!close_deadlines_.empty() && close_deadlines_.begin()->first <= now) {
+    const ConnectionId id = close_deadlines_.begin()->second;
+    close_deadlines_.erase(close_deadlines_.begin());
+    if (Link* link = Find(id)) {
+      link->close_deadline.reset();
+      CloseLink(id, "last output not written in time", now);
+    }
+  }
+}
+
+std::optional<absl::Time> BrokerDriver::NextWakeup() const {
+  std::optional<absl::Time> next = broker_.NextDeadline();
+  if (!close_deadlines_.empty()) {
+    const absl::Time close = close_deadlines_.begin()->first;
+    if (!next || close < *next) next = close;
+  }
+  return next;
+}
+
+// ---------------------------------------------------------------------------
+// Events
+
+void BrokerDriver::DrainEvents() {
+  while (std::optional<wire::BrokerEvent> event = broker_.PollEvent()) {
+    LogEvent(*event);
+    if (options_.on_event) options_.on_event(*event);
+  }
+}
+
+void BrokerDriver::LogEvent(const wire::BrokerEvent& event) const {
+  const Logger& log = options_.logger;
+  switch (event.kind_case()) {
+    case wire::BrokerEvent::kConnectionAdded: {
+      if (!log.enabled(LogLevel::kInfo)) return;
+      const wire::ConnectionAdded& e = event.connection_added();
+      log.Log(LogLevel::kInfo,
+              absl::StrCat(ConnectionId(e.session_id()).ToString(),
+                           Quoted(e.client_name()), " connected from ",
+                           e.peer(), " (", e.protocol(), ")"));
+      return;
+    }
+    case wire::BrokerEvent::kConnectionRemoved: {
+      if (!log.enabled(LogLevel::kInfo)) return;
+      const wire::ConnectionRemoved& e = event.connection_removed();
+      log.Log(LogLevel::kInfo,
+              absl::StrCat(
+                  ConnectionId(e.session_id()).ToString(),
+                  Quoted(e.client_name()), " disconnected: ",
+                  // The code adds nothing when the peer just left.
+                  e.code() == wire::OK || e.code() == wire::CONNECTION_CLOSED
+                      ? ""
+                      : absl::StrCat(wire::Code_Name(e.code()), ": "),
+                  e.reason()));
+      return;
+    }
+    case wire::BrokerEvent::kConnectionPending: {
+      if (!log.enabled(LogLevel::kInfo)) return;
+      const wire::ConnectionPending& e = event.connection_pending();
+      log.Log(LogLevel::kInfo,
+              absl::StrCat(ConnectionId(e.session_id()).ToString(),
+                           Quoted(e.client_name()), " from ", e.peer(),
+                           " awaits admission"));
+      return;
+    }
+    default:
+      break;
+  }
+  if (!log.enabled(LogLevel::kDebug)) return;
+  switch (event.kind_case()) {
+    case wire::BrokerEvent::kSubscriptionAdded: {
+      const wire::SubscriptionAdded& e = event.subscription_added();
+      log.Log(
+          LogLevel::kDebug,
+          absl::StrCat(ConnectionId(e.session_id()).ToString(),
+                       " subscribed to '", e.pattern(), "'",
+                       e.queue_group().empty()
+                           ? ""
+                           : absl::StrCat(" in group '", e.queue_group(), "'"),
+                       " as ", SubscriptionId(e.subscription_id()).ToString()));
+      return;
+    }
+    case wire::BrokerEvent::kSubscriptionRemoved: {
+      const wire::SubscriptionRemoved& e = event.subscription_removed();
+      log.Log(
+          LogLevel::kDebug,
+          absl::StrCat(ConnectionId(e.session_id()).ToString(),
+                       " unsubscribed from '", e.pattern(), "' (",
+                       SubscriptionId(e.subscription_id()).ToString(), ")"));
+      return;
+    }
+    case wire::BrokerEvent::kServiceAdded: {
+      const wire::ServiceAdded& e = event.service_added();
+      log.Log(LogLevel::kDebug,
+              absl::StrCat(ConnectionId(e.session_id()).ToString(), " serves '",
+                           e.topic(), "'"));
+      return;
+    }
+    case wire::BrokerEvent::kServiceRemoved: {
+      const wire::ServiceRemoved& e = event.service_removed();
+      log.Log(LogLevel::kDebug,
+              absl::StrCat(ConnectionId(e.session_id()).ToString(),
+                           " no longer serves '", e.topic(), "'"));
+      return;
+    }
+    case wire::BrokerEvent::kStatistics: {
+      const wire::Statistics& s = event.statistics();
+      log.Log(
+          LogLevel::kDebug,
+          absl::StrCat("statistics: ", s.connections(), " connections, ",
+                       s.subscriptions(), " subscriptions, ", s.messages_in(),
+                       " messages in, ", s.messages_out(), " out"));
+      return;
+    }
+    default:
+      return;
+  }
+}
+
+}  // namespace manifold

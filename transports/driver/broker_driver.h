@@ -1,0 +1,254 @@
+// File: transports/driver/broker_driver.h
+// -----------------------------------------------------------------------------
+//
+// The glue between a Broker and any event loop. Every transport adapter
+// (epoll, io_uring, libuv, in-memory) does the same things with the Broker:
+// hand it the bytes it read, let it process them, fire its timers, write what
+// it queued (partial writes, would-block), stop and resume reading when it
+// says so, close links it is done with, close links whose peer hung up or
+// failed, and sleep until its next deadline. BrokerDriver does all of that
+// once, so an adapter holds only what is specific to its loop.
+//
+// The seam runs both ways:
+//
+//   adapter -> driver   Open(), OnReceived(), OnPeerClosed(), OnError(),
+//                       OnWritable() / OnWriteDone(), then RunTurn() once per
+//                       loop iteration, which returns when to call it next.
+//   driver -> adapter   the LinkIo interface (transports/driver/link_io.h):
+//                       write these bytes, stop/resume reading, close.
+//
+// The driver reads the clock (DriverOptions::clock, absl::Now() by default);
+// the Broker never does. It also drains Broker::PollEvent(), logs each event,
+// and hands it to DriverOptions::on_event.
+//
+// Example (an adapter's loop):
+//
+//   BrokerDriver driver(broker_options);
+//   std::optional<absl::Time> wakeup;
+//   while (!driver.finished()) {
+//     WaitForIo(wakeup);                       // poll/epoll_wait/io_uring
+//     // New peer:      ConnectionId id = driver.Open(links, PeerInfo{addr});
+//     // Bytes read:    driver.OnReceived(id, bytes);  // <= kMaxReceiveBytes
+//     // read() == 0:   driver.OnPeerClosed(id);
+//     // ECONNRESET:    driver.OnError(id, status);
+//     // Writable:      driver.OnWritable(id);         // kImmediate links
+//     // Write done:    driver.OnWriteDone(id, n);     // kSubmitted links
+//     wakeup = driver.RunTurn();               // the Broker acts; LinkIo calls
+//   }
+//
+// What happens to a link:
+//  - Reading stops (LinkIo::SetReading(id, false)) while the connection's
+//    inbound channel is full, and resumes when the Broker has caught up.
+//  - Output is written whenever there is some and the link can take it.
+//  - The link closes (LinkIo::Close, then Broker::Close) when the connection
+//    ShouldClose() and its output is out; when the peer hung up, after its
+//    last input is processed and whatever output the link takes at once is
+//    written (so a half-closed peer still gets the immediate answers to what
+//    it sent); or at once on an I/O error.
+//
+// Writing a new adapter (io_uring, libuv, ...):
+//  1. Implement LinkIo with the WriteStyle that suits the loop.
+//  2. Report I/O with the On*() calls and call RunTurn() after each batch of
+//     completions or readiness events, and when the timer it asked for fires.
+//  3. Shut down with Shutdown(), keep turning until finished(), and call
+//     CloseAll() if a deadline passes first.
+//  4. For sockets, open listeners with transports/sockets/listen_socket.h
+//     (accept from fd() however the loop likes) and implement
+//     transports/sockets/socket_server.h, so manifoldd can offer the loop
+//     (examples/tcp_broker/event_loops.cc). transports/epoll is the model.
+//
+// Thread safety: none. Call a driver from the thread that runs its loop.
+
+#ifndef MANIFOLD_TRANSPORTS_DRIVER_BROKER_DRIVER_H_
+#define MANIFOLD_TRANSPORTS_DRIVER_BROKER_DRIVER_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/container/btree_set.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "broker/broker.h"
+#include "broker/protocol_codec.h"
+#include "core/ids.h"
+#include "core/manifold.pb.h"
+#include "transports/driver/driver_observer.h"
+#include "transports/driver/link_io.h"
+#include "transports/driver/log.h"
+
+namespace manifold {
+
+struct DriverOptions {
+  // Reads the current time. Tests pass a fake clock.
+  std::function<absl::Time()> clock = [] { return absl::Now(); };
+  // Connection events (info), refusals (warning), I/O errors (debug).
+  Logger logger;
+  // Called with each broker event, after it is logged, from inside RunTurn().
+  // May call Broker methods such as Admit() and Refuse().
+  std::function<void(const wire::BrokerEvent&)> on_event;
+  // Sees every link and every byte; see driver_observer.h. Not owned; must
+  // outlive the driver.
+  DriverObserver* observer = nullptr;
+  // kSubmitted links: the most output copied into one link's write buffer at
+  // a time.
+  size_t max_submitted_bytes = 256 * 1024;
+};
+
+// Counters for tests and diagnostics.
+struct DriverStatistics {
+  uint64_t links_opened = 0;
+  uint64_t links_closed = 0;
+  uint64_t bytes_received = 0;
+  uint64_t bytes_written = 0;
+  // LinkIo::WriteSome() / StartWrite() calls.
+  uint64_t writes = 0;
+  // Writes that took some but not all of what was offered.
+  uint64_t partial_writes = 0;
+  // WriteSome() calls that took nothing (EAGAIN).
+  uint64_t writes_blocked = 0;
+  // Times reading a link was paused because its connection was full.
+  uint64_t reads_paused = 0;
+  // Links closed because the peer hung up, or because of an I/O error.
+  uint64_t peer_closes = 0;
+  uint64_t link_errors = 0;
+};
+
+class BrokerDriver {
+ public:
+  // The most bytes one OnReceived() call may carry: a Connection accepts this
+  // much beyond its inbound limit, so a read of this size never overruns it.
+  static constexpr size_t kMaxReceiveBytes = 64 * 1024;
+
+  explicit BrokerDriver(BrokerOptions broker_options = BrokerOptions(),
+                        DriverOptions options = DriverOptions());
+  BrokerDriver(const BrokerDriver&) = delete;
+  BrokerDriver& operator=(const BrokerDriver&) = delete;
+  ~BrokerDriver();
+
+  // The Broker, for what the driver does not do itself (Admit, Refuse,
+  // statistics). Do not call Process, Tick, TakeChanged, PollEvent or Close
+  // on it: the driver does.
+  Broker& broker() { return broker_; }
+  const Broker& broker() const { return broker_; }
+
+  // Reads DriverOptions::clock.
+  absl::Time Now() const { return options_.clock(); }
+
+  // --- The adapter reports what happened -----------------------------------
+
+  // A new link whose I/O `io` performs. Accepts it into the Broker (with
+  // `codec`, or the native protocol when null) and returns its id, which
+  // names the link in every later call. When the Broker is full or shutting
+  // down the connection starts out closing with an error frame queued; it is
+  // written and the link closed like any other. `io` is not owned and must
+  // outlive the link.
+  ConnectionId Open(LinkIo& io, PeerInfo peer,
+                    std::unique_ptr<ProtocolCodec> codec = nullptr);
+
+  // `bytes` arrived on link `id`. May call io.SetReading(id, false) before it
+  // returns; the adapter must stop delivering then. Unknown ids are ignored.
+  // REQUIRES: bytes.size() <= kMaxReceiveBytes.
+  void OnReceived(ConnectionId id, absl::string_view bytes);
+
+  // The peer will send nothing more (read returned 0). The link closes in
+  // the next RunTurn(), after its input is processed and what output fits is
+  // written.
+  void OnPeerClosed(ConnectionId id);
+
+  // The link failed (reset by the peer, an I/O error). It closes in the next
+  // RunTurn(); `error` becomes the Broker::Close() reason.
+  void OnError(ConnectionId id, absl::Status error);
+
+  // kImmediate links: link `id` can take more bytes after WriteSome()
+  // returned 0. Cheap when nothing is waiting.
+  void OnWritable(ConnectionId id);
+
+  // kSubmitted links: the write StartWrite() submitted on link `id` wrote
+  // `written` bytes (perhaps fewer than submitted) or failed.
+  void OnWriteDone(ConnectionId id, absl::StatusOr<size_t> written);
+
+  // --- The driver acts ------------------------------------------------------
+
+  // Lets the Broker process what arrived and fire its due timers, writes its
+  // output, applies read pauses, closes links that are done, and drains its
+  // events. Returns when to call RunTurn() again if no I/O happens first
+  // (arm a timer for it), or nullopt when nothing is scheduled.
+  std::optional<absl::Time> RunTurn();
+
+  // Starts a graceful shutdown: every client is told Goodbye and each link
+  // closes once its last output is written. Keep running turns until
+  // finished(); give up with CloseAll() at a deadline.
+  void Shutdown();
+
+  // True once Shutdown() was called and every connection has closed.
+  bool finished() const {
+    return broker_.shutting_down() && broker_.connection_count() == 0;
+  }
+
+  // Closes every link now (LinkIo::Close, then Broker::Close with `reason`),
+  // whatever output is left. For the end of a shutdown that ran out of time.
+  void CloseAll(absl::string_view reason);
+
+  // Links open (closing ones included).
+  size_t link_count() const { return links_.size(); }
+
+  const DriverStatistics& statistics() const { return stats_; }
+
+ private:
+  struct Link {
+    LinkIo* io = nullptr;
+    bool submitted = false;  // io->write_style() == kSubmitted
+    bool reading = true;     // what the adapter was last told
+    bool writable = true;    // kImmediate: false after WriteSome() took 0
+    bool peer_closed = false;
+    absl::Status error;
+    bool queued = false;  // in pending_
+    // kSubmitted: bytes copied out of the connection, [sent, size) unsent.
+    std::string submitted_bytes;
+    size_t submitted_sent = 0;
+    bool write_in_flight = false;
+    // kSubmitted: when a closing link whose write never completes is closed
+    // anyway.
+    std::optional<absl::Time> close_deadline;
+  };
+
+  Link* Find(ConnectionId id);
+  void Enqueue(ConnectionId id, Link& link);
+  void Service(ConnectionId id, absl::Time now);
+  void UpdateReading(ConnectionId id, Link& link, const Connection& c);
+  void Flush(ConnectionId id, Link& link, Connection& c, absl::Time now);
+  void FlushImmediate(ConnectionId id, Link& link, Connection& c,
+                      absl::Time now);
+  void FlushSubmitted(ConnectionId id, Link& link, Connection& c,
+                      absl::Time now);
+  void CloseLink(ConnectionId id, absl::string_view reason, absl::Time now);
+  void CloseOverdue(absl::Time now);
+  void DrainEvents();
+  void LogEvent(const wire::BrokerEvent& event) const;
+  std::optional<absl::Time> NextWakeup() const;
+
+  const DriverOptions options_;
+  Broker broker_;
+  absl::flat_hash_map<ConnectionId, Link> links_;
+  // Links the adapter reported something about since the last turn.
+  std::vector<ConnectionId> pending_;
+  // Reused by RunTurn().
+  std::vector<ConnectionId> changed_;
+  // kSubmitted links that should close but still have a write in flight.
+  absl::btree_set<std::pair<absl::Time, ConnectionId>> close_deadlines_;
+  DriverStatistics stats_;
+};
+
+}  // namespace manifold
+
+#endif  // MANIFOLD_TRANSPORTS_DRIVER_BROKER_DRIVER_H_

@@ -1,0 +1,333 @@
+#include "transports/epoll/epoll_server.h"
+
+#include <errno.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "transports/sockets/socket_io.h"
+
+namespace manifold {
+namespace {
+
+// epoll_event.data.u64 tags: sockets carry their connection id (< 2^63).
+constexpr uint64_t kWakeToken = ~uint64_t{0};
+constexpr uint64_t kListenerTag = uint64_t{1} << 63;
+
+constexpr int kMaxEvents = 256;
+// Bytes read from one socket per loop iteration before the others get a turn.
+constexpr size_t kReadBudgetBytes = 256 * 1024;
+// Connections taken from one listener per loop iteration.
+constexpr int kAcceptBudget = 256;
+// How long a listener rests after accept() failed.
+constexpr absl::Duration kAcceptPause = absl::Milliseconds(100);
+// Unread input discarded before close(), so the peer gets a FIN (and the
+// error frame before it) rather than a reset.
+constexpr size_t kMaxDrainOnClose = 256 * 1024;
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<EpollServer>> EpollServer::Create(
+    SocketServerOptions options) {
+  UniqueFd epoll_fd(::epoll_create1(EPOLL_CLOEXEC));
+  if (!epoll_fd.valid()) return ErrnoStatus(errno, "epoll_create1");
+  UniqueFd wake_fd(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+  if (!wake_fd.valid()) return ErrnoStatus(errno, "eventfd");
+  epoll_event event{};
+  event.events = EPOLLIN;
+  event.data.u64 = kWakeToken;
+  if (::epoll_ctl(epoll_fd.get(), EPOLL_CTL_ADD, wake_fd.get(), &event) != 0) {
+    return ErrnoStatus(errno, "epoll_ctl");
+  }
+  return std::unique_ptr<EpollServer>(new EpollServer(
+      std::move(options), std::move(epoll_fd), std::move(wake_fd)));
+}
+
+EpollServer::EpollServer(SocketServerOptions options, UniqueFd epoll_fd,
+                         UniqueFd wake_fd)
+    : shutdown_timeout_(options.shutdown_timeout),
+      send_buffer_bytes_(options.send_buffer_bytes),
+      logger_(options.driver.logger),
+      epoll_fd_(std::move(epoll_fd)),
+      wake_fd_(std::move(wake_fd)),
+      driver_(std::move(options.broker), std::move(options.driver)),
+      read_buffer_(new char[BrokerDriver::kMaxReceiveBytes]) {}
+
+EpollServer::~EpollServer() = default;
+
+absl::StatusOr<Endpoint> EpollServer::Listen(ListenerConfig config) {
+  absl::StatusOr<ListenSocket> socket = ListenSocket::Open(config.endpoint);
+  if (!socket.ok()) return socket.status();
+  epoll_event event{};
+  event.events = EPOLLIN;  // level-triggered: the accept budget may stop early
+  event.data.u64 = kListenerTag | listeners_.size();
+  if (::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_ADD, socket->fd(), &event) != 0) {
+    return ErrnoStatus(errno, "epoll_ctl");
+  }
+  const Endpoint bound = socket->endpoint();
+  logger_.Log(LogLevel::kInfo, absl::StrCat("listening on ", bound.ToString(),
+                                            " (", config.display_label(), ")"));
+  listeners_.push_back(std::make_unique<Listener>(
+      Listener{std::move(*socket), std::move(config), std::nullopt}));
+  return bound;
+}
+
+void EpollServer::RequestShutdown() {
+  // Async-signal-safe: a lock-free store and a write().
+  shutdown_requested_.store(true, std::memory_order_relaxed);
+  const uint64_t one = 1;
+  [[maybe_unused]] ssize_t ignored = ::write(wake_fd_.get(), &one, sizeof(one));
+}
+
+absl::Status EpollServer::Run() {
+  bool shutting_down = false;
+  absl::Time shutdown_deadline;
+  std::optional<absl::Time> wakeup = driver_.RunTurn();
+  epoll_event events[kMaxEvents];
+  while (true) {
+    if (!shutting_down && shutdown_requested_.load(std::memory_order_relaxed)) {
+      shutting_down = true;
+      listeners_.clear();  // stop accepting; Unix socket files go away
+      driver_.Shutdown();
+      shutdown_deadline = driver_.Now() + shutdown_timeout_;
+      wakeup = driver_.RunTurn();
+    }
+    if (shutting_down) {
+      if (driver_.finished()) break;
+      if (driver_.Now() >= shutdown_deadline) {
+        logger_.Log(LogLevel::kWarning,
+                    absl::StrCat("shutdown took longer than ",
+                                 absl::FormatDuration(shutdown_timeout_),
+                                 ": closing ", driver_.link_count(),
+                                 " connections with output unwritten"));
+        driver_.CloseAll("the broker shut down");
+        break;
+      }
+      if (!wakeup || *wakeup > shutdown_deadline) wakeup = shutdown_deadline;
+    }
+    if (std::optional<absl::Time> resume = ResumeListeners()) {
+      if (!wakeup || *resume < *wakeup) wakeup = resume;
+    }
+    const int timeout = read_list_.empty() ? TimeoutMs(wakeup) : 0;
+    const int n = ::epoll_wait(epoll_fd_.get(), events, kMaxEvents, timeout);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoStatus(errno, "epoll_wait");
+    }
+    for (int i = 0; i < n; ++i) Dispatch(events[i]);
+    ReadScheduled();
+    wakeup = driver_.RunTurn();
+  }
+  logger_.Log(LogLevel::kInfo, "shut down");
+  return absl::OkStatus();
+}
+
+int EpollServer::TimeoutMs(std::optional<absl::Time> wakeup) const {
+  if (!wakeup) return -1;
+  const absl::Duration wait = *wakeup - driver_.Now();
+  if (wait <= absl::ZeroDuration()) return 0;
+  // Round up: waking a little early would only spin until the deadline.
+  return static_cast<int>(std::min<int64_t>(
+      absl::ToInt64Milliseconds(absl::Ceil(wait, absl::Milliseconds(1))),
+      3600 * 1000));
+}
+
+void EpollServer::Dispatch(const epoll_event& event) {
+  const uint64_t token = event.data.u64;
+  if (token == kWakeToken) {
+    uint64_t count;
+    [[maybe_unused]] ssize_t ignored =
+        ::read(wake_fd_.get(), &count, sizeof(count));
+    return;  // the loop checks shutdown_requested_
+  }
+  if (token & kListenerTag) {
+    AcceptAll(static_cast<size_t>(token & ~kListenerTag));
+    return;
+  }
+  const ConnectionId id(token);
+  auto it = sockets_.find(id);
+  if (it == sockets_.end()) return;
+  Socket& socket = it->second;
+  if (event.events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+    socket.hangup_seen = true;
+  }
+  if ((event.events & EPOLLERR) && !socket.want_read && !socket.done_reading) {
+    // Not reading, so the read path will not see the error: fetch it here.
+    int error = 0;
+    socklen_t length = sizeof(error);
+    ::getsockopt(socket.fd.get(), SOL_SOCKET, SO_ERROR, &error, &length);
+    if (error != 0) {
+      socket.done_reading = true;
+      driver_.OnError(id, ErrnoStatus(error, "socket"));
+      return;
+    }
+  }
+  if (event.events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+    socket.readable = true;
+    ScheduleRead(id, socket);
+  }
+  if (event.events & EPOLLOUT) driver_.OnWritable(id);
+}
+
+void EpollServer::AcceptAll(size_t listener_index) {
+  if (listener_index >= listeners_.size()) return;
+  Listener& listener = *listeners_[listener_index];
+  for (int i = 0; i < kAcceptBudget; ++i) {
+    absl::StatusOr<std::optional<ListenSocket::Accepted>> accepted =
+        listener.socket.Accept();
+    if (!accepted.ok()) {
+      logger_.Log(
+          LogLevel::kWarning,
+          absl::StrCat(accepted.status().message(), "; not accepting for ",
+                       absl::FormatDuration(kAcceptPause)));
+      PauseListener(listener_index);
+      return;
+    }
+    if (!accepted->has_value()) return;
+    Adopt(std::move(**accepted), listener.config);
+  }
+}
+
+void EpollServer::PauseListener(size_t listener_index) {
+  Listener& listener = *listeners_[listener_index];
+  epoll_event event{};
+  event.data.u64 = kListenerTag | listener_index;
+  ::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_MOD, listener.socket.fd(), &event);
+  listener.paused_until = driver_.Now() + kAcceptPause;
+}
+
+std::optional<absl::Time> EpollServer::ResumeListeners() {
+  std::optional<absl::Time> next;
+  const absl::Time now = driver_.Now();
+  for (size_t i = 0; i < listeners_.size(); ++i) {
+    Listener& listener = *listeners_[i];
+    if (!listener.paused_until) continue;
+    if (*listener.paused_until > now) {
+      if (!next || *listener.paused_until < *next) next = listener.paused_until;
+      continue;
+    }
+    listener.paused_until.reset();
+    epoll_event event{};
+    event.events = EPOLLIN;
+    event.data.u64 = kListenerTag | i;
+    ::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_MOD, listener.socket.fd(), &event);
+  }
+  return next;
+}
+
+void EpollServer::Adopt(ListenSocket::Accepted accepted,
+                        const ListenerConfig& config) {
+  if (send_buffer_bytes_ > 0) {
+    ::setsockopt(accepted.fd.get(), SOL_SOCKET, SO_SNDBUF, &send_buffer_bytes_,
+                 sizeof(send_buffer_bytes_));
+  }
+  const ConnectionId id =
+      driver_.Open(*this, PeerInfo{std::move(accepted.peer)},
+                   config.codec_factory ? config.codec_factory() : nullptr);
+  Socket& socket = sockets_[id];
+  socket.fd = std::move(accepted.fd);
+  epoll_event event{};
+  event.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+  event.data.u64 = id.value();
+  if (::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_ADD, socket.fd.get(), &event) !=
+      0) {
+    socket.done_reading = true;
+    driver_.OnError(id, ErrnoStatus(errno, "epoll_ctl"));
+  }
+}
+
+void EpollServer::ScheduleRead(ConnectionId id, Socket& socket) {
+  if (socket.in_read_list) return;
+  socket.in_read_list = true;
+  read_list_.push_back(id);
+}
+
+void EpollServer::ReadScheduled() {
+  reading_now_.clear();
+  reading_now_.swap(read_list_);
+  for (ConnectionId id : reading_now_) {
+    auto it = sockets_.find(id);
+    if (it == sockets_.end()) continue;
+    it->second.in_read_list = false;
+    ReadSocket(id, it->second);
+  }
+}
+
+void EpollServer::ReadSocket(ConnectionId id, Socket& socket) {
+  // The driver may pause reading from inside OnReceived(); nothing it does
+  // there adds or removes sockets, so `socket` stays valid.
+  size_t budget = kReadBudgetBytes;
+  while (socket.want_read && socket.readable && !socket.done_reading) {
+    if (budget == 0) {
+      ScheduleRead(id, socket);  // more next iteration, after the others
+      return;
+    }
+    const ReadResult read = ReadSome(
+        socket.fd.get(),
+        absl::MakeSpan(read_buffer_.get(), BrokerDriver::kMaxReceiveBytes));
+    switch (read.kind) {
+      case ReadResult::kData:
+        driver_.OnReceived(id,
+                           absl::string_view(read_buffer_.get(), read.bytes));
+        budget -= std::min(budget, read.bytes);
+        // A short read emptied the socket. New input raises a new edge, so
+        // skip the read that would only say EAGAIN, unless the peer hung up
+        // (its end-of-stream may already be queued behind this data).
+        if (read.bytes < BrokerDriver::kMaxReceiveBytes &&
+            !socket.hangup_seen) {
+          socket.readable = false;
+        }
+        break;
+      case ReadResult::kWouldBlock:
+        socket.readable = false;
+        break;
+      case ReadResult::kEnd:
+        socket.done_reading = true;
+        driver_.OnPeerClosed(id);
+        break;
+      case ReadResult::kError:
+        socket.done_reading = true;
+        driver_.OnError(id, read.error);
+        break;
+    }
+  }
+}
+
+absl::StatusOr<size_t> EpollServer::WriteSome(
+    ConnectionId id, absl::Span<const absl::string_view> chunks) {
+  auto it = sockets_.find(id);
+  if (it == sockets_.end()) return absl::NotFoundError("no such socket");
+  return ::manifold::WriteSome(it->second.fd.get(), chunks);
+}
+
+void EpollServer::SetReading(ConnectionId id, bool reading) {
+  auto it = sockets_.find(id);
+  if (it == sockets_.end()) return;
+  Socket& socket = it->second;
+  socket.want_read = reading;
+  // Edge-triggered: input that arrived while paused raised no new edge.
+  if (reading && socket.readable && !socket.done_reading) {
+    ScheduleRead(id, socket);
+  }
+}
+
+void EpollServer::Close(ConnectionId id) {
+  auto it = sockets_.find(id);
+  if (it == sockets_.end()) return;
+  // Closing with unread input makes the kernel send a reset, which can
+  // overtake the last frame we wrote (a refusal, a Goodbye): read it first.
+  const int fd = it->second.fd.get();
+  for (size_t drained = 0; drained < kMaxDrainOnClose;) {
+    const ReadResult read = ReadSome(
+        fd, absl::MakeSpan(read_buffer_.get(), BrokerDriver::kMaxReceiveBytes));
+    if (read.kind != ReadResult::kData) break;
+    drained += read.bytes;
+  }
+  sockets_.erase(it);  // closing the descriptor also removes it from epoll
+}
+
+}  // namespace manifold

@@ -1,0 +1,118 @@
+#include "transports/memory/internal/memory_loop.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+
+namespace manifold::memory_internal {
+
+MemoryLoop::MemoryLoop(BrokerOptions options,
+                       std::shared_ptr<Doorbell> doorbell)
+    // The Broker discards a closing link's output after close_linger; allow
+    // a little more for the last turn before giving up on a link.
+    : shutdown_timeout_(options.close_linger + absl::Milliseconds(100)),
+      doorbell_(std::move(doorbell)),
+      driver_(std::move(options)) {}
+
+void MemoryLoop::Run() {
+  bool shutting_down = false;
+  absl::Time shutdown_deadline = absl::InfiniteFuture();
+  std::optional<absl::Time> wakeup = driver_.RunTurn();
+  Doorbell::News news;
+  std::vector<ConnectionId> work;
+  while (true) {
+    absl::Time deadline = wakeup.value_or(absl::InfiniteFuture());
+    if (shutting_down) deadline = std::min(deadline, shutdown_deadline);
+    if (!recheck_.empty()) deadline = absl::InfinitePast();  // just collect
+    doorbell_->Wait(deadline, &news);
+
+    work.clear();
+    work.swap(recheck_);
+    for (std::shared_ptr<MemoryPipe>& pipe : news.arrived) {
+      work.push_back(Adopt(std::move(pipe)));  // bytes may already wait
+    }
+    for (const std::shared_ptr<MemoryPipe>& pipe : news.rung) {
+      work.push_back(pipe->broker_id());
+    }
+    for (ConnectionId id : work) Inspect(id);
+
+    if (news.stop && !shutting_down) {
+      shutting_down = true;
+      driver_.Shutdown();
+      shutdown_deadline = driver_.Now() + shutdown_timeout_;
+    }
+    wakeup = driver_.RunTurn();
+    if (shutting_down) {
+      if (driver_.finished()) break;
+      if (driver_.Now() >= shutdown_deadline) {
+        driver_.CloseAll("the broker shut down");
+        break;
+      }
+    }
+  }
+  for (const std::shared_ptr<MemoryPipe>& pipe : doorbell_->Close()) {
+    pipe->BrokerClose();
+  }
+}
+
+ConnectionId MemoryLoop::Adopt(std::shared_ptr<MemoryPipe> pipe) {
+  const ConnectionId id =
+      driver_.Open(*this, PeerInfo{absl::StrCat("memory:", pipe->peer_name())});
+  pipe->set_broker_id(id);
+  links_[id].pipe = std::move(pipe);
+  return id;
+}
+
+void MemoryLoop::Inspect(ConnectionId id) {
+  auto it = links_.find(id);
+  if (it == links_.end()) return;
+  // OnReceived() may pause reading but never adds or removes links, so
+  // `link` stays valid.
+  Link& link = it->second;
+  link.pipe->ClearRing();
+  // At most about one queue's worth per look, so a client that keeps
+  // writing cannot hold the broker's thread.
+  for (int reads = 0; link.reading && !link.ended && reads < 4; ++reads) {
+    bool ended = false;
+    link.pipe->BrokerRead(BrokerDriver::kMaxReceiveBytes, &read_buffer_,
+                          &ended);
+    if (!read_buffer_.empty()) driver_.OnReceived(id, read_buffer_);
+    if (ended) {
+      link.ended = true;
+      driver_.OnPeerClosed(id);
+    }
+    if (read_buffer_.size() < BrokerDriver::kMaxReceiveBytes) break;
+    if (reads == 3) recheck_.push_back(id);  // more next time round
+  }
+  if (link.waiting_for_room && link.pipe->BrokerCanWrite()) {
+    link.waiting_for_room = false;
+    driver_.OnWritable(id);
+  }
+}
+
+absl::StatusOr<size_t> MemoryLoop::WriteSome(
+    ConnectionId id, absl::Span<const absl::string_view> chunks) {
+  auto it = links_.find(id);
+  if (it == links_.end()) return absl::NotFoundError("no such link");
+  absl::StatusOr<size_t> taken = it->second.pipe->BrokerWrite(chunks);
+  if (taken.ok() && *taken == 0) it->second.waiting_for_room = true;
+  return taken;
+}
+
+void MemoryLoop::SetReading(ConnectionId id, bool reading) {
+  auto it = links_.find(id);
+  if (it == links_.end()) return;
+  it->second.reading = reading;
+  if (reading) recheck_.push_back(id);
+}
+
+void MemoryLoop::Close(ConnectionId id) {
+  auto it = links_.find(id);
+  if (it == links_.end()) return;
+  it->second.pipe->BrokerClose();
+  links_.erase(it);
+}
+
+}  // namespace manifold::memory_internal

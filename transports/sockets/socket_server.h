@@ -1,0 +1,106 @@
+// File: transports/sockets/socket_server.h
+// -----------------------------------------------------------------------------
+//
+// A broker serving listening sockets from one event loop. Each socket adapter
+// (transports/epoll now; io_uring and libuv next) implements SocketServer, so
+// a program such as manifoldd picks a loop by name and drives them all alike.
+//
+// A listener carries its own codec factory: the native protocol by default, or
+// another ProtocolCodec (a NATS front end) for every connection accepted on
+// it. Native and other clients then share one Broker.
+//
+// Example:
+//
+//   SocketServerOptions options;
+//   options.broker.max_connections = 1000;
+//   std::unique_ptr<SocketServer> server = ...;   // e.g. EpollServer::Create
+//   ListenerConfig native;
+//   native.endpoint = *ParseTcpEndpoint("127.0.0.1:0");
+//   absl::StatusOr<Endpoint> bound = server->Listen(native);  // real port
+//   ListenerConfig nats;                          // another protocol, same bus
+//   nats.endpoint = *ParseTcpEndpoint("127.0.0.1:4222");
+//   nats.codec_factory = [] { return MakeNatsCodec(); };
+//   nats.label = "nats";
+//   server->Listen(nats);
+//   // From a signal handler or another thread: server->RequestShutdown();
+//   absl::Status done = server->Run();   // returns after the shutdown
+
+#ifndef MANIFOLD_TRANSPORTS_SOCKETS_SOCKET_SERVER_H_
+#define MANIFOLD_TRANSPORTS_SOCKETS_SOCKET_SERVER_H_
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "broker/options.h"
+#include "broker/protocol_codec.h"
+#include "transports/driver/broker_driver.h"
+#include "transports/sockets/endpoint.h"
+
+namespace manifold {
+
+// Makes the codec for one new connection.
+using CodecFactory = std::function<std::unique_ptr<ProtocolCodec>()>;
+
+// One listener of a SocketServer.
+struct ListenerConfig {
+  Endpoint endpoint;
+  // Makes the codec for each connection accepted here; empty means the
+  // native protocol.
+  CodecFactory codec_factory;
+  // Names the listener in logs and in the "listening on" line; empty means
+  // the endpoint's kind ("tcp", "unix").
+  std::string label;
+
+  absl::string_view display_label() const {
+    return label.empty() ? endpoint.kind_name() : absl::string_view(label);
+  }
+};
+
+struct SocketServerOptions {
+  BrokerOptions broker;
+  DriverOptions driver;
+  // How long a graceful shutdown may take before the remaining links are
+  // closed regardless of unwritten output.
+  absl::Duration shutdown_timeout = absl::Seconds(5);
+  // SO_SNDBUF for accepted sockets; 0 keeps the system's default. Small
+  // values make partial writes common (tests use that).
+  int send_buffer_bytes = 0;
+};
+
+class SocketServer {
+ public:
+  virtual ~SocketServer() = default;
+
+  // The event loop's name, e.g. "epoll".
+  virtual absl::string_view loop_name() const = 0;
+
+  // Starts listening on `config.endpoint`. Returns where it is bound (the
+  // real port when port 0 was asked), or an error naming the endpoint (in
+  // use, not resolvable, a live Unix socket). REQUIRES: Run() has not
+  // started.
+  virtual absl::StatusOr<Endpoint> Listen(ListenerConfig config) = 0;
+
+  // Runs the loop until a shutdown asked for with RequestShutdown() is over:
+  // the listeners close (Unix socket files are removed), every client is told
+  // Goodbye, and the loop waits until all connections have closed or
+  // SocketServerOptions::shutdown_timeout has passed. Returns OK then, or the
+  // error that stopped the loop. Call it once.
+  virtual absl::Status Run() = 0;
+
+  // Asks Run() to shut down gracefully. Safe from any thread and from a
+  // signal handler; repeated calls change nothing.
+  virtual void RequestShutdown() = 0;
+
+  // The driver and its Broker. Use only on the loop's thread (e.g. inside
+  // DriverOptions::on_event), or while Run() is not running.
+  virtual BrokerDriver& driver() = 0;
+};
+
+}  // namespace manifold
+
+#endif  // MANIFOLD_TRANSPORTS_SOCKETS_SOCKET_SERVER_H_
