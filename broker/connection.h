@@ -77,6 +77,8 @@ class Connection {
   const std::string& client_name() const { return client_name_; }
   // The wire protocol's name: "native", "nats".
   absl::string_view protocol() const { return codec_->name(); }
+  // The codec's configuration (ProtocolCodec::settings()).
+  std::string codec_settings() const { return codec_->settings(); }
 
   // --- Inbound -----------------------------------------------------------
 

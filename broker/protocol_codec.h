@@ -190,6 +190,11 @@ class ProtocolCodec {
   // A short protocol name for events and logs: "native", "nats".
   virtual absl::string_view name() const = 0;
 
+  // The codec's configuration as text, from which a codec that behaves the
+  // same can be made again (recorded transcripts keep it, so a replay talks
+  // exactly as the live codec did). Empty when there is nothing to say.
+  virtual std::string settings() const { return ""; }
+
   // Called once when the connection is accepted. A codec whose protocol
   // starts with a server greeting (NATS INFO) writes it to `out`.
   virtual void Start(const ConnectionStart& start, OutboundBuffer& out) {}

@@ -1,5 +1,9 @@
 #include "broker/nats/nats_codec.h"
 
+#include "absl/strings/str_split.h"
+
+#include "absl/strings/numbers.h"
+
 #include <algorithm>
 #include <cstring>
 #include <utility>
@@ -44,6 +48,51 @@ bool HasHeaders(const PublishOp& publish) {
 }
 
 }  // namespace
+
+std::string NatsSettingsText(const NatsOptions& o) {
+  return absl::StrCat("server_id=", o.server_id, ";version=", o.version,
+                      ";host=", o.host, ";port=", o.port,
+                      ";auth_required=", o.auth_required ? 1 : 0,
+                      ";max_payload_bytes=", o.max_payload_bytes,
+                      ";max_control_line_bytes=", o.max_control_line_bytes);
+}
+
+absl::StatusOr<NatsOptions> ParseNatsSettings(absl::string_view text) {
+  NatsOptions o;
+  for (absl::string_view pair : absl::StrSplit(text, ';', absl::SkipEmpty())) {
+    const size_t eq = pair.find('=');
+    if (eq == absl::string_view::npos) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("NATS setting '", pair, "' is not key=value"));
+    }
+    const absl::string_view key = pair.substr(0, eq);
+    const absl::string_view value = pair.substr(eq + 1);
+    bool ok = true;
+    if (key == "server_id") {
+      o.server_id = std::string(value);
+    } else if (key == "version") {
+      o.version = std::string(value);
+    } else if (key == "host") {
+      o.host = std::string(value);
+    } else if (key == "port") {
+      ok = absl::SimpleAtoi(value, &o.port);
+    } else if (key == "auth_required") {
+      ok = absl::SimpleAtob(value, &o.auth_required);
+    } else if (key == "max_payload_bytes") {
+      ok = absl::SimpleAtoi(value, &o.max_payload_bytes);
+    } else if (key == "max_control_line_bytes") {
+      ok = absl::SimpleAtoi(value, &o.max_control_line_bytes);
+    } else {
+      return absl::InvalidArgumentError(
+          absl::StrCat("unknown NATS setting '", key, "'"));
+    }
+    if (!ok) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("NATS setting '", key, "' has a bad value '", value, "'"));
+    }
+  }
+  return o;
+}
 
 NatsCodec::NatsCodec(NatsOptions options)
     : options_(std::move(options)), max_payload_(options_.max_payload_bytes) {}

@@ -141,11 +141,17 @@ struct NatsOptions {
   size_t max_control_line_bytes = nats::kDefaultMaxControlLineBytes;
 };
 
+// `options` as text ("key=value" pairs separated by ';'), and back. Used as
+// the codec's settings() in recorded transcripts.
+std::string NatsSettingsText(const NatsOptions& options);
+absl::StatusOr<NatsOptions> ParseNatsSettings(absl::string_view text);
+
 class NatsCodec final : public ProtocolCodec {
  public:
   explicit NatsCodec(NatsOptions options = NatsOptions());
 
   absl::string_view name() const override { return "nats"; }
+  std::string settings() const override { return NatsSettingsText(options_); }
   void Start(const ConnectionStart& start, OutboundBuffer& out) override;
   absl::StatusOr<size_t> Decode(absl::string_view input, size_t max_frame_bytes,
                                 Operation& op) override;

@@ -100,7 +100,10 @@ void TranscriptRecorder::Accepted(const Connection& c, absl::Time now) {
   transcript::Connect* connect = NewStep().mutable_connect();
   connect->set_client(peer.client);
   connect->set_peer(c.peer().address);
-  if (!peer.native) connect->set_protocol(std::string(c.protocol()));
+  if (!peer.native) {
+    connect->set_protocol(std::string(c.protocol()));
+    connect->set_protocol_settings(c.codec_settings());
+  }
 }
 
 void TranscriptRecorder::Received(ConnectionId id, absl::string_view bytes,

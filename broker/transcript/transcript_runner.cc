@@ -14,6 +14,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "broker/broker.h"
+#include "broker/nats/nats_codec.h"
 #include "broker/transcript/field_path.h"
 #include "core/framing.h"
 #include "core/status.h"
@@ -380,13 +381,11 @@ class Replayer {
         return BadTranscript(absl::StrCat("protocol '", connect.protocol(),
                                           "' is not available here"));
       }
-      std::unique_ptr<ProtocolCodec> codec =
-          options_.codec_factory(connect.protocol());
-      if (codec == nullptr) {
-        return BadTranscript(
-            absl::StrCat("unknown protocol '", connect.protocol(), "'"));
-      }
-      c = &broker_.Accept(std::move(peer), now_, std::move(codec));
+      absl::StatusOr<std::unique_ptr<ProtocolCodec>> codec =
+          options_.codec_factory(connect.protocol(),
+                                 connect.protocol_settings());
+      if (!codec.ok()) return BadTranscript(codec.status().message());
+      c = &broker_.Accept(std::move(peer), now_, *std::move(codec));
     }
     Client& client = clients_[connect.client()];
     client.name = connect.client();
@@ -664,6 +663,22 @@ absl::Time TranscriptStartTime(const transcript::BrokerConfig& config) {
   return absl::FromUnixMicros(config.has_start_time_unix_micros()
                                   ? config.start_time_unix_micros()
                                   : kDefaultStartMicros);
+}
+
+ReplayOptions StandardReplayOptions() {
+  ReplayOptions options;
+  options.codec_factory = [](absl::string_view protocol,
+                             absl::string_view settings)
+      -> absl::StatusOr<std::unique_ptr<ProtocolCodec>> {
+    if (protocol != "nats") {
+      return absl::InvalidArgumentError(
+          absl::StrCat("unknown protocol '", protocol, "'"));
+    }
+    absl::StatusOr<NatsOptions> nats = ParseNatsSettings(settings);
+    if (!nats.ok()) return nats.status();
+    return std::make_unique<NatsCodec>(*std::move(nats));
+  };
+  return options;
 }
 
 absl::Status ReplayTranscript(const transcript::Transcript& t,

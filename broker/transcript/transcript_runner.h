@@ -47,11 +47,17 @@ BrokerOptions ToBrokerOptions(const transcript::BrokerConfig& config);
 absl::Time TranscriptStartTime(const transcript::BrokerConfig& config);
 
 struct ReplayOptions {
-  // Makes the codec for a `connect.protocol` other than "native". Without
-  // one, such transcripts fail with an error naming the protocol.
-  std::function<std::unique_ptr<ProtocolCodec>(absl::string_view protocol)>
+  // Makes the codec for a `connect.protocol` other than "native", from the
+  // protocol name and its recorded settings; returns an error for a protocol
+  // or settings it does not know. Without one, such transcripts fail with an
+  // error naming the protocol.
+  std::function<absl::StatusOr<std::unique_ptr<ProtocolCodec>>(
+      absl::string_view protocol, absl::string_view settings)>
       codec_factory;
 };
+
+// Replay options that know every protocol this build has ("native", "nats").
+ReplayOptions StandardReplayOptions();
 
 // Replays `t`. Returns OK when every step matched and no client was left with
 // output the transcript did not expect; otherwise FAILED_PRECONDITION whose

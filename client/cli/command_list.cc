@@ -12,7 +12,8 @@
   X(ReqCommand)                  \
   X(ServeCommand)                \
   X(StatsCommand)                \
-  X(EventsCommand)
+  X(EventsCommand)               \
+  X(ReplayCommand)
 
 namespace manifold::cli {
 

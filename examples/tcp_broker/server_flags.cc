@@ -6,6 +6,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "broker/nats/nats_codec.h"
 #include "examples/tcp_broker/broker_flags.h"
 #include "transports/driver/log.h"
 #include "transports/sockets/endpoint.h"
@@ -29,11 +30,12 @@ ABSL_FLAG(manifold::LogLevel, log_level, manifold::LogLevel::kInfo,
 ABSL_FLAG(absl::Duration, shutdown_timeout, absl::Seconds(5),
           "On SIGINT/SIGTERM: how long to wait for clients to get Goodbye "
           "before closing their connections anyway.");
-// More listeners and taps plug in next to these, e.g.
-//   --nats HOST:PORT  a listener whose ListenerConfig::codec_factory makes
-//                     NATS codecs (label "nats"), added to `listeners` below;
-//   --record FILE     a DriverObserver that writes a transcript, set as
-//                     options.driver.observer below.
+ABSL_FLAG(std::string, nats, "",
+          "TCP address for a NATS-protocol listener (e.g. 127.0.0.1:4222), "
+          "so that existing NATS clients can connect; empty: off.");
+ABSL_FLAG(std::string, record, "",
+          "Record the session as a transcript in this file, written when "
+          "manifoldd exits; replay it with `manifold replay FILE`.");
 
 namespace manifold {
 
@@ -68,10 +70,32 @@ absl::StatusOr<ServerConfig> ServerConfigFromFlags() {
     unix_socket.endpoint = Endpoint::Unix(unix_path);
     config.listeners.push_back(std::move(unix_socket));
   }
+  const std::string nats = absl::GetFlag(FLAGS_nats);
+  if (!nats.empty()) {
+    absl::StatusOr<Endpoint> endpoint = ParseTcpEndpoint(nats);
+    if (!endpoint.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--nats: ", endpoint.status().message()));
+    }
+    NatsOptions nats_options;
+    nats_options.server_id = config.options.broker.server_name;
+    nats_options.host = endpoint->host;
+    nats_options.port = endpoint->port;
+    nats_options.max_payload_bytes = config.options.broker.max_payload_bytes;
+    ListenerConfig listener;
+    listener.endpoint = *std::move(endpoint);
+    listener.label = "nats";
+    listener.codec_factory = [nats_options]() -> std::unique_ptr<ProtocolCodec> {
+      return std::make_unique<NatsCodec>(nats_options);
+    };
+    config.listeners.push_back(std::move(listener));
+  }
   if (config.listeners.empty()) {
     return absl::InvalidArgumentError(
-        "nothing to listen on: give --listen HOST:PORT or --unix PATH");
+        "nothing to listen on: give --listen HOST:PORT, --unix PATH or "
+        "--nats HOST:PORT");
   }
+  config.record_path = absl::GetFlag(FLAGS_record);
   return config;
 }
 

@@ -35,6 +35,8 @@ struct ServerConfig {
   std::vector<ListenerConfig> listeners;
   // Broker limits (broker_flags.h), logging and shutdown.
   SocketServerOptions options;
+  // --record: where to write the session's transcript; empty: not recorded.
+  std::string record_path;
 };
 
 // Builds the configuration from every flag. Returns INVALID_ARGUMENT naming

@@ -152,11 +152,30 @@ TEST(ServerFlagsTest, UnixSocketAndLoggingAndShutdownFlagsApply) {
   EXPECT_EQ(config->options.broker.max_connections, 5u);
 }
 
+TEST(ServerFlagsTest, NatsAndRecordFlags) {
+  absl::FlagSaver saver;
+  Set("nats", "127.0.0.1:4222");
+  Set("record", "/tmp/session.textpb");
+  absl::StatusOr<ServerConfig> config = ServerConfigFromFlags();
+  ASSERT_TRUE(config.ok()) << config.status();
+  ASSERT_EQ(config->listeners.size(), 2u);
+  const ListenerConfig& nats = config->listeners[1];
+  EXPECT_EQ(nats.display_label(), "nats");
+  EXPECT_EQ(nats.endpoint.port, 4222);
+  ASSERT_TRUE(nats.codec_factory != nullptr);
+  EXPECT_EQ(nats.codec_factory()->name(), "nats");
+  EXPECT_EQ(config->record_path, "/tmp/session.textpb");
+  Set("nats", "nowhere");
+  EXPECT_TRUE(absl::StartsWith(ServerConfigFromFlags().status().message(),
+                               "--nats: "));
+}
+
 TEST(ServerFlagsTest, NothingToListenOnIsAnError) {
   absl::FlagSaver saver;
   Set("listen", "");
   EXPECT_EQ(ServerConfigFromFlags().status().message(),
-            "nothing to listen on: give --listen HOST:PORT or --unix PATH");
+            "nothing to listen on: give --listen HOST:PORT, --unix PATH or "
+            "--nats HOST:PORT");
   Set("listen", "nonsense");
   EXPECT_TRUE(absl::StartsWith(ServerConfigFromFlags().status().message(),
                                "--listen: invalid address 'nonsense'"));

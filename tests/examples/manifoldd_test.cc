@@ -6,11 +6,14 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/strings/match.h"
+#include "broker/transcript/transcript_runner.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
@@ -106,6 +109,38 @@ TEST_F(ManifolddTest, SaysWhereItListensAndServesTcpAndUnixClients) {
   absl::StatusOr<wire::ServerMessage> m = subscriber.Receive();
   ASSERT_TRUE(m.ok()) << m.status();
   EXPECT_EQ(m->deliver().payload(), "hi");
+}
+
+TEST_F(ManifolddTest, RecordsTheSessionAsATranscriptThatReplays) {
+  const std::string file = directory_ + "/session.textpb";
+  absl::StatusOr<Broker> broker = StartBroker(
+      {"--listen=127.0.0.1:0", "--nats=127.0.0.1:0", "--record=" + file});
+  ASSERT_TRUE(broker.ok()) << broker.status();
+  EXPECT_TRUE(absl::StrContains(broker->line, " (nats)")) << broker->line;
+  {
+    WireClient subscriber = Client(broker->tcp, "sub");
+    ASSERT_TRUE(subscriber.Subscribe("room/*").ok());
+    WireClient publisher = Client(broker->tcp, "pub");
+    for (int i = 0; i < 20; ++i) {
+      ASSERT_TRUE(publisher.Publish("room/a", absl::StrCat("m", i)).ok());
+    }
+    for (int i = 0; i < 20; ++i) ASSERT_TRUE(subscriber.Receive().ok());
+  }
+  ASSERT_TRUE(broker->process->Signal(SIGTERM).ok());
+  absl::StatusOr<int> status = broker->process->Wait(absl::Seconds(10));
+  ASSERT_TRUE(status.ok()) << status.status();
+  EXPECT_TRUE(ExitedWith(*status, 0)) << broker->process->Stderr();
+  EXPECT_TRUE(absl::StrContains(broker->process->Stderr(), "recorded "));
+
+  std::ifstream in(file);
+  std::stringstream text;
+  text << in.rdbuf();
+  absl::StatusOr<transcript::Transcript> t = ParseTranscript(text.str());
+  ASSERT_TRUE(t.ok()) << t.status();
+  EXPECT_TRUE(t->recorded());
+  EXPECT_GT(t->step_size(), 40);
+  const absl::Status replay = ReplayTranscript(*t, StandardReplayOptions());
+  EXPECT_TRUE(replay.ok()) << replay.message();
 }
 
 TEST_F(ManifolddTest, SigtermSaysGoodbyeToConnectedClientsAndExitsZero) {

@@ -31,7 +31,7 @@ class TranscriptTest : public ::testing::Test {
     absl::StatusOr<transcript::Transcript> t = ParseTranscript(text.str());
     ASSERT_TRUE(t.ok()) << path_ << ": " << t.status().message();
     ASSERT_GT(t->step_size(), 0) << path_ << " has no steps";
-    absl::Status result = ReplayTranscript(*t);
+    absl::Status result = ReplayTranscript(*t, StandardReplayOptions());
     EXPECT_TRUE(result.ok()) << path_ << "\n" << result.message();
   }
 

@@ -26,7 +26,9 @@ size_t TotalSize(absl::Span<const absl::string_view> chunks) {
 }  // namespace
 
 BrokerDriver::BrokerDriver(BrokerOptions broker_options, DriverOptions options)
-    : options_(std::move(options)), broker_(std::move(broker_options)) {}
+    : options_(std::move(options)), broker_(std::move(broker_options)) {
+  if (options_.observer != nullptr) options_.observer->OnAttach(broker_);
+}
 
 BrokerDriver::~BrokerDriver() = default;
 
@@ -155,7 +157,9 @@ void BrokerDriver::Shutdown() {
   options_.logger.Log(LogLevel::kInfo,
                       absl::StrCat("shutting down: saying goodbye to ",
                                    broker_.connection_count(), " connections"));
-  broker_.Shutdown(Now());
+  const absl::Time now = Now();
+  if (options_.observer != nullptr) options_.observer->OnShutdown(now);
+  broker_.Shutdown(now);
 }
 
 void BrokerDriver::CloseAll(absl::string_view reason) {

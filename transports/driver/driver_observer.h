@@ -31,9 +31,15 @@
 
 namespace manifold {
 
+class Broker;
+
 class DriverObserver {
  public:
   virtual ~DriverObserver() = default;
+
+  // The driver was created around `broker`, which outlives the observer's
+  // use of it. Observers that need to look at connections keep it.
+  virtual void OnAttach(Broker& broker) {}
 
   // A link was handed to Broker::Accept() and became connection `id`.
   virtual void OnOpen(ConnectionId id, const PeerInfo& peer,
@@ -51,6 +57,9 @@ class DriverObserver {
                        absl::Time now) {}
   // A turn began at `now`: Broker::Process(now) and Broker::Tick(now) follow.
   virtual void OnTurn(absl::Time now) {}
+
+  // Broker::Shutdown(now) follows.
+  virtual void OnShutdown(absl::Time now) {}
 };
 
 }  // namespace manifold
