@@ -13,10 +13,11 @@ build="${FUZZ_BUILD_DIR:-build-fuzz}"
 targets="${FUZZ_TARGETS:-frame_decoder_fuzzer topic_fuzzer transcript_fuzzer broker_fuzzer nats_parser_fuzzer}"
 
 scripts/install-deps.sh clang libclang-rt-14-dev
+# Only the fuzzer options are set, so an existing sanitizer build
+# (scripts/sanitize.sh) can be reused as it is.
 cmake -S . -B "$build" -G Ninja -DCMAKE_CXX_COMPILER=clang++ \
   -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMANIFOLD_BUILD_FUZZERS=ON \
-  -DMANIFOLD_SANITIZE=address,undefined -DMANIFOLD_BUILD_TESTS=OFF \
-  -DMANIFOLD_BUILD_BENCHMARKS=OFF >/dev/null
+  -DMANIFOLD_SANITIZE=address,undefined >/dev/null
 
 scratch="$(mktemp -d)"
 trap 'rm -rf "$scratch"' EXIT
