@@ -21,12 +21,6 @@ constexpr size_t kMaxClientNameBytes = 256;
 // empty, so an idle connection does not keep a large allocation.
 constexpr size_t kMaxIdleInboundCapacity = 256 * 1024;
 
-std::string Describe(const Connection& c) {
-  return c.client_name().empty()
-             ? c.id().ToString()
-             : absl::StrCat(c.id().ToString(), " ('", c.client_name(), "')");
-}
-
 absl::string_view OperationName(const wire::ClientMessage& m) {
   switch (m.kind_case()) {
     case wire::ClientMessage::kHello:
@@ -273,7 +267,7 @@ void Broker::ReleaseResources(Connection& c) {
   c.served_topics_.clear();
   for (const std::string& topic : served) {
     RemoveService(topic,
-                  absl::StrCat("server ", Describe(c), " disconnected"),
+                  absl::StrCat("server ", c.Describe(), " disconnected"),
                   /*emit_event=*/true);
   }
 
@@ -626,7 +620,7 @@ void Broker::FireTimer(const TimerQueue::Timer& timer) {
     it->second.timer = TimerQueue::Key();  // fired; nothing to cancel
     ++stats_.requests_timed_out;
     FinishRequest(it->first, wire::TIMED_OUT,
-                  absl::StrCat("server ", Describe(*it->second.server),
+                  absl::StrCat("server ", it->second.server->Describe(),
                                " did not answer '", it->second.topic,
                                "' within ",
                                absl::FormatDuration(it->second.timeout)),

@@ -14,12 +14,6 @@
 namespace manifold {
 namespace {
 
-std::string Describe(const Connection& c) {
-  return c.client_name().empty()
-             ? c.id().ToString()
-             : absl::StrCat(c.id().ToString(), " ('", c.client_name(), "')");
-}
-
 template <typename Headers>
 absl::Status CheckSizeAndHeaders(absl::string_view payload,
                                  const Headers& headers, size_t limit) {
@@ -62,7 +56,7 @@ void Broker::HandleServe(Connection& c, const wire::Serve& serve) {
                             absl::StrCat("topic '", topic,
                                          "' is already served by ",
                                          &holder == &c ? "this connection"
-                                                       : Describe(holder))));
+                                                       : holder.Describe())));
     return;
   }
   if (c.served_topics_.size() >= options_.max_services_per_connection) {
@@ -97,7 +91,7 @@ void Broker::HandleUnserve(Connection& c, const wire::Unserve& unserve) {
   SendAck(c, unserve.op_id());
   c.served_topics_.erase(topic);
   RemoveService(topic,
-                absl::StrCat("server ", Describe(c), " stopped serving '",
+                absl::StrCat("server ", c.Describe(), " stopped serving '",
                              topic, "'"),
                 /*emit_event=*/true);
 }

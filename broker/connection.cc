@@ -1,6 +1,7 @@
 #include "broker/connection.h"
 
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "broker/broker.h"
@@ -68,6 +69,26 @@ void Connection::Consume(size_t n) {
   outbound_.Consume(n);
   output_consumed_ += n;
   broker_.stats_.bytes_out += n;
+}
+
+std::string Connection::Describe() const {
+  return client_name_.empty()
+             ? id_.ToString()
+             : absl::StrCat(id_.ToString(), " ('", client_name_, "')");
+}
+
+std::string Connection::CopyPendingOutput() const {
+  std::vector<absl::string_view> chunks(64);
+  while (true) {
+    const size_t n = outbound_.Peek(absl::MakeSpan(chunks));
+    if (n < chunks.size()) {
+      std::string all;
+      all.reserve(outbound_.size());
+      for (size_t k = 0; k < n; ++k) all.append(chunks[k].data(), chunks[k].size());
+      return all;
+    }
+    chunks.resize(chunks.size() * 2);
+  }
 }
 
 void Connection::DropReadInput() {

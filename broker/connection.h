@@ -79,6 +79,9 @@ class Connection {
   absl::string_view protocol() const { return codec_->name(); }
   // The codec's configuration (ProtocolCodec::settings()).
   std::string codec_settings() const { return codec_->settings(); }
+  // "conn#7 ('billing')", or "conn#7" before Hello: how errors and events
+  // name this connection.
+  std::string Describe() const;
 
   // --- Inbound -----------------------------------------------------------
 
@@ -104,6 +107,10 @@ class Connection {
   size_t PendingOutput(absl::Span<absl::string_view> chunks) const {
     return outbound_.Peek(chunks);
   }
+
+  // Returns a copy of all pending output, however many slices it spans (for
+  // recorders and tests; transports use PendingOutput()).
+  std::string CopyPendingOutput() const;
 
   // Drops the first `n` bytes of pending output: the peer has them.
   // REQUIRES: n <= PendingOutputBytes().

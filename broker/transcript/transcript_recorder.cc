@@ -20,19 +20,6 @@ bool ParseCanonical(absl::string_view frame_body, Message& m) {
          m.SerializeAsString() == frame_body;
 }
 
-std::string AllPending(const Connection& c) {
-  std::vector<absl::string_view> chunks(256);
-  while (true) {
-    const size_t n = c.PendingOutput(absl::MakeSpan(chunks));
-    if (n < chunks.size()) {
-      std::string all;
-      for (size_t k = 0; k < n; ++k) absl::StrAppend(&all, chunks[k]);
-      return all;
-    }
-    chunks.resize(chunks.size() * 2);
-  }
-}
-
 }  // namespace
 
 transcript::BrokerConfig ToBrokerConfig(const BrokerOptions& o,
@@ -175,7 +162,7 @@ void TranscriptRecorder::RecordOutput(Peer& peer, const Connection& c) {
   // The newest pending bytes, less any discarded unread meanwhile.
   const uint64_t fresh = std::min<uint64_t>(produced - peer.recorded_output,
                                             c.PendingOutputBytes());
-  const std::string all = AllPending(c);
+  const std::string all = c.CopyPendingOutput();
   peer.partial_output.append(all, all.size() - fresh, fresh);
   peer.recorded_output = produced;
   if (!c.protocol().empty() && c.protocol() != "native") {

@@ -173,7 +173,7 @@ class Replayer {
       const uint64_t fresh =
           std::min<uint64_t>(c->output_total() - client.produced, pending);
       if (fresh > 0) {
-        const std::string all = CopyAllPending(*c);
+        const std::string all = c->CopyPendingOutput();
         client.unmatched.append(all, all.size() - fresh, fresh);
       }
       client.produced = c->output_total();
@@ -185,20 +185,6 @@ class Replayer {
           broker_.Close(client.id, "transport closed the link", now_);
         }
       }
-    }
-  }
-
-  // Reads all pending output without consuming it, however many slices.
-  static std::string CopyAllPending(const Connection& c) {
-    std::vector<absl::string_view> chunks(4096);
-    while (true) {
-      const size_t n = c.PendingOutput(absl::MakeSpan(chunks));
-      if (n < chunks.size()) {
-        std::string all;
-        for (size_t k = 0; k < n; ++k) absl::StrAppend(&all, chunks[k]);
-        return all;
-      }
-      chunks.resize(chunks.size() * 2);
     }
   }
 
