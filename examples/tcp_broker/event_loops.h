@@ -1,9 +1,11 @@
 // File: examples/tcp_broker/event_loops.h
 // -----------------------------------------------------------------------------
 //
-// The event loops manifoldd can run the broker on, by their --loop name. Each
-// is a SocketServer (transports/sockets/socket_server.h); adding a loop is one
-// entry in event_loops.cc.
+// The event loops manifoldd can run the broker on, by their --loop name:
+// "epoll" always, "io_uring" and "uv" when the build found liburing and libuv
+// (their adapters are optional). Each is a SocketServer
+// (transports/sockets/socket_server.h); adding a loop is one entry in
+// event_loops.cc.
 //
 // Example:
 //
@@ -23,11 +25,14 @@
 
 namespace manifold {
 
-// The loop names this build supports, comma-separated: "epoll".
+// The loop names this build supports, comma-separated, in a fixed order:
+// "epoll,io_uring,uv" with every optional library present.
 std::string AvailableEventLoops();
 
 // Creates a server on the loop called `loop`. Returns INVALID_ARGUMENT for a
-// name this build does not support, or the loop's own setup error.
+// name this build does not support, or the loop's own setup error (for
+// io_uring where the kernel forbids or lacks it: a one-line UNAVAILABLE
+// status that says why).
 absl::StatusOr<std::unique_ptr<SocketServer>> MakeSocketServer(
     absl::string_view loop, SocketServerOptions options);
 

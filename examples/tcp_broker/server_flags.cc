@@ -23,7 +23,9 @@ ABSL_FLAG(std::string, unix, "",
           "Unix-domain socket path to listen on for the native protocol; a "
           "stale socket file is replaced.");
 ABSL_FLAG(std::string, loop, "epoll",
-          "Event loop to run the broker on: epoll.");
+          "Event loop to run the broker on: epoll, io_uring (Linux 6.0+, "
+          "built with liburing) or uv (built with libuv); every loop serves "
+          "the same listeners alike.");
 ABSL_FLAG(manifold::LogLevel, log_level, manifold::LogLevel::kInfo,
           "What to log on stderr: error, warning, info (connections) or debug "
           "(subscriptions, services).");
@@ -85,7 +87,8 @@ absl::StatusOr<ServerConfig> ServerConfigFromFlags() {
     ListenerConfig listener;
     listener.endpoint = *std::move(endpoint);
     listener.label = "nats";
-    listener.codec_factory = [nats_options]() -> std::unique_ptr<ProtocolCodec> {
+    listener.codec_factory =
+        [nats_options]() -> std::unique_ptr<ProtocolCodec> {
       return std::make_unique<NatsCodec>(nats_options);
     };
     config.listeners.push_back(std::move(listener));

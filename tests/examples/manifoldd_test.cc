@@ -1,26 +1,33 @@
 // manifoldd as an operator runs it: a real process on free loopback ports,
-// talked to with raw native frames, stopped with signals by PID.
+// talked to with raw native (and NATS) frames, stopped with signals by PID.
+// Every case that runs a broker runs once on each event loop this build has
+// (--loop epoll, io_uring, uv).
 
+#include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <vector>
 
 #include "absl/strings/match.h"
-#include "broker/transcript/transcript_runner.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "broker/transcript/transcript_runner.h"
 #include "gtest/gtest.h"
 #include "tests/transports/testing/child_process.h"
+#include "tests/transports/testing/event_loops.h"
 #include "tests/transports/testing/wire_client.h"
 #include "transports/sockets/endpoint.h"
+#include "transports/sockets/socket_io.h"
 
 #ifndef MANIFOLDD_PATH
 #define MANIFOLDD_PATH nullptr
@@ -43,16 +50,17 @@ struct Broker {
   std::string line;  // what it printed
   Endpoint tcp;
   Endpoint unix_socket;
+  Endpoint nats;
 };
 
 // Starts manifoldd with `args` and reads its "listening on" line.
-absl::StatusOr<Broker> StartBroker(std::vector<std::string> args) {
+absl::StatusOr<Broker> StartBrokerWith(std::vector<std::string> args) {
   absl::StatusOr<std::unique_ptr<ChildProcess>> process =
       ChildProcess::Start(Manifoldd(), args);
   if (!process.ok()) return process.status();
   absl::StatusOr<std::string> line = (*process)->ReadLine(absl::Seconds(10));
   if (!line.ok()) return line.status();
-  Broker broker{*std::move(process), *line, {}, {}};
+  Broker broker{*std::move(process), *line, {}, {}, {}};
   absl::string_view rest = *line;
   if (!absl::ConsumePrefix(&rest, "manifoldd listening on ")) {
     return absl::InternalError(absl::StrCat("unexpected line: ", *line));
@@ -64,6 +72,10 @@ absl::StatusOr<Broker> StartBroker(std::vector<std::string> args) {
       broker.tcp = *tcp;
     } else if (absl::ConsumeSuffix(&place, " (unix)")) {
       broker.unix_socket = Endpoint::Unix(std::string(place));
+    } else if (absl::ConsumeSuffix(&place, " (nats)")) {
+      absl::StatusOr<Endpoint> nats = ParseTcpEndpoint(place);
+      if (!nats.ok()) return nats.status();
+      broker.nats = *nats;
     }
   }
   return broker;
@@ -81,6 +93,33 @@ bool ExitedWith(int status, int code) {
   return WIFEXITED(status) && WEXITSTATUS(status) == code;
 }
 
+// Reads from a blocking socket until `text` has arrived; returns everything
+// read, or fails after 5 s.
+absl::StatusOr<std::string> ReadUntil(int fd, absl::string_view text) {
+  std::string read;
+  const absl::Time deadline = absl::Now() + absl::Seconds(5);
+  while (!absl::StrContains(read, text)) {
+    pollfd p{fd, POLLIN, 0};
+    const int64_t wait = absl::ToInt64Milliseconds(deadline - absl::Now());
+    if (wait <= 0 || ::poll(&p, 1, static_cast<int>(wait)) <= 0) {
+      return absl::DeadlineExceededError(absl::StrCat("got only: ", read));
+    }
+    char chunk[4096];
+    const ssize_t n = ::read(fd, chunk, sizeof(chunk));
+    if (n <= 0) return absl::UnavailableError(absl::StrCat("closed: ", read));
+    read.append(chunk, static_cast<size_t>(n));
+  }
+  return read;
+}
+
+absl::Status WriteAll(int fd, absl::string_view bytes) {
+  if (::write(fd, bytes.data(), bytes.size()) !=
+      static_cast<ssize_t>(bytes.size())) {
+    return absl::InternalError("short write");
+  }
+  return absl::OkStatus();
+}
+
 class ManifolddTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -92,14 +131,30 @@ class ManifolddTest : public ::testing::Test {
   const std::string directory_ = testing::MakeShortTempDir();
 };
 
-TEST_F(ManifolddTest, SaysWhereItListensAndServesTcpAndUnixClients) {
+// The same, once per event loop: every broker it starts runs on that loop.
+class ManifolddLoopTest : public ManifolddTest,
+                          public ::testing::WithParamInterface<std::string> {
+ protected:
+  absl::StatusOr<Broker> StartBroker(std::vector<std::string> args) {
+    args.insert(args.begin(), "--loop=" + GetParam());
+    return StartBrokerWith(std::move(args));
+  }
+  // What the "listening on" line ends with.
+  std::string LoopSuffix() const { return ", loop " + GetParam(); }
+};
+
+INSTANTIATE_TEST_SUITE_P(Loops, ManifolddLoopTest,
+                         ::testing::ValuesIn(testing::EventLoops()),
+                         testing::LoopName);
+
+TEST_P(ManifolddLoopTest, SaysWhereItListensAndServesTcpAndUnixClients) {
   const std::string socket = directory_ + "/m.sock";
   absl::StatusOr<Broker> broker =
       StartBroker({"--listen=127.0.0.1:0", "--unix=" + socket});
   ASSERT_TRUE(broker.ok()) << broker.status();
   EXPECT_EQ(broker->line,
             absl::StrCat("manifoldd listening on ", broker->tcp.ToString(),
-                         " (tcp), ", socket, " (unix), loop epoll"));
+                         " (tcp), ", socket, " (unix)", LoopSuffix()));
   EXPECT_NE(broker->tcp.port, 0);
 
   WireClient subscriber = Client(broker->unix_socket, "sub");
@@ -111,7 +166,7 @@ TEST_F(ManifolddTest, SaysWhereItListensAndServesTcpAndUnixClients) {
   EXPECT_EQ(m->deliver().payload(), "hi");
 }
 
-TEST_F(ManifolddTest, RecordsTheSessionAsATranscriptThatReplays) {
+TEST_P(ManifolddLoopTest, RecordsTheSessionAsATranscriptThatReplays) {
   const std::string file = directory_ + "/session.textpb";
   absl::StatusOr<Broker> broker = StartBroker(
       {"--listen=127.0.0.1:0", "--nats=127.0.0.1:0", "--record=" + file});
@@ -120,11 +175,25 @@ TEST_F(ManifolddTest, RecordsTheSessionAsATranscriptThatReplays) {
   {
     WireClient subscriber = Client(broker->tcp, "sub");
     ASSERT_TRUE(subscriber.Subscribe("room/*").ok());
+    // A NATS client on the same bus, through the --nats listener's codec.
+    absl::StatusOr<UniqueFd> nats = ConnectStream(broker->nats);
+    ASSERT_TRUE(nats.ok()) << nats.status();
+    ASSERT_TRUE(ReadUntil(nats->get(), "\r\n").ok());  // INFO
+    ASSERT_TRUE(WriteAll(nats->get(),
+                         "CONNECT {\"name\":\"n\"}\r\nSUB room.a 1\r\nPING\r\n")
+                    .ok());
+    ASSERT_TRUE(ReadUntil(nats->get(), "PONG\r\n").ok());
     WireClient publisher = Client(broker->tcp, "pub");
     for (int i = 0; i < 20; ++i) {
       ASSERT_TRUE(publisher.Publish("room/a", absl::StrCat("m", i)).ok());
     }
     for (int i = 0; i < 20; ++i) ASSERT_TRUE(subscriber.Receive().ok());
+    absl::StatusOr<std::string> last = ReadUntil(nats->get(), "m19\r\n");
+    ASSERT_TRUE(last.ok()) << last.status();
+    ASSERT_TRUE(WriteAll(nats->get(), "PUB room.b 4\r\nnats\r\n").ok());
+    absl::StatusOr<wire::ServerMessage> from_nats = subscriber.Receive();
+    ASSERT_TRUE(from_nats.ok()) << from_nats.status();
+    EXPECT_EQ(from_nats->deliver().payload(), "nats");
   }
   ASSERT_TRUE(broker->process->Signal(SIGTERM).ok());
   absl::StatusOr<int> status = broker->process->Wait(absl::Seconds(10));
@@ -143,7 +212,7 @@ TEST_F(ManifolddTest, RecordsTheSessionAsATranscriptThatReplays) {
   EXPECT_TRUE(replay.ok()) << replay.message();
 }
 
-TEST_F(ManifolddTest, SigtermSaysGoodbyeToConnectedClientsAndExitsZero) {
+TEST_P(ManifolddLoopTest, SigtermSaysGoodbyeToConnectedClientsAndExitsZero) {
   const std::string socket = directory_ + "/m.sock";
   absl::StatusOr<Broker> broker =
       StartBroker({"--listen=127.0.0.1:0", "--unix=" + socket});
@@ -168,7 +237,7 @@ TEST_F(ManifolddTest, SigtermSaysGoodbyeToConnectedClientsAndExitsZero) {
   EXPECT_FALSE(std::filesystem::exists(socket));
 }
 
-TEST_F(ManifolddTest, SigintShutsDownGracefullyToo) {
+TEST_P(ManifolddLoopTest, SigintShutsDownGracefullyToo) {
   absl::StatusOr<Broker> broker = StartBroker({"--listen=127.0.0.1:0"});
   ASSERT_TRUE(broker.ok()) << broker.status();
   WireClient client = Client(broker->tcp, "a");
@@ -181,11 +250,12 @@ TEST_F(ManifolddTest, SigintShutsDownGracefullyToo) {
   EXPECT_TRUE(ExitedWith(*status, 0));
 }
 
-TEST_F(ManifolddTest, PortInUseIsAOneLineErrorAndANonZeroExit) {
+TEST_P(ManifolddLoopTest, PortInUseIsAOneLineErrorAndANonZeroExit) {
   absl::StatusOr<Broker> first = StartBroker({"--listen=127.0.0.1:0"});
   ASSERT_TRUE(first.ok()) << first.status();
   absl::StatusOr<Completed> second = testing::RunToCompletion(
-      Manifoldd(), {"--listen=" + first->tcp.ToString()});
+      Manifoldd(),
+      {"--loop=" + GetParam(), "--listen=" + first->tcp.ToString()});
   ASSERT_TRUE(second.ok()) << second.status();
   EXPECT_TRUE(ExitedWith(second->status, 1));
   EXPECT_EQ(second->err,
@@ -196,7 +266,7 @@ TEST_F(ManifolddTest, PortInUseIsAOneLineErrorAndANonZeroExit) {
 
 TEST_F(ManifolddTest, BadFlagsAreOneLineErrorsAndANonZeroExit) {
   for (const char* flag :
-       {"--bogus", "--log_level=loud", "--loop=io_uring", "--listen=nonsense",
+       {"--bogus", "--log_level=loud", "--loop=select", "--listen=nonsense",
         "--max_connections=0", "--slow_consumer_policy=maybe",
         "--keepalive_interval=-1s", "--max_payload_bytes=-5", "--listen="}) {
     absl::StatusOr<Completed> run =
@@ -211,10 +281,11 @@ TEST_F(ManifolddTest, BadFlagsAreOneLineErrorsAndANonZeroExit) {
       testing::RunToCompletion(Manifoldd(), {"--loop=kqueue"});
   ASSERT_TRUE(loop.ok());
   EXPECT_EQ(loop->err,
-            "manifoldd: unknown --loop 'kqueue'; this build has: epoll\n");
+            absl::StrCat("manifoldd: unknown --loop 'kqueue'; this build has: ",
+                         absl::StrJoin(testing::EventLoops(), ", "), "\n"));
 }
 
-TEST_F(ManifolddTest, BrokerLimitFlagsReachTheBroker) {
+TEST_P(ManifolddLoopTest, BrokerLimitFlagsReachTheBroker) {
   absl::StatusOr<Broker> broker =
       StartBroker({"--listen=127.0.0.1:0", "--server_name=flagged",
                    "--max_payload_bytes=100", "--keepalive_interval=0"});
@@ -232,7 +303,7 @@ TEST_F(ManifolddTest, BrokerLimitFlagsReachTheBroker) {
   EXPECT_EQ(reply->error().code(), wire::PAYLOAD_TOO_LARGE);
 }
 
-TEST_F(ManifolddTest, ConnectionsBeyondMaxConnectionsAreRefused) {
+TEST_P(ManifolddLoopTest, ConnectionsBeyondMaxConnectionsAreRefused) {
   absl::StatusOr<Broker> broker =
       StartBroker({"--listen=127.0.0.1:0", "--max_connections=2"});
   ASSERT_TRUE(broker.ok()) << broker.status();
@@ -259,26 +330,28 @@ TEST_F(ManifolddTest, ConnectionsBeyondMaxConnectionsAreRefused) {
 #endif
 #endif
 
-TEST_F(ManifolddTest, RunningOutOfFileDescriptorsDropsNewcomersOnly) {
+TEST_P(ManifolddLoopTest, RunningOutOfFileDescriptorsDropsNewcomersOnly) {
 #ifdef MANIFOLD_SANITIZED
   GTEST_SKIP() << "sanitizer runtimes need file descriptors of their own";
 #endif
-  // Room for the broker's own descriptors and a handful of clients.
+  // Room for the broker's own descriptors (libuv keeps five of its own) and
+  // a handful of clients.
   absl::StatusOr<std::unique_ptr<ChildProcess>> process = ChildProcess::Start(
-      Manifoldd(), {"--listen=127.0.0.1:0", "--log_level=warning"},
-      {.max_open_files = 16});
+      Manifoldd(),
+      {"--loop=" + GetParam(), "--listen=127.0.0.1:0", "--log_level=warning"},
+      {.max_open_files = 20});
   ASSERT_TRUE(process.ok()) << process.status();
   absl::StatusOr<std::string> line = (*process)->ReadLine(absl::Seconds(10));
   ASSERT_TRUE(line.ok()) << line.status();
   absl::string_view address = *line;
   ASSERT_TRUE(absl::ConsumePrefix(&address, "manifoldd listening on "));
-  ASSERT_TRUE(absl::ConsumeSuffix(&address, " (tcp), loop epoll"));
+  ASSERT_TRUE(absl::ConsumeSuffix(&address, " (tcp)" + LoopSuffix()));
   absl::StatusOr<Endpoint> endpoint = ParseTcpEndpoint(address);
   ASSERT_TRUE(endpoint.ok());
 
   std::vector<WireClient> welcomed;
   int dropped = 0;
-  for (int i = 0; i < 12; ++i) {
+  for (int i = 0; i < 20; ++i) {
     absl::StatusOr<WireClient> client = WireClient::Connect(*endpoint);
     ASSERT_TRUE(client.ok()) << client.status();  // the kernel accepts it
     if (client->Hello("c").ok()) {
@@ -306,7 +379,7 @@ TEST_F(ManifolddTest, RunningOutOfFileDescriptorsDropsNewcomersOnly) {
   EXPECT_TRUE(again);
 }
 
-TEST_F(ManifolddTest, LogsConnectionsAtInfoAndNothingAtError) {
+TEST_P(ManifolddLoopTest, LogsConnectionsAtInfoAndNothingAtError) {
   absl::StatusOr<Broker> chatty =
       StartBroker({"--listen=127.0.0.1:0", "--log_level=info"});
   ASSERT_TRUE(chatty.ok()) << chatty.status();
@@ -327,13 +400,13 @@ TEST_F(ManifolddTest, LogsConnectionsAtInfoAndNothingAtError) {
   EXPECT_EQ(quiet->process->Stderr(), "");
 }
 
-TEST_F(ManifolddTest, ListensOnAUnixSocketAlone) {
+TEST_P(ManifolddLoopTest, ListensOnAUnixSocketAlone) {
   const std::string socket = directory_ + "/only.sock";
   absl::StatusOr<Broker> broker =
       StartBroker({"--listen=", "--unix=" + socket});
   ASSERT_TRUE(broker.ok()) << broker.status();
   EXPECT_EQ(broker->line, absl::StrCat("manifoldd listening on ", socket,
-                                       " (unix), loop epoll"));
+                                       " (unix)", LoopSuffix()));
   WireClient client = Client(broker->unix_socket, "u");
   EXPECT_TRUE(client.Ping().ok());
 }

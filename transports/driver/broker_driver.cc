@@ -106,9 +106,13 @@ void BrokerDriver::OnWritable(ConnectionId id) {
 void BrokerDriver::OnWriteDone(ConnectionId id,
                                absl::StatusOr<size_t> written) {
   Link* link = Find(id);
-  if (link == nullptr || !link->write_in_flight) return;
+  if (link == nullptr) {
+    orphaned_writes_.erase(id);  // the kernel is done with those bytes
+    return;
+  }
+  if (!link->write_in_flight) return;
   link->write_in_flight = false;
-  const size_t remaining = link->submitted_bytes.size() - link->submitted_sent;
+  const size_t remaining = link->submitted_size() - link->submitted_sent;
   if (!written.ok()) {
     link->error = written.status();
   } else if (*written == 0 || *written > remaining) {
@@ -211,7 +215,7 @@ void BrokerDriver::Service(ConnectionId id, absl::Time now) {
   }
   if (!c->ShouldClose()) return;
   if (!link->write_in_flight &&
-      link->submitted_sent == link->submitted_bytes.size()) {
+      link->submitted_sent == link->submitted_size()) {
     const std::string reason(c->close_reason().message());
     CloseLink(id, reason, now);
     return;
@@ -279,23 +283,26 @@ void BrokerDriver::FlushImmediate(ConnectionId id, Link& link, Connection& c,
 void BrokerDriver::FlushSubmitted(ConnectionId id, Link& link, Connection& c,
                                   absl::Time now) {
   if (link.write_in_flight) return;
-  if (link.submitted_sent == link.submitted_bytes.size()) {
+  if (link.submitted_sent == link.submitted_size()) {
     // The views into the connection's output do not outlive the next Broker
     // call, and a submitted write outlives many: copy into the link's own
     // buffer.
-    link.submitted_bytes.clear();
+    if (link.submitted_bytes == nullptr) {
+      link.submitted_bytes = std::make_unique<std::string>();
+    }
+    std::string& buffer = *link.submitted_bytes;
+    buffer.clear();
     link.submitted_sent = 0;
     std::array<absl::string_view, kMaxWriteChunks> chunks;
     while (c.PendingOutputBytes() > 0 &&
-           link.submitted_bytes.size() < options_.max_submitted_bytes) {
+           buffer.size() < options_.max_submitted_bytes) {
       const absl::Span<const absl::string_view> offered(
           chunks.data(), c.PendingOutput(absl::MakeSpan(chunks)));
       size_t taken = 0;
       for (absl::string_view chunk : offered) {
-        const size_t room =
-            options_.max_submitted_bytes - link.submitted_bytes.size();
+        const size_t room = options_.max_submitted_bytes - buffer.size();
         const absl::string_view piece = chunk.substr(0, room);
-        link.submitted_bytes.append(piece.data(), piece.size());
+        buffer.append(piece.data(), piece.size());
         taken += piece.size();
         if (piece.size() < chunk.size()) break;
       }
@@ -305,11 +312,11 @@ void BrokerDriver::FlushSubmitted(ConnectionId id, Link& link, Connection& c,
       c.Consume(taken);
     }
   }
-  if (link.submitted_sent == link.submitted_bytes.size()) return;
+  if (link.submitted_sent == link.submitted_size()) return;
   link.write_in_flight = true;
   ++stats_.writes;
   link.io->StartWrite(
-      id, absl::string_view(link.submitted_bytes).substr(link.submitted_sent));
+      id, absl::string_view(*link.submitted_bytes).substr(link.submitted_sent));
 }
 
 void BrokerDriver::CloseLink(ConnectionId id, absl::string_view reason,
@@ -319,6 +326,11 @@ void BrokerDriver::CloseLink(ConnectionId id, absl::string_view reason,
   LinkIo* io = it->second.io;
   if (it->second.close_deadline) {
     close_deadlines_.erase({*it->second.close_deadline, id});
+  }
+  if (it->second.write_in_flight) {
+    // A completion-based loop may still be reading these bytes; they must
+    // outlive the link until it reports the write done.
+    orphaned_writes_[id] = std::move(it->second.submitted_bytes);
   }
   links_.erase(it);
   ++stats_.links_closed;

@@ -202,6 +202,10 @@ class BrokerDriver {
   // Links open (closing ones included).
   size_t link_count() const { return links_.size(); }
 
+  // kSubmitted links closed with a write in flight whose completion the
+  // adapter has not reported yet.
+  size_t orphaned_write_count() const { return orphaned_writes_.size(); }
+
   const DriverStatistics& statistics() const { return stats_; }
 
  private:
@@ -214,8 +218,13 @@ class BrokerDriver {
     absl::Status error;
     bool queued = false;  // in pending_
     // kSubmitted: bytes copied out of the connection, [sent, size) unsent.
-    std::string submitted_bytes;
+    // On the heap, so a write in flight keeps reading the same memory when
+    // links_ rehashes or the link is closed (short strings live inline).
+    std::unique_ptr<std::string> submitted_bytes;
     size_t submitted_sent = 0;
+    size_t submitted_size() const {
+      return submitted_bytes ? submitted_bytes->size() : 0;
+    }
     bool write_in_flight = false;
     // kSubmitted: when a closing link whose write never completes is closed
     // anyway.
@@ -246,6 +255,10 @@ class BrokerDriver {
   std::vector<ConnectionId> changed_;
   // kSubmitted links that should close but still have a write in flight.
   absl::btree_set<std::pair<absl::Time, ConnectionId>> close_deadlines_;
+  // kSubmitted links closed with a write in flight: the bytes that write
+  // reads, kept until the adapter reports it done.
+  absl::flat_hash_map<ConnectionId, std::unique_ptr<std::string>>
+      orphaned_writes_;
   DriverStatistics stats_;
 };
 

@@ -76,8 +76,9 @@ class LinkIo {
   // kSubmitted only. Starts writing `bytes` to link `id`. The driver keeps
   // `bytes` valid and unchanged until the adapter calls
   // BrokerDriver::OnWriteDone(id, ...) with the number of bytes written (which
-  // may be fewer than asked) or an error, or until Close(id). REQUIRES: no
-  // other write on `id` is in flight; !bytes.empty().
+  // may be fewer than asked) or an error, even when Close(id) comes first:
+  // a write in flight at Close() keeps its bytes until its completion is
+  // reported. REQUIRES: no other write on `id` is in flight; !bytes.empty().
   virtual void StartWrite(ConnectionId id, absl::string_view bytes) {}
 
   // Stops (false) or resumes (true) reading link `id`. Links start out
@@ -88,10 +89,14 @@ class LinkIo {
 
   // Closes link `id` and releases everything the adapter holds for it (the
   // descriptor, operations in flight). The driver has forgotten `id`; calls
-  // the adapter makes for it afterwards are ignored. Called only from
-  // BrokerDriver::RunTurn() and BrokerDriver::CloseAll(), never from inside
-  // another BrokerDriver call the adapter made, so the adapter may free the
-  // link's state here.
+  // the adapter makes for it afterwards are ignored, except that a
+  // kSubmitted write still in flight must be reported with OnWriteDone()
+  // once it completes or is cancelled, which releases its bytes. The adapter
+  // may let that write finish (bounded in time) before closing the
+  // descriptor, so a peer that half-closed still gets its last answers. Called
+  // only from BrokerDriver::RunTurn() and BrokerDriver::CloseAll(), never from
+  // inside another BrokerDriver call the adapter made, so the adapter may free
+  // the link's state here.
   virtual void Close(ConnectionId id) = 0;
 };
 

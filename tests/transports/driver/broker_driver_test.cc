@@ -321,6 +321,55 @@ TEST_F(BrokerDriverTest,
   EXPECT_EQ(d.broker().connection_count(), 0u);
 }
 
+// A completion-based link that keeps the views it was given, as a kernel
+// reading them later would.
+class InFlightLinks : public LinkIo {
+ public:
+  WriteStyle write_style() const override { return WriteStyle::kSubmitted; }
+  void StartWrite(ConnectionId id, absl::string_view bytes) override {
+    in_flight[id] = bytes;
+    copies[id] = std::string(bytes);
+  }
+  void SetReading(ConnectionId id, bool reading) override {}
+  void Close(ConnectionId id) override { closed.insert(id); }
+
+  std::map<ConnectionId, absl::string_view> in_flight;
+  std::map<ConnectionId, std::string> copies;  // what the views showed then
+  std::set<ConnectionId> closed;
+};
+
+TEST_F(BrokerDriverTest, SubmittedBytesStayPutWhileOtherLinksComeAndGo) {
+  InFlightLinks links;
+  BrokerDriver& d = MakeDriver();
+  const ConnectionId id = d.Open(links, PeerInfo{"test:1"});
+  d.OnReceived(id, HelloFrame());
+  d.RunTurn();
+  d.OnWriteDone(id, links.copies[id].size());
+  d.OnReceived(id, PingFrame(1));
+  d.RunTurn();
+  ASSERT_LT(links.copies[id].size(), 16u);  // a short string, kept inline
+  for (int i = 0; i < 200; ++i) d.Open(links, PeerInfo{"test:other"});
+  d.RunTurn();
+  EXPECT_EQ(links.in_flight[id], links.copies[id]);
+}
+
+TEST_F(BrokerDriverTest, SubmittedBytesOutliveTheLinkUntilTheWriteIsDone) {
+  InFlightLinks links;
+  BrokerDriver& d = MakeDriver();
+  const ConnectionId id = d.Open(links, PeerInfo{"test:1"});
+  d.OnReceived(id, HelloFrame());
+  d.OnPeerClosed(id);
+  d.RunTurn();
+  ASSERT_TRUE(links.closed.count(id));  // closed with the welcome in flight
+  EXPECT_EQ(d.orphaned_write_count(), 1u);
+  for (int i = 0; i < 200; ++i) d.Open(links, PeerInfo{"test:other"});
+  EXPECT_EQ(links.in_flight[id], links.copies[id]);
+
+  d.OnWriteDone(id, links.copies[id].size());
+  EXPECT_EQ(d.orphaned_write_count(), 0u);
+  EXPECT_EQ(d.statistics().bytes_written, 0u);  // the link was gone
+}
+
 TEST_F(BrokerDriverTest, ShutdownSaysGoodbyeAndFinishesOnceEveryLinkClosed) {
   ScriptedLinks links;
   BrokerDriver& d = MakeDriver();
