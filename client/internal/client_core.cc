@@ -70,11 +70,11 @@ absl::Status ClientCore::Start(absl::Time deadline) {
     self.reset();
   });
 
-  absl::MutexLock lock(&mu_);
+  AwaitMutexLock lock(&mu_);
   auto answered = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     return session_.open() || session_.closed();
   };
-  mu_.AwaitWithDeadline(absl::Condition(&answered), deadline);
+  mu_.AwaitWithDeadline(answered, deadline);
   if (session_.closed()) return session_.close_reason();
   if (!session_.open()) {
     return absl::DeadlineExceededError(
@@ -89,17 +89,22 @@ void ClientCore::Close() {
   const bool on_callback_thread =
       callbacks_.get_id() == std::this_thread::get_id();
   {
-    absl::MutexLock lock(&mu_);
+    AwaitMutexLock lock(&mu_);
     if (close_started_) {
       // A callback that closes while another thread is closing must not wait:
       // that thread is about to wait for the callback thread.
-      if (!on_callback_thread) mu_.Await(absl::Condition(&close_finished_));
+      if (!on_callback_thread) {
+        mu_.Await([this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+          return close_finished_;
+        });
+      }
       return;
     }
     close_started_ = true;
     // Give what is still unsent a chance to reach the broker.
-    mu_.AwaitWithTimeout(absl::Condition(this, &ClientCore::OutputFlushed),
-                         options_.close_timeout);
+    mu_.AwaitWithTimeout(
+        [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return OutputFlushed(); },
+        options_.close_timeout);
     session_.Close(absl::CancelledError("the client closed the connection"));
     RouteEvents();
     stop_callbacks_ = true;
@@ -108,17 +113,17 @@ void ClientCore::Close() {
   if (reader_.joinable()) reader_.join();
   if (writer_.joinable()) writer_.join();
   if (callbacks_.joinable() && !on_callback_thread) callbacks_.join();
-  absl::MutexLock lock(&mu_);
+  AwaitMutexLock lock(&mu_);
   close_finished_ = true;
 }
 
 bool ClientCore::connected() {
-  absl::MutexLock lock(&mu_);
+  AwaitMutexLock lock(&mu_);
   return session_.open() && !close_started_;
 }
 
 absl::Status ClientCore::status() {
-  absl::MutexLock lock(&mu_);
+  AwaitMutexLock lock(&mu_);
   return session_.close_reason();
 }
 
@@ -128,7 +133,7 @@ void ClientCore::ReadLoop() {
   while (true) {
     absl::StatusOr<std::string> bytes =
         stream_->Read(absl::Now() + kReaderWakeup);
-    absl::MutexLock lock(&mu_);
+    AwaitMutexLock lock(&mu_);
     if (bytes.ok()) {
       session_.Receive(*bytes);
     } else {
@@ -141,9 +146,11 @@ void ClientCore::ReadLoop() {
 }
 
 void ClientCore::WriteLoop() {
-  absl::MutexLock lock(&mu_);
+  AwaitMutexLock lock(&mu_);
   while (true) {
-    mu_.Await(absl::Condition(this, &ClientCore::WriterHasWork));
+    mu_.Await([this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return WriterHasWork();
+    });
     if (session_.closed()) return;
     std::string out = session_.TakeOutput();
     writing_ = true;
@@ -157,7 +164,7 @@ void ClientCore::WriteLoop() {
       auto closed = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
         return session_.closed();
       };
-      mu_.AwaitWithTimeout(absl::Condition(&closed), kReaderGrace);
+      mu_.AwaitWithTimeout(closed, kReaderGrace);
       if (!session_.closed()) {
         session_.Close(written);
         RouteEvents();
@@ -171,8 +178,11 @@ void ClientCore::CallbackLoop() {
   while (true) {
     Task task;
     {
-      absl::MutexLock lock(&mu_);
-      mu_.Await(absl::Condition(this, &ClientCore::HasTask));
+      AwaitMutexLock lock(&mu_);
+      auto has_task = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return HasTask();
+      };
+      mu_.Await(has_task);
       if (stop_callbacks_) return;
       task = std::move(tasks_.front());
       tasks_.pop_front();
@@ -365,9 +375,10 @@ absl::Status ClientCore::CheckUsable() {
 
 absl::StatusOr<uint64_t> ClientCore::Submit(Encoder encode, Waiter* waiter) {
   if (absl::Status s = CheckUsable(); !s.ok()) return s;
-  if (!mu_.AwaitWithTimeout(
-          absl::Condition(this, &ClientCore::HasRoomForOutput),
-          options_.operation_timeout)) {
+  auto has_room = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return HasRoomForOutput();
+  };
+  if (!mu_.AwaitWithTimeout(has_room, options_.operation_timeout)) {
     return absl::DeadlineExceededError(
         absl::StrCat("the broker at ", stream_->peer(), " is not reading: ",
                      session_.PendingOutput().size(), " bytes are unsent"));
@@ -380,7 +391,7 @@ absl::StatusOr<uint64_t> ClientCore::Submit(Encoder encode, Waiter* waiter) {
 
 absl::Status ClientCore::Await(uint64_t op_id, Waiter& waiter,
                                absl::string_view what) {
-  if (!mu_.AwaitWithTimeout(absl::Condition(&waiter.done),
+  if (!mu_.AwaitWithTimeout([&waiter] { return waiter.done; },
                             options_.operation_timeout)) {
     waiters_.erase(op_id);
     return absl::DeadlineExceededError(
@@ -393,7 +404,7 @@ absl::Status ClientCore::Await(uint64_t op_id, Waiter& waiter,
 absl::StatusOr<uint64_t> ClientCore::Publish(absl::string_view topic,
                                              absl::string_view payload,
                                              const PublishOptions& options) {
-  absl::MutexLock lock(&mu_);
+  AwaitMutexLock lock(&mu_);
   Waiter waiter;
   absl::StatusOr<uint64_t> op = Submit(
       [&](ClientSession& s) { return s.Publish(topic, payload, options); },
@@ -411,7 +422,7 @@ absl::StatusOr<std::shared_ptr<SubscriptionState>> ClientCore::Subscribe(
   state->queue_group = std::string(group);
   state->handler = std::move(handler);
 
-  absl::MutexLock lock(&mu_);
+  AwaitMutexLock lock(&mu_);
   state->handle = ++last_handle_;
   Waiter waiter;
   absl::StatusOr<uint64_t> op = Submit(
@@ -432,7 +443,7 @@ absl::StatusOr<std::shared_ptr<SubscriptionState>> ClientCore::Subscribe(
 
 absl::Status ClientCore::Unsubscribe(SubscriptionState& state,
                                      uint64_t max_messages, bool wait) {
-  absl::MutexLock lock(&mu_);
+  AwaitMutexLock lock(&mu_);
   if (state.cancelled || state.ended) return absl::OkStatus();
   if (!wait && (close_started_ || session_.closed())) return absl::OkStatus();
   Waiter waiter;
@@ -459,12 +470,12 @@ absl::StatusOr<Message> ClientCore::NextMessage(SubscriptionState& state,
     return absl::FailedPreconditionError(
         "Next() is for subscriptions without a handler");
   }
-  absl::MutexLock lock(&mu_);
+  AwaitMutexLock lock(&mu_);
   auto ready = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     return !state.queue.empty() || state.cancelled || state.ended ||
            state.closed;
   };
-  mu_.AwaitWithTimeout(absl::Condition(&ready), timeout);
+  mu_.AwaitWithTimeout(ready, timeout);
   if (!state.queue.empty()) {
     Message m = std::move(state.queue.front());
     state.queue.pop_front();
@@ -481,7 +492,7 @@ absl::StatusOr<Message> ClientCore::NextMessage(SubscriptionState& state,
 }
 
 uint64_t ClientCore::Dropped(const SubscriptionState& state) {
-  absl::MutexLock lock(&mu_);
+  AwaitMutexLock lock(&mu_);
   return state.dropped;
 }
 
@@ -489,7 +500,7 @@ absl::StatusOr<Message> ClientCore::Request(absl::string_view topic,
                                             absl::string_view payload,
                                             absl::Duration timeout,
                                             const Headers& headers) {
-  absl::MutexLock lock(&mu_);
+  AwaitMutexLock lock(&mu_);
   Waiter waiter;
   const absl::Time now = absl::Now();
   absl::StatusOr<uint64_t> op = Submit(
@@ -500,7 +511,7 @@ absl::StatusOr<Message> ClientCore::Request(absl::string_view topic,
   if (!op.ok()) return op.status();
   const absl::Time deadline = now + timeout;
   while (!waiter.done) {
-    if (!mu_.AwaitWithDeadline(absl::Condition(&waiter.done), deadline)) {
+    if (!mu_.AwaitWithDeadline([&waiter] { return waiter.done; }, deadline)) {
       // The session fails the request at exactly `deadline`.
       session_.Tick(std::max(absl::Now(), deadline));
       RouteEvents();
@@ -515,7 +526,7 @@ absl::StatusOr<std::shared_ptr<ServiceState>> ClientCore::Serve(
   state->topic = std::string(topic);
   state->handler = std::move(handler);
 
-  absl::MutexLock lock(&mu_);
+  AwaitMutexLock lock(&mu_);
   if (services_.contains(topic)) {
     return BrokerError(wire::TOPIC_ALREADY_SERVED,
                        absl::StrCat("topic '", topic,
@@ -534,7 +545,7 @@ absl::StatusOr<std::shared_ptr<ServiceState>> ClientCore::Serve(
 }
 
 absl::Status ClientCore::Unserve(ServiceState& state, bool wait) {
-  absl::MutexLock lock(&mu_);
+  AwaitMutexLock lock(&mu_);
   if (!state.active) return absl::OkStatus();
   state.active = false;
   state.queue.clear();
@@ -558,11 +569,11 @@ absl::StatusOr<IncomingRequest> ClientCore::NextRequest(
     return absl::FailedPreconditionError(
         "Next() is for services without a handler");
   }
-  absl::MutexLock lock(&mu_);
+  AwaitMutexLock lock(&mu_);
   auto ready = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     return !state.queue.empty() || !state.active || state.closed;
   };
-  mu_.AwaitWithTimeout(absl::Condition(&ready), timeout);
+  mu_.AwaitWithTimeout(ready, timeout);
   if (!state.queue.empty()) {
     IncomingRequest r = std::move(state.queue.front());
     state.queue.pop_front();
@@ -580,7 +591,7 @@ absl::StatusOr<IncomingRequest> ClientCore::NextRequest(
 
 absl::Status ClientCore::Respond(uint64_t request_id, absl::string_view payload,
                                  const Headers& headers) {
-  absl::MutexLock lock(&mu_);
+  AwaitMutexLock lock(&mu_);
   return Submit(
              [&](ClientSession& s) {
                return s.Respond(request_id, payload, headers);
@@ -590,19 +601,19 @@ absl::Status ClientCore::Respond(uint64_t request_id, absl::string_view payload,
 }
 
 absl::Status ClientCore::Reject(uint64_t request_id, absl::string_view why) {
-  absl::MutexLock lock(&mu_);
+  AwaitMutexLock lock(&mu_);
   return Submit([&](ClientSession& s) { return s.Reject(request_id, why); },
                 nullptr)
       .status();
 }
 
 absl::Status ClientCore::Ping(absl::Duration timeout) {
-  absl::MutexLock lock(&mu_);
+  AwaitMutexLock lock(&mu_);
   Waiter waiter;
   absl::StatusOr<uint64_t> op =
       Submit([](ClientSession& s) { return s.Ping(); }, &waiter);
   if (!op.ok()) return op.status();
-  if (!mu_.AwaitWithTimeout(absl::Condition(&waiter.done), timeout)) {
+  if (!mu_.AwaitWithTimeout([&waiter] { return waiter.done; }, timeout)) {
     waiters_.erase(*op);
     return absl::DeadlineExceededError(
         absl::StrCat("the broker did not answer a ping within ",

@@ -9,9 +9,11 @@
 //   writer      session output -> Write(), in order, one write at a time
 //   callbacks   runs message and request handlers and on_error, in order
 //
-// Everything shared is guarded by one mutex, `mu_`. No user code runs on the
-// reader or writer thread, and no user code runs with `mu_` held, so a
-// callback may call back into the client (even make a blocking Request).
+// Everything shared is guarded by one mutex, `mu_` (an AwaitMutex: a
+// std::mutex that ThreadSanitizer understands, with absl::Mutex-style waiting
+// for conditions; see await_mutex.h). No user code runs on the reader or
+// writer thread, and no user code runs with `mu_` held, so a callback may call
+// back into the client (even make a blocking Request).
 
 #ifndef MANIFOLD_CLIENT_INTERNAL_CLIENT_CORE_H_
 #define MANIFOLD_CLIENT_INTERNAL_CLIENT_CORE_H_
@@ -27,10 +29,10 @@
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "client/byte_stream.h"
 #include "client/client.h"
+#include "client/internal/await_mutex.h"
 #include "client/session.h"
 
 namespace manifold::client_internal {
@@ -161,7 +163,7 @@ class ClientCore : public std::enable_shared_from_this<ClientCore> {
   const std::unique_ptr<ByteStream> stream_;
   session::Welcomed welcome_;  // written once, before Start() returns
 
-  mutable absl::Mutex mu_;
+  mutable AwaitMutex mu_;
   ClientSession session_ ABSL_GUARDED_BY(mu_);
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   bool close_started_ ABSL_GUARDED_BY(mu_) = false;

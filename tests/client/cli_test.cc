@@ -2,7 +2,8 @@
 // against a real manifoldd, over TCP and a Unix socket. Background commands
 // (sub, serve, events) are known to be ready when the broker announces their
 // subscription or service on $sys, which the test watches with the client
-// library.
+// library. Every test runs once on each event loop this build has (manifoldd
+// --loop epoll, io_uring, uv).
 
 #include <signal.h>
 
@@ -15,16 +16,17 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "client/client.h"
 #include "client/errors.h"
+#include "client/internal/await_mutex.h"
 #include "core/manifold.pb.h"
 #include "core/status.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/client/child_process.h"
 #include "tests/client/manifoldd.h"
+#include "tests/transports/testing/event_loops.h"
 
 namespace manifold {
 namespace {
@@ -40,13 +42,14 @@ using ::testing::StartsWith;
 
 constexpr absl::Duration kProcessTimeout = absl::Seconds(10);
 
-class CliTest : public ::testing::Test {
+class CliTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
     absl::StatusOr<std::string> cli = BinaryPath("MANIFOLD_CLI");
     ASSERT_TRUE(cli.ok()) << cli.status();
     cli_ = *cli;
-    absl::StatusOr<std::unique_ptr<Manifoldd>> broker = Manifoldd::Start();
+    absl::StatusOr<std::unique_ptr<Manifoldd>> broker =
+        Manifoldd::Start({"--loop", GetParam()});
     ASSERT_TRUE(broker.ok()) << broker.status();
     broker_ = *std::move(broker);
     ClientOptions options;
@@ -113,9 +116,13 @@ class CliTest : public ::testing::Test {
   std::unique_ptr<Client::Subscription> announcements_;
 };
 
+INSTANTIATE_TEST_SUITE_P(Loops, CliTest,
+                         ::testing::ValuesIn(testing::EventLoops()),
+                         testing::LoopName);
+
 // --- pub and sub -------------------------------------------------------------
 
-TEST_F(CliTest, PubReachesSubWhichStopsAfterCount) {
+TEST_P(CliTest, PubReachesSubWhichStopsAfterCount) {
   ChildProcess sub = Start({"sub", "room/*", "--count", "2"});
   WaitUntilAnnounced("room/*");
 
@@ -131,7 +138,7 @@ TEST_F(CliTest, PubReachesSubWhichStopsAfterCount) {
   EXPECT_EQ(sub.Stderr(), "");
 }
 
-TEST_F(CliTest, JsonIsOneObjectPerLine) {
+TEST_P(CliTest, JsonIsOneObjectPerLine) {
   ChildProcess sub = Start({"--json", "sub", "room/**", "--count", "2"});
   WaitUntilAnnounced("room/**");
 
@@ -147,7 +154,7 @@ TEST_F(CliTest, JsonIsOneObjectPerLine) {
             "{\"topic\":\"room/bin\",\"payload_base64\":\"//4=\"}\n");
 }
 
-TEST_F(CliTest, PubReadsTheMessageFromStdinWhenItIsADash) {
+TEST_P(CliTest, PubReadsTheMessageFromStdinWhenItIsADash) {
   ChildProcess sub = Start({"sub", "t", "--count", "1"});
   WaitUntilAnnounced("t");
   EXPECT_EQ(Run({"pub", "t", "-"}, false, "from stdin").exit_code, 0);
@@ -155,7 +162,7 @@ TEST_F(CliTest, PubReadsTheMessageFromStdinWhenItIsADash) {
   EXPECT_EQ(sub.Stdout(), "[t] from stdin\n");
 }
 
-TEST_F(CliTest, SubscribersInAQueueGroupShareTheMessages) {
+TEST_P(CliTest, SubscribersInAQueueGroupShareTheMessages) {
   ChildProcess a =
       Start({"sub", "jobs/*", "--queue", "workers", "--count", "1"});
   WaitUntilAnnounced("jobs/*");
@@ -171,7 +178,7 @@ TEST_F(CliTest, SubscribersInAQueueGroupShareTheMessages) {
       ::testing::UnorderedElementsAre("[jobs/1] one\n", "[jobs/2] two\n"));
 }
 
-TEST_F(CliTest, SubWorksOverAUnixSocketAndStopsCleanlyOnSigterm) {
+TEST_P(CliTest, SubWorksOverAUnixSocketAndStopsCleanlyOnSigterm) {
   ChildProcess sub = Start({"sub", "u/*"}, /*over_unix=*/true);
   WaitUntilAnnounced("u/*");
   EXPECT_EQ(Run({"pub", "u/1", "via unix"}, /*over_unix=*/true).exit_code, 0);
@@ -183,7 +190,7 @@ TEST_F(CliTest, SubWorksOverAUnixSocketAndStopsCleanlyOnSigterm) {
 
 // --- req and serve -----------------------------------------------------------
 
-TEST_F(CliTest, ServeAnswersWithAFixedReply) {
+TEST_P(CliTest, ServeAnswersWithAFixedReply) {
   ChildProcess serve =
       Start({"serve", "time/now", "--reply", "noon", "--count", "1"}, true);
   WaitUntilAnnounced("time/now", /*service=*/true);
@@ -196,7 +203,7 @@ TEST_F(CliTest, ServeAnswersWithAFixedReply) {
                            "what time\\? -> noon\n"));
 }
 
-TEST_F(CliTest, ServeEchoesByDefaultAndReqPrintsJson) {
+TEST_P(CliTest, ServeEchoesByDefaultAndReqPrintsJson) {
   ChildProcess serve = Start({"--json", "serve", "echo", "--count", "1"});
   WaitUntilAnnounced("echo", /*service=*/true);
   ProcessResult req = Run({"--json", "req", "echo", "hi"});
@@ -209,7 +216,7 @@ TEST_F(CliTest, ServeEchoesByDefaultAndReqPrintsJson) {
                            "\"reply\":\"hi\"\\}\n"));
 }
 
-TEST_F(CliTest, ServeExecAnswersWithTheCommandsOutput) {
+TEST_P(CliTest, ServeExecAnswersWithTheCommandsOutput) {
   ChildProcess serve =
       Start({"serve", "upper", "--exec", "tr a-z A-Z", "--count", "1"});
   WaitUntilAnnounced("upper", /*service=*/true);
@@ -219,7 +226,7 @@ TEST_F(CliTest, ServeExecAnswersWithTheCommandsOutput) {
   ExpectExit(serve, 0);
 }
 
-TEST_F(CliTest, AFailingExecCommandRejectsTheRequest) {
+TEST_P(CliTest, AFailingExecCommandRejectsTheRequest) {
   ChildProcess serve = Start(
       {"serve", "fragile", "--exec", "echo oops >&2; exit 3", "--count", "1"});
   WaitUntilAnnounced("fragile", /*service=*/true);
@@ -231,14 +238,14 @@ TEST_F(CliTest, AFailingExecCommandRejectsTheRequest) {
   ExpectExit(serve, 0);
 }
 
-TEST_F(CliTest, ReqWithoutAServerFailsWithOneLine) {
+TEST_P(CliTest, ReqWithoutAServerFailsWithOneLine) {
   ProcessResult req = Run({"req", "nobody", "x"});
   EXPECT_EQ(req.exit_code, 1);
   EXPECT_EQ(req.out, "");
   EXPECT_EQ(req.err, "manifold req: NO_SERVER: no server for topic 'nobody'\n");
 }
 
-TEST_F(CliTest, ReqTimesOutWhenTheServerSitsOnTheRequest) {
+TEST_P(CliTest, ReqTimesOutWhenTheServerSitsOnTheRequest) {
   auto service = watcher_->Serve("slow");  // pulled, never answered
   ASSERT_TRUE(service.ok());
   const absl::Time start = absl::Now();
@@ -249,7 +256,7 @@ TEST_F(CliTest, ReqTimesOutWhenTheServerSitsOnTheRequest) {
   EXPECT_EQ(std::count(req.err.begin(), req.err.end(), '\n'), 1);
 }
 
-TEST_F(CliTest, AServerProcessKilledMidRequestMeansServerGone) {
+TEST_P(CliTest, AServerProcessKilledMidRequestMeansServerGone) {
   ChildProcess serve = Start({"serve", "svc", "--exec", "sleep 2"});
   WaitUntilAnnounced("svc", /*service=*/true);
   absl::StatusOr<Message> reply;
@@ -274,12 +281,12 @@ TEST_F(CliTest, AServerProcessKilledMidRequestMeansServerGone) {
   EXPECT_LT(absl::Now() - killed, absl::Seconds(1));
 }
 
-TEST_F(CliTest, ARequesterProcessKilledMidRequestDoesNotDisturbTheServer) {
-  absl::Mutex mu;
+TEST_P(CliTest, ARequesterProcessKilledMidRequestDoesNotDisturbTheServer) {
+  client_internal::AwaitMutex mu;
   std::vector<absl::Status> errors;
   ClientOptions options;
   options.on_error = [&](const absl::Status& s) {
-    absl::MutexLock lock(&mu);
+    client_internal::AwaitMutexLock lock(&mu);
     errors.push_back(s);
   };
   absl::StatusOr<std::unique_ptr<Client>> server =
@@ -307,18 +314,18 @@ TEST_F(CliTest, ARequesterProcessKilledMidRequestDoesNotDisturbTheServer) {
   ExpectExit(next, 0);
   EXPECT_EQ(next.Stdout(), "fine\n");
 
-  absl::MutexLock lock(&mu);
+  client_internal::AwaitMutexLock lock(&mu);
   auto reported = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
     return !errors.empty();
   };
-  mu.AwaitWithTimeout(absl::Condition(&reported), absl::Seconds(2));
+  mu.AwaitWithTimeout(reported, absl::Seconds(2));
   ASSERT_EQ(errors.size(), 1u);
   EXPECT_EQ(WireCode(errors[0]), wire::UNKNOWN_REQUEST);
 }
 
 // --- stats and events --------------------------------------------------------
 
-TEST_F(CliTest, StatsPrintsTheBrokersCounters) {
+TEST_P(CliTest, StatsPrintsTheBrokersCounters) {
   ProcessResult human = Run({"stats"});
   EXPECT_EQ(human.exit_code, 0) << human.err;
   const std::vector<std::string> lines =
@@ -333,7 +340,7 @@ TEST_F(CliTest, StatsPrintsTheBrokersCounters) {
   EXPECT_EQ(std::count(json.out.begin(), json.out.end(), '\n'), 1);
 }
 
-TEST_F(CliTest, EventsShowsWhatHappensOnTheBroker) {
+TEST_P(CliTest, EventsShowsWhatHappensOnTheBroker) {
   ChildProcess events = Start({"--json", "events", "--count", "2"});
   WaitUntilAnnounced("$sys/**");
   ClientOptions options;
@@ -354,7 +361,7 @@ TEST_F(CliTest, EventsShowsWhatHappensOnTheBroker) {
   EXPECT_THAT(lines[1], HasSubstr("\"protocol\":\"native\""));
 }
 
-TEST_F(CliTest, EventsAreOneReadableLineEachWithoutJson) {
+TEST_P(CliTest, EventsAreOneReadableLineEachWithoutJson) {
   ChildProcess events = Start({"events", "--count", "2"});
   WaitUntilAnnounced("$sys/**");
   ClientOptions options;
@@ -380,7 +387,7 @@ struct ErrorCase {
   std::string stderr_text;
 };
 
-TEST_F(CliTest, ErrorsAreOneLineOnStderrWithANonZeroExit) {
+TEST_P(CliTest, ErrorsAreOneLineOnStderrWithANonZeroExit) {
   const std::vector<ErrorCase> cases = {
       {{"pub"},
        2,
@@ -423,7 +430,7 @@ TEST_F(CliTest, ErrorsAreOneLineOnStderrWithANonZeroExit) {
   }
 }
 
-TEST_F(CliTest, NoBrokerIsOneLineAndExitStatusOne) {
+TEST_P(CliTest, NoBrokerIsOneLineAndExitStatusOne) {
   const std::string address = broker_->tcp_address();
   ASSERT_TRUE(broker_->Stop(SIGTERM).ok());
   absl::StatusOr<ProcessResult> r =
@@ -434,7 +441,7 @@ TEST_F(CliTest, NoBrokerIsOneLineAndExitStatusOne) {
                                  ": Connection refused\n"));
 }
 
-TEST_F(CliTest, HelpListsEveryCommand) {
+TEST_P(CliTest, HelpListsEveryCommand) {
   absl::StatusOr<ProcessResult> r = RunProcess({cli_, "help"}, kProcessTimeout);
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->exit_code, 0);

@@ -1,5 +1,6 @@
 // The blocking client end to end: real manifoldd processes, real loopback TCP
-// and Unix sockets, every test once over each.
+// and Unix sockets, every test once over each, on each event loop this build
+// has (manifoldd --loop epoll, io_uring, uv).
 
 #include <signal.h>
 
@@ -9,19 +10,21 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
-#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "client/client.h"
 #include "client/errors.h"
+#include "client/internal/await_mutex.h"
 #include "core/manifold.pb.h"
 #include "core/status.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/client/manifoldd.h"
+#include "tests/client/notification.h"
+#include "tests/transports/testing/event_loops.h"
 
 namespace manifold {
 namespace {
@@ -59,8 +62,8 @@ absl::Status RequestExample(const std::string& address, std::ostream& out) {
 }
 
 absl::Status SubscriptionExample(const std::string& address, std::ostream& out,
-                                 absl::Notification& ready,
-                                 absl::Notification& done) {
+                                 testing::Notification& ready,
+                                 testing::Notification& done) {
   absl::StatusOr<std::unique_ptr<Client>> client = Client::Connect(address);
   if (!client.ok()) return client.status();
   auto sub = (*client)->Subscribe("room/*", [&](const Message& m) {
@@ -73,17 +76,21 @@ absl::Status SubscriptionExample(const std::string& address, std::ostream& out,
   return absl::OkStatus();
 }
 
-class ClientE2eTest : public ::testing::TestWithParam<std::string> {
+// (event loop, "tcp" or "unix")
+using LoopAndTransport = std::tuple<std::string, std::string>;
+
+class ClientE2eTest : public ::testing::TestWithParam<LoopAndTransport> {
  protected:
   void SetUp() override {
-    absl::StatusOr<std::unique_ptr<Manifoldd>> broker = Manifoldd::Start();
+    absl::StatusOr<std::unique_ptr<Manifoldd>> broker =
+        Manifoldd::Start({"--loop", std::get<0>(GetParam())});
     ASSERT_TRUE(broker.ok()) << broker.status();
     broker_ = *std::move(broker);
   }
 
   std::string address() const {
-    return GetParam() == "tcp" ? broker_->tcp_address()
-                               : broker_->unix_address();
+    return std::get<1>(GetParam()) == "tcp" ? broker_->tcp_address()
+                                            : broker_->unix_address();
   }
 
   std::unique_ptr<Client> Connect(absl::string_view name,
@@ -98,9 +105,13 @@ class ClientE2eTest : public ::testing::TestWithParam<std::string> {
   std::unique_ptr<Manifoldd> broker_;
 };
 
-INSTANTIATE_TEST_SUITE_P(Transports, ClientE2eTest,
-                         ::testing::Values("tcp", "unix"),
-                         [](const auto& info) { return info.param; });
+INSTANTIATE_TEST_SUITE_P(
+    LoopsAndTransports, ClientE2eTest,
+    ::testing::Combine(::testing::ValuesIn(testing::EventLoops()),
+                       ::testing::Values("tcp", "unix")),
+    [](const ::testing::TestParamInfo<LoopAndTransport>& info) {
+      return std::get<0>(info.param) + "_" + std::get<1>(info.param);
+    });
 
 TEST_P(ClientE2eTest, TheHeadersExamplesWorkAsWritten) {
   std::unique_ptr<Client> server = Connect("time-server");
@@ -114,7 +125,7 @@ TEST_P(ClientE2eTest, TheHeadersExamplesWorkAsWritten) {
   EXPECT_EQ(request_out.str(), "12:00 utc\n");
 
   std::ostringstream sub_out;
-  absl::Notification ready, done;
+  testing::Notification ready, done;
   absl::Status sub_status;
   std::thread listener([&] {
     sub_status = SubscriptionExample(address(), sub_out, ready, done);
@@ -239,11 +250,11 @@ TEST_P(ClientE2eTest, ARequestFailsWithServerGoneWhenTheServerLeaves) {
 }
 
 TEST_P(ClientE2eTest, ARequesterThatLeavesDoesNotDisturbTheServer) {
-  absl::Mutex mu;
+  client_internal::AwaitMutex mu;
   std::vector<absl::Status> server_errors;
   ClientOptions server_options;
   server_options.on_error = [&](const absl::Status& s) {
-    absl::MutexLock lock(&mu);
+    client_internal::AwaitMutexLock lock(&mu);
     server_errors.push_back(s);
   };
   std::unique_ptr<Client> server = Connect("server", server_options);
@@ -286,11 +297,11 @@ TEST_P(ClientE2eTest, ARequesterThatLeavesDoesNotDisturbTheServer) {
   EXPECT_EQ(reply->payload, "ok");
   EXPECT_TRUE(server->connected());
 
-  absl::MutexLock lock(&mu);
+  client_internal::AwaitMutexLock lock(&mu);
   auto reported = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
     return !server_errors.empty();
   };
-  mu.AwaitWithTimeout(absl::Condition(&reported), absl::Seconds(2));
+  mu.AwaitWithTimeout(reported, absl::Seconds(2));
   ASSERT_EQ(server_errors.size(), 1u);
   EXPECT_EQ(WireCode(server_errors[0]), wire::UNKNOWN_REQUEST);
 }
@@ -357,7 +368,7 @@ TEST_P(ClientE2eTest, StatisticsComeFromTheBroker) {
 }
 
 TEST_P(ClientE2eTest, ClientsHearTheBrokerShutDownOnSigterm) {
-  absl::Notification lost;
+  testing::Notification lost;
   absl::Status lost_status;
   ClientOptions options;
   options.on_error = [&](const absl::Status& s) {

@@ -12,14 +12,14 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
-#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "client/errors.h"
+#include "client/internal/await_mutex.h"
 #include "client/memory_stream.h"
 #include "core/status.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/client/notification.h"
 #include "transports/memory/memory_broker.h"
 
 namespace manifold {
@@ -40,26 +40,26 @@ class Inbox {
  public:
   MessageHandler Handler() {
     return [this](const Message& m) {
-      absl::MutexLock lock(&mu_);
+      client_internal::AwaitMutexLock lock(&mu_);
       messages_.push_back(m);
     };
   }
   // Waits until at least `n` messages arrived (at most 5 s); returns them.
   std::vector<Message> WaitFor(size_t n) {
-    absl::MutexLock lock(&mu_);
+    client_internal::AwaitMutexLock lock(&mu_);
     auto enough = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
       return messages_.size() >= n;
     };
-    mu_.AwaitWithTimeout(absl::Condition(&enough), absl::Seconds(5));
+    mu_.AwaitWithTimeout(enough, absl::Seconds(5));
     return messages_;
   }
   size_t size() {
-    absl::MutexLock lock(&mu_);
+    client_internal::AwaitMutexLock lock(&mu_);
     return messages_.size();
   }
 
  private:
-  absl::Mutex mu_;
+  client_internal::AwaitMutex mu_;
   std::vector<Message> messages_ ABSL_GUARDED_BY(mu_);
 };
 
@@ -176,20 +176,20 @@ TEST_F(ClientTest, BrokerRefusalsAreClearErrors) {
 }
 
 TEST_F(ClientTest, AFailedFireAndForgetPublishGoesToOnError) {
-  absl::Mutex mu;
+  client_internal::AwaitMutex mu;
   std::vector<absl::Status> errors;
   ClientOptions options;
   options.on_error = [&](const absl::Status& s) {
-    absl::MutexLock lock(&mu);
+    client_internal::AwaitMutexLock lock(&mu);
     errors.push_back(s);
   };
   std::unique_ptr<Client> client = Connect("c", options);
   ASSERT_TRUE(client->Publish("bad//topic", "x").ok());
   ASSERT_TRUE(client->Ping().ok());
-  absl::MutexLock lock(&mu);
+  client_internal::AwaitMutexLock lock(&mu);
   auto one = [&]()
                  ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) { return !errors.empty(); };
-  mu.AwaitWithTimeout(absl::Condition(&one), absl::Seconds(5));
+  mu.AwaitWithTimeout(one, absl::Seconds(5));
   ASSERT_EQ(errors.size(), 1u);
   EXPECT_EQ(WireCode(errors[0]), wire::INVALID_TOPIC);
 }
@@ -437,7 +437,7 @@ TEST_F(ClientTest, AMessageHandlerMayPublishAndRequest) {
 TEST_F(ClientTest, AClientMayBeDestroyedFromItsOwnCallback) {
   std::unique_ptr<Client> pub = Connect("pub");
   std::unique_ptr<Client> doomed = Connect("doomed");
-  absl::Notification destroyed;
+  testing::Notification destroyed;
   std::unique_ptr<Client::Subscription> sub;
   auto s = doomed->Subscribe("bye", [&](const Message&) {
     sub.reset();
@@ -494,7 +494,7 @@ TEST_F(ClientTest, CloseSendsWhatWasPublishedBeforeIt) {
 }
 
 TEST_F(ClientTest, TheBrokerGoingAwayIsReported) {
-  absl::Notification lost;
+  testing::Notification lost;
   absl::Status lost_status;
   ClientOptions options;
   options.on_error = [&](const absl::Status& s) {
