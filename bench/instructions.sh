@@ -1,29 +1,50 @@
 #!/usr/bin/env bash
 # Instructions per routed message, counted by valgrind's callgrind: runs
 # route_instructions at N and 2N messages and divides the difference by N,
-# which cancels start-up costs. Repeatable on a busy machine.
-#   bench/instructions.sh [PATH/TO/route_instructions] [N]
+# which cancels start-up costs. Repeatable on a busy machine, unlike time.
+#
+#   bench/instructions.sh [PATH/TO/route_instructions] [N] [SCENARIO...]
+#
+# Every scenario runs over the native protocol and, as nats_<scenario>,
+# through the NATS front end (NatsCodec on every connection), so the table
+# shows what the NATS translation costs on top of routing. Build optimised
+# first: bazel build --config=bench //bench:route_instructions, or CMake with
+# CMAKE_BUILD_TYPE=Release or RelWithDebInfo.
 set -euo pipefail
 binary="${1:-bazel-bin/bench/route_instructions}"
 n="${2:-20000}"
+shift $(( $# > 2 ? 2 : $# ))
+scenarios=("$@")
+if [[ ${#scenarios[@]} -eq 0 ]]; then
+  scenarios=(1to1 1to1_1k fanout8 fanout64 fanout1000 queue8 wildcard)
+fi
 if ! command -v valgrind >/dev/null; then
   echo "instructions.sh: valgrind is not installed (apt-get install valgrind)" >&2
   exit 1
 fi
+[[ -x "$binary" ]] || { echo "instructions.sh: no binary at $binary" >&2; exit 1; }
 count() {  # scenario messages -> total instructions
   valgrind --tool=callgrind --callgrind-out-file=/dev/null "$binary" "$1" "$2" 2>&1 \
     | sed -n 's/.*Collected : \([0-9]*\).*/\1/p'
 }
-printf "%-10s %18s %18s\n" scenario "instr/message" "instr/delivery"
-for scenario in 1to1 1to1_1k fanout8 fanout64 fanout1000 queue8; do
-  a=$(count "$scenario" "$n")
-  b=$(count "$scenario" $((2 * n)))
-  per_message=$(( (b - a) / n ))
+per_message() {  # scenario -> instructions per message
+  local a b
+  a=$(count "$1" "$n")
+  b=$(count "$1" $((2 * n)))
+  echo $(( (b - a) / n ))
+}
+printf "%-11s %14s %14s %14s %14s\n" scenario "native/msg" "native/dlvry" \
+  "nats/msg" "nats/dlvry"
+for scenario in "${scenarios[@]}"; do
   case $scenario in
     fanout8) deliveries=8 ;;
     fanout64) deliveries=64 ;;
     fanout1000) deliveries=1000 ;;
+    wildcard) deliveries=2 ;;
     *) deliveries=1 ;;
   esac
-  printf "%-10s %18d %18d\n" "$scenario" "$per_message" $((per_message / deliveries))
+  native=$(per_message "$scenario")
+  nats=$(per_message "nats_$scenario")
+  printf "%-11s %14d %14d %14d %14d\n" "$scenario" "$native" \
+    $((native / deliveries)) "$nats" $((nats / deliveries))
 done

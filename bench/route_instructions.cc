@@ -3,19 +3,30 @@
 // figure that does not depend on how busy the machine is.
 //
 //   route_instructions SCENARIO MESSAGES
-//     SCENARIO: 1to1 | 1to1_1k | fanout8 | fanout64 | fanout1000 | queue8
+//     SCENARIO: 1to1 | 1to1_1k | fanout8 | fanout64 | fanout1000 | queue8 |
+//               wildcard | reqrep (a request with a fresh reply subject and
+//               its reply: two publishes per "message"), each also with a
+//               nats_ prefix (nats_1to1, ...):
+//               the same through the NATS front end (NatsCodec on every
+//               connection).
 //
 // bench/instructions.sh runs it at N and 2N messages and divides the
 // difference by N, which cancels start-up costs.
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "absl/strings/strip.h"
 #include "broker/broker.h"
+#include "broker/nats/nats_codec.h"
 #include "core/framing.h"
 #include "core/manifold.pb.h"
 
@@ -26,12 +37,121 @@ struct Scenario {
   int subscribers;
   bool queue_group;
   size_t payload;
+  bool wildcard = false;  // 256 rotating subjects, wildcard subscriptions
+  bool nats = false;
+  // Request/reply as NATS clients do it: each "message" is a request to a
+  // responder with a fresh reply subject, and the responder's reply to it,
+  // which the requester's wildcard inbox subscription receives.
+  bool request_reply = false;
 };
+
+constexpr int kWildcardSubjects = 256;
+
+// Wildcard patterns, native spelling; subscriber i takes pattern i % 2.
+constexpr absl::string_view kPatterns[] = {"bench/w/*/data", "bench/w/**"};
+constexpr absl::string_view kNatsPatterns[] = {"bench.w.*.data", "bench.w.>"};
+
+// Appends a publish of `payload` on `subject` (NATS spelling; native
+// topics use '/') with `reply_to` to `out`.
+void AppendPublish(bool nats, absl::string_view subject,
+                   absl::string_view reply_to, absl::string_view payload,
+                   std::string& out) {
+  if (nats) {
+    absl::StrAppend(&out, "PUB ", subject, reply_to.empty() ? "" : " ",
+                    reply_to, " ", payload.size(), "\r\n", payload, "\r\n");
+    return;
+  }
+  auto topic = [](absl::string_view s) {
+    std::string t(s);
+    for (char& c : t) c = c == '.' ? '/' : c;
+    return t;
+  };
+  wire::ClientMessage publish;
+  publish.mutable_publish()->set_topic(topic(subject));
+  publish.mutable_publish()->set_payload(std::string(payload));
+  if (!reply_to.empty()) {
+    publish.mutable_publish()->set_reply_to(topic(reply_to));
+  }
+  AppendFrame(publish, &out);
+}
+
+int RunRequestReply(const Scenario& scenario, long messages) {
+  BrokerOptions options;
+  options.max_outbound_bytes = 1 << 30;
+  options.max_inbound_bytes = 64 << 20;
+  options.max_frame_bytes = 64 << 20;
+  options.statistics_interval = absl::ZeroDuration();
+  options.keepalive_interval = absl::ZeroDuration();
+  options.max_queued_events = 0;
+  Broker broker(options);
+  const absl::Time now = absl::FromUnixSeconds(1'800'000'000);
+  auto connect = [&](absl::string_view subject) -> Connection& {
+    if (scenario.nats) {
+      Connection& c =
+          broker.Accept(PeerInfo{"bench"}, now, std::make_unique<NatsCodec>());
+      c.Receive(absl::StrCat("CONNECT {\"verbose\":false}\r\nSUB ", subject,
+                             " 1\r\n"),
+                now);
+      return c;
+    }
+    Connection& c = broker.Accept(PeerInfo{"bench"}, now);
+    wire::ClientMessage hello;
+    hello.mutable_hello()->set_protocol_version(1);
+    wire::ClientMessage subscribe;
+    std::string pattern(subject);
+    for (char& ch : pattern) ch = ch == '.' ? '/' : ch;
+    subscribe.mutable_subscribe()->set_pattern(pattern);
+    c.Receive(EncodeFrame(hello) + EncodeFrame(subscribe), now);
+    return c;
+  };
+  Connection& requester = connect("_INBOX.r.*");
+  Connection& responder = connect("bench.svc");
+  broker.Process(now);
+  constexpr int kBatch = 1000;
+  const std::string payload(scenario.payload, 'p');
+  std::vector<ConnectionId> changed;
+  absl::string_view chunks[64];
+  auto drain = [&](Connection& c) {
+    while (c.PendingOutputBytes() > 0) {
+      const size_t n = c.PendingOutput(absl::MakeSpan(chunks));
+      size_t written = 0;
+      for (size_t i = 0; i < n; ++i) written += chunks[i].size();
+      c.Consume(written);
+    }
+  };
+  drain(requester);
+  drain(responder);
+  // Fresh reply subjects throughout, as real requesters use. Encoded up
+  // front, always the same number (at least 64k), so the encoding costs the
+  // same for any message count and cancels out of instructions.sh's figure.
+  const long pool = std::max<long>(messages, 64 * kBatch);
+  std::vector<std::string> requests(pool / kBatch + 1);
+  std::vector<std::string> replies(requests.size());
+  for (long i = 0; i < pool; ++i) {
+    const std::string inbox = absl::StrCat("_INBOX.r.", i);
+    AppendPublish(scenario.nats, "bench.svc", inbox, payload,
+                  requests[i / kBatch]);
+    AppendPublish(scenario.nats, inbox, "", payload, replies[i / kBatch]);
+  }
+  for (long sent = 0; sent < messages; sent += kBatch) {
+    requester.Receive(requests[sent / kBatch], now);
+    broker.Process(now);
+    drain(responder);
+    responder.Receive(replies[sent / kBatch], now);
+    broker.Process(now);
+    drain(requester);
+    broker.TakeChanged(changed);
+  }
+  std::printf("routed %ld requests and replies, %llu deliveries\n", messages,
+              static_cast<unsigned long long>(broker.statistics().deliveries));
+  return 0;
+}
 
 int Run(const Scenario& scenario, long messages) {
   BrokerOptions options;
   options.max_outbound_bytes = 1 << 30;
   options.max_inbound_bytes = 64 << 20;
+  options.max_frame_bytes = 64 << 20;
   options.statistics_interval = absl::ZeroDuration();
   options.keepalive_interval = absl::ZeroDuration();
   options.max_queued_events = 0;
@@ -39,47 +159,86 @@ int Run(const Scenario& scenario, long messages) {
   const absl::Time now = absl::FromUnixSeconds(1'800'000'000);
 
   auto connect = [&]() -> Connection& {
+    if (scenario.nats) {
+      Connection& c =
+          broker.Accept(PeerInfo{"bench"}, now, std::make_unique<NatsCodec>());
+      c.Receive("CONNECT {\"verbose\":false,\"pedantic\":false}\r\n", now);
+      return c;
+    }
     Connection& c = broker.Accept(PeerInfo{"bench"}, now);
     wire::ClientMessage hello;
     hello.mutable_hello()->set_protocol_version(1);
     c.Receive(EncodeFrame(hello), now);
     return c;
   };
+  auto subscribe = [&](Connection& c, int index) {
+    const absl::string_view group = scenario.queue_group ? "g" : "";
+    if (scenario.nats) {
+      const absl::string_view subject =
+          scenario.wildcard ? kNatsPatterns[index % 2] : "bench.topic";
+      c.Receive(absl::StrCat("SUB ", subject, " ", group, group.empty() ? "" : " ",
+                             "1\r\n"),
+                now);
+      return;
+    }
+    wire::ClientMessage subscribe;
+    subscribe.mutable_subscribe()->set_pattern(std::string(
+        scenario.wildcard ? kPatterns[index % 2] : "bench/topic"));
+    subscribe.mutable_subscribe()->set_queue_group(std::string(group));
+    c.Receive(EncodeFrame(subscribe), now);
+  };
+  if (scenario.request_reply) return RunRequestReply(scenario, messages);
   Connection& publisher = connect();
   std::vector<Connection*> subscribers;
   for (int i = 0; i < scenario.subscribers; ++i) {
     Connection& c = connect();
-    wire::ClientMessage subscribe;
-    subscribe.mutable_subscribe()->set_pattern("bench/topic");
-    if (scenario.queue_group) subscribe.mutable_subscribe()->set_queue_group("g");
-    c.Receive(EncodeFrame(subscribe), now);
+    subscribe(c, i);
     subscribers.push_back(&c);
   }
   broker.Process(now);
 
-  wire::ClientMessage publish;
-  publish.mutable_publish()->set_topic("bench/topic");
-  publish.mutable_publish()->set_payload(std::string(scenario.payload, 'p'));
+  // One batch: 1000 publishes (rotating over the wildcard subjects).
   constexpr int kBatch = 1000;
+  const std::string payload(scenario.payload, 'p');
   std::string batch;
-  for (int i = 0; i < kBatch; ++i) AppendFrame(publish, &batch);
+  for (int i = 0; i < kBatch; ++i) {
+    const int k = i % kWildcardSubjects;
+    if (scenario.nats) {
+      const std::string subject = scenario.wildcard
+                                      ? absl::StrCat("bench.w.", k, ".data")
+                                      : std::string("bench.topic");
+      absl::StrAppend(&batch, "PUB ", subject, " ", payload.size(), "\r\n",
+                      payload, "\r\n");
+    } else {
+      wire::ClientMessage publish;
+      publish.mutable_publish()->set_topic(
+          scenario.wildcard ? absl::StrCat("bench/w/", k, "/data")
+                            : std::string("bench/topic"));
+      publish.mutable_publish()->set_payload(payload);
+      AppendFrame(publish, &batch);
+    }
+  }
 
   std::vector<ConnectionId> changed;
   absl::string_view chunks[64];
   uint64_t bytes = 0;
+  auto drain = [&](Connection& c) {
+    while (c.PendingOutputBytes() > 0) {
+      const size_t n = c.PendingOutput(absl::MakeSpan(chunks));
+      size_t written = 0;
+      for (size_t i = 0; i < n; ++i) written += chunks[i].size();
+      c.Consume(written);
+      bytes += written;
+    }
+  };
+  for (Connection* c : subscribers) drain(*c);
+  drain(publisher);
+  bytes = 0;
   for (long sent = 0; sent < messages; sent += kBatch) {
     publisher.Receive(batch, now);
     broker.Process(now);
     broker.TakeChanged(changed);
-    for (Connection* c : subscribers) {
-      while (c->PendingOutputBytes() > 0) {
-        const size_t n = c->PendingOutput(absl::MakeSpan(chunks));
-        size_t written = 0;
-        for (size_t i = 0; i < n; ++i) written += chunks[i].size();
-        c->Consume(written);
-        bytes += written;
-      }
-    }
+    for (Connection* c : subscribers) drain(*c);
     publisher.Consume(publisher.PendingOutputBytes());
   }
   std::printf("routed %ld messages, %llu deliveries, %llu bytes out\n",
@@ -96,11 +255,12 @@ int main(int argc, char** argv) {
   long messages = 0;
   if (argc != 3 || !absl::SimpleAtoi(argv[2], &messages) || messages <= 0) {
     std::fprintf(stderr,
-                 "usage: route_instructions 1to1|1to1_1k|fanout8|fanout64|"
-                 "fanout1000|queue8 MESSAGES\n");
+                 "usage: route_instructions [nats_]1to1|1to1_1k|fanout8|"
+                 "fanout64|fanout1000|queue8|wildcard|reqrep MESSAGES\n");
     return 2;
   }
-  const absl::string_view name = argv[1];
+  absl::string_view name = argv[1];
+  const bool nats = absl::ConsumePrefix(&name, "nats_");
   manifold::Scenario scenario;
   if (name == "1to1") {
     scenario = {1, false, 16};
@@ -114,9 +274,15 @@ int main(int argc, char** argv) {
     scenario = {1000, false, 16};
   } else if (name == "queue8") {
     scenario = {8, true, 16};
+  } else if (name == "wildcard") {
+    scenario = {2, false, 16, /*wildcard=*/true};
+  } else if (name == "reqrep") {
+    scenario = {1, false, 16};
+    scenario.request_reply = true;
   } else {
     std::fprintf(stderr, "unknown scenario '%s'\n", argv[1]);
     return 2;
   }
+  scenario.nats = nats;
   return manifold::Run(scenario, messages);
 }

@@ -17,9 +17,15 @@ namespace {
 
 // Longest client name accepted in Hello.
 constexpr size_t kMaxClientNameBytes = 256;
-// Inbound buffers that grew past this for one large frame are released once
-// empty, so an idle connection does not keep a large allocation.
-constexpr size_t kMaxIdleInboundCapacity = 256 * 1024;
+// An inbound buffer holds up to max_inbound_bytes of queued reads plus one
+// read more (64 KiB at most from the transports), and std::string doubles as
+// it grows: a buffer with more capacity than twice that grew for one large
+// frame, and is released once empty so an idle connection does not keep it.
+// Anything smaller stays: a busy publisher refills it every turn, and
+// releasing it would cost an allocation, page faults and a copy per turn.
+size_t MaxKeptInboundCapacity(const BrokerOptions& options) {
+  return 2 * (options.max_inbound_bytes + 64 * 1024);
+}
 
 absl::string_view OperationName(const wire::ClientMessage& m) {
   switch (m.kind_case()) {
@@ -406,7 +412,8 @@ void Broker::ProcessConnection(Connection& c) {
   }
   if (c.state_ != ConnectionState::kClosing) {
     c.DropReadInput();
-    if (c.inbound_.empty() && c.inbound_.capacity() > kMaxIdleInboundCapacity) {
+    if (c.inbound_.empty() &&
+        c.inbound_.capacity() > MaxKeptInboundCapacity(options_)) {
       std::string().swap(c.inbound_);
     }
     if (more) MarkReady(c);

@@ -81,7 +81,10 @@ SharedBytes& SharedBytes::operator=(SharedBytes&& other) noexcept {
   return *this;
 }
 
-SharedBytes::~SharedBytes() { outbound_internal::Unref(block_); }
+void SharedBytes::Release() {
+  outbound_internal::Unref(block_);
+  block_ = nullptr;
+}
 
 absl::string_view SharedBytes::view() const {
   return block_ == nullptr ? absl::string_view()

@@ -55,7 +55,10 @@ class SharedBytes {
   SharedBytes& operator=(const SharedBytes& other);
   SharedBytes(SharedBytes&& other) noexcept;
   SharedBytes& operator=(SharedBytes&& other) noexcept;
-  ~SharedBytes();
+  // Inline for the common empty case: every routed message destroys a few.
+  ~SharedBytes() {
+    if (block_ != nullptr) Release();
+  }
 
   absl::string_view view() const;
   size_t size() const { return size_; }
@@ -65,6 +68,7 @@ class SharedBytes {
 
  private:
   friend class OutboundBuffer;
+  void Release();
   outbound_internal::Block* block_ = nullptr;
   size_t size_ = 0;
 };

@@ -50,6 +50,11 @@ struct HeaderView {
 
 using HeaderViews = absl::InlinedVector<HeaderView, 2>;
 
+// Identifies a codec's slot in SharedMessage's per-protocol encoding cache.
+// Each codec type takes a distinct slot.
+enum class CodecSlot : uint8_t { kNative = 0, kNats = 1 };
+inline constexpr size_t kCodecSlots = 4;
+
 // A decoded publish whose strings point into the connection's input (or into
 // the Broker's own storage for messages it publishes itself). Valid until the
 // operation has been handled.
@@ -64,13 +69,29 @@ struct PublishOp {
   // Set by a codec whose wire form marks a message as carrying headers even
   // when the list is empty (NATS HPUB).
   bool has_header_block = false;
+  // How the publisher's protocol wrote `topic` and `reply_to`, when it
+  // spells names differently from topics (NATS writes "a.b" for "a/b");
+  // empty otherwise. An encoder for protocol `spelling` copies these instead
+  // of converting the topic back. Same lifetime as `topic`.
+  CodecSlot spelling = CodecSlot::kNative;
+  absl::string_view spelled_topic;
+  absl::string_view spelled_reply_to;
 
   // Returns every field to its default, keeping the headers' storage.
   void Reset() {
+    // One field at a time: a chained assignment makes the compiler reload
+    // what it just stored, which stalls (store forwarding) on this hot path.
     op_id = 0;
-    topic = payload = reply_to = absl::string_view();
+    topic = absl::string_view();
+    payload = absl::string_view();
+    reply_to = absl::string_view();
     headers.clear();
-    ack = no_responders = has_header_block = false;
+    ack = false;
+    no_responders = false;
+    has_header_block = false;
+    spelling = CodecSlot::kNative;
+    spelled_topic = absl::string_view();
+    spelled_reply_to = absl::string_view();
   }
 };
 
@@ -84,11 +105,6 @@ struct Operation {
   PublishOp publish;
   wire::ClientMessage message;
 };
-
-// Identifies a codec's slot in SharedMessage's per-protocol encoding cache.
-// Each codec type takes a distinct slot.
-enum class CodecSlot : uint8_t { kNative = 0, kNats = 1 };
-inline constexpr size_t kCodecSlots = 4;
 
 // A published message on its way to many recipients. Holds the views of the
 // publish and, per protocol, the encoded part that every delivery of it shares
@@ -135,6 +151,12 @@ class SharedMessage {
   }
   // The encoded shared part. REQUIRES: encoded(slot).
   absl::string_view bytes(CodecSlot slot) const { return scratch_[Index(slot)]; }
+  // An offset into the encoded shared part that a codec notes once for all
+  // recipients (NATS: where each recipient's sid goes). 0 until set.
+  size_t split(CodecSlot slot) const { return splits_[Index(slot)]; }
+  void set_split(CodecSlot slot, size_t offset) {
+    splits_[Index(slot)] = static_cast<uint32_t>(offset);
+  }
   // True when the encoding is appended by reference rather than copied.
   // REQUIRES: encoded(slot).
   bool by_reference(CodecSlot slot) const {
@@ -166,6 +188,7 @@ class SharedMessage {
   Scratch& scratch_;
   std::array<SharedBytes, kCodecSlots> shared_;
   std::array<bool, kCodecSlots> ready_{};
+  std::array<uint32_t, kCodecSlots> splits_{};
   bool single_recipient_ = false;
 };
 

@@ -7,22 +7,6 @@
 #include "core/topic.h"
 
 namespace manifold {
-namespace {
-
-// A state of the trie walk: at `node`, with segments [next..] still to match.
-struct WalkState {
-  SubscriptionNode* node;
-  uint32_t next;
-  bool operator==(const WalkState& o) const {
-    return node == o.node && next == o.next;
-  }
-  template <typename H>
-  friend H AbslHashValue(H h, const WalkState& s) {
-    return H::combine(std::move(h), s.node, s.next);
-  }
-};
-
-}  // namespace
 
 SubscriptionIndex::SubscriptionIndex()
     : root_(std::make_unique<SubscriptionNode>()) {}
@@ -156,6 +140,14 @@ Subscription* SubscriptionIndex::Find(SubscriptionId id) const {
 absl::Span<SubscriptionNode* const> SubscriptionIndex::Match(
     absl::string_view topic) {
   if (auto it = cache_.find(topic); it != cache_.end()) return it->second;
+  // First sighting: walk without caching, and remember the topic's hash.
+  // (The hash only decides what is cached, never what matches.)
+  const uint64_t hash = absl::Hash<absl::string_view>{}(topic);
+  if (first_sightings_.erase(hash) == 0) {
+    if (first_sightings_.size() >= kMaxFirstSightings) first_sightings_.clear();
+    first_sightings_.insert(hash);
+    return MatchUncached(topic);
+  }
   std::vector<SubscriptionNode*> result;
   Walk(topic, result);
   if (cache_.size() >= kMaxCachedTopics) Invalidate();
@@ -176,8 +168,11 @@ void SubscriptionIndex::Walk(absl::string_view topic,
   const bool reserved = IsReserved(topic);
   // Depth-first over (node, next segment). `**` nodes loop on themselves, so
   // the same state can be reached twice; `seen` keeps each visited once.
-  std::vector<WalkState> stack = {{root_.get(), 0}};
-  absl::flat_hash_set<WalkState> seen;
+  std::vector<WalkState>& stack = walk_stack_;
+  absl::flat_hash_set<WalkState>& seen = walk_seen_;
+  stack.clear();
+  seen.clear();
+  stack.push_back({root_.get(), 0});
   while (!stack.empty()) {
     const WalkState state = stack.back();
     stack.pop_back();

@@ -35,9 +35,11 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 #include "core/ids.h"
@@ -153,8 +155,28 @@ class SubscriptionIndex {
   // Most literal topics whose results are cached; when full the cache starts
   // over.
   static constexpr size_t kMaxCachedTopics = 8192;
+  // A topic is cached the second time Match() sees it, if fewer than this
+  // many other topics were seen once in between: topics used once, such as
+  // the fresh reply subject of every request, would otherwise fill the
+  // cache, make it start over every kMaxCachedTopics requests and push out
+  // the topics that do repeat.
+  static constexpr size_t kMaxFirstSightings = 8192;
 
  private:
+  // A state of the trie walk: at `node`, with segments [next..] still to
+  // match.
+  struct WalkState {
+    SubscriptionNode* node;
+    uint32_t next;
+    bool operator==(const WalkState& o) const {
+      return node == o.node && next == o.next;
+    }
+    template <typename H>
+    friend H AbslHashValue(H h, const WalkState& s) {
+      return H::combine(std::move(h), s.node, s.next);
+    }
+  };
+
   SubscriptionNode* NewNode(SubscriptionNode* parent, absl::string_view segment);
   void PruneFrom(SubscriptionNode* node);
   void Invalidate() {
@@ -170,6 +192,11 @@ class SubscriptionIndex {
   absl::flat_hash_map<std::string, std::vector<SubscriptionNode*>> cache_;
   uint64_t cache_epoch_ = 1;
   std::vector<SubscriptionNode*> scratch_;
+  // Hashes of topics Match() saw once and did not cache.
+  absl::flat_hash_set<uint64_t> first_sightings_;
+  // Reused by Walk() so that a walk allocates nothing.
+  std::vector<WalkState> walk_stack_;
+  absl::flat_hash_set<WalkState> walk_seen_;
 };
 
 }  // namespace manifold

@@ -142,10 +142,11 @@ absl::StatusOr<size_t> NatsCodec::Decode(absl::string_view input,
   limits.max_control_line_bytes = options_.max_control_line_bytes;
   limits.max_payload_bytes = max_payload_;
   limits.max_command_bytes = max_frame_bytes;
-  nats::Command command;
-  absl::StatusOr<size_t> used = nats::ParseCommand(input, limits, command);
+  // command_ is reused: ParseCommand sets every field, and a fresh Command
+  // on every call would be cleared twice.
+  absl::StatusOr<size_t> used = nats::ParseCommand(input, limits, command_);
   if (used.ok() && *used > 0) {
-    if (absl::Status s = Translate(command, op); !s.ok()) used = s;
+    if (absl::Status s = Translate(command_, op); !s.ok()) used = s;
   }
   if (!used.ok()) fatal_text_ = nats::NatsErrorText(used.status());
   return used;
@@ -269,8 +270,18 @@ absl::Status NatsCodec::TranslatePublish(const nats::Command& command,
   }
   PublishOp& publish = op.publish;
   publish.Reset();
-  if (!nats::SubjectToTopic(command.subject, nats::SubjectUse::kPublish, topic_)
-           .ok() ||
+  // Publishers mostly repeat their subject: map it again only when it
+  // changes.
+  if (command.subject != publish_subject_) {
+    if (nats::SubjectToTopic(command.subject, nats::SubjectUse::kPublish,
+                             publish_topic_)
+            .ok()) {
+      publish_subject_.assign(command.subject.data(), command.subject.size());
+    } else {
+      publish_subject_.clear();
+    }
+  }
+  if (publish_subject_.empty() ||
       (!command.reply_to.empty() &&
        !nats::SubjectToTopic(command.reply_to, nats::SubjectUse::kReply,
                              reply_to_)
@@ -295,9 +306,13 @@ absl::Status NatsCodec::TranslatePublish(const nats::Command& command,
   in_flight_.op_id = NextOpId();
   op.kind = Operation::Kind::kPublish;
   publish.op_id = in_flight_.op_id;
-  publish.topic = topic_;
+  publish.topic = publish_topic_;
   publish.payload = command.payload;
   if (!command.reply_to.empty()) publish.reply_to = reply_to_;
+  // NATS subscribers get the subjects as written, without mapping back.
+  publish.spelling = kSlot;
+  publish.spelled_topic = command.subject;
+  publish.spelled_reply_to = command.reply_to;
   publish.ack = verbose_;
   publish.no_responders =
       headers_ && no_responders_ && !command.reply_to.empty();
@@ -366,6 +381,7 @@ void NatsCodec::EncodeAck(const wire::Ack& ack, OutboundBuffer& out) {
       const SubscriptionId id(ack.subscription_id());
       by_sid_[in_flight_.sid] = id;
       by_id_[id] = SidEntry{in_flight_.sid, 0, 0};
+      last_entry_ = nullptr;
       break;
     }
     case InFlight::Kind::kUnsub: {
@@ -379,6 +395,7 @@ void NatsCodec::EncodeAck(const wire::Ack& ack, OutboundBuffer& out) {
         entry->second.max_messages = in_flight_.max_messages;
       } else {
         if (entry != by_id_.end()) by_id_.erase(entry);
+        last_entry_ = nullptr;
         by_sid_.erase(it);
       }
       break;
@@ -408,7 +425,7 @@ void NatsCodec::EncodeError(const wire::Error& error, OutboundBuffer& out) {
         text = std::string(nats::kInvalidPublishSubject);
       } else if (code == wire::RESERVED_TOPIC) {
         std::string subject;
-        nats::AppendSubjectForTopic(topic_, subject);
+        nats::AppendSubjectForTopic(publish_topic_, subject);
         text = nats::PublishPermissionsViolation(subject);
       } else if (code == wire::PAYLOAD_TOO_LARGE) {
         text = std::string(nats::kMaximumPayloadViolation);
@@ -428,9 +445,14 @@ void NatsCodec::EncodeError(const wire::Error& error, OutboundBuffer& out) {
 void NatsCodec::EncodeDelivery(SharedMessage& message,
                                SubscriptionId subscription,
                                OutboundBuffer& out) {
-  auto it = by_id_.find(subscription);
-  if (it == by_id_.end()) return;  // not a subscription this codec made
-  SidEntry& entry = it->second;
+  // Deliveries come in runs for the same subscription: remember the last.
+  if (last_entry_ == nullptr || last_entry_id_ != subscription) {
+    auto it = by_id_.find(subscription);
+    if (it == by_id_.end()) return;  // not a subscription this codec made
+    last_entry_ = &it->second;
+    last_entry_id_ = subscription;
+  }
+  SidEntry& entry = *last_entry_;
   const PublishOp& publish = message.publish();
   const bool hmsg = HasHeaders(publish) && headers_;
   const absl::string_view op = hmsg ? "HMSG " : "MSG ";
@@ -440,33 +462,45 @@ void NatsCodec::EncodeDelivery(SharedMessage& message,
   // MSG with the payload only, encoded for it alone.
   const bool cacheable = hmsg || !HasHeaders(publish);
   if (!cacheable || !message.encoded(kSlot)) {
-    reply_subject_.clear();
-    if (!publish.reply_to.empty()) {
+    // A NATS publisher's own spelling needs no mapping.
+    const bool spelled =
+        publish.spelling == kSlot && !publish.spelled_topic.empty();
+    absl::string_view reply_subject = publish.spelled_reply_to;
+    if (!spelled && !publish.reply_to.empty()) {
+      reply_subject_.clear();
       nats::AppendSubjectForTopic(publish.reply_to, reply_subject_);
+      reply_subject = reply_subject_;
     }
     header_block_.clear();
     if (hmsg) nats::AppendHeaderBlock(publish.headers, header_block_);
-    const nats::MessageTail tail{reply_subject_, hmsg, header_block_,
+    const nats::MessageTail tail{reply_subject, hmsg, header_block_,
                                  publish.payload};
-    const size_t subject_size = nats::SubjectSizeForTopic(publish.topic);
+    const size_t subject_size = spelled
+                                    ? publish.spelled_topic.size()
+                                    : nats::SubjectSizeForTopic(publish.topic);
+    const auto write_subject = [&](char* p) {
+      return spelled ? Put(publish.spelled_topic, p)
+                     : nats::WriteSubjectForTopic(publish.topic, p);
+    };
     const size_t shared_size = subject_size + tail.size();
     if (!cacheable || message.single_recipient()) {
       // Nobody else needs the shared part: write the whole message in place.
       char* p = out.AppendSpace(op.size() + shared_size + 1 + entry.sid.size());
       p = Put(op, p);
-      p = nats::WriteSubjectForTopic(publish.topic, p);
+      p = write_subject(p);
       *p++ = ' ';
       p = Put(entry.sid, p);
       tail.Write(p);
     } else {
       char* p = message.BeginEncoding(kSlot, shared_size);
-      tail.Write(nats::WriteSubjectForTopic(publish.topic, p));
+      tail.Write(write_subject(p));
+      message.set_split(kSlot, subject_size);
       message.FinishEncoding(kSlot);
     }
   }
   if (cacheable && message.encoded(kSlot)) {
     const absl::string_view shared = message.bytes(kSlot);
-    const size_t subject_size = shared.find(' ');
+    const size_t subject_size = message.split(kSlot);
     const absl::string_view subject = shared.substr(0, subject_size);
     if (message.by_reference(kSlot)) {
       char* p =
@@ -489,7 +523,8 @@ void NatsCodec::EncodeDelivery(SharedMessage& message,
   }
   if (++entry.delivered == entry.max_messages) {
     by_sid_.erase(entry.sid);
-    by_id_.erase(it);
+    by_id_.erase(subscription);
+    last_entry_ = nullptr;
   }
 }
 

@@ -207,11 +207,17 @@ class NatsCodec final : public ProtocolCodec {
   // The Ping that stands for a locally answered command, and its answer.
   uint64_t local_answer_op_id_ = 0;
   std::string local_answer_;
+  // The command Decode() is translating (its views point into the input).
+  nats::Command command_;
   // The -ERR text for the fatal error Decode() just returned.
   std::string fatal_text_;
 
-  // Mapped subject and reply of the publish being handled.
+  // Mapped pattern of the SUB being handled.
   std::string topic_;
+  // The last PUB subject and its mapping (kept while publishes repeat it),
+  // and the mapped reply of the publish being handled.
+  std::string publish_subject_;
+  std::string publish_topic_;
   std::string reply_to_;
   // Scratch for encoding a delivery: its reply subject and header block.
   std::string reply_subject_;
@@ -219,6 +225,9 @@ class NatsCodec final : public ProtocolCodec {
 
   absl::flat_hash_map<std::string, SubscriptionId> by_sid_;
   absl::flat_hash_map<SubscriptionId, SidEntry> by_id_;
+  // The entry the last delivery used; reset whenever by_id_ changes.
+  SidEntry* last_entry_ = nullptr;
+  SubscriptionId last_entry_id_;
 };
 
 }  // namespace manifold

@@ -13,7 +13,8 @@
   X(ServeCommand)                \
   X(StatsCommand)                \
   X(EventsCommand)               \
-  X(ReplayCommand)
+  X(ReplayCommand)               \
+  X(BenchCommand)
 
 namespace manifold::cli {
 

@@ -19,10 +19,39 @@ bool AllStars(absl::string_view token) {
   return token.find_first_not_of('*') == absl::string_view::npos;
 }
 
+// The common case in one pass: tokens of plain characters (no '/', '*' or
+// '>'), none empty, which map by turning each '.' into '/'. Returns false,
+// having written nothing useful, for any other subject.
+bool PlainSubjectToTopic(absl::string_view subject, std::string& topic) {
+  const size_t n = subject.size();
+  if (n == 0 || subject[0] == '.' || subject[n - 1] == '.') return false;
+  topic.resize(n);
+  char* out = topic.data();
+  char previous = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const char c = subject[i];
+    if (c == '/' || c == '*' || c == '>' || (c == '.' && previous == '.')) {
+      return false;
+    }
+    out[i] = c == '.' ? '/' : c;
+    previous = c;
+  }
+  return true;
+}
+
+// True when `topic` has no '*' (so no wildcard segment) and no '.' (which
+// NATS spells "//"): its subject is the topic with '/' turned into '.'.
+bool IsPlainTopic(absl::string_view topic) {
+  bool plain = true;
+  for (char c : topic) plain &= (c != '*') & (c != '.');
+  return plain;
+}
+
 }  // namespace
 
 absl::Status SubjectToTopic(absl::string_view subject, SubjectUse use,
                             std::string& topic) {
+  if (PlainSubjectToTopic(subject, topic)) return absl::OkStatus();
   topic.clear();
   if (subject.empty()) return SubjectError(subject, use, "is empty");
   const bool literal = use != SubjectUse::kSubscribe;
@@ -82,6 +111,7 @@ absl::Status SubjectToTopic(absl::string_view subject, SubjectUse use,
 }
 
 size_t SubjectSizeForTopic(absl::string_view topic) {
+  if (IsPlainTopic(topic)) return topic.size();
   size_t size = 0;
   size_t start = 0;
   while (true) {
@@ -105,6 +135,10 @@ size_t SubjectSizeForTopic(absl::string_view topic) {
 }
 
 char* WriteSubjectForTopic(absl::string_view topic, char* out) {
+  if (IsPlainTopic(topic)) {
+    for (char c : topic) *out++ = c == '/' ? '.' : c;
+    return out;
+  }
   size_t start = 0;
   while (true) {
     const size_t slash = topic.find('/', start);

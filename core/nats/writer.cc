@@ -71,17 +71,38 @@ char* Put(absl::string_view s, char* out) {
   return out + s.size();
 }
 
+// Decimal digits of `value`, without formatting it: sizes are computed for
+// every message before it is written.
+size_t DecimalDigits(uint64_t value) {
+  size_t digits = 1;
+  while (value >= 10) {
+    value /= 10;
+    ++digits;
+  }
+  return digits;
+}
+
+char* PutDecimal(uint64_t value, char* out) {
+  char* end = out + DecimalDigits(value);
+  char* p = end;
+  do {
+    *--p = static_cast<char>('0' + value % 10);
+    value /= 10;
+  } while (value != 0);
+  return end;
+}
+
 }  // namespace
 
 size_t MessageTail::size() const {
   size_t size = 1;  // the space after the sid
   if (!reply_subject.empty()) size += reply_subject.size() + 1;
   if (hmsg) {
-    size += absl::AlphaNum(header_block.size()).size() + 1 +
-            absl::AlphaNum(header_block.size() + payload.size()).size() +
+    size += DecimalDigits(header_block.size()) + 1 +
+            DecimalDigits(header_block.size() + payload.size()) +
             header_block.size();
   } else {
-    size += absl::AlphaNum(payload.size()).size();
+    size += DecimalDigits(payload.size());
   }
   return size + 2 + payload.size() + 2;
 }
@@ -93,17 +114,19 @@ char* MessageTail::Write(char* out) const {
     *out++ = ' ';
   }
   if (hmsg) {
-    out = Put(absl::AlphaNum(header_block.size()).Piece(), out);
+    out = PutDecimal(header_block.size(), out);
     *out++ = ' ';
-    out =
-        Put(absl::AlphaNum(header_block.size() + payload.size()).Piece(), out);
+    out = PutDecimal(header_block.size() + payload.size(), out);
   } else {
-    out = Put(absl::AlphaNum(payload.size()).Piece(), out);
+    out = PutDecimal(payload.size(), out);
   }
-  out = Put("\r\n", out);
+  *out++ = '\r';
+  *out++ = '\n';
   if (hmsg) out = Put(header_block, out);
   out = Put(payload, out);
-  return Put("\r\n", out);
+  *out++ = '\r';
+  *out++ = '\n';
+  return out;
 }
 
 void MessageTail::AppendTo(std::string& out) const {

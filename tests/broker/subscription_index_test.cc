@@ -4,6 +4,7 @@
 #include <random>
 #include <set>
 
+#include "absl/strings/str_cat.h"
 #include "core/topic.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -64,7 +65,9 @@ TEST(SubscriptionIndexTest, MatchAgreesWithMatchesAndIntersectsOverRandomSets) {
       ASSERT_EQ(got, expected)
           << "seed " << seed << " round " << round << " topic " << topic;
       if (!HasWildcard(topic)) {
-        // The cached answer is the same.
+        // A topic is cached from its second sighting on, with the same
+        // answer.
+        ASSERT_EQ(Ids(index.Match(topic)), expected);
         EXPECT_TRUE(index.IsCached(topic));
         ASSERT_EQ(Ids(index.Match(topic)), expected);
       }
@@ -114,6 +117,23 @@ TEST(SubscriptionIndexTest, ManySubscribersOnOneNodeRemoveInConstantTime) {
   auto nodes = index.Match("hot");
   ASSERT_EQ(nodes.size(), 1u);
   EXPECT_EQ(nodes[0]->subscribers().size(), n / 2);
+}
+
+TEST(SubscriptionIndexTest, TopicsSeenOnceDoNotPushRepeatedTopicsOutOfTheCache) {
+  SubscriptionIndex index;
+  index.Add(SubscriptionId(1), nullptr, "_inbox/**", "");
+  index.Add(SubscriptionId(2), nullptr, "orders/*", "");
+  index.Match("orders/new");
+  EXPECT_FALSE(index.IsCached("orders/new"));
+  index.Match("orders/new");
+  EXPECT_TRUE(index.IsCached("orders/new"));
+  // A fresh reply topic per request, more of them than the cache holds.
+  for (size_t i = 0; i < 2 * SubscriptionIndex::kMaxCachedTopics; ++i) {
+    EXPECT_EQ(Ids(index.Match(absl::StrCat("_inbox/", i))),
+              (std::set<uint64_t>{1}));
+  }
+  EXPECT_TRUE(index.IsCached("orders/new"));
+  EXPECT_EQ(Ids(index.Match("orders/new")), (std::set<uint64_t>{2}));
 }
 
 TEST(SubscriptionIndexTest, ReservedTopicsOnlyMatchTheirLiteralPrefix) {

@@ -1,0 +1,255 @@
+#!/usr/bin/env bash
+# Manifold next to nats-server, under the same load, on this machine.
+#
+#   bench/compare.sh [--rounds N] [--scale F] [--only a,b,...] [--out DIR]
+#
+# Starts nats-server and `manifoldd --nats` on free loopback ports, runs every
+# scenario below with `manifold bench` against nats-server, against
+# Manifold's NATS front end and against Manifold's native protocol, in turn
+# (the order rotates every round, so neither server always runs first on a
+# busier machine), and prints the median of each and the ratio
+# Manifold / nats-server, with each server's CPU time for the same work (from
+# /proc/<pid>/stat). Every message of every run is checked; a run that lost,
+# duplicated or reordered anything is marked and the script exits 1.
+#
+#   --rounds N   rounds of every scenario (default 5)
+#   --scale F    multiply every message count (default 1; 0.2 for a quick look)
+#   --only LIST  scenarios to run, e.g. pubsub16,reqrep,ping
+#   --out DIR    where servers' logs and the raw results (results.jsonl) go
+#                (default: a fresh directory under /tmp)
+#
+# Binaries: $MANIFOLDD and $MANIFOLD if set; otherwise Manifold is built
+# optimised (-O2 -DNDEBUG) with CMake in $BUILD_DIR (default
+# /tmp/manifold-compare-build). $MANIFOLDD_FLAGS adds flags to manifoldd (e.g.
+# "--loop io_uring"). nats-server is installed from Debian when missing.
+# The machine is shared and noisy: compare ratios within one run, and re-run
+# when `uptime` shows a low load average.
+set -euo pipefail
+
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+rounds=5
+scale=1
+only=""
+out=""
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --rounds) rounds="$2"; shift 2 ;;
+    --scale) scale="$2"; shift 2 ;;
+    --only) only="$2"; shift 2 ;;
+    --out) out="$2"; shift 2 ;;
+    -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
+    *) echo "compare.sh: unknown argument '$1' (try --help)" >&2; exit 2 ;;
+  esac
+done
+
+# name | manifold bench arguments | what is compared
+scenarios=(
+  "pubsub16|pubsub --size 16 --count 5000000|rate"
+  "pubsub1k|pubsub --size 1024 --count 1500000|rate"
+  "fanout8|fanout --subs 8 --size 16 --count 2000000|rate"
+  "queue4|queue --subs 4 --size 16 --count 5000000|rate"
+  "wildcard|wildcard --subs 2 --size 16 --count 4000000|rate"
+  "reqrep|reqrep --size 16 --count 20000|p50"
+  "ping|ping --count 20000|p50"
+)
+
+die() { echo "compare.sh: $*" >&2; exit 1; }
+
+for tool in jq python3; do
+  command -v "$tool" >/dev/null || die "$tool is needed (apt-get install $tool)"
+done
+if ! command -v nats-server >/dev/null; then
+  echo "compare.sh: installing nats-server (Debian package)" >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y nats-server >/dev/null 2>&1 ||
+    { apt-get update >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y nats-server >/dev/null; } ||
+    die "cannot install nats-server (apt-get install nats-server)"
+fi
+
+if [[ -z "${MANIFOLDD:-}" || -z "${MANIFOLD:-}" ]]; then
+  build="${BUILD_DIR:-/tmp/manifold-compare-build}"
+  launcher=()
+  command -v ccache >/dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+  echo "compare.sh: building Manifold (-O2 -DNDEBUG) in $build" >&2
+  cmake -S "$repo" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+    -DCMAKE_CXX_FLAGS_RELEASE="-O2 -DNDEBUG" -DMANIFOLD_BUILD_TESTS=OFF \
+    -DMANIFOLD_BUILD_BENCHMARKS=OFF "${launcher[@]}" >/dev/null
+  cmake --build "$build" -j2 --target manifoldd manifold >/dev/null
+  MANIFOLDD="$build/examples/tcp_broker/manifoldd"
+  MANIFOLD="$build/client/manifold"
+fi
+[[ -x "$MANIFOLDD" && -x "$MANIFOLD" ]] || die "no manifoldd/manifold binaries"
+
+[[ -n "$out" ]] || out="$(mktemp -d /tmp/manifold-compare.XXXXXX)"
+mkdir -p "$out"
+results="$out/results.jsonl"
+: > "$results"
+
+nats_pid=""
+manifold_pid=""
+stop() {  # pid: SIGTERM, then SIGKILL after 5 s
+  local pid="$1"
+  [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null || return 0
+  kill -TERM "$pid" 2>/dev/null || true
+  for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
+  kill -KILL "$pid" 2>/dev/null || true
+}
+cleanup() { stop "$nats_pid"; stop "$manifold_pid"; }
+trap cleanup EXIT
+
+wait_for() {  # file pattern: waits up to 10 s for a line matching pattern
+  for _ in $(seq 100); do
+    grep -q "$2" "$1" 2>/dev/null && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+# nats-server picks a free port itself (-p -1) and logs it.
+nats-server -a 127.0.0.1 -p -1 > "$out/nats-server.log" 2>&1 &
+nats_pid=$!
+wait_for "$out/nats-server.log" "Listening for client connections" ||
+  die "nats-server did not start; see $out/nats-server.log"
+nats_addr=$(sed -n 's/.*Listening for client connections on \([0-9.]*:[0-9]*\).*/\1/p' \
+  "$out/nats-server.log" | head -1)
+
+# manifoldd binds port 0 for both listeners and prints where it listens.
+# shellcheck disable=SC2086
+"$MANIFOLDD" --listen 127.0.0.1:0 --nats 127.0.0.1:0 --log_level warning \
+  ${MANIFOLDD_FLAGS:-} > "$out/manifoldd.out" 2> "$out/manifoldd.log" &
+manifold_pid=$!
+wait_for "$out/manifoldd.out" "listening on" ||
+  die "manifoldd did not start; see $out/manifoldd.log"
+line=$(head -1 "$out/manifoldd.out")
+manifold_nats=$(echo "$line" | grep -o '[0-9.]*:[0-9]* (nats)' | cut -d' ' -f1)
+manifold_native=$(echo "$line" | grep -o '[0-9.]*:[0-9]* (tcp)' | cut -d' ' -f1)
+[[ -n "$manifold_nats" && -n "$manifold_native" ]] ||
+  die "cannot tell manifoldd's ports from: $line"
+
+ticks=$(getconf CLK_TCK)
+cpu_seconds() {  # pid -> user+system CPU seconds so far
+  awk -v t="$ticks" '{printf "%.3f", ($14 + $15) / t}' "/proc/$1/stat"
+}
+
+targets=("nats-server|$nats_addr|nats|$nats_pid"
+         "manifold-nats|$manifold_nats|nats|$manifold_pid"
+         "manifold-native|$manifold_native|native|$manifold_pid")
+
+{
+  echo "date:      $(date -u '+%Y-%m-%d %H:%M UTC')"
+  echo "machine:   $(nproc) CPUs, $(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -1), kernel $(uname -r)"
+  echo "servers:   $(nats-server --version) on $nats_addr; manifoldd $(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$repo" diff --quiet 2>/dev/null || echo '+changes') nats $manifold_nats native $manifold_native ${MANIFOLDD_FLAGS:-}"
+  echo "load:      $(uptime | sed 's/.*load average/load average/')"
+  echo "rounds:    $rounds, scale $scale, output $out"
+} | tee "$out/header.txt"
+
+failures=0
+for ((round = 1; round <= rounds; round++)); do
+  for entry in "${scenarios[@]}"; do
+    IFS='|' read -r name args _ <<< "$entry"
+    if [[ -n "$only" && ",$only," != *",$name,"* ]]; then continue; fi
+    # Scale the message count.
+    count=$(echo "$args" | sed -n 's/.*--count \([0-9]*\).*/\1/p')
+    scaled=$(awk -v c="$count" -v s="$scale" 'BEGIN { n = int(c * s); print (n < 1000 ? 1000 : n) }')
+    run_args="${args/--count $count/--count $scaled}"
+    for ((k = 0; k < ${#targets[@]}; k++)); do
+      IFS='|' read -r target address protocol pid \
+        <<< "${targets[$(((k + round) % ${#targets[@]}))]}"
+      before=$(cpu_seconds "$pid")
+      set +e
+      # shellcheck disable=SC2086
+      json=$("$MANIFOLD" --server "$address" --json bench $run_args \
+        --protocol "$protocol" 2> "$out/last-run.err")
+      status=$?
+      set -e
+      after=$(cpu_seconds "$pid")
+      kill -0 "$pid" 2>/dev/null || die "$target exited; see $out"
+      if [[ -z "$json" ]]; then
+        echo "compare.sh: $target $name failed: $(tail -1 "$out/last-run.err")" >&2
+        failures=$((failures + 1))
+        continue
+      fi
+      [[ $status -eq 0 ]] || failures=$((failures + 1))
+      echo "$json" | jq -c --arg target "$target" --arg name "$name" \
+        --argjson round "$round" \
+        --argjson cpu "$(awk -v a="$before" -v b="$after" 'BEGIN{printf "%.3f", b - a}')" \
+        '. + {target: $target, name: $name, round: $round, server_cpu_s: $cpu}' \
+        >> "$results"
+    done
+  done
+  echo "round $round of $rounds done ($(uptime | sed 's/.*load average/load average/'))" >&2
+done
+
+echo "load:      $(uptime | sed 's/.*load average/load average/') (at the end)" | tee -a "$out/header.txt"
+python3 - "$results" <<'PY' | tee "$out/table.txt"
+import json, statistics, sys
+
+runs = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
+order = ["pubsub16", "pubsub1k", "fanout8", "queue4", "wildcard", "reqrep", "ping"]
+labels = {
+    "pubsub16": "pub/sub 1x1, 16 B", "pubsub1k": "pub/sub 1x1, 1 KiB",
+    "fanout8": "fan-out 1x8, 16 B", "queue4": "queue group 1x4, 16 B",
+    "wildcard": "wildcard 1x2, 16 B", "reqrep": "request/reply", "ping": "ping",
+}
+bars = {"pubsub16": 1.5, "pubsub1k": 1.3, "fanout8": 1.5, "queue4": 1.5,
+        "wildcard": 2.0}
+
+def pick(name, target, key):
+    values = [key(r) for r in runs if r["name"] == name and r["target"] == target]
+    return statistics.median(values) if values else None
+
+def unclean(name, target):
+    return sum(1 for r in runs if r["name"] == name and r["target"] == target
+               and not r["clean"])
+
+def fmt(v, rate):
+    if v is None:
+        return "-"
+    return f"{v:,.0f}" if rate else f"{v:.1f}"
+
+rows = []
+head = ("scenario", "measure", "nats-server", "manifold", "ratio", "bar",
+        "native", "cpu nats", "cpu mfld", "cpu ratio")
+for name in order:
+    if not any(r["name"] == name for r in runs):
+        continue
+    rate = name not in ("reqrep", "ping")
+    key = (lambda r: r["received_per_s"]) if rate else (lambda r: r["latency_us"]["p50"])
+    n, m, native = (pick(name, t, key) for t in ("nats-server", "manifold-nats", "manifold-native"))
+    cn, cm = (pick(name, t, lambda r: r["server_cpu_s"]) for t in ("nats-server", "manifold-nats"))
+    ratio = m / n if n and m else None
+    bar = ""
+    if name in bars and ratio is not None:
+        bar = f">={bars[name]}x " + ("ok" if ratio >= bars[name] else "MISSED")
+    marks = "".join(f" [{t}: {unclean(name, t)} unclean runs]"
+                    for t in ("nats-server", "manifold-nats", "manifold-native")
+                    if unclean(name, t))
+    rows.append((labels[name] + marks,
+                 "recv msgs/s" if rate else "p50 us",
+                 fmt(n, rate), fmt(m, rate),
+                 f"{ratio:.2f}x" if ratio else "-", bar, fmt(native, rate),
+                 f"{cn:.2f}s" if cn is not None else "-",
+                 f"{cm:.2f}s" if cm is not None else "-",
+                 f"{cm / cn:.2f}x" if cn and cm is not None else "-"))
+widths = [max(len(str(r[i])) for r in rows + [head]) for i in range(len(head))]
+for r in [head] + rows:
+    print("  ".join(str(c).rjust(w) if i > 1 else str(c).ljust(w)
+                    for i, (c, w) in enumerate(zip(r, widths))))
+
+rr = pick("reqrep", "manifold-nats", lambda r: r["latency_us"]["p50"])
+pp = pick("ping", "manifold-nats", lambda r: r["latency_us"]["p50"])
+if rr and pp:
+    print(f"\nmanifold (nats) request/reply p50 / ping p50 = {rr / pp:.2f}"
+          f" (bar <= 2.0: {'ok' if rr / pp <= 2.0 else 'MISSED'})")
+rr = pick("reqrep", "nats-server", lambda r: r["latency_us"]["p50"])
+pp = pick("ping", "nats-server", lambda r: r["latency_us"]["p50"])
+if rr and pp:
+    print(f"nats-server      request/reply p50 / ping p50 = {rr / pp:.2f}")
+print("\nmedians of", max((r["round"] for r in runs), default=0),
+      "rounds; cpu = server CPU seconds per run (same messages for both);"
+      " ratio = manifold (NATS front end) / nats-server")
+PY
+
+if [[ $failures -gt 0 ]]; then
+  echo "compare.sh: $failures runs failed or were not clean; see $results" >&2
+  exit 1
+fi

@@ -1,0 +1,109 @@
+// manifold bench SCENARIO: a load run against a broker on this machine,
+// native protocol or NATS (so the same run can target nats-server). See
+// bench/load/load_options.h for the scenarios and bench/README.md for how the
+// numbers are used.
+//
+//   manifold bench fanout --subs 8 --count 500000
+//   manifold --server 127.0.0.1:4222 bench reqrep --protocol nats --json
+
+#include <cstdio>
+#include <string>
+
+#include "absl/flags/flag.h"
+#include "absl/strings/str_cat.h"
+#include "bench/load/load_runner.h"
+#include "client/cli/bench_report.h"
+#include "client/cli/command.h"
+#include "client/cli/flags.h"
+
+ABSL_FLAG(std::string, protocol, "native",
+          "bench: the protocol to speak, native or nats");
+ABSL_FLAG(int32_t, pubs, 0,
+          "bench: publishers (requesters, pingers); 0: the scenario's default");
+ABSL_FLAG(int32_t, subs, 0,
+          "bench: subscribers (queue members, responders); 0: the scenario's "
+          "default");
+ABSL_FLAG(uint64_t, size, 16, "bench: payload bytes per message (>= 12)");
+ABSL_FLAG(absl::Duration, duration, absl::Seconds(10),
+          "bench: stop sending after this long even if --count is not reached");
+ABSL_FLAG(uint64_t, window, 0,
+          "bench: messages a publisher may have in flight; 0: about 2 MiB");
+ABSL_FLAG(int32_t, inflight, 1,
+          "bench: requests each requester keeps outstanding (reqrep)");
+ABSL_FLAG(int32_t, subjects, 0,
+          "bench: distinct subjects the wildcard scenario publishes to; 0: 256");
+ABSL_FLAG(int32_t, client_threads, 2,
+          "bench: 1 runs every connection on one thread; 2 puts senders and "
+          "receivers on separate threads");
+
+namespace manifold::cli {
+namespace {
+
+absl::Status RunBench(CommandContext& context) {
+  if (absl::Status s = context.ExpectArgs(1, "SCENARIO"); !s.ok()) return s;
+  load::LoadOptions options;
+  absl::StatusOr<load::Scenario> scenario =
+      load::ParseScenario(context.args()[0]);
+  if (!scenario.ok()) return UsageError(scenario.status().message());
+  options.scenario = *scenario;
+  absl::StatusOr<load::Protocol> protocol =
+      load::ParseProtocol(absl::GetFlag(FLAGS_protocol));
+  if (!protocol.ok()) return UsageError(protocol.status().message());
+  options.protocol = *protocol;
+  options.server = context.server();
+  options.publishers = absl::GetFlag(FLAGS_pubs);
+  options.subscribers = absl::GetFlag(FLAGS_subs);
+  options.payload_bytes = absl::GetFlag(FLAGS_size);
+  const int64_t count = absl::GetFlag(FLAGS_count);
+  if (count < 0) return UsageError("--count must be 0 or more");
+  options.messages = static_cast<uint64_t>(count);
+  options.duration = absl::GetFlag(FLAGS_duration);
+  options.timeout = absl::GetFlag(FLAGS_timeout);
+  options.window = absl::GetFlag(FLAGS_window);
+  options.inflight = absl::GetFlag(FLAGS_inflight);
+  options.subjects = absl::GetFlag(FLAGS_subjects);
+  options.client_threads = absl::GetFlag(FLAGS_client_threads);
+  if (absl::StatusOr<load::LoadOptions> resolved =
+          load::ResolveOptions(options);
+      !resolved.ok()) {
+    return UsageError(resolved.status().message());
+  }
+  load::LoadProgress previous;
+  options.on_progress = [&previous](const load::LoadProgress& now) {
+    const std::string line = FormatBenchProgress(now, previous);
+    std::fprintf(stderr, "%s\n", line.c_str());
+    previous = now;
+  };
+  absl::StatusOr<load::LoadReport> report = load::RunLoad(options);
+  if (absl::IsPermissionDenied(report.status()) ||
+      absl::IsInvalidArgument(report.status())) {
+    return UsageError(report.status().message());
+  }
+  if (!report.ok()) return report.status();
+  context.Print(FormatBenchReport(*report, context.json()));
+  if (!report->clean()) {
+    return absl::DataLossError(absl::StrCat(
+        "the run was not clean: ", report->lost, " lost, ",
+        report->duplicates, " duplicated, ", report->reordered,
+        " reordered, ", report->corrupt, " unexpected, ", report->errors,
+        " server errors"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+Command BenchCommand() {
+  return {"bench",
+          "bench pubsub|fanout|queue|wildcard|reqrep|ping [--protocol "
+          "native|nats] [--pubs P] [--subs S] [--size BYTES] [--count N] "
+          "[--duration 10s] [--window N] [--inflight N] [--subjects K] "
+          "[--client_threads 1|2]",
+          "load a broker on this machine and check every message (also "
+          "nats-server, with --protocol nats)",
+          {"protocol", "pubs", "subs", "size", "duration", "window",
+           "inflight", "subjects", "client_threads", "count", "timeout"},
+          RunBench};
+}
+
+}  // namespace manifold::cli
