@@ -200,8 +200,13 @@ TEST_P(SlowConsumerTest, OthersKeepFullSpeedWhileClientsNeverRead) {
   }
   std::printf("[   INFO   ] %s: %.0f msg/s alone, %.0f msg/s with 8 hogs\n",
               GetParam().c_str(), alone, hogged);
-  EXPECT_GT(hogged, 0.5 * alone)
-      << alone << " msg/s alone, " << hogged << " msg/s with hogs";
+  // Sanitizers slow the broker's per-delivery work (which the hogs multiply
+  // by nine) far more than the clients' I/O, so speed is compared only in
+  // builds that run at speed.
+  if (!testing::kSanitizedBuild) {
+    EXPECT_GT(hogged, 0.5 * alone)
+        << alone << " msg/s alone, " << hogged << " msg/s with hogs";
+  }
   absl::StatusOr<wire::Statistics> stats = broker().Statistics();
   ASSERT_TRUE(stats.ok()) << stats.status();
   EXPECT_GT(stats->dropped_deliveries(), 0u);

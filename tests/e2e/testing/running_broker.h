@@ -94,8 +94,9 @@ class RunningBroker {
 
 // True when this build, and so the manifoldd it made, runs under a
 // sanitizer. Their allocators keep freed memory in quarantine and add shadow
-// memory, so resident memory says little about the broker's own use: tests
-// report it but do not judge it.
+// memory, so resident memory says little about the broker's own use, and
+// they slow some code far more than other code, so relative speeds say
+// little either: tests report both but do not judge them.
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 inline constexpr bool kSanitizedBuild = true;
 #elif defined(__has_feature)
