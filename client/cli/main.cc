@@ -32,14 +32,24 @@ std::string UsageText() {
       "talk to a Manifold broker\n\n"
       "usage: manifold [--server HOST:PORT | --server unix:PATH] [--json] "
       "COMMAND ARGS...\n\ncommands:\n";
+  // Summaries line up after the synopses; a synopsis too long for that
+  // (bench's) has its summary on the next line, at the same column.
+  constexpr size_t kMaxAlignedSynopsis = 60;
   size_t width = 0;
   for (const Command& c : AllCommands()) {
-    width = std::max(width, c.synopsis.size());
+    if (c.synopsis.size() <= kMaxAlignedSynopsis) {
+      width = std::max(width, c.synopsis.size());
+    }
   }
   for (const Command& c : AllCommands()) {
-    absl::StrAppend(&text, "  ", c.synopsis,
-                    std::string(width + 2 - c.synopsis.size(), ' '), c.summary,
-                    "\n");
+    if (c.synopsis.size() <= width) {
+      absl::StrAppend(&text, "  ", c.synopsis,
+                      std::string(width + 2 - c.synopsis.size(), ' '),
+                      c.summary, "\n");
+    } else {
+      absl::StrAppend(&text, "  ", c.synopsis, "\n",
+                      std::string(width + 4, ' '), c.summary, "\n");
+    }
   }
   absl::StrAppend(
       &text,
