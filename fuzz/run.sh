@@ -6,6 +6,7 @@
 #   FUZZ_SECONDS      seconds per target (default 60)
 #   FUZZ_BUILD_DIR    build directory (default build-fuzz)
 #   FUZZ_TARGETS      targets to run (default: all)
+#   FUZZ_JOBS         targets run side by side (default: one per CPU)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds="${FUZZ_SECONDS:-60}"
@@ -21,32 +22,60 @@ cmake -S . -B "$build" -G Ninja -DCMAKE_CXX_COMPILER=clang++ \
 
 scratch="$(mktemp -d)"
 trap 'rm -rf "$scratch"' EXIT
-status=0
+
+present=()
 for target in $targets; do
-  if ! grep -q "\"$target|" fuzz/CMakeLists.txt; then
-    echo "fuzz: no target $target, skipping"
-    continue
-  fi
-  cmake --build "$build" --target "$target" >/dev/null
-  corpus="fuzz/corpus/${target%_fuzzer}"
-  mkdir -p "$scratch/$target"
-  echo "fuzz: $target for ${seconds}s on $corpus"
-  if ! "$build/fuzz/$target" -max_total_time="$seconds" -timeout=10 \
-      -rss_limit_mb=2048 -print_final_stats=1 \
-      -artifact_prefix="$scratch/$target/" "$scratch/$target" "$corpus" \
-      > "$scratch/$target.log" 2>&1; then
-    status=1
-    echo "fuzz: $target FAILED"
-    tail -40 "$scratch/$target.log"
-    for artifact in "$scratch/$target"/crash-* "$scratch/$target"/leak-* \
-                    "$scratch/$target"/timeout-*; do
-      [ -f "$artifact" ] || continue
-      echo "fuzz: reproducer $(basename "$artifact") (base64):"
-      base64 -w 0 "$artifact"; echo
-    done
+  if grep -q "\"$target|" fuzz/CMakeLists.txt; then
+    present+=("$target")
   else
-    grep -E "stat::number_of_executed_units|stat::new_units_added" \
-      "$scratch/$target.log" | sed "s/^/fuzz: $target /"
+    echo "fuzz: no target $target, skipping"
   fi
+done
+[ ${#present[@]} -gt 0 ] || exit 0
+cmake --build "$build" --target "${present[@]}" >/dev/null
+
+# Runs one target; its report goes to $scratch/$target.report and its exit
+# status to $scratch/$target.status.
+run_target() {
+  local target="$1" corpus="fuzz/corpus/${1%_fuzzer}" out="$scratch/$1"
+  mkdir -p "$out"
+  if "$build/fuzz/$target" -max_total_time="$seconds" -timeout=10 \
+      -rss_limit_mb=2048 -print_final_stats=1 \
+      -artifact_prefix="$out/" "$out" "$corpus" > "$out.log" 2>&1; then
+    grep -E "stat::number_of_executed_units|stat::new_units_added" "$out.log" |
+      sed "s/^/fuzz: $target /" > "$out.report"
+    echo 0 > "$out.status"
+  else
+    {
+      echo "fuzz: $target FAILED"
+      tail -40 "$out.log"
+      for artifact in "$out"/crash-* "$out"/leak-* "$out"/timeout-*; do
+        [ -f "$artifact" ] || continue
+        echo "fuzz: reproducer $(basename "$artifact") (base64):"
+        base64 -w 0 "$artifact"; echo
+      done
+    } > "$out.report"
+    echo 1 > "$out.status"
+  fi
+}
+
+# The targets run side by side, FUZZ_JOBS at a time (default: one per CPU).
+jobs="${FUZZ_JOBS:-$(nproc)}"
+running=0
+for target in "${present[@]}"; do
+  if [ "$running" -ge "$jobs" ]; then
+    wait -n || true
+    running=$((running - 1))
+  fi
+  echo "fuzz: $target for ${seconds}s on fuzz/corpus/${target%_fuzzer}"
+  run_target "$target" &
+  running=$((running + 1))
+done
+wait || true
+
+status=0
+for target in "${present[@]}"; do
+  cat "$scratch/$target.report"
+  [ "$(cat "$scratch/$target.status" 2>/dev/null)" = 0 ] || status=1
 done
 exit $status

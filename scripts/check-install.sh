@@ -11,7 +11,7 @@ build_dir="${BUILD_DIR:-build}"
 scratch="$(mktemp -d)"
 trap 'rm -rf "$scratch"' EXIT
 
-cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build "$build_dir"
 cmake --install "$build_dir" --prefix "$scratch/prefix" >/dev/null
 

@@ -10,6 +10,6 @@ cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 
 build_dir="${BUILD_DIR:-build}"
-cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build "$build_dir" --target manifoldd manifold
 exec "$build_dir/examples/tcp_broker/manifoldd" "$@"

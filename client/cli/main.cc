@@ -127,6 +127,15 @@ int Fail(absl::string_view command, const absl::Status& status) {
 
 int Main(int argc, char** argv) {
   absl::SetProgramUsageMessage(UsageText());
+  // --help and -h mean `manifold help`. (Abseil's --help would add a list of
+  // the flags defined in main.cc, which is none of them.)
+  for (int i = 1; i < argc && absl::string_view(argv[i]) != "--"; ++i) {
+    const absl::string_view arg = argv[i];
+    if (arg == "--help" || arg == "-help" || arg == "-h") {
+      std::fputs(UsageText().c_str(), stdout);
+      return 0;
+    }
+  }
   if (absl::Status s = CheckFlagsExist(argc, argv); !s.ok()) return Fail("", s);
   std::vector<char*> positional = absl::ParseCommandLine(argc, argv);
   if (positional.size() < 2) {

@@ -449,6 +449,12 @@ TEST_P(CliTest, HelpListsEveryCommand) {
        {"pub", "sub", "req", "serve", "stats", "events"}) {
     EXPECT_THAT(r->out, HasSubstr(absl::StrCat("\n  ", command, " ")));
   }
+  // --help says the same, and nothing else.
+  absl::StatusOr<ProcessResult> flag =
+      RunProcess({cli_, "--help"}, kProcessTimeout);
+  ASSERT_TRUE(flag.ok());
+  EXPECT_EQ(flag->exit_code, 0);
+  EXPECT_EQ(flag->out, r->out);
 }
 
 }  // namespace

@@ -35,7 +35,9 @@ std::string Text(const absl::Status& status) {
 }
 
 // Collects messages from a callback subscription; waits for them with a
-// deadline.
+// deadline. Declare it before the clients that feed it: a client's callback
+// thread may still be leaving the handler (unlocking mu_) when the test has
+// what it waited for, and destroying the client first joins that thread.
 class Inbox {
  public:
   MessageHandler Handler() {
@@ -110,9 +112,9 @@ TEST_F(ClientTest, ARefusedConnectionReportsTheBrokersReason) {
 // --- Pub/sub -----------------------------------------------------------------
 
 TEST_F(ClientTest, ACallbackSubscriptionGetsEveryMatchingMessage) {
+  Inbox inbox;  // before the clients: it must outlive their threads
   std::unique_ptr<Client> alice = Connect("alice");
   std::unique_ptr<Client> bob = Connect("bob");
-  Inbox inbox;
   auto sub = bob->Subscribe("room/*", inbox.Handler());
   ASSERT_TRUE(sub.ok()) << sub.status();
   EXPECT_NE((*sub)->id(), 0u);
@@ -412,6 +414,7 @@ TEST_F(ClientTest, AHandlerWaitingOnItsOwnClientsServiceTimesOutNotDeadlocks) {
 }
 
 TEST_F(ClientTest, AMessageHandlerMayPublishAndRequest) {
+  Inbox results;  // before the clients: it must outlive their threads
   std::unique_ptr<Client> server = Connect("server");
   auto echo = server->Serve(
       "echo", [](const IncomingRequest& r) -> absl::StatusOr<std::string> {
@@ -419,7 +422,6 @@ TEST_F(ClientTest, AMessageHandlerMayPublishAndRequest) {
       });
   ASSERT_TRUE(echo.ok());
   std::unique_ptr<Client> client = Connect("client");
-  Inbox results;
   auto results_sub = client->Subscribe("results", results.Handler());
   auto sub = client->Subscribe("work", [&](const Message& m) {
     absl::StatusOr<Message> r =
