@@ -156,14 +156,31 @@ std::optional<absl::Time> BrokerDriver::RunTurn() {
   return NextWakeup();
 }
 
-void BrokerDriver::Shutdown() {
+void BrokerDriver::Shutdown(absl::Duration grace) {
   if (broker_.shutting_down()) return;
   options_.logger.Log(LogLevel::kInfo,
                       absl::StrCat("shutting down: saying goodbye to ",
                                    broker_.connection_count(), " connections"));
   const absl::Time now = Now();
+  shutdown_grace_ = grace;
+  shutdown_deadline_ = now + grace;
   if (options_.observer != nullptr) options_.observer->OnShutdown(now);
   broker_.Shutdown(now);
+}
+
+bool BrokerDriver::ShutdownDone(std::optional<absl::Time>& wakeup) {
+  if (finished()) return true;
+  if (Now() >= shutdown_deadline_) {
+    options_.logger.Log(
+        LogLevel::kWarning,
+        absl::StrCat("shutdown took longer than ",
+                     absl::FormatDuration(shutdown_grace_), ": closing ",
+                     link_count(), " connections with output unwritten"));
+    CloseAll("the broker shut down");
+    return true;
+  }
+  if (!wakeup || *wakeup > shutdown_deadline_) wakeup = shutdown_deadline_;
+  return false;
 }
 
 void BrokerDriver::CloseAll(absl::string_view reason) {

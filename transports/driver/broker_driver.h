@@ -187,8 +187,18 @@ class BrokerDriver {
 
   // Starts a graceful shutdown: every client is told Goodbye and each link
   // closes once its last output is written. Keep running turns until
-  // finished(); give up with CloseAll() at a deadline.
-  void Shutdown();
+  // ShutdownDone() (or finished(), with no grace period to enforce). Links
+  // still open `grace` from now are closed by ShutdownDone(). Calling it
+  // again does nothing.
+  void Shutdown(absl::Duration grace = absl::InfiniteDuration());
+
+  // For the loop of a driver that is shutting down: true when the loop may
+  // stop, either because every connection has closed or because the grace
+  // period has ended, in which case the rest were closed with CloseAll() and
+  // a warning was logged. Otherwise moves `wakeup` no later than the end of
+  // the grace period, so that the loop wakes up to enforce it.
+  // Requires: Shutdown() was called.
+  bool ShutdownDone(std::optional<absl::Time>& wakeup);
 
   // True once Shutdown() was called and every connection has closed.
   bool finished() const {
@@ -260,6 +270,9 @@ class BrokerDriver {
   absl::flat_hash_map<ConnectionId, std::unique_ptr<std::string>>
       orphaned_writes_;
   DriverStatistics stats_;
+  // When a shutdown stops waiting for clients to take their goodbyes.
+  absl::Time shutdown_deadline_ = absl::InfiniteFuture();
+  absl::Duration shutdown_grace_ = absl::InfiniteDuration();
 };
 
 }  // namespace manifold

@@ -155,30 +155,16 @@ absl::Status IoUringServer::Run() {
   for (size_t i = 0; i < listeners_.size(); ++i) ArmAccept(i);
 
   bool shutting_down = false;
-  absl::Time shutdown_deadline;
   absl::Status status;
   std::optional<absl::Time> wakeup = driver_.RunTurn();
   while (true) {
     if (!shutting_down && shutdown_requested_.load(std::memory_order_relaxed)) {
       shutting_down = true;
       CloseListeners();  // stop accepting; Unix socket files go away
-      driver_.Shutdown();
-      shutdown_deadline = driver_.Now() + shutdown_timeout_;
+      driver_.Shutdown(shutdown_timeout_);
       wakeup = driver_.RunTurn();
     }
-    if (shutting_down) {
-      if (driver_.finished()) break;
-      if (driver_.Now() >= shutdown_deadline) {
-        logger_.Log(LogLevel::kWarning,
-                    absl::StrCat("shutdown took longer than ",
-                                 absl::FormatDuration(shutdown_timeout_),
-                                 ": closing ", driver_.link_count(),
-                                 " connections with output unwritten"));
-        driver_.CloseAll("the broker shut down");
-        break;
-      }
-      if (!wakeup || *wakeup > shutdown_deadline) wakeup = shutdown_deadline;
-    }
+    if (shutting_down && driver_.ShutdownDone(wakeup)) break;
     if (std::optional<absl::Time> timer = RunTimers()) {
       if (!wakeup || *timer < *wakeup) wakeup = timer;
     }

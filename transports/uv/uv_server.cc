@@ -188,22 +188,9 @@ void UvServer::Turn() {
     for (auto& [id, status] : failed) driver_.OnWriteDone(id, status);
     wakeup = driver_.RunTurn();
   }
-  if (shutting_down_) {
-    if (driver_.finished()) {
-      StopLoop();
-      return;
-    }
-    if (driver_.Now() >= shutdown_deadline_) {
-      logger_.Log(LogLevel::kWarning,
-                  absl::StrCat("shutdown took longer than ",
-                               absl::FormatDuration(shutdown_timeout_),
-                               ": closing ", driver_.link_count(),
-                               " connections with output unwritten"));
-      driver_.CloseAll("the broker shut down");
-      StopLoop();
-      return;
-    }
-    if (!wakeup || *wakeup > shutdown_deadline_) wakeup = shutdown_deadline_;
+  if (shutting_down_ && driver_.ShutdownDone(wakeup)) {
+    StopLoop();
+    return;
   }
   ArmTimer(wakeup);
 }
@@ -212,8 +199,7 @@ void UvServer::BeginShutdown() {
   shutting_down_ = true;
   for (Listener* listener : listeners_) CloseListener(listener);
   listeners_.clear();  // stop accepting; Unix socket files go away
-  driver_.Shutdown();
-  shutdown_deadline_ = driver_.Now() + shutdown_timeout_;
+  driver_.Shutdown(shutdown_timeout_);
 }
 
 void UvServer::ArmTimer(std::optional<absl::Time> wakeup) {

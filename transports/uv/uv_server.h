@@ -146,7 +146,6 @@ class UvServer final : public SocketServer, private LinkIo {
   bool dirty_ = false;
   bool shutting_down_ = false;
   bool stopped_ = false;
-  absl::Time shutdown_deadline_;
   std::vector<Listener*> listeners_;  // freed by their close callbacks
   absl::flat_hash_map<ConnectionId, Link*> links_;
   // uv_write() calls that failed at once, reported after the turn.

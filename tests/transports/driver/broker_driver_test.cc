@@ -406,6 +406,31 @@ TEST_F(BrokerDriverTest, CloseAllClosesLinksThatCannotDrain) {
   EXPECT_TRUE(d.finished());
 }
 
+TEST_F(BrokerDriverTest, ShutdownDoneWaitsForTheGracePeriodThenClosesTheRest) {
+  ScriptedLinks links;
+  links.budget = 0;  // the peer reads nothing
+  BrokerDriver& d = MakeDriver();
+  const ConnectionId id = d.Open(links, PeerInfo{"test:1"});
+  d.OnReceived(id, HelloFrame());
+  d.Shutdown(absl::Seconds(2));
+  std::optional<absl::Time> wakeup = d.RunTurn();
+  EXPECT_FALSE(d.ShutdownDone(wakeup));
+  // The loop is told to wake up by the end of the grace period.
+  ASSERT_TRUE(wakeup.has_value());
+  EXPECT_LE(*wakeup, now + absl::Seconds(2));
+
+  now += absl::Seconds(1);
+  wakeup = d.RunTurn();
+  EXPECT_FALSE(d.ShutdownDone(wakeup));
+  EXPECT_FALSE(links.closed.count(id));
+
+  now += absl::Seconds(1);
+  wakeup = d.RunTurn();
+  EXPECT_TRUE(d.ShutdownDone(wakeup));
+  EXPECT_TRUE(links.closed.count(id));
+  EXPECT_TRUE(d.finished());
+}
+
 TEST_F(BrokerDriverTest,
        AnEventHandlerMayAdmitAndTheClientIsWelcomedInTheSameTurn) {
   driver_options.on_event = [this](const wire::BrokerEvent& e) {

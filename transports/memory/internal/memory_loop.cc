@@ -18,13 +18,11 @@ MemoryLoop::MemoryLoop(BrokerOptions options,
 
 void MemoryLoop::Run() {
   bool shutting_down = false;
-  absl::Time shutdown_deadline = absl::InfiniteFuture();
   std::optional<absl::Time> wakeup = driver_.RunTurn();
   Doorbell::News news;
   std::vector<ConnectionId> work;
   while (true) {
     absl::Time deadline = wakeup.value_or(absl::InfiniteFuture());
-    if (shutting_down) deadline = std::min(deadline, shutdown_deadline);
     if (!recheck_.empty()) deadline = absl::InfinitePast();  // just collect
     doorbell_->Wait(deadline, &news);
 
@@ -40,17 +38,10 @@ void MemoryLoop::Run() {
 
     if (news.stop && !shutting_down) {
       shutting_down = true;
-      driver_.Shutdown();
-      shutdown_deadline = driver_.Now() + shutdown_timeout_;
+      driver_.Shutdown(shutdown_timeout_);
     }
     wakeup = driver_.RunTurn();
-    if (shutting_down) {
-      if (driver_.finished()) break;
-      if (driver_.Now() >= shutdown_deadline) {
-        driver_.CloseAll("the broker shut down");
-        break;
-      }
-    }
+    if (shutting_down && driver_.ShutdownDone(wakeup)) break;
   }
   for (const std::shared_ptr<MemoryPipe>& pipe : doorbell_->Close()) {
     pipe->BrokerClose();
