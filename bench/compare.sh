@@ -53,7 +53,8 @@ scenarios=(
   "ping|ping --count 20000|p50"
 )
 
-die() { echo "compare.sh: $*" >&2; exit 1; }
+script=compare.sh
+source "$repo/bench/lib.sh"
 
 for tool in jq python3; do
   command -v "$tool" >/dev/null || die "$tool is needed (apt-get install $tool)"
@@ -65,19 +66,7 @@ if ! command -v nats-server >/dev/null; then
     die "cannot install nats-server (apt-get install nats-server)"
 fi
 
-if [[ -z "${MANIFOLDD:-}" || -z "${MANIFOLD:-}" ]]; then
-  build="${BUILD_DIR:-/tmp/manifold-compare-build}"
-  launcher=()
-  command -v ccache >/dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
-  echo "compare.sh: building Manifold (-O2 -DNDEBUG) in $build" >&2
-  cmake -S "$repo" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
-    -DCMAKE_CXX_FLAGS_RELEASE="-O2 -DNDEBUG" -DMANIFOLD_BUILD_TESTS=OFF \
-    -DMANIFOLD_BUILD_BENCHMARKS=OFF "${launcher[@]}" >/dev/null
-  cmake --build "$build" -j2 --target manifoldd manifold >/dev/null
-  MANIFOLDD="$build/examples/tcp_broker/manifoldd"
-  MANIFOLD="$build/client/manifold"
-fi
-[[ -x "$MANIFOLDD" && -x "$MANIFOLD" ]] || die "no manifoldd/manifold binaries"
+bench_binaries /tmp/manifold-compare-build
 
 [[ -n "$out" ]] || out="$(mktemp -d /tmp/manifold-compare.XXXXXX)"
 mkdir -p "$out"
@@ -86,14 +75,7 @@ results="$out/results.jsonl"
 
 nats_pid=""
 manifold_pid=""
-stop() {  # pid: SIGTERM, then SIGKILL after 5 s
-  local pid="$1"
-  [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null || return 0
-  kill -TERM "$pid" 2>/dev/null || true
-  for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
-  kill -KILL "$pid" 2>/dev/null || true
-}
-cleanup() { stop "$nats_pid"; stop "$manifold_pid"; }
+cleanup() { bench_stop "$nats_pid" || true; bench_stop "$manifold_pid" || true; }
 trap cleanup EXIT
 
 wait_for() {  # file pattern: waits up to 10 s for a line matching pattern
@@ -125,10 +107,6 @@ manifold_native=$(echo "$line" | grep -o '[0-9.]*:[0-9]* (tcp)' | cut -d' ' -f1)
 [[ -n "$manifold_nats" && -n "$manifold_native" ]] ||
   die "cannot tell manifoldd's ports from: $line"
 
-ticks=$(getconf CLK_TCK)
-cpu_seconds() {  # pid -> user+system CPU seconds so far
-  awk -v t="$ticks" '{printf "%.3f", ($14 + $15) / t}' "/proc/$1/stat"
-}
 
 targets=("nats-server|$nats_addr|nats|$nats_pid"
          "manifold-nats|$manifold_nats|nats|$manifold_pid"
@@ -154,14 +132,14 @@ for ((round = 1; round <= rounds; round++)); do
     for ((k = 0; k < ${#targets[@]}; k++)); do
       IFS='|' read -r target address protocol pid \
         <<< "${targets[$(((k + round) % ${#targets[@]}))]}"
-      before=$(cpu_seconds "$pid")
+      before=$(bench_cpu_seconds "$pid")
       set +e
       # shellcheck disable=SC2086
       json=$("$MANIFOLD" --server "$address" --json bench $run_args \
         --protocol "$protocol" 2> "$out/last-run.err")
       status=$?
       set -e
-      after=$(cpu_seconds "$pid")
+      after=$(bench_cpu_seconds "$pid")
       kill -0 "$pid" 2>/dev/null || die "$target exited; see $out"
       if [[ -z "$json" ]]; then
         echo "compare.sh: $target $name failed: $(tail -1 "$out/last-run.err")" >&2

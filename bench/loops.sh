@@ -56,22 +56,11 @@ scenarios=(
   "fanout8|fanout --subs 8 --size 16 --count 5000000"
 )
 
-die() { echo "loops.sh: $*" >&2; exit 1; }
+script=loops.sh
+source "$repo/bench/lib.sh"
 command -v python3 >/dev/null || die "python3 is needed (apt-get install python3)"
 
-if [[ -z "${MANIFOLDD:-}" || -z "${MANIFOLD:-}" ]]; then
-  build="${BUILD_DIR:-/tmp/manifold-loops-build}"
-  launcher=()
-  command -v ccache >/dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
-  echo "loops.sh: building Manifold (-O2 -DNDEBUG) in $build" >&2
-  cmake -S "$repo" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
-    -DCMAKE_CXX_FLAGS_RELEASE="-O2 -DNDEBUG" -DMANIFOLD_BUILD_TESTS=OFF \
-    -DMANIFOLD_BUILD_BENCHMARKS=OFF "${launcher[@]}" >/dev/null
-  cmake --build "$build" -j2 --target manifoldd manifold >/dev/null
-  MANIFOLDD="$build/examples/tcp_broker/manifoldd"
-  MANIFOLD="$build/client/manifold"
-fi
-[[ -x "$MANIFOLDD" && -x "$MANIFOLD" ]] || die "no manifoldd/manifold binaries"
+bench_binaries /tmp/manifold-loops-build
 
 if [[ -z "$loops" ]]; then
   # "unknown --loop '?'; this build has: epoll, io_uring, uv"
@@ -87,31 +76,9 @@ results="$out/results.jsonl"
 : > "$results"
 
 broker_pid=""
-running() {  # pid: true while it runs (an exited child waiting to be reaped
-              # does not count)
-  local state
-  state=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) || return 1
-  [[ -n "$state" && "$state" != "Z" ]]
-}
-stop() {  # pid: SIGTERM, then SIGKILL after 5 s; returns the exit status
-  local pid="$1"
-  [[ -n "$pid" ]] || return 0
-  kill -TERM "$pid" 2>/dev/null || true
-  for _ in $(seq 50); do
-    running "$pid" || break
-    sleep 0.1
-  done
-  running "$pid" && kill -KILL "$pid" 2>/dev/null
-  wait "$pid" 2>/dev/null
-}
-cleanup() { stop "$broker_pid" || true; }
+cleanup() { bench_stop "$broker_pid" || true; }
 trap cleanup EXIT
 
-ticks=$(getconf CLK_TCK)
-cpu_seconds() {  # pid -> user+system CPU seconds so far ("-" once it is gone)
-  awk -v t="$ticks" '{printf "%.3f", ($14 + $15) / t}' "/proc/$1/stat" \
-    2>/dev/null || echo "-"
-}
 
 start_broker() {  # loop -> sets broker_pid and address
   local loop="$1" started=$SECONDS
@@ -158,14 +125,14 @@ for ((round = 1; round <= rounds; round++)); do
     for ((k = 0; k < ${#loop_list[@]}; k++)); do
       loop="${loop_list[$(((k + round) % ${#loop_list[@]}))]}"
       start_broker "$loop"
-      before=$(cpu_seconds "$broker_pid")
+      before=$(bench_cpu_seconds "$broker_pid")
       set +e
       # shellcheck disable=SC2086
       json=$("$MANIFOLD" --server "$address" --json bench $run_args \
         --duration 30s 2> "$out/last-run.err")
       status=$?
       set -e
-      after=$(cpu_seconds "$broker_pid")
+      after=$(bench_cpu_seconds "$broker_pid")
       if [[ "$after" == "-" ]]; then
         echo "loops.sh: manifoldd --loop $loop died during $name; see $out" >&2
         failures=$((failures + 1))
@@ -173,7 +140,7 @@ for ((round = 1; round <= rounds; round++)); do
         continue
       fi
       set +e
-      stop "$broker_pid"
+      bench_stop "$broker_pid"
       exit_status=$?
       set -e
       broker_pid=""
