@@ -200,11 +200,15 @@ TEST_P(SlowConsumerTest, OthersKeepFullSpeedWhileClientsNeverRead) {
   }
   std::printf("[   INFO   ] %s: %.0f msg/s alone, %.0f msg/s with 8 hogs\n",
               GetParam().c_str(), alone, hogged);
-  // Sanitizers slow the broker's per-delivery work (which the hogs multiply
-  // by nine) far more than the clients' I/O, so speed is compared only in
-  // builds that run at speed.
+  // The hogged stream costs the broker more per message (it offers each one
+  // to nine subscriptions, and writes to the hogs until their socket buffers
+  // fill), so it cannot be as fast; a broker that let the hogs hold it up
+  // would be near zero. A third of the speed alone separates the two with
+  // room for a busy machine. Sanitizers slow the broker's per-delivery work
+  // far more than the clients' I/O, so speed is compared only in builds that
+  // run at speed.
   if (!testing::kSanitizedBuild) {
-    EXPECT_GT(hogged, 0.5 * alone)
+    EXPECT_GT(hogged, alone / 3)
         << alone << " msg/s alone, " << hogged << " msg/s with hogs";
   }
   absl::StatusOr<wire::Statistics> stats = broker().Statistics();

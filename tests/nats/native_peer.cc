@@ -50,6 +50,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "client/cli/json.h"
 #include "client/client.h"
 
 ABSL_FLAG(std::string, server, "127.0.0.1:24387",
@@ -58,38 +59,7 @@ ABSL_FLAG(std::string, server, "127.0.0.1:24387",
 namespace manifold {
 namespace {
 
-std::string JsonString(absl::string_view text) {
-  std::string out = "\"";
-  for (unsigned char c : text) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (c < 0x20) {
-          char buffer[8];
-          std::snprintf(buffer, sizeof(buffer), "\\u%04x", c);
-          out += buffer;
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
-  out += "\"";
-  return out;
-}
+using cli::JsonString;
 
 std::string JsonHeaders(const Headers& headers) {
   std::string out = "[";
