@@ -7,7 +7,9 @@
 #              cli_test, cli_shell_command_test (the client's reader, writer
 #              and callback threads, and the lock between them)
 #   transports memory_broker_test (client threads against the broker thread),
-#              broker_driver_test, epoll_server_test (a server thread)
+#              broker_driver_test, epoll_server_test, socket_server_test (a
+#              server thread on each loop: epoll, io_uring, uv)
+#   examples   manifoldd_test (manifoldd on each loop, its signal handling)
 #   e2e        every tests/e2e/*_test.cc (threads that keep healthy traffic
 #              going and watch the broker's events while it is attacked)
 #
@@ -51,9 +53,12 @@ declare -A where=(
   [memory_broker_test]=tests/transports
   [broker_driver_test]=tests/transports
   [epoll_server_test]=tests/transports
+  [socket_server_test]=tests/transports
+  [manifoldd_test]=tests/examples
 )
 programs=(client_await_mutex_test client_test client_e2e_test cli_test cli_shell_command_test
-          memory_broker_test broker_driver_test epoll_server_test)
+          memory_broker_test broker_driver_test epoll_server_test socket_server_test
+          manifoldd_test)
 for source in tests/e2e/*_test.cc; do
   name="e2e_$(basename "$source" .cc)"
   where[$name]=tests/e2e
