@@ -179,7 +179,10 @@ bool BrokerDriver::ShutdownDone(std::optional<absl::Time>& wakeup) {
     CloseAll("the broker shut down");
     return true;
   }
-  if (!wakeup || *wakeup > shutdown_deadline_) wakeup = shutdown_deadline_;
+  if (shutdown_deadline_ != absl::InfiniteFuture() &&
+      (!wakeup || *wakeup > shutdown_deadline_)) {
+    wakeup = shutdown_deadline_;
+  }
   return false;
 }
 
