@@ -111,9 +111,9 @@ void BM_FanOut(benchmark::State& state) {
     b.broker().TakeChanged(changed);
     for (Connection* s : subs) bytes += BenchBroker::Drain(*s);
   }
-  state.counters["msgs/s"] = benchmark::Counter(
-      static_cast<double>(state.iterations()) * publishes,
-      benchmark::Counter::kIsRate);
+  state.counters["msgs/s"] =
+      benchmark::Counter(static_cast<double>(state.iterations()) * publishes,
+                         benchmark::Counter::kIsRate);
   state.counters["deliveries/s"] = benchmark::Counter(
       static_cast<double>(state.iterations()) * publishes * subscribers,
       benchmark::Counter::kIsRate);
@@ -149,9 +149,9 @@ void BM_QueueGroup(benchmark::State& state) {
     b.broker().TakeChanged(changed);
     for (Connection* m : members) BenchBroker::Drain(*m);
   }
-  state.counters["msgs/s"] = benchmark::Counter(
-      static_cast<double>(state.iterations()) * kBatch,
-      benchmark::Counter::kIsRate);
+  state.counters["msgs/s"] =
+      benchmark::Counter(static_cast<double>(state.iterations()) * kBatch,
+                         benchmark::Counter::kIsRate);
 }
 BENCHMARK(BM_QueueGroup);
 
@@ -169,9 +169,9 @@ void BM_RouteWildcardSubscription(benchmark::State& state) {
     b.broker().TakeChanged(changed);
     BenchBroker::Drain(sub);
   }
-  state.counters["msgs/s"] = benchmark::Counter(
-      static_cast<double>(state.iterations()) * kBatch,
-      benchmark::Counter::kIsRate);
+  state.counters["msgs/s"] =
+      benchmark::Counter(static_cast<double>(state.iterations()) * kBatch,
+                         benchmark::Counter::kIsRate);
 }
 BENCHMARK(BM_RouteWildcardSubscription);
 

@@ -64,16 +64,24 @@ void BM_Match(benchmark::State& state) {
 }
 BENCHMARK_TEMPLATE(BM_Match, false, true)
     ->Name("BM_MatchLiteral/cached")
-    ->Arg(10)->Arg(1000)->Arg(100000);
+    ->Arg(10)
+    ->Arg(1000)
+    ->Arg(100000);
 BENCHMARK_TEMPLATE(BM_Match, false, false)
     ->Name("BM_MatchLiteral/uncached")
-    ->Arg(10)->Arg(1000)->Arg(100000);
+    ->Arg(10)
+    ->Arg(1000)
+    ->Arg(100000);
 BENCHMARK_TEMPLATE(BM_Match, true, true)
     ->Name("BM_MatchWildcard/cached")
-    ->Arg(10)->Arg(1000)->Arg(100000);
+    ->Arg(10)
+    ->Arg(1000)
+    ->Arg(100000);
 BENCHMARK_TEMPLATE(BM_Match, true, false)
     ->Name("BM_MatchWildcard/uncached")
-    ->Arg(10)->Arg(1000)->Arg(100000);
+    ->Arg(10)
+    ->Arg(1000)
+    ->Arg(100000);
 
 // A publish to a pattern ("tenant/*/device/7/status") walks the trie against
 // it; never cached.

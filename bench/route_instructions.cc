@@ -176,14 +176,14 @@ int Run(const Scenario& scenario, long messages) {
     if (scenario.nats) {
       const absl::string_view subject =
           scenario.wildcard ? kNatsPatterns[index % 2] : "bench.topic";
-      c.Receive(absl::StrCat("SUB ", subject, " ", group, group.empty() ? "" : " ",
-                             "1\r\n"),
+      c.Receive(absl::StrCat("SUB ", subject, " ", group,
+                             group.empty() ? "" : " ", "1\r\n"),
                 now);
       return;
     }
     wire::ClientMessage subscribe;
-    subscribe.mutable_subscribe()->set_pattern(std::string(
-        scenario.wildcard ? kPatterns[index % 2] : "bench/topic"));
+    subscribe.mutable_subscribe()->set_pattern(
+        std::string(scenario.wildcard ? kPatterns[index % 2] : "bench/topic"));
     subscribe.mutable_subscribe()->set_queue_group(std::string(group));
     c.Receive(EncodeFrame(subscribe), now);
   };

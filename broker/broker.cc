@@ -64,8 +64,8 @@ bool IsPrintable(absl::string_view s) {
 
 Broker::Broker(BrokerOptions options) : options_(std::move(options)) {
   if (options_.statistics_interval > absl::ZeroDuration()) {
-    statistics_timer_ = timers_.Schedule(
-        now_ + options_.statistics_interval, TimerKind::kStatistics, 0);
+    statistics_timer_ = timers_.Schedule(now_ + options_.statistics_interval,
+                                         TimerKind::kStatistics, 0);
   }
 }
 
@@ -78,8 +78,7 @@ Broker::~Broker() {
 // Connections
 
 Connection& Broker::Accept(PeerInfo peer, absl::Time now) {
-  Connection& c =
-      Accept(std::move(peer), now, std::make_unique<NativeCodec>());
+  Connection& c = Accept(std::move(peer), now, std::make_unique<NativeCodec>());
   c.native_ = true;
   return c;
 }
@@ -107,16 +106,16 @@ Connection& Broker::Accept(PeerInfo peer, absl::Time now,
   // peers could exceed it.
   if (shutting_down_ || live_connections_ >= options_.max_connections) {
     ++stats_.connections_refused;
-    BeginClose(c,
-               shutting_down_
-                   ? ProtocolError(wire::SHUTTING_DOWN,
-                                   "broker is shutting down")
-                   : ProtocolError(wire::TOO_MANY_CONNECTIONS,
-                                   absl::StrCat("broker has ",
-                                                options_.max_connections,
-                                                " connections; the limit is ",
-                                                options_.max_connections)),
-               /*tell_peer=*/true);
+    BeginClose(
+        c,
+        shutting_down_
+            ? ProtocolError(wire::SHUTTING_DOWN, "broker is shutting down")
+            : ProtocolError(
+                  wire::TOO_MANY_CONNECTIONS,
+                  absl::StrCat("broker has ", options_.max_connections,
+                               " connections; the limit is ",
+                               options_.max_connections)),
+        /*tell_peer=*/true);
     RunDeferred();
     return c;
   }
@@ -140,10 +139,10 @@ void Broker::Close(ConnectionId id, absl::string_view reason, absl::Time now) {
   if (c->state_ != ConnectionState::kClosing) {
     absl::Status why = ProtocolError(wire::CONNECTION_CLOSED, reason);
     if (!c->unread_input().empty()) {
-      why = ProtocolError(
-          wire::TRUNCATED_FRAME,
-          absl::StrCat(reason, " with ", c->unread_input().size(),
-                       " bytes of an unfinished operation"));
+      why =
+          ProtocolError(wire::TRUNCATED_FRAME,
+                        absl::StrCat(reason, " with ", c->unread_input().size(),
+                                     " bytes of an unfinished operation"));
     }
     BeginClose(*c, why, /*tell_peer=*/false);
   }
@@ -188,8 +187,7 @@ void Broker::Welcome(Connection& c) {
   timers_.Cancel(c.handshake_timer_);
   if (options_.keepalive_interval > absl::ZeroDuration()) {
     c.keepalive_timer_ = timers_.Schedule(now_ + options_.keepalive_interval,
-                                          TimerKind::kKeepalive,
-                                          c.id_.value());
+                                          TimerKind::kKeepalive, c.id_.value());
   }
   ++stats_.connections;
 
@@ -201,8 +199,8 @@ void Broker::Welcome(Connection& c) {
   welcome->set_server_name(options_.server_name);
   welcome->set_max_payload_bytes(options_.max_payload_bytes);
   welcome->set_max_frame_bytes(options_.max_frame_bytes);
-  welcome->set_keepalive_interval_ms(
-      static_cast<uint32_t>(absl::ToInt64Milliseconds(options_.keepalive_interval)));
+  welcome->set_keepalive_interval_ms(static_cast<uint32_t>(
+      absl::ToInt64Milliseconds(options_.keepalive_interval)));
   Send(c, m);
 
   c.announced_ = true;
@@ -272,8 +270,7 @@ void Broker::ReleaseResources(Connection& c) {
   const absl::btree_set<std::string> served = std::move(c.served_topics_);
   c.served_topics_.clear();
   for (const std::string& topic : served) {
-    RemoveService(topic,
-                  absl::StrCat("server ", c.Describe(), " disconnected"),
+    RemoveService(topic, absl::StrCat("server ", c.Describe(), " disconnected"),
                   /*emit_event=*/true);
   }
 
@@ -499,10 +496,10 @@ void Broker::Dispatch(Connection& c, Operation& op) {
       break;
     default:
       ++stats_.protocol_errors;
-      BeginClose(c,
-                 ProtocolError(wire::MALFORMED_MESSAGE,
-                               "frame carries no operation"),
-                 /*tell_peer=*/true);
+      BeginClose(
+          c,
+          ProtocolError(wire::MALFORMED_MESSAGE, "frame carries no operation"),
+          /*tell_peer=*/true);
   }
 }
 
@@ -518,24 +515,24 @@ void Broker::HandleHello(Connection& c, const wire::Hello& hello) {
   if (hello.protocol_version() != kProtocolVersion) {
     ++stats_.protocol_errors;
     BeginClose(c,
-               ProtocolError(wire::UNSUPPORTED_VERSION,
-                             absl::StrCat("protocol version ",
-                                          hello.protocol_version(),
-                                          " is not supported; this broker "
-                                          "speaks version ",
-                                          kProtocolVersion)),
+               ProtocolError(
+                   wire::UNSUPPORTED_VERSION,
+                   absl::StrCat("protocol version ", hello.protocol_version(),
+                                " is not supported; this broker "
+                                "speaks version ",
+                                kProtocolVersion)),
                /*tell_peer=*/true);
     return;
   }
   if (hello.client_name().size() > kMaxClientNameBytes ||
       !IsPrintable(hello.client_name())) {
     ++stats_.protocol_errors;
-    BeginClose(c,
-               ProtocolError(wire::INVALID_ARGUMENT,
-                             absl::StrCat("client name must be at most ",
-                                          kMaxClientNameBytes,
-                                          " printable bytes")),
-               /*tell_peer=*/true);
+    BeginClose(
+        c,
+        ProtocolError(wire::INVALID_ARGUMENT,
+                      absl::StrCat("client name must be at most ",
+                                   kMaxClientNameBytes, " printable bytes")),
+        /*tell_peer=*/true);
     return;
   }
   c.client_name_ = hello.client_name();
@@ -568,8 +565,7 @@ void Broker::Send(Connection& c, const wire::ServerMessage& message) {
     ++stats_.slow_consumer_disconnects;
     BeginClose(c,
                ProtocolError(wire::SLOW_CONSUMER,
-                             absl::StrCat("slow consumer: ",
-                                          c.outbound_.size(),
+                             absl::StrCat("slow consumer: ", c.outbound_.size(),
                                           " bytes unread; the limit is ",
                                           options_.max_outbound_bytes)),
                /*tell_peer=*/true);
@@ -616,8 +612,8 @@ void Broker::Tick(absl::Time now) {
 
 void Broker::FireTimer(const TimerQueue::Timer& timer) {
   if (timer.kind == TimerKind::kStatistics) {
-    statistics_timer_ = timers_.Schedule(
-        now_ + options_.statistics_interval, TimerKind::kStatistics, 0);
+    statistics_timer_ = timers_.Schedule(now_ + options_.statistics_interval,
+                                         TimerKind::kStatistics, 0);
     PublishStatistics();
     return;
   }
@@ -626,12 +622,12 @@ void Broker::FireTimer(const TimerQueue::Timer& timer) {
     if (it == requests_.end()) return;
     it->second.timer = TimerQueue::Key();  // fired; nothing to cancel
     ++stats_.requests_timed_out;
-    FinishRequest(it->first, wire::TIMED_OUT,
-                  absl::StrCat("server ", it->second.server->Describe(),
-                               " did not answer '", it->second.topic,
-                               "' within ",
-                               absl::FormatDuration(it->second.timeout)),
-                  nullptr);
+    FinishRequest(
+        it->first, wire::TIMED_OUT,
+        absl::StrCat("server ", it->second.server->Describe(),
+                     " did not answer '", it->second.topic, "' within ",
+                     absl::FormatDuration(it->second.timeout)),
+        nullptr);
     return;
   }
   Connection* c = FindConnection(ConnectionId(timer.target));
@@ -644,9 +640,9 @@ void Broker::FireTimer(const TimerQueue::Timer& timer) {
                  ProtocolError(
                      wire::HANDSHAKE_TIMEOUT,
                      c->state_ == ConnectionState::kAwaitingAdmission
-                         ? absl::StrCat("not admitted within ",
-                                        absl::FormatDuration(
-                                            options_.handshake_timeout))
+                         ? absl::StrCat(
+                               "not admitted within ",
+                               absl::FormatDuration(options_.handshake_timeout))
                          : absl::StrCat("no Hello within ",
                                         absl::FormatDuration(
                                             options_.handshake_timeout))),
@@ -674,16 +670,14 @@ void Broker::CheckKeepalive(Connection& c) {
   const absl::Duration interval = options_.keepalive_interval;
   if (now_ - c.last_input_ < interval) {
     c.keepalive_timer_ = timers_.Schedule(c.last_input_ + interval,
-                                          TimerKind::kKeepalive,
-                                          c.id_.value());
+                                          TimerKind::kKeepalive, c.id_.value());
     return;
   }
   if (c.pings_outstanding_ >= options_.keepalive_max_missed) {
     ++stats_.keepalive_disconnects;
     BeginClose(c,
                ProtocolError(wire::KEEPALIVE_TIMEOUT,
-                             absl::StrCat("no answer to ",
-                                          c.pings_outstanding_,
+                             absl::StrCat("no answer to ", c.pings_outstanding_,
                                           " keepalive pings in a row")),
                /*tell_peer=*/true);
     return;
@@ -693,8 +687,8 @@ void Broker::CheckKeepalive(Connection& c) {
   m.mutable_ping()->set_op_id(++c.pings_sent_);
   Send(c, m);
   ++c.pings_outstanding_;
-  c.keepalive_timer_ = timers_.Schedule(now_ + interval, TimerKind::kKeepalive,
-                                        c.id_.value());
+  c.keepalive_timer_ =
+      timers_.Schedule(now_ + interval, TimerKind::kKeepalive, c.id_.value());
 }
 
 // ---------------------------------------------------------------------------

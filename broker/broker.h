@@ -149,7 +149,8 @@ class Broker {
   // Connections the broker still holds, closing ones included.
   size_t connection_count() const { return connections_.size(); }
 
-  // --- Observing ---------------------------------------------------------------
+  // --- Observing
+  // ---------------------------------------------------------------
 
   // Returns the oldest pending event, or nullopt. Events: connection added /
   // pending / removed, subscription added / removed, service added / removed.

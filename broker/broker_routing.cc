@@ -19,10 +19,10 @@ constexpr size_t kMaxQueueGroupBytes = 256;
 
 absl::Status ValidateQueueGroup(absl::string_view group) {
   if (group.size() > kMaxQueueGroupBytes) {
-    return ProtocolError(wire::INVALID_ARGUMENT,
-                         absl::StrCat("queue group is ", group.size(),
-                                      " bytes long; the limit is ",
-                                      kMaxQueueGroupBytes));
+    return ProtocolError(
+        wire::INVALID_ARGUMENT,
+        absl::StrCat("queue group is ", group.size(),
+                     " bytes long; the limit is ", kMaxQueueGroupBytes));
   }
   for (unsigned char c : group) {
     if (c <= 0x20 || c >= 0x7f) {
@@ -46,9 +46,8 @@ size_t MessageSize(const PublishOp& p) {
 
 void Broker::HandleSubscribe(Connection& c, const wire::Subscribe& subscribe) {
   const uint64_t op_id = subscribe.op_id();
-  if (absl::Status s = ValidateTopic(subscribe.pattern(),
-                                     TopicRole::kSubscription,
-                                     options_.topic_limits);
+  if (absl::Status s = ValidateTopic(
+          subscribe.pattern(), TopicRole::kSubscription, options_.topic_limits);
       !s.ok()) {
     SendError(c, op_id, s);
     return;
@@ -58,12 +57,12 @@ void Broker::HandleSubscribe(Connection& c, const wire::Subscribe& subscribe) {
     return;
   }
   if (c.subscriptions_.size() >= options_.max_subscriptions_per_connection) {
-    SendError(c, op_id,
-              ProtocolError(wire::TOO_MANY_SUBSCRIPTIONS,
-                            absl::StrCat(
-                                "connection has ", c.subscriptions_.size(),
-                                " subscriptions; the limit is ",
-                                options_.max_subscriptions_per_connection)));
+    SendError(
+        c, op_id,
+        ProtocolError(wire::TOO_MANY_SUBSCRIPTIONS,
+                      absl::StrCat("connection has ", c.subscriptions_.size(),
+                                   " subscriptions; the limit is ",
+                                   options_.max_subscriptions_per_connection)));
     return;
   }
   const SubscriptionId id = subscription_ids_.Next();
@@ -126,13 +125,13 @@ void Broker::HandlePublish(Connection& c, const PublishOp& publish) {
   }
   if (const size_t size = MessageSize(publish);
       size > options_.max_payload_bytes) {
-    SendError(c, op_id,
-              ProtocolError(wire::PAYLOAD_TOO_LARGE,
-                            absl::StrCat("payload of ", size,
-                                         " bytes (headers included) exceeds "
-                                         "the limit of ",
-                                         options_.max_payload_bytes,
-                                         " bytes")));
+    SendError(
+        c, op_id,
+        ProtocolError(wire::PAYLOAD_TOO_LARGE,
+                      absl::StrCat("payload of ", size,
+                                   " bytes (headers included) exceeds "
+                                   "the limit of ",
+                                   options_.max_payload_bytes, " bytes")));
     return;
   }
   // A topic in the routing cache was validated when it got there. Most
@@ -169,9 +168,9 @@ void Broker::HandlePublish(Connection& c, const PublishOp& publish) {
     if (absl::Status s = ValidateTopic(publish.reply_to, TopicRole::kLiteral,
                                        options_.topic_limits);
         !s.ok()) {
-      SendError(c, op_id,
-                ProtocolError(WireCode(s), absl::StrCat("reply_to: ",
-                                                        s.message())));
+      SendError(
+          c, op_id,
+          ProtocolError(WireCode(s), absl::StrCat("reply_to: ", s.message())));
       return;
     }
   }
@@ -197,10 +196,9 @@ uint64_t Broker::RouteTo(absl::Span<SubscriptionNode* const> nodes,
   ++stats_.publishes;
   if (nodes.empty()) return 0;
   SharedMessage message(publish, encode_scratch_);
-  message.set_single_recipient(nodes.size() == 1 &&
-                               nodes[0]->subscribers().size() +
-                                       nodes[0]->groups().size() ==
-                                   1);
+  message.set_single_recipient(
+      nodes.size() == 1 &&
+      nodes[0]->subscribers().size() + nodes[0]->groups().size() == 1);
   uint64_t delivered = 0;
   for (SubscriptionNode* node : nodes) {
     for (Subscription* sub : node->subscribers()) {

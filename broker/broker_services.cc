@@ -51,21 +51,21 @@ void Broker::HandleServe(Connection& c, const wire::Serve& serve) {
   }
   if (auto it = services_.find(topic); it != services_.end()) {
     const Connection& holder = *it->second.server;
-    SendError(c, serve.op_id(),
-              ProtocolError(wire::TOPIC_ALREADY_SERVED,
-                            absl::StrCat("topic '", topic,
-                                         "' is already served by ",
-                                         &holder == &c ? "this connection"
-                                                       : holder.Describe())));
+    SendError(
+        c, serve.op_id(),
+        ProtocolError(wire::TOPIC_ALREADY_SERVED,
+                      absl::StrCat("topic '", topic, "' is already served by ",
+                                   &holder == &c ? "this connection"
+                                                 : holder.Describe())));
     return;
   }
   if (c.served_topics_.size() >= options_.max_services_per_connection) {
     SendError(c, serve.op_id(),
-              ProtocolError(wire::TOO_MANY_SERVICES,
-                            absl::StrCat("connection serves ",
-                                         c.served_topics_.size(),
-                                         " topics; the limit is ",
-                                         options_.max_services_per_connection)));
+              ProtocolError(
+                  wire::TOO_MANY_SERVICES,
+                  absl::StrCat("connection serves ", c.served_topics_.size(),
+                               " topics; the limit is ",
+                               options_.max_services_per_connection)));
     return;
   }
   services_[topic].server = &c;
@@ -90,10 +90,10 @@ void Broker::HandleUnserve(Connection& c, const wire::Unserve& unserve) {
   }
   SendAck(c, unserve.op_id());
   c.served_topics_.erase(topic);
-  RemoveService(topic,
-                absl::StrCat("server ", c.Describe(), " stopped serving '",
-                             topic, "'"),
-                /*emit_event=*/true);
+  RemoveService(
+      topic,
+      absl::StrCat("server ", c.Describe(), " stopped serving '", topic, "'"),
+      /*emit_event=*/true);
 }
 
 void Broker::RemoveService(const std::string& topic, absl::string_view why,
@@ -124,8 +124,8 @@ void Broker::HandleRequest(Connection& c, const wire::Request& request) {
     SendError(c, op_id, s);
     return;
   }
-  if (absl::Status s = CheckSizeAndHeaders(
-          request.payload(), request.headers(), options_.max_payload_bytes);
+  if (absl::Status s = CheckSizeAndHeaders(request.payload(), request.headers(),
+                                           options_.max_payload_bytes);
       !s.ok()) {
     SendError(c, op_id, s);
     return;
@@ -206,15 +206,15 @@ void Broker::HandleRespond(Connection& c, const wire::Respond& respond) {
   if (respond.status() != wire::REQUEST_OK &&
       respond.status() != wire::REJECTED) {
     SendError(c, respond.op_id(),
-              ProtocolError(wire::INVALID_ARGUMENT,
-                            absl::StrCat("a response's status must be "
-                                         "REQUEST_OK or REJECTED, not ",
-                                         wire::RequestStatus_Name(
-                                             respond.status()))));
+              ProtocolError(
+                  wire::INVALID_ARGUMENT,
+                  absl::StrCat("a response's status must be "
+                               "REQUEST_OK or REJECTED, not ",
+                               wire::RequestStatus_Name(respond.status()))));
     return;
   }
-  if (absl::Status s = CheckSizeAndHeaders(
-          respond.payload(), respond.headers(), options_.max_payload_bytes);
+  if (absl::Status s = CheckSizeAndHeaders(respond.payload(), respond.headers(),
+                                           options_.max_payload_bytes);
       !s.ok()) {
     SendError(c, respond.op_id(), s);
     return;

@@ -84,7 +84,8 @@ std::string Connection::CopyPendingOutput() const {
     if (n < chunks.size()) {
       std::string all;
       all.reserve(outbound_.size());
-      for (size_t k = 0; k < n; ++k) all.append(chunks[k].data(), chunks[k].size());
+      for (size_t k = 0; k < n; ++k)
+        all.append(chunks[k].data(), chunks[k].size());
       return all;
     }
     chunks.resize(chunks.size() * 2);
@@ -97,7 +98,8 @@ void Connection::DropReadInput() {
   if (inbound_read_ == inbound_.size()) {
     inbound_.clear();
     inbound_read_ = 0;
-  } else if (inbound_read_ >= 64 * 1024 && inbound_read_ * 2 >= inbound_.size()) {
+  } else if (inbound_read_ >= 64 * 1024 &&
+             inbound_read_ * 2 >= inbound_.size()) {
     inbound_.erase(0, inbound_read_);
     inbound_read_ = 0;
   }

@@ -15,9 +15,9 @@
 namespace manifold {
 namespace {
 
+using google::protobuf::internal::WireFormatLite;
 using google::protobuf::io::CodedInputStream;
 using google::protobuf::io::CodedOutputStream;
-using google::protobuf::internal::WireFormatLite;
 
 constexpr uint32_t LengthTag(int field_number) {
   return WireFormatLite::MakeTag(field_number,

@@ -30,8 +30,7 @@ namespace manifold {
 class NativeCodec final : public ProtocolCodec {
  public:
   absl::string_view name() const override { return "native"; }
-  absl::StatusOr<size_t> Decode(absl::string_view input,
-                                size_t max_frame_bytes,
+  absl::StatusOr<size_t> Decode(absl::string_view input, size_t max_frame_bytes,
                                 Operation& op) override;
   void Encode(const wire::ServerMessage& message, OutboundBuffer& out) override;
   void EncodeDelivery(SharedMessage& message, SubscriptionId subscription,
@@ -50,7 +49,6 @@ class NativeCodec final : public ProtocolCodec {
 // body is not a well-formed Publish (the caller then uses the generated
 // parser, which reports the error). Exposed for tests and benchmarks.
 bool DecodePublishBody(absl::string_view body, PublishOp& publish);
-
 
 }  // namespace manifold
 

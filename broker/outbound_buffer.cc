@@ -37,7 +37,8 @@ using outbound_internal::Block;
 
 SharedBytes SharedBytes::Copy(absl::string_view bytes) {
   SharedBytes shared = Uninitialized(bytes.size());
-  if (!bytes.empty()) std::memcpy(shared.mutable_data(), bytes.data(), bytes.size());
+  if (!bytes.empty())
+    std::memcpy(shared.mutable_data(), bytes.data(), bytes.size());
   return shared;
 }
 
@@ -115,8 +116,8 @@ void OutboundBuffer::DropWritableTail() {
   if (tail_ != nullptr) {
     SyncTail();
     // Record what was written, so the block's bytes are accounted for.
-    tail_->block->used = static_cast<uint32_t>(
-        tail_write_ - tail_->block->data());
+    tail_->block->used =
+        static_cast<uint32_t>(tail_write_ - tail_->block->data());
   }
   tail_ = nullptr;
   tail_write_ = nullptr;
@@ -157,7 +158,8 @@ void OutboundBuffer::AppendShared(const SharedBytes& bytes) {
   }
   DropWritableTail();
   ++bytes.block_->refs;
-  slices_.push_back(Slice{bytes.block_, 0, static_cast<uint32_t>(bytes.size())});
+  slices_.push_back(
+      Slice{bytes.block_, 0, static_cast<uint32_t>(bytes.size())});
   size_ += bytes.size();
 }
 

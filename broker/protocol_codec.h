@@ -150,7 +150,9 @@ class SharedMessage {
     ready_[Index(slot)] = true;
   }
   // The encoded shared part. REQUIRES: encoded(slot).
-  absl::string_view bytes(CodecSlot slot) const { return scratch_[Index(slot)]; }
+  absl::string_view bytes(CodecSlot slot) const {
+    return scratch_[Index(slot)];
+  }
   // An offset into the encoded shared part that a codec notes once for all
   // recipients (NATS: where each recipient's sid goes). 0 until set.
   size_t split(CodecSlot slot) const { return splits_[Index(slot)]; }

@@ -177,7 +177,8 @@ class SubscriptionIndex {
     }
   };
 
-  SubscriptionNode* NewNode(SubscriptionNode* parent, absl::string_view segment);
+  SubscriptionNode* NewNode(SubscriptionNode* parent,
+                            absl::string_view segment);
   void PruneFrom(SubscriptionNode* node);
   void Invalidate() {
     cache_.clear();

@@ -14,7 +14,8 @@
 //
 //   TimerQueue timers;
 //   TimerQueue::Key key = timers.Schedule(now + absl::Seconds(5),
-//                                         TimerKind::kRequest, request.value());
+//                                         TimerKind::kRequest,
+//                                         request.value());
 //   timers.Cancel(key);                         // the response arrived
 //   while (auto due = timers.PopDue(now)) Fire(*due);
 

@@ -78,8 +78,7 @@ void FrameDecoder::Append(absl::string_view bytes) {
 absl::StatusOr<bool> FrameDecoder::Next(
     google::protobuf::MessageLite& message) {
   if (!error_.ok()) return error_;
-  const absl::string_view unread =
-      absl::string_view(buffer_).substr(consumed_);
+  const absl::string_view unread = absl::string_view(buffer_).substr(consumed_);
   absl::StatusOr<std::optional<FrameView>> frame =
       LocateFrame(unread, options_.max_frame_bytes);
   if (!frame.ok()) {
@@ -111,10 +110,9 @@ absl::StatusOr<bool> FrameDecoder::Next(
 absl::Status FrameDecoder::CheckEndOfStream() const {
   if (!error_.ok()) return error_;
   if (buffered_bytes() == 0) return absl::OkStatus();
-  return ProtocolError(
-      wire::TRUNCATED_FRAME,
-      absl::StrCat("stream ended inside a frame, ", buffered_bytes(),
-                   " bytes into it"));
+  return ProtocolError(wire::TRUNCATED_FRAME,
+                       absl::StrCat("stream ended inside a frame, ",
+                                    buffered_bytes(), " bytes into it"));
 }
 
 }  // namespace manifold

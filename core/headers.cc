@@ -12,10 +12,10 @@ absl::Status ValidateHeader(absl::string_view key, absl::string_view value) {
     return ProtocolError(wire::INVALID_ARGUMENT, "header key is empty");
   }
   if (key.size() > kMaxHeaderKeyBytes) {
-    return ProtocolError(wire::INVALID_ARGUMENT,
-                         absl::StrCat("header key is ", key.size(),
-                                      " bytes long; the limit is ",
-                                      kMaxHeaderKeyBytes));
+    return ProtocolError(
+        wire::INVALID_ARGUMENT,
+        absl::StrCat("header key is ", key.size(), " bytes long; the limit is ",
+                     kMaxHeaderKeyBytes));
   }
   for (unsigned char c : key) {
     if (c <= 0x20 || c >= 0x7f || c == ':') {

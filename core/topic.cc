@@ -33,7 +33,8 @@ std::string Quote(absl::string_view text) {
   return absl::StrCat("'", text.substr(0, kMaxShown), "...'");
 }
 
-// Returns an empty string if `segment` is a legal literal segment, else why not.
+// Returns an empty string if `segment` is a legal literal segment, else why
+// not.
 std::string LiteralSegmentProblem(absl::string_view segment) {
   bool has_non_ascii = false;
   for (unsigned char c : segment) {
@@ -92,23 +93,23 @@ absl::Status ValidateTopic(absl::string_view topic, TopicRole role,
   }
   if (topic.size() > limits.max_length) {
     return ProtocolError(
-        code, absl::StrCat("invalid ", noun, " ", Quote(topic), ": ",
-                           topic.size(), " bytes long; the limit is ",
-                           limits.max_length));
+        code,
+        absl::StrCat("invalid ", noun, " ", Quote(topic), ": ", topic.size(),
+                     " bytes long; the limit is ", limits.max_length));
   }
   size_t index = 0;
   for (absl::string_view segment : absl::StrSplit(topic, '/')) {
     ++index;
     if (index > limits.max_depth) {
       return ProtocolError(
-          code, absl::StrCat("invalid ", noun, " ", Quote(topic), ": more than ",
-                             limits.max_depth, " segments; the limit is ",
-                             limits.max_depth));
+          code, absl::StrCat("invalid ", noun, " ", Quote(topic),
+                             ": more than ", limits.max_depth,
+                             " segments; the limit is ", limits.max_depth));
     }
     if (segment.empty()) {
-      return ProtocolError(code, absl::StrCat("invalid ", noun, " ",
-                                              Quote(topic), ": segment ", index,
-                                              " is empty"));
+      return ProtocolError(
+          code, absl::StrCat("invalid ", noun, " ", Quote(topic), ": segment ",
+                             index, " is empty"));
     }
     if (KindOf(segment) != SegmentKind::kLiteral) {
       if (role == TopicRole::kLiteral) {
@@ -122,10 +123,9 @@ absl::Status ValidateTopic(absl::string_view topic, TopicRole role,
     }
     std::string problem = LiteralSegmentProblem(segment);
     if (!problem.empty()) {
-      return ProtocolError(code, absl::StrCat("invalid ", noun, " ",
-                                              Quote(topic), ": segment ", index,
-                                              " ", Quote(segment), " ",
-                                              problem));
+      return ProtocolError(
+          code, absl::StrCat("invalid ", noun, " ", Quote(topic), ": segment ",
+                             index, " ", Quote(segment), " ", problem));
     }
   }
   return absl::OkStatus();
@@ -213,7 +213,9 @@ bool Intersects(const Segments& a, const Segments& b) {
   // from the back; O(|a|·|b|), at most depth² cells.
   const size_t n = a.size(), m = b.size();
   std::vector<uint8_t> can((n + 1) * (m + 1), 0);
-  auto at = [&](size_t i, size_t j) -> uint8_t& { return can[i * (m + 1) + j]; };
+  auto at = [&](size_t i, size_t j) -> uint8_t& {
+    return can[i * (m + 1) + j];
+  };
   at(n, m) = 1;
   for (size_t i = n + 1; i-- > 0;) {
     for (size_t j = m + 1; j-- > 0;) {

@@ -27,8 +27,8 @@ using manifold::Connection;
 using manifold::ConnectionId;
 
 constexpr int kClients = 4;
-const char* const kTopics[] = {"a", "a/b", "a/*", "**", "a/**", "b/c", "*/c",
-                               "$sys/**", "svc", "in/1"};
+const char* const kTopics[] = {"a",   "a/b", "a/*",     "**",  "a/**",
+                               "b/c", "*/c", "$sys/**", "svc", "in/1"};
 
 class Input {
  public:
@@ -37,7 +37,8 @@ class Input {
   uint8_t Byte() { return at_ < size_ ? data_[at_++] : 0; }
   const char* Topic() { return kTopics[Byte() % std::size(kTopics)]; }
   std::string Bytes(size_t max) {
-    const size_t n = std::min<size_t>(Byte() % (max + 1), size_ - std::min(at_, size_));
+    const size_t n =
+        std::min<size_t>(Byte() % (max + 1), size_ - std::min(at_, size_));
     std::string s(reinterpret_cast<const char*>(data_ + at_), n);
     at_ += n;
     return s;

@@ -30,9 +30,8 @@ Parsed ParseAll(absl::string_view input, size_t piece,
     visible = std::min(input.size(), visible + piece);
     while (true) {
       manifold::nats::Command command;
-      absl::StatusOr<size_t> used =
-          manifold::nats::ParseCommand(input.substr(at, visible - at), limits,
-                                       command);
+      absl::StatusOr<size_t> used = manifold::nats::ParseCommand(
+          input.substr(at, visible - at), limits, command);
       if (!used.ok()) {
         const manifold::wire::Code code = manifold::WireCode(used.status());
         if (code == manifold::wire::OK || code == manifold::wire::INTERNAL) {
@@ -45,8 +44,8 @@ Parsed ParseAll(absl::string_view input, size_t piece,
       out.commands.push_back(absl::StrCat(
           manifold::nats::CommandName(command.kind), "|", command.subject, "|",
           command.reply_to, "|", command.queue_group, "|", command.sid, "|",
-          command.max_messages, "|", command.header_block, "|",
-          command.payload, "|", command.arguments));
+          command.max_messages, "|", command.header_block, "|", command.payload,
+          "|", command.arguments));
       at += *used;
     }
     if (visible == input.size()) break;
@@ -85,9 +84,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const absl::Time now = absl::FromUnixSeconds(1'800'000'000);
   manifold::NatsOptions nats;
   nats.max_control_line_bytes = 256;
-  manifold::Connection& c = broker.Accept(
-      manifold::PeerInfo{"fuzz"}, now,
-      std::make_unique<manifold::NatsCodec>(nats));
+  manifold::Connection& c =
+      broker.Accept(manifold::PeerInfo{"fuzz"}, now,
+                    std::make_unique<manifold::NatsCodec>(nats));
   const manifold::ConnectionId id = c.id();
   for (size_t at = 0; at < input.size(); at += piece) {
     manifold::Connection* conn = broker.FindConnection(id);

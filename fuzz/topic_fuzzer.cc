@@ -13,8 +13,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // Two strings separated by the first newline: a pattern and a topic.
   const size_t cut = input.find('\n');
   const absl::string_view a = input.substr(0, cut);
-  const absl::string_view b =
-      cut == absl::string_view::npos ? absl::string_view() : input.substr(cut + 1);
+  const absl::string_view b = cut == absl::string_view::npos
+                                  ? absl::string_view()
+                                  : input.substr(cut + 1);
   const manifold::TopicLimits limits{.max_length = 256, .max_depth = 16};
   for (manifold::TopicRole role :
        {manifold::TopicRole::kSubscription, manifold::TopicRole::kPublish,
@@ -27,9 +28,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (s.message().size() > 400) __builtin_trap();  // errors stay short
   }
   const bool a_ok =
-      manifold::ValidateTopic(a, manifold::TopicRole::kSubscription, limits).ok();
+      manifold::ValidateTopic(a, manifold::TopicRole::kSubscription, limits)
+          .ok();
   const bool b_ok =
-      manifold::ValidateTopic(b, manifold::TopicRole::kSubscription, limits).ok();
+      manifold::ValidateTopic(b, manifold::TopicRole::kSubscription, limits)
+          .ok();
   if (!a_ok || !b_ok) return 0;
   const bool ab = manifold::Intersects(a, b);
   if (ab != manifold::Intersects(b, a)) __builtin_trap();  // symmetric

@@ -26,7 +26,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (const auto& step : t->step()) {
     if (step.has_advance() &&
         (step.advance().millis() > 1'000'000 || step.advance().millis() < 0 ||
-         step.advance().micros() < 0 || step.advance().micros() > 1'000'000'000)) {
+         step.advance().micros() < 0 ||
+         step.advance().micros() > 1'000'000'000)) {
       return 0;
     }
   }

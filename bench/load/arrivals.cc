@@ -37,8 +37,8 @@ uint64_t ArrivalLog::Missing(uint64_t sent) const {
     present += static_cast<uint64_t>(__builtin_popcountll(seen_[i]));
   }
   if (const uint64_t rest = sent % 64; rest != 0) {
-    present += static_cast<uint64_t>(__builtin_popcountll(
-        seen_[full_words] & ((uint64_t{1} << rest) - 1)));
+    present += static_cast<uint64_t>(
+        __builtin_popcountll(seen_[full_words] & ((uint64_t{1} << rest) - 1)));
   }
   return sent - present;
 }

@@ -122,9 +122,9 @@ absl::Status Link::Wait(short events, absl::Time deadline) {
           absl::StrCat(name_, ": no answer from the server in time"));
     }
     pollfd p{fd_.get(), events, 0};
-    const int ready = ::poll(
-        &p, 1, static_cast<int>(std::max<int64_t>(
-                   1, absl::ToInt64Milliseconds(left))));
+    const int ready = ::poll(&p, 1,
+                             static_cast<int>(std::max<int64_t>(
+                                 1, absl::ToInt64Milliseconds(left))));
     if (ready > 0) return absl::OkStatus();
     if (ready < 0 && errno != EINTR) {
       return ErrnoStatus(errno, absl::StrCat(name_, ": poll"));

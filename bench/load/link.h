@@ -14,7 +14,8 @@
 //       Link::Open(endpoint, *wire, "bench-sub-0", absl::Seconds(5));
 //   (*link)->wire().AppendConnect("bench-sub-0", (*link)->output());
 //   (*link)->wire().AppendSubscribe("bench.data", "", 1, (*link)->output());
-//   absl::Status ready = (*link)->Sync(absl::Now() + absl::Seconds(5), nullptr);
+//   absl::Status ready = (*link)->Sync(absl::Now() + absl::Seconds(5),
+//   nullptr);
 
 #ifndef MANIFOLD_BENCH_LOAD_LINK_H_
 #define MANIFOLD_BENCH_LOAD_LINK_H_
@@ -73,9 +74,9 @@ class Link {
   // passing every other event to `on_event` (may be empty) and answering
   // the server's pings. An error from `on_event`, a fatal server error or
   // `deadline` ends the wait with an error naming the link.
-  absl::Status Sync(absl::Time deadline,
-                    const std::function<absl::Status(const ServerEvent&)>&
-                        on_event);
+  absl::Status Sync(
+      absl::Time deadline,
+      const std::function<absl::Status(const ServerEvent&)>& on_event);
 
  private:
   Link(UniqueFd fd, const LoadWire& wire, std::string name);

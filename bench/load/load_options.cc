@@ -65,14 +65,16 @@ absl::StatusOr<LoadOptions> ResolveOptions(LoadOptions o) {
   if (o.messages == 0) o.messages = d.messages;
   if (o.subjects == 0) o.subjects = 256;
   if (o.window == 0) {
-    o.window = std::clamp<uint64_t>(kWindowBytes / (o.payload_bytes + 64), 64,
-                                    16384);
+    o.window =
+        std::clamp<uint64_t>(kWindowBytes / (o.payload_bytes + 64), 64, 16384);
   }
   if (o.publishers < 1 || o.subscribers < 0 ||
       o.publishers + o.subscribers > kMaxConnections) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "publishers (", o.publishers, ") must be at least 1 and with "
-        "subscribers (", o.subscribers, ") at most ", kMaxConnections));
+    return absl::InvalidArgumentError(
+        absl::StrCat("publishers (", o.publishers,
+                     ") must be at least 1 and with "
+                     "subscribers (",
+                     o.subscribers, ") at most ", kMaxConnections));
   }
   if (o.scenario == Scenario::kPing) {
     o.subscribers = 0;
@@ -98,8 +100,7 @@ absl::StatusOr<LoadOptions> ResolveOptions(LoadOptions o) {
     return absl::InvalidArgumentError("inflight must be between 1 and 65536");
   }
   if (o.subjects < 1 || o.subjects > 1'000'000) {
-    return absl::InvalidArgumentError(
-        "subjects must be between 1 and 1000000");
+    return absl::InvalidArgumentError("subjects must be between 1 and 1000000");
   }
   if (o.client_threads < 1 || o.client_threads > 2) {
     return absl::InvalidArgumentError("client threads must be 1 or 2");

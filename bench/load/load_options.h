@@ -47,7 +47,14 @@
 
 namespace manifold::load {
 
-enum class Scenario { kPubSub, kFanOut, kQueue, kWildcard, kRequestReply, kPing };
+enum class Scenario {
+  kPubSub,
+  kFanOut,
+  kQueue,
+  kWildcard,
+  kRequestReply,
+  kPing
+};
 
 // "pubsub", "fanout", "queue", "wildcard", "reqrep", "ping".
 absl::string_view ScenarioName(Scenario scenario);

@@ -75,8 +75,7 @@ class LoadRun {
 
  private:
   absl::StatusOr<std::unique_ptr<Link>> Connect(
-      const std::string& name,
-      const std::function<void(Link&)>& prepare) {
+      const std::string& name, const std::function<void(Link&)>& prepare) {
     absl::StatusOr<std::unique_ptr<Link>> link =
         Link::Open(endpoint_, *wire_, name, o_.timeout);
     if (!link.ok()) {
@@ -85,8 +84,8 @@ class LoadRun {
     }
     wire_->AppendConnect(name, (*link)->output());
     if (prepare) prepare(**link);
-    absl::Status ready = (*link)->Sync(
-        absl::Now() + o_.timeout, [&](const ServerEvent& event) {
+    absl::Status ready =
+        (*link)->Sync(absl::Now() + o_.timeout, [&](const ServerEvent& event) {
           if (event.kind == ServerEvent::Kind::kError) {
             return absl::FailedPreconditionError(absl::StrCat(
                 name, ": the server refused the setup: ", event.text));
@@ -103,46 +102,42 @@ class LoadRun {
     // published.
     for (int s = 0; s < o_.subscribers; ++s) {
       const std::string name = absl::StrCat("bench-sub-", s);
-      absl::StatusOr<std::unique_ptr<Link>> link =
-          Connect(name, [&](Link& l) {
-            std::string& out = l.output();
-            switch (scenario) {
-              case Scenario::kPubSub:
-              case Scenario::kFanOut:
-                wire_->AppendSubscribe(subjects_.Data(), "", 1, out);
-                break;
-              case Scenario::kQueue:
-                wire_->AppendSubscribe(subjects_.Data(), "bench-workers", 1,
-                                       out);
-                break;
-              case Scenario::kWildcard:
-                wire_->AppendSubscribe(subjects_.WildcardPattern(s), "", 1,
-                                       out);
-                break;
-              case Scenario::kRequestReply:
-                if (!wire_->AppendServe(subjects_.Service(), 1, out)) {
-                  wire_->AppendSubscribe(
-                      subjects_.Service(),
-                      o_.subscribers > 1 ? "bench-responders" : "", 1, out);
-                }
-                break;
-              case Scenario::kPing:
-                break;
+      absl::StatusOr<std::unique_ptr<Link>> link = Connect(name, [&](Link& l) {
+        std::string& out = l.output();
+        switch (scenario) {
+          case Scenario::kPubSub:
+          case Scenario::kFanOut:
+            wire_->AppendSubscribe(subjects_.Data(), "", 1, out);
+            break;
+          case Scenario::kQueue:
+            wire_->AppendSubscribe(subjects_.Data(), "bench-workers", 1, out);
+            break;
+          case Scenario::kWildcard:
+            wire_->AppendSubscribe(subjects_.WildcardPattern(s), "", 1, out);
+            break;
+          case Scenario::kRequestReply:
+            if (!wire_->AppendServe(subjects_.Service(), 1, out)) {
+              wire_->AppendSubscribe(
+                  subjects_.Service(),
+                  o_.subscribers > 1 ? "bench-responders" : "", 1, out);
             }
-          });
+            break;
+          case Scenario::kPing:
+            break;
+        }
+      });
       if (!link.ok()) return link.status();
       receivers_.push_back(*std::move(link));
     }
     for (int p = 0; p < o_.publishers; ++p) {
       const std::string name = absl::StrCat("bench-pub-", p);
-      absl::StatusOr<std::unique_ptr<Link>> link =
-          Connect(name, [&](Link& l) {
-            if (scenario == Scenario::kRequestReply &&
-                o_.protocol == Protocol::kNats) {
-              wire_->AppendSubscribe(absl::StrCat(subjects_.Inbox(p), ".*"),
-                                     "", 1, l.output());
-            }
-          });
+      absl::StatusOr<std::unique_ptr<Link>> link = Connect(name, [&](Link& l) {
+        if (scenario == Scenario::kRequestReply &&
+            o_.protocol == Protocol::kNats) {
+          wire_->AppendSubscribe(absl::StrCat(subjects_.Inbox(p), ".*"), "", 1,
+                                 l.output());
+        }
+      });
       if (!link.ok()) return link.status();
       senders_.push_back(*std::move(link));
     }
@@ -163,16 +158,15 @@ class LoadRun {
           streams.push_back(streams_.back().get());
         }
         tally_ = std::make_unique<ReceiveTally>(
-            o_.scenario == Scenario::kQueue
-                ? ReceiveTally::Kind::kQueueGroup
-                : ReceiveTally::Kind::kBroadcast,
+            o_.scenario == Scenario::kQueue ? ReceiveTally::Kind::kQueueGroup
+                                            : ReceiveTally::Kind::kBroadcast,
             o_.subscribers, std::move(streams), o_.messages);
         for (uint32_t p = 0; p < publishers; ++p) {
           std::vector<MessageTemplate> templates;
           if (o_.scenario == Scenario::kWildcard) {
             for (int k = 0; k < o_.subjects; ++k) {
-              templates.push_back(wire_->PublishTemplate(
-                  subjects_.Wildcard(k), "", o_.payload_bytes));
+              templates.push_back(wire_->PublishTemplate(subjects_.Wildcard(k),
+                                                         "", o_.payload_bytes));
             }
           } else {
             templates.push_back(
@@ -235,10 +229,10 @@ class LoadRun {
       uint64_t expected = 0;
       for (const auto& s : streams_) {
         if (!s->done.load()) return false;
-        expected += s->sent.load() *
-                    (o_.scenario == Scenario::kQueue
-                         ? 1
-                         : static_cast<uint64_t>(o_.subscribers));
+        expected +=
+            s->sent.load() * (o_.scenario == Scenario::kQueue
+                                  ? 1
+                                  : static_cast<uint64_t>(o_.subscribers));
       }
       return tally_->received_total() >= expected;
     }
@@ -356,15 +350,13 @@ class LoadRun {
             r.first_error = "a request was answered with an error status";
           }
         }
-        samples.insert(samples.end(), q->samples().begin(),
-                       q->samples().end());
+        samples.insert(samples.end(), q->samples().begin(), q->samples().end());
       }
       for (const auto& p : pingers_) {
         first(p->first_send_ns());
         last_ns = std::max(last_ns, p->last_answer_ns());
         r.corrupt += p->unexpected();
-        samples.insert(samples.end(), p->samples().begin(),
-                       p->samples().end());
+        samples.insert(samples.end(), p->samples().begin(), p->samples().end());
       }
       for (const auto& t : trips_) r.sent += t->sent.load();
       r.expected = r.sent;

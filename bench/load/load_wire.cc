@@ -102,8 +102,7 @@ class NativeWire final : public LoadWire {
     std::string topic;
     // Wildcards are allowed here; a subject with no topic form is the tool's
     // own mistake and shows up as the broker's error when used.
-    if (!nats::SubjectToTopic(nats_subject, nats::SubjectUse::kSubscribe,
-                              topic)
+    if (!nats::SubjectToTopic(nats_subject, nats::SubjectUse::kSubscribe, topic)
              .ok()) {
       topic = std::string(nats_subject);
     }
@@ -353,8 +352,8 @@ class NatsWire final : public LoadWire {
 
   void AppendSubscribe(absl::string_view subject, absl::string_view group,
                        uint64_t id, std::string& out) const override {
-    absl::StrAppend(&out, "SUB ", subject, group.empty() ? "" : " ", group,
-                    " ", id, "\r\n");
+    absl::StrAppend(&out, "SUB ", subject, group.empty() ? "" : " ", group, " ",
+                    id, "\r\n");
   }
 
   void AppendPublish(absl::string_view subject, absl::string_view reply_to,
@@ -370,8 +369,8 @@ class NatsWire final : public LoadWire {
                                   absl::string_view reply_to,
                                   size_t payload_size) const override {
     MessageTemplate t;
-    AppendPublish(subject, reply_to, std::string(payload_size, kBlank),
-                  t.bytes, false);
+    AppendPublish(subject, reply_to, std::string(payload_size, kBlank), t.bytes,
+                  false);
     t.payload_offset = t.bytes.size() - 2 - payload_size;
     t.payload_size = payload_size;
     return t;
@@ -379,8 +378,7 @@ class NatsWire final : public LoadWire {
 
   absl::StatusOr<size_t> Parse(absl::string_view input,
                                ServerEvent& event) const override {
-    const size_t newline =
-        input.substr(0, kMaxNatsLineBytes).find('\n');
+    const size_t newline = input.substr(0, kMaxNatsLineBytes).find('\n');
     if (newline == absl::string_view::npos) {
       if (input.size() >= kMaxNatsLineBytes) {
         return Malformed("a NATS control line without an end");
@@ -396,7 +394,8 @@ class NatsWire final : public LoadWire {
     event.fatal = false;
     event.reply_to = absl::string_view();
 
-    const bool msg = line.size() > 4 && std::memcmp(line.data(), "MSG ", 4) == 0;
+    const bool msg =
+        line.size() > 4 && std::memcmp(line.data(), "MSG ", 4) == 0;
     if (msg || absl::StartsWith(line, "HMSG ")) {
       // Fields: subject sid [reply] [#header bytes] #total bytes. Kept as
       // offsets: this runs for every message a subscriber gets.
@@ -422,9 +421,9 @@ class NatsWire final : public LoadWire {
       auto field = [&](size_t k) { return line.substr(start[k], size[k]); };
       uint64_t total = 0;
       uint64_t header = 0;
-      if (!ParseCount(field(count - 1), total) || !ParseCount(field(1), event.id) ||
-          (!msg &&
-           (!ParseCount(field(count - 2), header) || header > total))) {
+      if (!ParseCount(field(count - 1), total) ||
+          !ParseCount(field(1), event.id) ||
+          (!msg && (!ParseCount(field(count - 2), header) || header > total))) {
         return Malformed(absl::StrCat("'", line, "'"));
       }
       const size_t needed = line_bytes + total + 2;
@@ -447,8 +446,8 @@ class NatsWire final : public LoadWire {
                     !absl::StrContains(line, "Invalid Publish Subject") &&
                     !absl::StrContains(line, "Permissions Violation");
     } else if (!absl::StartsWith(line, "INFO") && line != "+OK") {
-      return Malformed(absl::StrCat("an unknown NATS line '",
-                                    line.substr(0, 64), "'"));
+      return Malformed(
+          absl::StrCat("an unknown NATS line '", line.substr(0, 64), "'"));
     }
     return line_bytes;
   }

@@ -94,7 +94,8 @@ class LoadWire {
 
   // Opens a session as client `name` (native Hello, NATS CONNECT with
   // verbose and pedantic off).
-  virtual void AppendConnect(absl::string_view name, std::string& out) const = 0;
+  virtual void AppendConnect(absl::string_view name,
+                             std::string& out) const = 0;
   // A ping the server answers with a pong carrying `op_id` (NATS: no id).
   virtual void AppendPing(uint64_t op_id, std::string& out) const = 0;
   // The answer to the server's ping `ping`.

@@ -23,7 +23,8 @@ bool IsLoopback(const sockaddr* address, socklen_t length) {
     }
     case AF_INET6: {
       if (length < static_cast<socklen_t>(sizeof(sockaddr_in6))) return false;
-      const in6_addr& a = reinterpret_cast<const sockaddr_in6*>(address)->sin6_addr;
+      const in6_addr& a =
+          reinterpret_cast<const sockaddr_in6*>(address)->sin6_addr;
       if (IN6_IS_ADDR_LOOPBACK(&a)) return true;
       return IN6_IS_ADDR_V4MAPPED(&a) && a.s6_addr[12] == 127;
     }

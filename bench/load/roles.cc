@@ -96,8 +96,7 @@ ReceiveTally::Totals ReceiveTally::Finish(
     if (kind_ == Kind::kBroadcast) {
       t.expected += n * static_cast<uint64_t>(subscribers_);
       for (int s = 0; s < subscribers_; ++s) {
-        const ArrivalLog& log =
-            logs_[static_cast<size_t>(s) * publishers_ + p];
+        const ArrivalLog& log = logs_[static_cast<size_t>(s) * publishers_ + p];
         t.lost += log.Missing(n);
         t.duplicates += log.duplicates();
         t.reordered += log.late();
@@ -311,8 +310,8 @@ bool Pinger::Pump(Link& link, int64_t now_ns) {
 
 void Pinger::OnEvent(Link& link, const ServerEvent& event, int64_t now_ns) {
   if (event.kind != ServerEvent::Kind::kPong) return;
-  const bool ours = link.wire().protocol() == Protocol::kNats ||
-                    event.id == sent_;
+  const bool ours =
+      link.wire().protocol() == Protocol::kNats || event.id == sent_;
   if (!waiting_ || !ours) {
     ++unexpected_;
     return;

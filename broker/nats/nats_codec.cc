@@ -1,15 +1,13 @@
 #include "broker/nats/nats_codec.h"
 
-#include "absl/strings/str_split.h"
-
-#include "absl/strings/numbers.h"
-
 #include <algorithm>
 #include <cstring>
 #include <utility>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "core/nats/errors.h"
 #include "core/nats/subject.h"
 #include "core/nats/writer.h"
@@ -87,8 +85,8 @@ absl::StatusOr<NatsOptions> ParseNatsSettings(absl::string_view text) {
           absl::StrCat("unknown NATS setting '", key, "'"));
     }
     if (!ok) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("NATS setting '", key, "' has a bad value '", value, "'"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "NATS setting '", key, "' has a bad value '", value, "'"));
     }
   }
   return o;

@@ -28,10 +28,9 @@ absl::StatusOr<Resolved> Resolve(Message& message, absl::string_view path,
     const FieldDescriptor* field =
         current->GetDescriptor()->FindFieldByName(std::string(parts[i]));
     if (field == nullptr) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("field path '", path, "': ",
-                       current->GetDescriptor()->full_name(), " has no field '",
-                       parts[i], "'"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "field path '", path, "': ", current->GetDescriptor()->full_name(),
+          " has no field '", parts[i], "'"));
     }
     if (field->is_repeated()) {
       return absl::InvalidArgumentError(absl::StrCat(

@@ -38,16 +38,18 @@ transcript::BrokerConfig ToBrokerConfig(const BrokerOptions& o,
   c.set_max_topic_depth(o.topic_limits.max_depth);
   c.set_max_inbound_bytes(o.max_inbound_bytes);
   c.set_max_outbound_bytes(o.max_outbound_bytes);
-  c.set_slow_consumer_policy(
-      o.slow_consumer_policy == SlowConsumerPolicy::kDropAndCount ? "drop"
-                                                                  : "disconnect");
+  c.set_slow_consumer_policy(o.slow_consumer_policy ==
+                                     SlowConsumerPolicy::kDropAndCount
+                                 ? "drop"
+                                 : "disconnect");
   c.set_max_subscriptions_per_connection(o.max_subscriptions_per_connection);
   c.set_max_services_per_connection(o.max_services_per_connection);
   c.set_max_pending_requests_per_connection(
       o.max_pending_requests_per_connection);
   c.set_default_request_timeout_ms(
       absl::ToInt64Milliseconds(o.default_request_timeout));
-  c.set_max_request_timeout_ms(absl::ToInt64Milliseconds(o.max_request_timeout));
+  c.set_max_request_timeout_ms(
+      absl::ToInt64Milliseconds(o.max_request_timeout));
   c.set_max_queued_events(o.max_queued_events);
   c.set_statistics_interval_ms(
       absl::ToInt64Milliseconds(o.statistics_interval));
@@ -106,7 +108,8 @@ void TranscriptRecorder::Received(ConnectionId id, absl::string_view bytes,
     absl::string_view rest = bytes;
     bool whole = true;
     while (!rest.empty()) {
-      absl::StatusOr<std::optional<FrameView>> frame = LocateFrame(rest, 1 << 30);
+      absl::StatusOr<std::optional<FrameView>> frame =
+          LocateFrame(rest, 1 << 30);
       wire::ClientMessage m;
       if (!frame.ok() || !frame->has_value() ||
           !ParseCanonical((*frame)->body, m) ||

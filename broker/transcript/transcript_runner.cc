@@ -9,9 +9,9 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
-#include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "broker/broker.h"
 #include "broker/nats/nats_codec.h"
@@ -122,9 +122,10 @@ class Replayer {
     std::string report;
     if (step_index_ < t_.step_size()) {
       const Step& step = t_.step(step_index_);
-      absl::StrAppend(&report, "step ", step_index_ + 1, " of ",
-                      t_.step_size(), ": ", OneLine(step), "\n");
-      if (!step.note().empty()) absl::StrAppend(&report, "  (", step.note(), ")\n");
+      absl::StrAppend(&report, "step ", step_index_ + 1, " of ", t_.step_size(),
+                      ": ", OneLine(step), "\n");
+      if (!step.note().empty())
+        absl::StrAppend(&report, "  (", step.note(), ")\n");
     }
     absl::StrAppend(&report, what);
     return absl::FailedPreconditionError(report);
@@ -196,8 +197,9 @@ class Replayer {
     if (!frame.ok() || !frame->has_value()) {
       return Mismatch(absl::StrCat(
           "client '", client.name, "' received ",
-          client.unmatched.empty() ? "nothing"
-                                   : absl::StrCat("only ", Escaped(client.unmatched)),
+          client.unmatched.empty()
+              ? "nothing"
+              : absl::StrCat("only ", Escaped(client.unmatched)),
           "; expected:\n", expected,
           client.closed ? absl::StrCat("  (the connection was closed: ",
                                        client.close_reason.ToString(), ")\n")
@@ -206,9 +208,9 @@ class Replayer {
     wire::ServerMessage m;
     if (!m.ParseFromArray((*frame)->body.data(),
                           static_cast<int>((*frame)->body.size()))) {
-      return Mismatch(absl::StrCat("client '", client.name,
-                                   "' received a frame that does not parse: ",
-                                   Escaped((*frame)->body)));
+      return Mismatch(absl::StrCat(
+          "client '", client.name,
+          "' received a frame that does not parse: ", Escaped((*frame)->body)));
     }
     client.unmatched.erase(0, (*frame)->size);
     return m;
@@ -216,14 +218,14 @@ class Replayer {
 
   // --- Variables ------------------------------------------------------------
 
-  absl::Status ApplyGets(google::protobuf::Message& m,
-                         const google::protobuf::RepeatedPtrField<
-                             transcript::Binding>& gets) {
+  absl::Status ApplyGets(
+      google::protobuf::Message& m,
+      const google::protobuf::RepeatedPtrField<transcript::Binding>& gets) {
     for (const transcript::Binding& b : gets) {
       auto it = vars_.find(b.var());
       if (it == vars_.end()) {
-        return BadTranscript(absl::StrCat("variable '", b.var(),
-                                          "' is used before it is set"));
+        return BadTranscript(
+            absl::StrCat("variable '", b.var(), "' is used before it is set"));
       }
       if (absl::Status s = transcript::SetField(m, b.field(), it->second);
           !s.ok()) {
@@ -250,10 +252,12 @@ class Replayer {
       transcript::ClearField(*compared, b.field()).IgnoreError();
     }
     MessageDifferencer differencer;
-    if (differences != nullptr) differencer.ReportDifferencesToString(differences);
+    if (differences != nullptr)
+      differencer.ReportDifferencesToString(differences);
     if (!differencer.Compare(expected, *compared)) return false;
     for (const transcript::Binding& b : sets) {
-      absl::StatusOr<std::string> value = transcript::GetField(actual, b.field());
+      absl::StatusOr<std::string> value =
+          transcript::GetField(actual, b.field());
       if (!value.ok()) {
         return Mismatch(absl::StrCat("cannot capture '", b.field(),
                                      "': ", value.status().message()));
@@ -278,7 +282,8 @@ class Replayer {
       case Step::kExpectClosed:
         return DoExpectClosed(step.expect_closed());
       case Step::kExpectNothing: {
-        absl::StatusOr<Client*> client = FindClient(step.expect_nothing().client());
+        absl::StatusOr<Client*> client =
+            FindClient(step.expect_nothing().client());
         if (!client.ok()) return client.status();
         if (!(*client)->unmatched.empty()) {
           return Mismatch(absl::StrCat("client '", (*client)->name,
@@ -351,7 +356,8 @@ class Replayer {
   }
 
   absl::Status DoConnect(const transcript::Connect& connect) {
-    if (connect.client().empty()) return BadTranscript("connect needs a client name");
+    if (connect.client().empty())
+      return BadTranscript("connect needs a client name");
     if (clients_.contains(connect.client())) {
       return BadTranscript(
           absl::StrCat("client '", connect.client(), "' already exists"));
@@ -388,10 +394,9 @@ class Replayer {
     if (!welcome.ok()) return welcome.status();
     if (!welcome->has_welcome() ||
         welcome->welcome().session_id() != client.id.value()) {
-      return Mismatch(absl::StrCat("client '", client.name,
-                                   "' expected a Welcome for session ",
-                                   client.id.value(), ", received:\n",
-                                   Indented(*welcome)));
+      return Mismatch(absl::StrCat(
+          "client '", client.name, "' expected a Welcome for session ",
+          client.id.value(), ", received:\n", Indented(*welcome)));
     }
     return absl::OkStatus();
   }
@@ -424,10 +429,10 @@ class Replayer {
     CollectOutput();
     if (expect.what_case() == transcript::Expect::kRaw) {
       if (!absl::StartsWith(client.unmatched, expect.raw())) {
-        return Mismatch(absl::StrCat(
-            "client '", client.name, "' expected raw bytes\n    ",
-            Escaped(expect.raw()), "\nreceived\n    ",
-            Escaped(client.unmatched), "\n"));
+        return Mismatch(absl::StrCat("client '", client.name,
+                                     "' expected raw bytes\n    ",
+                                     Escaped(expect.raw()), "\nreceived\n    ",
+                                     Escaped(client.unmatched), "\n"));
       }
       client.unmatched.erase(0, expect.raw().size());
       return absl::OkStatus();
@@ -442,13 +447,11 @@ class Replayer {
         MatchAndCapture(expected, *actual, expect.set(), &differences);
     if (!same.ok()) return same.status();
     if (!*same) {
-      return Mismatch(absl::StrCat("client '", client.name,
-                                   "' received a different message.\n",
-                                   "  expected:\n", Indented(expected),
-                                   "  received:\n", Indented(*actual),
-                                   "  differences:\n    ",
-                                   absl::StrReplaceAll(differences,
-                                                       {{"\n", "\n    "}})));
+      return Mismatch(absl::StrCat(
+          "client '", client.name, "' received a different message.\n",
+          "  expected:\n", Indented(expected), "  received:\n",
+          Indented(*actual), "  differences:\n    ",
+          absl::StrReplaceAll(differences, {{"\n", "\n    "}})));
     }
     return absl::OkStatus();
   }
@@ -459,10 +462,12 @@ class Replayer {
     Client& client = **found;
     CollectOutput();
     std::string expected_text;
-    for (const auto& m : expect.messages()) absl::StrAppend(&expected_text, Indented(m));
+    for (const auto& m : expect.messages())
+      absl::StrAppend(&expected_text, Indented(m));
     std::vector<wire::ServerMessage> actual;
     for (int i = 0; i < expect.messages_size(); ++i) {
-      absl::StatusOr<wire::ServerMessage> m = NextMessage(client, expected_text);
+      absl::StatusOr<wire::ServerMessage> m =
+          NextMessage(client, expected_text);
       if (!m.ok()) return m.status();
       actual.push_back(std::move(*m));
     }
@@ -502,20 +507,19 @@ class Replayer {
       reason = c->close_reason();
     }
     if (!closing) {
-      return Mismatch(absl::StrCat("client '", client.name,
-                                   "' is still connected"));
+      return Mismatch(
+          absl::StrCat("client '", client.name, "' is still connected"));
     }
     if (expect.code() != wire::OK && WireCode(reason) != expect.code()) {
-      return Mismatch(absl::StrCat(
-          "client '", client.name, "' was closed with ",
-          CodeName(WireCode(reason)), " (", reason.message(), "), expected ",
-          CodeName(expect.code())));
+      return Mismatch(
+          absl::StrCat("client '", client.name, "' was closed with ",
+                       CodeName(WireCode(reason)), " (", reason.message(),
+                       "), expected ", CodeName(expect.code())));
     }
     if (!absl::StrContains(reason.message(), expect.reason_contains())) {
-      return Mismatch(absl::StrCat("client '", client.name,
-                                   "' was closed because '", reason.message(),
-                                   "', which does not contain '",
-                                   expect.reason_contains(), "'"));
+      return Mismatch(absl::StrCat(
+          "client '", client.name, "' was closed because '", reason.message(),
+          "', which does not contain '", expect.reason_contains(), "'"));
     }
     return absl::OkStatus();
   }
@@ -542,7 +546,8 @@ class Replayer {
     wire::BrokerEvent expected = expect.event();
     if (absl::Status s = ApplyGets(expected, expect.get()); !s.ok()) return s;
     if (!event.has_value()) {
-      return Mismatch(absl::StrCat("no event; expected:\n", Indented(expected)));
+      return Mismatch(
+          absl::StrCat("no event; expected:\n", Indented(expected)));
     }
     std::string differences;
     absl::StatusOr<bool> same =
@@ -574,9 +579,9 @@ absl::StatusOr<transcript::Transcript> ParseTranscript(absl::string_view text) {
   ErrorCollector errors;
   parser.RecordErrorsTo(&errors);
   if (!parser.ParseFromString(std::string(text), &t)) {
-    return absl::InvalidArgumentError(errors.first().empty()
-                                          ? std::string("transcript does not parse")
-                                          : errors.first());
+    return absl::InvalidArgumentError(
+        errors.first().empty() ? std::string("transcript does not parse")
+                               : errors.first());
   }
   return t;
 }
@@ -612,7 +617,8 @@ BrokerOptions ToBrokerOptions(const transcript::BrokerConfig& c) {
   }
   if (c.has_max_frame_bytes()) o.max_frame_bytes = c.max_frame_bytes();
   if (c.has_max_payload_bytes()) o.max_payload_bytes = c.max_payload_bytes();
-  if (c.has_max_topic_length()) o.topic_limits.max_length = c.max_topic_length();
+  if (c.has_max_topic_length())
+    o.topic_limits.max_length = c.max_topic_length();
   if (c.has_max_topic_depth()) o.topic_limits.max_depth = c.max_topic_depth();
   if (c.has_max_inbound_bytes()) o.max_inbound_bytes = c.max_inbound_bytes();
   if (c.has_max_outbound_bytes()) o.max_outbound_bytes = c.max_outbound_bytes();
@@ -632,7 +638,8 @@ BrokerOptions ToBrokerOptions(const transcript::BrokerConfig& c) {
         c.max_pending_requests_per_connection();
   }
   if (c.has_default_request_timeout_ms()) {
-    o.default_request_timeout = absl::Milliseconds(c.default_request_timeout_ms());
+    o.default_request_timeout =
+        absl::Milliseconds(c.default_request_timeout_ms());
   }
   if (c.has_max_request_timeout_ms()) {
     o.max_request_timeout = absl::Milliseconds(c.max_request_timeout_ms());

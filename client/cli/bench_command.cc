@@ -30,8 +30,9 @@ ABSL_FLAG(uint64_t, window, 0,
           "bench: messages a publisher may have in flight; 0: about 2 MiB");
 ABSL_FLAG(int32_t, inflight, 1,
           "bench: requests each requester keeps outstanding (reqrep)");
-ABSL_FLAG(int32_t, subjects, 0,
-          "bench: distinct subjects the wildcard scenario publishes to; 0: 256");
+ABSL_FLAG(
+    int32_t, subjects, 0,
+    "bench: distinct subjects the wildcard scenario publishes to; 0: 256");
 ABSL_FLAG(int32_t, client_threads, 2,
           "bench: 1 runs every connection on one thread; 2 puts senders and "
           "receivers on separate threads");
@@ -83,10 +84,9 @@ absl::Status RunBench(CommandContext& context) {
   context.Print(FormatBenchReport(*report, context.json()));
   if (!report->clean()) {
     return absl::DataLossError(absl::StrCat(
-        "the run was not clean: ", report->lost, " lost, ",
-        report->duplicates, " duplicated, ", report->reordered,
-        " reordered, ", report->corrupt, " unexpected, ", report->errors,
-        " server errors"));
+        "the run was not clean: ", report->lost, " lost, ", report->duplicates,
+        " duplicated, ", report->reordered, " reordered, ", report->corrupt,
+        " unexpected, ", report->errors, " server errors"));
   }
   return absl::OkStatus();
 }
@@ -101,8 +101,8 @@ Command BenchCommand() {
           "[--client_threads 1|2]",
           "load a broker on this machine and check every message (also "
           "nats-server, with --protocol nats)",
-          {"protocol", "pubs", "subs", "size", "duration", "window",
-           "inflight", "subjects", "client_threads", "count", "timeout"},
+          {"protocol", "pubs", "subs", "size", "duration", "window", "inflight",
+           "subjects", "client_threads", "count", "timeout"},
           RunBench};
 }
 

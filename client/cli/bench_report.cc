@@ -50,10 +50,10 @@ std::string Headline(const LoadReport& r) {
                          " x queue group of ", o.subscribers);
       break;
     case Scenario::kWildcard:
-      who = absl::StrCat(Plural(o.publishers, "publisher", "publishers"), " (",
-                         o.subjects, " subjects) x ",
-                         Plural(o.subscribers, "wildcard subscriber",
-                                "wildcard subscribers"));
+      who = absl::StrCat(
+          Plural(o.publishers, "publisher", "publishers"), " (", o.subjects,
+          " subjects) x ",
+          Plural(o.subscribers, "wildcard subscriber", "wildcard subscribers"));
       break;
     default:
       who = absl::StrCat(Plural(o.publishers, "publisher", "publishers"), " x ",
@@ -72,12 +72,13 @@ std::string Checked(const LoadReport& r) {
   }
   std::vector<std::string> problems;
   if (r.lost > 0) {
-    problems.push_back(absl::StrCat("LOST ", WithThousands(r.lost),
-                                    r.timed_out ? " (nothing more arrived)"
-                                                : ""));
+    problems.push_back(
+        absl::StrCat("LOST ", WithThousands(r.lost),
+                     r.timed_out ? " (nothing more arrived)" : ""));
   }
   if (r.duplicates > 0) {
-    problems.push_back(absl::StrCat("DUPLICATED ", WithThousands(r.duplicates)));
+    problems.push_back(
+        absl::StrCat("DUPLICATED ", WithThousands(r.duplicates)));
   }
   if (r.reordered > 0) {
     problems.push_back(absl::StrCat("REORDERED ", WithThousands(r.reordered)));
@@ -117,10 +118,9 @@ std::string Text(const LoadReport& r) {
                     : 0.0));
   }
   lines.push_back(absl::StrCat("  checked   ", Checked(r)));
-  lines.push_back(absl::StrCat("  client    ", Short(r.client_cpu),
-                               " CPU, ", r.options.client_threads,
-                               r.options.client_threads == 1 ? " thread"
-                                                             : " threads"));
+  lines.push_back(absl::StrCat(
+      "  client    ", Short(r.client_cpu), " CPU, ", r.options.client_threads,
+      r.options.client_threads == 1 ? " thread" : " threads"));
   return absl::StrJoin(lines, "\n");
 }
 
@@ -159,11 +159,11 @@ std::string Json(const LoadReport& r) {
     auto us = [](absl::Duration d) {
       return Number(absl::ToDoubleMicroseconds(d), 1);
     };
-    j.AddRaw("latency_us", absl::StrCat("{\"min\":", us(l.min), ",\"p50\":",
-                                        us(l.p50), ",\"p90\":", us(l.p90),
-                                        ",\"p99\":", us(l.p99), ",\"max\":",
-                                        us(l.max), ",\"mean\":", us(l.mean),
-                                        "}"));
+    j.AddRaw(
+        "latency_us",
+        absl::StrCat("{\"min\":", us(l.min), ",\"p50\":", us(l.p50),
+                     ",\"p90\":", us(l.p90), ",\"p99\":", us(l.p99),
+                     ",\"max\":", us(l.max), ",\"mean\":", us(l.mean), "}"));
   }
   return j.str();
 }
@@ -186,12 +186,11 @@ std::string FormatBenchReport(const LoadReport& report, bool json) {
 
 std::string FormatBenchProgress(const load::LoadProgress& now,
                                 const load::LoadProgress& previous) {
-  const double seconds =
-      absl::ToDoubleSeconds(now.elapsed - previous.elapsed);
+  const double seconds = absl::ToDoubleSeconds(now.elapsed - previous.elapsed);
   const double rate =
-      seconds > 0 ? static_cast<double>(now.received - previous.received) /
-                        seconds
-                  : 0;
+      seconds > 0
+          ? static_cast<double>(now.received - previous.received) / seconds
+          : 0;
   return absl::StrCat("bench: ", Short(now.elapsed), ", sent ",
                       WithThousands(now.sent), ", received ",
                       WithThousands(now.received), " (", Rate(rate), "/s)");

@@ -30,12 +30,13 @@ absl::Status RunReplay(CommandContext& context) {
   const absl::Status result = ReplayTranscript(*t, StandardReplayOptions());
   if (!result.ok()) {
     if (context.json()) {
-      context.Print(absl::StrCat(
-          "{\"file\":", JsonString(path), ",\"ok\":false,\"steps\":",
-          t->step_size(), ",\"report\":", JsonString(result.message()), "}"));
+      context.Print(absl::StrCat("{\"file\":", JsonString(path),
+                                 ",\"ok\":false,\"steps\":", t->step_size(),
+                                 ",\"report\":", JsonString(result.message()),
+                                 "}"));
     }
-    return absl::Status(result.code(),
-                        absl::StrCat(path, ": replay differs\n", result.message()));
+    return absl::Status(result.code(), absl::StrCat(path, ": replay differs\n",
+                                                    result.message()));
   }
   if (context.json()) {
     context.Print(absl::StrCat("{\"file\":", JsonString(path),

@@ -217,10 +217,9 @@ bool ParsePlainPub(absl::string_view input, const ParseLimits& limits,
     field_size[count] = static_cast<size_t>(p - start);
     ++count;
   }
-  if (count < 2 ||
-      !ParseDecimal(absl::string_view(field_start[count - 1],
-                                      field_size[count - 1]),
-                    size)) {
+  if (count < 2 || !ParseDecimal(absl::string_view(field_start[count - 1],
+                                                   field_size[count - 1]),
+                                 size)) {
     return false;
   }
   ClearCommand(command);

@@ -80,8 +80,8 @@ int main(int argc, char** argv) {
     out << recorder->ToText();
     out.close();
     if (!out) {
-      return Fail(absl::StrCat("cannot write the transcript to ",
-                               config->record_path));
+      return Fail(
+          absl::StrCat("cannot write the transcript to ", config->record_path));
     }
     std::fprintf(stderr, "manifoldd: recorded %zu steps to %s\n",
                  recorder->steps(), config->record_path.c_str());

@@ -262,7 +262,7 @@ TEST(BrokerLimitsTest, EventQueueIsBoundedAndCountsDrops) {
   BrokerOptions options;
   options.max_queued_events = 3;
   BrokerHarness h(options);
-  TestClient& c = h.Connect("c");  // 1 event
+  TestClient& c = h.Connect("c");                                 // 1 event
   for (int i = 0; i < 5; ++i) c.Subscribe(absl::StrCat("t", i));  // 5 more
   EXPECT_EQ(h.TakeEvents().size(), 3u);
   EXPECT_EQ(h.broker().statistics().dropped_events, 3u);

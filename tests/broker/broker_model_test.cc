@@ -119,7 +119,8 @@ void RunModel(uint32_t seed) {
           if (it->second.group.empty()) {
             got_broadcast[c->id()].insert(id);
           } else {
-            const auto key = std::make_pair(it->second.pattern, it->second.group);
+            const auto key =
+                std::make_pair(it->second.pattern, it->second.group);
             ASSERT_TRUE(eligible_groups[key].count(id))
                 << "ineligible group member " << id << " for " << topic;
             ++got_groups[key];
@@ -129,9 +130,8 @@ void RunModel(uint32_t seed) {
       ASSERT_EQ(got_broadcast, expected_broadcast)
           << "step " << step << " publish '" << topic << "'";
       for (auto& [key, members] : eligible_groups) {
-        ASSERT_EQ(got_groups[key], 1)
-            << "group (" << key.first << ", " << key.second << ") step "
-            << step;
+        ASSERT_EQ(got_groups[key], 1) << "group (" << key.first << ", "
+                                      << key.second << ") step " << step;
       }
       for (auto& [key, count] : got_groups) {
         ASSERT_TRUE(eligible_groups.count(key)) << "unexpected group delivery";

@@ -88,9 +88,10 @@ TEST(BrokerPubSubTest, OverlappingSubscriptionsEachGetADelivery) {
   const SubscriptionId c = sub.Subscribe("x/y");
   pub.Publish("x/y", "once");
   std::vector<uint64_t> ids;
-  for (const auto& m : sub.TakeAll()) ids.push_back(m.deliver().subscription_id());
-  EXPECT_THAT(ids, ::testing::UnorderedElementsAre(a.value(), b.value(),
-                                                   c.value()));
+  for (const auto& m : sub.TakeAll())
+    ids.push_back(m.deliver().subscription_id());
+  EXPECT_THAT(ids,
+              ::testing::UnorderedElementsAre(a.value(), b.value(), c.value()));
 }
 
 TEST(BrokerPubSubTest, PublishingToAPatternReachesIntersectingSubscriptions) {
@@ -308,7 +309,8 @@ TEST(BrokerPubSubTest, LargePayloadFansOutIntact) {
     subs.back()->Subscribe("big");
   }
   std::string payload(100000, 'x');
-  for (size_t i = 0; i < payload.size(); i += 7) payload[i] = char('a' + i % 26);
+  for (size_t i = 0; i < payload.size(); i += 7)
+    payload[i] = char('a' + i % 26);
   pub.Publish("big", payload);
   for (TestClient* s : subs) EXPECT_EQ(s->Next().deliver().payload(), payload);
 }
@@ -321,13 +323,20 @@ TEST(BrokerPubSubTest, PublishWithUnusualFieldOrderTakesTheGeneralPath) {
   TestClient& sub = h.Connect("sub");
   sub.Subscribe("real");
   std::string body;
-  body += std::string("\x1a\x02hi", 4);      // payload = "hi"
-  body += std::string("\x12\x04" "fake", 6);  // topic = "fake"
-  body += std::string("\x12\x04" "real", 6);  // topic = "real" (wins)
+  body += std::string("\x1a\x02hi", 4);  // payload = "hi"
+  body += std::string(
+      "\x12\x04"
+      "fake",
+      6);  // topic = "fake"
+  body += std::string(
+      "\x12\x04"
+      "real",
+      6);  // topic = "real" (wins)
   std::string message = "\x22";
   message += static_cast<char>(body.size());
   message += body;
-  message += std::string("\x22\x00", 2);  // a second, empty publish field: merges
+  message +=
+      std::string("\x22\x00", 2);  // a second, empty publish field: merges
   std::string frame(1, static_cast<char>(message.size()));
   frame += message;
   pub.SendRaw(frame);

@@ -87,7 +87,8 @@ TEST(BrokerServicesTest, DefaultAndMaximumTimeoutsApply) {
   EXPECT_EQ(responses[1].response().status(), wire::TIMED_OUT);
 }
 
-TEST(BrokerServicesTest, ServerDisconnectingFailsPendingRequestsWithServerGone) {
+TEST(BrokerServicesTest,
+     ServerDisconnectingFailsPendingRequestsWithServerGone) {
   BrokerHarness h;
   TestClient& server = h.Connect("flaky");
   TestClient& client = h.Connect("client");

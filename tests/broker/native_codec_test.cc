@@ -137,7 +137,8 @@ TEST(NativeCodecTest, DeliveryFrameParsesAsTheEquivalentMessage) {
     std::string bytes;
     absl::string_view chunks[8];
     const size_t n = out.Peek(absl::MakeSpan(chunks));
-    for (size_t k = 0; k < n; ++k) bytes.append(chunks[k].data(), chunks[k].size());
+    for (size_t k = 0; k < n; ++k)
+      bytes.append(chunks[k].data(), chunks[k].size());
 
     wire::ServerMessage expected;
     wire::Deliver* d = expected.mutable_deliver();

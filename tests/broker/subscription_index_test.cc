@@ -60,8 +60,8 @@ TEST(SubscriptionIndexTest, MatchAgreesWithMatchesAndIntersectsOverRandomSets) {
           expected.insert(id);
         }
       }
-      const std::set<uint64_t> got =
-          Ids(HasWildcard(topic) ? index.MatchPattern(topic) : index.Match(topic));
+      const std::set<uint64_t> got = Ids(
+          HasWildcard(topic) ? index.MatchPattern(topic) : index.Match(topic));
       ASSERT_EQ(got, expected)
           << "seed " << seed << " round " << round << " topic " << topic;
       if (!HasWildcard(topic)) {
@@ -103,7 +103,8 @@ TEST(SubscriptionIndexTest, RemovingEverythingPrunesTheTrie) {
   for (uint64_t id = 1; id <= 100; ++id) {
     index.Add(SubscriptionId(id), nullptr, absl::StrCat("x/", id, "/**"), "");
   }
-  for (uint64_t id = 1; id <= 100; ++id) index.Remove(*index.Find(SubscriptionId(id)));
+  for (uint64_t id = 1; id <= 100; ++id)
+    index.Remove(*index.Find(SubscriptionId(id)));
   EXPECT_EQ(index.size(), 0u);
   EXPECT_TRUE(index.Match("x/5/y").empty());
   EXPECT_TRUE(index.MatchPattern("**").empty());
@@ -112,14 +113,17 @@ TEST(SubscriptionIndexTest, RemovingEverythingPrunesTheTrie) {
 TEST(SubscriptionIndexTest, ManySubscribersOnOneNodeRemoveInConstantTime) {
   SubscriptionIndex index;
   const uint64_t n = 100000;
-  for (uint64_t id = 1; id <= n; ++id) index.Add(SubscriptionId(id), nullptr, "hot", "");
-  for (uint64_t id = 1; id <= n; id += 2) index.Remove(*index.Find(SubscriptionId(id)));
+  for (uint64_t id = 1; id <= n; ++id)
+    index.Add(SubscriptionId(id), nullptr, "hot", "");
+  for (uint64_t id = 1; id <= n; id += 2)
+    index.Remove(*index.Find(SubscriptionId(id)));
   auto nodes = index.Match("hot");
   ASSERT_EQ(nodes.size(), 1u);
   EXPECT_EQ(nodes[0]->subscribers().size(), n / 2);
 }
 
-TEST(SubscriptionIndexTest, TopicsSeenOnceDoNotPushRepeatedTopicsOutOfTheCache) {
+TEST(SubscriptionIndexTest,
+     TopicsSeenOnceDoNotPushRepeatedTopicsOutOfTheCache) {
   SubscriptionIndex index;
   index.Add(SubscriptionId(1), nullptr, "_inbox/**", "");
   index.Add(SubscriptionId(2), nullptr, "orders/*", "");

@@ -23,7 +23,8 @@ using ::testing::HasSubstr;
 template <typename Message>
 absl::StatusOr<std::vector<Message>> DecodePieces(
     const std::vector<std::string>& pieces, size_t max_frame_bytes = 1 << 20) {
-  FrameDecoder decoder(FrameDecoder::Options{.max_frame_bytes = max_frame_bytes});
+  FrameDecoder decoder(
+      FrameDecoder::Options{.max_frame_bytes = max_frame_bytes});
   std::vector<Message> out;
   for (const std::string& piece : pieces) {
     decoder.Append(piece);
@@ -131,14 +132,17 @@ TEST(FramingTest, EmptyMessageIsAZeroLengthFrame) {
 
 TEST(FramingTest, StreamCutInsideAFrameIsTruncated) {
   const std::string wire = EncodeAll(OneOfEachKind<wire::ClientMessage>());
-  auto decoded = DecodePieces<wire::ClientMessage>({wire.substr(0, wire.size() - 3)});
+  auto decoded =
+      DecodePieces<wire::ClientMessage>({wire.substr(0, wire.size() - 3)});
   ASSERT_FALSE(decoded.ok());
   EXPECT_EQ(WireCode(decoded.status()), wire::TRUNCATED_FRAME);
-  EXPECT_THAT(decoded.status().message(), HasSubstr("stream ended inside a frame"));
+  EXPECT_THAT(decoded.status().message(),
+              HasSubstr("stream ended inside a frame"));
 }
 
 TEST(FramingTest, StreamCutInsideALengthPrefixIsTruncated) {
-  auto decoded = DecodePieces<wire::ClientMessage>({std::string("\x80\x80", 2)});
+  auto decoded =
+      DecodePieces<wire::ClientMessage>({std::string("\x80\x80", 2)});
   EXPECT_EQ(WireCode(decoded.status()), wire::TRUNCATED_FRAME);
 }
 
@@ -160,8 +164,7 @@ TEST(FramingTest, OversizedFrameIsRejectedAsSoonAsThePrefixArrives) {
 }
 
 TEST(FramingTest, OverlongLengthPrefixIsABadPrefix) {
-  auto decoded =
-      DecodePieces<wire::ClientMessage>({std::string(11, '\xff')});
+  auto decoded = DecodePieces<wire::ClientMessage>({std::string(11, '\xff')});
   ASSERT_FALSE(decoded.ok());
   EXPECT_EQ(WireCode(decoded.status()), wire::BAD_LENGTH_PREFIX);
 }
@@ -178,8 +181,8 @@ TEST(FramingTest, GarbageBodyIsMalformed) {
 
 TEST(FramingTest, BodyWithTruncatedFieldIsMalformed) {
   // Frame of 3 bytes: field 4 (publish), length 10, but only 1 byte follows.
-  auto decoded = DecodePieces<wire::ClientMessage>(
-      {std::string("\x03\x22\x0a\x08", 4)});
+  auto decoded =
+      DecodePieces<wire::ClientMessage>({std::string("\x03\x22\x0a\x08", 4)});
   ASSERT_FALSE(decoded.ok());
   EXPECT_EQ(WireCode(decoded.status()), wire::MALFORMED_MESSAGE);
 }
@@ -196,7 +199,8 @@ TEST(FramingTest, InvalidUtf8InAStringFieldIsMalformed) {
 }
 
 TEST(FramingTest, LocateFrameDoesNotConsumePartialFrames) {
-  const std::string frame = EncodeFrame(OneOfEachKind<wire::ClientMessage>()[3]);
+  const std::string frame =
+      EncodeFrame(OneOfEachKind<wire::ClientMessage>()[3]);
   for (size_t n = 0; n < frame.size(); ++n) {
     auto located = LocateFrame(absl::string_view(frame).substr(0, n), 1 << 20);
     ASSERT_TRUE(located.ok());
@@ -208,7 +212,8 @@ TEST(FramingTest, LocateFrameDoesNotConsumePartialFrames) {
 }
 
 TEST(FramingTest, DecoderBufferStaysBounded) {
-  const std::string frame = EncodeFrame(OneOfEachKind<wire::ClientMessage>()[3]);
+  const std::string frame =
+      EncodeFrame(OneOfEachKind<wire::ClientMessage>()[3]);
   FrameDecoder decoder(FrameDecoder::Options{});
   wire::ClientMessage message;
   for (int i = 0; i < 10000; ++i) {

@@ -166,8 +166,8 @@ TEST(ServerFlagsTest, NatsAndRecordFlags) {
   EXPECT_EQ(nats.codec_factory()->name(), "nats");
   EXPECT_EQ(config->record_path, "/tmp/session.textpb");
   Set("nats", "nowhere");
-  EXPECT_TRUE(absl::StartsWith(ServerConfigFromFlags().status().message(),
-                               "--nats: "));
+  EXPECT_TRUE(
+      absl::StartsWith(ServerConfigFromFlags().status().message(), "--nats: "));
 }
 
 TEST(ServerFlagsTest, NothingToListenOnIsAnError) {

@@ -9,12 +9,10 @@ namespace manifold::testing {
 // BrokerHarness
 
 BrokerHarness::BrokerHarness(BrokerOptions options)
-    : broker_(std::move(options)),
-      now_(absl::FromUnixSeconds(1'800'000'000)) {}
+    : broker_(std::move(options)), now_(absl::FromUnixSeconds(1'800'000'000)) {}
 
 TestClient& BrokerHarness::Connect(absl::string_view name, bool hello) {
-  Connection& c = broker_.Accept(
-      PeerInfo{absl::StrCat("test:", name)}, now_);
+  Connection& c = broker_.Accept(PeerInfo{absl::StrCat("test:", name)}, now_);
   auto client = std::unique_ptr<TestClient>(
       new TestClient(*this, c.id(), std::string(name)));
   TestClient& ref = *client;

@@ -49,7 +49,10 @@ class TestClient {
   wire::ServerMessage Next();
   // True if nothing has been received.
   bool Idle();
-  size_t inbox_size() { Pump(); return inbox_.size(); }
+  size_t inbox_size() {
+    Pump();
+    return inbox_.size();
+  }
 
   // The link was closed (by the broker, or by Disconnect()).
   bool closed() const { return closed_; }
@@ -62,7 +65,8 @@ class TestClient {
   // Closes the link from the client's side.
   void Disconnect();
 
-  // --- Operations; each checks the broker's answer with gtest. ----------------
+  // --- Operations; each checks the broker's answer with gtest.
+  // ----------------
   void Hello(absl::string_view name, bool no_echo = false);
   // Subscribes and returns the new id, expecting an Ack.
   SubscriptionId Subscribe(absl::string_view pattern,

@@ -47,7 +47,8 @@ void Fill(google::protobuf::Message& message, int seed, int depth) {
           if (!f->is_repeated()) r->SetUInt32(&message, f, value + 300);
           break;
         case FieldDescriptor::CPPTYPE_UINT64:
-          if (!f->is_repeated()) r->SetUInt64(&message, f, (1ull << 40) + value);
+          if (!f->is_repeated())
+            r->SetUInt64(&message, f, (1ull << 40) + value);
           break;
         case FieldDescriptor::CPPTYPE_INT32:
           if (!f->is_repeated()) r->SetInt32(&message, f, -value);

@@ -6,7 +6,8 @@
 //
 // Example:
 //
-//   std::vector<wire::ClientMessage> all = OneOfEachKind<wire::ClientMessage>();
+//   std::vector<wire::ClientMessage> all =
+//   OneOfEachKind<wire::ClientMessage>();
 //   // one message per oneof case, every field inside it non-default
 
 #ifndef MANIFOLD_TESTS_TESTING_MESSAGE_FILLER_H_

@@ -70,11 +70,10 @@ int main(int argc, char** argv) {
   for (const auto& file : files) {
     const std::string name = file.stem().string();
     const std::string path = file.string();
-    ::testing::RegisterTest(
-        "TranscriptCorpus", name.c_str(), nullptr, nullptr, path.c_str(), 0,
-        [path]() -> ::testing::Test* {
-          return new manifold::TranscriptTest(path);
-        });
+    ::testing::RegisterTest("TranscriptCorpus", name.c_str(), nullptr, nullptr,
+                            path.c_str(), 0, [path]() -> ::testing::Test* {
+                              return new manifold::TranscriptTest(path);
+                            });
   }
   return RUN_ALL_TESTS();
 }

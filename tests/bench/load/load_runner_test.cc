@@ -112,8 +112,8 @@ ChildProcess* LoadRunnerTest::broker_ = nullptr;
 std::string* LoadRunnerTest::native_ = nullptr;
 std::string* LoadRunnerTest::nats_ = nullptr;
 
-constexpr Scenario kScenarios[] = {Scenario::kPubSub,   Scenario::kFanOut,
-                                   Scenario::kQueue,    Scenario::kWildcard,
+constexpr Scenario kScenarios[] = {Scenario::kPubSub,       Scenario::kFanOut,
+                                   Scenario::kQueue,        Scenario::kWildcard,
                                    Scenario::kRequestReply, Scenario::kPing};
 
 TEST_F(LoadRunnerTest, EveryScenarioIsCleanOverTheNativeProtocol) {
@@ -193,12 +193,10 @@ TEST(LoadRunnerBoundsTest, ASilentServerEndsTheRunAtTheTimeout) {
   address.sin_family = AF_INET;
   address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   socklen_t length = sizeof(address);
-  ASSERT_EQ(::bind(listener.get(), reinterpret_cast<sockaddr*>(&address),
-                   length),
-            0);
+  ASSERT_EQ(
+      ::bind(listener.get(), reinterpret_cast<sockaddr*>(&address), length), 0);
   ASSERT_EQ(::listen(listener.get(), 8), 0);
-  ::getsockname(listener.get(), reinterpret_cast<sockaddr*>(&address),
-                &length);
+  ::getsockname(listener.get(), reinterpret_cast<sockaddr*>(&address), &length);
   LoadOptions o;
   o.protocol = Protocol::kNats;
   o.server = absl::StrCat("127.0.0.1:", ntohs(address.sin_port));
@@ -214,9 +212,8 @@ TEST(LoadRunnerBoundsTest, ASilentServerEndsTheRunAtTheTimeout) {
 // reading of it.
 TEST(LoadRunnerNatsServerTest, EveryScenarioIsCleanAgainstNatsServer) {
   std::string nats_server;
-  for (const char* candidate :
-       {"/usr/sbin/nats-server", "/usr/bin/nats-server",
-        "/usr/local/bin/nats-server"}) {
+  for (const char* candidate : {"/usr/sbin/nats-server", "/usr/bin/nats-server",
+                                "/usr/local/bin/nats-server"}) {
     if (::access(candidate, X_OK) == 0) nats_server = candidate;
   }
   if (nats_server.empty()) GTEST_SKIP() << "nats-server is not installed";

@@ -129,7 +129,8 @@ TEST(NativeWireTest, RejectsBytesThatAreNotFrames) {
 TEST(NatsWireTest, PublishTemplateIsAPubTheParserReads) {
   auto wire = LoadWire::For(Protocol::kNats);
   MessageTemplate t = wire->PublishTemplate("bench.data", "_INBOX.x", 16);
-  EXPECT_EQ(t.bytes.substr(0, t.payload_offset), "PUB bench.data _INBOX.x 16\r\n");
+  EXPECT_EQ(t.bytes.substr(0, t.payload_offset),
+            "PUB bench.data _INBOX.x 16\r\n");
   nats::Command command;
   absl::StatusOr<size_t> used =
       nats::ParseCommand(t.bytes, nats::ParseLimits(), command);

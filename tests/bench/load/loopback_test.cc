@@ -62,8 +62,10 @@ TEST(LoopbackEndpointTest, RefusesOtherHostsWithPermissionDenied) {
     EXPECT_TRUE(absl::IsPermissionDenied(endpoint.status()))
         << server << ": " << endpoint.status();
   }
-  EXPECT_NE(LoopbackEndpoint("10.0.0.1:4222").status().message().find(
-                "not a loopback address"),
+  EXPECT_NE(LoopbackEndpoint("10.0.0.1:4222")
+                .status()
+                .message()
+                .find("not a loopback address"),
             absl::string_view::npos);
 }
 

@@ -99,15 +99,15 @@ class PublisherTest : public ::testing::Test {
     address.sin_family = AF_INET;
     address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     socklen_t length = sizeof(address);
-    ASSERT_EQ(::bind(listener_.get(), reinterpret_cast<sockaddr*>(&address),
-                     length),
-              0);
+    ASSERT_EQ(
+        ::bind(listener_.get(), reinterpret_cast<sockaddr*>(&address), length),
+        0);
     ASSERT_EQ(::listen(listener_.get(), 1), 0);
     ::getsockname(listener_.get(), reinterpret_cast<sockaddr*>(&address),
                   &length);
     absl::StatusOr<std::unique_ptr<Link>> link =
-        Link::Open(Endpoint::Tcp("127.0.0.1", ntohs(address.sin_port)),
-                   *wire_, "bench-pub-0", absl::Seconds(5));
+        Link::Open(Endpoint::Tcp("127.0.0.1", ntohs(address.sin_port)), *wire_,
+                   "bench-pub-0", absl::Seconds(5));
     ASSERT_TRUE(link.ok()) << link.status();
     link_ = *std::move(link);
   }
@@ -122,8 +122,8 @@ class PublisherTest : public ::testing::Test {
           nats::ParseCommand(out, nats::ParseLimits(), command);
       if (!used.ok() || *used == 0) break;
       Stamp stamp;
-      EXPECT_TRUE(ReadStamp(command.payload.data(), command.payload.size(),
-                            stamp));
+      EXPECT_TRUE(
+          ReadStamp(command.payload.data(), command.payload.size(), stamp));
       stamps.push_back(stamp);
       out.remove_prefix(*used);
     }

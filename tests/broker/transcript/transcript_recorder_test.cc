@@ -8,7 +8,6 @@
 #include <random>
 
 #include "absl/container/flat_hash_set.h"
-
 #include "broker/sys_topics.h"
 #include "broker/transcript/transcript_runner.h"
 #include "core/framing.h"
@@ -138,7 +137,8 @@ wire::ClientMessage Subscribe(uint64_t op, absl::string_view pattern) {
   return m;
 }
 
-wire::ClientMessage Publish(absl::string_view topic, absl::string_view payload) {
+wire::ClientMessage Publish(absl::string_view topic,
+                            absl::string_view payload) {
   wire::ClientMessage m;
   m.mutable_publish()->set_topic(std::string(topic));
   m.mutable_publish()->set_payload(std::string(payload));

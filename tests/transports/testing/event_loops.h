@@ -30,8 +30,7 @@ inline std::vector<std::string> EventLoops() {
 }
 
 // Names parameterized test cases after their loop ("epoll", "io_uring").
-inline std::string LoopName(
-    const ::testing::TestParamInfo<std::string>& info) {
+inline std::string LoopName(const ::testing::TestParamInfo<std::string>& info) {
   return info.param;
 }
 
