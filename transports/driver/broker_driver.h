@@ -50,8 +50,9 @@
 //  1. Implement LinkIo with the WriteStyle that suits the loop.
 //  2. Report I/O with the On*() calls and call RunTurn() after each batch of
 //     completions or readiness events, and when the timer it asked for fires.
-//  3. Shut down with Shutdown(), keep turning until finished(), and call
-//     CloseAll() if a deadline passes first.
+//  3. Shut down with Shutdown(grace) and keep turning until ShutdownDone()
+//     says the loop may stop: every link closed, or the grace period ended
+//     and the driver closed the rest.
 //  4. For sockets, open listeners with transports/sockets/listen_socket.h
 //     (accept from fd() however the loop likes) and implement
 //     transports/sockets/socket_server.h, so manifoldd can offer the loop

@@ -3,16 +3,15 @@
 #include <signal.h>
 #include <sys/wait.h>
 
-#include <fstream>
 #include <sstream>
 #include <utility>
 
 #include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/time.h"
+#include "bench/soak/rss_series.h"
 #include "broker/sys_topics.h"
 #include "tests/transports/testing/wire_client.h"
 
@@ -71,7 +70,7 @@ bool RunningBroker::Alive() {
 }
 
 absl::StatusOr<int64_t> RunningBroker::ResidentKib() const {
-  return ReadResidentKib(process_->pid());
+  return soak::ReadResidentKib(process_->pid());
 }
 
 absl::StatusOr<wire::Statistics> RunningBroker::Statistics() const {
@@ -115,23 +114,6 @@ absl::Status RunningBroker::Stop() {
                                             *status, "; log: ", Log()));
   }
   return absl::OkStatus();
-}
-
-absl::StatusOr<int64_t> ReadResidentKib(pid_t pid) {
-  std::ifstream file(absl::StrCat("/proc/", pid, "/status"));
-  if (!file) return absl::NotFoundError(absl::StrCat("no process ", pid));
-  std::string line;
-  while (std::getline(file, line)) {
-    absl::string_view rest = line;
-    if (!absl::ConsumePrefix(&rest, "VmRSS:")) continue;
-    rest = absl::StripAsciiWhitespace(rest);
-    absl::ConsumeSuffix(&rest, "kB");
-    int64_t kib = 0;
-    if (absl::SimpleAtoi(absl::StripAsciiWhitespace(rest), &kib)) return kib;
-    break;
-  }
-  return absl::InternalError(
-      absl::StrCat("no VmRSS line in /proc/", pid, "/status"));
 }
 
 }  // namespace manifold::testing

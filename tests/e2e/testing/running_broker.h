@@ -110,9 +110,6 @@ inline constexpr bool kSanitizedBuild = false;
 inline constexpr bool kSanitizedBuild = false;
 #endif
 
-// Reads VmRSS of process `pid` from /proc/<pid>/status, in KiB.
-absl::StatusOr<int64_t> ReadResidentKib(pid_t pid);
-
 }  // namespace manifold::testing
 
 #endif  // MANIFOLD_TESTS_E2E_TESTING_RUNNING_BROKER_H_
