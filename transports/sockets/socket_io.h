@@ -62,6 +62,12 @@ ReadResult ReadSome(int fd, absl::Span<char> buffer);
 absl::StatusOr<size_t> WriteSome(int fd,
                                  absl::Span<const absl::string_view> chunks);
 
+// Writes all of `bytes` to the blocking socket `fd`, retrying after EINTR.
+// Returns OK, or the first error ("send: ..."; UNAVAILABLE when the peer
+// reset or closed the connection, never SIGPIPE). For clients and tests;
+// a broker's loop uses WriteSome().
+absl::Status SendAll(int fd, absl::string_view bytes);
+
 // Sets O_NONBLOCK on `fd`.
 absl::Status SetNonBlocking(int fd);
 

@@ -25,14 +25,7 @@ absl::StatusOr<NatsLineClient> NatsLineClient::Connect(
 }
 
 absl::Status NatsLineClient::Send(absl::string_view bytes) {
-  while (!bytes.empty()) {
-    const ssize_t n =
-        ::send(fd_.get(), bytes.data(), bytes.size(), MSG_NOSIGNAL);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return ErrnoStatus(errno, "send");
-    bytes.remove_prefix(static_cast<size_t>(n));
-  }
-  return absl::OkStatus();
+  return SendAll(fd_.get(), bytes);
 }
 
 absl::StatusOr<std::string> NatsLineClient::ReadLine(absl::Duration timeout) {

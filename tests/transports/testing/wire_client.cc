@@ -52,14 +52,7 @@ absl::Status WireClient::Send(const wire::ClientMessage& message) {
 }
 
 absl::Status WireClient::SendRaw(absl::string_view bytes) {
-  while (!bytes.empty()) {
-    const ssize_t n =
-        ::send(fd_.get(), bytes.data(), bytes.size(), MSG_NOSIGNAL);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return ErrnoStatus(errno, "send");
-    bytes.remove_prefix(static_cast<size_t>(n));
-  }
-  return absl::OkStatus();
+  return SendAll(fd_.get(), bytes);
 }
 
 absl::StatusOr<wire::ServerMessage> WireClient::Receive(
