@@ -81,14 +81,6 @@ absl::StatusOr<Broker> StartBrokerWith(std::vector<std::string> args) {
   return broker;
 }
 
-WireClient Client(const Endpoint& endpoint, absl::string_view name) {
-  absl::StatusOr<WireClient> client = WireClient::Connect(endpoint);
-  EXPECT_TRUE(client.ok()) << client.status();
-  absl::StatusOr<wire::Welcome> welcome = client->Hello(name);
-  EXPECT_TRUE(welcome.ok()) << welcome.status();
-  return *std::move(client);
-}
-
 bool ExitedWith(int status, int code) {
   return WIFEXITED(status) && WEXITSTATUS(status) == code;
 }
@@ -157,9 +149,9 @@ TEST_P(ManifolddLoopTest, SaysWhereItListensAndServesTcpAndUnixClients) {
                          " (tcp), ", socket, " (unix)", LoopSuffix()));
   EXPECT_NE(broker->tcp.port, 0);
 
-  WireClient subscriber = Client(broker->unix_socket, "sub");
+  WireClient subscriber = testing::GreetedClient(broker->unix_socket, "sub");
   ASSERT_TRUE(subscriber.Subscribe("room/**").ok());
-  WireClient publisher = Client(broker->tcp, "pub");
+  WireClient publisher = testing::GreetedClient(broker->tcp, "pub");
   ASSERT_TRUE(publisher.Publish("room/a/b", "hi").ok());
   absl::StatusOr<wire::ServerMessage> m = subscriber.Receive();
   ASSERT_TRUE(m.ok()) << m.status();
@@ -173,7 +165,7 @@ TEST_P(ManifolddLoopTest, RecordsTheSessionAsATranscriptThatReplays) {
   ASSERT_TRUE(broker.ok()) << broker.status();
   EXPECT_TRUE(absl::StrContains(broker->line, " (nats)")) << broker->line;
   {
-    WireClient subscriber = Client(broker->tcp, "sub");
+    WireClient subscriber = testing::GreetedClient(broker->tcp, "sub");
     ASSERT_TRUE(subscriber.Subscribe("room/*").ok());
     // A NATS client on the same bus, through the --nats listener's codec.
     absl::StatusOr<UniqueFd> nats = ConnectStream(broker->nats);
@@ -183,7 +175,7 @@ TEST_P(ManifolddLoopTest, RecordsTheSessionAsATranscriptThatReplays) {
                          "CONNECT {\"name\":\"n\"}\r\nSUB room.a 1\r\nPING\r\n")
                     .ok());
     ASSERT_TRUE(ReadUntil(nats->get(), "PONG\r\n").ok());
-    WireClient publisher = Client(broker->tcp, "pub");
+    WireClient publisher = testing::GreetedClient(broker->tcp, "pub");
     for (int i = 0; i < 20; ++i) {
       ASSERT_TRUE(publisher.Publish("room/a", absl::StrCat("m", i)).ok());
     }
@@ -218,9 +210,9 @@ TEST_P(ManifolddLoopTest, SigtermSaysGoodbyeToConnectedClientsAndExitsZero) {
       StartBroker({"--listen=127.0.0.1:0", "--unix=" + socket});
   ASSERT_TRUE(broker.ok()) << broker.status();
   std::vector<WireClient> clients;
-  clients.push_back(Client(broker->tcp, "a"));
-  clients.push_back(Client(broker->unix_socket, "b"));
-  clients.push_back(Client(broker->tcp, "c"));
+  clients.push_back(testing::GreetedClient(broker->tcp, "a"));
+  clients.push_back(testing::GreetedClient(broker->unix_socket, "b"));
+  clients.push_back(testing::GreetedClient(broker->tcp, "c"));
   ASSERT_TRUE(clients[0].Subscribe("x").ok());
 
   ASSERT_TRUE(broker->process->Signal(SIGTERM).ok());
@@ -240,7 +232,7 @@ TEST_P(ManifolddLoopTest, SigtermSaysGoodbyeToConnectedClientsAndExitsZero) {
 TEST_P(ManifolddLoopTest, SigintShutsDownGracefullyToo) {
   absl::StatusOr<Broker> broker = StartBroker({"--listen=127.0.0.1:0"});
   ASSERT_TRUE(broker.ok()) << broker.status();
-  WireClient client = Client(broker->tcp, "a");
+  WireClient client = testing::GreetedClient(broker->tcp, "a");
   ASSERT_TRUE(broker->process->Signal(SIGINT).ok());
   absl::StatusOr<wire::ServerMessage> goodbye = client.Receive();
   ASSERT_TRUE(goodbye.ok()) << goodbye.status();
@@ -307,8 +299,8 @@ TEST_P(ManifolddLoopTest, ConnectionsBeyondMaxConnectionsAreRefused) {
   absl::StatusOr<Broker> broker =
       StartBroker({"--listen=127.0.0.1:0", "--max_connections=2"});
   ASSERT_TRUE(broker.ok()) << broker.status();
-  WireClient a = Client(broker->tcp, "a");
-  WireClient b = Client(broker->tcp, "b");
+  WireClient a = testing::GreetedClient(broker->tcp, "a");
+  WireClient b = testing::GreetedClient(broker->tcp, "b");
   absl::StatusOr<WireClient> c = WireClient::Connect(broker->tcp);
   ASSERT_TRUE(c.ok());
   absl::StatusOr<std::vector<wire::ServerMessage>> refused =
@@ -383,11 +375,11 @@ TEST_P(ManifolddLoopTest, LogsConnectionsAtInfoAndNothingAtError) {
   absl::StatusOr<Broker> chatty =
       StartBroker({"--listen=127.0.0.1:0", "--log_level=info"});
   ASSERT_TRUE(chatty.ok()) << chatty.status();
-  Client(chatty->tcp, "visitor").Close();
+  testing::GreetedClient(chatty->tcp, "visitor").Close();
   absl::StatusOr<Broker> quiet =
       StartBroker({"--listen=127.0.0.1:0", "--log_level=error"});
   ASSERT_TRUE(quiet.ok()) << quiet.status();
-  Client(quiet->tcp, "visitor").Close();
+  testing::GreetedClient(quiet->tcp, "visitor").Close();
 
   for (Broker* broker : {&*chatty, &*quiet}) {
     ASSERT_TRUE(broker->process->Signal(SIGTERM).ok());
@@ -407,7 +399,7 @@ TEST_P(ManifolddLoopTest, ListensOnAUnixSocketAlone) {
   ASSERT_TRUE(broker.ok()) << broker.status();
   EXPECT_EQ(broker->line, absl::StrCat("manifoldd listening on ", socket,
                                        " (unix)", LoopSuffix()));
-  WireClient client = Client(broker->unix_socket, "u");
+  WireClient client = testing::GreetedClient(broker->unix_socket, "u");
   EXPECT_TRUE(client.Ping().ok());
 }
 

@@ -17,6 +17,7 @@
 namespace manifold {
 namespace {
 
+using testing::GreetedClient;
 using testing::PatternPayload;
 using testing::WireClient;
 
@@ -24,16 +25,6 @@ using testing::WireClient;
   auto lhs##_or = (expr);                          \
   ASSERT_TRUE(lhs##_or.ok()) << lhs##_or.status(); \
   auto lhs = *std::move(lhs##_or)
-
-WireClient Client(const Endpoint& endpoint, absl::string_view name,
-                  int receive_buffer_bytes = 0) {
-  absl::StatusOr<WireClient> client =
-      WireClient::Connect(endpoint, receive_buffer_bytes);
-  EXPECT_TRUE(client.ok()) << client.status();
-  absl::StatusOr<wire::Welcome> welcome = client->Hello(name);
-  EXPECT_TRUE(welcome.ok()) << welcome.status();
-  return *std::move(client);
-}
 
 TEST(EpollServerTest, WritesStraightFromTheOutputUntilTheSocketRefuses) {
   SocketServerOptions options;
@@ -50,9 +41,9 @@ TEST(EpollServerTest, WritesStraightFromTheOutputUntilTheSocketRefuses) {
   std::thread loop([&] { run_status = server->Run(); });
   {
     WireClient subscriber =
-        Client(bound, "slow", /*receive_buffer_bytes=*/4096);
+        GreetedClient(bound, "slow", /*receive_buffer_bytes=*/4096);
     ASSERT_TRUE(subscriber.Subscribe("big").ok());
-    WireClient publisher = Client(bound, "pub");
+    WireClient publisher = GreetedClient(bound, "pub");
     const std::string payload = PatternPayload(4 << 20, 1);
     ASSERT_OK_AND_ASSIGN(ack, publisher.PublishAcked("big", payload));
     EXPECT_EQ(ack.ack().delivered(), 1u);

@@ -39,6 +39,7 @@
 namespace manifold {
 namespace {
 
+using testing::GreetedClient;
 using testing::MakeShortTempDir;
 using testing::PatternPayload;
 using testing::WireClient;
@@ -101,16 +102,6 @@ class SocketServerTest : public ::testing::TestWithParam<std::string> {
   // Statistics of the stopped server's driver.
   const DriverStatistics& stats() { return server_->driver().statistics(); }
 
-  static WireClient Client(const Endpoint& endpoint, absl::string_view name,
-                           int receive_buffer_bytes = 0) {
-    absl::StatusOr<WireClient> client =
-        WireClient::Connect(endpoint, receive_buffer_bytes);
-    EXPECT_TRUE(client.ok()) << client.status();
-    absl::StatusOr<wire::Welcome> welcome = client->Hello(name);
-    EXPECT_TRUE(welcome.ok()) << welcome.status();
-    return *std::move(client);
-  }
-
   const std::string directory_ = MakeShortTempDir();
   std::unique_ptr<SocketServer> server_;
   std::thread loop_;
@@ -166,9 +157,9 @@ TEST_P(SocketServerTest, WelcomesClientsOverTcpAndUnixSockets) {
 
 TEST_P(SocketServerTest, PublishOnTcpReachesSubscriberOnUnixSocket) {
   Start();
-  WireClient subscriber = Client(unix_, "sub");
+  WireClient subscriber = GreetedClient(unix_, "sub");
   ASSERT_OK_AND_ASSIGN(sub, subscriber.Subscribe("room/*"));
-  WireClient publisher = Client(tcp_, "pub");
+  WireClient publisher = GreetedClient(tcp_, "pub");
   ASSERT_OK_AND_ASSIGN(ack, publisher.PublishAcked("room/1", "hello"));
   EXPECT_EQ(ack.ack().delivered(), 1u);
 
@@ -196,7 +187,7 @@ TEST_P(SocketServerTest, EachListenerSpeaksTheProtocolItsCodecFactoryMakes) {
   ASSERT_TRUE(ReadUntil(fd.get(), "PONG\r\n", buffer).ok());
 
   // Native to NATS.
-  WireClient native = Client(unix_, "native");
+  WireClient native = GreetedClient(unix_, "native");
   ASSERT_OK_AND_ASSIGN(ack, native.PublishAcked("room/a", "hello"));
   EXPECT_EQ(ack.ack().delivered(), 1u);
   ASSERT_OK_AND_ASSIGN(msg, ReadUntil(fd.get(), "hello\r\n", buffer));
@@ -216,10 +207,11 @@ TEST_P(SocketServerTest, ManyClientsAtOnceAllGetTheMessage) {
   Start();
   std::vector<WireClient> clients;
   for (int i = 0; i < 50; ++i) {
-    clients.push_back(Client(i % 2 ? tcp_ : unix_, absl::StrCat("c", i)));
+    clients.push_back(
+        GreetedClient(i % 2 ? tcp_ : unix_, absl::StrCat("c", i)));
     ASSERT_TRUE(clients.back().Subscribe("all").ok());
   }
-  WireClient publisher = Client(tcp_, "pub");
+  WireClient publisher = GreetedClient(tcp_, "pub");
   ASSERT_OK_AND_ASSIGN(ack, publisher.PublishAcked("all", "hi"));
   EXPECT_EQ(ack.ack().delivered(), 50u);
   for (WireClient& c : clients) {
@@ -235,9 +227,10 @@ TEST_P(SocketServerTest, LargeMessageThroughSmallSocketBuffersArrivesWhole) {
   options.broker.max_frame_bytes = 9 << 20;
   options.broker.max_outbound_bytes = 32 << 20;
   Start(options);
-  WireClient subscriber = Client(tcp_, "slow", /*receive_buffer_bytes=*/4096);
+  WireClient subscriber =
+      GreetedClient(tcp_, "slow", /*receive_buffer_bytes=*/4096);
   ASSERT_TRUE(subscriber.Subscribe("big").ok());
-  WireClient publisher = Client(unix_, "pub");
+  WireClient publisher = GreetedClient(unix_, "pub");
   const std::string payload = PatternPayload(4 << 20, 1);
   ASSERT_OK_AND_ASSIGN(ack, publisher.PublishAcked("big", payload));
   EXPECT_EQ(ack.ack().delivered(), 1u);
@@ -253,9 +246,10 @@ TEST_P(SocketServerTest, SlowReaderWithSmallBuffersGetsEveryMessageInOrder) {
   SocketServerOptions options;
   options.send_buffer_bytes = 4096;
   Start(options);
-  WireClient subscriber = Client(unix_, "slow", /*receive_buffer_bytes=*/4096);
+  WireClient subscriber =
+      GreetedClient(unix_, "slow", /*receive_buffer_bytes=*/4096);
   ASSERT_TRUE(subscriber.Subscribe("n").ok());
-  WireClient publisher = Client(tcp_, "pub");
+  WireClient publisher = GreetedClient(tcp_, "pub");
   constexpr int kMessages = 2000;
   std::string batch;
   for (int i = 0; i < kMessages; ++i) {
@@ -280,9 +274,9 @@ TEST_P(SocketServerTest, ReadingPausesWhileTheBrokerCatchesUpAndNothingIsLost) {
   SocketServerOptions options;
   options.broker.max_inbound_bytes = 1024;
   Start(options);
-  WireClient subscriber = Client(tcp_, "sub");
+  WireClient subscriber = GreetedClient(tcp_, "sub");
   ASSERT_TRUE(subscriber.Subscribe("n").ok());
-  WireClient publisher = Client(tcp_, "pub");
+  WireClient publisher = GreetedClient(tcp_, "pub");
   std::string batch;
   for (int i = 0; i < 500; ++i) {
     wire::ClientMessage m;
@@ -301,13 +295,14 @@ TEST_P(SocketServerTest, ReadingPausesWhileTheBrokerCatchesUpAndNothingIsLost) {
 
 TEST_P(SocketServerTest, PeerResetMidStreamEndsOnlyThatConnection) {
   Start();
-  WireClient watcher = Client(tcp_, "watcher");
+  WireClient watcher = GreetedClient(tcp_, "watcher");
   ASSERT_TRUE(watcher.Subscribe(sys_topics::kConnectionRemoved).ok());
-  WireClient victim = Client(tcp_, "victim", /*receive_buffer_bytes=*/4096);
+  WireClient victim =
+      GreetedClient(tcp_, "victim", /*receive_buffer_bytes=*/4096);
   ASSERT_TRUE(victim.Subscribe("stream").ok());
-  WireClient bystander = Client(unix_, "bystander");
+  WireClient bystander = GreetedClient(unix_, "bystander");
   ASSERT_TRUE(bystander.Subscribe("stream").ok());
-  WireClient publisher = Client(tcp_, "pub");
+  WireClient publisher = GreetedClient(tcp_, "pub");
   const std::string payload = PatternPayload(512 << 10, 7);
   ASSERT_OK_AND_ASSIGN(ack, publisher.PublishAcked("stream", payload));
   EXPECT_EQ(ack.ack().delivered(), 2u);
@@ -333,9 +328,9 @@ TEST_P(SocketServerTest, PeerResetMidStreamEndsOnlyThatConnection) {
 
 TEST_P(SocketServerTest, PeerResetInTheMiddleOfAFrameIsATruncatedFrame) {
   Start();
-  WireClient watcher = Client(tcp_, "watcher");
+  WireClient watcher = GreetedClient(tcp_, "watcher");
   ASSERT_TRUE(watcher.Subscribe(sys_topics::kConnectionRemoved).ok());
-  WireClient client = Client(tcp_, "half");
+  WireClient client = GreetedClient(tcp_, "half");
   wire::ClientMessage m;
   m.mutable_publish()->set_topic("t");
   m.mutable_publish()->set_payload(std::string(1000, 'x'));
@@ -381,9 +376,10 @@ TEST_P(SocketServerTest, AVanishedPeerIsAWriteErrorNotASignal) {
   SocketServerOptions options;
   options.send_buffer_bytes = 4096;
   Start(options);
-  WireClient leaver = Client(unix_, "leaver", /*receive_buffer_bytes=*/4096);
+  WireClient leaver =
+      GreetedClient(unix_, "leaver", /*receive_buffer_bytes=*/4096);
   ASSERT_TRUE(leaver.Subscribe("flood").ok());
-  WireClient publisher = Client(tcp_, "pub");
+  WireClient publisher = GreetedClient(tcp_, "pub");
   ASSERT_OK_AND_ASSIGN(
       ack, publisher.PublishAcked("flood", PatternPayload(1 << 20, 5)));
   ASSERT_EQ(ack.ack().delivered(), 1u);
@@ -398,7 +394,7 @@ TEST_P(SocketServerTest, ConnectionFloodPastTheLimitIsRefusedCleanly) {
   options.broker.max_connections = 3;
   Start(options);
   std::vector<WireClient> admitted;
-  for (int i = 0; i < 3; ++i) admitted.push_back(Client(tcp_, "ok"));
+  for (int i = 0; i < 3; ++i) admitted.push_back(GreetedClient(tcp_, "ok"));
 
   for (int i = 0; i < 20; ++i) {
     ASSERT_OK_AND_ASSIGN(extra, WireClient::Connect(i % 2 ? tcp_ : unix_));
@@ -447,9 +443,9 @@ TEST_P(SocketServerTest,
        ShutdownSaysGoodbyeToEveryClientAndRemovesTheSocketFile) {
   Start();
   std::vector<WireClient> clients;
-  clients.push_back(Client(tcp_, "a"));
-  clients.push_back(Client(unix_, "b"));
-  clients.push_back(Client(tcp_, "c"));
+  clients.push_back(GreetedClient(tcp_, "a"));
+  clients.push_back(GreetedClient(unix_, "b"));
+  clients.push_back(GreetedClient(tcp_, "c"));
   ASSERT_TRUE(std::filesystem::exists(unix_.path));
 
   server_->RequestShutdown();
@@ -480,9 +476,10 @@ TEST_P(SocketServerTest, ShutdownGivesUpOnClientsThatDoNotRead) {
   options.broker.close_linger = absl::Minutes(1);
   options.send_buffer_bytes = 4096;
   Start(options);
-  WireClient stuck = Client(tcp_, "stuck", /*receive_buffer_bytes=*/4096);
+  WireClient stuck =
+      GreetedClient(tcp_, "stuck", /*receive_buffer_bytes=*/4096);
   ASSERT_TRUE(stuck.Subscribe("flood").ok());
-  WireClient publisher = Client(tcp_, "pub");
+  WireClient publisher = GreetedClient(tcp_, "pub");
   ASSERT_OK_AND_ASSIGN(
       ack, publisher.PublishAcked("flood", PatternPayload(512 << 10, 3)));
   ASSERT_EQ(ack.ack().delivered(), 1u);
@@ -545,7 +542,7 @@ TEST_P(SocketServerTest, AddressesInUseAreRefusedWithClearErrors) {
   EXPECT_TRUE(std::filesystem::exists(regular));
 
   // The first server is untouched.
-  WireClient client = Client(unix_, "still-works");
+  WireClient client = GreetedClient(unix_, "still-works");
   EXPECT_TRUE(client.Ping().ok());
 }
 
@@ -558,7 +555,7 @@ TEST_P(SocketServerTest, ServesIpv6Loopback) {
   EXPECT_TRUE(absl::StartsWith(bound->ToString(), "[::1]:"));
   std::thread loop([&] { EXPECT_TRUE(server->Run().ok()); });
   {
-    WireClient client = Client(*bound, "six");
+    WireClient client = GreetedClient(*bound, "six");
     EXPECT_TRUE(client.Ping().ok());
   }
   server->RequestShutdown();
@@ -571,9 +568,9 @@ TEST_P(SocketServerTest, ASessionRecordedLiveReplaysByteForByte) {
   options.driver.observer = &recorder;
   Start(options);
   {
-    WireClient subscriber = Client(unix_, "sub");
+    WireClient subscriber = GreetedClient(unix_, "sub");
     ASSERT_TRUE(subscriber.Subscribe("room/*").ok());
-    WireClient publisher = Client(tcp_, "pub");
+    WireClient publisher = GreetedClient(tcp_, "pub");
     for (int i = 0; i < 10; ++i) {
       ASSERT_TRUE(publisher.Publish("room/a", absl::StrCat("m", i)).ok());
     }

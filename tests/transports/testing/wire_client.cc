@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "core/status.h"
+#include "gtest/gtest.h"
 #include "transports/sockets/socket_io.h"
 
 namespace manifold::testing {
@@ -192,6 +193,16 @@ std::string PatternPayload(size_t size, uint32_t seed) {
     payload[i] = static_cast<char>(x >> 24);
   }
   return payload;
+}
+
+WireClient GreetedClient(const Endpoint& endpoint, absl::string_view name,
+                         int receive_buffer_bytes) {
+  absl::StatusOr<WireClient> client =
+      WireClient::Connect(endpoint, receive_buffer_bytes);
+  EXPECT_TRUE(client.ok()) << client.status();
+  absl::StatusOr<wire::Welcome> welcome = client->Hello(name);
+  EXPECT_TRUE(welcome.ok()) << welcome.status();
+  return *std::move(client);
 }
 
 }  // namespace manifold::testing

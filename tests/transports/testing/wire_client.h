@@ -98,6 +98,13 @@ class WireClient {
 // shows up.
 std::string PatternPayload(size_t size, uint32_t seed);
 
+// Connects to `endpoint` (see WireClient::Connect) and says Hello as
+// `name`. For tests that line up several clients: a failure to connect or to
+// be welcomed is a test failure (EXPECT_*), and a client that could not
+// connect ends the test.
+WireClient GreetedClient(const Endpoint& endpoint, absl::string_view name,
+                         int receive_buffer_bytes = 0);
+
 }  // namespace manifold::testing
 
 #endif  // MANIFOLD_TESTS_TRANSPORTS_TESTING_WIRE_CLIENT_H_

@@ -22,6 +22,7 @@
 namespace manifold {
 namespace {
 
+using testing::GreetedClient;
 using testing::PatternPayload;
 using testing::WireClient;
 
@@ -29,16 +30,6 @@ using testing::WireClient;
   auto lhs##_or = (expr);                          \
   ASSERT_TRUE(lhs##_or.ok()) << lhs##_or.status(); \
   auto lhs = *std::move(lhs##_or)
-
-WireClient Client(const Endpoint& endpoint, absl::string_view name,
-                  int receive_buffer_bytes = 0) {
-  absl::StatusOr<WireClient> client =
-      WireClient::Connect(endpoint, receive_buffer_bytes);
-  EXPECT_TRUE(client.ok()) << client.status();
-  absl::StatusOr<wire::Welcome> welcome = client->Hello(name);
-  EXPECT_TRUE(welcome.ok()) << welcome.status();
-  return *std::move(client);
-}
 
 TEST(UvServerTest, AVanishedPeerIsAWriteErrorAndTheThreadIsLeftAsFound) {
   ASSERT_EQ(::signal(SIGPIPE, SIG_DFL), SIG_DFL);  // SIGPIPE would kill us
@@ -62,9 +53,10 @@ TEST(UvServerTest, AVanishedPeerIsAWriteErrorAndTheThreadIsLeftAsFound) {
     sigpipe_pending_after = sigismember(&pending, SIGPIPE);
   });
   {
-    WireClient leaver = Client(bound, "leaver", /*receive_buffer_bytes=*/4096);
+    WireClient leaver =
+        GreetedClient(bound, "leaver", /*receive_buffer_bytes=*/4096);
     ASSERT_TRUE(leaver.Subscribe("flood").ok());
-    WireClient publisher = Client(bound, "pub");
+    WireClient publisher = GreetedClient(bound, "pub");
     ASSERT_OK_AND_ASSIGN(
         ack, publisher.PublishAcked("flood", PatternPayload(1 << 20, 5)));
     ASSERT_EQ(ack.ack().delivered(), 1u);
