@@ -8,7 +8,9 @@ already. Optional libraries that are missing become empty targets, and
 optional library skips the pieces that need it instead of breaking the build.
 
 It also links the system `protoc` into the repository and declares the C++
-proto toolchain that `.bazelrc` points `--proto_toolchain_for_cc` at.
+proto toolchain that `.bazelrc` points `--proto_toolchain_for_cc` at, and
+`@system//:descriptor_proto` (protobuf's descriptor.proto, whose C++ code
+libprotobuf already has) for files that declare custom options.
 """
 
 def _pkg_config(rctx, flag, modules):
@@ -59,10 +61,22 @@ def _system_libraries_impl(rctx):
     rctx.symlink(protoc, "bin/protoc")
     build.append('exports_files(["bin/protoc"])')
     build.append("")
+    # protobuf's own descriptor.proto, for files that declare custom options.
+    # Its C++ code is in libprotobuf, so the toolchain never generates it.
+    descriptor = "/usr/include/google/protobuf/descriptor.proto"
+    if not rctx.path(descriptor).exists:
+        fail("Manifold: %s not found; install libprotobuf-dev (see README.md)" % descriptor)
+    rctx.symlink(descriptor, "google/protobuf/descriptor.proto")
+    build.append("proto_library(")
+    build.append('    name = "descriptor_proto",')
+    build.append('    srcs = ["google/protobuf/descriptor.proto"],')
+    build.append(")")
+    build.append("")
     build.append("proto_lang_toolchain(")
     build.append('    name = "cc_proto_toolchain",')
     build.append('    command_line = "--cpp_out=$(OUT)",')
     build.append('    runtime = ":protobuf",')
+    build.append('    blacklisted_protos = [":descriptor_proto"],')
     build.append(")")
     rctx.file("BUILD.bazel", "\n".join(build) + "\n")
     rctx.file("config.bzl", "\n".join(config) + "\n")

@@ -27,11 +27,11 @@ class BenchBroker {
 
   static BrokerOptions Options() {
     BrokerOptions options;
-    options.max_outbound_bytes = 1 << 30;
-    options.max_inbound_bytes = 64 << 20;
-    options.statistics_interval = absl::ZeroDuration();
-    options.keepalive_interval = absl::ZeroDuration();
-    options.max_queued_events = 0;
+    options.set_max_outbound_bytes(1 << 30);
+    options.set_max_inbound_bytes(64 << 20);
+    options.set_statistics_interval_ms(0);
+    options.set_keepalive_interval_ms(0);
+    options.set_max_queued_events(0);
     return options;
   }
 

@@ -16,7 +16,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "benchmark/benchmark.h"
-#include "broker/native_codec.h"
+#include "broker/internal/native_codec.h"
 #include "broker/nats/nats_codec.h"
 #include "broker/outbound_buffer.h"
 #include "broker/protocol_codec.h"
@@ -26,6 +26,8 @@
 
 namespace manifold {
 namespace {
+
+using ::manifold::internal::NativeCodec;
 
 constexpr int kBatch = 256;  // frames per iteration
 constexpr absl::string_view kTopic = "bench/orders/eu/new";

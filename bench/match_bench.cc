@@ -9,10 +9,12 @@
 
 #include "absl/strings/str_cat.h"
 #include "benchmark/benchmark.h"
-#include "broker/subscription_index.h"
+#include "broker/internal/subscription_index.h"
 
 namespace manifold {
 namespace {
+
+using ::manifold::internal::SubscriptionIndex;
 
 // `count` subscriptions like "tenant/<i>/device/<i % 100>/status": literal
 // patterns spread over a wide trie, as many clients watching their own topics.

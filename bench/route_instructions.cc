@@ -77,12 +77,12 @@ void AppendPublish(bool nats, absl::string_view subject,
 
 int RunRequestReply(const Scenario& scenario, long messages) {
   BrokerOptions options;
-  options.max_outbound_bytes = 1 << 30;
-  options.max_inbound_bytes = 64 << 20;
-  options.max_frame_bytes = 64 << 20;
-  options.statistics_interval = absl::ZeroDuration();
-  options.keepalive_interval = absl::ZeroDuration();
-  options.max_queued_events = 0;
+  options.set_max_outbound_bytes(1 << 30);
+  options.set_max_inbound_bytes(64 << 20);
+  options.set_max_frame_bytes(64 << 20);
+  options.set_statistics_interval_ms(0);
+  options.set_keepalive_interval_ms(0);
+  options.set_max_queued_events(0);
   Broker broker(options);
   const absl::Time now = absl::FromUnixSeconds(1'800'000'000);
   auto connect = [&](absl::string_view subject) -> Connection& {
@@ -149,12 +149,12 @@ int RunRequestReply(const Scenario& scenario, long messages) {
 
 int Run(const Scenario& scenario, long messages) {
   BrokerOptions options;
-  options.max_outbound_bytes = 1 << 30;
-  options.max_inbound_bytes = 64 << 20;
-  options.max_frame_bytes = 64 << 20;
-  options.statistics_interval = absl::ZeroDuration();
-  options.keepalive_interval = absl::ZeroDuration();
-  options.max_queued_events = 0;
+  options.set_max_outbound_bytes(1 << 30);
+  options.set_max_inbound_bytes(64 << 20);
+  options.set_max_frame_bytes(64 << 20);
+  options.set_statistics_interval_ms(0);
+  options.set_keepalive_interval_ms(0);
+  options.set_max_queued_events(0);
   Broker broker(options);
   const absl::Time now = absl::FromUnixSeconds(1'800'000'000);
 

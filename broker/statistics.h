@@ -2,8 +2,8 @@
 // -----------------------------------------------------------------------------
 //
 // The broker's counters and gauges: plain integers updated on the hot path and
-// cheap to read at any time through Broker::statistics(). `ToProto()` gives
-// the wire form published on "$sys/stats".
+// cheap to read at any time through Broker::statistics(). The wire form
+// published on "$sys/stats" is wire::Statistics (core/manifold.proto).
 //
 // Example:
 //
@@ -14,8 +14,6 @@
 #define MANIFOLD_BROKER_STATISTICS_H_
 
 #include <cstdint>
-
-#include "core/manifold.pb.h"
 
 namespace manifold {
 
@@ -43,8 +41,6 @@ struct BrokerStatistics {
   uint64_t requests_timed_out = 0;
   uint64_t keepalive_disconnects = 0;
   uint64_t dropped_events = 0;  // embedder events dropped, queue full
-
-  wire::Statistics ToProto() const;
 };
 
 }  // namespace manifold

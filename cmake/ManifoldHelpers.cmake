@@ -34,3 +34,25 @@ function(manifold_test)
     DISCOVERY_MODE PRE_TEST
     PROPERTIES LABELS "${ARG_LABELS}" TIMEOUT ${ARG_TIMEOUT})
 endfunction()
+
+# manifold_proto_cc(OUT_VAR path/to/file.proto [DEPENDS other.proto ...]):
+# generates C++ for a .proto under the repository root and sets OUT_VAR to the
+# .pb.cc and .pb.h. protoc runs with the repository root as its import path,
+# as in the Bazel build, so the header is "path/to/file.pb.h" in both; it
+# finds protobuf's own .proto files (descriptor.proto) by itself.
+function(manifold_proto_cc OUT_VAR PROTO)
+  cmake_parse_arguments(ARG "" "" "DEPENDS" ${ARGN})
+  string(REGEX REPLACE "\\.proto$" "" stem ${PROTO})
+  set(out ${PROJECT_BINARY_DIR}/${stem}.pb.cc ${PROJECT_BINARY_DIR}/${stem}.pb.h)
+  set(deps)
+  foreach(dep ${ARG_DEPENDS})
+    list(APPEND deps ${PROJECT_SOURCE_DIR}/${dep})
+  endforeach()
+  add_custom_command(
+    OUTPUT ${out}
+    COMMAND protobuf::protoc -I${PROJECT_SOURCE_DIR} --cpp_out=${PROJECT_BINARY_DIR}
+            ${PROJECT_SOURCE_DIR}/${PROTO}
+    DEPENDS ${PROJECT_SOURCE_DIR}/${PROTO} ${deps} protobuf::protoc
+    COMMENT "Generating C++ for ${PROTO}")
+  set(${OUT_VAR} ${out} PARENT_SCOPE)
+endfunction()

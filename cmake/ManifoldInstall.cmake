@@ -9,16 +9,49 @@ install(TARGETS ${MANIFOLD_INSTALL_TARGETS}
   LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
   RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 
-foreach(dir core broker client transports)
-  if(EXISTS ${PROJECT_SOURCE_DIR}/${dir})
-    install(DIRECTORY ${dir}/
-      DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/manifold/${dir}
-      FILES_MATCHING PATTERN "*.h" PATTERN "*.proto")
-  endif()
+# The public headers, and only those: what an embedder includes, and what
+# those include. internal/ folders, the CLI and the tools are not installed.
+# scripts/check-install.sh compiles each installed header on its own.
+set(MANIFOLD_PUBLIC_HEADERS
+  core/framing.h core/headers.h core/ids.h core/status.h core/topic.h
+  core/config/config_fields.h core/config/config_file.h
+  core/config/config_flags.h
+  core/nats/errors.h core/nats/parser.h core/nats/subject.h core/nats/writer.h
+  broker/broker.h broker/connection.h broker/options.h broker/outbound_buffer.h
+  broker/protocol_codec.h broker/statistics.h broker/sys_topics.h
+  broker/version.h
+  broker/nats/nats_codec.h
+  broker/transcript/transcript_recorder.h broker/transcript/transcript_runner.h
+  transports/driver/broker_driver.h transports/driver/driver_observer.h
+  transports/driver/link_io.h transports/driver/log.h
+  transports/driver/recording_observer.h
+  transports/epoll/epoll_server.h
+  transports/memory/memory_broker.h
+  transports/sockets/endpoint.h transports/sockets/listen_socket.h
+  transports/sockets/socket_io.h transports/sockets/socket_server.h
+  transports/sockets/unique_fd.h
+  client/byte_stream.h client/client.h client/errors.h client/memory_stream.h
+  client/message.h client/session.h client/socket_stream.h)
+if(TARGET manifold_io_uring)
+  list(APPEND MANIFOLD_PUBLIC_HEADERS transports/io_uring/io_uring_server.h)
+endif()
+if(TARGET manifold_uv)
+  list(APPEND MANIFOLD_PUBLIC_HEADERS transports/uv/uv_server.h)
+endif()
+set(MANIFOLD_PUBLIC_PROTOS
+  core/manifold.proto core/config/config_options.proto core/nats/connect.proto
+  broker/options.proto broker/transcript/transcript.proto)
+foreach(file ${MANIFOLD_PUBLIC_HEADERS} ${MANIFOLD_PUBLIC_PROTOS})
+  get_filename_component(dir ${file} DIRECTORY)
+  install(FILES ${file} DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/manifold/${dir})
 endforeach()
-install(FILES ${PROJECT_BINARY_DIR}/core/manifold.pb.h
-  DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/manifold/core)
-
+# The headers generated from the .proto files.
+foreach(proto ${MANIFOLD_PUBLIC_PROTOS})
+  string(REGEX REPLACE "\\.proto$" ".pb.h" header ${proto})
+  get_filename_component(dir ${proto} DIRECTORY)
+  install(FILES ${PROJECT_BINARY_DIR}/${header}
+    DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/manifold/${dir})
+endforeach()
 install(EXPORT manifoldTargets
   NAMESPACE manifold::
   DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/manifold)

@@ -52,21 +52,21 @@ class Input {
 
 BrokerOptions Options() {
   BrokerOptions o;
-  o.max_connections = 3;
-  o.max_outbound_bytes = 600;
-  o.max_inbound_bytes = 512;
-  o.max_frame_bytes = 512;
-  o.max_payload_bytes = 128;
-  o.max_subscriptions_per_connection = 4;
-  o.max_services_per_connection = 2;
-  o.max_pending_requests_per_connection = 2;
-  o.max_queued_events = 16;
-  o.keepalive_interval = absl::Seconds(2);
-  o.handshake_timeout = absl::Seconds(3);
-  o.close_linger = absl::Seconds(1);
-  o.default_request_timeout = absl::Milliseconds(500);
-  o.statistics_interval = absl::Seconds(4);
-  o.frames_per_turn = 3;
+  o.set_max_connections(3);
+  o.set_max_outbound_bytes(600);
+  o.set_max_inbound_bytes(512);
+  o.set_max_frame_bytes(512);
+  o.set_max_payload_bytes(128);
+  o.set_max_subscriptions_per_connection(4);
+  o.set_max_services_per_connection(2);
+  o.set_max_pending_requests_per_connection(2);
+  o.set_max_queued_events(16);
+  o.set_keepalive_interval_ms(2000);
+  o.set_handshake_timeout_ms(3000);
+  o.set_close_linger_ms(1000);
+  o.set_default_request_timeout_ms(500);
+  o.set_statistics_interval_ms(4000);
+  o.set_frames_per_turn(3);
   return o;
 }
 
@@ -149,20 +149,20 @@ void CheckInvariants(World& w) {
     // Bounded output: the limit, one more frame that crossed it, the final
     // error or goodbye.
     if (c->PendingOutputBytes() >
-        options.max_outbound_bytes + options.max_frame_bytes + 1024) {
+        options.max_outbound_bytes() + options.max_frame_bytes() + 1024) {
       __builtin_trap();
     }
     if (c->state() == manifold::ConnectionState::kOpen) ++open;
   }
   if (s.connections != open) __builtin_trap();
-  if (s.subscriptions > kClients * options.max_subscriptions_per_connection) {
+  if (s.subscriptions > kClients * options.max_subscriptions_per_connection()) {
     __builtin_trap();
   }
-  if (s.services > kClients * options.max_services_per_connection) {
+  if (s.services > kClients * options.max_services_per_connection()) {
     __builtin_trap();
   }
   if (s.requests_in_flight >
-      kClients * options.max_pending_requests_per_connection) {
+      kClients * options.max_pending_requests_per_connection()) {
     __builtin_trap();
   }
   if (w.broker.connection_count() > kClients) __builtin_trap();

@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <string>
 
-#include "broker/native_codec.h"
+#include "broker/internal/native_codec.h"
 #include "core/framing.h"
 #include "core/manifold.pb.h"
 #include "core/status.h"
@@ -54,7 +54,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   // The codec reads the same stream whole: it must see the same number of
   // operations before any error (an empty ClientMessage is an error to it).
-  manifold::NativeCodec codec;
+  manifold::internal::NativeCodec codec;
   manifold::Operation op;
   absl::string_view rest = stream;
   size_t operations = 0;

@@ -77,9 +77,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   // A whole connection: the codec in front of a real broker.
   manifold::BrokerOptions options;
-  options.max_outbound_bytes = 4096;
-  options.max_payload_bytes = 1024;
-  options.max_frame_bytes = 4096;
+  options.set_max_outbound_bytes(4096);
+  options.set_max_payload_bytes(1024);
+  options.set_max_frame_bytes(4096);
   manifold::Broker broker(options);
   const absl::Time now = absl::FromUnixSeconds(1'800'000'000);
   manifold::NatsOptions nats;
@@ -94,7 +94,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     conn->Receive(input.substr(at, piece), now);
     broker.Process(now);
     if (conn->PendingOutputBytes() >
-        options.max_outbound_bytes + options.max_frame_bytes + 1024) {
+        options.max_outbound_bytes() + options.max_frame_bytes() + 1024) {
       __builtin_trap();
     }
     conn->Consume(conn->PendingOutputBytes());

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Builds Manifold with CMake, installs it into a scratch prefix, and builds and
-# runs a small program against the installed package twice: once through
+# Builds Manifold with CMake, installs it into a scratch prefix, compiles each
+# installed header on its own (so a header that needs one that is not
+# installed, or that does not include what it uses, fails here), and builds
+# and runs a small program against the installed package twice: once through
 # find_package(manifold) and once through pkg-config.
 #   BUILD_DIR   the CMake build to install from (default: build)
 set -euo pipefail
@@ -15,12 +17,33 @@ cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build "$build_dir"
 cmake --install "$build_dir" --prefix "$scratch/prefix" >/dev/null
 
+libdir="$(find "$scratch/prefix" -name manifold.pc -printf '%h\n' | head -1)"
+cflags="$(PKG_CONFIG_PATH="$libdir" pkg-config --cflags manifold)"
+headers=0
+while IFS= read -r header; do
+  relative="${header#"$scratch/prefix/include/manifold/"}"
+  echo "#include \"$relative\"" > "$scratch/one_header.cc"
+  # shellcheck disable=SC2086
+  if ! g++ -std=c++20 -fsyntax-only $cflags "$scratch/one_header.cc" \
+      2> "$scratch/one_header.log"; then
+    echo "check-install: FAIL: the installed header $relative does not" \
+         "compile on its own:" >&2
+    head -20 "$scratch/one_header.log" >&2
+    exit 1
+  fi
+  headers=$((headers + 1))
+done < <(find "$scratch/prefix/include/manifold" -name '*.h' | sort)
+if [ -d "$scratch/prefix/include/manifold/broker/internal" ]; then
+  echo "check-install: FAIL: internal headers were installed" >&2
+  exit 1
+fi
+echo "check-install: $headers installed headers each compile on their own"
+
 cmake -S tests/install/consumer -B "$scratch/consumer" -G Ninja \
   -DCMAKE_PREFIX_PATH="$scratch/prefix" >/dev/null
 cmake --build "$scratch/consumer" >/dev/null
 "$scratch/consumer/consumer"
 
-libdir="$(find "$scratch/prefix" -name manifold.pc -printf '%h\n' | head -1)"
 flags="$(PKG_CONFIG_PATH="$libdir" pkg-config --cflags --libs manifold)"
 # shellcheck disable=SC2086
 g++ -std=c++20 tests/install/consumer/main.cc -o "$scratch/consumer-pc" $flags

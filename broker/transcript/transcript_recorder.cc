@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "broker/transcript/transcript_runner.h"
+#include "core/config/config_fields.h"
 #include "core/framing.h"
 #include "core/status.h"
 
@@ -22,48 +23,16 @@ bool ParseCanonical(absl::string_view frame_body, Message& m) {
 
 }  // namespace
 
-transcript::BrokerConfig ToBrokerConfig(const BrokerOptions& o,
-                                        absl::Time start) {
-  transcript::BrokerConfig c;
-  c.set_server_name(o.server_name);
-  c.set_max_connections(o.max_connections);
-  c.set_require_admission(o.require_admission);
-  c.set_handshake_timeout_ms(absl::ToInt64Milliseconds(o.handshake_timeout));
-  c.set_keepalive_interval_ms(absl::ToInt64Milliseconds(o.keepalive_interval));
-  c.set_keepalive_max_missed(o.keepalive_max_missed);
-  c.set_close_linger_ms(absl::ToInt64Milliseconds(o.close_linger));
-  c.set_max_frame_bytes(o.max_frame_bytes);
-  c.set_max_payload_bytes(o.max_payload_bytes);
-  c.set_max_topic_length(o.topic_limits.max_length);
-  c.set_max_topic_depth(o.topic_limits.max_depth);
-  c.set_max_inbound_bytes(o.max_inbound_bytes);
-  c.set_max_outbound_bytes(o.max_outbound_bytes);
-  c.set_slow_consumer_policy(o.slow_consumer_policy ==
-                                     SlowConsumerPolicy::kDropAndCount
-                                 ? "drop"
-                                 : "disconnect");
-  c.set_max_subscriptions_per_connection(o.max_subscriptions_per_connection);
-  c.set_max_services_per_connection(o.max_services_per_connection);
-  c.set_max_pending_requests_per_connection(
-      o.max_pending_requests_per_connection);
-  c.set_default_request_timeout_ms(
-      absl::ToInt64Milliseconds(o.default_request_timeout));
-  c.set_max_request_timeout_ms(
-      absl::ToInt64Milliseconds(o.max_request_timeout));
-  c.set_max_queued_events(o.max_queued_events);
-  c.set_statistics_interval_ms(
-      absl::ToInt64Milliseconds(o.statistics_interval));
-  c.set_frames_per_turn(o.frames_per_turn);
-  c.set_start_time_unix_micros(absl::ToUnixMicros(start));
-  return c;
-}
-
 TranscriptRecorder::TranscriptRecorder(const BrokerOptions& options,
                                        absl::Time start,
                                        absl::string_view description)
     : now_(start) {
   t_.set_description(std::string(description));
-  *t_.mutable_broker() = ToBrokerConfig(options, start);
+  // Every setting written out, so that the replay does not depend on
+  // defaults that may change.
+  *t_.mutable_broker() = options;
+  config::SetDefaultsExplicitly(*t_.mutable_broker());
+  t_.set_start_time_unix_micros(absl::ToUnixMicros(start));
   t_.set_recorded(true);
 }
 

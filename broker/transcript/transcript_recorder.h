@@ -40,10 +40,6 @@
 
 namespace manifold {
 
-// The BrokerConfig that reproduces `options` (every field set).
-transcript::BrokerConfig ToBrokerConfig(const BrokerOptions& options,
-                                        absl::Time start);
-
 class TranscriptRecorder {
  public:
   // `start` becomes the transcript's clock start; `description` its

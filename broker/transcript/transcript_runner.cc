@@ -92,8 +92,8 @@ class Replayer {
   Replayer(const transcript::Transcript& t, const ReplayOptions& options)
       : t_(t),
         options_(options),
-        broker_(ToBrokerOptions(t.broker())),
-        now_(TranscriptStartTime(t.broker())) {}
+        broker_(TranscriptBrokerOptions(t)),
+        now_(TranscriptStartTime(t)) {}
 
   absl::Status Run() {
     for (int i = 0; i < t_.step_size(); ++i) {
@@ -597,64 +597,17 @@ std::string TranscriptToText(const transcript::Transcript& t) {
   return out;
 }
 
-BrokerOptions ToBrokerOptions(const transcript::BrokerConfig& c) {
-  BrokerOptions o;
-  o.statistics_interval = absl::ZeroDuration();
-  if (c.has_server_name()) o.server_name = c.server_name();
-  if (c.has_max_connections()) o.max_connections = c.max_connections();
-  if (c.has_require_admission()) o.require_admission = c.require_admission();
-  if (c.has_handshake_timeout_ms()) {
-    o.handshake_timeout = absl::Milliseconds(c.handshake_timeout_ms());
+BrokerOptions TranscriptBrokerOptions(const transcript::Transcript& t) {
+  BrokerOptions options = t.broker();
+  if (!options.has_statistics_interval_ms()) {
+    options.set_statistics_interval_ms(0);
   }
-  if (c.has_keepalive_interval_ms()) {
-    o.keepalive_interval = absl::Milliseconds(c.keepalive_interval_ms());
-  }
-  if (c.has_keepalive_max_missed()) {
-    o.keepalive_max_missed = c.keepalive_max_missed();
-  }
-  if (c.has_close_linger_ms()) {
-    o.close_linger = absl::Milliseconds(c.close_linger_ms());
-  }
-  if (c.has_max_frame_bytes()) o.max_frame_bytes = c.max_frame_bytes();
-  if (c.has_max_payload_bytes()) o.max_payload_bytes = c.max_payload_bytes();
-  if (c.has_max_topic_length())
-    o.topic_limits.max_length = c.max_topic_length();
-  if (c.has_max_topic_depth()) o.topic_limits.max_depth = c.max_topic_depth();
-  if (c.has_max_inbound_bytes()) o.max_inbound_bytes = c.max_inbound_bytes();
-  if (c.has_max_outbound_bytes()) o.max_outbound_bytes = c.max_outbound_bytes();
-  if (c.has_slow_consumer_policy()) {
-    o.slow_consumer_policy = c.slow_consumer_policy() == "drop"
-                                 ? SlowConsumerPolicy::kDropAndCount
-                                 : SlowConsumerPolicy::kDisconnect;
-  }
-  if (c.has_max_subscriptions_per_connection()) {
-    o.max_subscriptions_per_connection = c.max_subscriptions_per_connection();
-  }
-  if (c.has_max_services_per_connection()) {
-    o.max_services_per_connection = c.max_services_per_connection();
-  }
-  if (c.has_max_pending_requests_per_connection()) {
-    o.max_pending_requests_per_connection =
-        c.max_pending_requests_per_connection();
-  }
-  if (c.has_default_request_timeout_ms()) {
-    o.default_request_timeout =
-        absl::Milliseconds(c.default_request_timeout_ms());
-  }
-  if (c.has_max_request_timeout_ms()) {
-    o.max_request_timeout = absl::Milliseconds(c.max_request_timeout_ms());
-  }
-  if (c.has_max_queued_events()) o.max_queued_events = c.max_queued_events();
-  if (c.has_statistics_interval_ms()) {
-    o.statistics_interval = absl::Milliseconds(c.statistics_interval_ms());
-  }
-  if (c.has_frames_per_turn()) o.frames_per_turn = c.frames_per_turn();
-  return o;
+  return options;
 }
 
-absl::Time TranscriptStartTime(const transcript::BrokerConfig& config) {
-  return absl::FromUnixMicros(config.has_start_time_unix_micros()
-                                  ? config.start_time_unix_micros()
+absl::Time TranscriptStartTime(const transcript::Transcript& t) {
+  return absl::FromUnixMicros(t.has_start_time_unix_micros()
+                                  ? t.start_time_unix_micros()
                                   : kDefaultStartMicros);
 }
 

@@ -40,11 +40,12 @@ absl::StatusOr<transcript::Transcript> ParseTranscript(absl::string_view text);
 // line.
 std::string TranscriptToText(const transcript::Transcript& t);
 
-// The BrokerOptions a transcript's config stands for (see BrokerConfig).
-BrokerOptions ToBrokerOptions(const transcript::BrokerConfig& config);
+// The options a transcript's broker runs with: its `broker` block, with
+// statistics_interval_ms 0 unless the transcript sets it.
+BrokerOptions TranscriptBrokerOptions(const transcript::Transcript& t);
 
-// The fake clock's starting time for `config`.
-absl::Time TranscriptStartTime(const transcript::BrokerConfig& config);
+// The fake clock's starting time for `t`.
+absl::Time TranscriptStartTime(const transcript::Transcript& t);
 
 struct ReplayOptions {
   // Makes the codec for a `connect.protocol` other than "native", from the

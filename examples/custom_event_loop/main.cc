@@ -1,12 +1,19 @@
 // custom_event_loop: the Manifold broker embedded in a hand-written poll()
 // loop. This is the whole integration; copy it into your own loop (a game
-// server's tick, a robot's control loop) and keep its five steps:
-//   1. wait for I/O, at most until broker.NextDeadline()
+// server's tick, a robot's control loop) and keep its six steps, the
+// sequence broker/broker.h describes:
+//   1. wait for I/O, at most until broker.NextDeadline(), reading only
+//      connections that WantsRead()
 //   2. accept new peers:           broker.Accept(peer, now)
-//   3. hand over what peers sent:  connection->Receive(bytes, now)
+//   3. hand over what peers sent:  connection->Receive(bytes, now);
+//      a peer that hung up:        broker.Close(id, reason, now)
 //   4. let the broker work:        broker.Process(now); broker.Tick(now)
-//   5. write what it queued:       PendingOutput() -> sendmsg -> Consume(),
-//      and close what it is done with (ShouldClose) or what hung up: Close()
+//   5. serve what changed:         broker.TakeChanged(ids), then for each
+//      PendingOutput() -> writev -> Consume(), and once ShouldClose(),
+//      close the socket and broker.Close(id, reason, now)
+//   6. optionally, learn who came and went: broker.PollEvent()
+// `now` comes from a monotonic clock (steady_clock): the broker's deadlines
+// must not move when the wall clock is stepped.
 // Usage: custom_event_loop [PORT]   (127.0.0.1; 0, the default, picks a port).
 // SIGINT/SIGTERM tell every client Goodbye, then the program exits.
 
@@ -18,14 +25,16 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <map>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "broker/broker.h"
+#include "core/manifold.pb.h"  // the events PollEvent() returns
 
 using manifold::Broker;
 using manifold::Connection;
@@ -68,11 +77,17 @@ bool Flush(int fd, Connection& c) {
   return true;
 }
 
+// The time the broker runs on: monotonic, unaffected by wall-clock steps.
+absl::Time MonotonicNow() {
+  return absl::UnixEpoch() +
+         absl::FromChrono(std::chrono::steady_clock::now().time_since_epoch());
+}
+
 // poll()'s timeout for sleeping until `deadline`: whole ms, rounded up.
 int TimeoutMs(std::optional<absl::Time> deadline) {
   if (!deadline) return -1;
   return std::max<int64_t>(
-      0, absl::ToInt64Milliseconds(*deadline - absl::Now()) + 1);
+      0, absl::ToInt64Milliseconds(*deadline - MonotonicNow()) + 1);
 }
 
 }  // namespace
@@ -84,7 +99,7 @@ int main(int argc, char** argv) {
   Broker broker;                        // default BrokerOptions
   std::map<ConnectionId, int> sockets;  // the broker's connections -> fds
   std::vector<ConnectionId> changed;
-  char buffer[64 * 1024];
+  char buffer[manifold::kMaxReceiveBytes];  // the most one Receive() takes
   auto close_link = [&](ConnectionId id, const char* why, absl::Time now) {
     close(sockets[id]);
     sockets.erase(id);
@@ -105,7 +120,7 @@ int main(int argc, char** argv) {
     }
     std::fflush(stdout);
     poll(fds.data(), fds.size(), TimeoutMs(broker.NextDeadline()));
-    const absl::Time now = absl::Now();  // the broker never reads a clock
+    const absl::Time now = MonotonicNow();  // the broker never reads a clock
     if (stop_requested && !broker.shutting_down()) broker.Shutdown(now);
 
     // 2. Accept. (A full or stopping broker hands back a connection that is
@@ -151,7 +166,7 @@ int main(int argc, char** argv) {
       }
     }
 
-    // Events tell the embedder who came and went, subscribed, served...
+    // 6. Events tell the embedder who came and went, subscribed, served...
     while (std::optional<manifold::wire::BrokerEvent> e = broker.PollEvent()) {
       const auto& added = e->connection_added();
       const auto& removed = e->connection_removed();

@@ -4,11 +4,14 @@
 //   manifoldd --listen 127.0.0.1:0 --unix /tmp/manifold.sock
 //   manifoldd --max_connections 1000 --slow_consumer_policy drop
 //   manifoldd --nats 127.0.0.1:4222            # also speak NATS
+//   manifoldd --config manifoldd.textpb         # settings from a file
+//   manifoldd --print_config > manifoldd.textpb # every setting, to edit
 //   manifoldd --record /tmp/session.textpb      # write a transcript on exit
 //
 // Prints one line saying where it listens, logs connections on stderr, and on
-// SIGINT/SIGTERM tells every client Goodbye and exits 0. Errors (a bad flag,
-// an address in use) are one line on stderr and a non-zero exit.
+// SIGINT/SIGTERM tells every client Goodbye and exits 0. A configuration
+// error (a bad flag, a bad configuration file) is one line on stderr and exit
+// status 2; a failure to run (an address in use) one line and exit status 1.
 
 #include <cstdio>
 #include <fstream>
@@ -16,39 +19,47 @@
 #include <string>
 #include <vector>
 
-#include "absl/flags/parse.h"
-#include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "core/config/config_file.h"
 #include "examples/tcp_broker/event_loops.h"
-#include "examples/tcp_broker/server_flags.h"
+#include "examples/tcp_broker/manifoldd_config.h"
 #include "examples/tcp_broker/shutdown_signals.h"
 #include "transports/driver/recording_observer.h"
 
 namespace {
 
-int Fail(absl::string_view message) {
+// Exit statuses: a configuration that cannot be used, and a failure to run.
+constexpr int kBadConfiguration = 2;
+constexpr int kFailed = 1;
+
+int Fail(absl::string_view message, int status = kFailed) {
   std::fprintf(stderr, "manifoldd: %.*s\n", static_cast<int>(message.size()),
                message.data());
-  return 1;
+  return status;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage(
-      "the Manifold message broker.\n"
-      "  manifoldd [--listen HOST:PORT] [--unix PATH] [--loop epoll] "
-      "[limits...]");
-  const std::vector<char*> arguments = absl::ParseCommandLine(argc, argv);
-  if (arguments.size() > 1) {
-    return Fail(absl::StrCat("unexpected argument '", arguments[1],
-                             "'; flags start with --"));
+  absl::StatusOr<manifold::ManifolddCommandLine> command_line =
+      manifold::ParseManifolddCommandLine(
+          absl::MakeConstSpan(argv + 1, argc > 0 ? argc - 1 : 0));
+  if (!command_line.ok()) {
+    return Fail(command_line.status().message(), kBadConfiguration);
   }
-
-  absl::StatusOr<manifold::ServerConfig> config =
-      manifold::ServerConfigFromFlags();
-  if (!config.ok()) return Fail(config.status().message());
+  if (command_line->help) {
+    std::fputs(manifold::ManifolddHelp().c_str(), stdout);
+    return 0;
+  }
+  if (command_line->print_config) {
+    std::fputs(manifold::config::PrintConfig(command_line->config).c_str(),
+               stdout);
+    return 0;
+  }
+  absl::StatusOr<manifold::ServerSetup> config =
+      manifold::MakeServerSetup(command_line->config);
+  if (!config.ok()) return Fail(config.status().message(), kBadConfiguration);
   // Declared before the server, which uses it until it is destroyed.
   std::unique_ptr<manifold::RecordingObserver> recorder;
   if (!config->record_path.empty()) {
@@ -58,7 +69,13 @@ int main(int argc, char** argv) {
   }
   absl::StatusOr<std::unique_ptr<manifold::SocketServer>> server =
       manifold::MakeSocketServer(config->loop, std::move(config->options));
-  if (!server.ok()) return Fail(server.status().message());
+  if (!server.ok()) {
+    // An unknown --loop is a configuration error; a loop the kernel refuses
+    // (io_uring disabled) is a failure to run.
+    return Fail(
+        server.status().message(),
+        absl::IsInvalidArgument(server.status()) ? kBadConfiguration : kFailed);
+  }
 
   std::vector<std::string> places;
   for (manifold::ListenerConfig& listener : config->listeners) {

@@ -75,7 +75,7 @@ TEST(BrokerEventsTest, WildcardsDoNotSeeSysTopicsUnlessAskedByName) {
 
 TEST(BrokerEventsTest, StatisticsArePublishedPeriodicallyToSubscribers) {
   BrokerOptions options;
-  options.statistics_interval = absl::Seconds(5);
+  options.set_statistics_interval_ms(5000);
   BrokerHarness h(options);
   TestClient& c = h.Connect("c");
   c.Subscribe(std::string(sys_topics::kStatisticsTopic));
@@ -110,8 +110,8 @@ TEST(BrokerEventsTest, StatisticsCountTraffic) {
 
 TEST(BrokerEventsTest, KeepalivePingsQuietConnectionsAndClosesDeadOnes) {
   BrokerOptions options;
-  options.keepalive_interval = absl::Seconds(10);
-  options.keepalive_max_missed = 2;
+  options.set_keepalive_interval_ms(10000);
+  options.set_keepalive_max_missed(2);
   BrokerHarness h(options);
   TestClient& alive = h.Connect("alive");
   TestClient& dead = h.Connect("dead");
@@ -136,7 +136,7 @@ TEST(BrokerEventsTest, KeepalivePingsQuietConnectionsAndClosesDeadOnes) {
 
 TEST(BrokerEventsTest, AnyInputPostponesTheNextPing) {
   BrokerOptions options;
-  options.keepalive_interval = absl::Seconds(10);
+  options.set_keepalive_interval_ms(10000);
   BrokerHarness h(options);
   TestClient& c = h.Connect("c");
   h.Advance(absl::Seconds(5));
@@ -158,9 +158,9 @@ TEST(BrokerEventsTest, ClientPingIsAnsweredWithItsId) {
 
 TEST(BrokerEventsTest, NextDeadlineReportsTheEarliestTimer) {
   BrokerOptions options;
-  options.statistics_interval = absl::ZeroDuration();
-  options.keepalive_interval = absl::ZeroDuration();
-  options.handshake_timeout = absl::Seconds(4);
+  options.set_statistics_interval_ms(0);
+  options.set_keepalive_interval_ms(0);
+  options.set_handshake_timeout_ms(4000);
   Broker broker(options);
   EXPECT_FALSE(broker.NextDeadline().has_value());
   const absl::Time now = absl::FromUnixSeconds(50);

@@ -104,7 +104,7 @@ TEST(BrokerHandshakeTest, PipelinedOperationsAfterHelloAreHandledInOrder) {
 
 TEST(BrokerHandshakeTest, SilentConnectionIsClosedAfterTheHandshakeTimeout) {
   BrokerOptions options;
-  options.handshake_timeout = absl::Seconds(3);
+  options.set_handshake_timeout_ms(3000);
   BrokerHarness h(options);
   TestClient& c = h.Connect("silent", /*hello=*/false);
   h.Advance(absl::Seconds(2));
@@ -118,7 +118,7 @@ TEST(BrokerHandshakeTest, SilentConnectionIsClosedAfterTheHandshakeTimeout) {
 
 TEST(BrokerHandshakeTest, AdmissionWaitsForTheEmbedderAndHoldsPipelinedInput) {
   BrokerOptions options;
-  options.require_admission = true;
+  options.set_require_admission(true);
   BrokerHarness h(options);
   TestClient& c = h.Connect("guest", /*hello=*/false);
   wire::ClientMessage hello = HelloMessage(1, "guest");
@@ -149,7 +149,7 @@ TEST(BrokerHandshakeTest, AdmissionWaitsForTheEmbedderAndHoldsPipelinedInput) {
 
 TEST(BrokerHandshakeTest, RefusedConnectionGetsTheReasonAndCloses) {
   BrokerOptions options;
-  options.require_admission = true;
+  options.set_require_admission(true);
   BrokerHarness h(options);
   TestClient& c = h.Connect("intruder", /*hello=*/false);
   c.Send(HelloMessage(1, "intruder"));
@@ -164,8 +164,8 @@ TEST(BrokerHandshakeTest, RefusedConnectionGetsTheReasonAndCloses) {
 
 TEST(BrokerHandshakeTest, UnadmittedConnectionTimesOut) {
   BrokerOptions options;
-  options.require_admission = true;
-  options.handshake_timeout = absl::Seconds(1);
+  options.set_require_admission(true);
+  options.set_handshake_timeout_ms(1000);
   BrokerHarness h(options);
   TestClient& c = h.Connect("waiting", /*hello=*/false);
   c.Send(HelloMessage(1, "waiting"));
@@ -178,7 +178,7 @@ TEST(BrokerHandshakeTest, UnadmittedConnectionTimesOut) {
 
 TEST(BrokerHandshakeTest, ConnectionsPastTheLimitAreToldWhyAndClosed) {
   BrokerOptions options;
-  options.max_connections = 2;
+  options.set_max_connections(2);
   BrokerHarness h(options);
   h.Connect("a");
   h.Connect("b", /*hello=*/false);  // handshaking counts too
@@ -194,7 +194,7 @@ TEST(BrokerHandshakeTest, ConnectionsPastTheLimitAreToldWhyAndClosed) {
 
 TEST(BrokerHandshakeTest, ClosingFreesASlotForTheNextConnection) {
   BrokerOptions options;
-  options.max_connections = 1;
+  options.set_max_connections(1);
   BrokerHarness h(options);
   TestClient& a = h.Connect("a");
   a.Disconnect();

@@ -56,7 +56,7 @@ TEST(BrokerLimitsTest, EmptyFrameCarriesNoOperation) {
 
 TEST(BrokerLimitsTest, OversizedFrameIsRejectedFromItsPrefix) {
   BrokerOptions options;
-  options.max_frame_bytes = 1000;
+  options.set_max_frame_bytes(1000);
   BrokerHarness h(options);
   TestClient& bystander = h.Connect("bystander");
   bystander.Subscribe("bystander/**");
@@ -75,7 +75,7 @@ TEST(BrokerLimitsTest, OversizedFrameIsRejectedFromItsPrefix) {
 
 TEST(BrokerLimitsTest, OversizedPayloadIsAnOperationErrorNotFatal) {
   BrokerOptions options;
-  options.max_payload_bytes = 100;
+  options.set_max_payload_bytes(100);
   BrokerHarness h(options);
   TestClient& c = h.Connect("c");
   wire::ServerMessage m = c.PublishAcked("t", std::string(101, 'x'));
@@ -89,7 +89,7 @@ TEST(BrokerLimitsTest, OversizedPayloadIsAnOperationErrorNotFatal) {
 
 TEST(BrokerLimitsTest, SubscriptionsPerConnectionAreLimited) {
   BrokerOptions options;
-  options.max_subscriptions_per_connection = 3;
+  options.set_max_subscriptions_per_connection(3);
   BrokerHarness h(options);
   TestClient& c = h.Connect("c");
   for (int i = 0; i < 3; ++i) c.Subscribe(absl::StrCat("t", i));
@@ -101,7 +101,8 @@ TEST(BrokerLimitsTest, SubscriptionsPerConnectionAreLimited) {
 
 TEST(BrokerLimitsTest, TopicLengthAndDepthLimitsApply) {
   BrokerOptions options;
-  options.topic_limits = TopicLimits{.max_length = 16, .max_depth = 3};
+  options.set_max_topic_length(16);
+  options.set_max_topic_depth(3);
   BrokerHarness h(options);
   TestClient& c = h.Connect("c");
   EXPECT_THAT(c.TrySubscribe("a/b/c/d").error().message(),
@@ -112,7 +113,7 @@ TEST(BrokerLimitsTest, TopicLengthAndDepthLimitsApply) {
 
 TEST(BrokerLimitsTest, SlowConsumerIsDisconnectedWhileOthersContinue) {
   BrokerOptions options;
-  options.max_outbound_bytes = 10000;
+  options.set_max_outbound_bytes(10000);
   BrokerHarness h(options);
   TestClient& pub = h.Connect("pub");
   TestClient& fast = h.Connect("fast");
@@ -141,8 +142,8 @@ TEST(BrokerLimitsTest, SlowConsumerIsDisconnectedWhileOthersContinue) {
 
 TEST(BrokerLimitsTest, SlowConsumerThatNeverReadsIsDroppedAfterTheLinger) {
   BrokerOptions options;
-  options.max_outbound_bytes = 1000;
-  options.close_linger = absl::Seconds(2);
+  options.set_max_outbound_bytes(1000);
+  options.set_close_linger_ms(2000);
   BrokerHarness h(options);
   TestClient& pub = h.Connect("pub");
   TestClient& slow = h.Connect("slow");
@@ -157,8 +158,8 @@ TEST(BrokerLimitsTest, SlowConsumerThatNeverReadsIsDroppedAfterTheLinger) {
 
 TEST(BrokerLimitsTest, DropPolicyKeepsTheConnectionAndCountsDrops) {
   BrokerOptions options;
-  options.max_outbound_bytes = 2000;
-  options.slow_consumer_policy = SlowConsumerPolicy::kDropAndCount;
+  options.set_max_outbound_bytes(2000);
+  options.set_slow_consumer_policy(BrokerOptions::DROP);
   BrokerHarness h(options);
   TestClient& pub = h.Connect("pub");
   TestClient& slow = h.Connect("slow");
@@ -175,7 +176,7 @@ TEST(BrokerLimitsTest, DropPolicyKeepsTheConnectionAndCountsDrops) {
 
 TEST(BrokerLimitsTest, QueueGroupPassesOverAFullMember) {
   BrokerOptions options;
-  options.max_outbound_bytes = 1500;
+  options.set_max_outbound_bytes(1500);
   BrokerHarness h(options);
   TestClient& pub = h.Connect("pub");
   TestClient& stuck = h.Connect("stuck");
@@ -195,7 +196,7 @@ TEST(BrokerLimitsTest, QueueGroupPassesOverAFullMember) {
 
 TEST(BrokerLimitsTest, InboundChannelStopsReadingWhenFull) {
   BrokerOptions options;
-  options.max_inbound_bytes = 1000;
+  options.set_max_inbound_bytes(1000);
   Broker broker(options);
   const absl::Time now = absl::FromUnixSeconds(1);
   Connection& c = broker.Accept(PeerInfo{"x"}, now);
@@ -219,7 +220,7 @@ TEST(BrokerLimitsTest, InboundChannelStopsReadingWhenFull) {
 
 TEST(BrokerLimitsTest, OneFrameLargerThanTheInboundLimitStillArrives) {
   BrokerOptions options;
-  options.max_inbound_bytes = 1000;
+  options.set_max_inbound_bytes(1000);
   BrokerHarness h(options);
   TestClient& pub = h.Connect("pub");
   TestClient& sub = h.Connect("sub");
@@ -241,8 +242,8 @@ TEST(BrokerLimitsTest, OneFrameLargerThanTheInboundLimitStillArrives) {
 
 TEST(BrokerLimitsTest, IgnoringWantsReadOverflowsTheInboundChannel) {
   BrokerOptions options;
-  options.max_inbound_bytes = 1000;
-  options.max_frame_bytes = 1000;
+  options.set_max_inbound_bytes(1000);
+  options.set_max_frame_bytes(1000);
   BrokerHarness h(options);
   TestClient& flood = h.Connect("flood");
   Connection* c = h.broker().FindConnection(flood.id());
@@ -260,7 +261,7 @@ TEST(BrokerLimitsTest, IgnoringWantsReadOverflowsTheInboundChannel) {
 
 TEST(BrokerLimitsTest, EventQueueIsBoundedAndCountsDrops) {
   BrokerOptions options;
-  options.max_queued_events = 3;
+  options.set_max_queued_events(3);
   BrokerHarness h(options);
   TestClient& c = h.Connect("c");                                 // 1 event
   for (int i = 0; i < 5; ++i) c.Subscribe(absl::StrCat("t", i));  // 5 more
@@ -270,7 +271,7 @@ TEST(BrokerLimitsTest, EventQueueIsBoundedAndCountsDrops) {
 
 TEST(BrokerLimitsTest, ProcessIsFairAcrossBusyConnections) {
   BrokerOptions options;
-  options.frames_per_turn = 2;
+  options.set_frames_per_turn(2);
   Broker broker(options);
   const absl::Time now = absl::FromUnixSeconds(1);
   wire::ClientMessage hello;

@@ -70,8 +70,8 @@ TEST(BrokerServicesTest, RequestTimesOutWhenTheServerDoesNotAnswer) {
 
 TEST(BrokerServicesTest, DefaultAndMaximumTimeoutsApply) {
   BrokerOptions options;
-  options.default_request_timeout = absl::Seconds(2);
-  options.max_request_timeout = absl::Seconds(3);
+  options.set_default_request_timeout_ms(2000);
+  options.set_max_request_timeout_ms(3000);
   BrokerHarness h(options);
   TestClient& server = h.Connect("server");
   TestClient& client = h.Connect("client");
@@ -202,7 +202,7 @@ TEST(BrokerServicesTest, RequesterLeavingDropsItsRequests) {
 
 TEST(BrokerServicesTest, PendingRequestsPerConnectionAreLimited) {
   BrokerOptions options;
-  options.max_pending_requests_per_connection = 2;
+  options.set_max_pending_requests_per_connection(2);
   BrokerHarness h(options);
   TestClient& server = h.Connect("server");
   TestClient& client = h.Connect("client");
@@ -217,7 +217,7 @@ TEST(BrokerServicesTest, PendingRequestsPerConnectionAreLimited) {
 
 TEST(BrokerServicesTest, ServicesPerConnectionAreLimited) {
   BrokerOptions options;
-  options.max_services_per_connection = 1;
+  options.set_max_services_per_connection(1);
   BrokerHarness h(options);
   TestClient& server = h.Connect("server");
   server.Serve("a");

@@ -1,4 +1,4 @@
-#include "broker/native_codec.h"
+#include "broker/internal/native_codec.h"
 
 #include <random>
 
@@ -11,6 +11,9 @@
 
 namespace manifold {
 namespace {
+
+using ::manifold::internal::DecodePublishBody;
+using ::manifold::internal::NativeCodec;
 
 using ::google::protobuf::util::MessageDifferencer;
 

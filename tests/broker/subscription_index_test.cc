@@ -1,4 +1,4 @@
-#include "broker/subscription_index.h"
+#include "broker/internal/subscription_index.h"
 
 #include <algorithm>
 #include <random>
@@ -9,7 +9,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
-namespace manifold {
+namespace manifold::internal {
 namespace {
 
 // The ids of every subscription on the returned nodes.
@@ -150,4 +150,4 @@ TEST(SubscriptionIndexTest, ReservedTopicsOnlyMatchTheirLiteralPrefix) {
 }
 
 }  // namespace
-}  // namespace manifold
+}  // namespace manifold::internal

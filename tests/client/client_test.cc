@@ -69,7 +69,7 @@ class ClientTest : public ::testing::Test {
  protected:
   static BrokerOptions Options() {
     BrokerOptions options;
-    options.close_linger = absl::Milliseconds(200);
+    options.set_close_linger_ms(200);
     return options;
   }
 
@@ -99,7 +99,7 @@ TEST_F(ClientTest, ConnectingCompletesTheHandshake) {
 
 TEST_F(ClientTest, ARefusedConnectionReportsTheBrokersReason) {
   BrokerOptions options = Options();
-  options.max_connections = 1;
+  options.set_max_connections(1);
   broker_ = std::make_unique<MemoryBroker>(options);
   std::unique_ptr<Client> first = Connect("first");
   absl::StatusOr<std::unique_ptr<Client>> second =

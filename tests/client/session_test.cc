@@ -208,7 +208,7 @@ TEST_F(ClientSessionTest, WelcomeOpensTheSessionAndReportsTheBrokersLimits) {
   session::Welcomed welcome = TakeOne<session::Welcomed>(link);
   EXPECT_EQ(welcome.session_id, link.id.value());
   EXPECT_EQ(welcome.server_name, "manifold");
-  EXPECT_EQ(welcome.max_payload_bytes, BrokerOptions().max_payload_bytes);
+  EXPECT_EQ(welcome.max_payload_bytes, BrokerOptions().max_payload_bytes());
   EXPECT_EQ(welcome.keepalive_interval, absl::Seconds(30));
   EXPECT_TRUE(link.session.open());
   EXPECT_EQ(link.session.welcome().session_id, link.id.value());
@@ -541,8 +541,8 @@ class ClientKeepaliveTest : public ClientSessionTest {
  protected:
   static BrokerOptions Options() {
     BrokerOptions options;
-    options.keepalive_interval = absl::Seconds(1);
-    options.keepalive_max_missed = 2;
+    options.set_keepalive_interval_ms(1000);
+    options.set_keepalive_max_missed(2);
     return options;
   }
   ClientKeepaliveTest() : ClientSessionTest(Options()) {}
@@ -608,7 +608,7 @@ class ClientAdmissionTest : public ClientSessionTest {
  protected:
   static BrokerOptions Options() {
     BrokerOptions options;
-    options.require_admission = true;
+    options.set_require_admission(true);
     return options;
   }
   ClientAdmissionTest() : ClientSessionTest(Options()) {}

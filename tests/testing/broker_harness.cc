@@ -133,7 +133,7 @@ void TestClient::Hello(absl::string_view name, bool no_echo) {
   m.mutable_hello()->set_client_name(std::string(name));
   m.mutable_hello()->set_no_echo(no_echo);
   Send(m);
-  if (harness_.broker_.options().require_admission) return;
+  if (harness_.broker_.options().require_admission()) return;
   wire::ServerMessage welcome = Next();
   EXPECT_TRUE(welcome.has_welcome()) << welcome.DebugString();
 }

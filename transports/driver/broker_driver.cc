@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <chrono>
 
 #include "absl/strings/str_cat.h"
 #include "core/status.h"
@@ -24,6 +25,11 @@ size_t TotalSize(absl::Span<const absl::string_view> chunks) {
 }
 
 }  // namespace
+
+absl::Time MonotonicNow() {
+  return absl::UnixEpoch() +
+         absl::FromChrono(std::chrono::steady_clock::now().time_since_epoch());
+}
 
 BrokerDriver::BrokerDriver(BrokerOptions broker_options, DriverOptions options)
     : options_(std::move(options)), broker_(std::move(broker_options)) {
@@ -62,6 +68,14 @@ ConnectionId BrokerDriver::Open(LinkIo& io, PeerInfo peer,
   // Any greeting or refusal the connection already holds is written by the
   // next RunTurn(): Accept() put the connection on the changed list.
   return id;
+}
+
+absl::Status BrokerDriver::Admit(ConnectionId id) {
+  return broker_.Admit(id, Now());
+}
+
+absl::Status BrokerDriver::Refuse(ConnectionId id, absl::string_view reason) {
+  return broker_.Refuse(id, reason, Now());
 }
 
 void BrokerDriver::OnReceived(ConnectionId id, absl::string_view bytes) {
@@ -243,7 +257,8 @@ void BrokerDriver::Service(ConnectionId id, absl::Time now) {
   if (!link->close_deadline) {
     // A kSubmitted write the peer never drains: give it the same linger the
     // Broker gives unwritten output, then close anyway.
-    link->close_deadline = now + broker_.options().close_linger;
+    link->close_deadline =
+        now + absl::Milliseconds(broker_.options().close_linger_ms());
     close_deadlines_.emplace(*link->close_deadline, id);
   }
 }

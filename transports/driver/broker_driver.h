@@ -17,9 +17,10 @@
 //   driver -> adapter   the LinkIo interface (transports/driver/link_io.h):
 //                       write these bytes, stop/resume reading, close.
 //
-// The driver reads the clock (DriverOptions::clock, absl::Now() by default);
-// the Broker never does. It also drains Broker::PollEvent(), logs each event,
-// and hands it to DriverOptions::on_event.
+// The driver reads the clock (DriverOptions::clock: a monotonic clock by
+// default, so a step of the wall clock moves no deadline); the Broker never
+// does. It also drains Broker::PollEvent(), logs each event, and hands it to
+// DriverOptions::on_event.
 //
 // Example (an adapter's loop):
 //
@@ -89,13 +90,19 @@
 
 namespace manifold {
 
+// The time from std::chrono::steady_clock, as an absl::Time: it never goes
+// backwards and never jumps with the wall clock. Only differences between two
+// readings mean anything.
+absl::Time MonotonicNow();
+
 struct DriverOptions {
-  // Reads the current time. Tests pass a fake clock.
-  std::function<absl::Time()> clock = [] { return absl::Now(); };
+  // Reads the current time for the Broker. Must never go backwards. Tests
+  // pass a fake clock.
+  std::function<absl::Time()> clock = MonotonicNow;
   // Connection events (info), refusals (warning), I/O errors (debug).
   Logger logger;
   // Called with each broker event, after it is logged, from inside RunTurn().
-  // May call Broker methods such as Admit() and Refuse().
+  // May call the driver's Admit() and Refuse().
   std::function<void(const wire::BrokerEvent&)> on_event;
   // Sees every link and every byte; see driver_observer.h. Not owned; must
   // outlive the driver.
@@ -126,9 +133,9 @@ struct DriverStatistics {
 
 class BrokerDriver {
  public:
-  // The most bytes one OnReceived() call may carry: a Connection accepts this
-  // much beyond its inbound limit, so a read of this size never overruns it.
-  static constexpr size_t kMaxReceiveBytes = 64 * 1024;
+  // The most bytes one OnReceived() call may carry (Connection::Receive's
+  // limit, broker/connection.h).
+  static constexpr size_t kMaxReceiveBytes = manifold::kMaxReceiveBytes;
 
   explicit BrokerDriver(BrokerOptions broker_options = BrokerOptions(),
                         DriverOptions options = DriverOptions());
@@ -136,11 +143,20 @@ class BrokerDriver {
   BrokerDriver& operator=(const BrokerDriver&) = delete;
   ~BrokerDriver();
 
-  // The Broker, for what the driver does not do itself (Admit, Refuse,
-  // statistics). Do not call Process, Tick, TakeChanged, PollEvent or Close
-  // on it: the driver does.
-  Broker& broker() { return broker_; }
+  // The Broker, to read: options, statistics, connection_count(). Driving it
+  // (Process, Tick, TakeChanged, PollEvent, Close) is the driver's alone, so
+  // only a const reference is handed out; admission goes through the
+  // driver's Admit() and Refuse().
   const Broker& broker() const { return broker_; }
+
+  // Completes the handshake of a connection waiting for admission (see
+  // Broker::Admit), at the driver's time. Its Welcome is written by the next
+  // RunTurn(). Returns NOT_FOUND if `id` is not waiting for admission.
+  absl::Status Admit(ConnectionId id);
+
+  // Rejects a connection waiting for admission (see Broker::Refuse).
+  // Returns NOT_FOUND if `id` is not waiting for admission.
+  absl::Status Refuse(ConnectionId id, absl::string_view reason);
 
   // Reads DriverOptions::clock.
   absl::Time Now() const { return options_.clock(); }

@@ -5,7 +5,7 @@
 
 #include <string>
 
-#include "broker/native_codec.h"
+#include "broker/internal/native_codec.h"
 #include "broker/protocol_codec.h"
 #include "core/framing.h"
 #include "core/manifold.pb.h"
@@ -14,6 +14,8 @@
 
 namespace manifold::load {
 namespace {
+
+using ::manifold::internal::NativeCodec;
 
 std::string NativeFrame(const wire::ServerMessage& m) { return EncodeFrame(m); }
 

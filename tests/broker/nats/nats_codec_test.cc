@@ -33,7 +33,7 @@ constexpr absl::string_view kNoHeaders =
 // Broker options that let NATS clients publish NATS's full 1 MiB.
 BrokerOptions NatsSizedBroker() {
   BrokerOptions options;
-  options.max_frame_bytes = (1 << 20) + 4096 + 4;
+  options.set_max_frame_bytes((1 << 20) + 4096 + 4);
   return options;
 }
 
@@ -57,7 +57,7 @@ void ExpectErr(const ServerOp& op, absl::string_view text) {
 
 TEST(NatsCodecTest, InfoIsTheGreetingAndDescribesTheServer) {
   BrokerOptions options = NatsSizedBroker();
-  options.server_name = "edge-1";
+  options.set_server_name("edge-1");
   NatsOptions nats;
   nats.host = "127.0.0.1";
   nats.port = 4222;
@@ -103,7 +103,7 @@ TEST(NatsCodecTest, AdvertisedPayloadLimitFitsTheBrokersLimits) {
   {
     // A frame limit of exactly 1 MiB: the control line must fit too.
     BrokerOptions options;
-    options.max_frame_bytes = 1 << 20;
+    options.set_max_frame_bytes(1 << 20);
     NatsHarness h(options);
     ServerOp info = h.Accept().Next();
     EXPECT_THAT(info.text, HasSubstr(absl::StrCat(
@@ -111,7 +111,7 @@ TEST(NatsCodecTest, AdvertisedPayloadLimitFitsTheBrokersLimits) {
   }
   {
     BrokerOptions options = NatsSizedBroker();
-    options.max_payload_bytes = 64 * 1024;
+    options.set_max_payload_bytes(64 * 1024);
     NatsHarness h(options);
     EXPECT_THAT(h.Accept().Next().text, HasSubstr("\"max_payload\":65536,"));
   }
@@ -160,7 +160,7 @@ TEST(NatsCodecTest, AnythingBeforeConnectIsAnAuthorizationViolation) {
 TEST(NatsCodecTest,
      CredentialsReachAdmissionAndARefusalIsAnAuthorizationViolation) {
   BrokerOptions options;
-  options.require_admission = true;
+  options.set_require_admission(true);
   NatsHarness h(options);
   NatsClient& c = h.Accept();
   c.Next();
@@ -185,7 +185,7 @@ TEST(NatsCodecTest,
 
 TEST(NatsCodecTest, AdmittedClientGetsItsPong) {
   BrokerOptions options;
-  options.require_admission = true;
+  options.set_require_admission(true);
   NatsHarness h(options);
   NatsClient& c = h.Accept();
   c.Next();
@@ -203,7 +203,7 @@ TEST(NatsCodecTest, HandshakeTimeoutIsAnAuthenticationTimeout) {
   NatsHarness h;
   NatsClient& c = h.Accept();
   c.Next();
-  h.Advance(h.broker().options().handshake_timeout);
+  h.Advance(absl::Milliseconds(h.broker().options().handshake_timeout_ms()));
   ExpectErr(c.Next(), "Authentication Timeout");
   EXPECT_TRUE(c.closed());
 }
@@ -695,7 +695,7 @@ TEST(NatsCodecTest, NatsClientsCanWatchBrokerEvents) {
 
 TEST(NatsCodecTest, TooManySubscriptionsIsReportedAndTheConnectionStays) {
   BrokerOptions options;
-  options.max_subscriptions_per_connection = 2;
+  options.set_max_subscriptions_per_connection(2);
   NatsHarness h(options);
   NatsClient& c = h.ConnectNats();
   c.Sub("a", "1");
@@ -777,7 +777,7 @@ TEST(NatsCodecTest, MalformedArgumentsAndBadPayloadEndsAreFatal) {
 
 TEST(NatsCodecTest, MissedPingsAreAStaleConnection) {
   BrokerOptions options;
-  options.keepalive_interval = absl::Seconds(30);
+  options.set_keepalive_interval_ms(30000);
   NatsHarness h(options);
   NatsClient& alive = h.ConnectNats();
   NatsClient& stale = h.ConnectNats();
@@ -799,7 +799,7 @@ TEST(NatsCodecTest, MissedPingsAreAStaleConnection) {
 
 TEST(NatsCodecTest, SlowConsumerIsDisconnectedWithSlowConsumer) {
   BrokerOptions options;
-  options.max_outbound_bytes = 64 * 1024;
+  options.set_max_outbound_bytes(64 * 1024);
   NatsHarness h(options);
   NatsClient& slow = h.ConnectNats();
   slow.Sub("t", "1");

@@ -147,9 +147,9 @@ wire::ClientMessage Publish(absl::string_view topic,
 
 transcript::Transcript RecordBusySession() {
   BrokerOptions options;
-  options.max_outbound_bytes = 4000;
-  options.keepalive_interval = absl::Seconds(5);
-  options.statistics_interval = absl::Seconds(3);
+  options.set_max_outbound_bytes(4000);
+  options.set_keepalive_interval_ms(5000);
+  options.set_statistics_interval_ms(3000);
   RecordingTransport t(options);
   const ConnectionId pub = t.Connect("pub");
   const ConnectionId sub = t.Connect("sub");

@@ -29,9 +29,9 @@ using testing::WireClient;
 TEST(EpollServerTest, WritesStraightFromTheOutputUntilTheSocketRefuses) {
   SocketServerOptions options;
   options.send_buffer_bytes = 4096;
-  options.broker.max_payload_bytes = 8 << 20;
-  options.broker.max_frame_bytes = 9 << 20;
-  options.broker.max_outbound_bytes = 32 << 20;
+  options.broker.set_max_payload_bytes(8 << 20);
+  options.broker.set_max_frame_bytes(9 << 20);
+  options.broker.set_max_outbound_bytes(32 << 20);
   ASSERT_OK_AND_ASSIGN(server, EpollServer::Create(options));
   EXPECT_EQ(server->loop_name(), "epoll");
   ListenerConfig tcp;

@@ -174,8 +174,8 @@ TEST(MemoryBrokerTest, ManySubscriberThreadsEachGetEveryMessage) {
 
 TEST(MemoryBrokerTest, MessagesLargerThanTheLinkQueueGoThroughWhole) {
   BrokerOptions options;
-  options.max_payload_bytes = 4 << 20;
-  options.max_frame_bytes = 5 << 20;
+  options.set_max_payload_bytes(4 << 20);
+  options.set_max_frame_bytes(5 << 20);
   MemoryBroker broker(options);
   LinkClient subscriber(broker.Connect("sub"));
   subscriber.Hello("sub");
@@ -229,7 +229,7 @@ TEST(MemoryBrokerTest, BadInputGetsAnErrorFrameThenTheLinkCloses) {
 
 TEST(MemoryBrokerTest, SlowConsumerIsDisconnectedWhileOthersContinue) {
   BrokerOptions options;
-  options.max_outbound_bytes = 64 << 10;
+  options.set_max_outbound_bytes(64 << 10);
   MemoryBroker broker(options);
   LinkClient slow(broker.Connect("slow"));
   slow.Hello("slow");
@@ -298,7 +298,7 @@ absl::Duration ProcessCpuTime() {
 
 TEST(MemoryBrokerTest, ShutdownWaitsOutAClientThatDoesNotReadWithoutSpinning) {
   BrokerOptions options;
-  options.close_linger = absl::Milliseconds(300);
+  options.set_close_linger_ms(300);
   auto broker = std::make_unique<MemoryBroker>(options);
   LinkClient stuck(broker->Connect("stuck"));
   stuck.Hello("stuck");

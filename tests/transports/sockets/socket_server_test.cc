@@ -145,7 +145,7 @@ TEST_P(SocketServerTest, NamesItsLoop) {
 
 TEST_P(SocketServerTest, WelcomesClientsOverTcpAndUnixSockets) {
   SocketServerOptions options;
-  options.broker.server_name = "edge-1";
+  options.broker.set_server_name("edge-1");
   Start(options);
   for (const Endpoint& endpoint : {tcp_, unix_}) {
     ASSERT_OK_AND_ASSIGN(client, WireClient::Connect(endpoint));
@@ -223,9 +223,9 @@ TEST_P(SocketServerTest, ManyClientsAtOnceAllGetTheMessage) {
 TEST_P(SocketServerTest, LargeMessageThroughSmallSocketBuffersArrivesWhole) {
   SocketServerOptions options;
   options.send_buffer_bytes = 4096;
-  options.broker.max_payload_bytes = 8 << 20;
-  options.broker.max_frame_bytes = 9 << 20;
-  options.broker.max_outbound_bytes = 32 << 20;
+  options.broker.set_max_payload_bytes(8 << 20);
+  options.broker.set_max_frame_bytes(9 << 20);
+  options.broker.set_max_outbound_bytes(32 << 20);
   Start(options);
   WireClient subscriber =
       GreetedClient(tcp_, "slow", /*receive_buffer_bytes=*/4096);
@@ -272,7 +272,7 @@ TEST_P(SocketServerTest, SlowReaderWithSmallBuffersGetsEveryMessageInOrder) {
 
 TEST_P(SocketServerTest, ReadingPausesWhileTheBrokerCatchesUpAndNothingIsLost) {
   SocketServerOptions options;
-  options.broker.max_inbound_bytes = 1024;
+  options.broker.set_max_inbound_bytes(1024);
   Start(options);
   WireClient subscriber = GreetedClient(tcp_, "sub");
   ASSERT_TRUE(subscriber.Subscribe("n").ok());
@@ -391,7 +391,7 @@ TEST_P(SocketServerTest, AVanishedPeerIsAWriteErrorNotASignal) {
 
 TEST_P(SocketServerTest, ConnectionFloodPastTheLimitIsRefusedCleanly) {
   SocketServerOptions options;
-  options.broker.max_connections = 3;
+  options.broker.set_max_connections(3);
   Start(options);
   std::vector<WireClient> admitted;
   for (int i = 0; i < 3; ++i) admitted.push_back(GreetedClient(tcp_, "ok"));
@@ -429,7 +429,7 @@ TEST_P(SocketServerTest, ConnectionFloodPastTheLimitIsRefusedCleanly) {
 
 TEST_P(SocketServerTest, TimersFireFromTheLoop) {
   SocketServerOptions options;
-  options.broker.handshake_timeout = absl::Milliseconds(100);
+  options.broker.set_handshake_timeout_ms(100);
   Start(options);
   ASSERT_OK_AND_ASSIGN(silent, WireClient::Connect(tcp_));
   const absl::Time start = absl::Now();
@@ -473,7 +473,7 @@ TEST_P(SocketServerTest, ShutdownBeforeTheLoopRunsEndsItAtOnce) {
 TEST_P(SocketServerTest, ShutdownGivesUpOnClientsThatDoNotRead) {
   SocketServerOptions options;
   options.shutdown_timeout = absl::Milliseconds(200);
-  options.broker.close_linger = absl::Minutes(1);
+  options.broker.set_close_linger_ms(60000);
   options.send_buffer_bytes = 4096;
   Start(options);
   WireClient stuck =

@@ -12,7 +12,8 @@ MemoryLoop::MemoryLoop(BrokerOptions options,
                        std::shared_ptr<Doorbell> doorbell)
     // The Broker discards a closing link's output after close_linger; allow
     // a little more for the last turn before giving up on a link.
-    : shutdown_timeout_(options.close_linger + absl::Milliseconds(100)),
+    : shutdown_timeout_(absl::Milliseconds(options.close_linger_ms()) +
+                        absl::Milliseconds(100)),
       doorbell_(std::move(doorbell)),
       driver_(std::move(options)) {}
 
@@ -22,9 +23,12 @@ void MemoryLoop::Run() {
   Doorbell::News news;
   std::vector<ConnectionId> work;
   while (true) {
-    absl::Time deadline = wakeup.value_or(absl::InfiniteFuture());
-    if (!recheck_.empty()) deadline = absl::InfinitePast();  // just collect
-    doorbell_->Wait(deadline, &news);
+    // The driver's times are monotonic: wait for a duration, not until a
+    // wall-clock time.
+    absl::Duration wait =
+        wakeup ? *wakeup - driver_.Now() : absl::InfiniteDuration();
+    if (!recheck_.empty()) wait = absl::ZeroDuration();  // just collect
+    doorbell_->Wait(wait, &news);
 
     work.clear();
     work.swap(recheck_);

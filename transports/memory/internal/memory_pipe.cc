@@ -61,13 +61,14 @@ void Doorbell::RequestStop() {
   news_.notify_one();
 }
 
-void Doorbell::Wait(absl::Time deadline, News* news) {
+void Doorbell::Wait(absl::Duration timeout, News* news) {
   std::unique_lock<std::mutex> lock(mu_);
-  if (deadline == absl::InfiniteFuture()) {
+  if (timeout == absl::InfiniteDuration()) {
     news_.wait(lock, [this] { return HasNews(); });
-  } else if (deadline > absl::Now()) {
-    news_.wait_until(lock, absl::ToChronoTime(deadline),
-                     [this] { return HasNews(); });
+  } else if (timeout > absl::ZeroDuration()) {
+    // wait_for measures on steady_clock.
+    news_.wait_for(lock, absl::ToChronoNanoseconds(timeout),
+                   [this] { return HasNews(); });
   }
   news->arrived.clear();
   news->rung.clear();

@@ -79,9 +79,10 @@ class Doorbell {
   void Ring(std::shared_ptr<MemoryPipe> pipe);
   // Asks the broker to shut down.
   void RequestStop();
-  // Waits until there is news or `deadline` passes, then moves the news into
-  // `*news` (replacing its contents).
-  void Wait(absl::Time deadline, News* news);
+  // Waits until there is news or `timeout` has passed (measured on a
+  // monotonic clock; InfiniteDuration() waits for news, zero or less only
+  // collects), then moves the news into `*news` (replacing its contents).
+  void Wait(absl::Duration timeout, News* news);
   // Refuses further posts; returns pipes posted but never taken.
   std::vector<std::shared_ptr<MemoryPipe>> Close();
 

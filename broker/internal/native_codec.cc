@@ -1,4 +1,4 @@
-#include "broker/native_codec.h"
+#include "broker/internal/native_codec.h"
 
 #include <algorithm>
 #include <cstdint>
@@ -12,7 +12,7 @@
 #include "google/protobuf/util/delimited_message_util.h"
 #include "google/protobuf/wire_format_lite.h"
 
-namespace manifold {
+namespace manifold::internal {
 namespace {
 
 using google::protobuf::internal::WireFormatLite;
@@ -328,4 +328,4 @@ void NativeCodec::EncodeNativeDelivery(SharedMessage& message,
   std::memcpy(p, shared.data(), shared.size());
 }
 
-}  // namespace manifold
+}  // namespace manifold::internal

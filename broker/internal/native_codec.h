@@ -1,4 +1,4 @@
-// File: broker/native_codec.h
+// File: broker/internal/native_codec.h
 // -----------------------------------------------------------------------------
 //
 // The codec for Manifold's native protocol (core/manifold.proto): delimited
@@ -20,12 +20,12 @@
 //   Operation op;
 //   absl::StatusOr<size_t> used = codec.Decode(input, 1 << 20, op);
 
-#ifndef MANIFOLD_BROKER_NATIVE_CODEC_H_
-#define MANIFOLD_BROKER_NATIVE_CODEC_H_
+#ifndef MANIFOLD_BROKER_INTERNAL_NATIVE_CODEC_H_
+#define MANIFOLD_BROKER_INTERNAL_NATIVE_CODEC_H_
 
 #include "broker/protocol_codec.h"
 
-namespace manifold {
+namespace manifold::internal {
 
 class NativeCodec final : public ProtocolCodec {
  public:
@@ -50,6 +50,6 @@ class NativeCodec final : public ProtocolCodec {
 // parser, which reports the error). Exposed for tests and benchmarks.
 bool DecodePublishBody(absl::string_view body, PublishOp& publish);
 
-}  // namespace manifold
+}  // namespace manifold::internal
 
-#endif  // MANIFOLD_BROKER_NATIVE_CODEC_H_
+#endif  // MANIFOLD_BROKER_INTERNAL_NATIVE_CODEC_H_

@@ -1,4 +1,4 @@
-// File: broker/timer_queue.h
+// File: broker/internal/timer_queue.h
 // -----------------------------------------------------------------------------
 //
 // The broker's timers (handshake deadlines, keepalive checks, request
@@ -19,8 +19,8 @@
 //   timers.Cancel(key);                         // the response arrived
 //   while (auto due = timers.PopDue(now)) Fire(*due);
 
-#ifndef MANIFOLD_BROKER_TIMER_QUEUE_H_
-#define MANIFOLD_BROKER_TIMER_QUEUE_H_
+#ifndef MANIFOLD_BROKER_INTERNAL_TIMER_QUEUE_H_
+#define MANIFOLD_BROKER_INTERNAL_TIMER_QUEUE_H_
 
 #include <cstdint>
 #include <optional>
@@ -28,7 +28,7 @@
 #include "absl/container/btree_map.h"
 #include "absl/time/time.h"
 
-namespace manifold {
+namespace manifold::internal {
 
 enum class TimerKind : uint8_t {
   kHandshake,   // target: connection id
@@ -97,6 +97,6 @@ class TimerQueue {
   uint64_t last_sequence_ = 0;
 };
 
-}  // namespace manifold
+}  // namespace manifold::internal
 
-#endif  // MANIFOLD_BROKER_TIMER_QUEUE_H_
+#endif  // MANIFOLD_BROKER_INTERNAL_TIMER_QUEUE_H_

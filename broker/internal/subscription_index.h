@@ -1,4 +1,4 @@
-// File: broker/subscription_index.h
+// File: broker/internal/subscription_index.h
 // -----------------------------------------------------------------------------
 //
 // Finds the subscriptions a published message must reach.
@@ -28,8 +28,8 @@
 //   }
 //   index.Remove(s);
 
-#ifndef MANIFOLD_BROKER_SUBSCRIPTION_INDEX_H_
-#define MANIFOLD_BROKER_SUBSCRIPTION_INDEX_H_
+#ifndef MANIFOLD_BROKER_INTERNAL_SUBSCRIPTION_INDEX_H_
+#define MANIFOLD_BROKER_INTERNAL_SUBSCRIPTION_INDEX_H_
 
 #include <cstddef>
 #include <cstdint>
@@ -44,9 +44,9 @@
 #include "absl/types/span.h"
 #include "core/ids.h"
 
-namespace manifold {
+namespace manifold::internal {
 
-class Connection;
+class ConnectionCore;
 class SubscriptionNode;
 struct QueueGroup;
 
@@ -54,7 +54,7 @@ struct QueueGroup;
 struct Subscription {
   // The fields routing touches come first.
   // The subscribing connection; the index never dereferences it.
-  Connection* connection = nullptr;
+  ConnectionCore* connection = nullptr;
   SubscriptionId id;
   // Messages delivered so far.
   uint64_t delivered = 0;
@@ -109,7 +109,7 @@ class SubscriptionIndex {
 
   // Adds a subscription and returns it; the index owns it.
   // REQUIRES: `pattern` passed ValidateTopic(kSubscription); `id` is new.
-  Subscription& Add(SubscriptionId id, Connection* connection,
+  Subscription& Add(SubscriptionId id, ConnectionCore* connection,
                     absl::string_view pattern, absl::string_view queue_group);
 
   // Removes and destroys `subscription`.
@@ -200,6 +200,6 @@ class SubscriptionIndex {
   absl::flat_hash_set<WalkState> walk_seen_;
 };
 
-}  // namespace manifold
+}  // namespace manifold::internal
 
-#endif  // MANIFOLD_BROKER_SUBSCRIPTION_INDEX_H_
+#endif  // MANIFOLD_BROKER_INTERNAL_SUBSCRIPTION_INDEX_H_

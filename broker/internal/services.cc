@@ -5,13 +5,14 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
-#include "broker/broker.h"
+#include "broker/internal/broker_core.h"
+#include "broker/internal/statistics_proto.h"
 #include "broker/sys_topics.h"
 #include "core/headers.h"
 #include "core/status.h"
 #include "core/topic.h"
 
-namespace manifold {
+namespace manifold::internal {
 namespace {
 
 template <typename Headers>
@@ -34,10 +35,9 @@ absl::Status CheckSizeAndHeaders(absl::string_view payload,
 
 }  // namespace
 
-void Broker::HandleServe(Connection& c, const wire::Serve& serve) {
+void BrokerCore::HandleServe(ConnectionCore& c, const wire::Serve& serve) {
   const std::string& topic = serve.topic();
-  if (absl::Status s =
-          ValidateTopic(topic, TopicRole::kLiteral, options_.topic_limits);
+  if (absl::Status s = ValidateTopic(topic, TopicRole::kLiteral, topic_limits_);
       !s.ok()) {
     SendError(c, serve.op_id(), s);
     return;
@@ -50,7 +50,7 @@ void Broker::HandleServe(Connection& c, const wire::Serve& serve) {
     return;
   }
   if (auto it = services_.find(topic); it != services_.end()) {
-    const Connection& holder = *it->second.server;
+    const ConnectionCore& holder = *it->second.server;
     SendError(
         c, serve.op_id(),
         ProtocolError(wire::TOPIC_ALREADY_SERVED,
@@ -59,13 +59,13 @@ void Broker::HandleServe(Connection& c, const wire::Serve& serve) {
                                                  : holder.Describe())));
     return;
   }
-  if (c.served_topics_.size() >= options_.max_services_per_connection) {
+  if (c.served_topics_.size() >= options_.max_services_per_connection()) {
     SendError(c, serve.op_id(),
               ProtocolError(
                   wire::TOO_MANY_SERVICES,
                   absl::StrCat("connection serves ", c.served_topics_.size(),
                                " topics; the limit is ",
-                               options_.max_services_per_connection)));
+                               options_.max_services_per_connection())));
     return;
   }
   services_[topic].server = &c;
@@ -79,7 +79,8 @@ void Broker::HandleServe(Connection& c, const wire::Serve& serve) {
   Emit(std::move(event), sys_topics::kServiceAdded);
 }
 
-void Broker::HandleUnserve(Connection& c, const wire::Unserve& unserve) {
+void BrokerCore::HandleUnserve(ConnectionCore& c,
+                               const wire::Unserve& unserve) {
   const std::string& topic = unserve.topic();
   if (!c.served_topics_.contains(topic)) {
     SendError(c, unserve.op_id(),
@@ -96,8 +97,8 @@ void Broker::HandleUnserve(Connection& c, const wire::Unserve& unserve) {
       /*emit_event=*/true);
 }
 
-void Broker::RemoveService(const std::string& topic, absl::string_view why,
-                           bool emit_event) {
+void BrokerCore::RemoveService(const std::string& topic, absl::string_view why,
+                               bool emit_event) {
   auto it = services_.find(topic);
   if (it == services_.end()) return;
   Service service = std::move(it->second);
@@ -115,17 +116,17 @@ void Broker::RemoveService(const std::string& topic, absl::string_view why,
   }
 }
 
-void Broker::HandleRequest(Connection& c, const wire::Request& request) {
+void BrokerCore::HandleRequest(ConnectionCore& c,
+                               const wire::Request& request) {
   const uint64_t op_id = request.op_id();
   const std::string& topic = request.topic();
-  if (absl::Status s =
-          ValidateTopic(topic, TopicRole::kLiteral, options_.topic_limits);
+  if (absl::Status s = ValidateTopic(topic, TopicRole::kLiteral, topic_limits_);
       !s.ok()) {
     SendError(c, op_id, s);
     return;
   }
   if (absl::Status s = CheckSizeAndHeaders(request.payload(), request.headers(),
-                                           options_.max_payload_bytes);
+                                           options_.max_payload_bytes());
       !s.ok()) {
     SendError(c, op_id, s);
     return;
@@ -136,7 +137,7 @@ void Broker::HandleRequest(Connection& c, const wire::Request& request) {
   response->set_op_id(op_id);
   if (topic == sys_topics::kStatisticsTopic) {
     response->set_status(wire::REQUEST_OK);
-    response->set_payload(stats_.ToProto().SerializeAsString());
+    response->set_payload(StatisticsToProto(stats_).SerializeAsString());
     Send(c, m);
     return;
   }
@@ -147,22 +148,23 @@ void Broker::HandleRequest(Connection& c, const wire::Request& request) {
     Send(c, m);
     return;
   }
-  if (c.awaiting_.size() >= options_.max_pending_requests_per_connection) {
-    SendError(c, op_id,
-              ProtocolError(
-                  wire::TOO_MANY_PENDING_REQUESTS,
-                  absl::StrCat("connection has ", c.awaiting_.size(),
-                               " requests in flight; the limit is ",
-                               options_.max_pending_requests_per_connection)));
+  if (c.awaiting_.size() >= options_.max_pending_requests_per_connection()) {
+    SendError(
+        c, op_id,
+        ProtocolError(
+            wire::TOO_MANY_PENDING_REQUESTS,
+            absl::StrCat("connection has ", c.awaiting_.size(),
+                         " requests in flight; the limit is ",
+                         options_.max_pending_requests_per_connection())));
     return;
   }
   const absl::Duration timeout =
       request.timeout_ms() == 0
-          ? options_.default_request_timeout
+          ? absl::Milliseconds(options_.default_request_timeout_ms())
           : std::min(absl::Milliseconds(request.timeout_ms()),
-                     options_.max_request_timeout);
+                     absl::Milliseconds(options_.max_request_timeout_ms()));
   const RequestId id = request_ids_.Next();
-  Connection& server = *service->second.server;
+  ConnectionCore& server = *service->second.server;
   PendingRequest& pending = requests_[id];
   pending.id = id;
   pending.requester = &c;
@@ -190,7 +192,8 @@ void Broker::HandleRequest(Connection& c, const wire::Request& request) {
   Send(server, m);
 }
 
-void Broker::HandleRespond(Connection& c, const wire::Respond& respond) {
+void BrokerCore::HandleRespond(ConnectionCore& c,
+                               const wire::Respond& respond) {
   const RequestId id(respond.request_id());
   auto it = requests_.find(id);
   if (it == requests_.end() || it->second.server != &c) {
@@ -214,7 +217,7 @@ void Broker::HandleRespond(Connection& c, const wire::Respond& respond) {
     return;
   }
   if (absl::Status s = CheckSizeAndHeaders(respond.payload(), respond.headers(),
-                                           options_.max_payload_bytes);
+                                           options_.max_payload_bytes());
       !s.ok()) {
     SendError(c, respond.op_id(), s);
     return;
@@ -222,9 +225,9 @@ void Broker::HandleRespond(Connection& c, const wire::Respond& respond) {
   FinishRequest(id, respond.status(), respond.message(), &respond);
 }
 
-void Broker::FinishRequest(RequestId id, wire::RequestStatus status,
-                           absl::string_view message,
-                           const wire::Respond* respond) {
+void BrokerCore::FinishRequest(RequestId id, wire::RequestStatus status,
+                               absl::string_view message,
+                               const wire::Respond* respond) {
   auto it = requests_.find(id);
   if (it == requests_.end()) return;
   PendingRequest request = std::move(it->second);
@@ -251,4 +254,4 @@ void Broker::FinishRequest(RequestId id, wire::RequestStatus status,
   Send(*request.requester, m);
 }
 
-}  // namespace manifold
+}  // namespace manifold::internal

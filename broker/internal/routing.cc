@@ -4,14 +4,14 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
-#include "broker/broker.h"
-#include "broker/native_codec.h"
+#include "broker/internal/broker_core.h"
+#include "broker/internal/native_codec.h"
 #include "broker/sys_topics.h"
 #include "core/headers.h"
 #include "core/status.h"
 #include "core/topic.h"
 
-namespace manifold {
+namespace manifold::internal {
 namespace {
 
 // Longest queue group name accepted.
@@ -44,10 +44,11 @@ size_t MessageSize(const PublishOp& p) {
 
 }  // namespace
 
-void Broker::HandleSubscribe(Connection& c, const wire::Subscribe& subscribe) {
+void BrokerCore::HandleSubscribe(ConnectionCore& c,
+                                 const wire::Subscribe& subscribe) {
   const uint64_t op_id = subscribe.op_id();
-  if (absl::Status s = ValidateTopic(
-          subscribe.pattern(), TopicRole::kSubscription, options_.topic_limits);
+  if (absl::Status s = ValidateTopic(subscribe.pattern(),
+                                     TopicRole::kSubscription, topic_limits_);
       !s.ok()) {
     SendError(c, op_id, s);
     return;
@@ -56,13 +57,13 @@ void Broker::HandleSubscribe(Connection& c, const wire::Subscribe& subscribe) {
     SendError(c, op_id, s);
     return;
   }
-  if (c.subscriptions_.size() >= options_.max_subscriptions_per_connection) {
-    SendError(
-        c, op_id,
-        ProtocolError(wire::TOO_MANY_SUBSCRIPTIONS,
-                      absl::StrCat("connection has ", c.subscriptions_.size(),
-                                   " subscriptions; the limit is ",
-                                   options_.max_subscriptions_per_connection)));
+  if (c.subscriptions_.size() >= options_.max_subscriptions_per_connection()) {
+    SendError(c, op_id,
+              ProtocolError(
+                  wire::TOO_MANY_SUBSCRIPTIONS,
+                  absl::StrCat("connection has ", c.subscriptions_.size(),
+                               " subscriptions; the limit is ",
+                               options_.max_subscriptions_per_connection())));
     return;
   }
   const SubscriptionId id = subscription_ids_.Next();
@@ -80,8 +81,8 @@ void Broker::HandleSubscribe(Connection& c, const wire::Subscribe& subscribe) {
   Emit(std::move(event), sys_topics::kSubscriptionAdded);
 }
 
-void Broker::HandleUnsubscribe(Connection& c,
-                               const wire::Unsubscribe& unsubscribe) {
+void BrokerCore::HandleUnsubscribe(ConnectionCore& c,
+                                   const wire::Unsubscribe& unsubscribe) {
   const SubscriptionId id(unsubscribe.subscription_id());
   Subscription* sub = index_.Find(id);
   if (!c.subscriptions_.contains(id) || sub == nullptr) {
@@ -100,7 +101,7 @@ void Broker::HandleUnsubscribe(Connection& c,
   RemoveSubscription(*sub, /*emit_event=*/true);
 }
 
-void Broker::RemoveSubscription(Subscription& sub, bool emit_event) {
+void BrokerCore::RemoveSubscription(Subscription& sub, bool emit_event) {
   wire::BrokerEvent event;
   if (emit_event) {
     wire::SubscriptionRemoved* removed = event.mutable_subscription_removed();
@@ -114,7 +115,7 @@ void Broker::RemoveSubscription(Subscription& sub, bool emit_event) {
   if (emit_event) Emit(std::move(event), sys_topics::kSubscriptionRemoved);
 }
 
-void Broker::HandlePublish(Connection& c, const PublishOp& publish) {
+void BrokerCore::HandlePublish(ConnectionCore& c, const PublishOp& publish) {
   const uint64_t op_id = publish.op_id;
   if (IsReserved(publish.topic)) {
     SendError(c, op_id,
@@ -124,14 +125,14 @@ void Broker::HandlePublish(Connection& c, const PublishOp& publish) {
     return;
   }
   if (const size_t size = MessageSize(publish);
-      size > options_.max_payload_bytes) {
+      size > options_.max_payload_bytes()) {
     SendError(
         c, op_id,
         ProtocolError(wire::PAYLOAD_TOO_LARGE,
                       absl::StrCat("payload of ", size,
                                    " bytes (headers included) exceeds "
                                    "the limit of ",
-                                   options_.max_payload_bytes, " bytes")));
+                                   options_.max_payload_bytes(), " bytes")));
     return;
   }
   // A topic in the routing cache was validated when it got there. Most
@@ -151,8 +152,8 @@ void Broker::HandlePublish(Connection& c, const PublishOp& publish) {
     c.last_topic_epoch_ = index_.cache_epoch();
   }
   if (!cached) {
-    if (absl::Status s = ValidateTopic(publish.topic, TopicRole::kPublish,
-                                       options_.topic_limits);
+    if (absl::Status s =
+            ValidateTopic(publish.topic, TopicRole::kPublish, topic_limits_);
         !s.ok()) {
       SendError(c, op_id, s);
       return;
@@ -165,8 +166,8 @@ void Broker::HandlePublish(Connection& c, const PublishOp& publish) {
     }
   }
   if (!publish.reply_to.empty()) {
-    if (absl::Status s = ValidateTopic(publish.reply_to, TopicRole::kLiteral,
-                                       options_.topic_limits);
+    if (absl::Status s =
+            ValidateTopic(publish.reply_to, TopicRole::kLiteral, topic_limits_);
         !s.ok()) {
       SendError(
           c, op_id,
@@ -183,7 +184,8 @@ void Broker::HandlePublish(Connection& c, const PublishOp& publish) {
   }
 }
 
-uint64_t Broker::Route(const PublishOp& publish, Connection* publisher) {
+uint64_t BrokerCore::Route(const PublishOp& publish,
+                           ConnectionCore* publisher) {
   // '*' only ever appears as a whole wildcard segment in a valid topic.
   const bool wildcard = publish.topic.find('*') != absl::string_view::npos;
   return RouteTo(wildcard ? index_.MatchPattern(publish.topic)
@@ -191,8 +193,9 @@ uint64_t Broker::Route(const PublishOp& publish, Connection* publisher) {
                  publish, publisher);
 }
 
-uint64_t Broker::RouteTo(absl::Span<SubscriptionNode* const> nodes,
-                         const PublishOp& publish, Connection* publisher) {
+uint64_t BrokerCore::RouteTo(absl::Span<SubscriptionNode* const> nodes,
+                             const PublishOp& publish,
+                             ConnectionCore* publisher) {
   ++stats_.publishes;
   if (nodes.empty()) return 0;
   SharedMessage message(publish, encode_scratch_);
@@ -211,12 +214,12 @@ uint64_t Broker::RouteTo(absl::Span<SubscriptionNode* const> nodes,
   return delivered;
 }
 
-bool Broker::DeliverTo(Subscription& sub, SharedMessage& message,
-                       const Connection* publisher) {
-  Connection& c = *sub.connection;
+bool BrokerCore::DeliverTo(Subscription& sub, SharedMessage& message,
+                           const ConnectionCore* publisher) {
+  ConnectionCore& c = *sub.connection;
   if (c.state_ != ConnectionState::kOpen) return false;
   if (&c == publisher && !c.echo_) return false;
-  if (c.outbound_.size() >= options_.max_outbound_bytes &&
+  if (c.outbound_.size() >= options_.max_outbound_bytes() &&
       !HasRoomForDelivery(c)) {
     return false;
   }
@@ -234,8 +237,8 @@ bool Broker::DeliverTo(Subscription& sub, SharedMessage& message,
   return true;
 }
 
-bool Broker::DeliverToGroup(QueueGroup& group, SharedMessage& message,
-                            const Connection* publisher) {
+bool BrokerCore::DeliverToGroup(QueueGroup& group, SharedMessage& message,
+                                const ConnectionCore* publisher) {
   // Round-robin over the members that can take the message now; a member over
   // its output limit is passed over while another can take it.
   const size_t n = group.members.size();
@@ -244,10 +247,10 @@ bool Broker::DeliverToGroup(QueueGroup& group, SharedMessage& message,
   for (size_t k = 0; k < n; ++k) {
     const size_t position = (group.next + k) % n;
     Subscription* sub = group.members[position];
-    const Connection& c = *sub->connection;
+    const ConnectionCore& c = *sub->connection;
     if (c.state_ != ConnectionState::kOpen) continue;
     if (&c == publisher && !c.echo_) continue;
-    if (c.outbound_.size() >= options_.max_outbound_bytes) {
+    if (c.outbound_.size() >= options_.max_outbound_bytes()) {
       if (full == nullptr) {
         full = sub;
         full_position = position;
@@ -265,24 +268,18 @@ bool Broker::DeliverToGroup(QueueGroup& group, SharedMessage& message,
   return false;
 }
 
-bool Broker::HasRoomForDelivery(Connection& c) {
-  if (c.outbound_.size() < options_.max_outbound_bytes) return true;
-  if (options_.slow_consumer_policy == SlowConsumerPolicy::kDropAndCount) {
+bool BrokerCore::HasRoomForDelivery(ConnectionCore& c) {
+  if (c.outbound_.size() < options_.max_outbound_bytes()) return true;
+  if (options_.slow_consumer_policy() == BrokerOptions::DROP) {
     ++stats_.dropped_deliveries;
     return false;
   }
-  ++stats_.slow_consumer_disconnects;
-  BeginClose(c,
-             ProtocolError(wire::SLOW_CONSUMER,
-                           absl::StrCat("slow consumer: ", c.outbound_.size(),
-                                        " bytes unread; the limit is ",
-                                        options_.max_outbound_bytes)),
-             /*tell_peer=*/true);
+  CloseSlowConsumer(c);
   return false;
 }
 
-void Broker::NotifyNoResponders(Connection& publisher,
-                                const PublishOp& publish) {
+void BrokerCore::NotifyNoResponders(ConnectionCore& publisher,
+                                    const PublishOp& publish) {
   // As NATS does: a 503 status message on the reply topic, delivered only to
   // the publisher's own subscriptions (its reply inbox).
   PublishOp notice;
@@ -305,4 +302,4 @@ void Broker::NotifyNoResponders(Connection& publisher,
   }
 }
 
-}  // namespace manifold
+}  // namespace manifold::internal

@@ -1,4 +1,4 @@
-#include "broker/subscription_index.h"
+#include "broker/internal/subscription_index.h"
 
 #include <algorithm>
 #include <utility>
@@ -6,7 +6,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "core/topic.h"
 
-namespace manifold {
+namespace manifold::internal {
 
 SubscriptionIndex::SubscriptionIndex()
     : root_(std::make_unique<SubscriptionNode>()) {}
@@ -35,7 +35,8 @@ SubscriptionNode* SubscriptionIndex::NewNode(SubscriptionNode* parent,
   return raw;
 }
 
-Subscription& SubscriptionIndex::Add(SubscriptionId id, Connection* connection,
+Subscription& SubscriptionIndex::Add(SubscriptionId id,
+                                     ConnectionCore* connection,
                                      absl::string_view pattern,
                                      absl::string_view queue_group) {
   Invalidate();
@@ -283,4 +284,4 @@ absl::Span<SubscriptionNode* const> SubscriptionIndex::MatchPattern(
   return scratch_;
 }
 
-}  // namespace manifold
+}  // namespace manifold::internal

@@ -1,0 +1,743 @@
+// The Broker's lifecycle: accepting and closing connections, the handshake,
+// processing input, timers and events. Routing is in broker_routing.cc and
+// services in broker_services.cc.
+
+#include "broker/internal/broker_core.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "broker/internal/statistics_proto.h"
+#include "broker/sys_topics.h"
+#include "broker/version.h"
+#include "core/status.h"
+
+namespace manifold::internal {
+namespace {
+
+// Longest client name accepted in Hello.
+constexpr size_t kMaxClientNameBytes = 256;
+// An inbound buffer holds up to max_inbound_bytes of queued reads plus one
+// read more (64 KiB at most from the transports), and std::string doubles as
+// it grows: a buffer with more capacity than twice that grew for one large
+// frame, and is released once empty so an idle connection does not keep it.
+// Anything smaller stays: a busy publisher refills it every turn, and
+// releasing it would cost an allocation, page faults and a copy per turn.
+size_t MaxKeptInboundCapacity(const BrokerOptions& options) {
+  return 2 * (options.max_inbound_bytes() + 64 * 1024);
+}
+
+absl::string_view OperationName(const wire::ClientMessage& m) {
+  switch (m.kind_case()) {
+    case wire::ClientMessage::kHello:
+      return "hello";
+    case wire::ClientMessage::kSubscribe:
+      return "subscribe";
+    case wire::ClientMessage::kUnsubscribe:
+      return "unsubscribe";
+    case wire::ClientMessage::kPublish:
+      return "publish";
+    case wire::ClientMessage::kServe:
+      return "serve";
+    case wire::ClientMessage::kUnserve:
+      return "unserve";
+    case wire::ClientMessage::kRequest:
+      return "request";
+    case wire::ClientMessage::kRespond:
+      return "respond";
+    case wire::ClientMessage::kPing:
+      return "ping";
+    case wire::ClientMessage::kPong:
+      return "pong";
+    default:
+      return "unknown";
+  }
+}
+
+bool IsPrintable(absl::string_view s) {
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return static_cast<unsigned char>(c) >= 0x20 && c != 0x7f;
+  });
+}
+
+}  // namespace
+
+BrokerCore::BrokerCore(BrokerOptions options)
+    : options_(std::move(options)),
+      topic_limits_{.max_length = options_.max_topic_length(),
+                    .max_depth = options_.max_topic_depth()} {
+  if (options_.statistics_interval_ms() > 0) {
+    statistics_timer_ = timers_.Schedule(
+        now_ + absl::Milliseconds(options_.statistics_interval_ms()),
+        TimerKind::kStatistics, 0);
+  }
+}
+
+BrokerCore::~BrokerCore() {
+  // Connections refer to subscriptions and services; drop them first.
+  connections_.clear();
+}
+
+// ---------------------------------------------------------------------------
+// Connections
+
+ConnectionCore& BrokerCore::Accept(PeerInfo peer, absl::Time now,
+                                   std::unique_ptr<ProtocolCodec> codec,
+                                   bool native) {
+  Advance(now);
+  const ConnectionId id = connection_ids_.Next();
+  auto owned = std::unique_ptr<ConnectionCore>(
+      new ConnectionCore(*this, id, std::move(peer), std::move(codec), now));
+  ConnectionCore& c = *owned;
+  c.native_ = native;
+  connections_.emplace(id, std::move(owned));
+
+  ConnectionStart start;
+  start.id = id;
+  start.server_name = options_.server_name();
+  start.server_version = std::string(kBrokerVersion);
+  start.max_payload_bytes = options_.max_payload_bytes();
+  start.max_frame_bytes = options_.max_frame_bytes();
+  start.peer = c.peer().address;
+  c.codec_->Start(start, c.outbound_);
+  if (!c.outbound_.empty()) MarkChanged(c);
+
+  // Connections mid-handshake count toward the limit, or a flood of silent
+  // peers could exceed it.
+  if (shutting_down_ || live_connections_ >= options_.max_connections()) {
+    ++stats_.connections_refused;
+    BeginClose(
+        c,
+        shutting_down_
+            ? ProtocolError(wire::SHUTTING_DOWN, "broker is shutting down")
+            : ProtocolError(
+                  wire::TOO_MANY_CONNECTIONS,
+                  absl::StrCat("broker has ", options_.max_connections(),
+                               " connections; the limit is ",
+                               options_.max_connections())),
+        /*tell_peer=*/true);
+    RunDeferred();
+    return c;
+  }
+  ++stats_.connections_accepted;
+  ++live_connections_;
+  c.live_ = true;
+  c.handshake_timer_ = timers_.Schedule(
+      now + absl::Milliseconds(options_.handshake_timeout_ms()),
+      TimerKind::kHandshake, id.value());
+  return c;
+}
+
+ConnectionCore* BrokerCore::FindConnection(ConnectionId id) {
+  auto it = connections_.find(id);
+  return it == connections_.end() ? nullptr : it->second.get();
+}
+
+void BrokerCore::Close(ConnectionId id, absl::string_view reason,
+                       absl::Time now) {
+  Advance(now);
+  ConnectionCore* c = FindConnection(id);
+  if (c == nullptr) return;
+  if (c->state_ != ConnectionState::kClosing) {
+    absl::Status why = ProtocolError(wire::CONNECTION_CLOSED, reason);
+    if (!c->unread_input().empty()) {
+      why =
+          ProtocolError(wire::TRUNCATED_FRAME,
+                        absl::StrCat(reason, " with ", c->unread_input().size(),
+                                     " bytes of an unfinished operation"));
+    }
+    BeginClose(*c, why, /*tell_peer=*/false);
+  }
+  RunDeferred();
+  Destroy(id);
+}
+
+absl::Status BrokerCore::Admit(ConnectionId id, absl::Time now) {
+  Advance(now);
+  ConnectionCore* c = FindConnection(id);
+  if (c == nullptr || c->state_ != ConnectionState::kAwaitingAdmission) {
+    return absl::NotFoundError(
+        absl::StrCat(id.ToString(), " is not waiting for admission"));
+  }
+  Welcome(*c);
+  // Operations the client sent after Hello have waited; handle them now.
+  if (!c->unread_input().empty()) MarkReady(*c);
+  RunDeferred();
+  return absl::OkStatus();
+}
+
+absl::Status BrokerCore::Refuse(ConnectionId id, absl::string_view reason,
+                                absl::Time now) {
+  Advance(now);
+  ConnectionCore* c = FindConnection(id);
+  if (c == nullptr || c->state_ != ConnectionState::kAwaitingAdmission) {
+    return absl::NotFoundError(
+        absl::StrCat(id.ToString(), " is not waiting for admission"));
+  }
+  ++stats_.connections_refused;
+  BeginClose(*c,
+             ProtocolError(wire::REFUSED,
+                           absl::StrCat("connection refused: ", reason)),
+             /*tell_peer=*/true);
+  RunDeferred();
+  return absl::OkStatus();
+}
+
+void BrokerCore::Welcome(ConnectionCore& c) {
+  c.state_ = ConnectionState::kOpen;
+  c.auth_token_.clear();
+  timers_.Cancel(c.handshake_timer_);
+  if (options_.keepalive_interval_ms() > 0) {
+    c.keepalive_timer_ = timers_.Schedule(
+        now_ + absl::Milliseconds(options_.keepalive_interval_ms()),
+        TimerKind::kKeepalive, c.id_.value());
+  }
+  ++stats_.connections;
+
+  wire::ServerMessage& m = scratch_message_;
+  m.Clear();
+  wire::Welcome* welcome = m.mutable_welcome();
+  welcome->set_protocol_version(kProtocolVersion);
+  welcome->set_session_id(c.id_.value());
+  welcome->set_server_name(options_.server_name());
+  welcome->set_max_payload_bytes(options_.max_payload_bytes());
+  welcome->set_max_frame_bytes(options_.max_frame_bytes());
+  welcome->set_keepalive_interval_ms(
+      static_cast<uint32_t>(options_.keepalive_interval_ms()));
+  Send(c, m);
+
+  c.announced_ = true;
+  wire::BrokerEvent event;
+  wire::ConnectionAdded* added = event.mutable_connection_added();
+  added->set_session_id(c.id_.value());
+  added->set_client_name(c.client_name_);
+  added->set_peer(c.peer_.address);
+  added->set_protocol(std::string(c.protocol()));
+  Emit(std::move(event), sys_topics::kConnectionAdded);
+}
+
+void BrokerCore::BeginClose(ConnectionCore& c, absl::Status reason,
+                            bool tell_peer) {
+  if (c.state_ == ConnectionState::kClosing) return;
+  const bool was_open = c.state_ == ConnectionState::kOpen;
+  if (tell_peer) {
+    // Not scratch_message_: a caller may be in the middle of filling it.
+    wire::ServerMessage m;
+    if (WireCode(reason) == wire::SHUTTING_DOWN) {
+      m.mutable_goodbye()->set_code(wire::SHUTTING_DOWN);
+      m.mutable_goodbye()->set_message(std::string(reason.message()));
+    } else {
+      wire::Error* error = m.mutable_error();
+      error->set_code(WireCode(reason));
+      error->set_message(std::string(reason.message()));
+      error->set_fatal(true);
+    }
+    c.codec_->Encode(m, c.outbound_);
+    ++stats_.messages_out;
+  }
+  const bool was_live = c.live_;
+  c.state_ = ConnectionState::kClosing;
+  c.close_reason_ = std::move(reason);
+  if (was_open) --stats_.connections;
+  if (was_live) {
+    c.live_ = false;
+    --live_connections_;
+  }
+  c.inbound_.clear();
+  c.inbound_read_ = 0;
+  timers_.Cancel(c.handshake_timer_);
+  timers_.Cancel(c.keepalive_timer_);
+  c.linger_timer_ =
+      timers_.Schedule(now_ + absl::Milliseconds(options_.close_linger_ms()),
+                       TimerKind::kLinger, c.id_.value());
+  to_release_.push_back(c.id_);
+  MarkChanged(c);
+}
+
+void BrokerCore::CloseSlowConsumer(ConnectionCore& c) {
+  ++stats_.slow_consumer_disconnects;
+  BeginClose(c,
+             ProtocolError(wire::SLOW_CONSUMER,
+                           absl::StrCat("slow consumer: ", c.outbound_.size(),
+                                        " bytes unread; the limit is ",
+                                        options_.max_outbound_bytes())),
+             /*tell_peer=*/true);
+}
+
+void BrokerCore::ReleaseResources(ConnectionCore& c) {
+  // Requests this connection made: nobody is waiting for the answers now.
+  for (RequestId id : c.awaiting_) {
+    auto it = requests_.find(id);
+    if (it == requests_.end()) continue;
+    PendingRequest& request = it->second;
+    timers_.Cancel(request.timer);
+    request.server->serving_.erase(id);
+    if (auto service = services_.find(request.topic);
+        service != services_.end()) {
+      service->second.pending.erase(id);
+    }
+    requests_.erase(it);
+    --stats_.requests_in_flight;
+  }
+  c.awaiting_.clear();
+
+  // Services it provided: their waiting requesters get SERVER_GONE.
+  const absl::btree_set<std::string> served = std::move(c.served_topics_);
+  c.served_topics_.clear();
+  for (const std::string& topic : served) {
+    RemoveService(topic, absl::StrCat("server ", c.Describe(), " disconnected"),
+                  /*emit_event=*/true);
+  }
+
+  // Subscriptions end silently; ConnectionRemoved implies them.
+  for (SubscriptionId id : c.subscriptions_) {
+    if (Subscription* sub = index_.Find(id)) RemoveSubscription(*sub, false);
+  }
+  c.subscriptions_.clear();
+
+  if (c.announced_) {
+    wire::BrokerEvent event;
+    wire::ConnectionRemoved* removed = event.mutable_connection_removed();
+    removed->set_session_id(c.id_.value());
+    removed->set_client_name(c.client_name_);
+    removed->set_code(WireCode(c.close_reason_));
+    removed->set_reason(std::string(c.close_reason_.message()));
+    Emit(std::move(event), sys_topics::kConnectionRemoved);
+  }
+}
+
+void BrokerCore::RunDeferredSlow() {
+  // Releasing or unsubscribing can publish $sys events, whose deliveries can
+  // close further (slow) connections: loop until nothing is left.
+  while (!to_release_.empty() || !to_unsubscribe_.empty()) {
+    if (!to_unsubscribe_.empty()) {
+      std::vector<SubscriptionId> expired = std::move(to_unsubscribe_);
+      to_unsubscribe_.clear();
+      for (SubscriptionId id : expired) {
+        if (Subscription* sub = index_.Find(id)) {
+          sub->connection->subscriptions_.erase(id);
+          RemoveSubscription(*sub, /*emit_event=*/true);
+        }
+      }
+      continue;
+    }
+    const ConnectionId id = to_release_.front();
+    to_release_.erase(to_release_.begin());
+    if (ConnectionCore* c = FindConnection(id)) ReleaseResources(*c);
+  }
+}
+
+void BrokerCore::Destroy(ConnectionId id) {
+  auto it = connections_.find(id);
+  if (it == connections_.end()) return;
+  ConnectionCore& c = *it->second;
+  timers_.Cancel(c.linger_timer_);
+  connections_.erase(it);  // ready_ and changed_ skip ids that are gone
+}
+
+void BrokerCore::Shutdown(absl::Time now) {
+  Advance(now);
+  if (shutting_down_) return;
+  shutting_down_ = true;
+  timers_.Cancel(statistics_timer_);
+  std::vector<ConnectionId> ids;
+  ids.reserve(connections_.size());
+  for (auto& [id, c] : connections_) ids.push_back(id);
+  std::sort(ids.begin(), ids.end());
+  for (ConnectionId id : ids) {
+    BeginClose(*connections_[id],
+               ProtocolError(wire::SHUTTING_DOWN, "broker is shutting down"),
+               /*tell_peer=*/true);
+  }
+  RunDeferred();
+}
+
+// ---------------------------------------------------------------------------
+// Work lists
+
+void BrokerCore::MarkReady(ConnectionCore& c) {
+  if (c.in_ready_list_) return;
+  c.in_ready_list_ = true;
+  ready_.push_back(c.id_);
+}
+
+void BrokerCore::MarkChanged(ConnectionCore& c) {
+  if (c.in_changed_list_) return;
+  c.in_changed_list_ = true;
+  changed_.push_back(c.id_);
+}
+
+void BrokerCore::TakeChanged(std::vector<ConnectionId>& out) {
+  out.clear();
+  for (ConnectionId id : changed_) {
+    if (ConnectionCore* c = FindConnection(id)) {
+      c->in_changed_list_ = false;
+      out.push_back(id);
+    }
+  }
+  changed_.clear();
+}
+
+// ---------------------------------------------------------------------------
+// Processing input
+
+void BrokerCore::Process(absl::Time now) {
+  Advance(now);
+  while (!ready_.empty()) {
+    const ConnectionId id = ready_.front();
+    ready_.pop_front();
+    ConnectionCore* c = FindConnection(id);
+    if (c == nullptr) continue;
+    c->in_ready_list_ = false;
+    ProcessConnection(*c);
+  }
+}
+
+void BrokerCore::ProcessConnection(ConnectionCore& c) {
+  size_t handled = 0;
+  bool more = false;
+  while (c.state_ != ConnectionState::kClosing &&
+         c.state_ != ConnectionState::kAwaitingAdmission) {
+    const absl::string_view input = c.unread_input();
+    if (input.empty()) break;
+    if (handled == options_.frames_per_turn()) {
+      more = true;  // let the others have a turn
+      break;
+    }
+    absl::StatusOr<size_t> used =
+        c.codec_->Decode(input, options_.max_frame_bytes(), op_);
+    if (!used.ok()) {
+      ++stats_.protocol_errors;
+      BeginClose(c, used.status(), /*tell_peer=*/true);
+      break;
+    }
+    if (*used == 0) {
+      c.awaiting_rest_of_frame_ = true;
+      break;
+    }
+    c.awaiting_rest_of_frame_ = false;
+    ++stats_.messages_in;
+    ++handled;
+    Dispatch(c, op_);  // op_'s views point into c.inbound_: consume after
+    c.inbound_read_ += *used;
+    RunDeferred();
+  }
+  if (c.state_ != ConnectionState::kClosing) {
+    c.DropReadInput();
+    if (c.inbound_.empty() &&
+        c.inbound_.capacity() > MaxKeptInboundCapacity(options_)) {
+      std::string().swap(c.inbound_);
+    }
+    if (more) MarkReady(c);
+    if (c.read_paused_ && c.WantsRead()) {
+      c.read_paused_ = false;
+      MarkChanged(c);
+    }
+  }
+}
+
+void BrokerCore::Dispatch(ConnectionCore& c, Operation& op) {
+  if (op.kind == Operation::Kind::kPublish) {
+    if (c.state_ != ConnectionState::kOpen) {
+      ++stats_.protocol_errors;
+      BeginClose(c,
+                 ProtocolError(wire::HANDSHAKE_REQUIRED,
+                               "operation 'publish' before Hello"),
+                 /*tell_peer=*/true);
+      return;
+    }
+    HandlePublish(c, op.publish);
+    return;
+  }
+  const wire::ClientMessage& m = op.message;
+  if (m.kind_case() == wire::ClientMessage::kHello) {
+    HandleHello(c, m.hello());
+    return;
+  }
+  if (c.state_ != ConnectionState::kOpen) {
+    ++stats_.protocol_errors;
+    BeginClose(c,
+               ProtocolError(wire::HANDSHAKE_REQUIRED,
+                             absl::StrCat("operation '", OperationName(m),
+                                          "' before Hello")),
+               /*tell_peer=*/true);
+    return;
+  }
+  switch (m.kind_case()) {
+    case wire::ClientMessage::kSubscribe:
+      HandleSubscribe(c, m.subscribe());
+      break;
+    case wire::ClientMessage::kUnsubscribe:
+      HandleUnsubscribe(c, m.unsubscribe());
+      break;
+    case wire::ClientMessage::kPublish: {
+      // A publish the fast path did not take (unusual field layout).
+      const wire::Publish& p = m.publish();
+      PublishOp& publish = op.publish;
+      publish.Reset();
+      publish.op_id = p.op_id();
+      publish.topic = p.topic();
+      publish.payload = p.payload();
+      publish.reply_to = p.reply_to();
+      publish.ack = p.ack();
+      publish.no_responders = p.no_responders();
+      for (const wire::Header& h : p.headers()) {
+        publish.headers.push_back({h.key(), h.value()});
+      }
+      HandlePublish(c, publish);
+      break;
+    }
+    case wire::ClientMessage::kServe:
+      HandleServe(c, m.serve());
+      break;
+    case wire::ClientMessage::kUnserve:
+      HandleUnserve(c, m.unserve());
+      break;
+    case wire::ClientMessage::kRequest:
+      HandleRequest(c, m.request());
+      break;
+    case wire::ClientMessage::kRespond:
+      HandleRespond(c, m.respond());
+      break;
+    case wire::ClientMessage::kPing: {
+      wire::ServerMessage& reply = scratch_message_;
+      reply.Clear();
+      reply.mutable_pong()->set_op_id(m.ping().op_id());
+      Send(c, reply);
+      break;
+    }
+    case wire::ClientMessage::kPong:
+      // Any input already counts as liveness (ConnectionCore::Receive).
+      break;
+    default:
+      ++stats_.protocol_errors;
+      BeginClose(
+          c,
+          ProtocolError(wire::MALFORMED_MESSAGE, "frame carries no operation"),
+          /*tell_peer=*/true);
+  }
+}
+
+void BrokerCore::HandleHello(ConnectionCore& c, const wire::Hello& hello) {
+  if (c.state_ != ConnectionState::kAwaitingHello) {
+    ++stats_.protocol_errors;
+    BeginClose(c,
+               ProtocolError(wire::HANDSHAKE_REQUIRED,
+                             "second Hello on this connection"),
+               /*tell_peer=*/true);
+    return;
+  }
+  if (hello.protocol_version() != kProtocolVersion) {
+    ++stats_.protocol_errors;
+    BeginClose(c,
+               ProtocolError(
+                   wire::UNSUPPORTED_VERSION,
+                   absl::StrCat("protocol version ", hello.protocol_version(),
+                                " is not supported; this broker "
+                                "speaks version ",
+                                kProtocolVersion)),
+               /*tell_peer=*/true);
+    return;
+  }
+  if (hello.client_name().size() > kMaxClientNameBytes ||
+      !IsPrintable(hello.client_name())) {
+    ++stats_.protocol_errors;
+    BeginClose(
+        c,
+        ProtocolError(wire::INVALID_ARGUMENT,
+                      absl::StrCat("client name must be at most ",
+                                   kMaxClientNameBytes, " printable bytes")),
+        /*tell_peer=*/true);
+    return;
+  }
+  c.client_name_ = hello.client_name();
+  c.echo_ = !hello.no_echo();
+  if (!options_.require_admission()) {
+    Welcome(c);
+    return;
+  }
+  c.state_ = ConnectionState::kAwaitingAdmission;
+  c.auth_token_ = hello.auth_token();
+  c.announced_ = true;
+  wire::BrokerEvent event;
+  wire::ConnectionPending* pending = event.mutable_connection_pending();
+  pending->set_session_id(c.id_.value());
+  pending->set_client_name(c.client_name_);
+  pending->set_auth_token(c.auth_token_);
+  pending->set_peer(c.peer_.address);
+  Emit(std::move(event), /*sys_topic=*/"");
+}
+
+// ---------------------------------------------------------------------------
+// Output
+
+void BrokerCore::Send(ConnectionCore& c, const wire::ServerMessage& message) {
+  if (c.state_ == ConnectionState::kClosing) return;
+  // Replies are never dropped (that would break the protocol), but a peer
+  // that does not read them cannot make the broker buffer without bound.
+  if (c.outbound_.size() >
+      options_.max_outbound_bytes() + options_.max_frame_bytes()) {
+    CloseSlowConsumer(c);
+    return;
+  }
+  c.codec_->Encode(message, c.outbound_);
+  ++stats_.messages_out;
+  MarkChanged(c);
+}
+
+void BrokerCore::SendError(ConnectionCore& c, uint64_t op_id,
+                           const absl::Status& status) {
+  ++stats_.operation_errors;
+  wire::ServerMessage& m = scratch_message_;
+  m.Clear();
+  wire::Error* error = m.mutable_error();
+  error->set_op_id(op_id);
+  error->set_code(WireCode(status));
+  error->set_message(std::string(status.message()));
+  Send(c, m);
+}
+
+void BrokerCore::SendAck(ConnectionCore& c, uint64_t op_id,
+                         uint64_t subscription_id, uint64_t delivered) {
+  wire::ServerMessage& m = scratch_message_;
+  m.Clear();
+  wire::Ack* ack = m.mutable_ack();
+  ack->set_op_id(op_id);
+  ack->set_subscription_id(subscription_id);
+  ack->set_delivered(delivered);
+  Send(c, m);
+}
+
+// ---------------------------------------------------------------------------
+// Timers
+
+void BrokerCore::Tick(absl::Time now) {
+  Advance(now);
+  while (std::optional<TimerQueue::Timer> timer = timers_.PopDue(now_)) {
+    FireTimer(*timer);
+    RunDeferred();
+  }
+}
+
+void BrokerCore::FireTimer(const TimerQueue::Timer& timer) {
+  if (timer.kind == TimerKind::kStatistics) {
+    statistics_timer_ = timers_.Schedule(
+        now_ + absl::Milliseconds(options_.statistics_interval_ms()),
+        TimerKind::kStatistics, 0);
+    PublishStatistics();
+    return;
+  }
+  if (timer.kind == TimerKind::kRequest) {
+    auto it = requests_.find(RequestId(timer.target));
+    if (it == requests_.end()) return;
+    it->second.timer = TimerQueue::Key();  // fired; nothing to cancel
+    ++stats_.requests_timed_out;
+    FinishRequest(
+        it->first, wire::TIMED_OUT,
+        absl::StrCat("server ", it->second.server->Describe(),
+                     " did not answer '", it->second.topic, "' within ",
+                     absl::FormatDuration(it->second.timeout)),
+        nullptr);
+    return;
+  }
+  ConnectionCore* c = FindConnection(ConnectionId(timer.target));
+  if (c == nullptr) return;
+  switch (timer.kind) {
+    case TimerKind::kHandshake:
+      c->handshake_timer_ = TimerQueue::Key();
+      ++stats_.protocol_errors;
+      BeginClose(*c,
+                 ProtocolError(
+                     wire::HANDSHAKE_TIMEOUT,
+                     c->state_ == ConnectionState::kAwaitingAdmission
+                         ? absl::StrCat("not admitted within ",
+                                        absl::FormatDuration(absl::Milliseconds(
+                                            options_.handshake_timeout_ms())))
+                         : absl::StrCat("no Hello within ",
+                                        absl::FormatDuration(absl::Milliseconds(
+                                            options_.handshake_timeout_ms())))),
+                 /*tell_peer=*/true);
+      break;
+    case TimerKind::kKeepalive:
+      c->keepalive_timer_ = TimerQueue::Key();
+      CheckKeepalive(*c);
+      break;
+    case TimerKind::kLinger:
+      // The peer did not drain its last output in time: drop it so the
+      // transport closes the link now.
+      c->linger_timer_ = TimerQueue::Key();
+      c->output_discarded_ += c->outbound_.size();
+      c->outbound_.Clear();
+      MarkChanged(*c);
+      break;
+    default:
+      break;
+  }
+}
+
+void BrokerCore::CheckKeepalive(ConnectionCore& c) {
+  if (c.state_ != ConnectionState::kOpen) return;
+  const absl::Duration interval =
+      absl::Milliseconds(options_.keepalive_interval_ms());
+  if (now_ - c.last_input_ < interval) {
+    c.keepalive_timer_ = timers_.Schedule(c.last_input_ + interval,
+                                          TimerKind::kKeepalive, c.id_.value());
+    return;
+  }
+  if (c.pings_outstanding_ >= options_.keepalive_max_missed()) {
+    ++stats_.keepalive_disconnects;
+    BeginClose(c,
+               ProtocolError(wire::KEEPALIVE_TIMEOUT,
+                             absl::StrCat("no answer to ", c.pings_outstanding_,
+                                          " keepalive pings in a row")),
+               /*tell_peer=*/true);
+    return;
+  }
+  wire::ServerMessage& m = scratch_message_;
+  m.Clear();
+  m.mutable_ping()->set_op_id(++c.pings_sent_);
+  Send(c, m);
+  ++c.pings_outstanding_;
+  c.keepalive_timer_ =
+      timers_.Schedule(now_ + interval, TimerKind::kKeepalive, c.id_.value());
+}
+
+// ---------------------------------------------------------------------------
+// Events
+
+void BrokerCore::Emit(wire::BrokerEvent event, absl::string_view sys_topic) {
+  if (!sys_topic.empty() && !index_.Match(sys_topic).empty()) {
+    const std::string payload = event.SerializeAsString();
+    PublishOp publish;
+    publish.topic = sys_topic;
+    publish.payload = payload;
+    Route(publish, nullptr);
+  }
+  if (options_.max_queued_events() == 0) return;
+  if (events_.size() >= options_.max_queued_events()) {
+    events_.pop_front();
+    ++stats_.dropped_events;
+  }
+  events_.push_back(std::move(event));
+}
+
+std::optional<wire::BrokerEvent> BrokerCore::PollEvent() {
+  if (events_.empty()) return std::nullopt;
+  wire::BrokerEvent event = std::move(events_.front());
+  events_.pop_front();
+  return event;
+}
+
+void BrokerCore::PublishStatistics() {
+  if (index_.Match(sys_topics::kStatisticsTopic).empty()) return;
+  wire::BrokerEvent event;
+  *event.mutable_statistics() = StatisticsToProto(stats_);
+  const std::string payload = event.SerializeAsString();
+  PublishOp publish;
+  publish.topic = sys_topics::kStatisticsTopic;
+  publish.payload = payload;
+  Route(publish, nullptr);
+}
+
+}  // namespace manifold::internal

@@ -1,0 +1,193 @@
+// File: broker/internal/broker_core.h
+// -----------------------------------------------------------------------------
+//
+// The broker's state and logic behind the public `Broker` (broker/broker.h),
+// which forwards every call here. Split across three files by job:
+// broker_core.cc (connections, handshake, input, timers, events), routing.cc
+// (pub/sub) and services.cc (request/response).
+//
+// Not API: include broker/broker.h instead.
+
+#ifndef MANIFOLD_BROKER_INTERNAL_BROKER_CORE_H_
+#define MANIFOLD_BROKER_INTERNAL_BROKER_CORE_H_
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/container/btree_set.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "absl/types/span.h"
+#include "broker/connection.h"
+#include "broker/internal/connection_core.h"
+#include "broker/internal/subscription_index.h"
+#include "broker/internal/timer_queue.h"
+#include "broker/options.h"
+#include "broker/protocol_codec.h"
+#include "broker/statistics.h"
+#include "core/ids.h"
+#include "core/manifold.pb.h"
+#include "core/topic.h"
+
+namespace manifold::internal {
+
+class BrokerCore {
+ public:
+  explicit BrokerCore(BrokerOptions options);
+  BrokerCore(const BrokerCore&) = delete;
+  BrokerCore& operator=(const BrokerCore&) = delete;
+  ~BrokerCore();
+
+  // The calls of broker/broker.h, with the same contracts.
+  const BrokerOptions& options() const { return options_; }
+  ConnectionCore& Accept(PeerInfo peer, absl::Time now,
+                         std::unique_ptr<ProtocolCodec> codec, bool native);
+  ConnectionCore* FindConnection(ConnectionId id);
+  void Close(ConnectionId id, absl::string_view reason, absl::Time now);
+  absl::Status Admit(ConnectionId id, absl::Time now);
+  absl::Status Refuse(ConnectionId id, absl::string_view reason,
+                      absl::Time now);
+  void Process(absl::Time now);
+  void Tick(absl::Time now);
+  std::optional<absl::Time> NextDeadline() const { return timers_.Next(); }
+  void TakeChanged(std::vector<ConnectionId>& out);
+  void Shutdown(absl::Time now);
+  bool shutting_down() const { return shutting_down_; }
+  size_t connection_count() const { return connections_.size(); }
+  std::optional<wire::BrokerEvent> PollEvent();
+  const BrokerStatistics& statistics() const { return stats_; }
+
+ private:
+  friend class ConnectionCore;
+
+  struct PendingRequest {
+    RequestId id;
+    ConnectionCore* requester;
+    uint64_t requester_op_id;
+    ConnectionCore* server;
+    std::string topic;
+    absl::Duration timeout;
+    TimerQueue::Key timer;
+  };
+
+  struct Service {
+    ConnectionCore* server;
+    absl::btree_set<RequestId> pending;
+  };
+
+  // Time only moves forward: a `now` earlier than one seen before counts as
+  // the latest seen.
+  void Advance(absl::Time now) {
+    if (now > now_) now_ = now;
+  }
+
+  // Work lists.
+  void MarkReady(ConnectionCore& c);
+  void MarkChanged(ConnectionCore& c);
+
+  // Processing one connection's input.
+  void ProcessConnection(ConnectionCore& c);
+  void Dispatch(ConnectionCore& c, Operation& op);
+  void HandleHello(ConnectionCore& c, const wire::Hello& hello);
+  void HandleSubscribe(ConnectionCore& c, const wire::Subscribe& subscribe);
+  void HandleUnsubscribe(ConnectionCore& c,
+                         const wire::Unsubscribe& unsubscribe);
+  void HandlePublish(ConnectionCore& c, const PublishOp& publish);
+  void HandleServe(ConnectionCore& c, const wire::Serve& serve);
+  void HandleUnserve(ConnectionCore& c, const wire::Unserve& unserve);
+  void HandleRequest(ConnectionCore& c, const wire::Request& request);
+  void HandleRespond(ConnectionCore& c, const wire::Respond& respond);
+
+  // Session lifecycle.
+  void Welcome(ConnectionCore& c);
+  void BeginClose(ConnectionCore& c, absl::Status reason, bool tell_peer);
+  // Closes `c` with SLOW_CONSUMER, saying how much output is waiting.
+  void CloseSlowConsumer(ConnectionCore& c);
+  void ReleaseResources(ConnectionCore& c);
+  void Destroy(ConnectionId id);
+  // Runs what was deferred during the last operation; cheap when nothing was.
+  void RunDeferred() {
+    if (!to_release_.empty() || !to_unsubscribe_.empty()) RunDeferredSlow();
+  }
+  void RunDeferredSlow();
+
+  // Routing.
+  uint64_t Route(const PublishOp& publish, ConnectionCore* publisher);
+  // Delivers to the subscriptions on `nodes` (the publish's matches).
+  uint64_t RouteTo(absl::Span<SubscriptionNode* const> nodes,
+                   const PublishOp& publish, ConnectionCore* publisher);
+  bool DeliverTo(Subscription& sub, SharedMessage& message,
+                 const ConnectionCore* publisher);
+  bool DeliverToGroup(QueueGroup& group, SharedMessage& message,
+                      const ConnectionCore* publisher);
+  bool HasRoomForDelivery(ConnectionCore& c);
+  void NotifyNoResponders(ConnectionCore& publisher, const PublishOp& publish);
+  void RemoveSubscription(Subscription& sub, bool emit_event);
+
+  // Services.
+  void RemoveService(const std::string& topic, absl::string_view why,
+                     bool emit_event);
+  void FinishRequest(RequestId id, wire::RequestStatus status,
+                     absl::string_view message, const wire::Respond* respond);
+
+  // Output.
+  void Send(ConnectionCore& c, const wire::ServerMessage& message);
+  void SendError(ConnectionCore& c, uint64_t op_id, const absl::Status& status);
+  void SendAck(ConnectionCore& c, uint64_t op_id, uint64_t subscription_id = 0,
+               uint64_t delivered = 0);
+
+  // Timers.
+  void FireTimer(const TimerQueue::Timer& timer);
+  void CheckKeepalive(ConnectionCore& c);
+
+  // Events.
+  void Emit(wire::BrokerEvent event, absl::string_view sys_topic);
+  void PublishStatistics();
+
+  const BrokerOptions options_;
+  // From options_, in the forms the code uses.
+  const TopicLimits topic_limits_;
+  absl::Time now_ = absl::UnixEpoch();
+  // Accepted connections that are not closing (handshaking ones included).
+  size_t live_connections_ = 0;
+  bool shutting_down_ = false;
+
+  IdAllocator<ConnectionId> connection_ids_;
+  IdAllocator<SubscriptionId> subscription_ids_;
+  IdAllocator<RequestId> request_ids_;
+
+  absl::flat_hash_map<ConnectionId, std::unique_ptr<ConnectionCore>>
+      connections_;
+  std::deque<ConnectionId> ready_;
+  std::vector<ConnectionId> changed_;
+  // Connections that began closing and still hold resources. Released by
+  // RunDeferred() at the end of the current operation, never in the middle of
+  // routing a message (which iterates over subscriptions).
+  std::vector<ConnectionId> to_release_;
+  // Subscriptions that reached max_messages while a message was routed.
+  std::vector<SubscriptionId> to_unsubscribe_;
+
+  SubscriptionIndex index_;
+  absl::flat_hash_map<std::string, Service> services_;
+  absl::flat_hash_map<RequestId, PendingRequest> requests_;
+  TimerQueue timers_;
+  TimerQueue::Key statistics_timer_;
+
+  std::deque<wire::BrokerEvent> events_;
+  BrokerStatistics stats_;
+
+  // Reused on every operation so routing allocates nothing in steady state.
+  Operation op_;
+  SharedMessage::Scratch encode_scratch_;
+  wire::ServerMessage scratch_message_;
+};
+
+}  // namespace manifold::internal
+
+#endif  // MANIFOLD_BROKER_INTERNAL_BROKER_CORE_H_

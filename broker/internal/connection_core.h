@@ -1,0 +1,123 @@
+// File: broker/internal/connection_core.h
+// -----------------------------------------------------------------------------
+//
+// What the broker keeps for one connection: its two channels (the inbound
+// bytes not yet handled, the outbound buffer), its codec, its session
+// (name, echo), what it holds (subscriptions, services, requests) and its
+// timers. The public `Connection` (broker/connection.h) is the face a
+// transport sees; every Connection is a ConnectionCore, owned by the broker's
+// BrokerCore, which reads and writes these fields directly on the hot path.
+//
+// Not API: include broker/connection.h instead.
+
+#ifndef MANIFOLD_BROKER_INTERNAL_CONNECTION_CORE_H_
+#define MANIFOLD_BROKER_INTERNAL_CONNECTION_CORE_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/container/btree_set.h"
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "absl/types/span.h"
+#include "broker/connection.h"
+#include "broker/internal/subscription_index.h"
+#include "broker/internal/timer_queue.h"
+#include "broker/outbound_buffer.h"
+#include "broker/protocol_codec.h"
+#include "core/ids.h"
+
+namespace manifold::internal {
+
+class BrokerCore;
+
+class ConnectionCore final : public Connection {
+ public:
+  ConnectionCore(BrokerCore& broker, ConnectionId id, PeerInfo peer,
+                 std::unique_ptr<ProtocolCodec> codec, absl::Time now);
+  ~ConnectionCore();
+
+  // The public Connection's calls, implemented here.
+  void Receive(absl::string_view bytes, absl::Time now);
+  bool WantsRead() const;
+  void Consume(size_t n);
+  std::string Describe() const;
+  std::string CopyPendingOutput() const;
+
+ private:
+  friend class BrokerCore;
+  friend class ::manifold::Connection;
+
+  absl::string_view unread_input() const {
+    return absl::string_view(inbound_).substr(inbound_read_);
+  }
+  void DropReadInput();
+
+  // Touched for every delivery; kept together at the front so that fan-out to
+  // many connections costs as few cache lines as possible.
+  ConnectionState state_ = ConnectionState::kAwaitingHello;
+  bool echo_ = true;
+  // codec_ is the broker's NativeCodec: deliveries skip the virtual call.
+  bool native_ = false;
+  bool in_ready_list_ = false;
+  bool in_changed_list_ = false;
+  OutboundBuffer outbound_;
+  std::unique_ptr<ProtocolCodec> codec_;
+
+  BrokerCore& broker_;
+  const ConnectionId id_;
+  const PeerInfo peer_;
+  absl::Status close_reason_;
+
+  // Inbound channel: bytes received, [inbound_read_, size) not yet handled.
+  std::string inbound_;
+  size_t inbound_read_ = 0;
+  // Process() stopped because the unread input is one incomplete operation;
+  // reading must go on until it is complete even past max_inbound_bytes.
+  bool awaiting_rest_of_frame_ = false;
+  bool read_paused_ = false;  // WantsRead() was reported false
+
+  // The last topic this connection published to and its routing result, valid
+  // while the index's cache epoch is unchanged (see BrokerCore::HandlePublish).
+  std::string last_topic_;
+  absl::Span<SubscriptionNode* const> last_topic_nodes_;
+  uint64_t last_topic_epoch_ = 0;
+
+  // Session, from Hello (echo_ is with the hot fields above).
+  std::string client_name_;
+  std::string auth_token_;  // kept only until admission
+  bool announced_ = false;  // ConnectionAdded or ConnectionPending was emitted
+  bool live_ = false;       // counted in BrokerCore::live_connections_
+
+  // What this connection holds, ordered so cleanup is deterministic.
+  absl::btree_set<SubscriptionId> subscriptions_;
+  absl::btree_set<std::string> served_topics_;
+  absl::btree_set<RequestId> awaiting_;  // requests it made
+  absl::btree_set<RequestId> serving_;   // requests it must answer
+
+  // Timers.
+  TimerQueue::Key handshake_timer_;
+  TimerQueue::Key keepalive_timer_;
+  TimerQueue::Key linger_timer_;
+  absl::Time last_input_;
+  uint64_t output_consumed_ = 0;
+  uint64_t output_discarded_ = 0;
+  uint32_t pings_outstanding_ = 0;
+  uint64_t pings_sent_ = 0;
+};
+
+// The core behind a public Connection. REQUIRES: `c` came from a Broker
+// (every Connection does).
+inline ConnectionCore& Core(Connection& c) {
+  return static_cast<ConnectionCore&>(c);
+}
+inline const ConnectionCore& Core(const Connection& c) {
+  return static_cast<const ConnectionCore&>(c);
+}
+
+}  // namespace manifold::internal
+
+#endif  // MANIFOLD_BROKER_INTERNAL_CONNECTION_CORE_H_

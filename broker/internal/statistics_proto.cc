@@ -1,0 +1,30 @@
+#include "broker/internal/statistics_proto.h"
+
+namespace manifold::internal {
+
+wire::Statistics StatisticsToProto(const BrokerStatistics& s) {
+  wire::Statistics p;
+  p.set_connections(s.connections);
+  p.set_subscriptions(s.subscriptions);
+  p.set_services(s.services);
+  p.set_requests_in_flight(s.requests_in_flight);
+  p.set_connections_accepted(s.connections_accepted);
+  p.set_connections_refused(s.connections_refused);
+  p.set_messages_in(s.messages_in);
+  p.set_bytes_in(s.bytes_in);
+  p.set_messages_out(s.messages_out);
+  p.set_bytes_out(s.bytes_out);
+  p.set_publishes(s.publishes);
+  p.set_deliveries(s.deliveries);
+  p.set_dropped_deliveries(s.dropped_deliveries);
+  p.set_slow_consumer_disconnects(s.slow_consumer_disconnects);
+  p.set_protocol_errors(s.protocol_errors);
+  p.set_operation_errors(s.operation_errors);
+  p.set_requests(s.requests);
+  p.set_requests_timed_out(s.requests_timed_out);
+  p.set_keepalive_disconnects(s.keepalive_disconnects);
+  p.set_dropped_events(s.dropped_events);
+  return p;
+}
+
+}  // namespace manifold::internal

@@ -1,0 +1,158 @@
+#include "examples/tcp_broker/manifoldd_config.h"
+
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "broker/nats/nats_codec.h"
+#include "core/config/config_file.h"
+#include "core/config/config_flags.h"
+#include "transports/driver/log.h"
+#include "transports/sockets/endpoint.h"
+
+namespace manifold {
+namespace {
+
+config::ConfigFlags MakeFlags() {
+  config::ConfigFlags flags(*ServerConfig::descriptor());
+  flags.AddProgramFlag({"config", "FILE",
+                        "Read settings from FILE (protobuf text format, or "
+                        "JSON); flags override it."});
+  flags.AddProgramFlag({"print_config", "",
+                        "Print the effective configuration, in the format "
+                        "--config reads, and exit."});
+  flags.AddProgramFlag({"help", "", "Print this help and exit."});
+  flags.AddProgramFlag({"helpfull", "", "The same as --help."});
+  return flags;
+}
+
+absl::StatusOr<std::string> ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": cannot read the configuration file"));
+  }
+  std::stringstream text;
+  text << in.rdbuf();
+  if (in.bad()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": cannot read the configuration file"));
+  }
+  return text.str();
+}
+
+LogLevel ToLogLevel(ServerConfig::LogLevel level) {
+  switch (level) {
+    case ServerConfig::ERROR:
+      return LogLevel::kError;
+    case ServerConfig::WARNING:
+      return LogLevel::kWarning;
+    case ServerConfig::DEBUG:
+      return LogLevel::kDebug;
+    case ServerConfig::INFO:
+    default:
+      return LogLevel::kInfo;
+  }
+}
+
+absl::StatusOr<Endpoint> TcpEndpoint(absl::string_view setting,
+                                     const std::string& address) {
+  absl::StatusOr<Endpoint> endpoint = ParseTcpEndpoint(address);
+  if (!endpoint.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(setting, ": ", endpoint.status().message()));
+  }
+  return endpoint;
+}
+
+}  // namespace
+
+absl::StatusOr<ManifolddCommandLine> ParseManifolddCommandLine(
+    absl::Span<const char* const> args) {
+  const config::ConfigFlags flags = MakeFlags();
+  absl::StatusOr<config::ConfigFlags::Parsed> parsed = flags.Parse(args);
+  if (!parsed.ok()) return parsed.status();
+
+  ManifolddCommandLine command_line;
+  const auto& program = parsed->program_flags;
+  command_line.help = program.contains("help") || program.contains("helpfull");
+  command_line.print_config = program.contains("print_config");
+  if (auto file = program.find("config"); file != program.end()) {
+    absl::StatusOr<std::string> text = ReadFile(file->second);
+    if (!text.ok()) return text.status();
+    absl::Status s =
+        config::ParseConfigFile(*text, file->second, command_line.config);
+    if (!s.ok()) return s;
+  }
+  absl::Status applied = flags.Apply(*parsed, command_line.config);
+  if (!applied.ok()) return applied;
+  return command_line;
+}
+
+std::string ManifolddHelp() {
+  return absl::StrCat(
+      "manifoldd: the Manifold message broker.\n\n"
+      "  manifoldd [--config FILE] [--listen HOST:PORT] [--unix PATH] "
+      "[--nats HOST:PORT] [--loop epoll] [settings...]\n\n"
+      "Every setting is also a field of the configuration file "
+      "(--print_config shows them all);\n"
+      "flags override the file. Durations take a unit (250ms, 1.5s, 2m); in "
+      "the file they are\nwhole milliseconds, in the field named for the "
+      "flag with _ms added (--keepalive_interval=2s\nis keepalive_interval_ms: "
+      "2000).\n\n"
+      "Flags:\n",
+      MakeFlags().Help(ServerConfig()));
+}
+
+absl::StatusOr<ServerSetup> MakeServerSetup(const ServerConfig& config) {
+  ServerSetup setup;
+  setup.loop = config.loop();
+  setup.record_path = config.record();
+  setup.options.broker = config.broker();
+  setup.options.driver.logger = Logger(ToLogLevel(config.log_level()));
+  setup.options.shutdown_timeout =
+      absl::Milliseconds(config.shutdown_timeout_ms());
+
+  if (!config.listen().empty()) {
+    absl::StatusOr<Endpoint> endpoint =
+        TcpEndpoint("--listen", config.listen());
+    if (!endpoint.ok()) return endpoint.status();
+    ListenerConfig tcp;
+    tcp.endpoint = *std::move(endpoint);
+    setup.listeners.push_back(std::move(tcp));
+  }
+  if (!config.unix().empty()) {
+    ListenerConfig unix_socket;
+    unix_socket.endpoint = Endpoint::Unix(config.unix());
+    setup.listeners.push_back(std::move(unix_socket));
+  }
+  if (!config.nats().empty()) {
+    absl::StatusOr<Endpoint> endpoint = TcpEndpoint("--nats", config.nats());
+    if (!endpoint.ok()) return endpoint.status();
+    NatsOptions nats_options;
+    nats_options.server_id = config.broker().server_name();
+    nats_options.host = endpoint->host;
+    nats_options.port = endpoint->port;
+    nats_options.max_payload_bytes = config.broker().max_payload_bytes();
+    ListenerConfig listener;
+    listener.endpoint = *std::move(endpoint);
+    listener.label = "nats";
+    listener.codec_factory =
+        [nats_options]() -> std::unique_ptr<ProtocolCodec> {
+      return std::make_unique<NatsCodec>(nats_options);
+    };
+    setup.listeners.push_back(std::move(listener));
+  }
+  if (setup.listeners.empty()) {
+    return absl::InvalidArgumentError(
+        "nothing to listen on: give --listen HOST:PORT, --unix PATH or "
+        "--nats HOST:PORT");
+  }
+  return setup;
+}
+
+}  // namespace manifold
