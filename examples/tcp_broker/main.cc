@@ -20,10 +20,10 @@
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "examples/tcp_broker/event_loops.h"
 #include "examples/tcp_broker/server_flags.h"
 #include "examples/tcp_broker/shutdown_signals.h"
 #include "transports/driver/recording_observer.h"
+#include "transports/loops/event_loops.h"
 
 namespace {
 

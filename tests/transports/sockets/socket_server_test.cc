@@ -28,12 +28,12 @@
 #include "broker/transcript/transcript_runner.h"
 #include "core/framing.h"
 #include "core/manifold.pb.h"
-#include "examples/tcp_broker/event_loops.h"
 #include "gtest/gtest.h"
-#include "tests/transports/testing/child_process.h"
+#include "tests/testing/temp_dir.h"
 #include "tests/transports/testing/event_loops.h"
 #include "tests/transports/testing/wire_client.h"
 #include "transports/driver/recording_observer.h"
+#include "transports/loops/event_loops.h"
 #include "transports/sockets/socket_io.h"
 
 namespace manifold {

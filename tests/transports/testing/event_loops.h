@@ -19,8 +19,8 @@
 #include <vector>
 
 #include "absl/strings/str_split.h"
-#include "examples/tcp_broker/event_loops.h"
 #include "gtest/gtest.h"
+#include "transports/loops/event_loops.h"
 
 namespace manifold::testing {
 

@@ -16,7 +16,7 @@
 
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
-#include "tests/transports/testing/child_process.h"
+#include "tests/testing/temp_dir.h"
 #include "tests/transports/testing/wire_client.h"
 
 namespace manifold {
