@@ -277,16 +277,16 @@ TEST_P(CliTest, AServerProcessKilledMidRequestMeansServerGone) {
   std::thread ask(
       [&] { reply = watcher_->Request("svc", "x", absl::Seconds(10)); });
   // Wait until the broker has routed the request, then kill the server.
-  for (int i = 0; i < 200; ++i) {
+  bool in_flight = false;
+  for (const absl::Time deadline = absl::Now() + kProcessTimeout;
+       !in_flight && absl::Now() < deadline;) {
     absl::StatusOr<Message> stats =
         watcher_->Request("$sys/stats", "", absl::Seconds(5));
     wire::Statistics parsed;
-    if (stats.ok() && parsed.ParseFromString(stats->payload) &&
-        parsed.requests_in_flight() > 0) {
-      break;
-    }
-    absl::SleepFor(absl::Milliseconds(10));
+    in_flight = stats.ok() && parsed.ParseFromString(stats->payload) &&
+                parsed.requests_in_flight() > 0;
   }
+  ASSERT_TRUE(in_flight) << "the request never reached the broker";
   const absl::Time killed = absl::Now();
   ASSERT_TRUE(serve->Signal(SIGKILL).ok());
   ask.join();

@@ -235,7 +235,9 @@ TEST_P(SocketServerTest, LargeMessageThroughSmallSocketBuffersArrivesWhole) {
   ASSERT_OK_AND_ASSIGN(ack, publisher.PublishAcked("big", payload));
   EXPECT_EQ(ack.ack().delivered(), 1u);
 
-  absl::SleepFor(absl::Milliseconds(50));  // let the socket fill up
+  // A round trip after the delivery: the turn that routed it has written to
+  // the subscriber until its socket refused more, before anything is read.
+  ASSERT_TRUE(publisher.Ping().ok());
   ASSERT_OK_AND_ASSIGN(m, subscriber.Receive(absl::Seconds(20)));
   EXPECT_TRUE(m.deliver().payload() == payload) << "payload corrupted";
   Stop();
@@ -261,8 +263,10 @@ TEST_P(SocketServerTest, SlowReaderWithSmallBuffersGetsEveryMessageInOrder) {
   }
   ASSERT_TRUE(publisher.SendRaw(batch).ok());
   ASSERT_TRUE(publisher.Ping().ok());  // every publish has been routed
+  // And the turn that routed them is over: the subscriber's socket was filled
+  // before it reads anything.
+  ASSERT_TRUE(publisher.Ping().ok());
 
-  absl::SleepFor(absl::Milliseconds(20));
   for (int i = 0; i < kMessages; ++i) {
     ASSERT_OK_AND_ASSIGN(m, subscriber.Receive());
     ASSERT_EQ(m.deliver().payload(),
@@ -376,6 +380,8 @@ TEST_P(SocketServerTest, AVanishedPeerIsAWriteErrorNotASignal) {
   SocketServerOptions options;
   options.send_buffer_bytes = 4096;
   Start(options);
+  WireClient watcher = GreetedClient(tcp_, "watcher");
+  ASSERT_TRUE(watcher.Subscribe(sys_topics::kConnectionRemoved).ok());
   WireClient leaver =
       GreetedClient(unix_, "leaver", /*receive_buffer_bytes=*/4096);
   ASSERT_TRUE(leaver.Subscribe("flood").ok());
@@ -383,9 +389,17 @@ TEST_P(SocketServerTest, AVanishedPeerIsAWriteErrorNotASignal) {
   ASSERT_OK_AND_ASSIGN(
       ack, publisher.PublishAcked("flood", PatternPayload(1 << 20, 5)));
   ASSERT_EQ(ack.ack().delivered(), 1u);
-  absl::SleepFor(absl::Milliseconds(20));  // the write is waiting
+  // A round trip later the leaver's socket is full and the rest of the
+  // message waits to be written.
+  ASSERT_TRUE(publisher.Ping().ok());
   leaver.Close();  // writing to a closed Unix socket raises SIGPIPE
-  absl::SleepFor(absl::Milliseconds(50));
+
+  // The broker saw the failed write and ended that connection alone.
+  ASSERT_OK_AND_ASSIGN(event, watcher.ReceiveSkippingPings());
+  wire::BrokerEvent removed;
+  ASSERT_TRUE(removed.ParseFromString(event.deliver().payload()));
+  EXPECT_EQ(removed.connection_removed().client_name(), "leaver")
+      << removed.ShortDebugString();
   EXPECT_TRUE(publisher.Ping().ok());  // still serving
 }
 

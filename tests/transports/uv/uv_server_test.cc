@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "absl/time/clock.h"
+#include "broker/sys_topics.h"
 #include "gtest/gtest.h"
 #include "tests/testing/temp_dir.h"
 #include "tests/transports/testing/wire_client.h"
@@ -53,6 +54,8 @@ TEST(UvServerTest, AVanishedPeerIsAWriteErrorAndTheThreadIsLeftAsFound) {
     sigpipe_pending_after = sigismember(&pending, SIGPIPE);
   });
   {
+    WireClient watcher = GreetedClient(bound, "watcher");
+    ASSERT_TRUE(watcher.Subscribe(sys_topics::kConnectionRemoved).ok());
     WireClient leaver =
         GreetedClient(bound, "leaver", /*receive_buffer_bytes=*/4096);
     ASSERT_TRUE(leaver.Subscribe("flood").ok());
@@ -60,9 +63,17 @@ TEST(UvServerTest, AVanishedPeerIsAWriteErrorAndTheThreadIsLeftAsFound) {
     ASSERT_OK_AND_ASSIGN(
         ack, publisher.PublishAcked("flood", PatternPayload(1 << 20, 5)));
     ASSERT_EQ(ack.ack().delivered(), 1u);
-    absl::SleepFor(absl::Milliseconds(20));  // the write is waiting
+    // A round trip later the leaver's socket is full and the rest of the
+    // message waits to be written.
+    ASSERT_TRUE(publisher.Ping().ok());
     leaver.Close();  // a Unix socket's writer then gets EPIPE and SIGPIPE
-    absl::SleepFor(absl::Milliseconds(50));
+
+    // The broker saw the failed write and ended that connection alone.
+    ASSERT_OK_AND_ASSIGN(event, watcher.ReceiveSkippingPings());
+    wire::BrokerEvent removed;
+    ASSERT_TRUE(removed.ParseFromString(event.deliver().payload()));
+    EXPECT_EQ(removed.connection_removed().client_name(), "leaver")
+        << removed.ShortDebugString();
     EXPECT_TRUE(publisher.Ping().ok());  // still serving
   }
   server->RequestShutdown();
