@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <optional>
 #include <thread>
 
 #include "absl/time/clock.h"
@@ -16,88 +17,76 @@
 namespace manifold {
 namespace {
 
-struct Pipe {
-  UniqueFd read;
-  UniqueFd write;
+class WakeableEpollTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    absl::StatusOr<WakeableEpoll> epoll = WakeableEpoll::Create();
+    ASSERT_TRUE(epoll.ok()) << epoll.status();
+    epoll_.emplace(*std::move(epoll));
+  }
+
+  // Adds the read end of a fresh pipe with `token` and makes it readable.
+  void AddReadablePipe(uint64_t token) {
+    int fds[2];
+    ASSERT_EQ(::pipe2(fds, O_CLOEXEC | O_NONBLOCK), 0);
+    read_end_ = UniqueFd(fds[0]);
+    write_end_ = UniqueFd(fds[1]);
+    ASSERT_TRUE(epoll_->Add(read_end_.get(), EPOLLIN, token).ok());
+    ASSERT_EQ(::write(write_end_.get(), "x", 1), 1);
+  }
+
+  // Waits at most `timeout_ms`; the events are in events_.
+  int Wait(int timeout_ms) {
+    absl::StatusOr<int> n = epoll_->Wait(absl::MakeSpan(events_), timeout_ms);
+    EXPECT_TRUE(n.ok()) << n.status();
+    return n.value_or(-1);
+  }
+
+  std::optional<WakeableEpoll> epoll_;
+  UniqueFd read_end_;
+  UniqueFd write_end_;
+  epoll_event events_[4];
 };
 
-Pipe MakePipe() {
-  int fds[2];
-  EXPECT_EQ(::pipe2(fds, O_CLOEXEC | O_NONBLOCK), 0);
-  return Pipe{UniqueFd(fds[0]), UniqueFd(fds[1])};
+TEST_F(WakeableEpollTest, AReadyDescriptorComesBackWithItsToken) {
+  ASSERT_NO_FATAL_FAILURE(AddReadablePipe(42));
+  ASSERT_EQ(Wait(1000), 1);
+  EXPECT_EQ(events_[0].data.u64, 42u);
+  EXPECT_TRUE(events_[0].events & EPOLLIN);
 }
 
-TEST(WakeableEpollTest, AReadyDescriptorComesBackWithItsToken) {
-  absl::StatusOr<WakeableEpoll> epoll = WakeableEpoll::Create();
-  ASSERT_TRUE(epoll.ok()) << epoll.status();
-  Pipe pipe = MakePipe();
-  ASSERT_TRUE(epoll->Add(pipe.read.get(), EPOLLIN, 42).ok());
-  ASSERT_EQ(::write(pipe.write.get(), "x", 1), 1);
-
-  epoll_event events[4];
-  absl::StatusOr<int> n = epoll->Wait(absl::MakeSpan(events), 1000);
-  ASSERT_TRUE(n.ok()) << n.status();
-  ASSERT_EQ(*n, 1);
-  EXPECT_EQ(events[0].data.u64, 42u);
-  EXPECT_TRUE(events[0].events & EPOLLIN);
-}
-
-TEST(WakeableEpollTest, WakeFromAnotherThreadEndsAWait) {
-  absl::StatusOr<WakeableEpoll> epoll = WakeableEpoll::Create();
-  ASSERT_TRUE(epoll.ok()) << epoll.status();
-  absl::StatusOr<int> n = absl::UnknownError("never waited");
+TEST_F(WakeableEpollTest, WakeFromAnotherThreadEndsAWait) {
+  int n = -1;
   const absl::Time start = absl::Now();
-  std::thread waiter([&] {
-    epoll_event events[4];
-    n = epoll->Wait(absl::MakeSpan(events), /*timeout_ms=*/60'000);
-  });
-  epoll->Wake();
+  std::thread waiter([&] { n = Wait(/*timeout_ms=*/60'000); });
+  epoll_->Wake();
   waiter.join();
   EXPECT_LT(absl::Now() - start, absl::Seconds(30)) << "the wait timed out";
-  ASSERT_TRUE(n.ok()) << n.status();
-  EXPECT_EQ(*n, 0);
+  EXPECT_EQ(n, 0);
 }
 
-TEST(WakeableEpollTest, AWakeBeforeTheWaitIsConsumedOnce) {
-  absl::StatusOr<WakeableEpoll> epoll = WakeableEpoll::Create();
-  ASSERT_TRUE(epoll.ok()) << epoll.status();
-  epoll->Wake();
-  epoll->Wake();
-  epoll_event events[4];
-  absl::StatusOr<int> first = epoll->Wait(absl::MakeSpan(events), 1000);
-  ASSERT_TRUE(first.ok()) << first.status();
-  EXPECT_EQ(*first, 0);
+TEST_F(WakeableEpollTest, AWakeBeforeTheWaitIsConsumedOnce) {
+  epoll_->Wake();
+  epoll_->Wake();
+  EXPECT_EQ(Wait(1000), 0);
   // Both wakes were consumed by that wait: the next one times out.
   const absl::Time start = absl::Now();
-  absl::StatusOr<int> second = epoll->Wait(absl::MakeSpan(events), 50);
-  ASSERT_TRUE(second.ok()) << second.status();
-  EXPECT_EQ(*second, 0);
+  EXPECT_EQ(Wait(50), 0);
   EXPECT_GE(absl::Now() - start, absl::Milliseconds(40));
 }
 
-TEST(WakeableEpollTest, ModifyToNoEventsPausesADescriptor) {
-  absl::StatusOr<WakeableEpoll> epoll = WakeableEpoll::Create();
-  ASSERT_TRUE(epoll.ok()) << epoll.status();
-  Pipe pipe = MakePipe();
-  ASSERT_TRUE(epoll->Add(pipe.read.get(), EPOLLIN, 7).ok());
-  ASSERT_EQ(::write(pipe.write.get(), "x", 1), 1);
-  ASSERT_TRUE(epoll->Modify(pipe.read.get(), 0, 7).ok());
-  epoll_event events[4];
-  absl::StatusOr<int> paused = epoll->Wait(absl::MakeSpan(events), 0);
-  ASSERT_TRUE(paused.ok());
-  EXPECT_EQ(*paused, 0);
+TEST_F(WakeableEpollTest, ModifyToNoEventsPausesADescriptor) {
+  ASSERT_NO_FATAL_FAILURE(AddReadablePipe(7));
+  ASSERT_TRUE(epoll_->Modify(read_end_.get(), 0, 7).ok());
+  EXPECT_EQ(Wait(0), 0);
 
-  ASSERT_TRUE(epoll->Modify(pipe.read.get(), EPOLLIN, 8).ok());
-  absl::StatusOr<int> resumed = epoll->Wait(absl::MakeSpan(events), 1000);
-  ASSERT_TRUE(resumed.ok());
-  ASSERT_EQ(*resumed, 1);
-  EXPECT_EQ(events[0].data.u64, 8u);
+  ASSERT_TRUE(epoll_->Modify(read_end_.get(), EPOLLIN, 8).ok());
+  ASSERT_EQ(Wait(1000), 1);
+  EXPECT_EQ(events_[0].data.u64, 8u);
 }
 
-TEST(WakeableEpollTest, AddingABadDescriptorSaysWhichCallFailed) {
-  absl::StatusOr<WakeableEpoll> epoll = WakeableEpoll::Create();
-  ASSERT_TRUE(epoll.ok()) << epoll.status();
-  const absl::Status status = epoll->Add(/*fd=*/-1, EPOLLIN, 1);
+TEST_F(WakeableEpollTest, AddingABadDescriptorSaysWhichCallFailed) {
+  const absl::Status status = epoll_->Add(/*fd=*/-1, EPOLLIN, 1);
   EXPECT_FALSE(status.ok());
   EXPECT_NE(status.message().find("epoll_ctl"), absl::string_view::npos)
       << status;

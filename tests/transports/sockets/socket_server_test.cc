@@ -31,6 +31,7 @@
 #include "gtest/gtest.h"
 #include "tests/testing/temp_dir.h"
 #include "tests/transports/testing/event_loops.h"
+#include "tests/transports/testing/vanished_peer.h"
 #include "tests/transports/testing/wire_client.h"
 #include "transports/driver/recording_observer.h"
 #include "transports/loops/event_loops.h"
@@ -380,27 +381,9 @@ TEST_P(SocketServerTest, AVanishedPeerIsAWriteErrorNotASignal) {
   SocketServerOptions options;
   options.send_buffer_bytes = 4096;
   Start(options);
-  WireClient watcher = GreetedClient(tcp_, "watcher");
-  ASSERT_TRUE(watcher.Subscribe(sys_topics::kConnectionRemoved).ok());
-  WireClient leaver =
-      GreetedClient(unix_, "leaver", /*receive_buffer_bytes=*/4096);
-  ASSERT_TRUE(leaver.Subscribe("flood").ok());
-  WireClient publisher = GreetedClient(tcp_, "pub");
-  ASSERT_OK_AND_ASSIGN(
-      ack, publisher.PublishAcked("flood", PatternPayload(1 << 20, 5)));
-  ASSERT_EQ(ack.ack().delivered(), 1u);
-  // A round trip later the leaver's socket is full and the rest of the
-  // message waits to be written.
-  ASSERT_TRUE(publisher.Ping().ok());
-  leaver.Close();  // writing to a closed Unix socket raises SIGPIPE
-
-  // The broker saw the failed write and ended that connection alone.
-  ASSERT_OK_AND_ASSIGN(event, watcher.ReceiveSkippingPings());
-  wire::BrokerEvent removed;
-  ASSERT_TRUE(removed.ParseFromString(event.deliver().payload()));
-  EXPECT_EQ(removed.connection_removed().client_name(), "leaver")
-      << removed.ShortDebugString();
-  EXPECT_TRUE(publisher.Ping().ok());  // still serving
+  // Writing to a closed Unix socket raises SIGPIPE.
+  testing::ExpectAVanishedPeerEndsOnlyItsConnection(/*leaver_at=*/unix_,
+                                                    /*others_at=*/tcp_);
 }
 
 TEST_P(SocketServerTest, ConnectionFloodPastTheLimitIsRefusedCleanly) {

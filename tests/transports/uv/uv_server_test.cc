@@ -15,17 +15,12 @@
 #include <thread>
 
 #include "absl/time/clock.h"
-#include "broker/sys_topics.h"
 #include "gtest/gtest.h"
 #include "tests/testing/temp_dir.h"
-#include "tests/transports/testing/wire_client.h"
+#include "tests/transports/testing/vanished_peer.h"
 
 namespace manifold {
 namespace {
-
-using testing::GreetedClient;
-using testing::PatternPayload;
-using testing::WireClient;
 
 #define ASSERT_OK_AND_ASSIGN(lhs, expr)            \
   auto lhs##_or = (expr);                          \
@@ -53,29 +48,9 @@ TEST(UvServerTest, AVanishedPeerIsAWriteErrorAndTheThreadIsLeftAsFound) {
     sigpipe_blocked_after = sigismember(&mask, SIGPIPE);
     sigpipe_pending_after = sigismember(&pending, SIGPIPE);
   });
-  {
-    WireClient watcher = GreetedClient(bound, "watcher");
-    ASSERT_TRUE(watcher.Subscribe(sys_topics::kConnectionRemoved).ok());
-    WireClient leaver =
-        GreetedClient(bound, "leaver", /*receive_buffer_bytes=*/4096);
-    ASSERT_TRUE(leaver.Subscribe("flood").ok());
-    WireClient publisher = GreetedClient(bound, "pub");
-    ASSERT_OK_AND_ASSIGN(
-        ack, publisher.PublishAcked("flood", PatternPayload(1 << 20, 5)));
-    ASSERT_EQ(ack.ack().delivered(), 1u);
-    // A round trip later the leaver's socket is full and the rest of the
-    // message waits to be written.
-    ASSERT_TRUE(publisher.Ping().ok());
-    leaver.Close();  // a Unix socket's writer then gets EPIPE and SIGPIPE
-
-    // The broker saw the failed write and ended that connection alone.
-    ASSERT_OK_AND_ASSIGN(event, watcher.ReceiveSkippingPings());
-    wire::BrokerEvent removed;
-    ASSERT_TRUE(removed.ParseFromString(event.deliver().payload()));
-    EXPECT_EQ(removed.connection_removed().client_name(), "leaver")
-        << removed.ShortDebugString();
-    EXPECT_TRUE(publisher.Ping().ok());  // still serving
-  }
+  // A Unix socket's writer gets EPIPE and SIGPIPE.
+  testing::ExpectAVanishedPeerEndsOnlyItsConnection(/*leaver_at=*/bound,
+                                                    /*others_at=*/bound);
   server->RequestShutdown();
   loop.join();
   EXPECT_TRUE(run_status.ok()) << run_status;
