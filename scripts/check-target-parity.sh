@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Checks that Bazel and CMake build the same tests, under the same names:
 # every Bazel test target (bazel query 'tests(//...)', by its name after the
-# colon) must be a CMake test, and every CMake test a Bazel test target.
-# Prints the names found in only one build and exits 1 if there are any.
+# colon) must be a CMake test, and every CMake test a Bazel test target. Also
+# checks that no two Bazel targets share a name, as the CMake targets cannot.
+# Prints what is wrong and exits 1 if anything is.
 #
 # What counts as one test on the CMake side, read from the CTestTestfile.cmake
 # files of a configured (not built) tree:
@@ -32,18 +33,19 @@ build_abs="$(cd "$build_dir" && pwd)"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 
+# Target names are unique in the repository (a CMake target of the same
+# name stands for each), so the name after the colon is enough to compare.
+bazel query 'kind(rule, //...)' --output=label 2>/dev/null | sort >"$work/all-labels"
+dupes="$(sed 's/.*://' "$work/all-labels" | sort | uniq -d)"
+if [[ -n "$dupes" ]]; then
+  echo "check-target-parity: Bazel target names used in more than one package:"
+  for name in $dupes; do grep ":$name\$" "$work/all-labels" | sed 's/^/  /'; done
+  exit 1
+fi
+
 bazel query 'tests(//...)' --output=label 2>/dev/null | sort >"$work/bazel-labels"
 [[ -s "$work/bazel-labels" ]] || { echo "check-target-parity: bazel query found no tests"; exit 1; }
 sed 's/.*://' "$work/bazel-labels" | sort >"$work/bazel"
-
-# Bazel test names must be unique in the repository, or the CMake names
-# cannot match them one to one.
-dupes="$(uniq -d "$work/bazel")"
-if [[ -n "$dupes" ]]; then
-  echo "check-target-parity: Bazel test names used in more than one package:"
-  for name in $dupes; do grep ":$name\$" "$work/bazel-labels" | sed 's/^/  /'; done
-  exit 1
-fi
 
 find "$build_abs" -name CTestTestfile.cmake -print0 |
   xargs -0 cat |

@@ -27,7 +27,7 @@
 #include "tests/testing/child_process.h"
 #include "tests/testing/program_path.h"
 #include "tests/testing/running_manifoldd.h"
-#include "tests/transports/testing/event_loops.h"
+#include "tests/transports/testing/event_loop_params.h"
 
 // CMake compiles the path in; Bazel sets $MANIFOLD_CLI.
 #ifndef MANIFOLD_CLI_PATH

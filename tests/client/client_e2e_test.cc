@@ -24,7 +24,7 @@
 #include "gtest/gtest.h"
 #include "tests/client/notification.h"
 #include "tests/testing/running_manifoldd.h"
-#include "tests/transports/testing/event_loops.h"
+#include "tests/transports/testing/event_loop_params.h"
 
 namespace manifold {
 namespace {

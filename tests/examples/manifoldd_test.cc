@@ -23,7 +23,7 @@
 #include "tests/testing/child_process.h"
 #include "tests/testing/running_manifoldd.h"
 #include "tests/testing/temp_dir.h"
-#include "tests/transports/testing/event_loops.h"
+#include "tests/transports/testing/event_loop_params.h"
 #include "tests/transports/testing/wire_client.h"
 #include "transports/sockets/endpoint.h"
 #include "transports/sockets/socket_io.h"

@@ -37,7 +37,7 @@
 #include "tests/e2e/testing/healthy_pair.h"
 #include "tests/e2e/testing/removal_watcher.h"
 #include "tests/testing/running_manifoldd.h"
-#include "tests/transports/testing/event_loops.h"
+#include "tests/transports/testing/event_loop_params.h"
 #include "tests/transports/testing/wire_client.h"
 #include "transports/process/resident_memory.h"
 

@@ -30,7 +30,7 @@
 #include "core/manifold.pb.h"
 #include "gtest/gtest.h"
 #include "tests/testing/temp_dir.h"
-#include "tests/transports/testing/event_loops.h"
+#include "tests/transports/testing/event_loop_params.h"
 #include "tests/transports/testing/vanished_peer.h"
 #include "tests/transports/testing/wire_client.h"
 #include "transports/driver/recording_observer.h"

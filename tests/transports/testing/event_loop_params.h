@@ -1,4 +1,4 @@
-// File: tests/transports/testing/event_loops.h
+// File: tests/transports/testing/event_loop_params.h
 // -----------------------------------------------------------------------------
 //
 // The event loops this build of manifoldd supports ("epoll", and "io_uring"
@@ -12,8 +12,8 @@
 //                            ::testing::ValuesIn(testing::EventLoops()),
 //                            testing::LoopName);
 
-#ifndef MANIFOLD_TESTS_TRANSPORTS_TESTING_EVENT_LOOPS_H_
-#define MANIFOLD_TESTS_TRANSPORTS_TESTING_EVENT_LOOPS_H_
+#ifndef MANIFOLD_TESTS_TRANSPORTS_TESTING_EVENT_LOOP_PARAMS_H_
+#define MANIFOLD_TESTS_TRANSPORTS_TESTING_EVENT_LOOP_PARAMS_H_
 
 #include <string>
 #include <vector>
@@ -36,4 +36,4 @@ inline std::string LoopName(const ::testing::TestParamInfo<std::string>& info) {
 
 }  // namespace manifold::testing
 
-#endif  // MANIFOLD_TESTS_TRANSPORTS_TESTING_EVENT_LOOPS_H_
+#endif  // MANIFOLD_TESTS_TRANSPORTS_TESTING_EVENT_LOOP_PARAMS_H_
