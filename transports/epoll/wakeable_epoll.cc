@@ -22,6 +22,11 @@ absl::Status Control(int epoll_fd, int op, int fd, uint32_t events,
   return absl::OkStatus();
 }
 
+absl::Status ReservedTokenError() {
+  return absl::InvalidArgumentError(
+      "epoll token ~0 is reserved for the wake-up descriptor");
+}
+
 }  // namespace
 
 absl::StatusOr<WakeableEpoll> WakeableEpoll::Create() {
@@ -38,10 +43,12 @@ absl::StatusOr<WakeableEpoll> WakeableEpoll::Create() {
 }
 
 absl::Status WakeableEpoll::Add(int fd, uint32_t events, uint64_t token) {
+  if (token == kWakeToken) return ReservedTokenError();
   return Control(epoll_fd_.get(), EPOLL_CTL_ADD, fd, events, token);
 }
 
 absl::Status WakeableEpoll::Modify(int fd, uint32_t events, uint64_t token) {
+  if (token == kWakeToken) return ReservedTokenError();
   return Control(epoll_fd_.get(), EPOLL_CTL_MOD, fd, events, token);
 }
 

@@ -51,17 +51,19 @@ class WakeableEpoll {
 
   // Starts watching `fd` for `events` (EPOLLIN, EPOLLOUT, EPOLLET, ...);
   // its events carry `token`. The caller keeps owning `fd`; closing it stops
-  // the watch. REQUIRES: token != kWakeToken. Returns the epoll_ctl error.
+  // the watch. Returns INVALID_ARGUMENT for token == kWakeToken, else the
+  // epoll_ctl error, if any.
   absl::Status Add(int fd, uint32_t events, uint64_t token);
 
   // Changes what `fd` (already added) is watched for, and its token; `events`
-  // 0 pauses it. REQUIRES: token != kWakeToken. Returns the epoll_ctl error.
+  // 0 pauses it. Errors as for Add().
   absl::Status Modify(int fd, uint32_t events, uint64_t token);
 
   // Waits at most `timeout_ms` milliseconds (-1: no limit, 0: do not block)
   // for events and stores them at the front of `events`. Returns how many
   // were stored. A Wake() ends the wait and is consumed here, so it is not
   // among them; an interrupted wait (EINTR) also returns 0.
+  // REQUIRES: !events.empty().
   absl::StatusOr<int> Wait(absl::Span<epoll_event> events, int timeout_ms);
 
   // Ends the current Wait(), or the next one if none is waiting.

@@ -85,6 +85,14 @@ TEST_F(WakeableEpollTest, ModifyToNoEventsPausesADescriptor) {
   EXPECT_EQ(events_[0].data.u64, 8u);
 }
 
+TEST_F(WakeableEpollTest, TheWakeTokenIsNotForOtherDescriptors) {
+  int fds[2];
+  ASSERT_EQ(::pipe2(fds, O_CLOEXEC), 0);
+  UniqueFd read_end(fds[0]), write_end(fds[1]);
+  EXPECT_TRUE(absl::IsInvalidArgument(
+      epoll_->Add(read_end.get(), EPOLLIN, WakeableEpoll::kWakeToken)));
+}
+
 TEST_F(WakeableEpollTest, AddingABadDescriptorSaysWhichCallFailed) {
   const absl::Status status = epoll_->Add(/*fd=*/-1, EPOLLIN, 1);
   EXPECT_FALSE(status.ok());
