@@ -25,7 +25,7 @@ set(MANIFOLD_PUBLIC_HEADERS
   transports/driver/broker_driver.h transports/driver/driver_observer.h
   transports/driver/link_io.h transports/driver/log.h
   transports/driver/recording_observer.h
-  transports/epoll/epoll_server.h
+  transports/epoll/epoll_server.h transports/epoll/wakeable_epoll.h
   transports/memory/memory_broker.h
   transports/sockets/endpoint.h transports/sockets/listen_socket.h
   transports/sockets/socket_io.h transports/sockets/socket_server.h

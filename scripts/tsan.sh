@@ -3,12 +3,13 @@
 # ThreadSanitizer: a clang -fsanitize=thread CMake build in its own directory
 # (MANIFOLD_SANITIZE=thread), then each test program in turn:
 #
-#   client     client_await_mutex_test, client_test, client_e2e_test,
-#              cli_test, cli_shell_command_test (the client's reader, writer
-#              and callback threads, and the lock between them)
+#   client     await_mutex_test, client_test, client_e2e_test, cli_test,
+#              shell_command_test (the client's reader, writer and callback
+#              threads, and the lock between them)
 #   transports memory_broker_test (client threads against the broker thread),
 #              broker_driver_test, epoll_server_test, socket_server_test (a
-#              server thread on each loop: epoll, io_uring, uv)
+#              server thread on each loop: epoll, io_uring, uv),
+#              wakeable_epoll_test (a wake-up from another thread)
 #   examples   manifoldd_test (manifoldd on each loop, its signal handling)
 #   e2e        every tests/e2e/*_test.cc (threads that keep healthy traffic
 #              going and watch the broker's events while it is attacked)
@@ -45,22 +46,24 @@ cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 
 # The test programs, and where CMake puts them.
 declare -A where=(
-  [client_await_mutex_test]=tests/client
+  [await_mutex_test]=tests/client
   [client_test]=tests/client
   [client_e2e_test]=tests/client
   [cli_test]=tests/client
-  [cli_shell_command_test]=tests/client/cli
+  [shell_command_test]=tests/client/cli
   [memory_broker_test]=tests/transports
   [broker_driver_test]=tests/transports
   [epoll_server_test]=tests/transports
   [socket_server_test]=tests/transports
+  [wakeable_epoll_test]=tests/transports
   [manifoldd_test]=tests/examples
 )
-programs=(client_await_mutex_test client_test client_e2e_test cli_test cli_shell_command_test
+programs=(await_mutex_test client_test client_e2e_test cli_test shell_command_test
           memory_broker_test broker_driver_test epoll_server_test socket_server_test
+          wakeable_epoll_test
           manifoldd_test)
 for source in tests/e2e/*_test.cc; do
-  name="e2e_$(basename "$source" .cc)"
+  name="$(basename "$source" .cc)"
   where[$name]=tests/e2e
   programs+=("$name")
 done

@@ -1,32 +1,8 @@
 #include "bench/soak/rss_series.h"
 
 #include <algorithm>
-#include <fstream>
-#include <string>
-
-#include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
-#include "absl/strings/str_cat.h"
-#include "absl/strings/strip.h"
 
 namespace manifold::soak {
-
-absl::StatusOr<int64_t> ReadResidentKib(pid_t pid) {
-  std::ifstream file(absl::StrCat("/proc/", pid, "/status"));
-  if (!file) return absl::NotFoundError(absl::StrCat("no process ", pid));
-  std::string line;
-  while (std::getline(file, line)) {
-    absl::string_view rest = line;
-    if (!absl::ConsumePrefix(&rest, "VmRSS:")) continue;
-    rest = absl::StripAsciiWhitespace(rest);
-    absl::ConsumeSuffix(&rest, "kB");
-    int64_t kib = 0;
-    if (absl::SimpleAtoi(absl::StripAsciiWhitespace(rest), &kib)) return kib;
-    break;
-  }
-  return absl::InternalError(
-      absl::StrCat("no VmRSS line in /proc/", pid, "/status"));
-}
 
 RssSeries::Summary RssSeries::Summarize(absl::Duration from) const {
   Summary s;

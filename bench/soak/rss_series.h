@@ -1,9 +1,10 @@
 // File: bench/soak/rss_series.h
 // -----------------------------------------------------------------------------
 //
-// The broker's memory over a soak run: resident set size samples read from
-// /proc/<pid>/status, and the figures that say whether it stayed flat (first
-// and last sample, lowest and highest, and the least-squares trend).
+// The broker's memory over a soak run: resident set size samples (from
+// transports/process/resident_memory.h), and the figures that say whether it
+// stayed flat (first and last sample, lowest and highest, and the
+// least-squares trend).
 //
 // Example:
 //
@@ -15,18 +16,12 @@
 #ifndef MANIFOLD_BENCH_SOAK_RSS_SERIES_H_
 #define MANIFOLD_BENCH_SOAK_RSS_SERIES_H_
 
-#include <sys/types.h>
-
 #include <cstdint>
 #include <vector>
 
-#include "absl/status/statusor.h"
 #include "absl/time/time.h"
 
 namespace manifold::soak {
-
-// VmRSS of process `pid`, in KiB; NOT_FOUND once the process is gone.
-absl::StatusOr<int64_t> ReadResidentKib(pid_t pid);
 
 class RssSeries {
  public:

@@ -49,6 +49,7 @@
 #include "bench/soak/rss_series.h"
 #include "bench/soak/soak_connection.h"
 #include "core/manifold.pb.h"
+#include "transports/process/resident_memory.h"
 #include "transports/sockets/endpoint.h"
 #include "transports/sockets/unique_fd.h"
 

@@ -1,6 +1,6 @@
 // manifold bench SCENARIO: a load run against a broker on this machine,
 // native protocol or NATS (so the same run can target nats-server). See
-// bench/load/load_options.h for the scenarios and bench/README.md for how the
+// client/load/load_options.h for the scenarios and bench/README.md for how the
 // numbers are used.
 //
 //   manifold bench fanout --subs 8 --count 500000
@@ -11,10 +11,10 @@
 
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
-#include "bench/load/load_runner.h"
 #include "client/cli/bench_report.h"
 #include "client/cli/command.h"
 #include "client/cli/flags.h"
+#include "client/load/load_runner.h"
 
 ABSL_FLAG(std::string, protocol, "native",
           "bench: the protocol to speak, native or nats");

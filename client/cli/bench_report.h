@@ -1,7 +1,7 @@
 // File: client/cli/bench_report.h
 // -----------------------------------------------------------------------------
 //
-// How `manifold bench` shows a load run (bench/load/load_runner.h): a few
+// How `manifold bench` shows a load run (client/load/load_runner.h): a few
 // aligned lines for people, or one JSON object for scripts such as
 // bench/compare.sh. Loss, duplicates, reordering and errors are always shown,
 // never summarised away.
@@ -24,7 +24,7 @@
 #include <cstdint>
 #include <string>
 
-#include "bench/load/load_options.h"
+#include "client/load/load_options.h"
 
 namespace manifold::cli {
 

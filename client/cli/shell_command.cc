@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <poll.h>
-#include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -14,6 +13,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "transports/sockets/sigpipe_blocked.h"
 
 extern char** environ;
 
@@ -36,28 +36,6 @@ struct Pipe {
 
 // Bytes of stderr kept to explain a failure.
 constexpr size_t kMaxErrorOutput = 4096;
-
-// Blocks SIGPIPE on this thread while it lives, so that writing to a command
-// that stopped reading gives EPIPE instead of killing the process; a SIGPIPE
-// raised meanwhile is consumed before the mask is restored.
-class SigpipeBlocked {
- public:
-  SigpipeBlocked() {
-    sigemptyset(&pipe_);
-    sigaddset(&pipe_, SIGPIPE);
-    pthread_sigmask(SIG_BLOCK, &pipe_, &old_);
-  }
-  ~SigpipeBlocked() {
-    const timespec zero = {0, 0};
-    while (sigtimedwait(&pipe_, nullptr, &zero) > 0) {
-    }
-    pthread_sigmask(SIG_SETMASK, &old_, nullptr);
-  }
-
- private:
-  sigset_t pipe_;
-  sigset_t old_;
-};
 
 int ExitCode(int wait_status) {
   if (WIFEXITED(wait_status)) return WEXITSTATUS(wait_status);

@@ -22,10 +22,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "core/config/config_file.h"
-#include "examples/tcp_broker/event_loops.h"
 #include "examples/tcp_broker/manifoldd_config.h"
 #include "examples/tcp_broker/shutdown_signals.h"
 #include "transports/driver/recording_observer.h"
+#include "transports/loops/event_loops.h"
 
 namespace {
 

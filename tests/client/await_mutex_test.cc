@@ -15,15 +15,23 @@ namespace {
 TEST(AwaitMutexTest, AwaitReturnsOnceAnotherThreadMakesTheConditionTrue) {
   AwaitMutex mu;
   bool ready = false;
+  // Set (under the lock) when Await() has found the condition false: from
+  // then on the waiter only wakes if the setter's change wakes it.
+  bool waiting = false;
   std::thread setter([&] {
-    absl::SleepFor(absl::Milliseconds(20));
     AwaitMutexLock lock(&mu);
+    EXPECT_TRUE(mu.AwaitWithTimeout([&] { return waiting; }, absl::Seconds(30)))
+        << "the waiter never checked its condition";
     ready = true;
   });
   {
     AwaitMutexLock lock(&mu);
-    mu.Await([&] { return ready; });
+    mu.Await([&] {
+      if (!ready) waiting = true;
+      return ready;
+    });
     EXPECT_TRUE(ready);
+    EXPECT_TRUE(waiting) << "Await() returned without having to wait";
   }
   setter.join();
 }

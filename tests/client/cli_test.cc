@@ -24,18 +24,24 @@
 #include "core/status.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "tests/client/child_process.h"
-#include "tests/client/manifoldd.h"
-#include "tests/transports/testing/event_loops.h"
+#include "tests/testing/child_process.h"
+#include "tests/testing/program_path.h"
+#include "tests/testing/running_manifoldd.h"
+#include "tests/transports/testing/event_loop_params.h"
+
+// CMake compiles the path in; Bazel sets $MANIFOLD_CLI.
+#ifndef MANIFOLD_CLI_PATH
+#define MANIFOLD_CLI_PATH nullptr
+#endif
 
 namespace manifold {
 namespace {
 
-using ::manifold::testing::BinaryPath;
 using ::manifold::testing::ChildProcess;
-using ::manifold::testing::Manifoldd;
-using ::manifold::testing::ProcessResult;
-using ::manifold::testing::RunProcess;
+using ::manifold::testing::Completed;
+using ::manifold::testing::ProgramPath;
+using ::manifold::testing::RunningManifoldd;
+using ::manifold::testing::RunToCompletion;
 using ::testing::HasSubstr;
 using ::testing::MatchesRegex;
 using ::testing::StartsWith;
@@ -45,11 +51,13 @@ constexpr absl::Duration kProcessTimeout = absl::Seconds(10);
 class CliTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
-    absl::StatusOr<std::string> cli = BinaryPath("MANIFOLD_CLI");
-    ASSERT_TRUE(cli.ok()) << cli.status();
-    cli_ = *cli;
-    absl::StatusOr<std::unique_ptr<Manifoldd>> broker =
-        Manifoldd::Start({"--loop", GetParam()});
+    cli_ = ProgramPath("MANIFOLD_CLI", MANIFOLD_CLI_PATH);
+    ASSERT_FALSE(cli_.empty()) << "the build did not say where manifold is";
+    RunningManifoldd::Options broker_options;
+    broker_options.unix_socket = true;
+    absl::StatusOr<std::unique_ptr<RunningManifoldd>> broker =
+        RunningManifoldd::Start(
+            {"--loop", GetParam(), "--listen", "127.0.0.1:0"}, broker_options);
     ASSERT_TRUE(broker.ok()) << broker.status();
     broker_ = *std::move(broker);
     ClientOptions options;
@@ -63,29 +71,32 @@ class CliTest : public ::testing::TestWithParam<std::string> {
     announcements_ = *std::move(announcements);
   }
 
-  // The command line for `manifold --server <broker> args...`.
+  // The arguments for `manifold --server <broker> args...`.
   std::vector<std::string> Command(std::vector<std::string> args,
                                    bool over_unix = false) {
-    std::vector<std::string> argv = {
-        cli_, "--server",
-        over_unix ? broker_->unix_address() : broker_->tcp_address()};
+    const std::string server =
+        over_unix ? broker_->unix_address() : broker_->tcp_address();
+    std::vector<std::string> argv = {"--server", server};
     argv.insert(argv.end(), args.begin(), args.end());
     return argv;
   }
 
-  ProcessResult Run(std::vector<std::string> args, bool over_unix = false,
-                    const std::string& input = "") {
-    absl::StatusOr<ProcessResult> result =
-        RunProcess(Command(std::move(args), over_unix), kProcessTimeout, input);
+  Completed Run(std::vector<std::string> args, bool over_unix = false,
+                const std::string& input = "") {
+    ChildProcess::Options options;
+    options.input = input;
+    absl::StatusOr<Completed> result = RunToCompletion(
+        cli_, Command(std::move(args), over_unix), kProcessTimeout, options);
     EXPECT_TRUE(result.ok()) << result.status();
-    return result.ok() ? *result : ProcessResult();
+    return result.ok() ? *result : Completed();
   }
 
-  ChildProcess Start(std::vector<std::string> args, bool over_unix = false) {
-    absl::StatusOr<ChildProcess> child =
-        ChildProcess::Start(Command(std::move(args), over_unix));
+  std::unique_ptr<ChildProcess> Start(std::vector<std::string> args,
+                                      bool over_unix = false) {
+    absl::StatusOr<std::unique_ptr<ChildProcess>> child =
+        ChildProcess::Start(cli_, Command(std::move(args), over_unix));
     EXPECT_TRUE(child.ok()) << child.status();
-    return *std::move(child);
+    return child.ok() ? *std::move(child) : nullptr;
   }
 
   // Waits for the broker to announce a subscription to `pattern` (or, with
@@ -111,7 +122,7 @@ class CliTest : public ::testing::TestWithParam<std::string> {
   }
 
   std::string cli_;
-  std::unique_ptr<Manifoldd> broker_;
+  std::unique_ptr<RunningManifoldd> broker_;
   std::unique_ptr<Client> watcher_;
   std::unique_ptr<Client::Subscription> announcements_;
 };
@@ -123,123 +134,125 @@ INSTANTIATE_TEST_SUITE_P(Loops, CliTest,
 // --- pub and sub -------------------------------------------------------------
 
 TEST_P(CliTest, PubReachesSubWhichStopsAfterCount) {
-  ChildProcess sub = Start({"sub", "room/*", "--count", "2"});
+  std::unique_ptr<ChildProcess> sub = Start({"sub", "room/*", "--count", "2"});
   WaitUntilAnnounced("room/*");
 
-  ProcessResult pub = Run({"pub", "room/1", "hello"});
+  Completed pub = Run({"pub", "room/1", "hello"});
   EXPECT_EQ(pub.exit_code, 0) << pub.err;
   EXPECT_EQ(pub.out, "published 5 bytes to room/1 (1 subscription)\n");
   EXPECT_EQ(pub.err, "");
   EXPECT_EQ(Run({"pub", "hall/1", "not for sub"}).exit_code, 0);
   EXPECT_EQ(Run({"pub", "room/2", "line\nbreak"}).exit_code, 0);
 
-  ExpectExit(sub, 0);
-  EXPECT_EQ(sub.Stdout(), "[room/1] hello\n[room/2] line\\nbreak\n");
-  EXPECT_EQ(sub.Stderr(), "");
+  ExpectExit(*sub, 0);
+  EXPECT_EQ(sub->Stdout(), "[room/1] hello\n[room/2] line\\nbreak\n");
+  EXPECT_EQ(sub->Stderr(), "");
 }
 
 TEST_P(CliTest, JsonIsOneObjectPerLine) {
-  ChildProcess sub = Start({"--json", "sub", "room/**", "--count", "2"});
+  std::unique_ptr<ChildProcess> sub =
+      Start({"--json", "sub", "room/**", "--count", "2"});
   WaitUntilAnnounced("room/**");
 
-  ProcessResult pub = Run({"--json", "pub", "room/a/b", "hi"});
+  Completed pub = Run({"--json", "pub", "room/a/b", "hi"});
   EXPECT_EQ(pub.exit_code, 0) << pub.err;
   EXPECT_EQ(pub.out, "{\"topic\":\"room/a/b\",\"bytes\":2,\"delivered\":1}\n");
   // Bytes that are not UTF-8 travel as base64.
   EXPECT_EQ(Run({"pub", "room/bin", "\xff\xfe"}).exit_code, 0);
 
-  ExpectExit(sub, 0);
-  EXPECT_EQ(sub.Stdout(),
+  ExpectExit(*sub, 0);
+  EXPECT_EQ(sub->Stdout(),
             "{\"topic\":\"room/a/b\",\"payload\":\"hi\"}\n"
             "{\"topic\":\"room/bin\",\"payload_base64\":\"//4=\"}\n");
 }
 
 TEST_P(CliTest, PubReadsTheMessageFromStdinWhenItIsADash) {
-  ChildProcess sub = Start({"sub", "t", "--count", "1"});
+  std::unique_ptr<ChildProcess> sub = Start({"sub", "t", "--count", "1"});
   WaitUntilAnnounced("t");
   EXPECT_EQ(Run({"pub", "t", "-"}, false, "from stdin").exit_code, 0);
-  ExpectExit(sub, 0);
-  EXPECT_EQ(sub.Stdout(), "[t] from stdin\n");
+  ExpectExit(*sub, 0);
+  EXPECT_EQ(sub->Stdout(), "[t] from stdin\n");
 }
 
 TEST_P(CliTest, SubscribersInAQueueGroupShareTheMessages) {
-  ChildProcess a =
+  std::unique_ptr<ChildProcess> a =
       Start({"sub", "jobs/*", "--queue", "workers", "--count", "1"});
   WaitUntilAnnounced("jobs/*");
-  ChildProcess b =
+  std::unique_ptr<ChildProcess> b =
       Start({"sub", "jobs/*", "--queue", "workers", "--count", "1"});
   WaitUntilAnnounced("jobs/*");
   EXPECT_EQ(Run({"pub", "jobs/1", "one"}).exit_code, 0);
   EXPECT_EQ(Run({"pub", "jobs/2", "two"}).exit_code, 0);
-  ExpectExit(a, 0);
-  ExpectExit(b, 0);
+  ExpectExit(*a, 0);
+  ExpectExit(*b, 0);
   EXPECT_THAT(
-      std::vector<std::string>({a.Stdout(), b.Stdout()}),
+      std::vector<std::string>({a->Stdout(), b->Stdout()}),
       ::testing::UnorderedElementsAre("[jobs/1] one\n", "[jobs/2] two\n"));
 }
 
 TEST_P(CliTest, SubWorksOverAUnixSocketAndStopsCleanlyOnSigterm) {
-  ChildProcess sub = Start({"sub", "u/*"}, /*over_unix=*/true);
+  std::unique_ptr<ChildProcess> sub = Start({"sub", "u/*"}, /*over_unix=*/true);
   WaitUntilAnnounced("u/*");
   EXPECT_EQ(Run({"pub", "u/1", "via unix"}, /*over_unix=*/true).exit_code, 0);
-  ASSERT_TRUE(sub.WaitForOutput("[u/1] via unix\n", kProcessTimeout));
-  sub.Signal(SIGTERM);
-  ExpectExit(sub, 0);
-  EXPECT_EQ(sub.Stderr(), "");
+  ASSERT_TRUE(sub->WaitForOutput("[u/1] via unix\n", kProcessTimeout));
+  ASSERT_TRUE(sub->Signal(SIGTERM).ok());
+  ExpectExit(*sub, 0);
+  EXPECT_EQ(sub->Stderr(), "");
 }
 
 // --- req and serve -----------------------------------------------------------
 
 TEST_P(CliTest, ServeAnswersWithAFixedReply) {
-  ChildProcess serve =
+  std::unique_ptr<ChildProcess> serve =
       Start({"serve", "time/now", "--reply", "noon", "--count", "1"}, true);
   WaitUntilAnnounced("time/now", /*service=*/true);
-  ProcessResult req = Run({"req", "time/now", "what time?"}, true);
+  Completed req = Run({"req", "time/now", "what time?"}, true);
   EXPECT_EQ(req.exit_code, 0) << req.err;
   EXPECT_EQ(req.out, "noon\n");
-  ExpectExit(serve, 0);
-  EXPECT_THAT(serve.Stdout(),
+  ExpectExit(*serve, 0);
+  EXPECT_THAT(serve->Stdout(),
               MatchesRegex("\\[time/now\\] request [0-9]+ from session [0-9]+: "
                            "what time\\? -> noon\n"));
 }
 
 TEST_P(CliTest, ServeEchoesByDefaultAndReqPrintsJson) {
-  ChildProcess serve = Start({"--json", "serve", "echo", "--count", "1"});
+  std::unique_ptr<ChildProcess> serve =
+      Start({"--json", "serve", "echo", "--count", "1"});
   WaitUntilAnnounced("echo", /*service=*/true);
-  ProcessResult req = Run({"--json", "req", "echo", "hi"});
+  Completed req = Run({"--json", "req", "echo", "hi"});
   EXPECT_EQ(req.exit_code, 0) << req.err;
   EXPECT_EQ(req.out, "{\"topic\":\"echo\",\"payload\":\"hi\"}\n");
-  ExpectExit(serve, 0);
-  EXPECT_THAT(serve.Stdout(),
+  ExpectExit(*serve, 0);
+  EXPECT_THAT(serve->Stdout(),
               MatchesRegex("\\{\"topic\":\"echo\",\"request_id\":[0-9]+,"
                            "\"requester_session_id\":[0-9]+,\"payload\":\"hi\","
                            "\"reply\":\"hi\"\\}\n"));
 }
 
 TEST_P(CliTest, ServeExecAnswersWithTheCommandsOutput) {
-  ChildProcess serve =
+  std::unique_ptr<ChildProcess> serve =
       Start({"serve", "upper", "--exec", "tr a-z A-Z", "--count", "1"});
   WaitUntilAnnounced("upper", /*service=*/true);
-  ProcessResult req = Run({"req", "upper", "hello"});
+  Completed req = Run({"req", "upper", "hello"});
   EXPECT_EQ(req.exit_code, 0) << req.err;
   EXPECT_EQ(req.out, "HELLO\n");
-  ExpectExit(serve, 0);
+  ExpectExit(*serve, 0);
 }
 
 TEST_P(CliTest, AFailingExecCommandRejectsTheRequest) {
-  ChildProcess serve = Start(
+  std::unique_ptr<ChildProcess> serve = Start(
       {"serve", "fragile", "--exec", "echo oops >&2; exit 3", "--count", "1"});
   WaitUntilAnnounced("fragile", /*service=*/true);
-  ProcessResult req = Run({"req", "fragile", "x"});
+  Completed req = Run({"req", "fragile", "x"});
   EXPECT_EQ(req.exit_code, 1);
   EXPECT_EQ(req.out, "");
   EXPECT_EQ(req.err,
             "manifold req: REJECTED: the command exited with status 3: oops\n");
-  ExpectExit(serve, 0);
+  ExpectExit(*serve, 0);
 }
 
 TEST_P(CliTest, ReqWithoutAServerFailsWithOneLine) {
-  ProcessResult req = Run({"req", "nobody", "x"});
+  Completed req = Run({"req", "nobody", "x"});
   EXPECT_EQ(req.exit_code, 1);
   EXPECT_EQ(req.out, "");
   EXPECT_EQ(req.err, "manifold req: NO_SERVER: no server for topic 'nobody'\n");
@@ -249,7 +262,7 @@ TEST_P(CliTest, ReqTimesOutWhenTheServerSitsOnTheRequest) {
   auto service = watcher_->Serve("slow");  // pulled, never answered
   ASSERT_TRUE(service.ok());
   const absl::Time start = absl::Now();
-  ProcessResult req = Run({"req", "slow", "x", "--timeout", "300ms"});
+  Completed req = Run({"req", "slow", "x", "--timeout", "300ms"});
   EXPECT_LT(absl::Now() - start, absl::Seconds(3));
   EXPECT_EQ(req.exit_code, 1);
   EXPECT_THAT(req.err, StartsWith("manifold req: TIMED_OUT: "));
@@ -257,24 +270,25 @@ TEST_P(CliTest, ReqTimesOutWhenTheServerSitsOnTheRequest) {
 }
 
 TEST_P(CliTest, AServerProcessKilledMidRequestMeansServerGone) {
-  ChildProcess serve = Start({"serve", "svc", "--exec", "sleep 2"});
+  std::unique_ptr<ChildProcess> serve =
+      Start({"serve", "svc", "--exec", "sleep 2"});
   WaitUntilAnnounced("svc", /*service=*/true);
   absl::StatusOr<Message> reply;
   std::thread ask(
       [&] { reply = watcher_->Request("svc", "x", absl::Seconds(10)); });
   // Wait until the broker has routed the request, then kill the server.
-  for (int i = 0; i < 200; ++i) {
+  bool in_flight = false;
+  for (const absl::Time deadline = absl::Now() + kProcessTimeout;
+       !in_flight && absl::Now() < deadline;) {
     absl::StatusOr<Message> stats =
         watcher_->Request("$sys/stats", "", absl::Seconds(5));
     wire::Statistics parsed;
-    if (stats.ok() && parsed.ParseFromString(stats->payload) &&
-        parsed.requests_in_flight() > 0) {
-      break;
-    }
-    absl::SleepFor(absl::Milliseconds(10));
+    in_flight = stats.ok() && parsed.ParseFromString(stats->payload) &&
+                parsed.requests_in_flight() > 0;
   }
+  ASSERT_TRUE(in_flight) << "the request never reached the broker";
   const absl::Time killed = absl::Now();
-  serve.Signal(SIGKILL);
+  ASSERT_TRUE(serve->Signal(SIGKILL).ok());
   ask.join();
   EXPECT_EQ(RequestStatusOf(reply.status()), wire::SERVER_GONE)
       << reply.status();
@@ -296,23 +310,24 @@ TEST_P(CliTest, ARequesterProcessKilledMidRequestDoesNotDisturbTheServer) {
   auto removals = (*server)->Subscribe("$sys/connection/removed");
   ASSERT_TRUE(service.ok() && removals.ok());
 
-  ChildProcess req = Start({"req", "svc", "x", "--timeout", "10s"});
+  std::unique_ptr<ChildProcess> req =
+      Start({"req", "svc", "x", "--timeout", "10s"});
   absl::StatusOr<IncomingRequest> request = (*service)->Next(kProcessTimeout);
   ASSERT_TRUE(request.ok()) << request.status();
-  req.Signal(SIGKILL);
-  ExpectExit(req, 128 + SIGKILL);
+  ASSERT_TRUE(req->Signal(SIGKILL).ok());
+  ExpectExit(*req, 128 + SIGKILL);
   // Once the broker has noticed, the answer has nowhere to go.
   ASSERT_TRUE((*removals)->Next(kProcessTimeout).ok());
   ASSERT_TRUE((*server)->Respond(request->id, "late").ok());
   ASSERT_TRUE((*server)->Ping().ok());
 
   // The server goes on serving.
-  ChildProcess next = Start({"req", "svc", "y"});
+  std::unique_ptr<ChildProcess> next = Start({"req", "svc", "y"});
   absl::StatusOr<IncomingRequest> second = (*service)->Next(kProcessTimeout);
   ASSERT_TRUE(second.ok());
   ASSERT_TRUE((*server)->Respond(second->id, "fine").ok());
-  ExpectExit(next, 0);
-  EXPECT_EQ(next.Stdout(), "fine\n");
+  ExpectExit(*next, 0);
+  EXPECT_EQ(next->Stdout(), "fine\n");
 
   client_internal::AwaitMutexLock lock(&mu);
   auto reported = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
@@ -326,7 +341,7 @@ TEST_P(CliTest, ARequesterProcessKilledMidRequestDoesNotDisturbTheServer) {
 // --- stats and events --------------------------------------------------------
 
 TEST_P(CliTest, StatsPrintsTheBrokersCounters) {
-  ProcessResult human = Run({"stats"});
+  Completed human = Run({"stats"});
   EXPECT_EQ(human.exit_code, 0) << human.err;
   const std::vector<std::string> lines =
       absl::StrSplit(human.out, '\n', absl::SkipEmpty());
@@ -334,24 +349,25 @@ TEST_P(CliTest, StatsPrintsTheBrokersCounters) {
   // The watcher and the stats command itself.
   EXPECT_THAT(human.out, StartsWith("connections                2\n"));
 
-  ProcessResult json = Run({"--json", "stats"});
+  Completed json = Run({"--json", "stats"});
   EXPECT_EQ(json.exit_code, 0) << json.err;
   EXPECT_THAT(json.out, StartsWith("{\"connections\":2,\"subscriptions\":1,"));
   EXPECT_EQ(std::count(json.out.begin(), json.out.end(), '\n'), 1);
 }
 
 TEST_P(CliTest, EventsShowsWhatHappensOnTheBroker) {
-  ChildProcess events = Start({"--json", "events", "--count", "2"});
+  std::unique_ptr<ChildProcess> events =
+      Start({"--json", "events", "--count", "2"});
   WaitUntilAnnounced("$sys/**");
   ClientOptions options;
   options.name = "visitor";
   absl::StatusOr<std::unique_ptr<Client>> visitor =
       Client::Connect(broker_->tcp_address(), options);
   ASSERT_TRUE(visitor.ok());
-  ExpectExit(events, 0);
+  ExpectExit(*events, 0);
   const std::vector<std::string> lines =
-      absl::StrSplit(events.Stdout(), '\n', absl::SkipEmpty());
-  ASSERT_EQ(lines.size(), 2u) << events.Stdout();
+      absl::StrSplit(events->Stdout(), '\n', absl::SkipEmpty());
+  ASSERT_EQ(lines.size(), 2u) << events->Stdout();
   // Its own subscription, then the visitor.
   EXPECT_THAT(lines[0], StartsWith("{\"topic\":\"$sys/subscription/added\","
                                    "\"event\":\"subscription_added\""));
@@ -362,16 +378,16 @@ TEST_P(CliTest, EventsShowsWhatHappensOnTheBroker) {
 }
 
 TEST_P(CliTest, EventsAreOneReadableLineEachWithoutJson) {
-  ChildProcess events = Start({"events", "--count", "2"});
+  std::unique_ptr<ChildProcess> events = Start({"events", "--count", "2"});
   WaitUntilAnnounced("$sys/**");
   ClientOptions options;
   options.name = "visitor";
   absl::StatusOr<std::unique_ptr<Client>> visitor =
       Client::Connect(broker_->tcp_address(), options);
   ASSERT_TRUE(visitor.ok());
-  ExpectExit(events, 0);
+  ExpectExit(*events, 0);
   const std::vector<std::string> lines =
-      absl::StrSplit(events.Stdout(), '\n', absl::SkipEmpty());
+      absl::StrSplit(events->Stdout(), '\n', absl::SkipEmpty());
   ASSERT_EQ(lines.size(), 2u);
   EXPECT_THAT(lines[1],
               MatchesRegex("\\$sys/connection/added connection_added "
@@ -423,7 +439,7 @@ TEST_P(CliTest, ErrorsAreOneLineOnStderrWithANonZeroExit) {
        "wildcard; only a literal topic is allowed here\n"},
   };
   for (const ErrorCase& c : cases) {
-    ProcessResult r = Run(c.args);
+    Completed r = Run(c.args);
     EXPECT_EQ(r.exit_code, c.exit_code) << absl::StrJoin(c.args, " ");
     EXPECT_EQ(r.err, c.stderr_text) << absl::StrJoin(c.args, " ");
     EXPECT_EQ(r.out, "") << absl::StrJoin(c.args, " ");
@@ -433,8 +449,8 @@ TEST_P(CliTest, ErrorsAreOneLineOnStderrWithANonZeroExit) {
 TEST_P(CliTest, NoBrokerIsOneLineAndExitStatusOne) {
   const std::string address = broker_->tcp_address();
   ASSERT_TRUE(broker_->Stop(SIGTERM).ok());
-  absl::StatusOr<ProcessResult> r =
-      RunProcess({cli_, "--server", address, "stats"}, kProcessTimeout);
+  absl::StatusOr<Completed> r =
+      RunToCompletion(cli_, {"--server", address, "stats"}, kProcessTimeout);
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->exit_code, 1);
   EXPECT_EQ(r->err, absl::StrCat("manifold stats: cannot connect to ", address,
@@ -442,7 +458,8 @@ TEST_P(CliTest, NoBrokerIsOneLineAndExitStatusOne) {
 }
 
 TEST_P(CliTest, HelpListsEveryCommand) {
-  absl::StatusOr<ProcessResult> r = RunProcess({cli_, "help"}, kProcessTimeout);
+  absl::StatusOr<Completed> r =
+      RunToCompletion(cli_, {"help"}, kProcessTimeout);
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->exit_code, 0);
   for (const char* command :
@@ -450,8 +467,8 @@ TEST_P(CliTest, HelpListsEveryCommand) {
     EXPECT_THAT(r->out, HasSubstr(absl::StrCat("\n  ", command, " ")));
   }
   // --help says the same, and nothing else.
-  absl::StatusOr<ProcessResult> flag =
-      RunProcess({cli_, "--help"}, kProcessTimeout);
+  absl::StatusOr<Completed> flag =
+      RunToCompletion(cli_, {"--help"}, kProcessTimeout);
   ASSERT_TRUE(flag.ok());
   EXPECT_EQ(flag->exit_code, 0);
   EXPECT_EQ(flag->out, r->out);

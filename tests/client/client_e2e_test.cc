@@ -22,14 +22,14 @@
 #include "core/status.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "tests/client/manifoldd.h"
 #include "tests/client/notification.h"
-#include "tests/transports/testing/event_loops.h"
+#include "tests/testing/running_manifoldd.h"
+#include "tests/transports/testing/event_loop_params.h"
 
 namespace manifold {
 namespace {
 
-using ::manifold::testing::Manifoldd;
+using ::manifold::testing::RunningManifoldd;
 using ::testing::HasSubstr;
 using ::testing::UnorderedElementsAre;
 
@@ -82,8 +82,12 @@ using LoopAndTransport = std::tuple<std::string, std::string>;
 class ClientE2eTest : public ::testing::TestWithParam<LoopAndTransport> {
  protected:
   void SetUp() override {
-    absl::StatusOr<std::unique_ptr<Manifoldd>> broker =
-        Manifoldd::Start({"--loop", std::get<0>(GetParam())});
+    RunningManifoldd::Options options;
+    options.unix_socket = true;
+    absl::StatusOr<std::unique_ptr<RunningManifoldd>> broker =
+        RunningManifoldd::Start(
+            {"--loop", std::get<0>(GetParam()), "--listen", "127.0.0.1:0"},
+            options);
     ASSERT_TRUE(broker.ok()) << broker.status();
     broker_ = *std::move(broker);
   }
@@ -102,7 +106,7 @@ class ClientE2eTest : public ::testing::TestWithParam<LoopAndTransport> {
     return client.ok() ? *std::move(client) : nullptr;
   }
 
-  std::unique_ptr<Manifoldd> broker_;
+  std::unique_ptr<RunningManifoldd> broker_;
 };
 
 INSTANTIATE_TEST_SUITE_P(

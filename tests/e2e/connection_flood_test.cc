@@ -76,7 +76,7 @@ TEST_P(ConnectionFloodTest, ConnectionsPastTheLimitGetTooManyConnections) {
 
   // With the flood gone the broker accepts again: a statistics client gets
   // in and finds only the fixture's connections and itself.
-  absl::StatusOr<wire::Statistics> stats = broker().Statistics();
+  absl::StatusOr<wire::Statistics> stats = Statistics();
   ASSERT_TRUE(stats.ok()) << stats.status();
   EXPECT_EQ(stats->connections(), uint64_t{kFixtureConnections + 1});
   EXPECT_EQ(stats->connections_refused(), uint64_t(refused));

@@ -104,7 +104,7 @@ TEST_P(KeepaliveTest, ConnectionWhosePeerVanishedIsReaped) {
   EXPECT_EQ(removed->code(), wire::KEEPALIVE_TIMEOUT);
   EXPECT_EQ(removed->reason(), "no answer to 2 keepalive pings in a row");
 
-  absl::StatusOr<wire::Statistics> stats = broker().Statistics();
+  absl::StatusOr<wire::Statistics> stats = Statistics();
   ASSERT_TRUE(stats.ok()) << stats.status();
   EXPECT_EQ(stats->keepalive_disconnects(), 1u);
   EXPECT_EQ(stats->slow_consumer_disconnects(), 0u);

@@ -96,10 +96,10 @@ TEST_P(OversizedInputTest, StreamOfOversizedFramesCannotGrowTheBroker) {
   // receive buffers fills in as the kernel hands them out), so that the
   // measured round sees only what the attack itself could make grow.
   ASSERT_NO_FATAL_FAILURE(attack(20));
-  absl::StatusOr<int64_t> before = broker().ResidentKib();
+  absl::StatusOr<int64_t> before = ResidentKib();
   ASSERT_TRUE(before.ok()) << before.status();
   ASSERT_NO_FATAL_FAILURE(attack(40));
-  absl::StatusOr<int64_t> after = broker().ResidentKib();
+  absl::StatusOr<int64_t> after = ResidentKib();
   ASSERT_TRUE(after.ok());
   // 40 x 64 MiB announced; a broker that believed the prefixes would hold
   // gigabytes. Allow a few MiB for allocator noise.
@@ -107,7 +107,7 @@ TEST_P(OversizedInputTest, StreamOfOversizedFramesCannotGrowTheBroker) {
     EXPECT_LT(*after - *before, 8 * 1024)
         << "RSS " << *before << " KiB -> " << *after << " KiB";
   }
-  absl::StatusOr<wire::Statistics> stats = broker().Statistics();
+  absl::StatusOr<wire::Statistics> stats = Statistics();
   ASSERT_TRUE(stats.ok()) << stats.status();
   EXPECT_GE(stats->protocol_errors(), 60u);
   ExpectHealthyTrafficFlows();

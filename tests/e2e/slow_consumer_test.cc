@@ -103,7 +103,7 @@ TEST_P(SlowConsumerTest, ClientThatNeverReadsIsCutAtItsOutboundLimit) {
       absl::EndsWith(removed->reason(), " bytes unread; the limit is 262144"))
       << removed->reason();
 
-  absl::StatusOr<wire::Statistics> stats = broker().Statistics();
+  absl::StatusOr<wire::Statistics> stats = Statistics();
   ASSERT_TRUE(stats.ok()) << stats.status();
   EXPECT_EQ(stats->slow_consumer_disconnects(), 1u);
   // The publisher was not punished for the hog.
@@ -128,7 +128,7 @@ TEST_P(SlowConsumerTest, MemoryStaysBoundedByTheLimitsNotTheTraffic) {
   ASSERT_NO_FATAL_FAILURE(
       StartBroker({"--slow_consumer_policy=drop",
                    absl::StrCat("--max_outbound_bytes=", kLimitBytes)}));
-  absl::StatusOr<int64_t> before = broker().ResidentKib();
+  absl::StatusOr<int64_t> before = ResidentKib();
   ASSERT_TRUE(before.ok()) << before.status();
 
   std::vector<WireClient> hogs;
@@ -142,13 +142,13 @@ TEST_P(SlowConsumerTest, MemoryStaysBoundedByTheLimitsNotTheTraffic) {
   for (int i = 0; i < 1024; ++i) {
     ASSERT_TRUE(publisher.Publish("firehose/a", payload).ok());
     if (i % 32 == 31) {
-      absl::StatusOr<int64_t> now = broker().ResidentKib();
+      absl::StatusOr<int64_t> now = ResidentKib();
       ASSERT_TRUE(now.ok()) << now.status();
       peak = std::max(peak, *now);
     }
   }
   EXPECT_TRUE(publisher.Ping().ok());  // everything published was processed
-  absl::StatusOr<int64_t> after = broker().ResidentKib();
+  absl::StatusOr<int64_t> after = ResidentKib();
   ASSERT_TRUE(after.ok());
   peak = std::max(peak, *after);
 
@@ -166,7 +166,7 @@ TEST_P(SlowConsumerTest, MemoryStaysBoundedByTheLimitsNotTheTraffic) {
       static_cast<long long>(*before), static_cast<long long>(peak),
       static_cast<long long>(bound_kib));
 
-  absl::StatusOr<wire::Statistics> stats = broker().Statistics();
+  absl::StatusOr<wire::Statistics> stats = Statistics();
   ASSERT_TRUE(stats.ok()) << stats.status();
   EXPECT_GT(stats->dropped_deliveries(), 0u);
   EXPECT_EQ(stats->slow_consumer_disconnects(), 0u);
@@ -211,7 +211,7 @@ TEST_P(SlowConsumerTest, OthersKeepFullSpeedWhileClientsNeverRead) {
     EXPECT_GT(hogged, alone / 3)
         << alone << " msg/s alone, " << hogged << " msg/s with hogs";
   }
-  absl::StatusOr<wire::Statistics> stats = broker().Statistics();
+  absl::StatusOr<wire::Statistics> stats = Statistics();
   ASSERT_TRUE(stats.ok()) << stats.status();
   EXPECT_GT(stats->dropped_deliveries(), 0u);
   EXPECT_EQ(stats->slow_consumer_disconnects(), 0u);

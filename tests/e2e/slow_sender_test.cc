@@ -131,7 +131,7 @@ TEST_P(SlowSenderTest, HandshakeDribbledPastTheTimeoutIsHandshakeTimeout) {
 
   // A connection that never said Hello is not announced on $sys (it never
   // joined); the statistics count it, and it holds nothing any more.
-  absl::StatusOr<wire::Statistics> stats = broker().Statistics();
+  absl::StatusOr<wire::Statistics> stats = Statistics();
   ASSERT_TRUE(stats.ok()) << stats.status();
   EXPECT_EQ(stats->protocol_errors(), 1u);
   EXPECT_EQ(stats->connections(), 4u);  // the fixture's three, and this one

@@ -27,7 +27,7 @@ constexpr int kAsked = 5000;
 TEST_P(SubscriptionFloodTest, SubscriptionsPastTheLimitAreRefusedOneByOne) {
   ASSERT_NO_FATAL_FAILURE(StartBroker(
       {absl::StrCat("--max_subscriptions_per_connection=", kLimit)}));
-  absl::StatusOr<wire::Statistics> before = broker().Statistics();
+  absl::StatusOr<wire::Statistics> before = Statistics();
   ASSERT_TRUE(before.ok()) << before.status();
 
   WireClient hoarder = Connect("hoarder");
@@ -87,14 +87,14 @@ TEST_P(SubscriptionFloodTest, SubscriptionsPastTheLimitAreRefusedOneByOne) {
   EXPECT_EQ(payload, "mine");
   ExpectHealthyTrafficFlows();
 
-  absl::StatusOr<wire::Statistics> during = broker().Statistics();
+  absl::StatusOr<wire::Statistics> during = Statistics();
   ASSERT_TRUE(during.ok()) << during.status();
   EXPECT_EQ(during->subscriptions(), before->subscriptions() + kLimit);
 
   // Leaving takes all of them away.
   hoarder.Close();
   ASSERT_TRUE(removals().WaitForClient("hoarder", absl::Seconds(5)).ok());
-  absl::StatusOr<wire::Statistics> after = broker().Statistics();
+  absl::StatusOr<wire::Statistics> after = Statistics();
   ASSERT_TRUE(after.ok()) << after.status();
   EXPECT_EQ(after->subscriptions(), before->subscriptions());
 }

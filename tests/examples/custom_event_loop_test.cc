@@ -3,7 +3,6 @@
 // writes), report events, and say Goodbye on SIGTERM.
 
 #include <signal.h>
-#include <sys/wait.h>
 
 #include <memory>
 #include <string>
@@ -11,7 +10,8 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/strip.h"
 #include "gtest/gtest.h"
-#include "tests/transports/testing/child_process.h"
+#include "tests/testing/child_process.h"
+#include "tests/testing/program_path.h"
 #include "tests/transports/testing/wire_client.h"
 #include "transports/sockets/endpoint.h"
 
@@ -81,9 +81,9 @@ TEST(CustomEventLoopTest, ServesClientsAndShutsDownGracefully) {
   ASSERT_TRUE(last.ok()) << last.status();
   ASSERT_EQ(last->size(), 1u);
   EXPECT_EQ(last->front().goodbye().code(), wire::SHUTTING_DOWN);
-  absl::StatusOr<int> status = example.Wait(absl::Seconds(10));
-  ASSERT_TRUE(status.ok()) << status.status();
-  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0);
+  absl::StatusOr<int> exit_code = example.Wait(absl::Seconds(10));
+  ASSERT_TRUE(exit_code.ok()) << exit_code.status();
+  EXPECT_EQ(*exit_code, 0) << example.Stderr();
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include "examples/tcp_broker/manifoldd_config.h"
 
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -242,6 +243,28 @@ TEST(ManifolddConfigFileTest, PrintedConfigurationReadsBackTheSame) {
   EXPECT_EQ(again->config.broker().max_outbound_bytes(), 12345u);
   EXPECT_EQ(again->config.broker().slow_consumer_policy(), BrokerOptions::DROP);
   EXPECT_EQ(again->config.broker().max_connections(), 65536u);
+}
+
+// Where the commented example configuration is: compiled in by CMake, in the
+// environment under Bazel.
+std::string ExampleConfigPath() {
+#ifdef MANIFOLDD_EXAMPLE_CONFIG
+  return MANIFOLDD_EXAMPLE_CONFIG;
+#else
+  const char* path = std::getenv("MANIFOLDD_EXAMPLE_CONFIG");
+  return path != nullptr ? path : "examples/tcp_broker/manifoldd.textpb";
+#endif
+}
+
+TEST(ManifolddConfigFileTest, TheCommentedExampleLoadsAndRuns) {
+  absl::StatusOr<ManifolddCommandLine> c =
+      Parse({"--config", ExampleConfigPath()});
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->config.broker().server_name(), "edge-1");
+  EXPECT_EQ(c->config.broker().max_connections(), 10000u);
+  absl::StatusOr<ServerSetup> setup = MakeServerSetup(c->config);
+  ASSERT_TRUE(setup.ok()) << setup.status();
+  EXPECT_EQ(setup->listeners.size(), 3u);
 }
 
 TEST(ServerSetupTest, ListensOnTheDefaultPortUnlessToldOtherwise) {

@@ -5,7 +5,6 @@
 
 #include <poll.h>
 #include <signal.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -19,71 +18,23 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "absl/strings/str_split.h"
-#include "absl/strings/strip.h"
 #include "broker/transcript/transcript_runner.h"
 #include "gtest/gtest.h"
-#include "tests/transports/testing/child_process.h"
-#include "tests/transports/testing/event_loops.h"
+#include "tests/testing/child_process.h"
+#include "tests/testing/running_manifoldd.h"
+#include "tests/testing/temp_dir.h"
+#include "tests/transports/testing/event_loop_params.h"
 #include "tests/transports/testing/wire_client.h"
 #include "transports/sockets/endpoint.h"
 #include "transports/sockets/socket_io.h"
 
-#ifndef MANIFOLDD_PATH
-#define MANIFOLDD_PATH nullptr
-#endif
-
 namespace manifold {
 namespace {
 
-using testing::ChildProcess;
 using testing::Completed;
+using testing::ManifolddPath;
+using testing::RunningManifoldd;
 using testing::WireClient;
-
-std::string Manifoldd() {
-  return testing::ProgramPath("MANIFOLDD", MANIFOLDD_PATH);
-}
-
-// A running manifoldd and where it listens.
-struct Broker {
-  std::unique_ptr<ChildProcess> process;
-  std::string line;  // what it printed
-  Endpoint tcp;
-  Endpoint unix_socket;
-  Endpoint nats;
-};
-
-// Starts manifoldd with `args` and reads its "listening on" line.
-absl::StatusOr<Broker> StartBrokerWith(std::vector<std::string> args) {
-  absl::StatusOr<std::unique_ptr<ChildProcess>> process =
-      ChildProcess::Start(Manifoldd(), args);
-  if (!process.ok()) return process.status();
-  absl::StatusOr<std::string> line = (*process)->ReadLine(absl::Seconds(10));
-  if (!line.ok()) return line.status();
-  Broker broker{*std::move(process), *line, {}, {}, {}};
-  absl::string_view rest = *line;
-  if (!absl::ConsumePrefix(&rest, "manifoldd listening on ")) {
-    return absl::InternalError(absl::StrCat("unexpected line: ", *line));
-  }
-  for (absl::string_view place : absl::StrSplit(rest, ", ")) {
-    if (absl::ConsumeSuffix(&place, " (tcp)")) {
-      absl::StatusOr<Endpoint> tcp = ParseTcpEndpoint(place);
-      if (!tcp.ok()) return tcp.status();
-      broker.tcp = *tcp;
-    } else if (absl::ConsumeSuffix(&place, " (unix)")) {
-      broker.unix_socket = Endpoint::Unix(std::string(place));
-    } else if (absl::ConsumeSuffix(&place, " (nats)")) {
-      absl::StatusOr<Endpoint> nats = ParseTcpEndpoint(place);
-      if (!nats.ok()) return nats.status();
-      broker.nats = *nats;
-    }
-  }
-  return broker;
-}
-
-bool ExitedWith(int status, int code) {
-  return WIFEXITED(status) && WEXITSTATUS(status) == code;
-}
 
 // Reads from a blocking socket until `text` has arrived; returns everything
 // read, or fails after 5 s.
@@ -115,7 +66,7 @@ absl::Status WriteAll(int fd, absl::string_view bytes) {
 class ManifolddTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    ASSERT_FALSE(Manifoldd().empty())
+    ASSERT_FALSE(ManifolddPath().empty())
         << "the build did not say where manifoldd is";
   }
   ~ManifolddTest() override { std::filesystem::remove_all(directory_); }
@@ -127,9 +78,11 @@ class ManifolddTest : public ::testing::Test {
 class ManifolddLoopTest : public ManifolddTest,
                           public ::testing::WithParamInterface<std::string> {
  protected:
-  absl::StatusOr<Broker> StartBroker(std::vector<std::string> args) {
+  absl::StatusOr<std::unique_ptr<RunningManifoldd>> StartBroker(
+      std::vector<std::string> args,
+      RunningManifoldd::Options options = RunningManifoldd::Options()) {
     args.insert(args.begin(), "--loop=" + GetParam());
-    return StartBrokerWith(std::move(args));
+    return RunningManifoldd::Start(args, options);
   }
   // What the "listening on" line ends with.
   std::string LoopSuffix() const { return ", loop " + GetParam(); }
@@ -141,17 +94,18 @@ INSTANTIATE_TEST_SUITE_P(Loops, ManifolddLoopTest,
 
 TEST_P(ManifolddLoopTest, SaysWhereItListensAndServesTcpAndUnixClients) {
   const std::string socket = directory_ + "/m.sock";
-  absl::StatusOr<Broker> broker =
+  absl::StatusOr<std::unique_ptr<RunningManifoldd>> broker =
       StartBroker({"--listen=127.0.0.1:0", "--unix=" + socket});
   ASSERT_TRUE(broker.ok()) << broker.status();
-  EXPECT_EQ(broker->line,
-            absl::StrCat("manifoldd listening on ", broker->tcp.ToString(),
+  EXPECT_EQ((*broker)->listening_line(),
+            absl::StrCat("manifoldd listening on ", (*broker)->tcp().ToString(),
                          " (tcp), ", socket, " (unix)", LoopSuffix()));
-  EXPECT_NE(broker->tcp.port, 0);
+  EXPECT_NE((*broker)->tcp().port, 0);
 
-  WireClient subscriber = testing::GreetedClient(broker->unix_socket, "sub");
+  WireClient subscriber =
+      testing::GreetedClient((*broker)->unix_socket(), "sub");
   ASSERT_TRUE(subscriber.Subscribe("room/**").ok());
-  WireClient publisher = testing::GreetedClient(broker->tcp, "pub");
+  WireClient publisher = testing::GreetedClient((*broker)->tcp(), "pub");
   ASSERT_TRUE(publisher.Publish("room/a/b", "hi").ok());
   absl::StatusOr<wire::ServerMessage> m = subscriber.Receive();
   ASSERT_TRUE(m.ok()) << m.status();
@@ -160,22 +114,23 @@ TEST_P(ManifolddLoopTest, SaysWhereItListensAndServesTcpAndUnixClients) {
 
 TEST_P(ManifolddLoopTest, RecordsTheSessionAsATranscriptThatReplays) {
   const std::string file = directory_ + "/session.textpb";
-  absl::StatusOr<Broker> broker = StartBroker(
+  absl::StatusOr<std::unique_ptr<RunningManifoldd>> broker = StartBroker(
       {"--listen=127.0.0.1:0", "--nats=127.0.0.1:0", "--record=" + file});
   ASSERT_TRUE(broker.ok()) << broker.status();
-  EXPECT_TRUE(absl::StrContains(broker->line, " (nats)")) << broker->line;
+  EXPECT_TRUE(absl::StrContains((*broker)->listening_line(), " (nats)"))
+      << (*broker)->listening_line();
   {
-    WireClient subscriber = testing::GreetedClient(broker->tcp, "sub");
+    WireClient subscriber = testing::GreetedClient((*broker)->tcp(), "sub");
     ASSERT_TRUE(subscriber.Subscribe("room/*").ok());
     // A NATS client on the same bus, through the --nats listener's codec.
-    absl::StatusOr<UniqueFd> nats = ConnectStream(broker->nats);
+    absl::StatusOr<UniqueFd> nats = ConnectStream((*broker)->nats());
     ASSERT_TRUE(nats.ok()) << nats.status();
     ASSERT_TRUE(ReadUntil(nats->get(), "\r\n").ok());  // INFO
     ASSERT_TRUE(WriteAll(nats->get(),
                          "CONNECT {\"name\":\"n\"}\r\nSUB room.a 1\r\nPING\r\n")
                     .ok());
     ASSERT_TRUE(ReadUntil(nats->get(), "PONG\r\n").ok());
-    WireClient publisher = testing::GreetedClient(broker->tcp, "pub");
+    WireClient publisher = testing::GreetedClient((*broker)->tcp(), "pub");
     for (int i = 0; i < 20; ++i) {
       ASSERT_TRUE(publisher.Publish("room/a", absl::StrCat("m", i)).ok());
     }
@@ -187,11 +142,10 @@ TEST_P(ManifolddLoopTest, RecordsTheSessionAsATranscriptThatReplays) {
     ASSERT_TRUE(from_nats.ok()) << from_nats.status();
     EXPECT_EQ(from_nats->deliver().payload(), "nats");
   }
-  ASSERT_TRUE(broker->process->Signal(SIGTERM).ok());
-  absl::StatusOr<int> status = broker->process->Wait(absl::Seconds(10));
-  ASSERT_TRUE(status.ok()) << status.status();
-  EXPECT_TRUE(ExitedWith(*status, 0)) << broker->process->Stderr();
-  EXPECT_TRUE(absl::StrContains(broker->process->Stderr(), "recorded "));
+  absl::StatusOr<int> exit_code = (*broker)->Stop(SIGTERM, absl::Seconds(10));
+  ASSERT_TRUE(exit_code.ok()) << exit_code.status();
+  EXPECT_EQ(*exit_code, 0) << (*broker)->Log();
+  EXPECT_TRUE(absl::StrContains((*broker)->Log(), "recorded "));
 
   std::ifstream in(file);
   std::stringstream text;
@@ -206,16 +160,16 @@ TEST_P(ManifolddLoopTest, RecordsTheSessionAsATranscriptThatReplays) {
 
 TEST_P(ManifolddLoopTest, SigtermSaysGoodbyeToConnectedClientsAndExitsZero) {
   const std::string socket = directory_ + "/m.sock";
-  absl::StatusOr<Broker> broker =
+  absl::StatusOr<std::unique_ptr<RunningManifoldd>> broker =
       StartBroker({"--listen=127.0.0.1:0", "--unix=" + socket});
   ASSERT_TRUE(broker.ok()) << broker.status();
   std::vector<WireClient> clients;
-  clients.push_back(testing::GreetedClient(broker->tcp, "a"));
-  clients.push_back(testing::GreetedClient(broker->unix_socket, "b"));
-  clients.push_back(testing::GreetedClient(broker->tcp, "c"));
+  clients.push_back(testing::GreetedClient((*broker)->tcp(), "a"));
+  clients.push_back(testing::GreetedClient((*broker)->unix_socket(), "b"));
+  clients.push_back(testing::GreetedClient((*broker)->tcp(), "c"));
   ASSERT_TRUE(clients[0].Subscribe("x").ok());
 
-  ASSERT_TRUE(broker->process->Signal(SIGTERM).ok());
+  ASSERT_TRUE((*broker)->process().Signal(SIGTERM).ok());
   for (WireClient& client : clients) {
     absl::StatusOr<std::vector<wire::ServerMessage>> messages =
         client.ReadUntilClosed();
@@ -223,36 +177,38 @@ TEST_P(ManifolddLoopTest, SigtermSaysGoodbyeToConnectedClientsAndExitsZero) {
     ASSERT_EQ(messages->size(), 1u);
     EXPECT_EQ(messages->back().goodbye().code(), wire::SHUTTING_DOWN);
   }
-  absl::StatusOr<int> status = broker->process->Wait(absl::Seconds(10));
-  ASSERT_TRUE(status.ok()) << status.status();
-  EXPECT_TRUE(ExitedWith(*status, 0)) << broker->process->Stderr();
+  absl::StatusOr<int> exit_code = (*broker)->process().Wait(absl::Seconds(10));
+  ASSERT_TRUE(exit_code.ok()) << exit_code.status();
+  EXPECT_EQ(*exit_code, 0) << (*broker)->Log();
   EXPECT_FALSE(std::filesystem::exists(socket));
 }
 
 TEST_P(ManifolddLoopTest, SigintShutsDownGracefullyToo) {
-  absl::StatusOr<Broker> broker = StartBroker({"--listen=127.0.0.1:0"});
+  absl::StatusOr<std::unique_ptr<RunningManifoldd>> broker =
+      StartBroker({"--listen=127.0.0.1:0"});
   ASSERT_TRUE(broker.ok()) << broker.status();
-  WireClient client = testing::GreetedClient(broker->tcp, "a");
-  ASSERT_TRUE(broker->process->Signal(SIGINT).ok());
+  WireClient client = testing::GreetedClient((*broker)->tcp(), "a");
+  ASSERT_TRUE((*broker)->process().Signal(SIGINT).ok());
   absl::StatusOr<wire::ServerMessage> goodbye = client.Receive();
   ASSERT_TRUE(goodbye.ok()) << goodbye.status();
   EXPECT_TRUE(goodbye->has_goodbye());
-  absl::StatusOr<int> status = broker->process->Wait(absl::Seconds(10));
-  ASSERT_TRUE(status.ok());
-  EXPECT_TRUE(ExitedWith(*status, 0));
+  absl::StatusOr<int> exit_code = (*broker)->process().Wait(absl::Seconds(10));
+  ASSERT_TRUE(exit_code.ok()) << exit_code.status();
+  EXPECT_EQ(*exit_code, 0) << (*broker)->Log();
 }
 
 TEST_P(ManifolddLoopTest, PortInUseIsAOneLineErrorAndANonZeroExit) {
-  absl::StatusOr<Broker> first = StartBroker({"--listen=127.0.0.1:0"});
+  absl::StatusOr<std::unique_ptr<RunningManifoldd>> first =
+      StartBroker({"--listen=127.0.0.1:0"});
   ASSERT_TRUE(first.ok()) << first.status();
   absl::StatusOr<Completed> second = testing::RunToCompletion(
-      Manifoldd(),
-      {"--loop=" + GetParam(), "--listen=" + first->tcp.ToString()});
+      ManifolddPath(),
+      {"--loop=" + GetParam(), "--listen=" + (*first)->tcp().ToString()});
   ASSERT_TRUE(second.ok()) << second.status();
-  EXPECT_TRUE(ExitedWith(second->status, 1));
-  EXPECT_EQ(second->err,
-            absl::StrCat("manifoldd: cannot listen on ", first->tcp.ToString(),
-                         ": Address already in use\n"));
+  EXPECT_EQ(second->exit_code, 1);
+  EXPECT_EQ(second->err, absl::StrCat("manifoldd: cannot listen on ",
+                                      (*first)->tcp().ToString(),
+                                      ": Address already in use\n"));
   EXPECT_EQ(second->out, "");
 }
 
@@ -262,15 +218,15 @@ TEST_F(ManifolddTest, BadFlagsAreOneLineErrorsAndANonZeroExit) {
         "--max_connections=0", "--slow_consumer_policy=maybe",
         "--keepalive_interval=-1s", "--max_payload_bytes=-5", "--listen="}) {
     absl::StatusOr<Completed> run =
-        testing::RunToCompletion(Manifoldd(), {std::string(flag)});
+        testing::RunToCompletion(ManifolddPath(), {std::string(flag)});
     ASSERT_TRUE(run.ok()) << run.status();
-    EXPECT_FALSE(ExitedWith(run->status, 0)) << flag;
+    EXPECT_NE(run->exit_code, 0) << flag;
     EXPECT_EQ(std::count(run->err.begin(), run->err.end(), '\n'), 1)
         << flag << ": " << run->err;
     EXPECT_EQ(run->out, "") << flag;
   }
   absl::StatusOr<Completed> loop =
-      testing::RunToCompletion(Manifoldd(), {"--loop=kqueue"});
+      testing::RunToCompletion(ManifolddPath(), {"--loop=kqueue"});
   ASSERT_TRUE(loop.ok());
   EXPECT_EQ(loop->err,
             absl::StrCat("manifoldd: unknown --loop 'kqueue'; this build has: ",
@@ -278,11 +234,11 @@ TEST_F(ManifolddTest, BadFlagsAreOneLineErrorsAndANonZeroExit) {
 }
 
 TEST_P(ManifolddLoopTest, BrokerLimitFlagsReachTheBroker) {
-  absl::StatusOr<Broker> broker =
+  absl::StatusOr<std::unique_ptr<RunningManifoldd>> broker =
       StartBroker({"--listen=127.0.0.1:0", "--server_name=flagged",
                    "--max_payload_bytes=100", "--keepalive_interval=0"});
   ASSERT_TRUE(broker.ok()) << broker.status();
-  absl::StatusOr<WireClient> client = WireClient::Connect(broker->tcp);
+  absl::StatusOr<WireClient> client = WireClient::Connect((*broker)->tcp());
   ASSERT_TRUE(client.ok());
   absl::StatusOr<wire::Welcome> welcome = client->Hello("c");
   ASSERT_TRUE(welcome.ok());
@@ -296,12 +252,12 @@ TEST_P(ManifolddLoopTest, BrokerLimitFlagsReachTheBroker) {
 }
 
 TEST_P(ManifolddLoopTest, ConnectionsBeyondMaxConnectionsAreRefused) {
-  absl::StatusOr<Broker> broker =
+  absl::StatusOr<std::unique_ptr<RunningManifoldd>> broker =
       StartBroker({"--listen=127.0.0.1:0", "--max_connections=2"});
   ASSERT_TRUE(broker.ok()) << broker.status();
-  WireClient a = testing::GreetedClient(broker->tcp, "a");
-  WireClient b = testing::GreetedClient(broker->tcp, "b");
-  absl::StatusOr<WireClient> c = WireClient::Connect(broker->tcp);
+  WireClient a = testing::GreetedClient((*broker)->tcp(), "a");
+  WireClient b = testing::GreetedClient((*broker)->tcp(), "b");
+  absl::StatusOr<WireClient> c = WireClient::Connect((*broker)->tcp());
   ASSERT_TRUE(c.ok());
   absl::StatusOr<std::vector<wire::ServerMessage>> refused =
       c->ReadUntilClosed();
@@ -328,23 +284,17 @@ TEST_P(ManifolddLoopTest, RunningOutOfFileDescriptorsDropsNewcomersOnly) {
 #endif
   // Room for the broker's own descriptors (libuv keeps five of its own) and
   // a handful of clients.
-  absl::StatusOr<std::unique_ptr<ChildProcess>> process = ChildProcess::Start(
-      Manifoldd(),
-      {"--loop=" + GetParam(), "--listen=127.0.0.1:0", "--log_level=warning"},
-      {.max_open_files = 20});
-  ASSERT_TRUE(process.ok()) << process.status();
-  absl::StatusOr<std::string> line = (*process)->ReadLine(absl::Seconds(10));
-  ASSERT_TRUE(line.ok()) << line.status();
-  absl::string_view address = *line;
-  ASSERT_TRUE(absl::ConsumePrefix(&address, "manifoldd listening on "));
-  ASSERT_TRUE(absl::ConsumeSuffix(&address, " (tcp)" + LoopSuffix()));
-  absl::StatusOr<Endpoint> endpoint = ParseTcpEndpoint(address);
-  ASSERT_TRUE(endpoint.ok());
+  RunningManifoldd::Options short_of_descriptors;
+  short_of_descriptors.max_open_files = 20;
+  absl::StatusOr<std::unique_ptr<RunningManifoldd>> broker = StartBroker(
+      {"--listen=127.0.0.1:0", "--log_level=warning"}, short_of_descriptors);
+  ASSERT_TRUE(broker.ok()) << broker.status();
+  const Endpoint endpoint = (*broker)->tcp();
 
   std::vector<WireClient> welcomed;
   int dropped = 0;
   for (int i = 0; i < 20; ++i) {
-    absl::StatusOr<WireClient> client = WireClient::Connect(*endpoint);
+    absl::StatusOr<WireClient> client = WireClient::Connect(endpoint);
     ASSERT_TRUE(client.ok()) << client.status();  // the kernel accepts it
     if (client->Hello("c").ok()) {
       welcomed.push_back(*std::move(client));
@@ -355,8 +305,8 @@ TEST_P(ManifolddLoopTest, RunningOutOfFileDescriptorsDropsNewcomersOnly) {
   EXPECT_GT(welcomed.size(), 3u);
   EXPECT_GT(dropped, 0) << welcomed.size() << " welcomed";
   for (WireClient& client : welcomed) EXPECT_TRUE(client.Ping().ok());
-  EXPECT_TRUE(absl::StrContains((*process)->Stderr(), "Too many open files"))
-      << (*process)->Stderr();
+  EXPECT_TRUE(absl::StrContains((*broker)->Log(), "Too many open files"))
+      << (*broker)->Log();
 
   // Descriptors freed are descriptors to accept with again.
   welcomed.pop_back();
@@ -365,41 +315,41 @@ TEST_P(ManifolddLoopTest, RunningOutOfFileDescriptorsDropsNewcomersOnly) {
   for (const absl::Time deadline = absl::Now() + absl::Seconds(5);
        !again && absl::Now() < deadline;
        absl::SleepFor(absl::Milliseconds(20))) {
-    absl::StatusOr<WireClient> client = WireClient::Connect(*endpoint);
+    absl::StatusOr<WireClient> client = WireClient::Connect(endpoint);
     again = client.ok() && client->Hello("again").ok();
   }
   EXPECT_TRUE(again);
 }
 
 TEST_P(ManifolddLoopTest, LogsConnectionsAtInfoAndNothingAtError) {
-  absl::StatusOr<Broker> chatty =
+  absl::StatusOr<std::unique_ptr<RunningManifoldd>> chatty =
       StartBroker({"--listen=127.0.0.1:0", "--log_level=info"});
   ASSERT_TRUE(chatty.ok()) << chatty.status();
-  testing::GreetedClient(chatty->tcp, "visitor").Close();
-  absl::StatusOr<Broker> quiet =
+  testing::GreetedClient((*chatty)->tcp(), "visitor").Close();
+  absl::StatusOr<std::unique_ptr<RunningManifoldd>> quiet =
       StartBroker({"--listen=127.0.0.1:0", "--log_level=error"});
   ASSERT_TRUE(quiet.ok()) << quiet.status();
-  testing::GreetedClient(quiet->tcp, "visitor").Close();
+  testing::GreetedClient((*quiet)->tcp(), "visitor").Close();
 
-  for (Broker* broker : {&*chatty, &*quiet}) {
-    ASSERT_TRUE(broker->process->Signal(SIGTERM).ok());
-    ASSERT_TRUE(broker->process->Wait(absl::Seconds(10)).ok());
+  for (RunningManifoldd* broker : {chatty->get(), quiet->get()}) {
+    ASSERT_TRUE(broker->Stop(SIGTERM, absl::Seconds(10)).ok());
   }
-  const std::string log = chatty->process->Stderr();
+  const std::string log = (*chatty)->Log();
   EXPECT_TRUE(absl::StrContains(log, "'visitor' connected from 127.0.0.1:"))
       << log;
   EXPECT_TRUE(absl::StrContains(log, "'visitor' disconnected")) << log;
-  EXPECT_EQ(quiet->process->Stderr(), "");
+  EXPECT_EQ((*quiet)->Log(), "");
 }
 
 TEST_P(ManifolddLoopTest, ListensOnAUnixSocketAlone) {
   const std::string socket = directory_ + "/only.sock";
-  absl::StatusOr<Broker> broker =
+  absl::StatusOr<std::unique_ptr<RunningManifoldd>> broker =
       StartBroker({"--listen=", "--unix=" + socket});
   ASSERT_TRUE(broker.ok()) << broker.status();
-  EXPECT_EQ(broker->line, absl::StrCat("manifoldd listening on ", socket,
-                                       " (unix)", LoopSuffix()));
-  WireClient client = testing::GreetedClient(broker->unix_socket, "u");
+  EXPECT_EQ(
+      (*broker)->listening_line(),
+      absl::StrCat("manifoldd listening on ", socket, " (unix)", LoopSuffix()));
+  WireClient client = testing::GreetedClient((*broker)->unix_socket(), "u");
   EXPECT_TRUE(client.Ping().ok());
 }
 

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { connect, ErrorCode } from "nats";
 import { isManifold, startServer } from "./lib/servers.mjs";
-import { sc, sleep, take, untilClosed, within } from "./lib/util.mjs";
+import { sc, sleep, take, until, untilClosed, within } from "./lib/util.mjs";
 
 let server;
 const clients = [];
@@ -359,11 +359,12 @@ describe("server side limits as nats-server reports them", () => {
     })();
     nc.subscribe("bad..subject");
     await nc.flush(); // the -ERR came before the PONG
-    await sleep(20); // status events are dispatched asynchronously
-    assert.ok(
-      statuses.some((s) => s.type === "error" && s.data === ErrorCode.ProtocolError),
-      `no protocol error status: ${JSON.stringify(statuses)}`,
-    );
+    // Status events are dispatched asynchronously.
+    await until(
+      () => statuses.some((s) => s.type === "error" && s.data === ErrorCode.ProtocolError),
+      5_000,
+      "a protocol error status",
+    ).catch((e) => assert.fail(`${e.message}; statuses: ${JSON.stringify(statuses)}`));
     // The connection keeps working.
     const sub = nc.subscribe("still.ok");
     nc.publish("still.ok", sc.encode("yes"));

@@ -57,7 +57,7 @@
 //  4. For sockets, open listeners with transports/sockets/listen_socket.h
 //     (accept from fd() however the loop likes) and implement
 //     transports/sockets/socket_server.h, so manifoldd can offer the loop
-//     (examples/tcp_broker/event_loops.cc). transports/epoll is the model.
+//     (transports/loops/event_loops.cc). transports/epoll is the model.
 //
 // Thread safety: none. Call a driver from the thread that runs its loop.
 

@@ -1,9 +1,6 @@
 #include "transports/epoll/epoll_server.h"
 
-#include <errno.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <utility>
@@ -14,8 +11,8 @@
 namespace manifold {
 namespace {
 
-// epoll_event.data.u64 tags: sockets carry their connection id (< 2^63).
-constexpr uint64_t kWakeToken = ~uint64_t{0};
+// epoll_event.data.u64 tags: sockets carry their connection id (< 2^63);
+// listeners carry this bit and their index.
 constexpr uint64_t kListenerTag = uint64_t{1} << 63;
 
 constexpr int kMaxEvents = 256;
@@ -33,27 +30,17 @@ constexpr size_t kMaxDrainOnClose = 256 * 1024;
 
 absl::StatusOr<std::unique_ptr<EpollServer>> EpollServer::Create(
     SocketServerOptions options) {
-  UniqueFd epoll_fd(::epoll_create1(EPOLL_CLOEXEC));
-  if (!epoll_fd.valid()) return ErrnoStatus(errno, "epoll_create1");
-  UniqueFd wake_fd(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
-  if (!wake_fd.valid()) return ErrnoStatus(errno, "eventfd");
-  epoll_event event{};
-  event.events = EPOLLIN;
-  event.data.u64 = kWakeToken;
-  if (::epoll_ctl(epoll_fd.get(), EPOLL_CTL_ADD, wake_fd.get(), &event) != 0) {
-    return ErrnoStatus(errno, "epoll_ctl");
-  }
-  return std::unique_ptr<EpollServer>(new EpollServer(
-      std::move(options), std::move(epoll_fd), std::move(wake_fd)));
+  absl::StatusOr<WakeableEpoll> epoll = WakeableEpoll::Create();
+  if (!epoll.ok()) return epoll.status();
+  return std::unique_ptr<EpollServer>(
+      new EpollServer(std::move(options), *std::move(epoll)));
 }
 
-EpollServer::EpollServer(SocketServerOptions options, UniqueFd epoll_fd,
-                         UniqueFd wake_fd)
+EpollServer::EpollServer(SocketServerOptions options, WakeableEpoll epoll)
     : shutdown_timeout_(options.shutdown_timeout),
       send_buffer_bytes_(options.send_buffer_bytes),
       logger_(options.driver.logger),
-      epoll_fd_(std::move(epoll_fd)),
-      wake_fd_(std::move(wake_fd)),
+      epoll_(std::move(epoll)),
       driver_(std::move(options.broker), std::move(options.driver)),
       read_buffer_(new char[BrokerDriver::kMaxReceiveBytes]) {}
 
@@ -62,11 +49,11 @@ EpollServer::~EpollServer() = default;
 absl::StatusOr<Endpoint> EpollServer::Listen(ListenerConfig config) {
   absl::StatusOr<ListenSocket> socket = ListenSocket::Open(config.endpoint);
   if (!socket.ok()) return socket.status();
-  epoll_event event{};
-  event.events = EPOLLIN;  // level-triggered: the accept budget may stop early
-  event.data.u64 = kListenerTag | listeners_.size();
-  if (::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_ADD, socket->fd(), &event) != 0) {
-    return ErrnoStatus(errno, "epoll_ctl");
+  // Level-triggered: the accept budget may stop early.
+  if (absl::Status s =
+          epoll_.Add(socket->fd(), EPOLLIN, kListenerTag | listeners_.size());
+      !s.ok()) {
+    return s;
   }
   const Endpoint bound = socket->endpoint();
   logger_.Log(LogLevel::kInfo, absl::StrCat("listening on ", bound.ToString(),
@@ -79,8 +66,7 @@ absl::StatusOr<Endpoint> EpollServer::Listen(ListenerConfig config) {
 void EpollServer::RequestShutdown() {
   // Async-signal-safe: a lock-free store and a write().
   shutdown_requested_.store(true, std::memory_order_relaxed);
-  const uint64_t one = 1;
-  [[maybe_unused]] ssize_t ignored = ::write(wake_fd_.get(), &one, sizeof(one));
+  epoll_.Wake();
 }
 
 absl::Status EpollServer::Run() {
@@ -99,12 +85,11 @@ absl::Status EpollServer::Run() {
       if (!wakeup || *resume < *wakeup) wakeup = resume;
     }
     const int timeout = read_list_.empty() ? TimeoutMs(wakeup) : 0;
-    const int n = ::epoll_wait(epoll_fd_.get(), events, kMaxEvents, timeout);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return ErrnoStatus(errno, "epoll_wait");
-    }
-    for (int i = 0; i < n; ++i) Dispatch(events[i]);
+    // A Wake() ends the wait with no event: the loop then checks
+    // shutdown_requested_.
+    absl::StatusOr<int> n = epoll_.Wait(absl::MakeSpan(events), timeout);
+    if (!n.ok()) return n.status();
+    for (int i = 0; i < *n; ++i) Dispatch(events[i]);
     ReadScheduled();
     wakeup = driver_.RunTurn();
   }
@@ -124,12 +109,6 @@ int EpollServer::TimeoutMs(std::optional<absl::Time> wakeup) const {
 
 void EpollServer::Dispatch(const epoll_event& event) {
   const uint64_t token = event.data.u64;
-  if (token == kWakeToken) {
-    uint64_t count;
-    [[maybe_unused]] ssize_t ignored =
-        ::read(wake_fd_.get(), &count, sizeof(count));
-    return;  // the loop checks shutdown_requested_
-  }
   if (token & kListenerTag) {
     AcceptAll(static_cast<size_t>(token & ~kListenerTag));
     return;
@@ -180,9 +159,8 @@ void EpollServer::AcceptAll(size_t listener_index) {
 
 void EpollServer::PauseListener(size_t listener_index) {
   Listener& listener = *listeners_[listener_index];
-  epoll_event event{};
-  event.data.u64 = kListenerTag | listener_index;
-  ::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_MOD, listener.socket.fd(), &event);
+  epoll_.Modify(listener.socket.fd(), 0, kListenerTag | listener_index)
+      .IgnoreError();
   listener.paused_until = driver_.Now() + kAcceptPause;
 }
 
@@ -197,10 +175,8 @@ std::optional<absl::Time> EpollServer::ResumeListeners() {
       continue;
     }
     listener.paused_until.reset();
-    epoll_event event{};
-    event.events = EPOLLIN;
-    event.data.u64 = kListenerTag | i;
-    ::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_MOD, listener.socket.fd(), &event);
+    epoll_.Modify(listener.socket.fd(), EPOLLIN, kListenerTag | i)
+        .IgnoreError();
   }
   return next;
 }
@@ -216,13 +192,12 @@ void EpollServer::Adopt(ListenSocket::Accepted accepted,
                    config.codec_factory ? config.codec_factory() : nullptr);
   Socket& socket = sockets_[id];
   socket.fd = std::move(accepted.fd);
-  epoll_event event{};
-  event.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
-  event.data.u64 = id.value();
-  if (::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_ADD, socket.fd.get(), &event) !=
-      0) {
+  if (absl::Status s =
+          epoll_.Add(socket.fd.get(), EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
+                     id.value());
+      !s.ok()) {
     socket.done_reading = true;
-    driver_.OnError(id, ErrnoStatus(errno, "epoll_ctl"));
+    driver_.OnError(id, s);
   }
 }
 

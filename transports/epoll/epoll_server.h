@@ -59,6 +59,7 @@
 #include "core/ids.h"
 #include "transports/driver/broker_driver.h"
 #include "transports/driver/link_io.h"
+#include "transports/epoll/wakeable_epoll.h"
 #include "transports/sockets/endpoint.h"
 #include "transports/sockets/listen_socket.h"
 #include "transports/sockets/socket_server.h"
@@ -100,7 +101,7 @@ class EpollServer final : public SocketServer, private LinkIo {
     bool in_read_list = false;
   };
 
-  EpollServer(SocketServerOptions options, UniqueFd epoll_fd, UniqueFd wake_fd);
+  EpollServer(SocketServerOptions options, WakeableEpoll epoll);
 
   // LinkIo
   absl::StatusOr<size_t> WriteSome(
@@ -123,8 +124,7 @@ class EpollServer final : public SocketServer, private LinkIo {
   const absl::Duration shutdown_timeout_;
   const int send_buffer_bytes_;
   const Logger logger_;
-  UniqueFd epoll_fd_;
-  UniqueFd wake_fd_;
+  WakeableEpoll epoll_;
   std::atomic<bool> shutdown_requested_{false};
   BrokerDriver driver_;
   std::vector<std::unique_ptr<Listener>> listeners_;

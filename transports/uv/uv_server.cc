@@ -1,7 +1,6 @@
 #include "transports/uv/uv_server.h"
 
 #include <errno.h>
-#include <signal.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -10,6 +9,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "transports/sockets/sigpipe_blocked.h"
 #include "transports/sockets/socket_io.h"
 
 namespace manifold {
@@ -27,28 +27,6 @@ absl::Status UvError(int error, absl::string_view what) {
   // libuv's errors are negated errno values on Unix.
   return ErrnoStatus(-error, what);
 }
-
-// Blocks SIGPIPE on this thread while it lives, so a write to a vanished
-// peer fails with EPIPE instead of killing the process; a SIGPIPE raised
-// meanwhile is consumed before the mask is restored.
-class SigpipeBlocked {
- public:
-  SigpipeBlocked() {
-    sigemptyset(&pipe_);
-    sigaddset(&pipe_, SIGPIPE);
-    pthread_sigmask(SIG_BLOCK, &pipe_, &old_);
-  }
-  ~SigpipeBlocked() {
-    const timespec zero = {0, 0};
-    while (sigtimedwait(&pipe_, nullptr, &zero) > 0) {
-    }
-    pthread_sigmask(SIG_SETMASK, &old_, nullptr);
-  }
-
- private:
-  sigset_t pipe_;
-  sigset_t old_;
-};
 
 void CloseIfOpen(uv_handle_t* handle) {
   // A handle that was never initialized has no loop.

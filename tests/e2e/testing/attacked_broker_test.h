@@ -7,6 +7,7 @@
 // checks what every attack must leave intact: the healthy pair lost nothing,
 // the watcher's own connection survived, and manifoldd is alive and shuts
 // down cleanly (exit status 0 after SIGTERM).
+
 //
 // Instantiate each suite over testing::EventLoops(), so a loop added to
 // manifoldd is attacked by every test without copying one:
@@ -28,26 +29,39 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "core/manifold.pb.h"
 #include "gtest/gtest.h"
+#include "tests/e2e/testing/broker_statistics.h"
 #include "tests/e2e/testing/healthy_pair.h"
 #include "tests/e2e/testing/removal_watcher.h"
-#include "tests/e2e/testing/running_broker.h"
-#include "tests/transports/testing/event_loops.h"
+#include "tests/testing/running_manifoldd.h"
+#include "tests/transports/testing/event_loop_params.h"
 #include "tests/transports/testing/wire_client.h"
+#include "transports/process/resident_memory.h"
 
 namespace manifold::testing {
 
 class AttackedBrokerTest : public ::testing::TestWithParam<std::string> {
  protected:
-  // Starts manifoldd on GetParam()'s loop with `flags`, then the watcher and
-  // the healthy pair. Use with ASSERT_NO_FATAL_FAILURE.
+  struct StartOptions {
+    // Also listen for NATS clients (--nats=127.0.0.1:0).
+    bool nats = false;
+  };
+
+  // Starts manifoldd on GetParam()'s loop with --listen=127.0.0.1:0,
+  // --log_level=info (so removals are logged with their reason) and `flags`,
+  // then the watcher and the healthy pair. Use with ASSERT_NO_FATAL_FAILURE.
   void StartBroker(const std::vector<std::string>& flags,
-                   RunningBroker::Options options = {}) {
-    ASSERT_FALSE(ManifolddPath().empty())
-        << "the build did not say where manifoldd is";
-    absl::StatusOr<std::unique_ptr<RunningBroker>> broker =
-        RunningBroker::Start(GetParam(), flags, options);
+                   StartOptions options) {
+    std::vector<std::string> args = {absl::StrCat("--loop=", GetParam()),
+                                     "--listen=127.0.0.1:0",
+                                     "--log_level=info"};
+    if (options.nats) args.push_back("--nats=127.0.0.1:0");
+    args.insert(args.end(), flags.begin(), flags.end());
+    absl::StatusOr<std::unique_ptr<RunningManifoldd>> broker =
+        RunningManifoldd::Start(args);
     ASSERT_TRUE(broker.ok()) << broker.status();
     broker_ = *std::move(broker);
     absl::StatusOr<std::unique_ptr<RemovalWatcher>> watcher =
@@ -78,9 +92,14 @@ class AttackedBrokerTest : public ::testing::TestWithParam<std::string> {
     }
     if (broker_ != nullptr) {
       EXPECT_TRUE(broker_->Alive()) << broker_->Log();
-      const absl::Status stopped = broker_->Stop();
-      EXPECT_TRUE(stopped.ok()) << stopped;
+      const absl::StatusOr<int> exit_code = broker_->Stop();
+      EXPECT_TRUE(exit_code.ok()) << exit_code.status();
+      EXPECT_EQ(exit_code.value_or(-1), 0) << broker_->Log();
     }
+  }
+
+  void StartBroker(const std::vector<std::string>& flags) {
+    StartBroker(flags, StartOptions());
   }
 
   // A native client that has said Hello as `name`.
@@ -98,15 +117,43 @@ class AttackedBrokerTest : public ::testing::TestWithParam<std::string> {
         << "the healthy pair stalled";
   }
 
-  RunningBroker& broker() { return *broker_; }
+  // The broker's statistics, asked for over a fresh native connection.
+  absl::StatusOr<wire::Statistics> Statistics() {
+    return RequestStatistics(broker_->tcp());
+  }
+
+  // The broker's resident memory, in KiB.
+  absl::StatusOr<int64_t> ResidentKib() {
+    return ReadResidentKib(broker_->pid());
+  }
+
+  RunningManifoldd& broker() { return *broker_; }
   RemovalWatcher& removals() { return *watcher_; }
   HealthyPair& healthy() { return *healthy_; }
 
  private:
-  std::unique_ptr<RunningBroker> broker_;
+  std::unique_ptr<RunningManifoldd> broker_;
   std::unique_ptr<RemovalWatcher> watcher_;
   std::unique_ptr<HealthyPair> healthy_;
 };
+
+// True when this build, and so the manifoldd it made, runs under a
+// sanitizer. Their allocators keep freed memory in quarantine and add shadow
+// memory, so resident memory says little about the broker's own use, and
+// they slow some code far more than other code, so relative speeds say
+// little either: tests report both but do not judge them.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+inline constexpr bool kSanitizedBuild = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || \
+    __has_feature(memory_sanitizer)
+inline constexpr bool kSanitizedBuild = true;
+#else
+inline constexpr bool kSanitizedBuild = false;
+#endif
+#else
+inline constexpr bool kSanitizedBuild = false;
+#endif
 
 }  // namespace manifold::testing
 

@@ -61,6 +61,16 @@ export async function untilClosed(sub, ms = 5_000) {
   return got;
 }
 
+// Resolves once `condition()` is true, checking every 10 ms; rejects with
+// `what` when it is still false after `ms`.
+export async function until(condition, ms, what) {
+  const deadline = Date.now() + ms;
+  while (!condition()) {
+    if (Date.now() >= deadline) throw new Error(`${what}: not within ${ms} ms`);
+    await sleep(10);
+  }
+}
+
 export function sleep(ms) {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }

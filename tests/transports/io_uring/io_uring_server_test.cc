@@ -9,16 +9,12 @@
 #include "transports/io_uring/io_uring_server.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <linux/audit.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
-#include <poll.h>
-#include <signal.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -30,14 +26,10 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/time/clock.h"
 #include "gtest/gtest.h"
-#include "tests/transports/testing/child_process.h"
+#include "tests/testing/child_process.h"
+#include "tests/testing/running_manifoldd.h"
 #include "transports/io_uring/internal/ring.h"
-
-#ifndef MANIFOLDD_PATH
-#define MANIFOLDD_PATH nullptr
-#endif
 
 namespace manifold {
 namespace {
@@ -151,60 +143,31 @@ TEST(IoUringServerTest, AKernelWithoutIoUringIsAOneLineError) {
             "(io_uring_setup: Function not implemented)");
 }
 
-// Runs manifoldd with `args` where io_uring_setup() fails with EPERM; returns
-// its wait status and stderr, or fails after 10 s.
-struct Outcome {
-  int status = -1;
-  std::string err;
-};
-absl::StatusOr<Outcome> RunManifolddWithoutIoUring(
+// Runs manifoldd with `args` to its end, where io_uring_setup() fails with
+// EPERM: it is started from a thread with that seccomp filter, which the
+// child inherits. Fails after 10 s.
+absl::StatusOr<testing::Completed> RunManifolddWithoutIoUring(
     const std::vector<std::string>& args) {
-  const std::string program = testing::ProgramPath("MANIFOLDD", MANIFOLDD_PATH);
-  if (program.empty()) return absl::NotFoundError("no manifoldd");
-  int pipe_fds[2];
-  if (::pipe2(pipe_fds, O_CLOEXEC) != 0) return absl::InternalError("pipe");
-  std::vector<char*> argv = {const_cast<char*>(program.c_str())};
-  for (const std::string& arg : args)
-    argv.push_back(const_cast<char*>(arg.c_str()));
-  argv.push_back(nullptr);
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    ::dup2(pipe_fds[1], STDERR_FILENO);
-    const int null = ::open("/dev/null", O_WRONLY);
-    ::dup2(null, STDOUT_FILENO);
-    if (!ForbidIoUringSetup(EPERM)) ::_exit(99);
-    ::execv(program.c_str(), argv.data());
-    ::_exit(98);
-  }
-  ::close(pipe_fds[1]);
-  Outcome outcome;
-  const absl::Time deadline = absl::Now() + absl::Seconds(10);
-  while (true) {
-    pollfd p{pipe_fds[0], POLLIN, 0};
-    const int64_t wait = absl::ToInt64Milliseconds(deadline - absl::Now());
-    if (wait <= 0 || ::poll(&p, 1, static_cast<int>(wait)) <= 0) {
-      ::kill(pid, SIGKILL);
-      ::waitpid(pid, nullptr, 0);
-      ::close(pipe_fds[0]);
-      return absl::DeadlineExceededError("manifoldd hung");
+  absl::StatusOr<testing::Completed> run =
+      absl::InternalError("the filtered thread did not run");
+  std::thread forbidden([&] {
+    if (!ForbidIoUringSetup(EPERM)) {
+      run = absl::UnimplementedError("cannot install a seccomp filter");
+      return;
     }
-    char chunk[1024];
-    const ssize_t n = ::read(pipe_fds[0], chunk, sizeof(chunk));
-    if (n <= 0) break;
-    outcome.err.append(chunk, static_cast<size_t>(n));
-  }
-  ::close(pipe_fds[0]);
-  ::waitpid(pid, &outcome.status, 0);
-  return outcome;
+    run = testing::RunToCompletion(testing::ManifolddPath(), args,
+                                   absl::Seconds(10));
+  });
+  forbidden.join();
+  return run;
 }
 
 TEST(IoUringServerTest, ManifolddSaysInOneLineWhyItCannotUseIoUring) {
   if (kAuditArch == 0) GTEST_SKIP() << "no seccomp filter for this machine";
-  absl::StatusOr<Outcome> run =
+  absl::StatusOr<testing::Completed> run =
       RunManifolddWithoutIoUring({"--loop=io_uring", "--listen=127.0.0.1:0"});
   ASSERT_TRUE(run.ok()) << run.status();
-  ASSERT_TRUE(WIFEXITED(run->status)) << run->status;
-  EXPECT_EQ(WEXITSTATUS(run->status), 1) << run->err;
+  EXPECT_EQ(run->exit_code, 1) << run->err;
   EXPECT_TRUE(
       absl::StartsWith(run->err, "manifoldd: io_uring is unavailable: "))
       << run->err;

@@ -163,7 +163,11 @@ TEST(MemoryBrokerTest, ManySubscriberThreadsEachGetEveryMessage) {
       }
     });
   }
-  while (subscribed < kThreads) absl::SleepFor(absl::Milliseconds(1));
+  for (const absl::Time deadline = absl::Now() + absl::Seconds(30);
+       subscribed < kThreads && absl::Now() < deadline;) {
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  EXPECT_EQ(subscribed, kThreads) << "subscribers did not get going";
   LinkClient publisher(broker.Connect("pub"));
   publisher.Hello("pub");
   for (int i = 0; i < kMessages; ++i) {

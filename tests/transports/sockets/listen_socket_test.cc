@@ -7,7 +7,7 @@
 
 #include "absl/strings/match.h"
 #include "gtest/gtest.h"
-#include "tests/transports/testing/child_process.h"
+#include "tests/testing/temp_dir.h"
 #include "transports/sockets/socket_io.h"
 
 namespace manifold {

@@ -28,12 +28,13 @@
 #include "broker/transcript/transcript_runner.h"
 #include "core/framing.h"
 #include "core/manifold.pb.h"
-#include "examples/tcp_broker/event_loops.h"
 #include "gtest/gtest.h"
-#include "tests/transports/testing/child_process.h"
-#include "tests/transports/testing/event_loops.h"
+#include "tests/testing/temp_dir.h"
+#include "tests/transports/testing/event_loop_params.h"
+#include "tests/transports/testing/vanished_peer.h"
 #include "tests/transports/testing/wire_client.h"
 #include "transports/driver/recording_observer.h"
+#include "transports/loops/event_loops.h"
 #include "transports/sockets/socket_io.h"
 
 namespace manifold {
@@ -235,7 +236,9 @@ TEST_P(SocketServerTest, LargeMessageThroughSmallSocketBuffersArrivesWhole) {
   ASSERT_OK_AND_ASSIGN(ack, publisher.PublishAcked("big", payload));
   EXPECT_EQ(ack.ack().delivered(), 1u);
 
-  absl::SleepFor(absl::Milliseconds(50));  // let the socket fill up
+  // A round trip after the delivery: the turn that routed it has written to
+  // the subscriber until its socket refused more, before anything is read.
+  ASSERT_TRUE(publisher.Ping().ok());
   ASSERT_OK_AND_ASSIGN(m, subscriber.Receive(absl::Seconds(20)));
   EXPECT_TRUE(m.deliver().payload() == payload) << "payload corrupted";
   Stop();
@@ -261,8 +264,10 @@ TEST_P(SocketServerTest, SlowReaderWithSmallBuffersGetsEveryMessageInOrder) {
   }
   ASSERT_TRUE(publisher.SendRaw(batch).ok());
   ASSERT_TRUE(publisher.Ping().ok());  // every publish has been routed
+  // And the turn that routed them is over: the subscriber's socket was filled
+  // before it reads anything.
+  ASSERT_TRUE(publisher.Ping().ok());
 
-  absl::SleepFor(absl::Milliseconds(20));
   for (int i = 0; i < kMessages; ++i) {
     ASSERT_OK_AND_ASSIGN(m, subscriber.Receive());
     ASSERT_EQ(m.deliver().payload(),
@@ -376,17 +381,9 @@ TEST_P(SocketServerTest, AVanishedPeerIsAWriteErrorNotASignal) {
   SocketServerOptions options;
   options.send_buffer_bytes = 4096;
   Start(options);
-  WireClient leaver =
-      GreetedClient(unix_, "leaver", /*receive_buffer_bytes=*/4096);
-  ASSERT_TRUE(leaver.Subscribe("flood").ok());
-  WireClient publisher = GreetedClient(tcp_, "pub");
-  ASSERT_OK_AND_ASSIGN(
-      ack, publisher.PublishAcked("flood", PatternPayload(1 << 20, 5)));
-  ASSERT_EQ(ack.ack().delivered(), 1u);
-  absl::SleepFor(absl::Milliseconds(20));  // the write is waiting
-  leaver.Close();  // writing to a closed Unix socket raises SIGPIPE
-  absl::SleepFor(absl::Milliseconds(50));
-  EXPECT_TRUE(publisher.Ping().ok());  // still serving
+  // Writing to a closed Unix socket raises SIGPIPE.
+  testing::ExpectAVanishedPeerEndsOnlyItsConnection(/*leaver_at=*/unix_,
+                                                    /*others_at=*/tcp_);
 }
 
 TEST_P(SocketServerTest, ConnectionFloodPastTheLimitIsRefusedCleanly) {

@@ -16,15 +16,11 @@
 
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
-#include "tests/transports/testing/child_process.h"
-#include "tests/transports/testing/wire_client.h"
+#include "tests/testing/temp_dir.h"
+#include "tests/transports/testing/vanished_peer.h"
 
 namespace manifold {
 namespace {
-
-using testing::GreetedClient;
-using testing::PatternPayload;
-using testing::WireClient;
 
 #define ASSERT_OK_AND_ASSIGN(lhs, expr)            \
   auto lhs##_or = (expr);                          \
@@ -52,19 +48,9 @@ TEST(UvServerTest, AVanishedPeerIsAWriteErrorAndTheThreadIsLeftAsFound) {
     sigpipe_blocked_after = sigismember(&mask, SIGPIPE);
     sigpipe_pending_after = sigismember(&pending, SIGPIPE);
   });
-  {
-    WireClient leaver =
-        GreetedClient(bound, "leaver", /*receive_buffer_bytes=*/4096);
-    ASSERT_TRUE(leaver.Subscribe("flood").ok());
-    WireClient publisher = GreetedClient(bound, "pub");
-    ASSERT_OK_AND_ASSIGN(
-        ack, publisher.PublishAcked("flood", PatternPayload(1 << 20, 5)));
-    ASSERT_EQ(ack.ack().delivered(), 1u);
-    absl::SleepFor(absl::Milliseconds(20));  // the write is waiting
-    leaver.Close();  // a Unix socket's writer then gets EPIPE and SIGPIPE
-    absl::SleepFor(absl::Milliseconds(50));
-    EXPECT_TRUE(publisher.Ping().ok());  // still serving
-  }
+  // A Unix socket's writer gets EPIPE and SIGPIPE.
+  testing::ExpectAVanishedPeerEndsOnlyItsConnection(/*leaver_at=*/bound,
+                                                    /*others_at=*/bound);
   server->RequestShutdown();
   loop.join();
   EXPECT_TRUE(run_status.ok()) << run_status;

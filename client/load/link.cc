@@ -1,0 +1,182 @@
+#include "client/load/link.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "transports/sockets/socket_io.h"
+
+namespace manifold::load {
+namespace {
+
+constexpr size_t kInitialBuffer = 256 * 1024;
+// Room kept free for one read.
+constexpr size_t kMinReadRoom = 64 * 1024;
+// Native sync pings use op ids from here, far from any op id roles use.
+constexpr uint64_t kSyncIdBase = uint64_t{1} << 62;
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Link>> Link::Open(const Endpoint& endpoint,
+                                                 const LoadWire& wire,
+                                                 std::string name,
+                                                 absl::Duration timeout) {
+  absl::StatusOr<UniqueFd> fd = ConnectStream(endpoint, timeout);
+  if (!fd.ok()) return fd.status();
+  if (absl::Status s = SetNonBlocking(fd->get()); !s.ok()) return s;
+  return std::unique_ptr<Link>(new Link(*std::move(fd), wire, std::move(name)));
+}
+
+Link::Link(UniqueFd fd, const LoadWire& wire, std::string name)
+    : fd_(std::move(fd)),
+      wire_(wire),
+      name_(std::move(name)),
+      buffer_(new char[kInitialBuffer]),
+      capacity_(kInitialBuffer) {}
+
+absl::Status Link::Flush() {
+  while (sent_ < output_.size()) {
+    const ssize_t n = ::send(fd_.get(), output_.data() + sent_,
+                             output_.size() - sent_, MSG_NOSIGNAL);
+    if (n > 0) {
+      sent_ += static_cast<size_t>(n);
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+    return ErrnoStatus(n < 0 ? errno : EPIPE, absl::StrCat(name_, ": send"));
+  }
+  if (sent_ == output_.size()) {
+    output_.clear();
+    sent_ = 0;
+  } else if (sent_ >= (1 << 20)) {
+    output_.erase(0, sent_);
+    sent_ = 0;
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<size_t> Link::Fill(size_t budget) {
+  size_t total = 0;
+  while (total < budget) {
+    if (start_ == end_) start_ = end_ = 0;
+    if (capacity_ - end_ < kMinReadRoom) {
+      // Move the unread part to the front; grow when it fills the buffer
+      // (one large message).
+      const size_t unread = end_ - start_;
+      if (capacity_ - unread < kMinReadRoom) {
+        const size_t grown = std::max(capacity_ * 2, unread + kMinReadRoom);
+        std::unique_ptr<char[]> bigger(new char[grown]);
+        std::memcpy(bigger.get(), buffer_.get() + start_, unread);
+        buffer_ = std::move(bigger);
+        capacity_ = grown;
+      } else {
+        std::memmove(buffer_.get(), buffer_.get() + start_, unread);
+      }
+      start_ = 0;
+      end_ = unread;
+    }
+    const size_t room = capacity_ - end_;
+    const ssize_t n = ::read(fd_.get(), buffer_.get() + end_, room);
+    if (n > 0) {
+      end_ += static_cast<size_t>(n);
+      total += static_cast<size_t>(n);
+      if (static_cast<size_t>(n) < room) break;  // the socket is drained
+      continue;
+    }
+    if (n == 0) {
+      return absl::UnavailableError(
+          absl::StrCat(name_, ": the server closed the connection"));
+    }
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+    return ErrnoStatus(errno, absl::StrCat(name_, ": read"));
+  }
+  return total;
+}
+
+absl::StatusOr<bool> Link::Next(ServerEvent& event) {
+  if (start_ == end_) return false;
+  absl::StatusOr<size_t> used = wire_.Parse(
+      absl::string_view(buffer_.get() + start_, end_ - start_), event);
+  if (!used.ok()) {
+    return absl::Status(used.status().code(),
+                        absl::StrCat(name_, ": ", used.status().message()));
+  }
+  if (*used == 0) return false;
+  start_ += *used;
+  return true;
+}
+
+absl::Status Link::Wait(short events, absl::Time deadline) {
+  while (true) {
+    const absl::Duration left = deadline - absl::Now();
+    if (left <= absl::ZeroDuration()) {
+      return absl::DeadlineExceededError(
+          absl::StrCat(name_, ": no answer from the server in time"));
+    }
+    pollfd p{fd_.get(), events, 0};
+    const int ready = ::poll(&p, 1,
+                             static_cast<int>(std::max<int64_t>(
+                                 1, absl::ToInt64Milliseconds(left))));
+    if (ready > 0) return absl::OkStatus();
+    if (ready < 0 && errno != EINTR) {
+      return ErrnoStatus(errno, absl::StrCat(name_, ": poll"));
+    }
+  }
+}
+
+absl::Status Link::Sync(
+    absl::Time deadline,
+    const std::function<absl::Status(const ServerEvent&)>& on_event) {
+  const uint64_t id = kSyncIdBase + ++sync_ids_;
+  wire_.AppendPing(id, output_);
+  while (pending_output() > 0) {
+    if (absl::Status s = Flush(); !s.ok()) return s;
+    if (pending_output() > 0) {
+      if (absl::Status s = Wait(POLLOUT, deadline); !s.ok()) return s;
+    }
+  }
+  ServerEvent event;
+  while (true) {
+    absl::StatusOr<bool> got = Next(event);
+    if (!got.ok()) return got.status();
+    if (!*got) {
+      if (absl::Status s = Wait(POLLIN, deadline); !s.ok()) return s;
+      absl::StatusOr<size_t> read = Fill(1 << 20);
+      if (!read.ok()) return read.status();
+      continue;
+    }
+    switch (event.kind) {
+      case ServerEvent::Kind::kPong:
+        // NATS pongs carry no id; ours is the only ping in flight.
+        if (wire_.protocol() == Protocol::kNats || event.id == id) {
+          return absl::OkStatus();
+        }
+        break;
+      case ServerEvent::Kind::kPing:
+        wire_.AppendPong(event, output_);
+        if (absl::Status s = Flush(); !s.ok()) return s;
+        break;
+      case ServerEvent::Kind::kError:
+        if (event.fatal || !on_event) {
+          return absl::FailedPreconditionError(
+              absl::StrCat(name_, ": the server said ", event.text));
+        }
+        break;
+      default:
+        break;
+    }
+    if (on_event) {
+      if (absl::Status s = on_event(event); !s.ok()) return s;
+    }
+  }
+}
+
+}  // namespace manifold::load

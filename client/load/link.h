@@ -1,0 +1,100 @@
+// File: client/load/link.h
+// -----------------------------------------------------------------------------
+//
+// One client connection of the load tool: a non-blocking socket to the server
+// with an input buffer that events are decoded from in place and an output
+// string that commands are appended to. Setup (handshake, subscriptions) uses
+// Sync(), which waits for the server's answer to a ping so the caller knows
+// everything sent before it has been handled; the measured phase uses Fill(),
+// Next() and Flush() from an event loop (client/load/load_loop.h).
+//
+// Example:
+//
+//   absl::StatusOr<std::unique_ptr<Link>> link =
+//       Link::Open(endpoint, *wire, "bench-sub-0", absl::Seconds(5));
+//   (*link)->wire().AppendConnect("bench-sub-0", (*link)->output());
+//   (*link)->wire().AppendSubscribe("bench.data", "", 1, (*link)->output());
+//   absl::Status ready = (*link)->Sync(absl::Now() + absl::Seconds(5),
+//   nullptr);
+
+#ifndef MANIFOLD_CLIENT_LOAD_LINK_H_
+#define MANIFOLD_CLIENT_LOAD_LINK_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "client/load/load_wire.h"
+#include "transports/sockets/endpoint.h"
+#include "transports/sockets/unique_fd.h"
+
+namespace manifold::load {
+
+class Link {
+ public:
+  // Connects to `endpoint` (within `timeout`) and makes the socket
+  // non-blocking. `wire` is not owned and must outlive the link. `name`
+  // appears in errors.
+  static absl::StatusOr<std::unique_ptr<Link>> Open(const Endpoint& endpoint,
+                                                    const LoadWire& wire,
+                                                    std::string name,
+                                                    absl::Duration timeout);
+
+  int fd() const { return fd_.get(); }
+  const LoadWire& wire() const { return wire_; }
+  const std::string& name() const { return name_; }
+
+  // --- Output ------------------------------------------------------------
+
+  // Bytes to send: append here, then Flush().
+  std::string& output() { return output_; }
+  size_t pending_output() const { return output_.size() - sent_; }
+  // Writes as much pending output as the socket takes now. Returns an error
+  // (naming the link) if the connection is broken.
+  absl::Status Flush();
+
+  // --- Input -------------------------------------------------------------
+
+  // Reads what the socket holds, up to about `budget` bytes. Returns the
+  // bytes read (0: nothing waiting), or UNAVAILABLE when the server closed
+  // the connection, or another error.
+  absl::StatusOr<size_t> Fill(size_t budget);
+  // Decodes the next whole server message from the input. Returns false when
+  // none is complete. The event's views are valid until the next Fill().
+  absl::StatusOr<bool> Next(ServerEvent& event);
+
+  // --- Setup -------------------------------------------------------------
+
+  // Sends the pending output and a ping, then reads until the ping's answer,
+  // passing every other event to `on_event` (may be empty) and answering
+  // the server's pings. An error from `on_event`, a fatal server error or
+  // `deadline` ends the wait with an error naming the link.
+  absl::Status Sync(
+      absl::Time deadline,
+      const std::function<absl::Status(const ServerEvent&)>& on_event);
+
+ private:
+  Link(UniqueFd fd, const LoadWire& wire, std::string name);
+  absl::Status Wait(short events, absl::Time deadline);
+
+  UniqueFd fd_;
+  const LoadWire& wire_;
+  const std::string name_;
+  std::string output_;
+  size_t sent_ = 0;
+  // Input: bytes [start_, end_) of buffer_ are unread.
+  std::unique_ptr<char[]> buffer_;
+  size_t capacity_ = 0;
+  size_t start_ = 0;
+  size_t end_ = 0;
+  uint64_t sync_ids_ = 0;
+};
+
+}  // namespace manifold::load
+
+#endif  // MANIFOLD_CLIENT_LOAD_LINK_H_

@@ -1,0 +1,120 @@
+#include "client/load/load_options.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "client/load/arrivals.h"
+
+namespace manifold::load {
+namespace {
+
+struct Defaults {
+  Scenario scenario;
+  absl::string_view name;
+  int publishers;
+  int subscribers;
+  uint64_t messages;
+};
+
+constexpr Defaults kDefaults[] = {
+    {Scenario::kPubSub, "pubsub", 1, 1, 2'000'000},
+    {Scenario::kFanOut, "fanout", 1, 8, 500'000},
+    {Scenario::kQueue, "queue", 1, 4, 2'000'000},
+    {Scenario::kWildcard, "wildcard", 1, 2, 1'000'000},
+    {Scenario::kRequestReply, "reqrep", 1, 1, 50'000},
+    {Scenario::kPing, "ping", 1, 0, 50'000},
+};
+
+const Defaults& DefaultsFor(Scenario scenario) {
+  for (const Defaults& d : kDefaults) {
+    if (d.scenario == scenario) return d;
+  }
+  return kDefaults[0];
+}
+
+// Sequence-number bitmaps, one per publisher per subscriber: kept below this.
+constexpr uint64_t kMaxBitmapBytes = uint64_t{512} << 20;
+constexpr int kMaxConnections = 1000;
+// Messages in flight per publisher, by default about this many bytes.
+constexpr uint64_t kWindowBytes = 2 << 20;
+
+}  // namespace
+
+absl::string_view ScenarioName(Scenario scenario) {
+  return DefaultsFor(scenario).name;
+}
+
+absl::StatusOr<Scenario> ParseScenario(absl::string_view name) {
+  for (const Defaults& d : kDefaults) {
+    if (d.name == name) return d.scenario;
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown scenario '", name,
+                   "'; expected pubsub, fanout, queue, wildcard, reqrep or "
+                   "ping"));
+}
+
+bool IsRoundTrip(Scenario scenario) {
+  return scenario == Scenario::kRequestReply || scenario == Scenario::kPing;
+}
+
+absl::StatusOr<LoadOptions> ResolveOptions(LoadOptions o) {
+  const Defaults& d = DefaultsFor(o.scenario);
+  if (o.publishers == 0) o.publishers = d.publishers;
+  if (o.subscribers == 0) o.subscribers = d.subscribers;
+  if (o.messages == 0) o.messages = d.messages;
+  if (o.subjects == 0) o.subjects = 256;
+  if (o.window == 0) {
+    o.window =
+        std::clamp<uint64_t>(kWindowBytes / (o.payload_bytes + 64), 64, 16384);
+  }
+  if (o.publishers < 1 || o.subscribers < 0 ||
+      o.publishers + o.subscribers > kMaxConnections) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("publishers (", o.publishers,
+                     ") must be at least 1 and with "
+                     "subscribers (",
+                     o.subscribers, ") at most ", kMaxConnections));
+  }
+  if (o.scenario == Scenario::kPing) {
+    o.subscribers = 0;
+  } else if (o.subscribers < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(ScenarioName(o.scenario), " needs at least 1 subscriber"));
+  }
+  if (o.scenario == Scenario::kRequestReply &&
+      o.protocol == Protocol::kNative && o.subscribers != 1) {
+    return absl::InvalidArgumentError(
+        "native reqrep uses Serve/Request, which has one server per topic: "
+        "give --subs 1");
+  }
+  if (o.payload_bytes < kStampBytes || o.payload_bytes > (8 << 20)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "payload size ", o.payload_bytes, " must be between ", kStampBytes,
+        " (room for a sequence number and a publisher index) and 8 MiB"));
+  }
+  if (o.duration <= absl::ZeroDuration() || o.timeout <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("duration and timeout must be positive");
+  }
+  if (o.inflight < 1 || o.inflight > 65536) {
+    return absl::InvalidArgumentError("inflight must be between 1 and 65536");
+  }
+  if (o.subjects < 1 || o.subjects > 1'000'000) {
+    return absl::InvalidArgumentError("subjects must be between 1 and 1000000");
+  }
+  if (o.client_threads < 1 || o.client_threads > 2) {
+    return absl::InvalidArgumentError("client threads must be 1 or 2");
+  }
+  const uint64_t streams = static_cast<uint64_t>(o.publishers) *
+                           static_cast<uint64_t>(std::max(1, o.subscribers));
+  if (o.messages > (uint64_t{1} << 40) ||
+      o.messages / 8 * streams > kMaxBitmapBytes) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        o.messages, " messages per publisher are too many to check with ",
+        o.publishers, " publishers and ", o.subscribers,
+        " subscribers; lower the count"));
+  }
+  return o;
+}
+
+}  // namespace manifold::load
