@@ -29,6 +29,8 @@ inline constexpr absl::string_view kSubscriptionRemoved =
     "$sys/subscription/removed";
 inline constexpr absl::string_view kServiceAdded = "$sys/service/added";
 inline constexpr absl::string_view kServiceRemoved = "$sys/service/removed";
+// A connection kept others stalled longer than max_stall (wire::SlowConsumer).
+inline constexpr absl::string_view kSlowConsumer = "$sys/slow_consumer";
 // Periodic statistics, and the topic whose requests the broker answers.
 inline constexpr absl::string_view kStatisticsTopic = "$sys/stats";
 

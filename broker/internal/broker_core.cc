@@ -66,7 +66,13 @@ bool IsPrintable(absl::string_view s) {
 BrokerCore::BrokerCore(BrokerOptions options)
     : options_(std::move(options)),
       topic_limits_{.max_length = options_.max_topic_length(),
-                    .max_depth = options_.max_topic_depth()} {
+                    .max_depth = options_.max_topic_depth()},
+      backpressure_(options_.slow_consumer_policy() ==
+                    BrokerOptions::BACKPRESSURE),
+      resume_outbound_bytes_(options_.max_outbound_bytes() *
+                             options_.resume_outbound_percent() / 100),
+      hard_outbound_limit_(2 * options_.max_outbound_bytes() +
+                           options_.max_frame_bytes()) {
   if (options_.statistics_interval_ms() > 0) {
     statistics_timer_ = timers_.Schedule(
         now_ + absl::Milliseconds(options_.statistics_interval_ms()),
@@ -246,6 +252,8 @@ void BrokerCore::BeginClose(ConnectionCore& c, absl::Status reason,
   }
   c.inbound_.clear();
   c.inbound_read_ = 0;
+  // Nobody waits on a connection that is going away.
+  if (!c.waiting_publishers_.empty()) ReleaseWaiting(c);
   timers_.Cancel(c.handshake_timer_);
   timers_.Cancel(c.keepalive_timer_);
   c.linger_timer_ =
@@ -333,6 +341,13 @@ void BrokerCore::Destroy(ConnectionId id) {
   if (it == connections_.end()) return;
   ConnectionCore& c = *it->second;
   timers_.Cancel(c.linger_timer_);
+  timers_.Cancel(c.stall_timer_);
+  if (c.stalled_on_ > 0) {
+    // The connections it waited on still list it; they skip ids that are
+    // gone when they drain.
+    --stats_.stalled_publishers;
+    stats_.stalled_ms += absl::ToInt64Milliseconds(now_ - c.stalled_since_);
+  }
   connections_.erase(it);  // ready_ and changed_ skip ids that are gone
 }
 
@@ -398,7 +413,8 @@ void BrokerCore::ProcessConnection(ConnectionCore& c) {
   size_t handled = 0;
   bool more = false;
   while (c.state_ != ConnectionState::kClosing &&
-         c.state_ != ConnectionState::kAwaitingAdmission) {
+         c.state_ != ConnectionState::kAwaitingAdmission &&
+         c.stalled_on_ == 0) {
     const absl::string_view input = c.unread_input();
     if (input.empty()) break;
     if (handled == options_.frames_per_turn()) {
@@ -419,7 +435,9 @@ void BrokerCore::ProcessConnection(ConnectionCore& c) {
     c.awaiting_rest_of_frame_ = false;
     ++stats_.messages_in;
     ++handled;
+    origin_ = &c;
     Dispatch(c, op_);  // op_'s views point into c.inbound_: consume after
+    origin_ = nullptr;
     c.inbound_read_ += *used;
     RunDeferred();
   }
@@ -429,7 +447,7 @@ void BrokerCore::ProcessConnection(ConnectionCore& c) {
         c.inbound_.capacity() > MaxKeptInboundCapacity(options_)) {
       std::string().swap(c.inbound_);
     }
-    if (more) MarkReady(c);
+    if (more && c.stalled_on_ == 0) MarkReady(c);
     if (c.read_paused_ && c.WantsRead()) {
       c.read_paused_ = false;
       MarkChanged(c);
@@ -576,8 +594,15 @@ void BrokerCore::Send(ConnectionCore& c, const wire::ServerMessage& message) {
   if (c.state_ == ConnectionState::kClosing) return;
   // Replies are never dropped (that would break the protocol), but a peer
   // that does not read them cannot make the broker buffer without bound.
-  if (c.outbound_.size() >
-      options_.max_outbound_bytes() + options_.max_frame_bytes()) {
+  if (backpressure_) {
+    if (c.outbound_.size() >= hard_outbound_limit_) {
+      CloseSlowConsumer(c);
+      return;
+    }
+    // Nothing is dropped: whoever caused this reply waits until it drains.
+    if (c.outbound_.size() >= options_.max_outbound_bytes()) HoldBack(c);
+  } else if (c.outbound_.size() >
+             options_.max_outbound_bytes() + options_.max_frame_bytes()) {
     CloseSlowConsumer(c);
     return;
   }
@@ -663,6 +688,10 @@ void BrokerCore::FireTimer(const TimerQueue::Timer& timer) {
       c->keepalive_timer_ = TimerQueue::Key();
       CheckKeepalive(*c);
       break;
+    case TimerKind::kStall:
+      c->stall_timer_ = TimerQueue::Key();
+      OnStallTimeout(*c);
+      break;
     case TimerKind::kLinger:
       // The peer did not drain its last output in time: drop it so the
       // transport closes the link now.
@@ -704,6 +733,89 @@ void BrokerCore::CheckKeepalive(ConnectionCore& c) {
 }
 
 // ---------------------------------------------------------------------------
+// Flow control
+
+void BrokerCore::HoldBack(ConnectionCore& c) {
+  ConnectionCore* publisher = origin_;
+  if (publisher == nullptr || publisher->state_ == ConnectionState::kClosing) {
+    return;  // the broker's own messages have no sender to slow down
+  }
+  // One entry per stall: a message that reaches `c` through several
+  // subscriptions stalls its publisher once.
+  if (!c.waiting_publishers_.empty() &&
+      c.waiting_publishers_.back() == publisher->id_) {
+    return;
+  }
+  if (c.waiting_publishers_.empty()) {
+    c.holding_since_ = now_;
+    c.stall_timer_ =
+        timers_.Schedule(now_ + absl::Milliseconds(options_.max_stall_ms()),
+                         TimerKind::kStall, c.id_.value());
+  }
+  c.waiting_publishers_.push_back(publisher->id_);
+  if (publisher->stalled_on_++ == 0) {
+    publisher->stalled_since_ = now_;
+    ++stats_.publisher_stalls;
+    ++stats_.stalled_publishers;
+    MarkChanged(*publisher);  // the transport stops reading it
+  }
+}
+
+void BrokerCore::ReleaseWaiting(ConnectionCore& c) {
+  timers_.Cancel(c.stall_timer_);
+  std::vector<ConnectionId> waiting = std::move(c.waiting_publishers_);
+  c.waiting_publishers_.clear();
+  for (ConnectionId id : waiting) {
+    ConnectionCore* publisher = FindConnection(id);
+    if (publisher == nullptr || --publisher->stalled_on_ > 0) continue;
+    --stats_.stalled_publishers;
+    stats_.stalled_ms +=
+        absl::ToInt64Milliseconds(now_ - publisher->stalled_since_);
+    // Handle what it sent meanwhile, and let the transport read it again.
+    if (!publisher->unread_input().empty()) MarkReady(*publisher);
+    MarkChanged(*publisher);
+  }
+}
+
+void BrokerCore::OnDrained(ConnectionCore& c) {
+  c.dropping_ = false;
+  if (!c.waiting_publishers_.empty()) ReleaseWaiting(c);
+}
+
+void BrokerCore::OnStallTimeout(ConnectionCore& c) {
+  if (c.waiting_publishers_.empty()) return;
+  ++stats_.stall_timeouts;
+  const absl::Duration held = now_ - c.holding_since_;
+  const size_t waiting = c.waiting_publishers_.size();
+  wire::BrokerEvent event;
+  wire::SlowConsumer* slow = event.mutable_slow_consumer();
+  slow->set_session_id(c.id_.value());
+  slow->set_client_name(c.client_name_);
+  slow->set_pending_bytes(c.outbound_.size());
+  slow->set_stalled_publishers(waiting);
+  slow->set_stalled_ms(absl::ToInt64Milliseconds(held));
+  if (options_.drop_after_max_stall()) {
+    // It keeps its connection and loses deliveries until it catches up.
+    slow->set_action(wire::SlowConsumer::DROPPING);
+    c.dropping_ = true;
+    ReleaseWaiting(c);
+  } else {
+    slow->set_action(wire::SlowConsumer::DISCONNECTED);
+    ++stats_.slow_consumer_disconnects;
+    BeginClose(
+        c,
+        ProtocolError(
+            wire::SLOW_CONSUMER,
+            absl::StrCat(
+                "slow consumer: kept ", waiting, " connection(s) waiting for ",
+                absl::FormatDuration(held), " with ", c.outbound_.size(),
+                " bytes unread; the limit is ", options_.max_outbound_bytes())),
+        /*tell_peer=*/true);
+  }
+  Emit(std::move(event), sys_topics::kSlowConsumer);
+}
+
+// ---------------------------------------------------------------------------
 // Events
 
 void BrokerCore::Emit(wire::BrokerEvent event, absl::string_view sys_topic) {
@@ -732,7 +844,7 @@ std::optional<wire::BrokerEvent> BrokerCore::PollEvent() {
 void BrokerCore::PublishStatistics() {
   if (index_.Match(sys_topics::kStatisticsTopic).empty()) return;
   wire::BrokerEvent event;
-  *event.mutable_statistics() = StatisticsToProto(stats_);
+  *event.mutable_statistics() = StatisticsToProto(stats_, options_);
   const std::string payload = event.SerializeAsString();
   PublishOp publish;
   publish.topic = sys_topics::kStatisticsTopic;

@@ -127,6 +127,18 @@ class BrokerCore {
   bool DeliverToGroup(QueueGroup& group, SharedMessage& message,
                       const ConnectionCore* publisher);
   bool HasRoomForDelivery(ConnectionCore& c);
+
+  // Flow control (the backpressure policy). The connection whose operation
+  // is being handled (origin_) sent something to `c`, which is over its
+  // high-water mark: origin_ stops being read until `c` drains.
+  void HoldBack(ConnectionCore& c);
+  // `c` drained below its low-water mark, or is closing: the connections
+  // waiting on it go on.
+  void ReleaseWaiting(ConnectionCore& c);
+  // ConnectionCore::Consume() took `c` below its low-water mark.
+  void OnDrained(ConnectionCore& c);
+  // `c` kept others waiting past max_stall.
+  void OnStallTimeout(ConnectionCore& c);
   void NotifyNoResponders(ConnectionCore& publisher, const PublishOp& publish);
   void RemoveSubscription(Subscription& sub, bool emit_event);
 
@@ -153,6 +165,16 @@ class BrokerCore {
   const BrokerOptions options_;
   // From options_, in the forms the code uses.
   const TopicLimits topic_limits_;
+  const bool backpressure_;
+  // Under backpressure: stalled publishers resume when the output they wait
+  // on is below this; past hard_outbound_limit_ a connection is closed with
+  // SLOW_CONSUMER whatever the policy (each stalled publisher may add one
+  // message past the high-water mark, so this bounds what they add).
+  const size_t resume_outbound_bytes_;
+  const size_t hard_outbound_limit_;
+  // The connection whose operation is being handled, or nullptr (timers,
+  // the embedder's calls).
+  ConnectionCore* origin_ = nullptr;
   absl::Time now_ = absl::UnixEpoch();
   // Accepted connections that are not closing (handshaking ones included).
   size_t live_connections_ = 0;

@@ -57,7 +57,9 @@ void ConnectionCore::Receive(absl::string_view bytes, absl::Time now) {
 }
 
 bool ConnectionCore::WantsRead() const {
-  if (state_ == ConnectionState::kClosing) return false;
+  // A stalled connection is not read: its peer's TCP window fills and it
+  // slows down (the backpressure policy).
+  if (state_ == ConnectionState::kClosing || stalled_on_ > 0) return false;
   const size_t unread = inbound_.size() - inbound_read_;
   const BrokerOptions& options = broker_.options();
   if (unread < options.max_inbound_bytes()) return true;
@@ -70,6 +72,10 @@ void ConnectionCore::Consume(size_t n) {
   outbound_.Consume(n);
   output_consumed_ += n;
   broker_.stats_.bytes_out += n;
+  if ((dropping_ || !waiting_publishers_.empty()) &&
+      outbound_.size() < broker_.resume_outbound_bytes_) {
+    broker_.OnDrained(*this);
+  }
 }
 
 std::string ConnectionCore::Describe() const {

@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/container/btree_set.h"
 #include "absl/status/status.h"
@@ -107,6 +108,21 @@ class ConnectionCore final : public Connection {
   uint64_t output_discarded_ = 0;
   uint32_t pings_outstanding_ = 0;
   uint64_t pings_sent_ = 0;
+
+  // Flow control (the backpressure policy). As a publisher: how many
+  // connections it waits on (its input is neither handled nor read while
+  // any), and since when.
+  uint32_t stalled_on_ = 0;
+  absl::Time stalled_since_;
+  // As a subscriber: the connections waiting for its output to drain below
+  // the low-water mark, in the order they stalled (one entry per stall);
+  // since when the first has waited, and the max_stall timer.
+  std::vector<ConnectionId> waiting_publishers_;
+  absl::Time holding_since_;
+  TimerQueue::Key stall_timer_;
+  // Past max_stall with drop_after_max_stall: deliveries to it are dropped
+  // while it is over max_outbound_bytes, until it drains.
+  bool dropping_ = false;
 };
 
 // The core behind a public Connection. REQUIRES: `c` came from a Broker

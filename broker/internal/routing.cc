@@ -270,11 +270,23 @@ bool BrokerCore::DeliverToGroup(QueueGroup& group, SharedMessage& message,
 
 bool BrokerCore::HasRoomForDelivery(ConnectionCore& c) {
   if (c.outbound_.size() < options_.max_outbound_bytes()) return true;
-  if (options_.slow_consumer_policy() == BrokerOptions::DROP) {
-    ++stats_.dropped_deliveries;
-    return false;
+  switch (options_.slow_consumer_policy()) {
+    case BrokerOptions::BACKPRESSURE:
+      if (c.dropping_) break;  // past max_stall with drop_after_max_stall
+      if (c.outbound_.size() >= hard_outbound_limit_) {
+        CloseSlowConsumer(c);
+        return false;
+      }
+      HoldBack(c);  // delivered; its publisher waits until `c` drains
+      return true;
+    case BrokerOptions::DROP:
+      break;
+    case BrokerOptions::DISCONNECT:
+    default:
+      CloseSlowConsumer(c);
+      return false;
   }
-  CloseSlowConsumer(c);
+  ++stats_.dropped_deliveries;
   return false;
 }
 

@@ -137,7 +137,8 @@ void BrokerCore::HandleRequest(ConnectionCore& c,
   response->set_op_id(op_id);
   if (topic == sys_topics::kStatisticsTopic) {
     response->set_status(wire::REQUEST_OK);
-    response->set_payload(StatisticsToProto(stats_).SerializeAsString());
+    response->set_payload(
+        StatisticsToProto(stats_, options_).SerializeAsString());
     Send(c, m);
     return;
   }

@@ -1,8 +1,11 @@
 #include "broker/internal/statistics_proto.h"
 
+#include "absl/strings/ascii.h"
+
 namespace manifold::internal {
 
-wire::Statistics StatisticsToProto(const BrokerStatistics& s) {
+wire::Statistics StatisticsToProto(const BrokerStatistics& s,
+                                   const BrokerOptions& options) {
   wire::Statistics p;
   p.set_connections(s.connections);
   p.set_subscriptions(s.subscriptions);
@@ -24,6 +27,12 @@ wire::Statistics StatisticsToProto(const BrokerStatistics& s) {
   p.set_requests_timed_out(s.requests_timed_out);
   p.set_keepalive_disconnects(s.keepalive_disconnects);
   p.set_dropped_events(s.dropped_events);
+  p.set_slow_consumer_policy(absl::AsciiStrToLower(
+      BrokerOptions::SlowConsumerPolicy_Name(options.slow_consumer_policy())));
+  p.set_publisher_stalls(s.publisher_stalls);
+  p.set_stalled_publishers(s.stalled_publishers);
+  p.set_stalled_ms(s.stalled_ms);
+  p.set_stall_timeouts(s.stall_timeouts);
   return p;
 }
 

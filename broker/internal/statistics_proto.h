@@ -7,12 +7,15 @@
 #ifndef MANIFOLD_BROKER_INTERNAL_STATISTICS_PROTO_H_
 #define MANIFOLD_BROKER_INTERNAL_STATISTICS_PROTO_H_
 
+#include "broker/options.h"
 #include "broker/statistics.h"
 #include "core/manifold.pb.h"
 
 namespace manifold::internal {
 
-wire::Statistics StatisticsToProto(const BrokerStatistics& statistics);
+// `options` supplies the policy in force.
+wire::Statistics StatisticsToProto(const BrokerStatistics& statistics,
+                                   const BrokerOptions& options);
 
 }  // namespace manifold::internal
 

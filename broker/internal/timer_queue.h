@@ -36,6 +36,7 @@ enum class TimerKind : uint8_t {
   kLinger,      // target: connection id
   kRequest,     // target: request id
   kStatistics,  // target: unused
+  kStall,       // target: connection id (others wait on its output)
 };
 
 class TimerQueue {

@@ -175,9 +175,13 @@ std::string FormatStatistics(const wire::Statistics& stats, bool json) {
   });
   std::vector<std::string> lines;
   ForEachField(stats, [&](const FieldDescriptor* f) {
-    lines.push_back(absl::StrCat(f->name(),
-                                 std::string(width + 2 - f->name().size(), ' '),
-                                 FieldText(stats, f)));
+    // A table for people: the policy's name needs no quotes.
+    const std::string value =
+        f->cpp_type() == FieldDescriptor::CPPTYPE_STRING
+            ? Printable(stats.GetReflection()->GetString(stats, f))
+            : FieldText(stats, f);
+    lines.push_back(absl::StrCat(
+        f->name(), std::string(width + 2 - f->name().size(), ' '), value));
   });
   return absl::StrJoin(lines, "\n");
 }

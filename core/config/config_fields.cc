@@ -1,5 +1,6 @@
 #include "core/config/config_fields.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <optional>
@@ -88,6 +89,17 @@ absl::StatusOr<uint64_t> ParseMilliseconds(const ConfigField& field,
 
 uint64_t MinOf(const FieldDescriptor& field) {
   return field.options().GetExtension(min);
+}
+
+// The field's (max), or none.
+std::optional<uint64_t> MaxOf(const FieldDescriptor& field) {
+  if (!field.options().HasExtension(max)) return std::nullopt;
+  return field.options().GetExtension(max);
+}
+
+absl::Status AtMost(absl::string_view name, uint64_t most) {
+  return absl::InvalidArgumentError(
+      absl::StrCat(name, " must be at most ", most));
 }
 
 }  // namespace
@@ -228,6 +240,7 @@ absl::Status SetFromText(Message& config, const ConfigField& field,
         return Expected(field, "a whole number", text);
       }
       if (value < MinOf(f)) return AtLeast(field.name, MinOf(f));
+      if (MaxOf(f) && value > *MaxOf(f)) return AtMost(field.name, *MaxOf(f));
       Message* m = Holder(config, field);
       if (f.cpp_type() == FieldDescriptor::CPPTYPE_UINT64) {
         m->GetReflection()->SetUInt64(m, &f, value);
@@ -246,6 +259,9 @@ absl::Status SetFromText(Message& config, const ConfigField& field,
       }
       if (value < 0 ? MinOf(f) > 0 : static_cast<uint64_t>(value) < MinOf(f)) {
         return AtLeast(field.name, MinOf(f));
+      }
+      if (MaxOf(f) && value > 0 && static_cast<uint64_t>(value) > *MaxOf(f)) {
+        return AtMost(field.name, *MaxOf(f));
       }
       Message* m = Holder(config, field);
       if (f.cpp_type() == FieldDescriptor::CPPTYPE_INT64) {
@@ -309,6 +325,30 @@ std::string ValueAsText(const Message& config, const ConfigField& field) {
 
 namespace {
 
+// The value of an integer field, clamped to 0 when negative; nullopt for
+// other kinds.
+std::optional<uint64_t> Magnitude(const Message& m, const FieldDescriptor& f) {
+  const Reflection* r = m.GetReflection();
+  switch (f.cpp_type()) {
+    case FieldDescriptor::CPPTYPE_UINT64:
+      return r->GetUInt64(m, &f);
+    case FieldDescriptor::CPPTYPE_UINT32:
+      return r->GetUInt32(m, &f);
+    case FieldDescriptor::CPPTYPE_INT64:
+      return std::max<int64_t>(0, r->GetInt64(m, &f));
+    case FieldDescriptor::CPPTYPE_INT32:
+      return std::max<int32_t>(0, r->GetInt32(m, &f));
+    default:
+      return std::nullopt;
+  }
+}
+
+bool AboveMaximum(const Message& m, const FieldDescriptor& f) {
+  const std::optional<uint64_t> most = MaxOf(f);
+  const std::optional<uint64_t> value = Magnitude(m, f);
+  return most && value && *value > *most;
+}
+
 bool BelowMinimum(const Message& m, const FieldDescriptor& f) {
   const uint64_t least = MinOf(f);
   if (least == 0) return false;
@@ -358,6 +398,12 @@ bool FindIn(const Message& m, bool refuse_embedder_only,
       violation.path.emplace_back(f, -1);
       violation.message =
           absl::StrCat(f->name(), " must be at least ", MinOf(*f));
+      return true;
+    }
+    if (!f->is_repeated() && AboveMaximum(m, *f)) {
+      violation.path.emplace_back(f, -1);
+      violation.message =
+          absl::StrCat(f->name(), " must be at most ", *MaxOf(*f));
       return true;
     }
   }

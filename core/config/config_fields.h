@@ -63,7 +63,7 @@ std::vector<ConfigField> ListConfigFields(
 // Sets `field` in `config` from `text` as a person writes it: numbers in
 // decimal; booleans as true/false/yes/no/1/0; enum values by name in any
 // case; for "_ms" fields a whole number of milliseconds or a duration such
-// as "1.5s", "250ms", "2m". Checks the field's (min). Returns
+// as "1.5s", "250ms", "2m". Checks the field's (min) and (max). Returns
 // INVALID_ARGUMENT saying what was expected; `config` is unchanged then.
 // REQUIRES: `field` was listed for config's descriptor.
 absl::Status SetFromText(google::protobuf::Message& config,
@@ -90,8 +90,9 @@ struct ConfigViolation {
 };
 
 // Returns the first set field of `config` (nested messages included) that is
-// a number below its (min), or, when `refuse_embedder_only`, a setting marked
-// embedder_only; nullopt when there is none.
+// a number below its (min) or above its (max), or, when
+// `refuse_embedder_only`, a setting marked embedder_only; nullopt when there
+// is none.
 std::optional<ConfigViolation> FindViolation(
     const google::protobuf::Message& config, bool refuse_embedder_only);
 

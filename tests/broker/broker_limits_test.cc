@@ -114,6 +114,7 @@ TEST(BrokerLimitsTest, TopicLengthAndDepthLimitsApply) {
 TEST(BrokerLimitsTest, SlowConsumerIsDisconnectedWhileOthersContinue) {
   BrokerOptions options;
   options.set_max_outbound_bytes(10000);
+  options.set_slow_consumer_policy(BrokerOptions::DISCONNECT);
   BrokerHarness h(options);
   TestClient& pub = h.Connect("pub");
   TestClient& fast = h.Connect("fast");
@@ -143,6 +144,7 @@ TEST(BrokerLimitsTest, SlowConsumerIsDisconnectedWhileOthersContinue) {
 TEST(BrokerLimitsTest, SlowConsumerThatNeverReadsIsDroppedAfterTheLinger) {
   BrokerOptions options;
   options.set_max_outbound_bytes(1000);
+  options.set_slow_consumer_policy(BrokerOptions::DISCONNECT);
   options.set_close_linger_ms(2000);
   BrokerHarness h(options);
   TestClient& pub = h.Connect("pub");

@@ -345,9 +345,13 @@ TEST_P(CliTest, StatsPrintsTheBrokersCounters) {
   EXPECT_EQ(human.exit_code, 0) << human.err;
   const std::vector<std::string> lines =
       absl::StrSplit(human.out, '\n', absl::SkipEmpty());
-  EXPECT_EQ(lines.size(), 20u);  // one per counter
+  EXPECT_EQ(lines.size(), 25u);  // one per counter
   // The watcher and the stats command itself.
   EXPECT_THAT(human.out, StartsWith("connections                2\n"));
+  // The flow-control policy in force, and its counters.
+  EXPECT_THAT(human.out,
+              HasSubstr("\nslow_consumer_policy       backpressure\n"));
+  EXPECT_THAT(human.out, HasSubstr("\npublisher_stalls           0\n"));
 
   Completed json = Run({"--json", "stats"});
   EXPECT_EQ(json.exit_code, 0) << json.err;

@@ -108,8 +108,8 @@ TEST(ManifolddFlagsTest, NonsenseValuesAreRefusedNamingTheFlag) {
   EXPECT_EQ(Parse({"--max_payload_bytes=lots"}).status().message(),
             "--max_payload_bytes: expected a whole number, got 'lots'");
   EXPECT_EQ(Parse({"--slow_consumer_policy=sometimes"}).status().message(),
-            "--slow_consumer_policy: expected disconnect|drop, got "
-            "'sometimes'");
+            "--slow_consumer_policy: expected disconnect|drop|backpressure, "
+            "got 'sometimes'");
   EXPECT_EQ(Parse({"--log_level=loud"}).status().message(),
             "--log_level: expected error|warning|info|debug, got 'loud'");
   EXPECT_EQ(Parse({"--nope"}).status().message(),

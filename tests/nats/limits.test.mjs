@@ -18,6 +18,9 @@ const kManifoldArgs = [
   "--max_subscriptions_per_connection=10",
   "--max_outbound_bytes=65536",
   "--handshake_timeout=1s",
+  // Shorter than the keepalive's 1.2 s, so a reader that stops for good is
+  // cut for holding up its publisher before it is cut for not answering.
+  "--max_stall=500ms",
 ];
 const kNatsServerConfig = `
 max_payload: 4096
@@ -114,8 +117,8 @@ describe("configured limits", () => {
   });
 
   it(
-    "disconnects a subscriber that stops reading with 'Slow Consumer'; others never notice",
-    { skip: !isManifold && "nats-server leaves a stalled reader to its write deadline or keepalive" },
+    "stalls only the publisher of a subscriber that stops reading; when it reads again it has every message, in order",
+    { skip: !isManifold && "nats-server has no backpressure: it cuts or drops a slow reader" },
     async () => {
       const stalled = await RawClient.open(server.natsPort);
       stalled.socket.pause(); // stop reading: the socket buffers fill up
@@ -124,13 +127,58 @@ describe("configured limits", () => {
       const news = bystander.subscribe("news");
       await bystander.flush();
       const pub = await client();
+      const other = await client();
+      await pub.flush();
+      const count = 3000;
+      for (let i = 0; i < count; i++) {
+        const payload = new Uint8Array(4000); // nats.js keeps it until sent
+        payload[0] = i & 0xff;
+        payload[1] = i >> 8;
+        pub.publish("flood", payload); // 12 MB, more than the broker buffers
+      }
+      // A publisher that does not reach the stalled subscriber goes on.
+      other.publish("news", sc.encode("all well"));
+      const [m] = await take(news, 1);
+      assert.equal(sc.decode(m.data), "all well");
+      stalled.socket.resume();
+      const frame = 2 + "MSG flood 1 4000\r\n".length + 4000;
+      const all = await stalled.readBytes(count * frame, 20_000);
+      for (let i = 0; i < count; i++) {
+        const at = i * frame + "MSG flood 1 4000\r\n".length;
+        assert.equal(all.subarray(i * frame, at).toString(), "MSG flood 1 4000\r\n");
+        assert.equal(all[at] | (all[at + 1] << 8), i, `message ${i} in order`);
+      }
+      await within(pub.flush(), 10_000, "publisher flush");
+      stalled.close();
+      assert.equal(bystander.isClosed(), false);
+      assert.equal(pub.isClosed(), false);
+    },
+  );
+
+  it(
+    "disconnects a subscriber that never reads with 'Slow Consumer' after max_stall; its publisher goes on",
+    { skip: !isManifold && "nats-server leaves a stalled reader to its write deadline or keepalive" },
+    async () => {
+      const stalled = await RawClient.open(server.natsPort);
+      stalled.socket.pause(); // stop reading: the socket buffers fill up
+      stalled.write('CONNECT {"verbose":false}\r\nSUB flood 1\r\n');
+      const bystander = await client();
+      const news = bystander.subscribe("news");
+      await bystander.flush();
+      // The broker says on $sys/slow_consumer when it gives up on a reader.
+      const watcher = bystander.subscribe("$sys.slow_consumer");
+      await bystander.flush();
+      const pub = await client();
       await pub.flush();
       const payload = new Uint8Array(4000);
-      for (let i = 0; i < 4000; i++) pub.publish("flood", payload); // 16 MB
-      await within(pub.flush(), 10_000, "publisher flush");
+      for (let i = 0; i < 12000; i++) pub.publish("flood", payload); // 48 MB
+      // The publisher is held back until max_stall (500 ms) ends the stall.
+      await take(watcher, 1, 15_000);
+      // The cut subscriber gets its backlog, then the reason.
       stalled.socket.resume();
-      const said = await stalled.readUntil("-ERR 'Slow Consumer'\r\n");
+      const said = await stalled.readUntil("-ERR 'Slow Consumer'\r\n", 15_000);
       assert.ok(said.endsWith("\r\n-ERR 'Slow Consumer'\r\n"));
+      await within(pub.flush(), 15_000, "publisher flush");
       stalled.close();
       pub.publish("news", sc.encode("all well"));
       const [m] = await take(news, 1);

@@ -29,6 +29,16 @@ void BrokerHarness::Advance(absl::Duration by) {
 }
 
 void BrokerHarness::Pump() {
+  // As a transport's turn does: draining a reader may let stalled writers go
+  // on, whose input then needs processing; repeat until nothing moves.
+  uint64_t consumed = 0;
+  do {
+    consumed = broker_.statistics().bytes_out;
+    PumpOnce();
+  } while (broker_.statistics().bytes_out != consumed);
+}
+
+void BrokerHarness::PumpOnce() {
   broker_.Process(now_);
   std::vector<ConnectionId> changed;
   broker_.TakeChanged(changed);

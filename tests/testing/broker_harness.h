@@ -121,8 +121,9 @@ class BrokerHarness {
   // Moves the fake clock forward and fires the broker's due timers.
   void Advance(absl::Duration by);
 
-  // Lets the broker process input and moves output to the clients. Called by
-  // TestClient after every send; tests call it after Admit/Refuse/Shutdown.
+  // Lets the broker process input and moves output to the clients, until
+  // nothing moves. Called by TestClient after every send; tests call it after
+  // Admit/Refuse/Shutdown.
   void Pump();
 
   // All events the broker queued, removed from its queue.
@@ -133,6 +134,8 @@ class BrokerHarness {
 
  private:
   friend class TestClient;
+
+  void PumpOnce();
 
   Broker broker_;
   absl::Time now_;

@@ -137,6 +137,15 @@ class BrokerDriver {
   // limit, broker/connection.h).
   static constexpr size_t kMaxReceiveBytes = manifold::kMaxReceiveBytes;
 
+  // The scheduling rule every loop follows (epoll, io_uring, uv): in one
+  // iteration a link hands the driver at most this much input; then
+  // RunTurn() processes it and writes every link that has output, and only
+  // then is that link read again. Writing always gets its turn between
+  // reads, so subscribers drain while publishers are read, and one busy link
+  // cannot take a whole iteration. (Input the kernel already handed over past
+  // the budget is held, in order, for the next iteration.)
+  static constexpr size_t kReadBudgetBytes = 256 * 1024;
+
   explicit BrokerDriver(BrokerOptions broker_options = BrokerOptions(),
                         DriverOptions options = DriverOptions());
   BrokerDriver(const BrokerDriver&) = delete;

@@ -16,8 +16,9 @@ namespace {
 constexpr uint64_t kListenerTag = uint64_t{1} << 63;
 
 constexpr int kMaxEvents = 256;
-// Bytes read from one socket per loop iteration before the others get a turn.
-constexpr size_t kReadBudgetBytes = 256 * 1024;
+// Bytes read from one socket per loop iteration before the driver's turn
+// (the rule all loops follow: BrokerDriver::kReadBudgetBytes).
+constexpr size_t kReadBudgetBytes = BrokerDriver::kReadBudgetBytes;
 // Connections taken from one listener per loop iteration.
 constexpr int kAcceptBudget = 256;
 // How long a listener rests after accept() failed.

@@ -33,6 +33,9 @@ static_assert(kReceiveBufferBytes <= BrokerDriver::kMaxReceiveBytes);
 // driver gets a turn.
 constexpr unsigned kCompletionBatch = 256;
 constexpr int kBatchesPerTurn = 4;
+// Input held for one socket (past its read budget) before its receive is
+// cancelled, so that a fast sender waits in TCP, not in memory.
+constexpr size_t kMaxHeldBytes = 4 * BrokerDriver::kReadBudgetBytes;
 // How long a listener rests after accept failed.
 constexpr absl::Duration kAcceptPause = absl::Milliseconds(100);
 // How long a closed link's last send may run before it is cancelled.
@@ -174,6 +177,7 @@ absl::Status IoUringServer::Run() {
     if (!status.ok()) break;
     ResumeScheduled();
     wakeup = driver_.RunTurn();
+    RenewReadBudgets();
   }
   CancelEverything();
   if (!status.ok()) return status;
@@ -450,11 +454,21 @@ void IoUringServer::OnReceived(ConnectionId id, int result, uint32_t flags) {
   if (!more) socket.receive_armed = false;
   if (result > 0 && buffer && !socket.closed && !socket.end) {
     const absl::string_view bytes = buffers_->Data(*buffer, result);
-    if (socket.want_read && socket.held.empty()) {
+    if (socket.want_read && socket.held.empty() &&
+        socket.read_this_turn < BrokerDriver::kReadBudgetBytes) {
+      CountRead(id, socket, bytes.size());
       driver_.OnReceived(id, bytes);  // may pause reading
     } else {
-      // Delivered after a pause was asked for: keep it, in order.
+      // Delivered after a pause was asked for, or past this iteration's
+      // budget: keep it, in order, for the next.
       socket.held.append(bytes.data(), bytes.size());
+      if (socket.held.size() >= kMaxHeldBytes && socket.receive_armed &&
+          !socket.receive_cancel_sent) {
+        // Enough is waiting: TCP keeps the rest until this is handed over
+        // (DeliverHeld arms the receive again once it is).
+        socket.receive_cancel_sent = true;
+        Cancel(Tag(kReceive, id.value()), Tag(kCancelReceive, id.value()));
+      }
     }
   }
   if (buffer) buffers_->Recycle(*buffer);
@@ -501,6 +515,26 @@ void IoUringServer::OnCancelDone(uint64_t user_data, int result) {
 // ---------------------------------------------------------------------------
 // Reading, pausing and resuming
 
+void IoUringServer::CountRead(ConnectionId id, Socket& socket, size_t bytes) {
+  if (socket.read_this_turn == 0) read_this_turn_.push_back(id);
+  socket.read_this_turn += bytes;
+}
+
+void IoUringServer::RenewReadBudgets() {
+  std::vector<ConnectionId> read;
+  read.swap(read_this_turn_);
+  for (ConnectionId id : read) {
+    auto it = sockets_.find(id);
+    if (it == sockets_.end()) continue;
+    Socket& socket = it->second;
+    socket.read_this_turn = 0;
+    // Input held past the budget goes first in the next iteration.
+    if (socket.want_read && !socket.held.empty() && !socket.closed) {
+      ScheduleResume(id, socket);
+    }
+  }
+}
+
 void IoUringServer::ScheduleResume(ConnectionId id, Socket& socket) {
   if (socket.in_resume_list) return;
   socket.in_resume_list = true;
@@ -522,14 +556,17 @@ void IoUringServer::DeliverHeld(ConnectionId id, Socket& socket) {
   // The driver may pause reading from inside OnReceived(); nothing it does
   // there adds or removes sockets, so `socket` stays valid.
   size_t offset = 0;
-  while (socket.want_read && offset < socket.held.size()) {
+  while (socket.want_read && offset < socket.held.size() &&
+         socket.read_this_turn < BrokerDriver::kReadBudgetBytes) {
     const size_t n =
         std::min(BrokerDriver::kMaxReceiveBytes, socket.held.size() - offset);
+    CountRead(id, socket, n);
     driver_.OnReceived(id, absl::string_view(socket.held).substr(offset, n));
     offset += n;
   }
   socket.held.erase(0, offset);
-  if (!socket.want_read || !socket.held.empty()) return;  // resumed later
+  // Resumed later: by SetReading(true), or after the turn (RenewReadBudgets).
+  if (!socket.want_read || !socket.held.empty()) return;
   if (socket.end) {
     if (!socket.end_reported) {
       socket.end_reported = true;

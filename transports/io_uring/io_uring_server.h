@@ -114,8 +114,12 @@ class IoUringServer final : public SocketServer, private LinkIo {
     bool send_cancel_sent = false;
     bool closed = false;  // the driver closed the link
     bool in_resume_list = false;
-    // Bytes received while reading was paused, delivered first on resume.
+    // Bytes received while reading was paused, or past this iteration's read
+    // budget, delivered first on resume.
     std::string held;
+    // Input handed to the driver in this iteration; past
+    // BrokerDriver::kReadBudgetBytes the rest waits for the next one.
+    size_t read_this_turn = 0;
     // End of stream (OK) or the error that ended reading, reported once the
     // held bytes are delivered.
     std::optional<absl::Status> end;
@@ -150,6 +154,11 @@ class IoUringServer final : public SocketServer, private LinkIo {
   void OnCancelDone(uint64_t user_data, int result);
 
   void Adopt(UniqueFd fd, const Listener& listener);
+  // Counts input handed to the driver in this iteration.
+  void CountRead(ConnectionId id, Socket& socket, size_t bytes);
+  // After a turn: budgets start again; input held past one is handed over
+  // first in the next iteration.
+  void RenewReadBudgets();
   void ScheduleResume(ConnectionId id, Socket& socket);
   void ResumeScheduled();
   void DeliverHeld(ConnectionId id, Socket& socket);
@@ -184,6 +193,8 @@ class IoUringServer final : public SocketServer, private LinkIo {
   absl::flat_hash_map<ConnectionId, Socket> sockets_;
   // Sockets to resume reading (held bytes first) before the next wait.
   std::vector<ConnectionId> resume_list_;
+  // Sockets that handed the driver input in this iteration.
+  std::vector<ConnectionId> read_this_turn_;
   std::vector<ConnectionId> resuming_now_;
   // Closed links whose last send may still be running.
   std::vector<ConnectionId> lingering_;

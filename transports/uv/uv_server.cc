@@ -60,6 +60,10 @@ struct UvServer::Link {
   size_t write_size = 0;
   bool reading = true;
   bool done_reading = false;  // end of stream or an error was reported
+  // Input handed to the driver since the last turn; past
+  // BrokerDriver::kReadBudgetBytes reading stops until the turn is over.
+  size_t read_this_turn = 0;
+  bool over_budget = false;
 };
 
 absl::StatusOr<std::unique_ptr<UvServer>> UvServer::Create(
@@ -166,11 +170,33 @@ void UvServer::Turn() {
     for (auto& [id, status] : failed) driver_.OnWriteDone(id, status);
     wakeup = driver_.RunTurn();
   }
+  RenewReadBudgets();
   if (shutting_down_ && driver_.ShutdownDone(wakeup)) {
     StopLoop();
     return;
   }
   ArmTimer(wakeup);
+}
+
+void UvServer::RenewReadBudgets() {
+  std::vector<ConnectionId> read;
+  read.swap(read_this_turn_);
+  for (ConnectionId id : read) {
+    auto it = links_.find(id);
+    if (it == links_.end()) continue;
+    Link& link = *it->second;
+    link.read_this_turn = 0;
+    if (!link.over_budget) continue;
+    link.over_budget = false;
+    if (!link.reading || link.done_reading) continue;  // the driver paused it
+    if (const int error =
+            uv_read_start(&link.h.stream, AllocCallback, ReadCallback);
+        error != 0) {
+      link.done_reading = true;
+      failed_writes_.emplace_back(id, UvError(error, "uv_read_start"));
+      dirty_ = true;
+    }
+  }
 }
 
 void UvServer::BeginShutdown() {
@@ -308,6 +334,15 @@ void UvServer::OnReceived(Link& link, ssize_t nread, const uv_buf_t* buffer) {
     // The driver may pause reading from inside OnReceived().
     driver_.OnReceived(
         link.id, absl::string_view(buffer->base, static_cast<size_t>(nread)));
+    if (link.read_this_turn == 0) read_this_turn_.push_back(link.id);
+    link.read_this_turn += static_cast<size_t>(nread);
+    if (link.read_this_turn >= BrokerDriver::kReadBudgetBytes && link.reading &&
+        !link.over_budget) {
+      // Enough for one iteration: the driver's turn (and its writes) comes
+      // first. libuv stops its read loop for this stream at once.
+      link.over_budget = true;
+      uv_read_stop(&link.h.stream);
+    }
     return;
   }
   link.done_reading = true;
@@ -355,6 +390,7 @@ void UvServer::SetReading(ConnectionId id, bool reading) {
     uv_read_stop(&link.h.stream);
     return;
   }
+  if (link.over_budget) return;  // RenewReadBudgets() starts it after the turn
   const int error = uv_read_start(&link.h.stream, AllocCallback, ReadCallback);
   if (error != 0) {
     link.done_reading = true;

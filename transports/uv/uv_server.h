@@ -113,6 +113,8 @@ class UvServer final : public SocketServer, private LinkIo {
   static void ListenerClosedCallback(uv_handle_t* handle);
 
   void OnListenerReadable(Listener& listener);
+  // After a turn: links that used their read budget are read again.
+  void RenewReadBudgets();
   void OnReceived(Link& link, ssize_t nread, const uv_buf_t* buffer);
   void OnWritten(Link& link, int status);
 
@@ -150,6 +152,8 @@ class UvServer final : public SocketServer, private LinkIo {
   absl::flat_hash_map<ConnectionId, Link*> links_;
   // uv_write() calls that failed at once, reported after the turn.
   std::vector<std::pair<ConnectionId, absl::Status>> failed_writes_;
+  // Links that handed the driver input since the last turn.
+  std::vector<ConnectionId> read_this_turn_;
   std::unique_ptr<char[]> read_buffer_;
 };
 

@@ -800,6 +800,7 @@ TEST(NatsCodecTest, MissedPingsAreAStaleConnection) {
 TEST(NatsCodecTest, SlowConsumerIsDisconnectedWithSlowConsumer) {
   BrokerOptions options;
   options.set_max_outbound_bytes(64 * 1024);
+  options.set_slow_consumer_policy(BrokerOptions::DISCONNECT);
   NatsHarness h(options);
   NatsClient& slow = h.ConnectNats();
   slow.Sub("t", "1");

@@ -63,6 +63,8 @@ TEST(ConfigFieldsTest, BadTextIsRefusedAndChangesNothing) {
             "mode: expected fast|careful, got 'slow'");
   EXPECT_EQ(SetFromText(c, Field(fields, "small"), "1").message(),
             "small must be at least 2");
+  EXPECT_EQ(SetFromText(c, Field(fields, "small"), "101").message(),
+            "small must be at most 100");
   EXPECT_EQ(SetFromText(c, Field(fields, "small"), "5000000000").message(),
             "small: expected a whole number, got '5000000000'");
   EXPECT_EQ(SetFromText(c, Field(fields, "offset"), "1.5").message(),

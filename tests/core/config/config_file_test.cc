@@ -52,6 +52,8 @@ TEST(ConfigFileTest, ErrorsNameFileLineColumnAndField) {
             "f.textpb:2:3: max_items must be at least 1");
   EXPECT_EQ(Error("small: 1", "f.textpb"),
             "f.textpb:1:1: small must be at least 2");
+  EXPECT_EQ(Error("\nsmall: 200", "f.textpb"),
+            "f.textpb:2:1: small must be at most 100");
   EXPECT_EQ(Error("limits { admit_by_hand: true }", "f.textpb"),
             "f.textpb:1:10: admit_by_hand is for programs that embed the "
             "broker; it cannot be set here");

@@ -77,6 +77,12 @@ export function converse(port, input, { chunk = 0 } = {}) {
 //   const a = await RawClient.open(port);
 //   a.write('CONNECT {}\r\nSUB a 1\r\nPING\r\n');
 //   await a.readUntil("PONG\r\n");
+// The start and the end of a long buffer, for error messages.
+function describe(buffer) {
+  if (buffer.length <= 400) return JSON.stringify(buffer);
+  return `${buffer.length} bytes: ${JSON.stringify(buffer.slice(0, 200))} ... ${JSON.stringify(buffer.slice(-200))}`;
+}
+
 export class RawClient {
   static open(port) {
     return new Promise((resolve, reject) => {
@@ -108,12 +114,18 @@ export class RawClient {
   }
 
   // Resolves with everything received up to and including the first
-  // `marker` (and removes it from the buffer); rejects after kWaitMs.
-  readUntil(marker) {
+  // `marker` (and removes it from the buffer); rejects after `waitMs`.
+  readUntil(marker, waitMs = kWaitMs) {
     return new Promise((resolve, reject) => {
+      // Where the marker may start in what has not been searched yet, so a
+      // long stream is searched once, not once per arriving chunk.
+      let from = 0;
       const check = () => {
-        const at = this.buffer.indexOf(marker);
-        if (at < 0) return false;
+        const at = this.buffer.indexOf(marker, from);
+        if (at < 0) {
+          from = Math.max(0, this.buffer.length - marker.length + 1);
+          return false;
+        }
         const text = this.buffer.slice(0, at + marker.length);
         this.buffer = this.buffer.slice(at + marker.length);
         this.waiter = null;
@@ -123,8 +135,29 @@ export class RawClient {
       };
       const timer = setTimeout(() => {
         this.waiter = null;
-        reject(new Error(`no '${marker.trim()}' within ${kWaitMs} ms; got ${JSON.stringify(this.buffer)}`));
-      }, kWaitMs);
+        reject(new Error(`no '${marker.trim()}' within ${waitMs} ms; got ${describe(this.buffer)}`));
+      }, waitMs);
+      if (!check()) this.waiter = check;
+    });
+  }
+
+  // Resolves with the first `count` bytes received, as a Buffer (and removes
+  // them from the buffer); rejects after `waitMs`.
+  readBytes(count, waitMs = kWaitMs) {
+    return new Promise((resolve, reject) => {
+      const check = () => {
+        if (this.buffer.length < count) return false;
+        const bytes = Buffer.from(this.buffer.slice(0, count), "latin1");
+        this.buffer = this.buffer.slice(count);
+        this.waiter = null;
+        clearTimeout(timer);
+        resolve(bytes);
+        return true;
+      };
+      const timer = setTimeout(() => {
+        this.waiter = null;
+        reject(new Error(`only ${this.buffer.length} of ${count} bytes within ${waitMs} ms`));
+      }, waitMs);
       if (!check()) this.waiter = check;
     });
   }
