@@ -24,6 +24,11 @@ wire::Statistics StatisticsToProto(const BrokerStatistics& s) {
   p.set_requests_timed_out(s.requests_timed_out);
   p.set_keepalive_disconnects(s.keepalive_disconnects);
   p.set_dropped_events(s.dropped_events);
+  for (const auto& [protocol, count] : s.connections_by_protocol) {
+    wire::ProtocolConnections* entry = p.add_connections_by_protocol();
+    entry->set_protocol(protocol);
+    entry->set_connections(count);
+  }
   return p;
 }
 

@@ -36,6 +36,7 @@ enum class TimerKind : uint8_t {
   kLinger,      // target: connection id
   kRequest,     // target: request id
   kStatistics,  // target: unused
+  kCodecTick,   // target: connection id (ProtocolCodec::Tick)
 };
 
 class TimerQueue {
