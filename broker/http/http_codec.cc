@@ -136,14 +136,6 @@ std::string ClientNameFrom(const http::HttpRequest& request,
   return name.empty() ? std::string(fallback) : name;
 }
 
-std::string PrintJson(const google::protobuf::Message& message) {
-  std::string json;
-  if (!google::protobuf::util::MessageToJsonString(message, &json).ok()) {
-    return "{}";
-  }
-  return json;
-}
-
 // Copies every byte of `from` onto `to` and empties `from`.
 void MoveBytes(OutboundBuffer& from, OutboundBuffer& to) {
   absl::string_view chunks[16];
@@ -167,6 +159,11 @@ HttpCodec::~HttpCodec() = default;
 
 void HttpCodec::Start(const ConnectionStart& start, OutboundBuffer& out) {
   start_ = start;
+  http::RequestLimits limits = Limits(options_);
+  if (start.max_payload_bytes != 0) {
+    limits.max_body_bytes = start.max_payload_bytes;
+  }
+  parser_.set_limits(limits);
 }
 
 // ---------------------------------------------------------------------------
@@ -585,30 +582,27 @@ void HttpCodec::FlushAnswers(OutboundBuffer& out) {
 
 void HttpCodec::FailPendingAnswers(int status, absl::string_view code,
                                    absl::string_view message) {
-  bool failed_one = false;
+  std::vector<Answer*> failed;
   for (Answer& a : answers_) {
-    if (a.done) continue;
-    a.done = true;
-    a.close = true;
-    a.bytes.clear();
-    http::ResponseOptions response;
-    response.close = true;
-    http::AppendResponse(status, kJson,
-                         http::JsonErrorBody(code, status, message), response,
-                         a.bytes);
-    failed_one = true;
+    if (!a.done) failed.push_back(&a);
   }
   // The request that broke a limit, or one cut short, has no answer yet.
-  if (!failed_one && (fatal_status_ != 0 || parser_.in_progress())) {
-    Answer a;
-    a.done = true;
-    a.close = true;
+  if (fatal_status_ != 0 || (failed.empty() && parser_.in_progress())) {
+    answers_.emplace_back();
+    failed.push_back(&answers_.back());
+  }
+  // Every waiting request gets the error, in order; the last one says the
+  // connection closes.
+  for (Answer* a : failed) {
+    const bool last = a == failed.back();
+    a->done = true;
+    a->close = last;
+    a->bytes.clear();
     http::ResponseOptions response;
-    response.close = true;
+    response.close = last;
     http::AppendResponse(status, kJson,
                          http::JsonErrorBody(code, status, message), response,
-                         a.bytes);
-    answers_.push_back(std::move(a));
+                         a->bytes);
   }
 }
 
@@ -825,7 +819,9 @@ void HttpCodec::EncodeSseEvent(const PublishOp& publish, OutboundBuffer& out) {
     if (!publish.reply_to.empty()) {
       fields["replyTo"].set_string_value(std::string(publish.reply_to));
     }
-    data = PrintJson(object);
+    google::protobuf::Value value;
+    *value.mutable_struct_value() = std::move(object);
+    data = http::ValueToJson(value);
   } else if (http::IsUtf8(publish.payload)) {
     data = std::string(publish.payload);
   } else {
@@ -885,13 +881,6 @@ absl::StatusOr<size_t> HttpCodec::DecodeWebSocket(absl::string_view input,
       if (charged == 0) break;
       return charged;
     }
-    if (ws_->has_output()) {
-      ws_->Flush(local_out_);
-      op.kind = Operation::Kind::kLocal;
-      const size_t charged = Charge(1);
-      if (charged == 0) break;
-      return charged;
-    }
     if (ws_->closed()) {
       ws_->Flush(local_out_);
       ws_close_pending_ = true;
@@ -915,6 +904,13 @@ absl::StatusOr<size_t> HttpCodec::DecodeWebSocket(absl::string_view input,
               absl::StrCat("WebSocket protocol violation (closed with ",
                            ws_->close_code_sent(), ")"));
       }
+    }
+    if (ws_->has_output()) {
+      ws_->Flush(local_out_);
+      op.kind = Operation::Kind::kLocal;
+      const size_t charged = Charge(1);
+      if (charged == 0) break;
+      return charged;
     }
     if (inner_stream_.size() - inner_read_ > max_frame_bytes ||
         absorbed_ > max_frame_bytes + 64 * 1024) {

@@ -1,5 +1,8 @@
 #include "core/http/json_messages.h"
 
+#include <algorithm>
+#include <vector>
+
 #include "absl/status/status.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
@@ -76,6 +79,46 @@ void PayloadsToText(Value& value) {
 
 }  // namespace
 
+std::string ValueToJson(const Value& value) {
+  switch (value.kind_case()) {
+    case Value::kStructValue: {
+      // google::protobuf::Map iterates in no fixed order: sort the keys so
+      // the same message always prints the same bytes.
+      const auto& fields = value.struct_value().fields();
+      std::vector<const std::string*> keys;
+      keys.reserve(fields.size());
+      for (const auto& [key, field] : fields) keys.push_back(&key);
+      std::sort(
+          keys.begin(), keys.end(),
+          [](const std::string* a, const std::string* b) { return *a < *b; });
+      std::string out = "{";
+      for (const std::string* key : keys) {
+        if (out.size() > 1) out += ",";
+        Value name;
+        name.set_string_value(*key);
+        absl::StrAppend(&out, ValueToJson(name), ":",
+                        ValueToJson(fields.at(*key)));
+      }
+      return out + "}";
+    }
+    case Value::kListValue: {
+      std::string out = "[";
+      for (const Value& item : value.list_value().values()) {
+        if (out.size() > 1) out += ",";
+        out += ValueToJson(item);
+      }
+      return out + "]";
+    }
+    default: {
+      std::string out;
+      if (!google::protobuf::util::MessageToJsonString(value, &out).ok()) {
+        return "null";
+      }
+      return out;
+    }
+  }
+}
+
 bool IsUtf8(absl::string_view bytes) {
   for (unsigned char c : bytes) {
     if (c >= 0x80) {
@@ -122,16 +165,13 @@ std::string MessageToJson(const google::protobuf::Message& message) {
            .ok()) {
     return "{}";
   }
+  if (json.find("\"payload\"") == std::string::npos) return json;
   Value value;
   if (!google::protobuf::util::JsonStringToMessage(json, &value).ok()) {
     return json;
   }
   PayloadsToText(value);
-  std::string out;
-  if (!google::protobuf::util::MessageToJsonString(value, &out).ok()) {
-    return json;
-  }
-  return out;
+  return ValueToJson(value);
 }
 
 std::string ServerMessageToJson(const wire::ServerMessage& message) {

@@ -28,6 +28,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "core/manifold.pb.h"
+#include "google/protobuf/struct.pb.h"
 
 namespace manifold::http {
 
@@ -42,6 +43,10 @@ absl::StatusOr<wire::ClientMessage> ClientMessageFromJson(
 // Formats one server message (default values included, as protobuf's
 // always_print_primitive_fields does, so a reader need not know them).
 std::string ServerMessageToJson(const wire::ServerMessage& message);
+
+// `value` as JSON with object keys sorted, so that equal values print
+// equal bytes (protobuf's own printer follows its maps' random order).
+std::string ValueToJson(const google::protobuf::Value& value);
 
 // Formats any message the same way (events, statistics, connection lists),
 // with payload fields mapped as above.

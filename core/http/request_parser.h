@@ -97,6 +97,9 @@ class RequestParser {
   // REQUIRES: complete() and !request().upgrade.
   void Next();
 
+  // Changes the limits for the requests not yet begun.
+  void set_limits(const RequestLimits& limits) { limits_ = limits; }
+
   // The HTTP status for the error Feed() returned (400, 413, 414, 431, 505).
   int error_status() const { return error_status_; }
 
@@ -104,7 +107,7 @@ class RequestParser {
   struct Callbacks;
   absl::Status Fail(int status, absl::string_view message);
 
-  const RequestLimits limits_;
+  RequestLimits limits_;
   struct ParserState;
   std::unique_ptr<ParserState> state_;
   HttpRequest request_;
