@@ -993,7 +993,9 @@ void HttpCodec::EncodeWebSocket(const wire::ServerMessage& message,
     return;
   }
   const wire::Code code = fatal ? message.error().code() : wire::SHUTTING_DOWN;
-  if (code != wire::CONNECTION_CLOSED) {
+  // After a close frame (the peer's, or wslay's answer to a violation) no
+  // message may follow.
+  if (code != wire::CONNECTION_CLOSED && !ws_close_pending_) {
     inner_->Encode(message, inner_out_);  // the protocol's own last word
     SendInnerOutput(out);
   }

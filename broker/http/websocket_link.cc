@@ -58,12 +58,21 @@ struct WebSocketLink::Callbacks {
     const uint64_t length = arg->payload_length;
     const size_t extended = length < 126 ? 0 : length <= 0xffff ? 2 : 8;
     self.frame_bytes_ = 2 + extended + 4 + length;
-    if (!wslay_is_ctrl_frame(arg->opcode)) self.in_data_message_ = !arg->fin;
+    self.frame_is_control_ = wslay_is_ctrl_frame(arg->opcode);
+    self.frame_is_final_ = arg->fin != 0;
   }
   static void OnFrameEnd(wslay_event_context_ptr ctx, void* user_data) {
     WebSocketLink& self = Self(user_data);
-    self.completed_ += self.frame_bytes_;
-    if (!self.in_data_message_) self.settled_ = self.completed_;
+    if (self.frame_is_control_) {
+      self.settled_ += self.frame_bytes_;
+      return;
+    }
+    // A data message settles only when its last frame has arrived.
+    self.message_bytes_ += self.frame_bytes_;
+    if (self.frame_is_final_) {
+      self.settled_ += self.message_bytes_;
+      self.message_bytes_ = 0;
+    }
   }
   static void OnMessage(wslay_event_context_ptr ctx,
                         const wslay_event_on_msg_recv_arg* arg,

@@ -101,13 +101,14 @@ class WebSocketLink {
   std::deque<Message> messages_;
   absl::string_view input_;         // what Receive() is feeding
   OutboundBuffer* sink_ = nullptr;  // where frames go while sending
-  // Byte accounting for unsettled_bytes(): everything wslay has read, the
-  // frames it has finished, and that total at the last message boundary.
+  // Byte accounting for unsettled_bytes(): everything wslay has read, and
+  // the bytes of control frames and of data messages it has finished.
   size_t fed_ = 0;
-  size_t completed_ = 0;
   size_t settled_ = 0;
-  size_t frame_bytes_ = 0;
-  bool in_data_message_ = false;
+  size_t message_bytes_ = 0;  // frames of the data message in progress
+  size_t frame_bytes_ = 0;    // the frame in progress, header included
+  bool frame_is_control_ = false;
+  bool frame_is_final_ = false;
   bool close_sent_ = false;
 };
 
