@@ -233,7 +233,7 @@ absl::StatusOr<size_t> HttpCodec::EmitStep(Operation& op) {
                          "HTTP request has more operations than bytes");
   }
   absorbed_ -= used;
-  text_ = std::move(step.topic);
+  step_topic_ = std::move(step.topic);
   switch (step.kind) {
     case Step::Kind::kHello: {
       op.kind = Operation::Kind::kMessage;
@@ -248,7 +248,7 @@ absl::StatusOr<size_t> HttpCodec::EmitStep(Operation& op) {
       PublishOp& p = op.publish;
       p.Reset();
       p.op_id = step.op_id;
-      p.topic = text_;
+      p.topic = step_topic_;
       p.payload = request_.body;
       p.ack = true;
       for (const http::HttpHeader& h : request_.headers) {
@@ -264,7 +264,7 @@ absl::StatusOr<size_t> HttpCodec::EmitStep(Operation& op) {
       op.message.Clear();
       wire::Request* request = op.message.mutable_request();
       request->set_op_id(step.op_id);
-      request->set_topic(text_);
+      request->set_topic(step_topic_);
       request->set_payload(request_.body);
       request->set_timeout_ms(step.timeout_ms);
       for (const http::HttpHeader& h : request_.headers) {
@@ -281,12 +281,12 @@ absl::StatusOr<size_t> HttpCodec::EmitStep(Operation& op) {
       op.message.Clear();
       wire::Subscribe* subscribe = op.message.mutable_subscribe();
       subscribe->set_op_id(step.op_id);
-      subscribe->set_pattern(text_);
+      subscribe->set_pattern(step_topic_);
       break;
     }
     case Step::Kind::kLocal:
       op.kind = Operation::Kind::kLocal;
-      op.local_error = step.timeout_ms == 0 ? wire::OK : wire::INVALID_ARGUMENT;
+      op.local_error = step.error ? wire::INVALID_ARGUMENT : wire::OK;
       break;
   }
   return used;
@@ -306,9 +306,8 @@ void HttpCodec::AnswerLocally(
   response.headers = std::move(headers);
   http::AppendResponse(status, content_type, body, response, answer.bytes);
   answers_.push_back(std::move(answer));
-  Step step;
-  step.kind = Step::Kind::kLocal;
-  step.timeout_ms = status >= 400 ? 1 : 0;  // marks an error answer
+  Step step(Step::Kind::kLocal);
+  step.error = status >= 400;
   steps_.push_back(std::move(step));
 }
 
@@ -426,15 +425,14 @@ void HttpCodec::PlanBrokerRequest(Answer::Kind kind, std::string topic,
     hello_sent_ = true;
     name_ = "http";
     client_name_ = ClientNameFrom(request_, name_);
-    steps_.push_back(Step{Step::Kind::kHello});
+    steps_.push_back(Step(Step::Kind::kHello));
   }
   Answer answer;
   answer.kind = kind;
   answer.op_id = NextOpId();
   answer.close = !request_.keep_alive;
-  Step step;
-  step.kind = kind == Answer::Kind::kPublish ? Step::Kind::kPublish
-                                             : Step::Kind::kRequest;
+  Step step(kind == Answer::Kind::kPublish ? Step::Kind::kPublish
+                                           : Step::Kind::kRequest);
   step.topic = std::move(topic);
   step.op_id = answer.op_id;
   step.timeout_ms = timeout_ms;
@@ -489,7 +487,7 @@ void HttpCodec::PlanUpgrade(bool nats) {
   answer.done = true;
   http::AppendSwitchingProtocols(upgrade->key, protocol, answer.bytes);
   answers_.push_back(std::move(answer));
-  steps_.push_back(Step{Step::Kind::kLocal});
+  steps_.push_back(Step(Step::Kind::kLocal));
   mode_ = Mode::kWebSocket;
   ws_ = std::make_unique<WebSocketLink>(start_.max_frame_bytes);
   // NATS greets first: its INFO goes out right after the 101.
@@ -538,14 +536,13 @@ void HttpCodec::PlanSse(const std::string& query_text) {
     hello_sent_ = true;
     name_ = "sse";
     client_name_ = ClientNameFrom(request_, name_);
-    steps_.push_back(Step{Step::Kind::kHello});
+    steps_.push_back(Step(Step::Kind::kHello));
   }
   Answer answer;
   answer.kind = Answer::Kind::kSse;
   answers_.push_back(std::move(answer));
   for (std::string& topic : topics) {
-    Step step;
-    step.kind = Step::Kind::kSubscribe;
+    Step step(Step::Kind::kSubscribe);
     step.topic = std::move(topic);
     step.op_id = NextOpId();
     steps_.push_back(std::move(step));

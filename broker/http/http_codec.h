@@ -106,10 +106,13 @@ class HttpCodec final : public ProtocolCodec {
 
   // What one request asks of the broker, in order.
   struct Step {
-    enum class Kind { kHello, kPublish, kRequest, kSubscribe, kLocal } kind;
+    enum class Kind { kHello, kPublish, kRequest, kSubscribe, kLocal };
+    explicit Step(Kind k) : kind(k) {}
+    Kind kind;
     std::string topic;  // publish, request, subscribe
     uint64_t op_id = 0;
     uint32_t timeout_ms = 0;
+    bool error = false;  // kLocal: the answer is an error (counted)
   };
   // One request's answer, written when every earlier one has been.
   struct Answer {
@@ -174,8 +177,10 @@ class HttpCodec final : public ProtocolCodec {
   size_t absorbed_ = 0;
   uint64_t last_op_id_ = 0;
 
-  // The request being turned into operations; PublishOp views point into it.
+  // The request being turned into operations, and the topic of the
+  // operation handed over last; PublishOp views point into them.
   http::HttpRequest request_;
+  std::string step_topic_;
   std::deque<Step> steps_;
   std::deque<Answer> answers_;
   bool hello_sent_ = false;
