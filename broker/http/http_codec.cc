@@ -836,8 +836,9 @@ size_t HttpCodec::Charge(size_t n) {
   // Bytes that still back data the codec holds (inner bytes not decoded,
   // whole messages and pongs not handed over, frames wslay has not
   // finished) stay unreported, so every later operation has bytes to take.
-  size_t held = inner_stream_.size() - inner_read_ + pongs_received_ +
-                (ws_->has_output() ? 1 : 0) + ws_->unsettled_bytes();
+  size_t held = inner_stream_.size() - inner_read_ + json_partial_.size() +
+                pongs_received_ + (ws_->has_output() ? 1 : 0) +
+                ws_->unsettled_bytes();
   for (const std::string& m : inner_messages_) held += m.size();
   const size_t used = absorbed_ > held ? absorbed_ - held : 0;
   absorbed_ -= used;
@@ -910,6 +911,7 @@ absl::StatusOr<size_t> HttpCodec::DecodeWebSocket(absl::string_view input,
       return charged;
     }
     if (inner_stream_.size() - inner_read_ > max_frame_bytes ||
+        json_partial_.size() > max_frame_bytes ||
         absorbed_ > max_frame_bytes + 64 * 1024) {
       return ProtocolError(
           wire::FRAME_TOO_LARGE,
@@ -919,7 +921,7 @@ absl::StatusOr<size_t> HttpCodec::DecodeWebSocket(absl::string_view input,
     const absl::string_view fresh = input.substr(absorbed_);
     if (fresh.empty()) return 0;
     input_since_tick_ = true;
-    ws_->Receive(fresh);
+    ws_->Receive(fresh, inner_takes_messages_ ? json_partial_ : inner_stream_);
     absorbed_ += fresh.size();
     if (inner_read_ == inner_stream_.size()) {
       inner_stream_.clear();
@@ -928,17 +930,18 @@ absl::StatusOr<size_t> HttpCodec::DecodeWebSocket(absl::string_view input,
       inner_stream_.erase(0, inner_read_);
       inner_read_ = 0;
     }
-    while (ws_->has_message()) {
-      WebSocketLink::Message& m = ws_->front();
-      if (m.opcode == WebSocketLink::Opcode::kPong) {
-        if (inner_pings_as_frames_) ++pongs_received_;
-      } else if (inner_takes_messages_) {
-        inner_messages_.push_back(std::move(m.data));
-      } else {
-        inner_stream_ += m.data;
+    if (inner_takes_messages_) {
+      size_t start = 0;
+      for (size_t end : ws_->message_ends()) {
+        inner_messages_.push_back(json_partial_.substr(start, end - start));
+        start = end;
       }
-      ws_->Pop();
+      ws_->clear_message_ends();
+      json_partial_.erase(0, start);
+    } else {
+      ws_->clear_message_ends();
     }
+    if (inner_pings_as_frames_) pongs_received_ += ws_->TakePongs();
   }
   return ProtocolError(wire::INTERNAL,
                        "WebSocket input has more operations than bytes");

@@ -54,46 +54,55 @@ struct WebSocketLink::Callbacks {
                            const wslay_event_on_frame_recv_start_arg* arg,
                            void* user_data) {
     WebSocketLink& self = Self(user_data);
-    // A client frame's header: 2 bytes, the extended length, a 4-byte mask.
+    // wslay has read the header: 2 bytes, the extended length, the mask.
     const uint64_t length = arg->payload_length;
-    const size_t extended = length < 126 ? 0 : length <= 0xffff ? 2 : 8;
-    self.frame_bytes_ = 2 + extended + 4 + length;
-    self.frame_is_control_ = wslay_is_ctrl_frame(arg->opcode);
-    self.frame_is_final_ = arg->fin != 0;
+    self.settled_ += 2 + (length < 126 ? 0 : length <= 0xffff ? 2 : 8) + 4;
+    self.frame_is_data_ = !wslay_is_ctrl_frame(arg->opcode);
+    if (self.frame_is_data_ &&
+        self.message_size_ + length > self.max_message_bytes_) {
+      wslay_event_queue_close(ctx, WSLAY_CODE_MESSAGE_TOO_BIG, nullptr, 0);
+      wslay_event_shutdown_read(ctx);
+      self.frame_is_data_ = false;  // take none of it
+    }
   }
-  static void OnFrameEnd(wslay_event_context_ptr ctx, void* user_data) {
+  static void OnFrameChunk(wslay_event_context_ptr ctx,
+                           const wslay_event_on_frame_recv_chunk_arg* arg,
+                           void* user_data) {
     WebSocketLink& self = Self(user_data);
-    if (self.frame_is_control_) {
-      self.settled_ += self.frame_bytes_;
+    self.settled_ += arg->data_length;
+    if (!self.frame_is_data_ || wslay_event_get_read_enabled(ctx) == 0) {
       return;
     }
-    // A data message settles only when its last frame has arrived.
-    self.message_bytes_ += self.frame_bytes_;
-    if (self.frame_is_final_) {
-      self.settled_ += self.message_bytes_;
-      self.message_bytes_ = 0;
-    }
+    self.message_size_ += arg->data_length;
+    self.data_->append(reinterpret_cast<const char*>(arg->data),
+                       arg->data_length);
   }
   static void OnMessage(wslay_event_context_ptr ctx,
                         const wslay_event_on_msg_recv_arg* arg,
                         void* user_data) {
     WebSocketLink& self = Self(user_data);
     const auto opcode = static_cast<Opcode>(arg->opcode);
-    if (opcode == Opcode::kPing || opcode == Opcode::kClose) return;
-    self.messages_.push_back(Message{
-        opcode,
-        std::string(reinterpret_cast<const char*>(arg->msg), arg->msg_length)});
+    if (opcode == Opcode::kPong) {
+      ++self.pongs_;
+    } else if (opcode == Opcode::kText || opcode == Opcode::kBinary) {
+      self.message_ends_.push_back(self.data_->size());
+      self.message_size_ = 0;
+    }
   }
 };
 
-WebSocketLink::WebSocketLink(size_t max_message_bytes) {
+WebSocketLink::WebSocketLink(size_t max_message_bytes)
+    : max_message_bytes_(max_message_bytes) {
   wslay_event_callbacks callbacks = {};
   callbacks.recv_callback = &Callbacks::Recv;
   callbacks.send_callback = &Callbacks::EventSend;
   callbacks.on_msg_recv_callback = &Callbacks::OnMessage;
   callbacks.on_frame_recv_start_callback = &Callbacks::OnFrameStart;
-  callbacks.on_frame_recv_end_callback = &Callbacks::OnFrameEnd;
+  callbacks.on_frame_recv_chunk_callback = &Callbacks::OnFrameChunk;
   wslay_event_context_server_init(&events_, &callbacks, this);
+  // Payloads go straight to the caller's string, once: wslay buffers only
+  // control frames.
+  wslay_event_config_set_no_buffering(events_, 1);
   wslay_event_config_set_max_recv_msg_length(events_, max_message_bytes);
   wslay_frame_callbacks frame_callbacks = {};
   frame_callbacks.send_callback = &Callbacks::FrameSend;
@@ -107,10 +116,12 @@ WebSocketLink::~WebSocketLink() {
   if (frames_ != nullptr) wslay_frame_context_free(frames_);
 }
 
-void WebSocketLink::Receive(absl::string_view bytes) {
+void WebSocketLink::Receive(absl::string_view bytes, std::string& data) {
   if (bytes.empty() || closed()) return;
   input_ = bytes;
+  data_ = &data;
   wslay_event_recv(events_);
+  data_ = nullptr;
   input_ = absl::string_view();
 }
 

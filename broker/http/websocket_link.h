@@ -2,28 +2,29 @@
 // -----------------------------------------------------------------------------
 //
 // The server end of one WebSocket connection after the handshake, on top of
-// wslay (libwslay), sans-IO: bytes go in with Receive(), whole messages come
-// out; frames go out into an OutboundBuffer. wslay reassembles fragmented
-// messages, unmasks them, checks text messages are UTF-8 (else it closes
-// with 1007), refuses messages over the size limit (1009) and other
-// violations (1002), answers pings with pongs and completes the closing
-// handshake; this class only moves bytes between it and the broker.
+// wslay (libwslay), sans-IO: bytes go in with Receive(), the payloads of data
+// messages come out appended to a caller's string as they arrive (one copy,
+// unmasked), with the offsets where messages end; frames go out into an
+// OutboundBuffer. wslay parses and unmasks frames, checks text messages are
+// UTF-8 (else it closes with 1007), refuses other violations (1002),
+// answers pings with pongs and completes the closing handshake; this class
+// bounds message size (1009) and moves bytes between wslay and the broker.
 //
 // Example:
 //
 //   WebSocketLink link(/*max_message_bytes=*/1 << 20);
-//   link.Receive(bytes);
-//   while (link.has_message()) { Handle(link.front()); link.Pop(); }
+//   link.Receive(bytes, stream);          // payloads appended to `stream`
+//   for (size_t end : link.message_ends()) ...; link.clear_message_ends();
 //   link.Flush(out);                       // pongs, close replies
 //   link.SendMessage(kBinary, {payload}, out);
-//   if (link.closed()) { ... close_code() says why ... }
+//   if (link.closed()) { ... close_code_sent() says why ... }
 
 #ifndef MANIFOLD_BROKER_HTTP_WEBSOCKET_LINK_H_
 #define MANIFOLD_BROKER_HTTP_WEBSOCKET_LINK_H_
 
 #include <cstddef>
 #include <cstdint>
-#include <deque>
+#include <vector>
 #include <string>
 
 #include "absl/strings/string_view.h"
@@ -44,10 +45,6 @@ class WebSocketLink {
     kPing = 0x9,
     kPong = 0xa,
   };
-  struct Message {
-    Opcode opcode;
-    std::string data;
-  };
 
   // `max_message_bytes` bounds one received message (after reassembly).
   explicit WebSocketLink(size_t max_message_bytes);
@@ -56,14 +53,20 @@ class WebSocketLink {
   WebSocketLink& operator=(const WebSocketLink&) = delete;
 
   // Takes all of `bytes` (a partial frame is kept until the rest arrives).
-  // Complete data messages and pongs queue up for front()/Pop(); pings and
-  // closes are answered through Flush().
-  void Receive(absl::string_view bytes);
+  // Data payloads are appended to `data` as they arrive; each time a data
+  // message ends, data.size() is added to message_ends(). Pongs are counted;
+  // pings and closes are answered through Flush().
+  void Receive(absl::string_view bytes, std::string& data);
 
-  bool has_message() const { return !messages_.empty(); }
-  // REQUIRES: has_message().
-  Message& front() { return messages_.front(); }
-  void Pop() { messages_.pop_front(); }
+  // Where in `data` each data message received so far ended.
+  const std::vector<size_t>& message_ends() const { return message_ends_; }
+  void clear_message_ends() { message_ends_.clear(); }
+  // Pongs received since the last call.
+  size_t TakePongs() {
+    const size_t n = pongs_;
+    pongs_ = 0;
+    return n;
+  }
 
   // True when frames wslay wrote itself (pongs, close replies) wait for
   // Flush().
@@ -85,8 +88,8 @@ class WebSocketLink {
   bool closed() const;
   // True when the peer sent a close frame.
   bool close_received() const;
-  // Received bytes wslay holds that are not yet part of a finished message
-  // (a partial frame, or the frames of a fragmented message so far).
+  // Received bytes wslay holds and has not handed on: a partial frame
+  // header, a control frame's payload so far, bytes read ahead.
   size_t unsettled_bytes() const { return fed_ - settled_; }
 
   // The code of the close frame sent so far (1002, 1007, 1009, or the
@@ -98,17 +101,18 @@ class WebSocketLink {
 
   wslay_event_context* events_ = nullptr;  // receiving, control frames
   wslay_frame_context* frames_ = nullptr;  // sending data messages
-  std::deque<Message> messages_;
+  const size_t max_message_bytes_;
   absl::string_view input_;         // what Receive() is feeding
+  std::string* data_ = nullptr;     // where Receive() puts payloads
+  std::vector<size_t> message_ends_;
+  size_t pongs_ = 0;
+  size_t message_size_ = 0;         // the data message in progress
   OutboundBuffer* sink_ = nullptr;  // where frames go while sending
   // Byte accounting for unsettled_bytes(): everything wslay has read, and
-  // the bytes of control frames and of data messages it has finished.
+  // what of it has been handed on (frame headers, payloads).
   size_t fed_ = 0;
   size_t settled_ = 0;
-  size_t message_bytes_ = 0;  // frames of the data message in progress
-  size_t frame_bytes_ = 0;    // the frame in progress, header included
-  bool frame_is_control_ = false;
-  bool frame_is_final_ = false;
+  bool frame_is_data_ = false;
   bool close_sent_ = false;
 };
 
