@@ -202,7 +202,7 @@ class HttpCodec final : public ProtocolCodec {
   std::string inner_stream_;            // manifold.v1, NATS: a byte stream
   size_t inner_read_ = 0;
   std::deque<std::string> inner_messages_;
-  std::string json_partial_;           // manifold.json: messages arriving
+  std::string json_partial_;  // manifold.json: messages arriving
   size_t pongs_received_ = 0;
   bool ws_close_pending_ = false;
   OutboundBuffer inner_out_;  // what the inner codec wrote, to be framed

@@ -24,8 +24,8 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <vector>
 #include <string>
+#include <vector>
 
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
@@ -102,8 +102,8 @@ class WebSocketLink {
   wslay_event_context* events_ = nullptr;  // receiving, control frames
   wslay_frame_context* frames_ = nullptr;  // sending data messages
   const size_t max_message_bytes_;
-  absl::string_view input_;         // what Receive() is feeding
-  std::string* data_ = nullptr;     // where Receive() puts payloads
+  absl::string_view input_;      // what Receive() is feeding
+  std::string* data_ = nullptr;  // where Receive() puts payloads
   std::vector<size_t> message_ends_;
   size_t pongs_ = 0;
   size_t message_size_ = 0;         // the data message in progress

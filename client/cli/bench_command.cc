@@ -61,8 +61,8 @@ absl::Status RunBench(CommandContext& context) {
     absl::StatusOr<load::Protocol> protocol =
         load::ParseProtocol(protocol_name);
     if (!protocol.ok()) {
-      return UsageError(absl::StrCat(protocol.status().message(),
-                                     " (or nats-ws, ws)"));
+      return UsageError(
+          absl::StrCat(protocol.status().message(), " (or nats-ws, ws)"));
     }
     options.protocol = *protocol;
   }

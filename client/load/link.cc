@@ -45,7 +45,8 @@ absl::StatusOr<std::unique_ptr<Link>> Link::Open(
   auto link =
       std::unique_ptr<Link>(new Link(*std::move(fd), wire, std::move(name)));
   link->ws_ = std::make_unique<WebSocketClient>();
-  if (absl::Status s = link->ws_->Unwrap(*early, link->ws_stream_, link->framed_);
+  if (absl::Status s =
+          link->ws_->Unwrap(*early, link->ws_stream_, link->framed_);
       !s.ok()) {
     return s;
   }
@@ -110,8 +111,8 @@ absl::StatusOr<size_t> Link::FillWebSocket(size_t budget) {
     const ssize_t n = ::read(fd_.get(), raw, sizeof(raw));
     if (n > 0) {
       total += static_cast<size_t>(n);
-      if (absl::Status s = ws_->Unwrap(absl::string_view(raw, n), ws_stream_,
-                                       framed_);
+      if (absl::Status s =
+              ws_->Unwrap(absl::string_view(raw, n), ws_stream_, framed_);
           !s.ok()) {
         return absl::Status(s.code(), absl::StrCat(name_, ": ", s.message()));
       }

@@ -24,12 +24,12 @@ absl::StatusOr<std::string> WebSocketHandshake(int fd, absl::string_view host,
                                                absl::string_view path,
                                                absl::string_view protocol,
                                                absl::Time deadline) {
-  std::string request = absl::StrCat(
-      "GET ", path, " HTTP/1.1\r\nHost: ", host,
-      "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-      "Sec-WebSocket-Key: ",
-      absl::Base64Escape("manifold-bench-1"),
-      "\r\nSec-WebSocket-Version: 13\r\n");
+  std::string request =
+      absl::StrCat("GET ", path, " HTTP/1.1\r\nHost: ", host,
+                   "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                   "Sec-WebSocket-Key: ",
+                   absl::Base64Escape("manifold-bench-1"),
+                   "\r\nSec-WebSocket-Version: 13\r\n");
   if (!protocol.empty()) {
     absl::StrAppend(&request, "Sec-WebSocket-Protocol: ", protocol, "\r\n");
   }
@@ -44,8 +44,9 @@ absl::StatusOr<std::string> WebSocketHandshake(int fd, absl::string_view host,
     }
     pollfd p{fd, static_cast<short>(sent < request.size() ? POLLOUT : POLLIN),
              0};
-    if (::poll(&p, 1, static_cast<int>(std::max<int64_t>(
-                          1, absl::ToInt64Milliseconds(left)))) <= 0) {
+    if (::poll(&p, 1,
+               static_cast<int>(std::max<int64_t>(
+                   1, absl::ToInt64Milliseconds(left)))) <= 0) {
       continue;
     }
     if (sent < request.size()) {
@@ -71,14 +72,15 @@ absl::StatusOr<std::string> WebSocketHandshake(int fd, absl::string_view host,
     const size_t end = answer.find("\r\n\r\n");
     if (end == std::string::npos) {
       if (answer.size() > 64 * 1024) {
-        return absl::InvalidArgumentError("WebSocket handshake answer too long");
+        return absl::InvalidArgumentError(
+            "WebSocket handshake answer too long");
       }
       continue;
     }
     if (!absl::StartsWith(answer, "HTTP/1.1 101")) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "WebSocket handshake refused: ",
-          answer.substr(0, answer.find("\r\n"))));
+      return absl::FailedPreconditionError(
+          absl::StrCat("WebSocket handshake refused: ",
+                       answer.substr(0, answer.find("\r\n"))));
     }
     return answer.substr(end + 4);
   }
@@ -146,8 +148,7 @@ void WebSocketClient::Wrap(absl::string_view payload, std::string& out) {
   sink_ = nullptr;
 }
 
-absl::Status WebSocketClient::Unwrap(absl::string_view raw,
-                                     std::string& stream,
+absl::Status WebSocketClient::Unwrap(absl::string_view raw, std::string& stream,
                                      std::string& replies) {
   input_ = raw;
   while (true) {
@@ -155,7 +156,8 @@ absl::Status WebSocketClient::Unwrap(absl::string_view raw,
     const ssize_t n = wslay_frame_recv(frames_, &iocb);
     if (n == WSLAY_ERR_WANT_READ) break;
     if (n < 0) {
-      return absl::InvalidArgumentError("the server sent a bad WebSocket frame");
+      return absl::InvalidArgumentError(
+          "the server sent a bad WebSocket frame");
     }
     const absl::string_view data(reinterpret_cast<const char*>(iocb.data),
                                  iocb.data_length);
