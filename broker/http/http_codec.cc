@@ -152,6 +152,18 @@ void MoveBytes(OutboundBuffer& from, OutboundBuffer& to) {
 
 }  // namespace
 
+std::string HttpSettingsText(const HttpOptions& options) {
+  return NatsSettingsText(options.nats);
+}
+
+absl::StatusOr<HttpOptions> ParseHttpSettings(absl::string_view text) {
+  absl::StatusOr<NatsOptions> nats = ParseNatsSettings(text);
+  if (!nats.ok()) return nats.status();
+  HttpOptions options;
+  options.nats = *std::move(nats);
+  return options;
+}
+
 HttpCodec::HttpCodec(HttpOptions options)
     : options_(std::move(options)), parser_(Limits(options_)) {}
 

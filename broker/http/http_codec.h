@@ -82,6 +82,12 @@
 
 namespace manifold {
 
+// The options recorded transcripts keep (HttpCodec::settings()): /nats's
+// NatsOptions as NatsSettingsText() writes them; the HTTP limits are
+// HttpOptions' defaults in a replay, as in manifoldd. And back.
+std::string HttpSettingsText(const HttpOptions& options);
+absl::StatusOr<HttpOptions> ParseHttpSettings(absl::string_view text);
+
 class HttpCodec final : public ProtocolCodec {
  public:
   explicit HttpCodec(HttpOptions options = HttpOptions());
@@ -90,6 +96,7 @@ class HttpCodec final : public ProtocolCodec {
   // "http" for plain requests, "sse" for a connection opened by /sse, and
   // after an upgrade "ws" (manifold.v1), "ws-json" or "nats-ws".
   absl::string_view name() const override { return name_; }
+  std::string settings() const override { return HttpSettingsText(options_); }
   void Start(const ConnectionStart& start, OutboundBuffer& out) override;
   absl::StatusOr<size_t> Decode(absl::string_view input, size_t max_frame_bytes,
                                 Operation& op) override;
