@@ -34,9 +34,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const absl::string_view frames(reinterpret_cast<const char*>(data + 2),
                                  size - 2);
   manifold::BrokerOptions options;
-  options.max_outbound_bytes = 64 * 1024;
-  options.max_payload_bytes = 1024;
-  options.max_frame_bytes = 4096;
+  options.set_max_outbound_bytes(64 * 1024);
+  options.set_max_payload_bytes(1024);
+  options.set_max_frame_bytes(4096);
   manifold::Broker broker(options);
   absl::Time now = absl::FromUnixSeconds(1'800'000'000);
   manifold::Connection& c = broker.Accept(
@@ -56,8 +56,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     broker.Process(now);
     conn = broker.FindConnection(id);
     if (conn == nullptr) break;
-    if (conn->PendingOutputBytes() >
-        options.max_outbound_bytes + 2 * options.max_frame_bytes + 64 * 1024) {
+    if (conn->PendingOutputBytes() > options.max_outbound_bytes() +
+                                         2 * options.max_frame_bytes() +
+                                         64 * 1024) {
       __builtin_trap();
     }
     conn->Consume(conn->PendingOutputBytes());
