@@ -70,7 +70,6 @@ class WebSocketClient {
   std::string* sink_ = nullptr;
   uint32_t mask_state_ = 0x9e3779b9;
   // The control frame being received (pings are answered once whole).
-  int control_opcode_ = -1;
   std::string control_payload_;
 };
 
