@@ -7,6 +7,9 @@ already. Optional libraries that are missing become empty targets, and
 `@system//:config.bzl` tells BUILD files which ones are present, so a missing
 optional library skips the pieces that need it instead of breaking the build.
 
+Libraries that ship no pkg-config file (node's http-parser, wslay) are found
+by header and library name instead (`plain_libraries`), always optional.
+
 It also links the system `protoc` into the repository and declares the C++
 proto toolchain that `.bazelrc` points `--proto_toolchain_for_cc` at, and
 `@system//:descriptor_proto` (protobuf's descriptor.proto, whose C++ code
@@ -18,6 +21,12 @@ def _pkg_config(rctx, flag, modules):
     if result.return_code != 0:
         return None
     return result.stdout.strip().split(" ") if result.stdout.strip() else []
+
+def _has_library(rctx, lib):
+    for directory in ["/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib64", "/usr/lib", "/usr/local/lib"]:
+        if rctx.path("%s/lib%s.so" % (directory, lib)).exists:
+            return True
+    return False
 
 def _starlark_list(items):
     return "[" + ", ".join(['"%s"' % item for item in items]) + "]"
@@ -55,6 +64,20 @@ def _system_libraries_impl(rctx):
         if optional:
             config.append("HAVE_%s = %s" % (name.upper(), "True" if found else "False"))
 
+    # Libraries without a pkg-config file: found by their header under
+    # /usr/include and the library in the usual places, linked with -l.
+    for name, spec in rctx.attr.plain_libraries.items():
+        header, lib = spec.split(" ")
+        found = rctx.path("/usr/include/" + header).exists and _has_library(rctx, lib)
+        if not found:
+            print("Manifold: optional library '%s' not found (%s, -l%s); skipping what needs it." % (name, header, lib))
+        build.append("cc_library(")
+        build.append('    name = "%s",' % name)
+        build.append("    linkopts = %s," % _starlark_list(["-l" + lib] if found else []))
+        build.append(")")
+        build.append("")
+        config.append("HAVE_%s = %s" % (name.upper(), "True" if found else "False"))
+
     protoc = rctx.which("protoc")
     if protoc == None:
         fail("Manifold: protoc not found; install protobuf-compiler (see README.md)")
@@ -90,5 +113,6 @@ system_libraries = repository_rule(
         "libraries": attr.string_dict(doc = "target name -> space-separated pkg-config modules"),
         "optional": attr.string_list(doc = "targets that may be missing"),
         "extra_linkopts": attr.string_dict(doc = "target name -> linker flags placed before the pkg-config ones"),
+        "plain_libraries": attr.string_dict(doc = "optional libraries without pkg-config: target name -> 'HEADER LIB' (e.g. 'wslay/wslay.h wslay')"),
     },
 )

@@ -34,8 +34,10 @@
 #include <string>
 
 #include "absl/container/inlined_vector.h"
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 #include "broker/outbound_buffer.h"
 #include "core/ids.h"
 #include "core/manifold.pb.h"
@@ -100,10 +102,18 @@ struct Operation {
   enum class Kind {
     kPublish,  // `publish` is set
     kMessage,  // `message` holds any other operation
+    // Nothing for the broker: the codec handled the input itself (an HTTP
+    // request it answers alone, a WebSocket control frame). Allowed in any
+    // connection state, before Hello too; the broker then calls
+    // ProtocolCodec::EncodeLocal() so the codec can write its answer, and
+    // counts an operation error when `local_error` is not OK.
+    kLocal,
   };
   Kind kind = Kind::kMessage;
   PublishOp publish;
   wire::ClientMessage message;
+  // For kLocal: what the codec answered, when that was an error (HTTP 404).
+  wire::Code local_error = wire::OK;
 };
 
 // A published message on its way to many recipients. Holds the views of the
@@ -212,7 +222,10 @@ class ProtocolCodec {
  public:
   virtual ~ProtocolCodec() = default;
 
-  // A short protocol name for events and logs: "native", "nats".
+  // A short protocol name for events, logs and per-protocol statistics:
+  // "native", "nats". It may change while the connection is handshaking
+  // (an HTTP connection that upgrades to WebSocket), but not once the
+  // broker has welcomed it.
   virtual absl::string_view name() const = 0;
 
   // The codec's configuration as text, from which a codec that behaves the
@@ -227,7 +240,10 @@ class ProtocolCodec {
   // Decodes the operation at the front of `input` into `op`. Returns the
   // number of bytes it used (> 0), or 0 when `input` holds only part of an
   // operation, or a fatal error (carrying a wire::Code) after which the
-  // connection closes. `max_frame_bytes` bounds one operation.
+  // connection closes. `max_frame_bytes` bounds one operation. An error with
+  // the code CONNECTION_CLOSED is the peer's orderly goodbye in its own
+  // protocol (a WebSocket close): the connection closes the same way, but no
+  // protocol error is counted.
   virtual absl::StatusOr<size_t> Decode(absl::string_view input,
                                         size_t max_frame_bytes,
                                         Operation& op) = 0;
@@ -240,6 +256,45 @@ class ProtocolCodec {
   virtual void EncodeDelivery(SharedMessage& message,
                               SubscriptionId subscription,
                               OutboundBuffer& out) = 0;
+
+  // --- For codecs that act on their own (HTTP) -----------------------------
+  // The defaults suit a protocol that only translates (native, NATS) and
+  // cost such a codec nothing on the broker's hot paths.
+
+  // Writes what the codec answers by itself. Called right after Decode()
+  // returned a kLocal operation.
+  virtual void EncodeLocal(OutboundBuffer& out) {}
+
+  // How often the broker calls Tick(); asked once, right after Start().
+  // InfiniteDuration() (the default) means never.
+  virtual absl::Duration tick_interval() const {
+    return absl::InfiniteDuration();
+  }
+
+  // Called every tick_interval() with the broker's time (which never goes
+  // backwards) until the connection closes. May write to `out`. An error
+  // (carrying a wire::Code) closes the connection as a failed Decode() does.
+  virtual absl::Status Tick(absl::Time now, OutboundBuffer& out) {
+    return absl::OkStatus();
+  }
+
+  // Whether the broker's keepalive pings go to this connection; asked once,
+  // when the handshake completes. A codec whose peer cannot answer them (a
+  // one-way Server-Sent Events stream, plain HTTP requests) returns false and
+  // watches the link itself in Tick().
+  virtual bool wants_keepalive() const { return true; }
+
+  // True once the codec has written its last bytes (HTTP's "Connection:
+  // close"): the broker then closes the connection, without counting an
+  // error, as soon as they are flushed. Checked after Encode(),
+  // EncodeLocal() and Tick().
+  bool wants_close() const { return wants_close_; }
+
+ protected:
+  void set_wants_close() { wants_close_ = true; }
+
+ private:
+  bool wants_close_ = false;
 };
 
 }  // namespace manifold

@@ -14,6 +14,9 @@
 #define MANIFOLD_BROKER_STATISTICS_H_
 
 #include <cstdint>
+#include <string>
+
+#include "absl/container/btree_map.h"
 
 namespace manifold {
 
@@ -23,6 +26,9 @@ struct BrokerStatistics {
   uint64_t subscriptions = 0;
   uint64_t services = 0;
   uint64_t requests_in_flight = 0;
+  // Welcomed connections by protocol (ProtocolCodec::name()); a protocol
+  // stays listed, at 0, once its last connection has gone.
+  absl::btree_map<std::string, uint64_t> connections_by_protocol;
 
   // Counters since the broker was created.
   uint64_t connections_accepted = 0;

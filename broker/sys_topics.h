@@ -6,7 +6,8 @@
 // example to "$sys/**"); no client may publish or serve under "$".
 //
 // A request to `kStatisticsTopic` is answered by the broker itself with a
-// serialized `wire::Statistics`.
+// serialized `wire::Statistics`, one to `kConnectionsTopic` with a
+// serialized `wire::ConnectionList`.
 //
 // Example (with the bundled CLI):
 //
@@ -33,6 +34,9 @@ inline constexpr absl::string_view kServiceRemoved = "$sys/service/removed";
 inline constexpr absl::string_view kSlowConsumer = "$sys/slow_consumer";
 // Periodic statistics, and the topic whose requests the broker answers.
 inline constexpr absl::string_view kStatisticsTopic = "$sys/stats";
+// The topic whose requests the broker answers with a serialized
+// `wire::ConnectionList`: connections, their subscriptions and services.
+inline constexpr absl::string_view kConnectionsTopic = "$sys/connections";
 
 }  // namespace manifold::sys_topics
 

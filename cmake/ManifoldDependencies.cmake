@@ -33,3 +33,23 @@ set(MANIFOLD_ABSL
     absl::base absl::btree absl::flat_hash_map absl::flat_hash_set absl::hash
     absl::inlined_vector absl::span absl::status absl::statusor
     absl::str_format absl::strings absl::time)
+
+# The web front end (core/http, broker/http: HTTP/1.1, WebSocket, SSE, REST)
+# needs node's http-parser and wslay, which ship no pkg-config file, and
+# OpenSSL's libcrypto (SHA-1 for the WebSocket handshake). Libraries are
+# linked by full path, so the installed package needs nothing more to find.
+find_path(MANIFOLD_HTTP_PARSER_INCLUDE_DIR http_parser.h)
+find_library(MANIFOLD_HTTP_PARSER_LIBRARY http_parser)
+find_path(MANIFOLD_WSLAY_INCLUDE_DIR wslay/wslay.h)
+find_library(MANIFOLD_WSLAY_LIBRARY wslay)
+find_library(MANIFOLD_CRYPTO_LIBRARY crypto)
+find_path(MANIFOLD_CRYPTO_INCLUDE_DIR openssl/sha.h)
+if(MANIFOLD_HTTP_PARSER_INCLUDE_DIR AND MANIFOLD_HTTP_PARSER_LIBRARY AND
+   MANIFOLD_WSLAY_INCLUDE_DIR AND MANIFOLD_WSLAY_LIBRARY AND
+   MANIFOLD_CRYPTO_LIBRARY AND MANIFOLD_CRYPTO_INCLUDE_DIR)
+  set(MANIFOLD_WEB_FOUND TRUE)
+  message(STATUS "Manifold: http-parser, wslay and libcrypto found: building the web front end")
+else()
+  set(MANIFOLD_WEB_FOUND FALSE)
+  message(STATUS "Manifold: http-parser, wslay or libcrypto not found (libhttp-parser-dev, libwslay-dev, libssl-dev): skipping the web front end")
+endif()

@@ -38,6 +38,15 @@ endif()
 if(TARGET manifold_uv)
   list(APPEND MANIFOLD_PUBLIC_HEADERS transports/uv/uv_server.h)
 endif()
+if(TARGET manifold_http_codec)
+  list(APPEND MANIFOLD_PUBLIC_HEADERS
+    core/http/json_messages.h core/http/prometheus.h core/http/query.h
+    core/http/request_parser.h core/http/response.h core/http/sse.h
+    core/http/websocket_handshake.h
+    broker/http/dashboard_assets.h broker/http/http_codec.h
+    broker/http/http_options.h broker/http/json_codec.h
+    broker/http/websocket_link.h)
+endif()
 set(MANIFOLD_PUBLIC_PROTOS
   core/manifold.proto core/config/config_options.proto core/nats/connect.proto
   broker/options.proto broker/transcript/transcript.proto)
@@ -69,6 +78,10 @@ list(TRANSFORM MANIFOLD_INSTALL_TARGETS REPLACE "^manifold_" "-lmanifold_"
      OUTPUT_VARIABLE MANIFOLD_PC_LIBS)
 list(REVERSE MANIFOLD_PC_LIBS)
 list(JOIN MANIFOLD_PC_LIBS " " MANIFOLD_PC_LIBS)
+if(TARGET manifold_http_codec)
+  # The web front end's libraries, after the static libraries that use them.
+  string(APPEND MANIFOLD_PC_LIBS " -lwslay -lhttp_parser -lcrypto")
+endif()
 file(RELATIVE_PATH MANIFOLD_PC_UP ${CMAKE_INSTALL_FULL_LIBDIR}/pkgconfig
      ${CMAKE_INSTALL_PREFIX})
 configure_file(cmake/manifold.pc.in ${PROJECT_BINARY_DIR}/manifold.pc @ONLY)

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "absl/base/optimization.h"
 #include "absl/strings/str_cat.h"
 #include "broker/internal/statistics_proto.h"
 #include "broker/sys_topics.h"
@@ -132,6 +133,12 @@ ConnectionCore& BrokerCore::Accept(PeerInfo peer, absl::Time now,
   c.handshake_timer_ = timers_.Schedule(
       now + absl::Milliseconds(options_.handshake_timeout_ms()),
       TimerKind::kHandshake, id.value());
+  c.codec_tick_interval_ = c.codec_->tick_interval();
+  if (c.codec_tick_interval_ > absl::ZeroDuration() &&
+      c.codec_tick_interval_ != absl::InfiniteDuration()) {
+    c.codec_timer_ = timers_.Schedule(now_ + c.codec_tick_interval_,
+                                      TimerKind::kCodecTick, id.value());
+  }
   return c;
 }
 
@@ -194,12 +201,13 @@ void BrokerCore::Welcome(ConnectionCore& c) {
   c.state_ = ConnectionState::kOpen;
   c.auth_token_.clear();
   timers_.Cancel(c.handshake_timer_);
-  if (options_.keepalive_interval_ms() > 0) {
+  if (options_.keepalive_interval_ms() > 0 && c.codec_->wants_keepalive()) {
     c.keepalive_timer_ = timers_.Schedule(
         now_ + absl::Milliseconds(options_.keepalive_interval_ms()),
         TimerKind::kKeepalive, c.id_.value());
   }
   ++stats_.connections;
+  ++stats_.connections_by_protocol[std::string(c.protocol())];
 
   wire::ServerMessage& m = scratch_message_;
   m.Clear();
@@ -245,7 +253,14 @@ void BrokerCore::BeginClose(ConnectionCore& c, absl::Status reason,
   const bool was_live = c.live_;
   c.state_ = ConnectionState::kClosing;
   c.close_reason_ = std::move(reason);
-  if (was_open) --stats_.connections;
+  if (was_open) {
+    --stats_.connections;
+    auto by_protocol =
+        stats_.connections_by_protocol.find(std::string(c.protocol()));
+    if (by_protocol != stats_.connections_by_protocol.end()) {
+      --by_protocol->second;
+    }
+  }
   if (was_live) {
     c.live_ = false;
     --live_connections_;
@@ -256,6 +271,7 @@ void BrokerCore::BeginClose(ConnectionCore& c, absl::Status reason,
   if (!c.waiting_publishers_.empty()) ReleaseWaiting(c);
   timers_.Cancel(c.handshake_timer_);
   timers_.Cancel(c.keepalive_timer_);
+  timers_.Cancel(c.codec_timer_);
   c.linger_timer_ =
       timers_.Schedule(now_ + absl::Milliseconds(options_.close_linger_ms()),
                        TimerKind::kLinger, c.id_.value());
@@ -424,7 +440,10 @@ void BrokerCore::ProcessConnection(ConnectionCore& c) {
     absl::StatusOr<size_t> used =
         c.codec_->Decode(input, options_.max_frame_bytes(), op_);
     if (!used.ok()) {
-      ++stats_.protocol_errors;
+      // CONNECTION_CLOSED: the peer said goodbye in its own protocol.
+      if (WireCode(used.status()) != wire::CONNECTION_CLOSED) {
+        ++stats_.protocol_errors;
+      }
       BeginClose(c, used.status(), /*tell_peer=*/true);
       break;
     }
@@ -466,6 +485,13 @@ void BrokerCore::Dispatch(ConnectionCore& c, Operation& op) {
       return;
     }
     HandlePublish(c, op.publish);
+    return;
+  }
+  if (op.kind == Operation::Kind::kLocal) {
+    if (op.local_error != wire::OK) ++stats_.operation_errors;
+    c.codec_->EncodeLocal(c.outbound_);
+    MarkChanged(c);
+    CloseIfCodecIsDone(c);
     return;
   }
   const wire::ClientMessage& m = op.message;
@@ -609,6 +635,16 @@ void BrokerCore::Send(ConnectionCore& c, const wire::ServerMessage& message) {
   c.codec_->Encode(message, c.outbound_);
   ++stats_.messages_out;
   MarkChanged(c);
+  CloseIfCodecIsDone(c);
+}
+
+void BrokerCore::CloseDoneCodec(ConnectionCore& c) {
+  BeginClose(c,
+             ProtocolError(wire::CONNECTION_CLOSED,
+                           absl::StrCat(c.protocol(),
+                                        " connection done: closed after the "
+                                        "last response")),
+             /*tell_peer=*/false);
 }
 
 void BrokerCore::SendError(ConnectionCore& c, uint64_t op_id,
@@ -692,6 +728,27 @@ void BrokerCore::FireTimer(const TimerQueue::Timer& timer) {
       c->stall_timer_ = TimerQueue::Key();
       OnStallTimeout(*c);
       break;
+    case TimerKind::kCodecTick: {
+      c->codec_timer_ = TimerQueue::Key();
+      if (c->state_ == ConnectionState::kClosing) break;
+      const size_t before = c->outbound_.size();
+      absl::Status ticked = c->codec_->Tick(now_, c->outbound_);
+      if (!ticked.ok()) {
+        if (WireCode(ticked) != wire::CONNECTION_CLOSED) {
+          ++stats_.protocol_errors;
+        }
+        BeginClose(*c, std::move(ticked), /*tell_peer=*/true);
+        break;
+      }
+      if (c->outbound_.size() != before) MarkChanged(*c);
+      CloseIfCodecIsDone(*c);
+      if (c->state_ != ConnectionState::kClosing) {
+        c->codec_timer_ =
+            timers_.Schedule(now_ + c->codec_tick_interval_,
+                             TimerKind::kCodecTick, c->id_.value());
+      }
+      break;
+    }
     case TimerKind::kLinger:
       // The peer did not drain its last output in time: drop it so the
       // transport closes the link now.

@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/base/optimization.h"
 #include "absl/container/btree_set.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
@@ -103,6 +104,8 @@ class BrokerCore {
   void HandleUnserve(ConnectionCore& c, const wire::Unserve& unserve);
   void HandleRequest(ConnectionCore& c, const wire::Request& request);
   void HandleRespond(ConnectionCore& c, const wire::Respond& respond);
+  // The answer to a request on $sys/connections.
+  wire::ConnectionList ListConnections() const;
 
   // Session lifecycle.
   void Welcome(ConnectionCore& c);
@@ -150,6 +153,11 @@ class BrokerCore {
 
   // Output.
   void Send(ConnectionCore& c, const wire::ServerMessage& message);
+  // Begins an orderly close when the codec has written its last bytes.
+  void CloseIfCodecIsDone(ConnectionCore& c) {
+    if (ABSL_PREDICT_FALSE(c.codec_->wants_close())) CloseDoneCodec(c);
+  }
+  void CloseDoneCodec(ConnectionCore& c);
   void SendError(ConnectionCore& c, uint64_t op_id, const absl::Status& status);
   void SendAck(ConnectionCore& c, uint64_t op_id, uint64_t subscription_id = 0,
                uint64_t delivered = 0);

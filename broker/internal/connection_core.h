@@ -103,6 +103,8 @@ class ConnectionCore final : public Connection {
   TimerQueue::Key handshake_timer_;
   TimerQueue::Key keepalive_timer_;
   TimerQueue::Key linger_timer_;
+  TimerQueue::Key codec_timer_;  // ProtocolCodec::Tick, for codecs that ask
+  absl::Duration codec_tick_interval_ = absl::InfiniteDuration();
   absl::Time last_input_;
   uint64_t output_consumed_ = 0;
   uint64_t output_discarded_ = 0;

@@ -142,6 +142,12 @@ void BrokerCore::HandleRequest(ConnectionCore& c,
     Send(c, m);
     return;
   }
+  if (topic == sys_topics::kConnectionsTopic) {
+    response->set_status(wire::REQUEST_OK);
+    response->set_payload(ListConnections().SerializeAsString());
+    Send(c, m);
+    return;
+  }
   auto service = services_.find(topic);
   if (service == services_.end()) {
     response->set_status(wire::NO_SERVER);
@@ -191,6 +197,57 @@ void BrokerCore::HandleRequest(ConnectionCore& c,
       static_cast<uint32_t>(absl::ToInt64Milliseconds(timeout)));
   served->set_requester_session_id(c.id_.value());
   Send(server, m);
+}
+
+wire::ConnectionList BrokerCore::ListConnections() const {
+  // Bounded so that the answer stays a reasonable message however many
+  // clients are connected; `truncated` says when something was left out.
+  constexpr size_t kMaxListedConnections = 1000;
+  constexpr size_t kMaxListedSubscriptions = 100;
+  std::vector<ConnectionId> ids;
+  ids.reserve(connections_.size());
+  for (const auto& [id, c] : connections_) {
+    if (c->state_ != ConnectionState::kClosing) ids.push_back(id);
+  }
+  std::sort(ids.begin(), ids.end());
+  wire::ConnectionList list;
+  list.set_total_connections(ids.size());
+  for (ConnectionId id : ids) {
+    if (static_cast<size_t>(list.connections_size()) == kMaxListedConnections) {
+      list.set_truncated(true);
+      break;
+    }
+    const ConnectionCore& c = *connections_.at(id);
+    wire::ConnectionInfo* info = list.add_connections();
+    info->set_session_id(id.value());
+    info->set_client_name(c.client_name_);
+    info->set_peer(c.peer_.address);
+    info->set_protocol(std::string(c.protocol()));
+    info->set_state(c.state_ == ConnectionState::kOpen ? "open"
+                    : c.state_ == ConnectionState::kAwaitingAdmission
+                        ? "awaiting_admission"
+                        : "handshaking");
+    info->set_total_subscriptions(c.subscriptions_.size());
+    for (SubscriptionId sub_id : c.subscriptions_) {
+      if (static_cast<size_t>(info->subscriptions_size()) ==
+          kMaxListedSubscriptions) {
+        list.set_truncated(true);
+        break;
+      }
+      const Subscription* sub = index_.Find(sub_id);
+      if (sub == nullptr) continue;
+      wire::SubscriptionInfo* s = info->add_subscriptions();
+      s->set_subscription_id(sub_id.value());
+      s->set_pattern(sub->pattern);
+      s->set_queue_group(sub->queue_group);
+      s->set_delivered(sub->delivered);
+    }
+    for (const std::string& served : c.served_topics_) {
+      info->add_served_topics(served);
+    }
+    info->set_pending_output_bytes(c.outbound_.size());
+  }
+  return list;
 }
 
 void BrokerCore::HandleRespond(ConnectionCore& c,

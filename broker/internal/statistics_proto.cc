@@ -27,6 +27,11 @@ wire::Statistics StatisticsToProto(const BrokerStatistics& s,
   p.set_requests_timed_out(s.requests_timed_out);
   p.set_keepalive_disconnects(s.keepalive_disconnects);
   p.set_dropped_events(s.dropped_events);
+  for (const auto& [protocol, count] : s.connections_by_protocol) {
+    wire::ProtocolConnections* entry = p.add_connections_by_protocol();
+    entry->set_protocol(protocol);
+    entry->set_connections(count);
+  }
   p.set_slow_consumer_policy(absl::AsciiStrToLower(
       BrokerOptions::SlowConsumerPolicy_Name(options.slow_consumer_policy())));
   p.set_publisher_stalls(s.publisher_stalls);

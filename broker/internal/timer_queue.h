@@ -37,6 +37,7 @@ enum class TimerKind : uint8_t {
   kRequest,     // target: request id
   kStatistics,  // target: unused
   kStall,       // target: connection id (others wait on its output)
+  kCodecTick,   // target: connection id (ProtocolCodec::Tick)
 };
 
 class TimerQueue {

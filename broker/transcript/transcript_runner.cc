@@ -15,6 +15,9 @@
 #include "absl/strings/strip.h"
 #include "broker/broker.h"
 #include "broker/nats/nats_codec.h"
+#ifdef MANIFOLD_HAVE_HTTP
+#include "broker/http/http_codec.h"
+#endif
 #include "broker/transcript/field_path.h"
 #include "core/framing.h"
 #include "core/status.h"
@@ -616,6 +619,13 @@ ReplayOptions StandardReplayOptions() {
   options.codec_factory = [](absl::string_view protocol,
                              absl::string_view settings)
       -> absl::StatusOr<std::unique_ptr<ProtocolCodec>> {
+#ifdef MANIFOLD_HAVE_HTTP
+    if (protocol == "http") {
+      absl::StatusOr<HttpOptions> http = ParseHttpSettings(settings);
+      if (!http.ok()) return http.status();
+      return std::make_unique<HttpCodec>(*std::move(http));
+    }
+#endif
     if (protocol != "nats") {
       return absl::InvalidArgumentError(
           absl::StrCat("unknown protocol '", protocol, "'"));

@@ -57,7 +57,8 @@ struct ReplayOptions {
       codec_factory;
 };
 
-// Replay options that know every protocol this build has ("native", "nats").
+// Replay options that know every protocol this build has ("native", "nats",
+// and "http" where the web front end was built).
 ReplayOptions StandardReplayOptions();
 
 // Replays `t`. Returns OK when every step matched and no client was left with

@@ -17,7 +17,9 @@
 #include "client/load/load_runner.h"
 
 ABSL_FLAG(std::string, protocol, "native",
-          "bench: the protocol to speak, native or nats");
+          "bench: the protocol to speak: native, nats, or over a WebSocket "
+          "nats-ws (NATS at /nats, as manifoldd --http and nats-server's "
+          "websocket listener serve it) or ws (native at /ws, manifold.v1)");
 ABSL_FLAG(int32_t, pubs, 0,
           "bench: publishers (requesters, pingers); 0: the scenario's default");
 ABSL_FLAG(int32_t, subs, 0,
@@ -47,10 +49,23 @@ absl::Status RunBench(CommandContext& context) {
       load::ParseScenario(context.args()[0]);
   if (!scenario.ok()) return UsageError(scenario.status().message());
   options.scenario = *scenario;
-  absl::StatusOr<load::Protocol> protocol =
-      load::ParseProtocol(absl::GetFlag(FLAGS_protocol));
-  if (!protocol.ok()) return UsageError(protocol.status().message());
-  options.protocol = *protocol;
+  const std::string protocol_name = absl::GetFlag(FLAGS_protocol);
+  if (protocol_name == "nats-ws") {
+    options.protocol = load::Protocol::kNats;
+    options.websocket_path = "/nats";
+  } else if (protocol_name == "ws") {
+    options.protocol = load::Protocol::kNative;
+    options.websocket_path = "/ws";
+    options.websocket_protocol = "manifold.v1";
+  } else {
+    absl::StatusOr<load::Protocol> protocol =
+        load::ParseProtocol(protocol_name);
+    if (!protocol.ok()) {
+      return UsageError(
+          absl::StrCat(protocol.status().message(), " (or nats-ws, ws)"));
+    }
+    options.protocol = *protocol;
+  }
   options.server = context.server();
   options.publishers = absl::GetFlag(FLAGS_pubs);
   options.subscribers = absl::GetFlag(FLAGS_subs);

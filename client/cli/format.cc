@@ -163,18 +163,27 @@ std::string FormatEvent(absl::string_view topic, const wire::BrokerEvent& event,
 }
 
 std::string FormatStatistics(const wire::Statistics& stats, bool json) {
+  // The counters, then the open connections by protocol (the one repeated
+  // field): "native=2 nats=1", or {"native":2,"nats":1} in JSON.
+  constexpr absl::string_view kByProtocol = "connections_by_protocol";
   if (json) {
     JsonObject o;
     ForEachField(stats,
                  [&](const FieldDescriptor* f) { AddField(stats, f, o); });
+    JsonObject by_protocol;
+    for (const wire::ProtocolConnections& p : stats.connections_by_protocol()) {
+      by_protocol.Add(p.protocol(), uint64_t{p.connections()});
+    }
+    o.AddRaw(kByProtocol, by_protocol.str());
     return o.str();
   }
-  size_t width = 0;
+  size_t width = kByProtocol.size();
   ForEachField(stats, [&](const FieldDescriptor* f) {
     width = std::max(width, f->name().size());
   });
   std::vector<std::string> lines;
   ForEachField(stats, [&](const FieldDescriptor* f) {
+    if (f->is_repeated()) return;
     // A table for people: the policy's name needs no quotes.
     const std::string value =
         f->cpp_type() == FieldDescriptor::CPPTYPE_STRING
@@ -183,6 +192,14 @@ std::string FormatStatistics(const wire::Statistics& stats, bool json) {
     lines.push_back(absl::StrCat(
         f->name(), std::string(width + 2 - f->name().size(), ' '), value));
   });
+  std::vector<std::string> protocols;
+  for (const wire::ProtocolConnections& p : stats.connections_by_protocol()) {
+    protocols.push_back(
+        absl::StrCat(Printable(p.protocol()), "=", p.connections()));
+  }
+  lines.push_back(absl::StrCat(
+      kByProtocol, std::string(width + 2 - kByProtocol.size(), ' '),
+      protocols.empty() ? "-" : absl::StrJoin(protocols, " ")));
   return absl::StrJoin(lines, "\n");
 }
 

@@ -23,14 +23,113 @@ constexpr uint64_t kSyncIdBase = uint64_t{1} << 62;
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<Link>> Link::Open(const Endpoint& endpoint,
-                                                 const LoadWire& wire,
-                                                 std::string name,
-                                                 absl::Duration timeout) {
+absl::StatusOr<std::unique_ptr<Link>> Link::Open(
+    const Endpoint& endpoint, const LoadWire& wire, std::string name,
+    absl::Duration timeout, absl::string_view websocket_path,
+    absl::string_view websocket_protocol) {
   absl::StatusOr<UniqueFd> fd = ConnectStream(endpoint, timeout);
   if (!fd.ok()) return fd.status();
   if (absl::Status s = SetNonBlocking(fd->get()); !s.ok()) return s;
-  return std::unique_ptr<Link>(new Link(*std::move(fd), wire, std::move(name)));
+  if (websocket_path.empty()) {
+    return std::unique_ptr<Link>(
+        new Link(*std::move(fd), wire, std::move(name)));
+  }
+#ifdef MANIFOLD_HAVE_WSLAY
+  absl::StatusOr<std::string> early =
+      WebSocketHandshake(fd->get(), endpoint.ToString(), websocket_path,
+                         websocket_protocol, absl::Now() + timeout);
+  if (!early.ok()) {
+    return absl::Status(early.status().code(),
+                        absl::StrCat(name, ": ", early.status().message()));
+  }
+  auto link =
+      std::unique_ptr<Link>(new Link(*std::move(fd), wire, std::move(name)));
+  link->ws_ = std::make_unique<WebSocketClient>();
+  if (absl::Status s =
+          link->ws_->Unwrap(*early, link->ws_stream_, link->framed_);
+      !s.ok()) {
+    return s;
+  }
+  link->AppendInput(link->ws_stream_);
+  link->ws_stream_.clear();
+  return link;
+#else
+  return absl::FailedPreconditionError(
+      "this build of the load tool has no WebSocket support (libwslay-dev)");
+#endif
+}
+
+Link::~Link() = default;
+
+void Link::AppendInput(absl::string_view bytes) {
+  if (bytes.empty()) return;
+  if (start_ == end_) start_ = end_ = 0;
+  if (capacity_ - end_ < bytes.size()) {
+    const size_t unread = end_ - start_;
+    if (capacity_ - unread < bytes.size()) {
+      const size_t grown = std::max(capacity_ * 2, unread + bytes.size());
+      std::unique_ptr<char[]> bigger(new char[grown]);
+      std::memcpy(bigger.get(), buffer_.get() + start_, unread);
+      buffer_ = std::move(bigger);
+      capacity_ = grown;
+    } else {
+      std::memmove(buffer_.get(), buffer_.get() + start_, unread);
+    }
+    start_ = 0;
+    end_ = unread;
+  }
+  std::memcpy(buffer_.get() + end_, bytes.data(), bytes.size());
+  end_ += bytes.size();
+}
+
+absl::Status Link::SendFramed() {
+  while (framed_sent_ < framed_.size()) {
+    const ssize_t n = ::send(fd_.get(), framed_.data() + framed_sent_,
+                             framed_.size() - framed_sent_, MSG_NOSIGNAL);
+    if (n > 0) {
+      framed_sent_ += static_cast<size_t>(n);
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+    return ErrnoStatus(n < 0 ? errno : EPIPE, absl::StrCat(name_, ": send"));
+  }
+  if (framed_sent_ == framed_.size()) {
+    framed_.clear();
+    framed_sent_ = 0;
+  } else if (framed_sent_ >= (1 << 20)) {
+    framed_.erase(0, framed_sent_);
+    framed_sent_ = 0;
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<size_t> Link::FillWebSocket(size_t budget) {
+  size_t total = 0;
+  char raw[64 * 1024];
+  while (total < budget) {
+    const ssize_t n = ::read(fd_.get(), raw, sizeof(raw));
+    if (n > 0) {
+      total += static_cast<size_t>(n);
+      if (absl::Status s =
+              ws_->Unwrap(absl::string_view(raw, n), ws_stream_, framed_);
+          !s.ok()) {
+        return absl::Status(s.code(), absl::StrCat(name_, ": ", s.message()));
+      }
+      AppendInput(ws_stream_);
+      ws_stream_.clear();
+      if (static_cast<size_t>(n) < sizeof(raw)) break;
+      continue;
+    }
+    if (n == 0) {
+      return absl::UnavailableError(
+          absl::StrCat(name_, ": the server closed the connection"));
+    }
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+    return ErrnoStatus(errno, absl::StrCat(name_, ": read"));
+  }
+  return total;
 }
 
 Link::Link(UniqueFd fd, const LoadWire& wire, std::string name)
@@ -41,6 +140,15 @@ Link::Link(UniqueFd fd, const LoadWire& wire, std::string name)
       capacity_(kInitialBuffer) {}
 
 absl::Status Link::Flush() {
+  if (ws_ != nullptr) {
+    // Everything pending goes out as one WebSocket message.
+    if (sent_ < output_.size()) {
+      ws_->Wrap(absl::string_view(output_).substr(sent_), framed_);
+      output_.clear();
+      sent_ = 0;
+    }
+    return SendFramed();
+  }
   while (sent_ < output_.size()) {
     const ssize_t n = ::send(fd_.get(), output_.data() + sent_,
                              output_.size() - sent_, MSG_NOSIGNAL);
@@ -63,6 +171,7 @@ absl::Status Link::Flush() {
 }
 
 absl::StatusOr<size_t> Link::Fill(size_t budget) {
+  if (ws_ != nullptr) return FillWebSocket(budget);
   size_t total = 0;
   while (total < budget) {
     if (start_ == end_) start_ = end_ = 0;

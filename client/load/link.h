@@ -30,6 +30,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "client/load/load_wire.h"
+#include "client/load/websocket_client.h"
 #include "transports/sockets/endpoint.h"
 #include "transports/sockets/unique_fd.h"
 
@@ -40,10 +41,14 @@ class Link {
   // Connects to `endpoint` (within `timeout`) and makes the socket
   // non-blocking. `wire` is not owned and must outlive the link. `name`
   // appears in errors.
-  static absl::StatusOr<std::unique_ptr<Link>> Open(const Endpoint& endpoint,
-                                                    const LoadWire& wire,
-                                                    std::string name,
-                                                    absl::Duration timeout);
+  // With a `websocket_path`, the link first opens a WebSocket there (with
+  // subprotocol `websocket_protocol` unless empty) and carries the
+  // protocol inside it (websocket_client.h).
+  static absl::StatusOr<std::unique_ptr<Link>> Open(
+      const Endpoint& endpoint, const LoadWire& wire, std::string name,
+      absl::Duration timeout, absl::string_view websocket_path = "",
+      absl::string_view websocket_protocol = "");
+  ~Link();
 
   int fd() const { return fd_.get(); }
   const LoadWire& wire() const { return wire_; }
@@ -53,7 +58,9 @@ class Link {
 
   // Bytes to send: append here, then Flush().
   std::string& output() { return output_; }
-  size_t pending_output() const { return output_.size() - sent_; }
+  size_t pending_output() const {
+    return output_.size() - sent_ + framed_.size() - framed_sent_;
+  }
   // Writes as much pending output as the socket takes now. Returns an error
   // (naming the link) if the connection is broken.
   absl::Status Flush();
@@ -81,6 +88,10 @@ class Link {
  private:
   Link(UniqueFd fd, const LoadWire& wire, std::string name);
   absl::Status Wait(short events, absl::Time deadline);
+  // Appends decoded stream bytes to the input buffer.
+  void AppendInput(absl::string_view bytes);
+  absl::StatusOr<size_t> FillWebSocket(size_t budget);
+  absl::Status SendFramed();
 
   UniqueFd fd_;
   const LoadWire& wire_;
@@ -93,6 +104,12 @@ class Link {
   size_t start_ = 0;
   size_t end_ = 0;
   uint64_t sync_ids_ = 0;
+  // WebSocket links: the framing, frames not yet sent, and the stream the
+  // server's messages carry.
+  std::unique_ptr<WebSocketClient> ws_;
+  std::string framed_;
+  size_t framed_sent_ = 0;
+  std::string ws_stream_;
 };
 
 }  // namespace manifold::load

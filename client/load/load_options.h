@@ -74,6 +74,10 @@ struct LoadProgress {
 struct LoadOptions {
   Scenario scenario = Scenario::kPubSub;
   Protocol protocol = Protocol::kNative;
+  // Non-empty: carry `protocol` in a WebSocket opened at this path (with
+  // subprotocol `websocket_protocol` unless empty), e.g. "/nats".
+  std::string websocket_path;
+  std::string websocket_protocol;
   // "HOST:PORT" or "unix:PATH"; must be this machine (client/load/loopback.h).
   std::string server = "127.0.0.1:24387";
   // Publishers, requesters or pingers; 0: the scenario's default.

@@ -77,7 +77,8 @@ class LoadRun {
   absl::StatusOr<std::unique_ptr<Link>> Connect(
       const std::string& name, const std::function<void(Link&)>& prepare) {
     absl::StatusOr<std::unique_ptr<Link>> link =
-        Link::Open(endpoint_, *wire_, name, o_.timeout);
+        Link::Open(endpoint_, *wire_, name, o_.timeout, o_.websocket_path,
+                   o_.websocket_protocol);
     if (!link.ok()) {
       return absl::Status(link.status().code(),
                           absl::StrCat(name, ": ", link.status().message()));

@@ -11,6 +11,7 @@
 #include "broker/nats/nats_codec.h"
 #include "core/config/config_file.h"
 #include "core/config/config_flags.h"
+#include "examples/tcp_broker/http_listener.h"
 #include "transports/driver/log.h"
 #include "transports/sockets/endpoint.h"
 
@@ -97,7 +98,8 @@ std::string ManifolddHelp() {
   return absl::StrCat(
       "manifoldd: the Manifold message broker.\n\n"
       "  manifoldd [--config FILE] [--listen HOST:PORT] [--unix PATH] "
-      "[--nats HOST:PORT] [--loop epoll] [settings...]\n\n"
+      "[--nats HOST:PORT] [--http HOST:PORT] [--loop epoll] "
+      "[settings...]\n\n"
       "Every setting is also a field of the configuration file "
       "(--print_config shows them all);\n"
       "flags override the file. Durations take a unit (250ms, 1.5s, 2m); in "
@@ -147,10 +149,21 @@ absl::StatusOr<ServerSetup> MakeServerSetup(const ServerConfig& config) {
     };
     setup.listeners.push_back(std::move(listener));
   }
+  if (!config.http().empty()) {
+    absl::StatusOr<ListenerConfig> listener =
+        HttpListener(config.http(), config.broker());
+    if (!listener.ok()) return listener.status();
+    setup.listeners.push_back(*std::move(listener));
+    // The dashboard's chart wants a point a second; publishing statistics
+    // costs nothing while nobody subscribes to them.
+    if (!config.broker().has_statistics_interval_ms()) {
+      setup.options.broker.set_statistics_interval_ms(1000);
+    }
+  }
   if (setup.listeners.empty()) {
     return absl::InvalidArgumentError(
-        "nothing to listen on: give --listen HOST:PORT, --unix PATH or "
-        "--nats HOST:PORT");
+        "nothing to listen on: give --listen HOST:PORT, --unix PATH, "
+        "--nats HOST:PORT or --http HOST:PORT");
   }
   return setup;
 }

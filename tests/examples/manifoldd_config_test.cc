@@ -316,8 +316,8 @@ TEST(ServerSetupTest, NothingToListenOnIsAnError) {
   ServerConfig config;
   config.set_listen("");
   EXPECT_EQ(MakeServerSetup(config).status().message(),
-            "nothing to listen on: give --listen HOST:PORT, --unix PATH or "
-            "--nats HOST:PORT");
+            "nothing to listen on: give --listen HOST:PORT, --unix PATH, "
+            "--nats HOST:PORT or --http HOST:PORT");
   config.set_listen("nonsense");
   EXPECT_THAT(std::string(MakeServerSetup(config).status().message()),
               StartsWith("--listen: invalid address 'nonsense'"));

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "broker/transcript/transcript_runner.h"
 #include "gtest/gtest.h"
 
@@ -32,6 +33,13 @@ class TranscriptTest : public ::testing::Test {
     ASSERT_TRUE(t.ok()) << path_ << ": " << t.status().message();
     ASSERT_GT(t->step_size(), 0) << path_ << " has no steps";
     absl::Status result = ReplayTranscript(*t, StandardReplayOptions());
+    // A build without an optional front end (the web one) cannot replay its
+    // sessions; say so instead of failing.
+    if (absl::IsInvalidArgument(result) &&
+        absl::StrContains(result.message(), "unknown protocol")) {
+      GTEST_SKIP() << path_ << ": " << result.message()
+                   << " (not in this build)";
+    }
     EXPECT_TRUE(result.ok()) << path_ << "\n" << result.message();
   }
 

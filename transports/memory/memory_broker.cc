@@ -24,9 +24,11 @@ MemoryBroker::~MemoryBroker() {
   thread_.join();
 }
 
-std::unique_ptr<MemoryLink> MemoryBroker::Connect(absl::string_view peer_name) {
+std::unique_ptr<MemoryLink> MemoryBroker::Connect(
+    absl::string_view peer_name, std::unique_ptr<ProtocolCodec> codec) {
   auto pipe = std::make_shared<memory_internal::MemoryPipe>(
       std::string(peer_name), doorbell_, kLinkCapacity);
+  pipe->set_codec(std::move(codec));
   if (!doorbell_->Post(pipe)) pipe->BrokerClose();
   return std::unique_ptr<MemoryLink>(new MemoryLink(std::move(pipe)));
 }

@@ -39,6 +39,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "broker/options.h"
+#include "broker/protocol_codec.h"
 
 namespace manifold {
 
@@ -65,8 +66,11 @@ class MemoryBroker {
 
   // Opens an in-process connection to the broker, named "memory:<peer_name>"
   // in events. The broker accepts it on its thread (bytes written meanwhile
-  // wait in the link). Thread-safe.
-  std::unique_ptr<MemoryLink> Connect(absl::string_view peer_name);
+  // wait in the link), speaking the protocol `codec` implements (another
+  // front end, e.g. HttpCodec), or the native one when it is null. Thread-safe.
+  std::unique_ptr<MemoryLink> Connect(
+      absl::string_view peer_name,
+      std::unique_ptr<ProtocolCodec> codec = nullptr);
 
  private:
   std::shared_ptr<memory_internal::Doorbell> doorbell_;

@@ -69,16 +69,21 @@ TEST(FormatStatisticsTest, AlignedLinesForPeopleAndOneObjectForScripts) {
   stats.set_deliveries(40);
   stats.set_slow_consumer_policy("backpressure");
   stats.set_stalled_ms(1500);
+  wire::ProtocolConnections* by_protocol = stats.add_connections_by_protocol();
+  by_protocol->set_protocol("nats");
+  by_protocol->set_connections(2);
   const std::string text = FormatStatistics(stats, false);
   EXPECT_THAT(text, StartsWith("connections                2\n"
                                "subscriptions              0\n"));
   EXPECT_THAT(text, HasSubstr("\ndeliveries                 40\n"));
   EXPECT_THAT(text, HasSubstr("\nslow_consumer_policy       backpressure\n"));
   EXPECT_THAT(text, HasSubstr("\nstalled_ms                 1500\n"));
-  EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 24);  // 25 lines
+  EXPECT_THAT(text, ::testing::EndsWith("\nconnections_by_protocol    nats=2"));
+  EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 25);  // 26 lines
   const std::string json = FormatStatistics(stats, true);
   EXPECT_THAT(json, StartsWith("{\"connections\":2,\"subscriptions\":0,"));
   EXPECT_THAT(json, HasSubstr("\"deliveries\":40,"));
+  EXPECT_THAT(json, HasSubstr("\"connections_by_protocol\":{\"nats\":2}}"));
 }
 
 }  // namespace

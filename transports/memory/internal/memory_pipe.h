@@ -34,6 +34,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
+#include "broker/protocol_codec.h"
 #include "core/ids.h"
 
 namespace manifold::memory_internal {
@@ -108,6 +109,13 @@ class MemoryPipe : public std::enable_shared_from_this<MemoryPipe> {
 
   const std::string& peer_name() const { return peer_name_; }
 
+  // The codec the broker accepts the connection with (null: native). Set by
+  // the client before the pipe is posted; taken once by the broker's thread.
+  void set_codec(std::unique_ptr<ProtocolCodec> codec) {
+    codec_ = std::move(codec);
+  }
+  std::unique_ptr<ProtocolCodec> TakeCodec() { return std::move(codec_); }
+
   // --- Client end ----------------------------------------------------------
 
   // Queues all of `bytes` for the broker, waiting for room as needed.
@@ -149,6 +157,7 @@ class MemoryPipe : public std::enable_shared_from_this<MemoryPipe> {
   void Ring();
 
   const std::string peer_name_;
+  std::unique_ptr<ProtocolCodec> codec_;
   const std::shared_ptr<Doorbell> doorbell_;
   std::atomic<bool> ring_pending_{false};
   ConnectionId broker_id_;

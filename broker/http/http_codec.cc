@@ -1,0 +1,1067 @@
+#include "broker/http/http_codec.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "broker/http/dashboard_assets.h"
+#include "broker/http/json_codec.h"
+#include "broker/internal/native_codec.h"
+#include "broker/nats/nats_codec.h"
+#include "broker/sys_topics.h"
+#include "core/http/json_messages.h"
+#include "core/http/prometheus.h"
+#include "core/http/query.h"
+#include "core/http/response.h"
+#include "core/http/sse.h"
+#include "core/http/websocket_handshake.h"
+#include "core/status.h"
+#include "core/topic.h"
+#include "google/protobuf/struct.pb.h"
+#include "google/protobuf/util/json_util.h"
+
+namespace manifold {
+namespace {
+
+constexpr absl::string_view kJson = "application/json";
+constexpr absl::string_view kHeaderPrefix = "manifold-header-";
+// Longest client name taken from a User-Agent.
+constexpr size_t kMaxClientName = 64;
+
+http::RequestLimits Limits(const HttpOptions& options) {
+  http::RequestLimits limits;
+  limits.max_header_bytes = options.max_header_bytes;
+  limits.max_headers = options.max_headers;
+  return limits;
+}
+
+// The HTTP status for an operation's (non-fatal) error.
+int StatusForError(wire::Code code) {
+  switch (code) {
+    case wire::INVALID_TOPIC:
+    case wire::INVALID_PATTERN:
+    case wire::INVALID_ARGUMENT:
+    case wire::MALFORMED_MESSAGE:
+      return 400;
+    case wire::RESERVED_TOPIC:
+    case wire::REFUSED:
+      return 403;
+    case wire::PAYLOAD_TOO_LARGE:
+    case wire::FRAME_TOO_LARGE:
+    case wire::INPUT_OVERFLOW:
+      return 413;
+    case wire::TOO_MANY_PENDING_REQUESTS:
+    case wire::TOO_MANY_SUBSCRIPTIONS:
+      return 429;
+    case wire::HANDSHAKE_TIMEOUT:
+    case wire::KEEPALIVE_TIMEOUT:
+      return 408;
+    case wire::SHUTTING_DOWN:
+    case wire::TOO_MANY_CONNECTIONS:
+    case wire::SLOW_CONSUMER:
+      return 503;
+    default:
+      return 500;
+  }
+}
+
+int StatusForRequest(wire::RequestStatus status) {
+  switch (status) {
+    case wire::REQUEST_OK:
+      return 200;
+    case wire::NO_SERVER:
+      return 503;
+    case wire::TIMED_OUT:
+      return 504;
+    case wire::SERVER_GONE:
+      return 502;
+    case wire::REJECTED:
+      return 422;
+    default:
+      return 500;
+  }
+}
+
+// The wire code for an HTTP status the codec itself answers a broken
+// request with.
+wire::Code CodeForStatus(int status) {
+  switch (status) {
+    case 408:
+      return wire::HANDSHAKE_TIMEOUT;
+    case 413:
+      return wire::PAYLOAD_TOO_LARGE;
+    case 414:
+    case 431:
+      return wire::FRAME_TOO_LARGE;
+    case 429:
+      return wire::TOO_MANY_PENDING_REQUESTS;
+    default:
+      return wire::MALFORMED_MESSAGE;
+  }
+}
+
+// The close code that tells a WebSocket peer why the broker closes.
+uint16_t CloseCodeFor(wire::Code code) {
+  switch (code) {
+    case wire::SHUTTING_DOWN:
+      return 1001;
+    case wire::FRAME_TOO_LARGE:
+    case wire::PAYLOAD_TOO_LARGE:
+      return 1009;
+    case wire::INVALID_ARGUMENT:
+      return 1007;
+    case wire::INTERNAL:
+      return 1011;
+    default:
+      return 1008;
+  }
+}
+
+std::string ClientNameFrom(const http::HttpRequest& request,
+                           absl::string_view fallback) {
+  const std::string* agent = request.Header("user-agent");
+  std::string name;
+  if (agent != nullptr) {
+    for (char c : *agent) {
+      if (name.size() == kMaxClientName) break;
+      if (static_cast<unsigned char>(c) >= 0x20 && c != 0x7f) {
+        name.push_back(c);
+      }
+    }
+  }
+  return name.empty() ? std::string(fallback) : name;
+}
+
+// Copies every byte of `from` onto `to` and empties `from`.
+void MoveBytes(OutboundBuffer& from, OutboundBuffer& to) {
+  absl::string_view chunks[16];
+  while (!from.empty()) {
+    const size_t n = from.Peek(absl::MakeSpan(chunks));
+    size_t moved = 0;
+    for (size_t k = 0; k < n; ++k) {
+      to.Append(chunks[k]);
+      moved += chunks[k].size();
+    }
+    from.Consume(moved);
+  }
+}
+
+}  // namespace
+
+std::string HttpSettingsText(const HttpOptions& options) {
+  return NatsSettingsText(options.nats);
+}
+
+absl::StatusOr<HttpOptions> ParseHttpSettings(absl::string_view text) {
+  absl::StatusOr<NatsOptions> nats = ParseNatsSettings(text);
+  if (!nats.ok()) return nats.status();
+  HttpOptions options;
+  options.nats = *std::move(nats);
+  return options;
+}
+
+HttpCodec::HttpCodec(HttpOptions options)
+    : options_(std::move(options)), parser_(Limits(options_)) {}
+
+HttpCodec::~HttpCodec() = default;
+
+void HttpCodec::Start(const ConnectionStart& start, OutboundBuffer& out) {
+  start_ = start;
+  http::RequestLimits limits = Limits(options_);
+  if (start.max_payload_bytes != 0) {
+    limits.max_body_bytes = start.max_payload_bytes;
+  }
+  parser_.set_limits(limits);
+}
+
+// ---------------------------------------------------------------------------
+// Decode
+
+absl::StatusOr<size_t> HttpCodec::Decode(absl::string_view input,
+                                         size_t max_frame_bytes,
+                                         Operation& op) {
+  op.local_error = wire::OK;
+  if (mode_ == Mode::kWebSocket && steps_.empty()) {
+    return DecodeWebSocket(input, max_frame_bytes, op);
+  }
+  return DecodeHttp(input, op);
+}
+
+absl::Status HttpCodec::FatalHttp(int status, wire::Code code,
+                                  std::string message) {
+  fatal_status_ = status;
+  return ProtocolError(code, message);
+}
+
+absl::StatusOr<size_t> HttpCodec::DecodeHttp(absl::string_view input,
+                                             Operation& op) {
+  if (!steps_.empty()) return EmitStep(op);
+  if (mode_ == Mode::kSse) {
+    // The stream is one-way: whatever the client sends now is ignored.
+    absorbed_ = 0;
+    op.kind = Operation::Kind::kLocal;
+    return input.size();
+  }
+  const absl::string_view fresh = input.substr(absorbed_);
+  if (fresh.empty()) return 0;
+  input_since_tick_ = true;
+  absl::StatusOr<size_t> used = parser_.Feed(fresh);
+  if (!used.ok()) {
+    return FatalHttp(parser_.error_status(),
+                     CodeForStatus(parser_.error_status()),
+                     absl::StrCat("HTTP ", parser_.error_status(), ": ",
+                                  used.status().message()));
+  }
+  absorbed_ += *used;
+  if (!parser_.complete()) return 0;
+  request_seen_ = absl::InfiniteFuture();
+  size_t unanswered = 0;
+  for (const Answer& a : answers_) unanswered += a.done ? 0 : 1;
+  if (unanswered >= options_.max_pipelined_requests) {
+    return FatalHttp(
+        429, wire::TOO_MANY_PENDING_REQUESTS,
+        absl::StrCat("more than ", options_.max_pipelined_requests,
+                     " HTTP requests pipelined ahead of their answers"));
+  }
+  request_ = std::move(parser_.mutable_request());
+  const bool upgrade = request_.upgrade;
+  PlanRequest();
+  if (!upgrade) parser_.Next();
+  return EmitStep(op);
+}
+
+absl::StatusOr<size_t> HttpCodec::EmitStep(Operation& op) {
+  Step step = std::move(steps_.front());
+  steps_.pop_front();
+  // Every operation takes at least one byte of its request; the last one
+  // takes the rest (the request has more bytes than operations).
+  const size_t used = steps_.empty() ? absorbed_ : 1;
+  if (used == 0 || used > absorbed_) {
+    return ProtocolError(wire::INTERNAL,
+                         "HTTP request has more operations than bytes");
+  }
+  absorbed_ -= used;
+  step_topic_ = std::move(step.topic);
+  switch (step.kind) {
+    case Step::Kind::kHello: {
+      op.kind = Operation::Kind::kMessage;
+      op.message.Clear();
+      wire::Hello* hello = op.message.mutable_hello();
+      hello->set_protocol_version(wire::PROTOCOL_VERSION_1);
+      hello->set_client_name(client_name_);
+      break;
+    }
+    case Step::Kind::kPublish: {
+      op.kind = Operation::Kind::kPublish;
+      PublishOp& p = op.publish;
+      p.Reset();
+      p.op_id = step.op_id;
+      p.topic = step_topic_;
+      p.payload = request_.body;
+      p.ack = true;
+      for (const http::HttpHeader& h : request_.headers) {
+        if (absl::StartsWith(h.name, kHeaderPrefix)) {
+          p.headers.push_back(HeaderView{
+              absl::string_view(h.name).substr(kHeaderPrefix.size()), h.value});
+        }
+      }
+      break;
+    }
+    case Step::Kind::kRequest: {
+      op.kind = Operation::Kind::kMessage;
+      op.message.Clear();
+      wire::Request* request = op.message.mutable_request();
+      request->set_op_id(step.op_id);
+      request->set_topic(step_topic_);
+      request->set_payload(request_.body);
+      request->set_timeout_ms(step.timeout_ms);
+      for (const http::HttpHeader& h : request_.headers) {
+        if (absl::StartsWith(h.name, kHeaderPrefix)) {
+          wire::Header* header = request->add_headers();
+          header->set_key(h.name.substr(kHeaderPrefix.size()));
+          header->set_value(h.value);
+        }
+      }
+      break;
+    }
+    case Step::Kind::kSubscribe: {
+      op.kind = Operation::Kind::kMessage;
+      op.message.Clear();
+      wire::Subscribe* subscribe = op.message.mutable_subscribe();
+      subscribe->set_op_id(step.op_id);
+      subscribe->set_pattern(step_topic_);
+      break;
+    }
+    case Step::Kind::kLocal:
+      op.kind = Operation::Kind::kLocal;
+      op.local_error = step.error ? wire::INVALID_ARGUMENT : wire::OK;
+      break;
+  }
+  return used;
+}
+
+// ---------------------------------------------------------------------------
+// Planning a request
+
+void HttpCodec::AnswerLocally(
+    int status, absl::string_view content_type, absl::string_view body,
+    bool close, std::vector<std::pair<std::string, std::string>> headers) {
+  Answer answer;
+  answer.done = true;
+  answer.close = close || !request_.keep_alive;
+  http::ResponseOptions response;
+  response.close = answer.close;
+  response.headers = std::move(headers);
+  http::AppendResponse(status, content_type, body, response, answer.bytes);
+  answers_.push_back(std::move(answer));
+  Step step(Step::Kind::kLocal);
+  step.error = status >= 400;
+  steps_.push_back(std::move(step));
+}
+
+void HttpCodec::AnswerError(int status, absl::string_view code,
+                            absl::string_view message, bool close) {
+  AnswerLocally(status, kJson, http::JsonErrorBody(code, status, message),
+                close);
+}
+
+void HttpCodec::PlanRequest() {
+  const std::string& path = request_.path;
+  const std::string& method = request_.method;
+  const auto wrong_method = [&](absl::string_view allowed) {
+    AnswerLocally(
+        405, kJson,
+        http::JsonErrorBody(
+            "METHOD_NOT_ALLOWED", 405,
+            absl::StrCat(method, " ", path, " is not allowed; use ", allowed)),
+        false, {{"Allow", std::string(allowed)}});
+  };
+  if (path == "/ws" || path == "/nats") {
+    if (!request_.upgrade) {
+      AnswerError(400, "BAD_UPGRADE",
+                  absl::StrCat(path,
+                               " is a WebSocket endpoint: send a WebSocket "
+                               "handshake (Upgrade: websocket)"));
+      return;
+    }
+    PlanUpgrade(path == "/nats");
+    return;
+  }
+  if (request_.upgrade) {
+    AnswerError(400, "BAD_UPGRADE",
+                absl::StrCat("no WebSocket at ", path, "; use /ws or /nats"),
+                /*close=*/true);
+    return;
+  }
+  if (path == "/sse") {
+    if (method != "GET") return wrong_method("GET");
+    PlanSse(request_.query);
+    return;
+  }
+  const bool pub = absl::StartsWith(path, "/pub/");
+  const bool req = absl::StartsWith(path, "/req/");
+  if (pub || req) {
+    if (method != "POST") return wrong_method("POST");
+    std::string topic = path.substr(5);
+    if (pub) {
+      PlanBrokerRequest(Answer::Kind::kPublish, std::move(topic), 0);
+      return;
+    }
+    absl::StatusOr<http::QueryParameters> query =
+        http::ParseQuery(request_.query);
+    if (!query.ok()) {
+      AnswerError(400, "INVALID_ARGUMENT", query.status().message());
+      return;
+    }
+    uint32_t timeout_ms = 0;
+    if (std::optional<std::string> timeout =
+            http::FirstValue(*query, "timeout")) {
+      absl::Duration d;
+      int64_t ms = 0;
+      if (absl::ParseDuration(*timeout, &d) && d > absl::ZeroDuration()) {
+        ms = absl::ToInt64Milliseconds(d);
+      } else if (!absl::SimpleAtoi(*timeout, &ms) || ms <= 0) {
+        AnswerError(400, "INVALID_ARGUMENT",
+                    absl::StrCat("timeout '", timeout->substr(0, 32),
+                                 "' is not a duration such as 2s or 500ms"));
+        return;
+      }
+      timeout_ms = static_cast<uint32_t>(
+          std::clamp<int64_t>(ms, 1, std::numeric_limits<uint32_t>::max()));
+    }
+    PlanBrokerRequest(Answer::Kind::kRequest, std::move(topic), timeout_ms);
+    return;
+  }
+  struct Fixed {
+    absl::string_view path;
+    Answer::Kind kind;
+    absl::string_view topic;
+  };
+  static constexpr Fixed kFixed[] = {
+      {"/stats", Answer::Kind::kStats, sys_topics::kStatisticsTopic},
+      {"/metrics", Answer::Kind::kMetrics, sys_topics::kStatisticsTopic},
+      {"/connections", Answer::Kind::kConnections,
+       sys_topics::kConnectionsTopic},
+  };
+  for (const Fixed& f : kFixed) {
+    if (path != f.path) continue;
+    if (method != "GET") return wrong_method("GET");
+    PlanBrokerRequest(f.kind, std::string(f.topic), 0);
+    return;
+  }
+  if (path == "/healthz") {
+    if (method != "GET") return wrong_method("GET");
+    AnswerLocally(200, kJson, "{\"status\":\"ok\"}\n");
+    return;
+  }
+  if (options_.dashboard) {
+    if (const DashboardAsset* asset = FindDashboardAsset(path)) {
+      if (method != "GET") return wrong_method("GET");
+      AnswerLocally(200, asset->content_type, asset->body, false,
+                    {{"Cache-Control", "no-cache"}});
+      return;
+    }
+  }
+  AnswerError(404, "NOT_FOUND",
+              absl::StrCat("no endpoint at ", path.substr(0, 128),
+                           "; see docs/http.md"));
+}
+
+void HttpCodec::PlanBrokerRequest(Answer::Kind kind, std::string topic,
+                                  uint32_t timeout_ms) {
+  if (!hello_sent_) {
+    hello_sent_ = true;
+    name_ = "http";
+    client_name_ = ClientNameFrom(request_, name_);
+    steps_.push_back(Step(Step::Kind::kHello));
+  }
+  Answer answer;
+  answer.kind = kind;
+  answer.op_id = NextOpId();
+  answer.close = !request_.keep_alive;
+  Step step(kind == Answer::Kind::kPublish ? Step::Kind::kPublish
+                                           : Step::Kind::kRequest);
+  step.topic = std::move(topic);
+  step.op_id = answer.op_id;
+  step.timeout_ms = timeout_ms;
+  answers_.push_back(std::move(answer));
+  steps_.push_back(std::move(step));
+}
+
+void HttpCodec::PlanUpgrade(bool nats) {
+  if (hello_sent_ || !answers_.empty()) {
+    AnswerError(400, "BAD_UPGRADE",
+                "a WebSocket upgrade must be the first request on its "
+                "connection",
+                /*close=*/true);
+    return;
+  }
+  absl::StatusOr<http::UpgradeRequest> upgrade =
+      http::ParseUpgradeRequest(request_);
+  if (!upgrade.ok()) {
+    if (absl::IsFailedPrecondition(upgrade.status())) {
+      AnswerLocally(
+          426, kJson,
+          http::JsonErrorBody("BAD_UPGRADE", 426, upgrade.status().message()),
+          /*close=*/true, {{"Sec-WebSocket-Version", "13"}});
+    } else {
+      AnswerError(400, "BAD_UPGRADE", upgrade.status().message(),
+                  /*close=*/true);
+    }
+    return;
+  }
+  std::string protocol;
+  if (nats) {
+    inner_ = std::make_unique<NatsCodec>(options_.nats);
+    name_ = "nats-ws";
+  } else if (upgrade->Offers("manifold.v1")) {
+    inner_ = std::make_unique<internal::NativeCodec>();
+    name_ = "ws";
+    protocol = "manifold.v1";
+  } else if (upgrade->Offers("manifold.json")) {
+    inner_ = std::make_unique<JsonCodec>();
+    inner_takes_messages_ = true;
+    inner_pings_as_frames_ = true;
+    name_ = "ws-json";
+    protocol = "manifold.json";
+  } else {
+    AnswerError(400, "BAD_UPGRADE",
+                "/ws needs the subprotocol manifold.v1 or manifold.json "
+                "(Sec-WebSocket-Protocol)",
+                /*close=*/true);
+    return;
+  }
+  Answer answer;
+  answer.done = true;
+  http::AppendSwitchingProtocols(upgrade->key, protocol, answer.bytes);
+  answers_.push_back(std::move(answer));
+  steps_.push_back(Step(Step::Kind::kLocal));
+  mode_ = Mode::kWebSocket;
+  ws_ = std::make_unique<WebSocketLink>(start_.max_frame_bytes);
+  // NATS greets first: its INFO goes out right after the 101.
+  inner_->Start(start_, inner_out_);
+}
+
+void HttpCodec::PlanSse(const std::string& query_text) {
+  if (!answers_.empty()) {
+    AnswerError(400, "INVALID_ARGUMENT",
+                "/sse must not be pipelined behind other requests",
+                /*close=*/true);
+    return;
+  }
+  absl::StatusOr<http::QueryParameters> query = http::ParseQuery(query_text);
+  if (!query.ok()) {
+    AnswerError(400, "INVALID_ARGUMENT", query.status().message());
+    return;
+  }
+  std::vector<std::string> topics;
+  for (const auto& [name, value] : *query) {
+    if (name == "topic") topics.push_back(value);
+  }
+  if (topics.empty() || topics.size() > options_.max_sse_topics) {
+    AnswerError(400, "INVALID_ARGUMENT",
+                absl::StrCat("/sse needs 1 to ", options_.max_sse_topics,
+                             " topic= parameters, not ", topics.size()));
+    return;
+  }
+  for (const std::string& topic : topics) {
+    if (absl::Status s =
+            ValidateTopic(topic, TopicRole::kSubscription, TopicLimits());
+        !s.ok()) {
+      AnswerError(400, wire::Code_Name(WireCode(s)), s.message());
+      return;
+    }
+  }
+  const std::optional<std::string> format = http::FirstValue(*query, "format");
+  if (format.has_value() && *format != "json" && *format != "text") {
+    AnswerError(400, "INVALID_ARGUMENT",
+                absl::StrCat("format '", format->substr(0, 32),
+                             "' is not json or text"));
+    return;
+  }
+  sse_json_ = format.has_value() && *format == "json";
+  if (!hello_sent_) {
+    hello_sent_ = true;
+    name_ = "sse";
+    client_name_ = ClientNameFrom(request_, name_);
+    steps_.push_back(Step(Step::Kind::kHello));
+  }
+  Answer answer;
+  answer.kind = Answer::Kind::kSse;
+  answers_.push_back(std::move(answer));
+  for (std::string& topic : topics) {
+    Step step(Step::Kind::kSubscribe);
+    step.topic = std::move(topic);
+    step.op_id = NextOpId();
+    steps_.push_back(std::move(step));
+    ++sse_pending_acks_;
+  }
+  mode_ = Mode::kSse;
+}
+
+// ---------------------------------------------------------------------------
+// Answers
+
+HttpCodec::Answer* HttpCodec::FindAnswer(uint64_t op_id) {
+  for (Answer& a : answers_) {
+    if (!a.done && a.op_id == op_id && a.kind != Answer::Kind::kLocal) {
+      return &a;
+    }
+  }
+  return nullptr;
+}
+
+void HttpCodec::FlushAnswers(OutboundBuffer& out) {
+  while (!answers_.empty() && answers_.front().done) {
+    Answer& front = answers_.front();
+    out.Append(front.bytes);
+    if (front.close) {
+      answers_.clear();
+      steps_.clear();
+      set_wants_close();
+      return;
+    }
+    answers_.pop_front();
+  }
+}
+
+void HttpCodec::FailPendingAnswers(int status, absl::string_view code,
+                                   absl::string_view message) {
+  std::vector<Answer*> failed;
+  for (Answer& a : answers_) {
+    if (!a.done) failed.push_back(&a);
+  }
+  // The request that broke a limit, or one cut short, has no answer yet.
+  if (fatal_status_ != 0 || (failed.empty() && parser_.in_progress())) {
+    answers_.emplace_back();
+    failed.push_back(&answers_.back());
+  }
+  // Every waiting request gets the error, in order; the last one says the
+  // connection closes.
+  for (Answer* a : failed) {
+    const bool last = a == failed.back();
+    a->done = true;
+    a->close = last;
+    a->bytes.clear();
+    http::ResponseOptions response;
+    response.close = last;
+    http::AppendResponse(status, kJson,
+                         http::JsonErrorBody(code, status, message), response,
+                         a->bytes);
+  }
+}
+
+void HttpCodec::EncodeHttp(const wire::ServerMessage& message,
+                           OutboundBuffer& out) {
+  switch (message.kind_case()) {
+    case wire::ServerMessage::kAck: {
+      const wire::Ack& ack = message.ack();
+      if (Answer* a = FindAnswer(ack.op_id());
+          a != nullptr && a->kind == Answer::Kind::kPublish) {
+        http::ResponseOptions response;
+        response.close = a->close;
+        http::AppendResponse(
+            200, kJson, absl::StrCat("{\"delivered\":", ack.delivered(), "}\n"),
+            response, a->bytes);
+        a->done = true;
+      } else if (mode_ == Mode::kSse && sse_pending_acks_ > 0) {
+        --sse_pending_acks_;
+        if (!sse_started_ && !answers_.empty() &&
+            answers_.front().kind == Answer::Kind::kSse) {
+          sse_started_ = true;
+          Answer& sse = answers_.front();
+          http::ResponseOptions response;
+          response.headers = {{"Cache-Control", "no-cache"},
+                              {"X-Accel-Buffering", "no"}};
+          http::AppendStreamingResponseHead(200, "text/event-stream", response,
+                                            sse.bytes);
+          http::AppendSseRetry(options_.sse_retry, sse.bytes);
+          sse.done = true;
+        }
+      }
+      break;
+    }
+    case wire::ServerMessage::kError: {
+      const wire::Error& error = message.error();
+      if (error.fatal()) {
+        const int status =
+            fatal_status_ != 0 ? fatal_status_ : StatusForError(error.code());
+        if (mode_ == Mode::kSse && sse_started_) {
+          text_.clear();
+          http::AppendSseEvent(
+              "error", ++sse_sequence_,
+              http::JsonErrorBody(wire::Code_Name(error.code()), status,
+                                  error.message()),
+              text_);
+          out.Append(text_);
+          return;
+        }
+        FailPendingAnswers(status, wire::Code_Name(error.code()),
+                           error.message());
+        break;
+      }
+      const int status = StatusForError(error.code());
+      if (Answer* a = FindAnswer(error.op_id())) {
+        http::ResponseOptions response;
+        response.close = a->close;
+        http::AppendResponse(status, kJson,
+                             http::JsonErrorBody(wire::Code_Name(error.code()),
+                                                 status, error.message()),
+                             response, a->bytes);
+        a->done = true;
+      } else if (mode_ == Mode::kSse) {
+        // A topic the broker refused: say so and end the stream.
+        if (sse_started_) {
+          text_.clear();
+          http::AppendSseEvent(
+              "error", ++sse_sequence_,
+              http::JsonErrorBody(wire::Code_Name(error.code()), status,
+                                  error.message()),
+              text_);
+          out.Append(text_);
+          set_wants_close();
+          return;
+        }
+        if (!answers_.empty()) {
+          Answer& sse = answers_.front();
+          http::ResponseOptions response;
+          response.close = true;
+          http::AppendResponse(
+              status, kJson,
+              http::JsonErrorBody(wire::Code_Name(error.code()), status,
+                                  error.message()),
+              response, sse.bytes);
+          sse.done = true;
+          sse.close = true;
+        }
+      }
+      break;
+    }
+    case wire::ServerMessage::kResponse: {
+      const wire::Response& r = message.response();
+      Answer* a = FindAnswer(r.op_id());
+      if (a == nullptr) break;
+      http::ResponseOptions response;
+      response.close = a->close;
+      const int status = StatusForRequest(r.status());
+      if (status != 200) {
+        http::AppendResponse(
+            status, kJson,
+            http::JsonErrorBody(wire::RequestStatus_Name(r.status()), status,
+                                r.message()),
+            response, a->bytes);
+      } else if (a->kind == Answer::Kind::kRequest) {
+        std::string content_type = "application/octet-stream";
+        for (const wire::Header& h : r.headers()) {
+          if (h.value().find_first_of("\r\n") != std::string::npos) continue;
+          if (absl::EqualsIgnoreCase(h.key(), "content-type")) {
+            content_type = h.value();
+          } else {
+            response.headers.emplace_back(
+                absl::StrCat("Manifold-Header-", h.key()), h.value());
+          }
+        }
+        http::AppendResponse(200, content_type, r.payload(), response,
+                             a->bytes);
+      } else if (a->kind == Answer::Kind::kStats ||
+                 a->kind == Answer::Kind::kMetrics) {
+        wire::Statistics stats;
+        stats.ParseFromString(r.payload());
+        if (a->kind == Answer::Kind::kStats) {
+          http::AppendResponse(200, kJson, http::MessageToJson(stats) + "\n",
+                               response, a->bytes);
+        } else {
+          std::string text;
+          http::AppendPrometheusText(stats, text);
+          http::AppendResponse(200, http::kPrometheusContentType, text,
+                               response, a->bytes);
+        }
+      } else if (a->kind == Answer::Kind::kConnections) {
+        wire::ConnectionList list;
+        list.ParseFromString(r.payload());
+        http::AppendResponse(200, kJson, http::MessageToJson(list) + "\n",
+                             response, a->bytes);
+      }
+      a->done = true;
+      break;
+    }
+    case wire::ServerMessage::kGoodbye:
+      if (mode_ == Mode::kSse && sse_started_) return;
+      FailPendingAnswers(503, "SHUTTING_DOWN", message.goodbye().message());
+      break;
+    default:
+      // Welcome: nothing to say in HTTP. Keepalive pings never come
+      // (wants_keepalive() is false outside WebSockets).
+      break;
+  }
+  FlushAnswers(out);
+}
+
+void HttpCodec::Encode(const wire::ServerMessage& message,
+                       OutboundBuffer& out) {
+  if (mode_ == Mode::kWebSocket && answers_.empty()) {
+    EncodeWebSocket(message, out);
+    return;
+  }
+  EncodeHttp(message, out);
+}
+
+void HttpCodec::EncodeLocal(OutboundBuffer& out) {
+  FlushAnswers(out);
+  if (mode_ == Mode::kWebSocket) {
+    MoveLocalOutput(out);
+    SendInnerOutput(out);  // NATS's INFO after the 101
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Deliveries
+
+void HttpCodec::EncodeDelivery(SharedMessage& message,
+                               SubscriptionId subscription,
+                               OutboundBuffer& out) {
+  if (mode_ == Mode::kWebSocket) {
+    MoveLocalOutput(out);
+    inner_->EncodeDelivery(message, subscription, inner_out_);
+    SendInnerOutput(out);
+    return;
+  }
+  if (mode_ == Mode::kSse && sse_started_) {
+    EncodeSseEvent(message.publish(), out);
+  }
+}
+
+void HttpCodec::EncodeSseEvent(const PublishOp& publish, OutboundBuffer& out) {
+  ++sse_sequence_;
+  std::string data;
+  if (IsReserved(publish.topic)) {
+    // Broker events: their JSON form, readable by any page.
+    wire::BrokerEvent event;
+    event.ParseFromArray(publish.payload.data(),
+                         static_cast<int>(publish.payload.size()));
+    data = http::MessageToJson(event);
+  } else if (sse_json_) {
+    google::protobuf::Struct object;
+    auto& fields = *object.mutable_fields();
+    fields["topic"].set_string_value(std::string(publish.topic));
+    fields["sequence"].set_number_value(static_cast<double>(sse_sequence_));
+    google::protobuf::ListValue* headers =
+        fields["headers"].mutable_list_value();
+    for (const HeaderView& h : publish.headers) {
+      auto& header =
+          *headers->add_values()->mutable_struct_value()->mutable_fields();
+      header["key"].set_string_value(std::string(h.key));
+      header["value"].set_string_value(http::IsUtf8(h.value)
+                                           ? std::string(h.value)
+                                           : absl::Base64Escape(h.value));
+    }
+    if (http::IsUtf8(publish.payload)) {
+      fields["payload"].set_string_value(std::string(publish.payload));
+    } else {
+      fields["payload"].set_string_value(absl::Base64Escape(publish.payload));
+      fields["base64"].set_bool_value(true);
+    }
+    if (!publish.reply_to.empty()) {
+      fields["replyTo"].set_string_value(std::string(publish.reply_to));
+    }
+    google::protobuf::Value value;
+    *value.mutable_struct_value() = std::move(object);
+    data = http::ValueToJson(value);
+  } else if (http::IsUtf8(publish.payload)) {
+    data = std::string(publish.payload);
+  } else {
+    data = absl::StrCat("base64:", absl::Base64Escape(publish.payload));
+  }
+  text_.clear();
+  http::AppendSseEvent(publish.topic, sse_sequence_, data, text_);
+  out.Append(text_);
+}
+
+// ---------------------------------------------------------------------------
+// WebSockets
+
+size_t HttpCodec::Charge(size_t n) {
+  // Bytes that still back data the codec holds (inner bytes not decoded,
+  // whole messages and pongs not handed over, frames wslay has not
+  // finished) stay unreported, so every later operation has bytes to take.
+  size_t held = inner_stream_.size() - inner_read_ + json_partial_.size() +
+                pongs_received_ + (ws_->has_output() ? 1 : 0) +
+                ws_->unsettled_bytes();
+  for (const std::string& m : inner_messages_) held += m.size();
+  const size_t used = absorbed_ > held ? absorbed_ - held : 0;
+  absorbed_ -= used;
+  return used;
+}
+
+absl::StatusOr<size_t> HttpCodec::DecodeWebSocket(absl::string_view input,
+                                                  size_t max_frame_bytes,
+                                                  Operation& op) {
+  while (true) {
+    if (inner_takes_messages_ && !inner_messages_.empty()) {
+      text_ = std::move(inner_messages_.front());
+      inner_messages_.pop_front();
+      absl::StatusOr<size_t> used = inner_->Decode(text_, max_frame_bytes, op);
+      if (!used.ok()) return used.status();
+      const size_t charged = Charge(text_.size());
+      if (charged == 0) break;
+      return charged;
+    }
+    if (!inner_takes_messages_ && inner_read_ < inner_stream_.size()) {
+      absl::StatusOr<size_t> used =
+          inner_->Decode(absl::string_view(inner_stream_).substr(inner_read_),
+                         max_frame_bytes, op);
+      if (!used.ok()) return used.status();
+      if (*used > 0) {
+        inner_read_ += *used;
+        const size_t charged = Charge(*used);
+        if (charged == 0) break;
+        return charged;
+      }
+    }
+    if (pongs_received_ > 0) {
+      --pongs_received_;
+      op.kind = Operation::Kind::kMessage;
+      op.message.Clear();
+      op.message.mutable_pong();
+      const size_t charged = Charge(1);
+      if (charged == 0) break;
+      return charged;
+    }
+    if (ws_->closed()) {
+      ws_->Flush(local_out_);
+      ws_close_pending_ = true;
+      if (ws_->close_received()) {
+        return ProtocolError(wire::CONNECTION_CLOSED,
+                             "the WebSocket client closed the connection");
+      }
+      switch (ws_->close_code_sent()) {
+        case 1007:
+          return ProtocolError(wire::INVALID_ARGUMENT,
+                               "WebSocket text message is not valid UTF-8 "
+                               "(closed with 1007)");
+        case 1009:
+          return ProtocolError(
+              wire::FRAME_TOO_LARGE,
+              absl::StrCat("WebSocket message larger than ", max_frame_bytes,
+                           " bytes (closed with 1009)"));
+        default:
+          return ProtocolError(
+              wire::MALFORMED_MESSAGE,
+              absl::StrCat("WebSocket protocol violation (closed with ",
+                           ws_->close_code_sent(), ")"));
+      }
+    }
+    if (ws_->has_output()) {
+      ws_->Flush(local_out_);
+      op.kind = Operation::Kind::kLocal;
+      const size_t charged = Charge(1);
+      if (charged == 0) break;
+      return charged;
+    }
+    if (inner_stream_.size() - inner_read_ > max_frame_bytes ||
+        json_partial_.size() > max_frame_bytes ||
+        absorbed_ > max_frame_bytes + 64 * 1024) {
+      return ProtocolError(
+          wire::FRAME_TOO_LARGE,
+          absl::StrCat("an operation over WebSocket is larger than ",
+                       max_frame_bytes, " bytes"));
+    }
+    const absl::string_view fresh = input.substr(absorbed_);
+    if (fresh.empty()) return 0;
+    input_since_tick_ = true;
+    ws_->Receive(fresh, inner_takes_messages_ ? json_partial_ : inner_stream_);
+    absorbed_ += fresh.size();
+    if (inner_read_ == inner_stream_.size()) {
+      inner_stream_.clear();
+      inner_read_ = 0;
+    } else if (inner_read_ >= 64 * 1024) {
+      inner_stream_.erase(0, inner_read_);
+      inner_read_ = 0;
+    }
+    if (inner_takes_messages_) {
+      size_t start = 0;
+      for (size_t end : ws_->message_ends()) {
+        inner_messages_.push_back(json_partial_.substr(start, end - start));
+        start = end;
+      }
+      ws_->clear_message_ends();
+      json_partial_.erase(0, start);
+    } else {
+      ws_->clear_message_ends();
+    }
+    if (inner_pings_as_frames_) pongs_received_ += ws_->TakePongs();
+  }
+  return ProtocolError(wire::INTERNAL,
+                       "WebSocket input has more operations than bytes");
+}
+
+void HttpCodec::MoveLocalOutput(OutboundBuffer& out) {
+  if (!local_out_.empty()) MoveBytes(local_out_, out);
+}
+
+void HttpCodec::SendInnerOutput(OutboundBuffer& out) {
+  if (inner_out_.empty()) return;
+  absl::string_view chunks[32];
+  const size_t n = inner_out_.Peek(absl::MakeSpan(chunks));
+  if (n < 32) {
+    ws_->SendMessage(inner_takes_messages_ ? WebSocketLink::Opcode::kText
+                                           : WebSocketLink::Opcode::kBinary,
+                     absl::MakeConstSpan(chunks, n), out);
+  } else {
+    std::string flat;
+    flat.reserve(inner_out_.size());
+    while (!inner_out_.empty()) {
+      const size_t k = inner_out_.Peek(absl::MakeSpan(chunks));
+      size_t moved = 0;
+      for (size_t i = 0; i < k; ++i) {
+        flat.append(chunks[i].data(), chunks[i].size());
+        moved += chunks[i].size();
+      }
+      inner_out_.Consume(moved);
+    }
+    const absl::string_view part = flat;
+    ws_->SendMessage(inner_takes_messages_ ? WebSocketLink::Opcode::kText
+                                           : WebSocketLink::Opcode::kBinary,
+                     absl::MakeConstSpan(&part, 1), out);
+  }
+  inner_out_.Clear();
+}
+
+void HttpCodec::EncodeWebSocket(const wire::ServerMessage& message,
+                                OutboundBuffer& out) {
+  MoveLocalOutput(out);
+  if (inner_pings_as_frames_ && message.has_ping()) {
+    ws_->SendPing(absl::StrCat(message.ping().op_id()), out);
+    return;
+  }
+  const bool fatal = message.has_error() && message.error().fatal();
+  if (!fatal && !message.has_goodbye()) {
+    inner_->Encode(message, inner_out_);
+    SendInnerOutput(out);
+    return;
+  }
+  const wire::Code code = fatal ? message.error().code() : wire::SHUTTING_DOWN;
+  // After a close frame (the peer's, or wslay's answer to a violation) no
+  // message may follow.
+  if (code != wire::CONNECTION_CLOSED && !ws_close_pending_) {
+    inner_->Encode(message, inner_out_);  // the protocol's own last word
+    SendInnerOutput(out);
+  }
+  const std::string reason =
+      fatal ? message.error().message() : message.goodbye().message();
+  ws_->Close(CloseCodeFor(code), reason, out);
+}
+
+// ---------------------------------------------------------------------------
+// Time
+
+absl::Status HttpCodec::Tick(absl::Time now, OutboundBuffer& out) {
+  if (last_input_ == absl::InfinitePast() || input_since_tick_) {
+    last_input_ = now;
+    input_since_tick_ = false;
+  }
+  switch (mode_) {
+    case Mode::kHttp: {
+      const bool partial =
+          parser_.in_progress() || (absorbed_ > 0 && steps_.empty());
+      if (partial) {
+        if (request_seen_ == absl::InfiniteFuture()) {
+          request_seen_ = now;
+        } else if (now - request_seen_ >= options_.request_timeout) {
+          return FatalHttp(
+              408, wire::HANDSHAKE_TIMEOUT,
+              absl::StrCat("HTTP request not received within ",
+                           absl::FormatDuration(options_.request_timeout)));
+        }
+      } else {
+        request_seen_ = absl::InfiniteFuture();
+        if (answers_.empty() && now - last_input_ >= options_.idle_timeout) {
+          return ProtocolError(
+              wire::CONNECTION_CLOSED,
+              absl::StrCat("idle HTTP connection closed after ",
+                           absl::FormatDuration(options_.idle_timeout)));
+        }
+      }
+      break;
+    }
+    case Mode::kSse:
+      if (!sse_started_) break;
+      if (last_heartbeat_ == absl::InfinitePast()) last_heartbeat_ = now;
+      if (now - last_heartbeat_ >= options_.sse_heartbeat) {
+        last_heartbeat_ = now;
+        text_.clear();
+        http::AppendSseComment("keepalive", text_);
+        out.Append(text_);
+      }
+      break;
+    case Mode::kWebSocket:
+      break;  // the inner protocol's keepalive runs through the broker
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace manifold

@@ -1,0 +1,232 @@
+// File: broker/http/http_codec.h
+// -----------------------------------------------------------------------------
+//
+// The web front end: a ProtocolCodec for one HTTP/1.1 connection, so browsers
+// and HTTP tools share topics, subscriptions and services with native and
+// NATS clients. Hand one to Broker::Accept for every connection of an HTTP
+// listener (manifoldd --http):
+//
+//   Connection& c = broker.Accept(PeerInfo{"127.0.0.1:50212"}, now,
+//                                 std::make_unique<HttpCodec>(HttpOptions{}));
+//
+// Endpoints (docs/http.md has examples):
+//
+//   GET  /ws      WebSocket. Subprotocol manifold.v1: one native frame per
+//                 binary message, the same session as over TCP;
+//                 manifold.json: the same operations as JSON text messages.
+//   GET  /nats    WebSocket carrying the NATS protocol as nats-server's
+//                 websocket listener does (nats.ws works unchanged).
+//   GET  /sse?topic=P[&topic=P...][&format=json]
+//                 Server-Sent Events: one event per message.
+//   POST /pub/TOPIC           publish the body; answers {"delivered":N}.
+//   POST /req/TOPIC?timeout=2s  request; answers the service's reply.
+//   GET  /stats, /metrics, /connections, /healthz, / (the dashboard).
+//
+// How HTTP maps onto the broker's operations. A connection says Hello for
+// itself on its first request that needs the broker (named after the
+// client's User-Agent); a WebSocket's client says its own Hello (or NATS
+// CONNECT) after the upgrade. A request becomes one or more operations:
+// /pub a Publish with ack, /req a Request, /sse one Subscribe per topic,
+// /stats and /metrics a Request to "$sys/stats", /connections one to
+// "$sys/connections"; everything else is answered by the codec itself
+// (kLocal). Each operation is charged at least one byte of its request, the
+// last one the rest, so Decode() keeps the ProtocolCodec contract.
+//
+// Answers come back in request order (pipelining): a request answered early
+// waits behind one still waiting for its service. Status codes: a bad topic
+// or argument 400, a reserved topic 403, unknown path 404, wrong method 405
+// (with Allow), 413 over max_payload_bytes, 429 too many pipelined requests,
+// 431 header block too large, 408 a request too slow to arrive, and for
+// /req: NO_SERVER 503, TIMED_OUT 504, SERVER_GONE 502, REJECTED 422; each
+// with a JSON body {"error":{"code":..., "status":..., "message":...}}.
+// Errors that end the connection (400 unparsable, 408, 413, 429, 431) say
+// "Connection: close". Upgrades and /sse must be the only request in flight
+// on their connection, and an upgrade must come before any request that
+// said Hello (a browser opens a fresh connection for each anyway).
+//
+// Server-Sent Events: "id:" a per-stream sequence from 1, "event:" the topic,
+// "data:" the payload. A payload that is not UTF-8 is never sent raw: in the
+// plain format its data is "base64:" and the payload in base64; with
+// format=json each data is {"topic","sequence","headers","payload"} with
+// "base64":true beside a base64 payload. Events on "$sys/..." topics carry
+// the broker event as JSON in both formats. Line breaks in a plain payload
+// become separate data lines (a client joins them with LF). A comment line
+// every HttpOptions::sse_heartbeat; "retry:" advice first. Last-Event-ID is
+// accepted and ignored (there is no history to resume from yet).
+//
+// WebSockets: wslay frames and checks them (broker/http/websocket_link.h):
+// 1002 protocol error, 1007 text that is not UTF-8, 1009 a message over
+// max_frame_bytes; a broker shutdown closes with 1001, other fatal errors
+// with 1008 after the inner protocol's own error message. manifold.json
+// connections get WebSocket pings for keepalive (browsers answer them).
+//
+// Thread safety: none; a codec belongs to its connection.
+
+#ifndef MANIFOLD_BROKER_HTTP_HTTP_CODEC_H_
+#define MANIFOLD_BROKER_HTTP_HTTP_CODEC_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "broker/http/http_options.h"
+#include "broker/http/websocket_link.h"
+#include "broker/protocol_codec.h"
+#include "core/http/request_parser.h"
+
+namespace manifold {
+
+// The options recorded transcripts keep (HttpCodec::settings()): /nats's
+// NatsOptions as NatsSettingsText() writes them; the HTTP limits are
+// HttpOptions' defaults in a replay, as in manifoldd. And back.
+std::string HttpSettingsText(const HttpOptions& options);
+absl::StatusOr<HttpOptions> ParseHttpSettings(absl::string_view text);
+
+class HttpCodec final : public ProtocolCodec {
+ public:
+  explicit HttpCodec(HttpOptions options = HttpOptions());
+  ~HttpCodec() override;
+
+  // "http" for plain requests, "sse" for a connection opened by /sse, and
+  // after an upgrade "ws" (manifold.v1), "ws-json" or "nats-ws".
+  absl::string_view name() const override { return name_; }
+  std::string settings() const override { return HttpSettingsText(options_); }
+  void Start(const ConnectionStart& start, OutboundBuffer& out) override;
+  absl::StatusOr<size_t> Decode(absl::string_view input, size_t max_frame_bytes,
+                                Operation& op) override;
+  void Encode(const wire::ServerMessage& message, OutboundBuffer& out) override;
+  void EncodeDelivery(SharedMessage& message, SubscriptionId subscription,
+                      OutboundBuffer& out) override;
+  void EncodeLocal(OutboundBuffer& out) override;
+  absl::Duration tick_interval() const override { return options_.tick; }
+  absl::Status Tick(absl::Time now, OutboundBuffer& out) override;
+  bool wants_keepalive() const override { return mode_ == Mode::kWebSocket; }
+
+ private:
+  enum class Mode { kHttp, kSse, kWebSocket };
+
+  // What one request asks of the broker, in order.
+  struct Step {
+    enum class Kind { kHello, kPublish, kRequest, kSubscribe, kLocal };
+    explicit Step(Kind k) : kind(k) {}
+    Kind kind;
+    std::string topic;  // publish, request, subscribe
+    uint64_t op_id = 0;
+    uint32_t timeout_ms = 0;
+    bool error = false;  // kLocal: the answer is an error (counted)
+  };
+  // One request's answer, written when every earlier one has been.
+  struct Answer {
+    enum class Kind {
+      kLocal,
+      kPublish,
+      kRequest,
+      kStats,
+      kMetrics,
+      kConnections,
+      kSse
+    } kind = Kind::kLocal;
+    uint64_t op_id = 0;  // the operation whose reply completes it
+    bool done = false;
+    bool close = false;  // "Connection: close" after it
+    std::string bytes;
+  };
+
+  // HTTP requests.
+  absl::StatusOr<size_t> DecodeHttp(absl::string_view input, Operation& op);
+  void PlanRequest();
+  void PlanUpgrade(bool nats);
+  void PlanSse(const std::string& query);
+  void PlanBrokerRequest(Answer::Kind kind, std::string topic,
+                         uint32_t timeout_ms);
+  void AnswerLocally(
+      int status, absl::string_view content_type, absl::string_view body,
+      bool close = false,
+      std::vector<std::pair<std::string, std::string>> headers = {});
+  void AnswerError(int status, absl::string_view code,
+                   absl::string_view message, bool close = false);
+  absl::StatusOr<size_t> EmitStep(Operation& op);
+  Answer* FindAnswer(uint64_t op_id);
+  void FlushAnswers(OutboundBuffer& out);
+  // Fills the first unfinished answers with an error and says close.
+  void FailPendingAnswers(int status, absl::string_view code,
+                          absl::string_view message);
+  absl::Status FatalHttp(int status, wire::Code code, std::string message);
+  void EncodeHttp(const wire::ServerMessage& message, OutboundBuffer& out);
+
+  // Server-Sent Events.
+  void EncodeSseEvent(const PublishOp& publish, OutboundBuffer& out);
+
+  // WebSockets.
+  absl::StatusOr<size_t> DecodeWebSocket(absl::string_view input,
+                                         size_t max_frame_bytes, Operation& op);
+  size_t Charge(size_t n);
+  bool WebSocketIdle() const;
+  void EncodeWebSocket(const wire::ServerMessage& message, OutboundBuffer& out);
+  void SendInnerOutput(OutboundBuffer& out);
+  void MoveLocalOutput(OutboundBuffer& out);
+
+  uint64_t NextOpId() { return ++last_op_id_; }
+
+  const HttpOptions options_;
+  ConnectionStart start_;
+  std::string name_ = "http";
+  Mode mode_ = Mode::kHttp;
+  http::RequestParser parser_;
+  // Bytes at the front of Decode()'s input already taken in (parsed, or fed
+  // to wslay) and not yet reported as used.
+  size_t absorbed_ = 0;
+  uint64_t last_op_id_ = 0;
+
+  // The request being turned into operations, and the topic of the
+  // operation handed over last; PublishOp views point into them.
+  http::HttpRequest request_;
+  std::string step_topic_;
+  std::deque<Step> steps_;
+  std::deque<Answer> answers_;
+  bool hello_sent_ = false;
+  std::string client_name_;
+  // The HTTP status for the fatal error Decode() or Tick() just returned.
+  int fatal_status_ = 0;
+
+  // Server-Sent Events.
+  bool sse_json_ = false;
+  size_t sse_pending_acks_ = 0;
+  bool sse_started_ = false;
+  uint64_t sse_sequence_ = 0;
+
+  // WebSockets: the link, the protocol inside it, and what it has received.
+  std::unique_ptr<WebSocketLink> ws_;
+  std::unique_ptr<ProtocolCodec> inner_;
+  bool inner_takes_messages_ = false;   // manifold.json: one op per message
+  bool inner_pings_as_frames_ = false;  // manifold.json keepalive
+  std::string inner_stream_;            // manifold.v1, NATS: a byte stream
+  size_t inner_read_ = 0;
+  std::deque<std::string> inner_messages_;
+  std::string json_partial_;  // manifold.json: messages arriving
+  size_t pongs_received_ = 0;
+  bool ws_close_pending_ = false;
+  OutboundBuffer inner_out_;  // what the inner codec wrote, to be framed
+  OutboundBuffer local_out_;  // frames written while decoding
+
+  // Time, as seen at ticks.
+  absl::Time last_tick_ = absl::InfinitePast();
+  bool input_since_tick_ = false;
+  absl::Time last_input_ = absl::InfinitePast();
+  absl::Time request_seen_ = absl::InfiniteFuture();
+  absl::Time last_heartbeat_ = absl::InfinitePast();
+
+  // Scratch.
+  PublishOp publish_scratch_;
+  std::string text_;
+};
+
+}  // namespace manifold
+
+#endif  // MANIFOLD_BROKER_HTTP_HTTP_CODEC_H_

@@ -1,0 +1,99 @@
+#include "core/http/prometheus.h"
+
+#include "absl/strings/str_cat.h"
+#include "google/protobuf/descriptor.h"
+#include "google/protobuf/reflection.h"
+
+namespace manifold::http {
+namespace {
+
+struct Metric {
+  absl::string_view field;
+  bool gauge;
+  absl::string_view help;
+};
+
+// Every uint64 field of wire::Statistics. A field missing here is still
+// exported (as a counter, with a generic HELP line), so a new statistic
+// never goes unseen.
+constexpr Metric kMetrics[] = {
+    {"connections", true, "Connections welcomed and not closing."},
+    {"subscriptions", true, "Live subscriptions."},
+    {"services", true, "Topics served by a connection."},
+    {"requests_in_flight", true, "Requests waiting for their server."},
+    {"connections_accepted", false, "Connections accepted."},
+    {"connections_refused", false,
+     "Connections refused: over the limit, shutting down, or not admitted."},
+    {"messages_in", false, "Operations decoded from clients."},
+    {"bytes_in", false, "Bytes received from clients."},
+    {"messages_out", false, "Frames queued for clients."},
+    {"bytes_out", false, "Bytes written to clients."},
+    {"publishes", false, "Messages published (by clients and the broker)."},
+    {"deliveries", false, "Deliveries queued for subscribers."},
+    {"dropped_deliveries", false,
+     "Deliveries dropped by the drop-and-count slow-consumer policy."},
+    {"slow_consumer_disconnects", false,
+     "Connections closed for not reading their output."},
+    {"protocol_errors", false,
+     "Fatal errors caused by a peer (bad input, limits, timeouts)."},
+    {"operation_errors", false,
+     "Operations and HTTP requests answered with an error."},
+    {"requests", false, "Requests routed to a server."},
+    {"requests_timed_out", false, "Requests whose server did not answer."},
+    {"keepalive_disconnects", false,
+     "Connections closed for missing keepalive pings."},
+    {"dropped_events", false, "Embedder events dropped, queue full."},
+};
+
+const Metric* FindMetric(absl::string_view field) {
+  for (const Metric& m : kMetrics) {
+    if (m.field == field) return &m;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+void AppendPrometheusText(const wire::Statistics& statistics,
+                          std::string& out) {
+  const google::protobuf::Descriptor* descriptor = statistics.GetDescriptor();
+  const google::protobuf::Reflection* reflection = statistics.GetReflection();
+  for (int i = 0; i < descriptor->field_count(); ++i) {
+    const google::protobuf::FieldDescriptor* field = descriptor->field(i);
+    if (field->is_repeated() ||
+        field->cpp_type() !=
+            google::protobuf::FieldDescriptor::CPPTYPE_UINT64) {
+      continue;
+    }
+    const Metric* metric = FindMetric(field->name());
+    const bool gauge = metric != nullptr && metric->gauge;
+    const std::string name =
+        absl::StrCat("manifold_", field->name(), gauge ? "" : "_total");
+    absl::StrAppend(&out, "# HELP ", name, " ",
+                    metric != nullptr ? metric->help
+                                      : absl::string_view("A broker counter."),
+                    "\n# TYPE ", name, gauge ? " gauge\n" : " counter\n", name,
+                    " ", reflection->GetUInt64(statistics, field), "\n");
+  }
+  absl::StrAppend(&out,
+                  "# HELP manifold_connections_by_protocol Connections "
+                  "welcomed and not closing, by protocol.\n"
+                  "# TYPE manifold_connections_by_protocol gauge\n");
+  for (const wire::ProtocolConnections& p :
+       statistics.connections_by_protocol()) {
+    // Protocol names are short identifiers chosen by codecs; escape anyway.
+    std::string label;
+    for (char c : p.protocol()) {
+      if (c == '\\' || c == '"') label.push_back('\\');
+      if (c == '\n') {
+        label += "\\n";
+        continue;
+      }
+      label.push_back(c);
+    }
+    absl::StrAppend(&out, "manifold_connections_by_protocol{protocol=\"", label,
+                    "\"} ", p.connections(), "\n");
+  }
+}
+
+}  // namespace manifold::http

@@ -1,0 +1,42 @@
+#include "examples/tcp_broker/http_listener.h"
+
+#include <memory>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "transports/sockets/endpoint.h"
+#ifdef MANIFOLD_HAVE_HTTP
+#include "broker/http/http_codec.h"
+#endif
+
+namespace manifold {
+
+absl::StatusOr<ListenerConfig> HttpListener(absl::string_view address,
+                                            const BrokerOptions& broker) {
+#ifdef MANIFOLD_HAVE_HTTP
+  absl::StatusOr<Endpoint> endpoint = ParseTcpEndpoint(address);
+  if (!endpoint.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--http: ", endpoint.status().message()));
+  }
+  HttpOptions http;
+  http.nats.server_id = broker.server_name();
+  http.nats.host = endpoint->host;
+  http.nats.port = endpoint->port;
+  http.nats.max_payload_bytes = broker.max_payload_bytes();
+  ListenerConfig listener;
+  listener.endpoint = *std::move(endpoint);
+  listener.label = "http";
+  listener.codec_factory = [http]() -> std::unique_ptr<ProtocolCodec> {
+    return std::make_unique<HttpCodec>(http);
+  };
+  return listener;
+#else
+  return absl::FailedPreconditionError(
+      "--http: this manifoldd was built without the web front end (it needs "
+      "libhttp-parser-dev, libwslay-dev and libssl-dev)");
+#endif
+}
+
+}  // namespace manifold

@@ -1,0 +1,393 @@
+// HttpCodec against a real Broker with a fake clock: REST, pipelining,
+// Server-Sent Events, WebSockets (native, JSON and NATS inside) and the
+// timeouts, with native clients from the broker harness on the same bus.
+#include "broker/http/http_codec.h"
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "broker/sys_topics.h"
+#include "core/framing.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/testing/broker_harness.h"
+
+namespace manifold {
+namespace {
+
+using testing::BrokerHarness;
+using ::testing::HasSubstr;
+using testing::TestClient;
+
+// One HTTP connection; the test plays its transport.
+class HttpLink {
+ public:
+  HttpLink(BrokerHarness& h, HttpOptions options = HttpOptions()) : h_(h) {
+    id_ = h.broker()
+              .Accept(PeerInfo{"127.0.0.1:1"}, h.now(),
+                      std::make_unique<HttpCodec>(std::move(options)))
+              .id();
+  }
+  // Sends bytes, `chunk` at a time, letting the broker work after each.
+  void Send(absl::string_view bytes, size_t chunk = 1 << 20) {
+    for (size_t at = 0; at < bytes.size(); at += chunk) {
+      Connection* c = h_.broker().FindConnection(id_);
+      ASSERT_NE(c, nullptr) << "connection closed";
+      c->Receive(bytes.substr(at, chunk), h_.now());
+      h_.Pump();
+    }
+  }
+  // Everything the broker wrote since the last call.
+  std::string Take() {
+    h_.Pump();
+    Connection* c = h_.broker().FindConnection(id_);
+    if (c == nullptr) return "";
+    std::string out = c->CopyPendingOutput();
+    c->Consume(out.size());
+    if (c->ShouldClose()) {
+      h_.broker().Close(id_, "done", h_.now());
+      closed_ = true;
+    }
+    return out;
+  }
+  bool closed() {
+    Take();
+    return closed_ || h_.broker().FindConnection(id_) == nullptr;
+  }
+  Connection* connection() { return h_.broker().FindConnection(id_); }
+
+ private:
+  BrokerHarness& h_;
+  ConnectionId id_;
+  bool closed_ = false;
+};
+
+std::string Post(absl::string_view path, absl::string_view body,
+                 absl::string_view extra = "") {
+  return absl::StrCat("POST ", path, " HTTP/1.1\r\nHost: t\r\n", extra,
+                      "Content-Length: ", body.size(), "\r\n\r\n", body);
+}
+std::string Get(absl::string_view path, absl::string_view extra = "") {
+  return absl::StrCat("GET ", path, " HTTP/1.1\r\nHost: t\r\n", extra, "\r\n");
+}
+std::vector<int> Statuses(absl::string_view text) {
+  std::vector<int> out;
+  size_t at = 0;
+  while ((at = text.find("HTTP/1.1 ", at)) != absl::string_view::npos) {
+    out.push_back(std::stoi(std::string(text.substr(at + 9, 3))));
+    at += 9;
+  }
+  return out;
+}
+
+// A client WebSocket frame (masked, as RFC 6455 requires of clients).
+std::string ClientFrame(uint8_t opcode, absl::string_view payload,
+                        bool fin = true) {
+  std::string f;
+  f.push_back(static_cast<char>((fin ? 0x80 : 0) | opcode));
+  const size_t n = payload.size();
+  if (n < 126) {
+    f.push_back(static_cast<char>(0x80 | n));
+  } else {
+    f.push_back(static_cast<char>(0x80 | 126));
+    f.push_back(static_cast<char>(n >> 8));
+    f.push_back(static_cast<char>(n & 0xff));
+  }
+  const char mask[4] = {0x12, 0x34, 0x56, 0x78};
+  f.append(mask, 4);
+  for (size_t i = 0; i < n; ++i) f.push_back(payload[i] ^ mask[i % 4]);
+  return f;
+}
+
+// Server frames (unmasked) -> their payloads; `opcodes` gets each opcode.
+std::vector<std::string> ServerPayloads(absl::string_view bytes,
+                                        std::vector<int>* opcodes = nullptr) {
+  std::vector<std::string> out;
+  while (bytes.size() >= 2) {
+    const int opcode = bytes[0] & 0x0f;
+    size_t n = static_cast<uint8_t>(bytes[1]) & 0x7f;
+    size_t header = 2;
+    if (n == 126) {
+      n = (static_cast<uint8_t>(bytes[2]) << 8) |
+          static_cast<uint8_t>(bytes[3]);
+      header = 4;
+    }
+    if (bytes.size() < header + n) break;
+    out.emplace_back(bytes.substr(header, n));
+    if (opcodes != nullptr) opcodes->push_back(opcode);
+    bytes.remove_prefix(header + n);
+  }
+  return out;
+}
+
+std::string Upgrade(absl::string_view path, absl::string_view protocol) {
+  return Get(path, absl::StrCat(
+                       "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                       "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                       "Sec-WebSocket-Version: 13\r\n",
+                       protocol.empty()
+                           ? ""
+                           : absl::StrCat("Sec-WebSocket-Protocol: ", protocol,
+                                          "\r\n")));
+}
+
+std::string NativeFrame(const wire::ClientMessage& m) { return EncodeFrame(m); }
+
+wire::ServerMessage ParseNative(absl::string_view frame) {
+  FrameDecoder decoder(FrameDecoder::Options{.max_frame_bytes = 1 << 20});
+  decoder.Append(frame);
+  wire::ServerMessage m;
+  absl::StatusOr<bool> got = decoder.Next(m);
+  EXPECT_TRUE(got.ok() && *got);
+  return m;
+}
+
+TEST(HttpCodecTest, PublishAnswersTheDeliveryCountAndReachesNativeClients) {
+  BrokerHarness h;
+  TestClient& native = h.Connect("native");
+  native.Subscribe("rooms/*");
+  HttpLink http(h);
+  http.Send(Post("/pub/rooms/a", "hi", "Manifold-Header-Trace: t1\r\n"));
+  const std::string out = http.Take();
+  EXPECT_THAT(out, HasSubstr("HTTP/1.1 200 OK"));
+  EXPECT_THAT(out, HasSubstr("{\"delivered\":1}"));
+  wire::ServerMessage m = native.Next();
+  EXPECT_EQ(m.deliver().payload(), "hi");
+  ASSERT_EQ(m.deliver().headers_size(), 1);
+  EXPECT_EQ(m.deliver().headers(0).key(), "trace");
+}
+
+TEST(HttpCodecTest, PipelinedAnswersWaitForAnEarlierRequestsService) {
+  BrokerHarness h;
+  TestClient& server = h.Connect("server");
+  server.Serve("svc");
+  HttpLink http(h);
+  // One byte at a time: every operation must still find its bytes.
+  http.Send(
+      Post("/req/svc?timeout=5s", "q") + Get("/healthz") + Post("/pub/x", "y"),
+      1);
+  EXPECT_EQ(http.Take(), "");  // the first answer is not there yet
+  wire::ServerMessage request = server.Next();
+  ASSERT_TRUE(request.has_request());
+  server.Respond(request.request().request_id(), "answer");
+  const std::string out = http.Take();
+  EXPECT_THAT(Statuses(out), ::testing::ElementsAre(200, 200, 200));
+  EXPECT_LT(out.find("answer"), out.find("\"status\":\"ok\""));
+}
+
+TEST(HttpCodecTest, RequestOutcomesMapToStatusCodes) {
+  BrokerHarness h;
+  HttpLink http(h);
+  http.Send(Post("/req/none", ""));
+  EXPECT_THAT(http.Take(), HasSubstr("HTTP/1.1 503"));
+  TestClient& server = h.Connect("server");
+  server.Serve("slow");
+  http.Send(Post("/req/slow?timeout=100ms", ""));
+  h.Advance(absl::Milliseconds(200));
+  const std::string timed_out = http.Take();
+  EXPECT_THAT(timed_out, HasSubstr("HTTP/1.1 504"));
+  EXPECT_THAT(timed_out, HasSubstr("\"code\":\"TIMED_OUT\""));
+  server.Next();
+  http.Send(Post("/req/slow?timeout=5s", ""));
+  server.Disconnect();
+  EXPECT_THAT(http.Take(), HasSubstr("HTTP/1.1 502"));
+  http.Send(Post("/req/a//b", ""));
+  EXPECT_THAT(http.Take(), HasSubstr("HTTP/1.1 400"));
+  http.Send(Post("/pub/$sys/x", ""));
+  EXPECT_THAT(http.Take(), HasSubstr("HTTP/1.1 403"));
+  http.Send(Get("/nowhere"));
+  EXPECT_THAT(http.Take(), HasSubstr("HTTP/1.1 404"));
+  http.Send("DELETE /stats HTTP/1.1\r\n\r\n");
+  const std::string wrong = http.Take();
+  EXPECT_THAT(wrong, HasSubstr("HTTP/1.1 405"));
+  EXPECT_THAT(wrong, HasSubstr("Allow: GET\r\n"));
+  // 400, 403, 404 and 405; a request's outcome is not an operation error.
+  EXPECT_GE(h.broker().statistics().operation_errors, 4u);
+}
+
+TEST(HttpCodecTest, ASlowRequestGets408AndAnIdleConnectionCloses) {
+  BrokerHarness h;
+  HttpLink slow(h);
+  slow.Send(Get("/healthz"));
+  slow.Take();
+  slow.Send("GET /healthz HTTP/1.1\r\nHo");
+  for (int i = 0; i < 12; ++i) h.Advance(absl::Seconds(1));
+  EXPECT_THAT(slow.Take(), HasSubstr("HTTP/1.1 408"));
+  EXPECT_TRUE(slow.closed());
+
+  HttpLink idle(h);
+  idle.Send(Post("/pub/a", "x"));
+  idle.Take();
+  for (int i = 0; i < 59; ++i) h.Advance(absl::Seconds(1));
+  EXPECT_FALSE(idle.closed());
+  for (int i = 0; i < 3; ++i) h.Advance(absl::Seconds(1));
+  EXPECT_EQ(idle.Take(), "");
+  EXPECT_TRUE(idle.closed());
+  EXPECT_EQ(h.broker().statistics().keepalive_disconnects, 0u);
+}
+
+TEST(HttpCodecTest, ServerSentEventsCarryMessagesAndHeartbeats) {
+  BrokerHarness h;
+  HttpLink sse(h);
+  sse.Send(Get("/sse?topic=feed/*&topic=other"));
+  const std::string head = sse.Take();
+  EXPECT_THAT(head, HasSubstr("Content-Type: text/event-stream"));
+  EXPECT_THAT(head, HasSubstr("retry: 2000\n\n"));
+  TestClient& pub = h.Connect("pub");
+  pub.Publish("feed/a", "one\ntwo");
+  pub.Publish("other", std::string("\xff\x01", 2));
+  EXPECT_EQ(sse.Take(),
+            "id: 1\nevent: feed/a\ndata: one\ndata: two\n\n"
+            "id: 2\nevent: other\ndata: base64:/wE=\n\n");
+  // No keepalive pings for a one-way stream: it stays open, with comments.
+  for (int i = 0; i < 100; ++i) h.Advance(absl::Seconds(1));
+  const std::string beats = sse.Take();
+  EXPECT_THAT(beats, HasSubstr(": keepalive\n\n"));
+  EXPECT_FALSE(sse.closed());
+  EXPECT_EQ(h.broker().statistics().connections_by_protocol.at("sse"), 1u);
+}
+
+TEST(HttpCodecTest, NativeFramesTravelOverAWebSocketSplitAnyway) {
+  BrokerHarness h;
+  HttpLink ws(h);
+  ws.Send(Upgrade("/ws", "other, manifold.v1"));
+  const std::string head = ws.Take();
+  EXPECT_THAT(head, HasSubstr("HTTP/1.1 101 Switching Protocols"));
+  EXPECT_THAT(head,
+              HasSubstr("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo="));
+  EXPECT_THAT(head, HasSubstr("Sec-WebSocket-Protocol: manifold.v1"));
+
+  wire::ClientMessage hello;
+  hello.mutable_hello()->set_protocol_version(1);
+  hello.mutable_hello()->set_client_name("browser");
+  wire::ClientMessage subscribe;
+  subscribe.mutable_subscribe()->set_op_id(1);
+  subscribe.mutable_subscribe()->set_pattern("a/*");
+  // Hello in a message of two fragments, and a ping between them; then the
+  // subscribe; all fed one byte at a time.
+  const std::string hello_bytes = NativeFrame(hello);
+  ws.Send(ClientFrame(0x2, hello_bytes.substr(0, 3), /*fin=*/false) +
+              ClientFrame(0x9, "p") + ClientFrame(0x0, hello_bytes.substr(3)) +
+              ClientFrame(0x2, NativeFrame(subscribe)),
+          1);
+  std::vector<int> opcodes;
+  std::vector<std::string> frames = ServerPayloads(ws.Take(), &opcodes);
+  ASSERT_EQ(frames.size(), 3u);
+  EXPECT_EQ(opcodes[0], 0xa);  // the pong
+  EXPECT_TRUE(ParseNative(frames[1]).has_welcome());
+  EXPECT_TRUE(ParseNative(frames[2]).has_ack());
+
+  TestClient& pub = h.Connect("pub");
+  pub.Publish("a/b", std::string("\0bin", 4));
+  frames = ServerPayloads(ws.Take());
+  ASSERT_EQ(frames.size(), 1u);
+  EXPECT_EQ(ParseNative(frames[0]).deliver().payload(),
+            std::string("\0bin", 4));
+  EXPECT_EQ(h.broker().statistics().connections_by_protocol.at("ws"), 1u);
+}
+
+TEST(HttpCodecTest, NatsOverWebSocketSpeaksFirstAndParsesAcrossMessages) {
+  BrokerHarness h;
+  TestClient& native = h.Connect("native");
+  native.Subscribe("orders/*");
+  HttpLink ws(h);
+  ws.Send(Upgrade("/nats", ""));
+  const std::string out = ws.Take();
+  const size_t end = out.find("\r\n\r\n") + 4;
+  std::vector<std::string> frames = ServerPayloads(out.substr(end));
+  ASSERT_EQ(frames.size(), 1u);
+  EXPECT_TRUE(absl::StartsWith(frames[0], "INFO {"));
+  // Commands split across messages and several in one message.
+  ws.Send(ClientFrame(0x2, "CONNECT {\"verbose\":false}\r\nPU") +
+          ClientFrame(
+              0x2, "B orders.1 2\r\nhi\r\nPUB orders.2 2\r\nho\r\nPING\r\n"));
+  EXPECT_EQ(ServerPayloads(ws.Take()), std::vector<std::string>{"PONG\r\n"});
+  EXPECT_EQ(native.Next().deliver().payload(), "hi");
+  EXPECT_EQ(native.Next().deliver().payload(), "ho");
+}
+
+TEST(HttpCodecTest, JsonSubprotocolAndItsErrors) {
+  BrokerHarness h;
+  HttpLink ws(h);
+  ws.Send(Upgrade("/ws", "manifold.json"));
+  ws.Take();
+  ws.Send(
+      ClientFrame(0x1, R"({"hello":{"protocolVersion":1,"clientName":"j"}})") +
+      ClientFrame(0x1, R"({"subscribe":{"opId":"1","pattern":"t"}})") +
+      ClientFrame(0x1, R"({"publish":{"topic":"t","payload":"x"}})"));
+  std::vector<std::string> frames = ServerPayloads(ws.Take());
+  ASSERT_EQ(frames.size(), 3u);
+  EXPECT_THAT(frames[0], HasSubstr("\"welcome\""));
+  EXPECT_THAT(frames[2], HasSubstr("\"payload\":\"x\""));
+  // Broker keepalive pings are WebSocket pings here; browsers answer them.
+  h.Advance(absl::Seconds(31));
+  std::vector<int> opcodes;
+  ServerPayloads(ws.Take(), &opcodes);
+  EXPECT_THAT(opcodes, ::testing::Contains(0x9));
+  ws.Send(ClientFrame(0xa, "1"));
+  h.Advance(absl::Seconds(31));
+  h.Advance(absl::Seconds(31));
+  EXPECT_FALSE(ws.closed());
+  ws.Send(ClientFrame(0x1, "\xff"));
+  opcodes.clear();
+  frames = ServerPayloads(ws.Take(), &opcodes);
+  ASSERT_FALSE(opcodes.empty());
+  EXPECT_EQ(opcodes.back(), 0x8);
+  EXPECT_EQ(static_cast<uint8_t>(frames.back()[0]) << 8 |
+                static_cast<uint8_t>(frames.back()[1]),
+            1007);
+  EXPECT_TRUE(ws.closed());
+}
+
+TEST(HttpCodecTest, BadUpgradesAndUpgradesAfterHelloAre400) {
+  BrokerHarness h;
+  HttpLink none(h);
+  none.Send(Upgrade("/ws", ""));
+  EXPECT_THAT(none.Take(), HasSubstr("HTTP/1.1 400"));
+  EXPECT_TRUE(none.closed());
+  HttpLink late(h);
+  late.Send(Post("/pub/a", "x") + Upgrade("/ws", "manifold.v1"));
+  EXPECT_THAT(Statuses(late.Take()), ::testing::ElementsAre(200, 400));
+  HttpLink version(h);
+  version.Send(Get("/ws",
+                   "Upgrade: websocket\r\nConnection: upgrade\r\n"
+                   "Sec-WebSocket-Version: 7\r\n"));
+  const std::string out = version.Take();
+  EXPECT_THAT(out, HasSubstr("HTTP/1.1 426"));
+  EXPECT_THAT(out, HasSubstr("Sec-WebSocket-Version: 13"));
+}
+
+TEST(HttpCodecTest, TooManyPipelinedRequestsEachGet429) {
+  BrokerHarness h;
+  TestClient& server = h.Connect("server");
+  server.Serve("svc");
+  HttpOptions options;
+  options.max_pipelined_requests = 2;
+  HttpLink http(h, options);
+  std::string requests;
+  for (int i = 0; i < 3; ++i) requests += Post("/req/svc", "");
+  http.Send(requests);
+  EXPECT_THAT(Statuses(http.Take()), ::testing::ElementsAre(429, 429, 429));
+  EXPECT_TRUE(http.closed());
+}
+
+TEST(HttpCodecTest, StatsMetricsAndConnectionsComeFromTheBroker) {
+  BrokerHarness h;
+  TestClient& native = h.Connect("native");
+  native.Subscribe("x/**");
+  HttpLink http(h);
+  http.Send(Get("/stats") + Get("/metrics") + Get("/connections"));
+  const std::string out = http.Take();
+  EXPECT_THAT(Statuses(out), ::testing::ElementsAre(200, 200, 200));
+  EXPECT_THAT(out, HasSubstr("\"subscriptions\":\"1\""));
+  EXPECT_THAT(
+      out,
+      HasSubstr("manifold_connections_by_protocol{protocol=\"native\"} 1"));
+  EXPECT_THAT(out, HasSubstr("\"pattern\":\"x/**\""));
+}
+
+}  // namespace
+}  // namespace manifold
