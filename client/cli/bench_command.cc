@@ -30,6 +30,9 @@ ABSL_FLAG(absl::Duration, duration, absl::Seconds(10),
           "bench: stop sending after this long even if --count is not reached");
 ABSL_FLAG(uint64_t, window, 0,
           "bench: messages a publisher may have in flight; 0: about 2 MiB");
+ABSL_FLAG(uint64_t, read_rate, 0,
+          "bench: subscribers read at most this many payload bytes per "
+          "second (a slow reader); 0: as fast as they can");
 ABSL_FLAG(int32_t, inflight, 1,
           "bench: requests each requester keeps outstanding (reqrep)");
 ABSL_FLAG(
@@ -77,6 +80,7 @@ absl::Status RunBench(CommandContext& context) {
   options.timeout = absl::GetFlag(FLAGS_timeout);
   options.window = absl::GetFlag(FLAGS_window);
   options.inflight = absl::GetFlag(FLAGS_inflight);
+  options.read_bytes_per_second = absl::GetFlag(FLAGS_read_rate);
   options.subjects = absl::GetFlag(FLAGS_subjects);
   options.client_threads = absl::GetFlag(FLAGS_client_threads);
   if (absl::StatusOr<load::LoadOptions> resolved =
@@ -109,16 +113,18 @@ absl::Status RunBench(CommandContext& context) {
 }  // namespace
 
 Command BenchCommand() {
-  return {"bench",
-          "bench pubsub|fanout|queue|wildcard|reqrep|ping [--protocol "
-          "native|nats] [--pubs P] [--subs S] [--size BYTES] [--count N] "
-          "[--duration 10s] [--window N] [--inflight N] [--subjects K] "
-          "[--client_threads 1|2]",
-          "load a broker on this machine and check every message (also "
-          "nats-server, with --protocol nats)",
-          {"protocol", "pubs", "subs", "size", "duration", "window", "inflight",
-           "subjects", "client_threads", "count", "timeout"},
-          RunBench};
+  return {
+      "bench",
+      "bench pubsub|fanout|queue|wildcard|reqrep|ping [--protocol "
+      "native|nats] [--pubs P] [--subs S] [--size BYTES] [--count N] "
+      "[--duration 10s] [--window N] [--read_rate BYTES_PER_S] "
+      "[--inflight N] [--subjects K] "
+      "[--client_threads 1|2]",
+      "load a broker on this machine and check every message (also "
+      "nats-server, with --protocol nats)",
+      {"protocol", "pubs", "subs", "size", "duration", "window", "read_rate",
+       "inflight", "subjects", "client_threads", "count", "timeout"},
+      RunBench};
 }
 
 }  // namespace manifold::cli

@@ -105,6 +105,11 @@ absl::StatusOr<LoadOptions> ResolveOptions(LoadOptions o) {
   if (o.client_threads < 1 || o.client_threads > 2) {
     return absl::InvalidArgumentError("client threads must be 1 or 2");
   }
+  if (o.read_bytes_per_second > 0 && o.client_threads != 2) {
+    return absl::InvalidArgumentError(
+        "a read rate needs client threads 2, or the slow readers would slow "
+        "the senders too");
+  }
   const uint64_t streams = static_cast<uint64_t>(o.publishers) *
                            static_cast<uint64_t>(std::max(1, o.subscribers));
   if (o.messages > (uint64_t{1} << 40) ||

@@ -94,8 +94,13 @@ struct LoadOptions {
   // after sending stopped (a run ends once nothing arrived for this long).
   absl::Duration timeout = absl::Seconds(5);
   // Messages a publisher may have sent that have not all arrived yet; 0:
-  // about 2 MiB worth, between 64 and 16384.
+  // about 2 MiB worth, between 64 and 16384. A window as large as the count
+  // is a burst: the publisher sends as fast as the server takes it.
   uint64_t window = 0;
+  // Subscribers read at most this many payload bytes per second (a slow
+  // reader, to make the server's flow control act); 0: as fast as they can.
+  // Needs client_threads 2, so that a slow reader does not slow the senders.
+  uint64_t read_bytes_per_second = 0;
   // reqrep: requests each requester keeps outstanding.
   int inflight = 1;
   // wildcard: distinct subjects published to; 0: 256.

@@ -179,7 +179,8 @@ class LoadRun {
           send_loop.Add(*senders_[p], *publishers_.back());
         }
         for (int s = 0; s < o_.subscribers; ++s) {
-          subscribers_.push_back(std::make_unique<Subscriber>(*tally_, s));
+          subscribers_.push_back(std::make_unique<Subscriber>(
+              *tally_, s, o_.read_bytes_per_second));
           receive_loop.Add(*receivers_[s], *subscribers_.back());
         }
         receive_loop.AddTurnHook([this] { tally_->Publish(); });

@@ -1,6 +1,8 @@
 #include "client/load/roles.h"
 
 #include <algorithm>
+#include <chrono>
+#include <thread>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -177,8 +179,29 @@ bool Publisher::Pump(Link& link, int64_t now_ns) {
 // Subscriber
 
 void Subscriber::OnEvent(Link& link, const ServerEvent& event, int64_t now_ns) {
-  if (event.kind == ServerEvent::Kind::kMessage) {
-    tally_.Record(index_, event.payload, now_ns);
+  if (event.kind != ServerEvent::Kind::kMessage) return;
+  tally_.Record(index_, event.payload, now_ns);
+  if (read_bytes_per_second_ > 0) {
+    bytes_read_ += event.payload.size();
+    Throttle(now_ns);
+  }
+}
+
+void Subscriber::Throttle(int64_t loop_now_ns) {
+  // The loop's time is read once per batch of events: take a fresh one.
+  const int64_t now_ns =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(
+          std::chrono::steady_clock::now().time_since_epoch())
+          .count();
+  if (first_read_ns_ == 0) first_read_ns_ = now_ns;
+  // When the bytes read so far may have been read at the rate.
+  const int64_t due_ns =
+      first_read_ns_ + static_cast<int64_t>(static_cast<double>(bytes_read_) *
+                                            1e9 / read_bytes_per_second_);
+  // Sleep in steps of at least a millisecond: the socket fills meanwhile,
+  // which is what a slow reader does to the server.
+  if (due_ns - now_ns >= 1'000'000) {
+    std::this_thread::sleep_for(std::chrono::nanoseconds(due_ns - now_ns));
   }
 }
 

@@ -157,12 +157,23 @@ class Publisher final : public Role {
 
 class Subscriber final : public Role {
  public:
-  Subscriber(ReceiveTally& tally, int index) : tally_(tally), index_(index) {}
+  // Reads at most `read_bytes_per_second` payload bytes per second (0: as
+  // fast as it can), by sleeping on its loop's thread: a slow reader.
+  Subscriber(ReceiveTally& tally, int index, uint64_t read_bytes_per_second = 0)
+      : tally_(tally),
+        index_(index),
+        read_bytes_per_second_(read_bytes_per_second) {}
   void OnEvent(Link& link, const ServerEvent& event, int64_t now_ns) override;
 
  private:
+  // Sleeps until `bytes_read_` is no more than the rate allows.
+  void Throttle(int64_t loop_now_ns);
+
   ReceiveTally& tally_;
   const int index_;
+  const uint64_t read_bytes_per_second_;
+  uint64_t bytes_read_ = 0;
+  int64_t first_read_ns_ = 0;
 };
 
 // Counters a round-trip role shares with the runner.
