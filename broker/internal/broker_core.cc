@@ -865,8 +865,9 @@ void BrokerCore::OnStallTimeout(ConnectionCore& c) {
             wire::SLOW_CONSUMER,
             absl::StrCat(
                 "slow consumer: kept ", waiting, " connection(s) waiting for ",
-                absl::FormatDuration(held), " with ", c.outbound_.size(),
-                " bytes unread; the limit is ", options_.max_outbound_bytes())),
+                absl::FormatDuration(absl::Trunc(held, absl::Milliseconds(1))),
+                " with ", c.outbound_.size(), " bytes unread; the limit is ",
+                options_.max_outbound_bytes())),
         /*tell_peer=*/true);
   }
   Emit(std::move(event), sys_topics::kSlowConsumer);

@@ -1,9 +1,10 @@
-// Limits under attack: clients that subscribe and never read. Under the
-// default policy such a client is cut as a slow consumer once its unsent
-// output reaches --max_outbound_bytes; under --slow_consumer_policy=drop it
-// stays and its deliveries are dropped and counted. Either way the broker's
-// memory stays bounded by the limits, not by the traffic, and other clients
-// keep their full speed.
+// Limits under attack: clients that subscribe and never read, under the
+// policies that act at the limit itself. With --slow_consumer_policy=
+// disconnect such a client is cut as a slow consumer once its unsent output
+// reaches --max_outbound_bytes; with drop it stays and its deliveries are
+// dropped and counted. Either way the broker's memory stays bounded by the
+// limits, not by the traffic, and other clients keep their full speed. (The
+// default, backpressure, is backpressure_test.cc.)
 
 #include <algorithm>
 #include <atomic>
@@ -81,7 +82,8 @@ class SlowConsumerTest : public AttackedBrokerTest {
 
 TEST_P(SlowConsumerTest, ClientThatNeverReadsIsCutAtItsOutboundLimit) {
   ASSERT_NO_FATAL_FAILURE(
-      StartBroker({"--max_outbound_bytes=262144", "--close_linger=500ms"}));
+      StartBroker({"--slow_consumer_policy=disconnect",
+                   "--max_outbound_bytes=262144", "--close_linger=500ms"}));
   WireClient hog = Hog("hog", "firehose/*");
   WireClient publisher = Connect("firehose-publisher");
   const std::string payload(64 * 1024, 'f');
