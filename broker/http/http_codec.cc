@@ -29,6 +29,10 @@ namespace {
 
 constexpr absl::string_view kJson = "application/json";
 constexpr absl::string_view kHeaderPrefix = "manifold-header-";
+// A WebSocket message that gathers a turn's output ends once it is this
+// large, so a busy turn sends several (clients and proxies handle moderate
+// messages best) rather than one without bound.
+constexpr size_t kMaxGatheredMessageBytes = 64 * 1024;
 // Longest client name taken from a User-Agent.
 constexpr size_t kMaxClientName = 64;
 
@@ -477,6 +481,7 @@ void HttpCodec::PlanUpgrade(bool nats) {
   std::string protocol;
   if (nats) {
     inner_ = std::make_unique<NatsCodec>(options_.nats);
+    inner_is_stream_ = true;
     name_ = "nats-ws";
   } else if (upgrade->Offers("manifold.v1")) {
     inner_ = std::make_unique<internal::NativeCodec>();
@@ -503,7 +508,7 @@ void HttpCodec::PlanUpgrade(bool nats) {
   mode_ = Mode::kWebSocket;
   ws_ = std::make_unique<WebSocketLink>(start_.max_frame_bytes);
   // NATS greets first: its INFO goes out right after the 101.
-  inner_->Start(start_, inner_out_);
+  inner_->Start(start_, inner_greeting_);
 }
 
 void HttpCodec::PlanSse(const std::string& query_text) {
@@ -774,8 +779,16 @@ void HttpCodec::EncodeLocal(OutboundBuffer& out) {
   FlushAnswers(out);
   if (mode_ == Mode::kWebSocket) {
     MoveLocalOutput(out);
-    SendInnerOutput(out);  // NATS's INFO after the 101
+    if (!inner_greeting_.empty()) {  // NATS's INFO, after the 101
+      BeginInnerOutput(out);
+      MoveBytes(inner_greeting_, out);
+      EndInnerOutput(out);
+    }
   }
+}
+
+void HttpCodec::FinishTurn(OutboundBuffer& out) {
+  if (out.frame_open()) ws_->EndMessage(out);
 }
 
 // ---------------------------------------------------------------------------
@@ -785,9 +798,9 @@ void HttpCodec::EncodeDelivery(SharedMessage& message,
                                SubscriptionId subscription,
                                OutboundBuffer& out) {
   if (mode_ == Mode::kWebSocket) {
-    MoveLocalOutput(out);
-    inner_->EncodeDelivery(message, subscription, inner_out_);
-    SendInnerOutput(out);
+    BeginInnerOutput(out);
+    inner_->EncodeDelivery(message, subscription, out);
+    EndInnerOutput(out);
     return;
   }
   if (mode_ == Mode::kSse && sse_started_) {
@@ -960,35 +973,27 @@ absl::StatusOr<size_t> HttpCodec::DecodeWebSocket(absl::string_view input,
 }
 
 void HttpCodec::MoveLocalOutput(OutboundBuffer& out) {
-  if (!local_out_.empty()) MoveBytes(local_out_, out);
+  if (local_out_.empty()) return;
+  if (out.frame_open()) ws_->EndMessage(out);  // it came first
+  MoveBytes(local_out_, out);
 }
 
-void HttpCodec::SendInnerOutput(OutboundBuffer& out) {
-  if (inner_out_.empty()) return;
-  absl::string_view chunks[32];
-  const size_t n = inner_out_.Peek(absl::MakeSpan(chunks));
-  if (n < 32) {
-    ws_->SendMessage(inner_takes_messages_ ? WebSocketLink::Opcode::kText
-                                           : WebSocketLink::Opcode::kBinary,
-                     absl::MakeConstSpan(chunks, n), out);
-  } else {
-    std::string flat;
-    flat.reserve(inner_out_.size());
-    while (!inner_out_.empty()) {
-      const size_t k = inner_out_.Peek(absl::MakeSpan(chunks));
-      size_t moved = 0;
-      for (size_t i = 0; i < k; ++i) {
-        flat.append(chunks[i].data(), chunks[i].size());
-        moved += chunks[i].size();
-      }
-      inner_out_.Consume(moved);
-    }
-    const absl::string_view part = flat;
-    ws_->SendMessage(inner_takes_messages_ ? WebSocketLink::Opcode::kText
-                                           : WebSocketLink::Opcode::kBinary,
-                     absl::MakeConstSpan(&part, 1), out);
+void HttpCodec::BeginInnerOutput(OutboundBuffer& out) {
+  MoveLocalOutput(out);
+  if (!out.frame_open()) {
+    ws_->BeginMessage(inner_takes_messages_ ? WebSocketLink::Opcode::kText
+                                            : WebSocketLink::Opcode::kBinary,
+                      out);
   }
-  inner_out_.Clear();
+}
+
+void HttpCodec::EndInnerOutput(OutboundBuffer& out) {
+  // Gathering, the message stays open for the rest of the turn (the
+  // broker's FinishTurn() ends it), unless it is large already.
+  if (!gathers_turns_ ||
+      out.open_frame_payload_size() >= kMaxGatheredMessageBytes) {
+    ws_->EndMessage(out);
+  }
 }
 
 void HttpCodec::EncodeWebSocket(const wire::ServerMessage& message,
@@ -1000,16 +1005,24 @@ void HttpCodec::EncodeWebSocket(const wire::ServerMessage& message,
   }
   const bool fatal = message.has_error() && message.error().fatal();
   if (!fatal && !message.has_goodbye()) {
-    inner_->Encode(message, inner_out_);
-    SendInnerOutput(out);
+    BeginInnerOutput(out);
+    inner_->Encode(message, out);
+    // Welcomed: NATS, a byte stream, may now gather a turn's output into
+    // one message. manifold.v1 promises a frame per message, JSON an
+    // operation per message.
+    if (message.has_welcome() && inner_is_stream_) {
+      gathers_turns_ = true;
+    }
+    EndInnerOutput(out);
     return;
   }
   const wire::Code code = fatal ? message.error().code() : wire::SHUTTING_DOWN;
   // After a close frame (the peer's, or wslay's answer to a violation) no
   // message may follow.
   if (code != wire::CONNECTION_CLOSED && !ws_close_pending_) {
-    inner_->Encode(message, inner_out_);  // the protocol's own last word
-    SendInnerOutput(out);
+    BeginInnerOutput(out);
+    inner_->Encode(message, out);  // the protocol's own last word
+    ws_->EndMessage(out);
   }
   const std::string reason =
       fatal ? message.error().message() : message.goodbye().message();

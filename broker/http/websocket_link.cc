@@ -130,6 +130,7 @@ bool WebSocketLink::has_output() const {
 }
 
 void WebSocketLink::Flush(OutboundBuffer& out) {
+  if (out.frame_open()) EndMessage(out);
   sink_ = &out;
   while (wslay_event_want_write(events_)) {
     if (wslay_event_send(events_) != 0) break;
@@ -162,6 +163,40 @@ void WebSocketLink::SendMessage(Opcode opcode,
     wslay_frame_send(frames_, &iocb);
   }
   sink_ = nullptr;
+}
+
+void WebSocketLink::BeginMessage(Opcode opcode, OutboundBuffer& out) {
+  open_opcode_ = opcode;
+  // An unmasked header: 2 bytes, and 8 more for the longest lengths.
+  out.OpenFrame(10);
+}
+
+void WebSocketLink::EndMessage(OutboundBuffer& out) {
+  const uint64_t length = out.open_frame_payload_size();
+  if (length == 0) {
+    out.CloseFrame("");
+    return;
+  }
+  // RFC 6455 5.2, unmasked, final: written here rather than by wslay, which
+  // would want the payload handed through it again, piece by piece.
+  char header[10];
+  size_t size = 2;
+  header[0] = static_cast<char>(0x80 | static_cast<uint8_t>(open_opcode_));
+  if (length < 126) {
+    header[1] = static_cast<char>(length);
+  } else if (length < 65536) {
+    header[1] = 126;
+    header[2] = static_cast<char>(length >> 8);
+    header[3] = static_cast<char>(length & 0xff);
+    size = 4;
+  } else {
+    header[1] = 127;
+    for (int i = 0; i < 8; ++i) {
+      header[2 + i] = static_cast<char>((length >> (56 - 8 * i)) & 0xff);
+    }
+    size = 10;
+  }
+  out.CloseFrame(absl::string_view(header, size));
 }
 
 void WebSocketLink::SendPing(absl::string_view payload, OutboundBuffer& out) {
