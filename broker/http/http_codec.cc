@@ -8,6 +8,8 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "broker/http/dashboard_assets.h"
 #include "broker/http/json_codec.h"
 #include "broker/internal/native_codec.h"
@@ -154,16 +156,76 @@ void MoveBytes(OutboundBuffer& from, OutboundBuffer& to) {
   }
 }
 
+// HttpOptions' fields in settings text (HttpSettingsText), by key; the
+// keys are manifoldd's flags for them (examples/tcp_broker).
+constexpr std::pair<absl::string_view, size_t HttpOptions::*> kCountSettings[] =
+    {
+        {"http_max_header_bytes", &HttpOptions::max_header_bytes},
+        {"http_max_headers", &HttpOptions::max_headers},
+        {"http_max_pipelined_requests", &HttpOptions::max_pipelined_requests},
+        {"sse_max_topics", &HttpOptions::max_sse_topics},
+};
+constexpr std::pair<absl::string_view, absl::Duration HttpOptions::*>
+    kDurationSettings[] = {
+        {"http_request_timeout_ms", &HttpOptions::request_timeout},
+        {"http_idle_timeout_ms", &HttpOptions::idle_timeout},
+        {"sse_heartbeat_ms", &HttpOptions::sse_heartbeat},
+        {"sse_retry_ms", &HttpOptions::sse_retry},
+        {"http_tick_ms", &HttpOptions::tick},
+};
+
 }  // namespace
 
 std::string HttpSettingsText(const HttpOptions& options) {
-  return NatsSettingsText(options.nats);
+  std::string text = NatsSettingsText(options.nats);
+  for (const auto& [key, field] : kCountSettings) {
+    absl::StrAppend(&text, ";", key, "=", options.*field);
+  }
+  for (const auto& [key, field] : kDurationSettings) {
+    absl::StrAppend(&text, ";", key, "=",
+                    absl::ToInt64Milliseconds(options.*field));
+  }
+  absl::StrAppend(&text, ";dashboard=", options.dashboard ? 1 : 0);
+  return text;
 }
 
 absl::StatusOr<HttpOptions> ParseHttpSettings(absl::string_view text) {
-  absl::StatusOr<NatsOptions> nats = ParseNatsSettings(text);
-  if (!nats.ok()) return nats.status();
   HttpOptions options;
+  // The HTTP keys are read here; the rest are /nats's (NatsSettingsText).
+  std::vector<absl::string_view> nats_pairs;
+  for (absl::string_view pair : absl::StrSplit(text, ';', absl::SkipEmpty())) {
+    const size_t eq = pair.find('=');
+    const absl::string_view key = pair.substr(0, eq);
+    const absl::string_view value =
+        eq == absl::string_view::npos ? "" : pair.substr(eq + 1);
+    bool known = false;
+    bool ok = true;
+    for (const auto& [name, field] : kCountSettings) {
+      if (key != name) continue;
+      known = true;
+      ok = absl::SimpleAtoi(value, &(options.*field));
+    }
+    for (const auto& [name, field] : kDurationSettings) {
+      if (key != name) continue;
+      known = true;
+      int64_t ms = 0;
+      ok = absl::SimpleAtoi(value, &ms) && ms >= 0;
+      options.*field = absl::Milliseconds(ms);
+    }
+    if (key == "dashboard") {
+      known = true;
+      ok = absl::SimpleAtob(value, &options.dashboard);
+    }
+    if (!known) {
+      nats_pairs.push_back(pair);
+    } else if (!ok) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "HTTP setting '", key, "' has a bad value '", value, "'"));
+    }
+  }
+  absl::StatusOr<NatsOptions> nats =
+      ParseNatsSettings(absl::StrJoin(nats_pairs, ";"));
+  if (!nats.ok()) return nats.status();
   options.nats = *std::move(nats);
   return options;
 }

@@ -82,9 +82,12 @@
 
 namespace manifold {
 
-// The options recorded transcripts keep (HttpCodec::settings()): /nats's
-// NatsOptions as NatsSettingsText() writes them; the HTTP limits are
-// HttpOptions' defaults in a replay, as in manifoldd. And back.
+// The options recorded transcripts keep (HttpCodec::settings()), so a
+// replay answers as the live codec did: /nats's NatsOptions as
+// NatsSettingsText() writes them, then the HTTP limits and timeouts
+// (";http_max_headers=64;sse_retry_ms=2000;..."). And back: a key left out
+// keeps HttpOptions' default; an unknown key or a bad value is
+// INVALID_ARGUMENT naming it.
 std::string HttpSettingsText(const HttpOptions& options);
 absl::StatusOr<HttpOptions> ParseHttpSettings(absl::string_view text);
 

@@ -149,6 +149,58 @@ wire::ServerMessage ParseNative(absl::string_view frame) {
   return m;
 }
 
+TEST(HttpSettingsTest, EveryLimitRoundTripsThroughTheSettingsText) {
+  HttpOptions options;
+  options.max_header_bytes = 2048;
+  options.max_headers = 10;
+  options.max_pipelined_requests = 3;
+  options.request_timeout = absl::Milliseconds(500);
+  options.idle_timeout = absl::Seconds(5);
+  options.max_sse_topics = 4;
+  options.sse_heartbeat = absl::Seconds(3);
+  options.sse_retry = absl::Seconds(1);
+  options.tick = absl::Milliseconds(50);
+  options.dashboard = false;
+  options.nats.server_id = "edge";
+  options.nats.port = 4333;
+  absl::StatusOr<HttpOptions> back =
+      ParseHttpSettings(HttpSettingsText(options));
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->max_header_bytes, 2048u);
+  EXPECT_EQ(back->max_headers, 10u);
+  EXPECT_EQ(back->max_pipelined_requests, 3u);
+  EXPECT_EQ(back->request_timeout, absl::Milliseconds(500));
+  EXPECT_EQ(back->idle_timeout, absl::Seconds(5));
+  EXPECT_EQ(back->max_sse_topics, 4u);
+  EXPECT_EQ(back->sse_heartbeat, absl::Seconds(3));
+  EXPECT_EQ(back->sse_retry, absl::Seconds(1));
+  EXPECT_EQ(back->tick, absl::Milliseconds(50));
+  EXPECT_FALSE(back->dashboard);
+  EXPECT_EQ(back->nats.server_id, "edge");
+  EXPECT_EQ(back->nats.port, 4333);
+}
+
+TEST(HttpSettingsTest, OlderTextKeepsTheDefaultsAndBadValuesAreNamed) {
+  // Recorded before the HTTP limits were kept: /nats's settings only.
+  absl::StatusOr<HttpOptions> old =
+      ParseHttpSettings("server_id=s;version=2.9.0;port=1");
+  ASSERT_TRUE(old.ok()) << old.status();
+  EXPECT_EQ(old->max_header_bytes, HttpOptions().max_header_bytes);
+  EXPECT_EQ(old->request_timeout, HttpOptions().request_timeout);
+  EXPECT_EQ(old->nats.server_id, "s");
+
+  absl::StatusOr<HttpOptions> bad = ParseHttpSettings("http_max_headers=many");
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(bad.status().message(),
+            "HTTP setting 'http_max_headers' has a bad value 'many'");
+  bad = ParseHttpSettings("http_tick_ms=-5");
+  EXPECT_EQ(bad.status().message(),
+            "HTTP setting 'http_tick_ms' has a bad value '-5'");
+  bad = ParseHttpSettings("mystery=1");
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(bad.status().message()), HasSubstr("mystery"));
+}
+
 TEST(HttpCodecTest, PublishAnswersTheDeliveryCountAndReachesNativeClients) {
   BrokerHarness h;
   TestClient& native = h.Connect("native");
