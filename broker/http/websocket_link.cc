@@ -14,6 +14,10 @@ struct WebSocketLink::Callbacks {
   static ssize_t Recv(wslay_event_context_ptr ctx, uint8_t* buf, size_t len,
                       int flags, void* user_data) {
     WebSocketLink& self = Self(user_data);
+    // wslay asks for bytes only once it has used all it was given: where
+    // that leaves it between messages, whole binary frames skip it.
+    self.input_.remove_prefix(
+        self.ReceiveWholeBinaryFrames(self.input_, *self.data_));
     if (self.input_.empty()) {
       wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
       return -1;
@@ -57,7 +61,9 @@ struct WebSocketLink::Callbacks {
     // wslay has read the header: 2 bytes, the extended length, the mask.
     const uint64_t length = arg->payload_length;
     self.settled_ += 2 + (length < 126 ? 0 : length <= 0xffff ? 2 : 8) + 4;
+    self.frame_left_ = length;
     self.frame_is_data_ = !wslay_is_ctrl_frame(arg->opcode);
+    if (self.frame_is_data_) self.fragmented_ = arg->fin == 0;
     if (self.frame_is_data_ &&
         self.message_size_ + length > self.max_message_bytes_) {
       wslay_event_queue_close(ctx, WSLAY_CODE_MESSAGE_TOO_BIG, nullptr, 0);
@@ -70,6 +76,7 @@ struct WebSocketLink::Callbacks {
                            void* user_data) {
     WebSocketLink& self = Self(user_data);
     self.settled_ += arg->data_length;
+    self.frame_left_ -= std::min<uint64_t>(self.frame_left_, arg->data_length);
     if (!self.frame_is_data_ || wslay_event_get_read_enabled(ctx) == 0) {
       return;
     }
@@ -114,6 +121,73 @@ WebSocketLink::WebSocketLink(size_t max_message_bytes)
 WebSocketLink::~WebSocketLink() {
   if (events_ != nullptr) wslay_event_context_free(events_);
   if (frames_ != nullptr) wslay_frame_context_free(frames_);
+}
+
+namespace {
+
+// `n` bytes of `src` XOR the client's 4-byte `mask` (RFC 6455 5.3), the
+// first byte at mask position 0, appended to `out`: eight bytes at a time,
+// where wslay takes one.
+void AppendUnmasked(const char* src, size_t n, const char mask[4],
+                    std::string& out) {
+  const size_t at = out.size();
+  out.resize(at + n);
+  char* dst = out.data() + at;
+  char mask8[8];
+  std::memcpy(mask8, mask, 4);
+  std::memcpy(mask8 + 4, mask, 4);
+  uint64_t m = 0;
+  std::memcpy(&m, mask8, 8);
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t word = 0;
+    std::memcpy(&word, src + i, 8);
+    word ^= m;
+    std::memcpy(dst + i, &word, 8);
+  }
+  for (; i < n; ++i) dst[i] = static_cast<char>(src[i] ^ mask[i % 4]);
+}
+
+}  // namespace
+
+size_t WebSocketLink::ReceiveWholeBinaryFrames(absl::string_view bytes,
+                                               std::string& data) {
+  // Only where wslay holds nothing and is between messages: then a frame
+  // it has not seen cannot change what it expects next.
+  if (fed_ != settled_ || frame_left_ != 0 || fragmented_ ||
+      message_size_ != 0 || closed()) {
+    return 0;
+  }
+  size_t taken = 0;
+  while (bytes.size() - taken >= 6) {
+    const auto* p = reinterpret_cast<const uint8_t*>(bytes.data() + taken);
+    // FIN, no reserved bits, binary; masked, as a client must.
+    if (p[0] != 0x82 || (p[1] & 0x80) == 0) break;
+    uint64_t length = p[1] & 0x7f;
+    size_t header = 2;
+    if (length == 126) {
+      header = 4;
+      if (bytes.size() - taken < header + 4) break;
+      length = (uint64_t{p[2]} << 8) | p[3];
+      if (length < 126) break;  // not the shortest form: wslay's to refuse
+    } else if (length == 127) {
+      header = 10;
+      if (bytes.size() - taken < header + 4) break;
+      length = 0;
+      for (int i = 2; i < 10; ++i) length = (length << 8) | p[i];
+      if (length <= 0xffff || (length >> 63) != 0) break;  // likewise
+    }
+    // Too large for a message: wslay closes with 1009.
+    if (length > max_message_bytes_) break;
+    if (bytes.size() - taken < header + 4 + length) break;  // not whole
+    AppendUnmasked(reinterpret_cast<const char*>(p + header + 4), length,
+                   reinterpret_cast<const char*>(p + header), data);
+    message_ends_.push_back(data.size());
+    taken += header + 4 + length;
+  }
+  fed_ += taken;
+  settled_ += taken;
+  return taken;
 }
 
 void WebSocketLink::Receive(absl::string_view bytes, std::string& data) {

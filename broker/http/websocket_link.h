@@ -119,6 +119,12 @@ class WebSocketLink {
  private:
   struct Callbacks;
 
+  // The common case without wslay: whole, final, masked binary frames at
+  // the front of `bytes`, while wslay is between messages, unmasked
+  // straight into `data`. Returns the bytes taken; the rest (control
+  // frames, text, fragments, partial or faulty frames) goes to wslay.
+  size_t ReceiveWholeBinaryFrames(absl::string_view bytes, std::string& data);
+
   wslay_event_context* events_ = nullptr;  // receiving, control frames
   wslay_frame_context* frames_ = nullptr;  // sending data messages
   const size_t max_message_bytes_;
@@ -135,6 +141,10 @@ class WebSocketLink {
   size_t settled_ = 0;
   bool frame_is_data_ = false;
   bool close_sent_ = false;
+  // What wslay expects: the rest of a frame's payload, the rest of a
+  // fragmented data message (ReceiveWholeBinaryFrames() steps aside then).
+  uint64_t frame_left_ = 0;
+  bool fragmented_ = false;
 };
 
 }  // namespace manifold
