@@ -860,7 +860,11 @@ void HttpCodec::EncodeDelivery(SharedMessage& message,
                                SubscriptionId subscription,
                                OutboundBuffer& out) {
   if (mode_ == Mode::kWebSocket) {
-    BeginInnerOutput(out);
+    // Most deliveries of a busy turn go into the message already open: no
+    // call to open one.
+    if (!gathers_turns_ || !out.frame_open() || !local_out_.empty()) {
+      BeginInnerOutput(out);
+    }
     inner_->EncodeDelivery(message, subscription, out);
     EndInnerOutput(out);
     return;
