@@ -7,7 +7,9 @@
 #
 # Every scenario runs over the native protocol and, as nats_<scenario>,
 # through the NATS front end (NatsCodec on every connection), so the table
-# shows what the NATS translation costs on top of routing. Build optimised
+# shows what the NATS translation costs on top of routing; where the binary
+# was built with the web front end, also as ws_<scenario>: NATS over
+# WebSocket (an HttpCodec at /nats on every connection). Build optimised
 # first: bazel build --config=bench //bench:route_instructions, or CMake with
 # CMAKE_BUILD_TYPE=Release or RelWithDebInfo.
 set -euo pipefail
@@ -33,8 +35,15 @@ per_message() {  # scenario -> instructions per message
   b=$(count "$1" $((2 * n)))
   echo $(( (b - a) / n ))
 }
-printf "%-11s %14s %14s %14s %14s\n" scenario "native/msg" "native/dlvry" \
-  "nats/msg" "nats/dlvry"
+websocket=0
+"$binary" ws_1to1 1 >/dev/null 2>&1 && websocket=1
+if [[ $websocket -eq 1 ]]; then
+  printf "%-11s %14s %14s %14s %14s %14s %14s\n" scenario "native/msg" \
+    "native/dlvry" "nats/msg" "nats/dlvry" "nats-ws/msg" "nats-ws/dlvry"
+else
+  printf "%-11s %14s %14s %14s %14s\n" scenario "native/msg" "native/dlvry" \
+    "nats/msg" "nats/dlvry"
+fi
 for scenario in "${scenarios[@]}"; do
   case $scenario in
     fanout8) deliveries=8 ;;
@@ -45,6 +54,13 @@ for scenario in "${scenarios[@]}"; do
   esac
   native=$(per_message "$scenario")
   nats=$(per_message "nats_$scenario")
-  printf "%-11s %14d %14d %14d %14d\n" "$scenario" "$native" \
-    $((native / deliveries)) "$nats" $((nats / deliveries))
+  if [[ $websocket -eq 1 ]]; then
+    ws=$(per_message "ws_$scenario")
+    printf "%-11s %14d %14d %14d %14d %14d %14d\n" "$scenario" "$native" \
+      $((native / deliveries)) "$nats" $((nats / deliveries)) "$ws" \
+      $((ws / deliveries))
+  else
+    printf "%-11s %14d %14d %14d %14d\n" "$scenario" "$native" \
+      $((native / deliveries)) "$nats" $((nats / deliveries))
+  fi
 done

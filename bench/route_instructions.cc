@@ -8,7 +8,10 @@
 //               its reply: two publishes per "message"), each also with a
 //               nats_ prefix (nats_1to1, ...):
 //               the same through the NATS front end (NatsCodec on every
-//               connection).
+//               connection), and with a ws_ prefix (ws_1to1, ...) NATS
+//               over WebSocket: every connection an HttpCodec upgraded at
+//               /nats, the publisher sending 64 PUBs per masked message
+//               (builds with the web front end only).
 //
 // bench/instructions.sh runs it at N and 2N messages and divides the
 // difference by N, which cancels start-up costs.
@@ -27,6 +30,9 @@
 #include "absl/strings/strip.h"
 #include "broker/broker.h"
 #include "broker/nats/nats_codec.h"
+#ifdef MANIFOLD_HAVE_HTTP
+#include "broker/http/http_codec.h"
+#endif
 #include "core/framing.h"
 #include "core/manifold.pb.h"
 
@@ -39,6 +45,7 @@ struct Scenario {
   size_t payload;
   bool wildcard = false;  // 256 rotating subjects, wildcard subscriptions
   bool nats = false;
+  bool websocket = false;  // NATS inside a WebSocket at /nats (nats is set)
   // Request/reply as NATS clients do it: each "message" is a request to a
   // responder with a fresh reply subject, and the responder's reply to it,
   // which the requester's wildcard inbox subscription receives.
@@ -75,6 +82,78 @@ void AppendPublish(bool nats, absl::string_view subject,
   AppendFrame(publish, &out);
 }
 
+// `payload` as one masked binary WebSocket message, as a client sends it.
+std::string ClientMessage(absl::string_view payload) {
+  std::string frame;
+  frame.push_back(static_cast<char>(0x82));
+  const size_t n = payload.size();
+  if (n < 126) {
+    frame.push_back(static_cast<char>(0x80 | n));
+  } else if (n < 65536) {
+    frame.push_back(static_cast<char>(0x80 | 126));
+    frame.push_back(static_cast<char>(n >> 8));
+    frame.push_back(static_cast<char>(n & 0xff));
+  } else {
+    frame.push_back(static_cast<char>(0x80 | 127));
+    for (int shift = 56; shift >= 0; shift -= 8) {
+      frame.push_back(static_cast<char>((n >> shift) & 0xff));
+    }
+  }
+  const char mask[4] = {0x37, 0x5a, 0x11, 0x6c};
+  frame.append(mask, 4);
+  for (size_t i = 0; i < n; ++i) frame.push_back(payload[i] ^ mask[i % 4]);
+  return frame;
+}
+
+constexpr absl::string_view kNatsUpgrade =
+    "GET /nats HTTP/1.1\r\nHost: bench\r\nUpgrade: websocket\r\n"
+    "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+    "Sec-WebSocket-Version: 13\r\n\r\n";
+
+// A NATS connection, over WebSocket when `websocket`.
+Connection& AcceptNats(Broker& broker, absl::Time now, bool websocket) {
+#ifdef MANIFOLD_HAVE_HTTP
+  if (websocket) {
+    Connection& c = broker.Accept(PeerInfo{"bench"}, now,
+                                  std::make_unique<HttpCodec>(HttpOptions{}));
+    c.Receive(kNatsUpgrade, now);
+    return c;
+  }
+#endif
+  return broker.Accept(PeerInfo{"bench"}, now, std::make_unique<NatsCodec>());
+}
+
+// NATS protocol text for a connection made by AcceptNats(): a WebSocket
+// link gets it in masked messages of at most `per_message` commands.
+std::string NatsInput(bool websocket, absl::string_view text,
+                      int per_message = 64) {
+  if (!websocket) return std::string(text);
+  // Where each command ends; a PUB's payload line belongs to its command.
+  std::vector<size_t> ends;
+  for (size_t at = 0; at < text.size();) {
+    const size_t eol = text.find("\r\n", at);
+    if (eol == absl::string_view::npos) break;
+    size_t end = eol + 2;
+    const absl::string_view line = text.substr(at, eol - at);
+    if (absl::StartsWith(line, "PUB ")) {
+      size_t size = 0;  // PUB <subject> [reply] <size>
+      if (absl::SimpleAtoi(line.substr(line.rfind(' ') + 1), &size)) {
+        end += size + 2;
+      }
+    }
+    ends.push_back(end);
+    at = end;
+  }
+  std::string out;
+  size_t start = 0;
+  for (size_t i = 0; i < ends.size(); i += per_message) {
+    const size_t last = ends[std::min(ends.size(), i + per_message) - 1];
+    out += ClientMessage(text.substr(start, last - start));
+    start = last;
+  }
+  return out;
+}
+
 int RunRequestReply(const Scenario& scenario, long messages) {
   BrokerOptions options;
   options.set_max_outbound_bytes(1 << 30);
@@ -87,10 +166,10 @@ int RunRequestReply(const Scenario& scenario, long messages) {
   const absl::Time now = absl::FromUnixSeconds(1'800'000'000);
   auto connect = [&](absl::string_view subject) -> Connection& {
     if (scenario.nats) {
-      Connection& c =
-          broker.Accept(PeerInfo{"bench"}, now, std::make_unique<NatsCodec>());
-      c.Receive(absl::StrCat("CONNECT {\"verbose\":false}\r\nSUB ", subject,
-                             " 1\r\n"),
+      Connection& c = AcceptNats(broker, now, scenario.websocket);
+      c.Receive(NatsInput(scenario.websocket,
+                          absl::StrCat("CONNECT {\"verbose\":false}\r\nSUB ",
+                                       subject, " 1\r\n")),
                 now);
       return c;
     }
@@ -133,6 +212,11 @@ int RunRequestReply(const Scenario& scenario, long messages) {
                   requests[i / kBatch]);
     AppendPublish(scenario.nats, inbox, "", payload, replies[i / kBatch]);
   }
+  for (std::string& batch : requests) {
+    batch = NatsInput(scenario.websocket, batch);
+  }
+  for (std::string& batch : replies)
+    batch = NatsInput(scenario.websocket, batch);
   for (long sent = 0; sent < messages; sent += kBatch) {
     requester.Receive(requests[sent / kBatch], now);
     broker.Process(now);
@@ -160,9 +244,10 @@ int Run(const Scenario& scenario, long messages) {
 
   auto connect = [&]() -> Connection& {
     if (scenario.nats) {
-      Connection& c =
-          broker.Accept(PeerInfo{"bench"}, now, std::make_unique<NatsCodec>());
-      c.Receive("CONNECT {\"verbose\":false,\"pedantic\":false}\r\n", now);
+      Connection& c = AcceptNats(broker, now, scenario.websocket);
+      c.Receive(NatsInput(scenario.websocket,
+                          "CONNECT {\"verbose\":false,\"pedantic\":false}\r\n"),
+                now);
       return c;
     }
     Connection& c = broker.Accept(PeerInfo{"bench"}, now);
@@ -176,8 +261,9 @@ int Run(const Scenario& scenario, long messages) {
     if (scenario.nats) {
       const absl::string_view subject =
           scenario.wildcard ? kNatsPatterns[index % 2] : "bench.topic";
-      c.Receive(absl::StrCat("SUB ", subject, " ", group,
-                             group.empty() ? "" : " ", "1\r\n"),
+      c.Receive(NatsInput(scenario.websocket,
+                          absl::StrCat("SUB ", subject, " ", group,
+                                       group.empty() ? "" : " ", "1\r\n")),
                 now);
       return;
     }
@@ -218,6 +304,7 @@ int Run(const Scenario& scenario, long messages) {
       AppendFrame(publish, &batch);
     }
   }
+  batch = NatsInput(scenario.websocket, batch);
 
   std::vector<ConnectionId> changed;
   absl::string_view chunks[64];
@@ -255,12 +342,19 @@ int main(int argc, char** argv) {
   long messages = 0;
   if (argc != 3 || !absl::SimpleAtoi(argv[2], &messages) || messages <= 0) {
     std::fprintf(stderr,
-                 "usage: route_instructions [nats_]1to1|1to1_1k|fanout8|"
+                 "usage: route_instructions [nats_|ws_]1to1|1to1_1k|fanout8|"
                  "fanout64|fanout1000|queue8|wildcard|reqrep MESSAGES\n");
     return 2;
   }
   absl::string_view name = argv[1];
-  const bool nats = absl::ConsumePrefix(&name, "nats_");
+  const bool websocket = absl::ConsumePrefix(&name, "ws_");
+  const bool nats = websocket || absl::ConsumePrefix(&name, "nats_");
+#ifndef MANIFOLD_HAVE_HTTP
+  if (websocket) {
+    std::fprintf(stderr, "built without the web front end: no ws_ scenarios\n");
+    return 2;
+  }
+#endif
   manifold::Scenario scenario;
   if (name == "1to1") {
     scenario = {1, false, 16};
@@ -284,5 +378,6 @@ int main(int argc, char** argv) {
     return 2;
   }
   scenario.nats = nats;
+  scenario.websocket = websocket;
   return manifold::Run(scenario, messages);
 }

@@ -1,4 +1,5 @@
-// The public Broker: every call goes to the BrokerCore behind it.
+// The public Broker: every call goes to the BrokerCore behind it, and every
+// call that can write to connections ends their turn (FinishTurns()).
 
 #include "broker/broker.h"
 
@@ -21,15 +22,19 @@ Broker::~Broker() = default;
 const BrokerOptions& Broker::options() const { return core_->options(); }
 
 Connection& Broker::Accept(PeerInfo peer, absl::Time now) {
-  return core_->Accept(std::move(peer), now,
-                       std::make_unique<internal::NativeCodec>(),
-                       /*native=*/true);
+  Connection& c = core_->Accept(std::move(peer), now,
+                                std::make_unique<internal::NativeCodec>(),
+                                /*native=*/true);
+  core_->FinishTurns();
+  return c;
 }
 
 Connection& Broker::Accept(PeerInfo peer, absl::Time now,
                            std::unique_ptr<ProtocolCodec> codec) {
-  return core_->Accept(std::move(peer), now, std::move(codec),
-                       /*native=*/false);
+  Connection& c = core_->Accept(std::move(peer), now, std::move(codec),
+                                /*native=*/false);
+  core_->FinishTurns();
+  return c;
 }
 
 Connection* Broker::FindConnection(ConnectionId id) {
@@ -38,20 +43,31 @@ Connection* Broker::FindConnection(ConnectionId id) {
 
 void Broker::Close(ConnectionId id, absl::string_view reason, absl::Time now) {
   core_->Close(id, reason, now);
+  core_->FinishTurns();
 }
 
 absl::Status Broker::Admit(ConnectionId id, absl::Time now) {
-  return core_->Admit(id, now);
+  absl::Status admitted = core_->Admit(id, now);
+  core_->FinishTurns();
+  return admitted;
 }
 
 absl::Status Broker::Refuse(ConnectionId id, absl::string_view reason,
                             absl::Time now) {
-  return core_->Refuse(id, reason, now);
+  absl::Status refused = core_->Refuse(id, reason, now);
+  core_->FinishTurns();
+  return refused;
 }
 
-void Broker::Process(absl::Time now) { core_->Process(now); }
+void Broker::Process(absl::Time now) {
+  core_->Process(now);
+  core_->FinishTurns();
+}
 
-void Broker::Tick(absl::Time now) { core_->Tick(now); }
+void Broker::Tick(absl::Time now) {
+  core_->Tick(now);
+  core_->FinishTurns();
+}
 
 std::optional<absl::Time> Broker::NextDeadline() const {
   return core_->NextDeadline();
@@ -61,7 +77,10 @@ void Broker::TakeChanged(std::vector<ConnectionId>& out) {
   core_->TakeChanged(out);
 }
 
-void Broker::Shutdown(absl::Time now) { core_->Shutdown(now); }
+void Broker::Shutdown(absl::Time now) {
+  core_->Shutdown(now);
+  core_->FinishTurns();
+}
 
 bool Broker::shutting_down() const { return core_->shutting_down(); }
 

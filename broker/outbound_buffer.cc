@@ -180,8 +180,8 @@ void OutboundBuffer::AppendShared(const SharedBytes& bytes, size_t offset) {
 size_t OutboundBuffer::Peek(absl::Span<absl::string_view> chunks) const {
   SyncTail();
   size_t filled = 0;
-  for (auto it = slices_.begin(); it != slices_.end() && filled < chunks.size();
-       ++it) {
+  const auto end = frame_open_ ? slices_.begin() + frame_slice_ : slices_.end();
+  for (auto it = slices_.begin(); it != end && filled < chunks.size(); ++it) {
     if (it->length == 0) continue;
     chunks[filled++] =
         absl::string_view(it->block->data() + it->offset, it->length);
@@ -190,9 +190,10 @@ size_t OutboundBuffer::Peek(absl::Span<absl::string_view> chunks) const {
 }
 
 void OutboundBuffer::Consume(size_t n) {
-  assert(n <= size_);
+  assert(n <= ready_size());
   SyncTail();
   size_ -= n;
+  if (frame_open_) ready_bytes_ -= n;
   while (n > 0) {
     Slice& front = slices_.front();
     if (n < front.length) {
@@ -204,6 +205,7 @@ void OutboundBuffer::Consume(size_t n) {
     Block* block = front.block;
     if (&front == tail_) DropWritableTail();
     slices_.pop_front();
+    if (frame_open_) --frame_slice_;
     Release(block);
   }
   // An empty tail slice can remain after a zero-length append; drop it too.
@@ -223,6 +225,61 @@ void OutboundBuffer::Clear() {
     Release(block);
   }
   size_ = 0;
+  frame_open_ = false;
+}
+
+void OutboundBuffer::OpenFrame(size_t max_header_bytes) {
+  assert(!frame_open_);
+  assert(max_header_bytes > 0 && max_header_bytes <= kMaxFrameHeaderBytes);
+  SyncTail();
+  if (tail_ != nullptr && tail_free_ >= max_header_bytes) {
+    if (tail_->length != 0) {
+      // The frame must begin a slice, so that CloseFrame() can drop the room
+      // its header does not use: start one in the same block.
+      Block* block = tail_->block;
+      ++block->refs;
+      slices_.push_back(
+          Slice{block, static_cast<uint32_t>(tail_write_ - block->data()), 0});
+      tail_ = &slices_.back();
+    }
+  } else {
+    MakeWritableTail(max_header_bytes);
+  }
+  frame_slice_ = slices_.size() - 1;
+  ready_bytes_ = size_;
+  frame_header_room_ = static_cast<uint32_t>(max_header_bytes);
+  frame_open_ = true;
+  AppendSpace(max_header_bytes);  // written by CloseFrame()
+}
+
+void OutboundBuffer::ForEachOpenFramePiece(
+    absl::FunctionRef<void(absl::string_view)> visit) const {
+  assert(frame_open_);
+  SyncTail();
+  size_t skip = frame_header_room_;
+  for (auto it = slices_.begin() + frame_slice_; it != slices_.end(); ++it) {
+    absl::string_view piece(it->block->data() + it->offset, it->length);
+    piece.remove_prefix(skip);
+    skip = 0;
+    if (!piece.empty()) visit(piece);
+  }
+}
+
+void OutboundBuffer::CloseFrame(absl::string_view header) {
+  assert(frame_open_ && header.size() <= frame_header_room_);
+  SyncTail();
+  Slice& first = slices_[frame_slice_];
+  // The header goes at the end of its room; the slice then starts there.
+  const uint32_t unused =
+      frame_header_room_ - static_cast<uint32_t>(header.size());
+  if (!header.empty()) {
+    std::memcpy(first.block->data() + first.offset + unused, header.data(),
+                header.size());
+  }
+  first.offset += unused;
+  first.length -= unused;  // SyncTail() agrees when `first` is the tail
+  size_ -= unused;
+  frame_open_ = false;
 }
 
 void OutboundBuffer::Release(Block* block) {

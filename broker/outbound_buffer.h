@@ -10,6 +10,15 @@
 // The transport reads the front of the chain with `Peek` (one string_view per
 // slice, ready for writev) and drops what the kernel accepted with `Consume`.
 //
+// A codec that wraps what it writes in frames of an outer protocol whose
+// header states the frame's length (a WebSocket message carrying NATS) can
+// write the payload first and the header last: `OpenFrame` reserves room for
+// the header, appends go into the frame as usual, and `CloseFrame` writes the
+// header once the length is known. So one frame can gather many messages
+// without copying them. An open frame counts in `size()` (flow control sees
+// it) but not in `ready_size()`, and `Peek` stops before it: a transport never
+// writes half a frame.
+//
 // Single-threaded: blocks are reference counted without atomics. A buffer and
 // the SharedBytes appended to it must stay on one thread.
 //
@@ -23,6 +32,10 @@
 //   size_t n = out.Peek(absl::MakeSpan(chunks));
 //   size_t written = writev(...chunks[0..n)...);
 //   out.Consume(written);
+//
+//   out.OpenFrame(/*max_header_bytes=*/10);
+//   out.Append("PONG\r\n");                 // the frame's payload
+//   out.CloseFrame(HeaderFor(out.open_frame_payload_size()));
 
 #ifndef MANIFOLD_BROKER_OUTBOUND_BUFFER_H_
 #define MANIFOLD_BROKER_OUTBOUND_BUFFER_H_
@@ -31,6 +44,7 @@
 #include <cstdint>
 #include <deque>
 
+#include "absl/functional/function_ref.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 
@@ -106,25 +120,50 @@ class OutboundBuffer {
   // AppendShared(bytes). REQUIRES: offset <= bytes.size().
   void AppendShared(const SharedBytes& bytes, size_t offset);
 
-  // Total bytes not yet consumed.
+  // Total bytes not yet consumed, an open frame included (with the room
+  // reserved for its header).
   size_t size() const { return size_; }
   bool empty() const { return size_ == 0; }
+  // The bytes Peek() can return: size() less an open frame.
+  size_t ready_size() const { return frame_open_ ? ready_bytes_ : size_; }
 
-  // Fills `chunks` with views of the first slices, in order, and returns how
-  // many it filled (fewer when the buffer holds fewer slices). The views stay
-  // valid until the next non-const call.
+  // Fills `chunks` with views of the first slices before any open frame, in
+  // order, and returns how many it filled (fewer when there are fewer). The
+  // views stay valid until the next non-const call.
   size_t Peek(absl::Span<absl::string_view> chunks) const;
 
-  // Drops the first `n` bytes. REQUIRES: n <= size().
+  // Drops the first `n` bytes. REQUIRES: n <= ready_size().
   void Consume(size_t n);
 
-  // Drops everything.
+  // Drops everything, an open frame included.
   void Clear();
+
+  // --- Frames whose header is written last ----------------------------------
+
+  // Opens a frame: reserves `max_header_bytes` for its header; what is
+  // appended from now on is its payload. REQUIRES: !frame_open(),
+  // 0 < max_header_bytes <= kMaxFrameHeaderBytes.
+  void OpenFrame(size_t max_header_bytes);
+  bool frame_open() const { return frame_open_; }
+  // The payload appended since OpenFrame(). REQUIRES: frame_open().
+  size_t open_frame_payload_size() const {
+    return size_ - ready_bytes_ - frame_header_room_;
+  }
+  // Calls `visit` with each piece of the open frame's payload, in order
+  // (views valid until the next non-const call). REQUIRES: frame_open().
+  void ForEachOpenFramePiece(
+      absl::FunctionRef<void(absl::string_view)> visit) const;
+  // Writes `header` in front of the open frame's payload and closes it: its
+  // bytes become ready. An empty header with an empty payload leaves nothing.
+  // REQUIRES: frame_open(), header.size() <= the room OpenFrame() reserved.
+  void CloseFrame(absl::string_view header);
 
   // Appends below this size are copied even when offered by reference.
   static constexpr size_t kCopyThreshold = 512;
   // Size of the blocks small appends are copied into.
   static constexpr size_t kBlockSize = 16 * 1024;
+  // The most room OpenFrame() reserves for a header.
+  static constexpr size_t kMaxFrameHeaderBytes = 16;
 
  private:
   struct Slice {
@@ -155,6 +194,13 @@ class OutboundBuffer {
   // One emptied block kept for reuse, so a steady stream of small writes does
   // not allocate.
   outbound_internal::Block* spare_ = nullptr;
+  // The open frame (OpenFrame()): the index of its first slice from the
+  // front, which begins with the room for its header; that room's size; and
+  // the bytes before the frame.
+  bool frame_open_ = false;
+  uint32_t frame_header_room_ = 0;
+  size_t frame_slice_ = 0;
+  size_t ready_bytes_ = 0;
 };
 
 }  // namespace manifold

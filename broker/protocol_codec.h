@@ -290,6 +290,25 @@ class ProtocolCodec {
   // EncodeLocal() and Tick().
   bool wants_close() const { return wants_close_; }
 
+  // --- For codecs that gather a turn's output into one frame ---------------
+  // A codec that wraps its protocol in frames of another (NATS inside
+  // WebSocket messages) writes fewer, larger frames by leaving one open in
+  // the connection's output (OutboundBuffer::OpenFrame()) while the broker
+  // works, and closing it when the broker is done. The open frame's bytes
+  // count toward BrokerOptions::max_outbound_bytes like any others.
+
+  // Whether the codec may leave a frame open at the end of its calls; asked
+  // once, right after the broker has welcomed the connection (Encode() of
+  // the Welcome). Before that, and when this is false, every call must leave
+  // no frame open.
+  virtual bool gathers_output() const { return false; }
+
+  // For a codec whose gathers_output() was true: called when its output
+  // holds an open frame at the end of a Broker call (Process, Tick, Close,
+  // Admit, Refuse, Shutdown, Accept), before the transport can read that
+  // output. Must close the frame. At most once per call per connection.
+  virtual void FinishTurn(OutboundBuffer& out) {}
+
  protected:
   void set_wants_close() { wants_close_ = true; }
 

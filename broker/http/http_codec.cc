@@ -8,6 +8,8 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "broker/http/dashboard_assets.h"
 #include "broker/http/json_codec.h"
 #include "broker/internal/native_codec.h"
@@ -29,6 +31,10 @@ namespace {
 
 constexpr absl::string_view kJson = "application/json";
 constexpr absl::string_view kHeaderPrefix = "manifold-header-";
+// A WebSocket message that gathers a turn's output ends once it is this
+// large, so a busy turn sends several (clients and proxies handle moderate
+// messages best) rather than one without bound.
+constexpr size_t kMaxGatheredMessageBytes = 64 * 1024;
 // Longest client name taken from a User-Agent.
 constexpr size_t kMaxClientName = 64;
 
@@ -150,16 +156,76 @@ void MoveBytes(OutboundBuffer& from, OutboundBuffer& to) {
   }
 }
 
+// HttpOptions' fields in settings text (HttpSettingsText), by key; the
+// keys are manifoldd's flags for them (examples/tcp_broker).
+constexpr std::pair<absl::string_view, size_t HttpOptions::*> kCountSettings[] =
+    {
+        {"http_max_header_bytes", &HttpOptions::max_header_bytes},
+        {"http_max_headers", &HttpOptions::max_headers},
+        {"http_max_pipelined_requests", &HttpOptions::max_pipelined_requests},
+        {"sse_max_topics", &HttpOptions::max_sse_topics},
+};
+constexpr std::pair<absl::string_view, absl::Duration HttpOptions::*>
+    kDurationSettings[] = {
+        {"http_request_timeout_ms", &HttpOptions::request_timeout},
+        {"http_idle_timeout_ms", &HttpOptions::idle_timeout},
+        {"sse_heartbeat_ms", &HttpOptions::sse_heartbeat},
+        {"sse_retry_ms", &HttpOptions::sse_retry},
+        {"http_tick_ms", &HttpOptions::tick},
+};
+
 }  // namespace
 
 std::string HttpSettingsText(const HttpOptions& options) {
-  return NatsSettingsText(options.nats);
+  std::string text = NatsSettingsText(options.nats);
+  for (const auto& [key, field] : kCountSettings) {
+    absl::StrAppend(&text, ";", key, "=", options.*field);
+  }
+  for (const auto& [key, field] : kDurationSettings) {
+    absl::StrAppend(&text, ";", key, "=",
+                    absl::ToInt64Milliseconds(options.*field));
+  }
+  absl::StrAppend(&text, ";dashboard=", options.dashboard ? 1 : 0);
+  return text;
 }
 
 absl::StatusOr<HttpOptions> ParseHttpSettings(absl::string_view text) {
-  absl::StatusOr<NatsOptions> nats = ParseNatsSettings(text);
-  if (!nats.ok()) return nats.status();
   HttpOptions options;
+  // The HTTP keys are read here; the rest are /nats's (NatsSettingsText).
+  std::vector<absl::string_view> nats_pairs;
+  for (absl::string_view pair : absl::StrSplit(text, ';', absl::SkipEmpty())) {
+    const size_t eq = pair.find('=');
+    const absl::string_view key = pair.substr(0, eq);
+    const absl::string_view value =
+        eq == absl::string_view::npos ? "" : pair.substr(eq + 1);
+    bool known = false;
+    bool ok = true;
+    for (const auto& [name, field] : kCountSettings) {
+      if (key != name) continue;
+      known = true;
+      ok = absl::SimpleAtoi(value, &(options.*field));
+    }
+    for (const auto& [name, field] : kDurationSettings) {
+      if (key != name) continue;
+      known = true;
+      int64_t ms = 0;
+      ok = absl::SimpleAtoi(value, &ms) && ms >= 0;
+      options.*field = absl::Milliseconds(ms);
+    }
+    if (key == "dashboard") {
+      known = true;
+      ok = absl::SimpleAtob(value, &options.dashboard);
+    }
+    if (!known) {
+      nats_pairs.push_back(pair);
+    } else if (!ok) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "HTTP setting '", key, "' has a bad value '", value, "'"));
+    }
+  }
+  absl::StatusOr<NatsOptions> nats =
+      ParseNatsSettings(absl::StrJoin(nats_pairs, ";"));
+  if (!nats.ok()) return nats.status();
   options.nats = *std::move(nats);
   return options;
 }
@@ -477,6 +543,7 @@ void HttpCodec::PlanUpgrade(bool nats) {
   std::string protocol;
   if (nats) {
     inner_ = std::make_unique<NatsCodec>(options_.nats);
+    inner_is_stream_ = true;
     name_ = "nats-ws";
   } else if (upgrade->Offers("manifold.v1")) {
     inner_ = std::make_unique<internal::NativeCodec>();
@@ -503,7 +570,7 @@ void HttpCodec::PlanUpgrade(bool nats) {
   mode_ = Mode::kWebSocket;
   ws_ = std::make_unique<WebSocketLink>(start_.max_frame_bytes);
   // NATS greets first: its INFO goes out right after the 101.
-  inner_->Start(start_, inner_out_);
+  inner_->Start(start_, inner_greeting_);
 }
 
 void HttpCodec::PlanSse(const std::string& query_text) {
@@ -774,8 +841,16 @@ void HttpCodec::EncodeLocal(OutboundBuffer& out) {
   FlushAnswers(out);
   if (mode_ == Mode::kWebSocket) {
     MoveLocalOutput(out);
-    SendInnerOutput(out);  // NATS's INFO after the 101
+    if (!inner_greeting_.empty()) {  // NATS's INFO, after the 101
+      BeginInnerOutput(out);
+      MoveBytes(inner_greeting_, out);
+      EndInnerOutput(out);
+    }
   }
+}
+
+void HttpCodec::FinishTurn(OutboundBuffer& out) {
+  if (out.frame_open()) ws_->EndMessage(out);
 }
 
 // ---------------------------------------------------------------------------
@@ -785,9 +860,13 @@ void HttpCodec::EncodeDelivery(SharedMessage& message,
                                SubscriptionId subscription,
                                OutboundBuffer& out) {
   if (mode_ == Mode::kWebSocket) {
-    MoveLocalOutput(out);
-    inner_->EncodeDelivery(message, subscription, inner_out_);
-    SendInnerOutput(out);
+    // Most deliveries of a busy turn go into the message already open: no
+    // call to open one.
+    if (!gathers_turns_ || !out.frame_open() || !local_out_.empty()) {
+      BeginInnerOutput(out);
+    }
+    inner_->EncodeDelivery(message, subscription, out);
+    EndInnerOutput(out);
     return;
   }
   if (mode_ == Mode::kSse && sse_started_) {
@@ -960,35 +1039,27 @@ absl::StatusOr<size_t> HttpCodec::DecodeWebSocket(absl::string_view input,
 }
 
 void HttpCodec::MoveLocalOutput(OutboundBuffer& out) {
-  if (!local_out_.empty()) MoveBytes(local_out_, out);
+  if (local_out_.empty()) return;
+  if (out.frame_open()) ws_->EndMessage(out);  // it came first
+  MoveBytes(local_out_, out);
 }
 
-void HttpCodec::SendInnerOutput(OutboundBuffer& out) {
-  if (inner_out_.empty()) return;
-  absl::string_view chunks[32];
-  const size_t n = inner_out_.Peek(absl::MakeSpan(chunks));
-  if (n < 32) {
-    ws_->SendMessage(inner_takes_messages_ ? WebSocketLink::Opcode::kText
-                                           : WebSocketLink::Opcode::kBinary,
-                     absl::MakeConstSpan(chunks, n), out);
-  } else {
-    std::string flat;
-    flat.reserve(inner_out_.size());
-    while (!inner_out_.empty()) {
-      const size_t k = inner_out_.Peek(absl::MakeSpan(chunks));
-      size_t moved = 0;
-      for (size_t i = 0; i < k; ++i) {
-        flat.append(chunks[i].data(), chunks[i].size());
-        moved += chunks[i].size();
-      }
-      inner_out_.Consume(moved);
-    }
-    const absl::string_view part = flat;
-    ws_->SendMessage(inner_takes_messages_ ? WebSocketLink::Opcode::kText
-                                           : WebSocketLink::Opcode::kBinary,
-                     absl::MakeConstSpan(&part, 1), out);
+void HttpCodec::BeginInnerOutput(OutboundBuffer& out) {
+  MoveLocalOutput(out);
+  if (!out.frame_open()) {
+    ws_->BeginMessage(inner_takes_messages_ ? WebSocketLink::Opcode::kText
+                                            : WebSocketLink::Opcode::kBinary,
+                      out);
   }
-  inner_out_.Clear();
+}
+
+void HttpCodec::EndInnerOutput(OutboundBuffer& out) {
+  // Gathering, the message stays open for the rest of the turn (the
+  // broker's FinishTurn() ends it), unless it is large already.
+  if (!gathers_turns_ ||
+      out.open_frame_payload_size() >= kMaxGatheredMessageBytes) {
+    ws_->EndMessage(out);
+  }
 }
 
 void HttpCodec::EncodeWebSocket(const wire::ServerMessage& message,
@@ -1000,16 +1071,24 @@ void HttpCodec::EncodeWebSocket(const wire::ServerMessage& message,
   }
   const bool fatal = message.has_error() && message.error().fatal();
   if (!fatal && !message.has_goodbye()) {
-    inner_->Encode(message, inner_out_);
-    SendInnerOutput(out);
+    BeginInnerOutput(out);
+    inner_->Encode(message, out);
+    // Welcomed: NATS, a byte stream, may now gather a turn's output into
+    // one message. manifold.v1 promises a frame per message, JSON an
+    // operation per message.
+    if (message.has_welcome() && inner_is_stream_) {
+      gathers_turns_ = true;
+    }
+    EndInnerOutput(out);
     return;
   }
   const wire::Code code = fatal ? message.error().code() : wire::SHUTTING_DOWN;
   // After a close frame (the peer's, or wslay's answer to a violation) no
   // message may follow.
   if (code != wire::CONNECTION_CLOSED && !ws_close_pending_) {
-    inner_->Encode(message, inner_out_);  // the protocol's own last word
-    SendInnerOutput(out);
+    BeginInnerOutput(out);
+    inner_->Encode(message, out);  // the protocol's own last word
+    ws_->EndMessage(out);
   }
   const std::string reason =
       fatal ? message.error().message() : message.goodbye().message();

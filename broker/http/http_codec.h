@@ -82,9 +82,12 @@
 
 namespace manifold {
 
-// The options recorded transcripts keep (HttpCodec::settings()): /nats's
-// NatsOptions as NatsSettingsText() writes them; the HTTP limits are
-// HttpOptions' defaults in a replay, as in manifoldd. And back.
+// The options recorded transcripts keep (HttpCodec::settings()), so a
+// replay answers as the live codec did: /nats's NatsOptions as
+// NatsSettingsText() writes them, then the HTTP limits and timeouts
+// (";http_max_headers=64;sse_retry_ms=2000;..."). And back: a key left out
+// keeps HttpOptions' default; an unknown key or a bad value is
+// INVALID_ARGUMENT naming it.
 std::string HttpSettingsText(const HttpOptions& options);
 absl::StatusOr<HttpOptions> ParseHttpSettings(absl::string_view text);
 
@@ -107,6 +110,13 @@ class HttpCodec final : public ProtocolCodec {
   absl::Duration tick_interval() const override { return options_.tick; }
   absl::Status Tick(absl::Time now, OutboundBuffer& out) override;
   bool wants_keepalive() const override { return mode_ == Mode::kWebSocket; }
+  // True once a WebSocket carrying NATS (/nats) is welcomed: what one turn
+  // writes to it becomes one WebSocket message (FinishTurn() ends it; past
+  // 64 KiB a new one begins), as nats-server writes everything pending for
+  // a client in one. /ws keeps one native frame or JSON operation per
+  // message, as its clients expect.
+  bool gathers_output() const override { return gathers_turns_; }
+  void FinishTurn(OutboundBuffer& out) override;
 
  private:
   enum class Mode { kHttp, kSse, kWebSocket };
@@ -169,7 +179,11 @@ class HttpCodec final : public ProtocolCodec {
   size_t Charge(size_t n);
   bool WebSocketIdle() const;
   void EncodeWebSocket(const wire::ServerMessage& message, OutboundBuffer& out);
-  void SendInnerOutput(OutboundBuffer& out);
+  // The inner protocol writes straight into `out`, inside a WebSocket
+  // message Begin opens (unless one is open) and End ends (unless the turn
+  // is being gathered).
+  void BeginInnerOutput(OutboundBuffer& out);
+  void EndInnerOutput(OutboundBuffer& out);
   void MoveLocalOutput(OutboundBuffer& out);
 
   uint64_t NextOpId() { return ++last_op_id_; }
@@ -205,6 +219,7 @@ class HttpCodec final : public ProtocolCodec {
   std::unique_ptr<WebSocketLink> ws_;
   std::unique_ptr<ProtocolCodec> inner_;
   bool inner_takes_messages_ = false;   // manifold.json: one op per message
+  bool inner_is_stream_ = false;        // NATS: messages split anywhere
   bool inner_pings_as_frames_ = false;  // manifold.json keepalive
   std::string inner_stream_;            // manifold.v1, NATS: a byte stream
   size_t inner_read_ = 0;
@@ -212,8 +227,9 @@ class HttpCodec final : public ProtocolCodec {
   std::string json_partial_;  // manifold.json: messages arriving
   size_t pongs_received_ = 0;
   bool ws_close_pending_ = false;
-  OutboundBuffer inner_out_;  // what the inner codec wrote, to be framed
-  OutboundBuffer local_out_;  // frames written while decoding
+  bool gathers_turns_ = false;     // see gathers_output()
+  OutboundBuffer inner_greeting_;  // the inner codec's Start(), to be framed
+  OutboundBuffer local_out_;       // frames written while decoding
 
   // Time, as seen at ticks.
   absl::Time last_tick_ = absl::InfinitePast();

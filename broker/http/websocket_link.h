@@ -10,6 +10,12 @@
 // answers pings with pongs and completes the closing handshake; this class
 // bounds message size (1009) and moves bytes between wslay and the broker.
 //
+// A message can also be written payload first: BeginMessage() opens a frame
+// in the OutboundBuffer (OutboundBuffer::OpenFrame), the caller appends the
+// payload there directly, and EndMessage() writes the header in front of
+// it. So the output of a whole turn can become one message with no
+// copy, as nats-server writes everything pending for a client in one frame.
+//
 // Example:
 //
 //   WebSocketLink link(/*max_message_bytes=*/1 << 20);
@@ -17,6 +23,9 @@
 //   for (size_t end : link.message_ends()) ...; link.clear_message_ends();
 //   link.Flush(out);                       // pongs, close replies
 //   link.SendMessage(kBinary, {payload}, out);
+//   link.BeginMessage(kBinary, out);
+//   out.Append("MSG a 1 2\r\nhi\r\n"); out.Append("PONG\r\n");
+//   link.EndMessage(out);                  // one message with both
 //   if (link.closed()) { ... close_code_sent() says why ... }
 
 #ifndef MANIFOLD_BROKER_HTTP_WEBSOCKET_LINK_H_
@@ -74,9 +83,20 @@ class WebSocketLink {
   // Appends those frames to `out`.
   void Flush(OutboundBuffer& out);
 
+  // Every call below that writes frames to `out` first ends a message
+  // BeginMessage() left open there, so frames never interleave.
+
   // Appends one unfragmented message made of `parts` (concatenated).
   void SendMessage(Opcode opcode, absl::Span<const absl::string_view> parts,
                    OutboundBuffer& out);
+  // Opens a data message in `out`: what is appended to `out` until
+  // EndMessage() is its payload. REQUIRES: opcode is kText or kBinary;
+  // !out.frame_open(). For kText the caller appends UTF-8 only.
+  void BeginMessage(Opcode opcode, OutboundBuffer& out);
+  // Ends the message BeginMessage() opened in `out`: writes its header. A
+  // message with an empty payload is dropped instead (there was nothing to
+  // say). REQUIRES: out.frame_open() from BeginMessage().
+  void EndMessage(OutboundBuffer& out);
   // Appends a ping with `payload` (at most 125 bytes).
   void SendPing(absl::string_view payload, OutboundBuffer& out);
   // Starts the closing handshake with `code` and `reason` (at most 123
@@ -99,6 +119,12 @@ class WebSocketLink {
  private:
   struct Callbacks;
 
+  // The common case without wslay: whole, final, masked binary frames at
+  // the front of `bytes`, while wslay is between messages, unmasked
+  // straight into `data`. Returns the bytes taken; the rest (control
+  // frames, text, fragments, partial or faulty frames) goes to wslay.
+  size_t ReceiveWholeBinaryFrames(absl::string_view bytes, std::string& data);
+
   wslay_event_context* events_ = nullptr;  // receiving, control frames
   wslay_frame_context* frames_ = nullptr;  // sending data messages
   const size_t max_message_bytes_;
@@ -106,14 +132,19 @@ class WebSocketLink {
   std::string* data_ = nullptr;  // where Receive() puts payloads
   std::vector<size_t> message_ends_;
   size_t pongs_ = 0;
-  size_t message_size_ = 0;         // the data message in progress
-  OutboundBuffer* sink_ = nullptr;  // where frames go while sending
+  size_t message_size_ = 0;               // the data message in progress
+  OutboundBuffer* sink_ = nullptr;        // where frames go while sending
+  Opcode open_opcode_ = Opcode::kBinary;  // of BeginMessage()'s message
   // Byte accounting for unsettled_bytes(): everything wslay has read, and
   // what of it has been handed on (frame headers, payloads).
   size_t fed_ = 0;
   size_t settled_ = 0;
   bool frame_is_data_ = false;
   bool close_sent_ = false;
+  // What wslay expects: the rest of a frame's payload, the rest of a
+  // fragmented data message (ReceiveWholeBinaryFrames() steps aside then).
+  uint64_t frame_left_ = 0;
+  bool fragmented_ = false;
 };
 
 }  // namespace manifold

@@ -220,6 +220,11 @@ void BrokerCore::Welcome(ConnectionCore& c) {
   welcome->set_keepalive_interval_ms(
       static_cast<uint32_t>(options_.keepalive_interval_ms()));
   Send(c, m);
+  if (c.codec_->gathers_output()) {
+    c.gathers_output_ = true;
+    // Already changed (the Welcome): list it now, MarkChanged() will not.
+    if (c.in_changed_list_) gathering_.push_back(c.id_);
+  }
 
   c.announced_ = true;
   wire::BrokerEvent event;
@@ -397,9 +402,25 @@ void BrokerCore::MarkChanged(ConnectionCore& c) {
   if (c.in_changed_list_) return;
   c.in_changed_list_ = true;
   changed_.push_back(c.id_);
+  if (c.gathers_output_) gathering_.push_back(c.id_);
+}
+
+void BrokerCore::FinishTurnsSlow() {
+  // A connection stays listed until the transport takes the changes, since
+  // MarkChanged() lists it only once; drop the ones that are gone.
+  size_t kept = 0;
+  for (ConnectionId id : gathering_) {
+    ConnectionCore* c = FindConnection(id);
+    if (c == nullptr) continue;
+    if (c->outbound_.frame_open()) c->codec_->FinishTurn(c->outbound_);
+    gathering_[kept++] = id;
+  }
+  gathering_.resize(kept);
 }
 
 void BrokerCore::TakeChanged(std::vector<ConnectionId>& out) {
+  FinishTurns();
+  gathering_.clear();
   out.clear();
   for (ConnectionId id : changed_) {
     if (ConnectionCore* c = FindConnection(id)) {

@@ -58,6 +58,12 @@ class BrokerCore {
   void Tick(absl::Time now);
   std::optional<absl::Time> NextDeadline() const { return timers_.Next(); }
   void TakeChanged(std::vector<ConnectionId>& out);
+  // Ends the turn of the Broker call that just ran: closes the frames that
+  // codecs which gather output left open (ProtocolCodec::FinishTurn), so
+  // the transport finds whole frames. Every public Broker call ends with it.
+  void FinishTurns() {
+    if (ABSL_PREDICT_FALSE(!gathering_.empty())) FinishTurnsSlow();
+  }
   void Shutdown(absl::Time now);
   bool shutting_down() const { return shutting_down_; }
   size_t connection_count() const { return connections_.size(); }
@@ -91,6 +97,7 @@ class BrokerCore {
   // Work lists.
   void MarkReady(ConnectionCore& c);
   void MarkChanged(ConnectionCore& c);
+  void FinishTurnsSlow();
 
   // Processing one connection's input.
   void ProcessConnection(ConnectionCore& c);
@@ -196,6 +203,9 @@ class BrokerCore {
       connections_;
   std::deque<ConnectionId> ready_;
   std::vector<ConnectionId> changed_;
+  // The connections in changed_ whose codec gathers output (their frames
+  // are closed by FinishTurns()).
+  std::vector<ConnectionId> gathering_;
   // Connections that began closing and still hold resources. Released by
   // RunDeferred() at the end of the current operation, never in the middle of
   // routing a message (which iterates over subscriptions).

@@ -48,6 +48,7 @@ void ConnectionCore::Receive(absl::string_view bytes, absl::Time now) {
                                    options.max_inbound_bytes())),
         /*tell_peer=*/true);
     broker_.RunDeferred();
+    broker_.FinishTurns();
     return;
   }
   DropReadInput();
@@ -138,7 +139,7 @@ void Connection::Receive(absl::string_view bytes, absl::Time now) {
 bool Connection::WantsRead() const { return Core(*this).WantsRead(); }
 
 size_t Connection::PendingOutputBytes() const {
-  return Core(*this).outbound_.size();
+  return Core(*this).outbound_.ready_size();
 }
 size_t Connection::PendingOutput(absl::Span<absl::string_view> chunks) const {
   return Core(*this).outbound_.Peek(chunks);
@@ -149,7 +150,7 @@ std::string Connection::CopyPendingOutput() const {
 void Connection::Consume(size_t n) { Core(*this).Consume(n); }
 uint64_t Connection::output_total() const {
   const internal::ConnectionCore& c = Core(*this);
-  return c.output_consumed_ + c.output_discarded_ + c.outbound_.size();
+  return c.output_consumed_ + c.output_discarded_ + c.outbound_.ready_size();
 }
 
 bool Connection::ShouldClose() const {

@@ -65,6 +65,9 @@ class ConnectionCore final : public Connection {
   bool native_ = false;
   bool in_ready_list_ = false;
   bool in_changed_list_ = false;
+  // The codec gathers output (ProtocolCodec::gathers_output()): once
+  // welcomed, it is listed for FinishTurns() whenever it is changed.
+  bool gathers_output_ = false;
   OutboundBuffer outbound_;
   std::unique_ptr<ProtocolCodec> codec_;
 

@@ -13,7 +13,8 @@
 namespace manifold {
 
 absl::StatusOr<ListenerConfig> HttpListener(absl::string_view address,
-                                            const BrokerOptions& broker) {
+                                            const BrokerOptions& broker,
+                                            const WebSettings& web) {
 #ifdef MANIFOLD_HAVE_HTTP
   absl::StatusOr<Endpoint> endpoint = ParseTcpEndpoint(address);
   if (!endpoint.ok()) {
@@ -21,6 +22,16 @@ absl::StatusOr<ListenerConfig> HttpListener(absl::string_view address,
         absl::StrCat("--http: ", endpoint.status().message()));
   }
   HttpOptions http;
+  http.max_header_bytes = web.http_max_header_bytes();
+  http.max_headers = web.http_max_headers();
+  http.max_pipelined_requests = web.http_max_pipelined_requests();
+  http.request_timeout = absl::Milliseconds(web.http_request_timeout_ms());
+  http.idle_timeout = absl::Milliseconds(web.http_idle_timeout_ms());
+  http.max_sse_topics = web.sse_max_topics();
+  http.sse_heartbeat = absl::Milliseconds(web.sse_heartbeat_ms());
+  http.sse_retry = absl::Milliseconds(web.sse_retry_ms());
+  http.tick = absl::Milliseconds(web.http_tick_ms());
+  http.dashboard = web.dashboard();
   http.nats.server_id = broker.server_name();
   http.nats.host = endpoint->host;
   http.nats.port = endpoint->port;

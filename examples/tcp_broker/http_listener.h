@@ -3,12 +3,13 @@
 //
 // manifoldd's web front end listener (`--http HOST:PORT`): a ListenerConfig
 // whose connections speak HTTP through HttpCodec (broker/http/http_codec.h),
-// with /nats presenting itself as the broker is configured.
+// with the limits of the configuration's WebSettings and /nats presenting
+// itself as the broker is configured.
 //
 // Example:
 //
 //   absl::StatusOr<ListenerConfig> http =
-//       HttpListener("127.0.0.1:24388", config.broker());
+//       HttpListener("127.0.0.1:24388", config.broker(), config.web());
 //   if (http.ok()) setup.listeners.push_back(*std::move(http));
 
 #ifndef MANIFOLD_EXAMPLES_TCP_BROKER_HTTP_LISTENER_H_
@@ -17,6 +18,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "broker/options.h"
+#include "examples/tcp_broker/server_config.pb.h"
 #include "transports/sockets/socket_server.h"
 
 namespace manifold {
@@ -25,7 +27,8 @@ namespace manifold {
 // --http for an address that does not parse, FAILED_PRECONDITION when
 // manifoldd was built without the web libraries.
 absl::StatusOr<ListenerConfig> HttpListener(absl::string_view address,
-                                            const BrokerOptions& broker);
+                                            const BrokerOptions& broker,
+                                            const WebSettings& web);
 
 }  // namespace manifold
 

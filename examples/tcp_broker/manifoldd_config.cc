@@ -151,7 +151,7 @@ absl::StatusOr<ServerSetup> MakeServerSetup(const ServerConfig& config) {
   }
   if (!config.http().empty()) {
     absl::StatusOr<ListenerConfig> listener =
-        HttpListener(config.http(), config.broker());
+        HttpListener(config.http(), config.broker(), config.web());
     if (!listener.ok()) return listener.status();
     setup.listeners.push_back(*std::move(listener));
     // The dashboard's chart wants a point a second; publishing statistics

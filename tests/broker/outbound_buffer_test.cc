@@ -107,5 +107,99 @@ TEST(OutboundBufferTest, ClearDropsEverything) {
   EXPECT_EQ(Drain(out, 100), "again");
 }
 
+// What Peek() offers, all of it.
+std::string Ready(const OutboundBuffer& out) {
+  absl::string_view chunks[64];
+  const size_t n = out.Peek(absl::MakeSpan(chunks));
+  std::string got;
+  for (size_t i = 0; i < n; ++i) got.append(chunks[i].data(), chunks[i].size());
+  return got;
+}
+
+TEST(OutboundBufferTest, AnOpenFrameCountsInSizeButIsNotReadyUntilClosed) {
+  OutboundBuffer out;
+  out.Append("before|");
+  out.OpenFrame(10);
+  out.Append("payload");
+  EXPECT_TRUE(out.frame_open());
+  EXPECT_EQ(out.open_frame_payload_size(), 7u);
+  EXPECT_EQ(out.ready_size(), 7u);
+  EXPECT_EQ(out.size(), 7u + 10u + 7u);  // the header's room counts too
+  EXPECT_EQ(Ready(out), "before|");
+
+  out.CloseFrame("H:");  // shorter than its room: the rest is dropped
+  EXPECT_FALSE(out.frame_open());
+  EXPECT_EQ(out.size(), 7u + 2u + 7u);
+  EXPECT_EQ(out.ready_size(), out.size());
+  EXPECT_EQ(Drain(out, 3), "before|H:payload");
+}
+
+TEST(OutboundBufferTest, AFrameGathersCopiesAndSharedSlicesAcrossBlocks) {
+  OutboundBuffer out;
+  out.Append(std::string(OutboundBuffer::kBlockSize - 4, 'a'));  // 4 left
+  out.OpenFrame(10);  // does not fit: starts a block of its own
+  std::string payload;
+  for (int i = 0; i < 40; ++i) {
+    const std::string piece(i % 3 == 0 ? 700 : 900, static_cast<char>('b' + i));
+    payload += piece;
+    if (i % 3 == 0) {
+      out.AppendShared(SharedBytes::Copy(piece));
+    } else {
+      out.Append(piece);
+    }
+  }
+  std::string seen;
+  out.ForEachOpenFramePiece(
+      [&](absl::string_view p) { seen.append(p.data(), p.size()); });
+  EXPECT_EQ(seen, payload);
+  EXPECT_EQ(out.open_frame_payload_size(), payload.size());
+  out.CloseFrame("0123456789");  // all of its room
+  EXPECT_EQ(Drain(out, 1000), std::string(OutboundBuffer::kBlockSize - 4, 'a') +
+                                  "0123456789" + payload);
+}
+
+TEST(OutboundBufferTest, ConsumingWhileAFrameIsOpenTakesOnlyReadyBytes) {
+  OutboundBuffer out;
+  out.Append("one");
+  out.AppendShared(SharedBytes::Copy(std::string(600, 's')));
+  out.Append("two");
+  out.OpenFrame(4);
+  out.Append("inside");
+  out.Consume(2);
+  EXPECT_EQ(out.ready_size(), 604u);
+  out.Consume(604);
+  EXPECT_EQ(out.ready_size(), 0u);
+  EXPECT_EQ(Ready(out), "");
+  out.Append("+more");
+  out.CloseFrame("[6]");
+  EXPECT_EQ(Drain(out, 5), "[6]inside+more");
+}
+
+TEST(OutboundBufferTest, AnEmptyFrameClosedWithoutHeaderLeavesNothing) {
+  OutboundBuffer out;
+  out.Append("x");
+  out.OpenFrame(10);
+  out.CloseFrame("");
+  EXPECT_EQ(out.size(), 1u);
+  out.OpenFrame(10);
+  out.Append("y");
+  out.CloseFrame("#");
+  EXPECT_EQ(Drain(out, 100), "x#y");
+  out.OpenFrame(10);
+  out.CloseFrame("");
+  EXPECT_TRUE(out.empty());
+}
+
+TEST(OutboundBufferTest, ClearDropsAnOpenFrame) {
+  OutboundBuffer out;
+  out.OpenFrame(10);
+  out.Append("gone");
+  out.Clear();
+  EXPECT_FALSE(out.frame_open());
+  EXPECT_TRUE(out.empty());
+  out.Append("kept");
+  EXPECT_EQ(Drain(out, 100), "kept");
+}
+
 }  // namespace
 }  // namespace manifold

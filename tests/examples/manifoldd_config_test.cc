@@ -262,6 +262,7 @@ TEST(ManifolddConfigFileTest, TheCommentedExampleLoadsAndRuns) {
   ASSERT_TRUE(c.ok()) << c.status();
   EXPECT_EQ(c->config.broker().server_name(), "edge-1");
   EXPECT_EQ(c->config.broker().max_connections(), 10000u);
+  EXPECT_EQ(c->config.web().http_max_header_bytes(), 16384u);
   absl::StatusOr<ServerSetup> setup = MakeServerSetup(c->config);
   ASSERT_TRUE(setup.ok()) << setup.status();
   EXPECT_EQ(setup->listeners.size(), 3u);
@@ -310,6 +311,70 @@ TEST(ServerSetupTest, NatsListenerAndRecording) {
   config.set_nats("nowhere");
   EXPECT_THAT(std::string(MakeServerSetup(config).status().message()),
               StartsWith("--nats: "));
+}
+
+TEST(ManifolddConfigFileTest, WebSettingsComeFromTheFileAndFlags) {
+  const std::string path = WriteFile("web.textpb", R"(
+    http: "127.0.0.1:0"
+    web {
+      http_max_header_bytes: 2048
+      http_max_headers: 10
+      http_max_pipelined_requests: 3
+      http_request_timeout_ms: 500
+      sse_max_topics: 4
+      dashboard: false
+    }
+  )");
+  absl::StatusOr<ManifolddCommandLine> c =
+      Parse({"--config", path, "--http_idle_timeout=5s", "--sse_retry=1s"});
+  ASSERT_TRUE(c.ok()) << c.status();
+  const WebSettings& web = c->config.web();
+  EXPECT_EQ(web.http_max_header_bytes(), 2048u);
+  EXPECT_EQ(web.http_max_headers(), 10u);
+  EXPECT_EQ(web.http_max_pipelined_requests(), 3u);
+  EXPECT_EQ(web.http_request_timeout_ms(), 500u);
+  EXPECT_EQ(web.http_idle_timeout_ms(), 5000u);  // from the flag
+  EXPECT_EQ(web.sse_max_topics(), 4u);
+  EXPECT_EQ(web.sse_retry_ms(), 1000u);
+  EXPECT_FALSE(web.dashboard());
+  EXPECT_EQ(web.sse_heartbeat_ms(), 15000u);  // the default
+
+  const std::string low =
+      WriteFile("web_low.textpb", "web {\n  http_max_header_bytes: 100\n}\n");
+  EXPECT_EQ(Parse({"--config", low}).status().message(),
+            absl::StrCat(low,
+                         ":2:3: http_max_header_bytes must be at least "
+                         "256"));
+  EXPECT_EQ(Parse({"--http_tick=1ms"}).status().message(),
+            "--http_tick must be at least 10");
+}
+
+TEST(ServerSetupTest, WebSettingsReachTheHttpListenersCodecs) {
+  ServerConfig config;
+  config.set_http("127.0.0.1:0");
+  config.mutable_web()->set_http_max_header_bytes(2048);
+  config.mutable_web()->set_http_max_headers(10);
+  config.mutable_web()->set_http_request_timeout_ms(500);
+  config.mutable_web()->set_http_tick_ms(50);
+  config.mutable_web()->set_dashboard(false);
+  absl::StatusOr<ServerSetup> setup = MakeServerSetup(config);
+  if (absl::IsFailedPrecondition(setup.status())) {
+    GTEST_SKIP() << "built without the web front end: " << setup.status();
+  }
+  ASSERT_TRUE(setup.ok()) << setup.status();
+  const ListenerConfig* http = nullptr;
+  for (const ListenerConfig& l : setup->listeners) {
+    if (l.display_label() == "http") http = &l;
+  }
+  ASSERT_NE(http, nullptr);
+  ASSERT_TRUE(http->codec_factory != nullptr);
+  // The codec's settings (what a recording keeps) show the limits it got.
+  const std::string settings = http->codec_factory()->settings();
+  EXPECT_THAT(settings, HasSubstr(";http_max_header_bytes=2048;"));
+  EXPECT_THAT(settings, HasSubstr(";http_max_headers=10;"));
+  EXPECT_THAT(settings, HasSubstr(";http_request_timeout_ms=500;"));
+  EXPECT_THAT(settings, HasSubstr(";http_tick_ms=50;"));
+  EXPECT_THAT(settings, HasSubstr(";dashboard=0"));
 }
 
 TEST(ServerSetupTest, NothingToListenOnIsAnError) {

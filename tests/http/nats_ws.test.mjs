@@ -31,6 +31,24 @@ test("publish and subscribe, with headers and wildcards", async () => {
   await b.close();
 });
 
+test("a burst of messages reaches a nats.ws subscriber whole and in order", async () => {
+  const a = await dial();
+  const b = await dial();
+  const n = 5000;
+  const sub = b.subscribe("burst.order", { max: n });
+  await b.flush();
+  for (let i = 0; i < n; i++) a.publish("burst.order", sc.encode(`${i}`));
+  await a.flush();
+  let next = 0;
+  for await (const m of sub) {
+    assert.equal(sc.decode(m.data), `${next}`);
+    next++;
+  }
+  assert.equal(next, n);
+  await a.close();
+  await b.close();
+});
+
 test("request and reply between two nats.ws clients", async () => {
   const server1 = await dial();
   const client = await dial();

@@ -116,6 +116,48 @@ test("manifold.v1: native frames, one per binary message", async () => {
   ws.close();
 });
 
+test("manifold.v1: a burst routed in one turn still comes one frame per message", async () => {
+  const ws = await open("/ws", "manifold.v1");
+  ws.send(encodeClient({ hello: { protocolVersion: 1, clientName: "burst" } }));
+  assert.ok(decodeServer(await ws.next()).welcome);
+  ws.send(encodeClient({ subscribe: { opId: 1, pattern: "burst/v1" } }));
+  assert.ok(decodeServer(await ws.next()).ack);
+  // 200 publishes in one WebSocket message: the broker routes them together.
+  ws.send(Buffer.concat(Array.from({ length: 200 }, (_, i) =>
+    encodeClient({ publish: { topic: "burst/v1", payload: Buffer.from(`m${i}`) } }))));
+  for (let i = 0; i < 200; i++) {
+    const d = decodeServer(await ws.next()).deliver;
+    assert.equal(d.payload.toString(), `m${i}`);
+  }
+  ws.close();
+});
+
+test("/nats: a burst routed in one turn arrives in fewer WebSocket messages, intact", async () => {
+  const ws = await open("/nats");
+  assert.match((await ws.next()).toString(), /^INFO /);
+  let stream = "";
+  let messages = 0;
+  const readUntil = async (text) => {
+    while (!stream.includes(text)) {
+      stream += (await ws.next()).toString();
+      messages++;
+    }
+  };
+  ws.send(Buffer.from("CONNECT {\"verbose\":false}\r\nSUB burst.nats 1\r\nPING\r\n"));
+  await readUntil("PONG\r\n");
+  stream = "";
+  messages = 0;
+  let pubs = "";
+  for (let i = 0; i < 500; i++) pubs += `PUB burst.nats ${`m${i}`.length}\r\nm${i}\r\n`;
+  ws.send(Buffer.from(pubs + "PING\r\n"));
+  await readUntil("PONG\r\n");
+  let expected = "";
+  for (let i = 0; i < 500; i++) expected += `MSG burst.nats 1 ${`m${i}`.length}\r\nm${i}\r\n`;
+  assert.equal(stream, expected + "PONG\r\n");
+  assert.ok(messages < 500, `500 MSGs in ${messages} WebSocket messages`);
+  ws.close();
+});
+
 test("a bad upgrade is 400, a missing subprotocol too", async () => {
   for (const [path, protocol] of [["/ws", undefined], ["/nope", "manifold.json"]]) {
     const ws = new WebSocket(server.wsUrl(path), protocol);

@@ -114,6 +114,10 @@ std::vector<std::string> ServerPayloads(absl::string_view bytes,
       n = (static_cast<uint8_t>(bytes[2]) << 8) |
           static_cast<uint8_t>(bytes[3]);
       header = 4;
+    } else if (n == 127) {
+      n = 0;
+      for (int i = 2; i < 10; ++i) n = n << 8 | static_cast<uint8_t>(bytes[i]);
+      header = 10;
     }
     if (bytes.size() < header + n) break;
     out.emplace_back(bytes.substr(header, n));
@@ -143,6 +147,58 @@ wire::ServerMessage ParseNative(absl::string_view frame) {
   absl::StatusOr<bool> got = decoder.Next(m);
   EXPECT_TRUE(got.ok() && *got);
   return m;
+}
+
+TEST(HttpSettingsTest, EveryLimitRoundTripsThroughTheSettingsText) {
+  HttpOptions options;
+  options.max_header_bytes = 2048;
+  options.max_headers = 10;
+  options.max_pipelined_requests = 3;
+  options.request_timeout = absl::Milliseconds(500);
+  options.idle_timeout = absl::Seconds(5);
+  options.max_sse_topics = 4;
+  options.sse_heartbeat = absl::Seconds(3);
+  options.sse_retry = absl::Seconds(1);
+  options.tick = absl::Milliseconds(50);
+  options.dashboard = false;
+  options.nats.server_id = "edge";
+  options.nats.port = 4333;
+  absl::StatusOr<HttpOptions> back =
+      ParseHttpSettings(HttpSettingsText(options));
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->max_header_bytes, 2048u);
+  EXPECT_EQ(back->max_headers, 10u);
+  EXPECT_EQ(back->max_pipelined_requests, 3u);
+  EXPECT_EQ(back->request_timeout, absl::Milliseconds(500));
+  EXPECT_EQ(back->idle_timeout, absl::Seconds(5));
+  EXPECT_EQ(back->max_sse_topics, 4u);
+  EXPECT_EQ(back->sse_heartbeat, absl::Seconds(3));
+  EXPECT_EQ(back->sse_retry, absl::Seconds(1));
+  EXPECT_EQ(back->tick, absl::Milliseconds(50));
+  EXPECT_FALSE(back->dashboard);
+  EXPECT_EQ(back->nats.server_id, "edge");
+  EXPECT_EQ(back->nats.port, 4333);
+}
+
+TEST(HttpSettingsTest, OlderTextKeepsTheDefaultsAndBadValuesAreNamed) {
+  // Recorded before the HTTP limits were kept: /nats's settings only.
+  absl::StatusOr<HttpOptions> old =
+      ParseHttpSettings("server_id=s;version=2.9.0;port=1");
+  ASSERT_TRUE(old.ok()) << old.status();
+  EXPECT_EQ(old->max_header_bytes, HttpOptions().max_header_bytes);
+  EXPECT_EQ(old->request_timeout, HttpOptions().request_timeout);
+  EXPECT_EQ(old->nats.server_id, "s");
+
+  absl::StatusOr<HttpOptions> bad = ParseHttpSettings("http_max_headers=many");
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(bad.status().message(),
+            "HTTP setting 'http_max_headers' has a bad value 'many'");
+  bad = ParseHttpSettings("http_tick_ms=-5");
+  EXPECT_EQ(bad.status().message(),
+            "HTTP setting 'http_tick_ms' has a bad value '-5'");
+  bad = ParseHttpSettings("mystery=1");
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(bad.status().message()), HasSubstr("mystery"));
 }
 
 TEST(HttpCodecTest, PublishAnswersTheDeliveryCountAndReachesNativeClients) {
@@ -307,6 +363,123 @@ TEST(HttpCodecTest, NatsOverWebSocketSpeaksFirstAndParsesAcrossMessages) {
   EXPECT_EQ(ServerPayloads(ws.Take()), std::vector<std::string>{"PONG\r\n"});
   EXPECT_EQ(native.Next().deliver().payload(), "hi");
   EXPECT_EQ(native.Next().deliver().payload(), "ho");
+}
+
+// Publishes `count` messages of `size` bytes to `topic` from a native
+// client in one burst, so the broker routes them in one turn.
+void Burst(TestClient& pub, absl::string_view topic, int count, size_t size) {
+  std::string frames;
+  for (int i = 0; i < count; ++i) {
+    wire::ClientMessage m;
+    m.mutable_publish()->set_topic(std::string(topic));
+    std::string payload = absl::StrCat(i, ":");
+    payload.resize(size, 'p');
+    m.mutable_publish()->set_payload(payload);
+    AppendFrame(m, &frames);
+  }
+  pub.SendRaw(frames);
+}
+
+// A /nats WebSocket past CONNECT, subscribed to `subject` with sid 1.
+void OpenNatsWebSocket(HttpLink& ws, absl::string_view subject) {
+  ws.Send(Upgrade("/nats", ""));
+  ws.Take();
+  ws.Send(ClientFrame(0x2, absl::StrCat("CONNECT {\"verbose\":false}\r\nSUB ",
+                                        subject, " 1\r\nPING\r\n")));
+  ASSERT_EQ(ServerPayloads(ws.Take()), std::vector<std::string>{"PONG\r\n"});
+}
+
+TEST(HttpCodecTest, NatsOverWebSocketSendsATurnsMessagesInOneWebSocketMessage) {
+  BrokerHarness h;
+  HttpLink ws(h);
+  OpenNatsWebSocket(ws, "t.*");
+  TestClient& pub = h.Connect("pub");
+  Burst(pub, "t/x", 100, 8);  // routed in one turn
+  const std::vector<std::string> frames = ServerPayloads(ws.Take());
+  ASSERT_EQ(frames.size(), 1u);
+  std::string expected;
+  for (int i = 0; i < 100; ++i) {
+    std::string payload = absl::StrCat(i, ":");
+    payload.resize(8, 'p');
+    absl::StrAppend(&expected, "MSG t.x 1 8\r\n", payload, "\r\n");
+  }
+  EXPECT_EQ(frames[0], expected);
+}
+
+TEST(HttpCodecTest, AGatheredWebSocketMessageEndsPast64KiB) {
+  BrokerHarness h;
+  HttpLink ws(h);
+  OpenNatsWebSocket(ws, "big");
+  TestClient& pub = h.Connect("pub");
+  Burst(pub, "big", 200, 1000);  // about 200 KiB in one turn
+  const std::vector<std::string> frames = ServerPayloads(ws.Take());
+  ASSERT_GE(frames.size(), 3u);
+  std::string stream;
+  for (const std::string& f : frames) {
+    EXPECT_LT(f.size(), 64u * 1024 + 1024);
+    stream += f;
+  }
+  EXPECT_EQ(stream.size(),
+            200u * (std::string("MSG big 1 1000\r\n").size() + 1000 + 2));
+  EXPECT_TRUE(absl::StartsWith(stream, "MSG big 1 1000\r\n0:ppp"));
+}
+
+TEST(HttpCodecTest, APongDuringAGatheredTurnEndsTheMessageBeforeIt) {
+  BrokerHarness h;
+  HttpLink ws(h);
+  OpenNatsWebSocket(ws, "t");
+  // One input: a NATS PUB to itself, a WebSocket ping, another PUB.
+  ws.Send(ClientFrame(0x2, "PUB t 1\r\na\r\n") + ClientFrame(0x9, "p") +
+          ClientFrame(0x2, "PUB t 1\r\nb\r\n"));
+  std::vector<int> opcodes;
+  const std::vector<std::string> frames = ServerPayloads(ws.Take(), &opcodes);
+  std::string stream;
+  for (size_t i = 0; i < frames.size(); ++i) {
+    if (opcodes[i] == 0x2) stream += frames[i];
+  }
+  // Whole WebSocket frames, in order, the pong among them; the NATS stream
+  // inside the data messages is intact.
+  EXPECT_THAT(opcodes, ::testing::Contains(0xa));
+  EXPECT_EQ(stream, "MSG t 1 1\r\na\r\nMSG t 1 1\r\nb\r\n");
+}
+
+TEST(HttpCodecTest, NativeWebSocketKeepsOneFramePerMessageInABusyTurn) {
+  BrokerHarness h;
+  HttpLink ws(h);
+  ws.Send(Upgrade("/ws", "manifold.v1"));
+  ws.Take();
+  wire::ClientMessage hello;
+  hello.mutable_hello()->set_protocol_version(1);
+  wire::ClientMessage subscribe;
+  subscribe.mutable_subscribe()->set_op_id(1);
+  subscribe.mutable_subscribe()->set_pattern("t");
+  ws.Send(ClientFrame(0x2, NativeFrame(hello) + NativeFrame(subscribe)));
+  ASSERT_EQ(ServerPayloads(ws.Take()).size(), 2u);  // welcome, ack
+  TestClient& pub = h.Connect("pub");
+  Burst(pub, "t", 50, 8);  // routed in one turn
+  const std::vector<std::string> frames = ServerPayloads(ws.Take());
+  ASSERT_EQ(frames.size(), 50u);  // manifold.v1: a native frame per message
+  for (int i = 0; i < 50; ++i) {
+    std::string payload = absl::StrCat(i, ":");
+    payload.resize(8, 'p');
+    EXPECT_EQ(ParseNative(frames[i]).deliver().payload(), payload);
+  }
+}
+
+TEST(HttpCodecTest, JsonWebSocketKeepsOneOperationPerMessageInABusyTurn) {
+  BrokerHarness h;
+  HttpLink ws(h);
+  ws.Send(Upgrade("/ws", "manifold.json"));
+  ws.Take();
+  ws.Send(
+      ClientFrame(0x1, R"({"hello":{"protocolVersion":1,"clientName":"j"}})") +
+      ClientFrame(0x1, R"({"subscribe":{"opId":"1","pattern":"t"}})"));
+  ASSERT_EQ(ServerPayloads(ws.Take()).size(), 2u);
+  TestClient& pub = h.Connect("pub");
+  Burst(pub, "t", 20, 8);
+  const std::vector<std::string> frames = ServerPayloads(ws.Take());
+  ASSERT_EQ(frames.size(), 20u);
+  for (const std::string& f : frames) EXPECT_THAT(f, HasSubstr("\"deliver\""));
 }
 
 TEST(HttpCodecTest, JsonSubprotocolAndItsErrors) {
