@@ -145,7 +145,9 @@ std::optional<session::Event> ClientSession::PollEvent() {
     // Every complete frame has been handled and none said why the stream
     // ended.
     absl::Status reason = decoder_.CheckEndOfStream();
-    if (reason.ok()) {
+    if (reason.ok() && !goodbye_.ok()) {
+      reason = goodbye_;
+    } else if (reason.ok()) {
       reason = end_of_stream_why_.ok()
                    ? absl::UnavailableError("connection closed by the broker")
                    : end_of_stream_why_;
@@ -209,6 +211,14 @@ void ClientSession::Handle(wire::ServerMessage& m) {
       HandlePong(m.pong());
       break;
     case wire::ServerMessage::kGoodbye:
+      // A broker that shuts down is about to lose the session anyway; a
+      // resumable session can still come back (to a restarted broker, as a
+      // new session). It ends with this reason unless the caller resumes.
+      if (options_.resumable && welcomed_ &&
+          m.goodbye().code() == wire::SHUTTING_DOWN) {
+        goodbye_ = BrokerError(m.goodbye().code(), m.goodbye().message());
+        break;
+      }
       FinishClose(BrokerError(m.goodbye().code(), m.goodbye().message()));
       break;
     default:
@@ -251,6 +261,7 @@ absl::Status ClientSession::BeginResume() {
   decoder_.Reset();
   input_ended_ = false;
   end_of_stream_why_ = absl::OkStatus();
+  goodbye_ = absl::OkStatus();
   if (!resuming_) {
     resuming_ = true;
     held_first_ = frames_sent_ + 1;

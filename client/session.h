@@ -24,7 +24,10 @@
 //    output is a Hello that resumes it on a new link, and the two sides send
 //    again what the lost link may have dropped (frames are counted both
 //    ways), so nothing is lost or repeated; `session::Resumed` says how it
-//    went (a broker that no longer knows the session starts a new one).
+//    went (a broker that no longer knows the session starts a new one). A
+//    broker's Goodbye for shutting down does not close a resumable session
+//    at once: it closes at the end of the stream unless the caller resumes
+//    (to a restarted broker).
 //
 // Example (a caller that owns a socket `fd`):
 //
@@ -419,6 +422,9 @@ class ClientSession {
   size_t resend_bytes_ = 0;
   std::string resume_token_;
   bool resuming_ = false;
+  // A resumable session's broker said it is shutting down: the reason the
+  // session closes with at the end of the stream, unless it resumes first.
+  absl::Status goodbye_;
   // While resuming, frames of operations sent meanwhile are kept in resend_
   // only, not in output_; how many bytes, and from which frame number.
   size_t held_bytes_ = 0;

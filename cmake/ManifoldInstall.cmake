@@ -31,7 +31,8 @@ set(MANIFOLD_PUBLIC_HEADERS
   transports/sockets/endpoint.h transports/sockets/listen_socket.h
   transports/sockets/socket_io.h transports/sockets/socket_server.h
   transports/sockets/unique_fd.h
-  client/byte_stream.h client/client.h client/errors.h client/memory_stream.h
+  client/backoff.h client/byte_stream.h client/client.h client/errors.h
+  client/memory_stream.h
   client/message.h client/session.h client/socket_stream.h)
 if(TARGET manifold_io_uring)
   list(APPEND MANIFOLD_PUBLIC_HEADERS transports/io_uring/io_uring_server.h)

@@ -200,6 +200,33 @@ TEST_P(CliTest, SubWorksOverAUnixSocketAndStopsCleanlyOnSigterm) {
   EXPECT_EQ(sub->Stderr(), "");
 }
 
+TEST_P(CliTest, SubSurvivesABrokerRestartBySubscribingAgain) {
+  std::unique_ptr<ChildProcess> sub = Start({"sub", "r/*"});
+  WaitUntilAnnounced("r/*");
+  EXPECT_EQ(Run({"pub", "r/1", "before"}).exit_code, 0);
+  ASSERT_TRUE(sub->WaitForOutput("[r/1] before\n", kProcessTimeout));
+
+  const int port = broker_->tcp().port;
+  ASSERT_TRUE(broker_->Stop(SIGTERM).ok());
+  absl::StatusOr<std::unique_ptr<RunningManifoldd>> restarted =
+      RunningManifoldd::Start(
+          {"--loop", GetParam(), "--listen", absl::StrCat("127.0.0.1:", port)});
+  ASSERT_TRUE(restarted.ok()) << restarted.status();
+  broker_ = *std::move(restarted);
+  // The subscriber comes back on its own schedule: publish until it shows.
+  bool received = false;
+  const absl::Time deadline = absl::Now() + kProcessTimeout;
+  while (!received && absl::Now() < deadline) {
+    Run({"pub", "r/2", "after"});
+    received = sub->WaitForOutput("[r/1] before\n[r/2] after\n",
+                                  absl::Milliseconds(200));
+  }
+  EXPECT_TRUE(received) << sub->Stdout() << sub->Stderr();
+  EXPECT_THAT(sub->Stderr(), HasSubstr("subscribing and serving again"));
+  ASSERT_TRUE(sub->Signal(SIGTERM).ok());
+  ExpectExit(*sub, 0);
+}
+
 // --- req and serve -----------------------------------------------------------
 
 TEST_P(CliTest, ServeAnswersWithAFixedReply) {
