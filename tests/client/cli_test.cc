@@ -13,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
@@ -222,6 +223,12 @@ TEST_P(CliTest, SubSurvivesABrokerRestartBySubscribingAgain) {
                                   absl::Milliseconds(200));
   }
   EXPECT_TRUE(received) << sub->Stdout() << sub->Stderr();
+  // The notice comes from the client's callback thread, in its own time.
+  const absl::Time told_by = absl::Now() + kProcessTimeout;
+  while (!absl::StrContains(sub->Stderr(), "subscribing and serving again") &&
+         absl::Now() < told_by) {
+    absl::SleepFor(absl::Milliseconds(10));  // poll interval
+  }
   EXPECT_THAT(sub->Stderr(), HasSubstr("subscribing and serving again"));
   ASSERT_TRUE(sub->Signal(SIGTERM).ok());
   ExpectExit(*sub, 0);
