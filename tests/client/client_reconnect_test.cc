@@ -105,8 +105,10 @@ class CuttableProxy {
         const ssize_t n = ::read(fds[k].fd, buffer, sizeof(buffer));
         if (n <= 0) goto done;
         for (ssize_t sent = 0; sent < n;) {
-          const ssize_t w = ::write(fds[1 - k].fd, buffer + sent,
-                                    static_cast<size_t>(n - sent));
+          // MSG_NOSIGNAL: a peer that was cut must not kill the test with
+          // SIGPIPE.
+          const ssize_t w = ::send(fds[1 - k].fd, buffer + sent,
+                                   static_cast<size_t>(n - sent), MSG_NOSIGNAL);
           if (w <= 0) goto done;
           sent += w;
         }
