@@ -54,9 +54,11 @@
 //    native client that asks for a resumable session (Hello.resumable)
 //    keeps it for session_timeout after its link is lost (subscriptions,
 //    services, requests, and what is sent to it meanwhile, up to
-//    session_buffer_bytes) and resumes it, losing nothing, with its token;
-//    Bayeux clients' sessions span many HTTP requests the same way
-//    (ProtocolCodec's SessionOp). Tokens come from a SessionIdSource.
+//    session_buffer_bytes) and resumes it, losing nothing, with its token
+//    (docs/sessions.md). A codec whose clients' sessions span many requests
+//    (HTTP long-polling) can keep them the same way through ProtocolCodec's
+//    SessionOp; no bundled codec does yet. Tokens come from a
+//    SessionIdSource.
 //  - The embedder can publish and make requests itself, without a
 //    connection (Publish, Request, PollResponse).
 //  - Events: typed (PollEvent) and on "$sys/..." topics (broker/sys_topics.h).

@@ -162,6 +162,26 @@ TEST(BrokerSessionsTest, ServicesAndPendingRequestsSurviveTheLink) {
   EXPECT_EQ(response.response().payload(), "done");
 }
 
+TEST(BrokerSessionsTest, AQueueGroupPrefersMembersThatHaveALink) {
+  BrokerHarness h;
+  TestClient& publisher = h.Connect("publisher");
+  TestClient& away = h.Connect("away", /*hello=*/false);
+  const wire::Welcome welcome = ResumableHello(away);
+  away.Subscribe("jobs", "workers");
+  TestClient& here = h.Connect("here");
+  here.Subscribe("jobs", "workers");
+  away.Disconnect();
+  for (const char* job : {"1", "2", "3", "4"}) publisher.Publish("jobs", job);
+  EXPECT_THAT(DeliveredPayloads(here),
+              ::testing::ElementsAre("1", "2", "3", "4"));
+  // Its membership survived: with the other member gone, it gets the work.
+  here.Disconnect();
+  publisher.Publish("jobs", "5");
+  TestClient& back = h.Connect("away", /*hello=*/false);
+  EXPECT_TRUE(ResumableHello(back, welcome.resume_token(), 2).resumed());
+  EXPECT_THAT(DeliveredPayloads(back), ::testing::ElementsAre("5"));
+}
+
 TEST(BrokerSessionsTest, OverflowWhileDetachedEndsTheSessionAndSaysWhy) {
   BrokerOptions options;
   options.set_session_buffer_bytes(1024);
@@ -231,6 +251,20 @@ TEST(BrokerSessionsTest, ExpiryReleasesTheSessionWithAnEvent) {
   const wire::Welcome w = ResumableHello(late, welcome.resume_token(), 2);
   EXPECT_FALSE(w.resumed());
   EXPECT_EQ(w.resume_code(), wire::SESSION_EXPIRED);
+}
+
+TEST(BrokerSessionsTest, ResumeAfterMoreFramesThanWereSentIsRefused) {
+  BrokerHarness h;
+  TestClient& first = h.Connect("reader", /*hello=*/false);
+  const wire::Welcome welcome = ResumableHello(first);
+  first.Disconnect();
+  TestClient& second = h.Connect("reader", /*hello=*/false);
+  const wire::Welcome w = ResumableHello(second, welcome.resume_token(), 100);
+  EXPECT_FALSE(w.resumed());
+  EXPECT_EQ(w.resume_code(), wire::INVALID_ARGUMENT);
+  EXPECT_THAT(w.resume_message(),
+              HasSubstr("the broker has sent this session 1 frames"));
+  EXPECT_EQ(h.broker().statistics().detached_sessions, 0u);
 }
 
 TEST(BrokerSessionsTest, UnknownTokenStartsANewSession) {
