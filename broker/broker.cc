@@ -8,6 +8,7 @@
 
 #include "broker/internal/broker_core.h"
 #include "broker/internal/native_codec.h"
+#include "broker/protocol_codec.h"
 #include "core/manifold.pb.h"
 
 namespace manifold {
@@ -15,7 +16,13 @@ namespace manifold {
 static_assert(kProtocolVersion == wire::PROTOCOL_VERSION_1);
 
 Broker::Broker(BrokerOptions options)
-    : core_(std::make_unique<internal::BrokerCore>(std::move(options))) {}
+    : core_(std::make_unique<internal::BrokerCore>(std::move(options),
+                                                   nullptr)) {}
+
+Broker::Broker(BrokerOptions options,
+               std::unique_ptr<SessionIdSource> session_ids)
+    : core_(std::make_unique<internal::BrokerCore>(std::move(options),
+                                                   std::move(session_ids))) {}
 
 Broker::~Broker() = default;
 
@@ -38,7 +45,7 @@ Connection& Broker::Accept(PeerInfo peer, absl::Time now,
 }
 
 Connection* Broker::FindConnection(ConnectionId id) {
-  return core_->FindConnection(id);
+  return core_->FindLinked(id);
 }
 
 void Broker::Close(ConnectionId id, absl::string_view reason, absl::Time now) {
@@ -88,6 +95,56 @@ size_t Broker::connection_count() const { return core_->connection_count(); }
 
 std::optional<wire::BrokerEvent> Broker::PollEvent() {
   return core_->PollEvent();
+}
+
+namespace {
+
+HeaderViews ToViews(const Broker::MessageOptions& options) {
+  HeaderViews views;
+  for (const auto& [key, value] : options.headers) {
+    views.push_back(HeaderView{key, value});
+  }
+  return views;
+}
+
+}  // namespace
+
+absl::StatusOr<uint64_t> Broker::Publish(absl::string_view topic,
+                                         absl::string_view payload,
+                                         absl::Time now,
+                                         const MessageOptions& options) {
+  PublishOp publish;
+  publish.topic = topic;
+  publish.payload = payload;
+  publish.reply_to = options.reply_to;
+  publish.headers = ToViews(options);
+  return core_->PublishFromEmbedder(publish, now);
+}
+
+absl::StatusOr<uint64_t> Broker::Publish(absl::string_view topic,
+                                         absl::string_view payload,
+                                         absl::Time now) {
+  return Publish(topic, payload, now, MessageOptions());
+}
+
+absl::StatusOr<RequestId> Broker::Request(absl::string_view topic,
+                                          absl::string_view payload,
+                                          absl::Duration timeout,
+                                          absl::Time now,
+                                          const MessageOptions& options) {
+  const HeaderViews headers = ToViews(options);
+  return core_->RequestFromEmbedder(topic, payload, headers, timeout, now);
+}
+
+absl::StatusOr<RequestId> Broker::Request(absl::string_view topic,
+                                          absl::string_view payload,
+                                          absl::Duration timeout,
+                                          absl::Time now) {
+  return Request(topic, payload, timeout, now, MessageOptions());
+}
+
+std::optional<wire::Response> Broker::PollResponse() {
+  return core_->PollResponse();
 }
 
 const BrokerStatistics& Broker::statistics() const {

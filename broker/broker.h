@@ -50,6 +50,17 @@
 //    once, round-robin over members that can take it.
 //  - Services: one server per literal topic; requests time out, fail at once
 //    with no server, and fail with SERVER_GONE when the server leaves.
+//  - Sessions: a session is who the client is, a connection is a link. A
+//    native client that asks for a resumable session (Hello.resumable)
+//    keeps it for session_timeout after its link is lost (subscriptions,
+//    services, requests, and what is sent to it meanwhile, up to
+//    session_buffer_bytes) and resumes it, losing nothing, with its token
+//    (docs/sessions.md). A codec whose clients' sessions span many requests
+//    (HTTP long-polling) can keep them the same way through ProtocolCodec's
+//    SessionOp; no bundled codec does yet. Tokens come from a
+//    SessionIdSource.
+//  - The embedder can publish and make requests itself, without a
+//    connection (Publish, Request, PollResponse).
 //  - Events: typed (PollEvent) and on "$sys/..." topics (broker/sys_topics.h).
 //  - Limits: every queue and buffer is bounded (broker/options.proto); a
 //    violation gets a specific error, and at worst that one connection closes.
@@ -62,13 +73,17 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "broker/connection.h"
 #include "broker/options.h"
+#include "broker/session_id_source.h"
 #include "broker/statistics.h"
 #include "broker/version.h"
 #include "core/ids.h"
@@ -78,6 +93,7 @@ namespace manifold {
 namespace wire {
 // core/manifold.proto; include core/manifold.pb.h to read events.
 class BrokerEvent;
+class Response;
 }  // namespace wire
 namespace internal {
 class BrokerCore;
@@ -91,6 +107,10 @@ class Broker {
   // REQUIRES: `options` within the limits broker/options.proto states (its
   // (min) values); manifoldd and the transcript runner check them for you.
   explicit Broker(BrokerOptions options = BrokerOptions());
+  // As above; `session_ids` makes the tokens that name sessions outliving
+  // their links (see broker/session_id_source.h). Null: a generator seeded
+  // with options.session_id_seed(), predictable, for tests only.
+  Broker(BrokerOptions options, std::unique_ptr<SessionIdSource> session_ids);
   Broker(const Broker&) = delete;
   Broker& operator=(const Broker&) = delete;
   ~Broker();
@@ -155,8 +175,53 @@ class Broker {
   void Shutdown(absl::Time now);
   bool shutting_down() const;
 
-  // Connections the broker still holds, closing ones included.
+  // Connections the broker still holds, closing ones included. Sessions
+  // without a link are not connections.
   size_t connection_count() const;
+
+  // --- The embedder's own messages -------------------------------------------
+
+  // Headers of a message, and for Publish where an answer may go.
+  struct MessageOptions {
+    std::vector<std::pair<std::string, std::string>> headers;
+    std::string reply_to;
+  };
+
+  // Publishes `payload` on `topic` (wildcards allowed, as for clients) as
+  // the broker's embedder, without a connection: every subscription that
+  // matches receives it, whatever its client's protocol, with reply_to (a
+  // literal topic) as its reply address when set. Returns how many
+  // subscriptions received it, or the error a client would get:
+  // INVALID_TOPIC, RESERVED_TOPIC, PAYLOAD_TOO_LARGE, INVALID_ARGUMENT.
+  // The embedder is never stalled: under the backpressure policy a
+  // subscriber past its high-water mark still takes the message (up to its
+  // hard limit, where it is disconnected).
+  absl::StatusOr<uint64_t> Publish(absl::string_view topic,
+                                   absl::string_view payload, absl::Time now,
+                                   const MessageOptions& options);
+  absl::StatusOr<uint64_t> Publish(absl::string_view topic,
+                                   absl::string_view payload, absl::Time now);
+
+  // Asks the service of the literal `topic` (or the broker itself, for
+  // "$sys/stats" and "$sys/connections"), waiting at most `timeout` (zero:
+  // the broker's default; capped at its maximum). Returns the request's id;
+  // its answer comes, exactly once, from PollResponse() as a Response whose
+  // op_id is that id: the service's answer, or NO_SERVER (at once),
+  // TIMED_OUT, SERVER_GONE, REJECTED. Fails with INVALID_TOPIC,
+  // PAYLOAD_TOO_LARGE, INVALID_ARGUMENT, or TOO_MANY_PENDING_REQUESTS when
+  // max_pending_requests_per_connection requests and untaken answers
+  // already wait. options.reply_to is ignored.
+  absl::StatusOr<RequestId> Request(absl::string_view topic,
+                                    absl::string_view payload,
+                                    absl::Duration timeout, absl::Time now,
+                                    const MessageOptions& options);
+  absl::StatusOr<RequestId> Request(absl::string_view topic,
+                                    absl::string_view payload,
+                                    absl::Duration timeout, absl::Time now);
+
+  // Returns the oldest answer to the embedder's requests not yet taken, or
+  // nullopt. Include core/manifold.pb.h to call it.
+  std::optional<wire::Response> PollResponse();
 
   // --- Observing -------------------------------------------------------------
 

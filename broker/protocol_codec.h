@@ -31,7 +31,10 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/container/inlined_vector.h"
 #include "absl/status/status.h"
@@ -54,7 +57,7 @@ using HeaderViews = absl::InlinedVector<HeaderView, 2>;
 
 // Identifies a codec's slot in SharedMessage's per-protocol encoding cache.
 // Each codec type takes a distinct slot.
-enum class CodecSlot : uint8_t { kNative = 0, kNats = 1 };
+enum class CodecSlot : uint8_t { kNative = 0, kNats = 1, kBayeux = 2 };
 inline constexpr size_t kCodecSlots = 4;
 
 // A decoded publish whose strings point into the connection's input (or into
@@ -97,6 +100,52 @@ struct PublishOp {
   }
 };
 
+class ProtocolCodec;
+
+// For front ends whose clients' sessions span several links (Bayeux over
+// HTTP long-polling, where one request subscribes and another waits for
+// messages): an operation on a session without a link of its own. Such a
+// session is opened, polled and closed from links, and other operations can
+// act for it (Operation::session.token). Its deliveries are queued in the
+// session and handed to the link that polls it (ProtocolCodec::EncodePoll).
+struct SessionOp {
+  enum class Kind {
+    // Not a session operation. With a `token`, the operation (kPublish or
+    // kMessage) acts for that session: its subscriptions, its echo; the
+    // broker answers the link (or with Error{op_id} SESSION_UNKNOWN).
+    kNone,
+    // Opens a session. Answered with a Welcome whose resume_token is the
+    // session's token and session_binding its binding, or an Error{op_id}.
+    kOpen,
+    // The link takes the session's output: what is queued now, and what
+    // comes until the poll ends. Answered through EncodePoll() only (or an
+    // Error{op_id} SESSION_UNKNOWN). A newer poll ends an older one.
+    kPoll,
+    // Ends the session. Answered with Ack{op_id}.
+    kClose,
+  };
+  Kind kind = Kind::kNone;
+  uint64_t op_id = 0;
+  // The session acted on (all kinds but kOpen).
+  std::string token;
+  // kOpen: a value later operations must present with the token (a browser
+  // cookie); empty asks the broker to make one. Otherwise: the value
+  // presented, checked against the session's; empty presents none and is
+  // not checked.
+  std::string binding;
+  // kOpen: encodes the session's deliveries and messages (required); its
+  // name, and the headers of the request that opened it (for the
+  // SessionAdded event).
+  std::unique_ptr<ProtocolCodec> codec;
+  std::string client_name;
+  std::vector<std::pair<std::string, std::string>> headers;
+  // kPoll: how long to wait for output before EncodePoll() says timed_out;
+  // zero answers at once.
+  absl::Duration timeout;
+
+  bool empty() const { return kind == Kind::kNone && token.empty(); }
+};
+
 // One decoded client operation.
 struct Operation {
   enum class Kind {
@@ -108,12 +157,32 @@ struct Operation {
     // ProtocolCodec::EncodeLocal() so the codec can write its answer, and
     // counts an operation error when `local_error` is not OK.
     kLocal,
+    // `session` says what to do with which session (SessionOp).
+    kSession,
   };
   Kind kind = Kind::kMessage;
   PublishOp publish;
   wire::ClientMessage message;
   // For kLocal: what the codec answered, when that was an error (HTTP 404).
   wire::Code local_error = wire::OK;
+  // For kSession, and for kPublish / kMessage acting for another session.
+  // The broker empties it after each operation that used it, so codecs that
+  // never set it need not touch it.
+  SessionOp session;
+};
+
+// What a link that polls a session gets (ProtocolCodec::EncodePoll).
+struct PollUpdate {
+  // The session's output since the last update, as the session's codec
+  // wrote it; all of it is taken.
+  const OutboundBuffer& output;
+  // SessionOp::op_id of the poll.
+  uint64_t op_id = 0;
+  // The poll is over: its timeout passed, or a newer poll replaced it.
+  bool timed_out = false;
+  // Not OK once the session has ended (carrying a wire::Code such as
+  // SESSION_EXPIRED): the poll's last update.
+  absl::Status ended;
 };
 
 // A published message on its way to many recipients. Holds the views of the
@@ -126,12 +195,18 @@ class SharedMessage {
   // message allocates nothing when its encoding is small.
   using Scratch = std::array<std::string, kCodecSlots>;
 
-  SharedMessage(const PublishOp& publish, Scratch& scratch)
-      : publish_(publish), scratch_(scratch) {}
+  SharedMessage(const PublishOp& publish, Scratch& scratch, uint64_t id = 0)
+      : publish_(publish), scratch_(scratch), id_(id) {}
   SharedMessage(const SharedMessage&) = delete;
   SharedMessage& operator=(const SharedMessage&) = delete;
 
   const PublishOp& publish() const { return publish_; }
+
+  // Tells published messages apart: a different value for each message the
+  // broker routes (0 for messages made outside it). A codec that must
+  // deliver a message once per connection however many of its
+  // subscriptions match (Bayeux) compares it with the last one it encoded.
+  uint64_t id() const { return id_; }
 
   // True when the router knows this message goes to exactly one recipient,
   // so codecs can encode straight into that recipient's buffer.
@@ -198,6 +273,7 @@ class SharedMessage {
 
   const PublishOp& publish_;
   Scratch& scratch_;
+  const uint64_t id_;
   std::array<SharedBytes, kCodecSlots> shared_;
   std::array<bool, kCodecSlots> ready_{};
   std::array<uint32_t, kCodecSlots> splits_{};
@@ -283,6 +359,18 @@ class ProtocolCodec {
   // one-way Server-Sent Events stream, plain HTTP requests) returns false and
   // watches the link itself in Tick().
   virtual bool wants_keepalive() const { return true; }
+
+  // --- For codecs whose sessions span links (Bayeux) ------------------------
+
+  // Called on a connection that polls a session (SessionOp::kPoll) when the
+  // session has output for it or the poll ends (timed out, session over).
+  // The codec frames `update.output` for its peer onto `out`. Returns true
+  // to go on polling (a stream, such as a WebSocket), false when this answer
+  // ends the poll (an HTTP response). Once `timed_out` or `ended`, the poll
+  // is over whatever it returns.
+  virtual bool EncodePoll(const PollUpdate& update, OutboundBuffer& out) {
+    return false;
+  }
 
   // True once the codec has written its last bytes (HTTP's "Connection:
   // close"): the broker then closes the connection, without counting an

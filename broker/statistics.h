@@ -53,6 +53,12 @@ struct BrokerStatistics {
   uint64_t stalled_publishers = 0;  // gauge: paused right now
   uint64_t stalled_ms = 0;          // time paused, summed over connections
   uint64_t stall_timeouts = 0;      // connections past max_stall
+
+  // Sessions that outlive their links.
+  uint64_t detached_sessions = 0;  // gauge: sessions without a link now
+  uint64_t sessions_resumed = 0;
+  uint64_t sessions_expired = 0;
+  uint64_t session_overflows = 0;  // ended with SESSION_OVERFLOW
 };
 
 }  // namespace manifold

@@ -32,6 +32,10 @@ inline constexpr absl::string_view kServiceAdded = "$sys/service/added";
 inline constexpr absl::string_view kServiceRemoved = "$sys/service/removed";
 // A connection kept others stalled longer than max_stall (wire::SlowConsumer).
 inline constexpr absl::string_view kSlowConsumer = "$sys/slow_consumer";
+// Sessions that outlive their links (resumable native sessions, Bayeux
+// clients) began or ended (wire::SessionAdded, wire::SessionRemoved).
+inline constexpr absl::string_view kSessionAdded = "$sys/session/added";
+inline constexpr absl::string_view kSessionRemoved = "$sys/session/removed";
 // Periodic statistics, and the topic whose requests the broker answers.
 inline constexpr absl::string_view kStatisticsTopic = "$sys/stats";
 // The topic whose requests the broker answers with a serialized

@@ -27,16 +27,29 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Connect(
   absl::StatusOr<std::unique_ptr<ByteStream>> stream =
       ConnectSocket(address, options.connect_timeout);
   if (!stream.ok()) return stream.status();
-  options.connect_timeout =
-      std::max(absl::ZeroDuration(), deadline - absl::Now());
-  return Connect(*std::move(stream), std::move(options));
+  ClientCore::Dialer dial = nullptr;
+  if (options.reconnect.enabled) {
+    dial = [address = std::string(address)](absl::Duration timeout) {
+      return ConnectSocket(address, timeout);
+    };
+  }
+  return Start(*std::move(stream), std::move(options), std::move(dial),
+               deadline);
 }
 
 absl::StatusOr<std::unique_ptr<Client>> Client::Connect(
     std::unique_ptr<ByteStream> stream, ClientOptions options) {
   const absl::Time deadline = absl::Now() + options.connect_timeout;
-  auto core =
-      std::make_shared<ClientCore>(std::move(stream), std::move(options));
+  return Start(std::move(stream), std::move(options), nullptr, deadline);
+}
+
+absl::StatusOr<std::unique_ptr<Client>> Client::Start(
+    std::unique_ptr<ByteStream> stream, ClientOptions options,
+    std::function<absl::StatusOr<std::unique_ptr<ByteStream>>(absl::Duration)>
+        dial,
+    absl::Time deadline) {
+  auto core = std::make_shared<ClientCore>(std::move(stream),
+                                           std::move(options), std::move(dial));
   if (absl::Status s = core->Start(deadline); !s.ok()) {
     core->Close();
     return s;
@@ -109,6 +122,10 @@ bool Client::connected() const { return core_->connected(); }
 absl::Status Client::status() const { return core_->status(); }
 
 uint64_t Client::session_id() const { return core_->welcome().session_id; }
+
+uint64_t Client::reconnects() const { return core_->reconnects(); }
+
+uint64_t Client::sessions_lost() const { return core_->sessions_lost(); }
 
 const session::Welcomed& Client::welcome() const { return core_->welcome(); }
 

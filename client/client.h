@@ -114,6 +114,27 @@ struct ClientOptions {
   // Publish the broker refused, messages dropped, the connection lost. Not
   // called for Close() itself.
   std::function<void(const absl::Status&)> on_error;
+
+  // Coming back after a lost connection (Connect(address) only). When
+  // enabled, the client asks the broker for a session that outlives its link
+  // (docs/sessions.md). If the link breaks, it dials again, waiting between
+  // attempts as client/backoff.h says, and resumes the session: nothing sent
+  // either way is lost or repeated. If the broker no longer has the session
+  // (it restarted, or the session expired or overflowed), the client
+  // subscribes and serves again, operations that were waiting fail with
+  // UNAVAILABLE, and on_error hears why. Calls made meanwhile wait as they
+  // would for a slow broker. A broker that says goodbye (shutting down) or
+  // refuses the client ends it as before.
+  struct Reconnect {
+    bool enabled = false;
+    absl::Duration initial_backoff = absl::Milliseconds(100);
+    absl::Duration max_backoff = absl::Seconds(5);
+    // Past this long without a link the client gives up and closes.
+    absl::Duration give_up_after = absl::Minutes(5);
+    // The jitter's seed; 0 draws one from the operating system.
+    uint64_t jitter_seed = 0;
+  };
+  Reconnect reconnect;
 };
 
 // Called for each message of a callback subscription.
@@ -218,11 +239,21 @@ class Client {
   absl::Status status() const;
   // The broker's id for this connection (as in its events).
   uint64_t session_id() const;
+  // With options.reconnect: how many times the link was restored, and how
+  // many of those found the session gone (and subscribed again).
+  uint64_t reconnects() const;
+  uint64_t sessions_lost() const;
   // The broker's name and limits, from its Welcome.
   const session::Welcomed& welcome() const;
 
  private:
   explicit Client(std::shared_ptr<client_internal::ClientCore> core);
+  // `dial` opens a new link for options.reconnect (null: none).
+  static absl::StatusOr<std::unique_ptr<Client>> Start(
+      std::unique_ptr<ByteStream> stream, ClientOptions options,
+      std::function<absl::StatusOr<std::unique_ptr<ByteStream>>(absl::Duration)>
+          dial,
+      absl::Time deadline);
   std::shared_ptr<client_internal::ClientCore> core_;
 };
 

@@ -121,6 +121,7 @@ ClientSession::ClientSession(ClientSessionOptions options)
   hello->set_client_name(options_.client_name);
   hello->set_auth_token(options_.auth_token);
   hello->set_no_echo(options_.no_echo);
+  hello->set_resumable(options_.resumable);
   Encode(m);
 }
 
@@ -144,7 +145,9 @@ std::optional<session::Event> ClientSession::PollEvent() {
     // Every complete frame has been handled and none said why the stream
     // ended.
     absl::Status reason = decoder_.CheckEndOfStream();
-    if (reason.ok()) {
+    if (reason.ok() && !goodbye_.ok()) {
+      reason = goodbye_;
+    } else if (reason.ok()) {
       reason = end_of_stream_why_.ok()
                    ? absl::UnavailableError("connection closed by the broker")
                    : end_of_stream_why_;
@@ -171,6 +174,7 @@ bool ClientSession::DecodeOne() {
     return false;
   }
   if (!*got) return false;
+  ++frames_received_;
   Handle(scratch_);
   return true;
 }
@@ -207,6 +211,14 @@ void ClientSession::Handle(wire::ServerMessage& m) {
       HandlePong(m.pong());
       break;
     case wire::ServerMessage::kGoodbye:
+      // A broker that shuts down is about to lose the session anyway; a
+      // resumable session can still come back (to a restarted broker, as a
+      // new session). It ends with this reason unless the caller resumes.
+      if (options_.resumable && welcomed_ &&
+          m.goodbye().code() == wire::SHUTTING_DOWN) {
+        goodbye_ = BrokerError(m.goodbye().code(), m.goodbye().message());
+        break;
+      }
       FinishClose(BrokerError(m.goodbye().code(), m.goodbye().message()));
       break;
     default:
@@ -217,6 +229,10 @@ void ClientSession::Handle(wire::ServerMessage& m) {
 }
 
 void ClientSession::HandleWelcome(const wire::Welcome& w) {
+  if (resuming_) {
+    HandleResumeWelcome(w);
+    return;
+  }
   if (welcomed_) {
     FinishClose(
         BrokerError(wire::INTERNAL, "the broker sent a second Welcome"));
@@ -228,7 +244,130 @@ void ClientSession::HandleWelcome(const wire::Welcome& w) {
   welcome_.max_payload_bytes = w.max_payload_bytes();
   welcome_.max_frame_bytes = w.max_frame_bytes();
   welcome_.keepalive_interval = absl::Milliseconds(w.keepalive_interval_ms());
+  resume_token_ = w.resume_token();
   events_.push_back(welcome_);
+}
+
+// --- Resuming ----------------------------------------------------------------
+
+absl::Status ClientSession::BeginResume() {
+  if (!options_.resumable || !welcomed_ || closed_ || resume_token_.empty()) {
+    return absl::FailedPreconditionError(
+        !options_.resumable ? "the session was not opened resumable"
+        : closed_           ? "the session is closed"
+        : !welcomed_        ? "the session has not been welcomed yet"
+                            : "the broker gave the session no resume token");
+  }
+  decoder_.Reset();
+  input_ended_ = false;
+  end_of_stream_why_ = absl::OkStatus();
+  goodbye_ = absl::OkStatus();
+  if (!resuming_) {
+    resuming_ = true;
+    held_first_ = frames_sent_ + 1;
+    held_bytes_ = 0;
+  }
+  // Whatever was unsent is kept in resend_ and goes again after the
+  // broker's answer, with what the link may have dropped.
+  output_.clear();
+  output_read_ = 0;
+  wire::ClientMessage& m = out_scratch_;
+  m.Clear();
+  wire::Hello* hello = m.mutable_hello();
+  hello->set_protocol_version(wire::PROTOCOL_VERSION_1);
+  hello->set_client_name(options_.client_name);
+  hello->set_auth_token(options_.auth_token);
+  hello->set_no_echo(options_.no_echo);
+  hello->set_resumable(true);
+  hello->set_resume_token(resume_token_);
+  hello->set_received_frames(frames_received_);
+  AppendFrame(m, &output_);  // the link's own frame: not counted
+  return absl::OkStatus();
+}
+
+void ClientSession::RetainSent(absl::string_view frame) {
+  resend_.emplace_back(frame);
+  resend_bytes_ += frame.size();
+  // Forget the oldest frames past the bound, but never held ones: they
+  // have not been sent at all.
+  const uint64_t keep_from = resuming_ ? held_first_ : frames_sent_;
+  while (resend_bytes_ > options_.max_resend_bytes && resend_.size() > 1 &&
+         resend_first_ < keep_from) {
+    resend_bytes_ -= resend_.front().size();
+    resend_.pop_front();
+    ++resend_first_;
+  }
+}
+
+void ClientSession::HandleResumeWelcome(const wire::Welcome& w) {
+  resuming_ = false;
+  if (!w.resumed()) {
+    StartOver(w);
+    return;
+  }
+  --frames_received_;  // this Welcome belongs to the link, not the session
+  const uint64_t handled = w.received_frames();
+  session::Resumed resumed;
+  resumed.resumed = true;
+  resumed.session_id = w.session_id();
+  if (handled + 1 < resend_first_) {
+    resumed.frames_lost = resend_first_ - handled - 1;
+  }
+  // Frames the broker handled are done with; the rest go again, in order.
+  while (!resend_.empty() && resend_first_ <= handled) {
+    resend_bytes_ -= resend_.front().size();
+    resend_.pop_front();
+    ++resend_first_;
+  }
+  output_.clear();
+  output_read_ = 0;
+  for (const std::string& frame : resend_) output_.append(frame);
+  held_bytes_ = 0;
+  events_.push_back(std::move(resumed));
+}
+
+void ClientSession::StartOver(const wire::Welcome& w) {
+  session::Resumed resumed;
+  resumed.resumed = false;
+  resumed.reason =
+      w.resume_code() != wire::OK
+          ? BrokerError(w.resume_code(), w.resume_message())
+          : absl::UnavailableError("the broker started a new session");
+  resumed.session_id = w.session_id();
+  // Held operations were never sent; they belonged to the old session.
+  if (frames_sent_ >= held_first_ && held_bytes_ > 0) {
+    resumed.frames_lost = frames_sent_ - held_first_ + 1;
+  }
+  std::vector<uint64_t> ids;
+  ids.reserve(pending_.size());
+  for (const auto& [op_id, pending] : pending_) ids.push_back(op_id);
+  std::sort(ids.begin(), ids.end());
+  const absl::Status gone = absl::UnavailableError(
+      absl::StrCat("the session was lost before the broker answered: ",
+                   resumed.reason.message()));
+  for (uint64_t op_id : ids) {
+    Complete(op_id, pending_.find(op_id)->second, gone);
+  }
+  pending_.clear();
+  request_deadlines_.clear();
+  subscriptions_.clear();
+  // The new session's streams: the resuming Hello and this Welcome are
+  // their first frames.
+  frames_sent_ = 1;
+  frames_received_ = 1;
+  resend_.clear();
+  resend_bytes_ = 0;
+  resend_first_ = 2;
+  held_bytes_ = 0;
+  output_.clear();
+  output_read_ = 0;
+  welcome_.session_id = w.session_id();
+  welcome_.server_name = w.server_name();
+  welcome_.max_payload_bytes = w.max_payload_bytes();
+  welcome_.max_frame_bytes = w.max_frame_bytes();
+  welcome_.keepalive_interval = absl::Milliseconds(w.keepalive_interval_ms());
+  resume_token_ = w.resume_token();
+  events_.push_back(std::move(resumed));
 }
 
 void ClientSession::HandleAck(const wire::Ack& ack) {
@@ -352,6 +491,23 @@ void ClientSession::Complete(uint64_t op_id, Pending& pending,
 // --- Bytes out ---------------------------------------------------------------
 
 void ClientSession::Encode(const wire::ClientMessage& message) {
+  ++frames_sent_;
+  if (options_.resumable) {
+    std::string frame = EncodeFrame(message);
+    RetainSent(frame);
+    if (resuming_) {
+      // Sent once the broker has answered the resume, after what the lost
+      // link may have dropped.
+      held_bytes_ += frame.size();
+      return;
+    }
+    if (output_read_ > 0 && output_read_ >= output_.size() / 2) {
+      output_.erase(0, output_read_);
+      output_read_ = 0;
+    }
+    output_.append(frame);
+    return;
+  }
   if (output_read_ > 0 && output_read_ >= output_.size() / 2) {
     output_.erase(0, output_read_);
     output_read_ = 0;
@@ -413,9 +569,9 @@ absl::Status ClientSession::CheckCanSend() const {
     return absl::FailedPreconditionError(
         "the session is not open yet: wait for the broker's Welcome");
   }
-  if (output_.size() - output_read_ >= options_.max_output_bytes) {
+  if (UnsentBytes() >= options_.max_output_bytes) {
     return absl::ResourceExhaustedError(absl::StrCat(
-        "the session holds ", output_.size() - output_read_,
+        "the session holds ", UnsentBytes(),
         " bytes of unsent output; the limit is ", options_.max_output_bytes));
   }
   return absl::OkStatus();
@@ -581,6 +737,8 @@ void ClientSession::Close(absl::Status reason) {
 void ClientSession::FinishClose(absl::Status reason) {
   if (closed_) return;
   closed_ = true;
+  resuming_ = false;
+  held_bytes_ = 0;
   if (reason.ok()) reason = absl::CancelledError("the session was closed");
   close_reason_ = reason;
   // Report in op id order, so the outcome is the same on every run.

@@ -19,7 +19,15 @@
 //  - times requests out at the deadline the caller gave (Tick), even if the
 //    broker never answers;
 //  - turns every broker status into an absl::Status that names it (see
-//    client/errors.h), and ends with exactly one `session::Closed` event.
+//    client/errors.h), and ends with exactly one `session::Closed` event;
+//  - with `resumable`, outlives its link: after BeginResume() its next
+//    output is a Hello that resumes it on a new link, and the two sides send
+//    again what the lost link may have dropped (frames are counted both
+//    ways), so nothing is lost or repeated; `session::Resumed` says how it
+//    went (a broker that no longer knows the session starts a new one). A
+//    broker's Goodbye for shutting down does not close a resumable session
+//    at once: it closes at the end of the stream unless the caller resumes
+//    (to a restarted broker).
 //
 // Example (a caller that owns a socket `fd`):
 //
@@ -82,6 +90,13 @@ struct ClientSessionOptions {
   // Most unsent output; past it operations fail with RESOURCE_EXHAUSTED until
   // the caller writes some out.
   size_t max_output_bytes = 64 << 20;
+  // Ask the broker for a session that outlives its link (see BeginResume).
+  bool resumable = false;
+  // With `resumable`: the most bytes of sent frames kept in case the link
+  // loses them, to send again after a resume. Frames older than that are
+  // forgotten; if the broker had not handled them, the resume says so
+  // (session::Resumed::frames_lost).
+  size_t max_resend_bytes = 8 << 20;
 };
 
 // What an operation was; reported with its outcome.
@@ -180,6 +195,23 @@ struct AsyncError {
   absl::Status status;
 };
 
+// After BeginResume(): the broker answered the resuming Hello. With
+// `resumed`, the session goes on as if the link had never broken: its
+// subscriptions, services and pending operations are as they were. Without,
+// the broker no longer had it (`reason` says why: SESSION_EXPIRED,
+// SESSION_UNKNOWN after a restart, SESSION_OVERFLOW, ...) and this is a new
+// session: every operation that was pending has failed (UNAVAILABLE), the
+// session knows no subscriptions, and the caller subscribes and serves
+// again. Operations may be sent again either way.
+struct Resumed {
+  bool resumed = false;
+  absl::Status reason;
+  uint64_t session_id = 0;
+  // Frames this side sent that the broker never handled and that were no
+  // longer kept to send again (see ClientSessionOptions::max_resend_bytes).
+  uint64_t frames_lost = 0;
+};
+
 // The session is over: the broker said goodbye or sent a fatal error, the
 // stream ended, a frame was malformed, or the caller called Close(). Always
 // the last event, after every pending operation has been reported.
@@ -188,7 +220,7 @@ struct Closed {
 };
 
 using Event = std::variant<Welcomed, OperationDone, RequestDone, Delivered,
-                           RequestReceived, AsyncError, Closed>;
+                           RequestReceived, AsyncError, Closed, Resumed>;
 
 }  // namespace session
 
@@ -210,6 +242,15 @@ class ClientSession {
   // broker's reason if it gave one, else TRUNCATED_FRAME or UNAVAILABLE.
   void EndOfStream(absl::Status why = absl::OkStatus());
 
+  // The link to the broker was lost but the session lives on: the part of a
+  // frame that arrived is dropped, unsent output is kept to send again, and
+  // the next output is a Hello that resumes the session on a new link (the
+  // caller writes it to the new link first). Operations sent meanwhile wait
+  // until the broker has answered it (session::Resumed). Returns
+  // FAILED_PRECONDITION, changing nothing, when the session cannot resume:
+  // it was not opened `resumable`, is not welcomed yet, or is closed.
+  absl::Status BeginResume();
+
   // Returns the next event, or nullopt when there is none until more bytes
   // arrive, time passes, or an operation is sent.
   std::optional<session::Event> PollEvent();
@@ -220,6 +261,11 @@ class ClientSession {
   // call to a non-const method.
   absl::string_view PendingOutput() const {
     return absl::string_view(output_).substr(output_read_);
+  }
+  // Output waiting to be sent: PendingOutput() and, while a resume is under
+  // way, the operations held until the broker answers it.
+  size_t UnsentBytes() const {
+    return output_.size() - output_read_ + held_bytes_;
   }
   // Drops the first `n` bytes of PendingOutput(): they were written.
   // REQUIRES: n <= PendingOutput().size().
@@ -301,6 +347,8 @@ class ClientSession {
 
   // Welcomed and not closed.
   bool open() const { return welcomed_ && !closed_; }
+  // Between BeginResume() and the broker's answer.
+  bool resuming() const { return resuming_; }
   bool closed() const { return closed_; }
   // Why the session closed; OK while it is not closed.
   const absl::Status& close_reason() const { return close_reason_; }
@@ -342,6 +390,12 @@ class ClientSession {
   void Complete(uint64_t op_id, Pending& pending, absl::Status status);
   void FinishClose(absl::Status reason);
 
+  // Sessions that outlive links.
+  void RetainSent(absl::string_view frame);
+  void HandleResumeWelcome(const wire::Welcome& welcome);
+  // The broker no longer had the session: starts over as a new one.
+  void StartOver(const wire::Welcome& welcome);
+
   const ClientSessionOptions options_;
   FrameDecoder decoder_;
   wire::ServerMessage scratch_;
@@ -357,6 +411,24 @@ class ClientSession {
   absl::Status end_of_stream_why_;
   bool closed_ = false;
   absl::Status close_reason_;
+
+  // Frames counted both ways, for resuming: the broker's frames handled (its
+  // Welcome is frame 1), and this side's frames sent (its Hello is frame 1),
+  // of which those from number resend_first_ on are kept in resend_.
+  uint64_t frames_received_ = 0;
+  uint64_t frames_sent_ = 0;
+  std::deque<std::string> resend_;
+  uint64_t resend_first_ = 1;
+  size_t resend_bytes_ = 0;
+  std::string resume_token_;
+  bool resuming_ = false;
+  // A resumable session's broker said it is shutting down: the reason the
+  // session closes with at the end of the stream, unless it resumes first.
+  absl::Status goodbye_;
+  // While resuming, frames of operations sent meanwhile are kept in resend_
+  // only, not in output_; how many bytes, and from which frame number.
+  size_t held_bytes_ = 0;
+  uint64_t held_first_ = 0;
 
   uint64_t last_op_id_ = 0;
   absl::flat_hash_map<uint64_t, Pending> pending_;

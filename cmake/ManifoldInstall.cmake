@@ -18,19 +18,21 @@ set(MANIFOLD_PUBLIC_HEADERS
   core/config/config_flags.h
   core/nats/errors.h core/nats/parser.h core/nats/subject.h core/nats/writer.h
   broker/broker.h broker/connection.h broker/options.h broker/outbound_buffer.h
-  broker/protocol_codec.h broker/statistics.h broker/sys_topics.h
-  broker/version.h
+  broker/protocol_codec.h broker/session_id_source.h broker/statistics.h
+  broker/sys_topics.h broker/version.h
   broker/nats/nats_codec.h
   broker/transcript/transcript_recorder.h broker/transcript/transcript_runner.h
   transports/driver/broker_driver.h transports/driver/driver_observer.h
   transports/driver/link_io.h transports/driver/log.h
+  transports/driver/os_session_id_source.h
   transports/driver/recording_observer.h
   transports/epoll/epoll_server.h transports/epoll/wakeable_epoll.h
   transports/memory/memory_broker.h
   transports/sockets/endpoint.h transports/sockets/listen_socket.h
   transports/sockets/socket_io.h transports/sockets/socket_server.h
   transports/sockets/unique_fd.h
-  client/byte_stream.h client/client.h client/errors.h client/memory_stream.h
+  client/backoff.h client/byte_stream.h client/client.h client/errors.h
+  client/memory_stream.h
   client/message.h client/session.h client/socket_stream.h)
 if(TARGET manifold_io_uring)
   list(APPEND MANIFOLD_PUBLIC_HEADERS transports/io_uring/io_uring_server.h)

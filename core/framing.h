@@ -101,6 +101,14 @@ class FrameDecoder {
   // Bytes received but not yet returned as messages.
   size_t buffered_bytes() const { return buffer_.size() - consumed_; }
 
+  // Forgets every byte received and any error: the stream starts over (a
+  // client resuming its session on a new link).
+  void Reset() {
+    buffer_.clear();
+    consumed_ = 0;
+    error_ = absl::OkStatus();
+  }
+
  private:
   Options options_;
   std::string buffer_;

@@ -64,7 +64,8 @@ bool IsPrintable(absl::string_view s) {
 
 }  // namespace
 
-BrokerCore::BrokerCore(BrokerOptions options)
+BrokerCore::BrokerCore(BrokerOptions options,
+                       std::unique_ptr<SessionIdSource> session_ids)
     : options_(std::move(options)),
       topic_limits_{.max_length = options_.max_topic_length(),
                     .max_depth = options_.max_topic_depth()},
@@ -73,7 +74,10 @@ BrokerCore::BrokerCore(BrokerOptions options)
       resume_outbound_bytes_(options_.max_outbound_bytes() *
                              options_.resume_outbound_percent() / 100),
       hard_outbound_limit_(2 * options_.max_outbound_bytes() +
-                           options_.max_frame_bytes()) {
+                           options_.max_frame_bytes()),
+      session_ids_(session_ids != nullptr
+                       ? std::move(session_ids)
+                       : SeededSessionIdSource(options_.session_id_seed())) {
   if (options_.statistics_interval_ms() > 0) {
     statistics_timer_ = timers_.Schedule(
         now_ + absl::Milliseconds(options_.statistics_interval_ms()),
@@ -98,6 +102,8 @@ ConnectionCore& BrokerCore::Accept(PeerInfo peer, absl::Time now,
       new ConnectionCore(*this, id, std::move(peer), std::move(codec), now));
   ConnectionCore& c = *owned;
   c.native_ = native;
+  c.outbound_limit_ = options_.max_outbound_bytes();
+  c.session_id_ = id.value();
   connections_.emplace(id, std::move(owned));
 
   ConnectionStart start;
@@ -150,9 +156,14 @@ ConnectionCore* BrokerCore::FindConnection(ConnectionId id) {
 void BrokerCore::Close(ConnectionId id, absl::string_view reason,
                        absl::Time now) {
   Advance(now);
-  ConnectionCore* c = FindConnection(id);
+  ConnectionCore* c = FindLinked(id);
   if (c == nullptr) return;
   if (c->state_ != ConnectionState::kClosing) {
+    // The link is gone, not the client: a resumable session waits for it.
+    if (c->resumable_ && c->state_ == ConnectionState::kOpen &&
+        !shutting_down_) {
+      Detach(*c);
+    }
     absl::Status why = ProtocolError(wire::CONNECTION_CLOSED, reason);
     if (!c->unread_input().empty()) {
       why =
@@ -164,6 +175,7 @@ void BrokerCore::Close(ConnectionId id, absl::string_view reason,
   }
   RunDeferred();
   Destroy(id);
+  FlushPolls();
 }
 
 absl::Status BrokerCore::Admit(ConnectionId id, absl::Time now) {
@@ -177,6 +189,7 @@ absl::Status BrokerCore::Admit(ConnectionId id, absl::Time now) {
   // Operations the client sent after Hello have waited; handle them now.
   if (!c->unread_input().empty()) MarkReady(*c);
   RunDeferred();
+  FlushPolls();
   return absl::OkStatus();
 }
 
@@ -209,17 +222,15 @@ void BrokerCore::Welcome(ConnectionCore& c) {
   ++stats_.connections;
   ++stats_.connections_by_protocol[std::string(c.protocol())];
 
-  wire::ServerMessage& m = scratch_message_;
-  m.Clear();
-  wire::Welcome* welcome = m.mutable_welcome();
-  welcome->set_protocol_version(kProtocolVersion);
-  welcome->set_session_id(c.id_.value());
-  welcome->set_server_name(options_.server_name());
-  welcome->set_max_payload_bytes(options_.max_payload_bytes());
-  welcome->set_max_frame_bytes(options_.max_frame_bytes());
-  welcome->set_keepalive_interval_ms(
+  wire::Welcome welcome;
+  welcome.set_protocol_version(kProtocolVersion);
+  welcome.set_server_name(options_.server_name());
+  welcome.set_max_payload_bytes(options_.max_payload_bytes());
+  welcome.set_max_frame_bytes(options_.max_frame_bytes());
+  welcome.set_keepalive_interval_ms(
       static_cast<uint32_t>(options_.keepalive_interval_ms()));
-  Send(c, m);
+  // Sends it, and brings a resumed session's stream after it.
+  WelcomeSession(c, welcome);
   if (c.codec_->gathers_output()) {
     c.gathers_output_ = true;
     // Already changed (the Welcome): list it now, MarkChanged() will not.
@@ -229,10 +240,11 @@ void BrokerCore::Welcome(ConnectionCore& c) {
   c.announced_ = true;
   wire::BrokerEvent event;
   wire::ConnectionAdded* added = event.mutable_connection_added();
-  added->set_session_id(c.id_.value());
+  added->set_session_id(c.session_id_);
   added->set_client_name(c.client_name_);
   added->set_peer(c.peer_.address);
   added->set_protocol(std::string(c.protocol()));
+  added->set_resumed(welcome.resumed());
   Emit(std::move(event), sys_topics::kConnectionAdded);
 }
 
@@ -258,7 +270,7 @@ void BrokerCore::BeginClose(ConnectionCore& c, absl::Status reason,
   const bool was_live = c.live_;
   c.state_ = ConnectionState::kClosing;
   c.close_reason_ = std::move(reason);
-  if (was_open) {
+  if (was_open && c.linked_) {
     --stats_.connections;
     auto by_protocol =
         stats_.connections_by_protocol.find(std::string(c.protocol()));
@@ -274,6 +286,11 @@ void BrokerCore::BeginClose(ConnectionCore& c, absl::Status reason,
   c.inbound_read_ = 0;
   // Nobody waits on a connection that is going away.
   if (!c.waiting_publishers_.empty()) ReleaseWaiting(c);
+  // A session it polled is no longer polled.
+  if (c.polling_.valid()) {
+    if (ConnectionCore* polled = FindConnection(c.polling_)) EndPoll(*polled);
+    c.polling_ = ConnectionId();
+  }
   timers_.Cancel(c.handshake_timer_);
   timers_.Cancel(c.keepalive_timer_);
   timers_.Cancel(c.codec_timer_);
@@ -328,11 +345,26 @@ void BrokerCore::ReleaseResources(ConnectionCore& c) {
   if (c.announced_) {
     wire::BrokerEvent event;
     wire::ConnectionRemoved* removed = event.mutable_connection_removed();
-    removed->set_session_id(c.id_.value());
+    removed->set_session_id(c.session_id_);
     removed->set_client_name(c.client_name_);
     removed->set_code(WireCode(c.close_reason_));
     removed->set_reason(std::string(c.close_reason_.message()));
+    removed->set_detached(c.session_detached_);
     Emit(std::move(event), sys_topics::kConnectionRemoved);
+  }
+
+  // A session that outlives links ends here unless it moved on.
+  if (!c.session_token_.empty()) {
+    sessions_.erase(c.session_token_);
+    RememberEnded(c.session_token_, c.close_reason_);
+    wire::BrokerEvent event;
+    wire::SessionRemoved* removed = event.mutable_session_removed();
+    removed->set_session_id(c.session_id_);
+    removed->set_client_name(c.client_name_);
+    removed->set_code(WireCode(c.close_reason_));
+    removed->set_reason(std::string(c.close_reason_.message()));
+    c.session_token_.clear();
+    Emit(std::move(event), sys_topics::kSessionRemoved);
   }
 }
 
@@ -353,7 +385,11 @@ void BrokerCore::RunDeferredSlow() {
     }
     const ConnectionId id = to_release_.front();
     to_release_.erase(to_release_.begin());
-    if (ConnectionCore* c = FindConnection(id)) ReleaseResources(*c);
+    if (ConnectionCore* c = FindConnection(id)) {
+      ReleaseResources(*c);
+      // No transport closes a session without a link: it goes now.
+      if (!c->linked_) FinishUnlinked(*c);
+    }
   }
 }
 
@@ -363,6 +399,13 @@ void BrokerCore::Destroy(ConnectionId id) {
   ConnectionCore& c = *it->second;
   timers_.Cancel(c.linger_timer_);
   timers_.Cancel(c.stall_timer_);
+  if (!c.linked_) {
+    timers_.Cancel(c.expiry_timer_);
+    timers_.Cancel(c.poll_timer_);
+    --unlinked_;
+    stats_.detached_sessions = unlinked_;
+    if (c.polled_) --polled_sessions_;
+  }
   if (c.stalled_on_ > 0) {
     // The connections it waited on still list it; they skip ids that are
     // gone when they drain.
@@ -381,8 +424,21 @@ void BrokerCore::Shutdown(absl::Time now) {
   ids.reserve(connections_.size());
   for (auto& [id, c] : connections_) ids.push_back(id);
   std::sort(ids.begin(), ids.end());
+  // Sessions without a link end first, so that links polling them get
+  // their last answers before their Goodbyes.
   for (ConnectionId id : ids) {
-    BeginClose(*connections_[id],
+    ConnectionCore& c = *connections_[id];
+    if (!c.linked_) {
+      EndSession(c,
+                 ProtocolError(wire::SHUTTING_DOWN, "broker is shutting down"));
+    }
+  }
+  RunDeferred();
+  FlushPolls();
+  for (ConnectionId id : ids) {
+    auto it = connections_.find(id);
+    if (it == connections_.end()) continue;
+    BeginClose(*it->second,
                ProtocolError(wire::SHUTTING_DOWN, "broker is shutting down"),
                /*tell_peer=*/true);
   }
@@ -425,7 +481,9 @@ void BrokerCore::TakeChanged(std::vector<ConnectionId>& out) {
   for (ConnectionId id : changed_) {
     if (ConnectionCore* c = FindConnection(id)) {
       c->in_changed_list_ = false;
-      out.push_back(id);
+      // Sessions without a link have no transport (FlushPolls hands their
+      // output to their pollers).
+      if (c->linked_) out.push_back(id);
     }
   }
   changed_.clear();
@@ -444,6 +502,7 @@ void BrokerCore::Process(absl::Time now) {
     c->in_ready_list_ = false;
     ProcessConnection(*c);
   }
+  FlushPolls();
 }
 
 void BrokerCore::ProcessConnection(ConnectionCore& c) {
@@ -474,6 +533,7 @@ void BrokerCore::ProcessConnection(ConnectionCore& c) {
     }
     c.awaiting_rest_of_frame_ = false;
     ++stats_.messages_in;
+    ++c.frames_in_;  // before Dispatch: a resume replaces the count
     ++handled;
     origin_ = &c;
     Dispatch(c, op_);  // op_'s views point into c.inbound_: consume after
@@ -496,6 +556,13 @@ void BrokerCore::ProcessConnection(ConnectionCore& c) {
 }
 
 void BrokerCore::Dispatch(ConnectionCore& c, Operation& op) {
+  // Operations on or for sessions without a link (Bayeux); never set by the
+  // native and NATS codecs.
+  if (ABSL_PREDICT_FALSE(op.kind == Operation::Kind::kSession ||
+                         !op.session.token.empty())) {
+    DispatchSessionOp(c, op);
+    return;
+  }
   if (op.kind == Operation::Kind::kPublish) {
     if (c.state_ != ConnectionState::kOpen) {
       ++stats_.protocol_errors;
@@ -618,6 +685,10 @@ void BrokerCore::HandleHello(ConnectionCore& c, const wire::Hello& hello) {
   }
   c.client_name_ = hello.client_name();
   c.echo_ = !hello.no_echo();
+  // Sessions that outlive this link: set up at Welcome (after admission).
+  c.resumable_ = hello.resumable() || !hello.resume_token().empty();
+  c.resume_token_ = hello.resume_token();
+  c.resume_received_frames_ = hello.received_frames();
   if (!options_.require_admission()) {
     Welcome(c);
     return;
@@ -627,7 +698,7 @@ void BrokerCore::HandleHello(ConnectionCore& c, const wire::Hello& hello) {
   c.announced_ = true;
   wire::BrokerEvent event;
   wire::ConnectionPending* pending = event.mutable_connection_pending();
-  pending->set_session_id(c.id_.value());
+  pending->set_session_id(c.session_id_);
   pending->set_client_name(c.client_name_);
   pending->set_auth_token(c.auth_token_);
   pending->set_peer(c.peer_.address);
@@ -639,6 +710,18 @@ void BrokerCore::HandleHello(ConnectionCore& c, const wire::Hello& hello) {
 
 void BrokerCore::Send(ConnectionCore& c, const wire::ServerMessage& message) {
   if (c.state_ == ConnectionState::kClosing) return;
+  // A session whose link was lost has no reader: past its buffer it ends.
+  if (ABSL_PREDICT_FALSE(c.detached_) &&
+      c.outbound_.size() >= c.outbound_limit_) {
+    ++stats_.session_overflows;
+    EndSession(
+        c, ProtocolError(wire::SESSION_OVERFLOW,
+                         absl::StrCat("session ended while its link was lost: ",
+                                      c.outbound_.size(),
+                                      " bytes waited for it; the limit is ",
+                                      options_.session_buffer_bytes())));
+    return;
+  }
   // Replies are never dropped (that would break the protocol), but a peer
   // that does not read them cannot make the broker buffer without bound.
   if (backpressure_) {
@@ -677,7 +760,7 @@ void BrokerCore::SendError(ConnectionCore& c, uint64_t op_id,
   error->set_op_id(op_id);
   error->set_code(WireCode(status));
   error->set_message(std::string(status.message()));
-  Send(c, m);
+  Send(reply_link_ != nullptr ? *reply_link_ : c, m);
 }
 
 void BrokerCore::SendAck(ConnectionCore& c, uint64_t op_id,
@@ -688,7 +771,7 @@ void BrokerCore::SendAck(ConnectionCore& c, uint64_t op_id,
   ack->set_op_id(op_id);
   ack->set_subscription_id(subscription_id);
   ack->set_delivered(delivered);
-  Send(c, m);
+  Send(reply_link_ != nullptr ? *reply_link_ : c, m);
 }
 
 // ---------------------------------------------------------------------------
@@ -700,6 +783,7 @@ void BrokerCore::Tick(absl::Time now) {
     FireTimer(*timer);
     RunDeferred();
   }
+  FlushPolls();
 }
 
 void BrokerCore::FireTimer(const TimerQueue::Timer& timer) {
@@ -770,6 +854,19 @@ void BrokerCore::FireTimer(const TimerQueue::Timer& timer) {
       }
       break;
     }
+    case TimerKind::kSessionExpiry:
+      c->expiry_timer_ = TimerQueue::Key();
+      ++stats_.sessions_expired;
+      EndSession(*c, ProtocolError(
+                         wire::SESSION_EXPIRED,
+                         absl::StrCat("session expired: no link for ",
+                                      absl::FormatDuration(absl::Milliseconds(
+                                          options_.session_timeout_ms())))));
+      break;
+    case TimerKind::kPoll:
+      c->poll_timer_ = TimerQueue::Key();
+      FlushPoll(*c, /*timed_out=*/true, absl::OkStatus());
+      break;
     case TimerKind::kLinger:
       // The peer did not drain its last output in time: drop it so the
       // transport closes the link now.
@@ -794,6 +891,9 @@ void BrokerCore::CheckKeepalive(ConnectionCore& c) {
   }
   if (c.pings_outstanding_ >= options_.keepalive_max_missed()) {
     ++stats_.keepalive_disconnects;
+    // A dead link, not a client gone: a resumable session waits for it,
+    // and the error is for the link alone.
+    if (c.resumable_ && !shutting_down_) Detach(c);
     BeginClose(c,
                ProtocolError(wire::KEEPALIVE_TIMEOUT,
                              absl::StrCat("no answer to ", c.pings_outstanding_,
@@ -867,7 +967,7 @@ void BrokerCore::OnStallTimeout(ConnectionCore& c) {
   const size_t waiting = c.waiting_publishers_.size();
   wire::BrokerEvent event;
   wire::SlowConsumer* slow = event.mutable_slow_consumer();
-  slow->set_session_id(c.id_.value());
+  slow->set_session_id(c.session_id_);
   slow->set_client_name(c.client_name_);
   slow->set_pending_bytes(c.outbound_.size());
   slow->set_stalled_publishers(waiting);

@@ -2,9 +2,11 @@
 // -----------------------------------------------------------------------------
 //
 // The broker's state and logic behind the public `Broker` (broker/broker.h),
-// which forwards every call here. Split across three files by job:
-// broker_core.cc (connections, handshake, input, timers, events), routing.cc
-// (pub/sub) and services.cc (request/response).
+// which forwards every call here. Split across files by job: broker_core.cc
+// (connections, handshake, input, timers, events), routing.cc (pub/sub),
+// services.cc (request/response), sessions.cc (sessions that outlive their
+// links: resuming, detaching, polling) and embedder.cc (publishing and
+// requesting without a connection).
 //
 // Not API: include broker/broker.h instead.
 
@@ -31,6 +33,7 @@
 #include "broker/internal/timer_queue.h"
 #include "broker/options.h"
 #include "broker/protocol_codec.h"
+#include "broker/session_id_source.h"
 #include "broker/statistics.h"
 #include "core/ids.h"
 #include "core/manifold.pb.h"
@@ -40,7 +43,10 @@ namespace manifold::internal {
 
 class BrokerCore {
  public:
-  explicit BrokerCore(BrokerOptions options);
+  // `session_ids` may be null: a source seeded with
+  // options.session_id_seed() is used then.
+  BrokerCore(BrokerOptions options,
+             std::unique_ptr<SessionIdSource> session_ids);
   BrokerCore(const BrokerCore&) = delete;
   BrokerCore& operator=(const BrokerCore&) = delete;
   ~BrokerCore();
@@ -50,6 +56,11 @@ class BrokerCore {
   ConnectionCore& Accept(PeerInfo peer, absl::Time now,
                          std::unique_ptr<ProtocolCodec> codec, bool native);
   ConnectionCore* FindConnection(ConnectionId id);
+  // FindConnection() for transports: sessions without a link are not theirs.
+  ConnectionCore* FindLinked(ConnectionId id) {
+    ConnectionCore* c = FindConnection(id);
+    return c != nullptr && c->linked_ ? c : nullptr;
+  }
   void Close(ConnectionId id, absl::string_view reason, absl::Time now);
   absl::Status Admit(ConnectionId id, absl::Time now);
   absl::Status Refuse(ConnectionId id, absl::string_view reason,
@@ -66,16 +77,33 @@ class BrokerCore {
   }
   void Shutdown(absl::Time now);
   bool shutting_down() const { return shutting_down_; }
-  size_t connection_count() const { return connections_.size(); }
+  size_t connection_count() const { return connections_.size() - unlinked_; }
   std::optional<wire::BrokerEvent> PollEvent();
   const BrokerStatistics& statistics() const { return stats_; }
+
+  // The embedder's own publishes and requests (embedder.cc); the contracts
+  // of Broker::Publish, Broker::Request and Broker::PollResponse.
+  absl::StatusOr<uint64_t> PublishFromEmbedder(const PublishOp& publish,
+                                               absl::Time now);
+  absl::StatusOr<RequestId> RequestFromEmbedder(
+      absl::string_view topic, absl::string_view payload,
+      absl::Span<const HeaderView> headers, absl::Duration timeout,
+      absl::Time now);
+  std::optional<wire::Response> PollResponse();
 
  private:
   friend class ConnectionCore;
 
+  // Who waits for a request's answer.
+  enum class RequesterKind {
+    kConnection,  // a client: a Response{op_id} on its session
+    kEmbedder,    // Broker::Request: a Response for PollResponse()
+  };
+
   struct PendingRequest {
     RequestId id;
-    ConnectionCore* requester;
+    RequesterKind requester_kind = RequesterKind::kConnection;
+    ConnectionCore* requester;  // kConnection only
     uint64_t requester_op_id;
     ConnectionCore* server;
     std::string topic;
@@ -110,6 +138,14 @@ class BrokerCore {
   void HandleServe(ConnectionCore& c, const wire::Serve& serve);
   void HandleUnserve(ConnectionCore& c, const wire::Unserve& unserve);
   void HandleRequest(ConnectionCore& c, const wire::Request& request);
+  // What every kind of requester shares: validates, answers the broker's own
+  // topics and NO_SERVER at once, or routes the request to its server.
+  // `requester` is the connection for kConnection, else null.
+  void StartRequest(RequesterKind kind, ConnectionCore* requester,
+                    uint64_t op_id, const wire::Request& request);
+  // Hands `response` (its op_id already the requester's) to whoever waits.
+  void Answer(RequesterKind kind, ConnectionCore* requester,
+              wire::ServerMessage& response);
   void HandleRespond(ConnectionCore& c, const wire::Respond& respond);
   // The answer to a request on $sys/connections.
   wire::ConnectionList ListConnections() const;
@@ -169,6 +205,51 @@ class BrokerCore {
   void SendAck(ConnectionCore& c, uint64_t op_id, uint64_t subscription_id = 0,
                uint64_t delivered = 0);
 
+  // Sessions that outlive links (sessions.cc).
+  // At Welcome: resumes the session the Hello named, or makes the link's
+  // own session resumable when asked; writes the Welcome.
+  void WelcomeSession(ConnectionCore& c, wire::Welcome& welcome);
+  // Where the broker's stream to `session` continues for a client that has
+  // handled `frames` of its frames: the bytes from there on. An error
+  // (SESSION_OVERFLOW, INVALID_ARGUMENT) when they are no longer all held.
+  absl::StatusOr<std::string> StreamFrom(const ConnectionCore& session,
+                                         uint64_t frames) const;
+  // Moves who the client is (subscriptions, services, requests, name,
+  // token, counters) from `from` to `to`; the stream is the caller's.
+  void MoveSession(ConnectionCore& from, ConnectionCore& to);
+  // A resumable session's link is lost: the session moves into a new
+  // session without a link, which waits session_timeout for its client.
+  // Returns false (the session then ends with the link) when max_sessions
+  // sessions already wait.
+  bool Detach(ConnectionCore& c);
+  ConnectionCore& NewUnlinked(const PeerInfo& peer,
+                              std::unique_ptr<ProtocolCodec> codec);
+  // Ends a session without a link, with `why` (carrying a wire::Code).
+  void EndSession(ConnectionCore& s, absl::Status why);
+  // A session without a link was released: answers its poll, destroys it.
+  void FinishUnlinked(ConnectionCore& s);
+  void RememberEnded(const std::string& token, const absl::Status& why);
+  // ConnectionCore::Consume() of a resumable session: keeps what was
+  // written for a resume.
+  void RetainForReplay(ConnectionCore& c, size_t n);
+  // Operations on sessions from links (Bayeux).
+  void DispatchSessionOp(ConnectionCore& link, Operation& op);
+  ConnectionCore* FindSession(ConnectionCore& link, const SessionOp& op,
+                              uint64_t op_id);
+  void OpenSession(ConnectionCore& link, SessionOp& op);
+  void PollSession(ConnectionCore& link, ConnectionCore& s,
+                   const SessionOp& op);
+  // Gives the poller of `s` the output of `s`; ends the poll when it was
+  // answered for good, timed out or the session ended.
+  void FlushPoll(ConnectionCore& s, bool timed_out, const absl::Status& ended);
+  void EndPoll(ConnectionCore& s);
+  // Flushes every polled session with new output to its poller. Called at
+  // the end of each call that can have produced output.
+  void FlushPolls() {
+    if (polled_sessions_ > 0) FlushPollsSlow();
+  }
+  void FlushPollsSlow();
+
   // Timers.
   void FireTimer(const TimerQueue::Timer& timer);
   void CheckKeepalive(ConnectionCore& c);
@@ -194,6 +275,26 @@ class BrokerCore {
   // Accepted connections that are not closing (handshaking ones included).
   size_t live_connections_ = 0;
   bool shutting_down_ = false;
+
+  // Sessions that outlive links, by token (linked or not); sessions without
+  // a link right now, and those of them that links poll.
+  std::unique_ptr<SessionIdSource> session_ids_;
+  absl::flat_hash_map<std::string, ConnectionId> sessions_;
+  size_t unlinked_ = 0;
+  size_t polled_sessions_ = 0;
+  // Why recent sessions ended, by token, so a late resume can say so;
+  // bounded, oldest forgotten first.
+  absl::flat_hash_map<std::string, absl::Status> ended_sessions_;
+  std::deque<std::string> ended_order_;
+  // While an operation acts for a session (Operation::session.token): the
+  // link it came on, which gets the answers (Ack, Error).
+  ConnectionCore* reply_link_ = nullptr;
+
+  // Broker::Request's answers waiting for PollResponse(), and how many of
+  // its requests are in flight.
+  std::deque<wire::Response> embedder_responses_;
+  size_t embedder_requests_ = 0;
+  IdAllocator<RequestId> embedder_request_ids_;
 
   IdAllocator<ConnectionId> connection_ids_;
   IdAllocator<SubscriptionId> subscription_ids_;
@@ -222,6 +323,10 @@ class BrokerCore {
   std::deque<wire::BrokerEvent> events_;
   BrokerStatistics stats_;
 
+  // RetainForReplay()'s view of a connection's output.
+  std::vector<absl::string_view> replay_chunks_;
+  // SharedMessage::id() of the last message routed.
+  uint64_t last_message_id_ = 0;
   // Reused on every operation so routing allocates nothing in steady state.
   Operation op_;
   SharedMessage::Scratch encode_scratch_;

@@ -3,6 +3,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/base/optimization.h"
 #include "absl/strings/str_cat.h"
 #include "broker/internal/broker_core.h"
 #include "core/status.h"
@@ -70,6 +71,8 @@ bool ConnectionCore::WantsRead() const {
 }
 
 void ConnectionCore::Consume(size_t n) {
+  // A resumable session keeps what was written, in case the link lost it.
+  if (ABSL_PREDICT_FALSE(resumable_)) broker_.RetainForReplay(*this, n);
   outbound_.Consume(n);
   output_consumed_ += n;
   broker_.stats_.bytes_out += n;

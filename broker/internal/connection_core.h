@@ -68,6 +68,12 @@ class ConnectionCore final : public Connection {
   // The codec gathers output (ProtocolCodec::gathers_output()): once
   // welcomed, it is listed for FinishTurns() whenever it is changed.
   bool gathers_output_ = false;
+  // A session whose link was lost, waiting to be resumed: it has no reader,
+  // so deliveries past outbound_limit_ end it instead of stalling anyone.
+  bool detached_ = false;
+  // Where the slow-consumer policy (or, detached, the overflow rule) starts:
+  // max_outbound_bytes, or session_buffer_bytes while detached.
+  size_t outbound_limit_ = 0;
   OutboundBuffer outbound_;
   std::unique_ptr<ProtocolCodec> codec_;
 
@@ -128,6 +134,59 @@ class ConnectionCore final : public Connection {
   // Past max_stall with drop_after_max_stall: deliveries to it are dropped
   // while it is over max_outbound_bytes, until it drains.
   bool dropping_ = false;
+
+  // --- Sessions (broker/internal/sessions.cc) --------------------------------
+  // A connection is a link and, until its session moves elsewhere, the
+  // session it carries. A session that outlives its link (resumable, or a
+  // Bayeux session) moves into a ConnectionCore without a link (linked_
+  // false), which the transport never sees, and from there into the link
+  // that resumes it.
+
+  // A transport holds this connection.
+  bool linked_ = true;
+  // The id events and the Welcome give the session: the id of the
+  // connection it began on, kept when it moves.
+  uint64_t session_id_ = 0;
+  // Non-empty for a session that outlives links: its token (in
+  // BrokerCore::sessions_), and the value that must come with it (a Bayeux
+  // browser cookie; empty: none).
+  std::string session_token_;
+  std::string session_binding_;
+  // A native session that detaches instead of ending when its link is lost,
+  // and keeps the stream of frames that a resume continues.
+  bool resumable_ = false;
+  // A session without a link that links poll (Bayeux).
+  bool polled_ = false;
+  // The Hello asked to resume this session (handled at Welcome, after
+  // admission).
+  std::string resume_token_;
+  uint64_t resume_received_frames_ = 0;
+  // The client's frames this session has handled (all of them, over every
+  // link), for Welcome.received_frames.
+  uint64_t frames_in_ = 0;
+  // The broker's stream of frames to a resumable session: [0, stream_
+  // consumed_) was written to its links, of which the part from
+  // replay_start_ (the first byte of frame replay_start_frame_) is kept in
+  // replay_ in case it did not arrive; the rest is pending in outbound_,
+  // after link_prefix_ bytes that belong to the link alone (the Welcome of
+  // a resume).
+  std::string replay_;
+  size_t replay_skip_ = 0;  // bytes at the front of replay_ already dropped
+  uint64_t replay_start_ = 0;
+  uint64_t replay_start_frame_ = 0;
+  uint64_t stream_consumed_ = 0;
+  size_t link_prefix_ = 0;
+  // When a session without a link ends (session_timeout).
+  TimerQueue::Key expiry_timer_;
+  // A polled session: the link polling it (invalid: none), that poll's op
+  // id, and when it times out. A link: the session it polls.
+  ConnectionId poller_;
+  uint64_t poll_op_id_ = 0;
+  TimerQueue::Key poll_timer_;
+  ConnectionId polling_;
+  // This link's session moved to a session without a link, which waits to
+  // be resumed (ConnectionRemoved says `detached`).
+  bool session_detached_ = false;
 };
 
 // The core behind a public Connection. REQUIRES: `c` came from a Broker

@@ -74,10 +74,11 @@ void BrokerCore::HandleSubscribe(ConnectionCore& c,
 
   wire::BrokerEvent event;
   wire::SubscriptionAdded* added = event.mutable_subscription_added();
-  added->set_session_id(c.id_.value());
+  added->set_session_id(c.session_id_);
   added->set_subscription_id(id.value());
   added->set_pattern(subscribe.pattern());
   added->set_queue_group(subscribe.queue_group());
+  added->set_spelling(subscribe.spelling());
   Emit(std::move(event), sys_topics::kSubscriptionAdded);
 }
 
@@ -105,7 +106,7 @@ void BrokerCore::RemoveSubscription(Subscription& sub, bool emit_event) {
   wire::BrokerEvent event;
   if (emit_event) {
     wire::SubscriptionRemoved* removed = event.mutable_subscription_removed();
-    removed->set_session_id(sub.connection->id_.value());
+    removed->set_session_id(sub.connection->session_id_);
     removed->set_subscription_id(sub.id.value());
     removed->set_pattern(sub.pattern);
     removed->set_queue_group(sub.queue_group);
@@ -198,7 +199,7 @@ uint64_t BrokerCore::RouteTo(absl::Span<SubscriptionNode* const> nodes,
                              ConnectionCore* publisher) {
   ++stats_.publishes;
   if (nodes.empty()) return 0;
-  SharedMessage message(publish, encode_scratch_);
+  SharedMessage message(publish, encode_scratch_, ++last_message_id_);
   message.set_single_recipient(
       nodes.size() == 1 &&
       nodes[0]->subscribers().size() + nodes[0]->groups().size() == 1);
@@ -219,8 +220,7 @@ bool BrokerCore::DeliverTo(Subscription& sub, SharedMessage& message,
   ConnectionCore& c = *sub.connection;
   if (c.state_ != ConnectionState::kOpen) return false;
   if (&c == publisher && !c.echo_) return false;
-  if (c.outbound_.size() >= options_.max_outbound_bytes() &&
-      !HasRoomForDelivery(c)) {
+  if (c.outbound_.size() >= c.outbound_limit_ && !HasRoomForDelivery(c)) {
     return false;
   }
   if (c.native_) {
@@ -250,7 +250,8 @@ bool BrokerCore::DeliverToGroup(QueueGroup& group, SharedMessage& message,
     const ConnectionCore& c = *sub->connection;
     if (c.state_ != ConnectionState::kOpen) continue;
     if (&c == publisher && !c.echo_) continue;
-    if (c.outbound_.size() >= options_.max_outbound_bytes()) {
+    // A member whose link is lost takes messages only when no other can.
+    if (c.outbound_.size() >= options_.max_outbound_bytes() || c.detached_) {
       if (full == nullptr) {
         full = sub;
         full_position = position;
@@ -269,7 +270,20 @@ bool BrokerCore::DeliverToGroup(QueueGroup& group, SharedMessage& message,
 }
 
 bool BrokerCore::HasRoomForDelivery(ConnectionCore& c) {
-  if (c.outbound_.size() < options_.max_outbound_bytes()) return true;
+  if (c.outbound_.size() < c.outbound_limit_) return true;
+  if (c.detached_) {
+    // No reader to wait for: a session whose link is lost never stalls
+    // anyone; past its buffer it ends, and its client learns why when it
+    // comes back.
+    ++stats_.session_overflows;
+    EndSession(
+        c, ProtocolError(wire::SESSION_OVERFLOW,
+                         absl::StrCat("session ended while its link was lost: ",
+                                      c.outbound_.size(),
+                                      " bytes waited for it; the limit is ",
+                                      options_.session_buffer_bytes())));
+    return false;
+  }
   switch (options_.slow_consumer_policy()) {
     case BrokerOptions::BACKPRESSURE:
       if (c.dropping_) break;  // past max_stall with drop_after_max_stall
@@ -298,7 +312,7 @@ void BrokerCore::NotifyNoResponders(ConnectionCore& publisher,
   notice.topic = publish.reply_to;
   notice.headers.push_back({"Status", "503"});
   notice.has_header_block = true;
-  SharedMessage message(notice, encode_scratch_);
+  SharedMessage message(notice, encode_scratch_, ++last_message_id_);
   for (SubscriptionNode* node : index_.Match(publish.reply_to)) {
     for (Subscription* sub : node->subscribers()) {
       if (sub->connection == &publisher) DeliverTo(*sub, message, nullptr);

@@ -74,7 +74,7 @@ void BrokerCore::HandleServe(ConnectionCore& c, const wire::Serve& serve) {
   SendAck(c, serve.op_id());
 
   wire::BrokerEvent event;
-  event.mutable_service_added()->set_session_id(c.id_.value());
+  event.mutable_service_added()->set_session_id(c.session_id_);
   event.mutable_service_added()->set_topic(topic);
   Emit(std::move(event), sys_topics::kServiceAdded);
 }
@@ -110,7 +110,7 @@ void BrokerCore::RemoveService(const std::string& topic, absl::string_view why,
   if (emit_event) {
     wire::BrokerEvent event;
     event.mutable_service_removed()->set_session_id(
-        service.server->id_.value());
+        service.server->session_id_);
     event.mutable_service_removed()->set_topic(topic);
     Emit(std::move(event), sys_topics::kServiceRemoved);
   }
@@ -118,51 +118,59 @@ void BrokerCore::RemoveService(const std::string& topic, absl::string_view why,
 
 void BrokerCore::HandleRequest(ConnectionCore& c,
                                const wire::Request& request) {
-  const uint64_t op_id = request.op_id();
+  if (c.awaiting_.size() >= options_.max_pending_requests_per_connection() &&
+      services_.contains(request.topic())) {
+    SendError(
+        c, request.op_id(),
+        ProtocolError(
+            wire::TOO_MANY_PENDING_REQUESTS,
+            absl::StrCat("connection has ", c.awaiting_.size(),
+                         " requests in flight; the limit is ",
+                         options_.max_pending_requests_per_connection())));
+    return;
+  }
+  StartRequest(RequesterKind::kConnection, &c, request.op_id(), request);
+}
+
+void BrokerCore::StartRequest(RequesterKind kind, ConnectionCore* requester,
+                              uint64_t op_id, const wire::Request& request) {
   const std::string& topic = request.topic();
+  wire::ServerMessage m;
+  wire::Response* response = m.mutable_response();
+  response->set_op_id(op_id);
   if (absl::Status s = ValidateTopic(topic, TopicRole::kLiteral, topic_limits_);
       !s.ok()) {
-    SendError(c, op_id, s);
+    if (kind == RequesterKind::kConnection) {
+      SendError(*requester, op_id, s);
+    }
     return;
   }
   if (absl::Status s = CheckSizeAndHeaders(request.payload(), request.headers(),
                                            options_.max_payload_bytes());
       !s.ok()) {
-    SendError(c, op_id, s);
+    if (kind == RequesterKind::kConnection) {
+      SendError(*requester, op_id, s);
+    }
     return;
   }
-  wire::ServerMessage& m = scratch_message_;
-  m.Clear();
-  wire::Response* response = m.mutable_response();
-  response->set_op_id(op_id);
   if (topic == sys_topics::kStatisticsTopic) {
     response->set_status(wire::REQUEST_OK);
     response->set_payload(
         StatisticsToProto(stats_, options_).SerializeAsString());
-    Send(c, m);
+    Answer(kind, requester, m);
     return;
   }
   if (topic == sys_topics::kConnectionsTopic) {
     response->set_status(wire::REQUEST_OK);
     response->set_payload(ListConnections().SerializeAsString());
-    Send(c, m);
+    Answer(kind, requester, m);
     return;
   }
   auto service = services_.find(topic);
   if (service == services_.end()) {
     response->set_status(wire::NO_SERVER);
     response->set_message(absl::StrCat("no server for topic '", topic, "'"));
-    Send(c, m);
-    return;
-  }
-  if (c.awaiting_.size() >= options_.max_pending_requests_per_connection()) {
-    SendError(
-        c, op_id,
-        ProtocolError(
-            wire::TOO_MANY_PENDING_REQUESTS,
-            absl::StrCat("connection has ", c.awaiting_.size(),
-                         " requests in flight; the limit is ",
-                         options_.max_pending_requests_per_connection())));
+    Answer(kind, requester, m);
     return;
   }
   const absl::Duration timeout =
@@ -174,14 +182,16 @@ void BrokerCore::HandleRequest(ConnectionCore& c,
   ConnectionCore& server = *service->second.server;
   PendingRequest& pending = requests_[id];
   pending.id = id;
-  pending.requester = &c;
+  pending.requester_kind = kind;
+  pending.requester = requester;
   pending.requester_op_id = op_id;
   pending.server = &server;
   pending.topic = topic;
   pending.timeout = timeout;
   pending.timer =
       timers_.Schedule(now_ + timeout, TimerKind::kRequest, id.value());
-  c.awaiting_.insert(id);
+  if (requester != nullptr) requester->awaiting_.insert(id);
+  if (kind == RequesterKind::kEmbedder) ++embedder_requests_;
   server.serving_.insert(id);
   service->second.pending.insert(id);
   ++stats_.requests;
@@ -195,8 +205,21 @@ void BrokerCore::HandleRequest(ConnectionCore& c,
   *served->mutable_headers() = request.headers();
   served->set_timeout_ms(
       static_cast<uint32_t>(absl::ToInt64Milliseconds(timeout)));
-  served->set_requester_session_id(c.id_.value());
+  served->set_requester_session_id(requester != nullptr ? requester->session_id_
+                                                        : 0);
   Send(server, m);
+}
+
+void BrokerCore::Answer(RequesterKind kind, ConnectionCore* requester,
+                        wire::ServerMessage& message) {
+  switch (kind) {
+    case RequesterKind::kConnection:
+      Send(*requester, message);
+      return;
+    case RequesterKind::kEmbedder:
+      embedder_responses_.push_back(std::move(*message.mutable_response()));
+      return;
+  }
 }
 
 wire::ConnectionList BrokerCore::ListConnections() const {
@@ -219,11 +242,12 @@ wire::ConnectionList BrokerCore::ListConnections() const {
     }
     const ConnectionCore& c = *connections_.at(id);
     wire::ConnectionInfo* info = list.add_connections();
-    info->set_session_id(id.value());
+    info->set_session_id(c.session_id_);
     info->set_client_name(c.client_name_);
     info->set_peer(c.peer_.address);
     info->set_protocol(std::string(c.protocol()));
-    info->set_state(c.state_ == ConnectionState::kOpen ? "open"
+    info->set_state(!c.linked_ ? (c.polled_ ? "polled" : "detached")
+                    : c.state_ == ConnectionState::kOpen ? "open"
                     : c.state_ == ConnectionState::kAwaitingAdmission
                         ? "awaiting_admission"
                         : "handshaking");
@@ -292,7 +316,8 @@ void BrokerCore::FinishRequest(RequestId id, wire::RequestStatus status,
   requests_.erase(it);
   --stats_.requests_in_flight;
   timers_.Cancel(request.timer);
-  request.requester->awaiting_.erase(id);
+  if (request.requester != nullptr) request.requester->awaiting_.erase(id);
+  if (request.requester_kind == RequesterKind::kEmbedder) --embedder_requests_;
   request.server->serving_.erase(id);
   if (auto service = services_.find(request.topic);
       service != services_.end()) {
@@ -309,7 +334,7 @@ void BrokerCore::FinishRequest(RequestId id, wire::RequestStatus status,
     response->set_payload(respond->payload());
     *response->mutable_headers() = respond->headers();
   }
-  Send(*request.requester, m);
+  Answer(request.requester_kind, request.requester, m);
 }
 
 }  // namespace manifold::internal

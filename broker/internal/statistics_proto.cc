@@ -38,6 +38,10 @@ wire::Statistics StatisticsToProto(const BrokerStatistics& s,
   p.set_stalled_publishers(s.stalled_publishers);
   p.set_stalled_ms(s.stalled_ms);
   p.set_stall_timeouts(s.stall_timeouts);
+  p.set_detached_sessions(s.detached_sessions);
+  p.set_sessions_resumed(s.sessions_resumed);
+  p.set_sessions_expired(s.sessions_expired);
+  p.set_session_overflows(s.session_overflows);
   return p;
 }
 

@@ -31,13 +31,15 @@
 namespace manifold::internal {
 
 enum class TimerKind : uint8_t {
-  kHandshake,   // target: connection id
-  kKeepalive,   // target: connection id
-  kLinger,      // target: connection id
-  kRequest,     // target: request id
-  kStatistics,  // target: unused
-  kStall,       // target: connection id (others wait on its output)
-  kCodecTick,   // target: connection id (ProtocolCodec::Tick)
+  kHandshake,      // target: connection id
+  kKeepalive,      // target: connection id
+  kLinger,         // target: connection id
+  kRequest,        // target: request id
+  kStatistics,     // target: unused
+  kStall,          // target: connection id (others wait on its output)
+  kCodecTick,      // target: connection id (ProtocolCodec::Tick)
+  kSessionExpiry,  // target: connection id of a session without a link
+  kPoll,           // target: connection id of a polled session
 };
 
 class TimerQueue {

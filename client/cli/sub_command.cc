@@ -1,7 +1,10 @@
-// manifold sub PATTERN [--queue G] [--count N]: prints each message published
-// on a topic that PATTERN matches, one per line, until interrupted or N
-// messages have arrived.
+// manifold sub PATTERN [--queue G] [--count N] [--noreconnect]: prints each
+// message published on a topic that PATTERN matches, one per line, until
+// interrupted or N messages have arrived. A lost connection is restored
+// (ClientOptions::reconnect): a network blip loses nothing, and after a
+// broker restart it subscribes again.
 
+#include <cstdio>
 #include <string>
 
 #include "absl/flags/flag.h"
@@ -12,6 +15,10 @@
 
 ABSL_FLAG(std::string, queue, "",
           "sub: join this queue group (each message goes to one member)");
+ABSL_FLAG(bool, reconnect, true,
+          "sub: when the connection is lost, connect again and go on "
+          "(nothing is lost; after a broker restart, subscribe again); "
+          "--noreconnect exits instead");
 
 namespace manifold::cli {
 namespace {
@@ -22,7 +29,14 @@ absl::Status RunSub(CommandContext& context) {
   if (absl::Status s = context.ExpectArgs(1, "PATTERN"); !s.ok()) return s;
   const int64_t count = absl::GetFlag(FLAGS_count);
   if (count < 0) return UsageError("--count must be 0 or more");
-  absl::StatusOr<std::unique_ptr<Client>> client = context.Connect();
+  ClientOptions options;
+  options.reconnect.enabled = absl::GetFlag(FLAGS_reconnect);
+  options.on_error = [](const absl::Status& error) {
+    std::fprintf(stderr, "manifold sub: %s\n",
+                 std::string(error.message()).c_str());
+  };
+  absl::StatusOr<std::unique_ptr<Client>> client =
+      context.Connect(std::move(options));
   if (!client.ok()) return client.status();
   absl::StatusOr<std::unique_ptr<Client::Subscription>> sub =
       (*client)->QueueSubscribe(context.args()[0], absl::GetFlag(FLAGS_queue));
@@ -46,10 +60,10 @@ absl::Status RunSub(CommandContext& context) {
 
 Command SubCommand() {
   return {"sub",
-          "sub PATTERN [--queue G] [--count N]",
+          "sub PATTERN [--queue G] [--count N] [--noreconnect]",
           "print messages on topics matching PATTERN ('*' one segment, '**' "
           "any)",
-          {"queue", "count"},
+          {"queue", "count", "reconnect"},
           RunSub};
 }
 

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "client/backoff.h"
 #include "client/errors.h"
 #include "core/manifold.pb.h"
 
@@ -20,8 +21,10 @@ constexpr absl::Duration kReaderWakeup = absl::Milliseconds(250);
 // How long a failed write waits for the reader to find the broker's reason.
 constexpr absl::Duration kReaderGrace = absl::Seconds(1);
 
-ClientSessionOptions SessionOptions(const ClientOptions& options) {
+ClientSessionOptions SessionOptions(const ClientOptions& options,
+                                    bool can_reconnect) {
   ClientSessionOptions session;
+  session.resumable = can_reconnect;
   session.client_name = options.name;
   session.auth_token = options.auth_token;
   session.no_echo = options.no_echo;
@@ -40,10 +43,11 @@ absl::Status NotConnected(const absl::Status& reason) {
 }  // namespace
 
 ClientCore::ClientCore(std::unique_ptr<ByteStream> stream,
-                       ClientOptions options)
+                       ClientOptions options, Dialer dial)
     : options_(std::move(options)),
+      dial_(options_.reconnect.enabled ? std::move(dial) : nullptr),
       stream_(std::move(stream)),
-      session_(SessionOptions(options_)) {}
+      session_(SessionOptions(options_, dial_ != nullptr)) {}
 
 ClientCore::~ClientCore() {
   Close();
@@ -88,6 +92,7 @@ absl::Status ClientCore::Start(absl::Time deadline) {
 void ClientCore::Close() {
   const bool on_callback_thread =
       callbacks_.get_id() == std::this_thread::get_id();
+  std::shared_ptr<ByteStream> link;
   {
     AwaitMutexLock lock(&mu_);
     if (close_started_) {
@@ -108,8 +113,9 @@ void ClientCore::Close() {
     session_.Close(absl::CancelledError("the client closed the connection"));
     RouteEvents();
     stop_callbacks_ = true;
+    link = stream_;
   }
-  stream_->Close();
+  link->Close();
   if (reader_.joinable()) reader_.join();
   if (writer_.joinable()) writer_.join();
   if (callbacks_.joinable() && !on_callback_thread) callbacks_.join();
@@ -127,17 +133,39 @@ absl::Status ClientCore::status() {
   return session_.close_reason();
 }
 
+uint64_t ClientCore::reconnects() {
+  AwaitMutexLock lock(&mu_);
+  return reconnects_;
+}
+
+uint64_t ClientCore::sessions_lost() {
+  AwaitMutexLock lock(&mu_);
+  return sessions_lost_;
+}
+
 // --- Threads -----------------------------------------------------------------
 
 void ClientCore::ReadLoop() {
   while (true) {
-    absl::StatusOr<std::string> bytes =
-        stream_->Read(absl::Now() + kReaderWakeup);
+    std::shared_ptr<ByteStream> link;
+    {
+      AwaitMutexLock lock(&mu_);
+      link = stream_;
+    }
+    absl::StatusOr<std::string> bytes = link->Read(absl::Now() + kReaderWakeup);
     AwaitMutexLock lock(&mu_);
     if (bytes.ok()) {
       session_.Receive(*bytes);
     } else {
-      session_.EndOfStream(bytes.status());
+      // Whole frames that arrived before the break count; a goodbye or a
+      // fatal error among them ends the session here.
+      RouteEvents();
+      if (session_.closed()) return;
+      if (ShouldReconnect()) {
+        Reconnect(bytes.status());
+      } else {
+        session_.EndOfStream(bytes.status());
+      }
     }
     session_.Tick(absl::Now());
     RouteEvents();
@@ -153,11 +181,23 @@ void ClientCore::WriteLoop() {
     });
     if (session_.closed()) return;
     std::string out = session_.TakeOutput();
+    std::shared_ptr<ByteStream> link = stream_;
+    const uint64_t generation = link_generation_;
     writing_ = true;
     mu_.Unlock();
-    absl::Status written = stream_->Write(out);
+    absl::Status written = link->Write(out);
     mu_.Lock();
     writing_ = false;
+    if (!written.ok() && dial_ != nullptr && !close_started_) {
+      // The reader finds the link broken too (closing it makes sure) and
+      // puts a new one in place; what this write lost goes again after the
+      // resume.
+      link->Close();
+      mu_.Await([this, generation]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return link_generation_ != generation || session_.closed();
+      });
+      continue;
+    }
     if (!written.ok()) {
       // The broker usually closed on purpose and said why in its last frames,
       // which the reader is about to decode; its reason beats ours.
@@ -215,7 +255,61 @@ void ClientCore::CallbackLoop() {
 }
 
 bool ClientCore::WriterHasWork() const {
-  return !session_.PendingOutput().empty() || session_.closed();
+  return (!session_.PendingOutput().empty() && !reconnecting_) ||
+         session_.closed();
+}
+
+bool ClientCore::ShouldReconnect() const {
+  return dial_ != nullptr && !close_started_ && session_.open();
+}
+
+void ClientCore::Reconnect(const absl::Status& why) {
+  reconnecting_ = true;
+  ++link_generation_;
+  stream_->Close();  // wakes a writer blocked on it
+  const std::string peer = stream_->peer();
+  Backoff backoff({.initial = options_.reconnect.initial_backoff,
+                   .max = options_.reconnect.max_backoff,
+                   .seed = options_.reconnect.jitter_seed});
+  const absl::Time give_up = absl::Now() + options_.reconnect.give_up_after;
+  absl::Status last = why;
+  bool linked = false;
+  while (!close_started_) {
+    const absl::Duration wait = backoff.Next();
+    if (absl::Now() + wait > give_up) break;
+    // Sleeps, but not past a Close().
+    mu_.AwaitWithTimeout(
+        [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return close_started_; },
+        wait);
+    if (close_started_) break;
+    mu_.Unlock();
+    absl::StatusOr<std::unique_ptr<ByteStream>> dialed =
+        dial_(options_.connect_timeout);
+    mu_.Lock();
+    if (!dialed.ok()) {
+      last = dialed.status();
+      continue;
+    }
+    if (close_started_ || !session_.BeginResume().ok()) {
+      (*dialed)->Close();
+      break;
+    }
+    stream_ = std::shared_ptr<ByteStream>(*std::move(dialed));
+    ++reconnects_;
+    linked = true;
+    break;
+  }
+  reconnecting_ = false;
+  ++link_generation_;
+  if (linked) return;
+  session_.EndOfStream(
+      close_started_
+          ? why
+          : absl::UnavailableError(absl::StrCat(
+                "lost the connection to ", peer, " (", why.message(),
+                ") and could not reach it again within ",
+                absl::FormatDuration(options_.reconnect.give_up_after), ": ",
+                last.message())));
 }
 
 bool ClientCore::HasRoomForOutput() const {
@@ -250,11 +344,35 @@ void ClientCore::RouteEvents() {
       ReportError(std::move(error->status));
     } else if (auto* closed = std::get_if<session::Closed>(&*event)) {
       OnClosed(closed->reason);
+    } else if (auto* resumed = std::get_if<session::Resumed>(&*event)) {
+      OnResumed(*resumed);
     }
   }
 }
 
 void ClientCore::OnOperationDone(session::OperationDone& done) {
+  if (auto again = resubscribing_.find(done.op_id);
+      again != resubscribing_.end()) {
+    const uint64_t handle = again->second;
+    resubscribing_.erase(again);
+    auto state = subscriptions_.find(handle);
+    if (!done.status.ok()) {
+      if (state != subscriptions_.end()) {
+        ReportError(absl::Status(
+            done.status.code(),
+            absl::StrCat(
+                "could not subscribe again to '", state->second->pattern,
+                "' after the session was lost: ", done.status.message())));
+      }
+      return;
+    }
+    if (state != subscriptions_.end() && !state->second->cancelled) {
+      state->second->id = done.subscription_id;
+    } else if (!session_.closed()) {
+      session_.Unsubscribe(done.subscription_id).IgnoreError();
+    }
+    return;
+  }
   auto it = waiters_.find(done.op_id);
   if (it != waiters_.end()) {
     Waiter& waiter = *it->second;
@@ -342,6 +460,39 @@ void ClientCore::OnRequest(IncomingRequest& request) {
     ++queued_messages_;
   } else {
     state.queue.push_back(std::move(request));
+  }
+}
+
+void ClientCore::OnResumed(const session::Resumed& resumed) {
+  if (resumed.resumed) {
+    if (resumed.frames_lost > 0) {
+      ReportError(absl::DataLossError(
+          absl::StrCat("resumed the session, but ", resumed.frames_lost,
+                       " operations sent before the link broke were lost")));
+    }
+    return;
+  }
+  ++sessions_lost_;
+  ReportError(absl::UnavailableError(absl::StrCat(
+      "the broker no longer had this client's session (",
+      resumed.reason.message(), "); subscribing and serving again")));
+  resubscribing_.clear();
+  for (auto& [handle, state] : subscriptions_) {
+    if (state->cancelled || state->ended) continue;
+    state->id = 0;
+    absl::StatusOr<uint64_t> op =
+        session_.Subscribe(state->pattern, state->queue_group, handle);
+    if (op.ok()) {
+      resubscribing_[*op] = handle;
+    } else {
+      ReportError(op.status());
+    }
+  }
+  for (auto& [topic, state] : services_) {
+    if (!state->active) continue;
+    if (absl::Status s = session_.Serve(topic).status(); !s.ok()) {
+      ReportError(s);
+    }
   }
 }
 

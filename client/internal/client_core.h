@@ -5,7 +5,9 @@
 // one ClientSession, the ByteStream it talks over, and three threads:
 //
 //   reader      Read() -> session.Receive() -> route the session's events:
-//               complete waiting calls, queue messages and requests
+//               complete waiting calls, queue messages and requests; with
+//               ClientOptions::reconnect, dials again when the link breaks
+//               and resumes the session on the new link
 //   writer      session output -> Write(), in order, one write at a time
 //   callbacks   runs message and request handlers and on_error, in order
 //
@@ -20,6 +22,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -69,7 +72,13 @@ struct ServiceState {
 
 class ClientCore : public std::enable_shared_from_this<ClientCore> {
  public:
-  ClientCore(std::unique_ptr<ByteStream> stream, ClientOptions options);
+  // Opens a new link to the broker within a timeout.
+  using Dialer = std::function<absl::StatusOr<std::unique_ptr<ByteStream>>(
+      absl::Duration)>;
+
+  // `dial` may be null: the client then cannot reconnect.
+  ClientCore(std::unique_ptr<ByteStream> stream, ClientOptions options,
+             Dialer dial);
   ClientCore(const ClientCore&) = delete;
   ClientCore& operator=(const ClientCore&) = delete;
   ~ClientCore();
@@ -108,6 +117,8 @@ class ClientCore : public std::enable_shared_from_this<ClientCore> {
   bool connected();
   absl::Status status();
   const session::Welcomed& welcome() const { return welcome_; }
+  uint64_t reconnects();
+  uint64_t sessions_lost();
 
  private:
   // A call waiting for its operation's outcome; lives on the caller's stack.
@@ -152,6 +163,17 @@ class ClientCore : public std::enable_shared_from_this<ClientCore> {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void OnRequest(IncomingRequest& request) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void OnClosed(const absl::Status& reason) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The broker answered a resume; a session it no longer had subscribes and
+  // serves again.
+  void OnResumed(const session::Resumed& resumed)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  // The link broke (`why`) and the session may outlive it.
+  bool ShouldReconnect() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Dials again with backoff until a new link is up, and resumes the session
+  // on it; or, when the client closes or gives up, ends the session's input
+  // (it then closes saying why).
+  void Reconnect(const absl::Status& why) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ReportError(absl::Status error) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   bool WriterHasWork() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -160,10 +182,23 @@ class ClientCore : public std::enable_shared_from_this<ClientCore> {
   bool HasTask() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const ClientOptions options_;
-  const std::unique_ptr<ByteStream> stream_;
+  const Dialer dial_;
   session::Welcomed welcome_;  // written once, before Start() returns
 
   mutable AwaitMutex mu_;
+  // The current link; replaced by Reconnect(). Threads use a copy taken
+  // under mu_, so a link they are blocked on stays alive.
+  std::shared_ptr<ByteStream> stream_ ABSL_GUARDED_BY(mu_);
+  // Between losing a link and handing the session a new one: the writer
+  // waits.
+  bool reconnecting_ ABSL_GUARDED_BY(mu_) = false;
+  // Counts links replaced, so a writer whose link broke can tell when the
+  // reader has put a new one in place.
+  uint64_t link_generation_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t reconnects_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t sessions_lost_ ABSL_GUARDED_BY(mu_) = 0;
+  // Subscribe operations sent again for a lost session: op id -> handle.
+  absl::flat_hash_map<uint64_t, uint64_t> resubscribing_ ABSL_GUARDED_BY(mu_);
   ClientSession session_ ABSL_GUARDED_BY(mu_);
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   bool close_started_ ABSL_GUARDED_BY(mu_) = false;

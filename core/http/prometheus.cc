@@ -43,6 +43,14 @@ constexpr Metric kMetrics[] = {
     {"keepalive_disconnects", false,
      "Connections closed for missing keepalive pings."},
     {"dropped_events", false, "Embedder events dropped, queue full."},
+    {"detached_sessions", true,
+     "Sessions without a link: resumable ones waiting for their client, "
+     "Bayeux sessions between polls."},
+    {"sessions_resumed", false, "Sessions resumed on a new link."},
+    {"sessions_expired", false,
+     "Sessions that ended after session_timeout without a link."},
+    {"session_overflows", false,
+     "Sessions that ended because their buffer overflowed."},
 };
 
 const Metric* FindMetric(absl::string_view field) {

@@ -13,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
@@ -200,6 +201,39 @@ TEST_P(CliTest, SubWorksOverAUnixSocketAndStopsCleanlyOnSigterm) {
   EXPECT_EQ(sub->Stderr(), "");
 }
 
+TEST_P(CliTest, SubSurvivesABrokerRestartBySubscribingAgain) {
+  std::unique_ptr<ChildProcess> sub = Start({"sub", "r/*"});
+  WaitUntilAnnounced("r/*");
+  EXPECT_EQ(Run({"pub", "r/1", "before"}).exit_code, 0);
+  ASSERT_TRUE(sub->WaitForOutput("[r/1] before\n", kProcessTimeout));
+
+  const int port = broker_->tcp().port;
+  ASSERT_TRUE(broker_->Stop(SIGTERM).ok());
+  absl::StatusOr<std::unique_ptr<RunningManifoldd>> restarted =
+      RunningManifoldd::Start(
+          {"--loop", GetParam(), "--listen", absl::StrCat("127.0.0.1:", port)});
+  ASSERT_TRUE(restarted.ok()) << restarted.status();
+  broker_ = *std::move(restarted);
+  // The subscriber comes back on its own schedule: publish until it shows.
+  bool received = false;
+  const absl::Time deadline = absl::Now() + kProcessTimeout;
+  while (!received && absl::Now() < deadline) {
+    Run({"pub", "r/2", "after"});
+    received = sub->WaitForOutput("[r/1] before\n[r/2] after\n",
+                                  absl::Milliseconds(200));
+  }
+  EXPECT_TRUE(received) << sub->Stdout() << sub->Stderr();
+  // The notice comes from the client's callback thread, in its own time.
+  const absl::Time told_by = absl::Now() + kProcessTimeout;
+  while (!absl::StrContains(sub->Stderr(), "subscribing and serving again") &&
+         absl::Now() < told_by) {
+    absl::SleepFor(absl::Milliseconds(10));  // poll interval
+  }
+  EXPECT_THAT(sub->Stderr(), HasSubstr("subscribing and serving again"));
+  ASSERT_TRUE(sub->Signal(SIGTERM).ok());
+  ExpectExit(*sub, 0);
+}
+
 // --- req and serve -----------------------------------------------------------
 
 TEST_P(CliTest, ServeAnswersWithAFixedReply) {
@@ -345,7 +379,7 @@ TEST_P(CliTest, StatsPrintsTheBrokersCounters) {
   EXPECT_EQ(human.exit_code, 0) << human.err;
   const std::vector<std::string> lines =
       absl::StrSplit(human.out, '\n', absl::SkipEmpty());
-  EXPECT_EQ(lines.size(), 26u);  // one per counter, and one by protocol
+  EXPECT_EQ(lines.size(), 30u);  // one per counter, and one by protocol
   // The watcher and the stats command itself.
   EXPECT_THAT(human.out, StartsWith("connections                2\n"));
   // The flow-control policy in force, and its counters.
@@ -396,7 +430,8 @@ TEST_P(CliTest, EventsAreOneReadableLineEachWithoutJson) {
   EXPECT_THAT(lines[1],
               MatchesRegex("\\$sys/connection/added connection_added "
                            "session_id=[0-9]+ client_name=\"visitor\" "
-                           "peer=\"127.0.0.1:[0-9]+\" protocol=\"native\""));
+                           "peer=\"127.0.0.1:[0-9]+\" protocol=\"native\" "
+                           "resumed=false"));
 }
 
 // --- errors ------------------------------------------------------------------

@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/status.h"
+#include "transports/driver/os_session_id_source.h"
 
 namespace manifold {
 namespace {
@@ -32,7 +33,8 @@ absl::Time MonotonicNow() {
 }
 
 BrokerDriver::BrokerDriver(BrokerOptions broker_options, DriverOptions options)
-    : options_(std::move(options)), broker_(std::move(broker_options)) {
+    : options_(std::move(options)),
+      broker_(std::move(broker_options), OsSessionIdSource()) {
   if (options_.observer != nullptr) options_.observer->OnAttach(broker_);
 }
 

@@ -50,12 +50,13 @@ TEST(FormatEventTest, ShowsTheEventKindAndEveryField) {
   removed->set_code(wire::KEEPALIVE_TIMEOUT);
   EXPECT_EQ(FormatEvent("$sys/connection/removed", event, false),
             "$sys/connection/removed connection_removed session_id=3 "
-            "client_name=\"cli\" code=KEEPALIVE_TIMEOUT reason=\"\"");
+            "client_name=\"cli\" code=KEEPALIVE_TIMEOUT reason=\"\" "
+            "detached=false");
   EXPECT_EQ(FormatEvent("$sys/connection/removed", event, true),
             "{\"topic\":\"$sys/connection/removed\","
             "\"event\":\"connection_removed\",\"session_id\":3,"
             "\"client_name\":\"cli\",\"code\":\"KEEPALIVE_TIMEOUT\","
-            "\"reason\":\"\"}");
+            "\"reason\":\"\",\"detached\":false}");
 }
 
 TEST(FormatEventTest, AnEmptyEventIsShownAsUnknown) {
@@ -79,7 +80,7 @@ TEST(FormatStatisticsTest, AlignedLinesForPeopleAndOneObjectForScripts) {
   EXPECT_THAT(text, HasSubstr("\nslow_consumer_policy       backpressure\n"));
   EXPECT_THAT(text, HasSubstr("\nstalled_ms                 1500\n"));
   EXPECT_THAT(text, ::testing::EndsWith("\nconnections_by_protocol    nats=2"));
-  EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 25);  // 26 lines
+  EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 29);  // 30 lines
   const std::string json = FormatStatistics(stats, true);
   EXPECT_THAT(json, StartsWith("{\"connections\":2,\"subscriptions\":0,"));
   EXPECT_THAT(json, HasSubstr("\"deliveries\":40,"));
