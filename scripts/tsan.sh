@@ -49,6 +49,7 @@ declare -A where=(
   [await_mutex_test]=tests/client
   [client_test]=tests/client
   [client_e2e_test]=tests/client
+  [client_reconnect_test]=tests/client
   [cli_test]=tests/client
   [shell_command_test]=tests/client/cli
   [memory_broker_test]=tests/transports
@@ -58,7 +59,7 @@ declare -A where=(
   [wakeable_epoll_test]=tests/transports
   [manifoldd_test]=tests/examples
 )
-programs=(await_mutex_test client_test client_e2e_test cli_test shell_command_test
+programs=(await_mutex_test client_test client_e2e_test client_reconnect_test cli_test shell_command_test
           memory_broker_test broker_driver_test epoll_server_test socket_server_test
           wakeable_epoll_test
           manifoldd_test)

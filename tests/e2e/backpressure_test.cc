@@ -111,7 +111,12 @@ TEST_P(BackpressureTest, BurstsAtASlowReaderArriveWholeAndInOrder) {
   absl::StatusOr<wire::Statistics> stats = Statistics();
   ASSERT_TRUE(stats.ok()) << stats.status();
   EXPECT_EQ(stats->slow_consumer_policy(), "backpressure");
-  EXPECT_GT(stats->publisher_stalls(), 0u) << "the publishers were held back";
+  // Instrumented (sanitizer) builds slow the publishing client as much as
+  // the broker, so there it may never outrun the reader and nothing needs
+  // holding back; the checks of what arrived hold either way.
+  if (!testing::kSanitizedBuild) {
+    EXPECT_GT(stats->publisher_stalls(), 0u) << "the publishers were held back";
+  }
   EXPECT_EQ(stats->stall_timeouts(), 0u);
   EXPECT_EQ(stats->slow_consumer_disconnects(), 0u);
   EXPECT_EQ(stats->dropped_deliveries(), 0u);
