@@ -17,6 +17,7 @@
 #include "broker/broker.h"
 #include "broker/protocol_codec.h"
 #include "broker/sys_topics.h"
+#include "core/framing.h"
 #include "core/manifold.pb.h"
 #include "core/status.h"
 #include "gmock/gmock.h"
@@ -44,6 +45,8 @@ struct Recorder {
   std::vector<PollRecord> polls;
   // SharedMessage::id() of every delivery encoded for a session.
   std::vector<uint64_t> message_ids;
+  // Error::message of every error encoded for a link or a session.
+  std::vector<std::string> errors;
   // EncodePoll() returns this: true keeps polling (a stream).
   bool streaming = false;
 };
@@ -59,12 +62,14 @@ std::string Contents(const OutboundBuffer& buffer) {
 // A line protocol. In, one operation per line ("-" stands for no token or
 // no binding):
 //   hello
+//   hellofor TOKEN                    a Hello acting for a session
 //   open BINDING NAME                 SessionOp::kOpen
 //   poll TOKEN TIMEOUT_MS [BINDING]   SessionOp::kPoll
 //   close TOKEN [BINDING]             SessionOp::kClose
 //   sub TOKEN PATTERN [BINDING]       Subscribe for the session
 //   pub TOKEN TOPIC PAYLOAD [BINDING] publish for the session
-// Out: "welcome TOKEN BINDING", "ack OP_ID", "error OP_ID CODE", "other";
+// Out: "welcome TOKEN BINDING", "ack OP_ID", "error OP_ID CODE",
+// "goodbye CODE", "other";
 // deliveries as "msg TOPIC PAYLOAD"; poll answers as "poll OP_ID" followed
 // by the session's output.
 class LinesCodec final : public ProtocolCodec {
@@ -86,8 +91,9 @@ class LinesCodec final : public ProtocolCodec {
     op.kind = Operation::Kind::kMessage;
     op.message.Clear();
     const absl::string_view command = words[0];
-    if (command == "hello") {
+    if (command == "hello" || command == "hellofor") {
       op.message.mutable_hello()->set_protocol_version(1);
+      op.session.token = word(1);
     } else if (command == "open") {
       op.kind = Operation::Kind::kSession;
       op.session.kind = SessionOp::Kind::kOpen;
@@ -143,8 +149,12 @@ class LinesCodec final : public ProtocolCodec {
     } else if (message.has_ack()) {
       out.Append(absl::StrCat("ack ", message.ack().op_id(), "\n"));
     } else if (message.has_error()) {
+      recorder_->errors.push_back(message.error().message());
       out.Append(absl::StrCat("error ", message.error().op_id(), " ",
                               wire::Code_Name(message.error().code()), "\n"));
+    } else if (message.has_goodbye()) {
+      out.Append(absl::StrCat("goodbye ",
+                              wire::Code_Name(message.goodbye().code()), "\n"));
     } else {
       out.Append("other\n");
     }
@@ -325,6 +335,7 @@ TEST_F(LinkLessSessionsTest, UnknownTokenIsSessionUnknownForEveryOperation) {
   // The link lives on.
   EXPECT_NE(h_.broker().FindConnection(link), nullptr);
   EXPECT_EQ(Send(link, "sub nope a"), "error 6 SESSION_UNKNOWN\n");
+  EXPECT_THAT(rec_.errors.back(), HasSubstr("no session nope"));
 }
 
 TEST_F(LinkLessSessionsTest, BindingIsCheckedWhenPresented) {
@@ -338,6 +349,7 @@ TEST_F(LinkLessSessionsTest, BindingIsCheckedWhenPresented) {
             "error 4 SESSION_UNKNOWN\n");
   EXPECT_EQ(Send(link, absl::StrCat("close ", s.token, " cookie-2")),
             "error 5 SESSION_UNKNOWN\n");
+  EXPECT_THAT(rec_.errors.back(), HasSubstr("belongs to another client"));
   // The right binding, or none, is accepted.
   EXPECT_EQ(Send(link, absl::StrCat("sub ", s.token, " a cookie-1")),
             "ack 6\n");
@@ -478,18 +490,33 @@ TEST_F(LinkLessSessionsTest, StreamingPollGoesOnAcrossUpdates) {
   EXPECT_TRUE(rec_.polls[2].timed_out);
 }
 
-TEST_F(LinkLessSessionsTest, PollersLinkClosingLeavesTheSessionToExpire) {
+TEST_F(LinkLessSessionsTest, PollersLinkClosingStartsTheExpiryClock) {
   const ConnectionId poller = Link();
-  const ConnectionId other = Link();
-  const Opened s = Open(other);
+  const Opened s = Open(poller);
   Send(poller, absl::StrCat("poll ", s.token, " 30000"));
+  h_.Advance(absl::Seconds(20));  // a pending poll holds off expiry
   h_.broker().Close(poller, "gone", h_.now());
   h_.Pump();
   h_.TakeEvents();
-  // Not expired while the poll would still be pending...
-  h_.Advance(absl::Seconds(9));
+  EXPECT_THAT(rec_.polls, IsEmpty());
+  // From the link's end the session waits session_timeout for a poll.
+  h_.Advance(absl::Milliseconds(9'999));
   EXPECT_THAT(Events(wire::BrokerEvent::kSessionRemoved), IsEmpty());
-  EXPECT_EQ(Send(other, absl::StrCat("poll ", s.token, " 0")), "poll 2\n");
+  h_.Advance(absl::Milliseconds(1));
+  std::vector<wire::BrokerEvent> removed =
+      Events(wire::BrokerEvent::kSessionRemoved);
+  ASSERT_EQ(removed.size(), 1u);
+  EXPECT_EQ(removed[0].session_removed().code(), wire::SESSION_EXPIRED);
+  EXPECT_THAT(rec_.polls, IsEmpty());
+}
+
+TEST_F(LinkLessSessionsTest, HelloCannotActForASession) {
+  const ConnectionId link = Link();
+  const Opened s = Open(link);
+  EXPECT_EQ(Send(link, absl::StrCat("hellofor ", s.token)),
+            "error 0 HANDSHAKE_REQUIRED\n");
+  // Neither the link nor the session is harmed.
+  EXPECT_EQ(Send(link, absl::StrCat("sub ", s.token, " t")), "ack 2\n");
 }
 
 // --- Ending -----------------------------------------------------------------
@@ -507,6 +534,8 @@ TEST_F(LinkLessSessionsTest, CloseAcksAndEmitsSessionRemoved) {
 
   EXPECT_EQ(Send(link, absl::StrCat("poll ", s.token, " 0")),
             "error 3 SESSION_UNKNOWN\n");
+  ASSERT_FALSE(rec_.errors.empty());
+  EXPECT_THAT(rec_.errors.back(), HasSubstr("ended: session closed"));
   EXPECT_EQ(Send(link, absl::StrCat("close ", s.token)),
             "error 4 SESSION_UNKNOWN\n");
   EXPECT_THAT(rec_.polls, IsEmpty());
@@ -521,7 +550,8 @@ TEST_F(LinkLessSessionsTest, CloseEndsAPendingPollWithTheEndedStatus) {
   ASSERT_EQ(rec_.polls.size(), 1u);
   EXPECT_EQ(rec_.polls[0].op_id, 2u);
   EXPECT_EQ(rec_.polls[0].ended, wire::CONNECTION_CLOSED);
-  EXPECT_THAT(Take(poller), HasSubstr("poll 2\n"));
+  // The session's codec said why in its last output.
+  EXPECT_EQ(Take(poller), "poll 2\nerror 0 CONNECTION_CLOSED\n");
 }
 
 TEST_F(LinkLessSessionsTest, SessionExpiresAfterSessionTimeoutWithoutPoll) {
@@ -538,6 +568,8 @@ TEST_F(LinkLessSessionsTest, SessionExpiresAfterSessionTimeoutWithoutPoll) {
   EXPECT_EQ(h_.broker().statistics().sessions_expired, 1u);
   EXPECT_EQ(Send(link, absl::StrCat("poll ", s.token, " 0")),
             "error 2 SESSION_UNKNOWN\n");
+  ASSERT_FALSE(rec_.errors.empty());
+  EXPECT_THAT(rec_.errors.back(), HasSubstr("ended: session expired"));
 }
 
 TEST_F(LinkLessSessionsTest, PendingPollKeepsSessionAliveAndItsEndRestarts) {
@@ -554,6 +586,57 @@ TEST_F(LinkLessSessionsTest, PendingPollKeepsSessionAliveAndItsEndRestarts) {
   EXPECT_THAT(Events(wire::BrokerEvent::kSessionRemoved), IsEmpty());
   h_.Advance(absl::Milliseconds(1));
   EXPECT_EQ(Events(wire::BrokerEvent::kSessionRemoved).size(), 1u);
+}
+
+TEST_F(LinkLessSessionsTest, ShutdownAnswersPendingPollsBeforeGoodbye) {
+  const ConnectionId link = Link();
+  const Opened s = Open(link);
+  Send(link, absl::StrCat("poll ", s.token, " 30000"));
+  h_.broker().Shutdown(h_.now());
+  h_.Pump();
+  ASSERT_EQ(rec_.polls.size(), 1u);
+  EXPECT_EQ(rec_.polls[0].ended, wire::SHUTTING_DOWN);
+  // The session's last word, then the link's own.
+  EXPECT_EQ(Take(link),
+            "poll 2\ngoodbye SHUTTING_DOWN\ngoodbye SHUTTING_DOWN\n");
+}
+
+// Native resumable sessions and polled sessions share the token table but
+// not their operations.
+TEST_F(LinkLessSessionsTest, NativeHelloCannotResumeAPolledSession) {
+  const ConnectionId link = Link();
+  const Opened s = Open(link);
+  TestClient& native = h_.Connect("native", /*hello=*/false);
+  wire::ClientMessage hello;
+  hello.mutable_hello()->set_protocol_version(1);
+  hello.mutable_hello()->set_resume_token(s.token);
+  native.Send(hello);
+  wire::ServerMessage welcome = native.Next();
+  ASSERT_TRUE(welcome.has_welcome()) << welcome.DebugString();
+  EXPECT_FALSE(welcome.welcome().resumed());
+  EXPECT_EQ(welcome.welcome().resume_code(), wire::SESSION_UNKNOWN);
+  // The polled session is untouched.
+  EXPECT_EQ(Send(link, absl::StrCat("poll ", s.token, " 0")), "poll 2\n");
+}
+
+TEST_F(LinkLessSessionsTest, NativeSessionTokenCannotBePolled) {
+  const ConnectionId link = Link();
+  TestClient& native = h_.Connect("native", /*hello=*/false);
+  wire::ClientMessage hello;
+  hello.mutable_hello()->set_protocol_version(1);
+  hello.mutable_hello()->set_resumable(true);
+  native.Send(hello);
+  wire::ServerMessage welcome = native.Next();
+  ASSERT_TRUE(welcome.has_welcome()) << welcome.DebugString();
+  const std::string token = welcome.welcome().resume_token();
+  ASSERT_FALSE(token.empty());
+  EXPECT_EQ(Send(link, absl::StrCat("poll ", token, " 0")),
+            "error 1 SESSION_UNKNOWN\n");
+  EXPECT_EQ(Send(link, absl::StrCat("sub ", token, " t")),
+            "error 2 SESSION_UNKNOWN\n");
+  EXPECT_EQ(Send(link, absl::StrCat("close ", token)),
+            "error 3 SESSION_UNKNOWN\n");
+  EXPECT_FALSE(native.closed());
 }
 
 // --- Routing
@@ -582,85 +665,141 @@ TEST_F(LinkLessSessionsTest, MessageIdTellsRoutedMessagesApart) {
 
 // --- Bounds -----------------------------------------------------------------
 
-TEST(LinkLessSessionLimitsTest, FullQueueEndsSessionUnderDisconnectPolicy) {
+// The session's queue is an output buffer like a connection's: bounded by
+// max_outbound_bytes, with the slow-consumer policy acting at the bound.
+BrokerOptions Bounded(BrokerOptions::SlowConsumerPolicy policy) {
   BrokerOptions options;
   options.set_statistics_interval_ms(0);
+  options.set_session_timeout_ms(10'000);
   options.set_max_outbound_bytes(64);
-  options.set_slow_consumer_policy(BrokerOptions::DISCONNECT);
-  BrokerHarness h(options);
-  Recorder rec;
-  Connection& c = h.broker().Accept(PeerInfo{"lines"}, h.now(),
-                                    std::make_unique<LinesCodec>(&rec));
-  c.Receive("hello\nopen - x\n", h.now());
-  h.Pump();
-  std::string out = c.CopyPendingOutput();
-  c.Consume(out.size());
-  const std::vector<std::string> words = absl::StrSplit(out, ' ');
-  ASSERT_GE(words.size(), 4u) << out;
-  const std::string token = words[3];
-  c.Receive(absl::StrCat("sub ", token, " t\n"), h.now());
-  h.Pump();
-  h.TakeEvents();
-
-  TestClient& pub = h.Connect("pub");
-  for (int k = 0; k < 20; ++k) pub.Publish("t", "0123456789");
-  EXPECT_EQ(h.broker().statistics().slow_consumer_disconnects, 1u);
-  bool removed = false;
-  for (const wire::BrokerEvent& event : h.TakeEvents()) {
-    if (event.has_session_removed()) {
-      removed = true;
-      EXPECT_EQ(event.session_removed().code(), wire::SLOW_CONSUMER);
-    }
-  }
-  EXPECT_TRUE(removed);
-  // Its client learns on the next poll.
-  out = c.CopyPendingOutput();
-  c.Consume(out.size());
-  c.Receive(absl::StrCat("poll ", token, " 0\n"), h.now());
-  h.Pump();
-  EXPECT_EQ(c.CopyPendingOutput(), "error 3 SESSION_UNKNOWN\n");
-  EXPECT_THAT(rec.polls, IsEmpty());
+  options.set_slow_consumer_policy(policy);
+  options.set_max_sessions(2);
+  return options;
 }
 
-TEST(LinkLessSessionLimitsTest, FullQueueDropsDeliveriesUnderDropPolicy) {
-  BrokerOptions options;
-  options.set_statistics_interval_ms(0);
-  options.set_max_outbound_bytes(64);
-  options.set_slow_consumer_policy(BrokerOptions::DROP);
-  BrokerHarness h(options);
-  Recorder rec;
-  Connection& c = h.broker().Accept(PeerInfo{"lines"}, h.now(),
-                                    std::make_unique<LinesCodec>(&rec));
-  c.Receive("hello\nopen - x\n", h.now());
-  h.Pump();
-  std::string out = c.CopyPendingOutput();
-  c.Consume(out.size());
-  const std::vector<std::string> words = absl::StrSplit(out, ' ');
-  ASSERT_GE(words.size(), 4u) << out;
-  const std::string token = words[3];
-  c.Receive(absl::StrCat("sub ", token, " t\n"), h.now());
-  h.Pump();
-  out = c.CopyPendingOutput();
-  c.Consume(out.size());
+class DisconnectPolicyTest : public LinkLessSessionsTest {
+ protected:
+  DisconnectPolicyTest()
+      : LinkLessSessionsTest(Bounded(BrokerOptions::DISCONNECT)) {}
+};
+class DropPolicyTest : public LinkLessSessionsTest {
+ protected:
+  DropPolicyTest() : LinkLessSessionsTest(Bounded(BrokerOptions::DROP)) {}
+};
+class BackpressurePolicyTest : public LinkLessSessionsTest {
+ protected:
+  BackpressurePolicyTest()
+      : LinkLessSessionsTest(Bounded(BrokerOptions::BACKPRESSURE)) {}
+};
 
-  TestClient& pub = h.Connect("pub");
+TEST_F(DisconnectPolicyTest, FullQueueEndsTheSession) {
+  const ConnectionId link = Link();
+  const Opened s = Open(link);
+  EXPECT_EQ(Send(link, absl::StrCat("sub ", s.token, " t")), "ack 2\n");
+  h_.TakeEvents();
+
+  TestClient& pub = h_.Connect("pub");
+  for (int k = 0; k < 20; ++k) pub.Publish("t", "0123456789");
+  EXPECT_EQ(h_.broker().statistics().slow_consumer_disconnects, 1u);
+  std::vector<wire::BrokerEvent> removed =
+      Events(wire::BrokerEvent::kSessionRemoved);
+  ASSERT_EQ(removed.size(), 1u);
+  EXPECT_EQ(removed[0].session_removed().code(), wire::SLOW_CONSUMER);
+  // The publisher is not harmed; the session's client learns on its next
+  // poll why the session ended.
+  EXPECT_FALSE(pub.closed());
+  EXPECT_EQ(Send(link, absl::StrCat("poll ", s.token, " 0")),
+            "error 3 SESSION_UNKNOWN\n");
+  EXPECT_THAT(rec_.errors.back(), HasSubstr("slow consumer"));
+  EXPECT_THAT(rec_.polls, IsEmpty());
+}
+
+TEST_F(DropPolicyTest, FullQueueDropsDeliveriesAndKeepsTheSession) {
+  const ConnectionId link = Link();
+  const Opened s = Open(link);
+  EXPECT_EQ(Send(link, absl::StrCat("sub ", s.token, " t")), "ack 2\n");
+
+  TestClient& pub = h_.Connect("pub");
   for (int k = 0; k < 20; ++k) pub.Publish("t", absl::StrCat("message-", k));
-  const uint64_t dropped = h.broker().statistics().dropped_deliveries;
+  const uint64_t dropped = h_.broker().statistics().dropped_deliveries;
   EXPECT_GT(dropped, 0u);
-  c.Receive(absl::StrCat("poll ", token, " 0\n"), h.now());
-  h.Pump();
-  ASSERT_EQ(rec.polls.size(), 1u);
-  // What was queued is kept, in order, up to the limit.
-  EXPECT_THAT(rec.polls[0].output, ::testing::StartsWith("msg t message-0\n"));
+  Send(link, absl::StrCat("poll ", s.token, " 0"));
+  ASSERT_EQ(rec_.polls.size(), 1u);
+  // What was queued is kept, in order, up to the bound.
+  EXPECT_THAT(rec_.polls[0].output, ::testing::StartsWith("msg t message-0\n"));
   const std::vector<absl::string_view> lines =
-      absl::StrSplit(rec.polls[0].output, '\n', absl::SkipEmpty());
+      absl::StrSplit(rec_.polls[0].output, '\n', absl::SkipEmpty());
   EXPECT_EQ(lines.size() + dropped, 20u);
+  EXPECT_LT(rec_.polls[0].output.size(), 64u + 32u);
   // Drained by the poll, the session takes deliveries again.
   pub.Publish("t", "after");
-  c.Receive(absl::StrCat("poll ", token, " 0\n"), h.now());
-  h.Pump();
-  ASSERT_EQ(rec.polls.size(), 2u);
-  EXPECT_EQ(rec.polls[1].output, "msg t after\n");
+  Send(link, absl::StrCat("poll ", s.token, " 0"));
+  ASSERT_EQ(rec_.polls.size(), 2u);
+  EXPECT_EQ(rec_.polls[1].output, "msg t after\n");
+}
+
+TEST_F(BackpressurePolicyTest, FullQueueStallsPublisherUntilAPollDrainsIt) {
+  const ConnectionId link = Link();
+  const Opened s = Open(link);
+  EXPECT_EQ(Send(link, absl::StrCat("sub ", s.token, " t")), "ack 2\n");
+
+  TestClient& pub = h_.Connect("pub");
+  std::string frames;
+  for (int k = 0; k < 20; ++k) {
+    wire::ClientMessage m;
+    m.mutable_publish()->set_topic("t");
+    m.mutable_publish()->set_payload(absl::StrCat("message-", k));
+    frames += EncodeFrame(m);
+  }
+  pub.SendRaw(frames);
+  EXPECT_EQ(h_.broker().statistics().stalled_publishers, 1u);
+
+  // Each poll drains the queue and lets the publisher go on; nothing is
+  // lost and the order holds.
+  std::string expected;
+  for (int k = 0; k < 20; ++k) {
+    absl::StrAppend(&expected, "msg t message-", k, "\n");
+  }
+  std::string received;
+  for (int polls = 0; polls < 20 && received.size() < expected.size();
+       ++polls) {
+    const size_t before = rec_.polls.size();
+    Send(link, absl::StrCat("poll ", s.token, " 0"));
+    ASSERT_EQ(rec_.polls.size(), before + 1);
+    received += rec_.polls.back().output;
+  }
+  EXPECT_EQ(received, expected);
+  EXPECT_EQ(h_.broker().statistics().stalled_publishers, 0u);
+  EXPECT_EQ(h_.broker().statistics().dropped_deliveries, 0u);
+}
+
+TEST_F(BackpressurePolicyTest, SessionNotPolledWithinMaxStallEnds) {
+  const ConnectionId link = Link();
+  const Opened s = Open(link);
+  EXPECT_EQ(Send(link, absl::StrCat("sub ", s.token, " t")), "ack 2\n");
+  TestClient& pub = h_.Connect("pub");
+  for (int k = 0; k < 20; ++k) pub.Publish("t", "0123456789");
+  EXPECT_EQ(h_.broker().statistics().stalled_publishers, 1u);
+  h_.TakeEvents();
+  h_.Advance(absl::Milliseconds(2'000));  // max_stall_ms
+  std::vector<wire::BrokerEvent> removed =
+      Events(wire::BrokerEvent::kSessionRemoved);
+  ASSERT_EQ(removed.size(), 1u);
+  EXPECT_EQ(removed[0].session_removed().code(), wire::SLOW_CONSUMER);
+  // The publisher goes on.
+  EXPECT_EQ(h_.broker().statistics().stalled_publishers, 0u);
+  EXPECT_FALSE(pub.closed());
+}
+
+TEST_F(DropPolicyTest, OpeningPastMaxSessionsIsRefused) {
+  const ConnectionId link = Link();
+  const Opened first = Open(link);
+  Open(link);
+  EXPECT_EQ(Send(link, "open - third"), "error 3 TOO_MANY_CONNECTIONS\n");
+  EXPECT_THAT(rec_.errors.back(), HasSubstr("the limit is 2"));
+  // Closing one makes room.
+  EXPECT_EQ(Send(link, absl::StrCat("close ", first.token)), "ack 4\n");
+  EXPECT_FALSE(Open(link).token.empty());
 }
 
 }  // namespace
