@@ -68,8 +68,9 @@ std::string Contents(const OutboundBuffer& buffer) {
 //   close TOKEN [BINDING]             SessionOp::kClose
 //   sub TOKEN PATTERN [BINDING]       Subscribe for the session
 //   pub TOKEN TOPIC PAYLOAD [BINDING] publish for the session
+//   req TOKEN TOPIC PAYLOAD           Request for the session
 // Out: "welcome TOKEN BINDING", "ack OP_ID", "error OP_ID CODE",
-// "goodbye CODE", "other";
+// "goodbye CODE", "response OP_ID STATUS PAYLOAD", "other";
 // deliveries as "msg TOPIC PAYLOAD"; poll answers as "poll OP_ID" followed
 // by the session's output.
 class LinesCodec final : public ProtocolCodec {
@@ -124,6 +125,12 @@ class LinesCodec final : public ProtocolCodec {
       op.message.mutable_subscribe()->set_pattern(word(2));
       op.session.token = word(1);
       op.session.binding = word(3);
+    } else if (command == "req" && words.size() >= 4) {
+      wire::Request* request = op.message.mutable_request();
+      request->set_op_id(++last_op_id_);
+      request->set_topic(std::string(words[2]));
+      request->set_payload(std::string(words[3]));
+      op.session.token = word(1);
     } else if (command == "pub" && words.size() >= 4) {
       op.kind = Operation::Kind::kPublish;
       op.publish.Reset();
@@ -152,6 +159,11 @@ class LinesCodec final : public ProtocolCodec {
       recorder_->errors.push_back(message.error().message());
       out.Append(absl::StrCat("error ", message.error().op_id(), " ",
                               wire::Code_Name(message.error().code()), "\n"));
+    } else if (message.has_response()) {
+      const wire::Response& r = message.response();
+      out.Append(absl::StrCat("response ", r.op_id(), " ",
+                              wire::RequestStatus_Name(r.status()), " ",
+                              r.payload(), "\n"));
     } else if (message.has_goodbye()) {
       out.Append(absl::StrCat("goodbye ",
                               wire::Code_Name(message.goodbye().code()), "\n"));
@@ -661,6 +673,36 @@ TEST_F(LinkLessSessionsTest, MessageIdTellsRoutedMessagesApart) {
   ASSERT_EQ(rec_.message_ids.size(), 6u);
   EXPECT_NE(rec_.message_ids[4], rec_.message_ids[2]);
   EXPECT_NE(rec_.message_ids[4], 0u);
+}
+
+TEST_F(LinkLessSessionsTest, EmbedderPublishAnswersAPendingPoll) {
+  const ConnectionId link = Link();
+  const Opened s = Open(link);
+  Send(link, absl::StrCat("sub ", s.token, " t"));
+  Send(link, absl::StrCat("poll ", s.token, " 30000"));
+  absl::StatusOr<uint64_t> delivered =
+      h_.broker().Publish("t", "from-embedder", h_.now());
+  ASSERT_TRUE(delivered.ok()) << delivered.status();
+  EXPECT_EQ(*delivered, 1u);
+  EXPECT_EQ(Take(link), "poll 3\nmsg t from-embedder\n");
+}
+
+TEST_F(LinkLessSessionsTest, RequestForSessionIsAnsweredThroughItsPolls) {
+  const ConnectionId link = Link();
+  const Opened s = Open(link);
+  TestClient& server = h_.Connect("server");
+  server.Serve("svc");
+  EXPECT_EQ(Send(link, absl::StrCat("req ", s.token, " svc question")), "");
+  wire::ServerMessage served = server.Next();
+  ASSERT_TRUE(served.has_request()) << served.DebugString();
+  EXPECT_EQ(served.request().payload(), "question");
+  EXPECT_EQ(Send(link, absl::StrCat("poll ", s.token, " 30000")), "");
+  server.Respond(served.request().request_id(), "answer");
+  EXPECT_EQ(Take(link), "poll 3\nresponse 2 REQUEST_OK answer\n");
+  // Without a server, the answer comes the same way.
+  Send(link, absl::StrCat("req ", s.token, " nobody x"));
+  EXPECT_EQ(Send(link, absl::StrCat("poll ", s.token, " 0")),
+            "poll 5\nresponse 4 NO_SERVER \n");
 }
 
 // --- Bounds -----------------------------------------------------------------
