@@ -429,26 +429,25 @@ TEST_F(LinkLessSessionsTest, PollWithZeroTimeoutAnswersAtOnce) {
   EXPECT_TRUE(rec_.polls[0].timed_out);
 }
 
-TEST_F(LinkLessSessionsTest, PollTimeoutIsCappedByMaxRequestTimeout) {
-  BrokerOptions options = Options();
-  options.set_max_request_timeout_ms(2000);
-  BrokerHarness h(options);
-  Recorder rec;
-  Connection& c = h.broker().Accept(PeerInfo{"lines"}, h.now(),
-                                    std::make_unique<LinesCodec>(&rec));
-  c.Receive("hello\nopen - x\n", h.now());
-  h.Pump();
-  std::string out = c.CopyPendingOutput();
-  c.Consume(out.size());
-  const std::vector<std::string> words = absl::StrSplit(out, ' ');
-  ASSERT_GE(words.size(), 4u) << out;
-  c.Receive(absl::StrCat("poll ", words[3], " 60000\n"), h.now());
-  h.Pump();
-  h.Advance(absl::Milliseconds(1999));
-  EXPECT_THAT(rec.polls, IsEmpty());
-  h.Advance(absl::Milliseconds(1));
-  ASSERT_EQ(rec.polls.size(), 1u);
-  EXPECT_TRUE(rec.polls[0].timed_out);
+class LinkLessSessionPollCapTest : public LinkLessSessionsTest {
+ protected:
+  static BrokerOptions Capped() {
+    BrokerOptions options = Options();
+    options.set_max_request_timeout_ms(2000);
+    return options;
+  }
+  LinkLessSessionPollCapTest() : LinkLessSessionsTest(Capped()) {}
+};
+
+TEST_F(LinkLessSessionPollCapTest, PollTimeoutIsCappedByMaxRequestTimeout) {
+  const ConnectionId link = Link();
+  const Opened s = Open(link);
+  EXPECT_EQ(Send(link, absl::StrCat("poll ", s.token, " 60000")), "");
+  h_.Advance(absl::Milliseconds(1999));
+  EXPECT_THAT(rec_.polls, IsEmpty());
+  h_.Advance(absl::Milliseconds(1));
+  ASSERT_EQ(rec_.polls.size(), 1u);
+  EXPECT_TRUE(rec_.polls[0].timed_out);
 }
 
 TEST_F(LinkLessSessionsTest, NewerPollEndsOlderOne) {
@@ -719,22 +718,23 @@ BrokerOptions Bounded(BrokerOptions::SlowConsumerPolicy policy) {
   return options;
 }
 
-class DisconnectPolicyTest : public LinkLessSessionsTest {
+class LinkLessSessionDisconnectPolicyTest : public LinkLessSessionsTest {
  protected:
-  DisconnectPolicyTest()
+  LinkLessSessionDisconnectPolicyTest()
       : LinkLessSessionsTest(Bounded(BrokerOptions::DISCONNECT)) {}
 };
-class DropPolicyTest : public LinkLessSessionsTest {
+class LinkLessSessionDropPolicyTest : public LinkLessSessionsTest {
  protected:
-  DropPolicyTest() : LinkLessSessionsTest(Bounded(BrokerOptions::DROP)) {}
+  LinkLessSessionDropPolicyTest()
+      : LinkLessSessionsTest(Bounded(BrokerOptions::DROP)) {}
 };
-class BackpressurePolicyTest : public LinkLessSessionsTest {
+class LinkLessSessionBackpressurePolicyTest : public LinkLessSessionsTest {
  protected:
-  BackpressurePolicyTest()
+  LinkLessSessionBackpressurePolicyTest()
       : LinkLessSessionsTest(Bounded(BrokerOptions::BACKPRESSURE)) {}
 };
 
-TEST_F(DisconnectPolicyTest, FullQueueEndsTheSession) {
+TEST_F(LinkLessSessionDisconnectPolicyTest, FullQueueEndsTheSession) {
   const ConnectionId link = Link();
   const Opened s = Open(link);
   EXPECT_EQ(Send(link, absl::StrCat("sub ", s.token, " t")), "ack 2\n");
@@ -756,7 +756,8 @@ TEST_F(DisconnectPolicyTest, FullQueueEndsTheSession) {
   EXPECT_THAT(rec_.polls, IsEmpty());
 }
 
-TEST_F(DropPolicyTest, FullQueueDropsDeliveriesAndKeepsTheSession) {
+TEST_F(LinkLessSessionDropPolicyTest,
+       FullQueueDropsDeliveriesAndKeepsTheSession) {
   const ConnectionId link = Link();
   const Opened s = Open(link);
   EXPECT_EQ(Send(link, absl::StrCat("sub ", s.token, " t")), "ack 2\n");
@@ -780,7 +781,8 @@ TEST_F(DropPolicyTest, FullQueueDropsDeliveriesAndKeepsTheSession) {
   EXPECT_EQ(rec_.polls[1].output, "msg t after\n");
 }
 
-TEST_F(BackpressurePolicyTest, FullQueueStallsPublisherUntilAPollDrainsIt) {
+TEST_F(LinkLessSessionBackpressurePolicyTest,
+       FullQueueStallsPublisherUntilAPollDrainsIt) {
   const ConnectionId link = Link();
   const Opened s = Open(link);
   EXPECT_EQ(Send(link, absl::StrCat("sub ", s.token, " t")), "ack 2\n");
@@ -815,7 +817,8 @@ TEST_F(BackpressurePolicyTest, FullQueueStallsPublisherUntilAPollDrainsIt) {
   EXPECT_EQ(h_.broker().statistics().dropped_deliveries, 0u);
 }
 
-TEST_F(BackpressurePolicyTest, SessionNotPolledWithinMaxStallEnds) {
+TEST_F(LinkLessSessionBackpressurePolicyTest,
+       SessionNotPolledWithinMaxStallEnds) {
   const ConnectionId link = Link();
   const Opened s = Open(link);
   EXPECT_EQ(Send(link, absl::StrCat("sub ", s.token, " t")), "ack 2\n");
@@ -833,7 +836,13 @@ TEST_F(BackpressurePolicyTest, SessionNotPolledWithinMaxStallEnds) {
   EXPECT_FALSE(pub.closed());
 }
 
-TEST_F(DropPolicyTest, OpeningPastMaxSessionsIsRefused) {
+class LinkLessSessionCountTest : public LinkLessSessionsTest {
+ protected:
+  LinkLessSessionCountTest()
+      : LinkLessSessionsTest(Bounded(BrokerOptions::DROP)) {}
+};
+
+TEST_F(LinkLessSessionCountTest, OpeningPastMaxSessionsIsRefused) {
   const ConnectionId link = Link();
   const Opened first = Open(link);
   Open(link);
