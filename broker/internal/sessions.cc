@@ -569,6 +569,20 @@ void BrokerCore::FlushPoll(ConnectionCore& s, bool timed_out,
     EndPoll(s);
     return;
   }
+  if (!timed_out && ended.ok() &&
+      link->outbound_.size() >= link->outbound_limit_) {
+    // The poller's peer is not reading (a stream that goes on polling):
+    // the output stays in the session, whose own bound and slow-consumer
+    // policy then act, until the link drains (OnDrained wakes it).
+    if (s.stalled_on_ == 0) {
+      link->waiting_publishers_.push_back(s.id_);
+      s.stalled_on_ = 1;
+      s.stalled_since_ = now_;
+      ++stats_.publisher_stalls;
+      ++stats_.stalled_publishers;
+    }
+    return;
+  }
   PollUpdate update{s.outbound_, s.poll_op_id_, timed_out, ended};
   const bool keep = link->codec_->EncodePoll(update, link->outbound_);
   ++stats_.messages_out;

@@ -836,6 +836,37 @@ TEST_F(LinkLessSessionBackpressurePolicyTest,
   EXPECT_FALSE(pub.closed());
 }
 
+TEST_F(LinkLessSessionBackpressurePolicyTest,
+       StreamingPollToALinkThatDoesNotReadStaysBounded) {
+  rec_.streaming = true;
+  const ConnectionId link = Link();
+  const Opened s = Open(link);
+  EXPECT_EQ(Send(link, absl::StrCat("sub ", s.token, " t")), "ack 2\n");
+  Send(link, absl::StrCat("poll ", s.token, " 30000"));
+  TestClient& pub = h_.Connect("pub");
+  // The link's peer reads nothing while much is published.
+  for (int k = 0; k < 200; ++k) pub.Publish("t", "0123456789");
+  Connection* c = h_.broker().FindConnection(link);
+  ASSERT_NE(c, nullptr);
+  EXPECT_LE(c->CopyPendingOutput().size(), 4u * 64u);
+  // The session's own bound then holds the publisher back, and nothing is
+  // lost: once the peer reads, everything arrives in order.
+  EXPECT_EQ(h_.broker().statistics().dropped_deliveries, 0u);
+  // Read the link until no more output comes.
+  size_t messages = 0;
+  for (int turns = 0; turns < 1000; ++turns) {
+    const std::string out = Take(link);
+    if (out.empty()) break;
+    for (absl::string_view line : absl::StrSplit(out, '\n')) {
+      if (line == "msg t 0123456789") ++messages;
+    }
+    h_.Pump();
+  }
+  EXPECT_EQ(messages, 200u);
+  EXPECT_FALSE(pub.closed());
+  EXPECT_EQ(h_.broker().statistics().stalled_publishers, 0u);
+}
+
 class LinkLessSessionCountTest : public LinkLessSessionsTest {
  protected:
   LinkLessSessionCountTest()
