@@ -599,6 +599,17 @@ void BrokerCore::EndPoll(ConnectionCore& s) {
   if (!s.poller_.valid()) return;
   if (ConnectionCore* link = FindConnection(s.poller_)) {
     if (link->polling_ == s.id_) link->polling_ = ConnectionId();
+    // Output held for this link (FlushPoll) now waits for the next poller.
+    std::vector<ConnectionId>& waiting = link->waiting_publishers_;
+    auto held = std::find(waiting.begin(), waiting.end(), s.id_);
+    if (held != waiting.end()) {
+      waiting.erase(held);
+      if (waiting.empty()) timers_.Cancel(link->stall_timer_);
+      if (--s.stalled_on_ == 0) {
+        --stats_.stalled_publishers;
+        stats_.stalled_ms += absl::ToInt64Milliseconds(now_ - s.stalled_since_);
+      }
+    }
   }
   s.poller_ = ConnectionId();
   timers_.Cancel(s.poll_timer_);

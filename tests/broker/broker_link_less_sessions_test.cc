@@ -867,6 +867,43 @@ TEST_F(LinkLessSessionBackpressurePolicyTest,
   EXPECT_EQ(h_.broker().statistics().stalled_publishers, 0u);
 }
 
+TEST_F(LinkLessSessionBackpressurePolicyTest,
+       OutputHeldForAnOldPollerGoesToTheNextOneWhenItDrains) {
+  rec_.streaming = true;
+  const ConnectionId first = Link();
+  const ConnectionId second = Link();
+  const Opened s = Open(first);
+  EXPECT_EQ(Send(first, absl::StrCat("sub ", s.token, " t")), "ack 2\n");
+  Send(first, absl::StrCat("poll ", s.token, " 30000"));
+  TestClient& pub = h_.Connect("pub");
+  // The first poller reads nothing: output is held for it.
+  for (int k = 0; k < 50; ++k) pub.Publish("t", "0123456789");
+  EXPECT_EQ(h_.broker().statistics().stalled_publishers, 2u);
+  // A second link takes over the poll and does not read either at first.
+  std::string taken = Send(second, absl::StrCat("poll ", s.token, " 30000"));
+  for (int k = 0; k < 50; ++k) pub.Publish("t", "0123456789");
+  // Once it reads, everything the first link was not given comes, though
+  // the first link, still open, never reads.
+  size_t messages = 0;
+  // Looked at, not read: the first link's peer stays silent.
+  absl::StrAppend(&taken,
+                  h_.broker().FindConnection(first)->CopyPendingOutput());
+  for (absl::string_view line : absl::StrSplit(taken, '\n')) {
+    if (line == "msg t 0123456789") ++messages;
+  }
+  for (int turns = 0; turns < 1000; ++turns) {
+    const std::string out = Take(second);
+    if (out.empty()) break;
+    for (absl::string_view line : absl::StrSplit(out, '\n')) {
+      if (line == "msg t 0123456789") ++messages;
+    }
+    h_.Pump();
+  }
+  EXPECT_EQ(messages, 100u);
+  EXPECT_EQ(h_.broker().statistics().stalled_publishers, 0u);
+  EXPECT_EQ(h_.broker().statistics().dropped_deliveries, 0u);
+}
+
 class LinkLessSessionCountTest : public LinkLessSessionsTest {
  protected:
   LinkLessSessionCountTest()
