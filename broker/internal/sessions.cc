@@ -569,6 +569,20 @@ void BrokerCore::FlushPoll(ConnectionCore& s, bool timed_out,
     EndPoll(s);
     return;
   }
+  if (!timed_out && ended.ok() &&
+      link->outbound_.size() >= link->outbound_limit_) {
+    // The poller's peer is not reading (a stream that goes on polling):
+    // the output stays in the session, whose own bound and slow-consumer
+    // policy then act, until the link drains (OnDrained wakes it).
+    if (s.stalled_on_ == 0) {
+      link->waiting_publishers_.push_back(s.id_);
+      s.stalled_on_ = 1;
+      s.stalled_since_ = now_;
+      ++stats_.publisher_stalls;
+      ++stats_.stalled_publishers;
+    }
+    return;
+  }
   PollUpdate update{s.outbound_, s.poll_op_id_, timed_out, ended};
   const bool keep = link->codec_->EncodePoll(update, link->outbound_);
   ++stats_.messages_out;
@@ -585,6 +599,17 @@ void BrokerCore::EndPoll(ConnectionCore& s) {
   if (!s.poller_.valid()) return;
   if (ConnectionCore* link = FindConnection(s.poller_)) {
     if (link->polling_ == s.id_) link->polling_ = ConnectionId();
+    // Output held for this link (FlushPoll) now waits for the next poller.
+    std::vector<ConnectionId>& waiting = link->waiting_publishers_;
+    auto held = std::find(waiting.begin(), waiting.end(), s.id_);
+    if (held != waiting.end()) {
+      waiting.erase(held);
+      if (waiting.empty()) timers_.Cancel(link->stall_timer_);
+      if (--s.stalled_on_ == 0) {
+        --stats_.stalled_publishers;
+        stats_.stalled_ms += absl::ToInt64Milliseconds(now_ - s.stalled_since_);
+      }
+    }
   }
   s.poller_ = ConnectionId();
   timers_.Cancel(s.poll_timer_);
