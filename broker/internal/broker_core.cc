@@ -713,13 +713,7 @@ void BrokerCore::Send(ConnectionCore& c, const wire::ServerMessage& message) {
   // A session whose link was lost has no reader: past its buffer it ends.
   if (ABSL_PREDICT_FALSE(c.detached_) &&
       c.outbound_.size() >= c.outbound_limit_) {
-    ++stats_.session_overflows;
-    EndSession(
-        c, ProtocolError(wire::SESSION_OVERFLOW,
-                         absl::StrCat("session ended while its link was lost: ",
-                                      c.outbound_.size(),
-                                      " bytes waited for it; the limit is ",
-                                      options_.session_buffer_bytes())));
+    EndOverflowedSession(c);
     return;
   }
   // Replies are never dropped (that would break the protocol), but a peer

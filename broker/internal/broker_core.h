@@ -226,6 +226,9 @@ class BrokerCore {
                               std::unique_ptr<ProtocolCodec> codec);
   // Ends a session without a link, with `why` (carrying a wire::Code).
   void EndSession(ConnectionCore& s, absl::Status why);
+  // Ends detached session `s` whose waiting output reached
+  // session_buffer_bytes, with SESSION_OVERFLOW its client sees on resume.
+  void EndOverflowedSession(ConnectionCore& s);
   // A session without a link was released: answers its poll, destroys it.
   void FinishUnlinked(ConnectionCore& s);
   void RememberEnded(const std::string& token, const absl::Status& why);

@@ -6,32 +6,12 @@
 
 #include "absl/strings/str_cat.h"
 #include "broker/internal/broker_core.h"
+#include "broker/internal/message_checks.h"
 #include "core/headers.h"
 #include "core/status.h"
 #include "core/topic.h"
 
 namespace manifold::internal {
-namespace {
-
-absl::Status CheckMessage(absl::string_view payload,
-                          absl::Span<const HeaderView> headers,
-                          uint64_t limit) {
-  size_t size = payload.size();
-  for (const HeaderView& h : headers) {
-    if (absl::Status s = ValidateHeader(h.key, h.value); !s.ok()) return s;
-    size += h.key.size() + h.value.size();
-  }
-  if (size > limit) {
-    return ProtocolError(
-        wire::PAYLOAD_TOO_LARGE,
-        absl::StrCat("payload of ", size,
-                     " bytes (headers included) exceeds the limit of ", limit,
-                     " bytes"));
-  }
-  return absl::OkStatus();
-}
-
-}  // namespace
 
 absl::StatusOr<uint64_t> BrokerCore::PublishFromEmbedder(
     const PublishOp& publish, absl::Time now) {
@@ -46,8 +26,8 @@ absl::StatusOr<uint64_t> BrokerCore::PublishFromEmbedder(
       !s.ok()) {
     return s;
   }
-  if (absl::Status s = CheckMessage(publish.payload, publish.headers,
-                                    options_.max_payload_bytes());
+  if (absl::Status s = CheckSizeAndHeaders(publish.payload, publish.headers,
+                                           options_.max_payload_bytes());
       !s.ok()) {
     return s;
   }
@@ -87,7 +67,7 @@ absl::StatusOr<RequestId> BrokerCore::RequestFromEmbedder(
     return s;
   }
   if (absl::Status s =
-          CheckMessage(payload, headers, options_.max_payload_bytes());
+          CheckSizeAndHeaders(payload, headers, options_.max_payload_bytes());
       !s.ok()) {
     return s;
   }

@@ -275,13 +275,7 @@ bool BrokerCore::HasRoomForDelivery(ConnectionCore& c) {
     // No reader to wait for: a session whose link is lost never stalls
     // anyone; past its buffer it ends, and its client learns why when it
     // comes back.
-    ++stats_.session_overflows;
-    EndSession(
-        c, ProtocolError(wire::SESSION_OVERFLOW,
-                         absl::StrCat("session ended while its link was lost: ",
-                                      c.outbound_.size(),
-                                      " bytes waited for it; the limit is ",
-                                      options_.session_buffer_bytes())));
+    EndOverflowedSession(c);
     return false;
   }
   switch (options_.slow_consumer_policy()) {

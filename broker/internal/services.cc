@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "broker/internal/broker_core.h"
+#include "broker/internal/message_checks.h"
 #include "broker/internal/statistics_proto.h"
 #include "broker/sys_topics.h"
 #include "core/headers.h"
@@ -13,27 +14,6 @@
 #include "core/topic.h"
 
 namespace manifold::internal {
-namespace {
-
-template <typename Headers>
-absl::Status CheckSizeAndHeaders(absl::string_view payload,
-                                 const Headers& headers, size_t limit) {
-  size_t size = payload.size();
-  for (const wire::Header& h : headers) {
-    if (absl::Status s = ValidateHeader(h.key(), h.value()); !s.ok()) return s;
-    size += h.key().size() + h.value().size();
-  }
-  if (size > limit) {
-    return ProtocolError(
-        wire::PAYLOAD_TOO_LARGE,
-        absl::StrCat("payload of ", size,
-                     " bytes (headers included) exceeds the limit of ", limit,
-                     " bytes"));
-  }
-  return absl::OkStatus();
-}
-
-}  // namespace
 
 void BrokerCore::HandleServe(ConnectionCore& c, const wire::Serve& serve) {
   const std::string& topic = serve.topic();

@@ -333,6 +333,16 @@ ConnectionCore& BrokerCore::NewUnlinked(const PeerInfo& peer,
   return s;
 }
 
+void BrokerCore::EndOverflowedSession(ConnectionCore& s) {
+  ++stats_.session_overflows;
+  EndSession(
+      s, ProtocolError(wire::SESSION_OVERFLOW,
+                       absl::StrCat("session ended while its link was lost: ",
+                                    s.outbound_.size(),
+                                    " bytes waited for it; the limit is ",
+                                    options_.session_buffer_bytes())));
+}
+
 void BrokerCore::EndSession(ConnectionCore& s, absl::Status why) {
   if (s.state_ == ConnectionState::kClosing) return;
   // A polled session's codec may tell its client why, in its last poll.
