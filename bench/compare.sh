@@ -78,14 +78,6 @@ manifold_pid=""
 cleanup() { bench_stop "$nats_pid" || true; bench_stop "$manifold_pid" || true; }
 trap cleanup EXIT
 
-wait_for() {  # file pattern: waits up to 10 s for a line matching pattern
-  for _ in $(seq 100); do
-    grep -q "$2" "$1" 2>/dev/null && return 0
-    sleep 0.1
-  done
-  return 1
-}
-
 # nats-server picks a free port itself (-p -1) and logs it.
 nats-server -a 127.0.0.1 -p -1 > "$out/nats-server.log" 2>&1 &
 nats_pid=$!

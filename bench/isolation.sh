@@ -47,14 +47,6 @@ pids=()
 cleanup() { for pid in "${pids[@]}"; do bench_stop "$pid" || true; done; }
 trap cleanup EXIT
 
-wait_for() {  # file pattern: waits up to 10 s for a line matching pattern
-  for _ in $(seq 100); do
-    grep -q "$2" "$1" 2>/dev/null && return 0
-    sleep 0.1
-  done
-  return 1
-}
-
 nats-server -a 127.0.0.1 -p -1 > "$out/nats-server.log" 2>&1 &
 pids+=($!)
 wait_for "$out/nats-server.log" "Listening for client connections" ||

@@ -1,8 +1,9 @@
-# Shell functions shared by bench/compare.sh and bench/loops.sh (sourced, not
-# run). Each script sets `script` (its name, for messages) before sourcing.
+# Shell functions shared by the scripts in bench/ (sourced, not run). Each
+# script sets `script` (its name, for messages) before sourcing.
 #
 #   source "$repo/bench/lib.sh"
 #   bench_binaries /tmp/manifold-x-build   # sets MANIFOLDD and MANIFOLD
+#   wait_for "$out/server.log" "listening on" || die "no server"
 #   before=$(bench_cpu_seconds "$pid")
 #   bench_stop "$pid"
 
@@ -24,6 +25,16 @@ bench_binaries() {
     MANIFOLD="$build/client/manifold"
   fi
   [[ -x "$MANIFOLDD" && -x "$MANIFOLD" ]] || die "no manifoldd/manifold binaries"
+}
+
+# file pattern: true once a line of the file matches pattern; false after
+# 10 s without one (a server's "listening" line, say).
+wait_for() {
+  for _ in $(seq 100); do
+    grep -q "$2" "$1" 2>/dev/null && return 0
+    sleep 0.1
+  done
+  return 1
 }
 
 # pid: true while it runs (an exited child not yet reaped does not count).

@@ -61,14 +61,6 @@ nats_pid=""
 manifold_pid=""
 cleanup() { bench_stop "$nats_pid" || true; bench_stop "$manifold_pid" || true; }
 trap cleanup EXIT
-wait_for() {  # file pattern: waits up to 10 s for a line matching pattern
-  for _ in $(seq 100); do
-    grep -q "$2" "$1" 2>/dev/null && return 0
-    sleep 0.1
-  done
-  return 1
-}
-
 cat > "$out/nats-server.conf" <<'CONF'
 listen: 127.0.0.1:-1
 websocket {
