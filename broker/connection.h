@@ -106,7 +106,9 @@ class Connection {
 
   // --- Outbound ----------------------------------------------------------
 
-  // Bytes waiting to be written to the peer.
+  // Bytes waiting to be written to the peer. A frame a codec is still
+  // gathering (NATS over WebSocket) counts only once the broker closes it,
+  // which every Broker call does before it returns.
   size_t PendingOutputBytes() const;
 
   // Fills `chunks` with the front of the pending output and returns how many

@@ -49,10 +49,12 @@ struct BrokerStatistics {
   uint64_t dropped_events = 0;  // embedder events dropped, queue full
 
   // Flow control (the backpressure policy).
-  uint64_t publisher_stalls = 0;    // times a connection's input was paused
-  uint64_t stalled_publishers = 0;  // gauge: paused right now
-  uint64_t stalled_ms = 0;          // time paused, summed over connections
-  uint64_t stall_timeouts = 0;      // connections past max_stall
+  // Times a connection's input was paused, or a polled session's output
+  // held for its poller; and how many are held right now (a gauge).
+  uint64_t publisher_stalls = 0;
+  uint64_t stalled_publishers = 0;
+  uint64_t stalled_ms = 0;      // time paused, summed over connections
+  uint64_t stall_timeouts = 0;  // connections past max_stall
 
   // Sessions that outlive their links.
   uint64_t detached_sessions = 0;  // gauge: sessions without a link now
