@@ -112,7 +112,8 @@ struct SessionOp {
   enum class Kind {
     // Not a session operation. With a `token`, the operation (kPublish or
     // kMessage) acts for that session: its subscriptions, its echo; the
-    // broker answers the link (or with Error{op_id} SESSION_UNKNOWN).
+    // broker answers the link (or with Error{op_id} SESSION_UNKNOWN),
+    // a Request's Response too, which then ends if the link closes first.
     kNone,
     // Opens a session. Answered with a Welcome whose resume_token is the
     // session's token and session_binding its binding, or an Error{op_id}.

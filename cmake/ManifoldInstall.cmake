@@ -45,9 +45,11 @@ if(TARGET manifold_http_codec)
     core/http/json_messages.h core/http/prometheus.h core/http/query.h
     core/http/request_parser.h core/http/response.h core/http/sse.h
     core/http/websocket_handshake.h
+    broker/http/bayeux.h broker/http/bayeux_json.h
+    broker/http/bayeux_session_codec.h
     broker/http/dashboard_assets.h broker/http/http_codec.h
-    broker/http/http_options.h broker/http/json_codec.h
-    broker/http/websocket_link.h)
+    broker/http/http_options.h broker/http/http_status.h
+    broker/http/json_codec.h broker/http/websocket_link.h)
 endif()
 set(MANIFOLD_PUBLIC_PROTOS
   core/manifold.proto core/config/config_options.proto core/nats/connect.proto

@@ -10,7 +10,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "broker/http/bayeux_session_codec.h"
 #include "broker/http/dashboard_assets.h"
+#include "broker/http/http_status.h"
 #include "broker/http/json_codec.h"
 #include "broker/internal/native_codec.h"
 #include "broker/nats/nats_codec.h"
@@ -43,53 +45,6 @@ http::RequestLimits Limits(const HttpOptions& options) {
   limits.max_header_bytes = options.max_header_bytes;
   limits.max_headers = options.max_headers;
   return limits;
-}
-
-// The HTTP status for an operation's (non-fatal) error.
-int StatusForError(wire::Code code) {
-  switch (code) {
-    case wire::INVALID_TOPIC:
-    case wire::INVALID_PATTERN:
-    case wire::INVALID_ARGUMENT:
-    case wire::MALFORMED_MESSAGE:
-      return 400;
-    case wire::RESERVED_TOPIC:
-    case wire::REFUSED:
-      return 403;
-    case wire::PAYLOAD_TOO_LARGE:
-    case wire::FRAME_TOO_LARGE:
-    case wire::INPUT_OVERFLOW:
-      return 413;
-    case wire::TOO_MANY_PENDING_REQUESTS:
-    case wire::TOO_MANY_SUBSCRIPTIONS:
-      return 429;
-    case wire::HANDSHAKE_TIMEOUT:
-    case wire::KEEPALIVE_TIMEOUT:
-      return 408;
-    case wire::SHUTTING_DOWN:
-    case wire::TOO_MANY_CONNECTIONS:
-    case wire::SLOW_CONSUMER:
-      return 503;
-    default:
-      return 500;
-  }
-}
-
-int StatusForRequest(wire::RequestStatus status) {
-  switch (status) {
-    case wire::REQUEST_OK:
-      return 200;
-    case wire::NO_SERVER:
-      return 503;
-    case wire::TIMED_OUT:
-      return 504;
-    case wire::SERVER_GONE:
-      return 502;
-    case wire::REJECTED:
-      return 422;
-    default:
-      return 500;
-  }
 }
 
 // The wire code for an HTTP status the codec itself answers a broken
@@ -165,6 +120,12 @@ constexpr std::pair<absl::string_view, size_t HttpOptions::*> kCountSettings[] =
         {"http_max_pipelined_requests", &HttpOptions::max_pipelined_requests},
         {"sse_max_topics", &HttpOptions::max_sse_topics},
 };
+constexpr std::pair<absl::string_view, absl::Duration BayeuxOptions::*>
+    kBayeuxDurationSettings[] = {
+        {"bayeux_connect_timeout_ms", &BayeuxOptions::connect_timeout},
+        {"bayeux_interval_ms", &BayeuxOptions::interval},
+        {"bayeux_service_timeout_ms", &BayeuxOptions::service_timeout},
+};
 constexpr std::pair<absl::string_view, absl::Duration HttpOptions::*>
     kDurationSettings[] = {
         {"http_request_timeout_ms", &HttpOptions::request_timeout},
@@ -186,6 +147,13 @@ std::string HttpSettingsText(const HttpOptions& options) {
                     absl::ToInt64Milliseconds(options.*field));
   }
   absl::StrAppend(&text, ";dashboard=", options.dashboard ? 1 : 0);
+  absl::StrAppend(&text, ";bayeux_path=", options.bayeux.path);
+  for (const auto& [key, field] : kBayeuxDurationSettings) {
+    absl::StrAppend(&text, ";", key, "=",
+                    absl::ToInt64Milliseconds(options.bayeux.*field));
+  }
+  absl::StrAppend(
+      &text, ";bayeux_max_batch_messages=", options.bayeux.max_batch_messages);
   return text;
 }
 
@@ -211,6 +179,23 @@ absl::StatusOr<HttpOptions> ParseHttpSettings(absl::string_view text) {
       int64_t ms = 0;
       ok = absl::SimpleAtoi(value, &ms) && ms >= 0;
       options.*field = absl::Milliseconds(ms);
+    }
+    for (const auto& [name, field] : kBayeuxDurationSettings) {
+      if (key != name) continue;
+      known = true;
+      int64_t ms = 0;
+      ok = absl::SimpleAtoi(value, &ms) && ms >= 0;
+      options.bayeux.*field = absl::Milliseconds(ms);
+    }
+    if (key == "bayeux_path") {
+      known = true;
+      ok = value.empty() || absl::StartsWith(value, "/");
+      options.bayeux.path = std::string(value);
+    }
+    if (key == "bayeux_max_batch_messages") {
+      known = true;
+      ok = absl::SimpleAtoi(value, &options.bayeux.max_batch_messages) &&
+           options.bayeux.max_batch_messages > 0;
     }
     if (key == "dashboard") {
       known = true;
@@ -304,8 +289,15 @@ absl::StatusOr<size_t> HttpCodec::EmitStep(Operation& op) {
   Step step = std::move(steps_.front());
   steps_.pop_front();
   // Every operation takes at least one byte of its request; the last one
-  // takes the rest (the request has more bytes than operations).
-  const size_t used = steps_.empty() ? absorbed_ : 1;
+  // takes the rest (the request has more bytes than operations). Over a
+  // WebSocket the rest is what the messages still held leave (Charge()).
+  size_t used = absorbed_;
+  if (!steps_.empty()) {
+    used = 1;
+  } else if (step.charge_held) {
+    used = Charge(0);
+    absorbed_ += used;  // Charge() took it; it is taken once, below
+  }
   if (used == 0 || used > absorbed_) {
     return ProtocolError(wire::INTERNAL,
                          "HTTP request has more operations than bytes");
@@ -366,6 +358,9 @@ absl::StatusOr<size_t> HttpCodec::EmitStep(Operation& op) {
       op.kind = Operation::Kind::kLocal;
       op.local_error = step.error ? wire::INVALID_ARGUMENT : wire::OK;
       break;
+    case Step::Kind::kBayeux:
+      step.batch->Emit(step.index, op);
+      break;
   }
   return used;
 }
@@ -406,6 +401,15 @@ void HttpCodec::PlanRequest() {
             absl::StrCat(method, " ", path, " is not allowed; use ", allowed)),
         false, {{"Allow", std::string(allowed)}});
   };
+  if (IsBayeuxPath(path)) {
+    if (request_.upgrade) {
+      PlanUpgrade(/*nats=*/false);
+      return;
+    }
+    if (method != "POST") return wrong_method("POST");
+    PlanBayeux();
+    return;
+  }
   if (path == "/ws" || path == "/nats") {
     if (!request_.upgrade) {
       AnswerError(400, "BAD_UPGRADE",
@@ -541,7 +545,16 @@ void HttpCodec::PlanUpgrade(bool nats) {
     return;
   }
   std::string protocol;
-  if (nats) {
+  const bool bayeux = IsBayeuxPath(request_.path);
+  if (bayeux) {
+    // Bayeux over WebSocket: one JSON array of messages per text message,
+    // each way. CometD clients may offer the subprotocol "cometd".
+    bayeux_ws_ = true;
+    inner_takes_messages_ = true;
+    inner_pings_as_frames_ = true;
+    name_ = "bayeux-ws";
+    if (upgrade->Offers("cometd")) protocol = "cometd";
+  } else if (nats) {
     inner_ = std::make_unique<NatsCodec>(options_.nats);
     inner_is_stream_ = true;
     name_ = "nats-ws";
@@ -569,6 +582,14 @@ void HttpCodec::PlanUpgrade(bool nats) {
   steps_.push_back(Step(Step::Kind::kLocal));
   mode_ = Mode::kWebSocket;
   ws_ = std::make_unique<WebSocketLink>(start_.max_frame_bytes);
+  if (bayeux) {
+    // The link says Hello for itself; its Bayeux sessions are its
+    // messages' business.
+    hello_sent_ = true;
+    client_name_ = ClientNameFrom(request_, name_);
+    steps_.push_back(Step(Step::Kind::kHello));
+    return;
+  }
   // NATS greets first: its INFO goes out right after the 101.
   inner_->Start(start_, inner_greeting_);
 }
@@ -631,11 +652,193 @@ void HttpCodec::PlanSse(const std::string& query_text) {
 }
 
 // ---------------------------------------------------------------------------
+// Bayeux
+
+bool HttpCodec::IsBayeuxPath(absl::string_view path) const {
+  const std::string& base = options_.bayeux.path;
+  if (base.empty() || !absl::StartsWith(path, base)) return false;
+  // The base, or the base and a message type (/cometd/connect).
+  return path.size() == base.size() || path[base.size()] == '/';
+}
+
+BayeuxBatch::Context HttpCodec::BayeuxContext(bool websocket) const {
+  BayeuxBatch::Context context;
+  context.options = &options_.bayeux;
+  context.websocket = websocket;
+  context.client_name = client_name_;
+  context.make_session_codec = []() -> std::unique_ptr<ProtocolCodec> {
+    return std::make_unique<BayeuxSessionCodec>();
+  };
+  if (!websocket) {
+    if (const std::string* cookie = request_.Header("cookie")) {
+      context.browser = FindCookie(*cookie, kBayeuxBrowserCookie);
+    }
+    for (const http::HttpHeader& h : request_.headers) {
+      // Credentials stay out of events anyone may watch.
+      if (h.name == "cookie" || h.name == "authorization") continue;
+      context.headers.emplace_back(h.name, h.value);
+    }
+  }
+  return context;
+}
+
+void HttpCodec::PlanBayeux() {
+  if (!hello_sent_) {
+    hello_sent_ = true;
+    name_ = "bayeux";
+    client_name_ = ClientNameFrom(request_, name_);
+    steps_.push_back(Step(Step::Kind::kHello));
+  }
+  absl::StatusOr<std::unique_ptr<BayeuxBatch>> batch = BayeuxBatch::Parse(
+      request_.body, BayeuxContext(/*websocket=*/false), last_op_id_);
+  if (!batch.ok()) {
+    AnswerError(absl::IsResourceExhausted(batch.status()) ? 413 : 400,
+                absl::IsResourceExhausted(batch.status()) ? "PAYLOAD_TOO_LARGE"
+                                                          : "INVALID_ARGUMENT",
+                batch.status().message());
+    return;
+  }
+  Answer answer;
+  answer.kind = Answer::Kind::kBayeux;
+  answer.close = !request_.keep_alive;
+  answer.bayeux = *std::move(batch);
+  BayeuxBatch* b = answer.bayeux.get();
+  answers_.push_back(std::move(answer));
+  if (b->operations() == 0) {
+    // Nothing for the broker (every message was refused): answer now.
+    CompleteBayeuxAnswer(answers_.back());
+    steps_.push_back(Step(Step::Kind::kLocal));
+    return;
+  }
+  for (size_t k = 0; k < b->operations(); ++k) {
+    Step step(Step::Kind::kBayeux);
+    step.batch = b;
+    step.index = k;
+    steps_.push_back(std::move(step));
+  }
+}
+
+void HttpCodec::CompleteBayeuxAnswer(Answer& answer) {
+  http::ResponseOptions response;
+  response.close = answer.close;
+  response.headers = {{"Cache-Control", "no-cache"}};
+  if (!answer.bayeux->set_cookie().empty()) {
+    response.headers.emplace_back(
+        "Set-Cookie",
+        absl::StrCat(kBayeuxBrowserCookie, "=", answer.bayeux->set_cookie(),
+                     "; Path=/; HttpOnly; SameSite=Lax"));
+  }
+  http::AppendResponse(200, kJson, answer.bayeux->Render(), response,
+                       answer.bytes);
+  answer.done = true;
+  answer.bayeux.reset();
+}
+
+void HttpCodec::SendBayeuxFrame(absl::string_view json, OutboundBuffer& out) {
+  MoveLocalOutput(out);
+  const absl::string_view parts[] = {json};
+  ws_->SendMessage(WebSocketLink::Opcode::kText, parts, out);
+}
+
+bool HttpCodec::TakeBayeux(const wire::ServerMessage& message,
+                           OutboundBuffer& out) {
+  if (bayeux_ws_) {
+    for (auto it = bayeux_batches_.begin(); it != bayeux_batches_.end(); ++it) {
+      if (!(*it)->Take(message)) continue;
+      if ((*it)->done()) {
+        SendBayeuxFrame((*it)->Render(), out);
+        bayeux_batches_.erase(it);
+      }
+      return true;
+    }
+    return false;
+  }
+  for (Answer& a : answers_) {
+    if (a.kind != Answer::Kind::kBayeux || a.done || a.bayeux == nullptr ||
+        !a.bayeux->Take(message)) {
+      continue;
+    }
+    if (a.bayeux->done()) {
+      CompleteBayeuxAnswer(a);
+      FlushAnswers(out);
+    }
+    return true;
+  }
+  return false;
+}
+
+bool HttpCodec::EncodePoll(const PollUpdate& update, OutboundBuffer& out) {
+  bool keep = false;
+  if (bayeux_ws_) {
+    for (auto it = bayeux_batches_.begin(); it != bayeux_batches_.end(); ++it) {
+      if (!(*it)->TakePoll(update, bayeux_text_, keep)) continue;
+      if (keep && !bayeux_text_.empty()) SendBayeuxFrame(bayeux_text_, out);
+      if ((*it)->done()) {
+        SendBayeuxFrame((*it)->Render(), out);
+        bayeux_batches_.erase(it);
+      }
+      return keep;
+    }
+    return false;
+  }
+  for (Answer& a : answers_) {
+    if (a.kind != Answer::Kind::kBayeux || a.done || a.bayeux == nullptr ||
+        !a.bayeux->TakePoll(update, bayeux_text_, keep)) {
+      continue;
+    }
+    if (a.bayeux->done()) {
+      CompleteBayeuxAnswer(a);
+      FlushAnswers(out);
+    }
+    return keep;
+  }
+  return false;
+}
+
+absl::StatusOr<size_t> HttpCodec::DecodeBayeuxMessage(Operation& op) {
+  text_ = std::move(inner_messages_.front());
+  inner_messages_.pop_front();
+  absl::StatusOr<std::unique_ptr<BayeuxBatch>> batch =
+      BayeuxBatch::Parse(text_, BayeuxContext(/*websocket=*/true), last_op_id_);
+  if (!batch.ok() || (*batch)->operations() == 0) {
+    // Refused whole, or every message refused: answered at once, and the
+    // connection goes on.
+    if (batch.ok()) {
+      const absl::string_view parts[] = {(*batch)->Render()};
+      ws_->SendMessage(WebSocketLink::Opcode::kText, parts, local_out_);
+    } else {
+      const std::string reply = BayeuxRefusal(batch.status());
+      const absl::string_view parts[] = {reply};
+      ws_->SendMessage(WebSocketLink::Opcode::kText, parts, local_out_);
+    }
+    op.kind = Operation::Kind::kLocal;
+    op.local_error = batch.ok() ? wire::OK : wire::INVALID_ARGUMENT;
+    const size_t charged = Charge(0);
+    if (charged == 0) {
+      return ProtocolError(wire::INTERNAL,
+                           "WebSocket input has more operations than bytes");
+    }
+    return charged;
+  }
+  BayeuxBatch* b = batch->get();
+  bayeux_batches_.push_back(*std::move(batch));
+  for (size_t k = 0; k < b->operations(); ++k) {
+    Step step(Step::Kind::kBayeux);
+    step.batch = b;
+    step.index = k;
+    step.charge_held = true;
+    steps_.push_back(std::move(step));
+  }
+  return EmitStep(op);
+}
+
+// ---------------------------------------------------------------------------
 // Answers
 
 HttpCodec::Answer* HttpCodec::FindAnswer(uint64_t op_id) {
   for (Answer& a : answers_) {
-    if (!a.done && a.op_id == op_id && a.kind != Answer::Kind::kLocal) {
+    if (!a.done && a.op_id == op_id && a.kind != Answer::Kind::kLocal &&
+        a.kind != Answer::Kind::kBayeux) {
       return &a;
     }
   }
@@ -684,6 +887,7 @@ void HttpCodec::FailPendingAnswers(int status, absl::string_view code,
 
 void HttpCodec::EncodeHttp(const wire::ServerMessage& message,
                            OutboundBuffer& out) {
+  if (TakeBayeux(message, out)) return;
   switch (message.kind_case()) {
     case wire::ServerMessage::kAck: {
       const wire::Ack& ack = message.ack();
@@ -831,6 +1035,7 @@ void HttpCodec::EncodeHttp(const wire::ServerMessage& message,
 void HttpCodec::Encode(const wire::ServerMessage& message,
                        OutboundBuffer& out) {
   if (mode_ == Mode::kWebSocket && answers_.empty()) {
+    if (bayeux_ws_ && TakeBayeux(message, out)) return;
     EncodeWebSocket(message, out);
     return;
   }
@@ -940,6 +1145,9 @@ absl::StatusOr<size_t> HttpCodec::DecodeWebSocket(absl::string_view input,
                                                   size_t max_frame_bytes,
                                                   Operation& op) {
   while (true) {
+    if (bayeux_ws_ && !inner_messages_.empty()) {
+      return DecodeBayeuxMessage(op);
+    }
     if (inner_takes_messages_ && !inner_messages_.empty()) {
       text_ = std::move(inner_messages_.front());
       inner_messages_.pop_front();
@@ -1070,6 +1278,17 @@ void HttpCodec::EncodeWebSocket(const wire::ServerMessage& message,
     return;
   }
   const bool fatal = message.has_error() && message.error().fatal();
+  if (bayeux_ws_) {
+    // Everything Bayeux says went through TakeBayeux(); what is left is the
+    // link's own Welcome and errors no batch waits for.
+    if (!fatal && !message.has_goodbye()) return;
+    const wire::Code code =
+        fatal ? message.error().code() : wire::SHUTTING_DOWN;
+    ws_->Close(CloseCodeFor(code),
+               fatal ? message.error().message() : message.goodbye().message(),
+               out);
+    return;
+  }
   if (!fatal && !message.has_goodbye()) {
     BeginInnerOutput(out);
     inner_->Encode(message, out);

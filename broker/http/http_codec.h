@@ -75,6 +75,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "broker/http/bayeux.h"
 #include "broker/http/http_options.h"
 #include "broker/http/websocket_link.h"
 #include "broker/protocol_codec.h"
@@ -110,6 +111,9 @@ class HttpCodec final : public ProtocolCodec {
   absl::Duration tick_interval() const override { return options_.tick; }
   absl::Status Tick(absl::Time now, OutboundBuffer& out) override;
   bool wants_keepalive() const override { return mode_ == Mode::kWebSocket; }
+  // Answers a Bayeux /meta/connect: an HTTP response, or over a WebSocket
+  // a message (the connect held on until it ends).
+  bool EncodePoll(const PollUpdate& update, OutboundBuffer& out) override;
   // True once a WebSocket carrying NATS (/nats) is welcomed: what one turn
   // writes to it becomes one WebSocket message (FinishTurn() ends it; past
   // 64 KiB a new one begins), as nats-server writes everything pending for
@@ -123,13 +127,18 @@ class HttpCodec final : public ProtocolCodec {
 
   // What one request asks of the broker, in order.
   struct Step {
-    enum class Kind { kHello, kPublish, kRequest, kSubscribe, kLocal };
+    enum class Kind { kHello, kPublish, kRequest, kSubscribe, kLocal, kBayeux };
     explicit Step(Kind k) : kind(k) {}
     Kind kind;
     std::string topic;  // publish, request, subscribe
     uint64_t op_id = 0;
     uint32_t timeout_ms = 0;
     bool error = false;  // kLocal: the answer is an error (counted)
+    // kBayeux: operation `index` of `batch`. Over a WebSocket the last one
+    // is charged what the message's bytes left (Charge()).
+    BayeuxBatch* batch = nullptr;
+    size_t index = 0;
+    bool charge_held = false;
   };
   // One request's answer, written when every earlier one has been.
   struct Answer {
@@ -140,12 +149,14 @@ class HttpCodec final : public ProtocolCodec {
       kStats,
       kMetrics,
       kConnections,
-      kSse
+      kSse,
+      kBayeux
     } kind = Kind::kLocal;
     uint64_t op_id = 0;  // the operation whose reply completes it
     bool done = false;
     bool close = false;  // "Connection: close" after it
     std::string bytes;
+    std::unique_ptr<BayeuxBatch> bayeux;  // kBayeux until answered
   };
 
   // HTTP requests.
@@ -153,6 +164,8 @@ class HttpCodec final : public ProtocolCodec {
   void PlanRequest();
   void PlanUpgrade(bool nats);
   void PlanSse(const std::string& query);
+  bool IsBayeuxPath(absl::string_view path) const;
+  void PlanBayeux();
   void PlanBrokerRequest(Answer::Kind kind, std::string topic,
                          uint32_t timeout_ms);
   void AnswerLocally(
@@ -169,6 +182,14 @@ class HttpCodec final : public ProtocolCodec {
                           absl::string_view message);
   absl::Status FatalHttp(int status, wire::Code code, std::string message);
   void EncodeHttp(const wire::ServerMessage& message, OutboundBuffer& out);
+
+  // Bayeux.
+  BayeuxBatch::Context BayeuxContext(bool websocket) const;
+  // Offers a broker answer to the Bayeux batches waiting; true if taken.
+  bool TakeBayeux(const wire::ServerMessage& message, OutboundBuffer& out);
+  void CompleteBayeuxAnswer(Answer& answer);
+  absl::StatusOr<size_t> DecodeBayeuxMessage(Operation& op);
+  void SendBayeuxFrame(absl::string_view json, OutboundBuffer& out);
 
   // Server-Sent Events.
   void EncodeSseEvent(const PublishOp& publish, OutboundBuffer& out);
@@ -237,6 +258,12 @@ class HttpCodec final : public ProtocolCodec {
   absl::Time last_input_ = absl::InfinitePast();
   absl::Time request_seen_ = absl::InfiniteFuture();
   absl::Time last_heartbeat_ = absl::InfinitePast();
+
+  // Bayeux over a WebSocket: batches waiting for the broker, answered as
+  // each completes (a held connect does not hold the others back).
+  bool bayeux_ws_ = false;
+  std::deque<std::unique_ptr<BayeuxBatch>> bayeux_batches_;
+  std::string bayeux_text_;
 
   // Scratch.
   PublishOp publish_scratch_;

@@ -16,11 +16,30 @@
 #define MANIFOLD_BROKER_HTTP_HTTP_OPTIONS_H_
 
 #include <cstddef>
+#include <string>
 
 #include "absl/time/time.h"
 #include "broker/nats/nats_codec.h"
 
 namespace manifold {
+
+// How the listener speaks Bayeux (CometD, Faye): broker/http/bayeux.h.
+struct BayeuxOptions {
+  // Where the listener speaks Bayeux; the message type may follow it
+  // (/cometd/handshake, /cometd/connect, ...), as CometD clients append it.
+  // Empty turns Bayeux off.
+  std::string path = "/cometd";
+  // advice.timeout: how long a /meta/connect is held when no message comes.
+  // A client may ask for less, never for more.
+  absl::Duration connect_timeout = absl::Seconds(30);
+  // advice.interval: how long a client waits between connects.
+  absl::Duration interval = absl::ZeroDuration();
+  // How long a /service request waits for the service (TIMED_OUT after).
+  absl::Duration service_timeout = absl::Seconds(10);
+  // Messages one batch (a POST body, a WebSocket message) may hold; a
+  // larger one is refused whole.
+  size_t max_batch_messages = 100;
+};
 
 struct HttpOptions {
   // Request line and headers together: 431 past it (414 for the target).
@@ -53,6 +72,8 @@ struct HttpOptions {
   bool dashboard = true;
   // How /nats presents itself (its INFO), as for a NATS TCP listener.
   NatsOptions nats;
+  // Bayeux at bayeux.path.
+  BayeuxOptions bayeux;
 };
 
 }  // namespace manifold

@@ -134,6 +134,8 @@ class BrokerCore {
   void HandleSubscribe(ConnectionCore& c, const wire::Subscribe& subscribe);
   void HandleUnsubscribe(ConnectionCore& c,
                          const wire::Unsubscribe& unsubscribe);
+  void HandleUnsubscribeByPattern(ConnectionCore& c,
+                                  const wire::Unsubscribe& unsubscribe);
   void HandlePublish(ConnectionCore& c, const PublishOp& publish);
   void HandleServe(ConnectionCore& c, const wire::Serve& serve);
   void HandleUnserve(ConnectionCore& c, const wire::Unserve& unserve);

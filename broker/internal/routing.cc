@@ -2,6 +2,7 @@
 // subscribers and queue groups.
 
 #include <algorithm>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "broker/internal/broker_core.h"
@@ -84,6 +85,10 @@ void BrokerCore::HandleSubscribe(ConnectionCore& c,
 
 void BrokerCore::HandleUnsubscribe(ConnectionCore& c,
                                    const wire::Unsubscribe& unsubscribe) {
+  if (unsubscribe.subscription_id() == 0 && !unsubscribe.pattern().empty()) {
+    HandleUnsubscribeByPattern(c, unsubscribe);
+    return;
+  }
   const SubscriptionId id(unsubscribe.subscription_id());
   Subscription* sub = index_.Find(id);
   if (!c.subscriptions_.contains(id) || sub == nullptr) {
@@ -100,6 +105,31 @@ void BrokerCore::HandleUnsubscribe(ConnectionCore& c,
   }
   c.subscriptions_.erase(id);
   RemoveSubscription(*sub, /*emit_event=*/true);
+}
+
+void BrokerCore::HandleUnsubscribeByPattern(
+    ConnectionCore& c, const wire::Unsubscribe& unsubscribe) {
+  std::vector<Subscription*> matching;
+  for (const SubscriptionId id : c.subscriptions_) {
+    Subscription* sub = index_.Find(id);
+    if (sub != nullptr && sub->queue_group.empty() &&
+        sub->pattern == unsubscribe.pattern()) {
+      matching.push_back(sub);
+    }
+  }
+  if (matching.empty()) {
+    SendError(c, unsubscribe.op_id(),
+              ProtocolError(wire::UNKNOWN_SUBSCRIPTION,
+                            absl::StrCat("no subscription to '",
+                                         unsubscribe.pattern().substr(0, 128),
+                                         "' on this connection")));
+    return;
+  }
+  SendAck(c, unsubscribe.op_id());
+  for (Subscription* sub : matching) {
+    c.subscriptions_.erase(sub->id);
+    RemoveSubscription(*sub, /*emit_event=*/true);
+  }
 }
 
 void BrokerCore::RemoveSubscription(Subscription& sub, bool emit_event) {

@@ -96,8 +96,12 @@ void BrokerCore::RemoveService(const std::string& topic, absl::string_view why,
   }
 }
 
-void BrokerCore::HandleRequest(ConnectionCore& c,
+void BrokerCore::HandleRequest(ConnectionCore& session,
                                const wire::Request& request) {
+  // A request made for a polled session is answered on the link that made
+  // it, as every other operation acting for a session is: the link's
+  // protocol (an HTTP exchange, a WebSocket) waits for it there.
+  ConnectionCore& c = reply_link_ != nullptr ? *reply_link_ : session;
   if (c.awaiting_.size() >= options_.max_pending_requests_per_connection() &&
       services_.contains(request.topic())) {
     SendError(

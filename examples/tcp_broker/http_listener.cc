@@ -32,6 +32,13 @@ absl::StatusOr<ListenerConfig> HttpListener(absl::string_view address,
   http.sse_retry = absl::Milliseconds(web.sse_retry_ms());
   http.tick = absl::Milliseconds(web.http_tick_ms());
   http.dashboard = web.dashboard();
+  http.bayeux.path = web.bayeux_path();
+  http.bayeux.connect_timeout =
+      absl::Milliseconds(web.bayeux_connect_timeout_ms());
+  http.bayeux.interval = absl::Milliseconds(web.bayeux_interval_ms());
+  http.bayeux.service_timeout =
+      absl::Milliseconds(web.bayeux_service_timeout_ms());
+  http.bayeux.max_batch_messages = web.bayeux_max_batch_messages();
   http.nats.server_id = broker.server_name();
   http.nats.host = endpoint->host;
   http.nats.port = endpoint->port;

@@ -1,0 +1,63 @@
+// File: broker/http/bayeux_session_codec.h
+// -----------------------------------------------------------------------------
+//
+// The codec of a Bayeux client's session (a broker session without a link of
+// its own, opened by /meta/handshake): it writes each message delivered to
+// the session as one Bayeux message object followed by a comma into the
+// session's output, which the link that polls the session (/meta/connect)
+// sends as part of a JSON array (BayeuxBatch::TakePoll).
+//
+//   {"channel":"/chat/room1","data":{"text":"hi"}},
+//
+// The topic becomes the channel ("/" and the topic); the payload becomes
+// `data` as bayeux_json.h describes; headers, a reply topic and a base64
+// payload are said in `ext` ({"headers":{...},"replyTo":"...",
+// "base64":true}). A message reaches the session once however many of its
+// subscriptions match it, as Bayeux promises. Broker events ($sys topics)
+// arrive as their JSON form.
+//
+// Example:
+//
+//   op.session.codec = std::make_unique<BayeuxSessionCodec>();
+//
+// Thread safety: none; the codec belongs to its session.
+
+#ifndef MANIFOLD_BROKER_HTTP_BAYEUX_SESSION_CODEC_H_
+#define MANIFOLD_BROKER_HTTP_BAYEUX_SESSION_CODEC_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "broker/protocol_codec.h"
+
+namespace manifold {
+
+class BayeuxSessionCodec final : public ProtocolCodec {
+ public:
+  absl::string_view name() const override { return "bayeux"; }
+  // A session without a link receives no bytes: always INTERNAL.
+  absl::StatusOr<size_t> Decode(absl::string_view input, size_t max_frame_bytes,
+                                Operation& op) override;
+  // Nothing but deliveries reaches a Bayeux client: the answers to its
+  // operations go to the links that made them, and a session's end reaches
+  // its poller as the poll's end. Other messages are dropped.
+  void Encode(const wire::ServerMessage& message,
+              OutboundBuffer& out) override {}
+  void EncodeDelivery(SharedMessage& message, SubscriptionId subscription,
+                      OutboundBuffer& out) override;
+  bool wants_keepalive() const override { return false; }
+
+ private:
+  uint64_t last_message_id_ = 0;
+};
+
+// Writes `publish` as one Bayeux message object and a comma (see above) to
+// `out`.
+void AppendBayeuxMessage(const PublishOp& publish, std::string& out);
+
+}  // namespace manifold
+
+#endif  // MANIFOLD_BROKER_HTTP_BAYEUX_SESSION_CODEC_H_
