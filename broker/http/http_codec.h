@@ -21,6 +21,10 @@
 //   POST /pub/TOPIC           publish the body; answers {"delivered":N}.
 //   POST /req/TOPIC?timeout=2s  request; answers the service's reply.
 //   GET  /stats, /metrics, /connections, /healthz, / (the dashboard).
+//   POST /cometd[/TYPE]       Bayeux (CometD, Faye) long-polling: a JSON
+//                 array of messages in, the replies out (broker/http/
+//                 bayeux.h); GET /cometd with an upgrade: Bayeux over a
+//                 WebSocket. HttpOptions::bayeux.path moves it.
 //
 // How HTTP maps onto the broker's operations. A connection says Hello for
 // itself on its first request that needs the broker (named after the
