@@ -3,6 +3,7 @@
 
 #include <algorithm>
 
+#include "absl/base/optimization.h"
 #include "absl/strings/str_cat.h"
 #include "broker/internal/broker_core.h"
 #include "broker/internal/native_codec.h"
@@ -175,10 +176,17 @@ void BrokerCore::HandlePublish(ConnectionCore& c, const PublishOp& publish) {
           ProtocolError(WireCode(s), absl::StrCat("reply_to: ", s.message())));
       return;
     }
+    if (RefuseRequestByPublish(c, publish)) return;
   }
   // Nothing above touched the index, so `nodes` is still valid.
-  const uint64_t delivered =
+  uint64_t delivered =
       cached ? RouteTo(nodes, publish, &c) : Route(publish, &c);
+  // With a reply_to, a publish to a served topic is also a request to its
+  // server (a NATS request reaches native services); the server counts as
+  // one recipient.
+  if (ABSL_PREDICT_FALSE(!publish.reply_to.empty())) {
+    delivered += RequestByPublish(c, publish);
+  }
   if (publish.ack) SendAck(c, op_id, 0, delivered);
   if (delivered == 0 && publish.no_responders && !publish.reply_to.empty()) {
     NotifyNoResponders(c, publish);
