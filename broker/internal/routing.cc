@@ -186,11 +186,11 @@ void BrokerCore::HandlePublish(ConnectionCore& c, const PublishOp& publish) {
   // one recipient.
   if (ABSL_PREDICT_FALSE(!publish.reply_to.empty())) {
     delivered += RequestByPublish(c, publish);
+    if (publish.ack) SendAck(c, op_id, 0, delivered);
+    if (delivered == 0 && publish.no_responders) NotifyNoResponders(c, publish);
+    return;
   }
   if (publish.ack) SendAck(c, op_id, 0, delivered);
-  if (delivered == 0 && publish.no_responders && !publish.reply_to.empty()) {
-    NotifyNoResponders(c, publish);
-  }
 }
 
 uint64_t BrokerCore::Route(const PublishOp& publish,
