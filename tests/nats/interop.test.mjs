@@ -245,7 +245,7 @@ describe("NATS and native clients together", { skip: !isManifold && "needs manif
       );
     });
 
-    it("a served topic with a NATS subscriber: both get the request, the requester both answers", async () => {
+    it("a served topic with a NATS subscriber: both get the request, the requester gets both answers", async () => {
       await peer.run("serve svc/shared");
       const nc = await client();
       let seen = 0;
