@@ -242,6 +242,9 @@ bool BrokerCore::RequestByPublish(ConnectionCore& c, const PublishOp& publish) {
   // but services only go when the operation is over (RunDeferred).
   auto service = services_.find(publish.topic);
   if (service == services_.end()) return false;
+  // The broker publishes the answer, so a client could not have the broker
+  // write on its own topics ($sys/...) this way.
+  if (IsReserved(publish.reply_to)) return false;
   PendingRequest pending;
   pending.requester_kind = RequesterKind::kPublisher;
   pending.requester = &c;
@@ -416,7 +419,6 @@ void BrokerCore::PublishAnswer(const PendingRequest& request,
     answer.headers.push_back({kServiceErrorHeader, why});
     answer.headers.push_back({kServiceErrorCodeHeader, kRejectedCode});
   }
-  answer.has_header_block = !answer.headers.empty();
   answer.spelling = request.reply_spelling;
   answer.spelled_topic = request.spelled_reply_to;
   Route(answer, nullptr);

@@ -323,6 +323,17 @@ TEST(BrokerServicesTest, PublishWithoutReplyToAServedTopicIsNoRequest) {
   EXPECT_EQ(h.broker().statistics().requests, 0u);
 }
 
+TEST(BrokerServicesTest, PublishWithAReservedReplyToIsNoRequest) {
+  BrokerHarness h;
+  TestClient& server = h.Connect("server");
+  TestClient& c = h.Connect("c");
+  server.Serve("work");
+  PublishRequest(c, "work", "x", "$sys/events/fake", /*ack=*/true);
+  EXPECT_EQ(c.Next().ack().delivered(), 0u);
+  EXPECT_TRUE(server.Idle());
+  EXPECT_EQ(h.broker().statistics().requests, 0u);
+}
+
 TEST(BrokerServicesTest,
      ServedTopicWithSubscribersDeliversToThemAndAsksTheServerOnce) {
   BrokerHarness h;
