@@ -190,9 +190,11 @@ class Broker {
   // Publishes `payload` on `topic` (wildcards allowed, as for clients) as
   // the broker's embedder, without a connection: every subscription that
   // matches receives it, whatever its client's protocol, with reply_to (a
-  // literal topic) as its reply address when set. Returns how many
-  // subscriptions received it, or the error a client would get:
-  // INVALID_TOPIC, RESERVED_TOPIC, PAYLOAD_TOO_LARGE, INVALID_ARGUMENT.
+  // literal topic) as its reply address when set. Unlike a client's
+  // publish, one with reply_to to a served topic is not a request to its
+  // server (use Request). Returns how many subscriptions received it, or
+  // the error a client would get: INVALID_TOPIC, RESERVED_TOPIC,
+  // PAYLOAD_TOO_LARGE, INVALID_ARGUMENT.
   // The embedder is never stalled: under the backpressure policy a
   // subscriber past its high-water mark still takes the message (up to its
   // hard limit, where it is disconnected).

@@ -209,8 +209,10 @@ class Client {
                                   const Headers& headers = Headers());
 
   // Serves the literal `topic`: its requests come to `handler`, or, without
-  // one, to Service::Next(). Returns TOPIC_ALREADY_SERVED (naming the holder)
-  // if another client serves it.
+  // one, to Service::Next(). So do publishes to it with a reply_to (NATS
+  // requests); their answers are published on the reply_to (docs/nats.md).
+  // Returns TOPIC_ALREADY_SERVED (naming the holder) if another client
+  // serves it.
   absl::StatusOr<std::unique_ptr<Service>> Serve(
       absl::string_view topic, RequestHandler handler = nullptr);
 

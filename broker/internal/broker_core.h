@@ -98,13 +98,21 @@ class BrokerCore {
   enum class RequesterKind {
     kConnection,  // a client: a Response{op_id} on its session
     kEmbedder,    // Broker::Request: a Response for PollResponse()
+    // A publish with reply_to to a served topic (a NATS request): the answer
+    // is published on reply_to; no answer (timeout, server gone) is silence.
+    kPublisher,
   };
 
   struct PendingRequest {
     RequestId id;
     RequesterKind requester_kind = RequesterKind::kConnection;
-    ConnectionCore* requester;  // kConnection only
+    ConnectionCore* requester;  // kConnection and kPublisher
     uint64_t requester_op_id;
+    // kPublisher: where the answer is published, and how the publisher's
+    // protocol spelled it (PublishOp::spelling, spelled_reply_to).
+    std::string reply_to;
+    std::string spelled_reply_to;
+    CodecSlot reply_spelling = CodecSlot::kNative;
     ConnectionCore* server;
     std::string topic;
     absl::Duration timeout;
@@ -149,6 +157,23 @@ class BrokerCore {
   void Answer(RequesterKind kind, ConnectionCore* requester,
               wire::ServerMessage& response);
   void HandleRespond(ConnectionCore& c, const wire::Respond& respond);
+  // A publish with reply_to (HandlePublish): whether it must be refused
+  // because its topic is served and `c` already has
+  // max_pending_requests_per_connection requests in flight.
+  bool RefuseRequestByPublish(ConnectionCore& c, const PublishOp& publish);
+  // Makes `publish` (it has a reply_to) a request to the server of its
+  // topic, if the topic is served. Returns whether it did.
+  bool RequestByPublish(ConnectionCore& c, const PublishOp& publish);
+  // Records `pending` (requester fields and timeout set by the caller) as a
+  // request in flight to the server of `service` (on `topic`), and returns
+  // the ServedRequest to send it, in scratch_message_, without its payload
+  // and headers: the caller adds them and sends scratch_message_ to the
+  // server.
+  wire::ServedRequest& RecordRequest(const std::string& topic, Service& service,
+                                     PendingRequest pending);
+  // Publishes the server's answer to a kPublisher request on its reply_to.
+  void PublishAnswer(const PendingRequest& request, wire::RequestStatus status,
+                     absl::string_view message, const wire::Respond& respond);
   // The answer to a request on $sys/connections.
   wire::ConnectionList ListConnections() const;
 

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "absl/base/optimization.h"
 #include "absl/strings/str_cat.h"
 #include "broker/internal/broker_core.h"
 #include "broker/internal/native_codec.h"
@@ -205,14 +206,21 @@ void BrokerCore::HandlePublish(ConnectionCore& c, const PublishOp& publish) {
           ProtocolError(WireCode(s), absl::StrCat("reply_to: ", s.message())));
       return;
     }
+    if (RefuseRequestByPublish(c, publish)) return;
   }
   // Nothing above touched the index, so `nodes` is still valid.
-  const uint64_t delivered =
+  uint64_t delivered =
       cached ? RouteTo(nodes, publish, &c) : Route(publish, &c);
-  if (publish.ack) SendAck(c, op_id, 0, delivered);
-  if (delivered == 0 && publish.no_responders && !publish.reply_to.empty()) {
-    NotifyNoResponders(c, publish);
+  // With a reply_to, a publish to a served topic is also a request to its
+  // server (a NATS request reaches native services); the server counts as
+  // one recipient.
+  if (ABSL_PREDICT_FALSE(!publish.reply_to.empty())) {
+    delivered += RequestByPublish(c, publish);
+    if (publish.ack) SendAck(c, op_id, 0, delivered);
+    if (delivered == 0 && publish.no_responders) NotifyNoResponders(c, publish);
+    return;
   }
+  if (publish.ack) SendAck(c, op_id, 0, delivered);
 }
 
 uint64_t BrokerCore::Route(const PublishOp& publish,

@@ -14,6 +14,27 @@
 #include "core/topic.h"
 
 namespace manifold::internal {
+namespace {
+
+// How a rejected request is told to a requester that asked by publishing
+// (the headers of the NATS service framework's error replies).
+constexpr absl::string_view kServiceErrorHeader = "Nats-Service-Error";
+constexpr absl::string_view kServiceErrorCodeHeader = "Nats-Service-Error-Code";
+constexpr absl::string_view kRejectedCode = "500";
+// Longest rejection message copied into kServiceErrorHeader.
+constexpr size_t kMaxErrorHeaderBytes = 256;
+
+// `text` as a header value: at most kMaxErrorHeaderBytes, control
+// characters (a line break would end the header) as spaces.
+std::string HeaderSafe(absl::string_view text) {
+  std::string value(text.substr(0, kMaxErrorHeaderBytes));
+  for (char& ch : value) {
+    if (static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f) ch = ' ';
+  }
+  return value;
+}
+
+}  // namespace
 
 void BrokerCore::HandleServe(ConnectionCore& c, const wire::Serve& serve) {
   const std::string& topic = serve.topic();
@@ -162,36 +183,91 @@ void BrokerCore::StartRequest(RequesterKind kind, ConnectionCore* requester,
           ? absl::Milliseconds(options_.default_request_timeout_ms())
           : std::min(absl::Milliseconds(request.timeout_ms()),
                      absl::Milliseconds(options_.max_request_timeout_ms()));
-  const RequestId id = request_ids_.Next();
-  ConnectionCore& server = *service->second.server;
-  PendingRequest& pending = requests_[id];
-  pending.id = id;
+  PendingRequest pending;
   pending.requester_kind = kind;
   pending.requester = requester;
   pending.requester_op_id = op_id;
+  pending.timeout = timeout;
+  wire::ServedRequest& served =
+      RecordRequest(topic, service->second, std::move(pending));
+  served.set_payload(request.payload());
+  *served.mutable_headers() = request.headers();
+  Send(*service->second.server, scratch_message_);
+}
+
+wire::ServedRequest& BrokerCore::RecordRequest(const std::string& topic,
+                                               Service& service,
+                                               PendingRequest pending) {
+  const RequestId id = request_ids_.Next();
+  ConnectionCore& server = *service.server;
+  pending.id = id;
   pending.server = &server;
   pending.topic = topic;
-  pending.timeout = timeout;
   pending.timer =
-      timers_.Schedule(now_ + timeout, TimerKind::kRequest, id.value());
+      timers_.Schedule(now_ + pending.timeout, TimerKind::kRequest, id.value());
+  ConnectionCore* requester = pending.requester;
   if (requester != nullptr) requester->awaiting_.insert(id);
-  if (kind == RequesterKind::kEmbedder) ++embedder_requests_;
+  if (pending.requester_kind == RequesterKind::kEmbedder) ++embedder_requests_;
   server.serving_.insert(id);
-  service->second.pending.insert(id);
+  service.pending.insert(id);
   ++stats_.requests;
   ++stats_.requests_in_flight;
 
+  wire::ServerMessage& m = scratch_message_;
   m.Clear();
   wire::ServedRequest* served = m.mutable_request();
   served->set_request_id(id.value());
   served->set_topic(topic);
-  served->set_payload(request.payload());
-  *served->mutable_headers() = request.headers();
   served->set_timeout_ms(
-      static_cast<uint32_t>(absl::ToInt64Milliseconds(timeout)));
+      static_cast<uint32_t>(absl::ToInt64Milliseconds(pending.timeout)));
   served->set_requester_session_id(requester != nullptr ? requester->session_id_
                                                         : 0);
-  Send(server, m);
+  requests_[id] = std::move(pending);
+  return *served;
+}
+
+bool BrokerCore::RefuseRequestByPublish(ConnectionCore& c,
+                                        const PublishOp& publish) {
+  if (c.awaiting_.size() < options_.max_pending_requests_per_connection() ||
+      !services_.contains(publish.topic)) {
+    return false;
+  }
+  SendError(c, publish.op_id,
+            ProtocolError(
+                wire::TOO_MANY_PENDING_REQUESTS,
+                absl::StrCat("connection has ", c.awaiting_.size(),
+                             " requests in flight; the limit is ",
+                             options_.max_pending_requests_per_connection())));
+  return true;
+}
+
+bool BrokerCore::RequestByPublish(ConnectionCore& c, const PublishOp& publish) {
+  // Looked up again, after routing: delivering may have closed connections,
+  // but services only go when the operation is over (RunDeferred).
+  auto service = services_.find(publish.topic);
+  if (service == services_.end()) return false;
+  // The broker publishes the answer, so a client could not have the broker
+  // write on its own topics ($sys/...) this way.
+  if (IsReserved(publish.reply_to)) return false;
+  PendingRequest pending;
+  pending.requester_kind = RequesterKind::kPublisher;
+  pending.requester = &c;
+  pending.requester_op_id = publish.op_id;
+  pending.timeout = absl::Milliseconds(options_.default_request_timeout_ms());
+  pending.reply_to.assign(publish.reply_to.data(), publish.reply_to.size());
+  pending.reply_spelling = publish.spelling;
+  pending.spelled_reply_to.assign(publish.spelled_reply_to.data(),
+                                  publish.spelled_reply_to.size());
+  wire::ServedRequest& served =
+      RecordRequest(service->first, service->second, std::move(pending));
+  served.set_payload(std::string(publish.payload));
+  for (const HeaderView& h : publish.headers) {
+    wire::Header* header = served.add_headers();
+    header->set_key(std::string(h.key));
+    header->set_value(std::string(h.value));
+  }
+  Send(*service->second.server, scratch_message_);
+  return true;
 }
 
 void BrokerCore::Answer(RequesterKind kind, ConnectionCore* requester,
@@ -203,6 +279,8 @@ void BrokerCore::Answer(RequesterKind kind, ConnectionCore* requester,
     case RequesterKind::kEmbedder:
       embedder_responses_.push_back(std::move(*message.mutable_response()));
       return;
+    case RequesterKind::kPublisher:
+      return;  // answered by PublishAnswer(), or not at all
   }
 }
 
@@ -308,6 +386,12 @@ void BrokerCore::FinishRequest(RequestId id, wire::RequestStatus status,
     service->second.pending.erase(id);
   }
 
+  if (request.requester_kind == RequesterKind::kPublisher) {
+    // As with NATS request/reply: a publisher hears only an answer; when
+    // none comes (timed out, server gone) its client times out by itself.
+    if (respond != nullptr) PublishAnswer(request, status, message, *respond);
+    return;
+  }
   wire::ServerMessage& m = scratch_message_;
   m.Clear();
   wire::Response* response = m.mutable_response();
@@ -319,6 +403,29 @@ void BrokerCore::FinishRequest(RequestId id, wire::RequestStatus status,
     *response->mutable_headers() = respond->headers();
   }
   Answer(request.requester_kind, request.requester, m);
+}
+
+void BrokerCore::PublishAnswer(const PendingRequest& request,
+                               wire::RequestStatus status,
+                               absl::string_view message,
+                               const wire::Respond& respond) {
+  PublishOp answer;
+  answer.topic = request.reply_to;
+  answer.payload = respond.payload();
+  for (const wire::Header& h : respond.headers()) {
+    answer.headers.push_back({h.key(), h.value()});
+  }
+  // A rejection is told as the NATS service framework tells an error, so
+  // that NATS clients (ServiceError.isServiceError in nats.js) recognise it.
+  std::string why;
+  if (status == wire::REJECTED) {
+    why = HeaderSafe(message.empty() ? absl::string_view("rejected") : message);
+    answer.headers.push_back({kServiceErrorHeader, why});
+    answer.headers.push_back({kServiceErrorCodeHeader, kRejectedCode});
+  }
+  answer.spelling = request.reply_spelling;
+  answer.spelled_topic = request.spelled_reply_to;
+  Route(answer, nullptr);
 }
 
 }  // namespace manifold::internal

@@ -247,5 +247,214 @@ TEST(BrokerServicesTest, AConnectionMayRequestItsOwnService) {
   EXPECT_EQ(c.Next().response().payload(), "pong");
 }
 
+// --- Requests made by publishing with a reply_to (NATS-style) -------------
+
+// Publishes `payload` on `topic` with `reply_to`, as a NATS request does.
+void PublishRequest(TestClient& c, absl::string_view topic,
+                    absl::string_view payload, absl::string_view reply_to,
+                    bool ack = false) {
+  wire::ClientMessage m;
+  wire::Publish* publish = m.mutable_publish();
+  publish->set_op_id(c.next_op_id());
+  publish->set_topic(std::string(topic));
+  publish->set_payload(std::string(payload));
+  publish->set_reply_to(std::string(reply_to));
+  publish->set_ack(ack);
+  publish->set_no_responders(true);
+  c.Send(m);
+}
+
+// Answers `request_id` with `status`, a payload, a message and a header.
+void RespondWith(TestClient& server, uint64_t request_id,
+                 wire::RequestStatus status, absl::string_view payload,
+                 absl::string_view message, absl::string_view header_value) {
+  wire::ClientMessage m;
+  wire::Respond* respond = m.mutable_respond();
+  respond->set_op_id(server.next_op_id());
+  respond->set_request_id(request_id);
+  respond->set_status(status);
+  respond->set_payload(std::string(payload));
+  respond->set_message(std::string(message));
+  wire::Header* header = respond->add_headers();
+  header->set_key("Answered-By");
+  header->set_value(std::string(header_value));
+  server.Send(m);
+}
+
+TEST(BrokerServicesTest, PublishWithReplyToAServedTopicIsARequestToItsServer) {
+  BrokerOptions options;
+  options.set_default_request_timeout_ms(1500);
+  BrokerHarness h(options);
+  TestClient& server = h.Connect("server");
+  TestClient& asker = h.Connect("asker");
+  server.Serve("time/now");
+  const SubscriptionId inbox = asker.Subscribe("inbox/asker/*");
+  PublishRequest(asker, "time/now", "utc", "inbox/asker/1");
+  wire::ServerMessage incoming = server.Next();
+  ASSERT_TRUE(incoming.has_request()) << incoming.DebugString();
+  EXPECT_EQ(incoming.request().topic(), "time/now");
+  EXPECT_EQ(incoming.request().payload(), "utc");
+  EXPECT_EQ(incoming.request().timeout_ms(), 1500u);
+  EXPECT_EQ(incoming.request().requester_session_id(), asker.id().value());
+  EXPECT_EQ(h.broker().statistics().requests_in_flight, 1u);
+
+  RespondWith(server, incoming.request().request_id(), wire::REQUEST_OK,
+              "12:00", "", "server");
+  wire::ServerMessage answer = asker.Next();
+  ASSERT_TRUE(answer.has_deliver()) << answer.DebugString();
+  EXPECT_EQ(answer.deliver().subscription_id(), inbox.value());
+  EXPECT_EQ(answer.deliver().topic(), "inbox/asker/1");
+  EXPECT_EQ(answer.deliver().payload(), "12:00");
+  ASSERT_EQ(answer.deliver().headers_size(), 1);
+  EXPECT_EQ(answer.deliver().headers(0).key(), "Answered-By");
+  EXPECT_EQ(answer.deliver().headers(0).value(), "server");
+  EXPECT_TRUE(asker.Idle());
+  EXPECT_TRUE(server.Idle());
+  EXPECT_EQ(h.broker().statistics().requests_in_flight, 0u);
+}
+
+TEST(BrokerServicesTest, PublishWithoutReplyToAServedTopicIsNoRequest) {
+  BrokerHarness h;
+  TestClient& server = h.Connect("server");
+  TestClient& c = h.Connect("c");
+  server.Serve("work");
+  EXPECT_EQ(c.PublishAcked("work", "x").ack().delivered(), 0u);
+  EXPECT_TRUE(server.Idle());
+  EXPECT_EQ(h.broker().statistics().requests, 0u);
+}
+
+TEST(BrokerServicesTest, PublishWithAReservedReplyToIsNoRequest) {
+  BrokerHarness h;
+  TestClient& server = h.Connect("server");
+  TestClient& c = h.Connect("c");
+  server.Serve("work");
+  PublishRequest(c, "work", "x", "$sys/events/fake", /*ack=*/true);
+  EXPECT_EQ(c.Next().ack().delivered(), 0u);
+  EXPECT_TRUE(server.Idle());
+  EXPECT_EQ(h.broker().statistics().requests, 0u);
+}
+
+TEST(BrokerServicesTest,
+     ServedTopicWithSubscribersDeliversToThemAndAsksTheServerOnce) {
+  BrokerHarness h;
+  TestClient& server = h.Connect("server");
+  TestClient& listener = h.Connect("listener");
+  TestClient& asker = h.Connect("asker");
+  server.Serve("work");
+  listener.Subscribe("work");
+  asker.Subscribe("inbox/*");
+  PublishRequest(asker, "work", "job", "inbox/1", /*ack=*/true);
+  // The server counts as one recipient.
+  EXPECT_EQ(asker.Next().ack().delivered(), 2u);
+  wire::ServerMessage seen = listener.Next();
+  EXPECT_EQ(seen.deliver().payload(), "job");
+  EXPECT_EQ(seen.deliver().reply_to(), "inbox/1");
+  const uint64_t request_id = server.Next().request().request_id();
+  EXPECT_TRUE(server.Idle());
+  // Both may answer, on reply_to; the asker gets both, in the order sent.
+  listener.Publish("inbox/1", "from the listener");
+  RespondWith(server, request_id, wire::REQUEST_OK, "from the server", "",
+              "server");
+  auto answers = asker.TakeAll();
+  ASSERT_EQ(answers.size(), 2u);
+  EXPECT_EQ(answers[0].deliver().payload(), "from the listener");
+  EXPECT_EQ(answers[1].deliver().payload(), "from the server");
+}
+
+TEST(BrokerServicesTest, RejectionIsPublishedWithServiceErrorHeaders) {
+  BrokerHarness h;
+  TestClient& server = h.Connect("server");
+  TestClient& asker = h.Connect("asker");
+  server.Serve("quota");
+  asker.Subscribe("inbox/*");
+  PublishRequest(asker, "quota", "more", "inbox/1");
+  RespondWith(server, server.Next().request().request_id(), wire::REJECTED,
+              "details", "quota\r\nexceeded", "server");
+  wire::ServerMessage answer = asker.Next();
+  EXPECT_EQ(answer.deliver().payload(), "details");
+  ASSERT_EQ(answer.deliver().headers_size(), 3);
+  EXPECT_EQ(answer.deliver().headers(0).key(), "Answered-By");
+  EXPECT_EQ(answer.deliver().headers(1).key(), "Nats-Service-Error");
+  // A line break in the reason would end the header: it becomes spaces.
+  EXPECT_EQ(answer.deliver().headers(1).value(), "quota  exceeded");
+  EXPECT_EQ(answer.deliver().headers(2).key(), "Nats-Service-Error-Code");
+  EXPECT_EQ(answer.deliver().headers(2).value(), "500");
+}
+
+TEST(BrokerServicesTest, UnansweredPublishRequestTimesOutSilently) {
+  BrokerOptions options;
+  options.set_default_request_timeout_ms(1000);
+  BrokerHarness h(options);
+  TestClient& server = h.Connect("slowpoke");
+  TestClient& asker = h.Connect("asker");
+  server.Serve("work");
+  asker.Subscribe("inbox/*");
+  PublishRequest(asker, "work", "x", "inbox/1");
+  const uint64_t request_id = server.Next().request().request_id();
+  h.Advance(absl::Seconds(1));
+  EXPECT_EQ(h.broker().statistics().requests_timed_out, 1u);
+  EXPECT_EQ(h.broker().statistics().requests_in_flight, 0u);
+  EXPECT_TRUE(asker.Idle());
+  server.Respond(request_id, "too late");
+  EXPECT_EQ(server.Next().error().code(), wire::UNKNOWN_REQUEST);
+  EXPECT_TRUE(asker.Idle());
+}
+
+TEST(BrokerServicesTest, ServerGoingAwayLeavesPublishRequestsUnanswered) {
+  BrokerHarness h;
+  TestClient& server = h.Connect("server");
+  TestClient& asker = h.Connect("asker");
+  server.Serve("work");
+  asker.Subscribe("inbox/*");
+  PublishRequest(asker, "work", "x", "inbox/1");
+  server.Next();
+  server.Disconnect();
+  EXPECT_TRUE(asker.Idle());
+  EXPECT_EQ(h.broker().statistics().requests_in_flight, 0u);
+  // The topic is no longer served: the next one gets the 503 notice.
+  PublishRequest(asker, "work", "x", "inbox/2");
+  wire::ServerMessage notice = asker.Next();
+  ASSERT_EQ(notice.deliver().headers_size(), 1);
+  EXPECT_EQ(notice.deliver().headers(0).value(), "503");
+}
+
+TEST(BrokerServicesTest, PublishRequestsCountAgainstPendingRequests) {
+  BrokerOptions options;
+  options.set_max_pending_requests_per_connection(2);
+  BrokerHarness h(options);
+  TestClient& server = h.Connect("server");
+  TestClient& listener = h.Connect("listener");
+  TestClient& asker = h.Connect("asker");
+  server.Serve("work");
+  listener.Subscribe("work");
+  PublishRequest(asker, "work", "1", "inbox/1");
+  asker.Request("work", "2");
+  PublishRequest(asker, "work", "3", "inbox/3");
+  wire::ServerMessage error = asker.Next();
+  EXPECT_EQ(error.error().code(), wire::TOO_MANY_PENDING_REQUESTS);
+  EXPECT_FALSE(error.error().fatal());
+  EXPECT_THAT(error.error().message(),
+              HasSubstr("2 requests in flight; the limit is 2"));
+  // Refused as a whole: neither the server nor the listener saw "3".
+  EXPECT_EQ(server.TakeAll().size(), 2u);
+  EXPECT_EQ(listener.TakeAll().size(), 1u);
+}
+
+TEST(BrokerServicesTest, PublishRequesterLeavingDropsItsRequests) {
+  BrokerHarness h;
+  TestClient& server = h.Connect("server");
+  TestClient& asker = h.Connect("asker");
+  TestClient& other = h.Connect("other");
+  server.Serve("work");
+  other.Subscribe("inbox/*");
+  PublishRequest(asker, "work", "x", "inbox/1");
+  const uint64_t request_id = server.Next().request().request_id();
+  asker.Disconnect();
+  EXPECT_EQ(h.broker().statistics().requests_in_flight, 0u);
+  server.Respond(request_id, "nobody waits");
+  EXPECT_EQ(server.Next().error().code(), wire::UNKNOWN_REQUEST);
+  EXPECT_TRUE(other.Idle());
+}
+
 }  // namespace
 }  // namespace manifold

@@ -1,13 +1,14 @@
 // NATS clients (nats.js) and native Manifold clients on one manifoldd: the
 // native side is tests/nats/native_peer (the C++ client library,
 // client/client.h) and the `manifold` CLI. Messages, headers, queue groups
-// and requests cross in both directions, with subjects mapped "." <-> "/",
+// and requests cross in both directions (a NATS request also reaches a
+// native service), with subjects mapped "." <-> "/",
 // ">" <-> "*/**". Manifold only: nats-server has no native side.
 
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { after, before, describe, it } from "node:test";
-import { connect, ErrorCode, headers } from "nats";
+import { connect, createInbox, ErrorCode, headers, ServiceError } from "nats";
 import { NativePeer } from "./lib/native_peer.mjs";
 import { isManifold, startServer } from "./lib/servers.mjs";
 import { sc, sleep, take, within } from "./lib/util.mjs";
@@ -197,15 +198,73 @@ describe("NATS and native clients together", { skip: !isManifold && "needs manif
       assert.deepEqual(answer.headers, [["Answered-By", "nats"]]);
     });
 
-    it("NATS requests do not reach native services (Serve): the requester gets NoResponders", async () => {
+    it("nc.request() to a topic a native client serves (Serve) gets the service's answer", async () => {
       await peer.run("serve svc/served");
       const native = await peer.run("req svc/served direct");
       assert.equal(native.payload, "served:direct");
       const nc = await client();
-      await assert.rejects(
-        nc.request("svc.served", sc.encode("?"), { timeout: 3_000 }),
-        (e) => e.code === ErrorCode.NoResponders,
+      const answer = await nc.request("svc.served", sc.encode("?"), { timeout: 3_000 });
+      assert.equal(sc.decode(answer.data), "served:?");
+      // Many at once, through nats.js's one shared inbox.
+      const many = await Promise.all(
+        Array.from({ length: 50 }, (_, i) => nc.request("svc.served", sc.encode(`q${i}`), { timeout: 5_000 })),
       );
+      assert.deepEqual(
+        many.map((m) => sc.decode(m.data)),
+        Array.from({ length: 50 }, (_, i) => `served:q${i}`),
+      );
+    });
+
+    it("headers cross both ways between nc.request() and a native service", async () => {
+      await peer.run("hserve svc/pulled");
+      const nc = await client();
+      const h = headers();
+      h.set("Trace", "abc");
+      const answer = await nc.request("svc.pulled", sc.encode("q"), { timeout: 3_000, headers: h });
+      assert.equal(sc.decode(answer.data), "served:q");
+      assert.equal(answer.headers.get("Trace"), "abc");
+      assert.equal(answer.headers.get("Served-By"), "native");
+    });
+
+    it("a native rejection reaches nc.request() as a NATS service error", async () => {
+      await peer.run("hserve svc/strict");
+      const nc = await client();
+      const answer = await nc.request("svc.strict", sc.encode("reject:not today"), { timeout: 3_000 });
+      assert.ok(ServiceError.isServiceError(answer));
+      const error = ServiceError.toServiceError(answer);
+      assert.equal(error.code, 500);
+      assert.equal(error.message, "not today");
+    });
+
+    it("a native service that does not answer leaves nc.request() to time out (no NoResponders)", async () => {
+      await peer.run("hserve svc/silent");
+      const nc = await client();
+      await assert.rejects(
+        nc.request("svc.silent", sc.encode("ignore"), { timeout: 500 }),
+        (e) => e.code === ErrorCode.Timeout,
+      );
+    });
+
+    it("a served topic with a NATS subscriber: both get the request, the requester gets both answers", async () => {
+      await peer.run("serve svc/shared");
+      const nc = await client();
+      let seen = 0;
+      nc.subscribe("svc.shared", {
+        callback: (_, m) => {
+          seen++;
+          m.respond(sc.encode(`nats:${sc.decode(m.data)}`));
+        },
+      });
+      await nc.flush();
+      const inbox = createInbox();
+      const replies = nc.subscribe(inbox);
+      nc.publish("svc.shared", sc.encode("q"), { reply: inbox });
+      const got = await take(replies, 2);
+      assert.deepEqual(got.map((m) => sc.decode(m.data)).sort(), ["nats:q", "served:q"]);
+      assert.equal(seen, 1);
+      // nc.request() takes the first of them.
+      const first = await nc.request("svc.shared", sc.encode("r"), { timeout: 3_000 });
+      assert.ok(["nats:r", "served:r"].includes(sc.decode(first.data)));
     });
 
     it("native requests (Request) do not reach NATS subscribers: NO_SERVER", async () => {

@@ -24,6 +24,12 @@
 //                                    "topic", "headers"
 //   TAG serve TOPIC                  serve TOPIC natively, answering
 //                                    "served:" + payload
+//   TAG hserve TOPIC                 serve TOPIC natively, taking requests
+//                                    with Service::Next(): "reject:WHY"
+//                                    is rejected with WHY, "ignore" is not
+//                                    answered, anything else is answered
+//                                    "served:" + payload with the request's
+//                                    headers and header Served-By: native
 //   TAG req TOPIC PAYLOAD            a native Request: "payload", or error
 //   TAG quit                         close the client and exit 0
 //
@@ -32,12 +38,14 @@
 //    "headers":[[key,value],...]}
 // An error that ends the client prints {"event":"error","error":...}.
 
+#include <atomic>
 #include <cstdint>
 #include <cstdio>
 #include <iostream>
 #include <map>
 #include <memory>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -45,6 +53,7 @@
 #include "absl/flags/parse.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
@@ -113,6 +122,10 @@ class Peer {
  public:
   Peer(std::unique_ptr<Client> client, Output& output)
       : client_(std::move(client)), output_(output) {}
+  ~Peer() {
+    stopping_ = true;
+    for (std::thread& t : servers_) t.join();
+  }
 
   // Runs one command line (without its tag). Returns the JSON fields to add
   // to the answer (after "tag" and "ok"), or the error.
@@ -148,6 +161,7 @@ class Peer {
       return Ask(f[0], f[1], f[2]);
     }
     if (command == "serve") return Serve(std::string(args));
+    if (command == "hserve") return ServeByPulling(std::string(args));
     if (command == "req") {
       if (!SplitFields(args, 2, f)) return Usage("req TOPIC PAYLOAD");
       return Request(f[0], f[1]);
@@ -251,6 +265,35 @@ class Peer {
     return std::string();
   }
 
+  absl::StatusOr<std::string> ServeByPulling(const std::string& topic) {
+    absl::StatusOr<std::unique_ptr<Client::Service>> service =
+        client_->Serve(topic);
+    if (!service.ok()) return service.status();
+    Client::Service* pulled = service->get();
+    services_.push_back(*std::move(service));
+    servers_.emplace_back([this, pulled] {
+      while (!stopping_) {
+        absl::StatusOr<IncomingRequest> r = pulled->Next(absl::Seconds(0.2));
+        if (absl::IsDeadlineExceeded(r.status())) continue;
+        if (!r.ok()) return;
+        absl::Status s;
+        if (absl::StartsWith(r->payload, "reject:")) {
+          s = client_->Reject(r->id, r->payload.substr(7));
+        } else if (r->payload != "ignore") {
+          Headers headers = r->headers;
+          headers.push_back({"Served-By", "native"});
+          s = client_->Respond(r->id, absl::StrCat("served:", r->payload),
+                               headers);
+        }
+        if (!s.ok()) {
+          output_.Line(absl::StrCat("{\"event\":\"error\",\"error\":",
+                                    JsonString(s.ToString()), "}"));
+        }
+      }
+    });
+    return std::string();
+  }
+
   absl::StatusOr<std::string> Request(const std::string& topic,
                                       const std::string& payload) {
     absl::StatusOr<Message> reply =
@@ -264,6 +307,9 @@ class Peer {
   Output& output_;
   std::map<std::string, std::unique_ptr<Client::Subscription>> subscriptions_;
   std::vector<std::unique_ptr<Client::Service>> services_;
+  // Threads of `hserve`, stopped and joined before services_ go.
+  std::atomic<bool> stopping_{false};
+  std::vector<std::thread> servers_;
   uint64_t asked_ = 0;
 };
 
