@@ -118,12 +118,11 @@ WebSocketClient::WebSocketClient() {
 
 WebSocketClient::~WebSocketClient() { wslay_frame_context_free(frames_); }
 
-void WebSocketClient::Send(uint8_t opcode, absl::string_view payload,
-                           std::string& out) {
+void WebSocketClient::Wrap(absl::string_view payload, std::string& out) {
   sink_ = &out;
   wslay_frame_iocb iocb = {};
   iocb.fin = 1;
-  iocb.opcode = opcode;
+  iocb.opcode = WSLAY_BINARY_FRAME;
   iocb.mask = 1;
   iocb.payload_length = payload.size();
   iocb.data = reinterpret_cast<const uint8_t*>(payload.data());
@@ -140,10 +139,6 @@ void WebSocketClient::Send(uint8_t opcode, absl::string_view payload,
   sink_ = nullptr;
 }
 
-void WebSocketClient::Wrap(absl::string_view payload, std::string& out) {
-  Send(WSLAY_BINARY_FRAME, payload, out);
-}
-
 #else  // A build without wslay: Link::Open refuses WebSocket links.
 
 absl::StatusOr<std::string> WebSocketHandshake(int, absl::string_view,
@@ -153,10 +148,27 @@ absl::StatusOr<std::string> WebSocketHandshake(int, absl::string_view,
 }
 WebSocketClient::WebSocketClient() = default;
 WebSocketClient::~WebSocketClient() = default;
-void WebSocketClient::Send(uint8_t, absl::string_view, std::string&) {}
 void WebSocketClient::Wrap(absl::string_view, std::string&) {}
 
 #endif  // MANIFOLD_HAVE_WSLAY
+
+void WebSocketClient::AppendPong(absl::string_view payload, std::string& out) {
+  // A client's frames are masked (xorshift, as for Wrap()); a pong's
+  // payload is short (<= 125 bytes).
+  uint8_t mask[4];
+  for (uint8_t& m : mask) {
+    pong_mask_state_ ^= pong_mask_state_ << 13;
+    pong_mask_state_ ^= pong_mask_state_ >> 17;
+    pong_mask_state_ ^= pong_mask_state_ << 5;
+    m = static_cast<uint8_t>(pong_mask_state_);
+  }
+  out.push_back(static_cast<char>(0x8a));  // final pong
+  out.push_back(static_cast<char>(0x80 | payload.size()));
+  out.append(reinterpret_cast<const char*>(mask), sizeof(mask));
+  for (size_t i = 0; i < payload.size(); ++i) {
+    out.push_back(static_cast<char>(payload[i] ^ mask[i % 4]));
+  }
+}
 
 // Reading needs no wslay: a server's frames are unmasked, so taking them
 // apart is reading a header and skipping it.
@@ -231,10 +243,9 @@ absl::StatusOr<size_t> WebSocketClient::Deframe(char* buffer, size_t& start,
           return absl::UnavailableError("the server closed the WebSocket");
         }
         if (opcode == 0x9) {
-          Send(/*opcode=*/0xa,
-               absl::string_view(buffer + ready + header,
-                                 static_cast<size_t>(length)),
-               replies);
+          AppendPong(absl::string_view(buffer + ready + header,
+                                       static_cast<size_t>(length)),
+                     replies);
         }
         skip += static_cast<size_t>(length);
         break;

@@ -85,12 +85,13 @@ class WebSocketClient {
 
  private:
   struct Callbacks;
-  // Appends `payload` to `out` as one masked frame with `opcode`.
-  void Send(uint8_t opcode, absl::string_view payload, std::string& out);
+  // Appends a masked pong carrying `payload` (at most 125 bytes) to `out`.
+  void AppendPong(absl::string_view payload, std::string& out);
 
   wslay_frame_context* frames_ = nullptr;
   std::string* sink_ = nullptr;
   uint32_t mask_state_ = 0x9e3779b9;
+  uint32_t pong_mask_state_ = 0x2545f491;
   // Payload bytes of the current data frame still to come.
   uint64_t payload_left_ = 0;
   // A data message was begun without its final frame: continuations come.
