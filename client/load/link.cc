@@ -45,13 +45,7 @@ absl::StatusOr<std::unique_ptr<Link>> Link::Open(
   auto link =
       std::unique_ptr<Link>(new Link(*std::move(fd), wire, std::move(name)));
   link->ws_ = std::make_unique<WebSocketClient>();
-  if (absl::Status s =
-          link->ws_->Unwrap(*early, link->ws_stream_, link->framed_);
-      !s.ok()) {
-    return s;
-  }
-  link->AppendInput(link->ws_stream_);
-  link->ws_stream_.clear();
+  link->AppendInput(*early);
   return link;
 #else
   return absl::FailedPreconditionError(
@@ -63,23 +57,21 @@ Link::~Link() = default;
 
 void Link::AppendInput(absl::string_view bytes) {
   if (bytes.empty()) return;
-  if (start_ == end_) start_ = end_ = 0;
+  if (start_ == end_) start_ = ready_ = end_ = 0;
   if (capacity_ - end_ < bytes.size()) {
     const size_t unread = end_ - start_;
-    if (capacity_ - unread < bytes.size()) {
-      const size_t grown = std::max(capacity_ * 2, unread + bytes.size());
-      std::unique_ptr<char[]> bigger(new char[grown]);
-      std::memcpy(bigger.get(), buffer_.get() + start_, unread);
-      buffer_ = std::move(bigger);
-      capacity_ = grown;
-    } else {
-      std::memmove(buffer_.get(), buffer_.get() + start_, unread);
-    }
+    const size_t grown = std::max(capacity_ * 2, unread + bytes.size());
+    std::unique_ptr<char[]> bigger(new char[grown]);
+    std::memcpy(bigger.get(), buffer_.get() + start_, unread);
+    buffer_ = std::move(bigger);
+    capacity_ = grown;
+    ready_ -= start_;
     start_ = 0;
     end_ = unread;
   }
   std::memcpy(buffer_.get() + end_, bytes.data(), bytes.size());
   end_ += bytes.size();
+  if (ws_ == nullptr) ready_ = end_;
 }
 
 absl::Status Link::SendFramed() {
@@ -102,34 +94,6 @@ absl::Status Link::SendFramed() {
     framed_sent_ = 0;
   }
   return absl::OkStatus();
-}
-
-absl::StatusOr<size_t> Link::FillWebSocket(size_t budget) {
-  size_t total = 0;
-  char raw[64 * 1024];
-  while (total < budget) {
-    const ssize_t n = ::read(fd_.get(), raw, sizeof(raw));
-    if (n > 0) {
-      total += static_cast<size_t>(n);
-      if (absl::Status s =
-              ws_->Unwrap(absl::string_view(raw, n), ws_stream_, framed_);
-          !s.ok()) {
-        return absl::Status(s.code(), absl::StrCat(name_, ": ", s.message()));
-      }
-      AppendInput(ws_stream_);
-      ws_stream_.clear();
-      if (static_cast<size_t>(n) < sizeof(raw)) break;
-      continue;
-    }
-    if (n == 0) {
-      return absl::UnavailableError(
-          absl::StrCat(name_, ": the server closed the connection"));
-    }
-    if (errno == EINTR) continue;
-    if (errno == EAGAIN || errno == EWOULDBLOCK) break;
-    return ErrnoStatus(errno, absl::StrCat(name_, ": read"));
-  }
-  return total;
 }
 
 Link::Link(UniqueFd fd, const LoadWire& wire, std::string name)
@@ -170,57 +134,75 @@ absl::Status Link::Flush() {
   return absl::OkStatus();
 }
 
-absl::StatusOr<size_t> Link::Fill(size_t budget) {
-  if (ws_ != nullptr) return FillWebSocket(budget);
-  size_t total = 0;
-  while (total < budget) {
-    if (start_ == end_) start_ = end_ = 0;
-    if (capacity_ - end_ < kMinReadRoom) {
-      // Move the unread part to the front; grow when it fills the buffer
-      // (one large message).
-      const size_t unread = end_ - start_;
-      if (capacity_ - unread < kMinReadRoom) {
-        const size_t grown = std::max(capacity_ * 2, unread + kMinReadRoom);
-        std::unique_ptr<char[]> bigger(new char[grown]);
-        std::memcpy(bigger.get(), buffer_.get() + start_, unread);
-        buffer_ = std::move(bigger);
-        capacity_ = grown;
-      } else {
-        std::memmove(buffer_.get(), buffer_.get() + start_, unread);
-      }
-      start_ = 0;
-      end_ = unread;
+absl::StatusOr<size_t> Link::Fill() {
+  // WebSocket links read the same way: the framing comes out in Next().
+  drained_ = false;
+  if (start_ == end_) start_ = ready_ = end_ = 0;
+  if (capacity_ - end_ < kMinReadRoom) {
+    // Move the unread part to the front; grow when it fills the buffer
+    // (one large message).
+    const size_t unread = end_ - start_;
+    if (capacity_ - unread < kMinReadRoom) {
+      const size_t grown = std::max(capacity_ * 2, unread + kMinReadRoom);
+      std::unique_ptr<char[]> bigger(new char[grown]);
+      std::memcpy(bigger.get(), buffer_.get() + start_, unread);
+      buffer_ = std::move(bigger);
+      capacity_ = grown;
+    } else {
+      std::memmove(buffer_.get(), buffer_.get() + start_, unread);
     }
-    const size_t room = capacity_ - end_;
+    ready_ -= start_;
+    start_ = 0;
+    end_ = unread;
+  }
+  const size_t room = capacity_ - end_;
+  while (true) {
     const ssize_t n = ::read(fd_.get(), buffer_.get() + end_, room);
     if (n > 0) {
       end_ += static_cast<size_t>(n);
-      total += static_cast<size_t>(n);
-      if (static_cast<size_t>(n) < room) break;  // the socket is drained
-      continue;
+      if (ws_ == nullptr) ready_ = end_;
+      // A short read took everything the socket had.
+      drained_ = static_cast<size_t>(n) < room;
+      return static_cast<size_t>(n);
     }
     if (n == 0) {
       return absl::UnavailableError(
           absl::StrCat(name_, ": the server closed the connection"));
     }
     if (errno == EINTR) continue;
-    if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      drained_ = true;
+      return 0;
+    }
     return ErrnoStatus(errno, absl::StrCat(name_, ": read"));
   }
-  return total;
 }
 
 absl::StatusOr<bool> Link::Next(ServerEvent& event) {
-  if (start_ == end_) return false;
-  absl::StatusOr<size_t> used = wire_.Parse(
-      absl::string_view(buffer_.get() + start_, end_ - start_), event);
-  if (!used.ok()) {
-    return absl::Status(used.status().code(),
-                        absl::StrCat(name_, ": ", used.status().message()));
+  while (true) {
+    if (start_ < ready_) {
+      absl::StatusOr<size_t> used = wire_.Parse(
+          absl::string_view(buffer_.get() + start_, ready_ - start_), event);
+      if (!used.ok()) {
+        return absl::Status(used.status().code(),
+                            absl::StrCat(name_, ": ", used.status().message()));
+      }
+      if (*used > 0) {
+        start_ += *used;
+        return true;
+      }
+    }
+    // The stream holds no whole message: on a WebSocket, more of it may be
+    // behind the next frame header.
+    if (ws_ == nullptr || ready_ == end_) return false;
+    absl::StatusOr<size_t> more =
+        ws_->Deframe(buffer_.get(), start_, ready_, end_, framed_);
+    if (!more.ok()) {
+      return absl::Status(more.status().code(),
+                          absl::StrCat(name_, ": ", more.status().message()));
+    }
+    if (*more == 0) return false;
   }
-  if (*used == 0) return false;
-  start_ += *used;
-  return true;
 }
 
 absl::Status Link::Wait(short events, absl::Time deadline) {
@@ -258,7 +240,7 @@ absl::Status Link::Sync(
     if (!got.ok()) return got.status();
     if (!*got) {
       if (absl::Status s = Wait(POLLIN, deadline); !s.ok()) return s;
-      absl::StatusOr<size_t> read = Fill(1 << 20);
+      absl::StatusOr<size_t> read = Fill();
       if (!read.ok()) return read.status();
       continue;
     }

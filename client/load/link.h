@@ -67,10 +67,14 @@ class Link {
 
   // --- Input -------------------------------------------------------------
 
-  // Reads what the socket holds, up to about `budget` bytes. Returns the
-  // bytes read (0: nothing waiting), or UNAVAILABLE when the server closed
-  // the connection, or another error.
-  absl::StatusOr<size_t> Fill(size_t budget);
+  // Reads once what the socket holds, as much as the input buffer has room
+  // for (it grows only when one message does not fit). Returns the bytes
+  // read (0: nothing waiting), or UNAVAILABLE when the server closed the
+  // connection, or another error.
+  absl::StatusOr<size_t> Fill();
+  // True when the last Fill() took everything the socket held (a short
+  // read, or none): reading again now would find nothing.
+  bool drained() const { return drained_; }
   // Decodes the next whole server message from the input. Returns false when
   // none is complete. The event's views are valid until the next Fill().
   absl::StatusOr<bool> Next(ServerEvent& event);
@@ -88,9 +92,8 @@ class Link {
  private:
   Link(UniqueFd fd, const LoadWire& wire, std::string name);
   absl::Status Wait(short events, absl::Time deadline);
-  // Appends decoded stream bytes to the input buffer.
+  // Appends bytes as read from the socket to the input buffer.
   void AppendInput(absl::string_view bytes);
-  absl::StatusOr<size_t> FillWebSocket(size_t budget);
   absl::Status SendFramed();
 
   UniqueFd fd_;
@@ -98,18 +101,22 @@ class Link {
   const std::string name_;
   std::string output_;
   size_t sent_ = 0;
-  // Input: bytes [start_, end_) of buffer_ are unread.
+  // Input: bytes [start_, end_) of buffer_ are unread, as read from the
+  // socket. Of those, [start_, ready_) are the protocol's stream, ready to
+  // parse; on a WebSocket link [ready_, end_) still has its framing, which
+  // Next() takes out in place (WebSocketClient::Deframe) when it needs more
+  // of the stream. Without a WebSocket ready_ == end_.
   std::unique_ptr<char[]> buffer_;
   size_t capacity_ = 0;
   size_t start_ = 0;
+  size_t ready_ = 0;
   size_t end_ = 0;
+  bool drained_ = false;
   uint64_t sync_ids_ = 0;
-  // WebSocket links: the framing, frames not yet sent, and the stream the
-  // server's messages carry.
+  // WebSocket links: the framing, and frames not yet sent.
   std::unique_ptr<WebSocketClient> ws_;
   std::string framed_;
   size_t framed_sent_ = 0;
-  std::string ws_stream_;
 };
 
 }  // namespace manifold::load

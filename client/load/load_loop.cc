@@ -74,8 +74,8 @@ absl::Status LoadLoop::ReadAll(size_t index, int64_t now_ns) {
   Link& link = *m.link;
   ServerEvent event;
   size_t budget = kReadBudget;
-  while (budget > 0) {
-    absl::StatusOr<size_t> read = link.Fill(budget);
+  while (true) {
+    absl::StatusOr<size_t> read = link.Fill();
     if (!read.ok()) return read.status();
     while (true) {
       absl::StatusOr<bool> got = link.Next(event);
@@ -96,8 +96,9 @@ absl::Status LoadLoop::ReadAll(size_t index, int64_t now_ns) {
           m.role->OnEvent(link, event, now_ns);
       }
     }
-    if (*read == 0) break;
-    budget -= std::min(budget, *read);
+    // Level-triggered epoll reports the link again when more arrives.
+    if (link.drained() || *read >= budget) break;
+    budget -= *read;
   }
   return Flush(index);
 }

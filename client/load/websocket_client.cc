@@ -95,14 +95,6 @@ struct WebSocketClient::Callbacks {
     Self(user_data).sink_->append(reinterpret_cast<const char*>(data), len);
     return static_cast<ssize_t>(len);
   }
-  static ssize_t Recv(uint8_t* buf, size_t len, int flags, void* user_data) {
-    WebSocketClient& self = Self(user_data);
-    if (self.input_.empty()) return -1;  // wslay then says WANT_READ
-    const size_t n = std::min(len, self.input_.size());
-    std::memcpy(buf, self.input_.data(), n);
-    self.input_.remove_prefix(n);
-    return static_cast<ssize_t>(n);
-  }
   static int GenMask(uint8_t* buf, size_t len, void* user_data) {
     // Masks need not be secret in a benchmark on loopback; xorshift keeps
     // them varied without a random source.
@@ -120,7 +112,6 @@ struct WebSocketClient::Callbacks {
 WebSocketClient::WebSocketClient() {
   wslay_frame_callbacks callbacks = {};
   callbacks.send_callback = &Callbacks::Send;
-  callbacks.recv_callback = &Callbacks::Recv;
   callbacks.genmask_callback = &Callbacks::GenMask;
   wslay_frame_context_init(&frames_, &callbacks, this);
 }
@@ -148,46 +139,6 @@ void WebSocketClient::Wrap(absl::string_view payload, std::string& out) {
   sink_ = nullptr;
 }
 
-absl::Status WebSocketClient::Unwrap(absl::string_view raw, std::string& stream,
-                                     std::string& replies) {
-  input_ = raw;
-  while (true) {
-    wslay_frame_iocb iocb = {};
-    const ssize_t n = wslay_frame_recv(frames_, &iocb);
-    if (n == WSLAY_ERR_WANT_READ) break;
-    if (n < 0) {
-      return absl::InvalidArgumentError(
-          "the server sent a bad WebSocket frame");
-    }
-    const absl::string_view data(reinterpret_cast<const char*>(iocb.data),
-                                 iocb.data_length);
-    if (!wslay_is_ctrl_frame(iocb.opcode)) {
-      stream.append(data.data(), data.size());
-      continue;
-    }
-    control_payload_.append(data.data(), data.size());
-    if (control_payload_.size() < iocb.payload_length) continue;
-    if (iocb.opcode == WSLAY_CONNECTION_CLOSE) {
-      return absl::UnavailableError("the server closed the WebSocket");
-    }
-    if (iocb.opcode == WSLAY_PING) {
-      sink_ = &replies;
-      wslay_frame_iocb pong = {};
-      pong.fin = 1;
-      pong.opcode = WSLAY_PONG;
-      pong.mask = 1;
-      pong.payload_length = control_payload_.size();
-      pong.data = reinterpret_cast<const uint8_t*>(control_payload_.data());
-      pong.data_length = control_payload_.size();
-      wslay_frame_send(frames_, &pong);
-      sink_ = nullptr;
-    }
-    control_payload_.clear();
-  }
-  input_ = absl::string_view();
-  return absl::OkStatus();
-}
-
 #else  // A build without wslay: Link::Open refuses WebSocket links.
 
 absl::StatusOr<std::string> WebSocketHandshake(int, absl::string_view,
@@ -198,11 +149,124 @@ absl::StatusOr<std::string> WebSocketHandshake(int, absl::string_view,
 WebSocketClient::WebSocketClient() = default;
 WebSocketClient::~WebSocketClient() = default;
 void WebSocketClient::Wrap(absl::string_view, std::string&) {}
-absl::Status WebSocketClient::Unwrap(absl::string_view, std::string&,
-                                     std::string&) {
-  return absl::FailedPreconditionError("built without libwslay");
-}
 
 #endif  // MANIFOLD_HAVE_WSLAY
+
+void WebSocketClient::AppendPong(absl::string_view payload, std::string& out) {
+  // A client's frames are masked (xorshift, as for Wrap()); a pong's
+  // payload is short (<= 125 bytes).
+  uint8_t mask[4];
+  for (uint8_t& m : mask) {
+    pong_mask_state_ ^= pong_mask_state_ << 13;
+    pong_mask_state_ ^= pong_mask_state_ >> 17;
+    pong_mask_state_ ^= pong_mask_state_ << 5;
+    m = static_cast<uint8_t>(pong_mask_state_);
+  }
+  out.push_back(static_cast<char>(0x8a));  // final pong
+  out.push_back(static_cast<char>(0x80 | payload.size()));
+  out.append(reinterpret_cast<const char*>(mask), sizeof(mask));
+  for (size_t i = 0; i < payload.size(); ++i) {
+    out.push_back(static_cast<char>(payload[i] ^ mask[i % 4]));
+  }
+}
+
+// Reading needs no wslay: a server's frames are unmasked, so taking them
+// apart is reading a header and skipping it.
+absl::StatusOr<size_t> WebSocketClient::Deframe(char* buffer, size_t& start,
+                                                size_t& ready, size_t& end,
+                                                std::string& replies) {
+  while (ready < end) {
+    if (payload_left_ > 0) {
+      const size_t n =
+          static_cast<size_t>(std::min<uint64_t>(payload_left_, end - ready));
+      ready += n;
+      payload_left_ -= n;
+      return n;
+    }
+    const auto* h = reinterpret_cast<const uint8_t*>(buffer + ready);
+    const size_t raw = end - ready;
+    if (raw < 2) return 0;
+    const bool fin = (h[0] & 0x80) != 0;
+    const uint8_t opcode = h[0] & 0x0f;
+    if ((h[0] & 0x70) != 0) {
+      return absl::InvalidArgumentError(
+          "the server sent a WebSocket frame with reserved bits set");
+    }
+    if ((h[1] & 0x80) != 0) {
+      return absl::InvalidArgumentError(
+          "the server sent a masked WebSocket frame");
+    }
+    uint64_t length = h[1] & 0x7f;
+    size_t header = 2;
+    if (length == 126) {
+      header = 4;
+      if (raw < header) return 0;
+      length = (uint64_t{h[2]} << 8) | h[3];
+    } else if (length == 127) {
+      header = 10;
+      if (raw < header) return 0;
+      length = 0;
+      for (int i = 2; i < 10; ++i) length = (length << 8) | h[i];
+      if (length >> 63) {
+        return absl::InvalidArgumentError(
+            "the server sent a WebSocket frame longer than 2^63 bytes");
+      }
+    }
+    size_t skip = header;
+    switch (opcode) {
+      case 0x0:  // continuation
+        if (!in_message_) {
+          return absl::InvalidArgumentError(
+              "the server sent a WebSocket continuation outside a message");
+        }
+        in_message_ = !fin;
+        payload_left_ = length;
+        break;
+      case 0x1:  // text
+      case 0x2:  // binary
+        if (in_message_) {
+          return absl::InvalidArgumentError(
+              "the server began a WebSocket message inside another");
+        }
+        in_message_ = !fin;
+        payload_left_ = length;
+        break;
+      case 0x8:  // close
+      case 0x9:  // ping
+      case 0xa:  // pong
+        if (!fin || length > 125) {
+          return absl::InvalidArgumentError(
+              "the server sent a fragmented or long WebSocket control frame");
+        }
+        if (raw < header + length) return 0;
+        if (opcode == 0x8) {
+          return absl::UnavailableError("the server closed the WebSocket");
+        }
+        if (opcode == 0x9) {
+          AppendPong(absl::string_view(buffer + ready + header,
+                                       static_cast<size_t>(length)),
+                     replies);
+        }
+        skip += static_cast<size_t>(length);
+        break;
+      default:
+        return absl::InvalidArgumentError(
+            absl::StrCat("the server sent a WebSocket frame with opcode ",
+                         static_cast<int>(opcode)));
+    }
+    // Close the gap by moving the shorter side: the unconsumed stream in
+    // front of it (usually part of one small message) or the raw bytes
+    // after it (when a large message spans frames).
+    if (ready - start <= end - ready - skip) {
+      std::memmove(buffer + start + skip, buffer + start, ready - start);
+      start += skip;
+      ready += skip;
+    } else {
+      std::memmove(buffer + ready, buffer + ready + skip, end - ready - skip);
+      end -= skip;
+    }
+  }
+  return 0;
+}
 
 }  // namespace manifold::load

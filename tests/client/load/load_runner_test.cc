@@ -13,10 +13,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cstdio>
+#include <fstream>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
@@ -179,48 +182,146 @@ TEST(LoadRunnerBoundsTest, ASilentServerEndsTheRunAtTheTimeout) {
   EXPECT_LT(absl::Now() - start, absl::Seconds(5));
 }
 
+// NATS and the native protocol inside WebSockets (manifoldd --http at /nats
+// and /ws): the load tool reads frames from its input buffer in place, and
+// every scenario must still arrive whole and in order.
+TEST(LoadRunnerWebSocketTest, EveryScenarioIsCleanOverWebSockets) {
+  absl::StatusOr<std::unique_ptr<RunningManifoldd>> broker =
+      RunningManifoldd::Start({"--listen", "127.0.0.1:0", "--http",
+                               "127.0.0.1:0", "--log_level", "warning"});
+  if (!broker.ok() &&
+      absl::StrContains(broker.status().message(), "without the web")) {
+    GTEST_SKIP() << "manifoldd was built without the web front end";
+  }
+  ASSERT_TRUE(broker.ok()) << broker.status();
+  // "manifoldd listening on 127.0.0.1:A (tcp), 127.0.0.1:B (http), ..."
+  const std::string& line = (*broker)->listening_line();
+  const size_t http = line.find(" (http)");
+  ASSERT_NE(http, std::string::npos) << line;
+  const size_t from = line.rfind(' ', http - 1) + 1;
+  const std::string address = line.substr(from, http - from);
+  for (const bool nats : {true, false}) {
+    for (Scenario scenario : kScenarios) {
+      LoadOptions o;
+      o.scenario = scenario;
+      o.protocol = nats ? Protocol::kNats : Protocol::kNative;
+      o.websocket_path = nats ? "/nats" : "/ws";
+      o.websocket_protocol = nats ? "" : "manifold.v1";
+      o.server = address;
+      o.messages = IsRoundTrip(scenario) ? 300 : 20000;
+      o.timeout = absl::Seconds(10);
+      SCOPED_TRACE(
+          absl::StrCat(ScenarioName(scenario), " at ", o.websocket_path));
+      absl::StatusOr<LoadReport> report = RunLoad(o);
+      ASSERT_TRUE(report.ok()) << report.status();
+      EXPECT_TRUE(report->clean()) << report->first_error;
+      EXPECT_EQ(report->received, report->expected);
+      EXPECT_EQ(report->sent, o.messages * report->options.publishers);
+    }
+  }
+  // Messages larger than the server's WebSocket messages (64 KiB) span
+  // several frames.
+  LoadOptions o;
+  o.scenario = Scenario::kFanOut;
+  o.subscribers = 3;
+  o.protocol = Protocol::kNats;
+  o.websocket_path = "/nats";
+  o.server = address;
+  o.payload_bytes = 300 * 1024;
+  o.messages = 200;
+  o.timeout = absl::Seconds(10);
+  absl::StatusOr<LoadReport> report = RunLoad(o);
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_TRUE(report->clean()) << report->first_error;
+  EXPECT_EQ(report->received, 3u * 200u);
+}
+
 // The same scenarios against the reference server, when it is installed:
 // the NATS side of the tool speaks the real protocol, not just Manifold's
 // reading of it.
-TEST(LoadRunnerNatsServerTest, EveryScenarioIsCleanAgainstNatsServer) {
-  std::string nats_server;
+std::string NatsServerPath() {
   for (const char* candidate : {"/usr/sbin/nats-server", "/usr/bin/nats-server",
                                 "/usr/local/bin/nats-server"}) {
-    if (::access(candidate, X_OK) == 0) nats_server = candidate;
+    if (::access(candidate, X_OK) == 0) return candidate;
   }
-  if (nats_server.empty()) GTEST_SKIP() << "nats-server is not installed";
-  absl::StatusOr<std::unique_ptr<ChildProcess>> server =
-      ChildProcess::Start(nats_server, {"-a", "127.0.0.1", "-p", "-1"});
-  ASSERT_TRUE(server.ok()) << server.status();
-  // nats-server logs where it listens on stderr.
-  const std::string kMark = "Listening for client connections on ";
-  std::string address;
+  return "";
+}
+
+// Waits up to 10 s for nats-server to log `mark` followed by an address
+// (e.g. "Listening for client connections on "). Returns that address
+// ("127.0.0.1:N", any "ws://" dropped), or "" if it never came.
+std::string LoggedAddress(ChildProcess& server, const std::string& mark) {
   for (const absl::Time deadline = absl::Now() + absl::Seconds(10);
-       address.empty() && absl::Now() < deadline;
-       absl::SleepFor(absl::Milliseconds(20))) {
-    const std::string log = (*server)->Stderr();
-    const size_t at = log.find(kMark);
+       absl::Now() < deadline; absl::SleepFor(absl::Milliseconds(20))) {
+    const std::string log = server.Stderr();
+    const size_t at = log.find(mark);
     if (at == std::string::npos) continue;
     const size_t end = log.find('\n', at);
     if (end == std::string::npos) continue;
-    address = log.substr(at + kMark.size(), end - at - kMark.size());
+    std::string address = log.substr(at + mark.size(), end - at - mark.size());
+    if (absl::StartsWith(address, "ws://")) address.erase(0, 5);
+    return address;
   }
-  ASSERT_FALSE(address.empty()) << (*server)->Stderr();
+  return "";
+}
+
+// Runs every scenario over NATS (inside WebSockets at `websocket_path`
+// unless empty) against `address` and expects each to be clean.
+void ExpectEveryNatsScenarioClean(const std::string& address,
+                                  const std::string& websocket_path) {
   for (Scenario scenario : kScenarios) {
     LoadOptions o;
     o.scenario = scenario;
     o.protocol = Protocol::kNats;
     o.server = address;
+    o.websocket_path = websocket_path;
     o.messages = IsRoundTrip(scenario) ? 300 : 20000;
     o.timeout = absl::Seconds(10);
     SCOPED_TRACE(ScenarioName(scenario));
     absl::StatusOr<LoadReport> report = RunLoad(o);
     ASSERT_TRUE(report.ok()) << report.status();
-    EXPECT_TRUE(report->clean());
+    EXPECT_TRUE(report->clean()) << report->first_error;
     EXPECT_EQ(report->received, report->expected);
   }
+}
+
+TEST(LoadRunnerNatsServerTest, EveryScenarioIsCleanAgainstNatsServer) {
+  const std::string nats_server = NatsServerPath();
+  if (nats_server.empty()) GTEST_SKIP() << "nats-server is not installed";
+  absl::StatusOr<std::unique_ptr<ChildProcess>> server =
+      ChildProcess::Start(nats_server, {"-a", "127.0.0.1", "-p", "-1"});
+  ASSERT_TRUE(server.ok()) << server.status();
+  // nats-server logs where it listens on stderr.
+  const std::string address =
+      LoggedAddress(**server, "Listening for client connections on ");
+  ASSERT_FALSE(address.empty()) << (*server)->Stderr();
+  ExpectEveryNatsScenarioClean(address, "");
   (*server)->Signal(SIGTERM).IgnoreError();
   (*server)->Wait(absl::Seconds(5)).IgnoreError();
+}
+
+// nats-server's own WebSocket listener frames its output its own way (one
+// frame per flush, of any size): the tool must read it as well.
+TEST(LoadRunnerNatsServerTest, EveryScenarioIsCleanAgainstNatsServerWebSocket) {
+  const std::string nats_server = NatsServerPath();
+  if (nats_server.empty()) GTEST_SKIP() << "nats-server is not installed";
+  const std::string config =
+      absl::StrCat(::testing::TempDir(), "/nats-ws-", getpid(), ".conf");
+  {
+    std::ofstream file(config);
+    file << "listen: 127.0.0.1:-1\n"
+            "websocket {\n  host: 127.0.0.1\n  port: -1\n  no_tls: true\n}\n";
+  }
+  absl::StatusOr<std::unique_ptr<ChildProcess>> server =
+      ChildProcess::Start(nats_server, {"-c", config});
+  ASSERT_TRUE(server.ok()) << server.status();
+  const std::string address =
+      LoggedAddress(**server, "Listening for websocket clients on ");
+  ASSERT_FALSE(address.empty()) << (*server)->Stderr();
+  ExpectEveryNatsScenarioClean(address, "/nats");
+  (*server)->Signal(SIGTERM).IgnoreError();
+  (*server)->Wait(absl::Seconds(5)).IgnoreError();
+  std::remove(config.c_str());
 }
 
 }  // namespace

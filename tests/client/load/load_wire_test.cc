@@ -187,6 +187,30 @@ TEST(NatsWireTest, DecodesMessagesWholeAndInPieces) {
   EXPECT_EQ(e.payload, "hello");
 }
 
+TEST(NatsWireTest, DecodesMsgLinesOffTheCommonShape) {
+  auto wire = LoadWire::For(Protocol::kNats);
+  // A reply subject of digits only: the count is the last field.
+  ServerEvent e = ParseOne(*wire, "MSG a 1 123 5\r\nhello\r\n");
+  EXPECT_EQ(e.reply_to, "123");
+  EXPECT_EQ(e.payload, "hello");
+  ExpectNeedsAllOf(*wire, "MSG a 1 123 5\r\nhello\r\n");
+  // Extra spaces, and a line ended by "\n" alone.
+  e = ParseOne(*wire, "MSG  a   7  2\r\nhi\r\n");
+  EXPECT_EQ(e.subject, "a");
+  EXPECT_EQ(e.id, 7u);
+  EXPECT_EQ(e.payload, "hi");
+  e = ParseOne(*wire, "MSG a 7 2\nhi\r\n");
+  EXPECT_EQ(e.payload, "hi");
+  // Two messages back to back: the first is taken alone.
+  ServerEvent first;
+  absl::StatusOr<size_t> used =
+      wire->Parse("MSG a 1 1\r\nx\r\nMSG b 2 1\r\ny\r\n", first);
+  ASSERT_TRUE(used.ok());
+  EXPECT_EQ(*used, 14u);
+  EXPECT_EQ(first.subject, "a");
+  EXPECT_EQ(first.payload, "x");
+}
+
 TEST(NatsWireTest, DecodesControlLines) {
   auto wire = LoadWire::For(Protocol::kNats);
   EXPECT_EQ(ParseOne(*wire, "PING\r\n").kind, ServerEvent::Kind::kPing);
@@ -207,6 +231,9 @@ TEST(NatsWireTest, RejectsWhatNoServerSends) {
   EXPECT_FALSE(wire->Parse("HELLO\r\n", event).ok());
   EXPECT_FALSE(wire->Parse("MSG a\r\n", event).ok());
   EXPECT_FALSE(wire->Parse("MSG a 1 x\r\n", event).ok());
+  EXPECT_FALSE(wire->Parse("MSG 5\r\n", event).ok());
+  EXPECT_FALSE(wire->Parse("MSG a 1 r s 5\r\n", event).ok());
+  EXPECT_FALSE(wire->Parse("MSG a 1 99999999999999999999\r\n", event).ok());
   EXPECT_FALSE(wire->Parse("HMSG a 1 9 5\r\n", event).ok());
 }
 
