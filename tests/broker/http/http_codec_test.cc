@@ -13,130 +13,22 @@
 #include "core/framing.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/broker/http/http_test_link.h"
 #include "tests/testing/broker_harness.h"
 
 namespace manifold {
 namespace {
 
 using testing::BrokerHarness;
+using testing::ClientFrame;
+using testing::Get;
 using ::testing::HasSubstr;
+using testing::HttpLink;
+using testing::Post;
+using testing::ServerPayloads;
+using testing::Statuses;
 using testing::TestClient;
-
-// One HTTP connection; the test plays its transport.
-class HttpLink {
- public:
-  HttpLink(BrokerHarness& h, HttpOptions options = HttpOptions()) : h_(h) {
-    id_ = h.broker()
-              .Accept(PeerInfo{"127.0.0.1:1"}, h.now(),
-                      std::make_unique<HttpCodec>(std::move(options)))
-              .id();
-  }
-  // Sends bytes, `chunk` at a time, letting the broker work after each.
-  void Send(absl::string_view bytes, size_t chunk = 1 << 20) {
-    for (size_t at = 0; at < bytes.size(); at += chunk) {
-      Connection* c = h_.broker().FindConnection(id_);
-      ASSERT_NE(c, nullptr) << "connection closed";
-      c->Receive(bytes.substr(at, chunk), h_.now());
-      h_.Pump();
-    }
-  }
-  // Everything the broker wrote since the last call.
-  std::string Take() {
-    h_.Pump();
-    Connection* c = h_.broker().FindConnection(id_);
-    if (c == nullptr) return "";
-    std::string out = c->CopyPendingOutput();
-    c->Consume(out.size());
-    if (c->ShouldClose()) {
-      h_.broker().Close(id_, "done", h_.now());
-      closed_ = true;
-    }
-    return out;
-  }
-  bool closed() {
-    Take();
-    return closed_ || h_.broker().FindConnection(id_) == nullptr;
-  }
-  Connection* connection() { return h_.broker().FindConnection(id_); }
-
- private:
-  BrokerHarness& h_;
-  ConnectionId id_;
-  bool closed_ = false;
-};
-
-std::string Post(absl::string_view path, absl::string_view body,
-                 absl::string_view extra = "") {
-  return absl::StrCat("POST ", path, " HTTP/1.1\r\nHost: t\r\n", extra,
-                      "Content-Length: ", body.size(), "\r\n\r\n", body);
-}
-std::string Get(absl::string_view path, absl::string_view extra = "") {
-  return absl::StrCat("GET ", path, " HTTP/1.1\r\nHost: t\r\n", extra, "\r\n");
-}
-std::vector<int> Statuses(absl::string_view text) {
-  std::vector<int> out;
-  size_t at = 0;
-  while ((at = text.find("HTTP/1.1 ", at)) != absl::string_view::npos) {
-    out.push_back(std::stoi(std::string(text.substr(at + 9, 3))));
-    at += 9;
-  }
-  return out;
-}
-
-// A client WebSocket frame (masked, as RFC 6455 requires of clients).
-std::string ClientFrame(uint8_t opcode, absl::string_view payload,
-                        bool fin = true) {
-  std::string f;
-  f.push_back(static_cast<char>((fin ? 0x80 : 0) | opcode));
-  const size_t n = payload.size();
-  if (n < 126) {
-    f.push_back(static_cast<char>(0x80 | n));
-  } else {
-    f.push_back(static_cast<char>(0x80 | 126));
-    f.push_back(static_cast<char>(n >> 8));
-    f.push_back(static_cast<char>(n & 0xff));
-  }
-  const char mask[4] = {0x12, 0x34, 0x56, 0x78};
-  f.append(mask, 4);
-  for (size_t i = 0; i < n; ++i) f.push_back(payload[i] ^ mask[i % 4]);
-  return f;
-}
-
-// Server frames (unmasked) -> their payloads; `opcodes` gets each opcode.
-std::vector<std::string> ServerPayloads(absl::string_view bytes,
-                                        std::vector<int>* opcodes = nullptr) {
-  std::vector<std::string> out;
-  while (bytes.size() >= 2) {
-    const int opcode = bytes[0] & 0x0f;
-    size_t n = static_cast<uint8_t>(bytes[1]) & 0x7f;
-    size_t header = 2;
-    if (n == 126) {
-      n = (static_cast<uint8_t>(bytes[2]) << 8) |
-          static_cast<uint8_t>(bytes[3]);
-      header = 4;
-    } else if (n == 127) {
-      n = 0;
-      for (int i = 2; i < 10; ++i) n = n << 8 | static_cast<uint8_t>(bytes[i]);
-      header = 10;
-    }
-    if (bytes.size() < header + n) break;
-    out.emplace_back(bytes.substr(header, n));
-    if (opcodes != nullptr) opcodes->push_back(opcode);
-    bytes.remove_prefix(header + n);
-  }
-  return out;
-}
-
-std::string Upgrade(absl::string_view path, absl::string_view protocol) {
-  return Get(path, absl::StrCat(
-                       "Upgrade: websocket\r\nConnection: Upgrade\r\n"
-                       "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-                       "Sec-WebSocket-Version: 13\r\n",
-                       protocol.empty()
-                           ? ""
-                           : absl::StrCat("Sec-WebSocket-Protocol: ", protocol,
-                                          "\r\n")));
-}
+using testing::Upgrade;
 
 std::string NativeFrame(const wire::ClientMessage& m) { return EncodeFrame(m); }
 
@@ -163,6 +55,11 @@ TEST(HttpSettingsTest, EveryLimitRoundTripsThroughTheSettingsText) {
   options.dashboard = false;
   options.nats.server_id = "edge";
   options.nats.port = 4333;
+  options.bayeux.path = "/bayeux";
+  options.bayeux.connect_timeout = absl::Seconds(25);
+  options.bayeux.interval = absl::Milliseconds(100);
+  options.bayeux.service_timeout = absl::Seconds(3);
+  options.bayeux.max_batch_messages = 7;
   absl::StatusOr<HttpOptions> back =
       ParseHttpSettings(HttpSettingsText(options));
   ASSERT_TRUE(back.ok()) << back.status();
@@ -178,6 +75,11 @@ TEST(HttpSettingsTest, EveryLimitRoundTripsThroughTheSettingsText) {
   EXPECT_FALSE(back->dashboard);
   EXPECT_EQ(back->nats.server_id, "edge");
   EXPECT_EQ(back->nats.port, 4333);
+  EXPECT_EQ(back->bayeux.path, "/bayeux");
+  EXPECT_EQ(back->bayeux.connect_timeout, absl::Seconds(25));
+  EXPECT_EQ(back->bayeux.interval, absl::Milliseconds(100));
+  EXPECT_EQ(back->bayeux.service_timeout, absl::Seconds(3));
+  EXPECT_EQ(back->bayeux.max_batch_messages, 7u);
 }
 
 TEST(HttpSettingsTest, OlderTextKeepsTheDefaultsAndBadValuesAreNamed) {

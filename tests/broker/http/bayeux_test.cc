@@ -1,0 +1,396 @@
+// Bayeux at /cometd against a real Broker with a fake clock: sessions that
+// outlive HTTP connections, held connects and their timeouts, delivery once
+// per message, payload mapping, the browser cookie, /service requests to a
+// native service, disconnect, expiry, and Bayeux over a WebSocket.
+#include "broker/http/bayeux.h"
+
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "broker/http/bayeux_json.h"
+#include "broker/http/bayeux_session_codec.h"
+#include "broker/http/http_codec.h"
+#include "broker/sys_topics.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "tests/broker/http/http_test_link.h"
+#include "tests/testing/broker_harness.h"
+
+namespace manifold {
+namespace {
+
+using Json = nlohmann::json;
+using testing::BrokerHarness;
+using testing::ClientFrame;
+using ::testing::HasSubstr;
+using testing::HttpLink;
+using testing::Post;
+using testing::ServerPayloads;
+using testing::TestClient;
+using testing::Upgrade;
+
+// The body of the one response in `text` as JSON ("null" when there is
+// none yet).
+Json Body(absl::string_view text) {
+  const size_t end = text.find("\r\n\r\n");
+  if (end == absl::string_view::npos) return Json();
+  return Json::parse(text.substr(end + 4), nullptr, false);
+}
+
+// The value of the Set-Cookie header in `text`, or "".
+std::string SetCookie(absl::string_view text) {
+  const size_t at = text.find("Set-Cookie: ");
+  if (at == absl::string_view::npos) return "";
+  const absl::string_view rest = text.substr(at + 12);
+  return std::string(rest.substr(0, rest.find(';')));
+}
+
+// A Bayeux client over long-polling: each call is one POST on a fresh
+// connection (as a browser uses several), carrying the browser's cookie.
+class LongPollClient {
+ public:
+  explicit LongPollClient(BrokerHarness& h) : h_(h) {}
+
+  // Handshakes; remembers the clientId and the cookie.
+  Json Handshake() {
+    HttpLink link(h_);
+    link.Send(
+        Post("/cometd/handshake",
+             R"([{"channel":"/meta/handshake","version":"1.0","id":"h"}])",
+             CookieHeader()));
+    const std::string text = link.Take();
+    if (cookie_.empty()) cookie_ = SetCookie(text);
+    Json reply = Body(text)[0];
+    client_id_ = reply.value("clientId", "");
+    return reply;
+  }
+
+  // Sends `messages` (the clientId is added to each) on a new connection
+  // and returns it, so a held answer can be taken later.
+  std::unique_ptr<HttpLink> Start(Json messages) {
+    for (Json& m : messages) m["clientId"] = client_id_;
+    auto link = std::make_unique<HttpLink>(h_);
+    link->Send(Post("/cometd", messages.dump(), CookieHeader()));
+    return link;
+  }
+  // Sends `messages` and returns the answer (null when it is held).
+  Json Exchange(Json messages) {
+    return Body(Start(std::move(messages))->Take());
+  }
+
+  std::unique_ptr<HttpLink> Connect(int timeout_ms = -1) {
+    Json connect = {{"channel", "/meta/connect"},
+                    {"connectionType", "long-polling"}};
+    if (timeout_ms >= 0) connect["advice"] = {{"timeout", timeout_ms}};
+    return Start(Json::array({connect}));
+  }
+  Json Subscribe(absl::string_view channel) {
+    return Exchange(Json::array(
+        {{{"channel", "/meta/subscribe"}, {"subscription", channel}}}))[0];
+  }
+
+  const std::string& client_id() const { return client_id_; }
+  std::string& cookie() { return cookie_; }
+
+ private:
+  std::string CookieHeader() const {
+    return cookie_.empty() ? "" : absl::StrCat("Cookie: ", cookie_, "\r\n");
+  }
+
+  BrokerHarness& h_;
+  std::string client_id_;
+  std::string cookie_;
+};
+
+BrokerOptions Options() {
+  BrokerOptions options;
+  options.set_session_timeout_ms(20'000);
+  return options;
+}
+
+TEST(BayeuxTest, HandshakeOpensASessionAndSetsTheBrowserCookie) {
+  BrokerHarness h(Options());
+  LongPollClient c(h);
+  Json reply = c.Handshake();
+  EXPECT_EQ(reply["successful"], true);
+  EXPECT_EQ(reply["id"], "h");
+  EXPECT_EQ(reply["version"], "1.0");
+  EXPECT_THAT(reply["supportedConnectionTypes"].dump(),
+              HasSubstr("long-polling"));
+  EXPECT_EQ(reply["advice"]["reconnect"], "retry");
+  EXPECT_EQ(reply["advice"]["timeout"], 30000);
+  EXPECT_EQ(c.client_id().size(), 40u);
+  EXPECT_EQ(c.client_id().find_first_not_of("0123456789abcdef"),
+            std::string::npos);
+  EXPECT_TRUE(absl::StartsWith(c.cookie(), "BAYEUX_BROWSER="));
+  bool added = false;
+  for (const wire::BrokerEvent& e : h.TakeEvents()) {
+    if (e.has_session_added()) {
+      added = true;
+      EXPECT_EQ(e.session_added().protocol(), "bayeux");
+    }
+  }
+  EXPECT_TRUE(added);
+}
+
+TEST(BayeuxTest, AHeldConnectAnswersWhenAMessageArrivesOrItsTimeoutPasses) {
+  BrokerHarness h(Options());
+  TestClient& native = h.Connect("native");
+  LongPollClient c(h);
+  c.Handshake();
+  ASSERT_EQ(c.Subscribe("/feed/*")["successful"], true);
+
+  std::unique_ptr<HttpLink> held = c.Connect();
+  EXPECT_TRUE(Body(held->Take()).is_null()) << "held until something comes";
+  native.Publish("feed/a", R"({"n":1})");
+  Json answer = Body(held->Take());
+  ASSERT_EQ(answer.size(), 2u) << answer.dump();
+  EXPECT_EQ(answer[0], Json({{"channel", "/feed/a"}, {"data", {{"n", 1}}}}));
+  EXPECT_EQ(answer[1]["channel"], "/meta/connect");
+  EXPECT_EQ(answer[1]["successful"], true);
+
+  // Nothing comes: the connect answers after advice.timeout (30 s).
+  held = c.Connect();
+  h.Advance(absl::Seconds(29));
+  EXPECT_TRUE(Body(held->Take()).is_null());
+  h.Advance(absl::Seconds(2));
+  answer = Body(held->Take());
+  ASSERT_EQ(answer.size(), 1u);
+  EXPECT_EQ(answer[0]["successful"], true);
+  EXPECT_EQ(answer[0]["advice"]["reconnect"], "retry");
+}
+
+TEST(BayeuxTest, MessagesWaitInTheSessionBetweenConnects) {
+  BrokerHarness h(Options());
+  TestClient& native = h.Connect("native");
+  LongPollClient c(h);
+  c.Handshake();
+  c.Subscribe("/q/**");
+  native.Publish("q/1", "one");
+  native.Publish("q/2/3", "two");
+  Json answer = Body(c.Connect(0)->Take());
+  ASSERT_EQ(answer.size(), 3u) << answer.dump();
+  EXPECT_EQ(answer[0]["data"], "one");
+  EXPECT_EQ(answer[1]["channel"], "/q/2/3");
+}
+
+TEST(BayeuxTest, AMessageArrivesOnceHoweverManySubscriptionsMatch) {
+  BrokerHarness h(Options());
+  TestClient& native = h.Connect("native");
+  LongPollClient c(h);
+  c.Handshake();
+  c.Subscribe("/m/*");
+  c.Subscribe("/m/**");
+  c.Subscribe("/m/x");
+  native.Publish("m/x", "once");
+  Json answer = Body(c.Connect(0)->Take());
+  ASSERT_EQ(answer.size(), 2u) << answer.dump();
+  EXPECT_EQ(answer[0]["data"], "once");
+}
+
+TEST(BayeuxTest, PayloadsBecomeJsonTextOrBase64AndHeadersGoInExt) {
+  std::string out;
+  PublishOp p;
+  p.topic = "t/1";
+  p.payload = R"({"a":[1,2]})";
+  AppendBayeuxMessage(p, out);
+  EXPECT_EQ(out, R"({"channel":"/t/1","data":{"a":[1,2]}},)");
+  out.clear();
+  p.payload = "plain \"text\"";
+  p.headers.push_back(HeaderView{"trace", "42"});
+  AppendBayeuxMessage(p, out);
+  EXPECT_EQ(
+      out,
+      R"({"channel":"/t/1","data":"plain \"text\"","ext":{"headers":{"trace":"42"}}},)");
+  out.clear();
+  p.headers.clear();
+  p.payload = absl::string_view("\xff\x00\x01", 3);
+  AppendBayeuxMessage(p, out);
+  EXPECT_EQ(out, R"({"channel":"/t/1","data":"/wAB","ext":{"base64":true}},)");
+  // Too deep to be taken for JSON: sent as text.
+  out.clear();
+  const std::string deep = std::string(100, '[') + std::string(100, ']');
+  p.payload = deep;
+  AppendBayeuxMessage(p, out);
+  EXPECT_THAT(out, HasSubstr(R"("data":"[[[)"));
+}
+
+TEST(BayeuxTest, APublishReachesNativeSubscribersAsItsDataJson) {
+  BrokerHarness h(Options());
+  TestClient& native = h.Connect("native");
+  native.Subscribe("chat/*");
+  LongPollClient c(h);
+  c.Handshake();
+  Json reply = c.Exchange(Json::array(
+      {{{"channel", "/chat/room"}, {"data", {{"text", "hi"}}}, {"id", "7"}}}));
+  EXPECT_EQ(reply[0]["successful"], true);
+  EXPECT_EQ(reply[0]["id"], "7");
+  wire::ServerMessage m = native.Next();
+  EXPECT_EQ(m.deliver().topic(), "chat/room");
+  EXPECT_EQ(m.deliver().payload(), R"({"text":"hi"})");
+}
+
+TEST(BayeuxTest, ServiceChannelsAreRequestsToTheTopicsService) {
+  BrokerHarness h(Options());
+  TestClient& server = h.Connect("server");
+  server.Serve("prices/quote");
+  LongPollClient c(h);
+  c.Handshake();
+  std::unique_ptr<HttpLink> call =
+      c.Start(Json::array({{{"channel", "/service/prices/quote"},
+                            {"data", {{"s", "ACME"}}},
+                            {"id", "r1"}}}));
+  wire::ServerMessage request = server.Next();
+  ASSERT_TRUE(request.has_request()) << request.DebugString();
+  EXPECT_EQ(request.request().payload(), R"({"s":"ACME"})");
+  EXPECT_TRUE(Body(call->Take()).is_null()) << "waits for the service";
+  server.Respond(request.request().request_id(), R"({"price":12.5})");
+  Json reply = Body(call->Take());
+  ASSERT_EQ(reply.size(), 1u);
+  EXPECT_EQ(reply[0]["id"], "r1");
+  EXPECT_EQ(reply[0]["successful"], true);
+  EXPECT_EQ(reply[0]["data"], Json({{"price", 12.5}}));
+
+  reply = c.Exchange(Json::array({{{"channel", "/service/nobody"}}}));
+  EXPECT_EQ(reply[0]["successful"], false);
+  EXPECT_THAT(reply[0]["error"].get<std::string>(),
+              HasSubstr("503::NO_SERVER"));
+}
+
+TEST(BayeuxTest, TheBrowserCookieIsCheckedOnHttpMessages) {
+  BrokerHarness h(Options());
+  LongPollClient c(h);
+  c.Handshake();
+  ASSERT_EQ(Body(c.Connect(0)->Take())[0]["successful"], true);
+  const std::string own = c.cookie();
+  c.cookie() = "BAYEUX_BROWSER=0123456789012345678901234567890123456789";
+  Json refused = Body(c.Connect(0)->Take());
+  EXPECT_EQ(refused[0]["error"], "402::session_unknown");
+  EXPECT_EQ(refused[0]["advice"]["reconnect"], "handshake");
+  c.cookie() = "";
+  EXPECT_EQ(Body(c.Connect(0)->Take())[0]["error"], "402::session_unknown");
+  c.cookie() = own;
+  EXPECT_EQ(Body(c.Connect(0)->Take())[0]["successful"], true);
+}
+
+TEST(BayeuxTest, DisconnectEndsTheSessionAndAnswersItsHeldConnect) {
+  BrokerHarness h(Options());
+  LongPollClient c(h);
+  c.Handshake();
+  std::unique_ptr<HttpLink> held = c.Connect();
+  Json bye = c.Exchange(Json::array({{{"channel", "/meta/disconnect"}}}));
+  EXPECT_EQ(bye[0]["successful"], true);
+  Json answer = Body(held->Take());
+  ASSERT_EQ(answer.size(), 1u) << answer.dump();
+  EXPECT_EQ(answer[0]["successful"], true);
+  EXPECT_EQ(answer[0]["advice"]["reconnect"], "none");
+  EXPECT_EQ(Body(c.Connect(0)->Take())[0]["error"], "402::session_unknown");
+}
+
+TEST(BayeuxTest, ASessionNobodyPollsExpires) {
+  BrokerHarness h(Options());
+  LongPollClient c(h);
+  c.Handshake();
+  h.TakeEvents();
+  h.Advance(absl::Seconds(21));
+  bool removed = false;
+  for (const wire::BrokerEvent& e : h.TakeEvents()) {
+    removed |= e.has_session_removed();
+  }
+  EXPECT_TRUE(removed);
+  Json answer = Body(c.Connect(0)->Take());
+  EXPECT_EQ(answer[0]["error"], "402::session_unknown");
+  EXPECT_EQ(answer[0]["advice"]["reconnect"], "handshake");
+}
+
+TEST(BayeuxTest, UnsubscribeEndsTheChannelsSubscriptions) {
+  BrokerHarness h(Options());
+  TestClient& native = h.Connect("native");
+  LongPollClient c(h);
+  c.Handshake();
+  c.Subscribe("/u/*");
+  Json reply = c.Exchange(Json::array(
+      {{{"channel", "/meta/unsubscribe"}, {"subscription", "/u/*"}}}));
+  EXPECT_EQ(reply[0]["successful"], true);
+  EXPECT_EQ(reply[0]["subscription"], "/u/*");
+  native.Publish("u/1", "gone");
+  Json answer = Body(c.Connect(0)->Take());
+  EXPECT_EQ(answer.size(), 1u) << answer.dump();
+}
+
+TEST(BayeuxTest, BadBatchesAreRefusedWholeAndBadMessagesOneByOne) {
+  BrokerHarness h(Options());
+  HttpLink link(h);
+  link.Send(Post("/cometd", "{not json"));
+  std::string text = link.Take();
+  EXPECT_THAT(text, HasSubstr("HTTP/1.1 400"));
+  EXPECT_THAT(text, HasSubstr("not valid JSON"));
+  link.Send(Post("/cometd", std::string(100, '[') + std::string(100, ']')));
+  EXPECT_THAT(link.Take(), HasSubstr("nests 100 levels deep"));
+  Json many = Json::array();
+  for (int i = 0; i < 101; ++i) many.push_back({{"channel", "/x"}});
+  link.Send(Post("/cometd", many.dump()));
+  EXPECT_THAT(link.Take(), HasSubstr("HTTP/1.1 413"));
+  link.Send(Post(
+      "/cometd",
+      R"([{"channel":"/meta/subscribe","clientId":"c","subscription":"/meta/x"},)"
+      R"({"channel":"/meta/subscribe","clientId":"c","subscription":7}])"));
+  Json replies = Body(link.Take());
+  EXPECT_THAT(replies[0]["error"].get<std::string>(), HasSubstr("403::"));
+  EXPECT_THAT(replies[1]["error"].get<std::string>(), HasSubstr("400::"));
+  EXPECT_FALSE(link.closed()) << "the connection goes on";
+}
+
+TEST(BayeuxTest,
+     WebSocketCarriesBatchesAndStreamsMessagesWhileTheConnectIsHeld) {
+  BrokerHarness h(Options());
+  TestClient& native = h.Connect("native");
+  HttpLink ws(h);
+  ws.Send(Upgrade("/cometd", ""));
+  EXPECT_THAT(ws.Take(), HasSubstr("101 Switching Protocols"));
+  auto send = [&](const Json& messages) {
+    ws.Send(ClientFrame(0x1, messages.dump()));
+    std::vector<Json> out;
+    for (const std::string& p : ServerPayloads(ws.Take())) {
+      out.push_back(Json::parse(p));
+    }
+    return out;
+  };
+  std::vector<Json> got =
+      send(Json::array({{{"channel", "/meta/handshake"}, {"version", "1.0"}}}));
+  ASSERT_EQ(got.size(), 1u);
+  const std::string id = got[0][0]["clientId"];
+  got = send(Json::array({{{"channel", "/meta/subscribe"},
+                           {"clientId", id},
+                           {"subscription", "/w/*"}}}));
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0][0]["successful"], true);
+  got = send(Json::array({{{"channel", "/meta/connect"},
+                           {"clientId", id},
+                           {"connectionType", "websocket"}}}));
+  EXPECT_TRUE(got.empty()) << "the connect is held";
+  native.Publish("w/1", "streamed");
+  std::vector<std::string> frames = ServerPayloads(ws.Take());
+  ASSERT_EQ(frames.size(), 1u);
+  EXPECT_EQ(Json::parse(frames[0]),
+            Json::array({{{"channel", "/w/1"}, {"data", "streamed"}}}));
+  // A publish on the same WebSocket is answered while the connect is held.
+  got = send(Json::array(
+      {{{"channel", "/w/2"}, {"clientId", id}, {"data", 1}, {"id", "p"}}}));
+  ASSERT_GE(got.size(), 1u);
+  bool acked = false;
+  for (const Json& batch : got) {
+    for (const Json& m : batch) acked |= m.value("id", "") == "p";
+  }
+  EXPECT_TRUE(acked);
+  h.Advance(absl::Seconds(31));
+  frames = ServerPayloads(ws.Take());
+  ASSERT_FALSE(frames.empty());
+  EXPECT_EQ(Json::parse(frames.back())[0]["channel"], "/meta/connect");
+}
+
+}  // namespace
+}  // namespace manifold
