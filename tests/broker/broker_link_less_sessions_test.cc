@@ -686,7 +686,7 @@ TEST_F(LinkLessSessionsTest, EmbedderPublishAnswersAPendingPoll) {
   EXPECT_EQ(Take(link), "poll 3\nmsg t from-embedder\n");
 }
 
-TEST_F(LinkLessSessionsTest, RequestForSessionIsAnsweredThroughItsPolls) {
+TEST_F(LinkLessSessionsTest, RequestForSessionIsAnsweredOnTheLinkThatMadeIt) {
   const ConnectionId link = Link();
   const Opened s = Open(link);
   TestClient& server = h_.Connect("server");
@@ -695,13 +695,31 @@ TEST_F(LinkLessSessionsTest, RequestForSessionIsAnsweredThroughItsPolls) {
   wire::ServerMessage served = server.Next();
   ASSERT_TRUE(served.has_request()) << served.DebugString();
   EXPECT_EQ(served.request().payload(), "question");
-  EXPECT_EQ(Send(link, absl::StrCat("poll ", s.token, " 30000")), "");
   server.Respond(served.request().request_id(), "answer");
-  EXPECT_EQ(Take(link), "poll 3\nresponse 2 REQUEST_OK answer\n");
-  // Without a server, the answer comes the same way.
-  Send(link, absl::StrCat("req ", s.token, " nobody x"));
-  EXPECT_EQ(Send(link, absl::StrCat("poll ", s.token, " 0")),
-            "poll 5\nresponse 4 NO_SERVER \n");
+  // The link that asked waits for the answer (an HTTP exchange, a
+  // WebSocket); the session's polls do not carry it.
+  EXPECT_EQ(Take(link), "response 2 REQUEST_OK answer\n");
+  EXPECT_EQ(Send(link, absl::StrCat("poll ", s.token, " 0")), "poll 3\n");
+  // Without a server, the answer comes at once, the same way.
+  EXPECT_EQ(Send(link, absl::StrCat("req ", s.token, " nobody x")),
+            "response 4 NO_SERVER \n");
+}
+
+TEST_F(LinkLessSessionsTest, ARequestWhoseLinkClosesIsForgotten) {
+  const ConnectionId link = Link();
+  const Opened s = Open(link);
+  TestClient& server = h_.Connect("server");
+  server.Serve("svc");
+  const ConnectionId asker = Link();
+  Send(asker, absl::StrCat("req ", s.token, " svc question"));
+  wire::ServerMessage served = server.Next();
+  ASSERT_TRUE(served.has_request());
+  h_.broker().Close(asker, "gone", h_.now());
+  h_.Pump();
+  server.Respond(served.request().request_id(), "late");
+  wire::ServerMessage late = server.Next();
+  EXPECT_EQ(late.error().code(), wire::UNKNOWN_REQUEST) << late.DebugString();
+  EXPECT_EQ(Send(link, absl::StrCat("poll ", s.token, " 0")), "poll 2\n");
 }
 
 // --- Bounds -----------------------------------------------------------------
