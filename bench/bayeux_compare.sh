@@ -45,8 +45,8 @@ done
 
 # name | load.mjs arguments | bar (Manifold / Faye)
 scenarios=(
-  "pubsub1x1|--subs 1 --count 200000|5.0"
-  "fanout1x64|--subs 64 --count 10000|5.0"
+  "pubsub1x1|--subs 1 --count 400000|5.0"
+  "fanout1x64|--subs 64 --count 30000|5.0"
 )
 
 script=bayeux_compare.sh
