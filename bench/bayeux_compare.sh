@@ -9,7 +9,8 @@
 # and runs each scenario with bench/bayeux/load.mjs against both, rotating the
 # order every round. The load client speaks Bayeux long-polling on raw HTTP
 # keep-alive connections: every subscriber handshakes, subscribes and loops
-# /meta/connect; one publisher posts batches of 100 publishes, 8 POSTs in
+# /meta/connect (all of them in one worker thread); one publisher (in the
+# main thread) posts batches of 100 publishes, 8 POSTs in
 # flight, at most 4000 messages ahead of the slowest subscriber. Prints the
 # median received msgs/s of each, the ratio Manifold / Faye against the bar,
 # each server's CPU time and the client's. Every subscriber checks it got
@@ -38,7 +39,7 @@ while [[ $# -gt 0 ]]; do
     --scale) scale="$2"; shift 2 ;;
     --only) only="$2"; shift 2 ;;
     --out) out="$2"; shift 2 ;;
-    -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
     *) echo "bayeux_compare.sh: unknown argument '$1' (try --help)" >&2; exit 2 ;;
   esac
 done

@@ -4,11 +4,12 @@
 //
 //   node bench/bayeux/load.mjs --url http://127.0.0.1:PORT/cometd \
 //       --subs 64 --count 20000 [--batch 100] [--lanes 8] [--window 4000] \
-//       [--size 16] [--duration 120]
+//       [--size 16] [--workers 1] [--duration 120]
 //
 // Every subscriber is its own Bayeux client (its own handshake, its own
 // BAYEUX_BROWSER cookie when the server sets one), subscribes to one channel
-// and loops /meta/connect. One publisher client posts the messages in
+// and loops /meta/connect; the subscribers run in --workers worker threads,
+// apart from the publisher's thread. One publisher client posts the messages in
 // batches of up to --batch publish messages per POST, with up to --lanes
 // POSTs in flight (each lane its own keep-alive connection, one POST at a
 // time, so a lane's messages reach the server in order), and never more than
@@ -25,11 +26,12 @@
 // time. Exits 1 when the run is not clean.
 import http from "node:http";
 import { setTimeout as sleep } from "node:timers/promises";
+import { Worker, isMainThread, parentPort, workerData } from "node:worker_threads";
 
 function parseArgs(argv) {
   const opts = {
     url: "", subs: 1, count: 10000, batch: 100, lanes: 8, window: 4000,
-    size: 16, duration: 120, channel: "",
+    size: 16, duration: 120, channel: "", workers: 1,
   };
   for (let k = 2; k < argv.length; k += 2) {
     const key = argv[k].replace(/^--/, "");
@@ -43,7 +45,7 @@ function parseArgs(argv) {
   return opts;
 }
 
-const opts = parseArgs(process.argv);
+const opts = isMainThread ? parseArgs(process.argv) : workerData.opts;
 const target = new URL(opts.url);
 
 // One POST of a JSON array (or its text); resolves to [status, parsed body,
@@ -143,6 +145,9 @@ function notifyProgress() {
   progressWaiters = [];
   for (const w of waiters) w();
 }
+// Per lane, the messages the publisher sends on it.
+const perLane = Array.from({ length: opts.lanes }, (_, l) =>
+  Math.floor(opts.count / opts.lanes) + (l < opts.count % opts.lanes ? 1 : 0));
 
 class Subscriber extends Client {
   constructor() {
@@ -186,17 +191,87 @@ class Subscriber extends Client {
   }
 }
 
-async function main() {
-  const subs = Array.from({ length: opts.subs }, () => new Subscriber());
-  const publisher = new Client();
+// A worker thread's share of the subscribers: handshakes and subscribes them,
+// says "ready", loops their connects, reports the fewest messages any of them
+// has after every poll, and its counts once all are done (or told to stop).
+async function subscriberThread() {
+  const subs = Array.from({ length: workerData.subs }, () => new Subscriber());
   await Promise.all(subs.map(async (s) => {
     await s.handshake();
     await s.subscribe(opts.channel);
   }));
-  await publisher.handshake();
+  parentPort.on("message", (m) => {
+    if (m === "stop") for (const s of subs) s.stopped = true;
+  });
+  parentPort.postMessage({ type: "ready" });
+  let reported = -1;
+  const report = () => {
+    let min = Infinity;
+    for (const s of subs) min = Math.min(min, s.received);
+    if (min !== reported) {
+      reported = min;
+      parentPort.postMessage({ type: "progress", min });
+    }
+  };
+  const loops = subs.map((s) => s.loop(opts.count)
+    .catch((e) => { stats.errors.push(e.message); })
+    .finally(() => { s.stopped = true; }));
+  progressWaiters = [];
+  const ticker = setInterval(report, 20);
+  const wake = () => { report(); progressWaiters.push(wake); };
+  progressWaiters.push(wake);
+  await Promise.all(loops);
+  clearInterval(ticker);
+  report();
+  let received = 0;
+  for (const s of subs) {
+    received += s.received;
+    for (let l = 0; l < opts.lanes; l++) stats.lost += Math.max(0, perLane[l] - s.next[l]);
+  }
+  parentPort.postMessage({ type: "done", received, ...stats });
+  await Promise.all(subs.map((c) => c.disconnect()));
+  process.exit(0);
+}
 
-  const perLane = Array.from({ length: opts.lanes }, (_, l) =>
-    Math.floor(opts.count / opts.lanes) + (l < opts.count % opts.lanes ? 1 : 0));
+async function main() {
+  const threads = Math.max(1, Math.min(opts.workers, opts.subs));
+  const workers = [];
+  const mins = new Array(threads).fill(0);
+  const finished = [];
+  let ready = 0;
+  let allReady;
+  const readyPromise = new Promise((r) => { allReady = r; });
+  let allDone;
+  const donePromise = new Promise((r) => { allDone = r; });
+  let doneAt = 0n;
+  for (let w = 0; w < threads; w++) {
+    const share = Math.floor(opts.subs / threads) + (w < opts.subs % threads ? 1 : 0);
+    const worker = new Worker(new URL(import.meta.url), { workerData: { opts, subs: share } });
+    worker.on("message", (m) => {
+      if (m.type === "ready") {
+        if (++ready === threads) allReady();
+      } else if (m.type === "progress") {
+        mins[w] = m.min;
+        notifyProgress();
+      } else if (m.type === "done") {
+        finished.push(m);
+        if (finished.length === threads) {
+          doneAt = process.hrtime.bigint();
+          allDone();
+        }
+      }
+    });
+    worker.on("error", (e) => {
+      stats.errors.push(`subscriber thread: ${e.message}`);
+      finished.push({ received: 0, lost: 0, duplicated: 0, reordered: 0, errors: [] });
+      if (finished.length === threads) allDone();
+    });
+    workers.push(worker);
+  }
+  const publisher = new Client();
+  await publisher.handshake();
+  await readyPromise;
+
   const channel = JSON.stringify(opts.channel);
   const clientId = JSON.stringify(publisher.clientId);
   const pad = JSON.stringify("x".repeat(opts.size));
@@ -206,17 +281,11 @@ async function main() {
     return n;
   };
   let sent = 0;
-  const minReceived = () => {
-    let m = Infinity;
-    for (const s of subs) m = Math.min(m, s.received);
-    return m;
-  };
+  const minReceived = () => Math.min(...mins);
 
   const cpuBefore = process.cpuUsage();
   const start = process.hrtime.bigint();
-  let publishedAt = start;
   const deadline = Date.now() + opts.duration * 1000;
-  const subLoops = subs.map((s) => s.loop(opts.count).catch((e) => { stats.errors.push(e.message); }));
 
   // One lane: its own keep-alive connection, one POST at a time.
   const lanes = perLane.map(async (total, lane) => {
@@ -250,25 +319,31 @@ async function main() {
       agent.destroy();
     }
   });
-  await Promise.all(lanes);
-  publishedAt = process.hrtime.bigint();
+  try {
+    await Promise.all(lanes);
+  } catch (e) {
+    stats.errors.push(e.message);
+  }
+  const publishedAt = process.hrtime.bigint();
 
-  const timer = setTimeout(() => {
-    for (const s of subs) s.stopped = true;
-  }, Math.max(0, deadline - Date.now()));
+  const stop = setTimeout(() => { for (const w of workers) w.postMessage("stop"); },
+    Math.max(0, deadline - Date.now()));
   const outcome = await Promise.race([
-    Promise.all(subLoops).then(() => "done"),
-    new Promise((r) => setTimeout(r, Math.max(0, deadline - Date.now()) + 100, "timeout")),
+    donePromise.then(() => "done"),
+    new Promise((r) => setTimeout(r, Math.max(0, deadline - Date.now()) + 5000, "timeout")),
   ]);
-  const end = process.hrtime.bigint();
-  clearTimeout(timer);
-  const cpu = process.cpuUsage(cpuBefore);
+  clearTimeout(stop);
+  const end = doneAt || process.hrtime.bigint();
+  const cpu = process.cpuUsage(cpuBefore);  // every thread of the process
 
   const expected = opts.count * opts.subs;
   let received = 0;
-  for (const s of subs) {
-    received += s.received;
-    for (let l = 0; l < opts.lanes; l++) stats.lost += Math.max(0, perLane[l] - s.next[l]);
+  for (const f of finished) {
+    received += f.received;
+    stats.lost += f.lost;
+    stats.duplicated += f.duplicated;
+    stats.reordered += f.reordered;
+    stats.errors.push(...f.errors);
   }
   // A gap that was later filled shows as reordered, never as lost.
   stats.lost += Math.max(0, expected - received - stats.lost);
@@ -276,11 +351,11 @@ async function main() {
   const result = {
     scenario: opts.subs === 1 ? "pubsub" : "fanout",
     subs: opts.subs, count: opts.count, size: opts.size, batch: opts.batch,
-    lanes: opts.lanes, window: opts.window,
+    lanes: opts.lanes, window: opts.window, workers: threads,
     seconds: +seconds.toFixed(3),
     received, expected,
     received_per_s: Math.round(received / seconds),
-    published_per_s: Math.round(opts.count / (Number(publishedAt - start) / 1e9)),
+    published_per_s: Math.round(sent / (Number(publishedAt - start) / 1e9)),
     lost: stats.lost, duplicated: stats.duplicated, reordered: stats.reordered,
     errors: stats.errors.slice(0, 3),
     timed_out: outcome === "timeout",
@@ -288,12 +363,21 @@ async function main() {
   };
   result.clean = received === expected && stats.lost === 0 && stats.duplicated === 0 &&
     stats.reordered === 0 && stats.errors.length === 0 && outcome === "done";
-  await Promise.all([...subs, publisher].map((c) => c.disconnect()));
+  await publisher.disconnect();
   console.log(JSON.stringify(result));
   process.exit(result.clean ? 0 : 1);
 }
 
-main().catch((e) => {
-  console.error(`load.mjs: ${e.message}`);
-  process.exit(2);
-});
+if (isMainThread) {
+  main().catch((e) => {
+    console.error(`load.mjs: ${e.message}`);
+    process.exit(2);
+  });
+} else {
+  subscriberThread().catch((e) => {
+    parentPort.postMessage({
+      type: "done", received: 0, lost: 0, duplicated: 0, reordered: 0, errors: [e.message],
+    });
+    process.exit(1);
+  });
+}
