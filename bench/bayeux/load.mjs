@@ -207,10 +207,14 @@ async function subscriberThread() {
   let reported = -1;
   const report = () => {
     let min = Infinity;
-    for (const s of subs) min = Math.min(min, s.received);
+    let total = 0;
+    for (const s of subs) {
+      min = Math.min(min, s.received);
+      total += s.received;
+    }
     if (min !== reported) {
       reported = min;
-      parentPort.postMessage({ type: "progress", min });
+      parentPort.postMessage({ type: "progress", min, total });
     }
   };
   const loops = subs.map((s) => s.loop(opts.count)
@@ -237,6 +241,7 @@ async function main() {
   const threads = Math.max(1, Math.min(opts.workers, opts.subs));
   const workers = [];
   const mins = new Array(threads).fill(0);
+  const totals = new Array(threads).fill(0);  // what a run cut short got
   const finished = [];
   let ready = 0;
   let allReady;
@@ -252,6 +257,7 @@ async function main() {
         if (++ready === threads) allReady();
       } else if (m.type === "progress") {
         mins[w] = m.min;
+        totals[w] = m.total;
         notifyProgress();
       } else if (m.type === "done") {
         finished.push(m);
@@ -270,6 +276,14 @@ async function main() {
   }
   const publisher = new Client();
   await publisher.handshake();
+  // The publisher polls too, as a Bayeux client must: a server may end a
+  // session that stops polling (Manifold does after session_timeout).
+  let publishing = true;
+  const publisherPolls = (async () => {
+    while (publishing) await publisher.connect();
+  })().catch((e) => {
+    if (publishing) stats.errors.push(`publisher connect: ${e.message}`);
+  });
   await readyPromise;
 
   const channel = JSON.stringify(opts.channel);
@@ -292,7 +306,7 @@ async function main() {
     const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
     let seq = 0;
     try {
-      while (seq < total) {
+      while (seq < total && Date.now() <= deadline) {
         let room = opts.window - (sent - minReceived());
         while (room <= 0) {
           if (Date.now() > deadline) return;
@@ -337,9 +351,10 @@ async function main() {
   const cpu = process.cpuUsage(cpuBefore);  // every thread of the process
 
   const expected = opts.count * opts.subs;
-  let received = 0;
+  // Threads that never finished count what they last reported.
+  let received = outcome === "done" ? 0 : totals.reduce((a, b) => a + b, 0);
+  if (outcome === "done") for (const f of finished) received += f.received;
   for (const f of finished) {
-    received += f.received;
     stats.lost += f.lost;
     stats.duplicated += f.duplicated;
     stats.reordered += f.reordered;
@@ -363,7 +378,9 @@ async function main() {
   };
   result.clean = received === expected && stats.lost === 0 && stats.duplicated === 0 &&
     stats.reordered === 0 && stats.errors.length === 0 && outcome === "done";
-  await publisher.disconnect();
+  publishing = false;
+  await publisher.disconnect();  // ends the held connect too
+  await publisherPolls;
   console.log(JSON.stringify(result));
   process.exit(result.clean ? 0 : 1);
 }
