@@ -1,0 +1,174 @@
+#!/usr/bin/env bash
+# Manifold's Bayeux front end (/cometd on `manifoldd --http`) next to Faye's
+# own Node.js server, under the same long-polling load, on this machine.
+#
+#   bench/bayeux_compare.sh [--rounds N] [--scale F] [--only a,b] [--out DIR]
+#
+# Starts `manifoldd --http` and Faye 1.4.3 (bench/bayeux/faye_server.mjs: a
+# NodeAdapter at /cometd, timeout 30, in-memory engine) on free loopback ports
+# and runs each scenario with bench/bayeux/load.mjs against both, rotating the
+# order every round. The load client speaks Bayeux long-polling on raw HTTP
+# keep-alive connections: every subscriber handshakes, subscribes and loops
+# /meta/connect (all of them in one worker thread); one publisher (in the
+# main thread) posts batches of 100 publishes, 8 POSTs in
+# flight, at most 4000 messages ahead of the slowest subscriber. Prints the
+# median received msgs/s of each, the ratio Manifold / Faye against the bar,
+# each server's CPU time and the client's. Every subscriber checks it got
+# every message once and in order; a run that lost, duplicated or reordered
+# anything is marked and the script exits 1.
+#
+#   --rounds N   rounds of every scenario (default 5)
+#   --scale F    multiply every message count (default 1)
+#   --only LIST  scenarios to run: pubsub1x1, fanout1x64
+#   --out DIR    where logs and results.jsonl go (default: a fresh /tmp dir)
+#
+# Binaries: $MANIFOLDD if set; otherwise built optimised with CMake in
+# $BUILD_DIR (default /tmp/manifold-compare-build), as compare.sh. Faye is
+# installed into bench/bayeux/node_modules with `npm ci --prefer-offline`
+# from the committed package-lock.json.
+set -euo pipefail
+
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+rounds=5
+scale=1
+only=""
+out=""
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --rounds) rounds="$2"; shift 2 ;;
+    --scale) scale="$2"; shift 2 ;;
+    --only) only="$2"; shift 2 ;;
+    --out) out="$2"; shift 2 ;;
+    -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
+    *) echo "bayeux_compare.sh: unknown argument '$1' (try --help)" >&2; exit 2 ;;
+  esac
+done
+
+# name | load.mjs arguments | bar (Manifold / Faye)
+scenarios=(
+  "pubsub1x1|--subs 1 --count 400000|5.0"
+  "fanout1x64|--subs 64 --count 30000|5.0"
+)
+
+script=bayeux_compare.sh
+source "$repo/bench/lib.sh"
+for tool in jq python3 node npm; do
+  command -v "$tool" >/dev/null || die "$tool is needed"
+done
+if [[ -z "${MANIFOLDD:-}" ]]; then
+  bench_binaries /tmp/manifold-compare-build
+fi
+[[ -x "$MANIFOLDD" ]] || die "no manifoldd binary"
+bayeux="$repo/bench/bayeux"
+(cd "$bayeux" && npm ci --prefer-offline --no-audit --no-fund >/dev/null) ||
+  die "npm ci in bench/bayeux failed"
+
+[[ -n "$out" ]] || out="$(mktemp -d /tmp/manifold-bayeux-compare.XXXXXX)"
+mkdir -p "$out"
+results="$out/results.jsonl"
+: > "$results"
+
+faye_pid=""
+manifold_pid=""
+cleanup() { bench_stop "$faye_pid" || true; bench_stop "$manifold_pid" || true; }
+trap cleanup EXIT
+node "$bayeux/faye_server.mjs" --port 0 > "$out/faye.log" 2>&1 &
+faye_pid=$!
+wait_for "$out/faye.log" "listening on" || die "Faye did not start; see $out/faye.log"
+faye_http=$(grep -o 'listening on [0-9.]*:[0-9]*' "$out/faye.log" | head -1 | cut -d' ' -f3)
+
+# shellcheck disable=SC2086
+"$MANIFOLDD" --listen 127.0.0.1:0 --http 127.0.0.1:0 --log_level warning \
+  ${MANIFOLDD_FLAGS:-} > "$out/manifoldd.out" 2> "$out/manifoldd.log" &
+manifold_pid=$!
+wait_for "$out/manifoldd.out" "listening on" ||
+  die "manifoldd did not start; see $out/manifoldd.log"
+manifold_http=$(head -1 "$out/manifoldd.out" | grep -o '[0-9.]*:[0-9]* (http)' | cut -d' ' -f1)
+[[ -n "$manifold_http" ]] || die "cannot tell manifoldd's HTTP port: $(head -1 "$out/manifoldd.out")"
+
+targets=("faye|$faye_http|$faye_pid"
+         "manifold|$manifold_http|$manifold_pid")
+
+{
+  echo "date:      $(date -u '+%Y-%m-%d %H:%M UTC')"
+  echo "machine:   $(nproc) CPUs, $(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -1), kernel $(uname -r)"
+  echo "servers:   $(head -1 "$out/faye.log") on node $(node --version); manifoldd $(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$repo" diff --quiet 2>/dev/null || echo '+changes') --http $manifold_http ${MANIFOLDD_FLAGS:-}"
+  echo "load:      $(uptime | sed 's/.*load average/load average/')"
+  echo "rounds:    $rounds, scale $scale, output $out"
+} | tee "$out/header.txt"
+
+failures=0
+for ((round = 1; round <= rounds; round++)); do
+  for entry in "${scenarios[@]}"; do
+    IFS='|' read -r name args _ <<< "$entry"
+    if [[ -n "$only" && ",$only," != *",$name,"* ]]; then continue; fi
+    count=$(echo "$args" | sed -n 's/.*--count \([0-9]*\).*/\1/p')
+    scaled=$(awk -v c="$count" -v s="$scale" 'BEGIN { n = int(c * s); print (n < 1000 ? 1000 : n) }')
+    run_args="${args/--count $count/--count $scaled}"
+    for ((k = 0; k < ${#targets[@]}; k++)); do
+      IFS='|' read -r target address pid \
+        <<< "${targets[$(((k + round) % ${#targets[@]}))]}"
+      before=$(bench_cpu_seconds "$pid")
+      set +e
+      # shellcheck disable=SC2086
+      json=$(node "$bayeux/load.mjs" --url "http://$address/cometd" $run_args \
+        2> "$out/last-run.err")
+      status=$?
+      set -e
+      after=$(bench_cpu_seconds "$pid")
+      bench_running "$pid" || die "$target exited; see $out"
+      if [[ -z "$json" ]]; then
+        echo "bayeux_compare.sh: $target $name failed: $(tail -1 "$out/last-run.err")" >&2
+        failures=$((failures + 1))
+        continue
+      fi
+      [[ $status -eq 0 ]] || failures=$((failures + 1))
+      echo "$json" | jq -c --arg target "$target" --arg name "$name" \
+        --argjson round "$round" \
+        --argjson cpu "$(awk -v a="$before" -v b="$after" 'BEGIN{printf "%.3f", b - a}')" \
+        '. + {target: $target, name: $name, round: $round, server_cpu_s: $cpu}' \
+        >> "$results"
+    done
+  done
+  echo "round $round of $rounds done ($(uptime | sed 's/.*load average/load average/'))" >&2
+done
+
+echo "load:      $(uptime | sed 's/.*load average/load average/') (at the end)" | tee -a "$out/header.txt"
+python3 - "$results" <<'PY' | tee "$out/table.txt"
+import json, statistics, sys
+
+runs = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
+labels = {"pubsub1x1": "pub/sub 1x1, 16 B", "fanout1x64": "fan-out 1x64, 16 B"}
+bars = {"pubsub1x1": 5.0, "fanout1x64": 5.0}
+
+def pick(name, target, key):
+    values = [key(r) for r in runs if r["name"] == name and r["target"] == target]
+    return statistics.median(values) if values else None
+
+head = ("scenario (msgs/s received)", "faye", "manifold", "ratio", "bar",
+        "cpu faye", "cpu mfld", "client cpu f/m")
+rows = []
+for name in ("pubsub1x1", "fanout1x64"):
+    if not any(r["name"] == name for r in runs):
+        continue
+    f, m = (pick(name, t, lambda r: r["received_per_s"]) for t in ("faye", "manifold"))
+    cf, cm = (pick(name, t, lambda r: r["server_cpu_s"]) for t in ("faye", "manifold"))
+    kf, km = (pick(name, t, lambda r: r["client_cpu_s"]) for t in ("faye", "manifold"))
+    ratio = m / f if f and m else None
+    bar = f">={bars[name]}x " + ("ok" if ratio and ratio >= bars[name] else "MISSED")
+    unclean = sum(1 for r in runs if r["name"] == name and not r["clean"])
+    rows.append((labels[name] + (f" ({unclean} unclean)" if unclean else ""),
+                 f"{f:,.0f}" if f else "-", f"{m:,.0f}" if m else "-",
+                 f"{ratio:.2f}" if ratio else "-", bar,
+                 f"{cf:.2f}s" if cf is not None else "-",
+                 f"{cm:.2f}s" if cm is not None else "-",
+                 f"{kf:.2f}s/{km:.2f}s" if kf is not None and km is not None else "-"))
+widths = [max(len(str(x)) for x in col) for col in zip(head, *rows)]
+for row in [head] + rows:
+    print("  ".join(str(x).ljust(w) for x, w in zip(row, widths)))
+PY
+if jq -e 'select(.clean == false)' "$results" >/dev/null 2>&1; then
+  echo "bayeux_compare.sh: some runs lost, duplicated or reordered messages" >&2
+  failures=$((failures + 1))
+fi
+[[ $failures -eq 0 ]] || exit 1
