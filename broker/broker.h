@@ -56,9 +56,10 @@
 //    services, requests, and what is sent to it meanwhile, up to
 //    session_buffer_bytes) and resumes it, losing nothing, with its token
 //    (docs/sessions.md). A codec whose clients' sessions span many requests
-//    (HTTP long-polling) can keep them the same way through ProtocolCodec's
-//    SessionOp; no bundled codec does yet. Tokens come from a
-//    SessionIdSource.
+//    (HTTP long-polling) keeps them the same way through ProtocolCodec's
+//    SessionOp, as the Bayeux front end does (broker/http/bayeux.h); a
+//    request made for such a session is answered on the link that made it.
+//    Tokens come from a SessionIdSource.
 //  - The embedder can publish and make requests itself, without a
 //    connection (Publish, Request, PollResponse).
 //  - Events: typed (PollEvent) and on "$sys/..." topics (broker/sys_topics.h).

@@ -295,8 +295,7 @@ absl::StatusOr<size_t> HttpCodec::EmitStep(Operation& op) {
   if (!steps_.empty()) {
     used = 1;
   } else if (step.charge_held) {
-    used = Charge(0);
-    absorbed_ += used;  // Charge() took it; it is taken once, below
+    used = Unheld();
   }
   if (used == 0 || used > absorbed_) {
     return ProtocolError(wire::INTERNAL,
@@ -1128,7 +1127,7 @@ void HttpCodec::EncodeSseEvent(const PublishOp& publish, OutboundBuffer& out) {
 // ---------------------------------------------------------------------------
 // WebSockets
 
-size_t HttpCodec::Charge(size_t n) {
+size_t HttpCodec::Unheld() const {
   // Bytes that still back data the codec holds (inner bytes not decoded,
   // whole messages and pongs not handed over, frames wslay has not
   // finished) stay unreported, so every later operation has bytes to take.
@@ -1136,7 +1135,11 @@ size_t HttpCodec::Charge(size_t n) {
                 pongs_received_ + (ws_->has_output() ? 1 : 0) +
                 ws_->unsettled_bytes();
   for (const std::string& m : inner_messages_) held += m.size();
-  const size_t used = absorbed_ > held ? absorbed_ - held : 0;
+  return absorbed_ > held ? absorbed_ - held : 0;
+}
+
+size_t HttpCodec::Charge(size_t n) {
+  const size_t used = Unheld();
   absorbed_ -= used;
   return used;
 }

@@ -201,6 +201,8 @@ class HttpCodec final : public ProtocolCodec {
   // WebSockets.
   absl::StatusOr<size_t> DecodeWebSocket(absl::string_view input,
                                          size_t max_frame_bytes, Operation& op);
+  // Received bytes no held data needs (Charge() reports them as used).
+  size_t Unheld() const;
   size_t Charge(size_t n);
   bool WebSocketIdle() const;
   void EncodeWebSocket(const wire::ServerMessage& message, OutboundBuffer& out);
