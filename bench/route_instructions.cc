@@ -11,7 +11,11 @@
 //               connection), and with a ws_ prefix (ws_1to1, ...) NATS
 //               over WebSocket: every connection an HttpCodec upgraded at
 //               /nats, the publisher sending 64 PUBs per masked message
-//               (builds with the web front end only).
+//               (builds with the web front end only). bayeux_1to1 and
+//               bayeux_fanout64 are Bayeux long-polling at /cometd: the
+//               publisher POSTs 100 publishes per request, and each
+//               subscriber's held /meta/connect returns what arrived and is
+//               sent again (web front end only).
 //
 // bench/instructions.sh runs it at N and 2N messages and divides the
 // difference by N, which cancels start-up costs.
@@ -50,6 +54,7 @@ struct Scenario {
   // responder with a fresh reply subject, and the responder's reply to it,
   // which the requester's wildcard inbox subscription receives.
   bool request_reply = false;
+  bool bayeux = false;  // Bayeux long-polling at /cometd
 };
 
 constexpr int kWildcardSubjects = 256;
@@ -231,6 +236,138 @@ int RunRequestReply(const Scenario& scenario, long messages) {
   return 0;
 }
 
+#ifdef MANIFOLD_HAVE_HTTP
+// A POST of `body` to `path` with `cookie`.
+std::string BayeuxPost(absl::string_view path, absl::string_view body,
+                       absl::string_view cookie) {
+  return absl::StrCat("POST ", path, " HTTP/1.1\r\nHost: bench\r\n",
+                      cookie.empty() ? "" : "Cookie: BAYEUX_BROWSER=", cookie,
+                      cookie.empty() ? "" : "\r\n",
+                      "Content-Type: application/json;charset=UTF-8\r\n"
+                      "Content-Length: ",
+                      body.size(), "\r\n\r\n", body);
+}
+
+// The string after `"key":"` in `text`, up to the next quote.
+std::string Field(absl::string_view text, absl::string_view key) {
+  const std::string start = absl::StrCat("\"", key, "\":\"");
+  const size_t at = text.find(start);
+  if (at == absl::string_view::npos) return "";
+  const absl::string_view rest = text.substr(at + start.size());
+  return std::string(rest.substr(0, rest.find('"')));
+}
+
+int RunBayeux(const Scenario& scenario, long messages) {
+  BrokerOptions options;
+  options.set_max_outbound_bytes(1 << 30);
+  options.set_max_inbound_bytes(64 << 20);
+  options.set_max_frame_bytes(64 << 20);
+  options.set_statistics_interval_ms(0);
+  options.set_keepalive_interval_ms(0);
+  options.set_max_queued_events(0);
+  options.set_session_buffer_bytes(1 << 30);
+  Broker broker(options);
+  const absl::Time now = absl::FromUnixSeconds(1'800'000'000);
+  absl::string_view chunks[64];
+  uint64_t bytes = 0;
+  auto take = [&](Connection& c) {
+    std::string out;
+    while (c.PendingOutputBytes() > 0) {
+      const size_t n = c.PendingOutput(absl::MakeSpan(chunks));
+      size_t written = 0;
+      for (size_t i = 0; i < n; ++i) {
+        out.append(chunks[i].data(), chunks[i].size());
+        written += chunks[i].size();
+      }
+      c.Consume(written);
+    }
+    bytes += out.size();
+    return out;
+  };
+  // A Bayeux client: one keep-alive connection, its clientId and cookie.
+  struct Client {
+    Connection* link;
+    std::string id;
+    std::string cookie;
+    std::string connect;  // its /meta/connect request
+  };
+  auto handshake = [&]() {
+    Client c;
+    c.link = &broker.Accept(PeerInfo{"bench"}, now,
+                            std::make_unique<HttpCodec>(HttpOptions{}));
+    c.link->Receive(BayeuxPost("/cometd/handshake",
+                               "[{\"channel\":\"/meta/handshake\",\"version\":"
+                               "\"1.0\",\"supportedConnectionTypes\":["
+                               "\"long-polling\"],\"id\":\"1\"}]",
+                               ""),
+                    now);
+    broker.Process(now);
+    const std::string reply = take(*c.link);
+    c.id = Field(reply, "clientId");
+    const size_t at = reply.find("BAYEUX_BROWSER=");
+    if (at != std::string::npos) {
+      c.cookie = reply.substr(at + 15, reply.find(';', at) - at - 15);
+    }
+    c.connect = BayeuxPost(
+        "/cometd/connect",
+        absl::StrCat("[{\"channel\":\"/meta/connect\",\"connectionType\":"
+                     "\"long-polling\",\"id\":\"2\",\"clientId\":\"",
+                     c.id, "\"}]"),
+        c.cookie);
+    return c;
+  };
+  Client publisher = handshake();
+  std::vector<Client> subscribers;
+  for (int i = 0; i < scenario.subscribers; ++i) {
+    Client c = handshake();
+    c.link->Receive(
+        BayeuxPost("/cometd",
+                   absl::StrCat("[{\"channel\":\"/meta/subscribe\","
+                                "\"subscription\":\"/bench/topic\",\"id\":"
+                                "\"3\",\"clientId\":\"",
+                                c.id, "\"}]"),
+                   c.cookie),
+        now);
+    broker.Process(now);
+    take(*c.link);
+    c.link->Receive(c.connect, now);  // held: nothing has arrived yet
+    broker.Process(now);
+    take(*c.link);
+    subscribers.push_back(std::move(c));
+  }
+  // One batch: 100 publishes in one POST, as the load client sends them.
+  constexpr int kBatch = 100;
+  std::string body = "[";
+  for (int i = 0; i < kBatch; ++i) {
+    absl::StrAppend(
+        &body, i == 0 ? "" : ",",
+        "{\"channel\":\"/bench/topic\",\"data\":{\"l\":0,\"s\":", 1000000 + i,
+        ",\"p\":\"", std::string(scenario.payload, 'p'), "\"},\"id\":\"",
+        1000000 + i, "\",\"clientId\":\"", publisher.id, "\"}");
+  }
+  body += "]";
+  const std::string batch = BayeuxPost("/cometd", body, publisher.cookie);
+  std::vector<ConnectionId> changed;
+  bytes = 0;
+  for (long sent = 0; sent < messages; sent += kBatch) {
+    publisher.link->Receive(batch, now);
+    broker.Process(now);
+    take(*publisher.link);
+    for (Client& c : subscribers) {
+      take(*c.link);  // the held connect's answer
+      c.link->Receive(c.connect, now);
+    }
+    broker.Process(now);
+    broker.TakeChanged(changed);
+  }
+  std::printf("routed %ld messages, %llu deliveries, %llu bytes out\n",
+              messages,
+              static_cast<unsigned long long>(broker.statistics().deliveries),
+              static_cast<unsigned long long>(bytes));
+  return 0;
+}
+#endif
+
 int Run(const Scenario& scenario, long messages) {
   BrokerOptions options;
   options.set_max_outbound_bytes(1 << 30);
@@ -274,6 +411,9 @@ int Run(const Scenario& scenario, long messages) {
     c.Receive(EncodeFrame(subscribe), now);
   };
   if (scenario.request_reply) return RunRequestReply(scenario, messages);
+#ifdef MANIFOLD_HAVE_HTTP
+  if (scenario.bayeux) return RunBayeux(scenario, messages);
+#endif
   Connection& publisher = connect();
   std::vector<Connection*> subscribers;
   for (int i = 0; i < scenario.subscribers; ++i) {
@@ -341,12 +481,21 @@ int Run(const Scenario& scenario, long messages) {
 int main(int argc, char** argv) {
   long messages = 0;
   if (argc != 3 || !absl::SimpleAtoi(argv[2], &messages) || messages <= 0) {
-    std::fprintf(stderr,
-                 "usage: route_instructions [nats_|ws_]1to1|1to1_1k|fanout8|"
-                 "fanout64|fanout1000|queue8|wildcard|reqrep MESSAGES\n");
+    std::fprintf(
+        stderr,
+        "usage: route_instructions [nats_|ws_|bayeux_]1to1|1to1_1k|fanout8|"
+        "fanout64|fanout1000|queue8|wildcard|reqrep MESSAGES\n");
     return 2;
   }
   absl::string_view name = argv[1];
+  const bool bayeux = absl::ConsumePrefix(&name, "bayeux_");
+#ifndef MANIFOLD_HAVE_HTTP
+  if (bayeux) {
+    std::fprintf(stderr,
+                 "built without the web front end: no bayeux_ scenarios\n");
+    return 2;
+  }
+#endif
   const bool websocket = absl::ConsumePrefix(&name, "ws_");
   const bool nats = websocket || absl::ConsumePrefix(&name, "nats_");
 #ifndef MANIFOLD_HAVE_HTTP
@@ -379,5 +528,10 @@ int main(int argc, char** argv) {
   }
   scenario.nats = nats;
   scenario.websocket = websocket;
+  scenario.bayeux = bayeux;
+  if (bayeux && (name != "1to1" && name != "fanout64")) {
+    std::fprintf(stderr, "Bayeux scenarios: bayeux_1to1, bayeux_fanout64\n");
+    return 2;
+  }
   return manifold::Run(scenario, messages);
 }

@@ -74,6 +74,10 @@ struct PublishOp {
   // Set by a codec whose wire form marks a message as carrying headers even
   // when the list is empty (NATS HPUB).
   bool has_header_block = false;
+  // Set by a codec that has read `payload` as one JSON value (Bayeux's
+  // `data`): an encoder that writes JSON may copy it without checking it
+  // again.
+  bool payload_is_json = false;
   // How the publisher's protocol wrote `topic` and `reply_to`, when it
   // spells names differently from topics (NATS writes "a.b" for "a/b");
   // empty otherwise. An encoder for protocol `spelling` copies these instead
@@ -94,6 +98,7 @@ struct PublishOp {
     ack = false;
     no_responders = false;
     has_header_block = false;
+    payload_is_json = false;
     spelling = CodecSlot::kNative;
     spelled_topic = absl::string_view();
     spelled_reply_to = absl::string_view();

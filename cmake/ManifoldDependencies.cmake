@@ -44,16 +44,19 @@ find_path(MANIFOLD_WSLAY_INCLUDE_DIR wslay/wslay.h)
 find_library(MANIFOLD_WSLAY_LIBRARY wslay)
 find_library(MANIFOLD_CRYPTO_LIBRARY crypto)
 find_path(MANIFOLD_CRYPTO_INCLUDE_DIR openssl/sha.h)
-# Bayeux's JSON (arbitrary message data) is read and written with nlohmann's
-# header-only library.
+# Bayeux's JSON (arbitrary message data) is read and written with RapidJSON
+# (header-only, under /usr/include): its SAX reader checks a batch and finds
+# each message's fields in one pass. The web front end's tests read what it
+# writes with a second library, nlohmann's.
+find_package(RapidJSON 1.1 QUIET)
 find_package(nlohmann_json 3.9 QUIET)
 if(MANIFOLD_HTTP_PARSER_INCLUDE_DIR AND MANIFOLD_HTTP_PARSER_LIBRARY AND
    MANIFOLD_WSLAY_INCLUDE_DIR AND MANIFOLD_WSLAY_LIBRARY AND
    MANIFOLD_CRYPTO_LIBRARY AND MANIFOLD_CRYPTO_INCLUDE_DIR AND
-   nlohmann_json_FOUND)
+   RapidJSON_FOUND AND nlohmann_json_FOUND)
   set(MANIFOLD_WEB_FOUND TRUE)
-  message(STATUS "Manifold: http-parser, wslay, libcrypto and nlohmann-json found: building the web front end")
+  message(STATUS "Manifold: http-parser, wslay, libcrypto, RapidJSON and nlohmann-json found: building the web front end")
 else()
   set(MANIFOLD_WEB_FOUND FALSE)
-  message(STATUS "Manifold: http-parser, wslay, libcrypto or nlohmann-json not found (libhttp-parser-dev, libwslay-dev, libssl-dev, nlohmann-json3-dev): skipping the web front end")
+  message(STATUS "Manifold: http-parser, wslay, libcrypto, RapidJSON or nlohmann-json not found (libhttp-parser-dev, libwslay-dev, libssl-dev, rapidjson-dev, nlohmann-json3-dev): skipping the web front end")
 endif()

@@ -8,7 +8,7 @@ packages=(
   libabsl-dev libprotobuf-dev protobuf-compiler
   libgtest-dev libgmock-dev libbenchmark-dev
   liburing-dev libuv1-dev libssl-dev
-  libhttp-parser-dev libwslay-dev nlohmann-json3-dev
+  libhttp-parser-dev libwslay-dev rapidjson-dev nlohmann-json3-dev
 )
 # Extra packages a caller asks for, e.g. "clang libclang-rt-14-dev nodejs".
 packages+=("$@")

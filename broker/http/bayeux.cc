@@ -1,21 +1,63 @@
 #include "broker/http/bayeux.h"
 
 #include <algorithm>
+#include <cstddef>
+#include <iterator>
 #include <utility>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "broker/http/bayeux_json.h"
 #include "broker/http/http_status.h"
+#include "core/http/json_messages.h"
 #include "core/status.h"
-#include "nlohmann/json.hpp"
 
 namespace manifold {
 
-using Json = nlohmann::json;
+namespace bayeux_internal {
+
+// One Bayeux message as received. Views point into the batch's copy of the
+// body.
+struct ReceivedMessage {
+  // A field as received. A string's value is kept decoded (replies write
+  // it again as JSON); any other value as its JSON text.
+  struct Field {
+    bool present = false;
+    bool is_string = false;
+    std::string text;
+
+    void Set(bool string, absl::string_view value) {
+      present = true;
+      is_string = string;
+      text.assign(value.data(), value.size());
+    }
+  };
+  Field id;
+  Field channel;
+  Field client_id;
+  Field connection_type;
+  Field subscription;
+  bool subscription_ok = false;  // a string, or an array of strings
+  std::vector<std::string> subscriptions;
+  bool has_timeout = false;  // advice.timeout, a number >= 0
+  double timeout_ms = 0;
+  // `data` as JSON text: where it is in the body (an object or array, as a
+  // client sends it), or in data_text (a string, written again as JSON, or
+  // a number, true, false or null).
+  bool has_data = false;
+  bool data_in_body = false;
+  size_t data_begin = 0;
+  size_t data_end = 0;
+  std::string data_text;
+};
+
+}  // namespace bayeux_internal
+
+using bayeux_internal::ReceivedMessage;
 
 namespace {
 
@@ -34,52 +76,302 @@ std::string BayeuxError(const wire::Error& error) {
       absl::StrCat(wire::Code_Name(error.code()), ": ", error.message()));
 }
 
-Json Advice(const BayeuxOptions& options, absl::string_view reconnect) {
-  Json advice = Json::object();
-  advice["reconnect"] = std::string(reconnect);
-  advice["interval"] = absl::ToInt64Milliseconds(options.interval);
+// The advice object's JSON text (keys in the order the JSON library would
+// sort them).
+std::string Advice(const BayeuxOptions& options, absl::string_view reconnect) {
+  std::string advice = absl::StrCat(
+      "{\"interval\":", absl::ToInt64Milliseconds(options.interval),
+      ",\"reconnect\":\"", reconnect, "\"");
   if (reconnect == "retry") {
-    advice["timeout"] = absl::ToInt64Milliseconds(options.connect_timeout);
+    absl::StrAppend(&advice, ",\"timeout\":",
+                    absl::ToInt64Milliseconds(options.connect_timeout));
   }
+  advice += '}';
   return advice;
 }
 
-// A reply's common fields: the request's id and channel, and its clientId.
-Json ReplyTo(const Json& message) {
-  Json reply = Json::object();
-  if (auto id = message.find("id"); id != message.end()) reply["id"] = *id;
-  if (auto channel = message.find("channel");
-      channel != message.end() && channel->is_string()) {
-    reply["channel"] = *channel;
-  }
-  if (auto client = message.find("clientId");
-      client != message.end() && client->is_string()) {
-    reply["clientId"] = *client;
-  }
-  return reply;
+// What TopicForChannel() accepts.
+bool IsChannel(absl::string_view channel) {
+  return channel.size() >= 2 && channel.front() == '/';
 }
 
-void Fail(Json& reply, std::string error) {
-  reply["successful"] = false;
-  reply["error"] = std::move(error);
+std::string JsonText(absl::string_view text) {
+  std::string out;
+  AppendJsonString(text, out);
+  return out;
 }
 
-// The channels of a (un)subscribe: "subscription" as a string or an array
-// of strings. Empty when it is neither.
-std::vector<std::string> SubscriptionChannels(const Json& message) {
-  std::vector<std::string> channels;
-  auto it = message.find("subscription");
-  if (it == message.end()) return channels;
-  if (it->is_string()) {
-    channels.push_back(it->get<std::string>());
-  } else if (it->is_array()) {
-    for (const Json& c : *it) {
-      if (!c.is_string()) return {};
-      channels.push_back(c.get<std::string>());
+// ---------------------------------------------------------------------------
+// Reading a batch.
+//
+// The body is read once, by the JSON library's event (SAX) parser, which
+// checks that it is JSON. Nothing is built from it but what the front end
+// uses: the few fields a Bayeux message has, and where in the body each
+// field's value is written, so that replies can echo them and a publish can
+// carry its data's JSON text without writing it again.
+
+// RapidJSON's SAX events, turned into ReceivedMessages. The reader's
+// stream says where it is when an object or array starts (at its '{' or
+// '[') and ends (at its '}' or ']'): that is how a message's data is found
+// in the body without being written again.
+class BatchReader
+    : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, BatchReader> {
+ public:
+  // REQUIRES: `body` is followed by a NUL (a std::string's data).
+  explicit BatchReader(absl::string_view body)
+      : body_(body), stream_(body.data()) {}
+
+  // Reads the body. False when it is not JSON (or not UTF-8), or nests too
+  // deeply (then too_deep()).
+  bool Read() {
+    if (!http::IsUtf8(body_)) return false;
+    rapidjson::Reader reader;
+    if (reader.Parse<kBayeuxParseFlags>(stream_, *this).IsError()) {
+      return false;
+    }
+    // A NUL ends the reader's text early; whatever follows it is not JSON.
+    return stream_.Tell() == body_.size();
+  }
+
+  std::vector<ReceivedMessage>& messages() { return messages_; }
+  size_t elements() const { return elements_; }
+  bool too_deep() const { return too_deep_; }
+  bool top_is_array() const { return top_ == Top::kArray; }
+  bool top_is_object() const { return top_ == Top::kObject; }
+  // The JSON type of the first element that is not an object, or nullptr.
+  const char* non_object() const { return non_object_; }
+
+  // The reader's events.
+  bool Default() { return true; }
+  bool Null() { return Scalar("null", "null"); }
+  bool Bool(bool value) { return Scalar("boolean", value ? "true" : "false"); }
+  bool RawNumber(const char* text, rapidjson::SizeType length, bool) {
+    const absl::string_view number(text, length);
+    if (in_message_ && depth_ == message_depth_ + 1 &&
+        field_ == Field::kAdvice && advice_timeout_) {
+      double value = 0;
+      if (absl::SimpleAtod(number, &value) && value >= 0) {
+        messages_.back().has_timeout = true;
+        messages_.back().timeout_ms = value;
+      }
+    }
+    return Scalar("number", number);
+  }
+  bool String(const char* text, rapidjson::SizeType length, bool) {
+    const absl::string_view value(text, length);
+    if (depth_ == 0) return SetTop(Top::kScalar);
+    if (ArrayElement("string")) return true;
+    if (in_message_ && depth_ == message_depth_) {
+      ReceivedMessage& m = messages_.back();
+      if (field_ == Field::kData) {
+        m.has_data = true;
+        m.data_in_body = false;
+        m.data_text.clear();
+        AppendJsonString(value, m.data_text);
+      } else if (ReceivedMessage::Field* f = Target(); f != nullptr) {
+        f->Set(/*string=*/true, value);
+        if (field_ == Field::kSubscription) {
+          m.subscription_ok = true;
+          m.subscriptions.emplace_back(value);
+        }
+      }
+      return true;
+    }
+    if (in_message_ && depth_ == message_depth_ + 1 &&
+        field_ == Field::kSubscription) {
+      messages_.back().subscriptions.emplace_back(value);
+    }
+    return true;
+  }
+  bool Key(const char* name, rapidjson::SizeType length, bool) {
+    const absl::string_view key(name, length);
+    if (in_message_ && depth_ == message_depth_) {
+      field_ = FieldNamed(key);
+      ResetField();
+    } else if (in_message_ && depth_ == message_depth_ + 1 &&
+               field_ == Field::kAdvice) {
+      advice_timeout_ = key == "timeout";
+      if (advice_timeout_) messages_.back().has_timeout = false;
+    }
+    return true;
+  }
+  bool StartObject() { return Open(/*object=*/true); }
+  bool StartArray() { return Open(/*object=*/false); }
+  bool EndObject(rapidjson::SizeType) { return Close(); }
+  bool EndArray(rapidjson::SizeType) { return Close(); }
+
+ private:
+  enum class Top { kNone, kArray, kObject, kScalar };
+  enum class Field {
+    kOther,
+    kId,
+    kChannel,
+    kClientId,
+    kConnectionType,
+    kData,
+    kSubscription,
+    kAdvice,
+  };
+
+  static Field FieldNamed(absl::string_view name) {
+    if (name == "channel") return Field::kChannel;
+    if (name == "data") return Field::kData;
+    if (name == "id") return Field::kId;
+    if (name == "clientId") return Field::kClientId;
+    if (name == "subscription") return Field::kSubscription;
+    if (name == "connectionType") return Field::kConnectionType;
+    if (name == "advice") return Field::kAdvice;
+    return Field::kOther;
+  }
+
+  // Where the current message keeps the field being read (not data).
+  ReceivedMessage::Field* Target() {
+    ReceivedMessage& m = messages_.back();
+    switch (field_) {
+      case Field::kId:
+        return &m.id;
+      case Field::kChannel:
+        return &m.channel;
+      case Field::kClientId:
+        return &m.client_id;
+      case Field::kConnectionType:
+        return &m.connection_type;
+      case Field::kSubscription:
+        return &m.subscription;
+      default:
+        return nullptr;
     }
   }
-  return channels;
-}
+
+  // A field named again replaces what it said before (the last one counts).
+  void ResetField() {
+    ReceivedMessage& m = messages_.back();
+    if (ReceivedMessage::Field* f = Target(); f != nullptr) {
+      *f = ReceivedMessage::Field();
+    }
+    if (field_ == Field::kData) m.has_data = false;
+    if (field_ == Field::kSubscription) {
+      m.subscription_ok = false;
+      m.subscriptions.clear();
+    }
+    if (field_ == Field::kAdvice) m.has_timeout = false;
+  }
+
+  bool SetTop(Top top) {
+    top_ = top;
+    return true;
+  }
+
+  // An element of the top-level array that is not an object.
+  bool ArrayElement(const char* type) {
+    if (top_ != Top::kArray || depth_ != 1) return false;
+    ++elements_;
+    if (non_object_ == nullptr) non_object_ = type;
+    return true;
+  }
+
+  // A number, true, false or null, written `text`.
+  bool Scalar(const char* type, absl::string_view text) {
+    if (depth_ == 0) return SetTop(Top::kScalar);
+    if (ArrayElement(type)) return true;
+    if (in_message_ && depth_ == message_depth_) {
+      ReceivedMessage& m = messages_.back();
+      if (field_ == Field::kData) {
+        m.has_data = true;
+        m.data_in_body = false;
+        m.data_text.assign(text.data(), text.size());
+      } else if (ReceivedMessage::Field* f = Target(); f != nullptr) {
+        f->Set(/*string=*/false, text);
+      }
+      return true;
+    }
+    if (in_message_ && depth_ == message_depth_ + 1 &&
+        field_ == Field::kSubscription) {
+      messages_.back().subscription_ok = false;
+    }
+    return true;
+  }
+
+  bool Open(bool object) {
+    if (depth_ == kMaxBayeuxJsonDepth) {
+      too_deep_ = true;
+      return false;
+    }
+    if (depth_ == 0) {
+      top_ = object ? Top::kObject : Top::kArray;
+      depth_ = 1;
+      if (object) StartMessage();
+      return true;
+    }
+    if (top_ == Top::kArray && depth_ == 1) {
+      ++elements_;
+      ++depth_;
+      if (object) {
+        StartMessage();
+      } else if (non_object_ == nullptr) {
+        non_object_ = "array";
+      }
+      return true;
+    }
+    if (in_message_ && depth_ == message_depth_) {
+      value_start_ = stream_.Tell();  // at the '{' or '['
+      advice_timeout_ = false;
+      if (field_ == Field::kSubscription && !object) {
+        messages_.back().subscription_ok = true;  // until a non-string
+      }
+    } else if (in_message_ && depth_ == message_depth_ + 1 &&
+               field_ == Field::kSubscription) {
+      messages_.back().subscription_ok = false;
+    }
+    ++depth_;
+    return true;
+  }
+
+  bool Close() {
+    --depth_;
+    if (in_message_ && depth_ + 1 == message_depth_) {
+      in_message_ = false;  // the message ends
+    } else if (in_message_ && depth_ == message_depth_) {
+      // A field's object or array ends, at the stream's '}' or ']'.
+      const size_t end = stream_.Tell() + 1;
+      ReceivedMessage& m = messages_.back();
+      if (field_ == Field::kData) {
+        m.has_data = true;
+        m.data_in_body = true;
+        m.data_begin = value_start_;
+        m.data_end = end;
+      } else if (ReceivedMessage::Field* f = Target(); f != nullptr) {
+        f->Set(/*string=*/false,
+               body_.substr(value_start_, end - value_start_));
+        if (field_ == Field::kSubscription && f->text.front() == '{') {
+          m.subscription_ok = false;
+        }
+      }
+    }
+    return true;
+  }
+
+  void StartMessage() {
+    messages_.emplace_back();
+    in_message_ = true;
+    message_depth_ = depth_;
+    field_ = Field::kOther;
+  }
+
+  absl::string_view body_;
+  rapidjson::StringStream stream_;
+  Top top_ = Top::kNone;
+  size_t depth_ = 0;  // open objects and arrays
+  bool too_deep_ = false;
+  size_t elements_ = 0;  // of the top-level array
+  const char* non_object_ = nullptr;
+  std::vector<ReceivedMessage> messages_;
+  bool in_message_ = false;
+  size_t message_depth_ = 0;     // depth_ inside the current message
+  Field field_ = Field::kOther;  // the message's field being read
+  size_t value_start_ = 0;
+  bool advice_timeout_ = false;  // reading advice.timeout
+};
 
 }  // namespace
 
@@ -108,15 +400,67 @@ std::string FindCookie(absl::string_view cookie_header,
 }
 
 std::string BayeuxRefusal(const absl::Status& status) {
-  Json reply = Json::object();
-  reply["successful"] = false;
-  reply["error"] = BayeuxError(absl::IsResourceExhausted(status) ? 413 : 400,
-                               status.message());
-  return Json::array({std::move(reply)})
-      .dump(-1, ' ', false, Json::error_handler_t::replace);
+  std::string out = "[{\"error\":";
+  AppendJsonString(BayeuxError(absl::IsResourceExhausted(status) ? 413 : 400,
+                               status.message()),
+                   out);
+  out += ",\"successful\":false}]";
+  return out;
 }
 
 // ---------------------------------------------------------------------------
+
+// The fields a reply may have, in the order they are written: by name, as
+// the JSON library orders an object's keys.
+enum BayeuxBatch::ReplyField : int {
+  kAdvice,
+  kChannel,
+  kClientId,
+  kData,
+  kError,
+  kExt,
+  kId,
+  kMinimumVersion,
+  kSubscription,
+  kSuccessful,
+  kSupportedConnectionTypes,
+  kVersion,
+  kReplyFields,
+};
+
+namespace {
+constexpr absl::string_view kReplyFieldNames[] = {
+    "\"advice\":",
+    "\"channel\":",
+    "\"clientId\":",
+    "\"data\":",
+    "\"error\":",
+    "\"ext\":",
+    "\"id\":",
+    "\"minimumVersion\":",
+    "\"subscription\":",
+    "\"successful\":",
+    "\"supportedConnectionTypes\":",
+    "\"version\":",
+};
+}  // namespace
+
+// One field of a reply: JSON text, or a string to write as JSON. Views into
+// the received messages, the batch's texts_ or constants.
+struct BayeuxBatch::Slot {
+  absl::string_view text;
+  bool quote = false;
+  bool present = false;
+
+  static Slot Json(absl::string_view json) { return Slot{json, false, true}; }
+  static Slot Quoted(absl::string_view string) {
+    return Slot{string, true, true};
+  }
+  // A received field as it came.
+  static Slot Echo(const ReceivedMessage::Field& f) {
+    return f.present ? Slot{f.text, f.is_string, true} : Slot();
+  }
+};
 
 struct BayeuxBatch::Entry {
   enum class Kind {
@@ -130,8 +474,10 @@ struct BayeuxBatch::Entry {
     kService,
   };
   Kind kind = Kind::kAnswered;
-  Json message;  // as received
-  Json reply;
+  // The message's "subscription" as received, which its reply echoes.
+  Slot subscription;
+  // The reply's fields; absent ones are not written.
+  Slot reply[kReplyFields];
   size_t waiting = 0;  // operations not answered yet
   bool failed = false;
 };
@@ -139,11 +485,12 @@ struct BayeuxBatch::Entry {
 struct BayeuxBatch::PlannedOp {
   size_t entry = 0;
   uint64_t op_id = 0;
-  std::string topic;    // pattern, topic or service topic
-  std::string channel;  // as the client wrote it
-  std::string payload;  // publish and request: the data's JSON text
-  std::string token;    // the clientId
-  std::string binding;
+  // Views into the batch's received messages and context.
+  absl::string_view topic;    // pattern, topic or service topic
+  absl::string_view channel;  // as the client wrote it
+  absl::string_view payload;  // publish and request: the data's JSON text
+  absl::string_view token;    // the clientId
+  absl::string_view binding;
   absl::Duration timeout;
 };
 
@@ -152,40 +499,60 @@ BayeuxBatch::~BayeuxBatch() = default;
 
 size_t BayeuxBatch::operations() const { return ops_.size(); }
 
+absl::string_view BayeuxBatch::Keep(std::string text) {
+  texts_.push_back(std::move(text));
+  return texts_.back();
+}
+
+void BayeuxBatch::Fail(Entry& e, absl::string_view error) {
+  e.reply[kSuccessful] = Slot::Json("false");
+  e.reply[kError] = Slot::Quoted(Keep(std::string(error)));
+}
+
+absl::string_view BayeuxBatch::DataOf(const ReceivedMessage& m) const {
+  if (!m.has_data) return "";
+  if (m.data_in_body) {
+    return absl::string_view(body_).substr(m.data_begin,
+                                           m.data_end - m.data_begin);
+  }
+  return m.data_text;
+}
+
 absl::StatusOr<std::unique_ptr<BayeuxBatch>> BayeuxBatch::Parse(
     absl::string_view body, Context context, uint64_t& last_op_id) {
-  if (size_t depth = JsonNestingDepth(body); depth > kMaxBayeuxJsonDepth) {
+  std::unique_ptr<BayeuxBatch> batch(new BayeuxBatch(std::move(context)));
+  batch->body_.assign(body.data(), body.size());
+  BatchReader reader(batch->body_);
+  const bool json = reader.Read();
+  if (reader.too_deep()) {
     return absl::InvalidArgumentError(
-        absl::StrCat("Bayeux message nests ", depth,
-                     " levels deep; the limit is ", kMaxBayeuxJsonDepth));
+        absl::StrCat("Bayeux message nests more than ", kMaxBayeuxJsonDepth,
+                     " levels deep (the limit)"));
   }
-  Json parsed = Json::parse(body.begin(), body.end(), nullptr,
-                            /*allow_exceptions=*/false);
-  if (parsed.is_discarded()) {
+  if (!json) {
     return absl::InvalidArgumentError(
         "Bayeux messages are not valid JSON (expected an array of message "
         "objects)");
   }
-  if (parsed.is_object()) parsed = Json::array({std::move(parsed)});
-  if (!parsed.is_array() || parsed.empty()) {
+  if (!(reader.top_is_object() ||
+        (reader.top_is_array() && reader.elements() > 0))) {
     return absl::InvalidArgumentError(
         "Bayeux messages must be a non-empty JSON array of message objects");
   }
-  if (parsed.size() > context.options->max_batch_messages) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "batch of ", parsed.size(), " Bayeux messages; the limit is ",
-        context.options->max_batch_messages));
+  const size_t count = reader.top_is_object() ? 1 : reader.elements();
+  if (count > batch->context_.options->max_batch_messages) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("batch of ", count, " Bayeux messages; the limit is ",
+                     batch->context_.options->max_batch_messages));
   }
-  for (const Json& m : parsed) {
-    if (!m.is_object()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "a Bayeux message must be a JSON object, not ", m.type_name()));
-    }
+  if (reader.non_object() != nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "a Bayeux message must be a JSON object, not ", reader.non_object()));
   }
-  std::unique_ptr<BayeuxBatch> batch(new BayeuxBatch(std::move(context)));
-  batch->entries_.resize(parsed.size());
-  for (size_t k = 0; k < parsed.size(); ++k) {
-    batch->entries_[k].message = std::move(parsed[k]);
+  batch->received_ = std::move(reader.messages());
+  batch->entries_.resize(batch->received_.size());
+  batch->ops_.reserve(batch->received_.size());
+  for (size_t k = 0; k < batch->received_.size(); ++k) {
     batch->Plan(k, last_op_id);
   }
   return batch;
@@ -193,67 +560,67 @@ absl::StatusOr<std::unique_ptr<BayeuxBatch>> BayeuxBatch::Parse(
 
 void BayeuxBatch::Plan(size_t index, uint64_t& last_op_id) {
   Entry& e = entries_[index];
-  const Json& m = e.message;
-  e.reply = ReplyTo(m);
+  const ReceivedMessage& m = received_[index];
+  e.reply[kId] = Slot::Echo(m.id);
+  if (m.channel.is_string) e.reply[kChannel] = Slot::Echo(m.channel);
+  if (m.client_id.is_string) e.reply[kClientId] = Slot::Echo(m.client_id);
+  e.subscription = Slot::Echo(m.subscription);
   const BayeuxOptions& options = *context_.options;
-  auto answer_now = [&](std::string error, absl::string_view reconnect = "") {
-    Fail(e.reply, std::move(error));
-    if (!reconnect.empty()) e.reply["advice"] = Advice(options, reconnect);
+  auto answer_now = [&](absl::string_view error,
+                        absl::string_view reconnect = "") {
+    Fail(e, error);
+    if (!reconnect.empty())
+      e.reply[kAdvice] = Slot::Json(Keep(Advice(options, reconnect)));
     e.kind = Entry::Kind::kAnswered;
   };
-  auto channel_it = m.find("channel");
-  if (channel_it == m.end() || !channel_it->is_string()) {
+  if (!m.channel.is_string) {
     return answer_now(BayeuxError(400, "message without a channel"));
   }
-  const std::string channel = channel_it->get<std::string>();
+  const absl::string_view channel = m.channel.text;
   auto plan = [&](Entry::Kind kind) {
     e.kind = kind;
-    ++e.waiting;
-    ++pending_;
-    PlannedOp op;
+    // pending_ counts messages waiting for their reply, however many
+    // operations each waits for.
+    if (e.waiting++ == 0) ++pending_;
+    PlannedOp& op = ops_.emplace_back();
     op.entry = index;
     op.op_id = ++last_op_id;
-    if (auto c = m.find("clientId"); c != m.end() && c->is_string()) {
-      op.token = c->get<std::string>();
-    }
+    if (m.client_id.is_string) op.token = m.client_id.text;
     // HTTP clients present their browser cookie (none presents a value no
     // session has, so it fails as a CometD server fails it); WebSocket
     // clients are not checked.
     if (!context_.websocket) {
-      op.binding =
-          context_.browser.empty() ? std::string("-") : context_.browser;
+      op.binding = context_.browser.empty()
+                       ? absl::string_view("-")
+                       : absl::string_view(context_.browser);
     }
-    ops_.push_back(std::move(op));
-    return &ops_.back();
+    return &op;
   };
 
   if (channel == "/meta/handshake") {
     PlannedOp* op = plan(Entry::Kind::kHandshake);
-    op->token.clear();
-    op->binding = context_.websocket ? "" : context_.browser;
+    op->token = {};
+    op->binding = context_.websocket ? absl::string_view()
+                                     : absl::string_view(context_.browser);
     return;
   }
-  auto client = m.find("clientId");
-  if (client == m.end() || !client->is_string() ||
-      client->get_ref<const std::string&>().empty()) {
+  if (!m.client_id.is_string || m.client_id.text.empty()) {
     return answer_now("402::session_unknown", "handshake");
   }
   if (channel == "/meta/connect") {
-    if (auto type = m.find("connectionType");
-        type != m.end() && !(type->is_string() && (*type == "long-polling" ||
-                                                   *type == "websocket"))) {
-      return answer_now(
-          BayeuxError(400, absl::StrCat("unsupported connectionType ",
-                                        type->dump().substr(0, 64),
-                                        "; use long-polling or websocket")));
+    const ReceivedMessage::Field& type = m.connection_type;
+    if (type.present && !(type.is_string && (type.text == "long-polling" ||
+                                             type.text == "websocket"))) {
+      const std::string written =
+          type.is_string ? JsonText(type.text) : type.text;
+      return answer_now(BayeuxError(
+          400,
+          absl::StrCat("unsupported connectionType ", written.substr(0, 64),
+                       "; use long-polling or websocket")));
     }
     absl::Duration timeout = options.connect_timeout;
-    if (auto advice = m.find("advice");
-        advice != m.end() && advice->is_object()) {
-      if (auto t = advice->find("timeout");
-          t != advice->end() && t->is_number() && *t >= 0) {
-        timeout = std::min(timeout, absl::Milliseconds(t->get<double>()));
-      }
+    if (m.has_timeout) {
+      timeout = std::min(timeout, absl::Milliseconds(m.timeout_ms));
     }
     PlannedOp* op = plan(Entry::Kind::kConnect);
     op->timeout = timeout;
@@ -265,29 +632,28 @@ void BayeuxBatch::Plan(size_t index, uint64_t& last_op_id) {
   }
   if (channel == "/meta/subscribe" || channel == "/meta/unsubscribe") {
     const bool subscribe = channel == "/meta/subscribe";
-    const std::vector<std::string> channels = SubscriptionChannels(m);
-    if (channels.empty()) {
+    if (!m.subscription_ok || m.subscriptions.empty()) {
       return answer_now(BayeuxError(
           400, "subscription must be a channel or an array of channels"));
     }
-    for (const std::string& c : channels) {
+    for (const std::string& c : m.subscriptions) {
       if (absl::StartsWith(c, kMeta) || absl::StartsWith(c, kService)) {
         return answer_now(BayeuxError(
             403, absl::StrCat("cannot subscribe to ", c.substr(0, 128),
                               ": /meta and /service channels are not "
                               "broadcast")));
       }
-      if (!TopicForChannel(c).ok()) {
+      if (!IsChannel(c)) {
         return answer_now(BayeuxError(
             400, absl::StrCat("'", c.substr(0, 128),
                               "' is not a channel (channels start with /)")));
       }
     }
-    for (const std::string& c : channels) {
+    for (const std::string& c : m.subscriptions) {
       PlannedOp* op =
           plan(subscribe ? Entry::Kind::kSubscribe : Entry::Kind::kUnsubscribe);
-      op->topic = *TopicForChannel(c);
       op->channel = c;
+      op->topic = op->channel.substr(1);
     }
     return;
   }
@@ -295,60 +661,68 @@ void BayeuxBatch::Plan(size_t index, uint64_t& last_op_id) {
     return answer_now(BayeuxError(
         400, absl::StrCat("unknown meta channel ", channel.substr(0, 128))));
   }
-  absl::StatusOr<std::string> topic = TopicForChannel(channel);
-  if (!topic.ok())
-    return answer_now(BayeuxError(400, topic.status().message()));
-  auto data = m.find("data");
+  if (!IsChannel(channel)) {
+    return answer_now(
+        BayeuxError(400, TopicForChannel(channel).status().message()));
+  }
   if (absl::StartsWith(channel, kService)) {
     PlannedOp* op = plan(Entry::Kind::kService);
     op->topic = channel.substr(kService.size());
     op->channel = channel;
-    op->payload = data == m.end() ? "" : data->dump();
+    op->payload = DataOf(m);  // empty when there is none
     op->timeout = options.service_timeout;
     return;
   }
-  if (data == m.end()) {
+  if (!m.has_data) {
     return answer_now(BayeuxError(400, "a publish needs data"));
   }
   PlannedOp* op = plan(Entry::Kind::kPublish);
-  op->topic = *std::move(topic);
+  op->topic = channel.substr(1);
   op->channel = channel;
-  op->payload = data->dump();
+  op->payload = DataOf(m);
 }
 
 void BayeuxBatch::Emit(size_t k, Operation& op) {
   PlannedOp& planned = ops_[k];
   const Entry& e = entries_[planned.entry];
-  op.session = SessionOp();
-  op.session.token = planned.token;
-  op.session.binding = planned.binding;
+  // Field by field, so that the operation keeps its strings' storage from
+  // one message of the batch to the next.
+  SessionOp& session = op.session;
+  session.kind = SessionOp::Kind::kNone;
+  session.op_id = 0;
+  session.token.assign(planned.token.data(), planned.token.size());
+  session.binding.assign(planned.binding.data(), planned.binding.size());
+  session.codec.reset();
+  session.client_name.clear();
+  session.headers.clear();
+  session.timeout = absl::ZeroDuration();
   switch (e.kind) {
     case Entry::Kind::kHandshake:
       op.kind = Operation::Kind::kSession;
-      op.session.kind = SessionOp::Kind::kOpen;
-      op.session.op_id = planned.op_id;
-      op.session.client_name = context_.client_name;
-      op.session.headers = context_.headers;
-      op.session.codec = context_.make_session_codec();
+      session.kind = SessionOp::Kind::kOpen;
+      session.op_id = planned.op_id;
+      session.client_name = context_.client_name;
+      session.headers = context_.headers;
+      session.codec = context_.make_session_codec();
       break;
     case Entry::Kind::kConnect:
       op.kind = Operation::Kind::kSession;
-      op.session.kind = SessionOp::Kind::kPoll;
-      op.session.op_id = planned.op_id;
-      op.session.timeout = planned.timeout;
+      session.kind = SessionOp::Kind::kPoll;
+      session.op_id = planned.op_id;
+      session.timeout = planned.timeout;
       break;
     case Entry::Kind::kDisconnect:
       op.kind = Operation::Kind::kSession;
-      op.session.kind = SessionOp::Kind::kClose;
-      op.session.op_id = planned.op_id;
+      session.kind = SessionOp::Kind::kClose;
+      session.op_id = planned.op_id;
       break;
     case Entry::Kind::kSubscribe: {
       op.kind = Operation::Kind::kMessage;
       op.message.Clear();
       wire::Subscribe* s = op.message.mutable_subscribe();
       s->set_op_id(planned.op_id);
-      s->set_pattern(planned.topic);
-      s->set_spelling(planned.channel);
+      s->set_pattern(std::string(planned.topic));
+      s->set_spelling(std::string(planned.channel));
       break;
     }
     case Entry::Kind::kUnsubscribe: {
@@ -356,7 +730,7 @@ void BayeuxBatch::Emit(size_t k, Operation& op) {
       op.message.Clear();
       wire::Unsubscribe* u = op.message.mutable_unsubscribe();
       u->set_op_id(planned.op_id);
-      u->set_pattern(planned.topic);
+      u->set_pattern(std::string(planned.topic));
       break;
     }
     case Entry::Kind::kService: {
@@ -364,8 +738,8 @@ void BayeuxBatch::Emit(size_t k, Operation& op) {
       op.message.Clear();
       wire::Request* r = op.message.mutable_request();
       r->set_op_id(planned.op_id);
-      r->set_topic(planned.topic);
-      r->set_payload(planned.payload);
+      r->set_topic(std::string(planned.topic));
+      r->set_payload(std::string(planned.payload));
       r->set_timeout_ms(static_cast<uint32_t>(
           std::max<int64_t>(1, absl::ToInt64Milliseconds(planned.timeout))));
       break;
@@ -377,6 +751,7 @@ void BayeuxBatch::Emit(size_t k, Operation& op) {
       p.op_id = planned.op_id;
       p.topic = planned.topic;
       p.payload = planned.payload;
+      p.payload_is_json = true;  // the data's text, which Parse() read
       p.ack = true;
       break;
     }
@@ -400,7 +775,7 @@ BayeuxBatch::Entry* BayeuxBatch::EntryFor(uint64_t op_id, PlannedOp** planned) {
 void BayeuxBatch::Finish(Entry& e) {
   if (--e.waiting > 0) return;
   --pending_;
-  if (!e.failed) e.reply["successful"] = true;
+  if (!e.failed) e.reply[kSuccessful] = Slot::Json("true");
 }
 
 bool BayeuxBatch::Take(const wire::ServerMessage& message) {
@@ -423,11 +798,12 @@ bool BayeuxBatch::Take(const wire::ServerMessage& message) {
       for (Entry& e : entries_) {
         if (e.kind != Entry::Kind::kHandshake || e.waiting == 0) continue;
         const wire::Welcome& w = message.welcome();
-        e.reply["clientId"] = w.resume_token();
-        e.reply["version"] = "1.0";
-        e.reply["minimumVersion"] = "1.0";
-        e.reply["supportedConnectionTypes"] = {"long-polling", "websocket"};
-        e.reply["advice"] = Advice(*context_.options, "retry");
+        e.reply[kClientId] = Slot::Quoted(Keep(w.resume_token()));
+        e.reply[kVersion] = Slot::Json("\"1.0\"");
+        e.reply[kMinimumVersion] = Slot::Json("\"1.0\"");
+        e.reply[kSupportedConnectionTypes] =
+            Slot::Json("[\"long-polling\",\"websocket\"]");
+        e.reply[kAdvice] = Slot::Json(Keep(Advice(*context_.options, "retry")));
         if (!context_.websocket && context_.browser.empty()) {
           set_cookie_ = w.session_binding();
         }
@@ -444,16 +820,17 @@ bool BayeuxBatch::Take(const wire::ServerMessage& message) {
   if (message.has_error()) {
     if (!e->failed) {
       e->failed = true;
-      Fail(e->reply, BayeuxError(message.error()));
+      Fail(*e, BayeuxError(message.error()));
       if (message.error().code() == wire::SESSION_UNKNOWN) {
-        e->reply["advice"] = Advice(*context_.options, "handshake");
+        e->reply[kAdvice] =
+            Slot::Json(Keep(Advice(*context_.options, "handshake")));
       } else if (e->kind == Entry::Kind::kHandshake) {
-        e->reply["advice"] = Advice(*context_.options, "none");
+        e->reply[kAdvice] = Slot::Json(Keep(Advice(*context_.options, "none")));
       }
     }
     if (e->kind == Entry::Kind::kSubscribe ||
         e->kind == Entry::Kind::kUnsubscribe) {
-      e->reply["subscription"] = e->message["subscription"];
+      e->reply[kSubscription] = e->subscription;
     }
     Finish(*e);
     return true;
@@ -461,22 +838,21 @@ bool BayeuxBatch::Take(const wire::ServerMessage& message) {
   switch (e->kind) {
     case Entry::Kind::kSubscribe:
     case Entry::Kind::kUnsubscribe:
-      e->reply["subscription"] = e->message["subscription"];
+      e->reply[kSubscription] = e->subscription;
       break;
     case Entry::Kind::kService: {
       const wire::Response& r = message.response();
       if (r.status() != wire::REQUEST_OK) {
         e->failed = true;
-        Fail(e->reply,
-             BayeuxError(StatusForRequest(r.status()),
-                         absl::StrCat(wire::RequestStatus_Name(r.status()),
-                                      ": ", r.message())));
+        Fail(*e, BayeuxError(StatusForRequest(r.status()),
+                             absl::StrCat(wire::RequestStatus_Name(r.status()),
+                                          ": ", r.message())));
         break;
       }
       std::string data;
       const bool base64 = AppendPayloadAsJson(r.payload(), data);
-      e->reply["data"] = Json::parse(data, nullptr, /*allow_exceptions=*/false);
-      if (base64) e->reply["ext"] = Json{{"base64", true}};
+      e->reply[kData] = Slot::Json(Keep(std::move(data)));
+      if (base64) e->reply[kExt] = Slot::Json("{\"base64\":true}");
       break;
     }
     default:
@@ -508,25 +884,51 @@ bool BayeuxBatch::TakePoll(const PollUpdate& update, std::string& stream_out,
   if (!update.ended.ok()) {
     if (WireCode(update.ended) == wire::CONNECTION_CLOSED) {
       // The client disconnected: the held connect ends without a retry.
-      e->reply["advice"] = Advice(*context_.options, "none");
+      e->reply[kAdvice] = Slot::Json(Keep(Advice(*context_.options, "none")));
     } else {
       e->failed = true;
-      Fail(e->reply, "402::session_unknown");
-      e->reply["advice"] = Advice(*context_.options, "handshake");
+      Fail(*e, "402::session_unknown");
+      e->reply[kAdvice] =
+          Slot::Json(Keep(Advice(*context_.options, "handshake")));
     }
   } else {
-    e->reply["advice"] = Advice(*context_.options, "retry");
+    e->reply[kAdvice] = Slot::Json(Keep(Advice(*context_.options, "retry")));
   }
   Finish(*e);
   return true;
 }
 
 std::string BayeuxBatch::Render() const {
-  std::string out = "[";
+  size_t size = messages_.size() + 2;
+  for (const Entry& e : entries_) {
+    for (int f = 0; f < kReplyFields; ++f) {
+      if (e.reply[f].present) {
+        size += kReplyFieldNames[f].size() + e.reply[f].text.size() + 3;
+      }
+    }
+    size += 2;
+  }
+  std::string out;
+  out.reserve(size);
+  out += '[';
   out += messages_;
   for (size_t k = 0; k < entries_.size(); ++k) {
     const Entry& e = entries_[k];
-    out += e.reply.dump(-1, ' ', false, Json::error_handler_t::replace);
+    out += '{';
+    bool first = true;
+    for (int f = 0; f < kReplyFields; ++f) {
+      const Slot& slot = e.reply[f];
+      if (!slot.present) continue;
+      if (!first) out += ',';
+      first = false;
+      out.append(kReplyFieldNames[f].data(), kReplyFieldNames[f].size());
+      if (slot.quote) {
+        AppendJsonString(slot.text, out);
+      } else {
+        out.append(slot.text.data(), slot.text.size());
+      }
+    }
+    out += '}';
     if (k + 1 < entries_.size()) out += ',';
   }
   out += ']';

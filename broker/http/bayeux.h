@@ -50,6 +50,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <string>
 #include <utility>
@@ -63,6 +64,10 @@
 #include "core/manifold.pb.h"
 
 namespace manifold {
+
+namespace bayeux_internal {
+struct ReceivedMessage;
+}  // namespace bayeux_internal
 
 // The name of the cookie that binds HTTP sessions to a browser.
 inline constexpr absl::string_view kBayeuxBrowserCookie = "BAYEUX_BROWSER";
@@ -139,6 +144,8 @@ class BayeuxBatch {
   const std::string& set_cookie() const { return set_cookie_; }
 
  private:
+  enum ReplyField : int;
+  struct Slot;
   struct Entry;
   struct PlannedOp;
 
@@ -146,8 +153,16 @@ class BayeuxBatch {
   void Plan(size_t entry, uint64_t& last_op_id);
   Entry* EntryFor(uint64_t op_id, PlannedOp** planned);
   void Finish(Entry& entry);
+  void Fail(Entry& entry, absl::string_view error);
+  // A received message's data as JSON text ("" when it has none).
+  absl::string_view DataOf(const bayeux_internal::ReceivedMessage& m) const;
+  // Keeps `text` for as long as the batch lives; returns a view of it.
+  absl::string_view Keep(std::string text);
 
   Context context_;
+  std::string body_;  // what the client sent; received_ points into it
+  std::vector<bayeux_internal::ReceivedMessage> received_;
+  std::deque<std::string> texts_;  // reply fields written by the batch
   std::vector<Entry> entries_;
   std::vector<PlannedOp> ops_;
   size_t pending_ = 0;

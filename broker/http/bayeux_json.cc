@@ -1,59 +1,100 @@
 #include "broker/http/bayeux_json.h"
 
 #include <algorithm>
+#include <array>
+#include <cstdint>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "core/http/json_messages.h"
-#include "nlohmann/json.hpp"
+#include "rapidjson/encodings.h"
+#include "rapidjson/stringbuffer.h"
+#include "rapidjson/writer.h"
 
 namespace manifold {
+namespace {
 
-size_t JsonNestingDepth(absl::string_view text) {
-  size_t depth = 0;
-  size_t deepest = 0;
-  bool in_string = false;
-  for (size_t k = 0; k < text.size(); ++k) {
-    const char c = text[k];
-    if (in_string) {
-      if (c == '\\') {
-        ++k;
-      } else if (c == '"') {
-        in_string = false;
-      }
-      continue;
-    }
-    switch (c) {
-      case '"':
-        in_string = true;
-        break;
-      case '[':
-      case '{':
-        deepest = std::max(deepest, ++depth);
-        break;
-      case ']':
-      case '}':
-        if (depth > 0) --depth;
-        break;
-      default:
-        break;
-    }
+// Accepts any JSON up to the depth bound.
+class DepthBound
+    : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, DepthBound> {
+ public:
+  bool Default() { return true; }
+  bool StartObject() { return Open(); }
+  bool StartArray() { return Open(); }
+  bool EndObject(rapidjson::SizeType) { return Close(); }
+  bool EndArray(rapidjson::SizeType) { return Close(); }
+
+ private:
+  bool Open() { return ++depth_ <= kMaxBayeuxJsonDepth; }
+  bool Close() {
+    --depth_;
+    return true;
   }
-  return deepest;
+  size_t depth_ = 0;
+};
+
+}  // namespace
+
+bool IsJson(absl::string_view text) {
+  if (text.empty() || !http::IsUtf8(text)) return false;
+  JsonTextStream stream(text);
+  DepthBound bound;
+  rapidjson::Reader reader;
+  if (reader.Parse<kBayeuxParseFlags>(stream, bound).IsError()) return false;
+  // A NUL ends the reader's text early; whatever follows it is not JSON.
+  return stream.Tell() == text.size();
 }
 
 bool AppendPayloadAsJson(absl::string_view payload, std::string& out) {
-  if (!payload.empty() && JsonNestingDepth(payload) <= kMaxBayeuxJsonDepth &&
-      nlohmann::json::accept(payload.begin(), payload.end())) {
+  if (IsJson(payload)) {
     out.append(payload.data(), payload.size());
     return false;
   }
   if (http::IsUtf8(payload)) {
-    out += nlohmann::json(std::string(payload)).dump();
+    AppendJsonString(payload, out);
     return false;
   }
   absl::StrAppend(&out, "\"", absl::Base64Escape(payload), "\"");
   return true;
+}
+
+void AppendJsonString(absl::string_view text, std::string& out) {
+  // Names (channels, tokens) are nearly always plain ASCII, which JSON
+  // takes as it is; anything else goes through RapidJSON's writer.
+  static constexpr auto kPlain = [] {
+    std::array<bool, 256> plain{};
+    for (int c = 0x20; c < 0x7f; ++c) plain[c] = c != '"' && c != '\\';
+    return plain;
+  }();
+  if (std::all_of(text.begin(), text.end(), [](char c) {
+        return kPlain[static_cast<unsigned char>(c)];
+      })) {
+    out += '"';
+    out.append(text.data(), text.size());
+    out += '"';
+    return;
+  }
+  // The writer copies bytes as they are: replace what is not UTF-8 first.
+  std::string utf8;
+  if (!http::IsUtf8(text)) {
+    for (size_t at = 0; at < text.size();) {
+      JsonTextStream in(text.substr(at));
+      unsigned codepoint = 0;
+      if (rapidjson::UTF8<>::Decode(in, &codepoint) &&
+          in.Tell() <= text.size() - at) {
+        utf8.append(text.data() + at, in.Tell());
+        at += in.Tell();
+      } else {
+        utf8 += "\xEF\xBF\xBD";  // U+FFFD; resynchronise on the next byte
+        ++at;
+      }
+    }
+    text = utf8;
+  }
+  rapidjson::StringBuffer buffer;
+  rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
+  writer.String(text.data(), static_cast<rapidjson::SizeType>(text.size()));
+  out.append(buffer.GetString(), buffer.GetSize());
 }
 
 }  // namespace manifold

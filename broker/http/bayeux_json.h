@@ -1,8 +1,10 @@
 // File: broker/http/bayeux_json.h
 // -----------------------------------------------------------------------------
 //
-// How message payloads become the `data` of Bayeux messages, and the bound
-// on how deeply a Bayeux message may nest. A payload that is JSON (what a
+// The JSON the Bayeux front end reads and writes, with RapidJSON: an input
+// stream that lets a SAX handler see where in the text each value is, the
+// bound on how deeply a Bayeux message may nest, and how message payloads
+// become the `data` of Bayeux messages. A payload that is JSON (what a
 // Bayeux client publishes is its data's JSON text) travels as that JSON; a
 // payload in UTF-8 that is not JSON (a native or NATS client's text) as a
 // JSON string; anything else as a JSON string in base64, which the message
@@ -13,6 +15,7 @@
 //   std::string data;
 //   bool base64 = AppendPayloadAsJson("{\"n\":1}", data);  // {"n":1}, false
 //   AppendPayloadAsJson("hello", data);                    // "hello"
+//   AppendJsonString("a\"b", data);                        // "a\"b"
 
 #ifndef MANIFOLD_BROKER_HTTP_BAYEUX_JSON_H_
 #define MANIFOLD_BROKER_HTTP_BAYEUX_JSON_H_
@@ -21,20 +24,58 @@
 #include <string>
 
 #include "absl/strings/string_view.h"
+#include "rapidjson/reader.h"
 
 namespace manifold {
 
 // JSON nested deeper than this is refused in a Bayeux message and is not
-// taken for JSON in a payload (so no reader or writer recurses far).
+// taken for JSON in a payload.
 inline constexpr size_t kMaxBayeuxJsonDepth = 64;
 
-// The deepest nesting of arrays and objects in `text` (brackets inside JSON
-// strings do not count). Scans without parsing; `text` need not be JSON.
-size_t JsonNestingDepth(absl::string_view text);
+// The parse flags the front end reads JSON with: strict JSON, no recursion
+// however deep the text nests, numbers handed over as their text
+// (rapidjson::kParseIterativeFlag | kParseNumbersAsStringsFlag). The reader
+// does not check UTF-8 (checking the whole text first is faster than its
+// check per character): callers do.
+inline constexpr unsigned kBayeuxParseFlags = 4 | 64;
+
+// A RapidJSON input stream over `text` whose Tell() is where the reader is:
+// unlike rapidjson::StringStream, the reader does not work on a copy of it
+// while it reads a string or a number, so a SAX handler can ask it where
+// the value just reported ends. The text need not end with a NUL.
+class JsonTextStream {
+ public:
+  using Ch = char;
+  explicit JsonTextStream(absl::string_view text)
+      : begin_(text.data()),
+        at_(text.data()),
+        end_(text.data() + text.size()) {}
+  Ch Peek() const { return at_ != end_ ? *at_ : '\0'; }
+  Ch Take() { return at_ != end_ ? *at_++ : '\0'; }
+  size_t Tell() const { return static_cast<size_t>(at_ - begin_); }
+  // Output is not supported (RapidJSON's input streams declare these).
+  Ch* PutBegin() { return nullptr; }
+  void Put(Ch) {}
+  void Flush() {}
+  size_t PutEnd(Ch*) { return 0; }
+
+ private:
+  const char* begin_;
+  const char* at_;
+  const char* end_;
+};
+
+// True when `text` is one JSON value (white space around it allowed),
+// strict JSON in UTF-8, nested at most kMaxBayeuxJsonDepth deep.
+bool IsJson(absl::string_view text);
 
 // Appends `payload` as a JSON value to `out`, as described above. Returns
 // true when it was written in base64.
 bool AppendPayloadAsJson(absl::string_view payload, std::string& out);
+
+// Appends `text` to `out` as a JSON string (quotes included). Bytes that
+// are not UTF-8 are written as U+FFFD.
+void AppendJsonString(absl::string_view text, std::string& out);
 
 }  // namespace manifold
 

@@ -1,6 +1,7 @@
 #include "broker/http/bayeux_session_codec.h"
 
 #include <algorithm>
+#include <map>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -8,16 +9,12 @@
 #include "core/http/json_messages.h"
 #include "core/status.h"
 #include "core/topic.h"
-#include "nlohmann/json.hpp"
 
 namespace manifold {
 
-using Json = nlohmann::json;
-
 void AppendBayeuxMessage(const PublishOp& publish, std::string& out) {
   out += "{\"channel\":";
-  out += Json(absl::StrCat("/", publish.topic))
-             .dump(-1, ' ', false, Json::error_handler_t::replace);
+  AppendJsonString(absl::StrCat("/", publish.topic), out);
   out += ",\"data\":";
   bool base64 = false;
   if (IsReserved(publish.topic)) {
@@ -26,24 +23,46 @@ void AppendBayeuxMessage(const PublishOp& publish, std::string& out) {
     event.ParseFromArray(publish.payload.data(),
                          static_cast<int>(publish.payload.size()));
     out += http::MessageToJson(event);
+  } else if (publish.payload_is_json) {
+    out.append(publish.payload.data(), publish.payload.size());
   } else {
     base64 = AppendPayloadAsJson(publish.payload, out);
   }
   if (base64 || !publish.headers.empty() || !publish.reply_to.empty()) {
-    Json ext = Json::object();
-    if (base64) ext["base64"] = true;
+    // Keys in order, as a JSON object's are written elsewhere; a header
+    // named twice keeps its last value.
+    out += ",\"ext\":{";
+    bool first = true;
+    auto key = [&](absl::string_view name) {
+      if (!first) out += ',';
+      first = false;
+      AppendJsonString(name, out);
+      out += ':';
+    };
+    if (base64) {
+      key("base64");
+      out += "true";
+    }
     if (!publish.headers.empty()) {
-      Json headers = Json::object();
-      for (const HeaderView& h : publish.headers) {
-        headers[std::string(h.key)] = std::string(h.value);
+      std::map<absl::string_view, absl::string_view> headers;
+      for (const HeaderView& h : publish.headers) headers[h.key] = h.value;
+      key("headers");
+      out += '{';
+      bool first_header = true;
+      for (const auto& [name, value] : headers) {
+        if (!first_header) out += ',';
+        first_header = false;
+        AppendJsonString(name, out);
+        out += ':';
+        AppendJsonString(value, out);
       }
-      ext["headers"] = std::move(headers);
+      out += '}';
     }
     if (!publish.reply_to.empty()) {
-      ext["replyTo"] = std::string(publish.reply_to);
+      key("replyTo");
+      AppendJsonString(publish.reply_to, out);
     }
-    out += ",\"ext\":";
-    out += ext.dump(-1, ' ', false, Json::error_handler_t::replace);
+    out += '}';
   }
   out += "},";
 }
