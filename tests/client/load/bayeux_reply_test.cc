@@ -111,10 +111,48 @@ TEST(BayeuxReplyParserTest, ReadsOneMessageWithoutAnArray) {
   EXPECT_EQ(messages[0].channel, BayeuxChannel::kConnect);
 }
 
+// Escapes, non-ASCII text, floats and huge numbers leave the fast path; the
+// fields come out the same.
+TEST(BayeuxReplyParserTest, ReadsJsonOffTheFastPathTheSameWay) {
+  BayeuxReplyParser parser("/bench/r1");
+  std::vector<BayeuxMessage> plain;
+  ASSERT_TRUE(parser
+                  .Parse(R"([{"channel":"/bench/r1","data":{"l":2,"s":7}},)"
+                         R"({"channel":"/meta/handshake","successful":true,)"
+                         R"("clientId":"ab"}])",
+                         plain)
+                  .ok());
+  for (const char* body : {
+           R"([{"channel":"\/bench\/r1","data":{"l":2,"s":7}},)"
+           R"({"channel":"/meta/handshake","successful":true,)"
+           R"("clientId":"a\u0062"}])",
+           "[{\"channel\":\"/bench/r1\",\"data\":{\"l\":2,\"s\":7,"
+           "\"p\":\"caf\xc3\xa9\"}},"
+           "{\"channel\":\"/meta/handshake\",\"successful\":true,"
+           "\"clientId\":\"ab\"}]",
+           R"([{"channel":"/bench/r1","x":[1.5e3,-2,123456789012345678901],)"
+           R"("data":{"l":2,"s":7}},)"
+           R"({"channel":"/meta/handshake","successful":true,)"
+           R"("clientId":"ab"}])",
+       }) {
+    std::vector<BayeuxMessage> messages;
+    ASSERT_TRUE(parser.Parse(body, messages).ok()) << body;
+    ASSERT_EQ(messages.size(), 2u) << body;
+    EXPECT_EQ(messages[0].channel, BayeuxChannel::kData) << body;
+    EXPECT_TRUE(messages[0].has_stamp) << body;
+    EXPECT_EQ(messages[0].lane, plain[0].lane) << body;
+    EXPECT_EQ(messages[0].seq, plain[0].seq) << body;
+    EXPECT_EQ(messages[1].client_id, "ab") << body;
+    EXPECT_TRUE(messages[1].successful) << body;
+  }
+}
+
 TEST(BayeuxReplyParserTest, ABodyThatIsNoJsonIsAnError) {
   BayeuxReplyParser parser("/bench/r1");
   std::vector<BayeuxMessage> messages;
-  for (const char* body : {"", "<html>busy</html>", R"([{"channel":)"}) {
+  for (const char* body :
+       {"", "<html>busy</html>", R"([{"channel":)", R"([{"a":1}] x)",
+        R"([{"a":01}])", R"([{"a":1,}])", R"([{"a":"\q"}])"}) {
     absl::Status parsed = parser.Parse(body, messages);
     EXPECT_TRUE(absl::IsInvalidArgument(parsed)) << body;
     EXPECT_NE(parsed.message().find("not JSON"), absl::string_view::npos);
