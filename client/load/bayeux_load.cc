@@ -524,7 +524,6 @@ class BayeuxRun {
         }
       }
       if (all_done && !progress_.publishing_done.load()) {
-        publish_end_ns_ = NowNanos();
         progress_.publishing_done.store(true);
       }
     }
@@ -688,7 +687,6 @@ class BayeuxRun {
   uint64_t corrupt_ = 0;
   // Publisher thread only, read after it ends.
   int64_t first_send_ns_ = 0;
-  int64_t publish_end_ns_ = 0;
 
   bool timed_out_ = false;
   absl::Duration client_cpu_;
