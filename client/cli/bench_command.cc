@@ -128,7 +128,8 @@ Command BenchCommand() {
           "[--inflight N] [--subjects K] "
           "[--client_threads 1|2]",
           "load a broker on this machine and check every message (also "
-          "nats-server, with --protocol nats)",
+          "nats-server, with --protocol nats, and any Bayeux server, with "
+          "--protocol bayeux)",
           {"protocol", "bayeux_path", "pubs", "subs", "size", "duration",
            "window", "read_rate", "inflight", "subjects", "client_threads",
            "count", "timeout"},
