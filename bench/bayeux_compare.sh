@@ -6,15 +6,16 @@
 #
 # Starts `manifoldd --http` and Faye 1.4.3 (bench/bayeux/faye_server.mjs: a
 # NodeAdapter at /cometd, timeout 30, in-memory engine) on free loopback ports
-# and runs each scenario with bench/bayeux/load.mjs against both, rotating the
-# order every round. The load client speaks Bayeux long-polling on raw HTTP
-# keep-alive connections: every subscriber handshakes, subscribes and loops
-# /meta/connect (all of them in one worker thread); one publisher (in the
-# main thread) posts batches of 100 publishes, 8 POSTs in
-# flight, at most 4000 messages ahead of the slowest subscriber. Prints the
-# median received msgs/s of each, the ratio Manifold / Faye against the bar,
-# each server's CPU time and the client's. Every subscriber checks it got
-# every message once and in order; a run that lost, duplicated or reordered
+# and runs each scenario with `manifold bench --protocol bayeux` against both,
+# rotating the order every round. The load client (client/load/bayeux_load.h)
+# speaks Bayeux long-polling on raw HTTP/1.1 keep-alive connections from two
+# epoll threads: every subscriber handshakes, subscribes and loops
+# /meta/connect (all of them in one thread); one publisher (in the other)
+# posts batches of 100 publishes over 8 lanes, one POST in flight per lane,
+# at most 4000 messages ahead of the slowest subscriber. Prints the median
+# received msgs/s of each, the ratio Manifold / Faye against the bar, each
+# server's CPU time and the client's. Every subscriber checks it got every
+# message once and in order; a run that lost, duplicated or reordered
 # anything is marked and the script exits 1.
 #
 #   --rounds N   rounds of every scenario (default 5)
@@ -22,10 +23,10 @@
 #   --only LIST  scenarios to run: pubsub1x1, fanout1x64
 #   --out DIR    where logs and results.jsonl go (default: a fresh /tmp dir)
 #
-# Binaries: $MANIFOLDD if set; otherwise built optimised with CMake in
-# $BUILD_DIR (default /tmp/manifold-compare-build), as compare.sh. Faye is
-# installed into bench/bayeux/node_modules with `npm ci --prefer-offline`
-# from the committed package-lock.json.
+# Binaries: $MANIFOLDD and $MANIFOLD if both are set; otherwise built
+# optimised with CMake in $BUILD_DIR (default /tmp/manifold-compare-build),
+# as compare.sh. Faye is installed into bench/bayeux/node_modules with
+# `npm ci --prefer-offline` from the committed package-lock.json.
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -39,15 +40,15 @@ while [[ $# -gt 0 ]]; do
     --scale) scale="$2"; shift 2 ;;
     --only) only="$2"; shift 2 ;;
     --out) out="$2"; shift 2 ;;
-    -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,29p' "$0"; exit 0 ;;
     *) echo "bayeux_compare.sh: unknown argument '$1' (try --help)" >&2; exit 2 ;;
   esac
 done
 
-# name | load.mjs arguments | bar (Manifold / Faye)
+# name | `manifold bench` arguments | bar (Manifold / Faye)
 scenarios=(
-  "pubsub1x1|--subs 1 --count 400000|5.0"
-  "fanout1x64|--subs 64 --count 30000|5.0"
+  "pubsub1x1|pubsub --subs 1 --count 400000|5.0"
+  "fanout1x64|fanout --subs 64 --count 30000|5.0"
 )
 
 script=bayeux_compare.sh
@@ -55,10 +56,7 @@ source "$repo/bench/lib.sh"
 for tool in jq python3 node npm; do
   command -v "$tool" >/dev/null || die "$tool is needed"
 done
-if [[ -z "${MANIFOLDD:-}" ]]; then
-  bench_binaries /tmp/manifold-compare-build
-fi
-[[ -x "$MANIFOLDD" ]] || die "no manifoldd binary"
+bench_binaries /tmp/manifold-compare-build
 bayeux="$repo/bench/bayeux"
 (cd "$bayeux" && npm ci --prefer-offline --no-audit --no-fund >/dev/null) ||
   die "npm ci in bench/bayeux failed"
@@ -93,6 +91,7 @@ targets=("faye|$faye_http|$faye_pid"
   echo "date:      $(date -u '+%Y-%m-%d %H:%M UTC')"
   echo "machine:   $(nproc) CPUs, $(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -1), kernel $(uname -r)"
   echo "servers:   $(head -1 "$out/faye.log") on node $(node --version); manifoldd $(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$repo" diff --quiet 2>/dev/null || echo '+changes') --http $manifold_http ${MANIFOLDD_FLAGS:-}"
+  echo "client:    $MANIFOLD bench --protocol bayeux (8 lanes x 100 per POST, window 4000)"
   echo "load:      $(uptime | sed 's/.*load average/load average/')"
   echo "rounds:    $rounds, scale $scale, output $out"
 } | tee "$out/header.txt"
@@ -111,8 +110,9 @@ for ((round = 1; round <= rounds; round++)); do
       before=$(bench_cpu_seconds "$pid")
       set +e
       # shellcheck disable=SC2086
-      json=$(node "$bayeux/load.mjs" --url "http://$address/cometd" $run_args \
-        2> "$out/last-run.err")
+      json=$("$MANIFOLD" --server "$address" bench $run_args \
+        --protocol bayeux --bayeux_path /cometd --duration 120s --timeout 20s \
+        --json 2> "$out/last-run.err")
       status=$?
       set -e
       after=$(bench_cpu_seconds "$pid")
@@ -146,7 +146,7 @@ def pick(name, target, key):
     return statistics.median(values) if values else None
 
 head = ("scenario (msgs/s received)", "faye", "manifold", "ratio", "bar",
-        "cpu faye", "cpu mfld", "client cpu f/m")
+        "cpu faye", "cpu mfld", "client cpu f/m", "client us/msg f/m")
 rows = []
 for name in ("pubsub1x1", "fanout1x64"):
     if not any(r["name"] == name for r in runs):
@@ -154,6 +154,8 @@ for name in ("pubsub1x1", "fanout1x64"):
     f, m = (pick(name, t, lambda r: r["received_per_s"]) for t in ("faye", "manifold"))
     cf, cm = (pick(name, t, lambda r: r["server_cpu_s"]) for t in ("faye", "manifold"))
     kf, km = (pick(name, t, lambda r: r["client_cpu_s"]) for t in ("faye", "manifold"))
+    uf, um = (pick(name, t, lambda r: 1e6 * r["client_cpu_s"] / max(1, r["received"]))
+              for t in ("faye", "manifold"))
     ratio = m / f if f and m else None
     bar = f">={bars[name]}x " + ("ok" if ratio and ratio >= bars[name] else "MISSED")
     unclean = sum(1 for r in runs if r["name"] == name and not r["clean"])
@@ -162,7 +164,8 @@ for name in ("pubsub1x1", "fanout1x64"):
                  f"{ratio:.2f}" if ratio else "-", bar,
                  f"{cf:.2f}s" if cf is not None else "-",
                  f"{cm:.2f}s" if cm is not None else "-",
-                 f"{kf:.2f}s/{km:.2f}s" if kf is not None and km is not None else "-"))
+                 f"{kf:.2f}s/{km:.2f}s" if kf is not None and km is not None else "-",
+                 f"{uf:.2f}/{um:.2f}" if uf is not None and um is not None else "-"))
 widths = [max(len(str(x)) for x in col) for col in zip(head, *rows)]
 for row in [head] + rows:
     print("  ".join(str(x).ljust(w) for x, w in zip(row, widths)))

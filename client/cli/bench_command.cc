@@ -5,6 +5,7 @@
 //
 //   manifold bench fanout --subs 8 --count 500000
 //   manifold --server 127.0.0.1:4222 bench reqrep --protocol nats --json
+//   manifold --server 127.0.0.1:8080 bench fanout --protocol bayeux --subs 64
 
 #include <cstdio>
 #include <string>
@@ -19,7 +20,11 @@
 ABSL_FLAG(std::string, protocol, "native",
           "bench: the protocol to speak: native, nats, or over a WebSocket "
           "nats-ws (NATS at /nats, as manifoldd --http and nats-server's "
-          "websocket listener serve it) or ws (native at /ws, manifold.v1)");
+          "websocket listener serve it) or ws (native at /ws, manifold.v1), "
+          "or bayeux (long-polling over HTTP at --bayeux_path; pubsub and "
+          "fanout)");
+ABSL_FLAG(std::string, bayeux_path, "/cometd",
+          "bench: with --protocol bayeux, the server's Bayeux path");
 ABSL_FLAG(int32_t, pubs, 0,
           "bench: publishers (requesters, pingers); 0: the scenario's default");
 ABSL_FLAG(int32_t, subs, 0,
@@ -56,6 +61,8 @@ absl::Status RunBench(CommandContext& context) {
   if (protocol_name == "nats-ws") {
     options.protocol = load::Protocol::kNats;
     options.websocket_path = "/nats";
+  } else if (protocol_name == "bayeux") {
+    options.bayeux_path = absl::GetFlag(FLAGS_bayeux_path);
   } else if (protocol_name == "ws") {
     options.protocol = load::Protocol::kNative;
     options.websocket_path = "/ws";
@@ -64,8 +71,8 @@ absl::Status RunBench(CommandContext& context) {
     absl::StatusOr<load::Protocol> protocol =
         load::ParseProtocol(protocol_name);
     if (!protocol.ok()) {
-      return UsageError(
-          absl::StrCat(protocol.status().message(), " (or nats-ws, ws)"));
+      return UsageError(absl::StrCat(protocol.status().message(),
+                                     " (or nats-ws, ws, bayeux)"));
     }
     options.protocol = *protocol;
   }
@@ -113,18 +120,20 @@ absl::Status RunBench(CommandContext& context) {
 }  // namespace
 
 Command BenchCommand() {
-  return {
-      "bench",
-      "bench pubsub|fanout|queue|wildcard|reqrep|ping [--protocol "
-      "native|nats] [--pubs P] [--subs S] [--size BYTES] [--count N] "
-      "[--duration 10s] [--window N] [--read_rate BYTES_PER_S] "
-      "[--inflight N] [--subjects K] "
-      "[--client_threads 1|2]",
-      "load a broker on this machine and check every message (also "
-      "nats-server, with --protocol nats)",
-      {"protocol", "pubs", "subs", "size", "duration", "window", "read_rate",
-       "inflight", "subjects", "client_threads", "count", "timeout"},
-      RunBench};
+  return {"bench",
+          "bench pubsub|fanout|queue|wildcard|reqrep|ping [--protocol "
+          "native|nats|nats-ws|ws|bayeux] [--bayeux_path /cometd] [--pubs P] "
+          "[--subs S] [--size BYTES] [--count N] "
+          "[--duration 10s] [--window N] [--read_rate BYTES_PER_S] "
+          "[--inflight N] [--subjects K] "
+          "[--client_threads 1|2]",
+          "load a broker on this machine and check every message (also "
+          "nats-server, with --protocol nats, and any Bayeux server, with "
+          "--protocol bayeux)",
+          {"protocol", "bayeux_path", "pubs", "subs", "size", "duration",
+           "window", "read_rate", "inflight", "subjects", "client_threads",
+           "count", "timeout"},
+          RunBench};
 }
 
 }  // namespace manifold::cli

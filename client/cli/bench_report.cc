@@ -33,6 +33,11 @@ std::string Number(double value, int decimals) {
   return absl::StrFormat("%.*f", decimals, value);
 }
 
+// "native", "nats", or "bayeux" for a Bayeux run.
+absl::string_view ProtocolOf(const load::LoadOptions& o) {
+  return o.bayeux_path.empty() ? load::ProtocolName(o.protocol) : "bayeux";
+}
+
 std::string Headline(const LoadReport& r) {
   const load::LoadOptions& o = r.options;
   std::string who;
@@ -60,8 +65,8 @@ std::string Headline(const LoadReport& r) {
                          Plural(o.subscribers, "subscriber", "subscribers"));
   }
   return absl::StrCat("manifold bench ", load::ScenarioName(o.scenario), ", ",
-                      load::ProtocolName(o.protocol), ", ", o.server, ": ", who,
-                      ", ", o.payload_bytes, "-byte payloads");
+                      ProtocolOf(o), ", ", o.server, ": ", who, ", ",
+                      o.payload_bytes, "-byte payloads");
 }
 
 std::string Checked(const LoadReport& r) {
@@ -128,7 +133,7 @@ std::string Json(const LoadReport& r) {
   const load::LoadOptions& o = r.options;
   JsonObject j;
   j.Add("scenario", load::ScenarioName(o.scenario))
-      .Add("protocol", load::ProtocolName(o.protocol))
+      .Add("protocol", ProtocolOf(o))
       .Add("server", o.server)
       .Add("publishers", int64_t{o.publishers})
       .Add("subscribers", int64_t{o.subscribers})

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "client/load/arrivals.h"
+#include "client/load/bayeux_load.h"
 
 namespace manifold::load {
 namespace {
@@ -64,6 +65,22 @@ absl::StatusOr<LoadOptions> ResolveOptions(LoadOptions o) {
   if (o.subscribers == 0) o.subscribers = d.subscribers;
   if (o.messages == 0) o.messages = d.messages;
   if (o.subjects == 0) o.subjects = 256;
+  if (!o.bayeux_path.empty()) {
+    if (o.scenario != Scenario::kPubSub && o.scenario != Scenario::kFanOut) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "Bayeux runs are pubsub or fanout, not ", ScenarioName(o.scenario)));
+    }
+    if (o.publishers != 1) {
+      return absl::InvalidArgumentError(
+          "Bayeux runs have one publisher (with several lanes)");
+    }
+    if (o.bayeux_path[0] != '/') {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "the Bayeux path '", o.bayeux_path, "' must start with '/'"));
+    }
+    if (o.window == 0) o.window = kBayeuxWindow;
+    o.client_threads = 2;
+  }
   if (o.window == 0) {
     o.window =
         std::clamp<uint64_t>(kWindowBytes / (o.payload_bytes + 64), 64, 16384);

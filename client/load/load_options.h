@@ -78,6 +78,10 @@ struct LoadOptions {
   // subprotocol `websocket_protocol` unless empty), e.g. "/nats".
   std::string websocket_path;
   std::string websocket_protocol;
+  // Non-empty: ignore `protocol` and speak Bayeux long-polling over HTTP/1.1
+  // at this path of `server`, e.g. "/cometd" (client/load/bayeux_load.h).
+  // Only pubsub and fanout, with one publisher; `window` defaults to 4000.
+  std::string bayeux_path;
   // "HOST:PORT" or "unix:PATH"; must be this machine (client/load/loopback.h).
   std::string server = "127.0.0.1:24387";
   // Publishers, requesters or pingers; 0: the scenario's default.
@@ -107,7 +111,7 @@ struct LoadOptions {
   int subjects = 0;
   // Client threads: 1 runs every connection in one event loop; 2 puts the
   // senders (publishers, requesters, pingers) in one and the receivers in
-  // another.
+  // another. Bayeux runs always use 2.
   int client_threads = 2;
   // Called about once a second from the calling thread while a run lasts.
   std::function<void(const LoadProgress&)> on_progress;

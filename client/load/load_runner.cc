@@ -13,6 +13,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "client/load/bayeux_load.h"
 #include "client/load/link.h"
 #include "client/load/load_loop.h"
 #include "client/load/loopback.h"
@@ -407,6 +408,8 @@ absl::StatusOr<LoadReport> RunLoad(const LoadOptions& options) {
   if (!resolved.ok()) return resolved.status();
   absl::StatusOr<Endpoint> endpoint = LoopbackEndpoint(resolved->server);
   if (!endpoint.ok()) return endpoint.status();
+  if (!resolved->bayeux_path.empty())
+    return RunBayeuxLoad(*resolved, *endpoint);
   LoadRun run(*std::move(resolved), *std::move(endpoint));
   return run.Go();
 }
