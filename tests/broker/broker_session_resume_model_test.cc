@@ -47,6 +47,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "broker/broker.h"
 #include "core/framing.h"
@@ -144,6 +145,7 @@ struct Coverage {
   int group_to_detached = 0;
   int group_choice = 0;
   int skipped_publishes = 0;
+  int filled_exactly = 0;
 };
 
 std::string RandomTopic(std::mt19937& rng, bool allow_wildcards) {
@@ -758,6 +760,10 @@ class SessionResumeWalk {
         Drain();
       } else if (action < 50) {
         Detach(slot);
+      } else if (action < 65) {
+        // Aimed at it, so that its unread output can outgrow the queue it
+        // would have without a link.
+        Burst(kResumableClients, AnyTopicOf(s));
       } else {
         PublishSomething(kResumableClients);
       }
@@ -767,28 +773,88 @@ class SessionResumeWalk {
       Subscribe(slot);
     } else if (action < 20) {
       Unsubscribe(slot);
-    } else if (action < 55) {
+    } else if (action < 50) {
       PublishSomething(slot);
-    } else if (action < 60) {
-      // A burst: enough to fill a queue without a link.
-      const std::string topic = RandomTopic(rng_, false);
-      for (int k = 5 + rng_() % 15; k > 0; --k) {
-        Publish(slot, topic, Payload(), false);
-        if (::testing::Test::HasFailure()) return;
-      }
+    } else if (action < 54) {
+      Burst(slot);
+    } else if (action < 58) {
+      FillExactly(slot);
     } else if (!resumable) {
       Advance();
-    } else if (action < 72) {
+    } else if (action < 70) {
       Detach(slot);
-    } else if (action < 77) {
+    } else if (action < 76) {
       Log(absl::StrCat(Name(slot), " stops reading"));
       s.link->set_reading(false);
       s.reading = false;
-    } else if (action < 82) {
+    } else if (action < 79) {
       // The client gives up on a link the broker still believes in.
       Connect(slot, true, s.token, ReceivedFrames(s.token));
     } else {
       Advance();
+    }
+  }
+
+  // A topic the pattern matches.
+  static std::string LiteralOf(const std::string& pattern) {
+    std::vector<std::string> segments = absl::StrSplit(pattern, '/');
+    for (std::string& segment : segments) {
+      if (segment == "*" || segment == "**") segment = "a";
+    }
+    return absl::StrJoin(segments, "/");
+  }
+
+  // A topic one of the session's subscriptions matches, or a random one.
+  std::string AnyTopicOf(const SessionModel& s) {
+    if (s.subscriptions.empty()) return RandomTopic(rng_, false);
+    auto sub = s.subscriptions.begin();
+    std::advance(sub, rng_() % s.subscriptions.size());
+    return LiteralOf(sub->second.pattern);
+  }
+
+  // Publishes to one subscription of a session without a link a message
+  // that fills its queue to exactly session_buffer_bytes, when one size
+  // does: the next delivery must end the session, and none before it.
+  void FillExactly(int slot) {
+    std::vector<SessionModel*> away;
+    for (SessionModel& s : sessions_) {
+      if (!s.ended && s.link == nullptr && !s.subscriptions.empty()) {
+        away.push_back(&s);
+      }
+    }
+    if (away.empty()) return;
+    SessionModel& target = *away[rng_() % away.size()];
+    auto sub = target.subscriptions.begin();
+    std::advance(sub, rng_() % target.subscriptions.size());
+    const std::string topic = LiteralOf(sub->second.pattern);
+    for (auto& [id, other] : target.subscriptions) {
+      if (id != sub->first && Intersects(other.pattern, topic)) return;
+    }
+    const size_t queued = Queued(target);
+    if (queued >= limit()) return;
+    std::string payload = absl::StrCat("p", step_, "-", ++payloads_, "-fill");
+    wire::ServerMessage m;
+    m.mutable_deliver()->set_subscription_id(sub->first);
+    m.mutable_deliver()->set_topic(topic);
+    while (payload.size() < 4 * limit()) {
+      m.mutable_deliver()->set_payload(payload);
+      const size_t bytes = EncodeFrame(m).size();
+      if (bytes == limit() - queued) {
+        ++coverage_.filled_exactly;
+        break;
+      }
+      if (bytes > limit() - queued) return;
+      payload.push_back('f');
+    }
+    Publish(slot, topic, payload, rng_() % 2 == 0);
+  }
+
+  // Enough messages on one topic to fill a queue without a link.
+  void Burst(int slot, std::string topic = "") {
+    if (topic.empty()) topic = RandomTopic(rng_, false);
+    for (int k = 5 + rng_() % 15; k > 0; --k) {
+      Publish(slot, topic, Payload(), false);
+      if (::testing::Test::HasFailure()) return;
     }
   }
 
@@ -851,17 +917,19 @@ TEST(BrokerSessionResumeModelTest,
   EXPECT_GT(coverage.ended_token, 0);
   EXPECT_GT(coverage.group_to_detached, 0);
   EXPECT_GT(coverage.group_choice, 0);
+  EXPECT_GT(coverage.filled_exactly, 0);
   std::printf(
       "resumed %d (in-flight replays %d, with a queue %d, taken over %d), "
       "expired %d, overflowed %d while detached / %d at loss / %d on resume, "
       "beyond sent %d, unknown tokens %d, ended tokens %d, group deliveries "
-      "to a detached member %d, group choices %d, skipped publishes %d\n",
+      "to a detached member %d, group choices %d, skipped publishes %d, "
+      "queues filled to the byte %d\n",
       coverage.resumed, coverage.replayed_in_flight,
       coverage.resumed_with_queue, coverage.taken_over, coverage.expired,
       coverage.overflow_while_detached, coverage.overflow_at_loss,
       coverage.overflow_on_resume, coverage.beyond_sent, coverage.unknown_token,
       coverage.ended_token, coverage.group_to_detached, coverage.group_choice,
-      coverage.skipped_publishes);
+      coverage.skipped_publishes, coverage.filled_exactly);
 }
 
 }  // namespace
