@@ -142,6 +142,7 @@ struct Coverage {
   int beyond_sent = 0;
   int unknown_token = 0;
   int ended_token = 0;
+  int overflow_told_on_resume = 0;
   int group_to_detached = 0;
   int group_choice = 0;
   int skipped_publishes = 0;
@@ -242,6 +243,7 @@ class SessionResumeWalk {
                   std::vector<std::string> parts) {
     s.ended = true;
     s.end_code = code;
+    expected_reasons_[s.session_id] = parts;
     s.end_message_parts = std::move(parts);
     s.subscriptions.clear();
     s.pending_subscribes.clear();
@@ -350,13 +352,21 @@ class SessionResumeWalk {
       if (e.has_session_added()) {
         events.insert(absl::StrCat("added ", e.session_added().session_id()));
       } else if (e.has_session_removed()) {
-        events.insert(
-            absl::StrCat("removed ", e.session_removed().session_id(), " ",
-                         wire::Code_Name(e.session_removed().code())));
+        const wire::SessionRemoved& removed = e.session_removed();
+        events.insert(absl::StrCat("removed ", removed.session_id(), " ",
+                                   wire::Code_Name(removed.code())));
+        // The reason says why, with the numbers the model predicts.
+        for (const std::string& part :
+             expected_reasons_[removed.session_id()]) {
+          EXPECT_TRUE(absl::StrContains(removed.reason(), part))
+              << "SessionRemoved '" << removed.reason() << "' does not say '"
+              << part << "'";
+        }
       }
     }
     ASSERT_EQ(events, expected_events_) << "session events";
     expected_events_.clear();
+    expected_reasons_.clear();
 
     const BrokerStatistics& stats = harness_->broker().statistics();
     uint64_t detached = 0;
@@ -406,6 +416,7 @@ class SessionResumeWalk {
         code = old->end_code;
         parts = old->end_message_parts;
         ++coverage_.ended_token;
+        if (code == wire::SESSION_OVERFLOW) ++coverage_.overflow_told_on_resume;
       } else {
         old_link = old->link;
         old_handled = old->handled;
@@ -873,6 +884,7 @@ class SessionResumeWalk {
   std::vector<std::vector<std::string>> slot_tokens_;
   std::map<std::string, SessionModel*> by_token_;
   std::multiset<std::string> expected_events_;
+  std::map<uint64_t, std::vector<std::string>> expected_reasons_;
   std::vector<std::string> log_;
   uint64_t resumed_ = 0;
   uint64_t expired_ = 0;
@@ -915,6 +927,7 @@ TEST(BrokerSessionResumeModelTest,
   EXPECT_GT(coverage.beyond_sent, 0);
   EXPECT_GT(coverage.unknown_token, 0);
   EXPECT_GT(coverage.ended_token, 0);
+  EXPECT_GT(coverage.overflow_told_on_resume, 0);
   EXPECT_GT(coverage.group_to_detached, 0);
   EXPECT_GT(coverage.group_choice, 0);
   EXPECT_GT(coverage.filled_exactly, 0);
