@@ -208,7 +208,6 @@ class SessionResumeWalk {
     log_.push_back(absl::StrCat("step ", step_, ": ", line));
   }
   SessionModel& Current(int slot) { return *slots_[slot]; }
-  bool Linked(int slot) { return Current(slot).link != nullptr; }
   bool LinkedAndReading(int slot) {
     return Current(slot).link != nullptr && Current(slot).reading;
   }
