@@ -299,10 +299,20 @@ bool BrokerCore::DeliverToGroup(QueueGroup& group, SharedMessage& message,
     group.next = (position + 1) % n;
     return DeliverTo(*sub, message, publisher);
   }
-  if (full != nullptr) {
-    // Every eligible member is full: the policy decides (drop or disconnect).
-    group.next = (full_position + 1) % n;
-    return DeliverTo(*full, message, publisher);
+  if (full == nullptr) return false;
+  // Every eligible member is full or without a link. A full linked member:
+  // the policy decides (drop or disconnect). A member without a link whose
+  // buffer is full has just ended: the next one in turn may still hold the
+  // message, which is lost only when none can.
+  for (size_t k = 0; k < n; ++k) {
+    const size_t position = (full_position + k) % n;
+    Subscription* sub = group.members[position];
+    const ConnectionCore& c = *sub->connection;
+    if (c.state_ != ConnectionState::kOpen) continue;
+    if (&c == publisher && !c.echo_) continue;
+    group.next = (position + 1) % n;
+    if (DeliverTo(*sub, message, publisher)) return true;
+    if (!c.detached_) return false;
   }
   return false;
 }

@@ -182,6 +182,35 @@ TEST(BrokerSessionsTest, AQueueGroupPrefersMembersThatHaveALink) {
   EXPECT_THAT(DeliveredPayloads(back), ::testing::ElementsAre("5"));
 }
 
+TEST(BrokerSessionsTest,
+     AQueueGroupMessageAMemberWithoutALinkCannotHoldGoesToAnotherMember) {
+  BrokerOptions options;
+  options.set_session_buffer_bytes(1024);
+  BrokerHarness h(options);
+  TestClient& publisher = h.Connect("publisher");
+  TestClient& full = h.Connect("full", /*hello=*/false);
+  ResumableHello(full);
+  full.Subscribe("jobs", "workers");
+  full.Subscribe("bulk");
+  TestClient& roomy = h.Connect("roomy", /*hello=*/false);
+  const wire::Welcome roomy_welcome = ResumableHello(roomy);
+  roomy.Subscribe("jobs", "workers");
+  full.Disconnect();
+  roomy.Disconnect();
+  // Fill one member's queue to its limit; the next delivery would end it.
+  const std::string payload(200, 'x');
+  for (int k = 0; k < 5; ++k) publisher.Publish("bulk", payload);
+  // Without a linked member the group falls back on those without a link,
+  // taking turns; each job must reach the member that can still hold it.
+  EXPECT_EQ(publisher.PublishAcked("jobs", "1").ack().delivered(), 1u);
+  EXPECT_EQ(publisher.PublishAcked("jobs", "2").ack().delivered(), 1u);
+  EXPECT_EQ(h.broker().statistics().session_overflows, 1u);
+
+  TestClient& back = h.Connect("roomy", /*hello=*/false);
+  EXPECT_TRUE(ResumableHello(back, roomy_welcome.resume_token(), 2).resumed());
+  EXPECT_THAT(DeliveredPayloads(back), ::testing::ElementsAre("1", "2"));
+}
+
 TEST(BrokerSessionsTest, OverflowWhileDetachedEndsTheSessionAndSaysWhy) {
   BrokerOptions options;
   options.set_session_buffer_bytes(1024);
