@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "broker/transcript/transcript_runner.h"
 #include "core/config/config_fields.h"
@@ -34,6 +35,11 @@ TranscriptRecorder::TranscriptRecorder(const BrokerOptions& options,
   config::SetDefaultsExplicitly(*t_.mutable_broker());
   t_.set_start_time_unix_micros(absl::ToUnixMicros(start));
   t_.set_recorded(true);
+}
+
+void TranscriptRecorder::SessionIdDrawn(absl::Span<const uint8_t> bytes) {
+  t_.add_session_ids(absl::BytesToHexString(absl::string_view(
+      reinterpret_cast<const char*>(bytes.data()), bytes.size())));
 }
 
 std::string TranscriptRecorder::ToText() const { return TranscriptToText(t_); }

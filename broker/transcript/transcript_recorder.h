@@ -14,6 +14,8 @@
 //   Connection::Consume -> Written(conn, n), before Consume
 //   Broker::Close    -> Closing(conn, reason, now), then Broker::Close
 //   Broker::Shutdown -> ShutDown(now)
+//   SessionIdSource::Fill -> SessionIdDrawn(bytes)  (RecordSessionIds() in
+//                        recorded_session_ids.h wraps the live source)
 //
 // A transport keeps a null recorder pointer when not recording, so recording
 // costs nothing when it is off. The recorder does no I/O: write ToText() to a
@@ -34,6 +36,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "absl/types/span.h"
 #include "broker/broker.h"
 #include "broker/options.h"
 #include "broker/transcript/transcript.pb.h"
@@ -62,6 +65,9 @@ class TranscriptRecorder {
   // The transport is about to call Broker::Close(c.id(), reason, now).
   void Closing(const Connection& c, absl::string_view reason, absl::Time now);
   void ShutDown(absl::Time now);
+  // The broker's SessionIdSource handed out `bytes` (see
+  // recorded_session_ids.h: the live source is wrapped to call this).
+  void SessionIdDrawn(absl::Span<const uint8_t> bytes);
 
   const transcript::Transcript& transcript() const { return t_; }
   // The transcript in the text form tests/transcripts uses.

@@ -19,6 +19,7 @@
 #include "broker/http/http_codec.h"
 #endif
 #include "broker/transcript/field_path.h"
+#include "broker/transcript/recorded_session_ids.h"
 #include "core/framing.h"
 #include "core/status.h"
 #include "google/protobuf/io/tokenizer.h"
@@ -95,15 +96,19 @@ class Replayer {
   Replayer(const transcript::Transcript& t, const ReplayOptions& options)
       : t_(t),
         options_(options),
-        broker_(TranscriptBrokerOptions(t)),
+        broker_(TranscriptBrokerOptions(t), ReplayedIds(t)),
         now_(TranscriptStartTime(t)) {}
 
   absl::Status Run() {
+    if (absl::Status s = session_ids_->Check(); !s.ok()) return s;
     for (int i = 0; i < t_.step_size(); ++i) {
       step_index_ = i;
       if (absl::Status s = RunStep(t_.step(i)); !s.ok()) return s;
       if (!t_.recorded()) broker_.Process(now_);
       CollectOutput();
+      if (!session_ids_->divergence().empty()) {
+        return Mismatch(session_ids_->divergence());
+      }
     }
     step_index_ = t_.step_size();
     // Everything the broker sent must have been expected.
@@ -119,6 +124,15 @@ class Replayer {
   }
 
  private:
+  // The broker's session tokens: those the recording drew, then seeded ones.
+  std::unique_ptr<SessionIdSource> ReplayedIds(
+      const transcript::Transcript& t) {
+    auto ids = std::make_unique<ReplayedSessionIds>(
+        t.session_ids(), TranscriptBrokerOptions(t).session_id_seed());
+    session_ids_ = ids.get();
+    return ids;
+  }
+
   // --- Reporting ------------------------------------------------------------
 
   absl::Status Mismatch(absl::string_view what) const {
@@ -567,6 +581,7 @@ class Replayer {
 
   const transcript::Transcript& t_;
   const ReplayOptions& options_;
+  ReplayedSessionIds* session_ids_ = nullptr;  // owned by broker_
   Broker broker_;
   absl::Time now_;
   std::map<std::string, Client> clients_;  // ordered: deterministic reports

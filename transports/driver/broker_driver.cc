@@ -32,9 +32,20 @@ absl::Time MonotonicNow() {
          absl::FromChrono(std::chrono::steady_clock::now().time_since_epoch());
 }
 
+namespace {
+
+// The operating system's randomness, seen by the observer if there is one.
+std::unique_ptr<SessionIdSource> SessionIds(DriverObserver* observer) {
+  std::unique_ptr<SessionIdSource> source = OsSessionIdSource();
+  return observer == nullptr ? std::move(source)
+                             : observer->WrapSessionIds(std::move(source));
+}
+
+}  // namespace
+
 BrokerDriver::BrokerDriver(BrokerOptions broker_options, DriverOptions options)
     : options_(std::move(options)),
-      broker_(std::move(broker_options), OsSessionIdSource()) {
+      broker_(std::move(broker_options), SessionIds(options_.observer)) {
   if (options_.observer != nullptr) options_.observer->OnAttach(broker_);
 }
 

@@ -23,10 +23,13 @@
 #ifndef MANIFOLD_TRANSPORTS_DRIVER_DRIVER_OBSERVER_H_
 #define MANIFOLD_TRANSPORTS_DRIVER_DRIVER_OBSERVER_H_
 
+#include <memory>
+
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "broker/connection.h"
+#include "broker/session_id_source.h"
 #include "core/ids.h"
 
 namespace manifold {
@@ -36,6 +39,15 @@ class Broker;
 class DriverObserver {
  public:
   virtual ~DriverObserver() = default;
+
+  // The driver is about to create its broker with `source` for its session
+  // tokens; the broker uses what this returns. An observer that must see the
+  // tokens drawn (a recorder: a replay needs them again) returns a source
+  // that forwards to `source`. Called once, before OnAttach().
+  virtual std::unique_ptr<SessionIdSource> WrapSessionIds(
+      std::unique_ptr<SessionIdSource> source) {
+    return source;
+  }
 
   // The driver was created around `broker`, which outlives the observer's
   // use of it. Observers that need to look at connections keep it.

@@ -2,10 +2,24 @@
 
 #include <utility>
 
+#include "broker/transcript/recorded_session_ids.h"
+
 namespace manifold {
 
 RecordingObserver::RecordingObserver(std::string description)
     : description_(std::move(description)) {}
+
+std::unique_ptr<SessionIdSource> RecordingObserver::WrapSessionIds(
+    std::unique_ptr<SessionIdSource> source) {
+  return RecordSessionIds(
+      std::move(source), [this](absl::Span<const uint8_t> bytes) {
+        if (recorder_ != nullptr) {
+          recorder_->SessionIdDrawn(bytes);
+        } else {
+          early_session_ids_.emplace_back(bytes.begin(), bytes.end());
+        }
+      });
+}
 
 void RecordingObserver::OnAttach(Broker& broker) { broker_ = &broker; }
 
@@ -13,6 +27,10 @@ TranscriptRecorder& RecordingObserver::Recorder(absl::Time now) {
   if (recorder_ == nullptr) {
     recorder_ = std::make_unique<TranscriptRecorder>(broker_->options(), now,
                                                      description_);
+    for (const std::vector<uint8_t>& bytes : early_session_ids_) {
+      recorder_->SessionIdDrawn(bytes);
+    }
+    early_session_ids_.clear();
   }
   return *recorder_;
 }

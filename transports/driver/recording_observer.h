@@ -24,6 +24,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "broker/broker.h"
 #include "broker/transcript/transcript_recorder.h"
@@ -36,6 +37,10 @@ class RecordingObserver : public DriverObserver {
   // `description` becomes the transcript's description.
   explicit RecordingObserver(std::string description);
 
+  // Records each session token drawn, so that the replay's broker draws
+  // the same ones.
+  std::unique_ptr<SessionIdSource> WrapSessionIds(
+      std::unique_ptr<SessionIdSource> source) override;
   void OnAttach(Broker& broker) override;
   void OnOpen(ConnectionId id, const PeerInfo& peer, absl::string_view protocol,
               absl::Time now) override;
@@ -64,6 +69,8 @@ class RecordingObserver : public DriverObserver {
   std::unique_ptr<TranscriptRecorder> recorder_;
   // Input arrived since the last recorded Process.
   bool input_pending_ = false;
+  // Session tokens drawn before the recorder existed, for it to take.
+  std::vector<std::vector<uint8_t>> early_session_ids_;
 };
 
 }  // namespace manifold

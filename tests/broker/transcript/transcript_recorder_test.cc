@@ -9,6 +9,7 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "broker/sys_topics.h"
+#include "broker/transcript/recorded_session_ids.h"
 #include "broker/transcript/transcript_runner.h"
 #include "core/framing.h"
 #include "gmock/gmock.h"
@@ -22,9 +23,19 @@ using ::testing::HasSubstr;
 // Drives a Broker as a transport would, telling a recorder everything.
 class RecordingTransport {
  public:
-  explicit RecordingTransport(BrokerOptions options)
+  // `session_ids`: the broker's live source of session tokens (null: the
+  // seeded one); each draw is recorded, as manifoldd records them.
+  explicit RecordingTransport(
+      BrokerOptions options,
+      std::unique_ptr<SessionIdSource> session_ids = nullptr)
       : options_(options),
-        broker_(options),
+        broker_(options,
+                session_ids == nullptr
+                    ? nullptr
+                    : RecordSessionIds(std::move(session_ids),
+                                       [this](absl::Span<const uint8_t> b) {
+                                         recorder_.SessionIdDrawn(b);
+                                       })),
         now_(absl::FromUnixSeconds(1'900'000'000)),
         recorder_(options, now_, "recorder test"),
         rng_(42) {}
@@ -241,6 +252,68 @@ TEST(TranscriptRecorderTest, WholeFramesAreRecordedAsMessages) {
   EXPECT_EQ(steps[2].send().raw(), hello.substr(0, 2));
   EXPECT_EQ(steps[3].send().raw(), hello.substr(2));
   EXPECT_TRUE(steps[4].send().has_message());  // back on a frame boundary
+}
+
+// Stands for the operating system's randomness: bytes the replay's seeded
+// source does not produce.
+class UnpredictableSource : public SessionIdSource {
+ public:
+  void Fill(absl::Span<uint8_t> out) override {
+    for (uint8_t& b : out) b = static_cast<uint8_t>(rng_());
+  }
+
+ private:
+  std::mt19937 rng_{20260101};
+};
+
+wire::ClientMessage ResumableHello(absl::string_view name) {
+  wire::ClientMessage m = Hello(name);
+  m.mutable_hello()->set_resumable(true);
+  return m;
+}
+
+// Two resumable sessions whose tokens come from an unpredictable source.
+transcript::Transcript RecordResumableSessions() {
+  BrokerOptions options;
+  RecordingTransport t(options, std::make_unique<UnpredictableSource>());
+  const ConnectionId a = t.Connect("a");
+  const ConnectionId b = t.Connect("b");
+  t.Track(a);
+  t.Track(b);
+  t.Send(a, ResumableHello("a"));
+  t.Send(b, ResumableHello("b"));
+  t.LoopUntilQuiet();
+  t.Hangup(a);
+  t.Hangup(b);
+  t.LoopUntilQuiet();
+  return t.recorder().transcript();
+}
+
+TEST(TranscriptRecorderTest, SessionTokensDrawnLiveAreRecordedAndReplayed) {
+  const transcript::Transcript recorded = RecordResumableSessions();
+  ASSERT_EQ(recorded.session_ids_size(), 2);
+  EXPECT_EQ(recorded.session_ids(0).size(), 2 * kSessionTokenBytes);
+  // The Welcomes carry the recorded tokens, and the replay draws them again.
+  std::vector<std::string> tokens;
+  for (const transcript::Step& step : recorded.step()) {
+    if (step.has_expect() && step.expect().message().has_welcome()) {
+      tokens.push_back(step.expect().message().welcome().resume_token());
+    }
+  }
+  EXPECT_THAT(tokens, ::testing::ElementsAre(recorded.session_ids(0),
+                                             recorded.session_ids(1)));
+  absl::StatusOr<transcript::Transcript> parsed =
+      ParseTranscript(TranscriptToText(recorded));
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  absl::Status replay = ReplayTranscript(*parsed);
+  EXPECT_TRUE(replay.ok()) << replay.message();
+}
+
+TEST(TranscriptRecorderTest, WithoutItsSessionIdsALiveRecordingDoesNotReplay) {
+  transcript::Transcript recorded = RecordResumableSessions();
+  recorded.clear_session_ids();
+  absl::Status replay = ReplayTranscript(recorded);
+  EXPECT_THAT(replay.message(), HasSubstr("resume_token"));
 }
 
 }  // namespace

@@ -585,5 +585,33 @@ TEST_P(SocketServerTest, ASessionRecordedLiveReplaysByteForByte) {
   EXPECT_TRUE(replay.ok()) << replay.message();
 }
 
+TEST_P(SocketServerTest, ResumableSessionsRecordedLiveReplayWithTheirTokens) {
+  RecordingObserver recorder(absl::StrCat("recorded live on ", GetParam()));
+  SocketServerOptions options;
+  options.driver.observer = &recorder;
+  Start(options);
+  std::string token;
+  {
+    ASSERT_OK_AND_ASSIGN(client, WireClient::Connect(tcp_));
+    wire::ClientMessage hello;
+    hello.mutable_hello()->set_protocol_version(1);
+    hello.mutable_hello()->set_client_name("resumable");
+    hello.mutable_hello()->set_resumable(true);
+    ASSERT_TRUE(client.Send(hello).ok());
+    ASSERT_OK_AND_ASSIGN(welcome, client.Receive());
+    token = welcome.welcome().resume_token();
+    ASSERT_EQ(token.size(), 40u);  // drawn from the operating system
+  }
+  Stop();
+  server_.reset();
+
+  ASSERT_OK_AND_ASSIGN(transcript, ParseTranscript(recorder.ToText()));
+  ASSERT_EQ(transcript.session_ids_size(), 1);
+  EXPECT_EQ(transcript.session_ids(0), token);
+  const absl::Status replay =
+      ReplayTranscript(transcript, StandardReplayOptions());
+  EXPECT_TRUE(replay.ok()) << replay.message();
+}
+
 }  // namespace
 }  // namespace manifold
