@@ -159,7 +159,8 @@ std::string NatsInput(bool websocket, absl::string_view text,
   return out;
 }
 
-int RunRequestReply(const Scenario& scenario, long messages) {
+// Limits out of the way, and no timers or events: only routing counts.
+BrokerOptions RoutingOptions() {
   BrokerOptions options;
   options.set_max_outbound_bytes(1 << 30);
   options.set_max_inbound_bytes(64 << 20);
@@ -167,6 +168,11 @@ int RunRequestReply(const Scenario& scenario, long messages) {
   options.set_statistics_interval_ms(0);
   options.set_keepalive_interval_ms(0);
   options.set_max_queued_events(0);
+  return options;
+}
+
+int RunRequestReply(const Scenario& scenario, long messages) {
+  BrokerOptions options = RoutingOptions();
   Broker broker(options);
   const absl::Time now = absl::FromUnixSeconds(1'800'000'000);
   auto connect = [&](absl::string_view subject) -> Connection& {
@@ -258,13 +264,7 @@ std::string Field(absl::string_view text, absl::string_view key) {
 }
 
 int RunBayeux(const Scenario& scenario, long messages) {
-  BrokerOptions options;
-  options.set_max_outbound_bytes(1 << 30);
-  options.set_max_inbound_bytes(64 << 20);
-  options.set_max_frame_bytes(64 << 20);
-  options.set_statistics_interval_ms(0);
-  options.set_keepalive_interval_ms(0);
-  options.set_max_queued_events(0);
+  BrokerOptions options = RoutingOptions();
   options.set_session_buffer_bytes(1 << 30);
   Broker broker(options);
   const absl::Time now = absl::FromUnixSeconds(1'800'000'000);
@@ -369,13 +369,7 @@ int RunBayeux(const Scenario& scenario, long messages) {
 #endif
 
 int Run(const Scenario& scenario, long messages) {
-  BrokerOptions options;
-  options.set_max_outbound_bytes(1 << 30);
-  options.set_max_inbound_bytes(64 << 20);
-  options.set_max_frame_bytes(64 << 20);
-  options.set_statistics_interval_ms(0);
-  options.set_keepalive_interval_ms(0);
-  options.set_max_queued_events(0);
+  BrokerOptions options = RoutingOptions();
   Broker broker(options);
   const absl::Time now = absl::FromUnixSeconds(1'800'000'000);
 

@@ -66,15 +66,14 @@ absl::Status HttpLink::Post(absl::string_view path, absl::string_view cookie,
 
 absl::Status HttpLink::Flush() {
   while (sent_ < output_.size()) {
-    const ssize_t n = ::send(fd_.get(), output_.data() + sent_,
-                             output_.size() - sent_, MSG_NOSIGNAL);
-    if (n > 0) {
-      sent_ += static_cast<size_t>(n);
-      continue;
+    const absl::string_view rest = absl::string_view(output_).substr(sent_);
+    absl::StatusOr<size_t> n = WriteSome(fd_.get(), absl::MakeSpan(&rest, 1));
+    if (!n.ok()) {
+      return absl::Status(n.status().code(),
+                          absl::StrCat(name_, ": ", n.status().message()));
     }
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
-    return ErrnoStatus(n < 0 ? errno : EPIPE, absl::StrCat(name_, ": send"));
+    if (*n == 0) break;  // the socket takes nothing now
+    sent_ += *n;
   }
   return absl::OkStatus();
 }
