@@ -34,16 +34,9 @@ rounds=5
 scale=1
 only=""
 out=""
-while [[ $# -gt 0 ]]; do
-  case "$1" in
-    --rounds) rounds="$2"; shift 2 ;;
-    --scale) scale="$2"; shift 2 ;;
-    --only) only="$2"; shift 2 ;;
-    --out) out="$2"; shift 2 ;;
-    -h|--help) sed -n '2,29p' "$0"; exit 0 ;;
-    *) echo "bayeux_compare.sh: unknown argument '$1' (try --help)" >&2; exit 2 ;;
-  esac
-done
+script=bayeux_compare.sh
+source "$repo/bench/lib.sh"
+bench_parse_options "$@"
 
 # name | `manifold bench` arguments | bar (Manifold / Faye)
 scenarios=(
@@ -51,8 +44,6 @@ scenarios=(
   "fanout1x64|fanout --subs 64 --count 30000|5.0"
 )
 
-script=bayeux_compare.sh
-source "$repo/bench/lib.sh"
 for tool in jq python3 node npm; do
   command -v "$tool" >/dev/null || die "$tool is needed"
 done

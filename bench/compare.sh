@@ -31,16 +31,9 @@ rounds=5
 scale=1
 only=""
 out=""
-while [[ $# -gt 0 ]]; do
-  case "$1" in
-    --rounds) rounds="$2"; shift 2 ;;
-    --scale) scale="$2"; shift 2 ;;
-    --only) only="$2"; shift 2 ;;
-    --out) out="$2"; shift 2 ;;
-    -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
-    *) echo "compare.sh: unknown argument '$1' (try --help)" >&2; exit 2 ;;
-  esac
-done
+script=compare.sh
+source "$repo/bench/lib.sh"
+bench_parse_options "$@"
 
 # name | manifold bench arguments | what is compared
 scenarios=(
@@ -53,8 +46,6 @@ scenarios=(
   "ping|ping --count 20000|p50"
 )
 
-script=compare.sh
-source "$repo/bench/lib.sh"
 
 for tool in jq python3; do
   command -v "$tool" >/dev/null || die "$tool is needed (apt-get install $tool)"

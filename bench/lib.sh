@@ -9,6 +9,23 @@
 
 die() { echo "$script: $*" >&2; exit 1; }
 
+# Reads the options the comparison scripts share into `rounds`, `scale`,
+# `only` and `out` (the script sets their defaults first): --rounds N,
+# --scale F, --only LIST, --out DIR; -h or --help prints the comment at the
+# top of the script.
+bench_parse_options() {
+  while [[ $# -gt 0 ]]; do
+    case "$1" in
+      --rounds) rounds="$2"; shift 2 ;;
+      --scale) scale="$2"; shift 2 ;;
+      --only) only="$2"; shift 2 ;;
+      --out) out="$2"; shift 2 ;;
+      -h|--help) awk 'NR > 1 { if (/^#/) print; else exit }' "$0"; exit 0 ;;
+      *) echo "$script: unknown argument '$1' (try --help)" >&2; exit 2 ;;
+    esac
+  done
+}
+
 # Sets MANIFOLDD and MANIFOLD. Unless both name ready binaries already,
 # builds Manifold optimised (-O2 -DNDEBUG) with CMake in $BUILD_DIR, or in
 # the directory given.

@@ -28,16 +28,9 @@ rounds=5
 scale=1
 only=""
 out=""
-while [[ $# -gt 0 ]]; do
-  case "$1" in
-    --rounds) rounds="$2"; shift 2 ;;
-    --scale) scale="$2"; shift 2 ;;
-    --only) only="$2"; shift 2 ;;
-    --out) out="$2"; shift 2 ;;
-    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
-    *) echo "ws_compare.sh: unknown argument '$1' (try --help)" >&2; exit 2 ;;
-  esac
-done
+script=ws_compare.sh
+source "$repo/bench/lib.sh"
+bench_parse_options "$@"
 
 # name | manifold bench arguments | bar (Manifold / nats-server)
 scenarios=(
@@ -45,8 +38,6 @@ scenarios=(
   "fanout64|fanout --subs 64 --size 16 --count 100000|2.0"
 )
 
-script=ws_compare.sh
-source "$repo/bench/lib.sh"
 for tool in jq python3 nats-server; do
   command -v "$tool" >/dev/null || die "$tool is needed (apt-get install $tool)"
 done
