@@ -388,6 +388,52 @@ std::string ChannelForTopic(absl::string_view topic) {
   return absl::StrCat("/", topic);
 }
 
+absl::Status SetBayeuxTypePaths(absl::string_view text,
+                                BayeuxOptions& options) {
+  static constexpr absl::string_view kTypes[] = {"handshake", "connect",
+                                                 "subscribe", "unsubscribe",
+                                                 "publish",   "disconnect"};
+  std::vector<std::pair<std::string, std::string>> paths;
+  for (absl::string_view pair : absl::StrSplit(text, ',', absl::SkipEmpty())) {
+    pair = absl::StripAsciiWhitespace(pair);
+    const size_t eq = pair.find('=');
+    const absl::string_view type = pair.substr(0, eq);
+    const absl::string_view path =
+        eq == absl::string_view::npos ? "" : pair.substr(eq + 1);
+    if (std::find(std::begin(kTypes), std::end(kTypes), type) ==
+        std::end(kTypes)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "Bayeux type path '", pair.substr(0, 128),
+          "': the type must be one of handshake, connect, subscribe, "
+          "unsubscribe, publish, disconnect (TYPE=PATH)"));
+    }
+    if (path.size() < 2 || path.front() != '/' ||
+        path.find_first_of("; \t?#") != absl::string_view::npos) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "Bayeux type path '", pair.substr(0, 128),
+          "': the path must start with / and hold no ';', '?', '#' or "
+          "white space (TYPE=PATH)"));
+    }
+    for (const auto& [seen, unused] : paths) {
+      if (seen == type) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("Bayeux type paths name '", type, "' more than once"));
+      }
+    }
+    paths.emplace_back(std::string(type), std::string(path));
+  }
+  options.type_paths = std::move(paths);
+  return absl::OkStatus();
+}
+
+std::string BayeuxTypePathsText(const BayeuxOptions& options) {
+  std::string text;
+  for (const auto& [type, path] : options.type_paths) {
+    absl::StrAppend(&text, text.empty() ? "" : ",", type, "=", path);
+  }
+  return text;
+}
+
 std::string FindCookie(absl::string_view cookie_header,
                        absl::string_view name) {
   for (absl::string_view pair : absl::StrSplit(cookie_header, ';')) {

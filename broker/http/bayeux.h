@@ -56,6 +56,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
@@ -77,6 +78,15 @@ inline constexpr absl::string_view kBayeuxBrowserCookie = "BAYEUX_BROWSER";
 absl::StatusOr<std::string> TopicForChannel(absl::string_view channel);
 // The channel for a topic: "/" and the topic.
 std::string ChannelForTopic(absl::string_view topic);
+
+// Sets options.type_paths from `text`: TYPE=PATH pairs separated by commas
+// ("handshake=/auth/handshake,connect=/poll"; "" clears them). TYPE is a
+// Bayeux message type (handshake, connect, subscribe, unsubscribe, publish,
+// disconnect), named once; PATH starts with "/". Returns INVALID_ARGUMENT
+// naming the pair at fault, and leaves `options` as it was.
+absl::Status SetBayeuxTypePaths(absl::string_view text, BayeuxOptions& options);
+// The type paths as SetBayeuxTypePaths() reads them.
+std::string BayeuxTypePathsText(const BayeuxOptions& options);
 
 // The value of cookie `name` in a Cookie header, or "".
 std::string FindCookie(absl::string_view cookie_header, absl::string_view name);

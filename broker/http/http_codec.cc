@@ -154,6 +154,10 @@ std::string HttpSettingsText(const HttpOptions& options) {
   }
   absl::StrAppend(
       &text, ";bayeux_max_batch_messages=", options.bayeux.max_batch_messages);
+  if (!options.bayeux.type_paths.empty()) {
+    absl::StrAppend(&text,
+                    ";bayeux_type_paths=", BayeuxTypePathsText(options.bayeux));
+  }
   return text;
 }
 
@@ -191,6 +195,10 @@ absl::StatusOr<HttpOptions> ParseHttpSettings(absl::string_view text) {
       known = true;
       ok = value.empty() || absl::StartsWith(value, "/");
       options.bayeux.path = std::string(value);
+    }
+    if (key == "bayeux_type_paths") {
+      known = true;
+      ok = SetBayeuxTypePaths(value, options.bayeux).ok();
     }
     if (key == "bayeux_max_batch_messages") {
       known = true;
@@ -654,10 +662,18 @@ void HttpCodec::PlanSse(const std::string& query_text) {
 // Bayeux
 
 bool HttpCodec::IsBayeuxPath(absl::string_view path) const {
-  const std::string& base = options_.bayeux.path;
-  if (base.empty() || !absl::StartsWith(path, base)) return false;
-  // The base, or the base and a message type (/cometd/connect).
-  return path.size() == base.size() || path[base.size()] == '/';
+  const BayeuxOptions& bayeux = options_.bayeux;
+  if (bayeux.path.empty()) return false;
+  // A base, or a base and a message type (/cometd/connect).
+  auto under = [path](absl::string_view base) {
+    return absl::StartsWith(path, base) &&
+           (path.size() == base.size() || path[base.size()] == '/');
+  };
+  if (under(bayeux.path)) return true;
+  for (const auto& [type, base] : bayeux.type_paths) {
+    if (under(base)) return true;
+  }
+  return false;
 }
 
 BayeuxBatch::Context HttpCodec::BayeuxContext(bool websocket) const {

@@ -17,6 +17,8 @@
 
 #include <cstddef>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/time/time.h"
 #include "broker/nats/nats_codec.h"
@@ -29,6 +31,14 @@ struct BayeuxOptions {
   // (/cometd/handshake, /cometd/connect, ...), as CometD clients append it.
   // Empty turns Bayeux off.
   std::string path = "/cometd";
+  // Base paths for single message types ("handshake", "connect",
+  // "subscribe", "unsubscribe", "publish", "disconnect"), for clients set
+  // up to send each type to a URL of its own. The listener speaks Bayeux
+  // at each of them as at `path` (the message type may follow too); any
+  // batch is taken at any Bayeux path, as a CometD server takes it. Set
+  // them with SetBayeuxTypePaths() (broker/http/bayeux.h), which checks
+  // them.
+  std::vector<std::pair<std::string, std::string>> type_paths;
   // advice.timeout: how long a /meta/connect is held when no message comes.
   // A client may ask for less, never for more.
   absl::Duration connect_timeout = absl::Seconds(30);

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "transports/sockets/endpoint.h"
 #ifdef MANIFOLD_HAVE_HTTP
+#include "broker/http/bayeux.h"
 #include "broker/http/http_codec.h"
 #endif
 
@@ -39,6 +40,12 @@ absl::StatusOr<ListenerConfig> HttpListener(absl::string_view address,
   http.bayeux.service_timeout =
       absl::Milliseconds(web.bayeux_service_timeout_ms());
   http.bayeux.max_batch_messages = web.bayeux_max_batch_messages();
+  if (absl::Status paths =
+          SetBayeuxTypePaths(web.bayeux_type_paths(), http.bayeux);
+      !paths.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--bayeux_type_paths: ", paths.message()));
+  }
   http.nats.server_id = broker.server_name();
   http.nats.host = endpoint->host;
   http.nats.port = endpoint->port;

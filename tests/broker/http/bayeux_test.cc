@@ -238,6 +238,61 @@ TEST(BayeuxTest, DataTravelsAsTheClientWroteItAndScalarsAsJson) {
   EXPECT_EQ(native.Next().deliver().payload(), "-1.5E2");
 }
 
+TEST(BayeuxTest, TypePathsAreCheckedAndNamed) {
+  BayeuxOptions options;
+  EXPECT_TRUE(SetBayeuxTypePaths("", options).ok());
+  EXPECT_TRUE(options.type_paths.empty());
+  absl::Status bad = SetBayeuxTypePaths("handshake=/h,poll=/p", options);
+  EXPECT_EQ(bad.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(bad.message(), HasSubstr("'poll=/p'"));
+  EXPECT_THAT(bad.message(), HasSubstr("handshake, connect, subscribe"));
+  EXPECT_THAT(SetBayeuxTypePaths("connect=poll", options).message(),
+              HasSubstr("must start with /"));
+  EXPECT_THAT(SetBayeuxTypePaths("connect=/a;b", options).message(),
+              HasSubstr("no ';'"));
+  EXPECT_THAT(SetBayeuxTypePaths("connect=/a,connect=/b", options).message(),
+              HasSubstr("'connect' more than once"));
+  EXPECT_TRUE(options.type_paths.empty());  // unchanged by the failures
+}
+
+TEST(BayeuxTest, EachMessageTypeCanHaveABasePathOfItsOwn) {
+  BrokerHarness h(Options());
+  TestClient& native = h.Connect("native");
+  HttpOptions http;
+  ASSERT_TRUE(
+      SetBayeuxTypePaths("handshake=/auth/handshake,connect=/poll,publish=/in",
+                         http.bayeux)
+          .ok());
+  HttpLink link(h, http);
+  link.Send(Post("/auth/handshake",
+                 R"([{"channel":"/meta/handshake","version":"1.0"}])"));
+  const std::string handshake = link.Take();
+  Json reply = Body(handshake)[0];
+  ASSERT_EQ(reply["successful"], true) << handshake;
+  const std::string id = reply["clientId"];
+  const std::string cookie = SetCookie(handshake);
+  const std::string cookie_header = absl::StrCat("Cookie: ", cookie, "\r\n");
+  // A client may append the type to a type path too, and the base path
+  // keeps working.
+  link.Send(Post("/cometd/subscribe",
+                 absl::StrCat(R"([{"channel":"/meta/subscribe","clientId":")",
+                              id, R"(","subscription":"/t/*"}])"),
+                 cookie_header));
+  EXPECT_EQ(Body(link.Take())[0]["successful"], true);
+  native.Publish("t/1", "hello");
+  link.Send(Post("/poll/connect",
+                 absl::StrCat(R"([{"channel":"/meta/connect","clientId":")", id,
+                              R"(","connectionType":"long-polling",)"
+                              R"("advice":{"timeout":0}}])"),
+                 cookie_header));
+  Json answer = Body(link.Take());
+  ASSERT_EQ(answer.size(), 2u) << answer.dump();
+  EXPECT_EQ(answer[0]["data"], "hello");
+  // Paths that are not Bayeux's stay 404.
+  link.Send(Post("/polling", "[]"));
+  EXPECT_THAT(link.Take(), HasSubstr("HTTP/1.1 404"));
+}
+
 TEST(BayeuxTest, PayloadsBecomeJsonTextOrBase64AndHeadersGoInExt) {
   std::string out;
   PublishOp p;

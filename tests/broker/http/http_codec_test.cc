@@ -9,6 +9,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "broker/http/bayeux.h"
 #include "broker/sys_topics.h"
 #include "core/framing.h"
 #include "gmock/gmock.h"
@@ -60,6 +61,9 @@ TEST(HttpSettingsTest, EveryLimitRoundTripsThroughTheSettingsText) {
   options.bayeux.interval = absl::Milliseconds(100);
   options.bayeux.service_timeout = absl::Seconds(3);
   options.bayeux.max_batch_messages = 7;
+  ASSERT_TRUE(
+      SetBayeuxTypePaths("handshake=/auth/hs, connect=/poll", options.bayeux)
+          .ok());
   absl::StatusOr<HttpOptions> back =
       ParseHttpSettings(HttpSettingsText(options));
   ASSERT_TRUE(back.ok()) << back.status();
@@ -80,6 +84,8 @@ TEST(HttpSettingsTest, EveryLimitRoundTripsThroughTheSettingsText) {
   EXPECT_EQ(back->bayeux.interval, absl::Milliseconds(100));
   EXPECT_EQ(back->bayeux.service_timeout, absl::Seconds(3));
   EXPECT_EQ(back->bayeux.max_batch_messages, 7u);
+  EXPECT_EQ(BayeuxTypePathsText(back->bayeux),
+            "handshake=/auth/hs,connect=/poll");
 }
 
 TEST(HttpSettingsTest, OlderTextKeepsTheDefaultsAndBadValuesAreNamed) {
