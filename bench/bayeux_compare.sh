@@ -75,56 +75,15 @@ wait_for "$out/manifoldd.out" "listening on" ||
 manifold_http=$(head -1 "$out/manifoldd.out" | grep -o '[0-9.]*:[0-9]* (http)' | cut -d' ' -f1)
 [[ -n "$manifold_http" ]] || die "cannot tell manifoldd's HTTP port: $(head -1 "$out/manifoldd.out")"
 
-targets=("faye|$faye_http|$faye_pid"
-         "manifold|$manifold_http|$manifold_pid")
+client="--protocol bayeux --bayeux_path /cometd --duration 120s --timeout 20s"
+targets=("faye|$faye_http|$faye_pid|$client"
+         "manifold|$manifold_http|$manifold_pid|$client")
 
-{
-  echo "date:      $(date -u '+%Y-%m-%d %H:%M UTC')"
-  echo "machine:   $(nproc) CPUs, $(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -1), kernel $(uname -r)"
-  echo "servers:   $(head -1 "$out/faye.log") on node $(node --version); manifoldd $(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$repo" diff --quiet 2>/dev/null || echo '+changes') --http $manifold_http ${MANIFOLDD_FLAGS:-}"
-  echo "client:    $MANIFOLD bench --protocol bayeux (8 lanes x 100 per POST, window 4000)"
-  echo "load:      $(uptime | sed 's/.*load average/load average/')"
-  echo "rounds:    $rounds, scale $scale, output $out"
-} | tee "$out/header.txt"
+bench_header \
+  "servers:   $(head -1 "$out/faye.log") on node $(node --version); manifoldd $(bench_manifold_version) --http $manifold_http ${MANIFOLDD_FLAGS:-}" \
+  "client:    $MANIFOLD bench --protocol bayeux (8 lanes x 100 per POST, window 4000)"
 
-failures=0
-for ((round = 1; round <= rounds; round++)); do
-  for entry in "${scenarios[@]}"; do
-    IFS='|' read -r name args _ <<< "$entry"
-    if [[ -n "$only" && ",$only," != *",$name,"* ]]; then continue; fi
-    count=$(echo "$args" | sed -n 's/.*--count \([0-9]*\).*/\1/p')
-    scaled=$(awk -v c="$count" -v s="$scale" 'BEGIN { n = int(c * s); print (n < 1000 ? 1000 : n) }')
-    run_args="${args/--count $count/--count $scaled}"
-    for ((k = 0; k < ${#targets[@]}; k++)); do
-      IFS='|' read -r target address pid \
-        <<< "${targets[$(((k + round) % ${#targets[@]}))]}"
-      before=$(bench_cpu_seconds "$pid")
-      set +e
-      # shellcheck disable=SC2086
-      json=$("$MANIFOLD" --server "$address" bench $run_args \
-        --protocol bayeux --bayeux_path /cometd --duration 120s --timeout 20s \
-        --json 2> "$out/last-run.err")
-      status=$?
-      set -e
-      after=$(bench_cpu_seconds "$pid")
-      bench_running "$pid" || die "$target exited; see $out"
-      if [[ -z "$json" ]]; then
-        echo "bayeux_compare.sh: $target $name failed: $(tail -1 "$out/last-run.err")" >&2
-        failures=$((failures + 1))
-        continue
-      fi
-      [[ $status -eq 0 ]] || failures=$((failures + 1))
-      echo "$json" | jq -c --arg target "$target" --arg name "$name" \
-        --argjson round "$round" \
-        --argjson cpu "$(awk -v a="$before" -v b="$after" 'BEGIN{printf "%.3f", b - a}')" \
-        '. + {target: $target, name: $name, round: $round, server_cpu_s: $cpu}' \
-        >> "$results"
-    done
-  done
-  echo "round $round of $rounds done ($(uptime | sed 's/.*load average/load average/'))" >&2
-done
-
-echo "load:      $(uptime | sed 's/.*load average/load average/') (at the end)" | tee -a "$out/header.txt"
+bench_rounds
 python3 - "$results" <<'PY' | tee "$out/table.txt"
 import json, statistics, sys
 

@@ -80,3 +80,72 @@ bench_cpu_seconds() {
   awk -v t="$(getconf CLK_TCK)" '{printf "%.3f", ($14 + $15) / t}' \
     "/proc/$1/stat" 2>/dev/null || echo "-"
 }
+
+# The load average, as `uptime` says it.
+bench_load() { uptime | sed 's/.*load average/load average/'; }
+
+# The Manifold commit measured, "+changes" when the tree differs from it.
+bench_manifold_version() {
+  echo "$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$repo" diff --quiet 2>/dev/null || echo '+changes')"
+}
+
+# Prints the run's header and keeps it in $out/header.txt: date, machine,
+# each line given (servers, client), load, rounds.
+bench_header() {
+  {
+    echo "date:      $(date -u '+%Y-%m-%d %H:%M UTC')"
+    echo "machine:   $(nproc) CPUs, $(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -1), kernel $(uname -r)"
+    local line
+    for line in "$@"; do echo "$line"; done
+    echo "load:      $(bench_load)"
+    echo "rounds:    $rounds, scale $scale, output $out"
+  } | tee "$out/header.txt"
+}
+
+# Runs every scenario `rounds` times against every target with `manifold
+# bench`, the targets' order rotating each round, and appends each run's
+# JSON, with target, name, round and the server's CPU seconds
+# (server_cpu_s), to $results. Reads `scenarios` ("name|manifold bench
+# arguments|..."; --count is multiplied by `scale`, at least 1000), `only`
+# and `targets` ("name|address|server pid|more manifold bench arguments").
+# Counts failed runs in `failures`; stops the script if a server exits.
+bench_rounds() {
+  failures=0
+  local round entry name args count scaled run_args k target address pid
+  local extra before after json status
+  for ((round = 1; round <= rounds; round++)); do
+    for entry in "${scenarios[@]}"; do
+      IFS='|' read -r name args _ <<< "$entry"
+      if [[ -n "$only" && ",$only," != *",$name,"* ]]; then continue; fi
+      count=$(echo "$args" | sed -n 's/.*--count \([0-9]*\).*/\1/p')
+      scaled=$(awk -v c="$count" -v s="$scale" 'BEGIN { n = int(c * s); print (n < 1000 ? 1000 : n) }')
+      run_args="${args/--count $count/--count $scaled}"
+      for ((k = 0; k < ${#targets[@]}; k++)); do
+        IFS='|' read -r target address pid extra \
+          <<< "${targets[$(((k + round) % ${#targets[@]}))]}"
+        before=$(bench_cpu_seconds "$pid")
+        set +e
+        # shellcheck disable=SC2086
+        json=$("$MANIFOLD" --server "$address" --json bench $run_args $extra \
+          2> "$out/last-run.err")
+        status=$?
+        set -e
+        after=$(bench_cpu_seconds "$pid")
+        bench_running "$pid" || die "$target exited; see $out"
+        if [[ -z "$json" ]]; then
+          echo "$script: $target $name failed: $(tail -1 "$out/last-run.err")" >&2
+          failures=$((failures + 1))
+          continue
+        fi
+        [[ $status -eq 0 ]] || failures=$((failures + 1))
+        echo "$json" | jq -c --arg target "$target" --arg name "$name" \
+          --argjson round "$round" \
+          --argjson cpu "$(awk -v a="$before" -v b="$after" 'BEGIN{printf "%.3f", b - a}')" \
+          '. + {target: $target, name: $name, round: $round, server_cpu_s: $cpu}' \
+          >> "$results"
+      done
+    done
+    echo "round $round of $rounds done ($(bench_load))" >&2
+  done
+  echo "load:      $(bench_load) (at the end)" | tee -a "$out/header.txt"
+}
