@@ -709,7 +709,7 @@ namespace manifold::load {
 absl::StatusOr<LoadReport> RunBayeuxLoad(const LoadOptions&, const Endpoint&) {
   return absl::FailedPreconditionError(
       "this build of the load tool has no Bayeux client (it needs "
-      "libhttp-parser-dev and nlohmann-json3-dev)");
+      "libhttp-parser-dev and rapidjson-dev)");
 }
 
 }  // namespace manifold::load

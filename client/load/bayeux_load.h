@@ -60,7 +60,7 @@ inline constexpr uint64_t kBayeuxWindow = 4000;
 // Bayeux server at `endpoint`. Returns an error naming the client when the
 // server refuses a handshake, subscription or poll, answers other than HTTP
 // 200 with JSON, or closes a connection; FAILED_PRECONDITION in a build
-// without http-parser and nlohmann-json.
+// without http-parser and RapidJSON.
 absl::StatusOr<LoadReport> RunBayeuxLoad(const LoadOptions& options,
                                          const Endpoint& endpoint);
 

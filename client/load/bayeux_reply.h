@@ -3,11 +3,8 @@
 //
 // Reads the JSON body of a Bayeux server's answer (an array of messages, or
 // one message) into the few fields the load tool's Bayeux client needs
-// (client/load/bayeux_load.h) in one pass, building no document: what servers
-// write (printable ASCII strings without escapes, integers) goes through a
-// small scanner that passes strings as views of the body; anything else, and
-// anything that is not JSON, through nlohmann's SAX parser, which also
-// names what is wrong.
+// (client/load/bayeux_load.h) in one pass of RapidJSON's SAX reader,
+// building no document.
 //
 // Per message it keeps the channel (one of the meta channels, the run's data
 // channel, or another), `successful`, `clientId`, `error`,
