@@ -15,6 +15,7 @@
 #include "broker/http/http_status.h"
 #include "core/http/json_messages.h"
 #include "core/status.h"
+#include "rapidjson/reader.h"
 
 namespace manifold {
 

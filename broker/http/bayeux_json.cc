@@ -8,6 +8,8 @@
 #include "absl/strings/str_cat.h"
 #include "core/http/json_messages.h"
 #include "rapidjson/encodings.h"
+#include "rapidjson/memorystream.h"
+#include "rapidjson/reader.h"
 #include "rapidjson/stringbuffer.h"
 #include "rapidjson/writer.h"
 
@@ -37,7 +39,7 @@ class DepthBound
 
 bool IsJson(absl::string_view text) {
   if (text.empty() || !http::IsUtf8(text)) return false;
-  JsonTextStream stream(text);
+  rapidjson::MemoryStream stream(text.data(), text.size());
   DepthBound bound;
   rapidjson::Reader reader;
   if (reader.Parse<kBayeuxParseFlags>(stream, bound).IsError()) return false;
@@ -78,7 +80,7 @@ void AppendJsonString(absl::string_view text, std::string& out) {
   std::string utf8;
   if (!http::IsUtf8(text)) {
     for (size_t at = 0; at < text.size();) {
-      JsonTextStream in(text.substr(at));
+      rapidjson::MemoryStream in(text.data() + at, text.size() - at);
       unsigned codepoint = 0;
       if (rapidjson::UTF8<>::Decode(in, &codepoint) &&
           in.Tell() <= text.size() - at) {

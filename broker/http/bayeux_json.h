@@ -1,8 +1,7 @@
 // File: broker/http/bayeux_json.h
 // -----------------------------------------------------------------------------
 //
-// The JSON the Bayeux front end reads and writes, with RapidJSON: an input
-// stream that lets a SAX handler see where in the text each value is, the
+// The JSON the Bayeux front end reads and writes, with RapidJSON: the
 // bound on how deeply a Bayeux message may nest, and how message payloads
 // become the `data` of Bayeux messages. A payload that is JSON (what a
 // Bayeux client publishes is its data's JSON text) travels as that JSON; a
@@ -24,7 +23,6 @@
 #include <string>
 
 #include "absl/strings/string_view.h"
-#include "rapidjson/reader.h"
 
 namespace manifold {
 
@@ -38,32 +36,6 @@ inline constexpr size_t kMaxBayeuxJsonDepth = 64;
 // does not check UTF-8 (checking the whole text first is faster than its
 // check per character): callers do.
 inline constexpr unsigned kBayeuxParseFlags = 4 | 64;
-
-// A RapidJSON input stream over `text` whose Tell() is where the reader is:
-// unlike rapidjson::StringStream, the reader does not work on a copy of it
-// while it reads a string or a number, so a SAX handler can ask it where
-// the value just reported ends. The text need not end with a NUL.
-class JsonTextStream {
- public:
-  using Ch = char;
-  explicit JsonTextStream(absl::string_view text)
-      : begin_(text.data()),
-        at_(text.data()),
-        end_(text.data() + text.size()) {}
-  Ch Peek() const { return at_ != end_ ? *at_ : '\0'; }
-  Ch Take() { return at_ != end_ ? *at_++ : '\0'; }
-  size_t Tell() const { return static_cast<size_t>(at_ - begin_); }
-  // Output is not supported (RapidJSON's input streams declare these).
-  Ch* PutBegin() { return nullptr; }
-  void Put(Ch) {}
-  void Flush() {}
-  size_t PutEnd(Ch*) { return 0; }
-
- private:
-  const char* begin_;
-  const char* at_;
-  const char* end_;
-};
 
 // True when `text` is one JSON value (white space around it allowed),
 // strict JSON in UTF-8, nested at most kMaxBayeuxJsonDepth deep.
