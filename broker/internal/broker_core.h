@@ -62,7 +62,7 @@ class BrokerCore {
     return c != nullptr && c->linked_ ? c : nullptr;
   }
   void Close(ConnectionId id, absl::string_view reason, absl::Time now);
-  absl::Status Admit(ConnectionId id, absl::Time now);
+  absl::Status Admit(ConnectionId id, Grant grant, absl::Time now);
   absl::Status Refuse(ConnectionId id, absl::string_view reason,
                       absl::Time now);
   void Process(absl::Time now);
@@ -214,6 +214,14 @@ class BrokerCore {
   void OnStallTimeout(ConnectionCore& c);
   void NotifyNoResponders(ConnectionCore& publisher, const PublishOp& publish);
   void RemoveSubscription(Subscription& sub, bool emit_event);
+
+  // Access control (access.cc), for connections admitted with permissions;
+  // callers test ConnectionCore::permissions_ first, so unchecked
+  // connections never get here. Each returns true when the operation may go
+  // on, or answers PERMISSION_DENIED for `op_id` and returns false.
+  bool PublishPermitted(ConnectionCore& c, const PublishOp& publish);
+  bool Permitted(ConnectionCore& c, AccessOperation operation,
+                 absl::string_view topic, uint64_t op_id);
 
   // Services.
   void RemoveService(const std::string& topic, absl::string_view why,

@@ -68,8 +68,17 @@ void BrokerCore::HandleSubscribe(ConnectionCore& c,
                                options_.max_subscriptions_per_connection())));
     return;
   }
+  std::shared_ptr<const PermissionSet::ReceiveFilter> filter;
+  if (ABSL_PREDICT_FALSE(c.permissions_ != nullptr)) {
+    if (!Permitted(c, AccessOperation::kSubscribe, subscribe.pattern(),
+                   op_id)) {
+      return;
+    }
+    filter = c.permissions_->FilterFor(subscribe.pattern());
+  }
   const SubscriptionId id = subscription_ids_.Next();
-  index_.Add(id, &c, subscribe.pattern(), subscribe.queue_group());
+  index_.Add(id, &c, subscribe.pattern(), subscribe.queue_group()).filter =
+      std::move(filter);
   c.subscriptions_.insert(id);
   ++stats_.subscriptions;
   SendAck(c, op_id, id.value());
@@ -197,6 +206,10 @@ void BrokerCore::HandlePublish(ConnectionCore& c, const PublishOp& publish) {
       return;
     }
   }
+  if (ABSL_PREDICT_FALSE(c.permissions_ != nullptr) &&
+      !PublishPermitted(c, publish)) {
+    return;
+  }
   if (!publish.reply_to.empty()) {
     if (absl::Status s =
             ValidateTopic(publish.reply_to, TopicRole::kLiteral, topic_limits_);
@@ -258,6 +271,10 @@ bool BrokerCore::DeliverTo(Subscription& sub, SharedMessage& message,
   ConnectionCore& c = *sub.connection;
   if (c.state_ != ConnectionState::kOpen) return false;
   if (&c == publisher && !c.echo_) return false;
+  if (ABSL_PREDICT_FALSE(sub.filter != nullptr) &&
+      !sub.filter->Allows(message.publish().topic, sub.pattern)) {
+    return false;
+  }
   if (c.outbound_.size() >= c.outbound_limit_ && !HasRoomForDelivery(c)) {
     return false;
   }
@@ -288,6 +305,11 @@ bool BrokerCore::DeliverToGroup(QueueGroup& group, SharedMessage& message,
     const ConnectionCore& c = *sub->connection;
     if (c.state_ != ConnectionState::kOpen) continue;
     if (&c == publisher && !c.echo_) continue;
+    // A member whose user may not receive this message is passed over.
+    if (ABSL_PREDICT_FALSE(sub->filter != nullptr) &&
+        !sub->filter->Allows(message.publish().topic, sub->pattern)) {
+      continue;
+    }
     // A member whose link is lost takes messages only when no other can.
     if (c.outbound_.size() >= options_.max_outbound_bytes() || c.detached_) {
       if (full == nullptr) {
@@ -310,6 +332,11 @@ bool BrokerCore::DeliverToGroup(QueueGroup& group, SharedMessage& message,
     const ConnectionCore& c = *sub->connection;
     if (c.state_ != ConnectionState::kOpen) continue;
     if (&c == publisher && !c.echo_) continue;
+    // A member whose user may not receive this message is passed over.
+    if (ABSL_PREDICT_FALSE(sub->filter != nullptr) &&
+        !sub->filter->Allows(message.publish().topic, sub->pattern)) {
+      continue;
+    }
     group.next = (position + 1) % n;
     if (DeliverTo(*sub, message, publisher)) return true;
     if (!c.detached_) return false;
