@@ -96,9 +96,8 @@ absl::StatusOr<std::shared_ptr<const PermissionSet>> PermissionSet::Compile(
       if (absl::Status s =
               ValidateTopic(pattern, TopicRole::kSubscription, limits);
           !s.ok()) {
-        return absl::InvalidArgumentError(
-            absl::StrCat(AccessOperationName(part.operation), " ", list, ": ",
-                         s.message()));
+        return absl::InvalidArgumentError(absl::StrCat(
+            AccessOperationName(part.operation), " ", list, ": ", s.message()));
       }
       into.Add(pattern);
       return absl::OkStatus();

@@ -58,8 +58,7 @@ TEST(PatternSetTest, AddingAPatternTwiceKeepsOne) {
   set.Add("orders/*");
   set.Add("audit/**");
   EXPECT_EQ(set.size(), 2u);
-  EXPECT_EQ(set.patterns(),
-            (std::vector<std::string>{"orders/*", "audit/**"}));
+  EXPECT_EQ(set.patterns(), (std::vector<std::string>{"orders/*", "audit/**"}));
 }
 
 TEST(PatternSetTest, AnswersTheHeaderExample) {
