@@ -20,8 +20,8 @@ std::string PublishPermissionsViolation(absl::string_view subject) {
 std::string SubscribePermissionsViolation(absl::string_view subject,
                                           absl::string_view queue_group) {
   if (queue_group.empty()) {
-    return absl::StrCat("Permissions Violation for Subscription to \"",
-                        subject, "\"");
+    return absl::StrCat("Permissions Violation for Subscription to \"", subject,
+                        "\"");
   }
   return absl::StrCat("Permissions Violation for Subscription to \"", subject,
                       "\" using queue \"", queue_group, "\"");
