@@ -47,22 +47,16 @@ absl::string_view AccessOperationName(AccessOperation operation) {
 
 PermissionSet::ReceiveFilter::ReceiveFilter(std::vector<std::string> denied)
     : denied_(std::move(denied)) {
-  for (const std::string& d : denied_) literal_check_.Add(d);
+  for (const std::string& d : denied_) denied_set_.Add(d);
 }
 
 bool PermissionSet::ReceiveFilter::Allows(
     absl::string_view topic, absl::string_view subscription) const {
   const Segments t = SplitTopic(topic);
-  if (!HasWildcardSegment(t)) return !literal_check_.MatchesTopic(t);
+  if (!HasWildcardSegment(t)) return !denied_set_.MatchesTopic(t);
   // A message published to a pattern stands for every topic it shares with
   // the subscription; none of them may be denied.
-  const Segments s = SplitTopic(subscription);
-  for (const std::string& d : denied_) {
-    const Segments ds = SplitTopic(d);
-    const Segments* all[] = {&t, &s, &ds};
-    if (IntersectAll(all)) return false;
-  }
-  return true;
+  return !denied_set_.IntersectsBoth(t, SplitTopic(subscription));
 }
 
 // ---------------------------------------------------------------------------

@@ -66,7 +66,7 @@ class PermissionSet {
 
    private:
     std::vector<std::string> denied_;
-    PatternSet literal_check_;
+    PatternSet denied_set_;
   };
 
   // Checks every pattern of `permissions` (ValidateTopic within `limits`)

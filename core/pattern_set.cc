@@ -1,5 +1,6 @@
 #include "core/pattern_set.h"
 
+#include <algorithm>
 #include <utility>
 
 namespace manifold {
@@ -10,6 +11,26 @@ struct PatternSet::Node {
   std::unique_ptr<Node> any_many;  // the edge for "**"
   bool terminal = false;           // a pattern ends here
 };
+
+namespace {
+
+// True when `a` and `b` start with literal segments that differ before
+// either has a wildcard ("tenant/7/**" and "tenant/8/*"): then no topic
+// matches both, and neither covers the other. Most rule sets are spread over
+// such prefixes, so this spares most of the full comparisons.
+bool LiteralPrefixesDiffer(const Segments& a, const Segments& b) {
+  const size_t n = std::min(a.size(), b.size());
+  for (size_t i = 0; i < n; ++i) {
+    if (KindOf(a[i]) != SegmentKind::kLiteral ||
+        KindOf(b[i]) != SegmentKind::kLiteral) {
+      return false;
+    }
+    if (a[i] != b[i]) return true;
+  }
+  return false;
+}
+
+}  // namespace
 
 PatternSet::PatternSet() : root_(std::make_unique<Node>()) {}
 PatternSet::PatternSet(PatternSet&&) noexcept = default;
@@ -37,6 +58,8 @@ void PatternSet::Add(absl::string_view pattern) {
   if (node->terminal) return;
   node->terminal = true;
   patterns_.emplace_back(pattern);
+  stable_.emplace_back(pattern);
+  split_.push_back(SplitTopic(stable_.back()));
 }
 
 bool PatternSet::MatchesTopic(absl::string_view topic) const {
@@ -75,8 +98,8 @@ bool PatternSet::CoversPattern(absl::string_view pattern) const {
     wildcard = wildcard || KindOf(s) != SegmentKind::kLiteral;
   }
   if (!wildcard) return MatchesTopic(inner);
-  for (const std::string& p : patterns_) {
-    if (Covers(SplitTopic(p), inner)) return true;
+  for (const Segments& p : split_) {
+    if (!LiteralPrefixesDiffer(p, inner) && Covers(p, inner)) return true;
   }
   return false;
 }
@@ -88,8 +111,8 @@ bool PatternSet::IntersectsPattern(absl::string_view pattern) const {
     wildcard = wildcard || KindOf(s) != SegmentKind::kLiteral;
   }
   if (!wildcard) return MatchesTopic(other);
-  for (const std::string& p : patterns_) {
-    if (Intersects(SplitTopic(p), other)) return true;
+  for (const Segments& p : split_) {
+    if (!LiteralPrefixesDiffer(p, other) && Intersects(p, other)) return true;
   }
   return false;
 }
@@ -98,10 +121,21 @@ std::vector<std::string> PatternSet::Intersecting(
     absl::string_view pattern) const {
   const Segments other = SplitTopic(pattern);
   std::vector<std::string> out;
-  for (const std::string& p : patterns_) {
-    if (Intersects(SplitTopic(p), other)) out.push_back(p);
+  for (size_t i = 0; i < split_.size(); ++i) {
+    if (!LiteralPrefixesDiffer(split_[i], other) &&
+        Intersects(split_[i], other)) {
+      out.push_back(patterns_[i]);
+    }
   }
   return out;
+}
+
+bool PatternSet::IntersectsBoth(const Segments& a, const Segments& b) const {
+  for (const Segments& p : split_) {
+    const Segments* all[] = {&a, &b, &p};
+    if (IntersectAll(all)) return true;
+  }
+  return false;
 }
 
 }  // namespace manifold

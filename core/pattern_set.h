@@ -28,6 +28,7 @@
 #define MANIFOLD_CORE_PATTERN_SET_H_
 
 #include <cstddef>
+#include <deque>
 #include <memory>
 #include <string>
 #include <vector>
@@ -70,12 +71,21 @@ class PatternSet {
   // The patterns that intersect `pattern`, in the order they were added.
   std::vector<std::string> Intersecting(absl::string_view pattern) const;
 
+  // True if some pattern shares a topic with both `a` and `b`
+  // (IntersectAll() of the three, with its conservative corner).
+  // REQUIRES: both passed ValidateTopic().
+  bool IntersectsBoth(const Segments& a, const Segments& b) const;
+
  private:
   struct Node;
   bool Walk(const Node& node, const Segments& topic, size_t next) const;
 
   std::unique_ptr<Node> root_;
   std::vector<std::string> patterns_;
+  // The patterns again, split once for the questions about patterns (the
+  // deque keeps the strings the segments point into in place).
+  std::deque<std::string> stable_;
+  std::vector<Segments> split_;
 };
 
 }  // namespace manifold

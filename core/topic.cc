@@ -349,7 +349,8 @@ bool Covers(const Segments& outer, const Segments& inner) {
         // Any one segment, but not the zero or many of inner's `**`.
         one_segment_covered = k != SegmentKind::kAnyMany;
       } else {
-        one_segment_covered = k == SegmentKind::kLiteral && outer[i] == inner[j];
+        one_segment_covered =
+            k == SegmentKind::kLiteral && outer[i] == inner[j];
       }
       at(i, j) = one_segment_covered && at(i + 1, j + 1);
     }

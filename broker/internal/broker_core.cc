@@ -178,8 +178,7 @@ void BrokerCore::Close(ConnectionId id, absl::string_view reason,
   FlushPolls();
 }
 
-absl::Status BrokerCore::Admit(ConnectionId id, Grant grant,
-                              absl::Time now) {
+absl::Status BrokerCore::Admit(ConnectionId id, Grant grant, absl::Time now) {
   Advance(now);
   ConnectionCore* c = FindConnection(id);
   if (c == nullptr || c->state_ != ConnectionState::kAwaitingAdmission) {

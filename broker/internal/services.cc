@@ -131,8 +131,7 @@ void BrokerCore::HandleRequest(ConnectionCore& session,
   // The session's grant rules (a polled session acts with the grant of the
   // link that opened it). A malformed topic is StartRequest's to report.
   if (ABSL_PREDICT_FALSE(session.permissions_ != nullptr) &&
-      ValidateTopic(request.topic(), TopicRole::kLiteral, topic_limits_)
-          .ok() &&
+      ValidateTopic(request.topic(), TopicRole::kLiteral, topic_limits_).ok() &&
       !Permitted(session, AccessOperation::kRequest, request.topic(),
                  request.op_id())) {
     return;

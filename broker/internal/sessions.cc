@@ -109,10 +109,9 @@ void BrokerCore::WelcomeSession(ConnectionCore& c, wire::Welcome& welcome) {
     } else if (old->user_ != c.user_) {
       // A session keeps the user it was admitted as: its subscriptions and
       // services were allowed for that user's grant.
-      failure = ProtocolError(
-          wire::SESSION_UNKNOWN,
-          absl::StrCat("session ", Abbreviated(token),
-                       " belongs to another user"));
+      failure = ProtocolError(wire::SESSION_UNKNOWN,
+                              absl::StrCat("session ", Abbreviated(token),
+                                           " belongs to another user"));
     } else {
       rest = StreamFrom(*old, c.resume_received_frames_);
       if (rest.ok()) {

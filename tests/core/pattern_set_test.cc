@@ -74,6 +74,30 @@ TEST(PatternSetTest, AnswersTheHeaderExample) {
             std::vector<std::string>{"orders/*/secret"});
 }
 
+TEST(PatternSetTest, IntersectsBothNeedsOneTopicSharedByAllThree) {
+  PatternSet deny;
+  deny.Add("orders/*/audit");
+  const Segments sub = SplitTopic("orders/**");
+  EXPECT_TRUE(deny.IntersectsBoth(SplitTopic("orders/eu/*"), sub));
+  EXPECT_FALSE(deny.IntersectsBoth(SplitTopic("orders/*/new"), sub));
+  EXPECT_FALSE(deny.IntersectsBoth(SplitTopic("orders/eu/audit"),
+                                   SplitTopic("invoices/**")));
+}
+
+PatternSet MovedAway() {
+  PatternSet set;
+  for (int i = 0; i < 100; ++i) set.Add("a/" + std::to_string(i) + "/**");
+  PatternSet moved(std::move(set));
+  return moved;
+}
+
+TEST(PatternSetTest, StillAnswersAfterBeingMoved) {
+  PatternSet set = MovedAway();
+  EXPECT_TRUE(set.CoversPattern("a/42/*"));
+  EXPECT_TRUE(set.IntersectsPattern("*/99"));
+  EXPECT_FALSE(set.IntersectsPattern("b/**"));
+}
+
 TEST(PatternSetTest, ReservedTopicsNeedTheirLiteralFirstSegment) {
   PatternSet set;
   set.Add("**");
