@@ -195,8 +195,17 @@ class BrokerCore {
   // Delivers to the subscriptions on `nodes` (the publish's matches).
   uint64_t RouteTo(absl::Span<SubscriptionNode* const> nodes,
                    const PublishOp& publish, ConnectionCore* publisher);
+  // kFiltered: some subscription has a receive filter (filtered_
+  // subscriptions_ > 0), so each delivery asks it; otherwise the question
+  // is compiled out of the routing loop.
+  template <bool kFiltered>
+  uint64_t DeliverToNodes(absl::Span<SubscriptionNode* const> nodes,
+                          SharedMessage& message,
+                          const ConnectionCore* publisher);
+  template <bool kFiltered = true>
   bool DeliverTo(Subscription& sub, SharedMessage& message,
                  const ConnectionCore* publisher);
+  template <bool kFiltered>
   bool DeliverToGroup(QueueGroup& group, SharedMessage& message,
                       const ConnectionCore* publisher);
   bool HasRoomForDelivery(ConnectionCore& c);
@@ -353,6 +362,8 @@ class BrokerCore {
   std::vector<SubscriptionId> to_unsubscribe_;
 
   SubscriptionIndex index_;
+  // Subscriptions with a receive filter (Subscription::filter), broker-wide.
+  size_t filtered_subscriptions_ = 0;
   absl::flat_hash_map<std::string, Service> services_;
   absl::flat_hash_map<RequestId, PendingRequest> requests_;
   TimerQueue timers_;

@@ -77,6 +77,7 @@ void BrokerCore::HandleSubscribe(ConnectionCore& c,
     filter = c.permissions_->FilterFor(subscribe.pattern());
   }
   const SubscriptionId id = subscription_ids_.Next();
+  if (ABSL_PREDICT_FALSE(filter != nullptr)) ++filtered_subscriptions_;
   index_.Add(id, &c, subscribe.pattern(), subscribe.queue_group()).filter =
       std::move(filter);
   c.subscriptions_.insert(id);
@@ -152,6 +153,7 @@ void BrokerCore::RemoveSubscription(Subscription& sub, bool emit_event) {
     removed->set_queue_group(sub.queue_group);
   }
   --stats_.subscriptions;
+  if (ABSL_PREDICT_FALSE(sub.filter != nullptr)) --filtered_subscriptions_;
   index_.Remove(sub);
   if (emit_event) Emit(std::move(event), sys_topics::kSubscriptionRemoved);
 }
@@ -254,24 +256,34 @@ uint64_t BrokerCore::RouteTo(absl::Span<SubscriptionNode* const> nodes,
   message.set_single_recipient(
       nodes.size() == 1 &&
       nodes[0]->subscribers().size() + nodes[0]->groups().size() == 1);
+  return ABSL_PREDICT_TRUE(filtered_subscriptions_ == 0)
+             ? DeliverToNodes<false>(nodes, message, publisher)
+             : DeliverToNodes<true>(nodes, message, publisher);
+}
+
+template <bool kFiltered>
+uint64_t BrokerCore::DeliverToNodes(absl::Span<SubscriptionNode* const> nodes,
+                                    SharedMessage& message,
+                                    const ConnectionCore* publisher) {
   uint64_t delivered = 0;
   for (SubscriptionNode* node : nodes) {
     for (Subscription* sub : node->subscribers()) {
-      delivered += DeliverTo(*sub, message, publisher);
+      delivered += DeliverTo<kFiltered>(*sub, message, publisher);
     }
     for (auto& group : node->groups()) {
-      delivered += DeliverToGroup(*group, message, publisher);
+      delivered += DeliverToGroup<kFiltered>(*group, message, publisher);
     }
   }
   return delivered;
 }
 
+template <bool kFiltered>
 bool BrokerCore::DeliverTo(Subscription& sub, SharedMessage& message,
                            const ConnectionCore* publisher) {
   ConnectionCore& c = *sub.connection;
   if (c.state_ != ConnectionState::kOpen) return false;
   if (&c == publisher && !c.echo_) return false;
-  if (ABSL_PREDICT_FALSE(sub.filter != nullptr) &&
+  if (kFiltered && sub.filter != nullptr &&
       !sub.filter->Allows(message.publish().topic, sub.pattern)) {
     return false;
   }
@@ -292,6 +304,7 @@ bool BrokerCore::DeliverTo(Subscription& sub, SharedMessage& message,
   return true;
 }
 
+template <bool kFiltered>
 bool BrokerCore::DeliverToGroup(QueueGroup& group, SharedMessage& message,
                                 const ConnectionCore* publisher) {
   // Round-robin over the members that can take the message now; a member over
@@ -306,7 +319,7 @@ bool BrokerCore::DeliverToGroup(QueueGroup& group, SharedMessage& message,
     if (c.state_ != ConnectionState::kOpen) continue;
     if (&c == publisher && !c.echo_) continue;
     // A member whose user may not receive this message is passed over.
-    if (ABSL_PREDICT_FALSE(sub->filter != nullptr) &&
+    if (kFiltered && sub->filter != nullptr &&
         !sub->filter->Allows(message.publish().topic, sub->pattern)) {
       continue;
     }
@@ -319,7 +332,7 @@ bool BrokerCore::DeliverToGroup(QueueGroup& group, SharedMessage& message,
       continue;
     }
     group.next = (position + 1) % n;
-    return DeliverTo(*sub, message, publisher);
+    return DeliverTo<kFiltered>(*sub, message, publisher);
   }
   if (full == nullptr) return false;
   // Every eligible member is full or without a link. A full linked member:
@@ -333,12 +346,12 @@ bool BrokerCore::DeliverToGroup(QueueGroup& group, SharedMessage& message,
     if (c.state_ != ConnectionState::kOpen) continue;
     if (&c == publisher && !c.echo_) continue;
     // A member whose user may not receive this message is passed over.
-    if (ABSL_PREDICT_FALSE(sub->filter != nullptr) &&
+    if (kFiltered && sub->filter != nullptr &&
         !sub->filter->Allows(message.publish().topic, sub->pattern)) {
       continue;
     }
     group.next = (position + 1) % n;
-    if (DeliverTo(*sub, message, publisher)) return true;
+    if (DeliverTo<kFiltered>(*sub, message, publisher)) return true;
     if (!c.detached_) return false;
   }
   return false;
