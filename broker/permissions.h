@@ -24,7 +24,9 @@
 // every topic the message could stand for within the subscription: for a
 // message published to a literal topic, that topic; for one published to a
 // pattern T on subscription P, every topic matched by both T and P (no deny
-// pattern may share a topic with them).
+// pattern may share a topic with them). A queue group passes over members
+// that may not receive a message. docs/permissions.md has the whole story,
+// sessions included.
 //
 // Thread safety: a PermissionSet is immutable and may be shared across
 // threads and brokers.

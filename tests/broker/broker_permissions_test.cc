@@ -383,5 +383,51 @@ TEST(BrokerPermissionsTest, ConnectionAddedNamesTheUser) {
   EXPECT_TRUE(seen);
 }
 
+// Says a Hello resuming `token` (or asking for a resumable session), has the
+// embedder admit it with `grant`, and returns the Welcome.
+wire::Welcome ResumeAs(BrokerHarness& h, TestClient& c, absl::string_view token,
+                       uint64_t received_frames, Grant grant) {
+  wire::ClientMessage m;
+  m.mutable_hello()->set_protocol_version(1);
+  m.mutable_hello()->set_resumable(true);
+  m.mutable_hello()->set_resume_token(std::string(token));
+  m.mutable_hello()->set_received_frames(received_frames);
+  c.Send(m);
+  EXPECT_TRUE(h.broker().Admit(c.id(), std::move(grant), h.now()).ok());
+  h.Pump();
+  wire::ServerMessage welcome = c.Next();
+  EXPECT_TRUE(welcome.has_welcome()) << welcome.DebugString();
+  return welcome.welcome();
+}
+
+TEST(BrokerPermissionsTest, OnlyTheSameUserResumesASession) {
+  BrokerOptions options = AdmissionOptions();
+  options.set_session_timeout_ms(10'000);
+  BrokerHarness h(options);
+  const auto orders = Compile(R"pb(subscribe { allow: "orders/**" })pb");
+  TestClient& alice = h.Connect("alice", /*hello=*/false);
+  const std::string token =
+      ResumeAs(h, alice, "", 0, Grant{"alice", orders}).resume_token();
+  ASSERT_FALSE(token.empty());
+  alice.Subscribe("orders/*");  // frame 2
+  alice.Disconnect();
+
+  TestClient& mallory = h.Connect("mallory", /*hello=*/false);
+  const wire::Welcome refused =
+      ResumeAs(h, mallory, token, 2, Grant{"mallory", Compile("")});
+  EXPECT_FALSE(refused.resumed());
+  EXPECT_EQ(refused.resume_code(), wire::SESSION_UNKNOWN);
+  EXPECT_THAT(refused.resume_message(), HasSubstr("belongs to another user"));
+
+  TestClient& again = h.Connect("alice-again", /*hello=*/false);
+  const wire::Welcome resumed =
+      ResumeAs(h, again, token, 2, Grant{"alice", orders});
+  EXPECT_TRUE(resumed.resumed());
+  TestClient& publisher = Unchecked(h, "publisher");
+  publisher.Publish("orders/1", "o");
+  EXPECT_EQ(Received(again), std::vector<std::string>{"o"});
+  EXPECT_TRUE(Received(mallory).empty());
+}
+
 }  // namespace
 }  // namespace manifold
