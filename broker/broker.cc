@@ -54,7 +54,13 @@ void Broker::Close(ConnectionId id, absl::string_view reason, absl::Time now) {
 }
 
 absl::Status Broker::Admit(ConnectionId id, absl::Time now) {
-  absl::Status admitted = core_->Admit(id, now);
+  absl::Status admitted = core_->Admit(id, Grant(), now);
+  core_->FinishTurns();
+  return admitted;
+}
+
+absl::Status Broker::Admit(ConnectionId id, Grant grant, absl::Time now) {
+  absl::Status admitted = core_->Admit(id, std::move(grant), now);
   core_->FinishTurns();
   return admitted;
 }

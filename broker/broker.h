@@ -84,6 +84,7 @@
 #include "absl/time/time.h"
 #include "broker/connection.h"
 #include "broker/options.h"
+#include "broker/permissions.h"
 #include "broker/session_id_source.h"
 #include "broker/statistics.h"
 #include "broker/version.h"
@@ -145,6 +146,18 @@ class Broker {
   // Completes the handshake of a connection waiting for admission.
   // Returns NOT_FOUND if `id` is not waiting for admission.
   absl::Status Admit(ConnectionId id, absl::Time now);
+
+  // As above, as `grant.user` (shown in ConnectionAdded events and
+  // $sys/connections), with every later publish, subscribe, serve and
+  // request of the connection checked against `grant.permissions`
+  // (broker/permissions.h states the rules; nullptr: nothing is checked, as
+  // for Admit(id, now)). A violation is answered with a non-fatal
+  // PERMISSION_DENIED error naming the operation and the topic; the
+  // connection stays open. Sessions without a link that the connection
+  // opens (Bayeux) act with its grant; a resume (Hello.resume_token) is
+  // refused when the session was admitted as another user.
+  // Returns NOT_FOUND if `id` is not waiting for admission.
+  absl::Status Admit(ConnectionId id, Grant grant, absl::Time now);
 
   // Rejects a connection waiting for admission: it gets a fatal REFUSED error
   // naming `reason`, then closes. Returns NOT_FOUND if `id` is not waiting.

@@ -81,6 +81,9 @@ class Connection {
   ConnectionState state() const;
   // The name from the client's Hello; empty before it.
   const std::string& client_name() const;
+  // Who the embedder admitted it as (Broker::Admit with a Grant); empty
+  // otherwise.
+  const std::string& user() const;
   // The wire protocol's name: "native", "nats".
   absl::string_view protocol() const;
   // The codec's configuration (ProtocolCodec::settings()).

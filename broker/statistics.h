@@ -61,6 +61,9 @@ struct BrokerStatistics {
   uint64_t sessions_resumed = 0;
   uint64_t sessions_expired = 0;
   uint64_t session_overflows = 0;  // ended with SESSION_OVERFLOW
+
+  // Access control: operations answered PERMISSION_DENIED.
+  uint64_t permission_denials = 0;
 };
 
 }  // namespace manifold

@@ -31,6 +31,7 @@ absl::StatusCode AbslCodeFor(wire::Code code) {
       return absl::StatusCode::kFailedPrecondition;
     case wire::RESERVED_TOPIC:
     case wire::REFUSED:
+    case wire::PERMISSION_DENIED:
       return absl::StatusCode::kPermissionDenied;
     case wire::TOO_MANY_SUBSCRIPTIONS:
     case wire::TOO_MANY_PENDING_REQUESTS:

@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
@@ -237,6 +238,121 @@ bool Intersects(const Segments& a, const Segments& b) {
         result = one_segment_agrees && at(i + 1, j + 1);
       }
       at(i, j) = result;
+    }
+  }
+  return at(0, 0);
+}
+
+bool IntersectAll(absl::Span<const Segments* const> patterns) {
+  const size_t n = patterns.size();
+  if (n == 0) return true;
+  // A '$' first segment is reached only by that same literal, so if any
+  // pattern starts with one, every pattern must start with it.
+  for (const Segments* p : patterns) {
+    if (p->empty()) return false;
+    const absl::string_view front = p->front();
+    if (KindOf(front) != SegmentKind::kLiteral || !IsReserved(front)) continue;
+    for (const Segments* q : patterns) {
+      if (q->front() != front) return false;
+    }
+    break;
+  }
+  // A walk over the product of the patterns' positions: one step consumes
+  // one segment of the common topic (every pattern agrees on it: literals
+  // must be equal, `*` takes anything, `**` takes it and stays); a `**` may
+  // also be passed over without taking a segment. The patterns intersect if
+  // every one can reach its end together.
+  using State = std::vector<uint32_t>;
+  std::vector<State> stack = {State(n, 0)};
+  absl::flat_hash_set<State> seen = {stack.front()};
+  const auto push = [&](State s) {
+    if (seen.insert(s).second) stack.push_back(std::move(s));
+  };
+  while (!stack.empty()) {
+    const State s = std::move(stack.back());
+    stack.pop_back();
+    bool all_done = true;
+    bool can_step = true;
+    absl::string_view literal;
+    for (size_t i = 0; i < n; ++i) {
+      const Segments& p = *patterns[i];
+      if (s[i] == p.size()) {
+        can_step = false;
+        continue;
+      }
+      all_done = false;
+      const absl::string_view segment = p[s[i]];
+      const SegmentKind kind = KindOf(segment);
+      if (kind == SegmentKind::kAnyMany) {
+        State skip = s;
+        ++skip[i];
+        push(std::move(skip));
+      } else if (kind == SegmentKind::kLiteral) {
+        if (literal.empty()) {
+          literal = segment;
+        } else if (literal != segment) {
+          can_step = false;
+        }
+      }
+    }
+    if (all_done) return true;
+    if (!can_step) continue;
+    State next = s;
+    for (size_t i = 0; i < n; ++i) {
+      if (KindOf((*patterns[i])[s[i]]) != SegmentKind::kAnyMany) ++next[i];
+    }
+    push(std::move(next));
+  }
+  return false;
+}
+
+bool Covers(absl::string_view outer, absl::string_view inner) {
+  return Covers(SplitTopic(outer), SplitTopic(inner));
+}
+
+bool Covers(const Segments& outer, const Segments& inner) {
+  if (outer.empty() || inner.empty()) return outer.empty() && inner.empty();
+  // A '$' topic is matched only by a pattern that starts with the same
+  // literal.
+  if (KindOf(inner.front()) == SegmentKind::kLiteral &&
+      IsReserved(inner.front()) &&
+      KindOf(outer.front()) != SegmentKind::kLiteral) {
+    return false;
+  }
+  // covers[i][j]: outer[i..] matches every sequence inner[j..] can stand
+  // for. Filled from the back, as Intersects is.
+  const size_t n = outer.size(), m = inner.size();
+  std::vector<uint8_t> covers((n + 1) * (m + 1), 0);
+  auto at = [&](size_t i, size_t j) -> uint8_t& {
+    return covers[i * (m + 1) + j];
+  };
+  at(n, m) = 1;
+  for (size_t i = n + 1; i-- > 0;) {
+    for (size_t j = m + 1; j-- > 0;) {
+      if (i == n) {
+        at(i, j) = j == m;
+        continue;
+      }
+      const SegmentKind o = KindOf(outer[i]);
+      if (o == SegmentKind::kAnyMany) {
+        // Outer's `**` takes nothing more, or whatever inner[j] stands for.
+        at(i, j) = at(i + 1, j) || (j < m && at(i, j + 1));
+        continue;
+      }
+      if (j == m) {
+        at(i, j) = 0;  // outer needs a segment that inner does not have
+        continue;
+      }
+      const SegmentKind k = KindOf(inner[j]);
+      bool one_segment_covered = false;
+      if (o == SegmentKind::kAnyOne) {
+        // Any one segment, but not the zero or many of inner's `**`.
+        one_segment_covered = k != SegmentKind::kAnyMany;
+      } else {
+        one_segment_covered =
+            k == SegmentKind::kLiteral && outer[i] == inner[j];
+      }
+      at(i, j) = one_segment_covered && at(i + 1, j + 1);
     }
   }
   return at(0, 0);

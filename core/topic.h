@@ -28,6 +28,7 @@
 //   Matches("room/*/status", "room/alice/status");   // true
 //   Matches("room/**", "room");                      // true: ** matched zero
 //   Intersects("*/alice", "lobby/**");               // true: "lobby/alice"
+//   Covers("room/**", "room/*/status");              // true: a subset
 
 #ifndef MANIFOLD_CORE_TOPIC_H_
 #define MANIFOLD_CORE_TOPIC_H_
@@ -37,6 +38,7 @@
 #include "absl/container/inlined_vector.h"
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
+#include "absl/types/span.h"
 
 namespace manifold {
 
@@ -104,6 +106,24 @@ bool Matches(const Segments& pattern, const Segments& topic);
 // REQUIRES: both passed ValidateTopic().
 bool Intersects(absl::string_view a, absl::string_view b);
 bool Intersects(const Segments& a, const Segments& b);
+
+// Returns true if some literal topic is matched by every one of `patterns`
+// (Intersects for any number of patterns; true for none). Costs up to
+// (depth + 1)^n steps for n patterns: meant for two or three. Conservative
+// in Intersects()'s corner: when every pattern starts with a wildcard it may
+// say true although the only common topics start with '$' ("*/$x" and
+// "**/$x/$x" share only "$x/$x"); never false when some topic is common.
+// REQUIRES: each passed ValidateTopic().
+bool IntersectAll(absl::Span<const Segments* const> patterns);
+
+// Returns true if every literal topic `inner` matches is also matched by
+// `outer` ("a/**" covers "a/*/b"; "a/*" does not cover "a/**"). Either may be
+// literal. Never true when it is not so; in one corner it says false although
+// it is so: a `**` in `inner` is covered only by a `**` in `outer` (so "*/**"
+// is not found to cover "**", although no topic is empty).
+// REQUIRES: both passed ValidateTopic().
+bool Covers(absl::string_view outer, absl::string_view inner);
+bool Covers(const Segments& outer, const Segments& inner);
 
 }  // namespace manifold
 

@@ -178,13 +178,15 @@ void BrokerCore::Close(ConnectionId id, absl::string_view reason,
   FlushPolls();
 }
 
-absl::Status BrokerCore::Admit(ConnectionId id, absl::Time now) {
+absl::Status BrokerCore::Admit(ConnectionId id, Grant grant, absl::Time now) {
   Advance(now);
   ConnectionCore* c = FindConnection(id);
   if (c == nullptr || c->state_ != ConnectionState::kAwaitingAdmission) {
     return absl::NotFoundError(
         absl::StrCat(id.ToString(), " is not waiting for admission"));
   }
+  c->user_ = std::move(grant.user);
+  c->permissions_ = std::move(grant.permissions);
   Welcome(*c);
   // Operations the client sent after Hello have waited; handle them now.
   if (!c->unread_input().empty()) MarkReady(*c);
@@ -245,6 +247,7 @@ void BrokerCore::Welcome(ConnectionCore& c) {
   added->set_peer(c.peer_.address);
   added->set_protocol(std::string(c.protocol()));
   added->set_resumed(welcome.resumed());
+  added->set_user(c.user_);
   Emit(std::move(event), sys_topics::kConnectionAdded);
 }
 

@@ -62,7 +62,7 @@ class BrokerCore {
     return c != nullptr && c->linked_ ? c : nullptr;
   }
   void Close(ConnectionId id, absl::string_view reason, absl::Time now);
-  absl::Status Admit(ConnectionId id, absl::Time now);
+  absl::Status Admit(ConnectionId id, Grant grant, absl::Time now);
   absl::Status Refuse(ConnectionId id, absl::string_view reason,
                       absl::Time now);
   void Process(absl::Time now);
@@ -195,8 +195,17 @@ class BrokerCore {
   // Delivers to the subscriptions on `nodes` (the publish's matches).
   uint64_t RouteTo(absl::Span<SubscriptionNode* const> nodes,
                    const PublishOp& publish, ConnectionCore* publisher);
+  // kFiltered: some subscription has a receive filter (filtered_
+  // subscriptions_ > 0), so each delivery asks it; otherwise the question
+  // is compiled out of the routing loop.
+  template <bool kFiltered>
+  uint64_t DeliverToNodes(absl::Span<SubscriptionNode* const> nodes,
+                          SharedMessage& message,
+                          const ConnectionCore* publisher);
+  template <bool kFiltered = true>
   bool DeliverTo(Subscription& sub, SharedMessage& message,
                  const ConnectionCore* publisher);
+  template <bool kFiltered>
   bool DeliverToGroup(QueueGroup& group, SharedMessage& message,
                       const ConnectionCore* publisher);
   bool HasRoomForDelivery(ConnectionCore& c);
@@ -214,6 +223,14 @@ class BrokerCore {
   void OnStallTimeout(ConnectionCore& c);
   void NotifyNoResponders(ConnectionCore& publisher, const PublishOp& publish);
   void RemoveSubscription(Subscription& sub, bool emit_event);
+
+  // Access control (access.cc), for connections admitted with permissions;
+  // callers test ConnectionCore::permissions_ first, so unchecked
+  // connections never get here. Each returns true when the operation may go
+  // on, or answers PERMISSION_DENIED for `op_id` and returns false.
+  bool PublishPermitted(ConnectionCore& c, const PublishOp& publish);
+  bool Permitted(ConnectionCore& c, AccessOperation operation,
+                 absl::string_view topic, uint64_t op_id);
 
   // Services.
   void RemoveService(const std::string& topic, absl::string_view why,
@@ -345,6 +362,8 @@ class BrokerCore {
   std::vector<SubscriptionId> to_unsubscribe_;
 
   SubscriptionIndex index_;
+  // Subscriptions with a receive filter (Subscription::filter), broker-wide.
+  size_t filtered_subscriptions_ = 0;
   absl::flat_hash_map<std::string, Service> services_;
   absl::flat_hash_map<RequestId, PendingRequest> requests_;
   TimerQueue timers_;

@@ -128,6 +128,7 @@ ConnectionState Connection::state() const { return Core(*this).state_; }
 const std::string& Connection::client_name() const {
   return Core(*this).client_name_;
 }
+const std::string& Connection::user() const { return Core(*this).user_; }
 absl::string_view Connection::protocol() const {
   return Core(*this).codec_->name();
 }

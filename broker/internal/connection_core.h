@@ -28,6 +28,7 @@
 #include "broker/internal/subscription_index.h"
 #include "broker/internal/timer_queue.h"
 #include "broker/outbound_buffer.h"
+#include "broker/permissions.h"
 #include "broker/protocol_codec.h"
 #include "core/ids.h"
 
@@ -99,6 +100,13 @@ class ConnectionCore final : public Connection {
   // Session, from Hello (echo_ is with the hot fields above).
   std::string client_name_;
   std::string auth_token_;  // kept only until admission
+  // Who the embedder admitted it as, and what it may do (nullptr: anything,
+  // unchecked). Shared with the other connections of that user.
+  std::string user_;
+  std::shared_ptr<const PermissionSet> permissions_;
+  // The last topic it was allowed to publish to: publishers mostly repeat
+  // their topic, and a PermissionSet never changes.
+  std::string last_permitted_topic_;
   bool announced_ = false;  // ConnectionAdded or ConnectionPending was emitted
   bool live_ = false;       // counted in BrokerCore::live_connections_
 

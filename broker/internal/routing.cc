@@ -68,8 +68,18 @@ void BrokerCore::HandleSubscribe(ConnectionCore& c,
                                options_.max_subscriptions_per_connection())));
     return;
   }
+  std::shared_ptr<const PermissionSet::ReceiveFilter> filter;
+  if (ABSL_PREDICT_FALSE(c.permissions_ != nullptr)) {
+    if (!Permitted(c, AccessOperation::kSubscribe, subscribe.pattern(),
+                   op_id)) {
+      return;
+    }
+    filter = c.permissions_->FilterFor(subscribe.pattern());
+  }
   const SubscriptionId id = subscription_ids_.Next();
-  index_.Add(id, &c, subscribe.pattern(), subscribe.queue_group());
+  if (ABSL_PREDICT_FALSE(filter != nullptr)) ++filtered_subscriptions_;
+  index_.Add(id, &c, subscribe.pattern(), subscribe.queue_group()).filter =
+      std::move(filter);
   c.subscriptions_.insert(id);
   ++stats_.subscriptions;
   SendAck(c, op_id, id.value());
@@ -143,6 +153,7 @@ void BrokerCore::RemoveSubscription(Subscription& sub, bool emit_event) {
     removed->set_queue_group(sub.queue_group);
   }
   --stats_.subscriptions;
+  if (ABSL_PREDICT_FALSE(sub.filter != nullptr)) --filtered_subscriptions_;
   index_.Remove(sub);
   if (emit_event) Emit(std::move(event), sys_topics::kSubscriptionRemoved);
 }
@@ -197,6 +208,10 @@ void BrokerCore::HandlePublish(ConnectionCore& c, const PublishOp& publish) {
       return;
     }
   }
+  if (ABSL_PREDICT_FALSE(c.permissions_ != nullptr) &&
+      !PublishPermitted(c, publish)) {
+    return;
+  }
   if (!publish.reply_to.empty()) {
     if (absl::Status s =
             ValidateTopic(publish.reply_to, TopicRole::kLiteral, topic_limits_);
@@ -241,23 +256,37 @@ uint64_t BrokerCore::RouteTo(absl::Span<SubscriptionNode* const> nodes,
   message.set_single_recipient(
       nodes.size() == 1 &&
       nodes[0]->subscribers().size() + nodes[0]->groups().size() == 1);
+  return ABSL_PREDICT_TRUE(filtered_subscriptions_ == 0)
+             ? DeliverToNodes<false>(nodes, message, publisher)
+             : DeliverToNodes<true>(nodes, message, publisher);
+}
+
+template <bool kFiltered>
+uint64_t BrokerCore::DeliverToNodes(absl::Span<SubscriptionNode* const> nodes,
+                                    SharedMessage& message,
+                                    const ConnectionCore* publisher) {
   uint64_t delivered = 0;
   for (SubscriptionNode* node : nodes) {
     for (Subscription* sub : node->subscribers()) {
-      delivered += DeliverTo(*sub, message, publisher);
+      delivered += DeliverTo<kFiltered>(*sub, message, publisher);
     }
     for (auto& group : node->groups()) {
-      delivered += DeliverToGroup(*group, message, publisher);
+      delivered += DeliverToGroup<kFiltered>(*group, message, publisher);
     }
   }
   return delivered;
 }
 
+template <bool kFiltered>
 bool BrokerCore::DeliverTo(Subscription& sub, SharedMessage& message,
                            const ConnectionCore* publisher) {
   ConnectionCore& c = *sub.connection;
   if (c.state_ != ConnectionState::kOpen) return false;
   if (&c == publisher && !c.echo_) return false;
+  if (kFiltered && sub.filter != nullptr &&
+      !sub.filter->Allows(message.publish().topic, sub.pattern)) {
+    return false;
+  }
   if (c.outbound_.size() >= c.outbound_limit_ && !HasRoomForDelivery(c)) {
     return false;
   }
@@ -275,6 +304,7 @@ bool BrokerCore::DeliverTo(Subscription& sub, SharedMessage& message,
   return true;
 }
 
+template <bool kFiltered>
 bool BrokerCore::DeliverToGroup(QueueGroup& group, SharedMessage& message,
                                 const ConnectionCore* publisher) {
   // Round-robin over the members that can take the message now; a member over
@@ -288,6 +318,11 @@ bool BrokerCore::DeliverToGroup(QueueGroup& group, SharedMessage& message,
     const ConnectionCore& c = *sub->connection;
     if (c.state_ != ConnectionState::kOpen) continue;
     if (&c == publisher && !c.echo_) continue;
+    // A member whose user may not receive this message is passed over.
+    if (kFiltered && sub->filter != nullptr &&
+        !sub->filter->Allows(message.publish().topic, sub->pattern)) {
+      continue;
+    }
     // A member whose link is lost takes messages only when no other can.
     if (c.outbound_.size() >= options_.max_outbound_bytes() || c.detached_) {
       if (full == nullptr) {
@@ -297,7 +332,7 @@ bool BrokerCore::DeliverToGroup(QueueGroup& group, SharedMessage& message,
       continue;
     }
     group.next = (position + 1) % n;
-    return DeliverTo(*sub, message, publisher);
+    return DeliverTo<kFiltered>(*sub, message, publisher);
   }
   if (full == nullptr) return false;
   // Every eligible member is full or without a link. A full linked member:
@@ -310,8 +345,13 @@ bool BrokerCore::DeliverToGroup(QueueGroup& group, SharedMessage& message,
     const ConnectionCore& c = *sub->connection;
     if (c.state_ != ConnectionState::kOpen) continue;
     if (&c == publisher && !c.echo_) continue;
+    // A member whose user may not receive this message is passed over.
+    if (kFiltered && sub->filter != nullptr &&
+        !sub->filter->Allows(message.publish().topic, sub->pattern)) {
+      continue;
+    }
     group.next = (position + 1) % n;
-    if (DeliverTo(*sub, message, publisher)) return true;
+    if (DeliverTo<kFiltered>(*sub, message, publisher)) return true;
     if (!c.detached_) return false;
   }
   return false;

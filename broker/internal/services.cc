@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "absl/base/optimization.h"
 #include "absl/strings/str_cat.h"
 #include "broker/internal/broker_core.h"
 #include "broker/internal/message_checks.h"
@@ -48,6 +49,10 @@ void BrokerCore::HandleServe(ConnectionCore& c, const wire::Serve& serve) {
               ProtocolError(wire::RESERVED_TOPIC,
                             absl::StrCat("topic '", topic,
                                          "' is reserved for the broker")));
+    return;
+  }
+  if (ABSL_PREDICT_FALSE(c.permissions_ != nullptr) &&
+      !Permitted(c, AccessOperation::kServe, topic, serve.op_id())) {
     return;
   }
   if (auto it = services_.find(topic); it != services_.end()) {
@@ -123,6 +128,14 @@ void BrokerCore::HandleRequest(ConnectionCore& session,
   // it, as every other operation acting for a session is: the link's
   // protocol (an HTTP exchange, a WebSocket) waits for it there.
   ConnectionCore& c = reply_link_ != nullptr ? *reply_link_ : session;
+  // The session's grant rules (a polled session acts with the grant of the
+  // link that opened it). A malformed topic is StartRequest's to report.
+  if (ABSL_PREDICT_FALSE(session.permissions_ != nullptr) &&
+      ValidateTopic(request.topic(), TopicRole::kLiteral, topic_limits_).ok() &&
+      !Permitted(session, AccessOperation::kRequest, request.topic(),
+                 request.op_id())) {
+    return;
+  }
   if (c.awaiting_.size() >= options_.max_pending_requests_per_connection() &&
       services_.contains(request.topic())) {
     SendError(
@@ -308,6 +321,7 @@ wire::ConnectionList BrokerCore::ListConnections() const {
     info->set_client_name(c.client_name_);
     info->set_peer(c.peer_.address);
     info->set_protocol(std::string(c.protocol()));
+    info->set_user(c.user_);
     info->set_state(!c.linked_ ? (c.polled_ ? "polled" : "detached")
                     : c.state_ == ConnectionState::kOpen ? "open"
                     : c.state_ == ConnectionState::kAwaitingAdmission

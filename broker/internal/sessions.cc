@@ -106,6 +106,12 @@ void BrokerCore::WelcomeSession(ConnectionCore& c, wire::Welcome& welcome) {
                               absl::StrCat("no session ", Abbreviated(token),
                                            ": it never existed, or the "
                                            "broker restarted since"));
+    } else if (old->user_ != c.user_) {
+      // A session keeps the user it was admitted as: its subscriptions and
+      // services were allowed for that user's grant.
+      failure = ProtocolError(wire::SESSION_UNKNOWN,
+                              absl::StrCat("session ", Abbreviated(token),
+                                           " belongs to another user"));
     } else {
       rest = StreamFrom(*old, c.resume_received_frames_);
       if (rest.ok()) {
@@ -279,6 +285,9 @@ bool BrokerCore::Detach(ConnectionCore& c) {
   ConnectionCore& d = NewUnlinked(c.peer_, std::make_unique<NativeCodec>());
   d.native_ = true;
   MoveSession(c, d);
+  // Kept for a resume, which must come from the same user.
+  d.user_ = c.user_;
+  d.permissions_ = c.permissions_;
   d.replay_ = c.replay_.substr(c.replay_skip_);
   d.replay_start_ = c.replay_start_;
   d.replay_start_frame_ = c.replay_start_frame_;
@@ -511,6 +520,10 @@ void BrokerCore::OpenSession(ConnectionCore& link, SessionOp& op) {
   s.polled_ = true;
   ++polled_sessions_;
   s.client_name_ = PrintableName(op.client_name);
+  // The session acts with the grant of the link that opened it, whichever
+  // link later carries its operations.
+  s.user_ = link.user_;
+  s.permissions_ = link.permissions_;
   s.session_token_ = NewSessionToken(*session_ids_);
   sessions_[s.session_token_] = s.id_;
   s.session_binding_ =

@@ -42,6 +42,7 @@ wire::Statistics StatisticsToProto(const BrokerStatistics& s,
   p.set_sessions_resumed(s.sessions_resumed);
   p.set_sessions_expired(s.sessions_expired);
   p.set_session_overflows(s.session_overflows);
+  p.set_permission_denials(s.permission_denials);
   return p;
 }
 

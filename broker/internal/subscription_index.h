@@ -42,6 +42,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
+#include "broker/permissions.h"
 #include "core/ids.h"
 
 namespace manifold::internal {
@@ -60,6 +61,10 @@ struct Subscription {
   uint64_t delivered = 0;
   // When non-zero, the subscription ends once `delivered` reaches it.
   uint64_t max_messages = 0;
+  // Set when the subscriber's permissions deny some of the topics this
+  // subscription matches: only what it allows is delivered
+  // (PermissionSet::FilterFor in broker/permissions.h).
+  std::shared_ptr<const PermissionSet::ReceiveFilter> filter;
   std::string pattern;
   // Empty for a broadcast subscription.
   std::string queue_group;

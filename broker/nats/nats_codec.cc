@@ -231,6 +231,9 @@ void NatsCodec::TranslateSubscribe(const nats::Command& command,
   in_flight_.kind = InFlight::Kind::kSub;
   in_flight_.op_id = NextOpId();
   in_flight_.sid.assign(command.sid.data(), command.sid.size());
+  in_flight_.subject.assign(command.subject.data(), command.subject.size());
+  in_flight_.queue_group.assign(command.queue_group.data(),
+                                command.queue_group.size());
   op.kind = Operation::Kind::kMessage;
   op.message.Clear();
   wire::Subscribe* subscribe = op.message.mutable_subscribe();
@@ -415,13 +418,19 @@ void NatsCodec::EncodeError(const wire::Error& error, OutboundBuffer& out) {
              error.op_id() == in_flight_.op_id) {
     const wire::Code code = error.code();
     if (in_flight_.kind == InFlight::Kind::kSub) {
-      text = std::string(code == wire::TOO_MANY_SUBSCRIPTIONS
-                             ? nats::kMaximumSubscriptionsExceeded
-                             : nats::kInvalidSubject);
+      if (code == wire::PERMISSION_DENIED) {
+        text = nats::SubscribePermissionsViolation(in_flight_.subject,
+                                                   in_flight_.queue_group);
+      } else {
+        text = std::string(code == wire::TOO_MANY_SUBSCRIPTIONS
+                               ? nats::kMaximumSubscriptionsExceeded
+                               : nats::kInvalidSubject);
+      }
     } else if (in_flight_.kind == InFlight::Kind::kPub) {
       if (code == wire::INVALID_TOPIC) {
         text = std::string(nats::kInvalidPublishSubject);
-      } else if (code == wire::RESERVED_TOPIC) {
+      } else if (code == wire::RESERVED_TOPIC ||
+                 code == wire::PERMISSION_DENIED) {
         std::string subject;
         nats::AppendSubjectForTopic(publish_topic_, subject);
         text = nats::PublishPermissionsViolation(subject);

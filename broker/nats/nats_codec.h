@@ -174,6 +174,10 @@ class NatsCodec final : public ProtocolCodec {
     enum class Kind { kNone, kSub, kUnsub, kPub } kind = Kind::kNone;
     uint64_t op_id = 0;
     std::string sid;
+    // kSub: the subject and queue group as the client wrote them, for
+    // nats-server's permission violation text.
+    std::string subject;
+    std::string queue_group;
     uint64_t max_messages = 0;
   };
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -337,7 +338,17 @@ class Replayer {
       case Step::kAdmit: {
         absl::StatusOr<Client*> client = FindClient(step.admit().client());
         if (!client.ok()) return client.status();
-        if (absl::Status s = broker_.Admit((*client)->id, now_); !s.ok()) {
+        Grant grant;
+        grant.user = step.admit().user();
+        if (step.admit().has_permissions()) {
+          absl::StatusOr<std::shared_ptr<const PermissionSet>> compiled =
+              PermissionSet::Compile(step.admit().permissions());
+          if (!compiled.ok()) return compiled.status();
+          grant.permissions = *std::move(compiled);
+        }
+        if (absl::Status s =
+                broker_.Admit((*client)->id, std::move(grant), now_);
+            !s.ok()) {
           return Mismatch(absl::StrCat("Admit failed: ", s.message()));
         }
         return absl::OkStatus();

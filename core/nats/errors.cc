@@ -17,6 +17,16 @@ std::string PublishPermissionsViolation(absl::string_view subject) {
   return absl::StrCat("Permissions Violation for Publish to \"", subject, "\"");
 }
 
+std::string SubscribePermissionsViolation(absl::string_view subject,
+                                          absl::string_view queue_group) {
+  if (queue_group.empty()) {
+    return absl::StrCat("Permissions Violation for Subscription to \"", subject,
+                        "\"");
+  }
+  return absl::StrCat("Permissions Violation for Subscription to \"", subject,
+                      "\" using queue \"", queue_group, "\"");
+}
+
 absl::Status NatsError(wire::Code code, absl::string_view nats_text,
                        absl::string_view detail) {
   absl::Status status = ProtocolError(code, detail);

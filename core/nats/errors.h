@@ -59,6 +59,12 @@ inline constexpr absl::string_view kMaximumSubscriptionsExceeded =
 // clients report as a (non-fatal) permissions error.
 std::string PublishPermissionsViolation(absl::string_view subject);
 
+// Returns `Permissions Violation for Subscription to "<subject>"`, or, for a
+// queue subscription, `... to "<subject>" using queue "<queue>"`: the texts
+// nats-server sends when a SUB is not allowed (the connection stays).
+std::string SubscribePermissionsViolation(absl::string_view subject,
+                                          absl::string_view queue_group);
+
 // Returns a ProtocolError(code, detail) that also carries `nats_text`, the
 // string a NATS client gets in -ERR. REQUIRES: code != wire::OK.
 absl::Status NatsError(wire::Code code, absl::string_view nats_text,

@@ -15,6 +15,7 @@
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "broker/broker.h"
+#include "broker/permissions.h"
 #include "broker/protocol_codec.h"
 #include "broker/sys_topics.h"
 #include "core/framing.h"
@@ -937,6 +938,58 @@ TEST_F(LinkLessSessionCountTest, OpeningPastMaxSessionsIsRefused) {
   // Closing one makes room.
   EXPECT_EQ(Send(link, absl::StrCat("close ", first.token)), "ack 4\n");
   EXPECT_FALSE(Open(link).token.empty());
+}
+
+// --- Permissions ------------------------------------------------------------
+
+// Links admitted by the embedder, with or without a grant.
+class LinkLessSessionPermissionsTest : public LinkLessSessionsTest {
+ protected:
+  LinkLessSessionPermissionsTest() : LinkLessSessionsTest(AdmittingOptions()) {}
+
+  static BrokerOptions AdmittingOptions() {
+    BrokerOptions options = Options();
+    options.set_require_admission(true);
+    return options;
+  }
+
+  ConnectionId AdmittedLink(Grant grant) {
+    Connection& c = h_.broker().Accept(PeerInfo{"lines"}, h_.now(),
+                                       std::make_unique<LinesCodec>(&rec_));
+    const ConnectionId id = c.id();
+    EXPECT_EQ(Send(id, "hello"), "");  // waits for admission
+    EXPECT_TRUE(h_.broker().Admit(id, std::move(grant), h_.now()).ok());
+    h_.Pump();
+    EXPECT_EQ(Take(id), "welcome - -\n");
+    return id;
+  }
+};
+
+TEST_F(LinkLessSessionPermissionsTest, SessionActsWithTheGrantOfItsOpener) {
+  Permissions p;
+  p.mutable_publish()->add_allow("chat/**");
+  p.mutable_subscribe()->add_allow("chat/**");
+  absl::StatusOr<std::shared_ptr<const PermissionSet>> set =
+      PermissionSet::Compile(p);
+  ASSERT_TRUE(set.ok());
+  const ConnectionId link = AdmittedLink(Grant{"alice", *set});
+  const Opened s = Open(link);  // op 1
+  EXPECT_EQ(Send(link, absl::StrCat("sub ", s.token, " secret/*")),
+            "error 2 PERMISSION_DENIED\n");
+  EXPECT_THAT(rec_.errors.back(),
+              HasSubstr("subscribe to 'secret/*' (user 'alice')"));
+  EXPECT_EQ(Send(link, absl::StrCat("pub ", s.token, " secret/x hi")),
+            "error 3 PERMISSION_DENIED\n");
+  EXPECT_EQ(Send(link, absl::StrCat("req ", s.token, " $sys/stats x")),
+            "error 4 PERMISSION_DENIED\n");
+  EXPECT_EQ(Send(link, absl::StrCat("sub ", s.token, " chat/*")), "ack 5\n");
+
+  // Another link, admitted without a grant, carrying the session's
+  // operations: the session's grant still rules.
+  const ConnectionId other = AdmittedLink(Grant());
+  EXPECT_EQ(Send(other, absl::StrCat("sub ", s.token, " secret/* ", s.binding)),
+            "error 1 PERMISSION_DENIED\n");
+  EXPECT_EQ(h_.broker().statistics().permission_denials, 4u);
 }
 
 }  // namespace

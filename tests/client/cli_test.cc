@@ -379,7 +379,7 @@ TEST_P(CliTest, StatsPrintsTheBrokersCounters) {
   EXPECT_EQ(human.exit_code, 0) << human.err;
   const std::vector<std::string> lines =
       absl::StrSplit(human.out, '\n', absl::SkipEmpty());
-  EXPECT_EQ(lines.size(), 30u);  // one per counter, and one by protocol
+  EXPECT_EQ(lines.size(), 31u);  // one per counter, and one by protocol
   // The watcher and the stats command itself.
   EXPECT_THAT(human.out, StartsWith("connections                2\n"));
   // The flow-control policy in force, and its counters.
@@ -431,7 +431,7 @@ TEST_P(CliTest, EventsAreOneReadableLineEachWithoutJson) {
               MatchesRegex("\\$sys/connection/added connection_added "
                            "session_id=[0-9]+ client_name=\"visitor\" "
                            "peer=\"127.0.0.1:[0-9]+\" protocol=\"native\" "
-                           "resumed=false"));
+                           "resumed=false user=\"\""));
 }
 
 // --- errors ------------------------------------------------------------------
