@@ -705,6 +705,8 @@ void BrokerCore::HandleHello(ConnectionCore& c, const wire::Hello& hello) {
   pending->set_client_name(c.client_name_);
   pending->set_auth_token(c.auth_token_);
   pending->set_peer(c.peer_.address);
+  pending->set_user(hello.user());
+  pending->set_password(hello.password());
   Emit(std::move(event), /*sys_topic=*/"");
 }
 
