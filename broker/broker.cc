@@ -67,7 +67,12 @@ absl::Status Broker::Admit(ConnectionId id, Grant grant, absl::Time now) {
 
 absl::Status Broker::Refuse(ConnectionId id, absl::string_view reason,
                             absl::Time now) {
-  absl::Status refused = core_->Refuse(id, reason, now);
+  return Refuse(id, reason, now, absl::ZeroDuration());
+}
+
+absl::Status Broker::Refuse(ConnectionId id, absl::string_view reason,
+                            absl::Time now, absl::Duration delay) {
+  absl::Status refused = core_->Refuse(id, reason, now, delay);
   core_->FinishTurns();
   return refused;
 }

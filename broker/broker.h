@@ -164,6 +164,14 @@ class Broker {
   absl::Status Refuse(ConnectionId id, absl::string_view reason,
                       absl::Time now);
 
+  // As above, but the refusal is sent only once `delay` has passed (the
+  // connection holds on, unadmitted, meanwhile): slows down a client that
+  // guesses credentials without a thread or timer of the embedder's. The
+  // delay replaces the handshake timeout. A later Admit or Refuse of `id`
+  // returns NOT_FOUND. A delay of zero or less refuses at once.
+  absl::Status Refuse(ConnectionId id, absl::string_view reason,
+                      absl::Time now, absl::Duration delay);
+
   // --- Driving ---------------------------------------------------------------
 
   // Handles everything received since the last call: decodes operations,

@@ -181,7 +181,8 @@ void BrokerCore::Close(ConnectionId id, absl::string_view reason,
 absl::Status BrokerCore::Admit(ConnectionId id, Grant grant, absl::Time now) {
   Advance(now);
   ConnectionCore* c = FindConnection(id);
-  if (c == nullptr || c->state_ != ConnectionState::kAwaitingAdmission) {
+  if (c == nullptr || c->state_ != ConnectionState::kAwaitingAdmission ||
+      c->refusal_.has_value()) {
     return absl::NotFoundError(
         absl::StrCat(id.ToString(), " is not waiting for admission"));
   }
@@ -196,20 +197,33 @@ absl::Status BrokerCore::Admit(ConnectionId id, Grant grant, absl::Time now) {
 }
 
 absl::Status BrokerCore::Refuse(ConnectionId id, absl::string_view reason,
-                                absl::Time now) {
+                                absl::Time now, absl::Duration delay) {
   Advance(now);
   ConnectionCore* c = FindConnection(id);
-  if (c == nullptr || c->state_ != ConnectionState::kAwaitingAdmission) {
+  if (c == nullptr || c->state_ != ConnectionState::kAwaitingAdmission ||
+      c->refusal_.has_value()) {
     return absl::NotFoundError(
         absl::StrCat(id.ToString(), " is not waiting for admission"));
   }
+  if (delay > absl::ZeroDuration()) {
+    // The handshake timer sends the refusal (FireTimer).
+    c->refusal_ = std::string(reason);
+    timers_.Cancel(c->handshake_timer_);
+    c->handshake_timer_ =
+        timers_.Schedule(now_ + delay, TimerKind::kHandshake, id.value());
+    return absl::OkStatus();
+  }
+  SendRefusal(*c, reason);
+  RunDeferred();
+  return absl::OkStatus();
+}
+
+void BrokerCore::SendRefusal(ConnectionCore& c, absl::string_view reason) {
   ++stats_.connections_refused;
-  BeginClose(*c,
+  BeginClose(c,
              ProtocolError(wire::REFUSED,
                            absl::StrCat("connection refused: ", reason)),
              /*tell_peer=*/true);
-  RunDeferred();
-  return absl::OkStatus();
 }
 
 void BrokerCore::Welcome(ConnectionCore& c) {
@@ -811,6 +825,10 @@ void BrokerCore::FireTimer(const TimerQueue::Timer& timer) {
   switch (timer.kind) {
     case TimerKind::kHandshake:
       c->handshake_timer_ = TimerQueue::Key();
+      if (c->refusal_.has_value()) {
+        SendRefusal(*c, *c->refusal_);
+        break;
+      }
       ++stats_.protocol_errors;
       BeginClose(*c,
                  ProtocolError(

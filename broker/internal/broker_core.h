@@ -64,7 +64,7 @@ class BrokerCore {
   void Close(ConnectionId id, absl::string_view reason, absl::Time now);
   absl::Status Admit(ConnectionId id, Grant grant, absl::Time now);
   absl::Status Refuse(ConnectionId id, absl::string_view reason,
-                      absl::Time now);
+                      absl::Time now, absl::Duration delay);
   void Process(absl::Time now);
   void Tick(absl::Time now);
   std::optional<absl::Time> NextDeadline() const { return timers_.Next(); }
@@ -160,6 +160,8 @@ class BrokerCore {
   // A publish with reply_to (HandlePublish): whether it must be refused
   // because its topic is served and `c` already has
   // max_pending_requests_per_connection requests in flight.
+  // Closes `c` with a fatal REFUSED error naming `reason`.
+  void SendRefusal(ConnectionCore& c, absl::string_view reason);
   bool RefuseRequestByPublish(ConnectionCore& c, const PublishOp& publish);
   // Makes `publish` (it has a reply_to) a request to the server of its
   // topic, if the topic is served. Returns whether it did.

@@ -16,6 +16,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -100,6 +101,9 @@ class ConnectionCore final : public Connection {
   // Session, from Hello (echo_ is with the hot fields above).
   std::string client_name_;
   std::string auth_token_;  // kept only until admission
+  // Set by a delayed Broker::Refuse: the reason sent when the handshake
+  // timer fires.
+  std::optional<std::string> refusal_;
   // Who the embedder admitted it as, and what it may do (nullptr: anything,
   // unchecked). Shared with the other connections of that user.
   std::string user_;

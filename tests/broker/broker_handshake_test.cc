@@ -162,6 +162,49 @@ TEST(BrokerHandshakeTest, RefusedConnectionGetsTheReasonAndCloses) {
   EXPECT_EQ(h.broker().statistics().connections_refused, 1u);
 }
 
+TEST(BrokerHandshakeTest, PendingCarriesUserAndPassword) {
+  BrokerOptions options;
+  options.set_require_admission(true);
+  BrokerHarness h(options);
+  TestClient& c = h.Connect("alice", /*hello=*/false);
+  wire::ClientMessage hello = HelloMessage(1, "alice");
+  hello.mutable_hello()->set_user("alice");
+  hello.mutable_hello()->set_password("s3cret");
+  c.Send(hello);
+  std::vector<wire::BrokerEvent> events = h.TakeEvents();
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].connection_pending().user(), "alice");
+  EXPECT_EQ(events[0].connection_pending().password(), "s3cret");
+}
+
+TEST(BrokerHandshakeTest, DelayedRefusalHoldsTheConnectionUntilTheDelay) {
+  BrokerOptions options;
+  options.set_require_admission(true);
+  options.set_handshake_timeout_ms(1000);
+  BrokerHarness h(options);
+  TestClient& c = h.Connect("guesser", /*hello=*/false);
+  c.Send(HelloMessage(1, "guesser"));
+  ASSERT_TRUE(h.broker()
+                  .Refuse(c.id(), "wrong password", h.now(), absl::Seconds(2))
+                  .ok());
+  // Neither admitted nor refused again while the refusal waits.
+  EXPECT_EQ(h.broker().Admit(c.id(), h.now()).code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(h.broker().Refuse(c.id(), "again", h.now()).code(),
+            absl::StatusCode::kNotFound);
+  // The delay replaces the handshake timeout (1 s).
+  h.Advance(absl::Milliseconds(1999));
+  EXPECT_TRUE(c.Idle());
+  EXPECT_FALSE(c.closed());
+  h.Advance(absl::Milliseconds(1));
+  wire::ServerMessage m = c.Next();
+  EXPECT_EQ(m.error().code(), wire::REFUSED);
+  EXPECT_EQ(m.error().message(), "connection refused: wrong password");
+  EXPECT_TRUE(c.closed());
+  EXPECT_EQ(h.broker().statistics().connections_refused, 1u);
+  EXPECT_EQ(h.broker().statistics().protocol_errors, 0u);
+}
+
 TEST(BrokerHandshakeTest, UnadmittedConnectionTimesOut) {
   BrokerOptions options;
   options.set_require_admission(true);

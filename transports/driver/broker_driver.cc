@@ -87,8 +87,13 @@ absl::Status BrokerDriver::Admit(ConnectionId id) {
   return broker_.Admit(id, Now());
 }
 
-absl::Status BrokerDriver::Refuse(ConnectionId id, absl::string_view reason) {
-  return broker_.Refuse(id, reason, Now());
+absl::Status BrokerDriver::Admit(ConnectionId id, Grant grant) {
+  return broker_.Admit(id, std::move(grant), Now());
+}
+
+absl::Status BrokerDriver::Refuse(ConnectionId id, absl::string_view reason,
+                                  absl::Duration delay) {
+  return broker_.Refuse(id, reason, Now(), delay);
 }
 
 void BrokerDriver::OnReceived(ConnectionId id, absl::string_view bytes) {

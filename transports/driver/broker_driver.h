@@ -162,10 +162,14 @@ class BrokerDriver {
   // Broker::Admit), at the driver's time. Its Welcome is written by the next
   // RunTurn(). Returns NOT_FOUND if `id` is not waiting for admission.
   absl::Status Admit(ConnectionId id);
+  // As above, as a user with permissions (see Broker::Admit(id, grant, now)).
+  absl::Status Admit(ConnectionId id, Grant grant);
 
-  // Rejects a connection waiting for admission (see Broker::Refuse).
-  // Returns NOT_FOUND if `id` is not waiting for admission.
-  absl::Status Refuse(ConnectionId id, absl::string_view reason);
+  // Rejects a connection waiting for admission (see Broker::Refuse), after
+  // `delay` when it is positive. Returns NOT_FOUND if `id` is not waiting
+  // for admission.
+  absl::Status Refuse(ConnectionId id, absl::string_view reason,
+                      absl::Duration delay = absl::ZeroDuration());
 
   // Reads DriverOptions::clock.
   absl::Time Now() const { return options_.clock(); }
