@@ -28,6 +28,13 @@ manifold_optional_library(MANIFOLD_LIBURING liburing "the io_uring adapter")
 manifold_optional_library(MANIFOLD_LIBUV libuv "the libuv adapter")
 manifold_optional_library(MANIFOLD_OPENSSL openssl "OpenSSL support")
 
+# Authentication (broker/auth): password hashes through libxcrypt's crypt(3)
+# (Debian's libcrypt-dev, which libc6-dev pulls in) and HMAC/SHA-256 from
+# OpenSSL's libcrypto. Linked by full path, like the web libraries.
+find_library(MANIFOLD_CRYPT_LIBRARY crypt REQUIRED)
+find_path(MANIFOLD_CRYPT_INCLUDE_DIR crypt.h REQUIRED)
+find_library(MANIFOLD_LIBCRYPTO_LIBRARY crypto REQUIRED)
+
 # The Abseil targets every Manifold library may use.
 set(MANIFOLD_ABSL
     absl::base absl::btree absl::flat_hash_map absl::flat_hash_set absl::hash

@@ -7,7 +7,7 @@ packages=(
   bazel-bootstrap cmake ninja-build g++ pkg-config
   libabsl-dev libprotobuf-dev protobuf-compiler
   libgtest-dev libgmock-dev libbenchmark-dev
-  liburing-dev libuv1-dev libssl-dev
+  liburing-dev libuv1-dev libssl-dev libcrypt-dev
   libhttp-parser-dev libwslay-dev rapidjson-dev nlohmann-json3-dev
 )
 # Extra packages a caller asks for, e.g. "clang libclang-rt-14-dev nodejs".
