@@ -42,11 +42,6 @@ void LoginThrottle::RecordFailure(absl::string_view host, absl::Time now) {
   it->second.last = now;
 }
 
-void LoginThrottle::RecordSuccess(absl::string_view host) {
-  auto it = failures_.find(host);
-  if (it != failures_.end()) failures_.erase(it);
-}
-
 void LoginThrottle::MakeRoom(absl::Time now) {
   absl::erase_if(failures_,
                  [&](const auto& entry) { return Expired(entry.second, now); });

@@ -9,7 +9,6 @@
 //   std::string host = LoginThrottle::HostOf(pending.peer());  // no port
 //   if (throttle.Blocked(host, now)) { refuse: "too many failed logins" }
 //   else if (!Authenticate(...).ok()) { throttle.RecordFailure(host, now); }
-//   else { throttle.RecordSuccess(host); }
 //
 // An address is blocked once it has `max_failures` failures, each less than
 // `window` after the one before; it is unblocked (and forgotten) once
@@ -52,9 +51,6 @@ class LoginThrottle {
 
   // Counts a failed login from `host` at `now`.
   void RecordFailure(absl::string_view host, absl::Time now);
-
-  // Forgets `host`'s failures (a login from it succeeded).
-  void RecordSuccess(absl::string_view host);
 
   // Addresses remembered now.
   size_t tracked() const { return failures_.size(); }

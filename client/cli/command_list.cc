@@ -14,7 +14,8 @@
   X(StatsCommand)                \
   X(EventsCommand)               \
   X(ReplayCommand)               \
-  X(BenchCommand)
+  X(BenchCommand)                \
+  X(PasswdCommand)
 
 namespace manifold::cli {
 

@@ -30,7 +30,9 @@ void Collect(const Descriptor& descriptor,
              std::vector<ConfigField>& out) {
   for (int i = 0; i < descriptor.field_count(); ++i) {
     const FieldDescriptor* field = descriptor.field(i);
-    if (field->is_repeated()) continue;
+    if (field->is_repeated() || field->options().GetExtension(file_only)) {
+      continue;
+    }
     prefix.push_back(field);
     if (field->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE) {
       Collect(*field->message_type(), prefix, out);

@@ -7,6 +7,7 @@
 //   manifoldd --config manifoldd.textpb         # settings from a file
 //   manifoldd --print_config > manifoldd.textpb # every setting, to edit
 //   manifoldd --record /tmp/session.textpb      # write a transcript on exit
+//   manifoldd --user alice --pass '$y$...'      # connections must log in
 //
 // Prints one line saying where it listens, logs connections on stderr, and on
 // SIGINT/SIGTERM tells every client Goodbye and exits 0. A configuration
@@ -14,6 +15,7 @@
 // status 2; a failure to run (an address in use) one line and exit status 1.
 
 #include <malloc.h>
+#include <openssl/rand.h>
 
 #include <cstdio>
 #include <fstream>
@@ -23,7 +25,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "broker/auth/password_hash.h"
 #include "core/config/config_file.h"
+#include "examples/tcp_broker/admission.h"
 #include "examples/tcp_broker/manifoldd_config.h"
 #include "examples/tcp_broker/shutdown_signals.h"
 #include "transports/driver/recording_observer.h"
@@ -57,6 +61,35 @@ int Fail(absl::string_view message, int status = kFailed) {
   return status;
 }
 
+// `n` bytes from OpenSSL's generator (seeded by the kernel).
+absl::StatusOr<std::string> RandomBytes(size_t n) {
+  std::string bytes(n, '\0');
+  if (RAND_bytes(reinterpret_cast<unsigned char*>(bytes.data()),
+                 static_cast<int>(n)) != 1) {
+    return absl::InternalError("no random bytes from OpenSSL");
+  }
+  return bytes;
+}
+
+// With authentication configured: who checks each login.
+absl::StatusOr<std::unique_ptr<manifold::Admission>> MakeAdmission(
+    const manifold::ServerConfig& config) {
+  absl::StatusOr<std::string> salt = RandomBytes(manifold::kPasswordSaltBytes);
+  if (!salt.ok()) return salt.status();
+  absl::StatusOr<manifold::AuthConfig> auth =
+      manifold::EffectiveAuthConfig(config, *salt);
+  if (!auth.ok()) return auth.status();
+  absl::StatusOr<std::string> cache_key = RandomBytes(32);
+  if (!cache_key.ok()) return cache_key.status();
+  absl::StatusOr<std::unique_ptr<manifold::Admission>> admission =
+      manifold::Admission::Create(*auth, *cache_key);
+  if (!admission.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("auth: ", admission.status().message()));
+  }
+  return admission;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -79,7 +112,21 @@ int main(int argc, char** argv) {
   absl::StatusOr<manifold::ServerSetup> config =
       manifold::MakeServerSetup(command_line->config);
   if (!config.ok()) return Fail(config.status().message(), kBadConfiguration);
-  // Declared before the server, which uses it until it is destroyed.
+  // Declared before the server, which uses them until it is destroyed.
+  std::unique_ptr<manifold::Admission> admission;
+  manifold::SocketServer* running = nullptr;
+  if (config->authenticate) {
+    absl::StatusOr<std::unique_ptr<manifold::Admission>> made =
+        MakeAdmission(command_line->config);
+    if (!made.ok()) return Fail(made.status().message(), kBadConfiguration);
+    admission = *std::move(made);
+    config->options.driver.on_event =
+        [&admission, &running](const manifold::wire::BrokerEvent& event) {
+          if (event.has_connection_pending()) {
+            admission->OnPending(event.connection_pending(), running->driver());
+          }
+        };
+  }
   std::unique_ptr<manifold::RecordingObserver> recorder;
   if (!config->record_path.empty()) {
     recorder = std::make_unique<manifold::RecordingObserver>(
@@ -95,6 +142,8 @@ int main(int argc, char** argv) {
         server.status().message(),
         absl::IsInvalidArgument(server.status()) ? kBadConfiguration : kFailed);
   }
+
+  running = server->get();
 
   std::vector<std::string> places;
   for (manifold::ListenerConfig& listener : config->listeners) {

@@ -11,6 +11,7 @@
 #include "broker/nats/nats_codec.h"
 #include "core/config/config_file.h"
 #include "core/config/config_flags.h"
+#include "examples/tcp_broker/admission.h"
 #include "examples/tcp_broker/http_listener.h"
 #include "transports/driver/log.h"
 #include "transports/sockets/endpoint.h"
@@ -118,6 +119,12 @@ absl::StatusOr<ServerSetup> MakeServerSetup(const ServerConfig& config) {
   setup.options.driver.logger = Logger(ToLogLevel(config.log_level()));
   setup.options.shutdown_timeout =
       absl::Milliseconds(config.shutdown_timeout_ms());
+  if (config.user().empty() != config.pass().empty()) {
+    return absl::InvalidArgumentError(
+        config.user().empty() ? "--pass needs --user" : "--user needs --pass");
+  }
+  setup.authenticate = AuthenticationConfigured(config);
+  if (setup.authenticate) setup.options.broker.set_require_admission(true);
 
   if (!config.listen().empty()) {
     absl::StatusOr<Endpoint> endpoint =
@@ -140,6 +147,7 @@ absl::StatusOr<ServerSetup> MakeServerSetup(const ServerConfig& config) {
     nats_options.host = endpoint->host;
     nats_options.port = endpoint->port;
     nats_options.max_payload_bytes = config.broker().max_payload_bytes();
+    nats_options.auth_required = setup.authenticate;
     ListenerConfig listener;
     listener.endpoint = *std::move(endpoint);
     listener.label = "nats";

@@ -59,6 +59,10 @@ struct ServerSetup {
   SocketServerOptions options;
   // Where to write the session's transcript; empty: not recorded.
   std::string record_path;
+  // Connections must log in (--user, --token, auth users): the broker runs
+  // with require_admission and NATS listeners advertise auth_required. The
+  // program then admits them (examples/tcp_broker/admission.h).
+  bool authenticate = false;
 };
 
 // Turns a configuration into listeners and server options. Returns

@@ -42,15 +42,6 @@ TEST(LoginThrottleTest, FailuresFurtherApartThanTheWindowDoNotAddUp) {
   EXPECT_TRUE(t.Blocked("a", kStart + absl::Seconds(11)));
 }
 
-TEST(LoginThrottleTest, SuccessForgetsTheAddress) {
-  LoginThrottle t({.max_failures = 2, .window = absl::Seconds(10)});
-  t.RecordFailure("a", kStart);
-  t.RecordSuccess("a");
-  EXPECT_EQ(t.tracked(), 0u);
-  t.RecordFailure("a", kStart);
-  EXPECT_FALSE(t.Blocked("a", kStart));
-}
-
 TEST(LoginThrottleTest, TableStaysWithinItsBound) {
   LoginThrottle t(
       {.max_failures = 1, .window = absl::Seconds(10), .max_addresses = 100});

@@ -21,7 +21,7 @@ const ConfigField& Field(const std::vector<ConfigField>& fields,
   return fields.front();
 }
 
-TEST(ConfigFieldsTest, ListsScalarsFlattenedAndLeavesOutRepeated) {
+TEST(ConfigFieldsTest, ListsScalarsFlattenedAndLeavesOutRepeatedAndFileOnly) {
   std::vector<std::string> names;
   for (const ConfigField& f : ListConfigFields(*TestConfig::descriptor())) {
     names.push_back(f.name);

@@ -1,0 +1,115 @@
+// File: examples/tcp_broker/admission.cc
+
+#include "examples/tcp_broker/admission.h"
+
+#include <utility>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "broker/auth/password_hash.h"
+
+namespace manifold {
+namespace {
+
+LoginThrottle::Options ThrottleOptions(const AuthConfig& auth) {
+  LoginThrottle::Options options;
+  options.max_failures = auth.max_failed_logins();
+  options.window = absl::Milliseconds(auth.failed_login_window_ms());
+  return options;
+}
+
+}  // namespace
+
+bool AuthenticationConfigured(const ServerConfig& config) {
+  return !config.user().empty() || !config.pass().empty() ||
+         !config.token().empty() || config.auth().users_size() > 0;
+}
+
+absl::StatusOr<AuthConfig> EffectiveAuthConfig(const ServerConfig& config,
+                                               absl::string_view salt) {
+  AuthConfig auth = config.auth();
+  if (config.user().empty() != config.pass().empty()) {
+    return absl::InvalidArgumentError(
+        config.user().empty() ? "--pass needs --user" : "--user needs --pass");
+  }
+  if (!config.user().empty()) {
+    UserConfig* user = auth.add_users();
+    user->set_name(config.user());
+    if (absl::StartsWith(config.pass(), "$")) {
+      user->set_password_hash(config.pass());
+    } else {
+      absl::StatusOr<std::string> hash = HashPassword(config.pass(), salt);
+      if (!hash.ok()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("--pass: ", hash.status().message()));
+      }
+      user->set_password_hash(*std::move(hash));
+    }
+  }
+  if (!config.token().empty()) {
+    UserConfig* user = auth.add_users();
+    user->set_name("token");
+    user->add_tokens(config.token());
+  }
+  return auth;
+}
+
+absl::StatusOr<std::unique_ptr<Admission>> Admission::Create(
+    const AuthConfig& auth, absl::string_view cache_key) {
+  absl::StatusOr<std::unique_ptr<Authenticator>> authenticator =
+      Authenticator::Create(auth, cache_key);
+  if (!authenticator.ok()) return authenticator.status();
+  return std::unique_ptr<Admission>(
+      new Admission(*std::move(authenticator), auth, std::string(cache_key)));
+}
+
+Admission::Admission(std::unique_ptr<Authenticator> authenticator,
+                     const AuthConfig& auth, std::string cache_key)
+    : authenticator_(std::move(authenticator)),
+      throttle_(ThrottleOptions(auth)),
+      failure_delay_(absl::Milliseconds(auth.failed_login_delay_ms())),
+      cache_key_(std::move(cache_key)) {}
+
+absl::Status Admission::Reload(const AuthConfig& auth) {
+  absl::StatusOr<std::unique_ptr<Authenticator>> authenticator =
+      Authenticator::Create(auth, cache_key_);
+  if (!authenticator.ok()) return authenticator.status();
+  authenticator_ = *std::move(authenticator);
+  failure_delay_ = absl::Milliseconds(auth.failed_login_delay_ms());
+  return absl::OkStatus();
+}
+
+void Admission::OnPending(const wire::ConnectionPending& pending,
+                          BrokerDriver& driver) {
+  const ConnectionId id(pending.session_id());
+  const absl::string_view host = LoginThrottle::HostOf(pending.peer());
+  const absl::Time now = driver.Now();
+  if (throttle_.Blocked(host, now)) {
+    ++counters_.throttled;
+    // Refused unchecked and at once: holding these open would let a
+    // guesser tie up connections instead.
+    driver.Refuse(id, "too many failed logins from this address; try later")
+        .IgnoreError();
+    return;
+  }
+  std::vector<std::string> names;
+  if (certificate_names_) names = certificate_names_(id);
+  Credentials credentials;
+  credentials.token = pending.auth_token();
+  credentials.user = pending.user();
+  credentials.password = pending.password();
+  credentials.certificate_names = names;
+  absl::StatusOr<Grant> grant = authenticator_->Authenticate(credentials);
+  if (!grant.ok()) {
+    ++counters_.refused;
+    throttle_.RecordFailure(host, now);
+    driver.Refuse(id, grant.status().message(), failure_delay_).IgnoreError();
+    return;
+  }
+  // A success does not clear the address's failures: one good account
+  // would otherwise let its holder guess others' passwords without limit.
+  ++counters_.admitted;
+  driver.Admit(id, *std::move(grant)).IgnoreError();
+}
+
+}  // namespace manifold

@@ -1,0 +1,103 @@
+// File: examples/tcp_broker/admission.h
+// -----------------------------------------------------------------------------
+//
+// manifoldd's gatekeeper. With users or a token configured (--user/--pass,
+// --token, the `auth` section), the broker runs with admission on, and each
+// ConnectionPending event comes here: the credentials the client presented
+// (and its verified TLS certificate, if any) are checked by an
+// Authenticator, and the connection is admitted as its user, with that
+// user's permissions, or refused. Failed logins are refused after a delay
+// and, past a limit per address, refused unchecked for a while.
+//
+//   absl::StatusOr<std::unique_ptr<Admission>> admission =
+//       Admission::Create(config, RandomBytes(32));
+//   if ((*admission)->enabled()) options.broker.set_require_admission(true);
+//   options.driver.on_event = [&](const wire::BrokerEvent& e) {
+//     if (e.has_connection_pending())
+//       admission->OnPending(e.connection_pending(), driver);
+//   };
+//
+// Thread safety: none; call it from the loop's thread.
+
+#ifndef MANIFOLD_EXAMPLES_TCP_BROKER_ADMISSION_H_
+#define MANIFOLD_EXAMPLES_TCP_BROKER_ADMISSION_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "broker/auth/authenticator.h"
+#include "broker/auth/login_throttle.h"
+#include "core/manifold.pb.h"
+#include "examples/tcp_broker/server_config.pb.h"
+#include "transports/driver/broker_driver.h"
+
+namespace manifold {
+
+// The users manifoldd admits: the `auth` section, plus a user for
+// --user/--pass and one named "token" for --token. A --pass that is not a
+// crypt(3) hash is hashed here with `salt` (kPasswordSaltBytes random
+// bytes). Returns INVALID_ARGUMENT for --user without --pass or the reverse.
+absl::StatusOr<AuthConfig> EffectiveAuthConfig(const ServerConfig& config,
+                                               absl::string_view salt);
+
+// Whether `config` asks for authentication at all.
+bool AuthenticationConfigured(const ServerConfig& config);
+
+class Admission {
+ public:
+  struct Counters {
+    uint64_t admitted = 0;
+    // Credentials that did not check out (or none where some are needed).
+    uint64_t refused = 0;
+    // Refused unchecked: the address had failed too often.
+    uint64_t throttled = 0;
+  };
+
+  // The verified TLS client certificate names of a connection (subject and
+  // subject alternative names); empty for none.
+  using CertificateNames =
+      std::function<std::vector<std::string>(ConnectionId)>;
+
+  // `auth` as EffectiveAuthConfig() made it; `cache_key`: at least 16 random
+  // bytes (see Authenticator). Returns the Authenticator's error for a bad
+  // configuration.
+  static absl::StatusOr<std::unique_ptr<Admission>> Create(
+      const AuthConfig& auth, absl::string_view cache_key);
+
+  // Where OnPending() finds certificate names; unset: none.
+  void set_certificate_names(CertificateNames names) {
+    certificate_names_ = std::move(names);
+  }
+
+  // Admits or refuses the connection `pending` names, through `driver`.
+  void OnPending(const wire::ConnectionPending& pending, BrokerDriver& driver);
+
+  // Takes a changed configuration for later logins (the throttle keeps its
+  // counts). Returns the Authenticator's error, keeping the old one.
+  absl::Status Reload(const AuthConfig& auth);
+
+  // The Authenticator in use (for applying reloaded permissions).
+  const Authenticator& authenticator() const { return *authenticator_; }
+  const Counters& counters() const { return counters_; }
+
+ private:
+  Admission(std::unique_ptr<Authenticator> authenticator,
+            const AuthConfig& auth, std::string cache_key);
+
+  std::unique_ptr<Authenticator> authenticator_;
+  LoginThrottle throttle_;
+  absl::Duration failure_delay_;
+  std::string cache_key_;
+  CertificateNames certificate_names_;
+  Counters counters_;
+};
+
+}  // namespace manifold
+
+#endif  // MANIFOLD_EXAMPLES_TCP_BROKER_ADMISSION_H_

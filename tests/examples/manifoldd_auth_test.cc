@@ -1,0 +1,255 @@
+// manifoldd with users, tokens and permissions, as an operator runs it: a
+// real process on free loopback ports, raw native and NATS clients, once per
+// event loop this build has.
+
+#include <poll.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "broker/auth/password_hash.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/testing/child_process.h"
+#include "tests/testing/running_manifoldd.h"
+#include "tests/testing/temp_dir.h"
+#include "tests/transports/testing/event_loop_params.h"
+#include "tests/transports/testing/wire_client.h"
+
+namespace manifold {
+namespace {
+
+using testing::Completed;
+using ::testing::HasSubstr;
+using testing::ManifolddPath;
+using testing::RunningManifoldd;
+using testing::WireClient;
+
+class ManifolddAuthTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    ASSERT_FALSE(ManifolddPath().empty())
+        << "the build did not say where manifoldd is";
+  }
+  ~ManifolddAuthTest() override { std::filesystem::remove_all(directory_); }
+
+  absl::StatusOr<std::unique_ptr<RunningManifoldd>> StartBroker(
+      std::vector<std::string> args) {
+    args.insert(args.begin(), "--loop=" + GetParam());
+    args.insert(args.begin(), "--listen=127.0.0.1:0");
+    return RunningManifoldd::Start(args);
+  }
+
+  std::string WriteConfig(absl::string_view text) {
+    const std::string path = directory_ + "/auth.textpb";
+    std::ofstream(path) << text;
+    return path;
+  }
+
+  const std::string directory_ = testing::MakeShortTempDir();
+};
+
+INSTANTIATE_TEST_SUITE_P(Loops, ManifolddAuthTest,
+                         ::testing::ValuesIn(testing::EventLoops()),
+                         testing::LoopName);
+
+std::string Hash(absl::string_view password) {
+  absl::StatusOr<std::string> hash =
+      HashPassword(password, std::string(kPasswordSaltBytes, 'k'));
+  EXPECT_TRUE(hash.ok()) << hash.status();
+  return hash.value_or("");
+}
+
+// Sends Hello with credentials; returns the first answer (Welcome or Error).
+absl::StatusOr<wire::ServerMessage> Login(WireClient& client,
+                                          absl::string_view user,
+                                          absl::string_view password,
+                                          absl::string_view token = "") {
+  wire::ClientMessage hello;
+  hello.mutable_hello()->set_protocol_version(1);
+  hello.mutable_hello()->set_client_name("auth-test");
+  hello.mutable_hello()->set_user(std::string(user));
+  hello.mutable_hello()->set_password(std::string(password));
+  hello.mutable_hello()->set_auth_token(std::string(token));
+  if (absl::Status sent = client.Send(hello); !sent.ok()) return sent;
+  return client.ReceiveSkippingPings();
+}
+
+TEST_P(ManifolddAuthTest, UserAndPasswordFlagsAdmitOnlyThatUser) {
+  absl::StatusOr<std::unique_ptr<RunningManifoldd>> broker = StartBroker(
+      {"--user=alice", "--pass=s3cret", "--failed_login_delay=300ms"});
+  ASSERT_TRUE(broker.ok()) << broker.status();
+
+  absl::StatusOr<WireClient> alice = WireClient::Connect((*broker)->tcp());
+  ASSERT_TRUE(alice.ok());
+  absl::StatusOr<wire::ServerMessage> welcome =
+      Login(*alice, "alice", "s3cret");
+  ASSERT_TRUE(welcome.ok()) << welcome.status();
+  EXPECT_TRUE(welcome->has_welcome()) << welcome->DebugString();
+  EXPECT_TRUE(alice->Subscribe("room/*").ok());
+
+  absl::StatusOr<WireClient> guesser = WireClient::Connect((*broker)->tcp());
+  ASSERT_TRUE(guesser.ok());
+  const absl::Time start = absl::Now();
+  absl::StatusOr<wire::ServerMessage> refused =
+      Login(*guesser, "alice", "guess");
+  ASSERT_TRUE(refused.ok()) << refused.status();
+  EXPECT_EQ(refused->error().code(), wire::REFUSED);
+  EXPECT_EQ(refused->error().message(),
+            "connection refused: wrong user name or password");
+  // A failed login is answered only after the delay.
+  EXPECT_GE(absl::Now() - start, absl::Milliseconds(250));
+
+  absl::StatusOr<WireClient> nobody = WireClient::Connect((*broker)->tcp());
+  ASSERT_TRUE(nobody.ok());
+  absl::StatusOr<wire::ServerMessage> anonymous = Login(*nobody, "", "");
+  ASSERT_TRUE(anonymous.ok());
+  EXPECT_EQ(anonymous->error().message(),
+            "connection refused: credentials required");
+  // Alice never noticed.
+  EXPECT_TRUE(alice->Ping().ok());
+}
+
+TEST_P(ManifolddAuthTest, TokenFlagAdmitsItsHolderOverNativeAndNats) {
+  absl::StatusOr<std::unique_ptr<RunningManifoldd>> broker = StartBroker(
+      {"--nats=127.0.0.1:0", "--token=t0k3n", "--failed_login_delay=0s"});
+  ASSERT_TRUE(broker.ok()) << broker.status();
+  absl::StatusOr<WireClient> holder = WireClient::Connect((*broker)->tcp());
+  ASSERT_TRUE(holder.ok());
+  absl::StatusOr<wire::ServerMessage> welcome = Login(*holder, "", "", "t0k3n");
+  ASSERT_TRUE(welcome.ok());
+  EXPECT_TRUE(welcome->has_welcome()) << welcome->DebugString();
+
+  absl::StatusOr<WireClient> wrong = WireClient::Connect((*broker)->tcp());
+  ASSERT_TRUE(wrong.ok());
+  absl::StatusOr<wire::ServerMessage> refused = Login(*wrong, "", "", "t0k3m");
+  ASSERT_TRUE(refused.ok());
+  EXPECT_EQ(refused->error().message(), "connection refused: unknown token");
+
+  // NATS: INFO says auth_required; a wrong token gets nats-server's text.
+  for (const auto& [token, expected] :
+       std::vector<std::pair<std::string, std::string>>{
+           {"t0k3n", "PONG\r\n"},
+           {"nope", "-ERR 'Authorization Violation'\r\n"}}) {
+    absl::StatusOr<WireClient> nats = WireClient::Connect((*broker)->nats());
+    ASSERT_TRUE(nats.ok());
+    ASSERT_TRUE(nats->SendRaw(absl::StrCat("CONNECT {\"verbose\":false,"
+                                           "\"auth_token\":\"",
+                                           token, "\"}\r\nPING\r\n"))
+                    .ok());
+    std::string read;
+    const absl::Time deadline = absl::Now() + absl::Seconds(5);
+    while (!absl::StrContains(read, expected) && absl::Now() < deadline) {
+      pollfd p{nats->fd(), POLLIN, 100};
+      if (::poll(&p, 1, 100) <= 0) continue;
+      char chunk[4096];
+      const ssize_t n = ::read(nats->fd(), chunk, sizeof(chunk));
+      if (n <= 0) break;
+      read.append(chunk, static_cast<size_t>(n));
+    }
+    EXPECT_THAT(read, HasSubstr("\"auth_required\":true"));
+    EXPECT_THAT(read, HasSubstr(expected)) << token;
+  }
+}
+
+TEST_P(ManifolddAuthTest, ConfiguredUsersGetTheirPermissions) {
+  const std::string config = WriteConfig(
+      absl::StrCat("auth {\n"
+                   "  users {\n"
+                   "    name: \"alice\"\n"
+                   "    password_hash: \"",
+                   Hash("alice-pw"),
+                   "\"\n"
+                   "    permissions { publish { allow: \"orders/**\" } }\n"
+                   "  }\n"
+                   "  allow_anonymous: true\n"
+                   "  anonymous_permissions { publish { deny: \"**\" } }\n"
+                   "}\n"));
+  absl::StatusOr<std::unique_ptr<RunningManifoldd>> broker =
+      StartBroker({"--config=" + config});
+  ASSERT_TRUE(broker.ok()) << broker.status();
+
+  absl::StatusOr<WireClient> guest = WireClient::Connect((*broker)->tcp());
+  ASSERT_TRUE(guest.ok());
+  ASSERT_TRUE(Login(*guest, "", "").ok());
+  ASSERT_TRUE(guest->Subscribe("orders/*").ok());
+
+  absl::StatusOr<WireClient> alice = WireClient::Connect((*broker)->tcp());
+  ASSERT_TRUE(alice.ok());
+  absl::StatusOr<wire::ServerMessage> welcome =
+      Login(*alice, "alice", "alice-pw");
+  ASSERT_TRUE(welcome.ok() && welcome->has_welcome());
+  absl::StatusOr<wire::ServerMessage> denied =
+      alice->PublishAcked("billing/1", "x");
+  ASSERT_TRUE(denied.ok());
+  EXPECT_EQ(denied->error().code(), wire::PERMISSION_DENIED);
+  EXPECT_EQ(denied->error().message(),
+            "permission denied: publish to 'billing/1' (user 'alice')");
+  ASSERT_TRUE(alice->Publish("orders/1", "o1").ok());
+  absl::StatusOr<wire::ServerMessage> delivered = guest->ReceiveSkippingPings();
+  ASSERT_TRUE(delivered.ok()) << delivered.status();
+  EXPECT_EQ(delivered->deliver().payload(), "o1");
+
+  absl::StatusOr<wire::ServerMessage> guest_publish =
+      guest->PublishAcked("orders/2", "x");
+  ASSERT_TRUE(guest_publish.ok());
+  EXPECT_EQ(guest_publish->error().code(), wire::PERMISSION_DENIED);
+}
+
+TEST_P(ManifolddAuthTest, AnAddressThatFailsTooOftenIsRefusedUnchecked) {
+  absl::StatusOr<std::unique_ptr<RunningManifoldd>> broker =
+      StartBroker({"--user=alice", "--pass=s3cret", "--failed_login_delay=0s",
+                   "--max_failed_logins=2", "--failed_login_window=1m"});
+  ASSERT_TRUE(broker.ok()) << broker.status();
+  for (int i = 0; i < 2; ++i) {
+    absl::StatusOr<WireClient> c = WireClient::Connect((*broker)->tcp());
+    ASSERT_TRUE(c.ok());
+    absl::StatusOr<wire::ServerMessage> refused = Login(*c, "alice", "guess");
+    ASSERT_TRUE(refused.ok());
+    EXPECT_EQ(refused->error().message(),
+              "connection refused: wrong user name or password");
+  }
+  // Even the right password is not checked now.
+  absl::StatusOr<WireClient> c = WireClient::Connect((*broker)->tcp());
+  ASSERT_TRUE(c.ok());
+  absl::StatusOr<wire::ServerMessage> throttled = Login(*c, "alice", "s3cret");
+  ASSERT_TRUE(throttled.ok());
+  EXPECT_EQ(throttled->error().message(),
+            "connection refused: too many failed logins from this address; "
+            "try later");
+}
+
+TEST(ManifolddAuthConfigTest, BadAuthSettingsAreOneLineErrors) {
+  const std::string directory = testing::MakeShortTempDir();
+  const std::string plain = directory + "/plain.textpb";
+  std::ofstream(plain)
+      << "auth { users { name: \"a\" password_hash: \"secret\" } }\n";
+  struct Case {
+    std::vector<std::string> args;
+    std::string error;
+  };
+  for (const Case& c : std::vector<Case>{
+           {{"--user=alice"}, "manifoldd: --user needs --pass\n"},
+           {{"--pass=x"}, "manifoldd: --pass needs --user\n"},
+           {{"--config=" + plain},
+            "manifoldd: auth: user 'a': password_hash: not a password hash: "
+            "a hash starts with '$' (make one with `manifold passwd`)\n"}}) {
+    std::vector<std::string> args = c.args;
+    args.push_back("--listen=127.0.0.1:0");
+    absl::StatusOr<Completed> run =
+        testing::RunToCompletion(ManifolddPath(), args);
+    ASSERT_TRUE(run.ok()) << run.status();
+    EXPECT_EQ(run->exit_code, 2) << args[0];
+    EXPECT_EQ(run->err, c.error);
+  }
+  std::filesystem::remove_all(directory);
+}
+
+}  // namespace
+}  // namespace manifold
