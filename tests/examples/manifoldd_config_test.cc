@@ -313,6 +313,38 @@ TEST(ServerSetupTest, NatsListenerAndRecording) {
               StartsWith("--nats: "));
 }
 
+TEST(ServerSetupTest, CredentialsTurnOnAdmission) {
+  ServerConfig config;
+  absl::StatusOr<ServerSetup> open = MakeServerSetup(config);
+  ASSERT_TRUE(open.ok());
+  EXPECT_FALSE(open->authenticate);
+  EXPECT_FALSE(open->options.broker.require_admission());
+
+  absl::StatusOr<ManifolddCommandLine> parsed =
+      Parse({"--user=alice", "--pass=x", "--allow_anonymous",
+             "--max_failed_logins=3", "--failed_login_delay=250ms"});
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ(parsed->config.user(), "alice");
+  EXPECT_TRUE(parsed->config.auth().allow_anonymous());
+  EXPECT_EQ(parsed->config.auth().max_failed_logins(), 3u);
+  EXPECT_EQ(parsed->config.auth().failed_login_delay_ms(), 250u);
+  absl::StatusOr<ServerSetup> setup = MakeServerSetup(parsed->config);
+  ASSERT_TRUE(setup.ok());
+  EXPECT_TRUE(setup->authenticate);
+  EXPECT_TRUE(setup->options.broker.require_admission());
+
+  // Permissions are for the file only: no flag reaches into them.
+  EXPECT_EQ(Parse({"--read_sys"}).status().message(),
+            "unknown flag --read_sys (--help lists them)");
+  const std::string help = ManifolddHelp();
+  for (const char* flag : {"--user=NAME", "--pass=PASSWORD", "--token=TOKEN",
+                           "--allow_anonymous", "--max_failed_logins=N"}) {
+    EXPECT_THAT(help, HasSubstr(flag));
+  }
+  config.set_pass("x");
+  EXPECT_EQ(MakeServerSetup(config).status().message(), "--pass needs --user");
+}
+
 TEST(ManifolddConfigFileTest, WebSettingsComeFromTheFileAndFlags) {
   const std::string path = WriteFile("web.textpb", R"(
     http: "127.0.0.1:0"
