@@ -65,6 +65,14 @@ absl::Status Broker::Admit(ConnectionId id, Grant grant, absl::Time now) {
   return admitted;
 }
 
+void Broker::Regrant(absl::FunctionRef<std::shared_ptr<const PermissionSet>(
+                         absl::string_view user)>
+                         permissions_of,
+                     absl::Time now) {
+  core_->Regrant(permissions_of, now);
+  core_->FinishTurns();
+}
+
 absl::Status Broker::Refuse(ConnectionId id, absl::string_view reason,
                             absl::Time now) {
   return Refuse(id, reason, now, absl::ZeroDuration());

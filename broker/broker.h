@@ -78,6 +78,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -159,6 +160,21 @@ class Broker {
   // Returns NOT_FOUND if `id` is not waiting for admission.
   absl::Status Admit(ConnectionId id, Grant grant, absl::Time now);
 
+  // Gives every admitted connection (and session) new permissions, as a
+  // reloaded configuration says: `permissions_of(user)` for the user it was
+  // admitted as (nullptr: unchecked from now on). Later operations are
+  // checked against them. What a connection already holds is checked again:
+  // a subscription the new permissions do not allow ends (the client gets a
+  // non-fatal PERMISSION_DENIED Error naming it, with its subscription_id,
+  // and a SubscriptionRemoved event with the reason follows), and so does a
+  // service (its pending requests get SERVER_GONE, a ServiceRemoved event
+  // follows); the receive filters of the others are rebuilt. Nobody is
+  // disconnected. Connections still waiting for admission are not touched.
+  void Regrant(absl::FunctionRef<
+                   std::shared_ptr<const PermissionSet>(absl::string_view user)>
+                   permissions_of,
+               absl::Time now);
+
   // Rejects a connection waiting for admission: it gets a fatal REFUSED error
   // naming `reason`, then closes. Returns NOT_FOUND if `id` is not waiting.
   absl::Status Refuse(ConnectionId id, absl::string_view reason,
@@ -169,8 +185,8 @@ class Broker {
   // guesses credentials without a thread or timer of the embedder's. The
   // delay replaces the handshake timeout. A later Admit or Refuse of `id`
   // returns NOT_FOUND. A delay of zero or less refuses at once.
-  absl::Status Refuse(ConnectionId id, absl::string_view reason,
-                      absl::Time now, absl::Duration delay);
+  absl::Status Refuse(ConnectionId id, absl::string_view reason, absl::Time now,
+                      absl::Duration delay);
 
   // --- Driving ---------------------------------------------------------------
 

@@ -23,6 +23,7 @@
 #include "absl/base/optimization.h"
 #include "absl/container/btree_set.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
@@ -65,6 +66,10 @@ class BrokerCore {
   absl::Status Admit(ConnectionId id, Grant grant, absl::Time now);
   absl::Status Refuse(ConnectionId id, absl::string_view reason,
                       absl::Time now, absl::Duration delay);
+  void Regrant(absl::FunctionRef<std::shared_ptr<const PermissionSet>(
+                   absl::string_view user)>
+                   permissions_of,
+               absl::Time now);
   void Process(absl::Time now);
   void Tick(absl::Time now);
   std::optional<absl::Time> NextDeadline() const { return timers_.Next(); }
@@ -224,7 +229,10 @@ class BrokerCore {
   // `c` kept others waiting past max_stall.
   void OnStallTimeout(ConnectionCore& c);
   void NotifyNoResponders(ConnectionCore& publisher, const PublishOp& publish);
-  void RemoveSubscription(Subscription& sub, bool emit_event);
+  // `reason`: why the broker ended it, for the event; empty when the client
+  // did.
+  void RemoveSubscription(Subscription& sub, bool emit_event,
+                          absl::string_view reason = "");
 
   // Access control (access.cc), for connections admitted with permissions;
   // callers test ConnectionCore::permissions_ first, so unchecked
@@ -233,6 +241,9 @@ class BrokerCore {
   bool PublishPermitted(ConnectionCore& c, const PublishOp& publish);
   bool Permitted(ConnectionCore& c, AccessOperation operation,
                  absl::string_view topic, uint64_t op_id);
+  // Checks what `c` holds against its (new) permissions; see
+  // Broker::Regrant.
+  void RecheckHoldings(ConnectionCore& c);
 
   // Services.
   void RemoveService(const std::string& topic, absl::string_view why,

@@ -143,7 +143,8 @@ void BrokerCore::HandleUnsubscribeByPattern(
   }
 }
 
-void BrokerCore::RemoveSubscription(Subscription& sub, bool emit_event) {
+void BrokerCore::RemoveSubscription(Subscription& sub, bool emit_event,
+                                    absl::string_view reason) {
   wire::BrokerEvent event;
   if (emit_event) {
     wire::SubscriptionRemoved* removed = event.mutable_subscription_removed();
@@ -151,6 +152,7 @@ void BrokerCore::RemoveSubscription(Subscription& sub, bool emit_event) {
     removed->set_subscription_id(sub.id.value());
     removed->set_pattern(sub.pattern);
     removed->set_queue_group(sub.queue_group);
+    removed->set_reason(std::string(reason));
   }
   --stats_.subscriptions;
   if (ABSL_PREDICT_FALSE(sub.filter != nullptr)) --filtered_subscriptions_;

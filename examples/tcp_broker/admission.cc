@@ -68,14 +68,28 @@ Admission::Admission(std::unique_ptr<Authenticator> authenticator,
     : authenticator_(std::move(authenticator)),
       throttle_(ThrottleOptions(auth)),
       failure_delay_(absl::Milliseconds(auth.failed_login_delay_ms())),
-      cache_key_(std::move(cache_key)) {}
+      cache_key_(std::move(cache_key)) {
+  Permissions none;
+  for (TopicRules* rules : {none.mutable_publish(), none.mutable_subscribe(),
+                            none.mutable_serve(), none.mutable_request()}) {
+    rules->add_deny("**");
+  }
+  nothing_ = *PermissionSet::Compile(none);
+}
 
-absl::Status Admission::Reload(const AuthConfig& auth) {
+absl::Status Admission::Reload(const AuthConfig& auth, BrokerDriver& driver) {
   absl::StatusOr<std::unique_ptr<Authenticator>> authenticator =
       Authenticator::Create(auth, cache_key_);
   if (!authenticator.ok()) return authenticator.status();
   authenticator_ = *std::move(authenticator);
   failure_delay_ = absl::Milliseconds(auth.failed_login_delay_ms());
+  const auto by_user = authenticator_->PermissionsByUser();
+  driver.Regrant(
+      [&](absl::string_view user) -> std::shared_ptr<const PermissionSet> {
+        if (user.empty()) return authenticator_->anonymous_permissions();
+        auto it = by_user.find(user);
+        return it != by_user.end() ? it->second : nothing_;
+      });
   return absl::OkStatus();
 }
 

@@ -78,9 +78,13 @@ class Admission {
   // Admits or refuses the connection `pending` names, through `driver`.
   void OnPending(const wire::ConnectionPending& pending, BrokerDriver& driver);
 
-  // Takes a changed configuration for later logins (the throttle keeps its
-  // counts). Returns the Authenticator's error, keeping the old one.
-  absl::Status Reload(const AuthConfig& auth);
+  // Takes a changed configuration (SIGHUP): later logins are checked against
+  // it (the throttle keeps its counts), and every admitted connection gets
+  // its user's new permissions through `driver` (BrokerDriver::Regrant:
+  // what they no longer allow ends, nobody is disconnected). A user no
+  // longer configured keeps its connections but may do nothing more.
+  // Returns the Authenticator's error and changes nothing then.
+  absl::Status Reload(const AuthConfig& auth, BrokerDriver& driver);
 
   // The Authenticator in use (for applying reloaded permissions).
   const Authenticator& authenticator() const { return *authenticator_; }
@@ -96,6 +100,8 @@ class Admission {
   std::string cache_key_;
   CertificateNames certificate_names_;
   Counters counters_;
+  // What a connection of a user who is no longer configured may do: nothing.
+  std::shared_ptr<const PermissionSet> nothing_;
 };
 
 }  // namespace manifold

@@ -29,6 +29,7 @@
 #include "core/config/config_file.h"
 #include "examples/tcp_broker/admission.h"
 #include "examples/tcp_broker/manifoldd_config.h"
+#include "examples/tcp_broker/reload_signal.h"
 #include "examples/tcp_broker/shutdown_signals.h"
 #include "transports/driver/recording_observer.h"
 #include "transports/loops/event_loops.h"
@@ -69,6 +70,67 @@ absl::StatusOr<std::string> RandomBytes(size_t n) {
     return absl::InternalError("no random bytes from OpenSSL");
   }
   return bytes;
+}
+
+// SIGHUP: reads the configuration again (the same --config file and flags)
+// and applies what can change while running: users, tokens, permissions and
+// the login throttle's settings. Anything else needs a restart.
+void Reload(absl::Span<const char* const> args,
+            const manifold::ServerConfig& running,
+            manifold::Admission* admission, manifold::BrokerDriver& driver,
+            const manifold::Logger& log) {
+  absl::StatusOr<manifold::ManifolddCommandLine> reread =
+      manifold::ParseManifolddCommandLine(args);
+  if (!reread.ok()) {
+    log.Log(manifold::LogLevel::kError,
+            absl::StrCat("reload failed, the running configuration stays: ",
+                         reread.status().message()));
+    return;
+  }
+  const bool wants_auth = manifold::AuthenticationConfigured(reread->config);
+  if (wants_auth != (admission != nullptr)) {
+    log.Log(manifold::LogLevel::kError,
+            "reload failed, the running configuration stays: turning "
+            "authentication on or off needs a restart");
+    return;
+  }
+  if (admission != nullptr) {
+    absl::StatusOr<std::string> salt =
+        RandomBytes(manifold::kPasswordSaltBytes);
+    absl::StatusOr<manifold::AuthConfig> auth =
+        salt.ok() ? manifold::EffectiveAuthConfig(reread->config, *salt)
+                  : absl::StatusOr<manifold::AuthConfig>(salt.status());
+    absl::Status reloaded =
+        auth.ok() ? admission->Reload(*auth, driver) : auth.status();
+    if (!reloaded.ok()) {
+      log.Log(manifold::LogLevel::kError,
+              absl::StrCat("reload failed, the running configuration stays: "
+                           "auth: ",
+                           reloaded.message()));
+      return;
+    }
+  }
+  manifold::ServerConfig unchanged = reread->config;
+  unchanged.clear_auth();
+  unchanged.clear_user();
+  unchanged.clear_pass();
+  unchanged.clear_token();
+  manifold::ServerConfig before = running;
+  before.clear_auth();
+  before.clear_user();
+  before.clear_pass();
+  before.clear_token();
+  log.Log(
+      manifold::LogLevel::kInfo,
+      absl::StrCat("reloaded the configuration",
+                   admission != nullptr
+                       ? absl::StrCat(": ", reread->config.auth().users_size(),
+                                      " configured users")
+                       : "",
+                   before.SerializeAsString() == unchanged.SerializeAsString()
+                       ? ""
+                       : "; other changed settings take effect at the "
+                         "next restart"));
 }
 
 // With authentication configured: who checks each login.
@@ -127,6 +189,14 @@ int main(int argc, char** argv) {
           }
         };
   }
+  const manifold::Logger log = config->options.driver.logger;
+  const absl::Span<const char* const> args =
+      absl::MakeConstSpan(argv + 1, argc > 0 ? argc - 1 : 0);
+  config->options.driver.before_turn = [&](manifold::BrokerDriver& driver) {
+    if (manifold::TakeReloadRequest()) {
+      Reload(args, command_line->config, admission.get(), driver, log);
+    }
+  };
   std::unique_ptr<manifold::RecordingObserver> recorder;
   if (!config->record_path.empty()) {
     recorder = std::make_unique<manifold::RecordingObserver>(
@@ -155,6 +225,7 @@ int main(int argc, char** argv) {
   }
 
   manifold::InstallShutdownSignals(**server);
+  manifold::InstallReloadSignal(**server);
   std::printf("manifoldd listening on %s, loop %s\n",
               absl::StrJoin(places, ", ").c_str(), config->loop.c_str());
   std::fflush(stdout);

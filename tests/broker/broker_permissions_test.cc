@@ -315,6 +315,100 @@ TEST(BrokerPermissionsTest, ServeAndRequestAreChecked) {
   EXPECT_FALSE(server.closed());
 }
 
+// --- Regrant: a reloaded configuration -------------------------------------
+
+TEST(BrokerPermissionsTest, RegrantEndsWhatIsNoLongerAllowedAndKeepsTheRest) {
+  BrokerHarness h(AdmissionOptions());
+  TestClient& alice = Admitted(h, "alice", Grant{"alice", Compile("")});
+  TestClient& server = Admitted(h, "server", Grant{"svc", Compile("")});
+  TestClient& requester = Unchecked(h, "requester");
+  TestClient& publisher = Unchecked(h, "publisher");
+  alice.Subscribe("orders/**");
+  const SubscriptionId news = alice.Subscribe("news/*");
+  ASSERT_TRUE(server.Serve("billing/refund").has_ack());
+  ASSERT_TRUE(server.Serve("billing/invoice").has_ack());
+  const uint64_t pending = requester.Request("billing/refund", "r");
+  ASSERT_TRUE(server.Next().has_request());
+  h.TakeEvents();
+
+  // The new configuration: alice may no longer read news nor the audit
+  // trail; svc may serve invoices only. Everyone else stays as they were.
+  const auto alice_now =
+      Compile(R"pb(subscribe { allow: "orders/**" deny: "orders/*/audit" })pb");
+  const auto svc_now = Compile(R"pb(serve { allow: "billing/invoice" })pb");
+  h.broker().Regrant(
+      [&](absl::string_view user) -> std::shared_ptr<const PermissionSet> {
+        if (user == "alice") return alice_now;
+        if (user == "svc") return svc_now;
+        return nullptr;
+      },
+      h.now());
+  h.Pump();
+
+  wire::ServerMessage ended = alice.Next();
+  ASSERT_TRUE(ended.has_error()) << ended.DebugString();
+  EXPECT_EQ(ended.error().code(), wire::PERMISSION_DENIED);
+  EXPECT_FALSE(ended.error().fatal());
+  EXPECT_EQ(ended.error().subscription_id(), news.value());
+  EXPECT_EQ(ended.error().message(),
+            absl::StrCat("subscription ", news.ToString(),
+                         " ended: permission denied: subscribe to 'news/*' "
+                         "(user 'alice')"));
+  wire::ServerMessage stopped = server.Next();
+  EXPECT_EQ(stopped.error().message(),
+            "serving 'billing/refund' ended: permission denied: serve "
+            "'billing/refund' (user 'svc')");
+  // The request in flight to the service that ended gets SERVER_GONE.
+  wire::ServerMessage gone = requester.Next();
+  EXPECT_EQ(gone.response().op_id(), pending);
+  EXPECT_EQ(gone.response().status(), wire::SERVER_GONE);
+
+  bool saw_subscription_removed = false;
+  bool saw_service_removed = false;
+  for (const wire::BrokerEvent& e : h.TakeEvents()) {
+    if (e.has_subscription_removed()) {
+      saw_subscription_removed = true;
+      EXPECT_EQ(e.subscription_removed().subscription_id(), news.value());
+      EXPECT_THAT(e.subscription_removed().reason(),
+                  HasSubstr("subscribe to 'news/*'"));
+    }
+    if (e.has_service_removed()) {
+      saw_service_removed = true;
+      EXPECT_EQ(e.service_removed().topic(), "billing/refund");
+    }
+  }
+  EXPECT_TRUE(saw_subscription_removed);
+  EXPECT_TRUE(saw_service_removed);
+
+  // What stays allowed keeps working, with the new filter in force.
+  publisher.Publish("orders/eu/new", "new");
+  publisher.Publish("orders/eu/audit", "audit");
+  publisher.Publish("news/today", "news");
+  EXPECT_EQ(Received(alice), (std::vector<std::string>{"new"}));
+  EXPECT_FALSE(alice.closed());
+  EXPECT_FALSE(server.closed());
+  requester.Request("billing/invoice", "i");
+  EXPECT_TRUE(server.Next().has_request());
+  // Operations from now on are checked against the new permissions.
+  EXPECT_EQ(alice.TrySubscribe("news/*").error().code(),
+            wire::PERMISSION_DENIED);
+}
+
+TEST(BrokerPermissionsTest, RegrantToNothingUncheckedLiftsFilters) {
+  BrokerHarness h(AdmissionOptions());
+  TestClient& bob = Admitted(
+      h, "bob",
+      Grant{"bob", Compile(R"pb(subscribe { deny: "orders/*/audit" })pb")});
+  TestClient& publisher = Unchecked(h, "publisher");
+  bob.Subscribe("orders/**");
+  publisher.Publish("orders/eu/audit", "hidden");
+  EXPECT_TRUE(Received(bob).empty());
+  h.broker().Regrant([](absl::string_view) { return nullptr; }, h.now());
+  h.Pump();
+  publisher.Publish("orders/eu/audit", "visible");
+  EXPECT_EQ(Received(bob), (std::vector<std::string>{"visible"}));
+}
+
 TEST(BrokerPermissionsTest, PublishWithReplyToAServedTopicNeedsRequest) {
   BrokerHarness h(AdmissionOptions());
   TestClient& server = Unchecked(h, "server");

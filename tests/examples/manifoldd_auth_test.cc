@@ -3,6 +3,7 @@
 // event loop this build has.
 
 #include <poll.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -223,6 +224,69 @@ TEST_P(ManifolddAuthTest, AnAddressThatFailsTooOftenIsRefusedUnchecked) {
   EXPECT_EQ(throttled->error().message(),
             "connection refused: too many failed logins from this address; "
             "try later");
+}
+
+TEST_P(ManifolddAuthTest,
+       SighupAppliesChangedUsersAndPermissionsToLiveClients) {
+  const std::string alice_hash = Hash("alice-pw");
+  auto config_text = [&](absl::string_view alice_rules,
+                         absl::string_view more_users) {
+    return absl::StrCat("auth {\n  users { name: \"alice\" password_hash: \"",
+                        alice_hash, "\" permissions { ", alice_rules, " } }\n",
+                        more_users, "}\n");
+  };
+  const std::string config = WriteConfig(
+      config_text("subscribe { allow: \"news/*\" allow: \"orders/*\" }", ""));
+  absl::StatusOr<std::unique_ptr<RunningManifoldd>> broker =
+      StartBroker({"--config=" + config});
+  ASSERT_TRUE(broker.ok()) << broker.status();
+  absl::StatusOr<WireClient> alice = WireClient::Connect((*broker)->tcp());
+  ASSERT_TRUE(alice.ok());
+  ASSERT_TRUE(Login(*alice, "alice", "alice-pw")->has_welcome());
+  absl::StatusOr<uint64_t> news = alice->Subscribe("news/*");
+  ASSERT_TRUE(news.ok());
+  ASSERT_TRUE(alice->Subscribe("orders/*").ok());
+
+  // Alice loses news; bob appears.
+  WriteConfig(
+      config_text("subscribe { allow: \"orders/*\" }",
+                  absl::StrCat("  users { name: \"bob\" password_hash: \"",
+                               Hash("bob-pw"), "\" }\n")));
+  ASSERT_EQ(::kill((*broker)->pid(), SIGHUP), 0);
+  absl::StatusOr<wire::ServerMessage> ended = alice->ReceiveSkippingPings();
+  ASSERT_TRUE(ended.ok()) << ended.status();
+  EXPECT_EQ(ended->error().code(), wire::PERMISSION_DENIED);
+  EXPECT_EQ(ended->error().subscription_id(), *news);
+  EXPECT_FALSE(ended->error().fatal());
+  EXPECT_TRUE(alice->Ping().ok());
+
+  absl::StatusOr<WireClient> bob = WireClient::Connect((*broker)->tcp());
+  ASSERT_TRUE(bob.ok());
+  ASSERT_TRUE(Login(*bob, "bob", "bob-pw")->has_welcome());
+  ASSERT_TRUE(bob->Publish("orders/1", "o").ok());
+  ASSERT_TRUE(bob->Publish("news/1", "n").ok());
+  absl::StatusOr<wire::ServerMessage> delivered = alice->ReceiveSkippingPings();
+  ASSERT_TRUE(delivered.ok()) << delivered.status();
+  EXPECT_EQ(delivered->deliver().payload(), "o");
+
+  EXPECT_THAT((*broker)->Log(),
+              HasSubstr("reloaded the configuration: 2 configured users"));
+
+  // A configuration that does not load leaves the running one in place.
+  WriteConfig("auth { users { name: \"x\" password_hash: \"plain\" } }\n");
+  ASSERT_EQ(::kill((*broker)->pid(), SIGHUP), 0);
+  const absl::Time deadline = absl::Now() + absl::Seconds(5);
+  while (!absl::StrContains((*broker)->Log(), "reload failed") &&
+         absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  EXPECT_THAT((*broker)->Log(),
+              HasSubstr("reload failed, the running configuration stays: "
+                        "auth: user 'x': password_hash: not a password hash"));
+  absl::StatusOr<WireClient> bob_again = WireClient::Connect((*broker)->tcp());
+  ASSERT_TRUE(bob_again.ok());
+  EXPECT_TRUE(Login(*bob_again, "bob", "bob-pw")->has_welcome());
+  EXPECT_TRUE(alice->Ping().ok());
 }
 
 TEST(ManifolddAuthConfigTest, BadAuthSettingsAreOneLineErrors) {

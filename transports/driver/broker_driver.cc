@@ -162,7 +162,15 @@ void BrokerDriver::OnWriteDone(ConnectionId id,
 // ---------------------------------------------------------------------------
 // Turns
 
+void BrokerDriver::Regrant(
+    absl::FunctionRef<
+        std::shared_ptr<const PermissionSet>(absl::string_view user)>
+        permissions_of) {
+  broker_.Regrant(permissions_of, Now());
+}
+
 std::optional<absl::Time> BrokerDriver::RunTurn() {
+  if (options_.before_turn) options_.before_turn(*this);
   const absl::Time now = Now();
   if (options_.observer != nullptr) options_.observer->OnTurn(now);
   broker_.Process(now);

@@ -95,6 +95,8 @@ namespace manifold {
 // readings mean anything.
 absl::Time MonotonicNow();
 
+class BrokerDriver;
+
 struct DriverOptions {
   // Reads the current time for the Broker. Must never go backwards. Tests
   // pass a fake clock.
@@ -104,6 +106,10 @@ struct DriverOptions {
   // Called with each broker event, after it is logged, from inside RunTurn().
   // May call the driver's Admit() and Refuse().
   std::function<void(const wire::BrokerEvent&)> on_event;
+  // Called at the start of every RunTurn(), on the loop's thread, with the
+  // driver: where a program acts on what a signal asked for (see
+  // SocketServer::Wake). May call Admit(), Refuse() and Regrant().
+  std::function<void(BrokerDriver&)> before_turn;
   // Sees every link and every byte; see driver_observer.h. Not owned; must
   // outlive the driver.
   DriverObserver* observer = nullptr;
@@ -170,6 +176,12 @@ class BrokerDriver {
   // for admission.
   absl::Status Refuse(ConnectionId id, absl::string_view reason,
                       absl::Duration delay = absl::ZeroDuration());
+
+  // Gives admitted connections new permissions (see Broker::Regrant), at
+  // the driver's time.
+  void Regrant(absl::FunctionRef<
+               std::shared_ptr<const PermissionSet>(absl::string_view user)>
+                   permissions_of);
 
   // Reads DriverOptions::clock.
   absl::Time Now() const { return options_.clock(); }

@@ -70,6 +70,11 @@ void EpollServer::RequestShutdown() {
   epoll_.Wake();
 }
 
+void EpollServer::Wake() {
+  // Async-signal-safe: a write().
+  epoll_.Wake();
+}
+
 absl::Status EpollServer::Run() {
   bool shutting_down = false;
   std::optional<absl::Time> wakeup = driver_.RunTurn();

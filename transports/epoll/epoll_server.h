@@ -81,6 +81,7 @@ class EpollServer final : public SocketServer, private LinkIo {
   absl::StatusOr<Endpoint> Listen(ListenerConfig config) override;
   absl::Status Run() override;
   void RequestShutdown() override;
+  void Wake() override;
   BrokerDriver& driver() override { return driver_; }
 
  private:

@@ -144,6 +144,12 @@ void IoUringServer::RequestShutdown() {
   [[maybe_unused]] ssize_t ignored = ::write(wake_fd_.get(), &one, sizeof(one));
 }
 
+void IoUringServer::Wake() {
+  // Async-signal-safe: a write().
+  const uint64_t one = 1;
+  [[maybe_unused]] ssize_t ignored = ::write(wake_fd_.get(), &one, sizeof(one));
+}
+
 // ---------------------------------------------------------------------------
 // The loop
 

@@ -92,6 +92,7 @@ class IoUringServer final : public SocketServer, private LinkIo {
   absl::StatusOr<Endpoint> Listen(ListenerConfig config) override;
   absl::Status Run() override;
   void RequestShutdown() override;
+  void Wake() override;
   BrokerDriver& driver() override { return driver_; }
 
   // The ring's setup flags, e.g. "SINGLE_ISSUER DEFER_TASKRUN SUBMIT_ALL".

@@ -96,6 +96,12 @@ class SocketServer {
   // signal handler; repeated calls change nothing.
   virtual void RequestShutdown() = 0;
 
+  // Makes Run() take a turn soon even when nothing else happens, so that
+  // DriverOptions::before_turn sees what a signal handler or another thread
+  // asked for (a configuration reload). Safe from any thread and from a
+  // signal handler.
+  virtual void Wake() = 0;
+
   // The driver and its Broker. Use only on the loop's thread (e.g. inside
   // DriverOptions::on_event), or while Run() is not running.
   virtual BrokerDriver& driver() = 0;

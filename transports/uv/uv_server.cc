@@ -136,6 +136,12 @@ void UvServer::RequestShutdown() {
   [[maybe_unused]] ssize_t ignored = ::write(wake_fd_.get(), &one, sizeof(one));
 }
 
+void UvServer::Wake() {
+  // Async-signal-safe: a write().
+  const uint64_t one = 1;
+  [[maybe_unused]] ssize_t ignored = ::write(wake_fd_.get(), &one, sizeof(one));
+}
+
 // ---------------------------------------------------------------------------
 // The loop
 
@@ -468,7 +474,7 @@ void UvServer::WakeCallback(uv_poll_t* poll, int status, int events) {
   uint64_t count;
   [[maybe_unused]] ssize_t ignored =
       ::read(server->wake_fd_.get(), &count, sizeof(count));
-  server->Turn();  // starts the shutdown
+  server->Turn();  // starts a shutdown, runs DriverOptions::before_turn
 }
 
 void UvServer::TimerCallback(uv_timer_t* timer) {

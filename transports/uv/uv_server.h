@@ -83,6 +83,7 @@ class UvServer final : public SocketServer, private LinkIo {
   absl::StatusOr<Endpoint> Listen(ListenerConfig config) override;
   absl::Status Run() override;
   void RequestShutdown() override;
+  void Wake() override;
   BrokerDriver& driver() override { return driver_; }
 
  private:
