@@ -289,6 +289,46 @@ TEST_P(ManifolddAuthTest,
   EXPECT_TRUE(alice->Ping().ok());
 }
 
+std::string SecureConfigPath() {
+#ifdef MANIFOLDD_SECURE_CONFIG
+  return MANIFOLDD_SECURE_CONFIG;
+#else
+  const char* path = std::getenv("MANIFOLDD_SECURE_CONFIG");
+  return path != nullptr ? path : "examples/tcp_broker/secure.textpb";
+#endif
+}
+
+TEST_P(ManifolddAuthTest, TheSecureExampleWorksAsItsCommentsSay) {
+  absl::StatusOr<std::unique_ptr<RunningManifoldd>> broker =
+      StartBroker({"--config=" + SecureConfigPath(), "--nats=127.0.0.1:0",
+                   "--failed_login_delay=0s"});
+  ASSERT_TRUE(broker.ok()) << broker.status();
+  absl::StatusOr<WireClient> alice = WireClient::Connect((*broker)->tcp());
+  ASSERT_TRUE(alice.ok());
+  ASSERT_TRUE(Login(*alice, "alice", "alice-example-password")->has_welcome());
+  absl::StatusOr<WireClient> dashboard = WireClient::Connect((*broker)->tcp());
+  ASSERT_TRUE(dashboard.ok());
+  ASSERT_TRUE(Login(*dashboard, "", "", "example-dashboard-token-change-me")
+                  ->has_welcome());
+  ASSERT_TRUE(dashboard->Subscribe("orders/**").ok());
+  EXPECT_EQ(dashboard->PublishAcked("orders/1", "x")->error().code(),
+            wire::PERMISSION_DENIED);
+  EXPECT_EQ(alice->PublishAcked("orders/eu/audit", "x")->error().message(),
+            "permission denied: publish to 'orders/eu/audit' (user 'alice')");
+  ASSERT_TRUE(alice->Publish("orders/eu/new", "o").ok());
+  absl::StatusOr<wire::ServerMessage> m = dashboard->ReceiveSkippingPings();
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_EQ(m->deliver().payload(), "o");
+
+  absl::StatusOr<WireClient> ops = WireClient::Connect((*broker)->tcp());
+  ASSERT_TRUE(ops.ok());
+  ASSERT_TRUE(Login(*ops, "ops", "ops-example-password")->has_welcome());
+  absl::StatusOr<WireClient> nobody = WireClient::Connect((*broker)->tcp());
+  ASSERT_TRUE(nobody.ok());
+  EXPECT_EQ(Login(*nobody, "", "")->error().message(),
+            "connection refused: credentials required");
+}
+
 TEST(ManifolddAuthConfigTest, BadAuthSettingsAreOneLineErrors) {
   const std::string directory = testing::MakeShortTempDir();
   const std::string plain = directory + "/plain.textpb";
