@@ -80,6 +80,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "broker/http/bayeux.h"
+#include "broker/http/http_credentials.h"
 #include "broker/http/http_options.h"
 #include "broker/http/websocket_link.h"
 #include "broker/protocol_codec.h"
@@ -185,6 +186,9 @@ class HttpCodec final : public ProtocolCodec {
   void FailPendingAnswers(int status, absl::string_view code,
                           absl::string_view message);
   absl::Status FatalHttp(int status, wire::Code code, std::string message);
+  // Answers every waiting request as refused by admission: 401 with the
+  // challenges, a Bayeux reply "401::<reason>" for Bayeux requests.
+  void RefusePendingAnswers(absl::string_view message);
   void EncodeHttp(const wire::ServerMessage& message, OutboundBuffer& out);
 
   // Bayeux.
@@ -212,6 +216,9 @@ class HttpCodec final : public ProtocolCodec {
   void BeginInnerOutput(OutboundBuffer& out);
   void EndInnerOutput(OutboundBuffer& out);
   void MoveLocalOutput(OutboundBuffer& out);
+  // Gives a Hello the inner protocol decoded the upgrade's credentials,
+  // unless it carries its own.
+  void FillInnerHello(Operation& op) const;
 
   uint64_t NextOpId() { return ++last_op_id_; }
 
@@ -233,6 +240,10 @@ class HttpCodec final : public ProtocolCodec {
   std::deque<Answer> answers_;
   bool hello_sent_ = false;
   std::string client_name_;
+  // The Authorization header of the request being planned, and the
+  // credentials the connection's Hello carries (http_credentials.h).
+  ClientCredentials request_credentials_;
+  ClientCredentials hello_credentials_;
   // The HTTP status for the fatal error Decode() or Tick() just returned.
   int fatal_status_ = 0;
 
@@ -268,6 +279,7 @@ class HttpCodec final : public ProtocolCodec {
   // Bayeux over a WebSocket: batches waiting for the broker, answered as
   // each completes (a held connect does not hold the others back).
   bool bayeux_ws_ = false;
+  bool bayeux_hello_due_ = false;  // the link's Hello goes with its first batch
   std::deque<std::unique_ptr<BayeuxBatch>> bayeux_batches_;
   std::string bayeux_text_;
 
