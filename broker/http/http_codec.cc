@@ -19,12 +19,12 @@
 #include "broker/nats/nats_codec.h"
 #include "broker/sys_topics.h"
 #include "core/http/json_messages.h"
-#include "core/nats/errors.h"
 #include "core/http/prometheus.h"
 #include "core/http/query.h"
 #include "core/http/response.h"
 #include "core/http/sse.h"
 #include "core/http/websocket_handshake.h"
+#include "core/nats/errors.h"
 #include "core/status.h"
 #include "core/topic.h"
 #include "google/protobuf/struct.pb.h"
@@ -980,8 +980,8 @@ void HttpCodec::RefusePendingAnswers(absl::string_view message) {
     response.close = a->close;
     response.headers = Challenges();
     http::AppendResponse(401, kJson,
-                         http::JsonErrorBody("REFUSED", 401, message),
-                         response, a->bytes);
+                         http::JsonErrorBody("REFUSED", 401, message), response,
+                         a->bytes);
   }
 }
 

@@ -63,8 +63,7 @@ absl::StatusOr<ClientCredentials> CredentialsFromRequest(
     const http::HttpRequest& request);
 
 // The WWW-Authenticate challenges a 401 answer carries.
-inline constexpr absl::string_view kBasicChallenge =
-    "Basic realm=\"manifold\"";
+inline constexpr absl::string_view kBasicChallenge = "Basic realm=\"manifold\"";
 inline constexpr absl::string_view kBearerChallenge =
     "Bearer realm=\"manifold\"";
 
