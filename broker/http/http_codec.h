@@ -36,6 +36,17 @@
 // (kLocal). Each operation is charged at least one byte of its request, the
 // last one the rest, so Decode() keeps the ProtocolCodec contract.
 //
+// Credentials (http_credentials.h): the Authorization header (Bearer: the
+// token; Basic: user and password) of the request that says the
+// connection's Hello goes into it, for the embedder's admission; a WebSocket
+// client's own Hello (or NATS CONNECT) keeps its credentials if it has any,
+// and a Bayeux handshake's ext.auth stands in when there is no header. A
+// malformed header is 400; other credentials later on the same connection
+// are 401 and close. A refusal answers waiting requests with 401 and
+// WWW-Authenticate challenges (Basic and Bearer), Bayeux requests with a
+// "401::<reason>" reply, and a WebSocket with its protocol's refusal, then
+// a close.
+//
 // Answers come back in request order (pipelining): a request answered early
 // waits behind one still waiting for its service. Status codes: a bad topic
 // or argument 400, a reserved topic 403, unknown path 404, wrong method 405
