@@ -333,6 +333,7 @@ absl::StatusOr<size_t> HttpCodec::EmitStep(Operation& op) {
       hello->set_protocol_version(wire::PROTOCOL_VERSION_1);
       hello->set_client_name(client_name_);
       hello_credentials_.FillHello(*hello);
+      ForgetCredentials();
       break;
     }
     case Step::Kind::kPublish: {
@@ -430,7 +431,7 @@ void HttpCodec::PlanRequest() {
     return;
   }
   if (hello_sent_ && !credentials->empty() &&
-      *credentials != hello_credentials_) {
+      credentials->Digest() != hello_digest_) {
     // The connection acts with the grant its first credentials earned; a
     // request that presents others (a proxy reusing the connection for
     // another user) must not run with it.
@@ -1356,10 +1357,17 @@ absl::StatusOr<size_t> HttpCodec::DecodeWebSocket(absl::string_view input,
                        "WebSocket input has more operations than bytes");
 }
 
-void HttpCodec::FillInnerHello(Operation& op) const {
+void HttpCodec::FillInnerHello(Operation& op) {
   if (op.kind == Operation::Kind::kMessage && op.message.has_hello()) {
     hello_credentials_.FillHello(*op.message.mutable_hello());
+    ForgetCredentials();
   }
+}
+
+void HttpCodec::ForgetCredentials() {
+  hello_digest_ = hello_credentials_.Digest();
+  hello_credentials_ = ClientCredentials();
+  request_credentials_ = ClientCredentials();
 }
 
 void HttpCodec::MoveLocalOutput(OutboundBuffer& out) {
@@ -1435,7 +1443,7 @@ void HttpCodec::EncodeWebSocket(const wire::ServerMessage& message,
   }
   std::string reason =
       fatal ? message.error().message() : message.goodbye().message();
-  if (code == wire::REFUSED && inner_is_stream_ && name_ == "nats-ws") {
+  if (code == wire::REFUSED && name_ == "nats-ws") {
     // As nats-server: the refusal's reason stays in the broker's logs.
     reason = std::string(nats::kAuthorizationViolation);
   }

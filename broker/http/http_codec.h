@@ -229,7 +229,10 @@ class HttpCodec final : public ProtocolCodec {
   void MoveLocalOutput(OutboundBuffer& out);
   // Gives a Hello the inner protocol decoded the upgrade's credentials,
   // unless it carries its own.
-  void FillInnerHello(Operation& op) const;
+  void FillInnerHello(Operation& op);
+  // Once a Hello carries them: keeps only their digest, as the broker
+  // keeps no credentials past admission.
+  void ForgetCredentials();
 
   uint64_t NextOpId() { return ++last_op_id_; }
 
@@ -251,10 +254,12 @@ class HttpCodec final : public ProtocolCodec {
   std::deque<Answer> answers_;
   bool hello_sent_ = false;
   std::string client_name_;
-  // The Authorization header of the request being planned, and the
-  // credentials the connection's Hello carries (http_credentials.h).
+  // The Authorization header of the request being planned, the credentials
+  // the connection's Hello is to carry (http_credentials.h), and once it
+  // has, only their digest.
   ClientCredentials request_credentials_;
   ClientCredentials hello_credentials_;
+  std::string hello_digest_;
   // The HTTP status for the fatal error Decode() or Tick() just returned.
   int fatal_status_ = 0;
 

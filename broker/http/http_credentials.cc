@@ -1,5 +1,7 @@
 #include "broker/http/http_credentials.h"
 
+#include <openssl/sha.h>
+
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
@@ -15,6 +17,18 @@ void ClientCredentials::FillHello(wire::Hello& hello) const {
   hello.set_auth_token(token);
   hello.set_user(user);
   hello.set_password(password);
+}
+
+std::string ClientCredentials::Digest() const {
+  // Each field with its length first, so that no two triples write the same
+  // bytes.
+  const std::string input =
+      absl::StrCat(token.size(), ":", token, user.size(), ":", user,
+                   password.size(), ":", password);
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(input.data()), input.size(),
+         digest);
+  return std::string(reinterpret_cast<const char*>(digest), sizeof(digest));
 }
 
 absl::StatusOr<ClientCredentials> ParseAuthorization(absl::string_view value) {

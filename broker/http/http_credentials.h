@@ -45,6 +45,10 @@ struct ClientCredentials {
     return !(*this == other);
   }
 
+  // A SHA-256 digest of all three fields, so that a codec can tell later
+  // credentials apart from these without keeping them.
+  std::string Digest() const;
+
   // Writes the credentials into `hello` unless the Hello carries
   // credentials of its own (a client's own Hello or NATS CONNECT wins over
   // the HTTP request that carried it).

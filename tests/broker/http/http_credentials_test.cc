@@ -9,6 +9,7 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "broker/http/bayeux.h"
 #include "broker/http/http_codec.h"
 #include "core/framing.h"
 #include "gmock/gmock.h"
@@ -111,6 +112,44 @@ TEST(ClientCredentialsTest, AHellosOwnCredentialsWin) {
   header.FillHello(none);
   EXPECT_EQ(none.user(), "u");
   EXPECT_EQ(none.password(), "p");
+}
+
+// --- Bayeux ext.auth
+// ------------------------------------------------------------
+
+ClientCredentials HandshakeCredentials(absl::string_view body) {
+  static const BayeuxOptions options;
+  BayeuxBatch::Context context;
+  context.options = &options;
+  context.make_session_codec = []() -> std::unique_ptr<ProtocolCodec> {
+    return nullptr;
+  };
+  uint64_t last_op_id = 0;
+  absl::StatusOr<std::unique_ptr<BayeuxBatch>> batch =
+      BayeuxBatch::Parse(body, std::move(context), last_op_id);
+  EXPECT_TRUE(batch.ok()) << batch.status();
+  return batch.ok() ? (*batch)->handshake_credentials() : ClientCredentials();
+}
+
+TEST(BayeuxCredentialsTest, OnlyStringsDirectlyInAHandshakesExtAuthCount) {
+  const ClientCredentials c = HandshakeCredentials(
+      R"([{"channel":"/meta/handshake","ext":{"auth":{"user":1,)"
+      R"("password":"p","more":{"token":"x"}},"token":"y"}}])");
+  EXPECT_EQ(c.user, "");
+  EXPECT_EQ(c.password, "p");
+  EXPECT_EQ(c.token, "");
+  EXPECT_TRUE(HandshakeCredentials(
+                  R"([{"channel":"/meta/handshake","ext":{"auth":"t"}}])")
+                  .empty());
+  // Other messages' ext is not the handshake's.
+  EXPECT_TRUE(
+      HandshakeCredentials(R"([{"channel":"/meta/connect","clientId":"c",)"
+                           R"("ext":{"auth":{"token":"t"}}}])")
+          .empty());
+  EXPECT_EQ(HandshakeCredentials(R"({"channel":"/meta/handshake",)"
+                                 R"("ext":{"auth":{"token":"t"}}})")
+                .token,
+            "t");
 }
 
 // --- REST and Server-Sent Events
