@@ -49,7 +49,7 @@
 //
 // Answers come back in request order (pipelining): a request answered early
 // waits behind one still waiting for its service. Status codes: a bad topic
-// or argument 400, a reserved topic 403, unknown path 404, wrong method 405
+// or argument 400, refused credentials 401, a reserved topic 403, unknown path 404, wrong method 405
 // (with Allow), 413 over max_payload_bytes, 429 too many pipelined requests,
 // 431 header block too large, 408 a request too slow to arrive, and for
 // /req: NO_SERVER 503, TIMED_OUT 504, SERVER_GONE 502, REJECTED 422; each
