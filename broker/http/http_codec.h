@@ -49,15 +49,15 @@
 //
 // Answers come back in request order (pipelining): a request answered early
 // waits behind one still waiting for its service. Status codes: a bad topic
-// or argument 400, refused credentials 401, a reserved topic 403, unknown path 404, wrong method 405
-// (with Allow), 413 over max_payload_bytes, 429 too many pipelined requests,
-// 431 header block too large, 408 a request too slow to arrive, and for
-// /req: NO_SERVER 503, TIMED_OUT 504, SERVER_GONE 502, REJECTED 422; each
-// with a JSON body {"error":{"code":..., "status":..., "message":...}}.
-// Errors that end the connection (400 unparsable, 408, 413, 429, 431) say
-// "Connection: close". Upgrades and /sse must be the only request in flight
-// on their connection, and an upgrade must come before any request that
-// said Hello (a browser opens a fresh connection for each anyway).
+// or argument 400, refused credentials 401, a reserved topic 403, unknown path
+// 404, wrong method 405 (with Allow), 413 over max_payload_bytes, 429 too many
+// pipelined requests, 431 header block too large, 408 a request too slow to
+// arrive, and for /req: NO_SERVER 503, TIMED_OUT 504, SERVER_GONE 502, REJECTED
+// 422; each with a JSON body {"error":{"code":..., "status":...,
+// "message":...}}. Errors that end the connection (400 unparsable, 408, 413,
+// 429, 431) say "Connection: close". Upgrades and /sse must be the only request
+// in flight on their connection, and an upgrade must come before any request
+// that said Hello (a browser opens a fresh connection for each anyway).
 //
 // Server-Sent Events: "id:" a per-stream sequence from 1, "event:" the topic,
 // "data:" the payload. A payload that is not UTF-8 is never sent raw: in the
