@@ -90,8 +90,13 @@ inline constexpr int kDefaultPort = 24387;
 struct ClientOptions {
   // Shown in the broker's events and errors, e.g. "billing-7".
   std::string name;
-  // Handed to the broker's admission check.
+  // Credentials handed to the broker's admission check: a bearer token, or
+  // a user name and its password (any may be empty). A broker that refuses
+  // them makes Connect() fail with its reason (e.g. "REFUSED: connection
+  // refused: bad password").
   std::string auth_token;
+  std::string user;
+  std::string password;
   // When true, this client's publishes are not delivered to its own
   // subscriptions.
   bool no_echo = false;

@@ -120,6 +120,8 @@ ClientSession::ClientSession(ClientSessionOptions options)
   hello->set_protocol_version(wire::PROTOCOL_VERSION_1);
   hello->set_client_name(options_.client_name);
   hello->set_auth_token(options_.auth_token);
+  hello->set_user(options_.user);
+  hello->set_password(options_.password);
   hello->set_no_echo(options_.no_echo);
   hello->set_resumable(options_.resumable);
   Encode(m);
@@ -277,6 +279,8 @@ absl::Status ClientSession::BeginResume() {
   hello->set_protocol_version(wire::PROTOCOL_VERSION_1);
   hello->set_client_name(options_.client_name);
   hello->set_auth_token(options_.auth_token);
+  hello->set_user(options_.user);
+  hello->set_password(options_.password);
   hello->set_no_echo(options_.no_echo);
   hello->set_resumable(true);
   hello->set_resume_token(resume_token_);

@@ -76,8 +76,11 @@ namespace manifold {
 struct ClientSessionOptions {
   // Sent in Hello; shown in the broker's events and errors.
   std::string client_name;
-  // Handed to the broker's admission check.
+  // Credentials sent in Hello for the broker's admission check: a bearer
+  // token, or a user name and its password (any may be empty).
   std::string auth_token;
+  std::string user;
+  std::string password;
   // When true, this session's publishes are not delivered to its own
   // subscriptions.
   bool no_echo = false;

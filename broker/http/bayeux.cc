@@ -54,6 +54,9 @@ struct ReceivedMessage {
   size_t data_begin = 0;
   size_t data_end = 0;
   std::string data_text;
+  // ext.auth: the credentials a handshake presents ({"user","password"} or
+  // {"token"}).
+  ClientCredentials auth;
 };
 
 }  // namespace bayeux_internal
@@ -161,6 +164,13 @@ class BatchReader
   bool String(const char* text, rapidjson::SizeType length, bool) {
     const absl::string_view value(text, length);
     if (depth_ == 0) return SetTop(Top::kScalar);
+    if (in_auth_ && depth_ == message_depth_ + 2) {
+      ClientCredentials& auth = messages_.back().auth;
+      if (auth_key_ == "user") auth.user = std::string(value);
+      if (auth_key_ == "password") auth.password = std::string(value);
+      if (auth_key_ == "token") auth.token = std::string(value);
+      return true;
+    }
     if (ArrayElement("string")) return true;
     if (in_message_ && depth_ == message_depth_) {
       ReceivedMessage& m = messages_.back();
@@ -193,6 +203,11 @@ class BatchReader
                field_ == Field::kAdvice) {
       advice_timeout_ = key == "timeout";
       if (advice_timeout_) messages_.back().has_timeout = false;
+    } else if (in_message_ && depth_ == message_depth_ + 1 &&
+               field_ == Field::kExt) {
+      ext_auth_ = key == "auth";
+    } else if (in_auth_ && depth_ == message_depth_ + 2) {
+      auth_key_.assign(key.data(), key.size());
     }
     return true;
   }
@@ -212,6 +227,7 @@ class BatchReader
     kData,
     kSubscription,
     kAdvice,
+    kExt,
   };
 
   static Field FieldNamed(absl::string_view name) {
@@ -222,6 +238,7 @@ class BatchReader
     if (name == "subscription") return Field::kSubscription;
     if (name == "connectionType") return Field::kConnectionType;
     if (name == "advice") return Field::kAdvice;
+    if (name == "ext") return Field::kExt;
     return Field::kOther;
   }
 
@@ -256,6 +273,7 @@ class BatchReader
       m.subscriptions.clear();
     }
     if (field_ == Field::kAdvice) m.has_timeout = false;
+    if (field_ == Field::kExt) m.auth = ClientCredentials();
   }
 
   bool SetTop(Top top) {
@@ -314,9 +332,16 @@ class BatchReader
       }
       return true;
     }
+    if (in_message_ && depth_ == message_depth_ + 1 && field_ == Field::kExt) {
+      // ext.auth's object; anything else in ext is not the broker's.
+      in_auth_ = object && ext_auth_;
+      if (in_auth_) messages_.back().auth = ClientCredentials();
+      auth_key_.clear();
+    }
     if (in_message_ && depth_ == message_depth_) {
       value_start_ = stream_.Tell();  // at the '{' or '['
       advice_timeout_ = false;
+      ext_auth_ = false;
       if (field_ == Field::kSubscription && !object) {
         messages_.back().subscription_ok = true;  // until a non-string
       }
@@ -330,6 +355,7 @@ class BatchReader
 
   bool Close() {
     --depth_;
+    if (in_auth_ && depth_ == message_depth_ + 1) in_auth_ = false;
     if (in_message_ && depth_ + 1 == message_depth_) {
       in_message_ = false;  // the message ends
     } else if (in_message_ && depth_ == message_depth_) {
@@ -372,6 +398,9 @@ class BatchReader
   Field field_ = Field::kOther;  // the message's field being read
   size_t value_start_ = 0;
   bool advice_timeout_ = false;  // reading advice.timeout
+  bool ext_auth_ = false;        // ext's key being read is "auth"
+  bool in_auth_ = false;         // inside ext.auth's object
+  std::string auth_key_;         // the ext.auth key being read
 };
 
 }  // namespace
@@ -601,6 +630,13 @@ absl::StatusOr<std::unique_ptr<BayeuxBatch>> BayeuxBatch::Parse(
   batch->ops_.reserve(batch->received_.size());
   for (size_t k = 0; k < batch->received_.size(); ++k) {
     batch->Plan(k, last_op_id);
+  }
+  for (const ReceivedMessage& m : batch->received_) {
+    if (m.channel.is_string && m.channel.text == "/meta/handshake" &&
+        !m.auth.empty()) {
+      batch->handshake_credentials_ = m.auth;
+      break;
+    }
   }
   return batch;
 }
@@ -907,6 +943,18 @@ bool BayeuxBatch::Take(const wire::ServerMessage& message) {
   }
   Finish(*e);
   return true;
+}
+
+void BayeuxBatch::Refuse(absl::string_view reason) {
+  const std::string error = BayeuxError(401, reason);
+  for (Entry& e : entries_) {
+    if (e.waiting == 0) continue;
+    e.waiting = 0;
+    e.failed = true;
+    Fail(e, error);
+    e.reply[kAdvice] = Slot::Json(Keep(Advice(*context_.options, "none")));
+  }
+  pending_ = 0;
 }
 
 bool BayeuxBatch::TakePoll(const PollUpdate& update, std::string& stream_out,

@@ -14,6 +14,9 @@
 //                      token (40 hexadecimal digits), and the session
 //                      outlives HTTP connections (BrokerOptions::
 //                      session_timeout_ms without a poll ends it).
+//                      Credentials in ext.auth ({"user","password"} or
+//                      {"token"}) are the batch's handshake_credentials(),
+//                      which the HTTP front end hands to admission.
 //   /meta/connect      SessionOp::kPoll, held until messages arrive or
 //                      advice.timeout passes.
 //   /meta/subscribe    a Subscribe per channel for the session.
@@ -60,6 +63,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "broker/http/http_credentials.h"
 #include "broker/http/http_options.h"
 #include "broker/protocol_codec.h"
 #include "core/manifold.pb.h"
@@ -144,6 +148,16 @@ class BayeuxBatch {
   bool TakePoll(const PollUpdate& update, std::string& stream_out,
                 bool& keep_polling);
 
+  // The credentials of the batch's first handshake that carries ext.auth;
+  // empty when none does.
+  const ClientCredentials& handshake_credentials() const {
+    return handshake_credentials_;
+  }
+  // Answers every message still waiting as refused by admission: not
+  // successful, error "401::<reason>", advice reconnect "none". done()
+  // afterwards.
+  void Refuse(absl::string_view reason);
+
   // True when every message has its reply.
   bool done() const { return pending_ == 0; }
   // The replies as a JSON array, the session's messages first.
@@ -177,6 +191,7 @@ class BayeuxBatch {
   std::vector<PlannedOp> ops_;
   size_t pending_ = 0;
   std::string set_cookie_;
+  ClientCredentials handshake_credentials_;
   std::string messages_;  // the session's messages, HTTP: "{...},{...},"
 };
 

@@ -12,6 +12,7 @@
 #include "absl/strings/str_split.h"
 #include "broker/http/bayeux_session_codec.h"
 #include "broker/http/dashboard_assets.h"
+#include "broker/http/http_credentials.h"
 #include "broker/http/http_status.h"
 #include "broker/http/json_codec.h"
 #include "broker/internal/native_codec.h"
@@ -23,6 +24,7 @@
 #include "core/http/response.h"
 #include "core/http/sse.h"
 #include "core/http/websocket_handshake.h"
+#include "core/nats/errors.h"
 #include "core/status.h"
 #include "core/topic.h"
 #include "google/protobuf/struct.pb.h"
@@ -80,6 +82,18 @@ uint16_t CloseCodeFor(wire::Code code) {
     default:
       return 1008;
   }
+}
+
+// The challenges a 401 answer carries: either kind of credentials would do.
+std::vector<std::pair<std::string, std::string>> Challenges() {
+  return {{"WWW-Authenticate", std::string(kBasicChallenge)},
+          {"WWW-Authenticate", std::string(kBearerChallenge)}};
+}
+
+// The embedder's reason in a broker refusal ("connection refused: <reason>").
+absl::string_view RefusalReason(absl::string_view message) {
+  absl::ConsumePrefix(&message, "connection refused: ");
+  return message;
 }
 
 std::string ClientNameFrom(const http::HttpRequest& request,
@@ -318,6 +332,8 @@ absl::StatusOr<size_t> HttpCodec::EmitStep(Operation& op) {
       wire::Hello* hello = op.message.mutable_hello();
       hello->set_protocol_version(wire::PROTOCOL_VERSION_1);
       hello->set_client_name(client_name_);
+      hello_credentials_.FillHello(*hello);
+      ForgetCredentials();
       break;
     }
     case Step::Kind::kPublish: {
@@ -408,6 +424,27 @@ void HttpCodec::PlanRequest() {
             absl::StrCat(method, " ", path, " is not allowed; use ", allowed)),
         false, {{"Allow", std::string(allowed)}});
   };
+  absl::StatusOr<ClientCredentials> credentials =
+      CredentialsFromRequest(request_);
+  if (!credentials.ok()) {
+    AnswerError(400, "INVALID_ARGUMENT", credentials.status().message());
+    return;
+  }
+  if (hello_sent_ && !credentials->empty() &&
+      credentials->Digest() != hello_digest_) {
+    // The connection acts with the grant its first credentials earned; a
+    // request that presents others (a proxy reusing the connection for
+    // another user) must not run with it.
+    AnswerLocally(
+        401, kJson,
+        http::JsonErrorBody("REFUSED", 401,
+                            "credentials differ from those this connection "
+                            "was admitted with; send them on a new "
+                            "connection"),
+        /*close=*/true, Challenges());
+    return;
+  }
+  request_credentials_ = *std::move(credentials);
   if (IsBayeuxPath(path)) {
     if (request_.upgrade) {
       PlanUpgrade(/*nats=*/false);
@@ -514,6 +551,7 @@ void HttpCodec::PlanBrokerRequest(Answer::Kind kind, std::string topic,
     hello_sent_ = true;
     name_ = "http";
     client_name_ = ClientNameFrom(request_, name_);
+    hello_credentials_ = request_credentials_;
     steps_.push_back(Step(Step::Kind::kHello));
   }
   Answer answer;
@@ -589,12 +627,14 @@ void HttpCodec::PlanUpgrade(bool nats) {
   steps_.push_back(Step(Step::Kind::kLocal));
   mode_ = Mode::kWebSocket;
   ws_ = std::make_unique<WebSocketLink>(start_.max_frame_bytes);
+  // The upgrade's credentials, for a Hello that carries none of its own.
+  hello_credentials_ = request_credentials_;
   if (bayeux) {
-    // The link says Hello for itself; its Bayeux sessions are its
-    // messages' business.
+    // The link says Hello for itself, with its first message: a handshake
+    // there may carry the credentials (ext.auth) that admission checks.
     hello_sent_ = true;
+    bayeux_hello_due_ = true;
     client_name_ = ClientNameFrom(request_, name_);
-    steps_.push_back(Step(Step::Kind::kHello));
     return;
   }
   // NATS greets first: its INFO goes out right after the 101.
@@ -643,6 +683,7 @@ void HttpCodec::PlanSse(const std::string& query_text) {
     hello_sent_ = true;
     name_ = "sse";
     client_name_ = ClientNameFrom(request_, name_);
+    hello_credentials_ = request_credentials_;
     steps_.push_back(Step(Step::Kind::kHello));
   }
   Answer answer;
@@ -698,14 +739,23 @@ BayeuxBatch::Context HttpCodec::BayeuxContext(bool websocket) const {
 }
 
 void HttpCodec::PlanBayeux() {
-  if (!hello_sent_) {
+  const bool hello = !hello_sent_;
+  if (hello) {
     hello_sent_ = true;
     name_ = "bayeux";
     client_name_ = ClientNameFrom(request_, name_);
-    steps_.push_back(Step(Step::Kind::kHello));
   }
   absl::StatusOr<std::unique_ptr<BayeuxBatch>> batch = BayeuxBatch::Parse(
       request_.body, BayeuxContext(/*websocket=*/false), last_op_id_);
+  if (hello) {
+    // The link's Hello carries the request's credentials, or those of the
+    // handshake it brings.
+    hello_credentials_ = request_credentials_;
+    if (hello_credentials_.empty() && batch.ok()) {
+      hello_credentials_ = (*batch)->handshake_credentials();
+    }
+    steps_.push_back(Step(Step::Kind::kHello));
+  }
   if (!batch.ok()) {
     AnswerError(absl::IsResourceExhausted(batch.status()) ? 413 : 400,
                 absl::IsResourceExhausted(batch.status()) ? "PAYLOAD_TOO_LARGE"
@@ -837,6 +887,13 @@ absl::StatusOr<size_t> HttpCodec::DecodeBayeuxMessage(Operation& op) {
   }
   BayeuxBatch* b = batch->get();
   bayeux_batches_.push_back(*std::move(batch));
+  if (bayeux_hello_due_) {
+    bayeux_hello_due_ = false;
+    if (hello_credentials_.empty()) {
+      hello_credentials_ = b->handshake_credentials();
+    }
+    steps_.push_back(Step(Step::Kind::kHello));
+  }
   for (size_t k = 0; k < b->operations(); ++k) {
     Step step(Step::Kind::kBayeux);
     step.batch = b;
@@ -900,6 +957,35 @@ void HttpCodec::FailPendingAnswers(int status, absl::string_view code,
   }
 }
 
+void HttpCodec::RefusePendingAnswers(absl::string_view message) {
+  std::vector<Answer*> refused;
+  for (Answer& a : answers_) {
+    if (!a.done) refused.push_back(&a);
+  }
+  if (refused.empty()) {
+    answers_.emplace_back();
+    refused.push_back(&answers_.back());
+  }
+  for (Answer* a : refused) {
+    a->close = a == refused.back();
+    if (a->kind == Answer::Kind::kBayeux && a->bayeux != nullptr) {
+      // Bayeux clients read the refusal from the reply, as any failed
+      // handshake.
+      a->bayeux->Refuse(RefusalReason(message));
+      CompleteBayeuxAnswer(*a);
+      continue;
+    }
+    a->done = true;
+    a->bytes.clear();
+    http::ResponseOptions response;
+    response.close = a->close;
+    response.headers = Challenges();
+    http::AppendResponse(401, kJson,
+                         http::JsonErrorBody("REFUSED", 401, message), response,
+                         a->bytes);
+  }
+}
+
 void HttpCodec::EncodeHttp(const wire::ServerMessage& message,
                            OutboundBuffer& out) {
   if (TakeBayeux(message, out)) return;
@@ -933,6 +1019,10 @@ void HttpCodec::EncodeHttp(const wire::ServerMessage& message,
     }
     case wire::ServerMessage::kError: {
       const wire::Error& error = message.error();
+      if (error.fatal() && error.code() == wire::REFUSED) {
+        RefusePendingAnswers(error.message());
+        break;
+      }
       if (error.fatal()) {
         const int status =
             fatal_status_ != 0 ? fatal_status_ : StatusForError(error.code());
@@ -1172,6 +1262,7 @@ absl::StatusOr<size_t> HttpCodec::DecodeWebSocket(absl::string_view input,
       inner_messages_.pop_front();
       absl::StatusOr<size_t> used = inner_->Decode(text_, max_frame_bytes, op);
       if (!used.ok()) return used.status();
+      FillInnerHello(op);
       const size_t charged = Charge(text_.size());
       if (charged == 0) break;
       return charged;
@@ -1182,6 +1273,7 @@ absl::StatusOr<size_t> HttpCodec::DecodeWebSocket(absl::string_view input,
                          max_frame_bytes, op);
       if (!used.ok()) return used.status();
       if (*used > 0) {
+        FillInnerHello(op);
         inner_read_ += *used;
         const size_t charged = Charge(*used);
         if (charged == 0) break;
@@ -1265,6 +1357,19 @@ absl::StatusOr<size_t> HttpCodec::DecodeWebSocket(absl::string_view input,
                        "WebSocket input has more operations than bytes");
 }
 
+void HttpCodec::FillInnerHello(Operation& op) {
+  if (op.kind == Operation::Kind::kMessage && op.message.has_hello()) {
+    hello_credentials_.FillHello(*op.message.mutable_hello());
+    ForgetCredentials();
+  }
+}
+
+void HttpCodec::ForgetCredentials() {
+  hello_digest_ = hello_credentials_.Digest();
+  hello_credentials_ = ClientCredentials();
+  request_credentials_ = ClientCredentials();
+}
+
 void HttpCodec::MoveLocalOutput(OutboundBuffer& out) {
   if (local_out_.empty()) return;
   if (out.frame_open()) ws_->EndMessage(out);  // it came first
@@ -1303,6 +1408,14 @@ void HttpCodec::EncodeWebSocket(const wire::ServerMessage& message,
     if (!fatal && !message.has_goodbye()) return;
     const wire::Code code =
         fatal ? message.error().code() : wire::SHUTTING_DOWN;
+    if (code == wire::REFUSED) {
+      // The batch that said Hello learns why, then the link closes.
+      for (std::unique_ptr<BayeuxBatch>& batch : bayeux_batches_) {
+        batch->Refuse(RefusalReason(message.error().message()));
+        SendBayeuxFrame(batch->Render(), out);
+      }
+      bayeux_batches_.clear();
+    }
     ws_->Close(CloseCodeFor(code),
                fatal ? message.error().message() : message.goodbye().message(),
                out);
@@ -1328,8 +1441,12 @@ void HttpCodec::EncodeWebSocket(const wire::ServerMessage& message,
     inner_->Encode(message, out);  // the protocol's own last word
     ws_->EndMessage(out);
   }
-  const std::string reason =
+  std::string reason =
       fatal ? message.error().message() : message.goodbye().message();
+  if (code == wire::REFUSED && name_ == "nats-ws") {
+    // As nats-server: the refusal's reason stays in the broker's logs.
+    reason = std::string(nats::kAuthorizationViolation);
+  }
   ws_->Close(CloseCodeFor(code), reason, out);
 }
 

@@ -36,17 +36,28 @@
 // (kLocal). Each operation is charged at least one byte of its request, the
 // last one the rest, so Decode() keeps the ProtocolCodec contract.
 //
+// Credentials (http_credentials.h): the Authorization header (Bearer: the
+// token; Basic: user and password) of the request that says the
+// connection's Hello goes into it, for the embedder's admission; a WebSocket
+// client's own Hello (or NATS CONNECT) keeps its credentials if it has any,
+// and a Bayeux handshake's ext.auth stands in when there is no header. A
+// malformed header is 400; other credentials later on the same connection
+// are 401 and close. A refusal answers waiting requests with 401 and
+// WWW-Authenticate challenges (Basic and Bearer), Bayeux requests with a
+// "401::<reason>" reply, and a WebSocket with its protocol's refusal, then
+// a close.
+//
 // Answers come back in request order (pipelining): a request answered early
 // waits behind one still waiting for its service. Status codes: a bad topic
-// or argument 400, a reserved topic 403, unknown path 404, wrong method 405
-// (with Allow), 413 over max_payload_bytes, 429 too many pipelined requests,
-// 431 header block too large, 408 a request too slow to arrive, and for
-// /req: NO_SERVER 503, TIMED_OUT 504, SERVER_GONE 502, REJECTED 422; each
-// with a JSON body {"error":{"code":..., "status":..., "message":...}}.
-// Errors that end the connection (400 unparsable, 408, 413, 429, 431) say
-// "Connection: close". Upgrades and /sse must be the only request in flight
-// on their connection, and an upgrade must come before any request that
-// said Hello (a browser opens a fresh connection for each anyway).
+// or argument 400, refused credentials 401, a reserved topic 403, unknown path
+// 404, wrong method 405 (with Allow), 413 over max_payload_bytes, 429 too many
+// pipelined requests, 431 header block too large, 408 a request too slow to
+// arrive, and for /req: NO_SERVER 503, TIMED_OUT 504, SERVER_GONE 502, REJECTED
+// 422; each with a JSON body {"error":{"code":..., "status":...,
+// "message":...}}. Errors that end the connection (400 unparsable, 408, 413,
+// 429, 431) say "Connection: close". Upgrades and /sse must be the only request
+// in flight on their connection, and an upgrade must come before any request
+// that said Hello (a browser opens a fresh connection for each anyway).
 //
 // Server-Sent Events: "id:" a per-stream sequence from 1, "event:" the topic,
 // "data:" the payload. A payload that is not UTF-8 is never sent raw: in the
@@ -80,6 +91,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "broker/http/bayeux.h"
+#include "broker/http/http_credentials.h"
 #include "broker/http/http_options.h"
 #include "broker/http/websocket_link.h"
 #include "broker/protocol_codec.h"
@@ -185,6 +197,9 @@ class HttpCodec final : public ProtocolCodec {
   void FailPendingAnswers(int status, absl::string_view code,
                           absl::string_view message);
   absl::Status FatalHttp(int status, wire::Code code, std::string message);
+  // Answers every waiting request as refused by admission: 401 with the
+  // challenges, a Bayeux reply "401::<reason>" for Bayeux requests.
+  void RefusePendingAnswers(absl::string_view message);
   void EncodeHttp(const wire::ServerMessage& message, OutboundBuffer& out);
 
   // Bayeux.
@@ -212,6 +227,12 @@ class HttpCodec final : public ProtocolCodec {
   void BeginInnerOutput(OutboundBuffer& out);
   void EndInnerOutput(OutboundBuffer& out);
   void MoveLocalOutput(OutboundBuffer& out);
+  // Gives a Hello the inner protocol decoded the upgrade's credentials,
+  // unless it carries its own.
+  void FillInnerHello(Operation& op);
+  // Once a Hello carries them: keeps only their digest, as the broker
+  // keeps no credentials past admission.
+  void ForgetCredentials();
 
   uint64_t NextOpId() { return ++last_op_id_; }
 
@@ -233,6 +254,12 @@ class HttpCodec final : public ProtocolCodec {
   std::deque<Answer> answers_;
   bool hello_sent_ = false;
   std::string client_name_;
+  // The Authorization header of the request being planned, the credentials
+  // the connection's Hello is to carry (http_credentials.h), and once it
+  // has, only their digest.
+  ClientCredentials request_credentials_;
+  ClientCredentials hello_credentials_;
+  std::string hello_digest_;
   // The HTTP status for the fatal error Decode() or Tick() just returned.
   int fatal_status_ = 0;
 
@@ -268,6 +295,7 @@ class HttpCodec final : public ProtocolCodec {
   // Bayeux over a WebSocket: batches waiting for the broker, answered as
   // each completes (a held connect does not hold the others back).
   bool bayeux_ws_ = false;
+  bool bayeux_hello_due_ = false;  // the link's Hello goes with its first batch
   std::deque<std::unique_ptr<BayeuxBatch>> bayeux_batches_;
   std::string bayeux_text_;
 

@@ -9,8 +9,9 @@ int StatusForError(wire::Code code) {
     case wire::INVALID_ARGUMENT:
     case wire::MALFORMED_MESSAGE:
       return 400;
-    case wire::RESERVED_TOPIC:
     case wire::REFUSED:
+      return 401;  // admission refused the credentials
+    case wire::RESERVED_TOPIC:
       return 403;
     case wire::PAYLOAD_TOO_LARGE:
     case wire::FRAME_TOO_LARGE:

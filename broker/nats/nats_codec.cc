@@ -206,11 +206,11 @@ absl::Status NatsCodec::TranslateConnect(const nats::Command& command,
   hello->set_protocol_version(wire::PROTOCOL_VERSION_1);
   hello->set_client_name(options->name);
   hello->set_no_echo(!options->echo);
-  if (!options->auth_token.empty()) {
-    hello->set_auth_token(options->auth_token);
-  } else if (!options->user.empty() || !options->pass.empty()) {
-    hello->set_auth_token(absl::StrCat(options->user, ":", options->pass));
-  }
+  // Credentials go to the embedder's admission as given; a refusal is
+  // answered as nats-server answers any failed authorization.
+  hello->set_auth_token(options->auth_token);
+  hello->set_user(options->user);
+  hello->set_password(options->pass);
   return absl::OkStatus();
 }
 

@@ -21,14 +21,18 @@
 //   CONNECT      must come first (anything else first is a fatal
 //                'Authorization Violation', as nats-server says when it
 //                requires auth). Becomes Hello: name -> client_name,
-//                echo:false -> no_echo, and the credential -> auth_token for
-//                the embedder's admission (Broker::Admit/Refuse): auth_token
-//                when given, else "<user>:<pass>" (split at the first ':').
+//                echo:false -> no_echo, and the credentials for the
+//                embedder's admission (Broker::Admit/Refuse): auth_token ->
+//                Hello.auth_token, user -> Hello.user, pass ->
+//                Hello.password, each as given (a client may send none).
 //                verbose, headers and no_responders stay in the codec;
 //                pedantic is accepted and changes nothing, since subjects are
 //                always checked as nats-server checks them in pedantic mode.
 //                Welcome -> "+OK" when verbose; a refusal -> -ERR
-//                'Authorization Violation'. A second CONNECT updates verbose,
+//                'Authorization Violation' and the connection closes, as
+//                nats-server 2.9 answers a wrong or missing credential (the
+//                broker's reason stays in the broker's close status and
+//                events, never on the wire). A second CONNECT updates verbose,
 //                headers and no_responders (name, echo and credentials stay as
 //                first given).
 //   PUB, HPUB    a zero-copy PublishOp (payload and header views point into

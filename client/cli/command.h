@@ -49,7 +49,8 @@ class CommandContext {
   // arguments; `names` describes them, e.g. "TOPIC MESSAGE".
   absl::Status ExpectArgs(size_t count, absl::string_view names) const;
 
-  // Connects to --server as a client named "manifold-<command>".
+  // Connects to --server as a client named "manifold-<command>", with
+  // --user, --pass and --token as its credentials.
   absl::StatusOr<std::unique_ptr<Client>> Connect(
       ClientOptions options = ClientOptions()) const;
 

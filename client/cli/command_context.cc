@@ -38,6 +38,9 @@ absl::Status CommandContext::ExpectArgs(size_t count,
 absl::StatusOr<std::unique_ptr<Client>> CommandContext::Connect(
     ClientOptions options) const {
   if (options.name.empty()) options.name = absl::StrCat("manifold-", command_);
+  options.user = absl::GetFlag(FLAGS_user);
+  options.password = absl::GetFlag(FLAGS_pass);
+  options.auth_token = absl::GetFlag(FLAGS_token);
   return Client::Connect(server(), std::move(options));
 }
 

@@ -5,6 +5,9 @@
 // only one subcommand uses is defined in that subcommand's file.
 //
 //   --server   where the broker is (all subcommands)
+//   --user, --pass, --token
+//              credentials for the broker's admission (all subcommands
+//              that connect as a client)
 //   --json     one JSON object per line (all subcommands)
 //   --count    stop after N messages/requests/events (sub, serve, events)
 //   --timeout  how long to wait for an answer (req, stats)
@@ -19,6 +22,9 @@
 #include "absl/time/time.h"
 
 ABSL_DECLARE_FLAG(std::string, server);
+ABSL_DECLARE_FLAG(std::string, user);
+ABSL_DECLARE_FLAG(std::string, pass);
+ABSL_DECLARE_FLAG(std::string, token);
 ABSL_DECLARE_FLAG(bool, json);
 ABSL_DECLARE_FLAG(int64_t, count);
 ABSL_DECLARE_FLAG(absl::Duration, timeout);

@@ -56,6 +56,8 @@ std::string UsageText() {
       "\nglobal flags:\n"
       "  --server  the broker (default 127.0.0.1:24387)\n"
       "  --json    one JSON object per line, for scripts\n"
+      "  --user NAME --pass PASSWORD, --token TOKEN\n"
+      "            credentials for the broker's admission check\n"
       "\nexit status: 0 done, 1 failed (one line on stderr says why), "
       "2 bad usage\n");
   return text;

@@ -27,6 +27,8 @@ ClientSessionOptions SessionOptions(const ClientOptions& options,
   session.resumable = can_reconnect;
   session.client_name = options.name;
   session.auth_token = options.auth_token;
+  session.user = options.user;
+  session.password = options.password;
   session.no_echo = options.no_echo;
   // The client applies its own, blocking, limit on unsent output
   // (max_unsent_bytes); the reader thread must always be able to answer a

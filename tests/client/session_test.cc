@@ -190,6 +190,8 @@ TEST_F(ClientSessionTest, HelloIsTheFirstOutputAndCarriesTheOptions) {
   ClientSessionOptions options;
   options.client_name = "sensor-7";
   options.auth_token = "secret";
+  options.user = "ops";
+  options.password = "pw";
   options.no_echo = true;
   ClientSession session(options);
   FrameDecoder decoder({});
@@ -200,6 +202,8 @@ TEST_F(ClientSessionTest, HelloIsTheFirstOutputAndCarriesTheOptions) {
   EXPECT_EQ(hello.hello().protocol_version(), 1u);
   EXPECT_EQ(hello.hello().client_name(), "sensor-7");
   EXPECT_EQ(hello.hello().auth_token(), "secret");
+  EXPECT_EQ(hello.hello().user(), "ops");
+  EXPECT_EQ(hello.hello().password(), "pw");
   EXPECT_TRUE(hello.hello().no_echo());
 }
 
@@ -613,6 +617,23 @@ class ClientAdmissionTest : public ClientSessionTest {
   }
   ClientAdmissionTest() : ClientSessionTest(Options()) {}
 };
+
+TEST_F(ClientAdmissionTest, UserAndPasswordReachTheAdmissionCheck) {
+  ClientSessionOptions options;
+  options.user = "alice";
+  options.password = "s3cret";
+  Link& alice = Attach("alice", options);
+  std::optional<wire::BrokerEvent> event;
+  while ((event = broker_.PollEvent()) && !event->has_connection_pending()) {
+  }
+  ASSERT_TRUE(event.has_value());
+  EXPECT_EQ(event->connection_pending().user(), "alice");
+  EXPECT_EQ(event->connection_pending().password(), "s3cret");
+  EXPECT_EQ(event->connection_pending().auth_token(), "");
+  ASSERT_TRUE(broker_.Admit(alice.id, now_).ok());
+  Pump();
+  TakeOne<session::Welcomed>(alice);
+}
 
 TEST_F(ClientAdmissionTest, ARefusedSessionClosesWithTheBrokersReason) {
   ClientSessionOptions options;
