@@ -92,6 +92,7 @@ void BrokerCore::RecheckHoldings(ConnectionCore& c) {
         error->set_message(
             absl::StrCat("subscription ", id.ToString(), " ended: ", reason));
         error->set_subscription_id(id.value());
+        error->set_pattern(sub->pattern);
         Send(c, m);
         c.subscriptions_.erase(id);
         RemoveSubscription(*sub, /*emit_event=*/true, reason);

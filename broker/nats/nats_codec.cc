@@ -414,6 +414,19 @@ void NatsCodec::EncodeError(const wire::Error& error, OutboundBuffer& out) {
     text = std::move(fatal_text_);
     fatal_text_.clear();
     if (text.empty()) text = std::string(nats::FatalErrorText(error.code()));
+  } else if (error.subscription_id() != 0 &&
+             error.code() == wire::PERMISSION_DENIED) {
+    // The broker ended a subscription its permissions no longer allow (a
+    // reload): nats-server's text for it, and the sid is forgotten.
+    std::string subject;
+    nats::AppendSubjectForTopic(error.pattern(), subject);
+    text = nats::SubscribePermissionsViolation(subject, "");
+    auto entry = by_id_.find(SubscriptionId(error.subscription_id()));
+    if (entry != by_id_.end()) {
+      by_sid_.erase(entry->second.sid);
+      by_id_.erase(entry);
+      last_entry_ = nullptr;
+    }
   } else if (in_flight_.kind != InFlight::Kind::kNone &&
              error.op_id() == in_flight_.op_id) {
     const wire::Code code = error.code();

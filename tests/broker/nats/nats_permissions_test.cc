@@ -100,5 +100,26 @@ TEST(NatsPermissionsTest, DeniedSubscriptionIsAPermissionsViolation) {
   EXPECT_FALSE(alice.closed());
 }
 
+TEST(NatsPermissionsTest, ASubscriptionEndedByARegrantReadsAsNatsServerSaysIt) {
+  NatsHarness h(Options());
+  NatsClient& alice = Alice(h);
+  alice.Send("SUB orders.eu.* 1\r\nSUB orders.> 2\r\nPING\r\n");
+  EXPECT_EQ(alice.Next().op, "PONG");
+  Permissions narrower;
+  narrower.mutable_subscribe()->add_allow("orders/*/*");
+  narrower.mutable_subscribe()->add_deny("orders/eu/*");
+  std::shared_ptr<const PermissionSet> set = *PermissionSet::Compile(narrower);
+  h.broker().Regrant([&](absl::string_view) { return set; }, h.native().now());
+  h.Pump();
+  ExpectErr(alice.Next(),
+            "Permissions Violation for Subscription to \"orders.eu.*\"");
+  ExpectErr(alice.Next(),
+            "Permissions Violation for Subscription to \"orders.>\"");
+  // Nothing more reaches the ended sids; the link stays.
+  alice.Send("PUB orders.eu.new 2\r\nhi\r\nPING\r\n");
+  EXPECT_EQ(alice.Next().op, "PONG");
+  EXPECT_FALSE(alice.closed());
+}
+
 }  // namespace
 }  // namespace manifold
