@@ -179,6 +179,8 @@ absl::StatusOr<ServerSetup> MakeServerSetup(const ServerConfig& config) {
       TlsContexts(config.tls());
   if (!tls.ok()) return tls.status();
   setup.tls = *std::move(tls);
+  setup.options.driver.tls_handshake_timeout =
+      absl::Milliseconds(config.tls().tls_handshake_timeout_ms());
 
   if (!config.listen().empty()) {
     absl::StatusOr<Endpoint> endpoint =
