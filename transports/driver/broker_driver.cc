@@ -263,10 +263,9 @@ void BrokerDriver::Service(ConnectionId id, absl::Time now) {
   if (link->error.ok() && !link->peer_closed) UpdateReading(id, *link, *c);
   if (link->error.ok()) Flush(id, *link, *c, now);
   if (!link->error.ok()) {
-    // A failed TLS layer may hold an alert saying why: offer it once.
-    if (link->security != nullptr && !link->submitted) {
-      WriteCiphertext(id, *link);
-    }
+    // A failed TLS layer may hold an alert saying why: offer it once (a
+    // kSubmitted write of it outlives the link, see CloseLink).
+    if (link->security != nullptr) WriteCiphertext(id, *link);
     ++stats_.link_errors;
     const std::string reason(link->error.message());
     CloseLink(id, reason, now);

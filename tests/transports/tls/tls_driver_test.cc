@@ -279,6 +279,18 @@ TEST_F(TlsDriverTest, MissingRequiredClientCertificateIsRefusedAndCounted) {
   EXPECT_TRUE(client->failed());
 }
 
+TEST_F(TlsDriverTest, AlertOfAFailedHandshakeIsWrittenOnSubmittedLinksToo) {
+  BrokerDriver& d = MakeDriver(ClientVerification::kRequire);
+  RecordingLinks links(WriteStyle::kSubmitted);
+  const ConnectionId id = OpenTls(links);
+  auto client = Client();
+  Pump(links, id, *client);
+  EXPECT_TRUE(links.closed.count(id));
+  EXPECT_EQ(d.statistics().tls_handshake_failures, 1u);
+  EXPECT_TRUE(client->failed());
+  EXPECT_EQ(d.orphaned_write_count(), 0u);
+}
+
 TEST_F(TlsDriverTest, ClientFromAnotherCaIsRefusedAndCounted) {
   BrokerDriver& d = MakeDriver(ClientVerification::kRequire);
   RecordingLinks links;
