@@ -7,6 +7,7 @@
 #include "client/cli/command.h"
 #include "client/cli/flags.h"
 #include "client/cli/stop_signal.h"
+#include "client/cli/tls_flags.h"
 
 namespace manifold::cli {
 namespace {
@@ -38,7 +39,7 @@ absl::Status CommandContext::ExpectArgs(size_t count,
 absl::StatusOr<std::unique_ptr<Client>> CommandContext::Connect(
     ClientOptions options) const {
   if (options.name.empty()) options.name = absl::StrCat("manifold-", command_);
-  return Client::Connect(server(), std::move(options));
+  return ConnectPerTlsFlags(server(), std::move(options));
 }
 
 void CommandContext::Print(absl::string_view line) const {

@@ -18,12 +18,17 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/child_process.h"
+#include "tests/testing/program_path.h"
 #include "tests/testing/running_manifoldd.h"
 #include "tests/transports/testing/event_loop_params.h"
 #include "tests/transports/testing/wire_client.h"
 #include "tests/transports/tls/testing/test_pki.h"
 #include "tests/transports/tls/testing/tls_socket_client.h"
 #include "transports/tls/tls_context.h"
+
+#ifndef MANIFOLD_CLI_PATH
+#define MANIFOLD_CLI_PATH nullptr
+#endif
 
 namespace manifold {
 namespace {
@@ -245,6 +250,51 @@ TEST_P(TlsManifolddTest, RequiredClientCertificateIsChecked) {
   absl::StatusOr<wire::ServerMessage> welcome = ReadFrame(*alice, decoder);
   ASSERT_TRUE(welcome.ok()) << welcome.status();
   EXPECT_TRUE(welcome->has_welcome());
+}
+
+TEST_P(TlsManifolddTest, ManifoldCliPublishesAndSubscribesOverMutualTls) {
+  Start({"--tls_ca=" + pki_->ca_cert, "--tls_verify_clients=require"});
+  const std::string cli =
+      testing::ProgramPath("MANIFOLD_CLI", MANIFOLD_CLI_PATH);
+  ASSERT_FALSE(cli.empty()) << "the build did not say where manifold is";
+  const std::vector<std::string> tls = {
+      "--server=" + broker_->tcp_address(), "--tls",
+      "--tls_ca=" + pki_->ca_cert,          "--tls_cert=" + pki_->client_cert,
+      "--tls_key=" + pki_->client_key,      "--tls_server_name=localhost"};
+  std::vector<std::string> sub_args = tls;
+  sub_args.insert(sub_args.end(), {"--count=1", "sub", "room/*"});
+  absl::StatusOr<std::unique_ptr<testing::ChildProcess>> sub =
+      testing::ChildProcess::Start(cli, sub_args);
+  ASSERT_TRUE(sub.ok()) << sub.status();
+  // Publish until the subscriber prints the message: its subscription may
+  // not be in place when the first one arrives.
+  std::vector<std::string> pub_args = tls;
+  pub_args.insert(pub_args.end(), {"pub", "room/1", "hello over tls"});
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  bool delivered = false;
+  while (!delivered && absl::Now() < deadline) {
+    absl::StatusOr<testing::Completed> pub =
+        testing::RunToCompletion(cli, pub_args);
+    ASSERT_TRUE(pub.ok()) << pub.status();
+    ASSERT_EQ(pub->exit_code, 0) << pub->err;
+    delivered = (*sub)->WaitForOutput("[room/1] hello over tls",
+                                      absl::Milliseconds(200));
+  }
+  EXPECT_TRUE(delivered) << (*sub)->Stderr();
+  absl::StatusOr<int> code = (*sub)->Wait(absl::Seconds(5));
+  EXPECT_EQ(code.value_or(-1), 0) << (*sub)->Stderr();
+
+  // Without a client certificate the broker refuses it.
+  std::vector<std::string> anonymous = {"--server=" + broker_->tcp_address(),
+                                        "--tls",
+                                        "--tls_ca=" + pki_->ca_cert,
+                                        "pub",
+                                        "room/1",
+                                        "no"};
+  absl::StatusOr<testing::Completed> refused =
+      testing::RunToCompletion(cli, anonymous);
+  ASSERT_TRUE(refused.ok()) << refused.status();
+  EXPECT_NE(refused->exit_code, 0);
 }
 
 INSTANTIATE_TEST_SUITE_P(Loops, TlsManifolddTest,
