@@ -171,16 +171,16 @@ absl::StatusOr<ServerSetup> MakeServerSetup(const ServerConfig& config) {
   ServerSetup setup;
   setup.loop = config.loop();
   setup.record_path = config.record();
-  setup.options.broker = config.broker();
-  setup.options.driver.logger = Logger(ToLogLevel(config.log_level()));
-  setup.options.shutdown_timeout =
-      absl::Milliseconds(config.shutdown_timeout_ms());
   absl::StatusOr<std::shared_ptr<ReloadableTlsServerContext>> tls =
       TlsContexts(config.tls());
   if (!tls.ok()) return tls.status();
   setup.tls = *std::move(tls);
   setup.options.driver.tls_handshake_timeout =
       absl::Milliseconds(config.tls().tls_handshake_timeout_ms());
+  setup.options.broker = config.broker();
+  setup.options.driver.logger = Logger(ToLogLevel(config.log_level()));
+  setup.options.shutdown_timeout =
+      absl::Milliseconds(config.shutdown_timeout_ms());
 
   if (!config.listen().empty()) {
     absl::StatusOr<Endpoint> endpoint =
@@ -200,10 +200,10 @@ absl::StatusOr<ServerSetup> MakeServerSetup(const ServerConfig& config) {
     if (!endpoint.ok()) return endpoint.status();
     NatsOptions nats_options;
     nats_options.server_id = config.broker().server_name();
+    nats_options.tls_required = setup.tls != nullptr;
     nats_options.host = endpoint->host;
     nats_options.port = endpoint->port;
     nats_options.max_payload_bytes = config.broker().max_payload_bytes();
-    nats_options.tls_required = setup.tls != nullptr;
     ListenerConfig listener;
     listener.endpoint = *std::move(endpoint);
     listener.label = "nats";

@@ -62,11 +62,11 @@ struct ServerSetup {
   // What to listen on, in the order the "listening on" line names them.
   std::vector<ListenerConfig> listeners;
   SocketServerOptions options;
-  // Where to write the session's transcript; empty: not recorded.
-  std::string record_path;
   // The TLS contexts every listener uses (the tls section); null when TLS
   // is off. Shared with the listeners: see ReloadTls().
   std::shared_ptr<ReloadableTlsServerContext> tls;
+  // Where to write the session's transcript; empty: not recorded.
+  std::string record_path;
 };
 
 // Turns a configuration into listeners and server options. Returns
