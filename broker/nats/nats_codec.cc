@@ -51,6 +51,8 @@ std::string NatsSettingsText(const NatsOptions& o) {
   return absl::StrCat("server_id=", o.server_id, ";version=", o.version,
                       ";host=", o.host, ";port=", o.port,
                       ";auth_required=", o.auth_required ? 1 : 0,
+                      // Only when set, so recorded settings stay as they were.
+                      o.tls_required ? ";tls_required=1" : "",
                       ";max_payload_bytes=", o.max_payload_bytes,
                       ";max_control_line_bytes=", o.max_control_line_bytes);
 }
@@ -76,6 +78,8 @@ absl::StatusOr<NatsOptions> ParseNatsSettings(absl::string_view text) {
       ok = absl::SimpleAtoi(value, &o.port);
     } else if (key == "auth_required") {
       ok = absl::SimpleAtob(value, &o.auth_required);
+    } else if (key == "tls_required") {
+      ok = absl::SimpleAtob(value, &o.tls_required);
     } else if (key == "max_payload_bytes") {
       ok = absl::SimpleAtoi(value, &o.max_payload_bytes);
     } else if (key == "max_control_line_bytes") {
@@ -122,6 +126,7 @@ void NatsCodec::Start(const ConnectionStart& start, OutboundBuffer& out) {
   info.port = options_.port;
   info.headers = true;
   info.auth_required = options_.auth_required;
+  info.tls_required = options_.tls_required;
   info.max_payload = max_payload_;
   info.client_id = start.id.value();
   info.client_ip = ClientIp(start.peer);

@@ -137,6 +137,9 @@ struct NatsOptions {
   // Advertise auth_required in INFO. Credentials reach the embedder through
   // Broker admission (BrokerOptions::require_admission); set both.
   bool auth_required = false;
+  // Advertise tls_required in INFO: the listener sends INFO in clear and
+  // then expects the client's TLS handshake (the transport does the TLS).
+  bool tls_required = false;
   // Largest message a client may publish, headers included (NATS's
   // max_payload). See the header comment for how it meets the broker's
   // limits.

@@ -7,6 +7,7 @@
 #include "client/cli/command.h"
 #include "client/cli/flags.h"
 #include "client/cli/stop_signal.h"
+#include "client/cli/tls_flags.h"
 
 namespace manifold::cli {
 namespace {
@@ -41,7 +42,7 @@ absl::StatusOr<std::unique_ptr<Client>> CommandContext::Connect(
   options.user = absl::GetFlag(FLAGS_user);
   options.password = absl::GetFlag(FLAGS_pass);
   options.auth_token = absl::GetFlag(FLAGS_token);
-  return Client::Connect(server(), std::move(options));
+  return ConnectPerTlsFlags(server(), std::move(options));
 }
 
 void CommandContext::Print(absl::string_view line) const {

@@ -51,6 +51,7 @@ void AppendInfo(const ServerInfo& info, std::string& out) {
   if (info.port != 0) absl::StrAppend(&out, ",\"port\":", info.port);
   absl::StrAppend(&out, ",\"headers\":", info.headers ? "true" : "false");
   if (info.auth_required) out.append(",\"auth_required\":true");
+  if (info.tls_required) out.append(",\"tls_required\":true");
   absl::StrAppend(&out, ",\"max_payload\":", info.max_payload,
                   ",\"client_id\":", info.client_id);
   if (!info.client_ip.empty()) {

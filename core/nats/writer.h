@@ -46,6 +46,8 @@ struct ServerInfo {
   int port = 0;
   bool headers = true;
   bool auth_required = false;
+  // The client must start TLS after this INFO (NATS's upgrade).
+  bool tls_required = false;
   uint64_t max_payload = kDefaultMaxPayloadBytes;
   uint64_t client_id = 0;
   // The client's address as the server sees it; omitted when empty.

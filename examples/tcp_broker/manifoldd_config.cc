@@ -15,6 +15,10 @@
 #include "examples/tcp_broker/http_listener.h"
 #include "transports/driver/log.h"
 #include "transports/sockets/endpoint.h"
+#ifdef MANIFOLD_HAVE_TLS
+#include "transports/tls/tls_context.h"
+#include "transports/tls/tls_link_security.h"
+#endif
 
 namespace manifold {
 namespace {
@@ -71,7 +75,60 @@ absl::StatusOr<Endpoint> TcpEndpoint(absl::string_view setting,
   return endpoint;
 }
 
+// The tls section's contexts; null when TLS is off.
+absl::StatusOr<std::shared_ptr<ReloadableTlsServerContext>> TlsContexts(
+    const ServerTls& tls) {
+  if (tls.tls_cert().empty() && tls.tls_key().empty()) return nullptr;
+#ifdef MANIFOLD_HAVE_TLS
+  TlsSettings settings;
+  settings.cert_file = tls.tls_cert();
+  settings.key_file = tls.tls_key();
+  settings.ca_file = tls.tls_ca();
+  switch (tls.tls_verify_clients()) {
+    case ServerTls::REQUEST:
+      settings.verify_clients = ClientVerification::kRequest;
+      break;
+    case ServerTls::REQUIRE:
+      settings.verify_clients = ClientVerification::kRequire;
+      break;
+    case ServerTls::NONE:
+    default:
+      settings.verify_clients = ClientVerification::kNone;
+      break;
+  }
+  absl::StatusOr<std::shared_ptr<ReloadableTlsServerContext>> contexts =
+      ReloadableTlsServerContext::Create(std::move(settings));
+  if (!contexts.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--tls_cert: ", contexts.status().message()));
+  }
+  return contexts;
+#else
+  return absl::FailedPreconditionError(
+      "--tls_cert: this manifoldd was built without OpenSSL (libssl-dev)");
+#endif
+}
+
+// Makes every listener of `setup` speak TLS; the NATS one after its INFO.
+void SecureListeners(ServerSetup& setup) {
+#ifdef MANIFOLD_HAVE_TLS
+  if (setup.tls == nullptr) return;
+  for (ListenerConfig& listener : setup.listeners) {
+    TlsLinkOptions options;
+    options.clear_greeting = listener.label == "nats";
+    listener.security = TlsLinkSecurityFactory(setup.tls, options);
+  }
+#endif
+}
+
 }  // namespace
+
+absl::Status ReloadTls(const ServerSetup& setup) {
+#ifdef MANIFOLD_HAVE_TLS
+  if (setup.tls != nullptr) return setup.tls->Reload();
+#endif
+  return absl::OkStatus();
+}
 
 absl::StatusOr<ManifolddCommandLine> ParseManifolddCommandLine(
     absl::Span<const char* const> args) {
@@ -115,6 +172,12 @@ absl::StatusOr<ServerSetup> MakeServerSetup(const ServerConfig& config) {
   ServerSetup setup;
   setup.loop = config.loop();
   setup.record_path = config.record();
+  absl::StatusOr<std::shared_ptr<ReloadableTlsServerContext>> tls =
+      TlsContexts(config.tls());
+  if (!tls.ok()) return tls.status();
+  setup.tls = *std::move(tls);
+  setup.options.driver.tls_handshake_timeout =
+      absl::Milliseconds(config.tls().tls_handshake_timeout_ms());
   setup.options.broker = config.broker();
   setup.options.driver.logger = Logger(ToLogLevel(config.log_level()));
   setup.options.shutdown_timeout =
@@ -144,6 +207,7 @@ absl::StatusOr<ServerSetup> MakeServerSetup(const ServerConfig& config) {
     if (!endpoint.ok()) return endpoint.status();
     NatsOptions nats_options;
     nats_options.server_id = config.broker().server_name();
+    nats_options.tls_required = setup.tls != nullptr;
     nats_options.host = endpoint->host;
     nats_options.port = endpoint->port;
     nats_options.max_payload_bytes = config.broker().max_payload_bytes();
@@ -173,6 +237,7 @@ absl::StatusOr<ServerSetup> MakeServerSetup(const ServerConfig& config) {
         "nothing to listen on: give --listen HOST:PORT, --unix PATH, "
         "--nats HOST:PORT or --http HOST:PORT");
   }
+  SecureListeners(setup);
   return setup;
 }
 

@@ -19,6 +19,7 @@
 #ifndef MANIFOLD_EXAMPLES_TCP_BROKER_MANIFOLDD_CONFIG_H_
 #define MANIFOLD_EXAMPLES_TCP_BROKER_MANIFOLDD_CONFIG_H_
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -26,6 +27,10 @@
 #include "absl/types/span.h"
 #include "examples/tcp_broker/server_config.pb.h"
 #include "transports/sockets/socket_server.h"
+
+namespace manifold {
+class ReloadableTlsServerContext;  // transports/tls/tls_context.h
+}  // namespace manifold
 
 namespace manifold {
 
@@ -57,6 +62,9 @@ struct ServerSetup {
   // What to listen on, in the order the "listening on" line names them.
   std::vector<ListenerConfig> listeners;
   SocketServerOptions options;
+  // The TLS contexts every listener uses (the tls section); null when TLS
+  // is off. Shared with the listeners: see ReloadTls().
+  std::shared_ptr<ReloadableTlsServerContext> tls;
   // Where to write the session's transcript; empty: not recorded.
   std::string record_path;
   // Connections must log in (--user, --token, auth users): the broker runs
@@ -69,6 +77,12 @@ struct ServerSetup {
 // INVALID_ARGUMENT naming the setting at fault: an address that does not
 // parse, or nothing to listen on.
 absl::StatusOr<ServerSetup> MakeServerSetup(const ServerConfig& config);
+
+// Reads the TLS certificate, key and CA files of `setup` again (e.g. on
+// SIGHUP): connections accepted afterwards use the new files, open ones keep
+// theirs. Returns OK when TLS is off; on error (naming the file) the files
+// in use stay in use. Thread-safe: may be called while the server runs.
+absl::Status ReloadTls(const ServerSetup& setup);
 
 }  // namespace manifold
 

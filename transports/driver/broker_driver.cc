@@ -55,7 +55,8 @@ BrokerDriver::~BrokerDriver() = default;
 // What the adapter reports
 
 ConnectionId BrokerDriver::Open(LinkIo& io, PeerInfo peer,
-                                std::unique_ptr<ProtocolCodec> codec) {
+                                std::unique_ptr<ProtocolCodec> codec,
+                                std::unique_ptr<LinkSecurity> security) {
   const absl::Time now = Now();
   Connection& c = codec ? broker_.Accept(std::move(peer), now, std::move(codec))
                         : broker_.Accept(std::move(peer), now);
@@ -63,6 +64,12 @@ ConnectionId BrokerDriver::Open(LinkIo& io, PeerInfo peer,
   Link& link = links_[id];
   link.io = &io;
   link.submitted = io.write_style() == WriteStyle::kSubmitted;
+  if (security != nullptr) {
+    link.clear_output = security->clear_until_first_input();
+    link.security = std::move(security);
+    link.handshake_deadline = now + options_.tls_handshake_timeout;
+    handshake_deadlines_.emplace(*link.handshake_deadline, id);
+  }
   ++stats_.links_opened;
   if (options_.observer != nullptr) {
     options_.observer->OnOpen(id, c.peer(), c.protocol(), now);
@@ -102,9 +109,15 @@ void BrokerDriver::OnReceived(ConnectionId id, absl::string_view bytes) {
   Connection* c = broker_.FindConnection(id);
   if (c == nullptr) return;
   const absl::Time now = Now();
-  if (options_.observer != nullptr) options_.observer->OnInput(id, bytes, now);
   stats_.bytes_received += bytes.size();
-  c->Receive(bytes, now);
+  if (link->security != nullptr) {
+    ReceiveSecured(id, *link, *c, bytes, now);
+  } else {
+    if (options_.observer != nullptr) {
+      options_.observer->OnInput(id, bytes, now);
+    }
+    c->Receive(bytes, now);
+  }
   if (link->reading && !c->WantsRead()) {
     link->reading = false;
     ++stats_.reads_paused;
@@ -263,6 +276,9 @@ void BrokerDriver::Service(ConnectionId id, absl::Time now) {
   if (link->error.ok() && !link->peer_closed) UpdateReading(id, *link, *c);
   if (link->error.ok()) Flush(id, *link, *c, now);
   if (!link->error.ok()) {
+    // A failed TLS layer may hold an alert saying why: offer it once (a
+    // kSubmitted write of it outlives the link, see CloseLink).
+    if (link->security != nullptr) WriteCiphertext(id, *link);
     ++stats_.link_errors;
     const std::string reason(link->error.message());
     CloseLink(id, reason, now);
@@ -274,8 +290,21 @@ void BrokerDriver::Service(ConnectionId id, absl::Time now) {
     return;
   }
   if (!c->ShouldClose()) return;
+  if (link->security != nullptr && !link->security_shut_down) {
+    // Tell the peer the stream ends here (close_notify), then write it.
+    link->security_shut_down = true;
+    link->security->Shutdown();
+    Flush(id, *link, *c, now);
+    if (!link->error.ok()) {
+      const std::string reason(link->error.message());
+      CloseLink(id, reason, now);
+      return;
+    }
+  }
   if (!link->write_in_flight &&
-      link->submitted_sent == link->submitted_size()) {
+      link->submitted_sent == link->submitted_size() &&
+      (link->security == nullptr ||
+       link->security->PendingCiphertext().empty())) {
     const std::string reason(c->close_reason().message());
     CloseLink(id, reason, now);
     return;
@@ -300,7 +329,9 @@ void BrokerDriver::UpdateReading(ConnectionId id, Link& link,
 
 void BrokerDriver::Flush(ConnectionId id, Link& link, Connection& c,
                          absl::Time now) {
-  if (link.submitted) {
+  if (link.security != nullptr && !link.clear_output) {
+    FlushSecured(id, link, c, now);
+  } else if (link.submitted) {
     FlushSubmitted(id, link, c, now);
   } else {
     FlushImmediate(id, link, c, now);
@@ -380,6 +411,159 @@ void BrokerDriver::FlushSubmitted(ConnectionId id, Link& link, Connection& c,
       id, absl::string_view(*link.submitted_bytes).substr(link.submitted_sent));
 }
 
+// ---------------------------------------------------------------------------
+// Secured links
+
+const PeerIdentity* BrokerDriver::peer_identity(ConnectionId id) const {
+  auto it = links_.find(id);
+  if (it == links_.end() || it->second.security == nullptr) return nullptr;
+  return it->second.security->peer_identity();
+}
+
+void BrokerDriver::ReceiveSecured(ConnectionId id, Link& link, Connection& c,
+                                  absl::string_view bytes, absl::Time now) {
+  // The peer has begun the handshake: nothing more goes out in clear.
+  link.clear_output = false;
+  plaintext_.clear();
+  if (absl::Status s = link.security->Feed(bytes, &plaintext_); !s.ok()) {
+    link.error = std::move(s);
+    FailSecured(id, link, c);
+    Enqueue(id, link);
+    return;
+  }
+  if (link.handshake_deadline && link.security->handshake_done()) {
+    ++stats_.tls_handshakes;
+    EndHandshakeDeadline(id, link);
+  }
+  // Handshake messages to answer, or the plaintext of whole records.
+  if (!link.security->PendingCiphertext().empty()) Enqueue(id, link);
+  if (link.security->peer_closed()) {
+    link.peer_closed = true;
+    Enqueue(id, link);
+  }
+  // Whole records may carry a little more than one read: hand them over in
+  // pieces the connection takes (it allows a frame's worth past its limit).
+  for (size_t at = 0; at < plaintext_.size(); at += kMaxReceiveBytes) {
+    const absl::string_view piece =
+        absl::string_view(plaintext_).substr(at, kMaxReceiveBytes);
+    if (options_.observer != nullptr) {
+      options_.observer->OnInput(id, piece, now);
+    }
+    c.Receive(piece, now);
+  }
+}
+
+void BrokerDriver::FailSecured(ConnectionId id, Link& link,
+                               const Connection& c) {
+  switch (link.security->failure_kind()) {
+    case LinkSecurityFailure::kPlainText:
+      ++stats_.tls_plain_text;
+      break;
+    case LinkSecurityFailure::kHandshake:
+      ++stats_.tls_handshake_failures;
+      break;
+    case LinkSecurityFailure::kProtocol:
+    default:
+      ++stats_.tls_protocol_errors;
+      break;
+  }
+  EndHandshakeDeadline(id, link);
+  options_.logger.Log(
+      LogLevel::kWarning,
+      absl::StrCat("TLS from ", c.peer().address, ": ", link.error.message()));
+}
+
+void BrokerDriver::EndHandshakeDeadline(ConnectionId id, Link& link) {
+  if (!link.handshake_deadline) return;
+  handshake_deadlines_.erase({*link.handshake_deadline, id});
+  link.handshake_deadline.reset();
+}
+
+void BrokerDriver::FlushSecured(ConnectionId id, Link& link, Connection& c,
+                                absl::Time now) {
+  // Encrypt what the connection has, write the ciphertext, and repeat while
+  // the link takes everything and there is more.
+  while (link.error.ok()) {
+    EncryptOutput(id, link, c, now);
+    if (!link.error.ok()) return;
+    if (!WriteCiphertext(id, link)) return;
+    if (c.PendingOutputBytes() == 0 ||
+        !link.security->PendingCiphertext().empty()) {
+      return;
+    }
+  }
+}
+
+void BrokerDriver::EncryptOutput(ConnectionId id, Link& link, Connection& c,
+                                 absl::Time now) {
+  std::array<absl::string_view, kMaxWriteChunks> chunks;
+  while (c.PendingOutputBytes() > 0) {
+    const absl::Span<const absl::string_view> offered(
+        chunks.data(), c.PendingOutput(absl::MakeSpan(chunks)));
+    size_t taken = 0;
+    for (absl::string_view chunk : offered) {
+      const size_t n = link.security->Write(chunk);
+      taken += n;
+      if (n < chunk.size()) break;
+    }
+    if (taken == 0) return;  // handshake not done, or enough ciphertext
+    if (options_.observer != nullptr) {
+      options_.observer->OnOutput(id, offered, taken, now);
+    }
+    c.Consume(taken);
+    if (taken < TotalSize(offered)) return;
+  }
+}
+
+// Writes the layer's ciphertext. Returns whether the link took all of it
+// (kImmediate) or a write could be started (kSubmitted).
+bool BrokerDriver::WriteCiphertext(ConnectionId id, Link& link) {
+  if (link.submitted) {
+    if (link.write_in_flight) return false;
+    if (link.submitted_sent == link.submitted_size()) {
+      if (link.submitted_bytes == nullptr) {
+        link.submitted_bytes = std::make_unique<std::string>();
+      }
+      const absl::string_view pending = link.security->PendingCiphertext();
+      const size_t n = std::min(pending.size(), options_.max_submitted_bytes);
+      link.submitted_bytes->assign(pending.data(), n);
+      link.submitted_sent = 0;
+      link.security->ConsumeCiphertext(n);
+    }
+    if (link.submitted_sent == link.submitted_size()) return true;
+    link.write_in_flight = true;
+    ++stats_.writes;
+    link.io->StartWrite(
+        id,
+        absl::string_view(*link.submitted_bytes).substr(link.submitted_sent));
+    return true;
+  }
+  while (link.writable && !link.security->PendingCiphertext().empty()) {
+    const absl::string_view pending = link.security->PendingCiphertext();
+    ++stats_.writes;
+    absl::StatusOr<size_t> written =
+        link.io->WriteSome(id, absl::MakeConstSpan(&pending, 1));
+    if (!written.ok()) {
+      if (link.error.ok()) link.error = written.status();
+      return false;
+    }
+    if (*written == 0) {
+      link.writable = false;
+      ++stats_.writes_blocked;
+      return false;
+    }
+    if (*written > pending.size()) {
+      link.error = absl::InternalError(absl::StrCat(
+          "link wrote ", *written, " bytes of ", pending.size(), " offered"));
+      return false;
+    }
+    if (*written < pending.size()) ++stats_.partial_writes;
+    stats_.bytes_written += *written;
+    link.security->ConsumeCiphertext(*written);
+  }
+  return link.security->PendingCiphertext().empty();
+}
+
 void BrokerDriver::CloseLink(ConnectionId id, absl::string_view reason,
                              absl::Time now) {
   auto it = links_.find(id);
@@ -387,6 +571,9 @@ void BrokerDriver::CloseLink(ConnectionId id, absl::string_view reason,
   LinkIo* io = it->second.io;
   if (it->second.close_deadline) {
     close_deadlines_.erase({*it->second.close_deadline, id});
+  }
+  if (it->second.handshake_deadline) {
+    handshake_deadlines_.erase({*it->second.handshake_deadline, id});
   }
   if (it->second.write_in_flight) {
     // A completion-based loop may still be reading these bytes; they must
@@ -413,6 +600,24 @@ void BrokerDriver::CloseOverdue(absl::Time now) {
       CloseLink(id, "last output not written in time", now);
     }
   }
+  while (!handshake_deadlines_.empty() &&
+         handshake_deadlines_.begin()->first <= now) {
+    const ConnectionId id = handshake_deadlines_.begin()->second;
+    handshake_deadlines_.erase(handshake_deadlines_.begin());
+    Link* link = Find(id);
+    if (link == nullptr) continue;
+    link->handshake_deadline.reset();
+    ++stats_.tls_handshake_timeouts;
+    const Connection* c = broker_.FindConnection(id);
+    const std::string reason =
+        absl::StrCat("TLS handshake not done within ",
+                     absl::FormatDuration(options_.tls_handshake_timeout));
+    options_.logger.Log(
+        LogLevel::kWarning,
+        absl::StrCat("TLS from ", c != nullptr ? c->peer().address : "?", ": ",
+                     reason));
+    CloseLink(id, reason, now);
+  }
 }
 
 std::optional<absl::Time> BrokerDriver::NextWakeup() const {
@@ -420,6 +625,10 @@ std::optional<absl::Time> BrokerDriver::NextWakeup() const {
   if (!close_deadlines_.empty()) {
     const absl::Time close = close_deadlines_.begin()->first;
     if (!next || close < *next) next = close;
+  }
+  if (!handshake_deadlines_.empty()) {
+    const absl::Time handshake = handshake_deadlines_.begin()->first;
+    if (!next || handshake < *next) next = handshake;
   }
   return next;
 }

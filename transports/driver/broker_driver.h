@@ -47,6 +47,17 @@
 //    written (so a half-closed peer still gets the immediate answers to what
 //    it sent); or at once on an I/O error.
 //
+// Secured links (TLS; transports/driver/link_security.h): a link opened with
+// a LinkSecurity has what it reads decrypted before the connection sees it,
+// and the connection's output encrypted before LinkIo writes it; the adapter
+// sees only ciphertext. A failure of the layer (plain text on a TLS port, a
+// refused certificate, a forged record) closes that link alone, after one
+// warning naming the peer and the reason, and is counted in
+// DriverStatistics. A handshake not done within
+// DriverOptions::tls_handshake_timeout closes the link too. Plain links take
+// the same path as before (the output is written straight from the
+// connection's buffers).
+//
 // Writing a new adapter (io_uring, libuv, ...):
 //  1. Implement LinkIo with the WriteStyle that suits the loop.
 //  2. Report I/O with the On*() calls and call RunTurn() after each batch of
@@ -86,6 +97,7 @@
 #include "core/manifold.pb.h"
 #include "transports/driver/driver_observer.h"
 #include "transports/driver/link_io.h"
+#include "transports/driver/link_security.h"
 #include "transports/driver/log.h"
 
 namespace manifold {
@@ -116,6 +128,9 @@ struct DriverOptions {
   // kSubmitted links: the most output copied into one link's write buffer at
   // a time.
   size_t max_submitted_bytes = 256 * 1024;
+  // Secured links: how long the peer has to finish the TLS handshake from
+  // the moment the link is opened.
+  absl::Duration tls_handshake_timeout = absl::Seconds(10);
 };
 
 // Counters for tests and diagnostics.
@@ -135,6 +150,12 @@ struct DriverStatistics {
   // Links closed because the peer hung up, or because of an I/O error.
   uint64_t peer_closes = 0;
   uint64_t link_errors = 0;
+  // Secured links, by outcome. Each failure also counts in link_errors.
+  uint64_t tls_handshakes = 0;          // completed
+  uint64_t tls_plain_text = 0;          // plain text on a TLS port
+  uint64_t tls_handshake_failures = 0;  // certificates, versions, ...
+  uint64_t tls_handshake_timeouts = 0;  // not done in time
+  uint64_t tls_protocol_errors = 0;     // after the handshake
 };
 
 class BrokerDriver {
@@ -193,9 +214,11 @@ class BrokerDriver {
   // names the link in every later call. When the Broker is full or shutting
   // down the connection starts out closing with an error frame queued; it is
   // written and the link closed like any other. `io` is not owned and must
-  // outlive the link.
+  // outlive the link. With `security` (TLS) the link carries ciphertext: see
+  // the file comment.
   ConnectionId Open(LinkIo& io, PeerInfo peer,
-                    std::unique_ptr<ProtocolCodec> codec = nullptr);
+                    std::unique_ptr<ProtocolCodec> codec = nullptr,
+                    std::unique_ptr<LinkSecurity> security = nullptr);
 
   // `bytes` arrived on link `id`. May call io.SetReading(id, false) before it
   // returns; the adapter must stop delivering then. Unknown ids are ignored.
@@ -254,6 +277,12 @@ class BrokerDriver {
   // Links open (closing ones included).
   size_t link_count() const { return links_.size(); }
 
+  // The verified certificate of link `id`'s peer, for mapping it to a user
+  // (e.g. when its ConnectionPending event arrives). nullptr for plain
+  // links, unknown ids, before the TLS handshake is done, and when the peer
+  // presented no certificate. Valid until the link closes.
+  const PeerIdentity* peer_identity(ConnectionId id) const;
+
   // kSubmitted links closed with a write in flight whose completion the
   // adapter has not reported yet.
   size_t orphaned_write_count() const { return orphaned_writes_.size(); }
@@ -281,6 +310,13 @@ class BrokerDriver {
     // kSubmitted: when a closing link whose write never completes is closed
     // anyway.
     std::optional<absl::Time> close_deadline;
+    // Secured links: the layer, whether output still goes out in clear (a
+    // greeting before the peer's first byte), when the handshake must be
+    // done, and whether close_notify was queued.
+    std::unique_ptr<LinkSecurity> security;
+    bool clear_output = false;
+    std::optional<absl::Time> handshake_deadline;
+    bool security_shut_down = false;
   };
 
   Link* Find(ConnectionId id);
@@ -292,6 +328,14 @@ class BrokerDriver {
                       absl::Time now);
   void FlushSubmitted(ConnectionId id, Link& link, Connection& c,
                       absl::Time now);
+  void ReceiveSecured(ConnectionId id, Link& link, Connection& c,
+                      absl::string_view bytes, absl::Time now);
+  void FailSecured(ConnectionId id, Link& link, const Connection& c);
+  void FlushSecured(ConnectionId id, Link& link, Connection& c, absl::Time now);
+  void EncryptOutput(ConnectionId id, Link& link, Connection& c,
+                     absl::Time now);
+  bool WriteCiphertext(ConnectionId id, Link& link);
+  void EndHandshakeDeadline(ConnectionId id, Link& link);
   void CloseLink(ConnectionId id, absl::string_view reason, absl::Time now);
   void CloseOverdue(absl::Time now);
   void DrainEvents();
@@ -307,6 +351,10 @@ class BrokerDriver {
   std::vector<ConnectionId> changed_;
   // kSubmitted links that should close but still have a write in flight.
   absl::btree_set<std::pair<absl::Time, ConnectionId>> close_deadlines_;
+  // Secured links whose handshake is not done yet, by deadline.
+  absl::btree_set<std::pair<absl::Time, ConnectionId>> handshake_deadlines_;
+  // Reused by OnReceived() for secured links' plaintext.
+  std::string plaintext_;
   // kSubmitted links closed with a write in flight: the bytes that write
   // reads, kept until the adapter reports it done.
   absl::flat_hash_map<ConnectionId, std::unique_ptr<std::string>>

@@ -195,7 +195,8 @@ void EpollServer::Adopt(ListenSocket::Accepted accepted,
   }
   const ConnectionId id =
       driver_.Open(*this, PeerInfo{std::move(accepted.peer)},
-                   config.codec_factory ? config.codec_factory() : nullptr);
+                   config.codec_factory ? config.codec_factory() : nullptr,
+                   config.security ? config.security() : nullptr);
   Socket& socket = sockets_[id];
   socket.fd = std::move(accepted.fd);
   if (absl::Status s =

@@ -438,7 +438,8 @@ void IoUringServer::Adopt(UniqueFd fd, const Listener& listener) {
   const ListenerConfig& config = listener.config;
   const ConnectionId id =
       driver_.Open(*this, PeerInfo{std::move(peer)},
-                   config.codec_factory ? config.codec_factory() : nullptr);
+                   config.codec_factory ? config.codec_factory() : nullptr,
+                   config.security ? config.security() : nullptr);
   Socket& socket = sockets_[id];
   socket.fd = std::move(fd);
   ArmReceive(id, socket);

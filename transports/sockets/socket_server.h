@@ -22,6 +22,10 @@
 //   nats.codec_factory = [] { return MakeNatsCodec(); };
 //   nats.label = "nats";
 //   server->Listen(nats);
+//   ListenerConfig secure = native;               // TLS on another port
+//   secure.endpoint = *ParseTcpEndpoint("127.0.0.1:4443");
+//   secure.security = TlsLinkSecurityFactory(tls_contexts);
+//   server->Listen(secure);
 //   // From a signal handler or another thread: server->RequestShutdown();
 //   absl::Status done = server->Run();   // returns after the shutdown
 
@@ -39,6 +43,7 @@
 #include "broker/options.h"
 #include "broker/protocol_codec.h"
 #include "transports/driver/broker_driver.h"
+#include "transports/driver/link_security.h"
 #include "transports/sockets/endpoint.h"
 
 namespace manifold {
@@ -55,6 +60,9 @@ struct ListenerConfig {
   // Names the listener in logs and in the "listening on" line; empty means
   // the endpoint's kind ("tcp", "unix").
   std::string label;
+  // Makes the security layer (TLS: transports/tls/tls_link_security.h) of
+  // each connection accepted here; empty means plain bytes.
+  LinkSecurityFactory security;
 
   absl::string_view display_label() const {
     return label.empty() ? endpoint.kind_name() : absl::string_view(label);

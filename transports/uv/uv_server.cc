@@ -318,7 +318,8 @@ void UvServer::Adopt(ListenSocket::Accepted accepted,
   accepted.fd.release();  // the handle owns the descriptor now
   const ConnectionId id =
       driver_.Open(*this, PeerInfo{std::move(accepted.peer)},
-                   config.codec_factory ? config.codec_factory() : nullptr);
+                   config.codec_factory ? config.codec_factory() : nullptr,
+                   config.security ? config.security() : nullptr);
   link->id = id;
   Link* raw = link.release();
   links_[id] = raw;
