@@ -107,7 +107,15 @@ void Admission::OnPending(const wire::ConnectionPending& pending,
     return;
   }
   std::vector<std::string> names;
-  if (certificate_names_) names = certificate_names_(id);
+  if (const PeerIdentity* peer = driver.peer_identity(id)) {
+    names.push_back(peer->subject);
+    for (const std::string& dns : peer->dns_names) {
+      names.push_back(absl::StrCat("DNS:", dns));
+    }
+    for (const std::string& email : peer->emails) {
+      names.push_back(absl::StrCat("email:", email));
+    }
+  }
   Credentials credentials;
   credentials.token = pending.auth_token();
   credentials.user = pending.user();

@@ -23,7 +23,6 @@
 #define MANIFOLD_EXAMPLES_TCP_BROKER_ADMISSION_H_
 
 #include <cstdint>
-#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -59,23 +58,15 @@ class Admission {
     uint64_t throttled = 0;
   };
 
-  // The verified TLS client certificate names of a connection (subject and
-  // subject alternative names); empty for none.
-  using CertificateNames =
-      std::function<std::vector<std::string>(ConnectionId)>;
-
   // `auth` as EffectiveAuthConfig() made it; `cache_key`: at least 16 random
   // bytes (see Authenticator). Returns the Authenticator's error for a bad
   // configuration.
   static absl::StatusOr<std::unique_ptr<Admission>> Create(
       const AuthConfig& auth, absl::string_view cache_key);
 
-  // Where OnPending() finds certificate names; unset: none.
-  void set_certificate_names(CertificateNames names) {
-    certificate_names_ = std::move(names);
-  }
-
-  // Admits or refuses the connection `pending` names, through `driver`.
+  // Admits or refuses the connection `pending` names, through `driver`. A
+  // TLS client certificate the link verified (BrokerDriver::peer_identity)
+  // counts as a credential: its subject, "DNS:name" and "email:address".
   void OnPending(const wire::ConnectionPending& pending, BrokerDriver& driver);
 
   // Takes a changed configuration (SIGHUP): later logins are checked against
@@ -98,7 +89,6 @@ class Admission {
   LoginThrottle throttle_;
   absl::Duration failure_delay_;
   std::string cache_key_;
-  CertificateNames certificate_names_;
   Counters counters_;
   // What a connection of a user who is no longer configured may do: nothing.
   std::shared_ptr<const PermissionSet> nothing_;

@@ -73,12 +73,13 @@ absl::StatusOr<std::string> RandomBytes(size_t n) {
 }
 
 // SIGHUP: reads the configuration again (the same --config file and flags)
-// and applies what can change while running: users, tokens, permissions and
-// the login throttle's settings. Anything else needs a restart.
+// and applies what can change while running: users, tokens, permissions,
+// the login throttle's settings, and the TLS certificate, key and CA files.
+// Anything else needs a restart.
 void Reload(absl::Span<const char* const> args,
             const manifold::ServerConfig& running,
-            manifold::Admission* admission, manifold::BrokerDriver& driver,
-            const manifold::Logger& log) {
+            const manifold::ServerSetup& setup, manifold::Admission* admission,
+            manifold::BrokerDriver& driver, const manifold::Logger& log) {
   absl::StatusOr<manifold::ManifolddCommandLine> reread =
       manifold::ParseManifolddCommandLine(args);
   if (!reread.ok()) {
@@ -109,6 +110,13 @@ void Reload(absl::Span<const char* const> args,
                            reloaded.message()));
       return;
     }
+  }
+  // New connections get the certificate and key files as they are now.
+  if (absl::Status tls = manifold::ReloadTls(setup); !tls.ok()) {
+    log.Log(manifold::LogLevel::kError,
+            absl::StrCat("reload: TLS files not reloaded, the ones in use "
+                         "stay: ",
+                         tls.message()));
   }
   manifold::ServerConfig unchanged = reread->config;
   unchanged.clear_auth();
@@ -194,7 +202,7 @@ int main(int argc, char** argv) {
       absl::MakeConstSpan(argv + 1, argc > 0 ? argc - 1 : 0);
   config->options.driver.before_turn = [&](manifold::BrokerDriver& driver) {
     if (manifold::TakeReloadRequest()) {
-      Reload(args, command_line->config, admission.get(), driver, log);
+      Reload(args, command_line->config, *config, admission.get(), driver, log);
     }
   };
   std::unique_ptr<manifold::RecordingObserver> recorder;

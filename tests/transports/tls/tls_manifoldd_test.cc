@@ -6,6 +6,7 @@
 // certificates are required when manifoldd says so.
 
 #include <csignal>
+#include <fstream>
 #include <memory>
 #include <string>
 #include <vector>
@@ -250,6 +251,56 @@ TEST_P(TlsManifolddTest, RequiredClientCertificateIsChecked) {
   absl::StatusOr<wire::ServerMessage> welcome = ReadFrame(*alice, decoder);
   ASSERT_TRUE(welcome.ok()) << welcome.status();
   EXPECT_TRUE(welcome->has_welcome());
+}
+
+TEST_P(TlsManifolddTest, AVerifiedClientCertificateLogsInAsItsUser) {
+  // Alice's certificate names her user by subject; the stranger's CA is
+  // trusted here too but its certificate belongs to nobody.
+  const std::string config = pki_->dir + "/auth-" + GetParam() + ".textpb";
+  std::ofstream(config)
+      << "auth {\n"
+         "  users {\n"
+         "    name: \"orders-service\"\n"
+         "    certificates: \"CN=alice,O=Manifold Tests\"\n"
+         "    permissions { publish { allow: \"orders/**\" } }\n"
+         "  }\n"
+         "  failed_login_delay_ms: 0\n"
+         "}\n";
+  Start({"--config=" + config, "--tls_ca=" + pki_->ca_cert,
+         "--tls_verify_clients=request"});
+  absl::StatusOr<TlsSocketClient> alice = TlsSocketClient::Connect(
+      broker_->tcp(), ClientContext(pki_->client_cert, pki_->client_key));
+  ASSERT_TRUE(alice.ok());
+  ASSERT_TRUE(alice->Handshake().ok());
+  ASSERT_TRUE(alice->Send(HelloFrame("alice")).ok());
+  FrameDecoder decoder(FrameDecoder::Options{.max_frame_bytes = 1 << 20});
+  absl::StatusOr<wire::ServerMessage> welcome = ReadFrame(*alice, decoder);
+  ASSERT_TRUE(welcome.ok()) << welcome.status();
+  ASSERT_TRUE(welcome->has_welcome()) << welcome->DebugString();
+  wire::ClientMessage publish;
+  publish.mutable_publish()->set_op_id(7);
+  publish.mutable_publish()->set_topic("billing/1");
+  publish.mutable_publish()->set_ack(true);
+  ASSERT_TRUE(alice->Send(EncodeFrame(publish)).ok());
+  absl::StatusOr<wire::ServerMessage> denied = ReadFrame(*alice, decoder);
+  ASSERT_TRUE(denied.ok()) << denied.status();
+  EXPECT_EQ(denied->error().message(),
+            "permission denied: publish to 'billing/1' (user "
+            "'orders-service')");
+
+  // No certificate and no credentials: refused, since users are configured.
+  absl::StatusOr<TlsSocketClient> anonymous =
+      TlsSocketClient::Connect(broker_->tcp(), ClientContext());
+  ASSERT_TRUE(anonymous.ok());
+  ASSERT_TRUE(anonymous->Handshake().ok());
+  ASSERT_TRUE(anonymous->Send(HelloFrame("anonymous")).ok());
+  FrameDecoder refusal_decoder(
+      FrameDecoder::Options{.max_frame_bytes = 1 << 20});
+  absl::StatusOr<wire::ServerMessage> refused =
+      ReadFrame(*anonymous, refusal_decoder);
+  ASSERT_TRUE(refused.ok()) << refused.status();
+  EXPECT_EQ(refused->error().message(),
+            "connection refused: credentials required");
 }
 
 TEST_P(TlsManifolddTest, ManifoldCliPublishesAndSubscribesOverMutualTls) {
