@@ -74,7 +74,7 @@ class Authenticator {
   absl::StatusOr<Grant> Authenticate(const Credentials& credentials);
 
   // Whether any user is configured (without users every connection is
-  // anonymous).
+  // anonymous, whatever it presents).
   bool has_users() const { return !users_.empty(); }
   bool allow_anonymous() const { return allow_anonymous_; }
 

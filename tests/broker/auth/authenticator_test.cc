@@ -144,6 +144,9 @@ TEST(AuthenticatorTest, WithoutUsersEveryoneIsAnonymous) {
   absl::StatusOr<Grant> grant = auth->Authenticate({});
   ASSERT_TRUE(grant.ok());
   EXPECT_EQ(grant->permissions, nullptr);
+  // Credentials are not checked against nobody.
+  EXPECT_TRUE(auth->Authenticate({.token = "any"}).ok());
+  EXPECT_TRUE(auth->Authenticate({.user = "a", .password = "b"}).ok());
 }
 
 TEST(AuthenticatorTest, BadConfigurationsNameTheUserAndTheProblem) {
