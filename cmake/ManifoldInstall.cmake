@@ -13,17 +13,21 @@ install(TARGETS ${MANIFOLD_INSTALL_TARGETS}
 # those include. internal/ folders, the CLI and the tools are not installed.
 # scripts/check-install.sh compiles each installed header on its own.
 set(MANIFOLD_PUBLIC_HEADERS
-  core/framing.h core/headers.h core/ids.h core/status.h core/topic.h
+  core/framing.h core/headers.h core/ids.h core/pattern_set.h core/status.h
+  core/topic.h
   core/config/config_fields.h core/config/config_file.h
   core/config/config_flags.h
   core/nats/errors.h core/nats/parser.h core/nats/subject.h core/nats/writer.h
   broker/broker.h broker/connection.h broker/options.h broker/outbound_buffer.h
-  broker/protocol_codec.h broker/session_id_source.h broker/statistics.h
-  broker/sys_topics.h broker/version.h
+  broker/permissions.h broker/protocol_codec.h broker/session_id_source.h
+  broker/statistics.h broker/sys_topics.h broker/version.h
+  broker/auth/authenticator.h broker/auth/login_throttle.h
+  broker/auth/password_hash.h
   broker/nats/nats_codec.h
   broker/transcript/transcript_recorder.h broker/transcript/transcript_runner.h
   transports/driver/broker_driver.h transports/driver/driver_observer.h
-  transports/driver/link_io.h transports/driver/log.h
+  transports/driver/link_io.h transports/driver/link_security.h
+  transports/driver/log.h
   transports/driver/os_session_id_source.h
   transports/driver/recording_observer.h
   transports/epoll/epoll_server.h transports/epoll/wakeable_epoll.h
@@ -40,6 +44,14 @@ endif()
 if(TARGET manifold_uv)
   list(APPEND MANIFOLD_PUBLIC_HEADERS transports/uv/uv_server.h)
 endif()
+if(TARGET manifold_tls)
+  list(APPEND MANIFOLD_PUBLIC_HEADERS
+    transports/tls/tls_context.h transports/tls/tls_link_security.h
+    transports/tls/tls_session.h)
+endif()
+if(TARGET manifold_tls_stream)
+  list(APPEND MANIFOLD_PUBLIC_HEADERS client/tls_stream.h)
+endif()
 if(TARGET manifold_http_codec)
   list(APPEND MANIFOLD_PUBLIC_HEADERS
     core/http/json_messages.h core/http/prometheus.h core/http/query.h
@@ -48,12 +60,14 @@ if(TARGET manifold_http_codec)
     broker/http/bayeux.h broker/http/bayeux_json.h
     broker/http/bayeux_session_codec.h
     broker/http/dashboard_assets.h broker/http/http_codec.h
+    broker/http/http_credentials.h
     broker/http/http_options.h broker/http/http_status.h
     broker/http/json_codec.h broker/http/websocket_link.h)
 endif()
 set(MANIFOLD_PUBLIC_PROTOS
   core/manifold.proto core/config/config_options.proto core/nats/connect.proto
-  broker/options.proto broker/transcript/transcript.proto)
+  broker/options.proto broker/permissions.proto broker/auth/auth_config.proto
+  broker/transcript/transcript.proto)
 foreach(file ${MANIFOLD_PUBLIC_HEADERS} ${MANIFOLD_PUBLIC_PROTOS})
   get_filename_component(dir ${file} DIRECTORY)
   install(FILES ${file} DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/manifold/${dir})
