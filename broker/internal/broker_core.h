@@ -64,10 +64,10 @@ class BrokerCore {
   }
   void Close(ConnectionId id, absl::string_view reason, absl::Time now);
   absl::Status Admit(ConnectionId id, Grant grant, absl::Time now);
-  absl::Status Refuse(ConnectionId id, absl::string_view reason,
-                      absl::Time now, absl::Duration delay);
-  void Regrant(absl::FunctionRef<std::shared_ptr<const PermissionSet>(
-                   absl::string_view user)>
+  absl::Status Refuse(ConnectionId id, absl::string_view reason, absl::Time now,
+                      absl::Duration delay);
+  void Regrant(absl::FunctionRef<
+                   std::shared_ptr<const PermissionSet>(absl::string_view user)>
                    permissions_of,
                absl::Time now);
   void Process(absl::Time now);
