@@ -118,16 +118,14 @@ void Reload(absl::Span<const char* const> args,
                          "stay: ",
                          tls.message()));
   }
-  manifold::ServerConfig unchanged = reread->config;
-  unchanged.clear_auth();
-  unchanged.clear_user();
-  unchanged.clear_pass();
-  unchanged.clear_token();
-  manifold::ServerConfig before = running;
-  before.clear_auth();
-  before.clear_user();
-  before.clear_pass();
-  before.clear_token();
+  // The settings a reload does not apply, as bytes to compare.
+  auto not_reloaded = [](manifold::ServerConfig config) {
+    config.clear_auth();
+    config.clear_user();
+    config.clear_pass();
+    config.clear_token();
+    return config.SerializeAsString();
+  };
   log.Log(
       manifold::LogLevel::kInfo,
       absl::StrCat("reloaded the configuration",
@@ -135,7 +133,7 @@ void Reload(absl::Span<const char* const> args,
                        ? absl::StrCat(": ", reread->config.auth().users_size(),
                                       " configured users")
                        : "",
-                   before.SerializeAsString() == unchanged.SerializeAsString()
+                   not_reloaded(running) == not_reloaded(reread->config)
                        ? ""
                        : "; other changed settings take effect at the "
                          "next restart"));
