@@ -157,6 +157,13 @@ absl::StatusOr<Grant> Authenticator::Authenticate(
                        "' belongs to no user"));
     }
   }
+  if (!credentials.session_user.empty()) {
+    // The session's user as configured now: a reload since its login may
+    // have changed what it may do, or removed it (then the link is treated
+    // as bringing nothing).
+    auto it = by_name_.find(credentials.session_user);
+    if (it != by_name_.end()) return GrantFor(users_[it->second]);
+  }
   if (has_users() && !allow_anonymous_) {
     return absl::UnauthenticatedError("credentials required");
   }

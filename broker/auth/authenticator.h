@@ -55,6 +55,10 @@ struct Credentials {
   // The verified TLS client certificate's subject (RFC 2253) and subject
   // alternative names ("DNS:...", "email:..."); empty without one.
   absl::Span<const std::string> certificate_names;
+  // The user whose live session the connection acts for
+  // (ConnectionPending.session_user); the session's token stands for the
+  // login that opened it. Used only when nothing above is presented.
+  absl::string_view session_user;
 };
 
 class Authenticator {
@@ -67,7 +71,9 @@ class Authenticator {
   static absl::StatusOr<std::unique_ptr<Authenticator>> Create(
       const AuthConfig& config, absl::string_view cache_key);
 
-  // The Grant for what `credentials` present, or UNAUTHENTICATED naming the
+  // The Grant for what `credentials` present (a token, else a user and
+  // password, else a certificate, else a session's user, else anonymous),
+  // or UNAUTHENTICATED naming the
   // problem without naming a secret ("wrong user name or password",
   // "unknown token", "certificate 'CN=x' belongs to no user",
   // "credentials required").

@@ -641,6 +641,18 @@ absl::StatusOr<std::unique_ptr<BayeuxBatch>> BayeuxBatch::Parse(
   return batch;
 }
 
+void BayeuxBatch::ClaimSession(ClientCredentials& claim) const {
+  for (const PlannedOp& op : ops_) {
+    if (entries_[op.entry].kind == Entry::Kind::kHandshake ||
+        op.token.empty()) {
+      continue;
+    }
+    claim.session_token.assign(op.token.data(), op.token.size());
+    claim.session_binding.assign(op.binding.data(), op.binding.size());
+    return;
+  }
+}
+
 void BayeuxBatch::Plan(size_t index, uint64_t& last_op_id) {
   Entry& e = entries_[index];
   const ReceivedMessage& m = received_[index];

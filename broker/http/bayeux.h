@@ -153,6 +153,11 @@ class BayeuxBatch {
   const ClientCredentials& handshake_credentials() const {
     return handshake_credentials_;
   }
+  // Writes the session the batch's first message that acts for one names
+  // (its clientId, and the browser binding it presents) into `claim`'s
+  // session_token and session_binding; leaves `claim` alone when no
+  // message does (a batch of handshakes).
+  void ClaimSession(ClientCredentials& claim) const;
   // Answers every message still waiting as refused by admission: not
   // successful, error "401::<reason>", advice reconnect "none". done()
   // afterwards.

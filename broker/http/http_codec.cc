@@ -753,6 +753,11 @@ void HttpCodec::PlanBayeux() {
     hello_credentials_ = request_credentials_;
     if (hello_credentials_.empty() && batch.ok()) {
       hello_credentials_ = (*batch)->handshake_credentials();
+      // A long-polling client's later requests come on new connections
+      // without its handshake's credentials: they claim its session's.
+      if (hello_credentials_.empty()) {
+        (*batch)->ClaimSession(hello_credentials_);
+      }
     }
     steps_.push_back(Step(Step::Kind::kHello));
   }

@@ -17,6 +17,10 @@ void ClientCredentials::FillHello(wire::Hello& hello) const {
   hello.set_auth_token(token);
   hello.set_user(user);
   hello.set_password(password);
+  if (empty() && hello.session_token().empty()) {
+    hello.set_session_token(session_token);
+    hello.set_session_binding(session_binding);
+  }
 }
 
 std::string ClientCredentials::Digest() const {

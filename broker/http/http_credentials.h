@@ -29,29 +29,35 @@
 namespace manifold {
 
 // A bearer token, or a user name and password; any field may be empty.
+// Without any of them, a request that acts for a Bayeux session may claim
+// that session's login instead (Hello.session_token, session_binding).
 struct ClientCredentials {
   std::string token;
   std::string user;
   std::string password;
+  std::string session_token;
+  std::string session_binding;
 
+  // True without a token, user or password (a session claim is not one).
   bool empty() const {
     return token.empty() && user.empty() && password.empty();
   }
   bool operator==(const ClientCredentials& other) const {
     return token == other.token && user == other.user &&
-           password == other.password;
+           password == other.password && session_token == other.session_token &&
+           session_binding == other.session_binding;
   }
   bool operator!=(const ClientCredentials& other) const {
     return !(*this == other);
   }
 
-  // A SHA-256 digest of all three fields, so that a codec can tell later
-  // credentials apart from these without keeping them.
+  // A SHA-256 digest of the token, user and password, so that a codec can
+  // tell later credentials apart from these without keeping them.
   std::string Digest() const;
 
-  // Writes the credentials into `hello` unless the Hello carries
-  // credentials of its own (a client's own Hello or NATS CONNECT wins over
-  // the HTTP request that carried it).
+  // Writes the credentials, and the session claim, into `hello` unless the
+  // Hello carries credentials of its own (a client's own Hello or NATS
+  // CONNECT wins over the HTTP request that carried it).
   void FillHello(wire::Hello& hello) const;
 };
 

@@ -721,7 +721,23 @@ void BrokerCore::HandleHello(ConnectionCore& c, const wire::Hello& hello) {
   pending->set_peer(c.peer_.address);
   pending->set_user(hello.user());
   pending->set_password(hello.password());
+  pending->set_session_user(SessionUserOf(hello));
   Emit(std::move(event), /*sys_topic=*/"");
+}
+
+std::string BrokerCore::SessionUserOf(const wire::Hello& hello) {
+  if (hello.session_token().empty()) return "";
+  auto it = sessions_.find(hello.session_token());
+  if (it == sessions_.end()) return "";
+  ConnectionCore* s = FindConnection(it->second);
+  // As FindSession checks the operations the link will bring: a binding
+  // presented must be the session's.
+  if (s == nullptr || !s->polled_ || s->state_ == ConnectionState::kClosing ||
+      (!hello.session_binding().empty() &&
+       hello.session_binding() != s->session_binding_)) {
+    return "";
+  }
+  return s->user_;
 }
 
 // ---------------------------------------------------------------------------

@@ -144,6 +144,9 @@ class BrokerCore {
   void ProcessConnection(ConnectionCore& c);
   void Dispatch(ConnectionCore& c, Operation& op);
   void HandleHello(ConnectionCore& c, const wire::Hello& hello);
+  // The user owning the live polled session `hello` claims
+  // (Hello.session_token with its binding); empty when it claims none.
+  std::string SessionUserOf(const wire::Hello& hello);
   void HandleSubscribe(ConnectionCore& c, const wire::Subscribe& subscribe);
   void HandleUnsubscribe(ConnectionCore& c,
                          const wire::Unsubscribe& unsubscribe);

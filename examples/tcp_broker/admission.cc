@@ -121,6 +121,7 @@ void Admission::OnPending(const wire::ConnectionPending& pending,
   credentials.user = pending.user();
   credentials.password = pending.password();
   credentials.certificate_names = names;
+  credentials.session_user = pending.session_user();
   absl::StatusOr<Grant> grant = authenticator_->Authenticate(credentials);
   if (!grant.ok()) {
     ++counters_.refused;

@@ -159,6 +159,102 @@ TEST_P(ManifolddAuthTest, TokenFlagAdmitsItsHolderOverNativeAndNats) {
   }
 }
 
+// The address of the listener `label` in manifoldd's listening line
+// ("127.0.0.1:PORT (http)"); empty when it has none.
+std::string ListenerAddress(const RunningManifoldd& broker,
+                            absl::string_view label) {
+  const std::string& line = broker.listening_line();
+  const size_t mark = line.find(absl::StrCat(" (", label, ")"));
+  if (mark == std::string::npos) return "";
+  const size_t start = line.rfind(' ', mark - 1) + 1;
+  return line.substr(start, mark - start);
+}
+
+// POSTs `body` to `url` with curl, one connection per call, keeping cookies
+// in `jar`; returns the response body.
+absl::StatusOr<std::string> CurlPost(const std::string& url,
+                                     const std::string& body,
+                                     const std::string& jar) {
+  absl::StatusOr<Completed> curl = testing::RunToCompletion(
+      "/usr/bin/curl",
+      {"-sS", "--max-time", "10", "-b", jar, "-c", jar, "-H",
+       "Content-Type: application/json", "--data-binary", body, url});
+  if (!curl.ok()) return curl.status();
+  if (curl->exit_code != 0) {
+    return absl::UnavailableError(absl::StrCat("curl: ", curl->err));
+  }
+  return curl->out;
+}
+
+// The value of "clientId" in a Bayeux reply; empty without one.
+std::string ClientIdOf(absl::string_view reply) {
+  const absl::string_view key = "\"clientId\":\"";
+  const size_t at = reply.find(key);
+  if (at == absl::string_view::npos) return "";
+  const size_t start = at + key.size();
+  return std::string(reply.substr(start, reply.find('"', start) - start));
+}
+
+TEST_P(ManifolddAuthTest, BayeuxLongPollingStaysLoggedInAcrossConnections) {
+  absl::StatusOr<std::unique_ptr<RunningManifoldd>> broker =
+      StartBroker({"--user=alice", "--pass=s3cret", "--http=127.0.0.1:0",
+                   "--failed_login_delay=100ms"});
+  ASSERT_TRUE(broker.ok()) << broker.status();
+  const std::string url =
+      absl::StrCat("http://", ListenerAddress(**broker, "http"), "/cometd");
+  ASSERT_NE(url, "http:///cometd") << (*broker)->listening_line();
+  const std::string jar = directory_ + "/cookies";
+
+  // The handshake logs in; every later request is a new connection that
+  // presents only the session (clientId and cookie), as CometD's
+  // long-polling transport does.
+  absl::StatusOr<std::string> handshake =
+      CurlPost(url,
+               R"([{"channel":"/meta/handshake","version":"1.0",)"
+               R"("supportedConnectionTypes":["long-polling"],)"
+               R"("ext":{"auth":{"user":"alice","password":"s3cret"}}}])",
+               jar);
+  ASSERT_TRUE(handshake.ok()) << handshake.status();
+  ASSERT_THAT(*handshake, HasSubstr(R"("successful":true)"));
+  const std::string client_id = ClientIdOf(*handshake);
+  ASSERT_EQ(client_id.size(), 40u) << *handshake;
+
+  absl::StatusOr<std::string> subscribe =
+      CurlPost(url,
+               absl::StrCat(R"([{"channel":"/meta/subscribe","clientId":")",
+                            client_id, R"(","subscription":"/room/a"}])"),
+               jar);
+  ASSERT_TRUE(subscribe.ok()) << subscribe.status();
+  EXPECT_THAT(*subscribe, HasSubstr(R"("successful":true)"));
+
+  absl::StatusOr<std::string> publish =
+      CurlPost(url,
+               absl::StrCat(R"([{"channel":"/room/a","clientId":")", client_id,
+                            R"(","data":{"n":1}}])"),
+               jar);
+  ASSERT_TRUE(publish.ok()) << publish.status();
+  EXPECT_THAT(*publish, HasSubstr(R"("successful":true)"));
+
+  absl::StatusOr<std::string> connect =
+      CurlPost(url,
+               absl::StrCat(R"([{"channel":"/meta/connect","clientId":")",
+                            client_id, R"(","connectionType":"long-polling",)",
+                            R"("advice":{"timeout":0}}])"),
+               jar);
+  ASSERT_TRUE(connect.ok()) << connect.status();
+  EXPECT_THAT(*connect, HasSubstr(R"("data":{"n":1})"));
+  EXPECT_THAT(*connect, HasSubstr(R"("successful":true)"));
+
+  // Without the session's cookie the clientId alone vouches for nobody.
+  absl::StatusOr<std::string> stranger =
+      CurlPost(url,
+               absl::StrCat(R"([{"channel":"/room/a","clientId":")", client_id,
+                            R"(","data":{"n":2}}])"),
+               directory_ + "/no-cookies");
+  ASSERT_TRUE(stranger.ok()) << stranger.status();
+  EXPECT_THAT(*stranger, HasSubstr("401::credentials required"));
+}
+
 TEST_P(ManifolddAuthTest, ConfiguredUsersGetTheirPermissions) {
   const std::string config = WriteConfig(
       absl::StrCat("auth {\n"

@@ -138,6 +138,26 @@ TEST(AuthenticatorTest, AnonymousNeedsAllowAnonymous) {
   EXPECT_FALSE(auth->Authenticate({.token = "guess"}).ok());
 }
 
+TEST(AuthenticatorTest, ASessionsUserLogsInWithItsPermissionsOfNow) {
+  std::unique_ptr<Authenticator> auth = Make(TwoUsers());
+  absl::StatusOr<Grant> grant = auth->Authenticate({.session_user = "alice"});
+  ASSERT_TRUE(grant.ok()) << grant.status();
+  EXPECT_EQ(grant->user, "alice");
+  ASSERT_NE(grant->permissions, nullptr);
+  EXPECT_TRUE(
+      grant->permissions->Check(AccessOperation::kPublish, "orders/1").ok());
+  EXPECT_FALSE(
+      grant->permissions->Check(AccessOperation::kPublish, "other").ok());
+  // A user no longer configured vouches for nothing.
+  EXPECT_EQ(auth->Authenticate({.session_user = "mallory"}).status().message(),
+            "credentials required");
+  // Credentials of its own come first, and fail on their own.
+  EXPECT_EQ(auth->Authenticate({.token = "guess", .session_user = "alice"})
+                .status()
+                .message(),
+            "unknown token");
+}
+
 TEST(AuthenticatorTest, WithoutUsersEveryoneIsAnonymous) {
   std::unique_ptr<Authenticator> auth = Make(AuthConfig());
   EXPECT_FALSE(auth->has_users());

@@ -364,6 +364,106 @@ TEST(HttpCredentialsTest, ARefusedBayeuxHandshakeSays401AndNotToReconnect) {
   EXPECT_TRUE(link.closed());
 }
 
+// The BAYEUX_BROWSER cookie a response sets ("" none).
+std::string BrowserCookieOf(absl::string_view response) {
+  const absl::string_view name = "BAYEUX_BROWSER=";
+  const size_t at = response.find(name);
+  if (at == absl::string_view::npos) return "";
+  const size_t start = at + name.size();
+  const size_t end = response.find_first_of(";\r", start);
+  return std::string(response.substr(start, end - start));
+}
+
+// Opens a long-polling Bayeux session logged in as `user` (admitted with
+// that name); returns its clientId and browser cookie.
+std::pair<std::string, std::string> LoggedInSession(BrokerHarness& h,
+                                                    absl::string_view user) {
+  HttpLink link(h);
+  link.Send(
+      Post("/cometd", absl::StrCat(R"([{"channel":"/meta/handshake",)",
+                                   R"("version":"1.0","ext":{"auth":{"user":")",
+                                   user, R"(","password":"pw"}}}])")));
+  std::vector<wire::ConnectionPending> pending = Pending(h);
+  EXPECT_EQ(pending.size(), 1u);
+  if (pending.empty()) return {};
+  EXPECT_TRUE(
+      h.broker()
+          .Admit(IdOf(pending[0]), Grant{std::string(user), nullptr}, h.now())
+          .ok());
+  h.Pump();
+  const std::string out = link.Take();
+  const Json reply = Json::parse(BodyOf(out));
+  return {reply[0]["clientId"].get<std::string>(), BrowserCookieOf(out)};
+}
+
+TEST(HttpCredentialsTest, ALaterLongPollWithoutCredentialsClaimsItsSession) {
+  BrokerHarness h(AdmissionRequired());
+  const auto [client_id, cookie] = LoggedInSession(h, "carol");
+  ASSERT_EQ(client_id.size(), 40u);
+  ASSERT_FALSE(cookie.empty());
+  // A new connection, as long-polling opens now and then, with the
+  // session's clientId and cookie but no credentials.
+  HttpLink next(h);
+  next.Send(
+      Post("/cometd",
+           absl::StrCat(R"([{"channel":"/meta/connect","clientId":")",
+                        client_id, R"(","connectionType":"long-polling",)",
+                        R"("advice":{"timeout":0}}])"),
+           absl::StrCat("Cookie: BAYEUX_BROWSER=", cookie, "\r\n")));
+  std::vector<wire::ConnectionPending> pending = Pending(h);
+  ASSERT_EQ(pending.size(), 1u);
+  EXPECT_EQ(pending[0].session_user(), "carol");
+  EXPECT_EQ(pending[0].user(), "");
+  EXPECT_EQ(pending[0].auth_token(), "");
+  ASSERT_TRUE(h.broker()
+                  .Admit(IdOf(pending[0]), Grant{"carol", nullptr}, h.now())
+                  .ok());
+  h.Pump();
+  const Json reply = Json::parse(BodyOf(next.Take()));
+  EXPECT_EQ(reply[0]["channel"], "/meta/connect");
+  EXPECT_EQ(reply[0]["successful"], true);
+}
+
+TEST(HttpCredentialsTest, AClaimWithAWrongCookieOrUnknownClientIdNamesNobody) {
+  BrokerHarness h(AdmissionRequired());
+  const auto [client_id, cookie] = LoggedInSession(h, "carol");
+  ASSERT_EQ(client_id.size(), 40u);
+  const std::string connect =
+      absl::StrCat(R"([{"channel":"/meta/connect","clientId":")", client_id,
+                   R"(","connectionType":"long-polling"}])");
+  HttpLink wrong_cookie(h);
+  wrong_cookie.Send(
+      Post("/cometd", connect, "Cookie: BAYEUX_BROWSER=0123456789\r\n"));
+  HttpLink no_cookie(h);
+  no_cookie.Send(Post("/cometd", connect));
+  HttpLink unknown(h);
+  unknown.Send(Post("/cometd",
+                    R"([{"channel":"/meta/connect","clientId":")" +
+                        std::string(40, 'a') +
+                        R"(","connectionType":"long-polling"}])",
+                    absl::StrCat("Cookie: BAYEUX_BROWSER=", cookie, "\r\n")));
+  std::vector<wire::ConnectionPending> pending = Pending(h);
+  ASSERT_EQ(pending.size(), 3u);
+  for (const wire::ConnectionPending& p : pending) {
+    EXPECT_EQ(p.session_user(), "") << p.ShortDebugString();
+  }
+}
+
+TEST(HttpCredentialsTest, AnAnonymousSessionVouchesForNobody) {
+  BrokerHarness h(AdmissionRequired());
+  const auto [client_id, cookie] = LoggedInSession(h, "");
+  ASSERT_EQ(client_id.size(), 40u);
+  HttpLink next(h);
+  next.Send(
+      Post("/cometd",
+           absl::StrCat(R"([{"channel":"/meta/connect","clientId":")",
+                        client_id, R"(","connectionType":"long-polling"}])"),
+           absl::StrCat("Cookie: BAYEUX_BROWSER=", cookie, "\r\n")));
+  std::vector<wire::ConnectionPending> pending = Pending(h);
+  ASSERT_EQ(pending.size(), 1u);
+  EXPECT_EQ(pending[0].session_user(), "");
+}
+
 TEST(HttpCredentialsTest, BayeuxOverWebSocketSaysHelloWithItsFirstHandshake) {
   BrokerHarness h(AdmissionRequired());
   HttpLink ws(h);
