@@ -10,7 +10,9 @@
 #              broker_driver_test, epoll_server_test, socket_server_test (a
 #              server thread on each loop: epoll, io_uring, uv),
 #              wakeable_epoll_test (a wake-up from another thread)
-#   examples   manifoldd_test (manifoldd on each loop, its signal handling)
+#   examples   manifoldd_test (manifoldd on each loop, its signal handling),
+#              manifoldd_auth_test and password_checker_test (logins whose
+#              password checks run on manifoldd's worker thread)
 #   e2e        every tests/e2e/*_test.cc (threads that keep healthy traffic
 #              going and watch the broker's events while it is attacked)
 #
@@ -58,11 +60,13 @@ declare -A where=(
   [socket_server_test]=tests/transports
   [wakeable_epoll_test]=tests/transports
   [manifoldd_test]=tests/examples
+  [manifoldd_auth_test]=tests/examples
+  [password_checker_test]=tests/examples
 )
 programs=(await_mutex_test client_test client_e2e_test client_reconnect_test cli_test shell_command_test
           memory_broker_test broker_driver_test epoll_server_test socket_server_test
           wakeable_epoll_test
-          manifoldd_test)
+          manifoldd_test manifoldd_auth_test password_checker_test)
 for source in tests/e2e/*_test.cc; do
   name="$(basename "$source" .cc)"
   where[$name]=tests/e2e

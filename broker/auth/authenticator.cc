@@ -136,25 +136,39 @@ std::string Authenticator::Mac(absl::string_view kind,
 
 absl::StatusOr<Grant> Authenticator::Authenticate(
     const Credentials& credentials) {
+  Login login = Begin(credentials);
+  if (login.answer.has_value()) return *std::move(login.answer);
+  login.check->Run();
+  return Finish(*login.check);
+}
+
+Authenticator::Login Authenticator::Begin(const Credentials& credentials) {
+  auto answer = [](absl::StatusOr<Grant> grant) {
+    Login login;
+    login.answer = std::move(grant);
+    return login;
+  };
   // Without users there is nobody to check against: credentials are
   // ignored, as nats-server ignores them when it has no authorization.
-  if (!has_users()) return Grant{"", anonymous_permissions_};
+  if (!has_users()) return answer(Grant{"", anonymous_permissions_});
   if (!credentials.token.empty()) return ByToken(credentials.token);
   if (!credentials.user.empty()) {
     return ByPassword(credentials.user, credentials.password);
   }
   if (!credentials.password.empty()) {
-    return absl::UnauthenticatedError("a password without a user name");
+    return answer(absl::UnauthenticatedError("a password without a user name"));
   }
   if (!credentials.certificate_names.empty()) {
     for (const std::string& name : credentials.certificate_names) {
       auto it = by_certificate_.find(name);
-      if (it != by_certificate_.end()) return GrantFor(users_[it->second]);
+      if (it != by_certificate_.end()) {
+        return answer(GrantFor(users_[it->second]));
+      }
     }
     if (!allow_anonymous_ && has_users()) {
-      return absl::UnauthenticatedError(
+      return answer(absl::UnauthenticatedError(
           absl::StrCat("certificate '", credentials.certificate_names[0],
-                       "' belongs to no user"));
+                       "' belongs to no user")));
     }
   }
   if (!credentials.session_user.empty()) {
@@ -162,15 +176,16 @@ absl::StatusOr<Grant> Authenticator::Authenticate(
     // have changed what it may do, or removed it (then the link is treated
     // as bringing nothing).
     auto it = by_name_.find(credentials.session_user);
-    if (it != by_name_.end()) return GrantFor(users_[it->second]);
+    if (it != by_name_.end()) return answer(GrantFor(users_[it->second]));
   }
   if (has_users() && !allow_anonymous_) {
-    return absl::UnauthenticatedError("credentials required");
+    return answer(absl::UnauthenticatedError("credentials required"));
   }
-  return Grant{"", anonymous_permissions_};
+  return answer(Grant{"", anonymous_permissions_});
 }
 
-absl::StatusOr<Grant> Authenticator::ByToken(absl::string_view token) {
+Authenticator::Login Authenticator::ByToken(absl::string_view token) {
+  Login login;
   const std::string digest = Sha256(token);
   // Every token given in clear is compared, so the time taken does not say
   // which one matched.
@@ -178,42 +193,85 @@ absl::StatusOr<Grant> Authenticator::ByToken(absl::string_view token) {
   for (const auto& [candidate, index] : plain_tokens_) {
     if (ConstantTimeEquals(digest, candidate)) found = index;
   }
-  if (found != users_.size()) return GrantFor(users_[found]);
+  if (found != users_.size()) {
+    login.answer = GrantFor(users_[found]);
+    return login;
+  }
   const std::string mac = Mac("token", token);
   for (User& user : users_) {
     if (!user.verified_token.empty() &&
         ConstantTimeEquals(mac, user.verified_token)) {
-      return GrantFor(user);
+      login.answer = GrantFor(user);
+      return login;
     }
   }
-  for (User& user : users_) {
+  PasswordCheck check;
+  check.kind = PasswordCheck::Kind::kToken;
+  check.secret = std::string(token);
+  for (const User& user : users_) {
     for (const std::string& hash : user.hashed_tokens) {
-      if (VerifyPassword(token, hash)) {
-        user.verified_token = mac;
-        return GrantFor(user);
-      }
+      check.candidates.push_back({user.name, hash});
     }
   }
-  return absl::UnauthenticatedError("unknown token");
+  if (check.candidates.empty()) {
+    login.answer = absl::UnauthenticatedError("unknown token");
+    return login;
+  }
+  login.check = std::move(check);
+  return login;
 }
 
-absl::StatusOr<Grant> Authenticator::ByPassword(absl::string_view name,
-                                                absl::string_view password) {
+Authenticator::Login Authenticator::ByPassword(absl::string_view name,
+                                               absl::string_view password) {
+  Login login;
+  PasswordCheck check;
+  check.kind = PasswordCheck::Kind::kPassword;
+  check.secret = std::string(password);
   auto it = by_name_.find(name);
   if (it == by_name_.end() || users_[it->second].password_hash.empty()) {
-    VerifyPassword(password, decoy_hash_);
-    return absl::UnauthenticatedError("wrong user name or password");
+    // Checked against the decoy, and refused in Finish() whatever the
+    // result: an unknown name costs a wrong password's time.
+    check.candidates.push_back({"", decoy_hash_});
+    login.check = std::move(check);
+    return login;
   }
   User& user = users_[it->second];
   const std::string mac = Mac("password", password);
   if (!user.verified_password.empty() &&
       ConstantTimeEquals(mac, user.verified_password)) {
-    return GrantFor(user);
+    login.answer = GrantFor(user);
+    return login;
   }
-  if (!VerifyPassword(password, user.password_hash)) {
-    return absl::UnauthenticatedError("wrong user name or password");
+  check.candidates.push_back({user.name, user.password_hash});
+  login.check = std::move(check);
+  return login;
+}
+
+absl::StatusOr<Grant> Authenticator::Finish(const PasswordCheck& check) {
+  const bool token = check.kind == PasswordCheck::Kind::kToken;
+  const absl::Status refused = absl::UnauthenticatedError(
+      token ? "unknown token" : "wrong user name or password");
+  if (!check.ran || !check.matched.has_value() ||
+      *check.matched >= check.candidates.size()) {
+    return refused;
   }
-  user.verified_password = mac;
+  const PasswordCheck::Candidate& matched = check.candidates[*check.matched];
+  auto it = by_name_.find(matched.user);
+  if (matched.user.empty() || it == by_name_.end()) return refused;
+  User& user = users_[it->second];
+  if (token) {
+    // The hash must still be one of the user's: a reload may have taken
+    // the token away while it was being checked.
+    for (const std::string& hash : user.hashed_tokens) {
+      if (hash == matched.hash) {
+        user.verified_token = Mac("token", check.secret);
+        return GrantFor(user);
+      }
+    }
+    return refused;
+  }
+  if (user.password_hash != matched.hash) return refused;
+  user.verified_password = Mac("password", check.secret);
   return GrantFor(user);
 }
 

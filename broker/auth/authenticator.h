@@ -28,12 +28,19 @@
 // again costs one HMAC. An unknown user name costs as much as a wrong
 // password, so answers do not tell which names exist.
 //
-// Thread safety: none (the cache changes on Authenticate()).
+// An event loop should not wait for those milliseconds: Begin() decides
+// what it can at once and otherwise hands out the PasswordCheck
+// (password_check.h) to run on another thread; Finish() turns the checked
+// result into the answer. Authenticate() does all three in one call.
+//
+// Thread safety: none (the cache changes on Authenticate() and Finish());
+// only a PasswordCheck's Run() may happen on another thread.
 
 #ifndef MANIFOLD_BROKER_AUTH_AUTHENTICATOR_H_
 #define MANIFOLD_BROKER_AUTH_AUTHENTICATOR_H_
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -43,6 +50,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 #include "broker/auth/auth_config.pb.h"  // IWYU pragma: export
+#include "broker/auth/password_check.h"  // IWYU pragma: export
 #include "broker/permissions.h"
 
 namespace manifold {
@@ -79,6 +87,24 @@ class Authenticator {
   // "credentials required").
   absl::StatusOr<Grant> Authenticate(const Credentials& credentials);
 
+  // Authenticate() in two steps. Begin() answers at once when it can
+  // (`answer`: certificates, sessions, anonymous, a password or token
+  // remembered from an earlier login, anything refused unchecked);
+  // otherwise it returns the `check` a crypt(3) hash needs, which the
+  // caller runs (PasswordCheck::Run(), on any thread) and hands to
+  // Finish(). Exactly one of the two is set. The check holds a copy of the
+  // secret, which it wipes when destroyed.
+  struct Login {
+    std::optional<absl::StatusOr<Grant>> answer;
+    std::optional<PasswordCheck> check;
+  };
+  Login Begin(const Credentials& credentials);
+  // The answer for a check Begin() handed out, after its Run(). Users are
+  // looked up as configured now: a check that matched a user who has since
+  // been removed, or whose hash has changed, is refused as a wrong
+  // password or unknown token would be. REQUIRES: check.ran.
+  absl::StatusOr<Grant> Finish(const PasswordCheck& check);
+
   // Whether any user is configured (without users every connection is
   // anonymous, whatever it presents).
   bool has_users() const { return !users_.empty(); }
@@ -109,9 +135,8 @@ class Authenticator {
     return Grant{user.name, user.permissions};
   }
   std::string Mac(absl::string_view kind, absl::string_view secret) const;
-  absl::StatusOr<Grant> ByToken(absl::string_view token);
-  absl::StatusOr<Grant> ByPassword(absl::string_view name,
-                                   absl::string_view password);
+  Login ByToken(absl::string_view token);
+  Login ByPassword(absl::string_view name, absl::string_view password);
 
   std::string cache_key_;
   std::vector<User> users_;

@@ -55,20 +55,27 @@ absl::StatusOr<AuthConfig> EffectiveAuthConfig(const ServerConfig& config,
 }
 
 absl::StatusOr<std::unique_ptr<Admission>> Admission::Create(
-    const AuthConfig& auth, absl::string_view cache_key) {
+    const AuthConfig& auth, absl::string_view cache_key,
+    std::function<void()> wake) {
   absl::StatusOr<std::unique_ptr<Authenticator>> authenticator =
       Authenticator::Create(auth, cache_key);
   if (!authenticator.ok()) return authenticator.status();
-  return std::unique_ptr<Admission>(
-      new Admission(*std::move(authenticator), auth, std::string(cache_key)));
+  return std::unique_ptr<Admission>(new Admission(*std::move(authenticator),
+                                                  auth, std::string(cache_key),
+                                                  std::move(wake)));
 }
 
 Admission::Admission(std::unique_ptr<Authenticator> authenticator,
-                     const AuthConfig& auth, std::string cache_key)
+                     const AuthConfig& auth, std::string cache_key,
+                     std::function<void()> wake)
     : authenticator_(std::move(authenticator)),
       throttle_(ThrottleOptions(auth)),
       failure_delay_(absl::Milliseconds(auth.failed_login_delay_ms())),
       cache_key_(std::move(cache_key)) {
+  if (wake) {
+    checker_ =
+        std::make_unique<PasswordChecker>(kMaxChecksWaiting, std::move(wake));
+  }
   Permissions none;
   for (TopicRules* rules : {none.mutable_publish(), none.mutable_subscribe(),
                             none.mutable_serve(), none.mutable_request()}) {
@@ -122,10 +129,56 @@ void Admission::OnPending(const wire::ConnectionPending& pending,
   credentials.password = pending.password();
   credentials.certificate_names = names;
   credentials.session_user = pending.session_user();
-  absl::StatusOr<Grant> grant = authenticator_->Authenticate(credentials);
+  Authenticator::Login login = authenticator_->Begin(credentials);
+  if (login.answer.has_value()) {
+    Answer(id, host, *std::move(login.answer), driver);
+    return;
+  }
+  if (checker_ == nullptr) {
+    login.check->Run();
+    Answer(id, host, authenticator_->Finish(*login.check), driver);
+    return;
+  }
+  int& from_host = waiting_by_host_[std::string(host)];
+  const uint64_t tag = next_tag_++;
+  if (from_host >= kMaxChecksPerAddress ||
+      !checker_->Submit(tag, *std::move(login.check))) {
+    if (from_host == 0) waiting_by_host_.erase(std::string(host));
+    ++counters_.busy;
+    driver
+        .Refuse(id, from_host >= kMaxChecksPerAddress
+                        ? "too many logins from this address at once; try "
+                          "later"
+                        : "too many logins are being checked; try later")
+        .IgnoreError();
+    return;
+  }
+  ++from_host;
+  waiting_.emplace(tag, Waiting{id, std::string(host)});
+}
+
+void Admission::TakeChecked(BrokerDriver& driver) {
+  if (checker_ == nullptr) return;
+  for (PasswordChecker::Finished& done : checker_->TakeFinished()) {
+    auto it = waiting_.find(done.tag);
+    if (it == waiting_.end()) continue;
+    const Waiting waiting = std::move(it->second);
+    waiting_.erase(it);
+    auto host = waiting_by_host_.find(waiting.host);
+    if (host != waiting_by_host_.end() && --host->second <= 0) {
+      waiting_by_host_.erase(host);
+    }
+    // Users as configured now: a reload while the hash was checked counts.
+    Answer(waiting.id, waiting.host, authenticator_->Finish(done.check),
+           driver);
+  }
+}
+
+void Admission::Answer(ConnectionId id, absl::string_view host,
+                       absl::StatusOr<Grant> grant, BrokerDriver& driver) {
   if (!grant.ok()) {
     ++counters_.refused;
-    throttle_.RecordFailure(host, now);
+    throttle_.RecordFailure(host, driver.Now());
     driver.Refuse(id, grant.status().message(), failure_delay_).IgnoreError();
     return;
   }

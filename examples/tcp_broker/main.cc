@@ -19,6 +19,7 @@
 
 #include <cstdio>
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -140,8 +141,9 @@ void Reload(absl::Span<const char* const> args,
 }
 
 // With authentication configured: who checks each login.
+// `wake` wakes the loop when a password check finishes on the worker.
 absl::StatusOr<std::unique_ptr<manifold::Admission>> MakeAdmission(
-    const manifold::ServerConfig& config) {
+    const manifold::ServerConfig& config, std::function<void()> wake) {
   absl::StatusOr<std::string> salt = RandomBytes(manifold::kPasswordSaltBytes);
   if (!salt.ok()) return salt.status();
   absl::StatusOr<manifold::AuthConfig> auth =
@@ -150,7 +152,7 @@ absl::StatusOr<std::unique_ptr<manifold::Admission>> MakeAdmission(
   absl::StatusOr<std::string> cache_key = RandomBytes(32);
   if (!cache_key.ok()) return cache_key.status();
   absl::StatusOr<std::unique_ptr<manifold::Admission>> admission =
-      manifold::Admission::Create(*auth, *cache_key);
+      manifold::Admission::Create(*auth, *cache_key, std::move(wake));
   if (!admission.ok()) {
     return absl::InvalidArgumentError(
         absl::StrCat("auth: ", admission.status().message()));
@@ -185,12 +187,15 @@ int main(int argc, char** argv) {
   manifold::SocketServer* running = nullptr;
   if (config->authenticate) {
     absl::StatusOr<std::unique_ptr<manifold::Admission>> made =
-        MakeAdmission(command_line->config);
+        MakeAdmission(command_line->config, [&running] {
+          // Set before the loop runs; checks come only from the loop.
+          if (running != nullptr) running->Wake();
+        });
     if (!made.ok()) return Fail(made.status().message(), kBadConfiguration);
     admission = *std::move(made);
     config->options.driver.on_event =
         [&admission, &running](const manifold::wire::BrokerEvent& event) {
-          if (event.has_connection_pending()) {
+          if (event.has_connection_pending() && admission != nullptr) {
             admission->OnPending(event.connection_pending(), running->driver());
           }
         };
@@ -199,6 +204,7 @@ int main(int argc, char** argv) {
   const absl::Span<const char* const> args =
       absl::MakeConstSpan(argv + 1, argc > 0 ? argc - 1 : 0);
   config->options.driver.before_turn = [&](manifold::BrokerDriver& driver) {
+    if (admission != nullptr) admission->TakeChecked(driver);
     if (manifold::TakeReloadRequest()) {
       Reload(args, command_line->config, *config, admission.get(), driver, log);
     }
@@ -237,6 +243,9 @@ int main(int argc, char** argv) {
   std::fflush(stdout);
 
   const absl::Status done = (*server)->Run();
+  // Its worker may still be checking a password and would wake the server:
+  // stop it while the server is still there.
+  admission.reset();
   if (recorder != nullptr) {
     std::ofstream out(config->record_path, std::ios::trunc);
     out << recorder->ToText();

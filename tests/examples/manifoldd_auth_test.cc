@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -253,6 +254,79 @@ TEST_P(ManifolddAuthTest, BayeuxLongPollingStaysLoggedInAcrossConnections) {
                directory_ + "/no-cookies");
   ASSERT_TRUE(stranger.ok()) << stranger.status();
   EXPECT_THAT(*stranger, HasSubstr("401::credentials required"));
+}
+
+// "pw" hashed with yescrypt at cost 8: about ten times the default's work,
+// so that a check takes long enough to see whether the loop waits for it.
+constexpr absl::string_view kSlowHash =
+    "$y$jCT$nZ42HN5qvsbjnYtC82J9Y0$sSJi32B.KpDmKbSxa/OHnRxAK3uyqh4OwlJ.4pbiinD";
+
+TEST_P(ManifolddAuthTest, PasswordChecksDoNotStallOtherClients) {
+  const std::string config =
+      WriteConfig(absl::StrCat("auth {\n"
+                               "  users { name: \"slow\" password_hash: \"",
+                               kSlowHash,
+                               "\" }\n"
+                               "  users { name: \"alice\" password_hash: \"",
+                               Hash("alice-pw"),
+                               "\" }\n"
+                               "  max_failed_logins: 100\n"
+                               "  failed_login_delay_ms: 1\n"
+                               "}\n"));
+  absl::StatusOr<std::unique_ptr<RunningManifoldd>> broker =
+      StartBroker({"--config=" + config});
+  ASSERT_TRUE(broker.ok()) << broker.status();
+  absl::StatusOr<WireClient> alice = WireClient::Connect((*broker)->tcp());
+  ASSERT_TRUE(alice.ok());
+  absl::StatusOr<wire::ServerMessage> welcome =
+      Login(*alice, "alice", "alice-pw");
+  ASSERT_TRUE(welcome.ok() && welcome->has_welcome());
+
+  // Five wrong passwords for the slow user at once, from one address: four
+  // are checked one after another on the worker, the fifth is refused at
+  // once (at most four per address wait).
+  std::vector<WireClient> guessers;
+  for (int i = 0; i < 5; ++i) {
+    absl::StatusOr<WireClient> guesser = WireClient::Connect((*broker)->tcp());
+    ASSERT_TRUE(guesser.ok());
+    guessers.push_back(*std::move(guesser));
+  }
+  const absl::Time start = absl::Now();
+  for (WireClient& guesser : guessers) {
+    wire::ClientMessage hello;
+    hello.mutable_hello()->set_protocol_version(1);
+    hello.mutable_hello()->set_user("slow");
+    hello.mutable_hello()->set_password("guess");
+    ASSERT_TRUE(guesser.Send(hello).ok());
+  }
+  // Meanwhile alice's pings are answered as usual.
+  absl::Duration slowest_ping;
+  for (int i = 0; i < 10; ++i) {
+    const absl::Time sent = absl::Now();
+    ASSERT_TRUE(alice->Ping().ok());
+    slowest_ping = std::max(slowest_ping, absl::Now() - sent);
+  }
+  int wrong = 0;
+  int busy = 0;
+  for (WireClient& guesser : guessers) {
+    absl::StatusOr<wire::ServerMessage> answer =
+        guesser.ReceiveSkippingPings(absl::Seconds(60));
+    ASSERT_TRUE(answer.ok()) << answer.status();
+    const std::string& message = answer->error().message();
+    if (message == "connection refused: wrong user name or password") ++wrong;
+    if (message ==
+        "connection refused: too many logins from this address at once; try "
+        "later") {
+      ++busy;
+    }
+  }
+  const absl::Duration checking = absl::Now() - start;
+  EXPECT_EQ(wrong, 4);
+  EXPECT_EQ(busy, 1);
+  // Checked on the loop, one ping would have waited for all four checks;
+  // on the worker none waits for even one.
+  EXPECT_LT(slowest_ping, checking / 4)
+      << "slowest ping " << slowest_ping << ", four checks took " << checking;
 }
 
 TEST_P(ManifolddAuthTest, ConfiguredUsersGetTheirPermissions) {

@@ -158,6 +158,63 @@ TEST(AuthenticatorTest, ASessionsUserLogsInWithItsPermissionsOfNow) {
             "unknown token");
 }
 
+TEST(AuthenticatorTest, BeginHandsOutTheHashCheckAndFinishAnswers) {
+  std::unique_ptr<Authenticator> auth = Make(TwoUsers());
+  Authenticator::Login login =
+      auth->Begin({.user = "alice", .password = "alice-pw"});
+  ASSERT_FALSE(login.answer.has_value());
+  ASSERT_TRUE(login.check.has_value());
+  EXPECT_EQ(login.check->kind, PasswordCheck::Kind::kPassword);
+  // Finish() refuses a check that has not run.
+  EXPECT_FALSE(auth->Finish(*login.check).ok());
+  login.check->Run();
+  absl::StatusOr<Grant> grant = auth->Finish(*login.check);
+  ASSERT_TRUE(grant.ok()) << grant.status();
+  EXPECT_EQ(grant->user, "alice");
+  // Remembered now: the same password is answered at once.
+  Authenticator::Login again =
+      auth->Begin({.user = "alice", .password = "alice-pw"});
+  ASSERT_TRUE(again.answer.has_value());
+  EXPECT_TRUE(again.answer->ok());
+  // A wrong one and an unknown name both need a check, and read the same.
+  for (const Credentials& wrong :
+       {Credentials{.user = "alice", .password = "guess"},
+        Credentials{.user = "nobody", .password = "alice-pw"}}) {
+    Authenticator::Login l = auth->Begin(wrong);
+    ASSERT_TRUE(l.check.has_value());
+    l.check->Run();
+    EXPECT_EQ(auth->Finish(*l.check).status().message(),
+              "wrong user name or password");
+  }
+  // Hashed tokens are checked the same way; tokens in clear at once.
+  Authenticator::Login token = auth->Begin({.token = "hashed-token-of-bob"});
+  ASSERT_TRUE(token.check.has_value());
+  EXPECT_EQ(token.check->kind, PasswordCheck::Kind::kToken);
+  token.check->Run();
+  grant = auth->Finish(*token.check);
+  ASSERT_TRUE(grant.ok()) << grant.status();
+  EXPECT_EQ(grant->user, "bob");
+  EXPECT_TRUE(auth->Begin({.token = "plain-token-of-bob"}).answer.has_value());
+}
+
+TEST(AuthenticatorTest, ACheckThatOutlivesItsUsersHashIsRefused) {
+  std::unique_ptr<Authenticator> auth = Make(TwoUsers());
+  Authenticator::Login login =
+      auth->Begin({.user = "alice", .password = "alice-pw"});
+  ASSERT_TRUE(login.check.has_value());
+  login.check->Run();
+  // A reload gave alice a new password while the old one was checked.
+  AuthConfig changed = TwoUsers();
+  changed.mutable_users(0)->set_password_hash(Hash("new-pw"));
+  std::unique_ptr<Authenticator> reloaded = Make(changed);
+  EXPECT_EQ(reloaded->Finish(*login.check).status().message(),
+            "wrong user name or password");
+  // And one whose user is gone altogether.
+  AuthConfig without_alice = TwoUsers();
+  without_alice.mutable_users()->DeleteSubrange(0, 1);
+  EXPECT_FALSE(Make(without_alice)->Finish(*login.check).ok());
+}
+
 TEST(AuthenticatorTest, WithoutUsersEveryoneIsAnonymous) {
   std::unique_ptr<Authenticator> auth = Make(AuthConfig());
   EXPECT_FALSE(auth->has_users());
