@@ -22,7 +22,7 @@ set(MANIFOLD_PUBLIC_HEADERS
   broker/permissions.h broker/protocol_codec.h broker/session_id_source.h
   broker/statistics.h broker/sys_topics.h broker/version.h
   broker/auth/authenticator.h broker/auth/login_throttle.h
-  broker/auth/password_hash.h
+  broker/auth/password_check.h broker/auth/password_hash.h
   broker/nats/nats_codec.h
   broker/transcript/transcript_recorder.h broker/transcript/transcript_runner.h
   transports/driver/broker_driver.h transports/driver/driver_observer.h
