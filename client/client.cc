@@ -43,6 +43,17 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Connect(
   return Start(std::move(stream), std::move(options), nullptr, deadline);
 }
 
+absl::StatusOr<std::unique_ptr<Client>> Client::Dial(Dialer dial,
+                                                     ClientOptions options) {
+  const absl::Time deadline = absl::Now() + options.connect_timeout;
+  absl::StatusOr<std::unique_ptr<ByteStream>> stream =
+      dial(options.connect_timeout);
+  if (!stream.ok()) return stream.status();
+  if (!options.reconnect.enabled) dial = nullptr;
+  return Start(*std::move(stream), std::move(options), std::move(dial),
+               deadline);
+}
+
 absl::StatusOr<std::unique_ptr<Client>> Client::Start(
     std::unique_ptr<ByteStream> stream, ClientOptions options,
     std::function<absl::StatusOr<std::unique_ptr<ByteStream>>(absl::Duration)>

@@ -162,10 +162,26 @@ class Client {
       absl::string_view address, ClientOptions options = ClientOptions());
 
   // As above over a stream the caller opened (e.g. client/memory_stream.h).
+  // options.reconnect has nothing to dial again with and is ignored.
   // REQUIRES: stream != nullptr.
   static absl::StatusOr<std::unique_ptr<Client>> Connect(
       std::unique_ptr<ByteStream> stream,
       ClientOptions options = ClientOptions());
+
+  // Opens a new link to the broker within `timeout`.
+  using Dialer = std::function<absl::StatusOr<std::unique_ptr<ByteStream>>(
+      absl::Duration timeout)>;
+  // As Connect(address) over links `dial` opens: the first one now, and one
+  // each time options.reconnect brings the client back. For links the
+  // address alone does not describe, e.g. TLS (client/tls_stream.h):
+  //
+  //   Client::Dial([=](absl::Duration timeout) {
+  //     return ConnectTls(address, context, timeout);
+  //   }, options);
+  //
+  // Returns the first dial's error, or the handshake's. REQUIRES: dial.
+  static absl::StatusOr<std::unique_ptr<Client>> Dial(
+      Dialer dial, ClientOptions options = ClientOptions());
 
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;

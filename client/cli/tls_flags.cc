@@ -47,11 +47,12 @@ absl::StatusOr<std::unique_ptr<Client>> ConnectPerTlsFlags(
     return absl::InvalidArgumentError(
         absl::StrCat("--tls: ", context.status().message()));
   }
-  options.reconnect.enabled = false;
-  absl::StatusOr<std::unique_ptr<ByteStream>> stream =
-      ConnectTls(server, *std::move(context), options.connect_timeout);
-  if (!stream.ok()) return stream.status();
-  return Client::Connect(*std::move(stream), std::move(options));
+  // Each link, the first and any a reconnect opens, is a new TLS session.
+  return Client::Dial(
+      [server, context = *std::move(context)](absl::Duration timeout) {
+        return ConnectTls(server, context, timeout);
+      },
+      std::move(options));
 #else
   return absl::FailedPreconditionError(
       "--tls: this manifold was built without OpenSSL (libssl-dev)");

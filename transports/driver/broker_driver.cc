@@ -290,6 +290,13 @@ void BrokerDriver::Service(ConnectionId id, absl::Time now) {
     return;
   }
   if (!c->ShouldClose()) return;
+  if (link->security != nullptr && !link->security->handshake_done()) {
+    // Nothing can reach the peer before its handshake is done (a Goodbye at
+    // shutdown, say): close now rather than hold the link for its linger.
+    const std::string reason(c->close_reason().message());
+    CloseLink(id, reason, now);
+    return;
+  }
   if (link->security != nullptr && !link->security_shut_down) {
     // Tell the peer the stream ends here (close_notify), then write it.
     link->security_shut_down = true;
@@ -484,10 +491,14 @@ void BrokerDriver::FlushSecured(ConnectionId id, Link& link, Connection& c,
   // Encrypt what the connection has, write the ciphertext, and repeat while
   // the link takes everything and there is more.
   while (link.error.ok()) {
+    const size_t before = c.PendingOutputBytes();
     EncryptOutput(id, link, c, now);
     if (!link.error.ok()) return;
     if (!WriteCiphertext(id, link)) return;
-    if (c.PendingOutputBytes() == 0 ||
+    // Stop when everything went, when the link holds ciphertext back, or
+    // when the layer took nothing (its handshake is not done): going round
+    // again would not change anything.
+    if (c.PendingOutputBytes() == 0 || c.PendingOutputBytes() == before ||
         !link.security->PendingCiphertext().empty()) {
       return;
     }
