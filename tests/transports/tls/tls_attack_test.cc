@@ -311,7 +311,7 @@ class TlsAttackTest : public ::testing::TestWithParam<std::string> {
     const HealthReport report = healthy_->Stop();
     EXPECT_EQ(report.error, "");
     EXPECT_EQ(report.received, report.sent) << "a message was lost";
-    EXPECT_GT(report.received, 40);
+    EXPECT_GE(report.received, 40);
     EXPECT_LE(report.worst_delay, kMaxHealthyDelay);
     EXPECT_TRUE(broker_->Alive()) << broker_->Log();
   }
@@ -373,26 +373,33 @@ TEST_P(TlsAttackTest, SlowHandshakesAreClosedAtTheTimeout) {
   constexpr int kAttackers = 20;
   const std::string hello = ClientHello();
   std::vector<RawPeer> slow;
-  const absl::Time start = absl::Now();
   for (int i = 0; i < kAttackers; ++i) {
     absl::StatusOr<RawPeer> peer = RawPeer::Connect(broker_->tcp());
     ASSERT_TRUE(peer.ok()) << peer.status();
     slow.push_back(*std::move(peer));
   }
   // Dribble the hello a byte at a time, slower than the timeout allows.
+  const absl::Duration kDribble = kHandshakeTimeout / 5;
   std::vector<bool> open(kAttackers, true);
   for (size_t at = 0; at < 10; ++at) {
     for (int i = 0; i < kAttackers; ++i) {
       if (open[i]) open[i] = slow[i].Send(hello.substr(at, 1));
     }
-    absl::SleepFor(kHandshakeTimeout / 5);
+    if (at == 1) {
+      // Well within the timeout: a slow peer is not closed early.
+      std::string ignored;
+      int still_open = 0;
+      for (RawPeer& peer : slow) {
+        still_open += peer.ReadSome(&ignored, absl::ZeroDuration());
+      }
+      EXPECT_EQ(still_open, kAttackers);
+    }
+    absl::SleepFor(kDribble);
   }
   const absl::Time deadline = absl::Now() + kCloseDeadline;
   int closed = 0;
   for (RawPeer& peer : slow) closed += peer.WaitForClose(deadline);
   EXPECT_EQ(closed, kAttackers);
-  // Nobody was closed before the timeout.
-  EXPECT_GE(absl::Now() - start, kHandshakeTimeout);
   EXPECT_TRUE(LogShows("TLS handshake not done within 500ms", kAttackers));
   ExpectTrafficKeptFlowing();
 }
