@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds="${FUZZ_SECONDS:-60}"
 build="${FUZZ_BUILD_DIR:-build-fuzz}"
-targets="${FUZZ_TARGETS:-frame_decoder_fuzzer topic_fuzzer transcript_fuzzer broker_fuzzer nats_parser_fuzzer http_codec_fuzzer websocket_fuzzer bayeux_fuzzer}"
+targets="${FUZZ_TARGETS:-frame_decoder_fuzzer topic_fuzzer transcript_fuzzer broker_fuzzer nats_parser_fuzzer http_codec_fuzzer websocket_fuzzer bayeux_fuzzer tls_record_fuzzer}"
 
 scripts/install-deps.sh clang libclang-rt-14-dev
 # Only the fuzzer options are set, so an existing sanitizer build

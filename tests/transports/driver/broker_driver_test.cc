@@ -17,6 +17,7 @@
 #include "core/manifold.pb.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/transports/testing/scripted_links.h"
 
 namespace manifold {
 namespace {
@@ -24,66 +25,7 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::Pair;
 
-// The adapter side, scripted by the test.
-class ScriptedLinks : public LinkIo {
- public:
-  explicit ScriptedLinks(WriteStyle style = WriteStyle::kImmediate)
-      : style_(style) {}
-
-  WriteStyle write_style() const override { return style_; }
-
-  absl::StatusOr<size_t> WriteSome(
-      ConnectionId id, absl::Span<const absl::string_view> chunks) override {
-    if (!fail_writes.ok()) return fail_writes;
-    size_t taken = 0;
-    for (absl::string_view chunk : chunks) {
-      const size_t n = std::min({chunk.size(), per_write - taken, budget});
-      written[id].append(chunk.data(), n);
-      taken += n;
-      budget -= n;
-      if (n < chunk.size()) break;
-    }
-    return taken;
-  }
-
-  void StartWrite(ConnectionId id, absl::string_view bytes) override {
-    submitted[id].push_back(std::string(bytes));
-  }
-
-  void SetReading(ConnectionId id, bool reading) override {
-    reading_changes.emplace_back(id, reading);
-  }
-
-  void Close(ConnectionId id) override { closed.insert(id); }
-
-  // The messages written to `id` so far.
-  std::vector<wire::ServerMessage> Messages(ConnectionId id) {
-    return Decode(written[id]);
-  }
-
-  static std::vector<wire::ServerMessage> Decode(absl::string_view bytes) {
-    FrameDecoder decoder(FrameDecoder::Options{.max_frame_bytes = 1 << 24});
-    decoder.Append(bytes);
-    std::vector<wire::ServerMessage> messages;
-    wire::ServerMessage m;
-    while (decoder.Next(m).value_or(false)) messages.push_back(m);
-    return messages;
-  }
-
-  // kImmediate: most bytes taken by one WriteSome(), and in total before
-  // the link reports would-block.
-  size_t per_write = std::numeric_limits<size_t>::max();
-  size_t budget = std::numeric_limits<size_t>::max();
-  absl::Status fail_writes;
-
-  std::map<ConnectionId, std::string> written;
-  std::map<ConnectionId, std::vector<std::string>> submitted;
-  std::vector<std::pair<ConnectionId, bool>> reading_changes;
-  std::set<ConnectionId> closed;
-
- private:
-  const WriteStyle style_;
-};
+using testing::ScriptedLinks;
 
 std::string HelloFrame(absl::string_view name = "client") {
   wire::ClientMessage m;

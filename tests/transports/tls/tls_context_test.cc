@@ -7,6 +7,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/transports/tls/testing/test_pki.h"
+#include "tests/transports/tls/testing/tls_test_contexts.h"
 
 namespace manifold {
 namespace {
@@ -15,8 +16,8 @@ using ::testing::AllOf;
 using ::testing::HasSubstr;
 
 TEST(TlsServerContextTest, BuildsFromACertificateAndKey) {
-  absl::StatusOr<testing::TestPki> pki = testing::TestPki::Create();
-  ASSERT_TRUE(pki.ok()) << pki.status();
+  const testing::TestPki* pki = testing::SharedTestPki();
+  ASSERT_NE(pki, nullptr);
   TlsSettings settings;
   settings.cert_file = pki->server_cert;
   settings.key_file = pki->server_key;
@@ -38,8 +39,8 @@ TEST(TlsServerContextTest, MissingFileIsNamedInTheError) {
 }
 
 TEST(TlsServerContextTest, KeyThatDoesNotMatchTheCertificateIsRefused) {
-  absl::StatusOr<testing::TestPki> pki = testing::TestPki::Create();
-  ASSERT_TRUE(pki.ok()) << pki.status();
+  const testing::TestPki* pki = testing::SharedTestPki();
+  ASSERT_NE(pki, nullptr);
   TlsSettings settings;
   settings.cert_file = pki->server_cert;
   settings.key_file = pki->client_key;
@@ -60,8 +61,8 @@ TEST(TlsServerContextTest, VerifyingClientsNeedsACaFile) {
 }
 
 TEST(TlsServerContextTest, CaFileThatIsNotPemIsNamed) {
-  absl::StatusOr<testing::TestPki> pki = testing::TestPki::Create();
-  ASSERT_TRUE(pki.ok()) << pki.status();
+  const testing::TestPki* pki = testing::SharedTestPki();
+  ASSERT_NE(pki, nullptr);
   TlsSettings settings;
   settings.cert_file = pki->server_cert;
   settings.key_file = pki->server_key;
@@ -98,7 +99,8 @@ TEST(ReloadableTlsServerContextTest, ReloadSwapsOnlyOnSuccess) {
   ASSERT_TRUE((*reloadable)->Reload().ok());
   std::shared_ptr<const TlsServerContext> second = (*reloadable)->current();
   EXPECT_NE(first, second);
-  // A broken file keeps the last good context.
+  // A broken file keeps the last good context. (This test's own PKI: it
+  // removes a file.)
   std::remove(pki->server_key.c_str());
   EXPECT_THAT((*reloadable)->Reload().message(), HasSubstr(pki->server_key));
   EXPECT_EQ((*reloadable)->current(), second);

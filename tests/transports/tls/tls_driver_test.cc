@@ -17,7 +17,9 @@
 #include "core/manifold.pb.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/transports/testing/scripted_links.h"
 #include "tests/transports/tls/testing/test_pki.h"
+#include "tests/transports/tls/testing/tls_test_contexts.h"
 #include "transports/driver/broker_driver.h"
 #include "transports/tls/tls_context.h"
 #include "transports/tls/tls_link_security.h"
@@ -29,35 +31,7 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
-// The adapter side: every write is taken whole (kImmediate) or recorded for
-// the test to complete (kSubmitted).
-class RecordingLinks : public LinkIo {
- public:
-  explicit RecordingLinks(WriteStyle style = WriteStyle::kImmediate)
-      : style_(style) {}
-  WriteStyle write_style() const override { return style_; }
-  absl::StatusOr<size_t> WriteSome(
-      ConnectionId id, absl::Span<const absl::string_view> chunks) override {
-    size_t taken = 0;
-    for (absl::string_view chunk : chunks) {
-      written[id].append(chunk.data(), chunk.size());
-      taken += chunk.size();
-    }
-    return taken;
-  }
-  void StartWrite(ConnectionId id, absl::string_view bytes) override {
-    in_flight[id] = std::string(bytes);
-  }
-  void SetReading(ConnectionId, bool) override {}
-  void Close(ConnectionId id) override { closed.insert(id); }
-
-  std::map<ConnectionId, std::string> written;
-  std::map<ConnectionId, std::string> in_flight;
-  std::set<ConnectionId> closed;
-
- private:
-  const WriteStyle style_;
-};
+using testing::ScriptedLinks;
 
 std::string HelloFrame() {
   wire::ClientMessage m;
@@ -66,36 +40,16 @@ std::string HelloFrame() {
   return EncodeFrame(m);
 }
 
-std::vector<wire::ServerMessage> DecodeAll(absl::string_view bytes) {
-  FrameDecoder decoder(FrameDecoder::Options{.max_frame_bytes = 1 << 24});
-  decoder.Append(bytes);
-  std::vector<wire::ServerMessage> messages;
-  wire::ServerMessage m;
-  while (decoder.Next(m).value_or(false)) messages.push_back(m);
-  return messages;
-}
-
 class TlsDriverTest : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() {
-    absl::StatusOr<testing::TestPki> pki = testing::TestPki::Create();
-    ASSERT_TRUE(pki.ok()) << pki.status();
-    pki_ = new testing::TestPki(*std::move(pki));
-  }
-  static void TearDownTestSuite() {
-    delete pki_;
-    pki_ = nullptr;
-  }
+  static void SetUpTestSuite() { pki_ = testing::SharedTestPki(); }
+  void SetUp() override { ASSERT_NE(pki_, nullptr) << "no test PKI"; }
 
   BrokerDriver& MakeDriver(
       ClientVerification verify = ClientVerification::kNone) {
-    TlsSettings settings;
-    settings.cert_file = pki_->server_cert;
-    settings.key_file = pki_->server_key;
-    if (verify != ClientVerification::kNone) settings.ca_file = pki_->ca_cert;
-    settings.verify_clients = verify;
     absl::StatusOr<std::shared_ptr<ReloadableTlsServerContext>> contexts =
-        ReloadableTlsServerContext::Create(settings);
+        ReloadableTlsServerContext::Create(
+            testing::TlsServerSettingsFor(*pki_, verify));
     EXPECT_TRUE(contexts.ok()) << contexts.status();
     contexts_ = *contexts;
     BrokerOptions broker;
@@ -113,18 +67,11 @@ class TlsDriverTest : public ::testing::Test {
 
   std::unique_ptr<TlsSession> Client(const std::string& cert = "",
                                      const std::string& key = "") {
-    TlsClientSettings settings;
-    settings.ca_file = pki_->ca_cert;
-    settings.cert_file = cert;
-    settings.key_file = key;
-    settings.server_name = "localhost";
-    absl::StatusOr<std::shared_ptr<const TlsClientContext>> context =
-        TlsClientContext::Create(settings);
-    EXPECT_TRUE(context.ok()) << context.status();
-    return TlsSession::ForClient(*context);
+    return TlsSession::ForClient(
+        testing::TlsClientContextFor(*pki_, cert, key));
   }
 
-  ConnectionId OpenTls(RecordingLinks& links, TlsLinkOptions options = {},
+  ConnectionId OpenTls(ScriptedLinks& links, TlsLinkOptions options = {},
                        std::unique_ptr<ProtocolCodec> codec = nullptr) {
     return driver_->Open(links, PeerInfo{"127.0.0.1:5555"}, std::move(codec),
                          MakeTlsLinkSecurity(contexts_->current(), options));
@@ -132,17 +79,18 @@ class TlsDriverTest : public ::testing::Test {
 
   // Moves bytes between `client` and link `id` until both are quiet;
   // returns what the client decrypted.
-  std::string Pump(RecordingLinks& links, ConnectionId id, TlsSession& client) {
+  std::string Pump(ScriptedLinks& links, ConnectionId id, TlsSession& client) {
     std::string plain;
     for (int round = 0; round < 20; ++round) {
       driver_->RunTurn();
       std::string from_server = std::move(links.written[id]);
       links.written[id].clear();
-      if (auto it = links.in_flight.find(id); it != links.in_flight.end()) {
-        from_server += it->second;
-        const size_t n = it->second.size();
-        links.in_flight.erase(it);
-        driver_->OnWriteDone(id, n);
+      if (std::vector<std::string>& queue = links.submitted[id];
+          !queue.empty()) {
+        const std::string bytes = std::move(queue.front());
+        queue.erase(queue.begin());
+        from_server += bytes;
+        driver_->OnWriteDone(id, bytes.size());
       }
       if (!from_server.empty()) {
         client.Feed(from_server, &plain).IgnoreError();
@@ -155,25 +103,25 @@ class TlsDriverTest : public ::testing::Test {
     return plain;
   }
 
-  static testing::TestPki* pki_;
+  static const testing::TestPki* pki_;
   absl::Time now_ = absl::FromUnixSeconds(1'000'000);
   std::vector<std::string> warnings_;
   std::shared_ptr<ReloadableTlsServerContext> contexts_;
   std::optional<BrokerDriver> driver_;
 };
 
-testing::TestPki* TlsDriverTest::pki_ = nullptr;
+const testing::TestPki* TlsDriverTest::pki_ = nullptr;
 
 TEST_F(TlsDriverTest, NativeClientIsWelcomedOverTls) {
   BrokerDriver& d = MakeDriver();
-  RecordingLinks links;
+  ScriptedLinks links;
   const ConnectionId id = OpenTls(links);
   auto client = Client();
   Pump(links, id, *client);
   ASSERT_TRUE(client->handshake_done());
   ASSERT_EQ(client->Write(HelloFrame()), HelloFrame().size());
   const std::vector<wire::ServerMessage> got =
-      DecodeAll(Pump(links, id, *client));
+      ScriptedLinks::Decode(Pump(links, id, *client));
   ASSERT_EQ(got.size(), 1u);
   EXPECT_EQ(got[0].welcome().session_id(), id.value());
   EXPECT_EQ(d.statistics().tls_handshakes, 1u);
@@ -183,21 +131,21 @@ TEST_F(TlsDriverTest, NativeClientIsWelcomedOverTls) {
 
 TEST_F(TlsDriverTest, SubmittedWritesCarryCiphertextToo) {
   MakeDriver();
-  RecordingLinks links(WriteStyle::kSubmitted);
+  ScriptedLinks links(WriteStyle::kSubmitted);
   const ConnectionId id = OpenTls(links);
   auto client = Client();
   Pump(links, id, *client);
   ASSERT_TRUE(client->handshake_done());
   client->Write(HelloFrame());
   const std::vector<wire::ServerMessage> got =
-      DecodeAll(Pump(links, id, *client));
+      ScriptedLinks::Decode(Pump(links, id, *client));
   ASSERT_EQ(got.size(), 1u);
   EXPECT_TRUE(got[0].has_welcome());
 }
 
 TEST_F(TlsDriverTest, PlainTextClosesOnlyThatLinkAndIsCounted) {
   BrokerDriver& d = MakeDriver();
-  RecordingLinks links;
+  ScriptedLinks links;
   const ConnectionId healthy = OpenTls(links);
   const ConnectionId plain = OpenTls(links);
   auto client = Client();
@@ -213,7 +161,7 @@ TEST_F(TlsDriverTest, PlainTextClosesOnlyThatLinkAndIsCounted) {
 
   client->Write(HelloFrame());
   const std::vector<wire::ServerMessage> got =
-      DecodeAll(Pump(links, healthy, *client));
+      ScriptedLinks::Decode(Pump(links, healthy, *client));
   ASSERT_EQ(got.size(), 1u);
   EXPECT_TRUE(got[0].has_welcome());
   EXPECT_FALSE(links.closed.count(healthy));
@@ -221,7 +169,7 @@ TEST_F(TlsDriverTest, PlainTextClosesOnlyThatLinkAndIsCounted) {
 
 TEST_F(TlsDriverTest, StalledHandshakeIsClosedAtTheTimeout) {
   BrokerDriver& d = MakeDriver();
-  RecordingLinks links;
+  ScriptedLinks links;
   const ConnectionId id = OpenTls(links);
   const std::optional<absl::Time> wakeup = d.RunTurn();
   ASSERT_TRUE(wakeup.has_value());
@@ -240,7 +188,7 @@ TEST_F(TlsDriverTest, StalledHandshakeIsClosedAtTheTimeout) {
 
 TEST_F(TlsDriverTest, FinishedHandshakeIsNotTimedOut) {
   BrokerDriver& d = MakeDriver();
-  RecordingLinks links;
+  ScriptedLinks links;
   const ConnectionId id = OpenTls(links);
   auto client = Client();
   Pump(links, id, *client);
@@ -254,7 +202,7 @@ TEST_F(TlsDriverTest, FinishedHandshakeIsNotTimedOut) {
 
 TEST_F(TlsDriverTest, VerifiedClientCertificateIsTheLinksPeerIdentity) {
   BrokerDriver& d = MakeDriver(ClientVerification::kRequire);
-  RecordingLinks links;
+  ScriptedLinks links;
   const ConnectionId id = OpenTls(links);
   auto client = Client(pki_->client_cert, pki_->client_key);
   Pump(links, id, *client);
@@ -268,7 +216,7 @@ TEST_F(TlsDriverTest, VerifiedClientCertificateIsTheLinksPeerIdentity) {
 
 TEST_F(TlsDriverTest, MissingRequiredClientCertificateIsRefusedAndCounted) {
   BrokerDriver& d = MakeDriver(ClientVerification::kRequire);
-  RecordingLinks links;
+  ScriptedLinks links;
   const ConnectionId id = OpenTls(links);
   auto client = Client();
   Pump(links, id, *client);
@@ -281,7 +229,7 @@ TEST_F(TlsDriverTest, MissingRequiredClientCertificateIsRefusedAndCounted) {
 
 TEST_F(TlsDriverTest, AlertOfAFailedHandshakeIsWrittenOnSubmittedLinksToo) {
   BrokerDriver& d = MakeDriver(ClientVerification::kRequire);
-  RecordingLinks links(WriteStyle::kSubmitted);
+  ScriptedLinks links(WriteStyle::kSubmitted);
   const ConnectionId id = OpenTls(links);
   auto client = Client();
   Pump(links, id, *client);
@@ -293,7 +241,7 @@ TEST_F(TlsDriverTest, AlertOfAFailedHandshakeIsWrittenOnSubmittedLinksToo) {
 
 TEST_F(TlsDriverTest, ClientFromAnotherCaIsRefusedAndCounted) {
   BrokerDriver& d = MakeDriver(ClientVerification::kRequire);
-  RecordingLinks links;
+  ScriptedLinks links;
   const ConnectionId id = OpenTls(links);
   auto client = Client(pki_->stranger_client_cert, pki_->stranger_client_key);
   Pump(links, id, *client);
@@ -304,7 +252,7 @@ TEST_F(TlsDriverTest, ClientFromAnotherCaIsRefusedAndCounted) {
 
 TEST_F(TlsDriverTest, NatsGreetingGoesOutInClearThenTlsTakesOver) {
   BrokerDriver& d = MakeDriver();
-  RecordingLinks links;
+  ScriptedLinks links;
   NatsOptions nats;
   nats.tls_required = true;
   const ConnectionId id = OpenTls(links, TlsLinkOptions{.clear_greeting = true},
@@ -324,7 +272,7 @@ TEST_F(TlsDriverTest, NatsGreetingGoesOutInClearThenTlsTakesOver) {
 
 TEST_F(TlsDriverTest, ClosingLinkSendsCloseNotify) {
   BrokerDriver& d = MakeDriver();
-  RecordingLinks links;
+  ScriptedLinks links;
   const ConnectionId id = OpenTls(links);
   auto client = Client();
   Pump(links, id, *client);

@@ -25,6 +25,7 @@
 #include "tests/transports/testing/wire_client.h"
 #include "tests/transports/tls/testing/test_pki.h"
 #include "tests/transports/tls/testing/tls_socket_client.h"
+#include "tests/transports/tls/testing/tls_test_contexts.h"
 #include "transports/tls/tls_context.h"
 
 #ifndef MANIFOLD_CLI_PATH
@@ -79,15 +80,8 @@ bool LogShows(RunningManifoldd& broker, absl::string_view text) {
 
 class TlsManifolddTest : public ::testing::TestWithParam<std::string> {
  protected:
-  static void SetUpTestSuite() {
-    absl::StatusOr<testing::TestPki> pki = testing::TestPki::Create();
-    ASSERT_TRUE(pki.ok()) << pki.status();
-    pki_ = new testing::TestPki(*std::move(pki));
-  }
-  static void TearDownTestSuite() {
-    delete pki_;
-    pki_ = nullptr;
-  }
+  static void SetUpTestSuite() { pki_ = testing::SharedTestPki(); }
+  void SetUp() override { ASSERT_NE(pki_, nullptr) << "no test PKI"; }
 
   void Start(std::vector<std::string> extra = {}) {
     std::vector<std::string> flags = {"--loop=" + GetParam(),
@@ -105,15 +99,7 @@ class TlsManifolddTest : public ::testing::TestWithParam<std::string> {
 
   std::shared_ptr<const TlsClientContext> ClientContext(
       const std::string& cert = "", const std::string& key = "") {
-    TlsClientSettings settings;
-    settings.ca_file = pki_->ca_cert;
-    settings.cert_file = cert;
-    settings.key_file = key;
-    settings.server_name = "localhost";
-    absl::StatusOr<std::shared_ptr<const TlsClientContext>> context =
-        TlsClientContext::Create(settings);
-    EXPECT_TRUE(context.ok()) << context.status();
-    return *context;
+    return testing::TlsClientContextFor(*pki_, cert, key);
   }
 
   // A native client over TLS that has been welcomed.
@@ -129,11 +115,11 @@ class TlsManifolddTest : public ::testing::TestWithParam<std::string> {
     return *std::move(client);
   }
 
-  static testing::TestPki* pki_;
+  static const testing::TestPki* pki_;
   std::unique_ptr<RunningManifoldd> broker_;
 };
 
-testing::TestPki* TlsManifolddTest::pki_ = nullptr;
+const testing::TestPki* TlsManifolddTest::pki_ = nullptr;
 
 TEST_P(TlsManifolddTest, OpenSslClientIsWelcomedOnTheNativePort) {
   Start();

@@ -10,6 +10,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/transports/tls/testing/test_pki.h"
+#include "tests/transports/tls/testing/tls_test_contexts.h"
 #include "transports/tls/tls_context.h"
 
 namespace manifold {
@@ -20,41 +21,18 @@ using ::testing::HasSubstr;
 
 class TlsSessionTest : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() {
-    absl::StatusOr<testing::TestPki> pki = testing::TestPki::Create();
-    ASSERT_TRUE(pki.ok()) << pki.status();
-    pki_ = new testing::TestPki(*std::move(pki));
-  }
-  static void TearDownTestSuite() {
-    delete pki_;
-    pki_ = nullptr;
-  }
+  static void SetUpTestSuite() { pki_ = testing::SharedTestPki(); }
+  void SetUp() override { ASSERT_NE(pki_, nullptr) << "no test PKI"; }
 
   static std::shared_ptr<const TlsServerContext> Server(
       ClientVerification verify = ClientVerification::kNone) {
-    TlsSettings settings;
-    settings.cert_file = pki_->server_cert;
-    settings.key_file = pki_->server_key;
-    if (verify != ClientVerification::kNone) settings.ca_file = pki_->ca_cert;
-    settings.verify_clients = verify;
-    absl::StatusOr<std::shared_ptr<const TlsServerContext>> context =
-        TlsServerContext::Create(settings);
-    EXPECT_TRUE(context.ok()) << context.status();
-    return context.ok() ? *context : nullptr;
+    return testing::TlsServerContextFor(*pki_, verify);
   }
 
   static std::shared_ptr<const TlsClientContext> Client(
       const std::string& cert = "", const std::string& key = "",
       const std::string& ca = "") {
-    TlsClientSettings settings;
-    settings.ca_file = ca.empty() ? pki_->ca_cert : ca;
-    settings.cert_file = cert;
-    settings.key_file = key;
-    settings.server_name = "localhost";
-    absl::StatusOr<std::shared_ptr<const TlsClientContext>> context =
-        TlsClientContext::Create(settings);
-    EXPECT_TRUE(context.ok()) << context.status();
-    return context.ok() ? *context : nullptr;
+    return testing::TlsClientContextFor(*pki_, cert, key, ca);
   }
 
   // Moves ciphertext both ways until neither side has any to send, collecting
@@ -79,12 +57,12 @@ class TlsSessionTest : public ::testing::Test {
     return absl::DeadlineExceededError("the sessions kept talking");
   }
 
-  static testing::TestPki* pki_;
+  static const testing::TestPki* pki_;
   std::string server_plain_;
   std::string client_plain_;
 };
 
-testing::TestPki* TlsSessionTest::pki_ = nullptr;
+const testing::TestPki* TlsSessionTest::pki_ = nullptr;
 
 TEST_F(TlsSessionTest, ClientAndServerExchangeBytesBothWays) {
   auto server = TlsSession::ForServer(Server());
