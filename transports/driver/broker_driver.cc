@@ -289,14 +289,16 @@ void BrokerDriver::Service(ConnectionId id, absl::Time now) {
     CloseLink(id, "peer closed the connection", now);
     return;
   }
-  if (!c->ShouldClose()) return;
-  if (link->security != nullptr && !link->security->handshake_done()) {
-    // Nothing can reach the peer before its handshake is done (a Goodbye at
-    // shutdown, say): close now rather than hold the link for its linger.
+  if (link->security != nullptr && !link->security->handshake_done() &&
+      !c->close_reason().ok()) {
+    // The connection is closing, and nothing can reach the peer before its
+    // handshake is done (a Goodbye at shutdown, say): close now rather than
+    // hold the link for the linger.
     const std::string reason(c->close_reason().message());
     CloseLink(id, reason, now);
     return;
   }
+  if (!c->ShouldClose()) return;
   if (link->security != nullptr && !link->security_shut_down) {
     // Tell the peer the stream ends here (close_notify), then write it.
     link->security_shut_down = true;

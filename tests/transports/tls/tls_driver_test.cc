@@ -270,6 +270,30 @@ TEST_F(TlsDriverTest, NatsGreetingGoesOutInClearThenTlsTakesOver) {
   EXPECT_EQ(Pump(links, id, *client), "PONG\r\n");
 }
 
+TEST_F(TlsDriverTest, ShutdownClosesLinksWhoseHandshakeIsNotDoneAtOnce) {
+  BrokerDriver& d = MakeDriver();
+  ScriptedLinks links;
+  // One link has heard nothing yet; the other is halfway through its
+  // handshake (the server has answered the ClientHello).
+  const ConnectionId silent = OpenTls(links);
+  const ConnectionId halfway = OpenTls(links);
+  auto client = Client();
+  const std::string hello(client->PendingCiphertext());
+  ASSERT_FALSE(hello.empty());
+  client->ConsumeCiphertext(hello.size());
+  d.OnReceived(halfway, hello);
+  d.RunTurn();
+  ASSERT_FALSE(links.closed.count(halfway));
+  // The Goodbye cannot reach either before a handshake is done: the turn
+  // ends, and both links are closed without waiting for the grace period.
+  d.Shutdown(absl::Seconds(5));
+  d.RunTurn();
+  EXPECT_TRUE(links.closed.count(silent));
+  EXPECT_TRUE(links.closed.count(halfway));
+  std::optional<absl::Time> wakeup;
+  EXPECT_TRUE(d.ShutdownDone(wakeup));
+}
+
 TEST_F(TlsDriverTest, ClosingLinkSendsCloseNotify) {
   BrokerDriver& d = MakeDriver();
   ScriptedLinks links;
