@@ -3,7 +3,8 @@
 # ThreadSanitizer: a clang -fsanitize=thread CMake build in its own directory
 # (MANIFOLD_SANITIZE=thread), then each test program in turn:
 #
-#   client     await_mutex_test, client_test, client_e2e_test, cli_test,
+#   client     await_mutex_test, client_test, client_e2e_test, tls_stream_test,
+#              cli_test,
 #              shell_command_test (the client's reader, writer and callback
 #              threads, and the lock between them)
 #   transports memory_broker_test (client threads against the broker thread),
@@ -52,6 +53,7 @@ declare -A where=(
   [client_test]=tests/client
   [client_e2e_test]=tests/client
   [client_reconnect_test]=tests/client
+  [tls_stream_test]=tests/client
   [cli_test]=tests/client
   [shell_command_test]=tests/client/cli
   [memory_broker_test]=tests/transports
@@ -63,7 +65,7 @@ declare -A where=(
   [manifoldd_auth_test]=tests/examples
   [password_checker_test]=tests/examples
 )
-programs=(await_mutex_test client_test client_e2e_test client_reconnect_test cli_test shell_command_test
+programs=(await_mutex_test client_test client_e2e_test client_reconnect_test tls_stream_test cli_test shell_command_test
           memory_broker_test broker_driver_test epoll_server_test socket_server_test
           wakeable_epoll_test
           manifoldd_test manifoldd_auth_test password_checker_test)

@@ -20,6 +20,7 @@
 #include "tests/testing/running_manifoldd.h"
 #include "tests/transports/testing/event_loop_params.h"
 #include "tests/transports/tls/testing/test_pki.h"
+#include "tests/transports/tls/testing/tls_test_contexts.h"
 #include "transports/tls/tls_context.h"
 
 namespace manifold {
@@ -31,23 +32,20 @@ using ::testing::HasSubstr;
 
 class TlsStreamTest : public ::testing::TestWithParam<std::string> {
  protected:
-  void SetUp() override {
-    absl::StatusOr<TestPki> pki = TestPki::Create();
-    ASSERT_TRUE(pki.ok()) << pki.status();
-    pki_ = *std::move(pki);
-  }
+  static void SetUpTestSuite() { pki_ = testing::SharedTestPki(); }
+  void SetUp() override { ASSERT_NE(pki_, nullptr) << "no test PKI"; }
 
   absl::StatusOr<std::unique_ptr<RunningManifoldd>> StartBroker(int port = 0) {
     return RunningManifoldd::Start({absl::StrCat("--loop=", GetParam()),
                                     absl::StrCat("--listen=127.0.0.1:", port),
-                                    "--tls_cert=" + pki_.server_cert,
-                                    "--tls_key=" + pki_.server_key});
+                                    "--tls_cert=" + pki_->server_cert,
+                                    "--tls_key=" + pki_->server_key});
   }
 
   std::shared_ptr<const TlsClientContext> Context(
       const std::string& server_name = "localhost") {
     TlsClientSettings settings;
-    settings.ca_file = pki_.ca_cert;
+    settings.ca_file = pki_->ca_cert;
     settings.server_name = server_name;
     absl::StatusOr<std::shared_ptr<const TlsClientContext>> context =
         TlsClientContext::Create(settings);
@@ -63,8 +61,10 @@ class TlsStreamTest : public ::testing::TestWithParam<std::string> {
     };
   }
 
-  TestPki pki_;
+  static const TestPki* pki_;
 };
+
+const TestPki* TlsStreamTest::pki_ = nullptr;
 
 INSTANTIATE_TEST_SUITE_P(Loops, TlsStreamTest,
                          ::testing::ValuesIn(testing::EventLoops()),
