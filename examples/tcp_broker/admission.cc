@@ -25,13 +25,16 @@ bool AuthenticationConfigured(const ServerConfig& config) {
          !config.token().empty() || config.auth().users_size() > 0;
 }
 
+absl::Status CheckUserAndPass(const ServerConfig& config) {
+  if (config.user().empty() == config.pass().empty()) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      config.user().empty() ? "--pass needs --user" : "--user needs --pass");
+}
+
 absl::StatusOr<AuthConfig> EffectiveAuthConfig(const ServerConfig& config,
                                                absl::string_view salt) {
+  if (absl::Status s = CheckUserAndPass(config); !s.ok()) return s;
   AuthConfig auth = config.auth();
-  if (config.user().empty() != config.pass().empty()) {
-    return absl::InvalidArgumentError(
-        config.user().empty() ? "--pass needs --user" : "--user needs --pass");
-  }
   if (!config.user().empty()) {
     UserConfig* user = auth.add_users();
     user->set_name(config.user());

@@ -64,6 +64,10 @@ absl::StatusOr<AuthConfig> EffectiveAuthConfig(const ServerConfig& config,
 // Whether `config` asks for authentication at all.
 bool AuthenticationConfigured(const ServerConfig& config);
 
+// INVALID_ARGUMENT when `config` has --user without --pass or the reverse;
+// OK otherwise.
+absl::Status CheckUserAndPass(const ServerConfig& config);
+
 class Admission {
  public:
   struct Counters {

@@ -182,10 +182,7 @@ absl::StatusOr<ServerSetup> MakeServerSetup(const ServerConfig& config) {
   setup.options.driver.logger = Logger(ToLogLevel(config.log_level()));
   setup.options.shutdown_timeout =
       absl::Milliseconds(config.shutdown_timeout_ms());
-  if (config.user().empty() != config.pass().empty()) {
-    return absl::InvalidArgumentError(
-        config.user().empty() ? "--pass needs --user" : "--user needs --pass");
-  }
+  if (absl::Status s = CheckUserAndPass(config); !s.ok()) return s;
   setup.authenticate = AuthenticationConfigured(config);
   if (setup.authenticate) setup.options.broker.set_require_admission(true);
 
