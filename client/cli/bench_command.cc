@@ -15,6 +15,7 @@
 #include "client/cli/bench_report.h"
 #include "client/cli/command.h"
 #include "client/cli/flags.h"
+#include "client/cli/tls_flags.h"
 #include "client/load/load_runner.h"
 
 ABSL_FLAG(std::string, protocol, "native",
@@ -77,6 +78,12 @@ absl::Status RunBench(CommandContext& context) {
     options.protocol = *protocol;
   }
   options.server = context.server();
+  // The same TLS flags as every other command (client/cli/tls_flags.h).
+  options.tls.enabled = absl::GetFlag(FLAGS_tls);
+  options.tls.ca_file = absl::GetFlag(FLAGS_tls_ca);
+  options.tls.cert_file = absl::GetFlag(FLAGS_tls_cert);
+  options.tls.key_file = absl::GetFlag(FLAGS_tls_key);
+  options.tls.server_name = absl::GetFlag(FLAGS_tls_server_name);
   options.publishers = absl::GetFlag(FLAGS_pubs);
   options.subscribers = absl::GetFlag(FLAGS_subs);
   options.payload_bytes = absl::GetFlag(FLAGS_size);
@@ -126,7 +133,7 @@ Command BenchCommand() {
           "[--subs S] [--size BYTES] [--count N] "
           "[--duration 10s] [--window N] [--read_rate BYTES_PER_S] "
           "[--inflight N] [--subjects K] "
-          "[--client_threads 1|2]",
+          "[--client_threads 1|2] [--tls --tls_ca FILE]",
           "load a broker on this machine and check every message (also "
           "nats-server, with --protocol nats, and any Bayeux server, with "
           "--protocol bayeux)",

@@ -8,8 +8,12 @@
 #include <cstring>
 #include <utility>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "absl/time/clock.h"
+#include "client/load/tls_link.h"
 #include "transports/sockets/socket_io.h"
 
 namespace manifold::load {
@@ -20,24 +24,117 @@ constexpr size_t kInitialBuffer = 256 * 1024;
 constexpr size_t kMinReadRoom = 64 * 1024;
 // Native sync pings use op ids from here, far from any op id roles use.
 constexpr uint64_t kSyncIdBase = uint64_t{1} << 62;
+// The longest INFO line read before TLS starts.
+constexpr size_t kMaxInfoLine = 64 * 1024;
+
+// Reads what a NATS server sends first, in clear, until its INFO line is
+// whole. Returns everything read (the INFO line first).
+absl::StatusOr<std::string> ReadNatsInfo(int fd, absl::Time deadline) {
+  std::string got;
+  char chunk[4096];
+  while (got.find("\r\n") == std::string::npos) {
+    if (got.size() > kMaxInfoLine) {
+      return absl::InvalidArgumentError(
+          "the server's first line is too long for a NATS INFO");
+    }
+    const absl::Duration left = deadline - absl::Now();
+    if (left <= absl::ZeroDuration()) {
+      return absl::DeadlineExceededError(
+          "the server sent no NATS INFO in time (is it a NATS port?)");
+    }
+    pollfd p{fd, POLLIN, 0};
+    const int ready = ::poll(&p, 1,
+                             static_cast<int>(std::max<int64_t>(
+                                 1, absl::ToInt64Milliseconds(left))));
+    if (ready < 0 && errno != EINTR) return ErrnoStatus(errno, "poll");
+    if (ready <= 0) continue;
+    const ssize_t n = ::read(fd, chunk, sizeof(chunk));
+    if (n == 0) {
+      return absl::UnavailableError(
+          "the server closed the connection before its NATS INFO");
+    }
+    if (n < 0) {
+      if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK) continue;
+      return ErrnoStatus(errno, "read");
+    }
+    got.append(chunk, static_cast<size_t>(n));
+  }
+  if (!absl::StartsWith(got, "INFO")) {
+    return absl::InvalidArgumentError(
+        "the server's first line is not a NATS INFO (is it a NATS port?)");
+  }
+  return got;
+}
+
+// True when the INFO's JSON sets `key` to true (`"key":true`, with any
+// blanks).
+bool InfoSays(absl::string_view info, absl::string_view key) {
+  const std::string quoted = absl::StrCat("\"", key, "\"");
+  const size_t at = info.find(quoted);
+  if (at == absl::string_view::npos) return false;
+  absl::string_view rest =
+      absl::StripLeadingAsciiWhitespace(info.substr(at + quoted.size()));
+  if (!absl::ConsumePrefix(&rest, ":")) return false;
+  return absl::StartsWith(absl::StripLeadingAsciiWhitespace(rest), "true");
+}
 
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Link>> Link::Open(
     const Endpoint& endpoint, const LoadWire& wire, std::string name,
     absl::Duration timeout, absl::string_view websocket_path,
-    absl::string_view websocket_protocol) {
+    absl::string_view websocket_protocol,
+    std::shared_ptr<const TlsClientContext> tls) {
+  const absl::Time deadline = absl::Now() + timeout;
   absl::StatusOr<UniqueFd> fd = ConnectStream(endpoint, timeout);
   if (!fd.ok()) return fd.status();
   if (absl::Status s = SetNonBlocking(fd->get()); !s.ok()) return s;
+  if (tls != nullptr && !websocket_path.empty()) {
+    return absl::InvalidArgumentError(
+        "the load tool does not speak TLS inside WebSockets");
+  }
   if (websocket_path.empty()) {
-    return std::unique_ptr<Link>(
-        new Link(*std::move(fd), wire, std::move(name)));
+    // What arrived before TLS started (a plain NATS link's INFO), or with
+    // the end of the handshake: input to parse.
+    std::string early;
+    if (wire.protocol() == Protocol::kNats) {
+      absl::StatusOr<std::string> info = ReadNatsInfo(fd->get(), deadline);
+      if (!info.ok()) return info.status();
+      const absl::string_view line =
+          absl::string_view(*info).substr(0, info->find("\r\n"));
+      const bool required = InfoSays(line, "tls_required");
+      if (required && tls == nullptr) {
+        return absl::FailedPreconditionError(
+            "the server requires TLS (its INFO says tls_required): add --tls");
+      }
+      if (tls != nullptr && !required && !InfoSays(line, "tls_available")) {
+        return absl::FailedPreconditionError(
+            "--tls, but the server does not offer TLS (its INFO has no "
+            "tls_required): is this its TLS port?");
+      }
+      if (tls != nullptr && info->size() > line.size() + 2) {
+        return absl::InvalidArgumentError(
+            "the server sent more than its INFO before TLS started");
+      }
+      if (tls == nullptr) early = *std::move(info);
+    }
+    std::unique_ptr<TlsLink> session;
+    if (tls != nullptr) {
+      absl::StatusOr<std::unique_ptr<TlsLink>> handshake =
+          TlsLink::Handshake(fd->get(), std::move(tls), deadline, &early);
+      if (!handshake.ok()) return handshake.status();
+      session = *std::move(handshake);
+    }
+    auto link =
+        std::unique_ptr<Link>(new Link(*std::move(fd), wire, std::move(name)));
+    link->tls_ = std::move(session);
+    link->AppendInput(early);
+    return link;
   }
 #ifdef MANIFOLD_HAVE_WSLAY
   absl::StatusOr<std::string> early =
       WebSocketHandshake(fd->get(), endpoint.ToString(), websocket_path,
-                         websocket_protocol, absl::Now() + timeout);
+                         websocket_protocol, deadline);
   if (!early.ok()) {
     return absl::Status(early.status().code(),
                         absl::StrCat(name, ": ", early.status().message()));
@@ -103,8 +200,26 @@ Link::Link(UniqueFd fd, const LoadWire& wire, std::string name)
       buffer_(new char[kInitialBuffer]),
       capacity_(kInitialBuffer) {}
 
+size_t Link::PendingCiphertext() const {
+  return tls_ != nullptr ? tls_->pending_ciphertext() : 0;
+}
+
+absl::Status Link::FlushTls() {
+  // The whole batch at once: full-size records, one send per 256 KiB.
+  absl::StatusOr<size_t> taken =
+      tls_->Send(absl::string_view(output_).substr(sent_));
+  if (!taken.ok()) {
+    return absl::Status(taken.status().code(),
+                        absl::StrCat(name_, ": ", taken.status().message()));
+  }
+  sent_ += *taken;
+  return absl::OkStatus();
+}
+
 absl::Status Link::Flush() {
-  if (ws_ != nullptr) {
+  if (tls_ != nullptr) {
+    if (absl::Status s = FlushTls(); !s.ok()) return s;
+  } else if (ws_ != nullptr) {
     // Everything pending goes out as one WebSocket message.
     if (sent_ < output_.size()) {
       ws_->Wrap(absl::string_view(output_).substr(sent_), framed_);
@@ -112,17 +227,18 @@ absl::Status Link::Flush() {
       sent_ = 0;
     }
     return SendFramed();
-  }
-  while (sent_ < output_.size()) {
-    const ssize_t n = ::send(fd_.get(), output_.data() + sent_,
-                             output_.size() - sent_, MSG_NOSIGNAL);
-    if (n > 0) {
-      sent_ += static_cast<size_t>(n);
-      continue;
+  } else {
+    while (sent_ < output_.size()) {
+      const ssize_t n = ::send(fd_.get(), output_.data() + sent_,
+                               output_.size() - sent_, MSG_NOSIGNAL);
+      if (n > 0) {
+        sent_ += static_cast<size_t>(n);
+        continue;
+      }
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+      return ErrnoStatus(n < 0 ? errno : EPIPE, absl::StrCat(name_, ": send"));
     }
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
-    return ErrnoStatus(n < 0 ? errno : EPIPE, absl::StrCat(name_, ": send"));
   }
   if (sent_ == output_.size()) {
     output_.clear();
@@ -156,9 +272,11 @@ absl::StatusOr<size_t> Link::Fill() {
     end_ = unread;
   }
   const size_t room = capacity_ - end_;
+  if (tls_ != nullptr) return FillTls(room);
   while (true) {
     const ssize_t n = ::read(fd_.get(), buffer_.get() + end_, room);
     if (n > 0) {
+      heard_ = true;
       end_ += static_cast<size_t>(n);
       if (ws_ == nullptr) ready_ = end_;
       // A short read took everything the socket had.
@@ -166,8 +284,10 @@ absl::StatusOr<size_t> Link::Fill() {
       return static_cast<size_t>(n);
     }
     if (n == 0) {
-      return absl::UnavailableError(
-          absl::StrCat(name_, ": the server closed the connection"));
+      return absl::UnavailableError(absl::StrCat(
+          name_, heard_ ? ": the server closed the connection"
+                        : ": the server closed the connection without a "
+                          "word (a TLS port? then add --tls)"));
     }
     if (errno == EINTR) continue;
     if (errno == EAGAIN || errno == EWOULDBLOCK) {
@@ -176,6 +296,20 @@ absl::StatusOr<size_t> Link::Fill() {
     }
     return ErrnoStatus(errno, absl::StrCat(name_, ": read"));
   }
+}
+
+absl::StatusOr<size_t> Link::FillTls(size_t room) {
+  // The plaintext can exceed what was read (the end of a record begun by
+  // the previous read): AppendInput grows the buffer when it must.
+  plain_.clear();
+  absl::StatusOr<size_t> read = tls_->Receive(room, &plain_);
+  if (!read.ok()) {
+    return absl::Status(read.status().code(),
+                        absl::StrCat(name_, ": ", read.status().message()));
+  }
+  AppendInput(plain_);
+  drained_ = *read < room;
+  return *read;
 }
 
 absl::StatusOr<bool> Link::Next(ServerEvent& event) {

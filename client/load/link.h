@@ -8,6 +8,11 @@
 // everything sent before it has been handled; the measured phase uses Fill(),
 // Next() and Flush() from an event loop (client/load/load_loop.h).
 //
+// A link can run over TLS (client/load/tls_link.h): the native protocol
+// starts it at once; a NATS link reads the server's INFO in clear first and
+// starts it when the INFO says tls_required, as NATS clients do. A NATS link
+// without TLS to a server that requires it fails at once, saying so.
+//
 // Example:
 //
 //   absl::StatusOr<std::unique_ptr<Link>> link =
@@ -34,7 +39,13 @@
 #include "transports/sockets/endpoint.h"
 #include "transports/sockets/unique_fd.h"
 
+namespace manifold {
+class TlsClientContext;
+}  // namespace manifold
+
 namespace manifold::load {
+
+class TlsLink;
 
 class Link {
  public:
@@ -44,10 +55,17 @@ class Link {
   // With a `websocket_path`, the link first opens a WebSocket there (with
   // subprotocol `websocket_protocol` unless empty) and carries the
   // protocol inside it (websocket_client.h).
+  // With `tls` (from LoadTlsContext(); shared by the links of a run), the
+  // link speaks TLS on that context; not together with a WebSocket. A NATS
+  // link reads the server's INFO first (within `timeout`) and returns
+  // FAILED_PRECONDITION when the INFO and `tls` disagree (the server requires
+  // TLS and `tls` is null, or the other way round). Handshake failures are
+  // TlsLink::Handshake's.
   static absl::StatusOr<std::unique_ptr<Link>> Open(
       const Endpoint& endpoint, const LoadWire& wire, std::string name,
       absl::Duration timeout, absl::string_view websocket_path = "",
-      absl::string_view websocket_protocol = "");
+      absl::string_view websocket_protocol = "",
+      std::shared_ptr<const TlsClientContext> tls = nullptr);
   ~Link();
 
   int fd() const { return fd_.get(); }
@@ -59,7 +77,8 @@ class Link {
   // Bytes to send: append here, then Flush().
   std::string& output() { return output_; }
   size_t pending_output() const {
-    return output_.size() - sent_ + framed_.size() - framed_sent_;
+    return output_.size() - sent_ + framed_.size() - framed_sent_ +
+           PendingCiphertext();
   }
   // Writes as much pending output as the socket takes now. Returns an error
   // (naming the link) if the connection is broken.
@@ -95,6 +114,9 @@ class Link {
   // Appends bytes as read from the socket to the input buffer.
   void AppendInput(absl::string_view bytes);
   absl::Status SendFramed();
+  absl::Status FlushTls();
+  absl::StatusOr<size_t> FillTls(size_t room);
+  size_t PendingCiphertext() const;
 
   UniqueFd fd_;
   const LoadWire& wire_;
@@ -117,6 +139,13 @@ class Link {
   std::unique_ptr<WebSocketClient> ws_;
   std::string framed_;
   size_t framed_sent_ = 0;
+  // TLS links: the session, and plaintext decrypted by the last Fill()
+  // (copied into buffer_ at once).
+  std::unique_ptr<TlsLink> tls_;
+  std::string plain_;
+  // Whether the server ever sent a byte, to name a TLS port that closed a
+  // plain connection.
+  bool heard_ = false;
 };
 
 }  // namespace manifold::load

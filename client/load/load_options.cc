@@ -81,6 +81,15 @@ absl::StatusOr<LoadOptions> ResolveOptions(LoadOptions o) {
     if (o.window == 0) o.window = kBayeuxWindow;
     o.client_threads = 2;
   }
+  if (o.tls.enabled && (!o.websocket_path.empty() || !o.bayeux_path.empty())) {
+    return absl::InvalidArgumentError(
+        "--tls works with --protocol native and nats (not over WebSockets or "
+        "Bayeux)");
+  }
+  if (o.tls.cert_file.empty() != o.tls.key_file.empty()) {
+    return absl::InvalidArgumentError(
+        "--tls_cert and --tls_key go together: give both or neither");
+  }
   if (o.window == 0) {
     o.window =
         std::clamp<uint64_t>(kWindowBytes / (o.payload_bytes + 64), 64, 16384);

@@ -71,6 +71,22 @@ struct LoadProgress {
   uint64_t received = 0;  // deliveries or answers received
 };
 
+// TLS on every connection of a run (`manifold bench --tls`): the native
+// protocol and NATS over TCP. NATS links read the server's INFO in clear and
+// start TLS when it says tls_required, as NATS clients do.
+struct LoadTlsOptions {
+  bool enabled = false;
+  // CAs the server's certificate must chain to; empty: the system's.
+  std::string ca_file;
+  // A client certificate and its key (both or neither), for servers that
+  // ask for one.
+  std::string cert_file;
+  std::string key_file;
+  // The name the server's certificate must carry; empty: the host of
+  // `server`.
+  std::string server_name;
+};
+
 struct LoadOptions {
   Scenario scenario = Scenario::kPubSub;
   Protocol protocol = Protocol::kNative;
@@ -82,6 +98,8 @@ struct LoadOptions {
   // at this path of `server`, e.g. "/cometd" (client/load/bayeux_load.h).
   // Only pubsub and fanout, with one publisher; `window` defaults to 4000.
   std::string bayeux_path;
+  // TLS (not with a WebSocket or Bayeux).
+  LoadTlsOptions tls;
   // "HOST:PORT" or "unix:PATH"; must be this machine (client/load/loopback.h).
   std::string server = "127.0.0.1:24387";
   // Publishers, requesters or pingers; 0: the scenario's default.

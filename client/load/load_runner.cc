@@ -18,6 +18,7 @@
 #include "client/load/load_loop.h"
 #include "client/load/loopback.h"
 #include "client/load/roles.h"
+#include "client/load/tls_link.h"
 
 namespace manifold::load {
 namespace {
@@ -69,6 +70,13 @@ class LoadRun {
         subjects_(absl::StrCat("r", getpid())) {}
 
   absl::StatusOr<LoadReport> Go() {
+    if (o_.tls.enabled) {
+      // One context for every link: the files are read once.
+      absl::StatusOr<std::shared_ptr<const TlsClientContext>> context =
+          LoadTlsContext(o_.tls, endpoint_.host);
+      if (!context.ok()) return context.status();
+      tls_ = *std::move(context);
+    }
     if (absl::Status s = Setup(); !s.ok()) return s;
     if (absl::Status s = Measure(); !s.ok()) return s;
     return Report();
@@ -79,7 +87,7 @@ class LoadRun {
       const std::string& name, const std::function<void(Link&)>& prepare) {
     absl::StatusOr<std::unique_ptr<Link>> link =
         Link::Open(endpoint_, *wire_, name, o_.timeout, o_.websocket_path,
-                   o_.websocket_protocol);
+                   o_.websocket_protocol, tls_);
     if (!link.ok()) {
       return absl::Status(link.status().code(),
                           absl::StrCat(name, ": ", link.status().message()));
@@ -379,6 +387,8 @@ class LoadRun {
 
   const LoadOptions o_;
   const Endpoint endpoint_;
+  // The run's TLS context when o_.tls.enabled; null otherwise.
+  std::shared_ptr<const TlsClientContext> tls_;
   const std::unique_ptr<LoadWire> wire_;
   const Subjects subjects_;
   std::vector<std::unique_ptr<Link>> receivers_;

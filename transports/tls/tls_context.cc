@@ -13,11 +13,19 @@ namespace manifold {
 namespace {
 
 // TLS 1.2's suites: forward secrecy (ECDHE) and authenticated encryption
-// only. TLS 1.3's suites are all of that kind; OpenSSL's defaults stay.
+// only.
 constexpr char kTls12Ciphers[] =
     "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
     "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
     "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
+// TLS 1.3's suites are all of that kind: OpenSSL's three, with AES-128-GCM
+// first instead of AES-256-GCM. It is the suite Go's and BoringSSL's servers
+// (nats-server among them) pick and Mozilla's recommended configurations
+// list first; with 10 AES rounds instead of 14 it costs both ends about a
+// quarter less CPU per byte, which is most of a TLS connection's CPU.
+constexpr char kTls13Suites[] =
+    "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:"
+    "TLS_CHACHA20_POLY1305_SHA256";
 
 struct CtxDeleter {
   void operator()(SSL_CTX* ctx) const { SSL_CTX_free(ctx); }
@@ -41,6 +49,10 @@ absl::StatusOr<CtxPtr> NewContext(const SSL_METHOD* method) {
   if (SSL_CTX_set_cipher_list(ctx.get(), kTls12Ciphers) != 1) {
     return absl::InternalError(absl::StrCat(
         "cannot set the TLS 1.2 cipher list: ", TakeOpenSslErrors()));
+  }
+  if (SSL_CTX_set_ciphersuites(ctx.get(), kTls13Suites) != 1) {
+    return absl::InternalError(absl::StrCat(
+        "cannot set the TLS 1.3 cipher suites: ", TakeOpenSslErrors()));
   }
   return ctx;
 }

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "transports/tls/internal/openssl_errors.h"
+#include "transports/tls/internal/string_bios.h"
 
 namespace manifold {
 namespace {
@@ -118,16 +119,25 @@ std::unique_ptr<TlsSession> TlsSession::ForClient(
 
 TlsSession::TlsSession(SSL* ssl, bool server, TlsSessionOptions options)
     : ssl_(ssl),
+      buffers_(std::make_unique<StringBioBuffers>()),
       in_(nullptr),
       out_(nullptr),
       server_(server),
       options_(options) {
   if (ssl_ == nullptr) return;
-  in_ = BIO_new(BIO_s_mem());
-  out_ = BIO_new(BIO_s_mem());
-  // An empty input BIO means "wait for more", not end of file.
-  BIO_set_mem_eof_return(in_, -1);
-  BIO_set_mem_eof_return(out_, -1);
+  buffers_->output = &ciphertext_;
+  // An empty input means "wait for more", not end of file.
+  in_ = NewInputBio(buffers_.get());
+  out_ = NewOutputBio(buffers_.get());
+  if (in_ == nullptr || out_ == nullptr) {
+    BIO_free(in_);
+    BIO_free(out_);
+    in_ = out_ = nullptr;
+    Fail(TlsFailureKind::kHandshake,
+         absl::InternalError(absl::StrCat("cannot start a TLS session: ",
+                                          TakeOpenSslErrors())));
+    return;
+  }
   SSL_set_bio(ssl_, in_, out_);  // ssl_ owns both from here
 }
 
@@ -150,15 +160,26 @@ absl::Status TlsSession::Feed(absl::string_view ciphertext,
   }
   saw_input_ = true;
   if (peer_closed_) return absl::OkStatus();  // nothing follows close_notify
-  const int written =
-      BIO_write(in_, ciphertext.data(), static_cast<int>(ciphertext.size()));
-  if (written != static_cast<int>(ciphertext.size())) {
-    Fail(TlsFailureKind::kProtocol,
-         absl::ResourceExhaustedError("cannot buffer TLS input"));
-    return failure_;
+  if (unread_.empty()) {
+    buffers_->input = ciphertext;  // read in place
+  } else {
+    unread_.append(ciphertext.data(), ciphertext.size());
+    buffers_->input = unread_;
   }
   Advance(plaintext);
+  KeepUnread();
   return failure_;
+}
+
+void TlsSession::KeepUnread() {
+  if (buffers_->input.empty()) {
+    unread_.clear();
+  } else {
+    std::string rest(buffers_->input);
+    unread_ = std::move(rest);
+  }
+  // The caller's bytes are not valid after Feed() returns.
+  buffers_->input = unread_;
 }
 
 void TlsSession::Advance(std::string* plaintext) {
@@ -172,12 +193,14 @@ void TlsSession::Advance(std::string* plaintext) {
       if (error != SSL_ERROR_WANT_READ && error != SSL_ERROR_WANT_WRITE) {
         FailFromOpenSsl(error);
       }
-      MovePendingOutput();
       return;
     }
   }
-  // Decrypt every complete record; a partial one waits in OpenSSL.
-  while (plaintext != nullptr && !peer_closed_ && !failed()) {
+  // Decrypt every complete record; a partial one waits in OpenSSL. Stop
+  // when nothing is left to read, rather than make room for a record and
+  // be told to wait.
+  while (plaintext != nullptr && !peer_closed_ && !failed() &&
+         (!buffers_->input.empty() || SSL_has_pending(ssl_) == 1)) {
     const size_t old_size = plaintext->size();
     plaintext->resize(old_size + kMaxRecordPlaintext);
     size_t read = 0;
@@ -194,7 +217,6 @@ void TlsSession::Advance(std::string* plaintext) {
     }
     FailFromOpenSsl(error);
   }
-  MovePendingOutput();
 }
 
 void TlsSession::OnHandshakeDone() {
@@ -248,16 +270,6 @@ void TlsSession::FailFromOpenSsl(int ssl_error) {
   Fail(kind, absl::InvalidArgumentError(absl::StrCat(stage, ": ", reasons)));
 }
 
-void TlsSession::MovePendingOutput() {
-  const size_t pending = BIO_ctrl_pending(out_);
-  if (pending == 0) return;
-  const size_t old_size = ciphertext_.size();
-  ciphertext_.resize(old_size + pending);
-  const int read =
-      BIO_read(out_, ciphertext_.data() + old_size, static_cast<int>(pending));
-  ciphertext_.resize(old_size + (read > 0 ? static_cast<size_t>(read) : 0));
-}
-
 size_t TlsSession::Write(absl::string_view plaintext) {
   if (!handshake_done_ || failed() || shut_down_) return 0;
   size_t taken = 0;
@@ -277,9 +289,7 @@ size_t TlsSession::Write(absl::string_view plaintext) {
       break;
     }
     taken += written;
-    MovePendingOutput();
   }
-  MovePendingOutput();
   return taken;
 }
 
@@ -306,7 +316,6 @@ void TlsSession::Shutdown() {
   ERR_clear_error();
   SSL_shutdown(ssl_);
   ERR_clear_error();
-  MovePendingOutput();
 }
 
 absl::Status TlsSession::FinishInput() const {

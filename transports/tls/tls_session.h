@@ -4,8 +4,10 @@
 // One connection's TLS, without a socket: bytes in, bytes out. The caller
 // feeds it the ciphertext it read from the peer and gets the plaintext back;
 // hands it plaintext to send and takes the ciphertext to write. OpenSSL works
-// on two memory BIOs, so the session fits any event loop (and a test can
-// connect a client session to a server session through strings).
+// on two BIOs over the session's buffers (it reads the caller's ciphertext
+// in place and writes records straight into its outgoing string), so the
+// session fits any event loop (and a test can connect a client session to a
+// server session through strings).
 //
 //   Feed(ciphertext, &plaintext)   peer -> application (also drives the
 //                                  handshake)
@@ -63,6 +65,8 @@ struct ssl_st;  // OpenSSL's SSL
 struct bio_st;  // OpenSSL's BIO
 
 namespace manifold {
+
+struct StringBioBuffers;
 
 // The verified certificate a peer presented: what the authentication layer
 // maps to a user.
@@ -159,17 +163,26 @@ class TlsSession {
   void Advance(std::string* plaintext);
   void Fail(TlsFailureKind kind, absl::Status status);
   void FailFromOpenSsl(int ssl_error);
-  void MovePendingOutput();
+  // Keeps the input OpenSSL left unread (part of a record) for the next
+  // Feed().
+  void KeepUnread();
   void OnHandshakeDone();
 
   std::shared_ptr<const void> context_;  // keeps the SSL_CTX alive
   ssl_st* ssl_;
+  // What the BIOs read the caller's ciphertext from (in place) and append
+  // records to (ciphertext_): internal/string_bios.h. Outlives the BIOs,
+  // which SSL_free() frees in the destructor's body.
+  std::unique_ptr<StringBioBuffers> buffers_;
   bio_st* in_;   // ciphertext from the peer; owned by ssl_
   bio_st* out_;  // ciphertext to the peer; owned by ssl_
   const bool server_;
   const TlsSessionOptions options_;
-  // Ciphertext moved out of out_, [ciphertext_start_, size) not yet taken.
+  // Ciphertext out_ wrote, [ciphertext_start_, size) not yet taken.
   std::string ciphertext_;
+  // Input OpenSSL has not read yet (rare: the rest of a record it stopped
+  // short of after a failure or close_notify).
+  std::string unread_;
   size_t ciphertext_start_ = 0;
   bool saw_input_ = false;
   bool handshake_done_ = false;

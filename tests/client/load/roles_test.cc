@@ -10,6 +10,7 @@
 
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "core/nats/parser.h"
@@ -89,8 +90,9 @@ TEST(ReceiveTallyTest, PublishSharesTheSlowestSubscribersProgress) {
   EXPECT_EQ(tally.received_total(), 8u);
 }
 
-// A loopback listener the publisher's link connects to (its output is
-// inspected, not sent).
+// A loopback listener the publisher's link connects to: it greets the link
+// with an INFO, as a NATS server does, and reads nothing (the link's output
+// is inspected, not sent).
 class PublisherTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -105,9 +107,15 @@ class PublisherTest : public ::testing::Test {
     ASSERT_EQ(::listen(listener_.get(), 1), 0);
     ::getsockname(listener_.get(), reinterpret_cast<sockaddr*>(&address),
                   &length);
+    std::thread greeter([this] {
+      accepted_.reset(::accept(listener_.get(), nullptr, nullptr));
+      const absl::string_view info = "INFO {\"server_id\":\"test\"}\r\n";
+      ::send(accepted_.get(), info.data(), info.size(), MSG_NOSIGNAL);
+    });
     absl::StatusOr<std::unique_ptr<Link>> link =
         Link::Open(Endpoint::Tcp("127.0.0.1", ntohs(address.sin_port)), *wire_,
                    "bench-pub-0", absl::Seconds(5));
+    greeter.join();
     ASSERT_TRUE(link.ok()) << link.status();
     link_ = *std::move(link);
   }
@@ -132,6 +140,7 @@ class PublisherTest : public ::testing::Test {
 
   std::unique_ptr<LoadWire> wire_ = LoadWire::For(Protocol::kNats);
   UniqueFd listener_;
+  UniqueFd accepted_;
   std::unique_ptr<Link> link_;
 };
 

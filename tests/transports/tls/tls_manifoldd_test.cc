@@ -3,12 +3,14 @@
 // the NATS port sends INFO in clear and then takes the TLS handshake (as
 // nats-server 2.9 does), plain text on a TLS port closes only that
 // connection, a stalled handshake is closed at the timeout, and client
-// certificates are required when manifoldd says so.
+// certificates are required when manifoldd says so; `manifold bench --tls`
+// loads it with every message checked.
 
 #include <csignal>
 #include <fstream>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/match.h"
@@ -332,6 +334,25 @@ TEST_P(TlsManifolddTest, ManifoldCliPublishesAndSubscribesOverMutualTls) {
       testing::RunToCompletion(cli, anonymous);
   ASSERT_TRUE(refused.ok()) << refused.status();
   EXPECT_NE(refused->exit_code, 0);
+}
+
+TEST_P(TlsManifolddTest, ManifoldBenchChecksEveryMessageOverTls) {
+  Start();
+  const std::string cli =
+      testing::ProgramPath("MANIFOLD_CLI", MANIFOLD_CLI_PATH);
+  ASSERT_FALSE(cli.empty()) << "the build did not say where manifold is";
+  for (const auto& [address, protocol] :
+       {std::pair{broker_->tcp_address(), "native"},
+        std::pair{broker_->nats().ToString(), "nats"}}) {
+    SCOPED_TRACE(protocol);
+    absl::StatusOr<testing::Completed> bench = testing::RunToCompletion(
+        cli, {"--server=" + address, "--tls", "--tls_ca=" + pki_->ca_cert,
+              "--json", "bench", "fanout", "--subs=3", "--count=5000",
+              std::string("--protocol=") + protocol});
+    ASSERT_TRUE(bench.ok()) << bench.status();
+    EXPECT_EQ(bench->exit_code, 0) << bench->err;
+    EXPECT_THAT(bench->out, HasSubstr("\"clean\":true")) << bench->out;
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Loops, TlsManifolddTest,
