@@ -76,7 +76,7 @@ struct BrokerStatistics {
   // Access control: operations answered PERMISSION_DENIED.
   uint64_t permission_denials = 0;
 
-  // TLS, as last reported by the embedder (all zero until it reports).
+  // TLS, as last reported by the embedder (zero and empty until it reports).
   TlsStatistics tls;
 };
 
