@@ -170,4 +170,8 @@ const BrokerStatistics& Broker::statistics() const {
   return core_->statistics();
 }
 
+void Broker::ReportTlsStatistics(TlsStatistics tls) {
+  core_->set_tls_statistics(std::move(tls));
+}
+
 }  // namespace manifold

@@ -276,6 +276,12 @@ class Broker {
   // broker's lifetime.
   const BrokerStatistics& statistics() const;
 
+  // Replaces statistics().tls with `tls`: the transport's TLS counters,
+  // which the broker cannot count itself, so that they reach "$sys/stats",
+  // the HTTP /stats and /metrics answers and `manifold stats` with the
+  // broker's own. Cheap; call it whenever the counters change.
+  void ReportTlsStatistics(TlsStatistics tls);
+
  private:
   std::unique_ptr<internal::BrokerCore> core_;
 };

@@ -20,6 +20,17 @@
 
 namespace manifold {
 
+// Secured links (TLS), as the transports count them: the broker has no TLS
+// of its own, so the embedder that runs it reports these through
+// Broker::ReportTlsStatistics (BrokerDriver does, for every loop).
+struct TlsStatistics {
+  uint64_t handshakes = 0;  // completed
+  // Failed or abandoned handshakes and broken records, by reason (short
+  // identifiers such as "plain_text" or "handshake_timeout"). A reason the
+  // embedder reports stays listed, at 0 or more.
+  absl::btree_map<std::string, uint64_t> failures;
+};
+
 struct BrokerStatistics {
   // Gauges: the state right now.
   uint64_t connections = 0;  // welcomed and not closing
@@ -64,6 +75,9 @@ struct BrokerStatistics {
 
   // Access control: operations answered PERMISSION_DENIED.
   uint64_t permission_denials = 0;
+
+  // TLS, as last reported by the embedder (zero and empty until it reports).
+  TlsStatistics tls;
 };
 
 }  // namespace manifold

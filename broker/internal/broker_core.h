@@ -85,6 +85,7 @@ class BrokerCore {
   size_t connection_count() const { return connections_.size() - unlinked_; }
   std::optional<wire::BrokerEvent> PollEvent();
   const BrokerStatistics& statistics() const { return stats_; }
+  void set_tls_statistics(TlsStatistics tls) { stats_.tls = std::move(tls); }
 
   // The embedder's own publishes and requests (embedder.cc); the contracts
   // of Broker::Publish, Broker::Request and Broker::PollResponse.

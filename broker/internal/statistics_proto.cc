@@ -43,6 +43,12 @@ wire::Statistics StatisticsToProto(const BrokerStatistics& s,
   p.set_sessions_expired(s.sessions_expired);
   p.set_session_overflows(s.session_overflows);
   p.set_permission_denials(s.permission_denials);
+  p.set_tls_handshakes(s.tls.handshakes);
+  for (const auto& [reason, count] : s.tls.failures) {
+    wire::TlsFailures* entry = p.add_tls_failures();
+    entry->set_reason(reason);
+    entry->set_count(count);
+  }
   return p;
 }
 

@@ -163,9 +163,11 @@ std::string FormatEvent(absl::string_view topic, const wire::BrokerEvent& event,
 }
 
 std::string FormatStatistics(const wire::Statistics& stats, bool json) {
-  // The counters, then the open connections by protocol (the one repeated
-  // field): "native=2 nats=1", or {"native":2,"nats":1} in JSON.
+  // The counters, then the two repeated fields as "name=count" pairs: the
+  // open connections by protocol ("native=2 nats=1", or {"native":2,"nats":1}
+  // in JSON) and TLS failures by reason (only when the broker reports TLS).
   constexpr absl::string_view kByProtocol = "connections_by_protocol";
+  constexpr absl::string_view kTlsFailures = "tls_failures";
   if (json) {
     JsonObject o;
     ForEachField(stats,
@@ -175,6 +177,13 @@ std::string FormatStatistics(const wire::Statistics& stats, bool json) {
       by_protocol.Add(p.protocol(), uint64_t{p.connections()});
     }
     o.AddRaw(kByProtocol, by_protocol.str());
+    if (stats.tls_failures_size() > 0) {
+      JsonObject by_reason;
+      for (const wire::TlsFailures& f : stats.tls_failures()) {
+        by_reason.Add(f.reason(), uint64_t{f.count()});
+      }
+      o.AddRaw(kTlsFailures, by_reason.str());
+    }
     return o.str();
   }
   size_t width = kByProtocol.size();
@@ -200,6 +209,15 @@ std::string FormatStatistics(const wire::Statistics& stats, bool json) {
   lines.push_back(absl::StrCat(
       kByProtocol, std::string(width + 2 - kByProtocol.size(), ' '),
       protocols.empty() ? "-" : absl::StrJoin(protocols, " ")));
+  if (stats.tls_failures_size() > 0) {
+    std::vector<std::string> reasons;
+    for (const wire::TlsFailures& f : stats.tls_failures()) {
+      reasons.push_back(absl::StrCat(Printable(f.reason()), "=", f.count()));
+    }
+    lines.push_back(absl::StrCat(
+        kTlsFailures, std::string(width + 2 - kTlsFailures.size(), ' '),
+        absl::StrJoin(reasons, " ")));
+  }
   return absl::StrJoin(lines, "\n");
 }
 

@@ -51,7 +51,24 @@ constexpr Metric kMetrics[] = {
      "Sessions that ended after session_timeout without a link."},
     {"session_overflows", false,
      "Sessions that ended because their buffer overflowed."},
+    {"permission_denials", false, "Operations answered PERMISSION_DENIED."},
+    {"tls_handshakes", false, "TLS handshakes completed."},
 };
+
+// A label value as the exposition format wants it: backslash, double quote
+// and newline escaped.
+std::string LabelValue(absl::string_view value) {
+  std::string label;
+  for (char c : value) {
+    if (c == '\\' || c == '"') label.push_back('\\');
+    if (c == '\n') {
+      label += "\\n";
+      continue;
+    }
+    label.push_back(c);
+  }
+  return label;
+}
 
 const Metric* FindMetric(absl::string_view field) {
   for (const Metric& m : kMetrics) {
@@ -90,17 +107,20 @@ void AppendPrometheusText(const wire::Statistics& statistics,
   for (const wire::ProtocolConnections& p :
        statistics.connections_by_protocol()) {
     // Protocol names are short identifiers chosen by codecs; escape anyway.
-    std::string label;
-    for (char c : p.protocol()) {
-      if (c == '\\' || c == '"') label.push_back('\\');
-      if (c == '\n') {
-        label += "\\n";
-        continue;
-      }
-      label.push_back(c);
+    absl::StrAppend(&out, "manifold_connections_by_protocol{protocol=\"",
+                    LabelValue(p.protocol()), "\"} ", p.connections(), "\n");
+  }
+  // Listed once the transport reports TLS (a broker without TLS has none).
+  if (statistics.tls_failures_size() > 0) {
+    absl::StrAppend(&out,
+                    "# HELP manifold_tls_failures_total TLS connections "
+                    "closed, by reason: plain text on a TLS port, a failed "
+                    "or unfinished handshake, a bad record after it.\n"
+                    "# TYPE manifold_tls_failures_total counter\n");
+    for (const wire::TlsFailures& f : statistics.tls_failures()) {
+      absl::StrAppend(&out, "manifold_tls_failures_total{reason=\"",
+                      LabelValue(f.reason()), "\"} ", f.count(), "\n");
     }
-    absl::StrAppend(&out, "manifold_connections_by_protocol{protocol=\"", label,
-                    "\"} ", p.connections(), "\n");
   }
 }
 

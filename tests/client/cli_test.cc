@@ -379,7 +379,8 @@ TEST_P(CliTest, StatsPrintsTheBrokersCounters) {
   EXPECT_EQ(human.exit_code, 0) << human.err;
   const std::vector<std::string> lines =
       absl::StrSplit(human.out, '\n', absl::SkipEmpty());
-  EXPECT_EQ(lines.size(), 31u);  // one per counter, and one by protocol
+  // One per counter, and one by protocol (no TLS failures line: no TLS).
+  EXPECT_EQ(lines.size(), 32u);
   // The watcher and the stats command itself.
   EXPECT_THAT(human.out, StartsWith("connections                2\n"));
   // The flow-control policy in force, and its counters.

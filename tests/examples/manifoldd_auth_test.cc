@@ -1,6 +1,7 @@
 // manifoldd with users, tokens and permissions, as an operator runs it: a
 // real process on free loopback ports, raw native and NATS clients, once per
-// event loop this build has.
+// event loop this build has; the secure example over TLS with the native
+// client.
 
 #include <poll.h>
 #include <signal.h>
@@ -16,6 +17,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "broker/auth/password_hash.h"
+#include "client/client.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/child_process.h"
@@ -23,6 +25,11 @@
 #include "tests/testing/temp_dir.h"
 #include "tests/transports/testing/event_loop_params.h"
 #include "tests/transports/testing/wire_client.h"
+
+#ifdef MANIFOLD_TEST_HAVE_TLS
+#include "client/tls_stream.h"
+#include "transports/tls/tls_context.h"
+#endif
 
 namespace manifold {
 namespace {
@@ -468,35 +475,104 @@ std::string SecureConfigPath() {
 #endif
 }
 
-TEST_P(ManifolddAuthTest, TheSecureExampleWorksAsItsCommentsSay) {
-  absl::StatusOr<std::unique_ptr<RunningManifoldd>> broker =
-      StartBroker({"--config=" + SecureConfigPath(), "--nats=127.0.0.1:0",
-                   "--failed_login_delay=0s"});
-  ASSERT_TRUE(broker.ok()) << broker.status();
-  absl::StatusOr<WireClient> alice = WireClient::Connect((*broker)->tcp());
-  ASSERT_TRUE(alice.ok());
-  ASSERT_TRUE(Login(*alice, "alice", "alice-example-password")->has_welcome());
-  absl::StatusOr<WireClient> dashboard = WireClient::Connect((*broker)->tcp());
-  ASSERT_TRUE(dashboard.ok());
-  ASSERT_TRUE(Login(*dashboard, "", "", "example-dashboard-token-change-me")
-                  ->has_welcome());
-  ASSERT_TRUE(dashboard->Subscribe("orders/**").ok());
-  EXPECT_EQ(dashboard->PublishAcked("orders/1", "x")->error().code(),
-            wire::PERMISSION_DENIED);
-  EXPECT_EQ(alice->PublishAcked("orders/eu/audit", "x")->error().message(),
-            "permission denied: publish to 'orders/eu/audit' (user 'alice')");
-  ASSERT_TRUE(alice->Publish("orders/eu/new", "o").ok());
-  absl::StatusOr<wire::ServerMessage> m = dashboard->ReceiveSkippingPings();
-  ASSERT_TRUE(m.ok()) << m.status();
-  EXPECT_EQ(m->deliver().payload(), "o");
+std::string MakeTestCertsPath() {
+#ifdef MANIFOLDD_MAKE_TEST_CERTS
+  return MANIFOLDD_MAKE_TEST_CERTS;
+#else
+  const char* path = std::getenv("MANIFOLDD_MAKE_TEST_CERTS");
+  return path != nullptr ? path : "examples/tcp_broker/make-test-certs.sh";
+#endif
+}
 
-  absl::StatusOr<WireClient> ops = WireClient::Connect((*broker)->tcp());
-  ASSERT_TRUE(ops.ok());
-  ASSERT_TRUE(Login(*ops, "ops", "ops-example-password")->has_welcome());
-  absl::StatusOr<WireClient> nobody = WireClient::Connect((*broker)->tcp());
-  ASSERT_TRUE(nobody.ok());
-  EXPECT_EQ(Login(*nobody, "", "")->error().message(),
-            "connection refused: credentials required");
+#ifdef MANIFOLD_TEST_HAVE_TLS
+// A native client over TLS that trusts `ca`, logged in with `options`'
+// credentials (or refused: the broker's answer).
+absl::StatusOr<std::unique_ptr<Client>> ConnectTlsClient(
+    const RunningManifoldd& broker, const std::string& ca,
+    ClientOptions options) {
+  TlsClientSettings settings;
+  settings.ca_file = ca;
+  settings.server_name = "localhost";
+  absl::StatusOr<std::shared_ptr<const TlsClientContext>> context =
+      TlsClientContext::Create(settings);
+  if (!context.ok()) return context.status();
+  absl::StatusOr<std::unique_ptr<ByteStream>> stream =
+      ConnectTls(broker.tcp_address(), *context, absl::Seconds(5));
+  if (!stream.ok()) return stream.status();
+  return Client::Connect(*std::move(stream), std::move(options));
+}
+
+ClientOptions Credentials(absl::string_view user, absl::string_view password,
+                          absl::string_view token = "") {
+  ClientOptions options;
+  options.name = "secure-example-test";
+  options.user = std::string(user);
+  options.password = std::string(password);
+  options.auth_token = std::string(token);
+  return options;
+}
+#endif
+
+// secure.textpb as its comments say to run it: certificates made by
+// make-test-certs.sh in certs/ under manifoldd's working directory, which
+// the file's relative paths are opened from.
+TEST_P(ManifolddAuthTest, TheSecureExampleWorksAsItsCommentsSay) {
+#ifndef MANIFOLD_TEST_HAVE_TLS
+  GTEST_SKIP() << "built without OpenSSL: secure.textpb needs TLS";
+#else
+  absl::StatusOr<Completed> certs = testing::RunToCompletion(
+      MakeTestCertsPath(), {directory_ + "/certs"}, absl::Seconds(30));
+  ASSERT_TRUE(certs.ok()) << certs.status();
+  ASSERT_EQ(certs->exit_code, 0) << certs->err;
+  RunningManifoldd::Options options;
+  options.working_directory = directory_;
+  absl::StatusOr<std::unique_ptr<RunningManifoldd>> broker =
+      RunningManifoldd::Start(
+          {"--loop=" + GetParam(), "--listen=127.0.0.1:0",
+           "--config=" + std::filesystem::absolute(SecureConfigPath()).string(),
+           "--nats=127.0.0.1:0", "--failed_login_delay=0s"},
+          options);
+  ASSERT_TRUE(broker.ok()) << broker.status();
+  const std::string ca = directory_ + "/certs/ca.pem";
+
+  absl::StatusOr<std::unique_ptr<Client>> alice = ConnectTlsClient(
+      **broker, ca, Credentials("alice", "alice-example-password"));
+  ASSERT_TRUE(alice.ok()) << alice.status();
+  absl::StatusOr<std::unique_ptr<Client>> dashboard = ConnectTlsClient(
+      **broker, ca, Credentials("", "", "example-dashboard-token-change-me"));
+  ASSERT_TRUE(dashboard.ok()) << dashboard.status();
+  absl::StatusOr<std::unique_ptr<Client::Subscription>> orders =
+      (*dashboard)->Subscribe("orders/**");
+  ASSERT_TRUE(orders.ok()) << orders.status();
+  absl::StatusOr<uint64_t> denied =
+      (*dashboard)->PublishConfirmed("orders/1", "x");
+  EXPECT_THAT(denied.status().message(), HasSubstr("PERMISSION_DENIED"));
+  absl::StatusOr<uint64_t> audit =
+      (*alice)->PublishConfirmed("orders/eu/audit", "x");
+  EXPECT_THAT(audit.status().message(),
+              HasSubstr("permission denied: publish to 'orders/eu/audit' "
+                        "(user 'alice')"));
+  absl::StatusOr<uint64_t> delivered =
+      (*alice)->PublishConfirmed("orders/eu/new", "o");
+  ASSERT_TRUE(delivered.ok()) << delivered.status();
+  EXPECT_EQ(*delivered, 1u);
+  absl::StatusOr<Message> m = (*orders)->Next(absl::Seconds(5));
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_EQ(m->payload, "o");
+
+  absl::StatusOr<std::unique_ptr<Client>> ops = ConnectTlsClient(
+      **broker, ca, Credentials("ops", "ops-example-password"));
+  ASSERT_TRUE(ops.ok()) << ops.status();
+  absl::StatusOr<std::unique_ptr<Client>> nobody =
+      ConnectTlsClient(**broker, ca, Credentials("", ""));
+  EXPECT_THAT(nobody.status().message(), HasSubstr("credentials required"));
+
+  // Only TLS is spoken: a client in clear gets no Welcome.
+  absl::StatusOr<WireClient> clear = WireClient::Connect((*broker)->tcp());
+  ASSERT_TRUE(clear.ok());
+  EXPECT_FALSE(Login(*clear, "alice", "alice-example-password").ok());
+  EXPECT_THAT((*broker)->Log(), HasSubstr("plain text on a TLS port"));
+#endif
 }
 
 TEST(ManifolddAuthConfigTest, BadAuthSettingsAreOneLineErrors) {

@@ -2,7 +2,8 @@
 # The web front end against real clients: the npm packages ws, eventsource,
 # nats.ws and puppeteer-core (pinned in package-lock.json) and curl against a
 # real `manifoldd --http`, with the `manifold` CLI as a native client, run
-# with node's built-in test runner. The dashboard test drives Debian's
+# with node's built-in test runner; tls.test.mjs repeats the essentials over
+# https:// and wss:// with certificates it makes with the `openssl` command. The dashboard test drives Debian's
 # chromium headless.
 #
 #   run_web.sh --manifoldd PATH --manifold PATH [--manifoldd-flag FLAG]...
@@ -58,6 +59,7 @@ done
 [ -x "$manifold_cli" ] || fail "--manifold PATH must name the manifold CLI"
 command -v node >/dev/null && command -v npm >/dev/null || fail "node and npm are needed (Node 18 or newer)"
 command -v curl >/dev/null || fail "curl is needed (apt-get install curl)"
+command -v openssl >/dev/null || fail "openssl is needed to make the TLS tests' certificates (apt-get install openssl)"
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cleanup_dir=""

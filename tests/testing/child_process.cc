@@ -44,7 +44,11 @@ absl::StatusOr<std::unique_ptr<ChildProcess>> ChildProcess::Start(
     std::ofstream input(in, std::ios::binary);
     input << options.input;
   }
-  std::vector<std::string> argv_strings = {path};
+  // Resolved here: the child changes directory before exec.
+  const std::string program = options.working_directory.empty()
+                                  ? path
+                                  : std::filesystem::absolute(path).string();
+  std::vector<std::string> argv_strings = {program};
   argv_strings.insert(argv_strings.end(), args.begin(), args.end());
   std::vector<char*> argv;
   for (std::string& s : argv_strings) argv.push_back(s.data());
@@ -73,7 +77,11 @@ absl::StatusOr<std::unique_ptr<ChildProcess>> ChildProcess::Start(
                          rlim_t(*options.max_open_files)};
       ::setrlimit(RLIMIT_NOFILE, &limit);
     }
-    ::execv(path.c_str(), argv.data());
+    if (!options.working_directory.empty() &&
+        ::chdir(options.working_directory.c_str()) != 0) {
+      ::_exit(126);
+    }
+    ::execv(program.c_str(), argv.data());
     ::_exit(127);
   }
   return std::unique_ptr<ChildProcess>(

@@ -43,6 +43,9 @@ class ChildProcess {
     std::string input;
     // RLIMIT_NOFILE for the child, to run it short of file descriptors.
     std::optional<int> max_open_files;
+    // The child's working directory; empty: the test's. A relative program
+    // path is resolved against the test's directory first.
+    std::string working_directory;
   };
 
   // Starts the program at `path` with `args` (argv[0] is `path`). The child

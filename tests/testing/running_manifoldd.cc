@@ -42,6 +42,7 @@ absl::StatusOr<std::unique_ptr<RunningManifoldd>> RunningManifoldd::Start(
   }
   ChildProcess::Options child_options;
   child_options.max_open_files = options.max_open_files;
+  child_options.working_directory = options.working_directory;
   absl::StatusOr<std::unique_ptr<ChildProcess>> process =
       ChildProcess::Start(path, args, std::move(child_options));
   if (!process.ok()) {

@@ -47,6 +47,9 @@ class RunningManifoldd {
     bool unix_socket = false;
     // RLIMIT_NOFILE for manifoldd, to run it short of file descriptors.
     std::optional<int> max_open_files;
+    // manifoldd's working directory (where relative paths in its flags and
+    // configuration file are opened from); empty: the test's.
+    std::string working_directory;
   };
 
   // Starts ManifolddPath() with `flags` (as given: a test that wants TCP

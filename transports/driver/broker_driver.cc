@@ -69,6 +69,9 @@ ConnectionId BrokerDriver::Open(LinkIo& io, PeerInfo peer,
     link.security = std::move(security);
     link.handshake_deadline = now + options_.tls_handshake_timeout;
     handshake_deadlines_.emplace(*link.handshake_deadline, id);
+    // The first secured link lists the counters, at zero, in the broker's
+    // statistics; a driver without TLS leaves them out.
+    if (!tls_reported_) ReportTlsStatistics();
   }
   ++stats_.links_opened;
   if (options_.observer != nullptr) {
@@ -442,6 +445,7 @@ void BrokerDriver::ReceiveSecured(ConnectionId id, Link& link, Connection& c,
   }
   if (link.handshake_deadline && link.security->handshake_done()) {
     ++stats_.tls_handshakes;
+    ReportTlsStatistics();
     EndHandshakeDeadline(id, link);
   }
   // Handshake messages to answer, or the plaintext of whole records.
@@ -462,6 +466,17 @@ void BrokerDriver::ReceiveSecured(ConnectionId id, Link& link, Connection& c,
   }
 }
 
+void BrokerDriver::ReportTlsStatistics() {
+  tls_reported_ = true;
+  TlsStatistics tls;
+  tls.handshakes = stats_.tls_handshakes;
+  tls.failures = {{"handshake_failure", stats_.tls_handshake_failures},
+                  {"handshake_timeout", stats_.tls_handshake_timeouts},
+                  {"plain_text", stats_.tls_plain_text},
+                  {"protocol_error", stats_.tls_protocol_errors}};
+  broker_.ReportTlsStatistics(std::move(tls));
+}
+
 void BrokerDriver::FailSecured(ConnectionId id, Link& link,
                                const Connection& c) {
   switch (link.security->failure_kind()) {
@@ -476,6 +491,7 @@ void BrokerDriver::FailSecured(ConnectionId id, Link& link,
       ++stats_.tls_protocol_errors;
       break;
   }
+  ReportTlsStatistics();
   EndHandshakeDeadline(id, link);
   options_.logger.Log(
       LogLevel::kWarning,
@@ -621,6 +637,7 @@ void BrokerDriver::CloseOverdue(absl::Time now) {
     if (link == nullptr) continue;
     link->handshake_deadline.reset();
     ++stats_.tls_handshake_timeouts;
+    ReportTlsStatistics();
     const Connection* c = broker_.FindConnection(id);
     const std::string reason =
         absl::StrCat("TLS handshake not done within ",

@@ -336,6 +336,9 @@ class BrokerDriver {
                      absl::Time now);
   bool WriteCiphertext(ConnectionId id, Link& link);
   void EndHandshakeDeadline(ConnectionId id, Link& link);
+  // Copies the TLS counters into the broker's statistics (see
+  // Broker::ReportTlsStatistics), after each change.
+  void ReportTlsStatistics();
   void CloseLink(ConnectionId id, absl::string_view reason, absl::Time now);
   void CloseOverdue(absl::Time now);
   void DrainEvents();
@@ -360,6 +363,7 @@ class BrokerDriver {
   absl::flat_hash_map<ConnectionId, std::unique_ptr<std::string>>
       orphaned_writes_;
   DriverStatistics stats_;
+  bool tls_reported_ = false;  // ReportTlsStatistics() has run
   // When a shutdown stops waiting for clients to take their goodbyes.
   absl::Time shutdown_deadline_ = absl::InfiniteFuture();
   absl::Duration shutdown_grace_ = absl::InfiniteDuration();

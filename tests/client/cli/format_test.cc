@@ -1,5 +1,8 @@
 #include "client/cli/format.h"
 
+#include <cstdint>
+#include <utility>
+
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -7,6 +10,7 @@ namespace manifold::cli {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 using ::testing::StartsWith;
 
 TEST(PrintableTest, KeepsTextAndEscapesTheRest) {
@@ -80,11 +84,39 @@ TEST(FormatStatisticsTest, AlignedLinesForPeopleAndOneObjectForScripts) {
   EXPECT_THAT(text, HasSubstr("\nslow_consumer_policy       backpressure\n"));
   EXPECT_THAT(text, HasSubstr("\nstalled_ms                 1500\n"));
   EXPECT_THAT(text, ::testing::EndsWith("\nconnections_by_protocol    nats=2"));
-  EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 30);  // 31 lines
+  EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 31);  // 32 lines
   const std::string json = FormatStatistics(stats, true);
   EXPECT_THAT(json, StartsWith("{\"connections\":2,\"subscriptions\":0,"));
   EXPECT_THAT(json, HasSubstr("\"deliveries\":40,"));
   EXPECT_THAT(json, HasSubstr("\"connections_by_protocol\":{\"nats\":2}}"));
+}
+
+TEST(FormatStatisticsTest, TlsFailuresAreOneLineByReasonOnceReported) {
+  wire::Statistics stats;
+  stats.set_tls_handshakes(5);
+  for (const auto& [reason, count] :
+       {std::pair<const char*, uint64_t>{"handshake_failure", 1},
+        {"plain_text", 2}}) {
+    wire::TlsFailures* f = stats.add_tls_failures();
+    f->set_reason(reason);
+    f->set_count(count);
+  }
+  const std::string text = FormatStatistics(stats, false);
+  EXPECT_THAT(text, HasSubstr("\ntls_handshakes             5\n"));
+  EXPECT_THAT(
+      text,
+      ::testing::EndsWith(
+          "\ntls_failures               handshake_failure=1 plain_text=2"));
+  const std::string json = FormatStatistics(stats, true);
+  EXPECT_THAT(json, HasSubstr("\"tls_handshakes\":5,"));
+  EXPECT_THAT(json,
+              ::testing::EndsWith("\"tls_failures\":{\"handshake_failure\":1,"
+                                  "\"plain_text\":2}}"));
+  // A broker without TLS: no line, no key.
+  EXPECT_THAT(FormatStatistics(wire::Statistics(), false),
+              Not(HasSubstr("tls_failures")));
+  EXPECT_THAT(FormatStatistics(wire::Statistics(), true),
+              Not(HasSubstr("tls_failures")));
 }
 
 }  // namespace

@@ -129,5 +129,25 @@ TEST(PrometheusTest, GaugesCountersAndProtocolsHaveHelpAndType) {
   EXPECT_NE(text.find("# HELP manifold_deliveries_total "), std::string::npos);
 }
 
+TEST(PrometheusTest, TlsFailuresAreOneCounterLabelledByReason) {
+  wire::Statistics s;
+  s.set_tls_handshakes(7);
+  wire::TlsFailures* f = s.add_tls_failures();
+  f->set_reason("plain_text");
+  f->set_count(2);
+  std::string text;
+  AppendPrometheusText(s, text);
+  EXPECT_NE(text.find("# HELP manifold_tls_handshakes_total TLS handshakes "
+                      "completed.\n# TYPE manifold_tls_handshakes_total "
+                      "counter\nmanifold_tls_handshakes_total 7\n"),
+            std::string::npos);
+  EXPECT_NE(text.find("# TYPE manifold_tls_failures_total counter\n"
+                      "manifold_tls_failures_total{reason=\"plain_text\"} 2\n"),
+            std::string::npos);
+  std::string without;
+  AppendPrometheusText(wire::Statistics(), without);
+  EXPECT_EQ(without.find("manifold_tls_failures_total"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace manifold::http

@@ -6,6 +6,9 @@
 //   const server = await Manifoldd.start();
 //   fetch(`http://${server.http}/healthz`);
 //   await server.stop();
+//
+// With { tls: true } the flags must turn TLS on (--tls_cert, --tls_key), and
+// url() and wsUrl() answer https:// and wss:// addresses.
 
 import { spawn } from "node:child_process";
 import { appendFileSync } from "node:fs";
@@ -18,7 +21,7 @@ function remember(pid) {
 }
 
 export class Manifoldd {
-  static async start(extraFlags = []) {
+  static async start(extraFlags = [], { tls = false } = {}) {
     const binary = process.env.MANIFOLDD;
     if (!binary) throw new Error("MANIFOLDD is not set; run the suite through run_web.sh");
     const flags = (process.env.MANIFOLDD_FLAGS || "").split(" ").filter(Boolean);
@@ -28,6 +31,7 @@ export class Manifoldd {
     ], { stdio: ["ignore", "pipe", "pipe"] });
     remember(child.pid);
     const server = new Manifoldd(child);
+    server.tls = tls;
     await server.ready;
     return server;
   }
@@ -54,11 +58,11 @@ export class Manifoldd {
   }
 
   url(path) {
-    return `http://${this.http}${path}`;
+    return `${this.tls ? "https" : "http"}://${this.http}${path}`;
   }
 
   wsUrl(path) {
-    return `ws://${this.http}${path}`;
+    return `${this.tls ? "wss" : "ws"}://${this.http}${path}`;
   }
 
   async stop() {

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/btree_map.h"
 #include "absl/strings/match.h"
 #include "broker/nats/nats_codec.h"
 #include "core/framing.h"
@@ -165,6 +166,32 @@ TEST_F(TlsDriverTest, PlainTextClosesOnlyThatLinkAndIsCounted) {
   ASSERT_EQ(got.size(), 1u);
   EXPECT_TRUE(got[0].has_welcome());
   EXPECT_FALSE(links.closed.count(healthy));
+}
+
+TEST_F(TlsDriverTest, TlsCountersReachTheBrokersStatisticsByReason) {
+  BrokerDriver& d = MakeDriver();
+  // Without a secured link the broker lists no TLS figures.
+  EXPECT_TRUE(d.broker().statistics().tls.failures.empty());
+  RecordingLinks links;
+  const ConnectionId healthy = OpenTls(links);
+  const ConnectionId plain = OpenTls(links);
+  using Failures = absl::btree_map<std::string, uint64_t>;
+  EXPECT_EQ(d.broker().statistics().tls.failures,
+            (Failures{{"handshake_failure", 0},
+                      {"handshake_timeout", 0},
+                      {"plain_text", 0},
+                      {"protocol_error", 0}}));
+  auto client = Client();
+  Pump(links, healthy, *client);
+  ASSERT_TRUE(client->handshake_done());
+  d.OnReceived(plain, HelloFrame());
+  d.RunTurn();
+  client->Write(HelloFrame());
+  ASSERT_EQ(DecodeAll(Pump(links, healthy, *client)).size(), 1u);
+  const TlsStatistics& tls = d.broker().statistics().tls;
+  EXPECT_EQ(tls.handshakes, 1u);
+  EXPECT_EQ(tls.failures.at("plain_text"), 1u);
+  EXPECT_EQ(tls.failures.at("handshake_failure"), 0u);
 }
 
 TEST_F(TlsDriverTest, StalledHandshakeIsClosedAtTheTimeout) {
