@@ -172,7 +172,7 @@ TEST_F(TlsDriverTest, TlsCountersReachTheBrokersStatisticsByReason) {
   BrokerDriver& d = MakeDriver();
   // Without a secured link the broker lists no TLS figures.
   EXPECT_TRUE(d.broker().statistics().tls.failures.empty());
-  RecordingLinks links;
+  ScriptedLinks links;
   const ConnectionId healthy = OpenTls(links);
   const ConnectionId plain = OpenTls(links);
   using Failures = absl::btree_map<std::string, uint64_t>;
@@ -187,7 +187,7 @@ TEST_F(TlsDriverTest, TlsCountersReachTheBrokersStatisticsByReason) {
   d.OnReceived(plain, HelloFrame());
   d.RunTurn();
   client->Write(HelloFrame());
-  ASSERT_EQ(DecodeAll(Pump(links, healthy, *client)).size(), 1u);
+  ASSERT_EQ(ScriptedLinks::Decode(Pump(links, healthy, *client)).size(), 1u);
   const TlsStatistics& tls = d.broker().statistics().tls;
   EXPECT_EQ(tls.handshakes, 1u);
   EXPECT_EQ(tls.failures.at("plain_text"), 1u);
