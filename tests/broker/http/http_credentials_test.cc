@@ -102,7 +102,9 @@ TEST(ParseAuthorizationTest, MalformedHeadersNameTheirProblem) {
 }
 
 TEST(ClientCredentialsTest, AHellosOwnCredentialsWin) {
-  ClientCredentials header{.token = "", .user = "u", .password = "p"};
+  ClientCredentials header;
+  header.user = "u";
+  header.password = "p";
   wire::Hello own;
   own.set_auth_token("mine");
   header.FillHello(own);

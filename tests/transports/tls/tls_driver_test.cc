@@ -282,8 +282,10 @@ TEST_F(TlsDriverTest, NatsGreetingGoesOutInClearThenTlsTakesOver) {
   ScriptedLinks links;
   NatsOptions nats;
   nats.tls_required = true;
-  const ConnectionId id = OpenTls(links, TlsLinkOptions{.clear_greeting = true},
-                                  std::make_unique<NatsCodec>(nats));
+  TlsLinkOptions greeting_in_clear;
+  greeting_in_clear.clear_greeting = true;
+  const ConnectionId id =
+      OpenTls(links, greeting_in_clear, std::make_unique<NatsCodec>(nats));
   d.RunTurn();
   const std::string info = std::move(links.written[id]);
   links.written[id].clear();
