@@ -25,10 +25,12 @@ MemoryBroker::~MemoryBroker() {
 }
 
 std::unique_ptr<MemoryLink> MemoryBroker::Connect(
-    absl::string_view peer_name, std::unique_ptr<ProtocolCodec> codec) {
+    absl::string_view peer_name, std::unique_ptr<ProtocolCodec> codec,
+    std::unique_ptr<LinkSecurity> security) {
   auto pipe = std::make_shared<memory_internal::MemoryPipe>(
       std::string(peer_name), doorbell_, kLinkCapacity);
   pipe->set_codec(std::move(codec));
+  pipe->set_security(std::move(security));
   if (!doorbell_->Post(pipe)) pipe->BrokerClose();
   return std::unique_ptr<MemoryLink>(new MemoryLink(std::move(pipe)));
 }

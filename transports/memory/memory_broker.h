@@ -40,6 +40,7 @@
 #include "absl/time/time.h"
 #include "broker/options.h"
 #include "broker/protocol_codec.h"
+#include "transports/driver/link_security.h"
 
 namespace manifold {
 
@@ -67,10 +68,14 @@ class MemoryBroker {
   // Opens an in-process connection to the broker, named "memory:<peer_name>"
   // in events. The broker accepts it on its thread (bytes written meanwhile
   // wait in the link), speaking the protocol `codec` implements (another
-  // front end, e.g. HttpCodec), or the native one when it is null. Thread-safe.
+  // front end, e.g. HttpCodec), or the native one when it is null. With
+  // `security` (e.g. MakeTlsLinkSecurity, transports/tls), the link's bytes
+  // pass through it as a socket's would: the client then speaks TLS on the
+  // link. Thread-safe.
   std::unique_ptr<MemoryLink> Connect(
       absl::string_view peer_name,
-      std::unique_ptr<ProtocolCodec> codec = nullptr);
+      std::unique_ptr<ProtocolCodec> codec = nullptr,
+      std::unique_ptr<LinkSecurity> security = nullptr);
 
  private:
   std::shared_ptr<memory_internal::Doorbell> doorbell_;

@@ -55,7 +55,7 @@ void MemoryLoop::Run() {
 ConnectionId MemoryLoop::Adopt(std::shared_ptr<MemoryPipe> pipe) {
   const ConnectionId id =
       driver_.Open(*this, PeerInfo{absl::StrCat("memory:", pipe->peer_name())},
-                   pipe->TakeCodec());
+                   pipe->TakeCodec(), pipe->TakeSecurity());
   pipe->set_broker_id(id);
   links_[id].pipe = std::move(pipe);
   return id;

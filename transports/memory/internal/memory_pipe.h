@@ -36,6 +36,7 @@
 #include "absl/types/span.h"
 #include "broker/protocol_codec.h"
 #include "core/ids.h"
+#include "transports/driver/link_security.h"
 
 namespace manifold::memory_internal {
 
@@ -115,6 +116,11 @@ class MemoryPipe : public std::enable_shared_from_this<MemoryPipe> {
     codec_ = std::move(codec);
   }
   std::unique_ptr<ProtocolCodec> TakeCodec() { return std::move(codec_); }
+  // Likewise the link's security layer (null: none), e.g. TLS.
+  void set_security(std::unique_ptr<LinkSecurity> security) {
+    security_ = std::move(security);
+  }
+  std::unique_ptr<LinkSecurity> TakeSecurity() { return std::move(security_); }
 
   // --- Client end ----------------------------------------------------------
 
@@ -158,6 +164,7 @@ class MemoryPipe : public std::enable_shared_from_this<MemoryPipe> {
 
   const std::string peer_name_;
   std::unique_ptr<ProtocolCodec> codec_;
+  std::unique_ptr<LinkSecurity> security_;
   const std::shared_ptr<Doorbell> doorbell_;
   std::atomic<bool> ring_pending_{false};
   ConnectionId broker_id_;
