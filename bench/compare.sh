@@ -50,12 +50,7 @@ scenarios=(
 for tool in jq python3; do
   command -v "$tool" >/dev/null || die "$tool is needed (apt-get install $tool)"
 done
-if ! command -v nats-server >/dev/null; then
-  echo "compare.sh: installing nats-server (Debian package)" >&2
-  DEBIAN_FRONTEND=noninteractive apt-get install -y nats-server >/dev/null 2>&1 ||
-    { apt-get update >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y nats-server >/dev/null; } ||
-    die "cannot install nats-server (apt-get install nats-server)"
-fi
+bench_need_nats_server
 
 bench_binaries /tmp/manifold-compare-build
 

@@ -149,3 +149,12 @@ bench_rounds() {
   done
   echo "load:      $(bench_load) (at the end)" | tee -a "$out/header.txt"
 }
+
+# Installs nats-server from Debian when it is missing, or dies saying how.
+bench_need_nats_server() {
+  command -v nats-server >/dev/null && return 0
+  echo "$script: installing nats-server (Debian package)" >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y nats-server >/dev/null 2>&1 ||
+    { apt-get update >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y nats-server >/dev/null; } ||
+    die "cannot install nats-server (apt-get install nats-server)"
+}

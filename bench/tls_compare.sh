@@ -47,12 +47,7 @@ scenarios=(
 for tool in jq python3 openssl; do
   command -v "$tool" >/dev/null || die "$tool is needed (apt-get install $tool)"
 done
-if ! command -v nats-server >/dev/null; then
-  echo "$script: installing nats-server (Debian package)" >&2
-  DEBIAN_FRONTEND=noninteractive apt-get install -y nats-server >/dev/null 2>&1 ||
-    { apt-get update >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y nats-server >/dev/null; } ||
-    die "cannot install nats-server (apt-get install nats-server)"
-fi
+bench_need_nats_server
 
 bench_binaries /tmp/manifold-compare-build
 
@@ -61,22 +56,9 @@ mkdir -p "$out"
 results="$out/results.jsonl"
 : > "$results"
 
-# A CA and a server certificate it signs, valid for two days: nothing here
-# is worth keeping.
-make_certificates() {
-  local dir="$1"
-  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
-    -keyout "$dir/ca.key" -out "$dir/ca.pem" -days 2 \
-    -subj "/CN=Manifold bench CA" 2>> "$dir/openssl.log"
-  openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
-    -keyout "$dir/server.key" -out "$dir/server.csr" \
-    -subj "/CN=localhost" 2>> "$dir/openssl.log"
-  printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' > "$dir/server.ext"
-  openssl x509 -req -in "$dir/server.csr" -CA "$dir/ca.pem" \
-    -CAkey "$dir/ca.key" -CAcreateserial -out "$dir/server.pem" -days 2 \
-    -extfile "$dir/server.ext" 2>> "$dir/openssl.log"
-}
-make_certificates "$out" || die "openssl could not make the certificates; see $out/openssl.log"
+# A throw-away CA and a server certificate for localhost it signed.
+"$repo/examples/tcp_broker/make-test-certs.sh" "$out" > "$out/openssl.log" ||
+  die "could not make the certificates; see above"
 
 nats_pid=""
 manifold_pid=""
