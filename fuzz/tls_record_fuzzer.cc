@@ -59,7 +59,6 @@ namespace {
 
 using manifold::LinkSecurity;
 using manifold::LinkSecurityFailure;
-using manifold::TlsFailureKind;
 using manifold::TlsSession;
 
 // One TLS record: at most 16 KiB of plaintext plus header, padding and tag
@@ -198,17 +197,7 @@ class Server {
   // The failure's kind in the driver's terms.
   LinkSecurityFailure failure_kind() const {
     if (link_) return link_->failure_kind();
-    switch (session_->failure_kind()) {
-      case TlsFailureKind::kPlainText:
-        return LinkSecurityFailure::kPlainText;
-      case TlsFailureKind::kHandshake:
-        return LinkSecurityFailure::kHandshake;
-      case TlsFailureKind::kProtocol:
-        return LinkSecurityFailure::kProtocol;
-      case TlsFailureKind::kNone:
-        break;
-    }
-    return LinkSecurityFailure::kNone;
+    return manifold::LinkSecurityFailureOf(session_->failure_kind());
   }
   TlsSession* session() { return session_.get(); }
 

@@ -4,6 +4,21 @@
 #include <utility>
 
 namespace manifold {
+
+LinkSecurityFailure LinkSecurityFailureOf(TlsFailureKind kind) {
+  switch (kind) {
+    case TlsFailureKind::kPlainText:
+      return LinkSecurityFailure::kPlainText;
+    case TlsFailureKind::kHandshake:
+      return LinkSecurityFailure::kHandshake;
+    case TlsFailureKind::kProtocol:
+      return LinkSecurityFailure::kProtocol;
+    case TlsFailureKind::kNone:
+      break;
+  }
+  return LinkSecurityFailure::kNone;
+}
+
 namespace {
 
 class TlsLinkSecurity final : public LinkSecurity {
@@ -23,17 +38,7 @@ class TlsLinkSecurity final : public LinkSecurity {
   }
 
   LinkSecurityFailure failure_kind() const override {
-    switch (session_->failure_kind()) {
-      case TlsFailureKind::kPlainText:
-        return LinkSecurityFailure::kPlainText;
-      case TlsFailureKind::kHandshake:
-        return LinkSecurityFailure::kHandshake;
-      case TlsFailureKind::kProtocol:
-        return LinkSecurityFailure::kProtocol;
-      case TlsFailureKind::kNone:
-        break;
-    }
-    return LinkSecurityFailure::kNone;
+    return LinkSecurityFailureOf(session_->failure_kind());
   }
 
   size_t Write(absl::string_view plaintext) override {

@@ -36,6 +36,9 @@ struct TlsLinkOptions {
   TlsSessionOptions session;
 };
 
+// The driver's name for a TlsSession's failure kind.
+LinkSecurityFailure LinkSecurityFailureOf(TlsFailureKind kind);
+
 // A server-side TLS layer for one link on `context`.
 // REQUIRES: context != nullptr.
 std::unique_ptr<LinkSecurity> MakeTlsLinkSecurity(
