@@ -42,6 +42,19 @@ inline constexpr absl::string_view kStatisticsTopic = "$sys/stats";
 // `wire::ConnectionList`: connections, their subscriptions and services.
 inline constexpr absl::string_view kConnectionsTopic = "$sys/connections";
 
+// Durable streams (docs/streams.md), managed by requests the broker answers
+// itself. Each answer is REQUEST_OK with the payload named, or REJECTED with a
+// message naming the problem.
+//  add:    payload a serialized wire::StreamConfig; answers wire::StreamInfo.
+//  list:   any payload; answers wire::StreamList.
+//  info, purge, remove: payload the stream's name; info and purge answer
+//          wire::StreamInfo, remove an empty payload.
+inline constexpr absl::string_view kStreamAdd = "$sys/streams/add";
+inline constexpr absl::string_view kStreamList = "$sys/streams/list";
+inline constexpr absl::string_view kStreamInfo = "$sys/streams/info";
+inline constexpr absl::string_view kStreamPurge = "$sys/streams/purge";
+inline constexpr absl::string_view kStreamRemove = "$sys/streams/remove";
+
 }  // namespace manifold::sys_topics
 
 #endif  // MANIFOLD_BROKER_SYS_TOPICS_H_
