@@ -166,6 +166,25 @@ std::optional<wire::Response> Broker::PollResponse() {
   return core_->PollResponse();
 }
 
+absl::Status Broker::OpenStreams(StreamStorage* file_storage,
+                                 std::vector<RecoveredStream> held,
+                                 absl::Time now) {
+  absl::Status s = core_->OpenStreams(file_storage, std::move(held), now);
+  core_->FinishTurns();
+  return s;
+}
+
+void Broker::SetWallTime(absl::Time wall_now) { core_->SetWallTime(wall_now); }
+
+absl::StatusOr<wire::StreamInfo> Broker::AddStream(
+    const wire::StreamConfig& config, absl::Time now) {
+  absl::StatusOr<wire::StreamInfo> info = core_->AddStream(config, now);
+  core_->FinishTurns();
+  return info;
+}
+
+wire::StreamList Broker::ListStreams() const { return core_->ListStreams(); }
+
 const BrokerStatistics& Broker::statistics() const {
   return core_->statistics();
 }

@@ -88,6 +88,7 @@
 #include "broker/permissions.h"
 #include "broker/session_id_source.h"
 #include "broker/statistics.h"
+#include "broker/storage/stream_storage.h"
 #include "broker/version.h"
 #include "core/ids.h"
 
@@ -97,6 +98,9 @@ namespace wire {
 // core/manifold.proto; include core/manifold.pb.h to read events.
 class BrokerEvent;
 class Response;
+class StreamConfig;
+class StreamInfo;
+class StreamList;
 }  // namespace wire
 namespace internal {
 class BrokerCore;
@@ -262,6 +266,45 @@ class Broker {
   // Returns the oldest answer to the embedder's requests not yet taken, or
   // nullopt. Include core/manifold.pb.h to call it.
   std::optional<wire::Response> PollResponse();
+
+  // --- Durable streams (docs/streams.md) -------------------------------------
+  //
+  // A stream stores the messages published to the topics it captures, in
+  // `storage` (broker/storage/stream_storage.h): the embedder's
+  // `file_storage` for STORAGE_FILE streams, a memory storage of the
+  // broker's own for STORAGE_MEMORY ones. Everything the storage is asked to
+  // do goes out as one batch per turn (at the end of Process); what it
+  // finished comes back at the start of the next Process, so an embedder
+  // whose storage works on another thread runs a turn when it says so.
+  // A publish with `ack` to a captured topic is acknowledged once its batch
+  // is durable, or answered STORAGE_UNAVAILABLE; a NATS publish with a reply
+  // subject (nobody serving the topic) gets a JetStream-style answer,
+  // {"stream":"S","seq":N}, on it. A Subscribe with `replay` gets the
+  // stream's stored messages, then its new ones, in order.
+
+  // Recreates the streams `file_storage` held (what its Load() returned) and
+  // makes it the storage of file streams. Call once, before the first
+  // Accept. `file_storage` may be null: only memory streams can then be
+  // created. Not owned; must outlive the broker. Returns DATA_LOSS when
+  // what it held is not a valid stream.
+  absl::Status OpenStreams(StreamStorage* file_storage,
+                           std::vector<RecoveredStream> held, absl::Time now);
+
+  // The wall-clock time now, which stored messages are stamped with (a
+  // stream's times never go backwards). The Broker reads no clock; call this
+  // each turn when streams are used. Until it is called, `now` is used.
+  void SetWallTime(absl::Time wall_now);
+
+  // Creates a stream, or changes one (not its storage kind), as a request on
+  // "$sys/streams/add" would; for streams a configuration file declares.
+  // Returns what the stream holds, or the error naming what is wrong
+  // (INVALID_ARGUMENT, INVALID_PATTERN, STORAGE_UNAVAILABLE without a file
+  // storage). The write is durable after a later turn.
+  absl::StatusOr<wire::StreamInfo> AddStream(const wire::StreamConfig& config,
+                                             absl::Time now);
+
+  // Every stream and what it holds, by name.
+  wire::StreamList ListStreams() const;
 
   // --- Observing -------------------------------------------------------------
 

@@ -76,6 +76,15 @@ struct BrokerStatistics {
   // Access control: operations answered PERMISSION_DENIED.
   uint64_t permission_denials = 0;
 
+  // Durable streams.
+  uint64_t stored_messages = 0;    // messages captured into a stream batch
+  uint64_t storage_batches = 0;    // batches written (one per turn at most)
+  uint64_t storage_failures = 0;   // batches the storage failed
+  uint64_t storage_reads = 0;      // reads for replays
+  uint64_t replayed_messages = 0;  // stored messages delivered by replays
+  // Publishes not stored because too much waited for the storage.
+  uint64_t stream_refusals = 0;
+
   // TLS, as last reported by the embedder (zero and empty until it reports).
   TlsStatistics tls;
 };

@@ -21,6 +21,7 @@ set(MANIFOLD_PUBLIC_HEADERS
   broker/broker.h broker/connection.h broker/options.h broker/outbound_buffer.h
   broker/permissions.h broker/protocol_codec.h broker/session_id_source.h
   broker/statistics.h broker/sys_topics.h broker/version.h
+  broker/storage/stream_storage.h broker/storage/memory_stream_storage.h
   broker/auth/authenticator.h broker/auth/login_throttle.h
   broker/auth/password_check.h broker/auth/password_hash.h
   broker/nats/nats_codec.h

@@ -100,8 +100,9 @@ void BrokerCore::RecheckHoldings(ConnectionCore& c) {
       }
       filter = c.permissions_->FilterFor(sub->pattern);
     }
-    if (sub->filter != nullptr) --filtered_subscriptions_;
-    if (filter != nullptr) ++filtered_subscriptions_;
+    // A replaying subscription counts once, whatever its filter.
+    if (sub->filter != nullptr && !sub->stream_only) --filtered_subscriptions_;
+    if (filter != nullptr && !sub->stream_only) ++filtered_subscriptions_;
     sub->filter = std::move(filter);
   }
   if (c.permissions_ == nullptr) return;

@@ -511,6 +511,8 @@ void BrokerCore::TakeChanged(std::vector<ConnectionId>& out) {
 
 void BrokerCore::Process(absl::Time now) {
   Advance(now);
+  // What the storages finished since the last turn (acks, replays).
+  if (ABSL_PREDICT_FALSE(StreamsActive())) CollectStorage();
   while (!ready_.empty()) {
     const ConnectionId id = ready_.front();
     ready_.pop_front();
@@ -519,6 +521,9 @@ void BrokerCore::Process(absl::Time now) {
     c->in_ready_list_ = false;
     ProcessConnection(*c);
   }
+  // Everything stored this turn goes to the storage as one batch.
+  AfterStreamsTurn();
+  RunDeferred();
   FlushPolls();
 }
 
@@ -823,6 +828,10 @@ void BrokerCore::FireTimer(const TimerQueue::Timer& timer) {
     PublishStatistics();
     return;
   }
+  if (timer.kind == TimerKind::kStreams) {
+    OnStreamTimer();
+    return;
+  }
   if (timer.kind == TimerKind::kRequest) {
     auto it = requests_.find(RequestId(timer.target));
     if (it == requests_.end()) return;
@@ -1057,6 +1066,9 @@ void BrokerCore::PublishStatistics() {
   if (index_.Match(sys_topics::kStatisticsTopic).empty()) return;
   wire::BrokerEvent event;
   *event.mutable_statistics() = StatisticsToProto(stats_, options_);
+  if (!streams_.empty()) {
+    *event.mutable_statistics()->mutable_streams() = ListStreams().streams();
+  }
   const std::string payload = event.SerializeAsString();
   PublishOp publish;
   publish.topic = sys_topics::kStatisticsTopic;

@@ -30,12 +30,14 @@
 #include "absl/types/span.h"
 #include "broker/connection.h"
 #include "broker/internal/connection_core.h"
+#include "broker/internal/streams.h"
 #include "broker/internal/subscription_index.h"
 #include "broker/internal/timer_queue.h"
 #include "broker/options.h"
 #include "broker/protocol_codec.h"
 #include "broker/session_id_source.h"
 #include "broker/statistics.h"
+#include "broker/storage/stream_storage.h"
 #include "core/ids.h"
 #include "core/manifold.pb.h"
 #include "core/topic.h"
@@ -96,6 +98,18 @@ class BrokerCore {
       absl::Span<const HeaderView> headers, absl::Duration timeout,
       absl::Time now);
   std::optional<wire::Response> PollResponse();
+
+  // Durable streams (streams.cc); the contracts of Broker::OpenStreams,
+  // SetWallTime, AddStream and ListStreams.
+  absl::Status OpenStreams(StreamStorage* file_storage,
+                           std::vector<RecoveredStream> held, absl::Time now);
+  void SetWallTime(absl::Time wall) {
+    wall_now_ms_ = absl::ToUnixMillis(wall);
+    wall_set_ = true;
+  }
+  absl::StatusOr<wire::StreamInfo> AddStream(const wire::StreamConfig& config,
+                                             absl::Time now);
+  wire::StreamList ListStreams() const;
 
  private:
   friend class ConnectionCore;
@@ -314,6 +328,69 @@ class BrokerCore {
   }
   void FlushPollsSlow();
 
+  // Durable streams (streams.cc).
+  // Whether anything of streams needs looking after this turn.
+  bool StreamsActive() const {
+    return !streams_.empty() || file_lane_.in_flight ||
+           memory_lane_.in_flight || !pending_acks_.empty() ||
+           !file_lane_.gathering_answers.empty() ||
+           !memory_lane_.gathering_answers.empty();
+  }
+  // Checks `config` (and bounds a memory stream): an error naming the
+  // problem, with the wire code to answer.
+  absl::Status CheckStreamConfig(wire::StreamConfig& config) const;
+  StreamStorage* StorageFor(wire::StorageKind kind);
+  StorageLane& LaneOf(const Stream& s);
+  // Creates or changes a stream; the write goes with this turn's batch.
+  absl::StatusOr<Stream*> PutStream(wire::StreamConfig config);
+  // Takes `stream`'s messages out of the batch being gathered (a purge or
+  // removal in the same turn).
+  void DropGathered(StorageLane& lane, const std::string& stream);
+  // Answers a request on $sys/streams/...; false for any other topic.
+  bool HandleStreamRequest(RequesterKind kind, ConnectionCore* requester,
+                           uint64_t op_id, absl::string_view topic,
+                           absl::string_view payload);
+  // The time to store a message of `s` with: the wall clock, never before
+  // the stream's latest.
+  int64_t StampFor(Stream& s);
+  // Stores `publish` in every stream that captures it. Returns true when
+  // an answer to the publisher (its Ack, the JetStream-style reply on
+  // reply_to when `js_reply`) now waits for the storage, or was refused.
+  bool CaptureForStreams(ConnectionCore* publisher, const PublishOp& publish,
+                         uint64_t delivered, bool js_reply);
+  void FailPublish(ConnectionCore& publisher, const PublishOp& publish,
+                   const absl::Status& why, bool js_reply);
+  void PublishStreamReply(const PendingAck& ack);
+  void FinishAck(uint64_t ack_id);
+  // Writes each lane's gathered batch unless one is in flight.
+  void FlushStorage();
+  // Takes what the storages finished and acts on it.
+  void CollectStorage();
+  void OnBatchDone(StorageLane& lane, BatchDone& done);
+  void OnReadDone(StorageLane& lane, ReadDone& done);
+  void SendStreamAnswer(PendingAnswer& a);
+  void ScheduleStreamTimer();
+  void OnStreamTimer();
+  absl::StatusOr<Stream*> StreamForReplay(const wire::Subscribe& subscribe);
+  void StartReplay(Stream& stream, const wire::Replay& replay,
+                   Subscription& sub);
+  // Asks the storage for the cursor's next messages, unless it has some
+  // or has caught up.
+  void ReadMore(Stream& stream, ReplayCursor& cursor);
+  ReplayCursor* FindCursor(const std::string& stream_name, SubscriptionId id,
+                           Stream** stream);
+  // Delivers what the cursor read while its connection has room.
+  void DeliverReady(Stream& stream, ReplayCursor& cursor);
+  void PumpCursors();
+  // Drops the cursors of subscriptions that ended.
+  void SweepCursors();
+  void AfterStreamsTurn() {
+    if (ABSL_PREDICT_FALSE(StreamsActive())) {
+      FlushStorage();
+      CollectStorage();
+    }
+  }
+
   // Timers.
   void FireTimer(const TimerQueue::Timer& timer);
   void CheckKeepalive(ConnectionCore& c);
@@ -393,6 +470,25 @@ class BrokerCore {
   std::vector<absl::string_view> replay_chunks_;
   // SharedMessage::id() of the last message routed.
   uint64_t last_message_id_ = 0;
+  // Durable streams, by name; the storages' lanes (the memory one serves
+  // memory streams with a storage of the broker's own).
+  absl::flat_hash_map<std::string, std::unique_ptr<Stream>> streams_;
+  std::unique_ptr<StreamStorage> memory_storage_;
+  StorageLane file_lane_;
+  StorageLane memory_lane_;
+  absl::flat_hash_map<uint64_t, PendingAck> pending_acks_;
+  uint64_t last_ack_id_ = 0;
+  uint64_t last_batch_id_ = 0;
+  uint64_t last_read_id_ = 0;
+  int64_t wall_now_ms_ = 0;
+  bool wall_set_ = false;
+  absl::Time last_sync_ = absl::InfinitePast();
+  TimerQueue::Key streams_timer_;
+  bool cursors_waiting_ = false;
+  bool cursors_to_sweep_ = false;
+  bool storage_failing_ = false;
+  std::vector<StorageCompletion> storage_done_;
+
   // Reused on every operation so routing allocates nothing in steady state.
   Operation op_;
   SharedMessage::Scratch encode_scratch_;

@@ -43,6 +43,10 @@ absl::StatusOr<uint64_t> BrokerCore::PublishFromEmbedder(
   // subscriber still takes its messages, up to the hard limit.
   origin_ = nullptr;
   const uint64_t delivered = Route(publish, nullptr);
+  if (ABSL_PREDICT_FALSE(!streams_.empty())) {
+    CaptureForStreams(nullptr, publish, delivered, /*js_reply=*/false);
+    AfterStreamsTurn();
+  }
   RunDeferred();
   FlushPolls();
   return delivered;

@@ -29,6 +29,13 @@
 
 namespace manifold::internal {
 
+// Payload plus headers: what the payload limit applies to.
+inline size_t MessageSize(const PublishOp& p) {
+  size_t size = p.payload.size();
+  for (const HeaderView& h : p.headers) size += h.key.size() + h.value.size();
+  return size;
+}
+
 inline absl::string_view HeaderKey(const wire::Header& h) { return h.key(); }
 inline absl::string_view HeaderValue(const wire::Header& h) {
   return h.value();

@@ -7,6 +7,7 @@
 #include "absl/base/optimization.h"
 #include "absl/strings/str_cat.h"
 #include "broker/internal/broker_core.h"
+#include "broker/internal/message_checks.h"
 #include "broker/internal/native_codec.h"
 #include "broker/sys_topics.h"
 #include "core/headers.h"
@@ -35,13 +36,6 @@ absl::Status ValidateQueueGroup(absl::string_view group) {
     }
   }
   return absl::OkStatus();
-}
-
-// Payload plus headers: what the payload limit applies to.
-size_t MessageSize(const PublishOp& p) {
-  size_t size = p.payload.size();
-  for (const HeaderView& h : p.headers) size += h.key.size() + h.value.size();
-  return size;
 }
 
 }  // namespace
@@ -76,13 +70,37 @@ void BrokerCore::HandleSubscribe(ConnectionCore& c,
     }
     filter = c.permissions_->FilterFor(subscribe.pattern());
   }
+  Stream* replayed = nullptr;
+  if (ABSL_PREDICT_FALSE(subscribe.has_replay())) {
+    if (!subscribe.queue_group().empty()) {
+      SendError(c, op_id,
+                ProtocolError(wire::INVALID_ARGUMENT,
+                              "a subscription that replays a stream cannot "
+                              "be in a queue group"));
+      return;
+    }
+    absl::StatusOr<Stream*> stream = StreamForReplay(subscribe);
+    if (!stream.ok()) {
+      SendError(c, op_id, stream.status());
+      return;
+    }
+    replayed = *stream;
+  }
   const SubscriptionId id = subscription_ids_.Next();
-  if (ABSL_PREDICT_FALSE(filter != nullptr)) ++filtered_subscriptions_;
-  index_.Add(id, &c, subscribe.pattern(), subscribe.queue_group()).filter =
-      std::move(filter);
+  if (ABSL_PREDICT_FALSE(filter != nullptr || replayed != nullptr)) {
+    ++filtered_subscriptions_;
+  }
+  Subscription& sub =
+      index_.Add(id, &c, subscribe.pattern(), subscribe.queue_group());
+  sub.filter = std::move(filter);
+  sub.stream_only = replayed != nullptr;
   c.subscriptions_.insert(id);
   ++stats_.subscriptions;
   SendAck(c, op_id, id.value());
+  // After the Ack, so that the client knows the id its replay arrives on.
+  if (ABSL_PREDICT_FALSE(replayed != nullptr)) {
+    StartReplay(*replayed, subscribe.replay(), sub);
+  }
 
   wire::BrokerEvent event;
   wire::SubscriptionAdded* added = event.mutable_subscription_added();
@@ -155,7 +173,10 @@ void BrokerCore::RemoveSubscription(Subscription& sub, bool emit_event,
     removed->set_reason(std::string(reason));
   }
   --stats_.subscriptions;
-  if (ABSL_PREDICT_FALSE(sub.filter != nullptr)) --filtered_subscriptions_;
+  if (ABSL_PREDICT_FALSE(sub.filter != nullptr || sub.stream_only)) {
+    --filtered_subscriptions_;
+  }
+  if (ABSL_PREDICT_FALSE(sub.stream_only)) cursors_to_sweep_ = true;
   index_.Remove(sub);
   if (emit_event) Emit(std::move(event), sys_topics::kSubscriptionRemoved);
 }
@@ -232,10 +253,21 @@ void BrokerCore::HandlePublish(ConnectionCore& c, const PublishOp& publish) {
   // server (a NATS request reaches native services); the server counts as
   // one recipient.
   if (ABSL_PREDICT_FALSE(!publish.reply_to.empty())) {
-    delivered += RequestByPublish(c, publish);
+    const bool served = RequestByPublish(c, publish);
+    delivered += served;
+    // A publish with a reply subject to a stored topic that nobody serves
+    // is answered as JetStream answers one: once it is durable.
+    if (ABSL_PREDICT_FALSE(!streams_.empty()) &&
+        CaptureForStreams(&c, publish, delivered, /*js_reply=*/!served)) {
+      return;
+    }
     if (publish.ack) SendAck(c, op_id, 0, delivered);
     if (delivered == 0 && publish.no_responders) NotifyNoResponders(c, publish);
     return;
+  }
+  if (ABSL_PREDICT_FALSE(!streams_.empty()) &&
+      CaptureForStreams(&c, publish, delivered, /*js_reply=*/false)) {
+    return;  // the ack waits until the message is durable
   }
   if (publish.ack) SendAck(c, op_id, 0, delivered);
 }
@@ -285,8 +317,10 @@ bool BrokerCore::DeliverTo(Subscription& sub, SharedMessage& message,
   ConnectionCore& c = *sub.connection;
   if (c.state_ != ConnectionState::kOpen) return false;
   if (&c == publisher && !c.echo_) return false;
-  if (kFiltered && sub.filter != nullptr &&
-      !sub.filter->Allows(message.publish().topic, sub.pattern)) {
+  if (kFiltered &&
+      (sub.stream_only ||
+       (sub.filter != nullptr &&
+        !sub.filter->Allows(message.publish().topic, sub.pattern)))) {
     return false;
   }
   if (c.outbound_.size() >= c.outbound_limit_ && !HasRoomForDelivery(c)) {

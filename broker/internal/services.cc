@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "absl/base/optimization.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "broker/internal/broker_core.h"
 #include "broker/internal/message_checks.h"
@@ -171,10 +172,19 @@ void BrokerCore::StartRequest(RequesterKind kind, ConnectionCore* requester,
     }
     return;
   }
+  // Stream management ($sys/streams/...); who may ask is the requester's
+  // permission to request on that topic.
+  if (ABSL_PREDICT_FALSE(absl::StartsWith(topic, "$sys/streams/")) &&
+      HandleStreamRequest(kind, requester, op_id, topic, request.payload())) {
+    return;
+  }
   if (topic == sys_topics::kStatisticsTopic) {
     response->set_status(wire::REQUEST_OK);
-    response->set_payload(
-        StatisticsToProto(stats_, options_).SerializeAsString());
+    wire::Statistics statistics = StatisticsToProto(stats_, options_);
+    if (!streams_.empty()) {
+      *statistics.mutable_streams() = ListStreams().streams();
+    }
+    response->set_payload(statistics.SerializeAsString());
     Answer(kind, requester, m);
     return;
   }

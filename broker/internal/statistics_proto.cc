@@ -43,6 +43,12 @@ wire::Statistics StatisticsToProto(const BrokerStatistics& s,
   p.set_sessions_expired(s.sessions_expired);
   p.set_session_overflows(s.session_overflows);
   p.set_permission_denials(s.permission_denials);
+  p.set_stored_messages(s.stored_messages);
+  p.set_storage_batches(s.storage_batches);
+  p.set_storage_failures(s.storage_failures);
+  p.set_storage_reads(s.storage_reads);
+  p.set_replayed_messages(s.replayed_messages);
+  p.set_stream_refusals(s.stream_refusals);
   p.set_tls_handshakes(s.tls.handshakes);
   for (const auto& [reason, count] : s.tls.failures) {
     wire::TlsFailures* entry = p.add_tls_failures();

@@ -65,6 +65,11 @@ struct Subscription {
   // subscription matches: only what it allows is delivered
   // (PermissionSet::FilterFor in broker/permissions.h).
   std::shared_ptr<const PermissionSet::ReceiveFilter> filter;
+  // Set for a subscription that replays a stream: it gets that stream's
+  // messages from the storage, in order, never by live routing
+  // (broker/internal/streams.h). Like `filter`, it puts routing on the
+  // checked path.
+  bool stream_only = false;
   std::string pattern;
   // Empty for a broadcast subscription.
   std::string queue_group;

@@ -40,6 +40,7 @@ enum class TimerKind : uint8_t {
   kCodecTick,      // target: connection id (ProtocolCodec::Tick)
   kSessionExpiry,  // target: connection id of a session without a link
   kPoll,           // target: connection id of a polled session
+  kStreams,        // target: unused (stream retention by age, syncs)
 };
 
 class TimerQueue {

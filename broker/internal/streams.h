@@ -1,0 +1,131 @@
+// File: broker/internal/streams.h
+// -----------------------------------------------------------------------------
+//
+// The broker's view of its durable streams (docs/streams.md): what each stream
+// captures and holds, the batches on their way to a storage, and the
+// subscriptions replaying a stream. The logic is in streams.cc, as part of
+// BrokerCore; the messages themselves live in the storage
+// (broker/storage/stream_storage.h), never here beyond one batch and one
+// read per replaying subscription.
+//
+// Not API: include broker/broker.h instead.
+
+#ifndef MANIFOLD_BROKER_INTERNAL_STREAMS_H_
+#define MANIFOLD_BROKER_INTERNAL_STREAMS_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "broker/storage/stream_storage.h"
+#include "core/ids.h"
+#include "core/manifold.pb.h"
+#include "core/pattern_set.h"
+
+namespace manifold::internal {
+
+// A subscription that replays a stream: it gets the stream's messages from
+// the storage, from `next_seq` on, and only through here (never by live
+// routing), so stored and live messages meet with no gap and no duplicate.
+struct ReplayCursor {
+  ConnectionId connection;
+  SubscriptionId subscription;
+  std::string pattern;
+  // The next sequence to deliver.
+  uint64_t next_seq = 1;
+  // For a replay from a time: the first read skips older messages.
+  int64_t since_unix_ms = 0;
+  // For a "last per topic" replay: the sequences still to read, ascending;
+  // after them the cursor goes on from next_seq.
+  std::deque<uint64_t> seqs;
+  // A read for this cursor is in flight.
+  bool reading = false;
+  // Read and not yet delivered (the connection had no room): at most one
+  // read's worth.
+  std::deque<StoredRecord> ready;
+};
+
+struct Stream {
+  wire::StreamConfig config;
+  // What the storage reported last: durable.
+  StreamState state;
+  // The last sequence given to a batch written to the storage (it is
+  // state.last_seq when nothing is in flight).
+  uint64_t assigned_last = 0;
+  // The latest stored time, so times never go backwards in a stream.
+  int64_t last_time_unix_ms = 0;
+  PatternSet topics;
+  StreamStorage* storage = nullptr;
+  // The newest durable sequence of each topic; entries older than the
+  // stream's first message are pruned as it grows.
+  absl::flat_hash_map<std::string, uint64_t> last_per_topic;
+  size_t last_per_topic_pruned_size = 0;
+  // Messages retention dropped since the broker started.
+  uint64_t expired = 0;
+  std::vector<std::unique_ptr<ReplayCursor>> cursors;
+};
+
+// A publisher waiting for its message to be durable in every stream that
+// captured it.
+struct PendingAck {
+  ConnectionId connection;
+  uint64_t op_id = 0;
+  bool ack = false;  // a native Ack is due
+  uint64_t delivered = 0;
+  // Lanes whose batch must still finish.
+  int waiting = 0;
+  absl::Status failure;
+  // A NATS publish with a reply subject: the JetStream-style answer
+  // ({"stream":S,"seq":N}) goes there.
+  std::string reply_to;
+  std::string spelled_reply_to;
+  uint8_t reply_spelling = 0;  // CodecSlot
+  std::string stream;
+  uint64_t seq = 0;
+};
+
+// A $sys/streams request answered once its batch is durable.
+struct PendingAnswer {
+  // RequesterKind of BrokerCore, as an integer to keep this header light.
+  int requester_kind = 0;
+  ConnectionId requester;
+  uint64_t op_id = 0;
+  wire::Response response;
+  // For a request that created a stream: its name, so that a failed batch
+  // takes the stream away again.
+  std::string created;
+};
+
+// The batches of one storage: one in flight at a time; what arrives
+// meanwhile gathers into the next (group commit).
+struct StorageLane {
+  StreamStorage* storage = nullptr;
+  StorageBatch gathering;
+  size_t gathering_bytes = 0;
+  // (ack id, index into gathering.appends) for each append with a waiter.
+  std::vector<std::pair<uint64_t, size_t>> gathering_acks;
+  std::vector<PendingAnswer> gathering_answers;
+  bool in_flight = false;
+  StorageBatch written;
+  std::vector<std::pair<uint64_t, size_t>> written_acks;
+  std::vector<PendingAnswer> written_answers;
+  // What the batch in flight appended: per stream, how many (in order);
+  // and each message's stream, topic and sequence (for last_per_topic).
+  std::vector<std::pair<std::string, uint64_t>> written_streams;
+  std::vector<std::tuple<std::string, std::string, uint64_t>> written_topics;
+  // Reads in flight, by ReadRequest::id: the stream and the subscription
+  // whose cursor asked.
+  absl::flat_hash_map<uint64_t, std::pair<std::string, SubscriptionId>> reads;
+  bool unsynced = false;
+};
+
+}  // namespace manifold::internal
+
+#endif  // MANIFOLD_BROKER_INTERNAL_STREAMS_H_

@@ -1,0 +1,262 @@
+#include "broker/storage/memory_stream_storage.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+
+namespace manifold {
+
+absl::StatusOr<std::vector<RecoveredStream>> MemoryStreamStorage::Load() {
+  if (!load_failure_.ok())
+    return std::exchange(load_failure_, absl::OkStatus());
+  std::vector<RecoveredStream> out;
+  for (const auto& [name, stream] : streams_) {
+    RecoveredStream& r = out.emplace_back();
+    r.config = stream.config;
+    r.state = stream.state;
+    for (const auto& [topic, seq] : stream.last_per_topic) {
+      r.last_per_topic.emplace_back(topic, seq);
+    }
+  }
+  return out;
+}
+
+void MemoryStreamStorage::Write(StorageBatch batch) {
+  if (holding_ || !held_.empty()) {
+    held_.push_back(Queued{false, std::move(batch), {}});
+    return;
+  }
+  StorageCompletion& done = done_.emplace_back();
+  done.kind = StorageCompletion::Kind::kBatch;
+  done.batch = Apply(batch);
+}
+
+void MemoryStreamStorage::Read(ReadRequest read) {
+  if (!held_.empty()) {
+    held_.push_back(Queued{true, {}, std::move(read)});
+    return;
+  }
+  StorageCompletion& done = done_.emplace_back();
+  done.kind = StorageCompletion::Kind::kRead;
+  done.read = Execute(read);
+}
+
+void MemoryStreamStorage::Poll(std::vector<StorageCompletion>& out) {
+  for (StorageCompletion& c : done_) out.push_back(std::move(c));
+  done_.clear();
+}
+
+void MemoryStreamStorage::FailNextWrites(int count, absl::Status status) {
+  failing_writes_ = count;
+  write_failure_ = std::move(status);
+}
+
+void MemoryStreamStorage::FailNextReads(int count, absl::Status status) {
+  failing_reads_ = count;
+  read_failure_ = std::move(status);
+}
+
+void MemoryStreamStorage::Release() {
+  holding_ = false;
+  std::deque<Queued> held = std::move(held_);
+  held_.clear();
+  for (Queued& q : held) {
+    if (q.is_read) {
+      Read(std::move(q.read));
+    } else {
+      Write(std::move(q.batch));
+    }
+  }
+}
+
+size_t MemoryStreamStorage::Crash() {
+  size_t lost = 0;
+  for (const Queued& q : held_) lost += q.is_read ? 0 : 1;
+  held_.clear();
+  holding_ = false;
+  done_.clear();
+  return lost;
+}
+
+std::vector<StoredRecord> MemoryStreamStorage::Contents(
+    const std::string& stream) const {
+  std::vector<StoredRecord> out;
+  auto it = streams_.find(stream);
+  if (it == streams_.end()) return out;
+  for (const Message& m : it->second.messages) {
+    out.push_back(StoredRecord{m.seq, m.record});
+  }
+  return out;
+}
+
+BatchDone MemoryStreamStorage::Apply(const StorageBatch& batch) {
+  BatchDone done;
+  done.id = batch.id;
+  if (failing_writes_ > 0) {
+    --failing_writes_;
+    done.status = write_failure_;
+    return done;
+  }
+  // Checked before anything changes, so that a refused batch leaves no
+  // trace.
+  absl::flat_hash_map<std::string, uint64_t> next;
+  for (const AppendRecord& a : batch.appends) {
+    auto n = next.find(a.stream);
+    if (n == next.end()) {
+      auto s = streams_.find(a.stream);
+      bool created = false;
+      for (const wire::StreamConfig& c : batch.put_streams) {
+        created |= c.name() == a.stream;
+      }
+      if (s == streams_.end() && !created) {
+        done.status = absl::NotFoundError(
+            absl::StrCat("append to unknown stream '", a.stream, "'"));
+        return done;
+      }
+      const uint64_t last = s == streams_.end() ? 0 : s->second.state.last_seq;
+      n = next.emplace(a.stream, last + 1).first;
+    }
+    if (a.seq != n->second) {
+      done.status = absl::InternalError(
+          absl::StrCat("stream '", a.stream, "': append of seq ", a.seq,
+                       " where ", n->second, " comes next"));
+      return done;
+    }
+    ++n->second;
+  }
+  ++batches_written_;
+  if (batch.sync) ++syncs_;
+  std::vector<std::string> touched;
+  auto touch = [&touched](const std::string& name) {
+    if (std::find(touched.begin(), touched.end(), name) == touched.end()) {
+      touched.push_back(name);
+    }
+  };
+  for (const wire::StreamConfig& c : batch.put_streams) {
+    Stream& s = streams_[c.name()];
+    s.config = c;
+    s.state.name = c.name();
+    touch(c.name());
+  }
+  for (const std::string& name : batch.remove_streams) streams_.erase(name);
+  for (const std::string& name : batch.purge_streams) {
+    auto s = streams_.find(name);
+    if (s == streams_.end()) continue;
+    s->second.messages.clear();
+    s->second.last_per_topic.clear();
+    StreamState& st = s->second.state;
+    st.first_seq = st.messages = st.bytes = 0;
+    st.first_time_unix_ms = 0;
+    touch(name);
+  }
+  for (const AppendRecord& a : batch.appends) {
+    Stream& s = streams_[a.stream];
+    s.messages.push_back(Message{a.seq, a.time_unix_ms, a.topic, a.record});
+    s.last_per_topic[a.topic] = a.seq;
+    StreamState& st = s.state;
+    if (st.messages == 0) {
+      st.first_seq = a.seq;
+      st.first_time_unix_ms = a.time_unix_ms;
+    }
+    ++st.messages;
+    st.bytes += a.record.size();
+    st.last_seq = a.seq;
+    st.last_time_unix_ms = a.time_unix_ms;
+    touch(a.stream);
+  }
+  for (const std::string& name : batch.enforce_streams) touch(name);
+  for (const std::string& name : touched) {
+    auto s = streams_.find(name);
+    if (s == streams_.end()) continue;
+    Enforce(s->second, batch.now_unix_ms);
+    done.states.push_back(s->second.state);
+  }
+  return done;
+}
+
+void MemoryStreamStorage::Enforce(Stream& stream, int64_t now_unix_ms) {
+  StreamState& st = stream.state;
+  while (!stream.messages.empty()) {
+    const Message& oldest = stream.messages.front();
+    if (!MustDropOldest(stream.config, st, oldest.record.size(),
+                        oldest.time_unix_ms, now_unix_ms)) {
+      break;
+    }
+    auto topic = stream.last_per_topic.find(oldest.topic);
+    if (topic != stream.last_per_topic.end() && topic->second == oldest.seq) {
+      stream.last_per_topic.erase(topic);
+    }
+    --st.messages;
+    st.bytes -= oldest.record.size();
+    stream.messages.pop_front();
+  }
+  if (stream.messages.empty()) {
+    st.first_seq = 0;
+    st.first_time_unix_ms = 0;
+  } else {
+    st.first_seq = stream.messages.front().seq;
+    st.first_time_unix_ms = stream.messages.front().time_unix_ms;
+  }
+}
+
+ReadDone MemoryStreamStorage::Execute(const ReadRequest& read) const {
+  ReadDone done;
+  done.id = read.id;
+  if (failing_reads_ > 0) {
+    // Reads are const in spirit; the fault counter is the test's knob.
+    auto* self = const_cast<MemoryStreamStorage*>(this);
+    --self->failing_reads_;
+    done.status = read_failure_;
+    return done;
+  }
+  auto it = streams_.find(read.stream);
+  if (it == streams_.end()) {
+    done.status = absl::NotFoundError(
+        absl::StrCat("no stream '", read.stream, "' in the storage"));
+    return done;
+  }
+  const Stream& s = it->second;
+  done.next_seq = s.state.last_seq + 1;
+  size_t bytes = 0;
+  auto full = [&] {
+    return done.messages.size() >= read.max_messages ||
+           (!done.messages.empty() && bytes >= read.max_bytes);
+  };
+  if (!read.seqs.empty()) {
+    for (uint64_t seq : read.seqs) {
+      if (full()) {
+        done.next_seq = seq;
+        break;
+      }
+      if (s.messages.empty() || seq < s.messages.front().seq) continue;
+      const uint64_t offset = seq - s.messages.front().seq;
+      if (offset >= s.messages.size()) continue;
+      const Message& m = s.messages[offset];
+      done.messages.push_back(StoredRecord{m.seq, m.record});
+      bytes += m.record.size();
+    }
+    return done;
+  }
+  // Sequences are consecutive within the deque, and times never decrease.
+  auto start = s.messages.begin();
+  if (!s.messages.empty() && read.from_seq > s.messages.front().seq) {
+    const uint64_t offset = read.from_seq - s.messages.front().seq;
+    start = offset >= s.messages.size() ? s.messages.end()
+                                        : s.messages.begin() + offset;
+  }
+  start = std::partition_point(start, s.messages.end(), [&](const Message& m) {
+    return m.time_unix_ms < read.since_unix_ms;
+  });
+  for (auto m = start; m != s.messages.end(); ++m) {
+    if (full()) {
+      done.next_seq = m->seq;
+      break;
+    }
+    done.messages.push_back(StoredRecord{m->seq, m->record});
+    bytes += m->record.size();
+  }
+  return done;
+}
+
+}  // namespace manifold

@@ -1,0 +1,501 @@
+// Durable streams in the Broker: acks once durable, group commit, storage
+// failures, restarts and crashes, replays and their seam with live messages,
+// retention, and stream management requests. The storage is a
+// MemoryStreamStorage standing in for the disk.
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "broker/broker.h"
+#include "broker/storage/memory_stream_storage.h"
+#include "broker/sys_topics.h"
+#include "core/framing.h"
+#include "core/manifold.pb.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/testing/broker_harness.h"
+
+namespace manifold {
+namespace {
+
+using ::manifold::testing::BrokerHarness;
+using ::manifold::testing::TestClient;
+using ::testing::HasSubstr;
+
+wire::StreamConfig Config(absl::string_view name,
+                          std::vector<std::string> topics,
+                          wire::StorageKind storage = wire::STORAGE_FILE) {
+  wire::StreamConfig config;
+  config.set_name(std::string(name));
+  for (std::string& t : topics) config.add_topics(std::move(t));
+  config.set_storage(storage);
+  return config;
+}
+
+// A broker whose file streams live on `disk`.
+std::unique_ptr<BrokerHarness> Open(MemoryStreamStorage& disk,
+                                    BrokerOptions options = BrokerOptions()) {
+  auto h = std::make_unique<BrokerHarness>(options);
+  absl::StatusOr<std::vector<RecoveredStream>> held = disk.Load();
+  EXPECT_TRUE(held.ok()) << held.status();
+  EXPECT_TRUE(h->broker().OpenStreams(&disk, *std::move(held), h->now()).ok());
+  return h;
+}
+
+wire::Response Ask(TestClient& c, absl::string_view topic,
+                   absl::string_view payload) {
+  c.Request(topic, payload);
+  wire::ServerMessage m = c.Next();
+  EXPECT_TRUE(m.has_response()) << topic << " " << m.DebugString();
+  return m.response();
+}
+
+wire::StreamInfo AddStream(TestClient& c, const wire::StreamConfig& config) {
+  wire::Response r = Ask(c, sys_topics::kStreamAdd, config.SerializeAsString());
+  EXPECT_EQ(r.status(), wire::REQUEST_OK) << r.message();
+  wire::StreamInfo info;
+  EXPECT_TRUE(info.ParseFromString(r.payload()));
+  return info;
+}
+
+wire::StreamInfo Info(TestClient& c, absl::string_view name) {
+  wire::Response r = Ask(c, sys_topics::kStreamInfo, name);
+  EXPECT_EQ(r.status(), wire::REQUEST_OK) << r.message();
+  wire::StreamInfo info;
+  EXPECT_TRUE(info.ParseFromString(r.payload()));
+  return info;
+}
+
+SubscriptionId SubscribeReplay(TestClient& c, absl::string_view pattern,
+                               const wire::Replay& replay) {
+  wire::ClientMessage m;
+  wire::Subscribe* s = m.mutable_subscribe();
+  s->set_op_id(c.next_op_id());
+  s->set_pattern(std::string(pattern));
+  *s->mutable_replay() = replay;
+  c.Send(m);
+  wire::ServerMessage ack = c.Next();
+  EXPECT_TRUE(ack.has_ack()) << ack.DebugString();
+  return SubscriptionId(ack.ack().subscription_id());
+}
+
+// Publishes with an ack requested, without waiting for the answer (which
+// may wait for the storage). Returns the op id.
+uint64_t PublishNoWait(TestClient& c, absl::string_view topic,
+                       absl::string_view payload) {
+  wire::ClientMessage m;
+  const uint64_t op_id = c.next_op_id();
+  m.mutable_publish()->set_op_id(op_id);
+  m.mutable_publish()->set_topic(std::string(topic));
+  m.mutable_publish()->set_payload(std::string(payload));
+  m.mutable_publish()->set_ack(true);
+  c.Send(m);
+  return op_id;
+}
+
+wire::Replay FromSeq(uint64_t seq) {
+  wire::Replay r;
+  r.set_from_seq(seq);
+  return r;
+}
+
+std::vector<std::string> Payloads(const std::vector<StoredRecord>& records) {
+  std::vector<std::string> out;
+  for (const StoredRecord& r : records) {
+    wire::StoredMessage m;
+    EXPECT_TRUE(m.ParseFromString(r.record));
+    out.push_back(m.payload());
+  }
+  return out;
+}
+
+TEST(BrokerStreamsTest, AckWaitsUntilTheMessageIsDurable) {
+  MemoryStreamStorage disk;
+  auto h = Open(disk);
+  TestClient& pub = h->Connect("pub");
+  TestClient& live = h->Connect("live");
+  AddStream(pub, Config("orders", {"orders/**"}));
+  live.Subscribe("orders/*");
+  disk.Hold();
+  PublishNoWait(pub, "orders/1", "first");
+  // Live subscribers get it at once; the publisher's ack waits.
+  EXPECT_EQ(live.Next().deliver().payload(), "first");
+  EXPECT_TRUE(pub.Idle());
+  EXPECT_TRUE(disk.Contents("orders").empty());
+  disk.Release();
+  h->Pump();
+  wire::ServerMessage ack = pub.Next();
+  ASSERT_TRUE(ack.has_ack()) << ack.DebugString();
+  EXPECT_EQ(ack.ack().delivered(), 1u);
+  ASSERT_EQ(disk.Contents("orders").size(), 1u);
+  EXPECT_EQ(disk.Contents("orders")[0].seq, 1u);
+  wire::StreamInfo info = Info(pub, "orders");
+  EXPECT_EQ(info.last_seq(), 1u);
+  EXPECT_EQ(info.messages(), 1u);
+}
+
+TEST(BrokerStreamsTest, OneBatchPerTurnHoldsEverythingThatArrivedInIt) {
+  MemoryStreamStorage disk;
+  auto h = Open(disk);
+  TestClient& pub = h->Connect("pub");
+  AddStream(pub, Config("log", {"log/*"}));
+  const size_t before = disk.batches_written();
+  std::string frames;
+  for (int i = 0; i < 10; ++i) {
+    wire::ClientMessage m;
+    m.mutable_publish()->set_op_id(100 + i);
+    m.mutable_publish()->set_topic("log/a");
+    m.mutable_publish()->set_payload(absl::StrCat("m", i));
+    m.mutable_publish()->set_ack(true);
+    frames += EncodeFrame(m);
+  }
+  pub.SendRaw(frames);
+  std::vector<wire::ServerMessage> acks = pub.TakeAll();
+  ASSERT_EQ(acks.size(), 10u);
+  for (int i = 0; i < 10; ++i) EXPECT_EQ(acks[i].ack().op_id(), 100u + i);
+  EXPECT_EQ(disk.batches_written() - before, 1u);
+  EXPECT_EQ(disk.Contents("log").size(), 10u);
+}
+
+TEST(BrokerStreamsTest, StorageFailureRefusesTheAckAndOthersGoOn) {
+  MemoryStreamStorage disk;
+  auto h = Open(disk);
+  TestClient& pub = h->Connect("pub");
+  TestClient& other = h->Connect("other");
+  AddStream(pub, Config("s", {"stored/*"}));
+  other.Subscribe("plain");
+  disk.FailNextWrites(1, absl::UnavailableError("No space left on device"));
+  wire::ServerMessage error = pub.PublishAcked("stored/x", "lost");
+  ASSERT_TRUE(error.has_error()) << error.DebugString();
+  EXPECT_EQ(error.error().code(), wire::STORAGE_UNAVAILABLE);
+  EXPECT_THAT(error.error().message(), HasSubstr("No space left on device"));
+  EXPECT_FALSE(error.error().fatal());
+  // Traffic that is not stored does not notice.
+  pub.Publish("plain", "still here");
+  EXPECT_EQ(other.Next().deliver().payload(), "still here");
+  // The storage is back: the next message takes sequence 1, no hole.
+  EXPECT_TRUE(pub.PublishAcked("stored/x", "kept").has_ack());
+  ASSERT_EQ(disk.Contents("s").size(), 1u);
+  EXPECT_EQ(disk.Contents("s")[0].seq, 1u);
+  EXPECT_EQ(h->broker().statistics().storage_failures, 1u);
+  std::vector<std::string> kinds;
+  for (const wire::BrokerEvent& e : h->TakeEvents()) {
+    if (e.has_storage_failed()) kinds.push_back("failed");
+    if (e.has_storage_recovered()) kinds.push_back("recovered");
+  }
+  EXPECT_THAT(kinds, ::testing::ElementsAre("failed", "recovered"));
+}
+
+TEST(BrokerStreamsTest, RestartRecreatesStreamsAndSequencesGoOn) {
+  MemoryStreamStorage disk;
+  {
+    auto h = Open(disk);
+    TestClient& pub = h->Connect("pub");
+    AddStream(pub, Config("s", {"a/**"}));
+    for (int i = 0; i < 5; ++i) pub.PublishAcked("a/b", absl::StrCat(i));
+  }
+  auto h = Open(disk);
+  TestClient& pub = h->Connect("pub");
+  wire::StreamInfo info = Info(pub, "s");
+  EXPECT_EQ(info.last_seq(), 5u);
+  EXPECT_EQ(info.first_seq(), 1u);
+  pub.PublishAcked("a/b", "after");
+  EXPECT_EQ(disk.Contents("s").back().seq, 6u);
+  TestClient& reader = h->Connect("reader");
+  SubscribeReplay(reader, "a/**", FromSeq(4));
+  std::vector<std::string> got;
+  for (const auto& m : reader.TakeAll()) got.push_back(m.deliver().payload());
+  EXPECT_THAT(got, ::testing::ElementsAre("3", "4", "after"));
+}
+
+// Crashes the broker at every step of a publish load (the storage loses
+// what it had not finished) and checks that whatever was acknowledged is
+// there after the restart, once, in order.
+TEST(BrokerStreamsTest, WhatWasAcknowledgedSurvivesACrashAtAnyStep) {
+  constexpr int kMessages = 12;
+  for (int crash_at = 0; crash_at <= kMessages; ++crash_at) {
+    SCOPED_TRACE(absl::StrCat("crash after ", crash_at, " messages"));
+    MemoryStreamStorage disk;
+    std::vector<std::string> acked;
+    {
+      auto h = Open(disk);
+      TestClient& pub = h->Connect("pub");
+      AddStream(pub, Config("s", {"t"}));
+      std::map<uint64_t, std::string> sent;
+      for (int i = 0; i < kMessages; ++i) {
+        if (i == crash_at) disk.Hold();
+        const std::string payload = absl::StrCat("m", i);
+        sent[PublishNoWait(pub, "t", payload)] = payload;
+        for (const wire::ServerMessage& answer : pub.TakeAll()) {
+          ASSERT_TRUE(answer.has_ack()) << answer.DebugString();
+          acked.push_back(sent[answer.ack().op_id()]);
+        }
+      }
+      disk.Crash();
+    }
+    EXPECT_EQ(static_cast<int>(acked.size()), crash_at);
+    const std::vector<StoredRecord> held = disk.Contents("s");
+    const std::vector<std::string> payloads = Payloads(held);
+    ASSERT_GE(payloads.size(), acked.size());
+    for (size_t i = 0; i < acked.size(); ++i) EXPECT_EQ(payloads[i], acked[i]);
+    for (size_t i = 0; i < held.size(); ++i) EXPECT_EQ(held[i].seq, i + 1);
+    auto h = Open(disk);
+    TestClient& pub = h->Connect("pub");
+    EXPECT_TRUE(pub.PublishAcked("t", "after").has_ack());
+    EXPECT_EQ(disk.Contents("s").back().seq, held.size() + 1);
+  }
+}
+
+TEST(BrokerStreamsTest, ReplayStartingPoints) {
+  MemoryStreamStorage disk;
+  auto h = Open(disk);
+  TestClient& pub = h->Connect("pub");
+  AddStream(pub, Config("s", {"room/*"}));
+  for (const char* topic : {"room/a", "room/b", "room/a", "room/c", "room/b"}) {
+    pub.PublishAcked(topic, topic);
+  }
+  auto seqs = [&](TestClient& c) {
+    std::vector<uint64_t> out;
+    for (const auto& m : c.TakeAll()) {
+      EXPECT_TRUE(m.has_deliver()) << m.DebugString();
+      EXPECT_GT(m.deliver().stream_time_unix_ms(), 0);
+      out.push_back(m.deliver().stream_seq());
+    }
+    return out;
+  };
+  TestClient& from = h->Connect("from");
+  SubscribeReplay(from, "room/*", FromSeq(3));
+  EXPECT_THAT(seqs(from), ::testing::ElementsAre(3, 4, 5));
+
+  TestClient& last = h->Connect("last");
+  wire::Replay r;
+  r.set_last(2);
+  SubscribeReplay(last, "room/*", r);
+  EXPECT_THAT(seqs(last), ::testing::ElementsAre(4, 5));
+
+  TestClient& per_topic = h->Connect("per_topic");
+  r.Clear();
+  r.set_last_per_topic(true);
+  SubscribeReplay(per_topic, "room/*", r);
+  EXPECT_THAT(seqs(per_topic), ::testing::ElementsAre(3, 4, 5));
+
+  TestClient& filtered = h->Connect("filtered");
+  SubscribeReplay(filtered, "room/a", FromSeq(1));
+  EXPECT_THAT(seqs(filtered), ::testing::ElementsAre(1, 3));
+
+  TestClient& since = h->Connect("since");
+  r.Clear();
+  r.set_since_unix_ms(INT64_MAX / 2);  // later than everything
+  SubscribeReplay(since, "room/*", r);
+  EXPECT_TRUE(since.Idle());
+
+  TestClient& fresh = h->Connect("fresh");
+  r.Clear();
+  r.set_stream("s");  // no start: new messages only
+  SubscribeReplay(fresh, "room/*", r);
+  EXPECT_TRUE(fresh.Idle());
+  pub.PublishAcked("room/d", "new");
+  EXPECT_THAT(seqs(fresh), ::testing::ElementsAre(6));
+  // Every other replay went on with the live message too.
+  EXPECT_THAT(seqs(from), ::testing::ElementsAre(6));
+  EXPECT_THAT(seqs(since), ::testing::ElementsAre(6));
+}
+
+TEST(BrokerStreamsTest, ReplayMeetsLiveMessagesWithNoGapAndNoDuplicate) {
+  MemoryStreamStorage disk;
+  BrokerOptions options;
+  options.set_replay_batch_messages(7);
+  auto h = Open(disk, options);
+  TestClient& pub = h->Connect("pub");
+  AddStream(pub, Config("s", {"t/*"}));
+  int published = 0;
+  for (; published < 50; ++published) {
+    pub.Publish("t/x", absl::StrCat(published + 1));
+  }
+  TestClient& reader = h->Connect("reader");
+  // Slow storage: replays and new batches interleave.
+  disk.Hold();
+  SubscribeReplay(reader, "t/*", FromSeq(1));
+  std::vector<uint64_t> got;
+  for (int round = 0; round < 40; ++round) {
+    pub.Publish("t/x", absl::StrCat(++published));
+    disk.Release();
+    h->Pump();
+    for (const auto& m : reader.TakeAll()) {
+      ASSERT_TRUE(m.has_deliver()) << m.DebugString();
+      EXPECT_EQ(m.deliver().payload(), absl::StrCat(m.deliver().stream_seq()));
+      got.push_back(m.deliver().stream_seq());
+    }
+    if (round % 3 == 0) disk.Hold();
+  }
+  disk.Release();
+  h->Pump();
+  for (const auto& m : reader.TakeAll())
+    got.push_back(m.deliver().stream_seq());
+  ASSERT_EQ(got.size(), static_cast<size_t>(published));
+  for (size_t i = 0; i < got.size(); ++i) EXPECT_EQ(got[i], i + 1);
+}
+
+TEST(BrokerStreamsTest, ReplayErrorsNameTheProblem) {
+  MemoryStreamStorage disk;
+  auto h = Open(disk);
+  TestClient& c = h->Connect("c");
+  AddStream(c, Config("s", {"a/*"}));
+  auto subscribe = [&](absl::string_view pattern, const wire::Replay& replay,
+                       absl::string_view group = "") {
+    wire::ClientMessage m;
+    wire::Subscribe* s = m.mutable_subscribe();
+    s->set_op_id(c.next_op_id());
+    s->set_pattern(std::string(pattern));
+    s->set_queue_group(std::string(group));
+    *s->mutable_replay() = replay;
+    c.Send(m);
+    return c.Next();
+  };
+  wire::ServerMessage m = subscribe("b/*", FromSeq(1));
+  EXPECT_EQ(m.error().code(), wire::UNKNOWN_STREAM);
+  EXPECT_THAT(m.error().message(), HasSubstr("no stream stores topics"));
+  wire::Replay named = FromSeq(1);
+  named.set_stream("nope");
+  m = subscribe("a/*", named);
+  EXPECT_EQ(m.error().code(), wire::UNKNOWN_STREAM);
+  EXPECT_THAT(m.error().message(), HasSubstr("'nope'"));
+  m = subscribe("a/*", FromSeq(1), "workers");
+  EXPECT_EQ(m.error().code(), wire::INVALID_ARGUMENT);
+  EXPECT_FALSE(c.closed());
+}
+
+TEST(BrokerStreamsTest, RetentionDropsTheOldestAndSaysHowMany) {
+  MemoryStreamStorage disk;
+  auto h = Open(disk);
+  TestClient& c = h->Connect("c");
+  wire::StreamConfig config = Config("s", {"t"});
+  config.set_max_msgs(3);
+  AddStream(c, config);
+  for (int i = 1; i <= 5; ++i) c.PublishAcked("t", absl::StrCat(i));
+  wire::StreamInfo info = Info(c, "s");
+  EXPECT_EQ(info.first_seq(), 3u);
+  EXPECT_EQ(info.last_seq(), 5u);
+  EXPECT_EQ(info.messages(), 3u);
+  EXPECT_EQ(info.expired(), 2u);
+  EXPECT_THAT(Payloads(disk.Contents("s")),
+              ::testing::ElementsAre("3", "4", "5"));
+}
+
+TEST(BrokerStreamsTest, RetentionByAgeRunsWithoutNewMessages) {
+  MemoryStreamStorage disk;
+  auto h = Open(disk);
+  TestClient& c = h->Connect("c");
+  wire::StreamConfig config = Config("s", {"t"});
+  config.set_max_age_ms(5000);
+  AddStream(c, config);
+  h->broker().SetWallTime(absl::FromUnixSeconds(1000));
+  c.PublishAcked("t", "old");
+  h->broker().SetWallTime(absl::FromUnixSeconds(1010));
+  h->Advance(absl::Seconds(2));
+  EXPECT_EQ(Info(c, "s").messages(), 0u);
+  EXPECT_EQ(Info(c, "s").last_seq(), 1u);
+}
+
+TEST(BrokerStreamsTest, ManagementRequests) {
+  auto h = std::make_unique<BrokerHarness>();  // no file storage
+  TestClient& c = h->Connect("c");
+  wire::Response r = Ask(c, sys_topics::kStreamAdd,
+                         Config("disk", {"d/*"}).SerializeAsString());
+  EXPECT_EQ(r.status(), wire::REJECTED);
+  EXPECT_THAT(r.message(), HasSubstr("--data_dir"));
+  wire::StreamInfo mem =
+      AddStream(c, Config("mem", {"m/**"}, wire::STORAGE_MEMORY));
+  EXPECT_GT(mem.config().max_bytes(), 0u);  // a memory stream is bounded
+  r = Ask(c, sys_topics::kStreamAdd,
+          Config("other", {"m/x"}, wire::STORAGE_MEMORY).SerializeAsString());
+  EXPECT_EQ(r.status(), wire::REJECTED);
+  EXPECT_THAT(r.message(), HasSubstr("overlap"));
+  r = Ask(c, sys_topics::kStreamAdd,
+          Config("bad name!", {"x"}, wire::STORAGE_MEMORY).SerializeAsString());
+  EXPECT_EQ(r.status(), wire::REJECTED);
+  r = Ask(c, sys_topics::kStreamAdd, "not a config \xff\xff");
+  EXPECT_EQ(r.status(), wire::REJECTED);
+
+  for (int i = 0; i < 3; ++i) c.PublishAcked("m/a", "x");
+  TestClient& reader = h->Connect("reader");
+  SubscribeReplay(reader, "m/**", FromSeq(1));
+  EXPECT_EQ(reader.TakeAll().size(), 3u);
+
+  r = Ask(c, sys_topics::kStreamList, "");
+  wire::StreamList list;
+  ASSERT_TRUE(list.ParseFromString(r.payload()));
+  ASSERT_EQ(list.streams_size(), 1);
+  EXPECT_EQ(list.streams(0).messages(), 3u);
+
+  r = Ask(c, sys_topics::kStreamPurge, "mem");
+  EXPECT_EQ(r.status(), wire::REQUEST_OK);
+  wire::StreamInfo purged = Info(c, "mem");
+  EXPECT_EQ(purged.messages(), 0u);
+  EXPECT_EQ(purged.last_seq(), 3u);  // sequences are never reused
+
+  r = Ask(c, sys_topics::kStreamRemove, "mem");
+  EXPECT_EQ(r.status(), wire::REQUEST_OK);
+  wire::ServerMessage ended = reader.Next();
+  ASSERT_TRUE(ended.has_error()) << ended.DebugString();
+  EXPECT_EQ(ended.error().code(), wire::UNKNOWN_STREAM);
+  EXPECT_NE(ended.error().subscription_id(), 0u);
+  r = Ask(c, sys_topics::kStreamInfo, "mem");
+  EXPECT_EQ(r.status(), wire::REJECTED);
+  EXPECT_THAT(r.message(), HasSubstr("no stream 'mem'"));
+}
+
+TEST(BrokerStreamsTest, TooMuchWaitingForTheStorageIsRefused) {
+  MemoryStreamStorage disk;
+  BrokerOptions options;
+  options.set_max_stream_pending_bytes(1024);
+  auto h = Open(disk, options);
+  TestClient& c = h->Connect("c");
+  AddStream(c, Config("s", {"t"}));
+  disk.Hold();
+  PublishNoWait(c, "t", "in flight");  // the batch in flight
+  std::string big(400, 'x');
+  wire::ServerMessage refused;
+  for (int i = 0; i < 4 && !refused.has_error(); ++i) {
+    wire::ClientMessage m;
+    m.mutable_publish()->set_op_id(c.next_op_id());
+    m.mutable_publish()->set_topic("t");
+    m.mutable_publish()->set_payload(big);
+    m.mutable_publish()->set_ack(true);
+    c.Send(m);
+    for (const auto& got : c.TakeAll()) {
+      if (got.has_error()) refused = got;
+    }
+  }
+  ASSERT_TRUE(refused.has_error());
+  EXPECT_EQ(refused.error().code(), wire::STORAGE_UNAVAILABLE);
+  EXPECT_THAT(refused.error().message(), HasSubstr("behind"));
+  disk.Release();
+  h->Pump();
+  EXPECT_GE(c.TakeAll().size(), 2u);  // the acks of what was taken
+}
+
+TEST(BrokerStreamsTest, PublishWithReplyToGetsAJetStreamStyleAnswer) {
+  MemoryStreamStorage disk;
+  auto h = Open(disk);
+  TestClient& c = h->Connect("c");
+  AddStream(c, Config("ORDERS", {"orders/*"}));
+  c.Subscribe("inbox/1");
+  wire::ClientMessage m;
+  m.mutable_publish()->set_op_id(c.next_op_id());
+  m.mutable_publish()->set_topic("orders/new");
+  m.mutable_publish()->set_payload("x");
+  m.mutable_publish()->set_reply_to("inbox/1");
+  c.Send(m);
+  wire::ServerMessage answer = c.Next();
+  ASSERT_TRUE(answer.has_deliver()) << answer.DebugString();
+  EXPECT_EQ(answer.deliver().topic(), "inbox/1");
+  EXPECT_EQ(answer.deliver().payload(), R"({"stream":"ORDERS","seq":1})");
+}
+
+}  // namespace
+}  // namespace manifold
