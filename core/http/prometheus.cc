@@ -53,6 +53,37 @@ constexpr Metric kMetrics[] = {
      "Sessions that ended because their buffer overflowed."},
     {"permission_denials", false, "Operations answered PERMISSION_DENIED."},
     {"tls_handshakes", false, "TLS handshakes completed."},
+    {"stored_messages", false, "Messages captured by durable streams."},
+    {"storage_batches", false,
+     "Batches written to the streams' storage (at most one per turn)."},
+    {"storage_failures", false,
+     "Batches the streams' storage failed (disk full, I/O errors)."},
+    {"storage_reads", false, "Reads of stored messages for replays."},
+    {"replayed_messages", false, "Stored messages delivered by replays."},
+    {"stream_refusals", false,
+     "Publishes not stored because too much waited for the storage."},
+};
+
+// Per-stream figures, labelled with the stream's name.
+struct StreamMetric {
+  absl::string_view name;
+  bool gauge;
+  absl::string_view help;
+  uint64_t (*value)(const wire::StreamInfo&);
+};
+
+constexpr StreamMetric kStreamMetrics[] = {
+    {"stream_messages", true, "Messages a stream holds.",
+     [](const wire::StreamInfo& s) { return s.messages(); }},
+    {"stream_bytes", true, "Bytes of messages a stream holds.",
+     [](const wire::StreamInfo& s) { return s.bytes(); }},
+    {"stream_first_seq", true, "Sequence of a stream's oldest message.",
+     [](const wire::StreamInfo& s) { return s.first_seq(); }},
+    {"stream_last_seq", true, "Sequence of a stream's newest message.",
+     [](const wire::StreamInfo& s) { return s.last_seq(); }},
+    {"stream_expired", false,
+     "Messages a stream's retention limits dropped since the broker started.",
+     [](const wire::StreamInfo& s) { return s.expired(); }},
 };
 
 // A label value as the exposition format wants it: backslash, double quote
@@ -109,6 +140,18 @@ void AppendPrometheusText(const wire::Statistics& statistics,
     // Protocol names are short identifiers chosen by codecs; escape anyway.
     absl::StrAppend(&out, "manifold_connections_by_protocol{protocol=\"",
                     LabelValue(p.protocol()), "\"} ", p.connections(), "\n");
+  }
+  if (statistics.streams_size() > 0) {
+    for (const StreamMetric& m : kStreamMetrics) {
+      const std::string name =
+          absl::StrCat("manifold_", m.name, m.gauge ? "" : "_total");
+      absl::StrAppend(&out, "# HELP ", name, " ", m.help, "\n# TYPE ", name,
+                      m.gauge ? " gauge\n" : " counter\n");
+      for (const wire::StreamInfo& s : statistics.streams()) {
+        absl::StrAppend(&out, name, "{stream=\"", LabelValue(s.config().name()),
+                        "\"} ", m.value(s), "\n");
+      }
+    }
   }
   // Listed once the transport reports TLS (a broker without TLS has none).
   if (statistics.tls_failures_size() > 0) {

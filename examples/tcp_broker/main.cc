@@ -34,6 +34,7 @@
 #include "examples/tcp_broker/shutdown_signals.h"
 #include "transports/driver/recording_observer.h"
 #include "transports/loops/event_loops.h"
+#include "transports/storage/rocksdb_stream_storage.h"
 
 namespace {
 
@@ -215,6 +216,31 @@ int main(int argc, char** argv) {
         "recorded live by manifoldd");
     config->options.driver.observer = recorder.get();
   }
+  // The durable streams' storage, opened (and recovered) before anything
+  // listens; declared before the server, which uses it until destroyed.
+  std::unique_ptr<manifold::RocksDbStreamStorage> storage;
+  std::vector<manifold::RecoveredStream> held;
+  if (!command_line->config.data_dir().empty()) {
+    const absl::Time start = absl::Now();
+    storage = std::make_unique<manifold::RocksDbStreamStorage>(
+        command_line->config.data_dir(), [&running] {
+          // Set before the loop runs; the storage stops before the server.
+          if (running != nullptr) running->Wake();
+        });
+    absl::StatusOr<std::vector<manifold::RecoveredStream>> loaded =
+        storage->Load();
+    if (!loaded.ok()) return Fail(loaded.status().message(), kFailed);
+    held = *std::move(loaded);
+    uint64_t messages = 0;
+    for (const manifold::RecoveredStream& r : held) {
+      messages += r.state.messages;
+    }
+    std::printf("manifoldd: %zu streams with %llu messages recovered from %s "
+                "in %s\n",
+                held.size(), static_cast<unsigned long long>(messages),
+                command_line->config.data_dir().c_str(),
+                absl::FormatDuration(absl::Now() - start).c_str());
+  }
   absl::StatusOr<std::unique_ptr<manifold::SocketServer>> server =
       manifold::MakeSocketServer(config->loop, std::move(config->options));
   if (!server.ok()) {
@@ -226,6 +252,16 @@ int main(int argc, char** argv) {
   }
 
   running = server->get();
+  {
+    const std::vector<manifold::wire::StreamConfig> declared(
+        command_line->config.streams().begin(),
+        command_line->config.streams().end());
+    if (absl::Status s = (*server)->driver().OpenStreams(
+            storage.get(), std::move(held), declared);
+        !s.ok()) {
+      return Fail(s.message(), kBadConfiguration);
+    }
+  }
 
   std::vector<std::string> places;
   for (manifold::ListenerConfig& listener : config->listeners) {
@@ -244,8 +280,10 @@ int main(int argc, char** argv) {
 
   const absl::Status done = (*server)->Run();
   // Its worker may still be checking a password and would wake the server:
-  // stop it while the server is still there.
+  // stop it while the server is still there. So for the storage, which
+  // finishes what it was given first.
   admission.reset();
+  storage.reset();
   if (recorder != nullptr) {
     std::ofstream out(config->record_path, std::ios::trunc);
     out << recorder->ToText();

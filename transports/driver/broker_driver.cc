@@ -185,9 +185,30 @@ void BrokerDriver::Regrant(
   broker_.Regrant(permissions_of, Now());
 }
 
+absl::Status BrokerDriver::OpenStreams(
+    StreamStorage* storage, std::vector<RecoveredStream> held,
+    const std::vector<wire::StreamConfig>& declared) {
+  const absl::Time now = Now();
+  broker_.SetWallTime(options_.wall_clock());
+  if (absl::Status s = broker_.OpenStreams(storage, std::move(held), now);
+      !s.ok()) {
+    return s;
+  }
+  for (const wire::StreamConfig& config : declared) {
+    absl::StatusOr<wire::StreamInfo> info = broker_.AddStream(config, now);
+    if (!info.ok()) {
+      return absl::Status(info.status().code(),
+                          absl::StrCat("stream '", config.name(),
+                                       "': ", info.status().message()));
+    }
+  }
+  return absl::OkStatus();
+}
+
 std::optional<absl::Time> BrokerDriver::RunTurn() {
   if (options_.before_turn) options_.before_turn(*this);
   const absl::Time now = Now();
+  broker_.SetWallTime(options_.wall_clock());
   if (options_.observer != nullptr) options_.observer->OnTurn(now);
   broker_.Process(now);
   broker_.Tick(now);

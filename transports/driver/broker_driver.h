@@ -113,6 +113,9 @@ struct DriverOptions {
   // Reads the current time for the Broker. Must never go backwards. Tests
   // pass a fake clock.
   std::function<absl::Time()> clock = MonotonicNow;
+  // The wall clock, which stored messages of durable streams are stamped
+  // with (Broker::SetWallTime, once per turn). Tests pass a fake one.
+  std::function<absl::Time()> wall_clock = absl::Now;
   // Connection events (info), refusals (warning), I/O errors (debug).
   Logger logger;
   // Called with each broker event, after it is logged, from inside RunTurn().
@@ -191,6 +194,16 @@ class BrokerDriver {
   absl::Status Admit(ConnectionId id);
   // As above, as a user with permissions (see Broker::Admit(id, grant, now)).
   absl::Status Admit(ConnectionId id, Grant grant);
+
+  // Recreates the durable streams `storage` held (what its Load() returned),
+  // makes it the storage of file streams (Broker::OpenStreams), then creates
+  // or changes the streams `declared` (a configuration file's), in order.
+  // Call before the loop runs. `storage` is not owned and must outlive the
+  // driver; it may be null (memory streams only). Returns the first error,
+  // naming the stream.
+  absl::Status OpenStreams(StreamStorage* storage,
+                           std::vector<RecoveredStream> held,
+                           const std::vector<wire::StreamConfig>& declared);
 
   // Rejects a connection waiting for admission (see Broker::Refuse), after
   // `delay` when it is positive. Returns NOT_FOUND if `id` is not waiting
