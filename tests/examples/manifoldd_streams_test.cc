@@ -1,0 +1,260 @@
+// Durable streams in manifoldd as an operator runs it: a real process with a
+// data directory, raw native clients, kill -9 in the middle of a publish load
+// at random moments, restarts, replays, and data directories that are not
+// Manifold's. Every case runs once per event loop this build has.
+
+#include <signal.h>
+
+#include <atomic>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "broker/sys_topics.h"
+#include "core/manifold.pb.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/testing/running_manifoldd.h"
+#include "tests/testing/temp_dir.h"
+#include "tests/transports/testing/event_loop_params.h"
+#include "tests/transports/testing/wire_client.h"
+
+namespace manifold {
+namespace {
+
+using testing::ManifolddPath;
+using testing::RunningManifoldd;
+using testing::WireClient;
+using ::testing::HasSubstr;
+
+class ManifolddStreamsTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    ASSERT_FALSE(ManifolddPath().empty())
+        << "the build did not say where manifoldd is";
+    std::ofstream config(config_);
+    config << "data_dir: \"" << data_ << "\"\n"
+           << "streams { name: \"s\" topics: \"t/**\" }\n";
+  }
+  ~ManifolddStreamsTest() override { std::filesystem::remove_all(directory_); }
+
+  absl::StatusOr<std::unique_ptr<RunningManifoldd>> Start(
+      std::vector<std::string> extra = {}) {
+    std::vector<std::string> args = {"--loop=" + GetParam(),
+                                     "--listen=127.0.0.1:0",
+                                     "--config=" + config_};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return RunningManifoldd::Start(args);
+  }
+
+  const std::string directory_ = testing::MakeShortTempDir();
+  const std::string data_ = directory_ + "/data";
+  const std::string config_ = directory_ + "/manifoldd.textpb";
+};
+
+INSTANTIATE_TEST_SUITE_P(Loops, ManifolddStreamsTest,
+                         ::testing::ValuesIn(testing::EventLoops()),
+                         testing::LoopName);
+
+absl::StatusOr<wire::StreamInfo> Info(WireClient& c, absl::string_view name) {
+  wire::ClientMessage m;
+  m.mutable_request()->set_op_id(c.next_op_id());
+  m.mutable_request()->set_topic(std::string(sys_topics::kStreamInfo));
+  m.mutable_request()->set_payload(std::string(name));
+  if (absl::Status s = c.Send(m); !s.ok()) return s;
+  absl::StatusOr<wire::ServerMessage> answer = c.ReceiveSkippingPings();
+  if (!answer.ok()) return answer.status();
+  if (!answer->has_response() ||
+      answer->response().status() != wire::REQUEST_OK) {
+    return absl::InternalError(answer->DebugString());
+  }
+  wire::StreamInfo info;
+  if (!info.ParseFromString(answer->response().payload())) {
+    return absl::InternalError("bad StreamInfo");
+  }
+  return info;
+}
+
+// Everything the stream holds, replayed from sequence 1: (seq, payload).
+std::vector<std::pair<uint64_t, std::string>> ReplayAll(WireClient& c,
+                                                        uint64_t last_seq) {
+  std::vector<std::pair<uint64_t, std::string>> got;
+  wire::ClientMessage m;
+  m.mutable_subscribe()->set_op_id(c.next_op_id());
+  m.mutable_subscribe()->set_pattern("t/**");
+  m.mutable_subscribe()->mutable_replay()->set_from_seq(1);
+  EXPECT_TRUE(c.Send(m).ok());
+  absl::StatusOr<wire::ServerMessage> ack = c.ReceiveSkippingPings();
+  EXPECT_TRUE(ack.ok() && ack->has_ack()) << ack.status();
+  while (got.empty() || got.back().first < last_seq) {
+    absl::StatusOr<wire::ServerMessage> d = c.ReceiveSkippingPings();
+    if (!d.ok()) {
+      ADD_FAILURE() << "replay stopped after " << got.size()
+                    << " messages: " << d.status();
+      break;
+    }
+    if (!d->has_deliver()) {
+      ADD_FAILURE() << d->DebugString();
+      break;
+    }
+    got.emplace_back(d->deliver().stream_seq(), d->deliver().payload());
+  }
+  return got;
+}
+
+// Publishes "<round>-<i>" with acks, `window` at a time, until the broker
+// goes away; returns how many were acknowledged (always a prefix).
+uint64_t PublishUntilKilled(WireClient& c, int round, uint64_t& sent) {
+  constexpr int kWindow = 32;
+  uint64_t acked = 0;
+  for (;;) {
+    std::string frames;
+    for (int k = 0; k < kWindow; ++k) {
+      wire::ClientMessage m;
+      m.mutable_publish()->set_op_id(c.next_op_id());
+      m.mutable_publish()->set_topic("t/load");
+      m.mutable_publish()->set_payload(absl::StrCat(round, "-", sent + k));
+      m.mutable_publish()->set_ack(true);
+      frames += EncodeFrame(m);
+    }
+    if (!c.SendRaw(frames).ok()) return acked;
+    sent += kWindow;
+    for (int k = 0; k < kWindow; ++k) {
+      absl::StatusOr<wire::ServerMessage> answer =
+          c.ReceiveSkippingPings(absl::Seconds(10));
+      if (!answer.ok()) return acked;
+      if (!answer->has_ack()) {
+        ADD_FAILURE() << answer->DebugString();
+        return acked;
+      }
+      ++acked;
+    }
+  }
+}
+
+TEST_P(ManifolddStreamsTest, AcknowledgedMessagesSurviveKillNineAtRandomMoments) {
+  std::mt19937 random(std::random_device{}());
+  // What each round sent and had acknowledged, in order.
+  std::vector<uint64_t> acked_per_round;
+  constexpr int kRounds = 3;
+  for (int round = 0; round < kRounds; ++round) {
+    absl::StatusOr<std::unique_ptr<RunningManifoldd>> broker = Start();
+    ASSERT_TRUE(broker.ok()) << broker.status();
+    EXPECT_THAT((*broker)->process().Stdout(),
+                HasSubstr("streams with"));
+    WireClient c = testing::GreetedClient((*broker)->tcp(), "pub");
+    const int delay_ms = std::uniform_int_distribution<int>(30, 400)(random);
+    SCOPED_TRACE(absl::StrCat("round ", round, ": kill -9 after ", delay_ms,
+                              " ms"));
+    const pid_t pid = (*broker)->pid();
+    std::thread killer([pid, delay_ms] {
+      absl::SleepFor(absl::Milliseconds(delay_ms));
+      ::kill(pid, SIGKILL);
+    });
+    uint64_t sent = 0;
+    const uint64_t acked = PublishUntilKilled(c, round, sent);
+    killer.join();
+    acked_per_round.push_back(acked);
+    (void)(*broker)->Stop(SIGKILL, absl::Seconds(5));
+  }
+  absl::StatusOr<std::unique_ptr<RunningManifoldd>> broker = Start();
+  ASSERT_TRUE(broker.ok()) << broker.status();
+  WireClient c = testing::GreetedClient((*broker)->tcp(), "reader");
+  absl::StatusOr<wire::StreamInfo> info = Info(c, "s");
+  ASSERT_TRUE(info.ok()) << info.status();
+  const std::vector<std::pair<uint64_t, std::string>> held =
+      ReplayAll(c, info->last_seq());
+  // Sequences are consecutive from 1; each round's messages are a prefix of
+  // what it sent, at least as long as what it had acknowledged, in order.
+  for (size_t i = 0; i < held.size(); ++i) {
+    ASSERT_EQ(held[i].first, i + 1) << held[i].second;
+  }
+  size_t at = 0;
+  for (int round = 0; round < kRounds; ++round) {
+    uint64_t n = 0;
+    while (at < held.size() &&
+           absl::StartsWith(held[at].second, absl::StrCat(round, "-"))) {
+      EXPECT_EQ(held[at].second, absl::StrCat(round, "-", n));
+      ++n;
+      ++at;
+    }
+    EXPECT_GE(n, acked_per_round[round]) << "round " << round;
+  }
+  EXPECT_EQ(at, held.size());
+  EXPECT_EQ(info->messages(), held.size());
+}
+
+TEST_P(ManifolddStreamsTest, ReplayContinuesWithLiveMessagesAfterARestart) {
+  {
+    absl::StatusOr<std::unique_ptr<RunningManifoldd>> broker = Start();
+    ASSERT_TRUE(broker.ok()) << broker.status();
+    WireClient c = testing::GreetedClient((*broker)->tcp(), "pub");
+    for (int i = 0; i < 300; ++i) {
+      absl::StatusOr<wire::ServerMessage> a =
+          c.PublishAcked("t/a", absl::StrCat(i));
+      ASSERT_TRUE(a.ok() && a->has_ack()) << a.status();
+    }
+    ASSERT_TRUE((*broker)->Stop().ok());
+  }
+  absl::StatusOr<std::unique_ptr<RunningManifoldd>> broker = Start();
+  ASSERT_TRUE(broker.ok()) << broker.status();
+  EXPECT_THAT((*broker)->process().Stdout(),
+              HasSubstr("1 streams with 300 messages recovered from"));
+  WireClient reader = testing::GreetedClient((*broker)->tcp(), "reader");
+  wire::ClientMessage m;
+  m.mutable_subscribe()->set_op_id(reader.next_op_id());
+  m.mutable_subscribe()->set_pattern("t/*");
+  m.mutable_subscribe()->mutable_replay()->set_last(100);
+  ASSERT_TRUE(reader.Send(m).ok());
+  ASSERT_TRUE(reader.ReceiveSkippingPings()->has_ack());
+  WireClient pub = testing::GreetedClient((*broker)->tcp(), "pub");
+  for (int i = 300; i < 310; ++i) {
+    ASSERT_TRUE(pub.Publish("t/a", absl::StrCat(i)).ok());
+  }
+  for (uint64_t seq = 201; seq <= 310; ++seq) {
+    absl::StatusOr<wire::ServerMessage> d = reader.ReceiveSkippingPings();
+    ASSERT_TRUE(d.ok()) << "seq " << seq << ": " << d.status();
+    ASSERT_TRUE(d->has_deliver()) << d->DebugString();
+    EXPECT_EQ(d->deliver().stream_seq(), seq);
+    EXPECT_EQ(d->deliver().payload(), absl::StrCat(seq - 1));
+    EXPECT_GT(d->deliver().stream_time_unix_ms(), 1'600'000'000'000);
+  }
+}
+
+TEST_P(ManifolddStreamsTest, RefusesAForeignOrDamagedDataDirectory) {
+  std::filesystem::create_directories(data_);
+  std::ofstream(data_ + "/notes.txt") << "not a database\n";
+  absl::StatusOr<std::unique_ptr<RunningManifoldd>> broker = Start();
+  ASSERT_FALSE(broker.ok());
+  EXPECT_THAT(std::string(broker.status().message()), HasSubstr(data_));
+  std::filesystem::remove_all(data_);
+
+  // A real store whose files are then damaged.
+  {
+    absl::StatusOr<std::unique_ptr<RunningManifoldd>> ok = Start();
+    ASSERT_TRUE(ok.ok()) << ok.status();
+    WireClient c = testing::GreetedClient((*ok)->tcp(), "pub");
+    ASSERT_TRUE(c.PublishAcked("t/a", "x")->has_ack());
+    ASSERT_TRUE((*ok)->Stop().ok());
+  }
+  for (const auto& entry : std::filesystem::directory_iterator(data_)) {
+    const std::string name = entry.path().filename().string();
+    if (absl::StartsWith(name, "MANIFEST") || name == "CURRENT") {
+      std::ofstream(entry.path(), std::ios::trunc) << "garbage garbage";
+    }
+  }
+  broker = Start();
+  ASSERT_FALSE(broker.ok());
+  EXPECT_THAT(std::string(broker.status().message()), HasSubstr(data_));
+}
+
+}  // namespace
+}  // namespace manifold
