@@ -10,7 +10,9 @@
 #   transports memory_broker_test (client threads against the broker thread),
 #              broker_driver_test, epoll_server_test, socket_server_test (a
 #              server thread on each loop: epoll, io_uring, uv),
-#              wakeable_epoll_test (a wake-up from another thread)
+#              wakeable_epoll_test (a wake-up from another thread),
+#              rocksdb_stream_storage_test (the storage thread, where RocksDB
+#              is installed)
 #   examples   manifoldd_test (manifoldd on each loop, its signal handling),
 #              manifoldd_auth_test and password_checker_test (logins whose
 #              password checks run on manifoldd's worker thread)
@@ -69,6 +71,10 @@ programs=(await_mutex_test client_test client_e2e_test client_reconnect_test tls
           memory_broker_test broker_driver_test epoll_server_test socket_server_test
           wakeable_epoll_test
           manifoldd_test manifoldd_auth_test password_checker_test)
+if pkg-config --exists rocksdb; then
+  where[rocksdb_stream_storage_test]=tests/transports/storage
+  programs+=(rocksdb_stream_storage_test)
+fi
 for source in tests/e2e/*_test.cc; do
   name="$(basename "$source" .cc)"
   where[$name]=tests/e2e

@@ -34,7 +34,9 @@
 #include "examples/tcp_broker/shutdown_signals.h"
 #include "transports/driver/recording_observer.h"
 #include "transports/loops/event_loops.h"
+#ifdef MANIFOLD_HAVE_ROCKSDB
 #include "transports/storage/rocksdb_stream_storage.h"
+#endif
 
 namespace {
 
@@ -218,9 +220,14 @@ int main(int argc, char** argv) {
   }
   // The durable streams' storage, opened (and recovered) before anything
   // listens; declared before the server, which uses it until destroyed.
-  std::unique_ptr<manifold::RocksDbStreamStorage> storage;
+  std::unique_ptr<manifold::StreamStorage> storage;
   std::vector<manifold::RecoveredStream> held;
   if (!command_line->config.data_dir().empty()) {
+#ifndef MANIFOLD_HAVE_ROCKSDB
+    return Fail("--data_dir needs RocksDB (librocksdb-dev), which this "
+                "manifoldd was built without",
+                kBadConfiguration);
+#else
     const absl::Time start = absl::Now();
     storage = std::make_unique<manifold::RocksDbStreamStorage>(
         command_line->config.data_dir(), [&running] {
@@ -240,6 +247,7 @@ int main(int argc, char** argv) {
                 held.size(), static_cast<unsigned long long>(messages),
                 command_line->config.data_dir().c_str(),
                 absl::FormatDuration(absl::Now() - start).c_str());
+#endif
   }
   absl::StatusOr<std::unique_ptr<manifold::SocketServer>> server =
       manifold::MakeSocketServer(config->loop, std::move(config->options));
