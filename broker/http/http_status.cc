@@ -26,7 +26,10 @@ int StatusForError(wire::Code code) {
     case wire::SHUTTING_DOWN:
     case wire::TOO_MANY_CONNECTIONS:
     case wire::SLOW_CONSUMER:
+    case wire::STORAGE_UNAVAILABLE:
       return 503;
+    case wire::UNKNOWN_STREAM:
+      return 404;
     default:
       return 500;
   }

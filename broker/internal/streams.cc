@@ -420,7 +420,10 @@ bool BrokerCore::CaptureForStreams(ConnectionCore* publisher,
     if (ack_id == 0) {
       ack_id = ++last_ack_id_;
       PendingAck& ack = pending_acks_[ack_id];
-      ack.connection = publisher->id();
+      // A publish made for a session without a link (Bayeux) is answered on
+      // the link that made it, as SendAck would have answered at once.
+      ack.connection =
+          (reply_link_ != nullptr ? reply_link_ : publisher)->id();
       ack.op_id = publish.op_id;
       ack.ack = publish.ack;
       ack.delivered = delivered;

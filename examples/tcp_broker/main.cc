@@ -242,8 +242,10 @@ int main(int argc, char** argv) {
     for (const manifold::RecoveredStream& r : held) {
       messages += r.state.messages;
     }
-    std::printf("manifoldd: %zu streams with %llu messages recovered from %s "
-                "in %s\n",
+    // On stderr, as the log: stdout's first line says where it listens.
+    std::fprintf(stderr,
+                 "manifoldd: %zu streams with %llu messages recovered from %s "
+                 "in %s\n",
                 held.size(), static_cast<unsigned long long>(messages),
                 command_line->config.data_dir().c_str(),
                 absl::FormatDuration(absl::Now() - start).c_str());
