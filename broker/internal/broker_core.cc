@@ -51,6 +51,8 @@ absl::string_view OperationName(const wire::ClientMessage& m) {
       return "ping";
     case wire::ClientMessage::kPong:
       return "pong";
+    case wire::ClientMessage::kAckStored:
+      return "ack_stored";
     default:
       return "unknown";
   }
@@ -664,6 +666,9 @@ void BrokerCore::Dispatch(ConnectionCore& c, Operation& op) {
     case wire::ClientMessage::kPong:
       // Any input already counts as liveness (ConnectionCore::Receive).
       break;
+    case wire::ClientMessage::kAckStored:
+      HandleAckStored(c, m.ack_stored());
+      break;
     default:
       ++stats_.protocol_errors;
       BeginClose(
@@ -830,6 +835,10 @@ void BrokerCore::FireTimer(const TimerQueue::Timer& timer) {
   }
   if (timer.kind == TimerKind::kStreams) {
     OnStreamTimer();
+    return;
+  }
+  if (timer.kind == TimerKind::kConsumer) {
+    OnConsumerTimer(timer.target);
     return;
   }
   if (timer.kind == TimerKind::kRequest) {

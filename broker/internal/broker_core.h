@@ -384,6 +384,26 @@ class BrokerCore {
   void PumpCursors();
   // Drops the cursors of subscriptions that ended.
   void SweepCursors();
+  // Durable consumers (consumers.cc).
+  // Checks a Subscribe that binds to a durable consumer of `stream`.
+  absl::Status CheckConsumer(const Stream& stream,
+                             const wire::Subscribe& subscribe) const;
+  // Binds `sub` to the consumer, creating it at the replay's start.
+  void BindConsumer(Stream& stream, const wire::Subscribe& subscribe,
+                    Subscription& sub);
+  // Recreates a consumer the storage held.
+  void RestoreConsumer(Stream& stream, const wire::ConsumerState& state);
+  void HandleAckStored(ConnectionCore& c, const wire::AckStored& ack);
+  // Delivers what the consumer can now: redeliveries, then what it read,
+  // then reads more.
+  void PumpConsumer(Stream& stream, Consumer& consumer);
+  void OnConsumerRead(StorageLane& lane, ReadDone& done);
+  void OnConsumerTimer(uint64_t id);
+  // A bound subscription ended: what it had not acknowledged goes to the
+  // others.
+  void LeaveConsumer(SubscriptionId id);
+  void MarkDirty(Stream& stream, Consumer& consumer);
+  void ScheduleConsumerTimer(Consumer& consumer);
   void AfterStreamsTurn() {
     if (ABSL_PREDICT_FALSE(StreamsActive())) {
       FlushStorage();
@@ -488,6 +508,14 @@ class BrokerCore {
   bool cursors_to_sweep_ = false;
   bool storage_failing_ = false;
   std::vector<StorageCompletion> storage_done_;
+  // Durable consumers: by Consumer::id, and by bound subscription; those
+  // whose state is to be written with the next batch.
+  absl::flat_hash_map<uint64_t, std::pair<std::string, std::string>>
+      consumer_ids_;
+  absl::flat_hash_map<SubscriptionId, std::pair<std::string, std::string>>
+      consumer_members_;
+  std::vector<std::pair<std::string, std::string>> dirty_consumers_;
+  uint64_t last_consumer_id_ = 0;
 
   // Reused on every operation so routing allocates nothing in steady state.
   Operation op_;

@@ -71,7 +71,7 @@ void BrokerCore::HandleSubscribe(ConnectionCore& c,
     filter = c.permissions_->FilterFor(subscribe.pattern());
   }
   Stream* replayed = nullptr;
-  if (ABSL_PREDICT_FALSE(subscribe.has_replay())) {
+  if (ABSL_PREDICT_FALSE(subscribe.has_replay() || subscribe.has_consumer())) {
     if (!subscribe.queue_group().empty()) {
       SendError(c, op_id,
                 ProtocolError(wire::INVALID_ARGUMENT,
@@ -85,6 +85,12 @@ void BrokerCore::HandleSubscribe(ConnectionCore& c,
       return;
     }
     replayed = *stream;
+    if (subscribe.has_consumer()) {
+      if (absl::Status s = CheckConsumer(*replayed, subscribe); !s.ok()) {
+        SendError(c, op_id, s);
+        return;
+      }
+    }
   }
   const SubscriptionId id = subscription_ids_.Next();
   if (ABSL_PREDICT_FALSE(filter != nullptr || replayed != nullptr)) {
@@ -99,7 +105,11 @@ void BrokerCore::HandleSubscribe(ConnectionCore& c,
   SendAck(c, op_id, id.value());
   // After the Ack, so that the client knows the id its replay arrives on.
   if (ABSL_PREDICT_FALSE(replayed != nullptr)) {
-    StartReplay(*replayed, subscribe.replay(), sub);
+    if (subscribe.has_consumer()) {
+      BindConsumer(*replayed, subscribe, sub);
+    } else {
+      StartReplay(*replayed, subscribe.replay(), sub);
+    }
   }
 
   wire::BrokerEvent event;
@@ -176,7 +186,10 @@ void BrokerCore::RemoveSubscription(Subscription& sub, bool emit_event,
   if (ABSL_PREDICT_FALSE(sub.filter != nullptr || sub.stream_only)) {
     --filtered_subscriptions_;
   }
-  if (ABSL_PREDICT_FALSE(sub.stream_only)) cursors_to_sweep_ = true;
+  if (ABSL_PREDICT_FALSE(sub.stream_only)) {
+    cursors_to_sweep_ = true;
+    LeaveConsumer(sub.id);
+  }
   index_.Remove(sub);
   if (emit_event) Emit(std::move(event), sys_topics::kSubscriptionRemoved);
 }

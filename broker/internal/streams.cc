@@ -53,6 +53,18 @@ wire::StreamInfo InfoOf(const Stream& s) {
   info.set_first_time_unix_ms(s.state.first_time_unix_ms);
   info.set_last_time_unix_ms(s.state.last_time_unix_ms);
   info.set_expired(s.expired);
+  std::vector<const Consumer*> consumers;
+  for (const auto& [name, c] : s.consumers) consumers.push_back(c.get());
+  std::sort(consumers.begin(), consumers.end(),
+            [](const Consumer* a, const Consumer* b) {
+              return a->state.name() < b->state.name();
+            });
+  for (const Consumer* c : consumers) {
+    wire::ConsumerState* shown = info.add_consumers();
+    *shown = c->state;
+    shown->set_in_flight(c->in_flight.size());
+    shown->set_members(c->members.size());
+  }
   return info;
 }
 
@@ -97,6 +109,9 @@ absl::Status BrokerCore::OpenStreams(StreamStorage* file_storage,
     stream->storage = file_storage;
     for (auto& [topic, seq] : r.last_per_topic) {
       stream->last_per_topic.emplace(std::move(topic), seq);
+    }
+    for (const wire::ConsumerState& c : r.consumers) {
+      RestoreConsumer(*stream, c);
     }
     streams_[stream->config.name()] = std::move(stream);
   }
@@ -331,12 +346,19 @@ bool BrokerCore::HandleStreamRequest(RequesterKind kind,
     answer_when_durable(lane);
     return true;
   }
-  // remove: its replaying subscriptions end, saying why.
+  // remove: its replaying subscriptions and its consumers' end, saying why.
   lane.gathering.remove_streams.push_back(name);
-  std::vector<std::unique_ptr<ReplayCursor>> cursors = std::move(s.cursors);
+  std::vector<SubscriptionId> ended;
+  for (const auto& cursor : s.cursors) ended.push_back(cursor->subscription);
+  for (auto& [consumer_name, consumer] : s.consumers) {
+    timers_.Cancel(consumer->timer);
+    consumer_ids_.erase(consumer->id);
+    for (SubscriptionId member : consumer->members) ended.push_back(member);
+  }
   streams_.erase(it);
-  for (const auto& cursor : cursors) {
-    Subscription* sub = index_.Find(cursor->subscription);
+  for (const SubscriptionId ended_id : ended) {
+    consumer_members_.erase(ended_id);
+    Subscription* sub = index_.Find(ended_id);
     if (sub == nullptr) continue;
     ConnectionCore& c = *sub->connection;
     wire::ServerMessage error;
@@ -422,8 +444,7 @@ bool BrokerCore::CaptureForStreams(ConnectionCore* publisher,
       PendingAck& ack = pending_acks_[ack_id];
       // A publish made for a session without a link (Bayeux) is answered on
       // the link that made it, as SendAck would have answered at once.
-      ack.connection =
-          (reply_link_ != nullptr ? reply_link_ : publisher)->id();
+      ack.connection = (reply_link_ != nullptr ? reply_link_ : publisher)->id();
       ack.op_id = publish.op_id;
       ack.ack = publish.ack;
       ack.delivered = delivered;
@@ -498,12 +519,32 @@ void BrokerCore::FinishAck(uint64_t ack_id) {
 // --- Writing and collecting -------------------------------------------------
 
 void BrokerCore::FlushStorage() {
+  if (!dirty_consumers_.empty()) {
+    // Each consumer's state is written with the next batch of its lane.
+    std::vector<std::pair<std::string, std::string>> still;
+    for (auto& [stream_name, name] : dirty_consumers_) {
+      auto stream = streams_.find(stream_name);
+      if (stream == streams_.end()) continue;
+      auto c = stream->second->consumers.find(name);
+      if (c == stream->second->consumers.end()) continue;
+      StorageLane& lane = LaneOf(*stream->second);
+      if (lane.storage == nullptr) continue;
+      if (lane.in_flight) {
+        still.emplace_back(stream_name, name);
+        continue;
+      }
+      c->second->dirty = false;
+      lane.gathering.put_consumers.push_back(c->second->state);
+    }
+    dirty_consumers_ = std::move(still);
+  }
   for (StorageLane* lane : {&file_lane_, &memory_lane_}) {
     if (lane->storage == nullptr || lane->in_flight) continue;
     StorageBatch& b = lane->gathering;
     const bool empty = b.put_streams.empty() && b.remove_streams.empty() &&
                        b.purge_streams.empty() && b.appends.empty() &&
-                       b.enforce_streams.empty();
+                       b.enforce_streams.empty() && b.put_consumers.empty() &&
+                       b.remove_consumers.empty();
     const bool sync_due =
         lane->unsynced && options_.stream_sync() == BrokerOptions::INTERVAL &&
         now_ - last_sync_ >=
@@ -581,6 +622,8 @@ void BrokerCore::CollectStorage() {
         any = true;
         if (done.kind == StorageCompletion::Kind::kBatch) {
           OnBatchDone(*lane, done.batch);
+        } else if (lane->consumer_reads.contains(done.read.id)) {
+          OnConsumerRead(*lane, done.read);
         } else {
           OnReadDone(*lane, done.read);
         }
@@ -677,6 +720,9 @@ void BrokerCore::OnBatchDone(StorageLane& lane, BatchDone& done) {
     auto it = streams_.find(name);
     if (it == streams_.end()) continue;
     for (auto& cursor : it->second->cursors) ReadMore(*it->second, *cursor);
+    for (auto& [consumer_name, consumer] : it->second->consumers) {
+      PumpConsumer(*it->second, *consumer);
+    }
   }
   lane.written_streams.clear();
   lane.written_topics.clear();
@@ -934,6 +980,9 @@ void BrokerCore::PumpCursors() {
       // for SweepCursors).
       for (size_t i = 0; i < s->cursors.size(); ++i) {
         if (!s->cursors[i]->ready.empty()) DeliverReady(*s, *s->cursors[i]);
+      }
+      for (auto& [consumer_name, consumer] : s->consumers) {
+        PumpConsumer(*s, *consumer);
       }
     }
   }

@@ -22,8 +22,12 @@
 #include <utility>
 #include <vector>
 
+#include "absl/container/btree_map.h"
+#include "absl/container/btree_set.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "broker/internal/timer_queue.h"
 #include "broker/storage/stream_storage.h"
 #include "core/ids.h"
 #include "core/manifold.pb.h"
@@ -52,6 +56,40 @@ struct ReplayCursor {
   std::deque<StoredRecord> ready;
 };
 
+// A durable consumer (docs/streams.md): a position in a stream that is kept
+// in the storage, messages delivered and awaiting acknowledgement, and the
+// subscriptions sharing it.
+struct Consumer {
+  // What is kept: ack_floor, delivered_high, the options.
+  wire::ConsumerState state;
+  // The next sequence to read for a first delivery.
+  uint64_t next_seq = 1;
+  // Bound subscriptions, served round-robin.
+  std::vector<SubscriptionId> members;
+  size_t next_member = 0;
+  struct InFlight {
+    SubscriptionId member;
+    absl::Time deadline;
+  };
+  // Delivered and not acknowledged, by sequence.
+  absl::btree_map<uint64_t, InFlight> in_flight;
+  // Acknowledged above ack_floor.
+  absl::btree_set<uint64_t> acked;
+  // Due to be delivered again (their ack_wait passed or their member left),
+  // ascending.
+  absl::btree_set<uint64_t> redeliver;
+  // A read for it is in flight; what was read and not yet delivered.
+  bool reading = false;
+  std::deque<StoredRecord> ready;
+  // The sequences the read in flight redelivers (empty for a first read).
+  std::vector<uint64_t> rereading;
+  // The state changed since it was last written.
+  bool dirty = false;
+  TimerQueue::Key timer;
+  // The key of its timer (TimerKind::kConsumer).
+  uint64_t id = 0;
+};
+
 struct Stream {
   wire::StreamConfig config;
   // What the storage reported last: durable.
@@ -70,6 +108,8 @@ struct Stream {
   // Messages retention dropped since the broker started.
   uint64_t expired = 0;
   std::vector<std::unique_ptr<ReplayCursor>> cursors;
+  // Durable consumers, by name.
+  absl::flat_hash_map<std::string, std::unique_ptr<Consumer>> consumers;
 };
 
 // A publisher waiting for its message to be durable in every stream that
@@ -121,8 +161,12 @@ struct StorageLane {
   std::vector<std::pair<std::string, uint64_t>> written_streams;
   std::vector<std::tuple<std::string, std::string, uint64_t>> written_topics;
   // Reads in flight, by ReadRequest::id: the stream and the subscription
-  // whose cursor asked.
+  // whose cursor asked (SubscriptionId() with consumer_reads for a
+  // consumer's).
   absl::flat_hash_map<uint64_t, std::pair<std::string, SubscriptionId>> reads;
+  // Reads in flight for durable consumers: the stream and the consumer.
+  absl::flat_hash_map<uint64_t, std::pair<std::string, std::string>>
+      consumer_reads;
   bool unsynced = false;
 };
 

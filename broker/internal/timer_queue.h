@@ -41,6 +41,7 @@ enum class TimerKind : uint8_t {
   kSessionExpiry,  // target: connection id of a session without a link
   kPoll,           // target: connection id of a polled session
   kStreams,        // target: unused (stream retention by age, syncs)
+  kConsumer,       // target: Consumer::id (acknowledgement deadlines)
 };
 
 class TimerQueue {

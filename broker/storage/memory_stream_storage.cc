@@ -18,6 +18,9 @@ absl::StatusOr<std::vector<RecoveredStream>> MemoryStreamStorage::Load() {
     for (const auto& [topic, seq] : stream.last_per_topic) {
       r.last_per_topic.emplace_back(topic, seq);
     }
+    for (const auto& [consumer, state] : stream.consumers) {
+      r.consumers.push_back(state);
+    }
   }
   return out;
 }
@@ -164,6 +167,18 @@ BatchDone MemoryStreamStorage::Apply(const StorageBatch& batch) {
     st.last_seq = a.seq;
     st.last_time_unix_ms = a.time_unix_ms;
     touch(a.stream);
+  }
+  for (const wire::ConsumerState& c : batch.put_consumers) {
+    auto s = streams_.find(c.stream());
+    if (s == streams_.end()) continue;
+    wire::ConsumerState& kept = s->second.consumers[c.name()];
+    kept = c;
+    kept.clear_in_flight();
+    kept.clear_members();
+  }
+  for (const auto& [stream, consumer] : batch.remove_consumers) {
+    auto s = streams_.find(stream);
+    if (s != streams_.end()) s->second.consumers.erase(consumer);
   }
   for (const std::string& name : batch.enforce_streams) touch(name);
   for (const std::string& name : touched) {

@@ -88,6 +88,7 @@ class MemoryStreamStorage : public StreamStorage {
     StreamState state;
     std::deque<Message> messages;
     std::map<std::string, uint64_t> last_per_topic;
+    std::map<std::string, wire::ConsumerState> consumers;
   };
   struct Queued {
     bool is_read;

@@ -81,6 +81,11 @@ struct StorageBatch {
   std::vector<std::string> purge_streams;
   // New messages, in sequence order per stream, each seq = last_seq + 1.
   std::vector<AppendRecord> appends;
+  // Create or replace durable consumers (wire::ConsumerState; its
+  // in_flight and members fields are not kept), and remove them by (stream,
+  // name). A stream's removal removes its consumers too.
+  std::vector<wire::ConsumerState> put_consumers;
+  std::vector<std::pair<std::string, std::string>> remove_consumers;
   // Streams whose retention to enforce after the appends (those appended to
   // are enforced anyway), against this wall-clock time.
   std::vector<std::string> enforce_streams;
@@ -134,6 +139,8 @@ struct RecoveredStream {
   StreamState state;
   // The newest seq of each topic held (for "last per topic" replays).
   std::vector<std::pair<std::string, uint64_t>> last_per_topic;
+  // Its durable consumers, as last put.
+  std::vector<wire::ConsumerState> consumers;
 };
 
 // What finished: a batch or a read.

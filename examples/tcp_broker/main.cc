@@ -224,9 +224,10 @@ int main(int argc, char** argv) {
   std::vector<manifold::RecoveredStream> held;
   if (!command_line->config.data_dir().empty()) {
 #ifndef MANIFOLD_HAVE_ROCKSDB
-    return Fail("--data_dir needs RocksDB (librocksdb-dev), which this "
-                "manifoldd was built without",
-                kBadConfiguration);
+    return Fail(
+        "--data_dir needs RocksDB (librocksdb-dev), which this "
+        "manifoldd was built without",
+        kBadConfiguration);
 #else
     const absl::Time start = absl::Now();
     storage = std::make_unique<manifold::RocksDbStreamStorage>(
@@ -246,9 +247,9 @@ int main(int argc, char** argv) {
     std::fprintf(stderr,
                  "manifoldd: %zu streams with %llu messages recovered from %s "
                  "in %s\n",
-                held.size(), static_cast<unsigned long long>(messages),
-                command_line->config.data_dir().c_str(),
-                absl::FormatDuration(absl::Now() - start).c_str());
+                 held.size(), static_cast<unsigned long long>(messages),
+                 command_line->config.data_dir().c_str(),
+                 absl::FormatDuration(absl::Now() - start).c_str());
 #endif
   }
   absl::StatusOr<std::unique_ptr<manifold::SocketServer>> server =

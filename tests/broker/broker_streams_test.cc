@@ -3,6 +3,7 @@
 // retention, and stream management requests. The storage is a
 // MemoryStreamStorage standing in for the disk.
 
+#include <algorithm>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -495,6 +496,158 @@ TEST(BrokerStreamsTest, PublishWithReplyToGetsAJetStreamStyleAnswer) {
   ASSERT_TRUE(answer.has_deliver()) << answer.DebugString();
   EXPECT_EQ(answer.deliver().topic(), "inbox/1");
   EXPECT_EQ(answer.deliver().payload(), R"({"stream":"ORDERS","seq":1})");
+}
+
+SubscriptionId BindConsumer(TestClient& c, absl::string_view pattern,
+                            absl::string_view name, uint64_t ack_wait_ms,
+                            uint64_t max_in_flight = 0) {
+  wire::ClientMessage m;
+  wire::Subscribe* s = m.mutable_subscribe();
+  s->set_op_id(c.next_op_id());
+  s->set_pattern(std::string(pattern));
+  s->mutable_replay()->set_from_seq(1);
+  s->mutable_consumer()->set_name(std::string(name));
+  s->mutable_consumer()->set_ack_wait_ms(ack_wait_ms);
+  s->mutable_consumer()->set_max_in_flight(max_in_flight);
+  c.Send(m);
+  wire::ServerMessage ack = c.Next();
+  EXPECT_TRUE(ack.has_ack()) << ack.DebugString();
+  return SubscriptionId(ack.ack().subscription_id());
+}
+
+void AckStored(TestClient& c, SubscriptionId sub, std::vector<uint64_t> seqs) {
+  wire::ClientMessage m;
+  m.mutable_ack_stored()->set_subscription_id(sub.value());
+  for (uint64_t seq : seqs) m.mutable_ack_stored()->add_seqs(seq);
+  c.Send(m);
+}
+
+std::vector<uint64_t> Seqs(TestClient& c, std::vector<bool>* redelivered) {
+  std::vector<uint64_t> out;
+  for (const auto& m : c.TakeAll()) {
+    EXPECT_TRUE(m.has_deliver()) << m.DebugString();
+    out.push_back(m.deliver().stream_seq());
+    if (redelivered != nullptr)
+      redelivered->push_back(m.deliver().redelivered());
+  }
+  return out;
+}
+
+TEST(BrokerStreamsTest, DurableConsumerRedeliversWhatIsNotAcknowledged) {
+  MemoryStreamStorage disk;
+  auto h = Open(disk);
+  TestClient& pub = h->Connect("pub");
+  AddStream(pub, Config("s", {"t"}));
+  for (int i = 1; i <= 3; ++i) pub.PublishAcked("t", absl::StrCat(i));
+  TestClient& worker = h->Connect("worker");
+  const SubscriptionId sub = BindConsumer(worker, "t", "w", 1000);
+  EXPECT_THAT(Seqs(worker, nullptr), ::testing::ElementsAre(1, 2, 3));
+  AckStored(worker, sub, {1, 3});
+  h->Advance(absl::Milliseconds(1500));
+  std::vector<bool> again;
+  EXPECT_THAT(Seqs(worker, &again), ::testing::ElementsAre(2));
+  EXPECT_THAT(again, ::testing::ElementsAre(true));
+  AckStored(worker, sub, {2});
+  h->Advance(absl::Seconds(5));
+  EXPECT_TRUE(worker.Idle());
+  wire::StreamInfo info = Info(pub, "s");
+  ASSERT_EQ(info.consumers_size(), 1);
+  EXPECT_EQ(info.consumers(0).ack_floor(), 3u);
+  EXPECT_EQ(info.consumers(0).in_flight(), 0u);
+  // New messages go on to it.
+  pub.PublishAcked("t", "4");
+  EXPECT_THAT(Seqs(worker, nullptr), ::testing::ElementsAre(4));
+}
+
+TEST(BrokerStreamsTest, DurableConsumerSharedByTwoSubscribersAndBounded) {
+  MemoryStreamStorage disk;
+  auto h = Open(disk);
+  TestClient& pub = h->Connect("pub");
+  AddStream(pub, Config("s", {"jobs/*"}));
+  TestClient& a = h->Connect("a");
+  TestClient& b = h->Connect("b");
+  const SubscriptionId sa = BindConsumer(a, "jobs/*", "pool", 60000, 4);
+  const SubscriptionId sb = BindConsumer(b, "jobs/*", "pool", 60000, 4);
+  for (int i = 1; i <= 10; ++i) pub.Publish("jobs/x", absl::StrCat(i));
+  std::vector<uint64_t> got_a = Seqs(a, nullptr);
+  std::vector<uint64_t> got_b = Seqs(b, nullptr);
+  // At most 4 in flight across the group, none to both.
+  EXPECT_EQ(got_a.size() + got_b.size(), 4u);
+  for (uint64_t seq : got_a) {
+    EXPECT_THAT(got_b, ::testing::Not(::testing::Contains(seq)));
+  }
+  std::vector<uint64_t> all;
+  for (int round = 0; round < 10 && all.size() < 10; ++round) {
+    AckStored(a, sa, got_a);
+    AckStored(b, sb, got_b);
+    all.insert(all.end(), got_a.begin(), got_a.end());
+    all.insert(all.end(), got_b.begin(), got_b.end());
+    got_a = Seqs(a, nullptr);
+    got_b = Seqs(b, nullptr);
+  }
+  std::sort(all.begin(), all.end());
+  EXPECT_THAT(all, ::testing::ElementsAre(1, 2, 3, 4, 5, 6, 7, 8, 9, 10));
+}
+
+TEST(BrokerStreamsTest, DurableConsumerResumesAfterARestartAndAMemberLeaving) {
+  MemoryStreamStorage disk;
+  {
+    auto h = Open(disk);
+    TestClient& pub = h->Connect("pub");
+    AddStream(pub, Config("s", {"t"}));
+    for (int i = 1; i <= 5; ++i) pub.PublishAcked("t", absl::StrCat(i));
+    TestClient& a = h->Connect("a");
+    TestClient& b = h->Connect("b");
+    const SubscriptionId sa = BindConsumer(a, "t", "c", 60000, 2);
+    EXPECT_THAT(Seqs(a, nullptr), ::testing::ElementsAre(1, 2));
+    BindConsumer(b, "t", "c", 60000, 2);
+    EXPECT_TRUE(b.Idle());  // the two in flight are a's
+    AckStored(a, sa, {1});
+    EXPECT_THAT(Seqs(b, nullptr), ::testing::ElementsAre(3));
+    // a leaves without acknowledging 2: b gets it, marked.
+    a.Disconnect();
+    h->Pump();
+    std::vector<bool> again;
+    std::vector<uint64_t> got = Seqs(b, &again);
+    ASSERT_THAT(got, ::testing::ElementsAre(2));
+    EXPECT_THAT(again, ::testing::ElementsAre(true));
+  }
+  // Restart: 1 was acknowledged; 2 and 3 were delivered, not acknowledged.
+  auto h = Open(disk);
+  TestClient& c = h->Connect("c");
+  const SubscriptionId sub = BindConsumer(c, "t", "c", 60000, 10);
+  std::vector<bool> again;
+  EXPECT_THAT(Seqs(c, &again), ::testing::ElementsAre(2, 3, 4, 5));
+  EXPECT_THAT(again, ::testing::ElementsAre(true, true, false, false));
+  AckStored(c, sub, {2, 3, 4, 5});
+  EXPECT_EQ(Info(c, "s").consumers(0).ack_floor(), 5u);
+}
+
+TEST(BrokerStreamsTest, DurableConsumerErrors) {
+  MemoryStreamStorage disk;
+  auto h = Open(disk);
+  TestClient& c = h->Connect("c");
+  AddStream(c, Config("s", {"a/*"}));
+  BindConsumer(c, "a/*", "one", 1000);
+  wire::ClientMessage m;
+  wire::Subscribe* s = m.mutable_subscribe();
+  s->set_op_id(c.next_op_id());
+  s->set_pattern("a/x");
+  s->mutable_consumer()->set_name("one");
+  c.Send(m);
+  wire::ServerMessage error = c.Next();
+  EXPECT_EQ(error.error().code(), wire::INVALID_ARGUMENT);
+  EXPECT_THAT(error.error().message(), HasSubstr("delivers 'a/*'"));
+  s->mutable_consumer()->set_name("bad name");
+  c.Send(m);
+  EXPECT_EQ(c.Next().error().code(), wire::INVALID_ARGUMENT);
+  wire::ClientMessage ack;
+  ack.mutable_ack_stored()->set_op_id(c.next_op_id());
+  ack.mutable_ack_stored()->set_subscription_id(999);
+  ack.mutable_ack_stored()->add_seqs(1);
+  c.Send(ack);
+  EXPECT_EQ(c.Next().error().code(), wire::UNKNOWN_SUBSCRIPTION);
+  EXPECT_FALSE(c.closed());
 }
 
 }  // namespace

@@ -6,8 +6,8 @@
 #include <signal.h>
 
 #include <atomic>
-#include <cstdio>
 #include <cstdint>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -31,10 +31,10 @@
 namespace manifold {
 namespace {
 
+using ::testing::HasSubstr;
 using testing::ManifolddPath;
 using testing::RunningManifoldd;
 using testing::WireClient;
-using ::testing::HasSubstr;
 
 class ManifolddStreamsTest : public ::testing::TestWithParam<std::string> {
  protected:
@@ -49,9 +49,8 @@ class ManifolddStreamsTest : public ::testing::TestWithParam<std::string> {
 
   absl::StatusOr<std::unique_ptr<RunningManifoldd>> Start(
       std::vector<std::string> extra = {}) {
-    std::vector<std::string> args = {"--loop=" + GetParam(),
-                                     "--listen=127.0.0.1:0",
-                                     "--config=" + config_};
+    std::vector<std::string> args = {
+        "--loop=" + GetParam(), "--listen=127.0.0.1:0", "--config=" + config_};
     args.insert(args.end(), extra.begin(), extra.end());
     return RunningManifoldd::Start(args);
   }
@@ -141,7 +140,8 @@ uint64_t PublishUntilKilled(WireClient& c, int round, uint64_t& sent) {
   }
 }
 
-TEST_P(ManifolddStreamsTest, AcknowledgedMessagesSurviveKillNineAtRandomMoments) {
+TEST_P(ManifolddStreamsTest,
+       AcknowledgedMessagesSurviveKillNineAtRandomMoments) {
   std::mt19937 random(std::random_device{}());
   // What each round sent and had acknowledged, in order.
   std::vector<uint64_t> acked_per_round;
@@ -149,12 +149,11 @@ TEST_P(ManifolddStreamsTest, AcknowledgedMessagesSurviveKillNineAtRandomMoments)
   for (int round = 0; round < kRounds; ++round) {
     absl::StatusOr<std::unique_ptr<RunningManifoldd>> broker = Start();
     ASSERT_TRUE(broker.ok()) << broker.status();
-    EXPECT_THAT((*broker)->Log(),
-                HasSubstr("streams with"));
+    EXPECT_THAT((*broker)->Log(), HasSubstr("streams with"));
     WireClient c = testing::GreetedClient((*broker)->tcp(), "pub");
     const int delay_ms = std::uniform_int_distribution<int>(30, 400)(random);
-    SCOPED_TRACE(absl::StrCat("round ", round, ": kill -9 after ", delay_ms,
-                              " ms"));
+    SCOPED_TRACE(
+        absl::StrCat("round ", round, ": kill -9 after ", delay_ms, " ms"));
     const pid_t pid = (*broker)->pid();
     std::thread killer([pid, delay_ms] {
       absl::SleepFor(absl::Milliseconds(delay_ms));

@@ -1,0 +1,381 @@
+// Durable consumers (docs/streams.md): a position in a stream, kept in the
+// storage, with explicit acknowledgements, redelivery after ack_wait, a bound
+// on what is in flight, and subscriptions sharing one consumer (each message
+// to one of them). At-least-once: after a restart everything past the
+// acknowledged floor is delivered again, marked redelivered when it had been
+// delivered before.
+
+#include <algorithm>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "broker/internal/broker_core.h"
+#include "broker/internal/streams.h"
+#include "core/status.h"
+#include "core/topic.h"
+
+namespace manifold::internal {
+namespace {
+
+constexpr uint64_t kDefaultAckWaitMs = 30000;
+constexpr uint64_t kDefaultMaxInFlight = 1000;
+constexpr size_t kMaxConsumerNameLength = 64;
+
+bool Reaches(absl::string_view pattern, absl::string_view topic) {
+  return HasWildcard(topic) ? Intersects(pattern, topic)
+                            : Matches(pattern, topic);
+}
+
+}  // namespace
+
+absl::Status BrokerCore::CheckConsumer(const Stream& stream,
+                                       const wire::Subscribe& subscribe) const {
+  const std::string& name = subscribe.consumer().name();
+  bool valid = !name.empty() && name.size() <= kMaxConsumerNameLength;
+  for (char ch : name) {
+    valid &= absl::ascii_isalnum(static_cast<unsigned char>(ch)) || ch == '-' ||
+             ch == '_';
+  }
+  if (!valid) {
+    return ProtocolError(
+        wire::INVALID_ARGUMENT,
+        absl::StrCat("consumer name '", name.substr(0, 80),
+                     "' must have 1 to 64 letters, digits, '-' or '_'"));
+  }
+  if (subscribe.replay().start_case() == wire::Replay::kLastPerTopic) {
+    return ProtocolError(wire::INVALID_ARGUMENT,
+                         "a durable consumer cannot start at the last "
+                         "message per topic");
+  }
+  auto it = stream.consumers.find(name);
+  if (it != stream.consumers.end() &&
+      it->second->state.pattern() != subscribe.pattern()) {
+    return ProtocolError(
+        wire::INVALID_ARGUMENT,
+        absl::StrCat("consumer '", name, "' of stream '", stream.config.name(),
+                     "' delivers '", it->second->state.pattern(), "', not '",
+                     subscribe.pattern(), "'"));
+  }
+  return absl::OkStatus();
+}
+
+void BrokerCore::RestoreConsumer(Stream& stream,
+                                 const wire::ConsumerState& state) {
+  auto consumer = std::make_unique<Consumer>();
+  consumer->state = state;
+  consumer->state.clear_in_flight();
+  consumer->state.clear_members();
+  consumer->next_seq = state.ack_floor() + 1;
+  consumer->id = ++last_consumer_id_;
+  consumer_ids_[consumer->id] = {stream.config.name(), state.name()};
+  stream.consumers[state.name()] = std::move(consumer);
+}
+
+void BrokerCore::BindConsumer(Stream& stream, const wire::Subscribe& subscribe,
+                              Subscription& sub) {
+  const wire::ConsumerOptions& options = subscribe.consumer();
+  auto [it, created] = stream.consumers.try_emplace(options.name());
+  if (created) {
+    it->second = std::make_unique<Consumer>();
+    Consumer& c = *it->second;
+    c.id = ++last_consumer_id_;
+    consumer_ids_[c.id] = {stream.config.name(), options.name()};
+    c.state.set_stream(stream.config.name());
+    c.state.set_name(options.name());
+    c.state.set_pattern(subscribe.pattern());
+    const StreamState& st = stream.state;
+    const wire::Replay& replay = subscribe.replay();
+    uint64_t start = stream.assigned_last + 1;  // new messages only
+    switch (replay.start_case()) {
+      case wire::Replay::kFromSeq:
+        start = std::max<uint64_t>(replay.from_seq(), 1);
+        break;
+      case wire::Replay::kSinceUnixMs:
+        // The first read skips older messages; the floor follows what is
+        // acknowledged.
+        start = std::max<uint64_t>(st.first_seq, 1);
+        break;
+      case wire::Replay::kLast:
+        start =
+            replay.last() >= st.last_seq ? 1 : st.last_seq - replay.last() + 1;
+        break;
+      default:
+        break;
+    }
+    c.state.set_ack_floor(start - 1);
+    c.next_seq = start;
+    MarkDirty(stream, c);
+  }
+  Consumer& c = *it->second;
+  // Options given by a later subscriber change the consumer.
+  c.state.set_ack_wait_ms(options.ack_wait_ms() == 0 ? kDefaultAckWaitMs
+                                                     : options.ack_wait_ms());
+  c.state.set_max_in_flight(options.max_in_flight() == 0
+                                ? kDefaultMaxInFlight
+                                : options.max_in_flight());
+  c.members.push_back(sub.id);
+  consumer_members_[sub.id] = {stream.config.name(), options.name()};
+  PumpConsumer(stream, c);
+}
+
+void BrokerCore::MarkDirty(Stream& stream, Consumer& consumer) {
+  if (consumer.dirty) return;
+  consumer.dirty = true;
+  dirty_consumers_.emplace_back(stream.config.name(), consumer.state.name());
+}
+
+void BrokerCore::HandleAckStored(ConnectionCore& c,
+                                 const wire::AckStored& ack) {
+  const SubscriptionId id(ack.subscription_id());
+  auto member = consumer_members_.find(id);
+  if (!c.subscriptions_.contains(id) || member == consumer_members_.end()) {
+    SendError(c, ack.op_id(),
+              ProtocolError(wire::UNKNOWN_SUBSCRIPTION,
+                            absl::StrCat("no subscription ", id.ToString(),
+                                         " bound to a durable consumer on "
+                                         "this connection")));
+    return;
+  }
+  auto stream = streams_.find(member->second.first);
+  if (stream == streams_.end()) return;
+  auto consumer = stream->second->consumers.find(member->second.second);
+  if (consumer == stream->second->consumers.end()) return;
+  Consumer& cs = *consumer->second;
+  bool moved = false;
+  for (uint64_t seq : ack.seqs()) {
+    if (seq <= cs.state.ack_floor()) continue;
+    auto f = cs.in_flight.find(seq);
+    if (f == cs.in_flight.end()) continue;  // not awaiting an ack
+    cs.in_flight.erase(f);
+    cs.acked.insert(seq);
+    moved = true;
+  }
+  if (moved) {
+    uint64_t floor = cs.state.ack_floor();
+    while (!cs.acked.empty() && *cs.acked.begin() == floor + 1) {
+      ++floor;
+      cs.acked.erase(cs.acked.begin());
+    }
+    // Sequences below the floor that nobody waits for (retention dropped
+    // them, or they never matched the pattern) are skipped by the floor.
+    if (floor != cs.state.ack_floor()) {
+      cs.state.set_ack_floor(floor);
+      MarkDirty(*stream->second, cs);
+    }
+  }
+  if (ack.op_id() != 0) SendAck(c, ack.op_id());
+  PumpConsumer(*stream->second, cs);
+}
+
+void BrokerCore::PumpConsumer(Stream& stream, Consumer& c) {
+  // Drop members that ended (their subscription is gone).
+  std::erase_if(c.members,
+                [&](SubscriptionId id) { return index_.Find(id) == nullptr; });
+  if (c.members.empty()) return;
+  const size_t room = std::max<size_t>(options_.max_outbound_bytes() / 2, 1);
+  wire::StoredMessage stored;
+  while (!c.ready.empty()) {
+    if (c.in_flight.size() >= c.state.max_in_flight() &&
+        !c.in_flight.contains(c.ready.front().seq)) {
+      return;  // full: acks make room
+    }
+    // The next member with room, round-robin.
+    Subscription* to = nullptr;
+    for (size_t k = 0; k < c.members.size() && to == nullptr; ++k) {
+      const size_t at = (c.next_member + k) % c.members.size();
+      Subscription* sub = index_.Find(c.members[at]);
+      if (sub == nullptr) continue;
+      const ConnectionCore& conn = *sub->connection;
+      if (conn.state_ == ConnectionState::kOpen &&
+          conn.outbound_.size() < room && !conn.detached_) {
+        to = sub;
+        c.next_member = at + 1;
+      }
+    }
+    if (to == nullptr) {
+      cursors_waiting_ = true;  // a member drains: PumpCursors comes back
+      return;
+    }
+    StoredRecord rec = std::move(c.ready.front());
+    c.ready.pop_front();
+    const bool again =
+        c.redeliver.erase(rec.seq) > 0 || rec.seq <= c.state.delivered_high();
+    if (!stored.ParseFromString(rec.record) ||
+        !Reaches(c.state.pattern(), stored.topic()) ||
+        (to->filter != nullptr &&
+         !to->filter->Allows(stored.topic(), to->pattern))) {
+      // Not for this consumer: counts as acknowledged.
+      c.in_flight.erase(rec.seq);
+      if (rec.seq > c.state.ack_floor()) c.acked.insert(rec.seq);
+      uint64_t floor = c.state.ack_floor();
+      while (!c.acked.empty() && *c.acked.begin() == floor + 1) {
+        ++floor;
+        c.acked.erase(c.acked.begin());
+      }
+      if (floor != c.state.ack_floor()) {
+        c.state.set_ack_floor(floor);
+        MarkDirty(stream, c);
+      }
+      continue;
+    }
+    ConnectionCore& conn = *to->connection;
+    if (conn.native_) {
+      wire::ServerMessage m;
+      wire::Deliver* d = m.mutable_deliver();
+      d->set_subscription_id(to->id.value());
+      d->set_topic(stored.topic());
+      d->set_payload(stored.payload());
+      *d->mutable_headers() = stored.headers();
+      d->set_stream_seq(rec.seq);
+      d->set_stream_time_unix_ms(stored.time_unix_ms());
+      d->set_redelivered(again);
+      Send(conn, m);
+    } else {
+      PublishOp op;
+      op.topic = stored.topic();
+      op.payload = stored.payload();
+      for (const wire::Header& h : stored.headers()) {
+        op.headers.push_back({h.key(), h.value()});
+      }
+      SharedMessage message(op, encode_scratch_, ++last_message_id_);
+      message.set_single_recipient(true);
+      conn.codec_->EncodeDelivery(message, to->id, conn.outbound_);
+      ++stats_.messages_out;
+      MarkChanged(conn);
+    }
+    ++stats_.deliveries;
+    ++stats_.replayed_messages;
+    ++to->delivered;
+    c.in_flight[rec.seq] = Consumer::InFlight{
+        to->id, now_ + absl::Milliseconds(c.state.ack_wait_ms())};
+    if (rec.seq > c.state.delivered_high()) {
+      c.state.set_delivered_high(rec.seq);
+      MarkDirty(stream, c);
+    }
+  }
+  ScheduleConsumerTimer(c);
+  if (c.reading || c.in_flight.size() >= c.state.max_in_flight()) return;
+  ReadRequest read;
+  if (!c.redeliver.empty()) {
+    for (uint64_t seq : c.redeliver) {
+      if (read.seqs.size() == options_.replay_batch_messages()) break;
+      read.seqs.push_back(seq);
+    }
+    c.rereading = read.seqs;
+  } else if (c.next_seq <= stream.state.last_seq) {
+    read.from_seq = c.next_seq;
+  } else {
+    return;  // caught up: the next durable batch pumps it again
+  }
+  read.id = ++last_read_id_;
+  read.stream = stream.config.name();
+  read.max_messages = std::min<uint64_t>(
+      options_.replay_batch_messages(),
+      c.state.max_in_flight() - c.in_flight.size() + read.seqs.size());
+  read.max_bytes = room;
+  c.reading = true;
+  StorageLane& lane = LaneOf(stream);
+  lane.consumer_reads[read.id] = {stream.config.name(), c.state.name()};
+  ++stats_.storage_reads;
+  lane.storage->Read(std::move(read));
+}
+
+void BrokerCore::OnConsumerRead(StorageLane& lane, ReadDone& done) {
+  auto r = lane.consumer_reads.find(done.id);
+  if (r == lane.consumer_reads.end()) return;
+  const auto [stream_name, name] = std::move(r->second);
+  lane.consumer_reads.erase(r);
+  auto stream = streams_.find(stream_name);
+  if (stream == streams_.end()) return;
+  auto it = stream->second->consumers.find(name);
+  if (it == stream->second->consumers.end()) return;
+  Consumer& c = *it->second;
+  c.reading = false;
+  const std::vector<uint64_t> rereading = std::move(c.rereading);
+  c.rereading.clear();
+  if (!done.status.ok()) {
+    // Tried again when the next batch is durable or an ack comes.
+    return;
+  }
+  if (!rereading.empty()) {
+    // A sequence asked for again that is no longer held (retention dropped
+    // it) is done with.
+    absl::btree_set<uint64_t> found;
+    for (const StoredRecord& rec : done.messages) found.insert(rec.seq);
+    for (uint64_t seq : rereading) {
+      if (found.contains(seq)) continue;
+      if (c.redeliver.erase(seq) > 0 && seq > c.state.ack_floor()) {
+        c.acked.insert(seq);
+      }
+    }
+  } else if (done.next_seq > c.next_seq) {
+    c.next_seq = done.next_seq;
+  }
+  for (StoredRecord& rec : done.messages) c.ready.push_back(std::move(rec));
+  PumpConsumer(*stream->second, c);
+}
+
+void BrokerCore::ScheduleConsumerTimer(Consumer& c) {
+  if (c.in_flight.empty()) {
+    timers_.Cancel(c.timer);
+    return;
+  }
+  absl::Time earliest = absl::InfiniteFuture();
+  for (const auto& [seq, f] : c.in_flight) {
+    earliest = std::min(earliest, f.deadline);
+  }
+  if (c.timer.when == earliest) return;
+  timers_.Cancel(c.timer);
+  c.timer = timers_.Schedule(earliest, TimerKind::kConsumer, c.id);
+}
+
+void BrokerCore::OnConsumerTimer(uint64_t id) {
+  auto key = consumer_ids_.find(id);
+  if (key == consumer_ids_.end()) return;
+  auto stream = streams_.find(key->second.first);
+  if (stream == streams_.end()) return;
+  auto it = stream->second->consumers.find(key->second.second);
+  if (it == stream->second->consumers.end()) return;
+  Consumer& c = *it->second;
+  c.timer = TimerQueue::Key();
+  for (auto f = c.in_flight.begin(); f != c.in_flight.end();) {
+    if (f->second.deadline <= now_) {
+      c.redeliver.insert(f->first);
+      f = c.in_flight.erase(f);
+    } else {
+      ++f;
+    }
+  }
+  PumpConsumer(*stream->second, c);
+  FlushStorage();
+  CollectStorage();
+}
+
+void BrokerCore::LeaveConsumer(SubscriptionId id) {
+  auto member = consumer_members_.find(id);
+  if (member == consumer_members_.end()) return;
+  const auto [stream_name, name] = std::move(member->second);
+  consumer_members_.erase(member);
+  auto stream = streams_.find(stream_name);
+  if (stream == streams_.end()) return;
+  auto it = stream->second->consumers.find(name);
+  if (it == stream->second->consumers.end()) return;
+  Consumer& c = *it->second;
+  std::erase(c.members, id);
+  for (auto f = c.in_flight.begin(); f != c.in_flight.end();) {
+    if (f->second.member == id) {
+      c.redeliver.insert(f->first);
+      f = c.in_flight.erase(f);
+    } else {
+      ++f;
+    }
+  }
+  // The others take over at the end of the operation (a consumer is never
+  // pumped while routing iterates over subscriptions).
+  cursors_waiting_ = true;
+}
+
+}  // namespace manifold::internal
