@@ -179,6 +179,12 @@ TEST_F(RocksDbStreamStorageTest, NewDirectoryLoadsEmpty) {
   EXPECT_TRUE(fs::exists(dir_ / "CURRENT"));
 }
 
+TEST_F(RocksDbStreamStorageTest, DirectoryWithOnlyLostAndFoundIsNew) {
+  fs::create_directories(dir_ / "lost+found");
+  EXPECT_TRUE(Open().empty());
+  EXPECT_TRUE(Open().empty());  // and it opens again as a store
+}
+
 TEST_F(RocksDbStreamStorageTest, AppendsAndReadsBackFromSeq) {
   Open();
   BatchDone done = CreateWith(Config("orders"), 5);
@@ -594,6 +600,7 @@ TEST_F(RocksDbStreamStorageTest, ForeignDirectoryFailsLoadAndIsLeftAlone) {
   EXPECT_THAT(std::string(status.message()), HasSubstr(dir_.string()));
   EXPECT_THAT(std::string(status.message()),
               HasSubstr("not a Manifold stream store"));
+  EXPECT_THAT(std::string(status.message()), HasSubstr("notes.txt"));
   EXPECT_TRUE(fs::exists(dir_ / "notes.txt"));
   EXPECT_FALSE(fs::exists(dir_ / "CURRENT"));
 }
