@@ -491,20 +491,32 @@ absl::StatusOr<std::vector<RecoveredStream>> RocksDbStreamStorage::Load() {
     return absl::FailedPreconditionError(absl::StrCat(
         dir_, ": not a directory, so not a Manifold stream store"));
   }
-  const bool fresh = !exists || fs::is_empty(path, error);
-  if (error) {
-    return absl::UnavailableError(
-        absl::StrCat(dir_, ": cannot list it: ", error.message()));
+  // What the directory holds besides lost+found (a file system's root has
+  // one): nothing means a new store.
+  std::string other;
+  if (exists) {
+    for (fs::directory_iterator it(path, error), end; !error && it != end;
+         it.increment(error)) {
+      std::string name = it->path().filename().string();
+      if (name != "lost+found") {
+        other = std::move(name);
+        break;
+      }
+    }
+    if (error) {
+      return absl::UnavailableError(
+          absl::StrCat(dir_, ": cannot list it: ", error.message()));
+    }
   }
+  const bool fresh = other.empty();
   if (!exists && !fs::create_directories(path, error) && error) {
     return absl::UnavailableError(
         absl::StrCat(dir_, ": cannot create it: ", error.message()));
   }
   if (!fresh && !fs::exists(path / "CURRENT", error)) {
-    return absl::FailedPreconditionError(
-        absl::StrCat(dir_,
-                     ": not a Manifold stream store (the directory holds other "
-                     "files and no database); use an empty or new directory"));
+    return absl::FailedPreconditionError(absl::StrCat(
+        dir_, ": not a Manifold stream store (it holds other files, such as '",
+        other, "', and no database); use an empty or new directory"));
   }
 
   if (absl::Status opened = OpenDb(/*create=*/fresh); !opened.ok()) {

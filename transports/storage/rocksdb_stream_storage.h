@@ -48,6 +48,11 @@
 // was reported done with `sync`). Anything else that does not read back
 // cleanly fails Load() with the path and the problem; nothing is repaired.
 //
+// Queues: Write() and Read() never block and never refuse; the queue of work
+// and of finished completions is bounded by what the Broker has in flight
+// (its own limits on unacknowledged publishes and pending replays), so this
+// class adds no limit of its own.
+//
 // Thread safety: Load() first, then Write(), Read() and Poll() from one
 // thread (the Broker's). `wake` runs on the storage thread; it must not call
 // back into the storage except Poll().
@@ -102,12 +107,12 @@ class RocksDbStreamStorage final : public StreamStorage {
   RocksDbStreamStorage& operator=(const RocksDbStreamStorage&) = delete;
 
   // Opens the database in `dir`, creating it when `dir` is missing or
-  // empty. Fails, with one line naming `dir` and the problem, when `dir`
-  // holds files that are not a Manifold stream store, when the store is
-  // damaged (RocksDB reports corruption, or its keys do not add up), when
-  // its format version is unknown, or when it cannot be opened (locked by
-  // another process, unreadable). Runs on the caller's thread. REQUIRES:
-  // called once, before any other call.
+  // empty (or holds only lost+found). Fails, with one line naming `dir` and the
+  // problem, when `dir` holds files that are not a Manifold stream store, when
+  // the store is damaged (RocksDB reports corruption, or its keys do not add
+  // up), when its format version is unknown, or when it cannot be opened
+  // (locked by another process, unreadable). Runs on the caller's thread.
+  // REQUIRES: called once, before any other call.
   absl::StatusOr<std::vector<RecoveredStream>> Load() override;
 
   // Queues `batch`. On failure (the BatchDone's status) nothing of it is
@@ -120,7 +125,9 @@ class RocksDbStreamStorage final : public StreamStorage {
   // succeeded.
   void Write(StorageBatch batch) override;
 
-  // Queues `read`. NOT_FOUND when the stream does not exist. next_seq is
+  // Queues `read`. NOT_FOUND when the stream does not exist. max_bytes is
+  // never exceeded except by a first message larger than it: a message that
+  // would pass it ends the read and is where next_seq points. next_seq is
   // one past the last message read; when nothing was read, the larger of
   // from_seq (for a from_seq/since read) and last_seq + 1. A read by `seqs`
   // skips sequences the stream no longer holds. REQUIRES: Load() succeeded.

@@ -179,6 +179,12 @@ TEST_F(RocksDbStreamStorageTest, NewDirectoryLoadsEmpty) {
   EXPECT_TRUE(fs::exists(dir_ / "CURRENT"));
 }
 
+TEST_F(RocksDbStreamStorageTest, DirectoryWithOnlyLostAndFoundIsNew) {
+  fs::create_directories(dir_ / "lost+found");
+  EXPECT_TRUE(Open().empty());
+  EXPECT_TRUE(Open().empty());  // and it opens again as a store
+}
+
 TEST_F(RocksDbStreamStorageTest, AppendsAndReadsBackFromSeq) {
   Open();
   BatchDone done = CreateWith(Config("orders"), 5);
@@ -376,6 +382,24 @@ TEST_F(RocksDbStreamStorageTest, RetentionByMaxAgeOnEnforce) {
   ReadDone read = ReadFrom("orders", 1);
   EXPECT_TRUE(read.messages.empty());
   EXPECT_EQ(read.next_seq, 6u);
+}
+
+TEST_F(RocksDbStreamStorageTest, NewLimitsApplyWhenEnforced) {
+  Open();
+  ASSERT_TRUE(CreateWith(Config("orders"), 6).status.ok());
+  StorageBatch batch;
+  batch.put_streams.push_back(Config("orders", /*max_msgs=*/2));
+  batch.enforce_streams.push_back("orders");
+  BatchDone done = Write(std::move(batch));
+  ASSERT_TRUE(done.status.ok()) << done.status;
+  ASSERT_EQ(done.states.size(), 1u);
+  EXPECT_EQ(done.states[0].first_seq, 5u);
+  EXPECT_EQ(done.states[0].messages, 2u);
+
+  std::vector<RecoveredStream> held = Open();
+  ASSERT_EQ(held.size(), 1u);
+  EXPECT_EQ(held[0].config.max_msgs(), 2u);
+  EXPECT_EQ(held[0].state.first_seq, 5u);
 }
 
 TEST_F(RocksDbStreamStorageTest, PurgeDropsMessagesAndKeepsLastSeq) {
@@ -594,6 +618,7 @@ TEST_F(RocksDbStreamStorageTest, ForeignDirectoryFailsLoadAndIsLeftAlone) {
   EXPECT_THAT(std::string(status.message()), HasSubstr(dir_.string()));
   EXPECT_THAT(std::string(status.message()),
               HasSubstr("not a Manifold stream store"));
+  EXPECT_THAT(std::string(status.message()), HasSubstr("notes.txt"));
   EXPECT_TRUE(fs::exists(dir_ / "notes.txt"));
   EXPECT_FALSE(fs::exists(dir_ / "CURRENT"));
 }
@@ -627,6 +652,24 @@ TEST_F(RocksDbStreamStorageTest, UnknownFormatVersionFailsLoad) {
   EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(std::string(status.message()), HasSubstr(dir_.string()));
   EXPECT_THAT(std::string(status.message()), HasSubstr("format 2"));
+}
+
+TEST_F(RocksDbStreamStorageTest, MissingMessageFailsLoad) {
+  Open();
+  ASSERT_TRUE(CreateWith(Config("orders"), 3).status.ok());
+  storage_.reset();
+  {
+    rocksdb::DB* db = nullptr;
+    ASSERT_TRUE(rocksdb::DB::Open(rocksdb::Options(), dir_.string(), &db).ok());
+    std::string key("d/orders\0\0\0\0\0\0\0\0\3", 17);
+    ASSERT_TRUE(db->Delete(rocksdb::WriteOptions(), key).ok());
+    delete db;
+  }
+  absl::Status status = LoadError();
+  EXPECT_EQ(status.code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(std::string(status.message()), HasSubstr(dir_.string()));
+  EXPECT_THAT(std::string(status.message()),
+              HasSubstr("stream 'orders' lacks its message 3"));
 }
 
 TEST_F(RocksDbStreamStorageTest, GarbledCurrentFileFailsLoad) {
