@@ -6,6 +6,7 @@
 // delivered before.
 
 #include <algorithm>
+#include <cstdint>
 #include <string>
 #include <utility>
 #include <vector>
@@ -166,7 +167,21 @@ void BrokerCore::HandleAckStored(ConnectionCore& c,
       MarkDirty(*stream->second, cs);
     }
   }
-  if (ack.op_id() != 0) SendAck(c, ack.op_id());
+  if (ack.op_id() != 0) {
+    if (cs.dirty) {
+      // Answered once the new position is durable: it goes with the next
+      // batch of the stream's storage, and so does this answer.
+      const uint64_t waiter = ++last_ack_id_;
+      PendingAck& pending = pending_acks_[waiter];
+      pending.connection = c.id();
+      pending.op_id = ack.op_id();
+      pending.ack = true;
+      pending.waiting = 1;
+      LaneOf(*stream->second).gathering_acks.emplace_back(waiter, SIZE_MAX);
+    } else {
+      SendAck(c, ack.op_id());
+    }
+  }
   PumpConsumer(*stream->second, cs);
 }
 

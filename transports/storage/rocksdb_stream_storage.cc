@@ -83,6 +83,9 @@ std::string DataKey(absl::string_view stream, uint64_t seq) {
 std::string TopicKey(absl::string_view stream, absl::string_view topic) {
   return absl::StrCat(RangeStart("t", stream), topic);
 }
+std::string ConsumerKey(absl::string_view stream, absl::string_view consumer) {
+  return absl::StrCat(RangeStart("k", stream), consumer);
+}
 
 // What StreamConfig.name allows; the key layout relies on it (no '\0').
 bool IsValidName(absl::string_view name) {
@@ -246,7 +249,30 @@ class RocksDbStreamStorage::BatchWriter {
     batch_.Delete(ConfigKey(name));
     batch_.Delete(CountersKey(name));
     DeleteRanges(name);
+    // Its durable consumers go with it (a purge keeps them).
+    batch_.DeleteRange(RangeStart("k", name), RangeEnd("k", name));
     return absl::OkStatus();
+  }
+
+  absl::Status PutConsumer(const wire::ConsumerState& consumer) {
+    if (Find(consumer.stream()) == nullptr) {
+      return Unknown(consumer.stream(), "keep a consumer of");
+    }
+    if (!IsValidName(consumer.name())) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("consumer name '", consumer.name(),
+                       "' is not 1 to 64 letters, digits, '-' or '_'"));
+    }
+    wire::ConsumerState kept = consumer;
+    kept.clear_in_flight();
+    kept.clear_members();
+    batch_.Put(ConsumerKey(consumer.stream(), consumer.name()),
+               kept.SerializeAsString());
+    return absl::OkStatus();
+  }
+
+  void RemoveConsumer(const std::string& stream, const std::string& name) {
+    batch_.Delete(ConsumerKey(stream, name));
   }
 
   absl::Status Purge(const std::string& name) {
@@ -568,6 +594,7 @@ absl::StatusOr<std::vector<RecoveredStream>> RocksDbStreamStorage::Load() {
     out.state = stream.state;
     out.last_per_topic.assign(stream.last_per_topic.begin(),
                               stream.last_per_topic.end());
+    out.consumers = stream.consumers;
     std::sort(out.last_per_topic.begin(), out.last_per_topic.end());
   }
   std::sort(recovered.begin(), recovered.end(),
@@ -663,6 +690,22 @@ absl::Status RocksDbStreamStorage::ReadStreams(
     }
     stream->second.last_per_topic[std::string(rest.substr(end + 1))] =
         GetU64(value.data());
+    return absl::OkStatus();
+  });
+  if (!status.ok()) return status;
+  status = scan("k/", [&](absl::string_view rest, absl::string_view value) {
+    size_t end = rest.find('\0');
+    auto stream = end == absl::string_view::npos
+                      ? streams.end()
+                      : streams.find(rest.substr(0, end));
+    wire::ConsumerState consumer;
+    if (stream == streams.end() ||
+        !consumer.ParseFromArray(value.data(),
+                                 static_cast<int>(value.size())) ||
+        consumer.name() != rest.substr(end + 1)) {
+      return damaged("a durable consumer belongs to no stream");
+    }
+    stream->second.consumers.push_back(std::move(consumer));
     return absl::OkStatus();
   });
   if (!status.ok()) return status;
@@ -814,6 +857,12 @@ BatchDone RocksDbStreamStorage::Execute(StorageBatch& batch) {
     }
     for (const std::string& name : batch.purge_streams) {
       if (absl::Status s = writer.Purge(name); !s.ok()) return s;
+    }
+    for (const wire::ConsumerState& consumer : batch.put_consumers) {
+      if (absl::Status s = writer.PutConsumer(consumer); !s.ok()) return s;
+    }
+    for (const auto& [stream, name] : batch.remove_consumers) {
+      writer.RemoveConsumer(stream, name);
     }
     std::vector<const std::string*> enforce;
     absl::flat_hash_set<absl::string_view> seen;

@@ -37,6 +37,8 @@
 //   "t/<stream>\0<topic>"         -> u64: the newest seq of that topic the
 //                                    stream holds (deleted when retention
 //                                    drops that message).
+//   "k/<stream>\0<consumer>"      -> a durable consumer's wire::ConsumerState
+//                                    (its in_flight and members cleared).
 //
 // A stream's messages are contiguous: every seq from first_seq to last_seq
 // has its "d/" key (appends add at the end, retention drops from the front, a
@@ -146,6 +148,9 @@ class RocksDbStreamStorage final : public StreamStorage {
     wire::StreamConfig config;
     StreamState state;
     absl::flat_hash_map<std::string, uint64_t> last_per_topic;
+    // Its durable consumers as Load() found them (not kept up to date
+    // after: only Load() reports them).
+    std::vector<wire::ConsumerState> consumers;
   };
   class BatchWriter;
   using Work = std::variant<StorageBatch, ReadRequest>;

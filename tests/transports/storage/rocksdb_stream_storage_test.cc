@@ -493,6 +493,59 @@ TEST_F(RocksDbStreamStorageTest, ReopenRecoversStatesTopicsAndMessages) {
   }
 }
 
+TEST_F(RocksDbStreamStorageTest,
+       ConsumersAreKeptAcrossReopenAndGoWithTheirStream) {
+  Open();
+  ASSERT_TRUE(CreateWith(Config("orders"), 3).status.ok());
+  ASSERT_TRUE(CreateWith(Config("audit"), 1).status.ok());
+  wire::ConsumerState consumer;
+  consumer.set_stream("orders");
+  consumer.set_name("billing");
+  consumer.set_pattern("orders/**");
+  consumer.set_ack_wait_ms(5000);
+  consumer.set_max_in_flight(10);
+  consumer.set_ack_floor(2);
+  consumer.set_delivered_high(3);
+  consumer.set_in_flight(1);  // shown, not kept
+  StorageBatch batch;
+  batch.put_consumers.push_back(consumer);
+  wire::ConsumerState other = consumer;
+  other.set_name("gone");
+  batch.put_consumers.push_back(other);
+  ASSERT_TRUE(Write(std::move(batch)).status.ok());
+  StorageBatch remove_one;
+  remove_one.remove_consumers.emplace_back("orders", "gone");
+  remove_one.purge_streams.push_back("orders");  // a purge keeps consumers
+  ASSERT_TRUE(Write(std::move(remove_one)).status.ok());
+
+  std::vector<RecoveredStream> held = Open();
+  ASSERT_EQ(held.size(), 2u);
+  ASSERT_EQ(held[1].config.name(), "orders");
+  ASSERT_EQ(held[1].consumers.size(), 1u);
+  const wire::ConsumerState& kept = held[1].consumers[0];
+  EXPECT_EQ(kept.name(), "billing");
+  EXPECT_EQ(kept.ack_floor(), 2u);
+  EXPECT_EQ(kept.delivered_high(), 3u);
+  EXPECT_EQ(kept.max_in_flight(), 10u);
+  EXPECT_EQ(kept.in_flight(), 0u);
+  EXPECT_TRUE(held[0].consumers.empty());
+
+  // A consumer of an unknown stream fails the batch.
+  StorageBatch stray;
+  wire::ConsumerState lost = consumer;
+  lost.set_stream("nope");
+  stray.put_consumers.push_back(lost);
+  EXPECT_EQ(Write(std::move(stray)).status.code(), absl::StatusCode::kNotFound);
+
+  StorageBatch remove;
+  remove.remove_streams.push_back("orders");
+  ASSERT_TRUE(Write(std::move(remove)).status.ok());
+  ASSERT_TRUE(CreateWith(Config("orders"), 1).status.ok());
+  held = Open();
+  ASSERT_EQ(held.size(), 2u);
+  EXPECT_TRUE(held[1].consumers.empty());
+}
+
 TEST_F(RocksDbStreamStorageTest, RetentionForgetsTopicsNoLongerHeld) {
   Open();
   StorageBatch batch;
