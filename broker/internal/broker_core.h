@@ -37,6 +37,7 @@
 #include "broker/protocol_codec.h"
 #include "broker/session_id_source.h"
 #include "broker/statistics.h"
+#include "broker/storage/memory_stream_storage.h"
 #include "broker/storage/stream_storage.h"
 #include "core/ids.h"
 #include "core/manifold.pb.h"
@@ -74,7 +75,16 @@ class BrokerCore {
                absl::Time now);
   void Process(absl::Time now);
   void Tick(absl::Time now);
-  std::optional<absl::Time> NextDeadline() const { return timers_.Next(); }
+  // Now, while the broker's own memory storage has finished work to
+  // collect (a replay reads it in steps, one per turn, so as not to hold up
+  // the others); otherwise the next timer.
+  std::optional<absl::Time> NextDeadline() const {
+    if (ABSL_PREDICT_FALSE(memory_storage_ != nullptr) &&
+        memory_storage_->has_completions()) {
+      return now_;
+    }
+    return timers_.Next();
+  }
   void TakeChanged(std::vector<ConnectionId>& out);
   // Ends the turn of the Broker call that just ran: closes the frames that
   // codecs which gather output left open (ProtocolCodec::FinishTurn), so
@@ -493,7 +503,7 @@ class BrokerCore {
   // Durable streams, by name; the storages' lanes (the memory one serves
   // memory streams with a storage of the broker's own).
   absl::flat_hash_map<std::string, std::unique_ptr<Stream>> streams_;
-  std::unique_ptr<StreamStorage> memory_storage_;
+  std::unique_ptr<MemoryStreamStorage> memory_storage_;
   StorageLane file_lane_;
   StorageLane memory_lane_;
   absl::flat_hash_map<uint64_t, PendingAck> pending_acks_;

@@ -306,7 +306,7 @@ absl::Status NatsCodec::TranslatePublish(const nats::Command& command,
         !s.ok()) {
       return s;
     }
-    publish.has_header_block = true;
+    publish.has_header_block = !command.header_block.empty();
   }
   in_flight_.kind = InFlight::Kind::kPub;
   in_flight_.op_id = NextOpId();

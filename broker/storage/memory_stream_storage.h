@@ -74,6 +74,8 @@ class MemoryStreamStorage : public StreamStorage {
   // Messages held by `stream` now, oldest first (empty for an unknown one).
   std::vector<StoredRecord> Contents(const std::string& stream) const;
   size_t batches_written() const { return batches_written_; }
+  // Whether Poll() would return something now.
+  bool has_completions() const { return !done_.empty(); }
   size_t syncs() const { return syncs_; }
 
  private:

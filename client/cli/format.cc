@@ -168,6 +168,9 @@ std::string FormatStatistics(const wire::Statistics& stats, bool json) {
   // in JSON) and TLS failures by reason (only when the broker reports TLS).
   constexpr absl::string_view kByProtocol = "connections_by_protocol";
   constexpr absl::string_view kTlsFailures = "tls_failures";
+  // And the durable streams, one "name: messages, bytes, seq first-last"
+  // each (only when the broker has some).
+  constexpr absl::string_view kStreams = "streams";
   if (json) {
     JsonObject o;
     ForEachField(stats,
@@ -183,6 +186,20 @@ std::string FormatStatistics(const wire::Statistics& stats, bool json) {
         by_reason.Add(f.reason(), uint64_t{f.count()});
       }
       o.AddRaw(kTlsFailures, by_reason.str());
+    }
+    if (stats.streams_size() > 0) {
+      std::vector<std::string> streams;
+      for (const wire::StreamInfo& s : stats.streams()) {
+        JsonObject one;
+        one.Add("name", s.config().name())
+            .Add("messages", uint64_t{s.messages()})
+            .Add("bytes", uint64_t{s.bytes()})
+            .Add("first_seq", uint64_t{s.first_seq()})
+            .Add("last_seq", uint64_t{s.last_seq()})
+            .Add("expired", uint64_t{s.expired()});
+        streams.push_back(one.str());
+      }
+      o.AddRaw(kStreams, absl::StrCat("[", absl::StrJoin(streams, ","), "]"));
     }
     return o.str();
   }
@@ -217,6 +234,17 @@ std::string FormatStatistics(const wire::Statistics& stats, bool json) {
     lines.push_back(absl::StrCat(
         kTlsFailures, std::string(width + 2 - kTlsFailures.size(), ' '),
         absl::StrJoin(reasons, " ")));
+  }
+  if (stats.streams_size() > 0) {
+    std::vector<std::string> streams;
+    for (const wire::StreamInfo& s : stats.streams()) {
+      streams.push_back(absl::StrCat(
+          Printable(s.config().name()), ": ", s.messages(), " messages, ",
+          s.bytes(), " bytes, seq ", s.first_seq(), "-", s.last_seq()));
+    }
+    lines.push_back(absl::StrCat(kStreams,
+                                 std::string(width + 2 - kStreams.size(), ' '),
+                                 absl::StrJoin(streams, "; ")));
   }
   return absl::StrJoin(lines, "\n");
 }

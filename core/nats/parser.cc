@@ -395,6 +395,9 @@ absl::Status ParseHeaderBlock(
     absl::string_view block,
     absl::FunctionRef<void(absl::string_view key, absl::string_view value)>
         on_header) {
+  // An HPUB with a header size of 0 carries no headers (nats.js sends one
+  // from jetstream().publish() without options); nats-server takes it.
+  if (block.empty()) return absl::OkStatus();
   if (!absl::StartsWith(block, kHeaderVersion)) {
     return ParserError(absl::StrCat("header block does not start with \"",
                                     kHeaderVersion,

@@ -122,8 +122,9 @@ inline constexpr absl::string_view kDescriptionHeader = "Description";
 // and calls `on_header(key, value)` for each header, in order: first
 // Status and Description from the status line when present, then each line
 // (keys as written; values with surrounding spaces and tabs trimmed). Views
-// point into `block`. Returns INVALID_ARGUMENT (NATS text "Parser Error")
-// naming the problem when the block is not of that form.
+// point into `block`. An empty block (an HPUB whose header size is 0) holds
+// no headers. Returns INVALID_ARGUMENT (NATS text "Parser Error") naming the
+// problem when the block is not of that form.
 absl::Status ParseHeaderBlock(
     absl::string_view block,
     absl::FunctionRef<void(absl::string_view key, absl::string_view value)>

@@ -4,10 +4,12 @@
 // Manifold's. Every case runs once per event loop this build has.
 
 #include <signal.h>
+#include <sys/mount.h>
 
 #include <atomic>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -43,7 +45,9 @@ class ManifolddStreamsTest : public ::testing::TestWithParam<std::string> {
         << "the build did not say where manifoldd is";
     std::ofstream config(config_);
     config << "data_dir: \"" << data_ << "\"\n"
-           << "streams { name: \"s\" topics: \"t/**\" }\n";
+           << "streams { name: \"s\" topics: \"t/**\" }\n"
+           << "streams { name: \"m\" topics: \"mem/**\" "
+              "storage: STORAGE_MEMORY }\n";
   }
   ~ManifolddStreamsTest() override { std::filesystem::remove_all(directory_); }
 
@@ -287,6 +291,117 @@ TEST_P(ManifolddStreamsTest, DurableConsumerResumesAfterKillNine) {
     ASSERT_TRUE(d.ok() && d->has_deliver()) << d.status();
     EXPECT_EQ(d->deliver().stream_seq(), seq);
     EXPECT_TRUE(d->deliver().redelivered()) << seq;
+  }
+}
+
+// A memory stream is read in steps of replay_batch_messages, a few per turn;
+// the loop must come back for the rest without any other event.
+TEST_P(ManifolddStreamsTest, LongReplayOfAMemoryStreamCompletes) {
+  absl::StatusOr<std::unique_ptr<RunningManifoldd>> broker = Start();
+  ASSERT_TRUE(broker.ok()) << broker.status();
+  WireClient pub = testing::GreetedClient((*broker)->tcp(), "pub");
+  constexpr int kMessages = 5000;
+  for (int i = 1; i <= kMessages; ++i) {
+    ASSERT_TRUE(pub.Publish("mem/a", absl::StrCat(i)).ok());
+  }
+  ASSERT_TRUE(pub.Ping().ok());
+  WireClient reader = testing::GreetedClient((*broker)->tcp(), "reader");
+  wire::ClientMessage m;
+  m.mutable_subscribe()->set_op_id(reader.next_op_id());
+  m.mutable_subscribe()->set_pattern("mem/*");
+  m.mutable_subscribe()->mutable_replay()->set_from_seq(1);
+  ASSERT_TRUE(reader.Send(m).ok());
+  ASSERT_TRUE(reader.ReceiveSkippingPings()->has_ack());
+  for (uint64_t seq = 1; seq <= kMessages; ++seq) {
+    absl::StatusOr<wire::ServerMessage> d =
+        reader.ReceiveSkippingPings(absl::Seconds(3));
+    ASSERT_TRUE(d.ok()) << "seq " << seq << ": " << d.status();
+    ASSERT_EQ(d->deliver().stream_seq(), seq);
+  }
+}
+
+// The data directory on a small tmpfs (the test needs the right to mount):
+// fill it while publishing, see STORAGE_UNAVAILABLE while other traffic goes
+// on, free space, see publishing recover, and every acknowledged message
+// survive a restart.
+TEST_P(ManifolddStreamsTest, DiskFullRefusesStoredPublishesUntilSpaceReturns) {
+  const std::string mount_point = directory_ + "/small";
+  std::filesystem::create_directories(mount_point);
+  if (::mount("tmpfs", mount_point.c_str(), "tmpfs", 0, "size=8m") != 0) {
+    GTEST_SKIP() << "cannot mount a small tmpfs here (" << std::strerror(errno)
+                 << ")";
+  }
+  struct Unmount {
+    std::string path;
+    ~Unmount() { ::umount2(path.c_str(), MNT_DETACH); }
+  } unmount{mount_point};
+  {
+    std::ofstream config(config_);
+    config << "data_dir: \"" << mount_point << "/data\"\n"
+           << "streams { name: \"s\" topics: \"t/**\" }\n";
+  }
+  std::vector<std::string> acked;
+  {
+    absl::StatusOr<std::unique_ptr<RunningManifoldd>> broker = Start();
+    ASSERT_TRUE(broker.ok()) << broker.status();
+    WireClient pub = testing::GreetedClient((*broker)->tcp(), "pub");
+    WireClient plain = testing::GreetedClient((*broker)->tcp(), "plain");
+    ASSERT_TRUE(plain.Subscribe("plain").ok());
+    const std::string filler = mount_point + "/filler";
+    {
+      std::ofstream out(filler, std::ios::binary);
+      const std::string chunk(64 << 10, 'f');
+      while (out.write(chunk.data(), chunk.size())) {
+      }
+    }
+    const std::string payload(16 << 10, 'p');
+    wire::ServerMessage refused;
+    for (int i = 0; i < 2000 && !refused.has_error(); ++i) {
+      const std::string body = absl::StrCat(i, "-", payload);
+      absl::StatusOr<wire::ServerMessage> a = pub.PublishAcked("t/a", body);
+      ASSERT_TRUE(a.ok()) << a.status();
+      if (a->has_ack()) {
+        acked.push_back(body);
+      } else {
+        refused = *a;
+      }
+    }
+    ASSERT_TRUE(refused.has_error()) << "the disk never filled";
+    EXPECT_EQ(refused.error().code(), wire::STORAGE_UNAVAILABLE);
+    EXPECT_FALSE(refused.error().fatal());
+    // Traffic that is not stored goes on.
+    ASSERT_TRUE(pub.Publish("plain", "still here").ok());
+    absl::StatusOr<wire::ServerMessage> got = plain.ReceiveSkippingPings();
+    ASSERT_TRUE(got.ok()) << got.status();
+    EXPECT_EQ(got->deliver().payload(), "still here");
+    // Space returns: publishing recovers.
+    std::filesystem::remove(filler);
+    bool recovered = false;
+    for (int i = 0; i < 50 && !recovered; ++i) {
+      const std::string body = absl::StrCat("after-", i);
+      absl::StatusOr<wire::ServerMessage> a = pub.PublishAcked("t/a", body);
+      ASSERT_TRUE(a.ok()) << a.status();
+      if (a->has_ack()) {
+        acked.push_back(body);
+        recovered = true;
+      } else {
+        absl::SleepFor(absl::Milliseconds(100));
+      }
+    }
+    EXPECT_TRUE(recovered);
+    EXPECT_THAT((*broker)->Log(), HasSubstr("No space left"));
+    ASSERT_TRUE((*broker)->Stop().ok());
+  }
+  absl::StatusOr<std::unique_ptr<RunningManifoldd>> broker = Start();
+  ASSERT_TRUE(broker.ok()) << broker.status();
+  WireClient c = testing::GreetedClient((*broker)->tcp(), "reader");
+  absl::StatusOr<wire::StreamInfo> info = Info(c, "s");
+  ASSERT_TRUE(info.ok()) << info.status();
+  const std::vector<std::pair<uint64_t, std::string>> held =
+      ReplayAll(c, info->last_seq());
+  ASSERT_EQ(held.size(), acked.size());
+  for (size_t i = 0; i < held.size(); ++i) {
+    EXPECT_EQ(held[i].second, acked[i]) << i;
   }
 }
 

@@ -720,6 +720,16 @@ void BrokerDriver::LogEvent(const wire::BrokerEvent& event) const {
                   e.reason()));
       return;
     }
+    case wire::BrokerEvent::kStorageFailed:
+      log.Log(LogLevel::kWarning,
+              absl::StrCat("the durable streams' storage failed (",
+                           event.storage_failed().message(),
+                           "): publishes to stored topics get "
+                           "STORAGE_UNAVAILABLE until it recovers"));
+      return;
+    case wire::BrokerEvent::kStorageRecovered:
+      log.Log(LogLevel::kInfo, "the durable streams' storage recovered");
+      return;
     case wire::BrokerEvent::kConnectionPending: {
       if (!log.enabled(LogLevel::kInfo)) return;
       const wire::ConnectionPending& e = event.connection_pending();

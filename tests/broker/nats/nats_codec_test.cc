@@ -538,6 +538,11 @@ TEST(NatsCodecTest, HeadersTravelBetweenNatsClients) {
   // An empty header block is still a header block.
   a.Hpub("t", "NATS/1.0\r\n\r\n", "");
   EXPECT_EQ(b.TakeRaw(), "HMSG t 1 12 12\r\nNATS/1.0\r\n\r\n\r\n");
+  // A header size of 0 is no header block at all (nats.js sends it), as
+  // nats-server reads it: the message goes on as MSG.
+  a.Hpub("t", "", "hi");
+  EXPECT_EQ(b.TakeRaw(), "MSG t 1 2\r\nhi\r\n");
+  EXPECT_FALSE(a.closed());
 }
 
 TEST(NatsCodecTest, StatusLinesTravelAsStatusHeaders) {

@@ -84,7 +84,7 @@ TEST(FormatStatisticsTest, AlignedLinesForPeopleAndOneObjectForScripts) {
   EXPECT_THAT(text, HasSubstr("\nslow_consumer_policy       backpressure\n"));
   EXPECT_THAT(text, HasSubstr("\nstalled_ms                 1500\n"));
   EXPECT_THAT(text, ::testing::EndsWith("\nconnections_by_protocol    nats=2"));
-  EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 31);  // 32 lines
+  EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 37);  // 38 lines
   const std::string json = FormatStatistics(stats, true);
   EXPECT_THAT(json, StartsWith("{\"connections\":2,\"subscriptions\":0,"));
   EXPECT_THAT(json, HasSubstr("\"deliveries\":40,"));
@@ -117,6 +117,30 @@ TEST(FormatStatisticsTest, TlsFailuresAreOneLineByReasonOnceReported) {
               Not(HasSubstr("tls_failures")));
   EXPECT_THAT(FormatStatistics(wire::Statistics(), true),
               Not(HasSubstr("tls_failures")));
+}
+
+TEST(FormatStatisticsTest, StreamsAreOneLineOnceThereAreSome) {
+  wire::Statistics stats;
+  stats.set_stored_messages(7);
+  wire::StreamInfo* s = stats.add_streams();
+  s->mutable_config()->set_name("orders");
+  s->set_messages(5);
+  s->set_bytes(120);
+  s->set_first_seq(3);
+  s->set_last_seq(7);
+  s->set_expired(2);
+  const std::string text = FormatStatistics(stats, false);
+  EXPECT_THAT(text, HasSubstr("\nstored_messages            7\n"));
+  EXPECT_THAT(text,
+              ::testing::EndsWith("\nstreams                    orders: 5 "
+                                  "messages, 120 bytes, seq 3-7"));
+  EXPECT_THAT(
+      FormatStatistics(stats, true),
+      ::testing::EndsWith("\"streams\":[{\"name\":\"orders\",\"messages\":5,"
+                          "\"bytes\":120,\"first_seq\":3,\"last_seq\":7,"
+                          "\"expired\":2}]}"));
+  EXPECT_THAT(FormatStatistics(wire::Statistics(), false),
+              Not(HasSubstr("streams ")));
 }
 
 }  // namespace

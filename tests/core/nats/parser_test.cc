@@ -303,9 +303,16 @@ TEST(NatsHeaderBlockTest, StatusLineBecomesStatusAndDescription) {
               ElementsAre("Status=408", "Description=Request Timeout", "K=v"));
 }
 
+TEST(NatsHeaderBlockTest, AnEmptyBlockHoldsNoHeaders) {
+  // HPUB with a header size of 0, as nats.js jetstream().publish() sends.
+  EXPECT_TRUE(Headers("").empty());
+  EXPECT_TRUE(
+      ParseHeaderBlock("", [](absl::string_view, absl::string_view) {}).ok());
+}
+
 TEST(NatsHeaderBlockTest, MalformedBlocksAreParserErrors) {
   for (absl::string_view block :
-       {"", "NATS/2.0\r\n\r\n", "HTTP/1.0\r\n\r\n", "NATS/1.0\r\n",
+       {"NATS/2.0\r\n\r\n", "HTTP/1.0\r\n\r\n", "NATS/1.0\r\n",
         "NATS/1.0\r\nK: v\r\n", "NATS/1.0\r\nno colon\r\n\r\n",
         "NATS/1.0\r\n: v\r\n\r\n", "NATS/1.0\r\n\r\nK: v\r\n\r\n",
         "NATS/1.0 5\r\n\r\n", "NATS/1.0 50x\r\n\r\n", "NATS/1.0x\r\n\r\n",
