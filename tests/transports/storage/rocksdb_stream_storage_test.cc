@@ -1,0 +1,763 @@
+// RocksDbStreamStorage: batches and reads through its storage thread, against
+// a real database in a scratch directory, and the stores Load() must refuse.
+
+#include "transports/storage/rocksdb_stream_storage.h"
+
+#include <sys/mount.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "core/manifold.pb.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "rocksdb/db.h"
+#include "rocksdb/options.h"
+
+namespace manifold {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+
+// A serialized wire::StoredMessage.
+std::string Record(const std::string& topic, const std::string& payload,
+                   int64_t time_unix_ms) {
+  wire::StoredMessage message;
+  message.set_topic(topic);
+  message.set_payload(payload);
+  message.set_time_unix_ms(time_unix_ms);
+  return message.SerializeAsString();
+}
+
+wire::StreamConfig Config(const std::string& name, uint64_t max_msgs = 0,
+                          uint64_t max_bytes = 0, uint64_t max_age_ms = 0) {
+  wire::StreamConfig config;
+  config.set_name(name);
+  config.add_topics("orders/**");
+  config.set_max_msgs(max_msgs);
+  config.set_max_bytes(max_bytes);
+  config.set_max_age_ms(max_age_ms);
+  return config;
+}
+
+AppendRecord Append(const std::string& stream, uint64_t seq,
+                    const std::string& topic, int64_t time_unix_ms,
+                    const std::string& payload = "payload") {
+  AppendRecord append;
+  append.stream = stream;
+  append.seq = seq;
+  append.topic = topic;
+  append.time_unix_ms = time_unix_ms;
+  append.record = Record(topic, payload, time_unix_ms);
+  return append;
+}
+
+std::vector<uint64_t> Seqs(const ReadDone& done) {
+  std::vector<uint64_t> seqs;
+  for (const StoredRecord& r : done.messages) seqs.push_back(r.seq);
+  return seqs;
+}
+
+void WriteFile(const fs::path& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << text;
+}
+
+class RocksDbStreamStorageTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const ::testing::TestInfo* test =
+        ::testing::UnitTest::GetInstance()->current_test_info();
+    dir_ = fs::path(::testing::TempDir()) /
+           absl::StrCat("rocksdb_stream_storage_", getpid(), "_", test->name());
+    fs::remove_all(dir_);
+  }
+
+  void TearDown() override {
+    storage_.reset();
+    fs::remove_all(dir_);
+  }
+
+  // A new storage on dir_ (the previous one closed first), loaded.
+  std::vector<RecoveredStream> Open(RocksDbStreamStorageOptions options = {}) {
+    storage_.reset();
+    storage_ = std::make_unique<RocksDbStreamStorage>(
+        dir_.string(), [this] { wakes_.fetch_add(1); }, options);
+    absl::StatusOr<std::vector<RecoveredStream>> loaded = storage_->Load();
+    EXPECT_TRUE(loaded.ok()) << loaded.status();
+    return loaded.ok() ? *std::move(loaded) : std::vector<RecoveredStream>();
+  }
+
+  // Load() on dir_ in a new storage; the error it returns.
+  absl::Status LoadError() {
+    storage_.reset();
+    storage_ = std::make_unique<RocksDbStreamStorage>(dir_.string(), nullptr);
+    absl::StatusOr<std::vector<RecoveredStream>> loaded = storage_->Load();
+    EXPECT_FALSE(loaded.ok());
+    return loaded.status();
+  }
+
+  // The next completion; fails the test after 10 s.
+  StorageCompletion Next() {
+    const absl::Time deadline = absl::Now() + absl::Seconds(10);
+    while (pending_.empty() && absl::Now() < deadline) {
+      storage_->Poll(pending_);
+      if (pending_.empty()) absl::SleepFor(absl::Milliseconds(1));
+    }
+    if (pending_.empty()) {
+      ADD_FAILURE() << "no completion within 10 s";
+      return {};
+    }
+    StorageCompletion next = std::move(pending_.front());
+    pending_.erase(pending_.begin());
+    return next;
+  }
+
+  BatchDone Write(StorageBatch batch) {
+    batch.id = ++next_id_;
+    storage_->Write(std::move(batch));
+    StorageCompletion done = Next();
+    EXPECT_EQ(done.kind, StorageCompletion::Kind::kBatch);
+    EXPECT_EQ(done.batch.id, next_id_);
+    return std::move(done.batch);
+  }
+
+  ReadDone Read(ReadRequest read) {
+    read.id = ++next_id_;
+    storage_->Read(std::move(read));
+    StorageCompletion done = Next();
+    EXPECT_EQ(done.kind, StorageCompletion::Kind::kRead);
+    EXPECT_EQ(done.read.id, next_id_);
+    return std::move(done.read);
+  }
+
+  ReadDone ReadFrom(const std::string& stream, uint64_t from_seq) {
+    ReadRequest read;
+    read.stream = stream;
+    read.from_seq = from_seq;
+    return Read(std::move(read));
+  }
+
+  // Creates `name` and appends `count` messages on topics t0, t1, t0, ...,
+  // with times 1000, 1010, ...
+  BatchDone CreateWith(const wire::StreamConfig& config, int count,
+                       int64_t now_unix_ms = 1000) {
+    StorageBatch batch;
+    batch.put_streams.push_back(config);
+    for (int i = 0; i < count; ++i) {
+      batch.appends.push_back(Append(config.name(), i + 1,
+                                     absl::StrCat("orders/t", i % 2),
+                                     1000 + 10 * i));
+    }
+    batch.now_unix_ms = now_unix_ms;
+    return Write(std::move(batch));
+  }
+
+  fs::path dir_;
+  std::unique_ptr<RocksDbStreamStorage> storage_;
+  std::atomic<int> wakes_{0};
+  uint64_t next_id_ = 0;
+  std::vector<StorageCompletion> pending_;
+};
+
+TEST_F(RocksDbStreamStorageTest, NewDirectoryLoadsEmpty) {
+  EXPECT_TRUE(Open().empty());
+  EXPECT_TRUE(fs::exists(dir_ / "CURRENT"));
+}
+
+TEST_F(RocksDbStreamStorageTest, AppendsAndReadsBackFromSeq) {
+  Open();
+  BatchDone done = CreateWith(Config("orders"), 5);
+  ASSERT_TRUE(done.status.ok()) << done.status;
+  ASSERT_EQ(done.states.size(), 1u);
+  const StreamState& state = done.states[0];
+  EXPECT_EQ(state.name, "orders");
+  EXPECT_EQ(state.first_seq, 1u);
+  EXPECT_EQ(state.last_seq, 5u);
+  EXPECT_EQ(state.messages, 5u);
+  EXPECT_EQ(state.first_time_unix_ms, 1000);
+  EXPECT_EQ(state.last_time_unix_ms, 1040);
+  uint64_t bytes = 0;
+  for (int i = 0; i < 5; ++i) {
+    bytes += Record(absl::StrCat("orders/t", i % 2), "payload", 1000 + 10 * i)
+                 .size();
+  }
+  EXPECT_EQ(state.bytes, bytes);
+
+  ReadDone all = ReadFrom("orders", 1);
+  ASSERT_TRUE(all.status.ok()) << all.status;
+  EXPECT_EQ(Seqs(all), (std::vector<uint64_t>{1, 2, 3, 4, 5}));
+  EXPECT_EQ(all.messages[2].record, Record("orders/t0", "payload", 1020));
+  EXPECT_EQ(all.next_seq, 6u);
+
+  ReadDone tail = ReadFrom("orders", 4);
+  EXPECT_EQ(Seqs(tail), (std::vector<uint64_t>{4, 5}));
+  EXPECT_EQ(tail.next_seq, 6u);
+
+  ReadDone past = ReadFrom("orders", 9);
+  EXPECT_TRUE(past.status.ok());
+  EXPECT_TRUE(past.messages.empty());
+  EXPECT_EQ(past.next_seq, 9u);
+}
+
+TEST_F(RocksDbStreamStorageTest, LaterBatchesAppendAfterEarlierOnes) {
+  Open();
+  ASSERT_TRUE(CreateWith(Config("orders"), 2).status.ok());
+  StorageBatch batch;
+  batch.appends.push_back(Append("orders", 3, "orders/x", 2000));
+  batch.sync = false;
+  BatchDone done = Write(std::move(batch));
+  ASSERT_TRUE(done.status.ok()) << done.status;
+  EXPECT_EQ(done.states[0].last_seq, 3u);
+  EXPECT_EQ(Seqs(ReadFrom("orders", 1)), (std::vector<uint64_t>{1, 2, 3}));
+}
+
+TEST_F(RocksDbStreamStorageTest, ReadStopsAtMaxMessagesAndMaxBytes) {
+  Open();
+  ASSERT_TRUE(CreateWith(Config("orders"), 10).status.ok());
+  const size_t record_size = Record("orders/t0", "payload", 1000).size();
+
+  ReadRequest three;
+  three.stream = "orders";
+  three.max_messages = 3;
+  ReadDone done = Read(three);
+  EXPECT_EQ(Seqs(done), (std::vector<uint64_t>{1, 2, 3}));
+  EXPECT_EQ(done.next_seq, 4u);
+
+  ReadRequest bytes;
+  bytes.stream = "orders";
+  bytes.from_seq = 5;
+  bytes.max_bytes = record_size * 2 + record_size / 2;
+  done = Read(bytes);
+  EXPECT_EQ(Seqs(done), (std::vector<uint64_t>{5, 6}));
+  EXPECT_EQ(done.next_seq, 7u);
+
+  ReadRequest exact = bytes;
+  exact.max_bytes = record_size * 2;
+  done = Read(exact);
+  EXPECT_EQ(Seqs(done), (std::vector<uint64_t>{5, 6}));
+
+  // Always at least one message, even one larger than max_bytes.
+  ReadRequest tiny = bytes;
+  tiny.max_bytes = 1;
+  done = Read(tiny);
+  EXPECT_EQ(Seqs(done), (std::vector<uint64_t>{5}));
+  EXPECT_EQ(done.next_seq, 6u);
+}
+
+TEST_F(RocksDbStreamStorageTest, ReadSinceStartsAtFirstMessageAtOrAfterTime) {
+  Open();
+  StorageBatch batch;
+  batch.put_streams.push_back(Config("orders"));
+  const int64_t times[] = {100, 100, 200, 300, 300, 400};
+  for (int i = 0; i < 6; ++i) {
+    batch.appends.push_back(Append("orders", i + 1, "orders/a", times[i]));
+  }
+  ASSERT_TRUE(Write(std::move(batch)).status.ok());
+
+  ReadRequest since;
+  since.stream = "orders";
+  since.since_unix_ms = 250;
+  EXPECT_EQ(Seqs(Read(since)), (std::vector<uint64_t>{4, 5, 6}));
+  since.since_unix_ms = 300;
+  EXPECT_EQ(Seqs(Read(since)), (std::vector<uint64_t>{4, 5, 6}));
+  since.since_unix_ms = 100;
+  EXPECT_EQ(Seqs(Read(since)), (std::vector<uint64_t>{1, 2, 3, 4, 5, 6}));
+  // Both bounds: seq >= 5 and time >= 200.
+  since.since_unix_ms = 200;
+  since.from_seq = 5;
+  EXPECT_EQ(Seqs(Read(since)), (std::vector<uint64_t>{5, 6}));
+  // Later than everything: nothing, and the next read starts past the end.
+  since.from_seq = 1;
+  since.since_unix_ms = 401;
+  ReadDone none = Read(since);
+  EXPECT_TRUE(none.status.ok());
+  EXPECT_TRUE(none.messages.empty());
+  EXPECT_EQ(none.next_seq, 7u);
+}
+
+TEST_F(RocksDbStreamStorageTest, ReadBySeqsReturnsOnlyThoseHeld) {
+  Open();
+  ASSERT_TRUE(CreateWith(Config("orders", /*max_msgs=*/4), 6).status.ok());
+  ReadRequest read;
+  read.stream = "orders";
+  read.seqs = {1, 3, 4, 6, 9};
+  ReadDone done = Read(read);
+  ASSERT_TRUE(done.status.ok()) << done.status;
+  EXPECT_EQ(Seqs(done), (std::vector<uint64_t>{3, 4, 6}));
+  EXPECT_EQ(done.next_seq, 7u);
+  EXPECT_EQ(done.messages[0].record, Record("orders/t0", "payload", 1020));
+
+  read.max_messages = 2;
+  done = Read(read);
+  EXPECT_EQ(Seqs(done), (std::vector<uint64_t>{3, 4}));
+  EXPECT_EQ(done.next_seq, 5u);
+}
+
+TEST_F(RocksDbStreamStorageTest, ReadOfUnknownStreamIsNotFound) {
+  Open();
+  ReadDone done = ReadFrom("nothing", 1);
+  EXPECT_EQ(done.status.code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(std::string(done.status.message()), HasSubstr("nothing"));
+}
+
+TEST_F(RocksDbStreamStorageTest, RetentionByMaxMsgsDropsTheOldest) {
+  Open();
+  BatchDone done = CreateWith(Config("orders", /*max_msgs=*/3), 5);
+  ASSERT_TRUE(done.status.ok()) << done.status;
+  EXPECT_EQ(done.states[0].first_seq, 3u);
+  EXPECT_EQ(done.states[0].last_seq, 5u);
+  EXPECT_EQ(done.states[0].messages, 3u);
+  EXPECT_EQ(done.states[0].first_time_unix_ms, 1020);
+  EXPECT_EQ(Seqs(ReadFrom("orders", 1)), (std::vector<uint64_t>{3, 4, 5}));
+
+  // One more, across batches: the oldest now comes from the database.
+  StorageBatch batch;
+  batch.appends.push_back(Append("orders", 6, "orders/t1", 2000));
+  done = Write(std::move(batch));
+  ASSERT_TRUE(done.status.ok()) << done.status;
+  EXPECT_EQ(done.states[0].first_seq, 4u);
+  EXPECT_EQ(done.states[0].messages, 3u);
+  EXPECT_EQ(Seqs(ReadFrom("orders", 1)), (std::vector<uint64_t>{4, 5, 6}));
+}
+
+TEST_F(RocksDbStreamStorageTest, RetentionByMaxBytesKeepsTheSumUnderTheLimit) {
+  Open();
+  const uint64_t record_size = Record("orders/t0", "payload", 1000).size();
+  BatchDone done =
+      CreateWith(Config("orders", 0, /*max_bytes=*/record_size * 2 + 1), 5);
+  ASSERT_TRUE(done.status.ok()) << done.status;
+  EXPECT_EQ(done.states[0].messages, 2u);
+  EXPECT_EQ(done.states[0].bytes, record_size * 2);
+  EXPECT_EQ(Seqs(ReadFrom("orders", 1)), (std::vector<uint64_t>{4, 5}));
+}
+
+TEST_F(RocksDbStreamStorageTest, RetentionByMaxAgeOnEnforce) {
+  Open();
+  // Times 1000..1040; at 1045 a max age of 100 keeps everything.
+  BatchDone done = CreateWith(Config("orders", 0, 0, /*max_age_ms=*/100), 5,
+                              /*now_unix_ms=*/1045);
+  ASSERT_TRUE(done.status.ok()) << done.status;
+  EXPECT_EQ(done.states[0].messages, 5u);
+
+  StorageBatch enforce;
+  enforce.enforce_streams.push_back("orders");
+  enforce.now_unix_ms = 1125;  // 1000, 1010 and 1020 are older than 100 ms
+  done = Write(std::move(enforce));
+  ASSERT_TRUE(done.status.ok()) << done.status;
+  ASSERT_EQ(done.states.size(), 1u);
+  EXPECT_EQ(done.states[0].first_seq, 4u);
+  EXPECT_EQ(done.states[0].first_time_unix_ms, 1030);
+  EXPECT_EQ(done.states[0].messages, 2u);
+
+  enforce = StorageBatch();
+  enforce.enforce_streams.push_back("orders");
+  enforce.now_unix_ms = 5000;
+  done = Write(std::move(enforce));
+  ASSERT_TRUE(done.status.ok()) << done.status;
+  EXPECT_EQ(done.states[0].messages, 0u);
+  EXPECT_EQ(done.states[0].first_seq, 0u);
+  EXPECT_EQ(done.states[0].last_seq, 5u);
+  EXPECT_EQ(done.states[0].bytes, 0u);
+  ReadDone read = ReadFrom("orders", 1);
+  EXPECT_TRUE(read.messages.empty());
+  EXPECT_EQ(read.next_seq, 6u);
+}
+
+TEST_F(RocksDbStreamStorageTest, PurgeDropsMessagesAndKeepsLastSeq) {
+  Open();
+  ASSERT_TRUE(CreateWith(Config("orders"), 4).status.ok());
+  StorageBatch purge;
+  purge.purge_streams.push_back("orders");
+  BatchDone done = Write(std::move(purge));
+  ASSERT_TRUE(done.status.ok()) << done.status;
+  EXPECT_EQ(done.states[0].messages, 0u);
+  EXPECT_EQ(done.states[0].first_seq, 0u);
+  EXPECT_EQ(done.states[0].last_seq, 4u);
+  EXPECT_TRUE(ReadFrom("orders", 1).messages.empty());
+
+  StorageBatch again;
+  again.appends.push_back(Append("orders", 1, "orders/a", 3000));
+  EXPECT_EQ(Write(std::move(again)).status.code(), absl::StatusCode::kInternal);
+  StorageBatch next;
+  next.appends.push_back(Append("orders", 5, "orders/a", 3000));
+  done = Write(std::move(next));
+  ASSERT_TRUE(done.status.ok()) << done.status;
+  EXPECT_EQ(done.states[0].first_seq, 5u);
+  EXPECT_EQ(Seqs(ReadFrom("orders", 1)), (std::vector<uint64_t>{5}));
+
+  std::vector<RecoveredStream> held = Open();
+  ASSERT_EQ(held.size(), 1u);
+  EXPECT_EQ(held[0].state.last_seq, 5u);
+  EXPECT_EQ(held[0].last_per_topic,
+            (std::vector<std::pair<std::string, uint64_t>>{{"orders/a", 5}}));
+}
+
+TEST_F(RocksDbStreamStorageTest, RemoveDeletesTheStreamAndAllItHolds) {
+  Open();
+  ASSERT_TRUE(CreateWith(Config("orders"), 3).status.ok());
+  ASSERT_TRUE(CreateWith(Config("orders-2"), 2).status.ok());
+  StorageBatch remove;
+  remove.remove_streams.push_back("orders");
+  BatchDone done = Write(std::move(remove));
+  ASSERT_TRUE(done.status.ok()) << done.status;
+  EXPECT_TRUE(done.states.empty());
+  EXPECT_EQ(ReadFrom("orders", 1).status.code(), absl::StatusCode::kNotFound);
+  // A neighbour whose name starts the same is untouched.
+  EXPECT_EQ(Seqs(ReadFrom("orders-2", 1)), (std::vector<uint64_t>{1, 2}));
+
+  std::vector<RecoveredStream> held = Open();
+  ASSERT_EQ(held.size(), 1u);
+  EXPECT_EQ(held[0].config.name(), "orders-2");
+
+  // Created again, it starts over.
+  done = CreateWith(Config("orders"), 1);
+  ASSERT_TRUE(done.status.ok()) << done.status;
+  EXPECT_EQ(done.states[0].last_seq, 1u);
+  EXPECT_EQ(Seqs(ReadFrom("orders", 1)), (std::vector<uint64_t>{1}));
+}
+
+TEST_F(RocksDbStreamStorageTest, ReopenRecoversStatesTopicsAndMessages) {
+  Open();
+  ASSERT_TRUE(CreateWith(Config("orders", /*max_msgs=*/3), 5).status.ok());
+  StorageBatch batch;
+  batch.put_streams.push_back(Config("audit"));
+  batch.appends.push_back(Append("audit", 1, "audit/x", 7));
+  batch.appends.push_back(Append("orders", 6, "orders/t9", 2000));
+  BatchDone written = Write(std::move(batch));
+  ASSERT_TRUE(written.status.ok()) << written.status;
+  ReadDone before = ReadFrom("orders", 1);
+
+  std::vector<RecoveredStream> held = Open();
+  ASSERT_EQ(held.size(), 2u);
+  EXPECT_EQ(held[0].config.name(), "audit");
+  EXPECT_EQ(held[0].state.messages, 1u);
+  EXPECT_EQ(held[1].config.name(), "orders");
+  EXPECT_EQ(held[1].config.max_msgs(), 3u);
+  EXPECT_EQ(held[1].config.topics(0), "orders/**");
+  const StreamState& state = held[1].state;
+  EXPECT_EQ(state.name, "orders");
+  EXPECT_EQ(state.first_seq, 4u);
+  EXPECT_EQ(state.last_seq, 6u);
+  EXPECT_EQ(state.messages, 3u);
+  EXPECT_EQ(state.first_time_unix_ms, 1030);
+  EXPECT_EQ(state.last_time_unix_ms, 2000);
+  EXPECT_EQ(state.bytes, written.states[1].bytes);
+  // Seqs 1..3 are gone: t0's newest held is 5, t1's 4; t9 is new.
+  EXPECT_EQ(held[1].last_per_topic,
+            (std::vector<std::pair<std::string, uint64_t>>{
+                {"orders/t0", 5}, {"orders/t1", 4}, {"orders/t9", 6}}));
+
+  ReadDone after = ReadFrom("orders", 1);
+  ASSERT_EQ(Seqs(after), Seqs(before));
+  for (size_t i = 0; i < after.messages.size(); ++i) {
+    EXPECT_EQ(after.messages[i].record, before.messages[i].record);
+  }
+}
+
+TEST_F(RocksDbStreamStorageTest, RetentionForgetsTopicsNoLongerHeld) {
+  Open();
+  StorageBatch batch;
+  batch.put_streams.push_back(Config("orders", /*max_msgs=*/2));
+  batch.appends.push_back(Append("orders", 1, "orders/gone", 1));
+  batch.appends.push_back(Append("orders", 2, "orders/kept", 2));
+  ASSERT_TRUE(Write(std::move(batch)).status.ok());
+  batch = StorageBatch();
+  batch.appends.push_back(Append("orders", 3, "orders/kept", 3));
+  ASSERT_TRUE(Write(std::move(batch)).status.ok());
+
+  std::vector<RecoveredStream> held = Open();
+  ASSERT_EQ(held.size(), 1u);
+  EXPECT_EQ(
+      held[0].last_per_topic,
+      (std::vector<std::pair<std::string, uint64_t>>{{"orders/kept", 3}}));
+}
+
+TEST_F(RocksDbStreamStorageTest, SeqGapRejectsTheWholeBatch) {
+  Open();
+  ASSERT_TRUE(CreateWith(Config("orders"), 2).status.ok());
+  StorageBatch batch;
+  batch.put_streams.push_back(Config("audit"));
+  batch.purge_streams.push_back("orders");
+  batch.appends.push_back(Append("orders", 3, "orders/a", 5000));
+  batch.appends.push_back(Append("orders", 5, "orders/a", 5000));
+  BatchDone done = Write(std::move(batch));
+  EXPECT_EQ(done.status.code(), absl::StatusCode::kInternal);
+  EXPECT_THAT(std::string(done.status.message()), HasSubstr("'orders'"));
+  EXPECT_THAT(std::string(done.status.message()), HasSubstr("seq 5"));
+  EXPECT_THAT(std::string(done.status.message()), HasSubstr("last seq 3"));
+  EXPECT_TRUE(done.states.empty());
+
+  // Nothing of it: no purge, no new stream, no message 3.
+  EXPECT_EQ(Seqs(ReadFrom("orders", 1)), (std::vector<uint64_t>{1, 2}));
+  EXPECT_EQ(ReadFrom("audit", 1).status.code(), absl::StatusCode::kNotFound);
+  std::vector<RecoveredStream> held = Open();
+  ASSERT_EQ(held.size(), 1u);
+  EXPECT_EQ(held[0].state.last_seq, 2u);
+  EXPECT_EQ(held[0].state.messages, 2u);
+
+  // And the next batch that fits is taken.
+  batch = StorageBatch();
+  batch.appends.push_back(Append("orders", 3, "orders/a", 5000));
+  EXPECT_TRUE(Write(std::move(batch)).status.ok());
+}
+
+TEST_F(RocksDbStreamStorageTest, BatchNamingAnUnknownStreamFails) {
+  Open();
+  StorageBatch batch;
+  batch.appends.push_back(Append("ghost", 1, "orders/a", 1));
+  BatchDone done = Write(std::move(batch));
+  EXPECT_EQ(done.status.code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(std::string(done.status.message()), HasSubstr("'ghost'"));
+
+  batch = StorageBatch();
+  batch.put_streams.push_back(Config("bad/name"));
+  EXPECT_EQ(Write(std::move(batch)).status.code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(RocksDbStreamStorageTest, WakeIsCalledAndPollReturnsCompletionsInOrder) {
+  Open();
+  StorageBatch create;
+  create.id = 1;
+  create.put_streams.push_back(Config("orders"));
+  create.appends.push_back(Append("orders", 1, "orders/a", 1));
+  storage_->Write(std::move(create));
+  ReadRequest read;
+  read.id = 2;
+  read.stream = "orders";
+  storage_->Read(read);
+  StorageBatch more;
+  more.id = 3;
+  more.appends.push_back(Append("orders", 2, "orders/a", 2));
+  storage_->Write(std::move(more));
+  read.id = 4;
+  storage_->Read(read);
+
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while (wakes_.load() < 4 && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  EXPECT_EQ(wakes_.load(), 4);
+  std::vector<StorageCompletion> done;
+  storage_->Poll(done);
+  ASSERT_EQ(done.size(), 4u);
+  EXPECT_EQ(done[0].kind, StorageCompletion::Kind::kBatch);
+  EXPECT_EQ(done[0].batch.id, 1u);
+  EXPECT_EQ(done[1].kind, StorageCompletion::Kind::kRead);
+  EXPECT_EQ(done[1].read.id, 2u);
+  EXPECT_EQ(Seqs(done[1].read), (std::vector<uint64_t>{1}));
+  EXPECT_EQ(done[2].batch.id, 3u);
+  // A read sees every batch written before it.
+  EXPECT_EQ(done[3].read.id, 4u);
+  EXPECT_EQ(Seqs(done[3].read), (std::vector<uint64_t>{1, 2}));
+  done.clear();
+  storage_->Poll(done);
+  EXPECT_TRUE(done.empty());
+}
+
+TEST_F(RocksDbStreamStorageTest, DestructorFinishesQueuedBatches) {
+  Open();
+  StorageBatch create;
+  create.put_streams.push_back(Config("orders"));
+  storage_->Write(std::move(create));
+  for (uint64_t seq = 1; seq <= 100; ++seq) {
+    StorageBatch batch;
+    batch.appends.push_back(Append("orders", seq, "orders/a", 1));
+    batch.sync = false;
+    storage_->Write(std::move(batch));
+  }
+  std::vector<RecoveredStream> held = Open();  // destroys the first one
+  ASSERT_EQ(held.size(), 1u);
+  EXPECT_EQ(held[0].state.last_seq, 100u);
+}
+
+TEST_F(RocksDbStreamStorageTest, ForeignDirectoryFailsLoadAndIsLeftAlone) {
+  fs::create_directories(dir_);
+  WriteFile(dir_ / "notes.txt", "mine");
+  absl::Status status = LoadError();
+  EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(status.message()), HasSubstr(dir_.string()));
+  EXPECT_THAT(std::string(status.message()),
+              HasSubstr("not a Manifold stream store"));
+  EXPECT_TRUE(fs::exists(dir_ / "notes.txt"));
+  EXPECT_FALSE(fs::exists(dir_ / "CURRENT"));
+}
+
+TEST_F(RocksDbStreamStorageTest, RocksDbWithoutMarkerFailsLoad) {
+  {
+    rocksdb::Options options;
+    options.create_if_missing = true;
+    rocksdb::DB* db = nullptr;
+    ASSERT_TRUE(rocksdb::DB::Open(options, dir_.string(), &db).ok());
+    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), "user:1", "alice").ok());
+    delete db;
+  }
+  absl::Status status = LoadError();
+  EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(status.message()), HasSubstr(dir_.string()));
+  EXPECT_THAT(std::string(status.message()), HasSubstr("no format marker"));
+}
+
+TEST_F(RocksDbStreamStorageTest, UnknownFormatVersionFailsLoad) {
+  Open();
+  storage_.reset();
+  {
+    rocksdb::DB* db = nullptr;
+    ASSERT_TRUE(rocksdb::DB::Open(rocksdb::Options(), dir_.string(), &db).ok());
+    ASSERT_TRUE(
+        db->Put(rocksdb::WriteOptions(), "format", "manifold-streams 2").ok());
+    delete db;
+  }
+  absl::Status status = LoadError();
+  EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(status.message()), HasSubstr(dir_.string()));
+  EXPECT_THAT(std::string(status.message()), HasSubstr("format 2"));
+}
+
+TEST_F(RocksDbStreamStorageTest, GarbledCurrentFileFailsLoad) {
+  Open();
+  ASSERT_TRUE(CreateWith(Config("orders"), 3).status.ok());
+  storage_.reset();
+  WriteFile(dir_ / "CURRENT", "\x01garbage without a newline");
+  absl::Status status = LoadError();
+  EXPECT_EQ(status.code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(std::string(status.message()), HasSubstr(dir_.string()));
+  EXPECT_THAT(std::string(status.message()), HasSubstr("damaged"));
+  EXPECT_EQ(std::string(status.message()).find('\n'), std::string::npos);
+}
+
+TEST_F(RocksDbStreamStorageTest, GarbledManifestFailsLoad) {
+  Open();
+  ASSERT_TRUE(CreateWith(Config("orders"), 3).status.ok());
+  storage_.reset();
+  int garbled = 0;
+  for (const fs::directory_entry& entry : fs::directory_iterator(dir_)) {
+    if (absl::StartsWith(entry.path().filename().string(), "MANIFEST-")) {
+      WriteFile(entry.path(), std::string(4096, '\x5a'));
+      ++garbled;
+    }
+  }
+  ASSERT_GT(garbled, 0);
+  absl::Status status = LoadError();
+  EXPECT_EQ(status.code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(std::string(status.message()), HasSubstr(dir_.string()));
+}
+
+// A file system of a few MiB (tmpfs, so the test needs the right to mount):
+// fill it, see a batch fail, free space, see the next batch succeed and
+// every acknowledged message survive a reopen.
+TEST_F(RocksDbStreamStorageTest, DiskFullFailsBatchesUntilSpaceReturns) {
+  fs::create_directories(dir_);
+  if (mount("tmpfs", dir_.c_str(), "tmpfs", 0, "size=8m") != 0) {
+    GTEST_SKIP() << "cannot mount a small tmpfs here (" << std::strerror(errno)
+                 << "); the disk-full path is not exercised";
+  }
+  // Closes the store before the file system under it goes.
+  struct Unmount {
+    std::unique_ptr<RocksDbStreamStorage>& storage;
+    fs::path dir;
+    ~Unmount() {
+      storage.reset();
+      EXPECT_EQ(umount2(dir.c_str(), MNT_DETACH), 0) << std::strerror(errno);
+      fs::remove_all(dir);
+    }
+  } unmount{storage_, dir_};
+  const fs::path store = dir_ / "store";
+  const fs::path filler = dir_ / "filler";
+  dir_ = store;  // Open() uses dir_
+  RocksDbStreamStorageOptions options;
+  options.write_buffer_bytes = 256 << 10;
+  Open(options);
+  ASSERT_TRUE(CreateWith(Config("orders"), 1).status.ok());
+
+  // Leave almost no space.
+  {
+    std::ofstream out(filler, std::ios::binary);
+    std::string chunk(64 << 10, 'f');
+    while (out.write(chunk.data(), chunk.size())) {
+    }
+  }
+  uint64_t acknowledged = 1;
+  absl::Status failure;
+  const std::string payload(16 << 10, 'p');
+  for (int i = 0; i < 2000 && failure.ok(); ++i) {
+    StorageBatch batch;
+    batch.appends.push_back(
+        Append("orders", acknowledged + 1, "orders/a", 2000, payload));
+    BatchDone done = Write(std::move(batch));
+    if (done.status.ok()) {
+      ++acknowledged;
+    } else {
+      failure = done.status;
+    }
+  }
+  ASSERT_FALSE(failure.ok()) << "the full disk never failed a batch";
+  EXPECT_EQ(failure.code(), absl::StatusCode::kUnavailable) << failure;
+
+  // Nothing of the failed batch is there (the read may fail too while the
+  // store reopens on a full disk).
+  ReadRequest last;
+  last.stream = "orders";
+  last.seqs = {acknowledged, acknowledged + 1};
+  ReadDone held_now = Read(last);
+  if (held_now.status.ok()) {
+    EXPECT_EQ(Seqs(held_now), (std::vector<uint64_t>{acknowledged}));
+  } else {
+    EXPECT_EQ(held_now.status.code(), absl::StatusCode::kUnavailable);
+  }
+  StorageBatch retry;
+  retry.appends.push_back(
+      Append("orders", acknowledged + 1, "orders/a", 2000, payload));
+
+  // Space returns: RocksDB notices within seconds; until then batches keep
+  // failing with UNAVAILABLE, and each one leaves nothing behind.
+  fs::remove(filler);
+  const absl::Time start = absl::Now();
+  BatchDone done;
+  int failed_after = 0;
+  do {
+    done = Write(retry);
+    if (!done.status.ok()) {
+      EXPECT_EQ(done.status.code(), absl::StatusCode::kUnavailable)
+          << done.status;
+      ++failed_after;
+      absl::SleepFor(absl::Milliseconds(100));
+    }
+  } while (!done.status.ok() && absl::Now() - start < absl::Seconds(30));
+  ASSERT_TRUE(done.status.ok()) << done.status;
+  std::printf("writing again after %s (%d batches failed meanwhile)\n",
+              absl::FormatDuration(absl::Now() - start).c_str(), failed_after);
+  ++acknowledged;
+  EXPECT_EQ(done.states[0].last_seq, acknowledged);
+  ReadRequest read;
+  read.stream = "orders";
+  read.max_messages = 1 << 20;
+  read.max_bytes = 1 << 30;
+  EXPECT_EQ(Read(read).messages.size(), acknowledged);
+
+  std::vector<RecoveredStream> held = Open(options);
+  ASSERT_EQ(held.size(), 1u);
+  EXPECT_EQ(held[0].state.last_seq, acknowledged);
+  EXPECT_EQ(held[0].state.messages, acknowledged);
+  ReadDone all = Read(read);
+  ASSERT_EQ(all.messages.size(), acknowledged);
+  EXPECT_EQ(all.messages.back().record, Record("orders/a", payload, 2000));
+}
+
+}  // namespace
+}  // namespace manifold

@@ -1,0 +1,939 @@
+#include "transports/storage/rocksdb_stream_storage.h"
+
+#include <algorithm>
+#include <cstdarg>
+#include <cstdint>
+#include <cstdio>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "rocksdb/db.h"
+#include "rocksdb/env.h"
+#include "rocksdb/iterator.h"
+#include "rocksdb/options.h"
+#include "rocksdb/slice.h"
+#include "rocksdb/status.h"
+#include "rocksdb/write_batch.h"
+
+namespace manifold {
+namespace {
+
+// --- Fixed-width big-endian integers (keys sort by them) ---------------------
+
+void PutU64(std::string& out, uint64_t v) {
+  for (int shift = 56; shift >= 0; shift -= 8) {
+    out.push_back(static_cast<char>((v >> shift) & 0xff));
+  }
+}
+
+uint64_t GetU64(const char* p) {
+  uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) v = (v << 8) | static_cast<uint8_t>(p[i]);
+  return v;
+}
+
+void PutU32(std::string& out, uint32_t v) {
+  for (int shift = 24; shift >= 0; shift -= 8) {
+    out.push_back(static_cast<char>((v >> shift) & 0xff));
+  }
+}
+
+uint32_t GetU32(const char* p) {
+  uint32_t v = 0;
+  for (int i = 0; i < 4; ++i) v = (v << 8) | static_cast<uint8_t>(p[i]);
+  return v;
+}
+
+// --- Keys (the layout is in the header)
+// ---------------------------------------
+
+constexpr char kFormatKey[] = "format";
+constexpr char kFormatPrefix[] = "manifold-streams ";
+
+std::string ConfigKey(absl::string_view stream) {
+  return absl::StrCat("s/", stream);
+}
+std::string CountersKey(absl::string_view stream) {
+  return absl::StrCat("c/", stream);
+}
+// The first key of a stream's range of kind `kind` ("d" or "t"), and the key
+// just past it: a name never holds '\0' or '\1', so "<kind>/<stream>\1"
+// sorts after every "<kind>/<stream>\0..." and before any other stream.
+std::string RangeStart(absl::string_view kind, absl::string_view stream) {
+  return absl::StrCat(kind, "/", stream, absl::string_view("\0", 1));
+}
+std::string RangeEnd(absl::string_view kind, absl::string_view stream) {
+  return absl::StrCat(kind, "/", stream, "\1");
+}
+std::string DataKey(absl::string_view stream, uint64_t seq) {
+  std::string key = RangeStart("d", stream);
+  PutU64(key, seq);
+  return key;
+}
+std::string TopicKey(absl::string_view stream, absl::string_view topic) {
+  return absl::StrCat(RangeStart("t", stream), topic);
+}
+
+// What StreamConfig.name allows; the key layout relies on it (no '\0').
+bool IsValidName(absl::string_view name) {
+  if (name.empty() || name.size() > 64) return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '-' ||
+           c == '_';
+  });
+}
+
+absl::string_view View(const rocksdb::Slice& s) {
+  return absl::string_view(s.data(), s.size());
+}
+rocksdb::Slice Slice(absl::string_view s) {
+  return rocksdb::Slice(s.data(), s.size());
+}
+
+// --- Values
+// --------------------------------------------------------------------
+
+// A stored message: its time, its topic and the record as given.
+struct MessageValue {
+  int64_t time_unix_ms = 0;
+  absl::string_view topic;
+  absl::string_view record;
+};
+
+std::string EncodeMessage(const AppendRecord& append) {
+  std::string value;
+  value.reserve(12 + append.topic.size() + append.record.size());
+  PutU64(value, static_cast<uint64_t>(append.time_unix_ms));
+  PutU32(value, static_cast<uint32_t>(append.topic.size()));
+  value.append(append.topic);
+  value.append(append.record);
+  return value;
+}
+
+std::optional<MessageValue> DecodeMessage(absl::string_view value) {
+  if (value.size() < 12) return std::nullopt;
+  MessageValue message;
+  message.time_unix_ms = static_cast<int64_t>(GetU64(value.data()));
+  uint32_t topic_size = GetU32(value.data() + 8);
+  if (value.size() - 12 < topic_size) return std::nullopt;
+  message.topic = value.substr(12, topic_size);
+  message.record = value.substr(12 + topic_size);
+  return message;
+}
+
+constexpr size_t kCountersSize = 48;
+
+std::string EncodeCounters(const StreamState& state) {
+  std::string value;
+  PutU64(value, state.first_seq);
+  PutU64(value, state.last_seq);
+  PutU64(value, state.messages);
+  PutU64(value, state.bytes);
+  PutU64(value, static_cast<uint64_t>(state.first_time_unix_ms));
+  PutU64(value, static_cast<uint64_t>(state.last_time_unix_ms));
+  return value;
+}
+
+bool DecodeCounters(absl::string_view value, StreamState& state) {
+  if (value.size() != kCountersSize) return false;
+  const char* p = value.data();
+  state.first_seq = GetU64(p);
+  state.last_seq = GetU64(p + 8);
+  state.messages = GetU64(p + 16);
+  state.bytes = GetU64(p + 24);
+  state.first_time_unix_ms = static_cast<int64_t>(GetU64(p + 32));
+  state.last_time_unix_ms = static_cast<int64_t>(GetU64(p + 40));
+  return true;
+}
+
+// The counters of a stream that holds nothing (last_seq stays).
+void Empty(StreamState& state) {
+  state.first_seq = 0;
+  state.messages = 0;
+  state.bytes = 0;
+  state.first_time_unix_ms = 0;
+  state.last_time_unix_ms = 0;
+}
+
+// RocksDB's status as ours. I/O trouble (disk full, a failing device, a
+// database stopped by an earlier such error) is UNAVAILABLE: it may pass.
+absl::Status FromRocks(const rocksdb::Status& s, absl::string_view context) {
+  std::string message = absl::StrCat(context, ": ", s.ToString());
+  if (s.IsCorruption()) return absl::DataLossError(message);
+  if (s.IsIOError() || s.IsBusy() || s.IsTimedOut() || s.IsTryAgain() ||
+      s.IsAborted() || s.IsShutdownInProgress() || s.IsIncomplete()) {
+    return absl::UnavailableError(message);
+  }
+  return absl::InternalError(message);
+}
+
+// RocksDB's diagnostics, warnings and worse, go to stderr rather than to a
+// LOG file in the store: its file logger asserts once a write to the LOG
+// failed (a full disk), which would end the broker over a full disk.
+class StderrLogger final : public rocksdb::Logger {
+ public:
+  explicit StderrLogger(std::string dir)
+      : rocksdb::Logger(rocksdb::InfoLogLevel::WARN_LEVEL),
+        dir_(std::move(dir)) {}
+
+  using rocksdb::Logger::Logv;
+  void Logv(const char* format, va_list ap) override {
+    char line[1024];
+    std::vsnprintf(line, sizeof(line), format, ap);
+    std::fprintf(stderr, "rocksdb %s: %s\n", dir_.c_str(), line);
+  }
+
+ private:
+  const std::string dir_;
+};
+
+bool SameState(const StreamState& a, const StreamState& b) {
+  return a.name == b.name && a.first_seq == b.first_seq &&
+         a.last_seq == b.last_seq && a.messages == b.messages &&
+         a.bytes == b.bytes && a.first_time_unix_ms == b.first_time_unix_ms &&
+         a.last_time_unix_ms == b.last_time_unix_ms;
+}
+
+bool IsIoError(const absl::Status& status) {
+  return status.code() == absl::StatusCode::kUnavailable;
+}
+
+}  // namespace
+
+// --- One batch, staged
+// ---------------------------------------------------------
+
+// Builds the WriteBatch of one StorageBatch and the streams' new state beside
+// the committed one, which changes (Commit) only once the write succeeded.
+class RocksDbStreamStorage::BatchWriter {
+ public:
+  BatchWriter(rocksdb::DB& db, const std::string& dir,
+              absl::flat_hash_map<std::string, Stream>& streams,
+              int64_t now_unix_ms)
+      : db_(db), dir_(dir), streams_(streams), now_unix_ms_(now_unix_ms) {}
+
+  absl::Status Put(const wire::StreamConfig& config) {
+    if (!IsValidName(config.name())) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("stream name '", config.name(),
+                       "' is not 1 to 64 letters, digits, '-' or '_'"));
+    }
+    Staged* staged = Find(config.name());
+    if (staged == nullptr) {
+      staged = &Add(config.name());
+      staged->reset = true;  // the database holds nothing of it
+      staged->state.name = config.name();
+    }
+    staged->config = config;
+    batch_.Put(ConfigKey(config.name()), config.SerializeAsString());
+    return absl::OkStatus();
+  }
+
+  absl::Status Remove(const std::string& name) {
+    Staged* staged = Find(name);
+    if (staged == nullptr) return Unknown(name, "remove");
+    staged->removed = true;
+    batch_.Delete(ConfigKey(name));
+    batch_.Delete(CountersKey(name));
+    DeleteRanges(name);
+    return absl::OkStatus();
+  }
+
+  absl::Status Purge(const std::string& name) {
+    Staged* staged = Find(name);
+    if (staged == nullptr) return Unknown(name, "purge");
+    DeleteRanges(name);
+    staged->reset = true;
+    staged->topic_delta.clear();
+    staged->pending.clear();
+    Empty(staged->state);
+    return absl::OkStatus();
+  }
+
+  absl::Status Append(const AppendRecord& append) {
+    Staged* staged = Find(append.stream);
+    if (staged == nullptr) return Unknown(append.stream, "append to");
+    StreamState& state = staged->state;
+    if (append.seq != state.last_seq + 1) {
+      return absl::InternalError(absl::StrCat(
+          "stream '", append.stream, "': append of seq ", append.seq,
+          " does not follow its last seq ", state.last_seq));
+    }
+    batch_.Put(DataKey(append.stream, append.seq), EncodeMessage(append));
+    std::string seq;
+    PutU64(seq, append.seq);
+    batch_.Put(TopicKey(append.stream, append.topic), seq);
+    if (staged->pending.empty()) staged->first_pending_seq = append.seq;
+    staged->pending.push_back(
+        {append.time_unix_ms, append.topic, append.record.size()});
+    staged->topic_delta[append.topic] = append.seq;
+    if (state.messages == 0) {
+      state.first_seq = append.seq;
+      state.first_time_unix_ms = append.time_unix_ms;
+    }
+    state.last_seq = append.seq;
+    state.last_time_unix_ms = append.time_unix_ms;
+    ++state.messages;
+    state.bytes += append.record.size();
+    return absl::OkStatus();
+  }
+
+  // Drops the oldest messages of `name` while its retention says so. A
+  // stream that does not exist (any more) is skipped.
+  absl::Status Enforce(const std::string& name) {
+    Staged* staged = Find(name);
+    if (staged == nullptr) return absl::OkStatus();
+    const wire::StreamConfig& config = staged->config;
+    if (config.max_msgs() == 0 && config.max_bytes() == 0 &&
+        config.max_age_ms() == 0) {
+      return absl::OkStatus();
+    }
+    StreamState& state = staged->state;
+    while (state.messages > 0) {
+      absl::StatusOr<Pending> oldest = Oldest(*staged);
+      if (!oldest.ok()) return oldest.status();
+      if (!MustDropOldest(config, state, oldest->size, oldest->time_unix_ms,
+                          now_unix_ms_)) {
+        state.first_time_unix_ms = oldest->time_unix_ms;
+        break;
+      }
+      batch_.Delete(DataKey(name, state.first_seq));
+      if (NewestOfTopic(*staged, oldest->topic) == state.first_seq) {
+        staged->topic_delta[oldest->topic] = std::nullopt;
+        batch_.Delete(TopicKey(name, oldest->topic));
+      }
+      --state.messages;
+      state.bytes -= std::min<uint64_t>(state.bytes, oldest->size);
+      if (state.messages == 0) {
+        Empty(state);
+      } else {
+        ++state.first_seq;
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  // Writes the counters of every stream touched. Call once, last.
+  rocksdb::WriteBatch& Finish() {
+    for (const std::string& name : order_) {
+      const Staged& staged = staged_.at(name);
+      if (!staged.removed) {
+        batch_.Put(CountersKey(name), EncodeCounters(staged.state));
+      }
+    }
+    return batch_;
+  }
+
+  // The write succeeded: makes the staged state the committed one and
+  // returns the state of every stream touched that still exists.
+  std::vector<StreamState> Commit() {
+    std::vector<StreamState> states;
+    for (const std::string& name : order_) {
+      Staged& staged = staged_.at(name);
+      if (staged.removed) {
+        streams_.erase(name);
+        continue;
+      }
+      Stream& stream = streams_[name];
+      stream.config = std::move(staged.config);
+      stream.state = staged.state;
+      if (staged.reset) stream.last_per_topic.clear();
+      for (auto& [topic, seq] : staged.topic_delta) {
+        if (seq.has_value()) {
+          stream.last_per_topic[topic] = *seq;
+        } else {
+          stream.last_per_topic.erase(topic);
+        }
+      }
+      states.push_back(std::move(staged.state));
+    }
+    return states;
+  }
+
+ private:
+  struct Pending {
+    int64_t time_unix_ms = 0;
+    std::string topic;
+    uint64_t size = 0;
+  };
+  struct Staged {
+    wire::StreamConfig config;
+    StreamState state;
+    // Removed in this batch: unknown to what follows.
+    bool removed = false;
+    // New or purged in this batch: the database holds none of its messages
+    // or topics that still count.
+    bool reset = false;
+    // Topics changed in this batch (nullopt: no message of it is held).
+    absl::flat_hash_map<std::string, std::optional<uint64_t>> topic_delta;
+    // Messages appended in this batch, from first_pending_seq on.
+    uint64_t first_pending_seq = 0;
+    std::vector<Pending> pending;
+  };
+
+  Staged* Find(const std::string& name) {
+    auto staged = staged_.find(name);
+    if (staged != staged_.end()) {
+      return staged->second.removed ? nullptr : &staged->second;
+    }
+    auto committed = streams_.find(name);
+    if (committed == streams_.end()) return nullptr;
+    Staged& added = Add(name);
+    added.config = committed->second.config;
+    added.state = committed->second.state;
+    return &added;
+  }
+
+  Staged& Add(const std::string& name) {
+    order_.push_back(name);
+    return staged_[name];
+  }
+
+  static absl::Status Unknown(const std::string& name, absl::string_view op) {
+    return absl::NotFoundError(
+        absl::StrCat("cannot ", op, " stream '", name, "': no such stream"));
+  }
+
+  void DeleteRanges(const std::string& name) {
+    batch_.DeleteRange(RangeStart("d", name), RangeEnd("d", name));
+    batch_.DeleteRange(RangeStart("t", name), RangeEnd("t", name));
+  }
+
+  // The stream's oldest message: from this batch, or read from the database.
+  absl::StatusOr<Pending> Oldest(const Staged& staged) {
+    const StreamState& state = staged.state;
+    if (!staged.pending.empty() &&
+        state.first_seq >= staged.first_pending_seq) {
+      return staged.pending[state.first_seq - staged.first_pending_seq];
+    }
+    std::string value;
+    rocksdb::Status s = db_.Get(rocksdb::ReadOptions(),
+                                DataKey(state.name, state.first_seq), &value);
+    if (s.IsNotFound() || staged.reset) {
+      return absl::DataLossError(absl::StrCat(dir_, ": stream '", state.name,
+                                              "' lacks its message ",
+                                              state.first_seq));
+    }
+    if (!s.ok()) {
+      return FromRocks(s, absl::StrCat(dir_, ": reading stream '", state.name,
+                                       "' message ", state.first_seq));
+    }
+    std::optional<MessageValue> message = DecodeMessage(value);
+    if (!message.has_value()) {
+      return absl::DataLossError(absl::StrCat(dir_, ": stream '", state.name,
+                                              "' message ", state.first_seq,
+                                              " is damaged"));
+    }
+    return Pending{message->time_unix_ms, std::string(message->topic),
+                   message->record.size()};
+  }
+
+  // The newest seq of `topic` the stream holds now (0: none).
+  uint64_t NewestOfTopic(const Staged& staged, const std::string& topic) {
+    auto delta = staged.topic_delta.find(topic);
+    if (delta != staged.topic_delta.end()) return delta->second.value_or(0);
+    if (staged.reset) return 0;
+    auto committed = streams_.find(staged.state.name);
+    if (committed == streams_.end()) return 0;
+    auto seq = committed->second.last_per_topic.find(topic);
+    return seq == committed->second.last_per_topic.end() ? 0 : seq->second;
+  }
+
+  rocksdb::DB& db_;
+  const std::string& dir_;
+  absl::flat_hash_map<std::string, Stream>& streams_;
+  const int64_t now_unix_ms_;
+  rocksdb::WriteBatch batch_;
+  absl::flat_hash_map<std::string, Staged> staged_;
+  std::vector<std::string> order_;  // first touched first
+};
+
+// --- The storage
+// ------------------------------------------------------------------
+
+RocksDbStreamStorage::RocksDbStreamStorage(std::string dir,
+                                           std::function<void()> wake,
+                                           RocksDbStreamStorageOptions options)
+    : dir_(std::move(dir)), wake_(std::move(wake)), options_(options) {
+  worker_ = std::thread([this] { Run(); });
+}
+
+RocksDbStreamStorage::~RocksDbStreamStorage() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  work_ready_.notify_one();
+  worker_.join();
+  if (db_ != nullptr) db_->Close().PermitUncheckedError();
+}
+
+absl::StatusOr<std::vector<RecoveredStream>> RocksDbStreamStorage::Load() {
+  namespace fs = std::filesystem;
+  std::error_code error;
+  const fs::path path(dir_);
+  const bool exists = fs::exists(path, error);
+  if (error) {
+    return absl::UnavailableError(
+        absl::StrCat(dir_, ": cannot read it: ", error.message()));
+  }
+  if (exists && !fs::is_directory(path, error)) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        dir_, ": not a directory, so not a Manifold stream store"));
+  }
+  const bool fresh = !exists || fs::is_empty(path, error);
+  if (error) {
+    return absl::UnavailableError(
+        absl::StrCat(dir_, ": cannot list it: ", error.message()));
+  }
+  if (!exists && !fs::create_directories(path, error) && error) {
+    return absl::UnavailableError(
+        absl::StrCat(dir_, ": cannot create it: ", error.message()));
+  }
+  if (!fresh && !fs::exists(path / "CURRENT", error)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(dir_,
+                     ": not a Manifold stream store (the directory holds other "
+                     "files and no database); use an empty or new directory"));
+  }
+
+  if (absl::Status opened = OpenDb(/*create=*/fresh); !opened.ok()) {
+    return opened;
+  }
+
+  std::string marker;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), kFormatKey, &marker);
+  if (s.IsNotFound() && fresh) {
+    rocksdb::WriteOptions sync;
+    sync.sync = true;
+    s = db_->Put(sync, kFormatKey, absl::StrCat(kFormatPrefix, kFormatVersion));
+    if (!s.ok()) {
+      return FromRocks(s,
+                       absl::StrCat(dir_, ": cannot create the stream store"));
+    }
+    return std::vector<RecoveredStream>();
+  }
+  if (s.IsNotFound()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        dir_,
+        ": a RocksDB database but not a Manifold stream store (it has "
+        "no format marker)"));
+  }
+  if (!s.ok()) {
+    return FromRocks(s, absl::StrCat(dir_, ": cannot read the stream store"));
+  }
+  int version = 0;
+  if (!absl::StartsWith(marker, kFormatPrefix) ||
+      !absl::SimpleAtoi(
+          absl::string_view(marker).substr(sizeof(kFormatPrefix) - 1),
+          &version)) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        dir_, ": not a Manifold stream store (its format marker reads '",
+        marker.substr(0, 64), "')"));
+  }
+  if (version != kFormatVersion) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        dir_, ": stream store format ", version,
+        " is not supported (this broker reads format ", kFormatVersion, ")"));
+  }
+
+  if (absl::Status read = ReadStreams(streams_); !read.ok()) return read;
+  std::vector<RecoveredStream> recovered;
+  recovered.reserve(streams_.size());
+  for (const auto& [name, stream] : streams_) {
+    RecoveredStream& out = recovered.emplace_back();
+    out.config = stream.config;
+    out.state = stream.state;
+    out.last_per_topic.assign(stream.last_per_topic.begin(),
+                              stream.last_per_topic.end());
+    std::sort(out.last_per_topic.begin(), out.last_per_topic.end());
+  }
+  std::sort(recovered.begin(), recovered.end(),
+            [](const RecoveredStream& a, const RecoveredStream& b) {
+              return a.state.name < b.state.name;
+            });
+  return recovered;
+}
+
+absl::Status RocksDbStreamStorage::OpenDb(bool create) {
+  rocksdb::Options options;
+  options.create_if_missing = create;
+  options.paranoid_checks = true;
+  // A record torn by a crash ends the replay: it and what follows were
+  // never reported done with `sync`. Damage anywhere else fails the open.
+  options.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
+  options.info_log = std::make_shared<StderrLogger>(dir_);
+  if (options_.write_buffer_bytes > 0) {
+    options.write_buffer_size = options_.write_buffer_bytes;
+  }
+  rocksdb::DB* raw = nullptr;
+  rocksdb::Status s = rocksdb::DB::Open(options, dir_, &raw);
+  if (!s.ok()) {
+    if (s.IsCorruption()) {
+      return absl::DataLossError(
+          absl::StrCat(dir_, ": the stream store is damaged: ", s.ToString()));
+    }
+    return FromRocks(s, absl::StrCat(dir_, ": cannot open the stream store"));
+  }
+  db_.reset(raw);
+  return absl::OkStatus();
+}
+
+absl::Status RocksDbStreamStorage::ReadStreams(
+    absl::flat_hash_map<std::string, Stream>& streams) {
+  auto damaged = [this](absl::string_view what) {
+    return absl::DataLossError(
+        absl::StrCat(dir_, ": the stream store is damaged: ", what));
+  };
+  // Visits every key that starts with `prefix`.
+  auto scan = [&](absl::string_view prefix, auto&& visit) -> absl::Status {
+    std::unique_ptr<rocksdb::Iterator> it(
+        db_->NewIterator(rocksdb::ReadOptions()));
+    for (it->Seek(Slice(prefix)); it->Valid(); it->Next()) {
+      absl::string_view key = View(it->key());
+      if (!absl::StartsWith(key, prefix)) break;
+      absl::Status status = visit(key.substr(prefix.size()), View(it->value()));
+      if (!status.ok()) return status;
+    }
+    if (!it->status().ok()) {
+      if (it->status().IsCorruption()) return damaged(it->status().ToString());
+      return FromRocks(it->status(),
+                       absl::StrCat(dir_, ": cannot read the stream store"));
+    }
+    return absl::OkStatus();
+  };
+
+  absl::Status status =
+      scan("s/", [&](absl::string_view name, absl::string_view value) {
+        Stream& stream = streams[std::string(name)];
+        if (!stream.config.ParseFromArray(value.data(),
+                                          static_cast<int>(value.size())) ||
+            stream.config.name() != name) {
+          return damaged(absl::StrCat("the configuration of stream '", name,
+                                      "' does not read back"));
+        }
+        stream.state.name = std::string(name);
+        return absl::OkStatus();
+      });
+  if (!status.ok()) return status;
+  absl::flat_hash_set<std::string> counted;
+  status = scan("c/", [&](absl::string_view name, absl::string_view value) {
+    auto stream = streams.find(name);
+    if (stream == streams.end()) {
+      return damaged(absl::StrCat("stream '", name,
+                                  "' has counters but no configuration"));
+    }
+    if (!DecodeCounters(value, stream->second.state)) {
+      return damaged(absl::StrCat("the counters of stream '", name, "' are ",
+                                  value.size(), " bytes, not ", kCountersSize));
+    }
+    counted.insert(std::string(name));
+    return absl::OkStatus();
+  });
+  if (!status.ok()) return status;
+  status = scan("t/", [&](absl::string_view rest, absl::string_view value) {
+    size_t end = rest.find('\0');
+    auto stream = end == absl::string_view::npos
+                      ? streams.end()
+                      : streams.find(rest.substr(0, end));
+    if (stream == streams.end() || value.size() != 8) {
+      return damaged("a topic entry belongs to no stream");
+    }
+    stream->second.last_per_topic[std::string(rest.substr(end + 1))] =
+        GetU64(value.data());
+    return absl::OkStatus();
+  });
+  if (!status.ok()) return status;
+
+  for (const auto& [name, stream] : streams) {
+    const StreamState& state = stream.state;
+    if (!counted.contains(name)) {
+      return damaged(absl::StrCat("stream '", name, "' has no counters"));
+    }
+    if (state.messages > 0) {
+      if (state.first_seq == 0 || state.last_seq < state.first_seq ||
+          state.last_seq - state.first_seq + 1 != state.messages) {
+        return damaged(
+            absl::StrCat("the counters of stream '", name, "' do not add up"));
+      }
+      for (uint64_t seq : {state.first_seq, state.last_seq}) {
+        std::string value;
+        rocksdb::Status s =
+            db_->Get(rocksdb::ReadOptions(), DataKey(name, seq), &value);
+        if (s.IsNotFound()) {
+          return damaged(
+              absl::StrCat("stream '", name, "' lacks its message ", seq));
+        }
+        if (s.IsCorruption()) return damaged(s.ToString());
+        if (!s.ok()) {
+          return FromRocks(
+              s, absl::StrCat(dir_, ": cannot read the stream store"));
+        }
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+void RocksDbStreamStorage::Write(StorageBatch batch) {
+  Enqueue(std::move(batch));
+}
+
+void RocksDbStreamStorage::Read(ReadRequest read) { Enqueue(std::move(read)); }
+
+void RocksDbStreamStorage::Poll(std::vector<StorageCompletion>& out) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (StorageCompletion& done : done_) out.push_back(std::move(done));
+  done_.clear();
+}
+
+void RocksDbStreamStorage::Enqueue(Work work) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    queue_.push_back(std::move(work));
+  }
+  work_ready_.notify_one();
+}
+
+void RocksDbStreamStorage::Run() {
+  while (true) {
+    Work work;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      work_ready_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // stopping, and all done
+      work = std::move(queue_.front());
+      queue_.pop_front();
+    }
+    StorageCompletion completion;
+    if (StorageBatch* batch = std::get_if<StorageBatch>(&work)) {
+      completion.kind = StorageCompletion::Kind::kBatch;
+      completion.batch = Execute(*batch);
+    } else {
+      completion.kind = StorageCompletion::Kind::kRead;
+      completion.read = Execute(std::get<ReadRequest>(work));
+    }
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      done_.push_back(std::move(completion));
+    }
+    if (wake_) wake_();
+  }
+}
+
+absl::Status RocksDbStreamStorage::Recover() {
+  if (db_ == nullptr && !needs_reopen_) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(dir_, ": the stream store is not loaded"));
+  }
+  if (!diverged_.ok()) return diverged_;
+  if (!needs_reopen_) return absl::OkStatus();
+  // RocksDB 7.8 cannot go on writing after a failed write to its log (the
+  // log's writer stays failed, and DB::Resume() leaves it in place), so
+  // close the database and open it again: that replays the log up to the
+  // last batch written and starts a new one. Fails while the cause (a full
+  // disk) persists; the next batch or read tries again.
+  if (db_ != nullptr) {
+    db_->Close().PermitUncheckedError();
+    db_.reset();
+  }
+  if (absl::Status opened = OpenDb(/*create=*/false); !opened.ok()) {
+    return opened;
+  }
+  absl::flat_hash_map<std::string, Stream> held;
+  if (absl::Status read = ReadStreams(held); !read.ok()) {
+    db_.reset();
+    return read;
+  }
+  needs_reopen_ = false;
+  if (!SameStreams(held, streams_)) {
+    // A batch reported failed reached the disk after all (its write failed
+    // only after the log held it): the Broker's view and the store differ.
+    diverged_ = absl::InternalError(absl::StrCat(
+        dir_,
+        ": after an I/O error the store holds a batch that was reported "
+        "failed; restart the broker to load what it holds"));
+    return diverged_;
+  }
+  return absl::OkStatus();
+}
+
+bool RocksDbStreamStorage::SameStreams(
+    const absl::flat_hash_map<std::string, Stream>& a,
+    const absl::flat_hash_map<std::string, Stream>& b) {
+  if (a.size() != b.size()) return false;
+  for (const auto& [name, stream] : a) {
+    auto other = b.find(name);
+    if (other == b.end() ||
+        stream.config.SerializeAsString() !=
+            other->second.config.SerializeAsString() ||
+        !SameState(stream.state, other->second.state) ||
+        stream.last_per_topic != other->second.last_per_topic) {
+      return false;
+    }
+  }
+  return true;
+}
+
+BatchDone RocksDbStreamStorage::Execute(StorageBatch& batch) {
+  BatchDone done;
+  done.id = batch.id;
+  if (absl::Status ready = Recover(); !ready.ok()) {
+    done.status = ready;
+    return done;
+  }
+  BatchWriter writer(*db_, dir_, streams_, batch.now_unix_ms);
+  auto apply = [&]() -> absl::Status {
+    for (const wire::StreamConfig& config : batch.put_streams) {
+      if (absl::Status s = writer.Put(config); !s.ok()) return s;
+    }
+    for (const std::string& name : batch.remove_streams) {
+      if (absl::Status s = writer.Remove(name); !s.ok()) return s;
+    }
+    for (const std::string& name : batch.purge_streams) {
+      if (absl::Status s = writer.Purge(name); !s.ok()) return s;
+    }
+    std::vector<const std::string*> enforce;
+    absl::flat_hash_set<absl::string_view> seen;
+    for (const AppendRecord& append : batch.appends) {
+      if (absl::Status s = writer.Append(append); !s.ok()) return s;
+      if (seen.insert(append.stream).second) enforce.push_back(&append.stream);
+    }
+    for (const std::string& name : batch.enforce_streams) {
+      if (seen.insert(name).second) enforce.push_back(&name);
+    }
+    for (const std::string* name : enforce) {
+      if (absl::Status s = writer.Enforce(*name); !s.ok()) return s;
+    }
+    return absl::OkStatus();
+  };
+  if (absl::Status s = apply(); !s.ok()) {
+    done.status = s;
+    needs_reopen_ = IsIoError(s);
+    return done;
+  }
+  rocksdb::WriteOptions options;
+  options.sync = batch.sync;
+  rocksdb::Status s = db_->Write(options, &writer.Finish());
+  if (!s.ok()) {
+    done.status = FromRocks(s, absl::StrCat(dir_, ": writing"));
+    needs_reopen_ = IsIoError(done.status);
+    return done;
+  }
+  done.states = writer.Commit();
+  return done;
+}
+
+ReadDone RocksDbStreamStorage::Execute(const ReadRequest& read) {
+  ReadDone done;
+  done.id = read.id;
+  if (absl::Status ready = Recover(); !ready.ok()) {
+    done.status = ready;
+    return done;
+  }
+  auto found = streams_.find(read.stream);
+  if (found == streams_.end()) {
+    done.status = absl::NotFoundError(
+        absl::StrCat("cannot read stream '", read.stream, "': no such stream"));
+    return done;
+  }
+  const StreamState& state = found->second.state;
+  const size_t max_messages = std::max<size_t>(read.max_messages, 1);
+  size_t bytes = 0;
+  // Takes one message unless a limit says stop first; returns whether to
+  // read on.
+  auto take = [&](uint64_t seq, absl::string_view record) {
+    if (!done.messages.empty() && bytes + record.size() > read.max_bytes) {
+      return false;
+    }
+    done.messages.push_back({seq, std::string(record)});
+    bytes += record.size();
+    return done.messages.size() < max_messages && bytes < read.max_bytes;
+  };
+  auto failed = [&](const rocksdb::Status& s, uint64_t seq) {
+    done.messages.clear();
+    done.status = FromRocks(
+        s, absl::StrCat(dir_, ": reading stream '", read.stream, "' at ", seq));
+    return done;
+  };
+  auto damaged = [&](uint64_t seq) {
+    done.messages.clear();
+    done.status = absl::DataLossError(absl::StrCat(
+        dir_, ": stream '", read.stream, "' message ", seq, " is damaged"));
+    return done;
+  };
+  const bool holds = state.messages > 0;
+
+  if (!read.seqs.empty()) {
+    for (uint64_t seq : read.seqs) {
+      if (!holds || seq < state.first_seq || seq > state.last_seq) continue;
+      std::string value;
+      rocksdb::Status s =
+          db_->Get(rocksdb::ReadOptions(), DataKey(read.stream, seq), &value);
+      if (!s.ok()) return failed(s, seq);
+      std::optional<MessageValue> message = DecodeMessage(value);
+      if (!message.has_value()) return damaged(seq);
+      if (!take(seq, message->record)) break;
+    }
+    done.next_seq = done.messages.empty() ? state.last_seq + 1
+                                          : done.messages.back().seq + 1;
+    return done;
+  }
+
+  uint64_t start = std::max(read.from_seq, state.first_seq);
+  if (holds && read.since_unix_ms > state.first_time_unix_ms &&
+      start <= state.last_seq) {
+    // Times do not go down within a stream: binary-search the first message
+    // at or after `since`.
+    uint64_t lo = start;
+    uint64_t hi = state.last_seq + 1;
+    while (lo < hi) {
+      uint64_t mid = lo + (hi - lo) / 2;
+      std::string value;
+      rocksdb::Status s =
+          db_->Get(rocksdb::ReadOptions(), DataKey(read.stream, mid), &value);
+      if (!s.ok()) return failed(s, mid);
+      std::optional<MessageValue> message = DecodeMessage(value);
+      if (!message.has_value()) return damaged(mid);
+      if (message->time_unix_ms < read.since_unix_ms) {
+        lo = mid + 1;
+      } else {
+        hi = mid;
+      }
+    }
+    start = lo;
+  }
+  if (holds && start <= state.last_seq) {
+    const std::string end = DataKey(read.stream, state.last_seq + 1);
+    const rocksdb::Slice upper(end);
+    rocksdb::ReadOptions options;
+    options.iterate_upper_bound = &upper;
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(options));
+    const size_t prefix = RangeStart("d", read.stream).size();
+    for (it->Seek(DataKey(read.stream, start)); it->Valid(); it->Next()) {
+      absl::string_view key = View(it->key());
+      if (key.size() != prefix + 8) return damaged(start);
+      uint64_t seq = GetU64(key.data() + prefix);
+      std::optional<MessageValue> message = DecodeMessage(View(it->value()));
+      if (!message.has_value()) return damaged(seq);
+      if (!take(seq, message->record)) break;
+    }
+    if (!it->status().ok()) return failed(it->status(), start);
+  }
+  done.next_seq = done.messages.empty()
+                      ? std::max(read.from_seq, state.last_seq + 1)
+                      : done.messages.back().seq + 1;
+  return done;
+}
+
+}  // namespace manifold

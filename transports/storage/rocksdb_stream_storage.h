@@ -1,0 +1,182 @@
+// File: transports/storage/rocksdb_stream_storage.h
+// -----------------------------------------------------------------------------
+//
+// The on-disk StreamStorage (broker/storage/stream_storage.h): one RocksDB
+// database in the broker's data directory holds every durable stream. Write()
+// and Read() only queue their work; one storage thread runs it in order,
+// each StorageBatch as one atomic rocksdb::WriteBatch (synced when the batch
+// asks for it), and calls `wake` after each completion so the loop runs a
+// turn and collects it with Poll().
+//
+// Example:
+//
+//   RocksDbStreamStorage storage("/var/lib/manifold", [&] { loop.Wake(); });
+//   absl::StatusOr<std::vector<RecoveredStream>> held = storage.Load();
+//   if (!held.ok()) { print held.status(); exit; }  // foreign, damaged
+//   ... broker.OpenStreams(&storage, *std::move(held), now);
+//   // In each loop turn (the Broker does this itself):
+//   std::vector<StorageCompletion> done;
+//   storage.Poll(done);
+//
+// Key layout (every key starts with a one-letter kind and '/'; stream names
+// hold only letters, digits, '-' and '_', so '\0' ends a name unambiguously;
+// integers are fixed-width big-endian, so keys sort by sequence):
+//
+//   "format"                      -> "manifold-streams <version>" (now 1);
+//                                    written when the store is created.
+//   "s/<stream>"                  -> the stream's wire::StreamConfig,
+//                                    serialized.
+//   "c/<stream>"                  -> the stream's counters, 48 bytes: u64
+//                                    first_seq, u64 last_seq, u64 messages,
+//                                    u64 bytes, i64 first_time_unix_ms,
+//                                    i64 last_time_unix_ms.
+//   "d/<stream>\0<u64 seq>"       -> one stored message: i64 time_unix_ms,
+//                                    u32 topic size, the topic, then the
+//                                    record (a serialized wire::StoredMessage,
+//                                    as the Broker gave it).
+//   "t/<stream>\0<topic>"         -> u64: the newest seq of that topic the
+//                                    stream holds (deleted when retention
+//                                    drops that message).
+//
+// A stream's messages are contiguous: every seq from first_seq to last_seq
+// has its "d/" key (appends add at the end, retention drops from the front, a
+// purge drops all). "bytes" counts record sizes only, not the key or the
+// time/topic prefix of the value.
+//
+// Recovery: RocksDB replays its write-ahead log with point-in-time recovery
+// (a batch torn by a crash is dropped with everything after it: none of it
+// was reported done with `sync`). Anything else that does not read back
+// cleanly fails Load() with the path and the problem; nothing is repaired.
+//
+// Thread safety: Load() first, then Write(), Read() and Poll() from one
+// thread (the Broker's). `wake` runs on the storage thread; it must not call
+// back into the storage except Poll().
+
+#ifndef MANIFOLD_TRANSPORTS_STORAGE_ROCKSDB_STREAM_STORAGE_H_
+#define MANIFOLD_TRANSPORTS_STORAGE_ROCKSDB_STREAM_STORAGE_H_
+
+#include <condition_variable>
+#include <cstddef>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <variant>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "broker/storage/stream_storage.h"
+
+namespace rocksdb {
+class DB;
+}  // namespace rocksdb
+
+namespace manifold {
+
+struct RocksDbStreamStorageOptions {
+  // RocksDB's memtable size (0: RocksDB's default, 64 MiB). Smaller values
+  // flush to disk sooner and use less memory.
+  size_t write_buffer_bytes = 0;
+};
+
+class RocksDbStreamStorage final : public StreamStorage {
+ public:
+  // The version of the key layout above that this code reads and writes.
+  static constexpr int kFormatVersion = 1;
+
+  // A storage in directory `dir` (created by Load() when missing). `wake` is
+  // called on the storage thread after each completed batch or read.
+  // Starts the storage thread; touches nothing on disk.
+  RocksDbStreamStorage(std::string dir, std::function<void()> wake,
+                       RocksDbStreamStorageOptions options = {});
+
+  // Finishes every queued batch and read (their completions are discarded
+  // unless polled), stops the storage thread and closes the database.
+  ~RocksDbStreamStorage() override;
+
+  RocksDbStreamStorage(const RocksDbStreamStorage&) = delete;
+  RocksDbStreamStorage& operator=(const RocksDbStreamStorage&) = delete;
+
+  // Opens the database in `dir`, creating it when `dir` is missing or
+  // empty. Fails, with one line naming `dir` and the problem, when `dir`
+  // holds files that are not a Manifold stream store, when the store is
+  // damaged (RocksDB reports corruption, or its keys do not add up), when
+  // its format version is unknown, or when it cannot be opened (locked by
+  // another process, unreadable). Runs on the caller's thread. REQUIRES:
+  // called once, before any other call.
+  absl::StatusOr<std::vector<RecoveredStream>> Load() override;
+
+  // Queues `batch`. On failure (the BatchDone's status) nothing of it is
+  // applied: INTERNAL or NOT_FOUND when the batch does not fit what is
+  // stored (a seq that does not follow last_seq, an unknown stream),
+  // UNAVAILABLE with RocksDB's message for I/O errors (disk full, ...).
+  // Later batches are tried again: after an I/O error the database is
+  // closed and reopened (RocksDB replays its log) before the next batch or
+  // read, which fail with UNAVAILABLE until that works. REQUIRES: Load()
+  // succeeded.
+  void Write(StorageBatch batch) override;
+
+  // Queues `read`. NOT_FOUND when the stream does not exist. next_seq is
+  // one past the last message read; when nothing was read, the larger of
+  // from_seq (for a from_seq/since read) and last_seq + 1. A read by `seqs`
+  // skips sequences the stream no longer holds. REQUIRES: Load() succeeded.
+  void Read(ReadRequest read) override;
+
+  // Appends what finished since the last call, in order. Never blocks for
+  // longer than the storage thread holds its queue's lock (no I/O).
+  void Poll(std::vector<StorageCompletion>& out) override;
+
+  const std::string& dir() const { return dir_; }
+
+ private:
+  // A stream as committed to the database (only the storage thread reads or
+  // changes it once Load() returned).
+  struct Stream {
+    wire::StreamConfig config;
+    StreamState state;
+    absl::flat_hash_map<std::string, uint64_t> last_per_topic;
+  };
+  class BatchWriter;
+  using Work = std::variant<StorageBatch, ReadRequest>;
+
+  void Run();
+  BatchDone Execute(StorageBatch& batch);
+  ReadDone Execute(const ReadRequest& read);
+  void Enqueue(Work work);
+  // Opens db_ (creating the database when `create`).
+  absl::Status OpenDb(bool create);
+  // Reads every stream's configuration, counters and topics into `streams`
+  // and checks that they add up.
+  absl::Status ReadStreams(absl::flat_hash_map<std::string, Stream>& streams);
+  // Whether db_ can be used; after an I/O error, reopens it first.
+  absl::Status Recover();
+  static bool SameStreams(const absl::flat_hash_map<std::string, Stream>& a,
+                          const absl::flat_hash_map<std::string, Stream>& b);
+
+  const std::string dir_;
+  const std::function<void()> wake_;
+  const RocksDbStreamStorageOptions options_;
+  std::unique_ptr<rocksdb::DB> db_;
+  absl::flat_hash_map<std::string, Stream> streams_;
+  // Set after an I/O error: the next batch or read reopens the database.
+  bool needs_reopen_ = false;
+  // Set when a reopened database holds other than what was reported.
+  absl::Status diverged_;
+
+  // std::mutex rather than absl::Mutex: ThreadSanitizer sees through it
+  // (scripts/tsan.sh).
+  std::mutex mu_;
+  std::condition_variable work_ready_;
+  std::deque<Work> queue_;               // guarded by mu_
+  std::vector<StorageCompletion> done_;  // guarded by mu_
+  bool stopping_ = false;                // guarded by mu_
+  std::thread worker_;
+};
+
+}  // namespace manifold
+
+#endif  // MANIFOLD_TRANSPORTS_STORAGE_ROCKSDB_STREAM_STORAGE_H_
