@@ -76,9 +76,13 @@ std::string Headline(const LoadReport& r) {
       who = absl::StrCat(Plural(o.publishers, "publisher", "publishers"), " x ",
                          Plural(o.subscribers, "subscriber", "subscribers"));
   }
+  // A replay reads whatever was stored, of any size.
+  const std::string sizes =
+      o.scenario == Scenario::kReplay
+          ? std::string()
+          : absl::StrCat(", ", o.payload_bytes, "-byte payloads");
   return absl::StrCat("manifold bench ", load::ScenarioName(o.scenario), ", ",
-                      ProtocolOf(o), ", ", o.server, ": ", who, ", ",
-                      o.payload_bytes, "-byte payloads");
+                      ProtocolOf(o), ", ", o.server, ": ", who, sizes);
 }
 
 std::string Checked(const LoadReport& r) {
