@@ -68,10 +68,6 @@ bool MeasuresLatency(Scenario scenario) {
   return IsRoundTrip(scenario) || scenario == Scenario::kDurable;
 }
 
-bool CountsAnswers(Scenario scenario) {
-  return MeasuresLatency(scenario) || scenario == Scenario::kReplay;
-}
-
 absl::StatusOr<LoadOptions> ResolveOptions(LoadOptions o) {
   const Defaults& d = DefaultsFor(o.scenario);
   if (o.publishers == 0) o.publishers = d.publishers;

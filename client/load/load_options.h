@@ -81,9 +81,6 @@ bool IsRoundTrip(Scenario scenario);
 // True for the scenarios that report latencies: reqrep, ping and durable
 // (the time from a publish to its durable acknowledgement).
 bool MeasuresLatency(Scenario scenario);
-// True for the scenarios whose counts are the server's answers rather than
-// deliveries to subscribers: reqrep, ping, durable and replay.
-bool CountsAnswers(Scenario scenario);
 
 // A snapshot while a run goes on.
 struct LoadProgress {
