@@ -5,6 +5,8 @@
 //
 //   manifold bench fanout --subs 8 --count 500000
 //   manifold --server 127.0.0.1:4222 bench reqrep --protocol nats --json
+//   manifold --server 127.0.0.1:4222 bench durable --protocol nats --size 1024
+//   manifold bench replay --count 1000000
 //   manifold --server 127.0.0.1:8080 bench fanout --protocol bayeux --subs 64
 
 #include <cstdio>
@@ -35,7 +37,8 @@ ABSL_FLAG(uint64_t, size, 16, "bench: payload bytes per message (>= 12)");
 ABSL_FLAG(absl::Duration, duration, absl::Seconds(10),
           "bench: stop sending after this long even if --count is not reached");
 ABSL_FLAG(uint64_t, window, 0,
-          "bench: messages a publisher may have in flight; 0: about 2 MiB");
+          "bench: messages a publisher may have in flight (durable: "
+          "unacknowledged); 0: about 2 MiB (durable: 4000)");
 ABSL_FLAG(uint64_t, read_rate, 0,
           "bench: subscribers read at most this many payload bytes per "
           "second (a slow reader); 0: as fast as they can");
@@ -44,6 +47,11 @@ ABSL_FLAG(int32_t, inflight, 1,
 ABSL_FLAG(
     int32_t, subjects, 0,
     "bench: distinct subjects the wildcard scenario publishes to; 0: 256");
+ABSL_FLAG(std::string, replay_stream, "",
+          "bench: the stream the replay scenario reads; empty: the one that "
+          "captures the bench subjects (bench.>)");
+ABSL_FLAG(uint64_t, replay_from, 1,
+          "bench: the stream sequence the replay scenario starts at");
 ABSL_FLAG(int32_t, client_threads, 2,
           "bench: 1 runs every connection on one thread; 2 puts senders and "
           "receivers on separate threads");
@@ -97,6 +105,8 @@ absl::Status RunBench(CommandContext& context) {
   options.read_bytes_per_second = absl::GetFlag(FLAGS_read_rate);
   options.subjects = absl::GetFlag(FLAGS_subjects);
   options.client_threads = absl::GetFlag(FLAGS_client_threads);
+  options.replay_stream = absl::GetFlag(FLAGS_replay_stream);
+  options.replay_from = absl::GetFlag(FLAGS_replay_from);
   if (absl::StatusOr<load::LoadOptions> resolved =
           load::ResolveOptions(options);
       !resolved.ok()) {
@@ -128,18 +138,20 @@ absl::Status RunBench(CommandContext& context) {
 
 Command BenchCommand() {
   return {"bench",
-          "bench pubsub|fanout|queue|wildcard|reqrep|ping [--protocol "
+          "bench pubsub|fanout|queue|wildcard|reqrep|ping|durable|replay "
+          "[--protocol "
           "native|nats|nats-ws|ws|bayeux] [--bayeux_path /cometd] [--pubs P] "
           "[--subs S] [--size BYTES] [--count N] "
           "[--duration 10s] [--window N] [--read_rate BYTES_PER_S] "
-          "[--inflight N] [--subjects K] "
+          "[--inflight N] [--subjects K] [--replay_stream S] "
+          "[--replay_from SEQ] "
           "[--client_threads 1|2] [--tls --tls_ca FILE]",
           "load a broker on this machine and check every message (also "
           "nats-server, with --protocol nats, and any Bayeux server, with "
           "--protocol bayeux)",
           {"protocol", "bayeux_path", "pubs", "subs", "size", "duration",
-           "window", "read_rate", "inflight", "subjects", "client_threads",
-           "count", "timeout"},
+           "window", "read_rate", "inflight", "subjects", "replay_stream",
+           "replay_from", "client_threads", "count", "timeout"},
           RunBench};
 }
 

@@ -50,6 +50,18 @@ std::string Headline(const LoadReport& r) {
     case Scenario::kPing:
       who = Plural(o.publishers, "client", "clients");
       break;
+    case Scenario::kDurable:
+      who = absl::StrCat(Plural(o.publishers, "publisher", "publishers"),
+                         " to a stored subject, ", o.window,
+                         " unacknowledged each at most");
+      break;
+    case Scenario::kReplay:
+      who = absl::StrCat("1 subscriber replaying ",
+                         o.replay_stream.empty()
+                             ? "the bench stream"
+                             : absl::StrCat("stream ", o.replay_stream),
+                         " from sequence ", o.replay_from);
+      break;
     case Scenario::kQueue:
       who = absl::StrCat(Plural(o.publishers, "publisher", "publishers"),
                          " x queue group of ", o.subscribers);
@@ -64,16 +76,27 @@ std::string Headline(const LoadReport& r) {
       who = absl::StrCat(Plural(o.publishers, "publisher", "publishers"), " x ",
                          Plural(o.subscribers, "subscriber", "subscribers"));
   }
+  // A replay reads whatever was stored, of any size.
+  const std::string sizes =
+      o.scenario == Scenario::kReplay
+          ? std::string()
+          : absl::StrCat(", ", o.payload_bytes, "-byte payloads");
   return absl::StrCat("manifold bench ", load::ScenarioName(o.scenario), ", ",
-                      ProtocolOf(o), ", ", o.server, ": ", who, ", ",
-                      o.payload_bytes, "-byte payloads");
+                      ProtocolOf(o), ", ", o.server, ": ", who, sizes);
 }
 
 std::string Checked(const LoadReport& r) {
   const bool round_trip = load::IsRoundTrip(r.options.scenario);
   if (r.clean()) {
-    return round_trip ? "every request answered once"
-                      : "every message arrived once, in order";
+    switch (r.options.scenario) {
+      case Scenario::kDurable:
+        return "every publish acknowledged once, durable";
+      case Scenario::kReplay:
+        return "every stored message arrived once, in sequence";
+      default:
+        return round_trip ? "every request answered once"
+                          : "every message arrived once, in order";
+    }
   }
   std::vector<std::string> problems;
   if (r.lost > 0) {
@@ -101,12 +124,25 @@ std::string Checked(const LoadReport& r) {
 std::string Text(const LoadReport& r) {
   std::vector<std::string> lines = {Headline(r)};
   const double seconds = absl::ToDoubleSeconds(r.elapsed);
-  if (load::IsRoundTrip(r.options.scenario)) {
-    const bool ping = r.options.scenario == Scenario::kPing;
+  if (r.options.scenario == Scenario::kReplay) {
     lines.push_back(absl::StrFormat(
-        "  %-9s %12s in %-10s %12s %s/s", ping ? "pings" : "requests",
+        "  %-9s %12s msgs in %-10s %12s msgs/s  %.1f MB/s", "replayed",
         WithThousands(r.received), Short(r.elapsed),
-        Rate(r.received_per_second), ping ? "pings" : "req"));
+        Rate(r.received_per_second),
+        seconds > 0 ? static_cast<double>(r.received_bytes) / seconds / 1e6
+                    : 0.0));
+  } else if (load::MeasuresLatency(r.options.scenario)) {
+    const bool ping = r.options.scenario == Scenario::kPing;
+    const bool durable = r.options.scenario == Scenario::kDurable;
+    lines.push_back(absl::StrFormat("  %-9s %12s in %-10s %12s %s/s",
+                                    ping      ? "pings"
+                                    : durable ? "acked"
+                                              : "requests",
+                                    WithThousands(r.received), Short(r.elapsed),
+                                    Rate(r.received_per_second),
+                                    ping      ? "pings"
+                                    : durable ? "msgs"
+                                              : "req"));
     const load::LatencySummary& l = r.latency;
     lines.push_back(absl::StrCat("  latency   p50 ", Short(l.p50), "  p90 ",
                                  Short(l.p90), "  p99 ", Short(l.p99), "  max ",
@@ -159,7 +195,7 @@ std::string Json(const LoadReport& r) {
       .AddRaw("sent_per_s", Number(r.sent_per_second, 1))
       .AddRaw("received_per_s", Number(r.received_per_second, 1))
       .AddRaw("client_cpu_s", Number(absl::ToDoubleSeconds(r.client_cpu), 3));
-  if (load::IsRoundTrip(o.scenario)) {
+  if (load::MeasuresLatency(o.scenario)) {
     const load::LatencySummary& l = r.latency;
     auto us = [](absl::Duration d) {
       return Number(absl::ToDoubleMicroseconds(d), 1);

@@ -91,6 +91,8 @@ absl::Status LoadLoop::ReadAll(size_t index, int64_t now_ns) {
                 absl::StrCat(link.name(), ": the server said ", event.text));
           }
           errors_.Add(link.name(), event.text);
+          // The role may be waiting for the operation that failed.
+          m.role->OnEvent(link, event, now_ns);
           break;
         default:
           m.role->OnEvent(link, event, now_ns);

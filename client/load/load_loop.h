@@ -52,7 +52,8 @@ class Role {
   // Appends whatever the role wants to send now to `link.output()`. Returns
   // true when it could send more right away (the loop then does not sleep).
   virtual bool Pump(Link& link, int64_t now_ns) { return false; }
-  // Handles one message from the server (pings and errors excepted).
+  // Handles one message from the server: anything but pings and fatal
+  // errors (non-fatal ones are also counted in the loop's ErrorLog).
   virtual void OnEvent(Link& link, const ServerEvent& event,
                        int64_t now_ns) = 0;
 };

@@ -24,6 +24,8 @@ constexpr Defaults kDefaults[] = {
     {Scenario::kWildcard, "wildcard", 1, 2, 1'000'000},
     {Scenario::kRequestReply, "reqrep", 1, 1, 50'000},
     {Scenario::kPing, "ping", 1, 0, 50'000},
+    {Scenario::kDurable, "durable", 1, 0, 200'000},
+    {Scenario::kReplay, "replay", 1, 0, 1'000'000},
 };
 
 const Defaults& DefaultsFor(Scenario scenario) {
@@ -38,6 +40,9 @@ constexpr uint64_t kMaxBitmapBytes = uint64_t{512} << 20;
 constexpr int kMaxConnections = 1000;
 // Messages in flight per publisher, by default about this many bytes.
 constexpr uint64_t kWindowBytes = 2 << 20;
+// durable: acks a publisher waits for at once, by default and at most.
+constexpr uint64_t kDurableWindow = 4000;
+constexpr uint64_t kMaxDurableWindow = 1 << 20;
 
 }  // namespace
 
@@ -51,12 +56,16 @@ absl::StatusOr<Scenario> ParseScenario(absl::string_view name) {
   }
   return absl::InvalidArgumentError(
       absl::StrCat("unknown scenario '", name,
-                   "'; expected pubsub, fanout, queue, wildcard, reqrep or "
-                   "ping"));
+                   "'; expected pubsub, fanout, queue, wildcard, reqrep, "
+                   "ping, durable or replay"));
 }
 
 bool IsRoundTrip(Scenario scenario) {
   return scenario == Scenario::kRequestReply || scenario == Scenario::kPing;
+}
+
+bool MeasuresLatency(Scenario scenario) {
+  return IsRoundTrip(scenario) || scenario == Scenario::kDurable;
 }
 
 absl::StatusOr<LoadOptions> ResolveOptions(LoadOptions o) {
@@ -90,6 +99,16 @@ absl::StatusOr<LoadOptions> ResolveOptions(LoadOptions o) {
     return absl::InvalidArgumentError(
         "--tls_cert and --tls_key go together: give both or neither");
   }
+  if (o.window == 0 && o.scenario == Scenario::kDurable) {
+    // As many acks as a NATS client waits for at once by default (nats.go's
+    // PublishAsync), so the server can batch its syncs.
+    o.window = kDurableWindow;
+  }
+  if (o.scenario == Scenario::kDurable && o.window > kMaxDurableWindow) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("a durable publisher waits for at most ",
+                     kMaxDurableWindow, " acks at once; lower --window"));
+  }
   if (o.window == 0) {
     o.window =
         std::clamp<uint64_t>(kWindowBytes / (o.payload_bytes + 64), 64, 16384);
@@ -102,7 +121,23 @@ absl::StatusOr<LoadOptions> ResolveOptions(LoadOptions o) {
                      "subscribers (",
                      o.subscribers, ") at most ", kMaxConnections));
   }
-  if (o.scenario == Scenario::kPing) {
+  if (o.scenario == Scenario::kReplay) {
+    if (o.protocol != Protocol::kNative || !o.websocket_path.empty()) {
+      return absl::InvalidArgumentError(
+          "replay reads a stream with the native protocol's Subscribe.replay: "
+          "give --protocol native");
+    }
+    if (o.publishers != 1) {
+      return absl::InvalidArgumentError(
+          "replay has one reader: give --pubs 1 (or leave it out)");
+    }
+    if (o.replay_from < 1) {
+      return absl::InvalidArgumentError(
+          "a replay starts at stream sequence 1 or later");
+    }
+  }
+  if (o.scenario == Scenario::kPing || o.scenario == Scenario::kDurable ||
+      o.scenario == Scenario::kReplay) {
     o.subscribers = 0;
   } else if (o.subscribers < 1) {
     return absl::InvalidArgumentError(

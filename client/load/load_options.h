@@ -22,6 +22,18 @@
 //             Serve / Request). Reports round-trip latency and requests/s.
 //   ping      P clients pinging the server one ping at a time: the round
 //             trip floor for reqrep.
+//   durable   P publishers to a subject a durable stream captures, each
+//             keeping `window` messages waiting for the server's durable
+//             acknowledgement (NATS: a publish with a reply subject on a
+//             wildcard inbox, answered with a JetStream PubAck such as
+//             {"stream":"S","seq":N}, by manifoldd and nats-server -js
+//             alike; native: Publish with ack, answered by Ack or Error).
+//             Reports acks/s and the ack latency. The server must have a
+//             stream capturing "bench.>" ("bench/**"), or nothing is acked.
+//   replay    One native subscriber that replays `messages` stored messages
+//             of the stream capturing "bench.>" from `replay_from` on
+//             (Subscribe.replay) and checks their stream sequences follow
+//             one another. Reports messages/s.
 //
 // Example:
 //
@@ -53,16 +65,22 @@ enum class Scenario {
   kQueue,
   kWildcard,
   kRequestReply,
-  kPing
+  kPing,
+  kDurable,
+  kReplay
 };
 
-// "pubsub", "fanout", "queue", "wildcard", "reqrep", "ping".
+// "pubsub", "fanout", "queue", "wildcard", "reqrep", "ping", "durable",
+// "replay".
 absl::string_view ScenarioName(Scenario scenario);
 // The inverse of ScenarioName; INVALID_ARGUMENT listing the names otherwise.
 absl::StatusOr<Scenario> ParseScenario(absl::string_view name);
 // True for reqrep and ping, which measure round trips rather than
 // throughput.
 bool IsRoundTrip(Scenario scenario);
+// True for the scenarios that report latencies: reqrep, ping and durable
+// (the time from a publish to its durable acknowledgement).
+bool MeasuresLatency(Scenario scenario);
 
 // A snapshot while a run goes on.
 struct LoadProgress {
@@ -125,6 +143,10 @@ struct LoadOptions {
   uint64_t read_bytes_per_second = 0;
   // reqrep: requests each requester keeps outstanding.
   int inflight = 1;
+  // replay: the stream to read (empty: the one capturing the bench
+  // subject) and the first sequence to read.
+  std::string replay_stream;
+  uint64_t replay_from = 1;
   // wildcard: distinct subjects published to; 0: 256.
   int subjects = 0;
   // Client threads: 1 runs every connection in one event loop; 2 puts the
@@ -144,7 +166,9 @@ struct LoadReport {
   // From the first message sent to the last one received.
   absl::Duration elapsed;
   // Messages (requests, pings) sent, and deliveries (answers) expected from
-  // them: for pubsub and fanout, sent x subscribers; for queue, sent.
+  // them: for pubsub and fanout, sent x subscribers; for queue, sent; for
+  // durable, one ack per message sent; for replay (which sends nothing),
+  // the messages asked for.
   uint64_t sent = 0;
   uint64_t expected = 0;
   // Arrivals of every kind, and the payload bytes they carried.
@@ -157,15 +181,15 @@ struct LoadReport {
   uint64_t duplicates = 0;
   uint64_t reordered = 0;
   uint64_t corrupt = 0;
-  // Non-fatal errors from the server (fatal ones fail the run); the first
-  // one's text.
+  // Non-fatal errors from the server (fatal ones fail the run), including
+  // durable publishes the server refused; the first one's text.
   uint64_t errors = 0;
   std::string first_error;
   // True when the run ended because nothing arrived for `timeout`.
   bool timed_out = false;
   double sent_per_second = 0;
   double received_per_second = 0;
-  // reqrep and ping: round-trip times.
+  // reqrep and ping: round-trip times; durable: publish to durable ack.
   LatencySummary latency;
   // CPU the load tool itself used (user + system) during the run.
   absl::Duration client_cpu;

@@ -14,11 +14,15 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "client/load/bayeux_load.h"
+#include "client/load/durable_roles.h"
 #include "client/load/link.h"
 #include "client/load/load_loop.h"
 #include "client/load/loopback.h"
 #include "client/load/roles.h"
 #include "client/load/tls_link.h"
+#include "core/framing.h"
+#include "core/manifold.pb.h"
+#include "core/topic.h"
 
 namespace manifold::load {
 namespace {
@@ -54,6 +58,8 @@ struct Subjects {
     }
   }
   std::string Service() const { return absl::StrCat("bench.", tag, ".svc"); }
+  // Every subject of every run: what a replay reads.
+  static std::string All() { return "bench.>"; }
   std::string Inbox(int requester) const {
     return absl::StrCat("_INBOX.bench", tag, ".", requester);
   }
@@ -106,6 +112,59 @@ class LoadRun {
     return link;
   }
 
+  // Asks the broker for its streams ($sys/streams/list) and returns OK when
+  // one captures the run's subject, FAILED_PRECONDITION otherwise.
+  absl::Status CheckStreamCaptures() {
+    const std::string topic = wire_->Subject(subjects_.Data());
+    bool answered = false;
+    bool captured = false;
+    absl::StatusOr<std::unique_ptr<Link>> link =
+        Link::Open(endpoint_, *wire_, "bench-streams", o_.timeout,
+                   o_.websocket_path, o_.websocket_protocol, tls_);
+    if (!link.ok()) return link.status();
+    wire_->AppendConnect("bench-streams", (*link)->output());
+    wire::ClientMessage m;
+    m.mutable_request()->set_op_id(1);
+    m.mutable_request()->set_topic("$sys/streams/list");
+    AppendFrame(m, &(*link)->output());
+    absl::Status synced =
+        (*link)->Sync(absl::Now() + o_.timeout, [&](const ServerEvent& event) {
+          if (event.kind == ServerEvent::Kind::kError) {
+            return absl::FailedPreconditionError(
+                absl::StrCat("listing the server's streams: ", event.text));
+          }
+          if (event.kind != ServerEvent::Kind::kResponse || event.id != 1) {
+            return absl::OkStatus();
+          }
+          answered = true;
+          wire::StreamList list;
+          if (!event.ok ||
+              !list.ParseFromArray(event.payload.data(),
+                                   static_cast<int>(event.payload.size()))) {
+            return absl::FailedPreconditionError(absl::StrCat(
+                "the server did not list its streams: ", event.text));
+          }
+          for (const wire::StreamInfo& info : list.streams()) {
+            for (const std::string& pattern : info.config().topics()) {
+              if (Matches(pattern, topic)) captured = true;
+            }
+          }
+          return absl::OkStatus();
+        });
+    if (!synced.ok()) return synced;
+    if (!answered) {
+      return absl::FailedPreconditionError(
+          "the server did not answer $sys/streams/list");
+    }
+    if (!captured) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "no stream of the server captures ", topic,
+          ": durable runs need one on bench/** (manifoldd --config with "
+          "streams { name: \"BENCH\" topics: \"bench/**\" })"));
+    }
+    return absl::OkStatus();
+  }
+
   absl::Status Setup() {
     const Scenario scenario = o_.scenario;
     // Receivers first: every subscription is in place before anything is
@@ -133,16 +192,25 @@ class LoadRun {
             }
             break;
           case Scenario::kPing:
+          case Scenario::kDurable:
+          case Scenario::kReplay:
             break;
         }
       });
       if (!link.ok()) return link.status();
       receivers_.push_back(*std::move(link));
     }
+    if (scenario == Scenario::kDurable && o_.protocol == Protocol::kNative) {
+      // A native Ack does not say whether the message was stored: make sure
+      // a stream captures the subject first, so every ack counted is durable.
+      // (A NATS publish to no stream gets no answer at all: lost.)
+      if (absl::Status s = CheckStreamCaptures(); !s.ok()) return s;
+    }
     for (int p = 0; p < o_.publishers; ++p) {
       const std::string name = absl::StrCat("bench-pub-", p);
       absl::StatusOr<std::unique_ptr<Link>> link = Connect(name, [&](Link& l) {
-        if (scenario == Scenario::kRequestReply &&
+        if ((scenario == Scenario::kRequestReply ||
+             scenario == Scenario::kDurable) &&
             o_.protocol == Protocol::kNats) {
           wire_->AppendSubscribe(absl::StrCat(subjects_.Inbox(p), ".*"), "", 1,
                                  l.output());
@@ -216,6 +284,23 @@ class LoadRun {
               o_.messages, *trips_.back(), stop_sending_));
           send_loop.Add(*senders_[p], *pingers_.back());
         }
+        return absl::OkStatus();
+      case Scenario::kDurable:
+        for (uint32_t p = 0; p < publishers; ++p) {
+          trips_.push_back(std::make_unique<RoundTrips>());
+          durable_publishers_.push_back(std::make_unique<DurablePublisher>(
+              p, subjects_.Data(), subjects_.Inbox(static_cast<int>(p)),
+              o_.payload_bytes, o_.window, o_.messages, *trips_.back(),
+              stop_sending_));
+          send_loop.Add(*senders_[p], *durable_publishers_.back());
+        }
+        return absl::OkStatus();
+      case Scenario::kReplay:
+        trips_.push_back(std::make_unique<RoundTrips>());
+        replay_readers_.push_back(std::make_unique<ReplayReader>(
+            Subjects::All(), o_.replay_stream, o_.replay_from, o_.messages,
+            *trips_.back()));
+        send_loop.Add(*senders_[0], *replay_readers_.back());
         return absl::OkStatus();
     }
     return absl::InternalError("unknown scenario");
@@ -374,6 +459,11 @@ class LoadRun {
       r.received = samples.size();
       r.received_bytes = r.received * o_.payload_bytes;
       r.lost = r.sent - std::min(r.sent, r.received);
+      if (o_.scenario == Scenario::kDurable) {
+        ReportDurable(r, samples, first, last_ns);
+      } else if (o_.scenario == Scenario::kReplay) {
+        ReportReplay(r, first, last_ns);
+      }
       r.latency = Summarize(samples);
     }
     if (first_ns != 0 && last_ns > first_ns) {
@@ -383,6 +473,50 @@ class LoadRun {
       r.received_per_second = static_cast<double>(r.received) / seconds;
     }
     return r;
+  }
+
+  // Every durable publish is acked, refused or lost: acks are what arrived
+  // (`samples` gets their latencies), refusals are errors.
+  template <typename First>
+  void ReportDurable(LoadReport& r, std::vector<int64_t>& samples, First& first,
+                     int64_t& last_ns) {
+    uint64_t acked = 0;
+    uint64_t refused = 0;
+    for (const auto& d : durable_publishers_) {
+      first(d->first_send_ns());
+      last_ns = std::max(last_ns, d->last_ack_ns());
+      r.corrupt += d->unexpected();
+      acked += d->acked();
+      refused += d->refused();
+      // Native refusals are Error frames, already in the loop's log.
+      r.errors += d->refused_in_replies();
+      if (r.first_error.empty() && !d->first_refusal().empty()) {
+        r.first_error =
+            absl::StrCat("a durable publish was refused: ", d->first_refusal());
+      }
+      samples.insert(samples.end(), d->samples().begin(), d->samples().end());
+    }
+    r.received = acked;
+    r.received_bytes = acked * o_.payload_bytes;
+    r.lost = r.sent - std::min(r.sent, acked + refused);
+  }
+
+  // A replay sends one subscription and expects `messages` stored ones.
+  template <typename First>
+  void ReportReplay(LoadReport& r, First& first, int64_t& last_ns) {
+    const ReplayReader& reader = *replay_readers_.front();
+    first(reader.subscribe_ns());
+    last_ns = reader.last_arrival_ns();
+    r.sent = 0;
+    r.expected = o_.messages;
+    r.received = reader.received();
+    r.received_bytes = reader.received_bytes();
+    r.lost = r.expected - std::min(r.expected, r.received) + reader.skipped();
+    r.reordered = reader.out_of_order();
+    if (reader.refused() && r.errors == 0) {
+      r.errors = 1;
+      r.first_error = "the server refused the replay";
+    }
   }
 
   const LoadOptions o_;
@@ -405,6 +539,8 @@ class LoadRun {
   std::vector<std::unique_ptr<Requester>> requesters_;
   std::vector<std::unique_ptr<Responder>> responders_;
   std::vector<std::unique_ptr<Pinger>> pingers_;
+  std::vector<std::unique_ptr<DurablePublisher>> durable_publishers_;
+  std::vector<std::unique_ptr<ReplayReader>> replay_readers_;
 
   int64_t start_ns_ = 0;
   bool timed_out_ = false;

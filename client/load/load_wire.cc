@@ -164,6 +164,31 @@ class NativeWire final : public LoadWire {
     return t;
   }
 
+  void AppendAckedPublish(absl::string_view subject, absl::string_view,
+                          uint64_t op_id, absl::string_view payload,
+                          std::string& out) const override {
+    wire::ClientMessage m;
+    wire::Publish* publish = m.mutable_publish();
+    publish->set_op_id(op_id);
+    publish->set_topic(Subject(subject));
+    publish->set_payload(std::string(payload));
+    publish->set_ack(true);
+    AppendFrame(m, &out);
+  }
+
+  bool AppendReplaySubscribe(absl::string_view subject,
+                             absl::string_view stream, uint64_t from_seq,
+                             uint64_t op_id, std::string& out) const override {
+    wire::ClientMessage m;
+    wire::Subscribe* subscribe = m.mutable_subscribe();
+    subscribe->set_op_id(op_id);
+    subscribe->set_pattern(Subject(subject));
+    subscribe->mutable_replay()->set_stream(std::string(stream));
+    subscribe->mutable_replay()->set_from_seq(from_seq);
+    AppendFrame(m, &out);
+    return true;
+  }
+
   bool AppendServe(absl::string_view subject, uint64_t op_id,
                    std::string& out) const override {
     wire::ClientMessage m;
@@ -234,6 +259,8 @@ class NativeWire final : public LoadWire {
             [&](uint32_t field, uint64_t value) {
               if (field == wire::Deliver::kSubscriptionIdFieldNumber) {
                 event.id = value;
+              } else if (field == wire::Deliver::kStreamSeqFieldNumber) {
+                event.stream_seq = value;
               }
             },
             [&](uint32_t field, absl::string_view bytes) {
@@ -364,6 +391,12 @@ class NatsWire final : public LoadWire {
                     reply_to, " ", payload.size(), "\r\n");
     out.append(payload.data(), payload.size());
     out.append("\r\n");
+  }
+
+  void AppendAckedPublish(absl::string_view subject, absl::string_view reply_to,
+                          uint64_t, absl::string_view payload,
+                          std::string& out) const override {
+    AppendPublish(subject, reply_to, payload, out, false);
   }
 
   MessageTemplate PublishTemplate(absl::string_view subject,

@@ -64,6 +64,9 @@ struct ServerEvent {
   };
   Kind kind = Kind::kOther;
   uint64_t id = 0;
+  // native kMessage from a replaying subscription: the message's sequence
+  // in its stream (Deliver.stream_seq); 0 otherwise.
+  uint64_t stream_seq = 0;
   bool ok = true;
   bool fatal = false;
   absl::string_view subject;
@@ -116,6 +119,24 @@ class LoadWire {
   virtual MessageTemplate PublishTemplate(absl::string_view subject,
                                           absl::string_view reply_to,
                                           size_t payload_size) const = 0;
+
+  // A publish the server acknowledges once it is durable. NATS: a publish
+  // with reply subject `reply_to` (NATS form), answered there with a
+  // JetStream PubAck; `op_id` is not sent. Native: Publish with ack and
+  // `op_id`, answered by Ack{op_id} or Error{op_id}; `reply_to` is not sent.
+  virtual void AppendAckedPublish(absl::string_view subject,
+                                  absl::string_view reply_to, uint64_t op_id,
+                                  absl::string_view payload,
+                                  std::string& out) const = 0;
+  // Native: subscribes to `subject` (NATS form) replaying stream `stream`
+  // (empty: the one the subject's topics belong to) from sequence
+  // `from_seq`. Returns false for NATS, which has no such subscription.
+  virtual bool AppendReplaySubscribe(absl::string_view subject,
+                                     absl::string_view stream,
+                                     uint64_t from_seq, uint64_t op_id,
+                                     std::string& out) const {
+    return false;
+  }
 
   // Native services (Serve / Request / Respond). NATS does request/reply
   // with publishes and reply subjects instead; these return false there.

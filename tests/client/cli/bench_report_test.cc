@@ -74,5 +74,63 @@ TEST(FormatBenchReportTest, RoundTripsShowLatencyPercentiles) {
       << json;
 }
 
+TEST(FormatBenchReportTest, DurableRunsShowAcksAndTheirLatency) {
+  load::LoadReport r;
+  r.options.scenario = load::Scenario::kDurable;
+  r.options.protocol = load::Protocol::kNats;
+  r.options.server = "127.0.0.1:4222";
+  r.options.publishers = 1;
+  r.options.window = 4000;
+  r.elapsed = absl::Seconds(2);
+  r.sent = r.expected = r.received = 200000;
+  r.received_per_second = 100000;
+  r.latency.p50 = absl::Milliseconds(30);
+  r.latency.p99 = absl::Milliseconds(75);
+  std::string text = FormatBenchReport(r, false);
+  EXPECT_NE(text.find("1 publisher to a stored subject, 4000 unacknowledged"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("acked          200,000"), std::string::npos) << text;
+  EXPECT_NE(text.find("100,000 msgs/s"), std::string::npos) << text;
+  EXPECT_NE(text.find("p50 30.00ms"), std::string::npos) << text;
+  EXPECT_NE(text.find("every publish acknowledged once, durable"),
+            std::string::npos)
+      << text;
+  const std::string json = FormatBenchReport(r, true);
+  EXPECT_NE(json.find("\"latency_us\":{\"min\":0.0,\"p50\":30000.0"),
+            std::string::npos)
+      << json;
+  // Refused publishes are errors, and say why.
+  r.errors = 2;
+  r.first_error = "a durable publish was refused: disk full";
+  text = FormatBenchReport(r, false);
+  EXPECT_NE(text.find("2 SERVER ERRORS, first: a durable publish was refused"),
+            std::string::npos)
+      << text;
+}
+
+TEST(FormatBenchReportTest, ReplaysShowMessagesPerSecond) {
+  load::LoadReport r;
+  r.options.scenario = load::Scenario::kReplay;
+  r.options.server = "127.0.0.1:24387";
+  r.options.publishers = 1;
+  r.options.replay_from = 1;
+  r.elapsed = absl::Seconds(2);
+  r.expected = r.received = 1000000;
+  r.received_bytes = 16000000;
+  r.received_per_second = 500000;
+  const std::string text = FormatBenchReport(r, false);
+  EXPECT_NE(text.find("1 subscriber replaying the bench stream from sequence "
+                      "1\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("replayed     1,000,000 msgs"), std::string::npos)
+      << text;
+  EXPECT_NE(text.find("500,000 msgs/s  8.0 MB/s"), std::string::npos) << text;
+  EXPECT_NE(text.find("every stored message arrived once, in sequence"),
+            std::string::npos)
+      << text;
+}
+
 }  // namespace
 }  // namespace manifold::cli

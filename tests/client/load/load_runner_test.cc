@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <string>
@@ -22,6 +23,8 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "client/load/link.h"
+#include "client/load/loopback.h"
 #include "gtest/gtest.h"
 #include "tests/testing/child_process.h"
 #include "tests/testing/running_manifoldd.h"
@@ -158,6 +161,128 @@ TEST_F(LoadRunnerTest, RejectsOptionsOutOfRange) {
   LoadOptions native_rpc = Options(Scenario::kRequestReply, Protocol::kNative);
   native_rpc.subscribers = 2;  // one server per native service
   EXPECT_TRUE(absl::IsInvalidArgument(RunLoad(native_rpc).status()));
+}
+
+TEST_F(LoadRunnerTest, DurableRunsNeedAStreamOnTheBenchSubjects) {
+  // This manifoldd has no stream: a native Ack would not mean durable.
+  LoadOptions o = Options(Scenario::kDurable, Protocol::kNative);
+  absl::StatusOr<LoadReport> report = RunLoad(o);
+  EXPECT_TRUE(absl::IsFailedPrecondition(report.status())) << report.status();
+  EXPECT_TRUE(absl::StrContains(report.status().message(), "no stream"))
+      << report.status();
+  // Over NATS nothing answers such a publish: the run says so.
+  LoadOptions nats = Options(Scenario::kDurable, Protocol::kNats);
+  nats.messages = 10;
+  nats.timeout = absl::Milliseconds(300);
+  report = RunLoad(nats);
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_FALSE(report->clean());
+  EXPECT_EQ(report->lost, 10u);
+  EXPECT_TRUE(report->timed_out);
+  // Replays are native only, with one reader.
+  LoadOptions replay = Options(Scenario::kReplay, Protocol::kNats);
+  EXPECT_TRUE(absl::IsInvalidArgument(RunLoad(replay).status()));
+}
+
+// A manifoldd with a memory stream on the bench subjects.
+class DurableLoadRunnerTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    config_ =
+        absl::StrCat(::testing::TempDir(), "/durable-", getpid(), ".textpb");
+    {
+      std::ofstream file(config_);
+      file << "streams { name: \"BENCH\" topics: \"bench/**\" "
+              "storage: STORAGE_MEMORY }\n";
+    }
+    absl::StatusOr<std::unique_ptr<RunningManifoldd>> broker =
+        RunningManifoldd::Start({"--config", config_, "--listen", "127.0.0.1:0",
+                                 "--nats", "127.0.0.1:0", "--log_level",
+                                 "warning"});
+    ASSERT_TRUE(broker.ok()) << broker.status();
+    broker_ = broker->release();
+  }
+
+  static void TearDownTestSuite() {
+    delete broker_;
+    broker_ = nullptr;
+    std::remove(config_.c_str());
+  }
+
+  static LoadOptions Options(Scenario scenario, Protocol protocol) {
+    LoadOptions o;
+    o.scenario = scenario;
+    o.protocol = protocol;
+    o.server = protocol == Protocol::kNats ? broker_->nats().ToString()
+                                           : broker_->tcp_address();
+    o.messages = 5000;
+    o.timeout = absl::Seconds(10);
+    return o;
+  }
+
+  static RunningManifoldd* broker_;
+  static std::string config_;
+};
+
+RunningManifoldd* DurableLoadRunnerTest::broker_ = nullptr;
+std::string DurableLoadRunnerTest::config_;
+
+// Every publish is acknowledged once, and timed.
+void ExpectEveryPublishAcked(const LoadOptions& o) {
+  SCOPED_TRACE(absl::StrCat("durable over ", ProtocolName(o.protocol)));
+  absl::StatusOr<LoadReport> report = RunLoad(o);
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_TRUE(report->clean())
+      << "lost " << report->lost << ", unexpected " << report->corrupt
+      << ", errors " << report->errors << " (" << report->first_error << ")";
+  const uint64_t sent =
+      o.messages * static_cast<uint64_t>(report->options.publishers);
+  EXPECT_EQ(report->sent, sent);
+  EXPECT_EQ(report->received, sent);
+  EXPECT_EQ(report->latency.count, sent);
+  EXPECT_GT(report->latency.p50, absl::ZeroDuration());
+  EXPECT_LE(report->latency.p50, report->latency.p99);
+  EXPECT_GT(report->received_per_second, 0);
+}
+
+TEST_F(DurableLoadRunnerTest, PublishesAreAckedAndReplayedOverBothProtocols) {
+  ExpectEveryPublishAcked(Options(Scenario::kDurable, Protocol::kNative));
+  ExpectEveryPublishAcked(Options(Scenario::kDurable, Protocol::kNats));
+  LoadOptions several = Options(Scenario::kDurable, Protocol::kNats);
+  several.publishers = 2;
+  several.window = 16;
+  several.payload_bytes = 1024;
+  ExpectEveryPublishAcked(several);
+  LoadOptions native = Options(Scenario::kDurable, Protocol::kNative);
+  native.publishers = 2;
+  native.window = 1;
+  native.messages = 500;
+  ExpectEveryPublishAcked(native);
+
+  // The stream holds 5000 * 4 + 500 * 2 messages: replay them all.
+  LoadOptions replay = Options(Scenario::kReplay, Protocol::kNative);
+  replay.messages = 21000;
+  absl::StatusOr<LoadReport> report = RunLoad(replay);
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_TRUE(report->clean()) << report->lost << " lost, " << report->reordered
+                               << " out of order, " << report->first_error;
+  EXPECT_EQ(report->received, 21000u);
+  EXPECT_GT(report->received_per_second, 0);
+  // From the middle on, and past the end: what is missing is lost.
+  replay.replay_from = 20001;
+  replay.messages = 1500;
+  replay.timeout = absl::Milliseconds(300);
+  report = RunLoad(replay);
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->received, 1000u);
+  EXPECT_EQ(report->lost, 500u);
+  // A stream the server does not have.
+  replay.replay_stream = "NOPE";
+  report = RunLoad(replay);
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->errors, 1u);
+  EXPECT_TRUE(absl::StrContains(report->first_error, "UNKNOWN_STREAM"))
+      << report->first_error;
 }
 
 TEST(LoadRunnerBoundsTest, ASilentServerEndsTheRunAtTheTimeout) {
@@ -298,6 +423,64 @@ TEST(LoadRunnerNatsServerTest, EveryScenarioIsCleanAgainstNatsServer) {
   ExpectEveryNatsScenarioClean(address, "");
   (*server)->Signal(SIGTERM).IgnoreError();
   (*server)->Wait(absl::Seconds(5)).IgnoreError();
+}
+
+// The durable scenario's NATS side is nats-server JetStream's own protocol:
+// a publish with a reply subject to a stream's subject is answered there
+// with a PubAck once stored.
+TEST(LoadRunnerNatsServerTest, DurablePublishesAreAckedByJetStream) {
+  const std::string nats_server = NatsServerPath();
+  if (nats_server.empty()) GTEST_SKIP() << "nats-server is not installed";
+  const std::string store =
+      absl::StrCat(::testing::TempDir(), "/nats-js-", getpid());
+  absl::StatusOr<std::unique_ptr<ChildProcess>> server = ChildProcess::Start(
+      nats_server, {"-js", "-sd", store, "-a", "127.0.0.1", "-p", "-1"});
+  ASSERT_TRUE(server.ok()) << server.status();
+  const std::string address =
+      LoggedAddress(**server, "Listening for client connections on ");
+  ASSERT_FALSE(address.empty()) << (*server)->Stderr();
+
+  // Creates a file stream on bench.> through the JetStream API.
+  absl::StatusOr<Endpoint> endpoint = LoopbackEndpoint(address);
+  ASSERT_TRUE(endpoint.ok()) << endpoint.status();
+  std::unique_ptr<LoadWire> wire = LoadWire::For(Protocol::kNats);
+  absl::StatusOr<std::unique_ptr<Link>> link =
+      Link::Open(*endpoint, *wire, "stream-create", absl::Seconds(5));
+  ASSERT_TRUE(link.ok()) << link.status();
+  wire->AppendConnect("stream-create", (*link)->output());
+  wire->AppendSubscribe("_INBOX.create", "", 1, (*link)->output());
+  wire->AppendPublish("$JS.API.STREAM.CREATE.BENCH", "_INBOX.create",
+                      R"({"name":"BENCH","subjects":["bench.>"],)"
+                      R"("storage":"file"})",
+                      (*link)->output());
+  std::string answer;
+  for (const absl::Time deadline = absl::Now() + absl::Seconds(10);
+       answer.empty() && absl::Now() < deadline;) {
+    ASSERT_TRUE((*link)
+                    ->Sync(deadline,
+                           [&](const ServerEvent& event) {
+                             if (event.kind == ServerEvent::Kind::kMessage) {
+                               answer = std::string(event.payload);
+                             }
+                             return absl::OkStatus();
+                           })
+                    .ok());
+  }
+  ASSERT_TRUE(absl::StrContains(answer, "\"config\"")) << answer;
+
+  for (size_t size : {16, 1024}) {
+    LoadOptions o;
+    o.scenario = Scenario::kDurable;
+    o.protocol = Protocol::kNats;
+    o.server = address;
+    o.payload_bytes = size;
+    o.messages = 5000;
+    o.timeout = absl::Seconds(10);
+    ExpectEveryPublishAcked(o);
+  }
+  (*server)->Signal(SIGTERM).IgnoreError();
+  (*server)->Wait(absl::Seconds(5)).IgnoreError();
+  std::filesystem::remove_all(store);
 }
 
 // nats-server's own WebSocket listener frames its output its own way (one

@@ -3,6 +3,7 @@
 
 #include "client/load/load_wire.h"
 
+#include <optional>
 #include <string>
 
 #include "broker/internal/native_codec.h"
@@ -120,6 +121,64 @@ TEST(NativeWireTest, DecodesServiceTrafficPongsAndErrors) {
   EXPECT_EQ(e.text, "SLOW_CONSUMER: too slow");
 }
 
+// The one ClientMessage framed in `bytes`.
+wire::ClientMessage OneClientMessage(absl::string_view bytes) {
+  absl::StatusOr<std::optional<FrameView>> frame =
+      LocateFrame(bytes, kDefaultMaxFrameBytes);
+  wire::ClientMessage m;
+  EXPECT_TRUE(frame.ok() && frame->has_value());
+  if (!frame.ok() || !frame->has_value()) return m;
+  EXPECT_EQ((*frame)->size, bytes.size());
+  EXPECT_TRUE(m.ParseFromArray((*frame)->body.data(),
+                               static_cast<int>((*frame)->body.size())));
+  return m;
+}
+
+TEST(NativeWireTest, AckedPublishAsksForAnAckWithItsOpId) {
+  auto wire = LoadWire::For(Protocol::kNative);
+  std::string out;
+  wire->AppendAckedPublish("bench.r1.data", "_INBOX.ignored.1", 77, "payload",
+                           out);
+  const wire::ClientMessage m = OneClientMessage(out);
+  ASSERT_TRUE(m.has_publish());
+  EXPECT_EQ(m.publish().op_id(), 77u);
+  EXPECT_TRUE(m.publish().ack());
+  EXPECT_EQ(m.publish().topic(), "bench/r1/data");
+  EXPECT_EQ(m.publish().payload(), "payload");
+  // Native acks come by op id, not on a reply topic.
+  EXPECT_EQ(m.publish().reply_to(), "");
+}
+
+TEST(NativeWireTest, ReplaySubscribeNamesTheStreamAndTheFirstSequence) {
+  auto wire = LoadWire::For(Protocol::kNative);
+  std::string out;
+  ASSERT_TRUE(wire->AppendReplaySubscribe("bench.>", "BENCH", 42, 1, out));
+  const wire::ClientMessage m = OneClientMessage(out);
+  ASSERT_TRUE(m.has_subscribe());
+  EXPECT_EQ(m.subscribe().op_id(), 1u);
+  EXPECT_EQ(m.subscribe().pattern(), "bench/*/**");
+  ASSERT_TRUE(m.subscribe().has_replay());
+  EXPECT_EQ(m.subscribe().replay().stream(), "BENCH");
+  EXPECT_EQ(m.subscribe().replay().from_seq(), 42u);
+}
+
+TEST(NativeWireTest, DecodesTheStreamSequenceOfReplayedDeliveries) {
+  auto wire = LoadWire::For(Protocol::kNative);
+  wire::ServerMessage m;
+  m.mutable_deliver()->set_subscription_id(3);
+  m.mutable_deliver()->set_topic("bench/r1/data");
+  m.mutable_deliver()->set_payload("stored");
+  m.mutable_deliver()->set_stream_seq(123456789);
+  m.mutable_deliver()->set_stream_time_unix_ms(1700000000000);
+  const ServerEvent e = ParseOne(*wire, NativeFrame(m));
+  EXPECT_EQ(e.kind, ServerEvent::Kind::kMessage);
+  EXPECT_EQ(e.stream_seq, 123456789u);
+  EXPECT_EQ(e.payload, "stored");
+  // A live delivery has none.
+  m.mutable_deliver()->clear_stream_seq();
+  EXPECT_EQ(ParseOne(*wire, NativeFrame(m)).stream_seq, 0u);
+}
+
 TEST(NativeWireTest, RejectsBytesThatAreNotFrames) {
   auto wire = LoadWire::For(Protocol::kNative);
   ServerEvent event;
@@ -163,6 +222,16 @@ TEST(NatsWireTest, WritesTheCommandsNatsServersExpect) {
   EXPECT_EQ(options->name, "bench-pub-0");
   std::string serve;
   EXPECT_FALSE(wire->AppendServe("svc", 1, serve));
+}
+
+TEST(NatsWireTest, AckedPublishCarriesTheReplySubject) {
+  auto wire = LoadWire::For(Protocol::kNats);
+  std::string out;
+  wire->AppendAckedPublish("bench.r1.data", "_INBOX.benchr1.0.41", 42, "abc",
+                           out);
+  EXPECT_EQ(out, "PUB bench.r1.data _INBOX.benchr1.0.41 3\r\nabc\r\n");
+  // NATS has no replaying subscription.
+  EXPECT_FALSE(wire->AppendReplaySubscribe("bench.>", "", 1, 1, out));
 }
 
 TEST(NatsWireTest, DecodesMessagesWholeAndInPieces) {
