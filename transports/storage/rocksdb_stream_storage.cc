@@ -296,9 +296,8 @@ class RocksDbStreamStorage::BatchWriter {
           " does not follow its last seq ", state.last_seq));
     }
     batch_.Put(DataKey(append.stream, append.seq), EncodeMessage(append));
-    std::string seq;
-    PutU64(seq, append.seq);
-    batch_.Put(TopicKey(append.stream, append.topic), seq);
+    // The topic's entry is written once per batch, by Finish(): a batch of
+    // thousands of messages on a few topics writes a few entries.
     if (staged->pending.empty()) staged->first_pending_seq = append.seq;
     staged->pending.push_back(
         {append.time_unix_ms, append.topic, append.record.size()});
@@ -336,7 +335,6 @@ class RocksDbStreamStorage::BatchWriter {
       batch_.Delete(DataKey(name, state.first_seq));
       if (NewestOfTopic(*staged, oldest->topic) == state.first_seq) {
         staged->topic_delta[oldest->topic] = std::nullopt;
-        batch_.Delete(TopicKey(name, oldest->topic));
       }
       --state.messages;
       state.bytes -= std::min<uint64_t>(state.bytes, oldest->size);
@@ -349,13 +347,23 @@ class RocksDbStreamStorage::BatchWriter {
     return absl::OkStatus();
   }
 
-  // Writes the counters of every stream touched. Call once, last.
+  // Writes the topic entries and the counters of every stream touched.
+  // Call once, last: after any purge's range deletion, so what it writes
+  // stands.
   rocksdb::WriteBatch& Finish() {
     for (const std::string& name : order_) {
       const Staged& staged = staged_.at(name);
-      if (!staged.removed) {
-        batch_.Put(CountersKey(name), EncodeCounters(staged.state));
+      if (staged.removed) continue;
+      for (const auto& [topic, seq] : staged.topic_delta) {
+        if (seq.has_value()) {
+          std::string value;
+          PutU64(value, *seq);
+          batch_.Put(TopicKey(name, topic), value);
+        } else {
+          batch_.Delete(TopicKey(name, topic));
+        }
       }
+      batch_.Put(CountersKey(name), EncodeCounters(staged.state));
     }
     return batch_;
   }
