@@ -40,6 +40,26 @@ std::string LimitText(uint64_t limit) {
   return limit == 0 ? "none" : absl::StrCat(limit);
 }
 
+std::string ConsumerJson(const wire::ConsumerState& c) {
+  return JsonObject()
+      .AddRaw("name", TextJson(c.name()))
+      .AddRaw("pattern", TextJson(c.pattern()))
+      .Add("ack_wait_ms", uint64_t{c.ack_wait_ms()})
+      .Add("max_in_flight", uint64_t{c.max_in_flight()})
+      .Add("ack_floor", uint64_t{c.ack_floor()})
+      .Add("delivered_high", uint64_t{c.delivered_high()})
+      .Add("in_flight", uint64_t{c.in_flight()})
+      .Add("members", uint64_t{c.members()})
+      .str();
+}
+
+std::string ConsumerText(const wire::ConsumerState& c) {
+  return absl::StrCat(Printable(c.name()), " pattern=", Printable(c.pattern()),
+                      " ack_floor=", c.ack_floor(),
+                      " delivered_high=", c.delivered_high(),
+                      " in_flight=", c.in_flight(), " members=", c.members());
+}
+
 std::string InfoJson(const wire::StreamInfo& info) {
   const wire::StreamConfig& config = info.config();
   std::vector<std::string> topics;
@@ -58,6 +78,11 @@ std::string InfoJson(const wire::StreamInfo& info) {
       .AddRaw("first_time", TimeJson(info.first_time_unix_ms()))
       .AddRaw("last_time", TimeJson(info.last_time_unix_ms()))
       .Add("expired", uint64_t{info.expired()});
+  std::vector<std::string> consumers;
+  for (const wire::ConsumerState& c : info.consumers()) {
+    consumers.push_back(ConsumerJson(c));
+  }
+  o.AddRaw("consumers", absl::StrCat("[", absl::StrJoin(consumers, ","), "]"));
   return o.str();
 }
 
@@ -128,6 +153,9 @@ std::string FormatStreamInfo(const wire::StreamInfo& info, bool json) {
   };
   std::vector<std::vector<std::string>> rows;
   for (const auto& [key, value] : fields) rows.push_back({key, value});
+  for (const wire::ConsumerState& c : info.consumers()) {
+    rows.push_back({"consumer", ConsumerText(c)});
+  }
   return Table(rows, /*first_numeric=*/2);
 }
 

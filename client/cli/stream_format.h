@@ -29,10 +29,15 @@ std::string StorageName(wire::StorageKind storage);
 
 // One stream: "key value" lines for people (aligned, no trailing newline):
 // name, storage, topics, the limits ("none" for 0), messages, bytes,
-// first/last seq and time, expired. For scripts, one JSON object:
+// first/last seq and time, expired, then one "consumer" line per durable
+// consumer (its name, pattern, ack floor, highest delivered, in flight,
+// members). For scripts, one JSON object:
 //   {"name":..,"storage":..,"topics":[..],"max_msgs":N,"max_bytes":N,
 //    "max_age_ms":N,"messages":N,"bytes":N,"first_seq":N,"last_seq":N,
-//    "first_time":"..."|null,"last_time":"..."|null,"expired":N}
+//    "first_time":"..."|null,"last_time":"..."|null,"expired":N,
+//    "consumers":[{"name":..,"pattern":..,"ack_wait_ms":N,
+//                  "max_in_flight":N,"ack_floor":N,"delivered_high":N,
+//                  "in_flight":N,"members":N},...]}
 std::string FormatStreamInfo(const wire::StreamInfo& info, bool json);
 
 // Every stream: a table for people (a header line, then one line per

@@ -106,7 +106,7 @@ TEST(FormatStatisticsTest, AlignedLinesForPeopleAndOneObjectForScripts) {
   EXPECT_THAT(text, HasSubstr("\nslow_consumer_policy       backpressure\n"));
   EXPECT_THAT(text, HasSubstr("\nstalled_ms                 1500\n"));
   EXPECT_THAT(text, ::testing::EndsWith("\nconnections_by_protocol    nats=2"));
-  EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 31);  // 32 lines
+  EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 37);  // 38 lines
   const std::string json = FormatStatistics(stats, true);
   EXPECT_THAT(json, StartsWith("{\"connections\":2,\"subscriptions\":0,"));
   EXPECT_THAT(json, HasSubstr("\"deliveries\":40,"));

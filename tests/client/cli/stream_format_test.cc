@@ -64,16 +64,42 @@ TEST(FormatStreamInfoTest, OneObjectForScriptsWithEveryKey) {
             "\"max_bytes\":1048576,\"max_age_ms\":86400000,\"messages\":10,"
             "\"bytes\":420,\"first_seq\":3,\"last_seq\":12,"
             "\"first_time\":\"2025-12-03T13:25:00.123Z\","
-            "\"last_time\":\"2025-12-03T13:25:01.000Z\",\"expired\":2}");
+            "\"last_time\":\"2025-12-03T13:25:01.000Z\",\"expired\":2,"
+            "\"consumers\":[]}");
   // An empty stream has no times.
   EXPECT_EQ(FormatStreamInfo(EmptyTicks(), true),
             "{\"name\":\"ticks\",\"storage\":\"memory\","
             "\"topics\":[\"ticks/*\"],\"max_msgs\":0,\"max_bytes\":0,"
             "\"max_age_ms\":0,\"messages\":0,\"bytes\":0,\"first_seq\":0,"
             "\"last_seq\":7,\"first_time\":null,\"last_time\":null,"
-            "\"expired\":0}");
+            "\"expired\":0,\"consumers\":[]}");
   EXPECT_THAT(FormatStreamInfo(EmptyTicks(), false),
               ::testing::HasSubstr("first_time  -\nlast_time   -\n"));
+}
+
+TEST(FormatStreamInfoTest, ShowsEachDurableConsumer) {
+  wire::StreamInfo info = Orders();
+  wire::ConsumerState* c = info.add_consumers();
+  c->set_stream("orders");
+  c->set_name("billing");
+  c->set_pattern("orders/**");
+  c->set_ack_wait_ms(30000);
+  c->set_max_in_flight(1000);
+  c->set_ack_floor(7);
+  c->set_delivered_high(9);
+  c->set_in_flight(2);
+  c->set_members(1);
+  EXPECT_THAT(
+      FormatStreamInfo(info, false),
+      ::testing::EndsWith("\nexpired     2\n"
+                          "consumer    billing pattern=orders/** ack_floor=7 "
+                          "delivered_high=9 in_flight=2 members=1"));
+  EXPECT_THAT(FormatStreamInfo(info, true),
+              ::testing::EndsWith(
+                  "\"expired\":2,\"consumers\":[{\"name\":\"billing\","
+                  "\"pattern\":\"orders/**\",\"ack_wait_ms\":30000,"
+                  "\"max_in_flight\":1000,\"ack_floor\":7,"
+                  "\"delivered_high\":9,\"in_flight\":2,\"members\":1}]}"));
 }
 
 TEST(FormatStreamListTest, ATableForPeople) {
