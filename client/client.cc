@@ -93,7 +93,15 @@ absl::StatusOr<std::unique_ptr<Client::Subscription>> Client::Subscribe(
 absl::StatusOr<std::unique_ptr<Client::Subscription>> Client::QueueSubscribe(
     absl::string_view pattern, absl::string_view group,
     MessageHandler handler) {
-  auto state = core_->Subscribe(pattern, group, std::move(handler));
+  SubscribeOptions options;
+  options.queue_group = std::string(group);
+  return Subscribe(pattern, options, std::move(handler));
+}
+
+absl::StatusOr<std::unique_ptr<Client::Subscription>> Client::Subscribe(
+    absl::string_view pattern, const SubscribeOptions& options,
+    MessageHandler handler) {
+  auto state = core_->Subscribe(pattern, options, std::move(handler));
   if (!state.ok()) return state.status();
   return std::unique_ptr<Subscription>(
       new Subscription(core_, *std::move(state)));

@@ -24,6 +24,16 @@
 //   });
 //   if (!sub.ok()) return sub.status();  // e.g. INVALID_PATTERN: ...
 //
+// or from a durable stream, starting with its last 10 messages:
+//
+//   SubscribeOptions options;
+//   options.replay = Replay{.stream = "orders", .start = Replay::Last{10}};
+//   auto orders = (*client)->Subscribe("orders/**", options, [](const Message&
+//   m) {
+//     std::cout << "#" << m.stream_seq << " " << m.payload << "\n";
+//   });
+//   if (!orders.ok()) return orders.status();  // e.g. UNKNOWN_STREAM: ...
+//
 // or pulled, one message at a time:
 //
 //   auto alerts = (*client)->Subscribe("alerts/**");
@@ -218,6 +228,18 @@ class Client {
       absl::string_view pattern, absl::string_view group,
       MessageHandler handler = nullptr);
 
+  // As Subscribe, with `options`: a queue group, and a replay of a durable
+  // stream (Replay in client/session.h), which delivers what the stream
+  // stored from the point it names, then the live messages; each carries
+  // Message::stream_seq and Message::stream_time. Returns the broker's
+  // refusal, e.g. "UNKNOWN_STREAM: no stream 'orders'", or INVALID_ARGUMENT
+  // for a replay that names no start (Replay::Last{0}). With
+  // options.reconnect, a subscription that must be made again on a new
+  // session goes on after the last message it received.
+  absl::StatusOr<std::unique_ptr<Subscription>> Subscribe(
+      absl::string_view pattern, const SubscribeOptions& options,
+      MessageHandler handler = nullptr);
+
   // --- Requests --------------------------------------------------------------
 
   // Asks the server of `topic` and waits at most `timeout` for the answer.
@@ -289,9 +311,11 @@ class Client::Subscription {
 
   // Pull mode: returns the next message, waiting at most `timeout`. Returns
   // DEADLINE_EXCEEDED if none came, OUT_OF_RANGE once the subscription has
-  // ended and every message was taken, UNAVAILABLE once the connection is
-  // gone (after the buffered messages), FAILED_PRECONDITION for a callback
-  // subscription.
+  // ended and every message was taken, the broker's error once it ended the
+  // subscription (e.g. "UNKNOWN_STREAM: ..." when the stream a replay reads
+  // was removed; a callback subscription's goes to on_error), UNAVAILABLE
+  // once the connection is gone (after the buffered messages),
+  // FAILED_PRECONDITION for a callback subscription.
   absl::StatusOr<Message> Next(absl::Duration timeout);
 
   // Ends the subscription now; messages not yet handled are discarded.

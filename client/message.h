@@ -13,6 +13,10 @@
 //   m.payload = "hello";
 //   m.headers.push_back({"Trace-Id", "abc"});
 //   std::cout << m.topic << ": " << m.payload << "\n";
+//   if (m.stream_seq != 0) {  // it came from a durable stream
+//     std::cout << "#" << m.stream_seq << " stored "
+//               << absl::FormatTime(m.stream_time) << "\n";
+//   }
 
 #ifndef MANIFOLD_CLIENT_MESSAGE_H_
 #define MANIFOLD_CLIENT_MESSAGE_H_
@@ -38,6 +42,11 @@ struct Message {
   // Where the publisher wants answers (NATS-style request/reply); may be
   // empty.
   std::string reply_to;
+  // For a delivery to a subscription with a replay (SubscribeOptions::replay),
+  // replayed or live: the message's sequence in the stream (from 1) and when
+  // the broker stored it. 0 and the Unix epoch for every other message.
+  uint64_t stream_seq = 0;
+  absl::Time stream_time = absl::UnixEpoch();
 };
 
 // A request for a topic this client serves. Answer it exactly once (the

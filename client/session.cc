@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <limits>
+#include <type_traits>
+#include <variant>
 
 #include "absl/strings/str_cat.h"
 #include "client/errors.h"
@@ -84,6 +86,43 @@ absl::string_view DefaultRequestMessage(wire::RequestStatus status) {
     default:
       return "the request failed";
   }
+}
+
+// Writes `replay` into its wire form.
+void EncodeReplay(const Replay& replay, wire::Replay* out) {
+  out->set_stream(replay.stream);
+  std::visit(
+      [out](const auto& start) {
+        using Start = std::decay_t<decltype(start)>;
+        if constexpr (std::is_same_v<Start, Replay::New>) {
+          // No start: the stream's new messages only.
+        } else if constexpr (std::is_same_v<Start, Replay::FromSeq>) {
+          out->set_from_seq(start.seq);
+        } else if constexpr (std::is_same_v<Start, Replay::Since>) {
+          out->set_since_unix_ms(absl::ToUnixMillis(start.time));
+        } else if constexpr (std::is_same_v<Start, Replay::Last>) {
+          out->set_last(start.count);
+        } else {
+          out->set_last_per_topic(true);
+        }
+      },
+      replay.start);
+}
+
+absl::Status CheckReplay(const Replay& replay) {
+  if (const auto* last = std::get_if<Replay::Last>(&replay.start);
+      last != nullptr && last->count == 0) {
+    return absl::InvalidArgumentError(
+        "a replay of the last 0 messages replays nothing: ask for at least "
+        "one, or subscribe without a replay");
+  }
+  if (const auto* since = std::get_if<Replay::Since>(&replay.start);
+      since != nullptr && (since->time == absl::InfinitePast() ||
+                           since->time == absl::InfiniteFuture())) {
+    return absl::InvalidArgumentError(
+        "a replay since an infinite time has no start: give a finite time");
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -391,6 +430,7 @@ void ClientSession::HandleAck(const wire::Ack& ack) {
     sub.handle = pending.handle;
     sub.pattern = std::move(pending.text);
     sub.queue_group = std::move(pending.queue_group);
+    sub.replay = std::move(pending.replay);
   }
   events_.push_back(std::move(done));
 }
@@ -403,7 +443,16 @@ void ClientSession::HandleError(const wire::Error& error) {
     pending_.erase(it);
     Complete(error.op_id(), pending, status);
   } else if (!error.fatal()) {
-    events_.push_back(session::AsyncError{error.op_id(), status});
+    session::AsyncError async{error.op_id(), status};
+    if (auto sub = subscriptions_.find(error.subscription_id());
+        error.subscription_id() != 0 && sub != subscriptions_.end()) {
+      // The broker ended the subscription: later deliveries for it would be
+      // stale.
+      async.subscription_id = error.subscription_id();
+      async.handle = sub->second.handle;
+      subscriptions_.erase(sub);
+    }
+    events_.push_back(std::move(async));
   }
   if (error.fatal()) FinishClose(std::move(status));
 }
@@ -423,6 +472,9 @@ void ClientSession::HandleDeliver(wire::Deliver& d) {
   delivered.message.payload = std::move(*d.mutable_payload());
   delivered.message.headers = TakeHeaders(d.mutable_headers());
   delivered.message.reply_to = std::move(*d.mutable_reply_to());
+  delivered.message.stream_seq = d.stream_seq();
+  delivered.message.stream_time = absl::FromUnixMillis(d.stream_time_unix_ms());
+  if (d.stream_seq() != 0) sub.last_stream_seq = d.stream_seq();
   ++sub.delivered;
   if (sub.max_messages != 0 && sub.delivered >= sub.max_messages) {
     delivered.last = true;
@@ -606,15 +658,31 @@ absl::StatusOr<uint64_t> ClientSession::Send(wire::ClientMessage& message,
 absl::StatusOr<uint64_t> ClientSession::Subscribe(absl::string_view pattern,
                                                   absl::string_view queue_group,
                                                   uint64_t handle) {
+  SubscribeOptions options;
+  options.queue_group = std::string(queue_group);
+  return Subscribe(pattern, options, handle);
+}
+
+absl::StatusOr<uint64_t> ClientSession::Subscribe(
+    absl::string_view pattern, const SubscribeOptions& options,
+    uint64_t handle) {
+  if (options.replay.has_value()) {
+    if (absl::Status s = CheckReplay(*options.replay); !s.ok()) return s;
+  }
   if (absl::Status s = CheckCanSend(); !s.ok()) return s;
   wire::ClientMessage& m = out_scratch_;
   m.Clear();
-  m.mutable_subscribe()->set_pattern(std::string(pattern));
-  m.mutable_subscribe()->set_queue_group(std::string(queue_group));
+  wire::Subscribe* sub = m.mutable_subscribe();
+  sub->set_pattern(std::string(pattern));
+  sub->set_queue_group(options.queue_group);
+  if (options.replay.has_value()) {
+    EncodeReplay(*options.replay, sub->mutable_replay());
+  }
   Pending pending(OperationKind::kSubscribe);
   pending.handle = handle;
   pending.text = std::string(pattern);
-  pending.queue_group = std::string(queue_group);
+  pending.queue_group = options.queue_group;
+  pending.replay = options.replay;
   return Send(m, std::move(pending));
 }
 

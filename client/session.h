@@ -15,6 +15,8 @@
 //  - tracks subscriptions (the broker's subscription id -> the caller's
 //    handle), counts deliveries against an Unsubscribe's max, and drops
 //    deliveries for subscriptions it has already ended;
+//  - subscribes with a replay of a durable stream (Replay) and remembers
+//    each such subscription's latest stream sequence;
 //  - answers the broker's keepalive Ping with Pong by itself;
 //  - times requests out at the deadline the caller gave (Tick), even if the
 //    broker never answers;
@@ -128,6 +130,47 @@ struct PublishOptions {
   bool ack = false;
 };
 
+// Where a subscription starts reading a durable stream (docs/streams.md).
+// The subscription first receives what the stream stored from that point,
+// then the live messages, with no gap and no duplicate between the two; each
+// delivery carries its Message::stream_seq and Message::stream_time.
+//
+//   Replay{.stream = "orders", .start = Replay::Last{10}}
+//   Replay{.start = Replay::Since{now - absl::Minutes(10)}}
+struct Replay {
+  // Nothing stored: the stream's new messages only (with their sequences).
+  struct New {};
+  // The first stored message with sequence `seq` or a later one.
+  struct FromSeq {
+    uint64_t seq = 1;
+  };
+  // The first message stored at `time` or later (sent in whole ms).
+  struct Since {
+    absl::Time time;
+  };
+  // The last `count` stored messages. REQUIRES: count > 0.
+  struct Last {
+    uint64_t count = 1;
+  };
+  // The last stored message of each topic (last-value topics).
+  struct LastPerTopic {};
+  using Start = std::variant<New, FromSeq, Since, Last, LastPerTopic>;
+
+  // The stream to read. Empty: the one stream whose topics the
+  // subscription's pattern intersects (the broker answers UNKNOWN_STREAM
+  // when there is none, or more than one).
+  std::string stream = "";
+  Start start = New{};
+};
+
+// Options of one subscription.
+struct SubscribeOptions {
+  // Non-empty: each message goes to one member of this queue group.
+  std::string queue_group;
+  // Set: read a durable stream first (see Replay).
+  std::optional<Replay> replay;
+};
+
 // A subscription the session knows about.
 struct SubscriptionInfo {
   uint64_t handle = 0;
@@ -136,6 +179,12 @@ struct SubscriptionInfo {
   uint64_t delivered = 0;
   // The Unsubscribe max in effect, 0 for none.
   uint64_t max_messages = 0;
+  // The replay it was made with, if any.
+  std::optional<Replay> replay;
+  // The stream sequence of its latest delivery (0 before one): a caller that
+  // must subscribe again (e.g. on a new session) goes on from the next one
+  // with Replay::FromSeq{last_stream_seq + 1}, losing and repeating nothing.
+  uint64_t last_stream_seq = 0;
 };
 
 // The events a session reports. Pull them with ClientSession::PollEvent().
@@ -191,11 +240,17 @@ struct RequestReceived {
   IncomingRequest request;
 };
 
-// An operation that nobody awaits failed: a Publish without ack, or a
-// Respond.
+// An operation that nobody awaits failed (a Publish without ack, or a
+// Respond), or the broker ended a subscription.
 struct AsyncError {
   uint64_t op_id = 0;
   absl::Status status;
+  // Set when the error ended one of the session's subscriptions (a replay
+  // whose stream was removed or could not be read, permissions that no
+  // longer allow it): its id, and the handle given to Subscribe(). The
+  // session no longer knows the subscription.
+  uint64_t subscription_id = 0;
+  uint64_t handle = 0;
 };
 
 // After BeginResume(): the broker answered the resuming Hello. With
@@ -301,6 +356,14 @@ class ClientSession {
                                      absl::string_view queue_group,
                                      uint64_t handle);
 
+  // As above with `options`: a queue group, and a replay of a durable
+  // stream. A stream the broker does not have fails the operation with
+  // UNKNOWN_STREAM, naming it. Returns INVALID_ARGUMENT, sending nothing, for
+  // Replay::Last{0} or a Replay::Since time that is not finite.
+  absl::StatusOr<uint64_t> Subscribe(absl::string_view pattern,
+                                     const SubscribeOptions& options,
+                                     uint64_t handle);
+
   // Ends subscription `subscription_id` at once (max_messages == 0; later
   // deliveries are dropped), or once it has received `max_messages` in all.
   // Returns NOT_FOUND for a subscription the session does not have.
@@ -370,9 +433,10 @@ class ClientSession {
   struct Pending {
     explicit Pending(OperationKind kind) : kind(kind) {}
     OperationKind kind;
-    uint64_t handle = 0;      // Subscribe
-    std::string text;         // Subscribe: pattern; Request: topic
-    std::string queue_group;  // Subscribe
+    uint64_t handle = 0;           // Subscribe
+    std::string text;              // Subscribe: pattern; Request: topic
+    std::string queue_group;       // Subscribe
+    std::optional<Replay> replay;  // Subscribe
     absl::Time deadline = absl::InfiniteFuture();  // Request
   };
 

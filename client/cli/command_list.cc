@@ -13,6 +13,7 @@
   X(ServeCommand)                \
   X(StatsCommand)                \
   X(EventsCommand)               \
+  X(StreamCommand)               \
   X(ReplayCommand)               \
   X(BenchCommand)                \
   X(PasswdCommand)

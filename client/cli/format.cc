@@ -110,15 +110,28 @@ std::string HeadersJson(const Headers& headers) {
   return absl::StrCat("{", absl::StrJoin(entries, ","), "}");
 }
 
+std::string FormatTimestamp(absl::Time time) {
+  return absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", time, absl::UTCTimeZone());
+}
+
 std::string FormatMessage(const Message& m, bool json) {
+  const bool from_stream = m.stream_seq != 0;
   if (json) {
     JsonObject o;
-    o.Add("topic", m.topic).AddBytes("payload", m.payload);
+    o.Add("topic", m.topic);
+    if (from_stream) {
+      o.Add("seq", m.stream_seq).Add("time", FormatTimestamp(m.stream_time));
+    }
+    o.AddBytes("payload", m.payload);
     if (!m.headers.empty()) o.AddRaw("headers", HeadersJson(m.headers));
     if (!m.reply_to.empty()) o.Add("reply_to", m.reply_to);
     return o.str();
   }
   std::string label = Printable(m.topic);
+  if (from_stream) {
+    absl::StrAppend(&label, " seq=", m.stream_seq,
+                    " time=", FormatTimestamp(m.stream_time));
+  }
   for (const auto& [key, value] : m.headers) {
     absl::StrAppend(&label, " ", Printable(key), "=", Printable(value));
   }

@@ -16,6 +16,7 @@
 #include <string>
 
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 #include "client/message.h"
 #include "core/manifold.pb.h"
 #include "google/protobuf/message.h"
@@ -32,7 +33,15 @@ std::string HeadersJson(const Headers& headers);
 // A message received on a subscription (or a reply).
 //   people: [room/1] hello      [room/1 Trace-Id=abc reply_to=inbox/7] hello
 //   JSON:   {"topic":"room/1","payload":"hello","headers":{...},...}
+// A message from a durable stream (Message::stream_seq != 0) also shows its
+// sequence and when the broker stored it (FormatTimestamp):
+//   people: [orders/1 seq=5 time=2026-12-03T13:25:00.123Z] hello
+//   JSON:   {"topic":"orders/1","seq":5,"time":"2026-12-03T13:25:00.123Z",...}
 std::string FormatMessage(const Message& message, bool json);
+
+// `time` in RFC 3339, in UTC, to the millisecond:
+// "2026-12-03T13:25:00.123Z".
+std::string FormatTimestamp(absl::Time time);
 
 // A broker event received on `topic`:
 //   people: $sys/connection/added connection_added session_id=3 ...

@@ -18,6 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "client/cli/command.h"
+#include "client/cli/flag_spelling.h"
 #include "client/cli/flags.h"
 #include "client/cli/stop_signal.h"
 
@@ -58,6 +59,7 @@ std::string UsageText() {
       "  --json    one JSON object per line, for scripts\n"
       "  --user NAME --pass PASSWORD, --token TOKEN\n"
       "            credentials for the broker's admission check\n"
+      "  (a flag may be spelled with '-' or '_': --from-seq, --from_seq)\n"
       "\nexit status: 0 done, 1 failed (one line on stderr says why), "
       "2 bad usage\n");
   return text;
@@ -127,8 +129,19 @@ int Fail(absl::string_view command, const absl::Status& status) {
   return IsUsageError(status) ? kExitUsage : kExitFailure;
 }
 
-int Main(int argc, char** argv) {
+int Main(int original_argc, char** original_argv) {
   absl::SetProgramUsageMessage(UsageText());
+  // --from-seq means --from_seq: the flags are defined with underscores.
+  std::vector<std::string> spelled = AcceptDashedFlagNames(
+      std::vector<std::string>(original_argv, original_argv + original_argc),
+      [](absl::string_view name) {
+        return absl::FindCommandLineFlag(name) != nullptr;
+      });
+  std::vector<char*> arg_pointers;
+  for (std::string& arg : spelled) arg_pointers.push_back(arg.data());
+  arg_pointers.push_back(nullptr);
+  const int argc = original_argc;
+  char** const argv = arg_pointers.data();
   // --help and -h mean `manifold help`. (Abseil's --help would add a list of
   // the flags defined in main.cc, which is none of them.)
   for (int i = 1; i < argc && absl::string_view(argv[i]) != "--"; ++i) {

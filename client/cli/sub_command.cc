@@ -1,20 +1,42 @@
-// manifold sub PATTERN [--queue G] [--count N] [--noreconnect]: prints each
-// message published on a topic that PATTERN matches, one per line, until
-// interrupted or N messages have arrived. A lost connection is restored
-// (ClientOptions::reconnect): a network blip loses nothing, and after a
-// broker restart it subscribes again.
+// manifold sub PATTERN [--queue G] [--count N] [--noreconnect]
+//              [--stream S] [--from-seq N | --since D | --last N |
+//               --last-per-topic]
+// prints each message published on a topic that PATTERN matches, one per
+// line, until interrupted or N messages have arrived. A lost connection is
+// restored (ClientOptions::reconnect): a network blip loses nothing, and
+// after a broker restart it subscribes again.
+//
+// With a replay flag it first prints what a durable stream stored (stream
+// S, or the one stream that captures PATTERN) from that point, then the
+// live messages, each with its stream sequence and time; after a broker
+// restart it goes on after the last message it printed.
 
 #include <cstdio>
+#include <optional>
 #include <string>
 
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "client/cli/command.h"
 #include "client/cli/flags.h"
 #include "client/cli/format.h"
+#include "client/cli/stream_flags.h"
 
 ABSL_FLAG(std::string, queue, "",
           "sub: join this queue group (each message goes to one member)");
+ABSL_FLAG(std::string, stream, "",
+          "sub: the durable stream to read (default with a flag below: the "
+          "one stream that captures PATTERN); alone, its new messages with "
+          "their sequences");
+ABSL_FLAG(std::string, from_seq, "",
+          "sub: replay the stream from this sequence on (1: all it holds)");
+ABSL_FLAG(std::string, since, "",
+          "sub: replay what the stream stored in the last DURATION (30s, "
+          "10m, 2h, 7d) or since an RFC 3339 time");
+ABSL_FLAG(std::string, last, "", "sub: replay the stream's last N messages");
+ABSL_FLAG(bool, last_per_topic, false,
+          "sub: replay the stream's last message of each topic");
 ABSL_FLAG(bool, reconnect, true,
           "sub: when the connection is lost, connect again and go on "
           "(nothing is lost; after a broker restart, subscribe again); "
@@ -29,6 +51,23 @@ absl::Status RunSub(CommandContext& context) {
   if (absl::Status s = context.ExpectArgs(1, "PATTERN"); !s.ok()) return s;
   const int64_t count = absl::GetFlag(FLAGS_count);
   if (count < 0) return UsageError("--count must be 0 or more");
+  ReplayFlags replay_flags;
+  replay_flags.stream = absl::GetFlag(FLAGS_stream);
+  replay_flags.from_seq = absl::GetFlag(FLAGS_from_seq);
+  replay_flags.since = absl::GetFlag(FLAGS_since);
+  replay_flags.last = absl::GetFlag(FLAGS_last);
+  replay_flags.last_per_topic = absl::GetFlag(FLAGS_last_per_topic);
+  SubscribeOptions subscribe;
+  subscribe.queue_group = absl::GetFlag(FLAGS_queue);
+  absl::StatusOr<std::optional<Replay>> replay =
+      ParseReplayFlags(replay_flags, absl::Now());
+  if (!replay.ok()) return replay.status();
+  subscribe.replay = *std::move(replay);
+  if (subscribe.replay.has_value() && !subscribe.queue_group.empty()) {
+    return UsageError(
+        "--queue does not go with a replay: a replaying subscription reads "
+        "the whole stream by itself");
+  }
   ClientOptions options;
   options.reconnect.enabled = absl::GetFlag(FLAGS_reconnect);
   options.on_error = [](const absl::Status& error) {
@@ -39,7 +78,7 @@ absl::Status RunSub(CommandContext& context) {
       context.Connect(std::move(options));
   if (!client.ok()) return client.status();
   absl::StatusOr<std::unique_ptr<Client::Subscription>> sub =
-      (*client)->QueueSubscribe(context.args()[0], absl::GetFlag(FLAGS_queue));
+      (*client)->Subscribe(context.args()[0], subscribe);
   if (!sub.ok()) return sub.status();
   if (count > 0) {
     // The broker stops sending after N, even while we are still printing.
@@ -60,10 +99,12 @@ absl::Status RunSub(CommandContext& context) {
 
 Command SubCommand() {
   return {"sub",
-          "sub PATTERN [--queue G] [--count N] [--noreconnect]",
+          "sub PATTERN [--queue G] [--count N] [--noreconnect] [--stream S] "
+          "[--from-seq N | --since D | --last N | --last-per-topic]",
           "print messages on topics matching PATTERN ('*' one segment, '**' "
-          "any)",
-          {"queue", "count", "reconnect"},
+          "any); a replay flag first prints what a durable stream stored",
+          {"queue", "count", "reconnect", "stream", "from_seq", "since", "last",
+           "last_per_topic"},
           RunSub};
 }
 

@@ -343,7 +343,7 @@ void ClientCore::RouteEvents() {
                    std::get_if<session::RequestReceived>(&*event)) {
       OnRequest(received->request);
     } else if (auto* error = std::get_if<session::AsyncError>(&*event)) {
-      ReportError(std::move(error->status));
+      OnAsyncError(*error);
     } else if (auto* closed = std::get_if<session::Closed>(&*event)) {
       OnClosed(closed->reason);
     } else if (auto* resumed = std::get_if<session::Resumed>(&*event)) {
@@ -403,6 +403,9 @@ void ClientCore::OnDelivered(session::Delivered& delivered) {
   auto it = subscriptions_.find(delivered.handle);
   if (it == subscriptions_.end()) return;
   std::shared_ptr<SubscriptionState> state = it->second;
+  if (delivered.message.stream_seq != 0) {
+    state->last_stream_seq = delivered.message.stream_seq;
+  }
   if (delivered.last) {
     state->ended = true;
     subscriptions_.erase(it);
@@ -430,6 +433,22 @@ void ClientCore::OnDelivered(session::Delivered& delivered) {
     state->dropping = false;
     state->queue.push_back(std::move(delivered.message));
   }
+}
+
+void ClientCore::OnAsyncError(session::AsyncError& error) {
+  auto it = error.subscription_id == 0 ? subscriptions_.end()
+                                       : subscriptions_.find(error.handle);
+  if (it == subscriptions_.end()) {
+    ReportError(std::move(error.status));
+    return;
+  }
+  // The broker ended the subscription. A pulled one says why from Next(),
+  // after what is buffered; a handler has only on_error to hear it.
+  std::shared_ptr<SubscriptionState> state = it->second;
+  subscriptions_.erase(it);
+  state->ended = true;
+  state->end_status = error.status;
+  if (state->handler) ReportError(std::move(error.status));
 }
 
 void ClientCore::OnRequest(IncomingRequest& request) {
@@ -482,8 +501,16 @@ void ClientCore::OnResumed(const session::Resumed& resumed) {
   for (auto& [handle, state] : subscriptions_) {
     if (state->cancelled || state->ended) continue;
     state->id = 0;
+    SubscribeOptions options;
+    options.queue_group = state->queue_group;
+    options.replay = state->replay;
+    // A replaying subscription goes on after the last message it received,
+    // so the new session repeats and skips nothing the stream still holds.
+    if (options.replay.has_value() && state->last_stream_seq != 0) {
+      options.replay->start = Replay::FromSeq{state->last_stream_seq + 1};
+    }
     absl::StatusOr<uint64_t> op =
-        session_.Subscribe(state->pattern, state->queue_group, handle);
+        session_.Subscribe(state->pattern, options, handle);
     if (op.ok()) {
       resubscribing_[*op] = handle;
     } else {
@@ -568,11 +595,12 @@ absl::StatusOr<uint64_t> ClientCore::Publish(absl::string_view topic,
 }
 
 absl::StatusOr<std::shared_ptr<SubscriptionState>> ClientCore::Subscribe(
-    absl::string_view pattern, absl::string_view group,
+    absl::string_view pattern, const SubscribeOptions& options,
     MessageHandler handler) {
   auto state = std::make_shared<SubscriptionState>();
   state->pattern = std::string(pattern);
-  state->queue_group = std::string(group);
+  state->queue_group = options.queue_group;
+  state->replay = options.replay;
   state->handler = std::move(handler);
 
   AwaitMutexLock lock(&mu_);
@@ -580,7 +608,7 @@ absl::StatusOr<std::shared_ptr<SubscriptionState>> ClientCore::Subscribe(
   Waiter waiter;
   absl::StatusOr<uint64_t> op = Submit(
       [&](ClientSession& s) {
-        return s.Subscribe(pattern, group, state->handle);
+        return s.Subscribe(pattern, options, state->handle);
       },
       &waiter);
   if (!op.ok()) return op.status();
@@ -634,6 +662,7 @@ absl::StatusOr<Message> ClientCore::NextMessage(SubscriptionState& state,
     state.queue.pop_front();
     return m;
   }
+  if (state.ended && !state.end_status.ok()) return state.end_status;
   if (state.cancelled || state.ended) {
     return absl::OutOfRangeError(
         absl::StrCat("the subscription to '", state.pattern, "' has ended"));

@@ -24,6 +24,7 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -46,16 +47,22 @@ struct SubscriptionState {
   uint64_t handle = 0;  // our key, known before the broker's id
   std::string pattern;
   std::string queue_group;
-  MessageHandler handler;  // null in pull mode
+  std::optional<Replay> replay;  // as subscribed
+  MessageHandler handler;        // null in pull mode
 
   uint64_t id = 0;  // the broker's, once acknowledged
   // Unsubscribe() was called: nothing more is handed out.
   bool cancelled = false;
-  // The Unsubscribe max was reached: what is buffered is still handed out.
+  // The Unsubscribe max was reached, or the broker ended the subscription
+  // (`end_status` says why): what is buffered is still handed out.
   bool ended = false;
+  absl::Status end_status;
   // The connection is gone.
   bool closed = false;
   std::deque<Message> queue;  // pull mode
+  // The stream sequence of the latest delivery (with a replay): subscribing
+  // again for a lost session goes on from the next one.
+  uint64_t last_stream_seq = 0;
   uint64_t dropped = 0;
   bool dropping = false;  // an overflow has been reported and not yet ended
 };
@@ -92,7 +99,7 @@ class ClientCore : public std::enable_shared_from_this<ClientCore> {
                                    absl::string_view payload,
                                    const PublishOptions& options);
   absl::StatusOr<std::shared_ptr<SubscriptionState>> Subscribe(
-      absl::string_view pattern, absl::string_view group,
+      absl::string_view pattern, const SubscribeOptions& options,
       MessageHandler handler);
   absl::Status Unsubscribe(SubscriptionState& state, uint64_t max_messages,
                            bool wait);
@@ -162,6 +169,8 @@ class ClientCore : public std::enable_shared_from_this<ClientCore> {
   void OnDelivered(session::Delivered& delivered)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void OnRequest(IncomingRequest& request) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void OnAsyncError(session::AsyncError& error)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void OnClosed(const absl::Status& reason) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The broker answered a resume; a session it no longer had subscribes and
   // serves again.

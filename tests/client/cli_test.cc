@@ -380,7 +380,7 @@ TEST_P(CliTest, StatsPrintsTheBrokersCounters) {
   const std::vector<std::string> lines =
       absl::StrSplit(human.out, '\n', absl::SkipEmpty());
   // One per counter, and one by protocol (no TLS failures line: no TLS).
-  EXPECT_EQ(lines.size(), 32u);
+  EXPECT_EQ(lines.size(), 38u);
   // The watcher and the stats command itself.
   EXPECT_THAT(human.out, StartsWith("connections                2\n"));
   // The flow-control policy in force, and its counters.

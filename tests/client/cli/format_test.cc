@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <utility>
 
+#include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -44,6 +45,27 @@ TEST(FormatMessageTest, OneObjectForScripts) {
             "{\"topic\":\"room/1\",\"payload\":\"hello\","
             "\"headers\":{\"K\":[\"1\",\"2\"],\"J\":[\"x\"]},"
             "\"reply_to\":\"inbox/7\"}");
+}
+
+TEST(FormatMessageTest, AMessageFromAStreamShowsItsSequenceAndTime) {
+  Message m;
+  m.topic = "orders/1";
+  m.payload = "shipped";
+  m.stream_seq = 5;
+  m.stream_time = absl::FromUnixMillis(1764768300123);
+  EXPECT_EQ(FormatMessage(m, false),
+            "[orders/1 seq=5 time=2025-12-03T13:25:00.123Z] shipped");
+  EXPECT_EQ(FormatMessage(m, true),
+            "{\"topic\":\"orders/1\",\"seq\":5,"
+            "\"time\":\"2025-12-03T13:25:00.123Z\",\"payload\":\"shipped\"}");
+}
+
+TEST(FormatTimestampTest, IsRfc3339InUtcToTheMillisecond) {
+  EXPECT_EQ(FormatTimestamp(absl::FromUnixMillis(0)),
+            "1970-01-01T00:00:00.000Z");
+  EXPECT_EQ(FormatTimestamp(absl::FromUnixMillis(1764768300123) +
+                            absl::Microseconds(999)),
+            "2025-12-03T13:25:00.123Z");
 }
 
 TEST(FormatEventTest, ShowsTheEventKindAndEveryField) {
