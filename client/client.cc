@@ -167,6 +167,13 @@ absl::StatusOr<Message> Client::Subscription::Next(absl::Duration timeout) {
   return core->NextMessage(*state_, timeout);
 }
 
+absl::Status Client::Subscription::Ack(absl::Span<const uint64_t> seqs,
+                                       bool wait) {
+  std::shared_ptr<ClientCore> core = core_.lock();
+  if (core == nullptr) return ClientGone();
+  return core->AckStored(*state_, seqs, wait);
+}
+
 absl::Status Client::Subscription::Unsubscribe() {
   std::shared_ptr<ClientCore> core = core_.lock();
   if (core == nullptr) return ClientGone();

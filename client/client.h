@@ -81,6 +81,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "absl/types/span.h"
 #include "client/byte_stream.h"
 #include "client/errors.h"
 #include "client/message.h"
@@ -317,6 +318,13 @@ class Client::Subscription {
   // once the connection is gone (after the buffered messages),
   // FAILED_PRECONDITION for a callback subscription.
   absl::StatusOr<Message> Next(absl::Duration timeout);
+
+  // For a subscription bound to a durable consumer
+  // (SubscribeOptions::consumer): acknowledges messages by their
+  // Message::stream_seq. With `wait`, returns once the consumer's new
+  // position is durable (or the broker's refusal); without, once it is
+  // queued for sending (a crash may then bring the messages again).
+  absl::Status Ack(absl::Span<const uint64_t> seqs, bool wait = true);
 
   // Ends the subscription now; messages not yet handled are discarded.
   // Waits for the broker's answer.

@@ -47,6 +47,11 @@ struct Message {
   // the broker stored it. 0 and the Unix epoch for every other message.
   uint64_t stream_seq = 0;
   absl::Time stream_time = absl::UnixEpoch();
+  // For a subscription bound to a durable consumer
+  // (SubscribeOptions::consumer): the message was delivered before and not
+  // acknowledged (in time, or before its subscriber left or the broker
+  // restarted).
+  bool redelivered = false;
 };
 
 // A request for a topic this client serves. Answer it exactly once (the

@@ -67,6 +67,9 @@ void SetOpId(wire::ClientMessage& m, uint64_t op_id) {
     case wire::ClientMessage::kPing:
       m.mutable_ping()->set_op_id(op_id);
       break;
+    case wire::ClientMessage::kAckStored:
+      m.mutable_ack_stored()->set_op_id(op_id);
+      break;
     default:
       break;
   }
@@ -145,6 +148,8 @@ absl::string_view OperationName(OperationKind kind) {
       return "Respond";
     case OperationKind::kPing:
       return "Ping";
+    case OperationKind::kAckStored:
+      return "AckStored";
   }
   return "operation";
 }
@@ -474,6 +479,7 @@ void ClientSession::HandleDeliver(wire::Deliver& d) {
   delivered.message.reply_to = std::move(*d.mutable_reply_to());
   delivered.message.stream_seq = d.stream_seq();
   delivered.message.stream_time = absl::FromUnixMillis(d.stream_time_unix_ms());
+  delivered.message.redelivered = d.redelivered();
   if (d.stream_seq() != 0) sub.last_stream_seq = d.stream_seq();
   ++sub.delivered;
   if (sub.max_messages != 0 && sub.delivered >= sub.max_messages) {
@@ -678,12 +684,33 @@ absl::StatusOr<uint64_t> ClientSession::Subscribe(
   if (options.replay.has_value()) {
     EncodeReplay(*options.replay, sub->mutable_replay());
   }
+  if (options.consumer.has_value()) {
+    wire::ConsumerOptions* c = sub->mutable_consumer();
+    c->set_name(options.consumer->name);
+    c->set_ack_wait_ms(static_cast<uint64_t>(std::max<int64_t>(
+        0, absl::ToInt64Milliseconds(options.consumer->ack_wait))));
+    c->set_max_in_flight(options.consumer->max_in_flight);
+  }
   Pending pending(OperationKind::kSubscribe);
   pending.handle = handle;
   pending.text = std::string(pattern);
   pending.queue_group = options.queue_group;
   pending.replay = options.replay;
   return Send(m, std::move(pending));
+}
+
+absl::StatusOr<uint64_t> ClientSession::AckStored(
+    uint64_t subscription_id, absl::Span<const uint64_t> seqs) {
+  if (absl::Status s = CheckCanSend(); !s.ok()) return s;
+  if (!subscriptions_.contains(subscription_id)) {
+    return absl::NotFoundError(absl::StrCat(
+        "no subscription sub#", subscription_id, " in this session"));
+  }
+  wire::ClientMessage& m = out_scratch_;
+  m.Clear();
+  m.mutable_ack_stored()->set_subscription_id(subscription_id);
+  for (uint64_t seq : seqs) m.mutable_ack_stored()->add_seqs(seq);
+  return Send(m, Pending(OperationKind::kAckStored));
 }
 
 absl::StatusOr<uint64_t> ClientSession::Unsubscribe(uint64_t subscription_id,

@@ -69,6 +69,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "absl/types/span.h"
 #include "client/message.h"
 #include "core/framing.h"
 #include "core/manifold.pb.h"
@@ -114,6 +115,7 @@ enum class OperationKind {
   kRequest,
   kRespond,
   kPing,
+  kAckStored,
 };
 
 // Returns e.g. "Subscribe".
@@ -163,12 +165,30 @@ struct Replay {
   Start start = New{};
 };
 
+// A durable consumer of a stream (docs/streams.md): a named position the
+// broker keeps across reconnects and restarts. Each message it delivers must
+// be acknowledged (ClientSession::AckStored, Client::Subscription::Ack), or
+// it comes again after `ack_wait`, marked Message::redelivered.
+// Subscriptions bound to the same consumer share its messages.
+struct ConsumerOptions {
+  // 1 to 64 letters, digits, '-' or '_'.
+  std::string name;
+  // Zero: the broker's default (30 s).
+  absl::Duration ack_wait = absl::ZeroDuration();
+  // Most messages delivered and not acknowledged at once; 0: the broker's
+  // default (1000).
+  uint64_t max_in_flight = 0;
+};
+
 // Options of one subscription.
 struct SubscribeOptions {
   // Non-empty: each message goes to one member of this queue group.
   std::string queue_group;
-  // Set: read a durable stream first (see Replay).
+  // Set: read a durable stream first (see Replay). With `consumer`, where a
+  // new consumer starts (an existing one goes on from its position).
   std::optional<Replay> replay;
+  // Set: take the messages of this durable consumer of the stream.
+  std::optional<ConsumerOptions> consumer;
 };
 
 // A subscription the session knows about.
@@ -402,6 +422,13 @@ class ClientSession {
   // Asks the broker for a Pong; since the broker handles a session's frames
   // in order, the outcome also means everything sent before was handled.
   // Outcome: OperationDone.
+  // Acknowledges messages a durable consumer delivered to subscription
+  // `subscription_id` (their Message::stream_seq). Returns the operation's
+  // id; the broker's Ack (session::Completed) comes once the consumer's new
+  // position is durable. NOT_FOUND if the session has no such subscription.
+  absl::StatusOr<uint64_t> AckStored(uint64_t subscription_id,
+                                     absl::Span<const uint64_t> seqs);
+
   absl::StatusOr<uint64_t> Ping();
 
   // Ends the session from this side with `reason`: pending operations fail

@@ -43,6 +43,7 @@ absl::StatusCode AbslCodeFor(wire::Code code) {
     case wire::UNKNOWN_SUBSCRIPTION:
     case wire::NOT_SERVING:
     case wire::UNKNOWN_REQUEST:
+    case wire::UNKNOWN_STREAM:
       return absl::StatusCode::kNotFound;
     case wire::TOPIC_ALREADY_SERVED:
       return absl::StatusCode::kAlreadyExists;
@@ -51,6 +52,7 @@ absl::StatusCode AbslCodeFor(wire::Code code) {
       return absl::StatusCode::kDeadlineExceeded;
     case wire::SHUTTING_DOWN:
     case wire::CONNECTION_CLOSED:
+    case wire::STORAGE_UNAVAILABLE:
       return absl::StatusCode::kUnavailable;
     default:
       return absl::StatusCode::kInternal;

@@ -518,6 +518,9 @@ class BrokerCore {
   bool cursors_to_sweep_ = false;
   bool storage_failing_ = false;
   std::vector<StorageCompletion> storage_done_;
+  // The stream that captures each recently published literal topic (null:
+  // none); cleared whenever streams change.
+  absl::flat_hash_map<std::string, Stream*> capture_cache_;
   // Durable consumers: by Consumer::id, and by bound subscription; those
   // whose state is to be written with the next batch.
   absl::flat_hash_map<uint64_t, std::pair<std::string, std::string>>

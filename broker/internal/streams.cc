@@ -23,6 +23,8 @@ namespace manifold::internal {
 namespace {
 
 constexpr size_t kMaxStreamNameLength = 64;
+// Topics whose stream CaptureForStreams remembers; past this it forgets all.
+constexpr size_t kMaxCapturedTopics = 4096;
 
 absl::Status ValidateStreamName(absl::string_view name) {
   if (name.empty() || name.size() > kMaxStreamNameLength) {
@@ -115,6 +117,7 @@ absl::Status BrokerCore::OpenStreams(StreamStorage* file_storage,
     }
     streams_[stream->config.name()] = std::move(stream);
   }
+  capture_cache_.clear();
   if (!streams_.empty()) ScheduleStreamTimer();
   return absl::OkStatus();
 }
@@ -194,6 +197,7 @@ absl::StatusOr<Stream*> BrokerCore::PutStream(wire::StreamConfig config) {
     }
     if (s.config.SerializeAsString() == config.SerializeAsString()) return &s;
     s.config = config;
+    capture_cache_.clear();
     s.topics = PatternSet();
     for (const std::string& p : config.topics()) s.topics.Add(p);
     StorageLane& lane = LaneOf(s);
@@ -214,6 +218,7 @@ absl::StatusOr<Stream*> BrokerCore::PutStream(wire::StreamConfig config) {
   stream->storage = StorageFor(config.storage());
   Stream* s = stream.get();
   streams_[config.name()] = std::move(stream);
+  capture_cache_.clear();
   LaneOf(*s).gathering.put_streams.push_back(config);
   ScheduleStreamTimer();
   return s;
@@ -356,6 +361,7 @@ bool BrokerCore::HandleStreamRequest(RequesterKind kind,
     for (SubscriptionId member : consumer->members) ended.push_back(member);
   }
   streams_.erase(it);
+  capture_cache_.clear();
   for (const SubscriptionId ended_id : ended) {
     consumer_members_.erase(ended_id);
     Subscription* sub = index_.Find(ended_id);
@@ -388,13 +394,31 @@ bool BrokerCore::CaptureForStreams(ConnectionCore* publisher,
                                    const PublishOp& publish, uint64_t delivered,
                                    bool js_reply) {
   const bool wildcard = HasWildcard(publish.topic);
+  // Streams' topics never overlap, so a literal topic belongs to one stream
+  // at most; which one is remembered (publishers repeat their topics).
+  Stream* only = nullptr;
+  if (!wildcard) {
+    auto cached = capture_cache_.find(publish.topic);
+    if (cached != capture_cache_.end()) {
+      only = cached->second;
+    } else {
+      for (auto& [name, stream] : streams_) {
+        if (stream->topics.MatchesTopic(publish.topic)) {
+          only = stream.get();
+          break;
+        }
+      }
+      if (capture_cache_.size() >= kMaxCapturedTopics) capture_cache_.clear();
+      capture_cache_.emplace(publish.topic, only);
+    }
+    if (only == nullptr) return false;
+  }
   uint64_t ack_id = 0;
   bool captured = false;
   std::string record;
   for (auto& [name, stream] : streams_) {
     Stream& s = *stream;
-    if (wildcard ? !s.topics.IntersectsPattern(publish.topic)
-                 : !s.topics.MatchesTopic(publish.topic)) {
+    if (wildcard ? !s.topics.IntersectsPattern(publish.topic) : &s != only) {
       continue;
     }
     StorageLane& lane = LaneOf(s);
@@ -573,6 +597,13 @@ void BrokerCore::FlushStorage() {
     lane->gathering_answers.clear();
     lane->written_topics.clear();
     for (const AppendRecord& a : b.appends) {
+      // A run of one topic needs its last sequence only.
+      if (!lane->written_topics.empty() &&
+          std::get<0>(lane->written_topics.back()) == a.stream &&
+          std::get<1>(lane->written_topics.back()) == a.topic) {
+        std::get<2>(lane->written_topics.back()) = a.seq;
+        continue;
+      }
       lane->written_topics.emplace_back(a.stream, a.topic, a.seq);
     }
     b.id = ++last_batch_id_;

@@ -121,6 +121,7 @@ std::string FormatMessage(const Message& m, bool json) {
     o.Add("topic", m.topic);
     if (from_stream) {
       o.Add("seq", m.stream_seq).Add("time", FormatTimestamp(m.stream_time));
+      if (m.redelivered) o.Add("redelivered", true);
     }
     o.AddBytes("payload", m.payload);
     if (!m.headers.empty()) o.AddRaw("headers", HeadersJson(m.headers));
@@ -131,6 +132,7 @@ std::string FormatMessage(const Message& m, bool json) {
   if (from_stream) {
     absl::StrAppend(&label, " seq=", m.stream_seq,
                     " time=", FormatTimestamp(m.stream_time));
+    if (m.redelivered) absl::StrAppend(&label, " redelivered");
   }
   for (const auto& [key, value] : m.headers) {
     absl::StrAppend(&label, " ", Printable(key), "=", Printable(value));

@@ -504,6 +504,7 @@ void ClientCore::OnResumed(const session::Resumed& resumed) {
     SubscribeOptions options;
     options.queue_group = state->queue_group;
     options.replay = state->replay;
+    options.consumer = state->consumer;
     // A replaying subscription goes on after the last message it received,
     // so the new session repeats and skips nothing the stream still holds.
     if (options.replay.has_value() && state->last_stream_seq != 0) {
@@ -601,6 +602,7 @@ absl::StatusOr<std::shared_ptr<SubscriptionState>> ClientCore::Subscribe(
   state->pattern = std::string(pattern);
   state->queue_group = options.queue_group;
   state->replay = options.replay;
+  state->consumer = options.consumer;
   state->handler = std::move(handler);
 
   AwaitMutexLock lock(&mu_);
@@ -620,6 +622,23 @@ absl::StatusOr<std::shared_ptr<SubscriptionState>> ClientCore::Subscribe(
   }
   state->id = waiter.subscription_id;
   return state;
+}
+
+absl::Status ClientCore::AckStored(SubscriptionState& state,
+                                   absl::Span<const uint64_t> seqs, bool wait) {
+  AwaitMutexLock lock(&mu_);
+  if (state.cancelled || state.ended) {
+    return absl::FailedPreconditionError(
+        "the subscription has ended; its messages come again to the "
+        "consumer's other subscribers");
+  }
+  Waiter waiter;
+  absl::StatusOr<uint64_t> op =
+      Submit([&](ClientSession& s) { return s.AckStored(state.id, seqs); },
+             wait ? &waiter : nullptr);
+  if (!op.ok()) return op.status();
+  if (!wait) return absl::OkStatus();
+  return Await(*op, waiter, "an acknowledgement");
 }
 
 absl::Status ClientCore::Unsubscribe(SubscriptionState& state,

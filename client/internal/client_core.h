@@ -63,6 +63,9 @@ struct SubscriptionState {
   // The stream sequence of the latest delivery (with a replay): subscribing
   // again for a lost session goes on from the next one.
   uint64_t last_stream_seq = 0;
+  // The durable consumer it is bound to, if any: bound again on a new
+  // session (the broker keeps the consumer's position).
+  std::optional<ConsumerOptions> consumer;
   uint64_t dropped = 0;
   bool dropping = false;  // an overflow has been reported and not yet ended
 };
@@ -101,6 +104,10 @@ class ClientCore : public std::enable_shared_from_this<ClientCore> {
   absl::StatusOr<std::shared_ptr<SubscriptionState>> Subscribe(
       absl::string_view pattern, const SubscribeOptions& options,
       MessageHandler handler);
+  // Acknowledges a durable consumer's messages (ClientSession::AckStored);
+  // with `wait`, until the broker says the position is durable.
+  absl::Status AckStored(SubscriptionState& state,
+                         absl::Span<const uint64_t> seqs, bool wait);
   absl::Status Unsubscribe(SubscriptionState& state, uint64_t max_messages,
                            bool wait);
   absl::StatusOr<Message> NextMessage(SubscriptionState& state,

@@ -272,6 +272,30 @@ TEST_P(CliStreamTest, LastPerTopicReplaysTheLatestOfEachTopic) {
               absl::StrCat("\\[prices/b seq=2 time=", kTime, "\\] 10"))));
 }
 
+TEST_P(CliStreamTest, ADurableConsumerGoesOnWhereTheLastRunStopped) {
+  Ok({"stream", "add", "jobs", "--topics", "jobs/*"});
+  for (const char* job : {"a", "b", "c", "d"}) Publish("jobs/x", job);
+  Completed first =
+      Run({"sub", "jobs/*", "--consumer", "workers", "--count", "2"});
+  EXPECT_EQ(first.exit_code, 0) << first.err;
+  EXPECT_THAT(first.out, MatchesRegex(absl::StrCat(
+                             "\\[jobs/x seq=1 time=", kTime, "\\] a\n",
+                             "\\[jobs/x seq=2 time=", kTime, "\\] b\n")));
+  // Kept on disk: after a restart the consumer goes on with c.
+  RestartBroker();
+  Completed second =
+      Run({"--json", "sub", "jobs/*", "--consumer", "workers", "--count", "1"});
+  EXPECT_EQ(second.exit_code, 0) << second.err;
+  EXPECT_THAT(second.out, HasSubstr("\"seq\":3"));
+  // The first run had 3 sent to it (up to --count in flight) and left
+  // without printing it: it comes again, marked.
+  EXPECT_THAT(second.out, HasSubstr("\"redelivered\":true"));
+  const std::string info = Ok({"--json", "stream", "info", "jobs"});
+  EXPECT_THAT(info, HasSubstr("workers"));
+  Completed usage = Run({"sub", "jobs/*", "--ack-wait", "5s"});
+  EXPECT_EQ(usage.exit_code, 2);
+}
+
 TEST_P(CliStreamTest, AReplayOfAStreamThatDoesNotExistFails) {
   Completed sub = Run({"sub", "x/*", "--stream", "nope", "--last", "1"});
   EXPECT_EQ(sub.exit_code, 1);
