@@ -18,6 +18,9 @@
 #include "broker/sys_topics.h"
 #include "core/status.h"
 #include "core/topic.h"
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
+#include "google/protobuf/wire_format_lite.h"
 
 namespace manifold::internal {
 namespace {
@@ -43,6 +46,39 @@ absl::Status ValidateStreamName(absl::string_view name) {
     }
   }
   return absl::OkStatus();
+}
+
+// The wire::StoredMessage of `publish`, serialized straight from the
+// publish's views: building the message first would copy the payload once
+// more, on the path every stored message takes.
+std::string EncodeStored(const PublishOp& publish, int64_t time_unix_ms) {
+  using google::protobuf::internal::WireFormatLite;
+  std::string record;
+  {
+    google::protobuf::io::StringOutputStream raw(&record);
+    google::protobuf::io::CodedOutputStream out(&raw);
+    auto bytes = [&out](int field, absl::string_view value) {
+      WireFormatLite::WriteTag(field, WireFormatLite::WIRETYPE_LENGTH_DELIMITED,
+                               &out);
+      out.WriteVarint32(static_cast<uint32_t>(value.size()));
+      out.WriteRaw(value.data(), static_cast<int>(value.size()));
+    };
+    bytes(wire::StoredMessage::kTopicFieldNumber, publish.topic);
+    bytes(wire::StoredMessage::kPayloadFieldNumber, publish.payload);
+    for (const HeaderView& h : publish.headers) {
+      WireFormatLite::WriteTag(wire::StoredMessage::kHeadersFieldNumber,
+                               WireFormatLite::WIRETYPE_LENGTH_DELIMITED, &out);
+      const size_t size = WireFormatLite::LengthDelimitedSize(h.key.size()) +
+                          WireFormatLite::LengthDelimitedSize(h.value.size()) +
+                          2;
+      out.WriteVarint32(static_cast<uint32_t>(size));
+      bytes(wire::Header::kKeyFieldNumber, h.key);
+      bytes(wire::Header::kValueFieldNumber, h.value);
+    }
+    WireFormatLite::WriteInt64(wire::StoredMessage::kTimeUnixMsFieldNumber,
+                               time_unix_ms, &out);
+  }
+  return record;
 }
 
 wire::StreamInfo InfoOf(const Stream& s) {
@@ -442,23 +478,17 @@ bool BrokerCore::CaptureForStreams(ConnectionCore* publisher,
       }
       continue;
     }
-    if (record.empty()) {
-      wire::StoredMessage stored;
-      stored.set_topic(std::string(publish.topic));
-      stored.set_payload(std::string(publish.payload));
-      for (const HeaderView& h : publish.headers) {
-        wire::Header* header = stored.add_headers();
-        header->set_key(std::string(h.key));
-        header->set_value(std::string(h.value));
-      }
-      stored.set_time_unix_ms(StampFor(s));
-      record = stored.SerializeAsString();
-    }
+    if (record.empty()) record = EncodeStored(publish, StampFor(s));
     AppendRecord& a = lane.gathering.appends.emplace_back();
     a.stream = name;
     a.topic = std::string(publish.topic);
     a.time_unix_ms = StampFor(s);
-    a.record = record;
+    // A literal topic goes to one stream: its record moves there.
+    if (wildcard) {
+      a.record = record;
+    } else {
+      a.record = std::move(record);
+    }
     lane.gathering_bytes += a.record.size();
     ++stats_.stored_messages;
     captured = true;

@@ -341,6 +341,40 @@ TEST(BrokerStreamsTest, ReplayMeetsLiveMessagesWithNoGapAndNoDuplicate) {
   for (size_t i = 0; i < got.size(); ++i) EXPECT_EQ(got[i], i + 1);
 }
 
+TEST(BrokerStreamsTest, ReplayedMessagesKeepTheirHeaders) {
+  MemoryStreamStorage disk;
+  auto h = Open(disk);
+  TestClient& pub = h->Connect("pub");
+  AddStream(pub, Config("s", {"t"}));
+  wire::ClientMessage m;
+  wire::Publish* p = m.mutable_publish();
+  p->set_op_id(pub.next_op_id());
+  p->set_topic("t");
+  p->set_payload(std::string(300, 'x'));
+  p->set_ack(true);
+  for (const auto& [key, value] :
+       {std::pair<std::string, std::string>{"Trace", "abc"},
+        {"Trace", std::string(200, 'v')}}) {
+    wire::Header* header = p->add_headers();
+    header->set_key(key);
+    header->set_value(value);
+  }
+  pub.Send(m);
+  ASSERT_TRUE(pub.Next().has_ack());
+  TestClient& reader = h->Connect("reader");
+  SubscribeReplay(reader, "t", FromSeq(1));
+  wire::ServerMessage got = reader.Next();
+  ASSERT_TRUE(got.has_deliver()) << got.DebugString();
+  EXPECT_EQ(got.deliver().payload(), std::string(300, 'x'));
+  ASSERT_EQ(got.deliver().headers_size(), 2);
+  EXPECT_EQ(got.deliver().headers(0).value(), "abc");
+  EXPECT_EQ(got.deliver().headers(1).value(), std::string(200, 'v'));
+  wire::StoredMessage stored;
+  ASSERT_TRUE(stored.ParseFromString(disk.Contents("s")[0].record));
+  EXPECT_EQ(stored.topic(), "t");
+  EXPECT_GT(stored.time_unix_ms(), 0);
+}
+
 TEST(BrokerStreamsTest, ReplayErrorsNameTheProblem) {
   MemoryStreamStorage disk;
   auto h = Open(disk);

@@ -620,6 +620,14 @@ absl::Status RocksDbStreamStorage::OpenDb(bool create) {
   // never reported done with `sync`. Damage anywhere else fails the open.
   options.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
   options.info_log = std::make_shared<StderrLogger>(dir_);
+  // Messages are stored as they came: compressing each flushed file cost
+  // as much CPU as storing the messages did, on the machine that routes
+  // them.
+  options.compression = rocksdb::kNoCompression;
+  // A log is written once and dropped from its old end: fewer, larger
+  // memtable flushes and L0 compactions leave the CPU to the broker.
+  options.write_buffer_size = 128 << 20;
+  options.level0_file_num_compaction_trigger = 8;
   if (options_.write_buffer_bytes > 0) {
     options.write_buffer_size = options_.write_buffer_bytes;
   }
