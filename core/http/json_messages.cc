@@ -77,6 +77,22 @@ void PayloadsToText(Value& value) {
   if (binary) fields[std::string(kBase64Flag)].set_bool_value(true);
 }
 
+// A delivery that did not come from a durable stream leaves out the stream
+// fields (all zero), so that JSON clients of plain pub/sub read what they
+// always read.
+void DropUnusedStreamFields(Value& value) {
+  if (!value.has_struct_value()) return;
+  auto& top = *value.mutable_struct_value()->mutable_fields();
+  auto deliver = top.find("deliver");
+  if (deliver == top.end() || !deliver->second.has_struct_value()) return;
+  auto& fields = *deliver->second.mutable_struct_value()->mutable_fields();
+  auto seq = fields.find("streamSeq");
+  if (seq == fields.end() || seq->second.string_value() != "0") return;
+  fields.erase("streamSeq");
+  fields.erase("streamTimeUnixMs");
+  fields.erase("redelivered");
+}
+
 }  // namespace
 
 std::string ValueToJson(const Value& value) {
@@ -167,6 +183,7 @@ std::string MessageToJson(const google::protobuf::Message& message) {
     return json;
   }
   PayloadsToText(value);
+  DropUnusedStreamFields(value);
   return ValueToJson(value);
 }
 

@@ -61,7 +61,7 @@ void ExpectSameMessages(const std::vector<Message>& actual,
 
 TEST(FramingTest, EveryClientMessageKindRoundTrips) {
   const auto messages = OneOfEachKind<wire::ClientMessage>();
-  ASSERT_EQ(messages.size(), 10u);
+  ASSERT_EQ(messages.size(), 11u);
   auto decoded = DecodePieces<wire::ClientMessage>({EncodeAll(messages)});
   ASSERT_TRUE(decoded.ok()) << decoded.status();
   ExpectSameMessages(*decoded, messages);

@@ -15,6 +15,11 @@ namespace {
 // live on the stack.
 constexpr size_t kMaxWriteChunks = 64;
 
+// A lingering close (Link::draining) lasts at most this long (and no longer
+// than close_linger_ms), and drops at most this much of the peer's input.
+constexpr absl::Duration kDrainTime = absl::Milliseconds(500);
+constexpr size_t kMaxDrainedBytes = 8 << 20;
+
 std::string Quoted(absl::string_view name) {
   return name.empty() ? std::string() : absl::StrCat(" '", name, "'");
 }
@@ -113,6 +118,13 @@ void BrokerDriver::OnReceived(ConnectionId id, absl::string_view bytes) {
   if (c == nullptr) return;
   const absl::Time now = Now();
   stats_.bytes_received += bytes.size();
+  if (link->draining) {
+    link->drained += bytes.size();
+    if (link->drained > kMaxDrainedBytes) {
+      CloseLink(id, std::string(c->close_reason().message()), now);
+    }
+    return;
+  }
   if (link->security != nullptr) {
     ReceiveSecured(id, *link, *c, bytes, now);
   } else {
@@ -297,7 +309,9 @@ void BrokerDriver::Service(ConnectionId id, absl::Time now) {
     CloseLink(id, "connection no longer exists", now);
     return;
   }
-  if (link->error.ok() && !link->peer_closed) UpdateReading(id, *link, *c);
+  if (link->error.ok() && !link->peer_closed && !link->draining) {
+    UpdateReading(id, *link, *c);
+  }
   if (link->error.ok()) Flush(id, *link, *c, now);
   if (!link->error.ok()) {
     // A failed TLS layer may hold an alert saying why: offer it once (a
@@ -338,6 +352,26 @@ void BrokerDriver::Service(ConnectionId id, absl::Time now) {
       link->submitted_sent == link->submitted_size() &&
       (link->security == nullptr ||
        link->security->PendingCiphertext().empty())) {
+    if (link->draining) return;  // until the peer closes, or the deadline
+    if (link->security == nullptr &&
+        WireCode(c->close_reason()) == wire::PAYLOAD_TOO_LARGE) {
+      // The peer may still be sending the body it was refused: read and
+      // drop it briefly, so that it reads the refusal rather than a reset.
+      link->draining = true;
+      if (!link->reading) {
+        link->reading = true;
+        link->io->SetReading(id, true);
+      }
+      const absl::Time deadline =
+          now + std::min(kDrainTime, absl::Milliseconds(
+                                         broker_.options().close_linger_ms()));
+      if (link->close_deadline) {
+        close_deadlines_.erase({*link->close_deadline, id});
+      }
+      link->close_deadline = deadline;
+      close_deadlines_.emplace(deadline, id);
+      return;
+    }
     const std::string reason(c->close_reason().message());
     CloseLink(id, reason, now);
     return;
@@ -647,7 +681,12 @@ void BrokerDriver::CloseOverdue(absl::Time now) {
     close_deadlines_.erase(close_deadlines_.begin());
     if (Link* link = Find(id)) {
       link->close_deadline.reset();
-      CloseLink(id, "last output not written in time", now);
+      const Connection* c = broker_.FindConnection(id);
+      CloseLink(id,
+                link->draining && c != nullptr
+                    ? std::string(c->close_reason().message())
+                    : std::string("last output not written in time"),
+                now);
     }
   }
   while (!handshake_deadlines_.empty() &&

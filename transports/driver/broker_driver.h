@@ -330,6 +330,12 @@ class BrokerDriver {
     bool clear_output = false;
     std::optional<absl::Time> handshake_deadline;
     bool security_shut_down = false;
+    // Closing for input it was not allowed to send (a request body over
+    // the limit): its answer is out, and what the peer still sends is read
+    // and dropped, for a moment, so that the close does not reset the link
+    // before the peer reads the answer (a lingering close).
+    bool draining = false;
+    size_t drained = 0;
   };
 
   Link* Find(ConnectionId id);

@@ -7,12 +7,14 @@
 
 #include <limits>
 #include <map>
+#include <memory>
 #include <set>
 #include <string>
 #include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "broker/nats/nats_codec.h"
 #include "core/framing.h"
 #include "core/manifold.pb.h"
 #include "gmock/gmock.h"
@@ -136,6 +138,43 @@ TEST_F(BrokerDriverTest, PeerThatHangsUpGetsTheImmediateAnswersThenIsClosed) {
   EXPECT_EQ(d.link_count(), 0u);
   EXPECT_EQ(d.broker().connection_count(), 0u);
   EXPECT_EQ(d.statistics().peer_closes, 1u);
+}
+
+// A peer refused for a body over the limit may still be sending it: the
+// link stays open, reading and dropping, until the peer closes or a short
+// deadline passes, so that the peer reads the refusal instead of a reset.
+TEST_F(BrokerDriverTest, RefusedOversizedBodyIsDrainedBeforeTheClose) {
+  ScriptedLinks links;
+  BrokerOptions options = QuietOptions();
+  options.set_max_payload_bytes(1024);
+  BrokerDriver& d = MakeDriver(options);
+  NatsOptions nats;
+  nats.max_payload_bytes = 1024;
+  const ConnectionId id =
+      d.Open(links, PeerInfo{"test:1"}, std::make_unique<NatsCodec>(nats));
+  d.OnReceived(id, "CONNECT {}\r\nPUB a 4096\r\n");
+  d.RunTurn();
+  EXPECT_TRUE(absl::StrContains(links.written[id], "Maximum Payload"));
+  EXPECT_FALSE(links.closed.count(id)) << "closed before the peer could read";
+  // The rest of the body is dropped, not processed.
+  d.OnReceived(id, std::string(4096, 'x') + "\r\nPING\r\n");
+  d.RunTurn();
+  EXPECT_FALSE(absl::StrContains(links.written[id], "PONG"));
+  EXPECT_FALSE(links.closed.count(id));
+  d.OnPeerClosed(id);
+  d.RunTurn();
+  EXPECT_TRUE(links.closed.count(id));
+
+  // A peer that stays: closed at the deadline.
+  const ConnectionId quiet =
+      d.Open(links, PeerInfo{"test:2"}, std::make_unique<NatsCodec>(nats));
+  d.OnReceived(quiet, "CONNECT {}\r\nPUB a 4096\r\n");
+  d.RunTurn();
+  EXPECT_FALSE(links.closed.count(quiet));
+  now += absl::Milliseconds(600);
+  d.RunTurn();
+  EXPECT_TRUE(links.closed.count(quiet));
+  EXPECT_EQ(d.link_count(), 0u);
 }
 
 TEST_F(BrokerDriverTest, IoErrorClosesTheLinkWithTheErrorAsReason) {
