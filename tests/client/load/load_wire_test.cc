@@ -170,7 +170,9 @@ TEST(NativeWireTest, DecodesTheStreamSequenceOfReplayedDeliveries) {
   m.mutable_deliver()->set_payload("stored");
   m.mutable_deliver()->set_stream_seq(123456789);
   m.mutable_deliver()->set_stream_time_unix_ms(1700000000000);
-  const ServerEvent e = ParseOne(*wire, NativeFrame(m));
+  // The event's views point into the frame: it outlives them.
+  const std::string frame = NativeFrame(m);
+  const ServerEvent e = ParseOne(*wire, frame);
   EXPECT_EQ(e.kind, ServerEvent::Kind::kMessage);
   EXPECT_EQ(e.stream_seq, 123456789u);
   EXPECT_EQ(e.payload, "stored");
