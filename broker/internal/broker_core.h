@@ -413,6 +413,14 @@ class BrokerCore {
   // others.
   void LeaveConsumer(SubscriptionId id);
   void MarkDirty(Stream& stream, Consumer& consumer);
+  // Moves the consumer's ack floor over the acknowledged sequences that now
+  // follow it, and marks it to be written when it moved.
+  void RaiseAckFloor(Stream& stream, Consumer& consumer);
+  // Queues stored message `seq` for subscription `sub` of `c`: natively with
+  // its sequence, time and `redelivered`; in other protocols as a plain
+  // delivery.
+  void DeliverStored(ConnectionCore& c, SubscriptionId sub, uint64_t seq,
+                     const wire::StoredMessage& stored, bool redelivered);
   void ScheduleConsumerTimer(Consumer& consumer);
   void AfterStreamsTurn() {
     if (ABSL_PREDICT_FALSE(StreamsActive())) {

@@ -25,11 +25,6 @@ constexpr uint64_t kDefaultAckWaitMs = 30000;
 constexpr uint64_t kDefaultMaxInFlight = 1000;
 constexpr size_t kMaxConsumerNameLength = 64;
 
-bool Reaches(absl::string_view pattern, absl::string_view topic) {
-  return HasWildcard(topic) ? Intersects(pattern, topic)
-                            : Matches(pattern, topic);
-}
-
 }  // namespace
 
 absl::Status BrokerCore::CheckConsumer(const Stream& stream,
@@ -122,6 +117,18 @@ void BrokerCore::BindConsumer(Stream& stream, const wire::Subscribe& subscribe,
   PumpConsumer(stream, c);
 }
 
+void BrokerCore::RaiseAckFloor(Stream& stream, Consumer& c) {
+  uint64_t floor = c.state.ack_floor();
+  while (!c.acked.empty() && *c.acked.begin() == floor + 1) {
+    ++floor;
+    c.acked.erase(c.acked.begin());
+  }
+  if (floor != c.state.ack_floor()) {
+    c.state.set_ack_floor(floor);
+    MarkDirty(stream, c);
+  }
+}
+
 void BrokerCore::MarkDirty(Stream& stream, Consumer& consumer) {
   if (consumer.dirty) return;
   consumer.dirty = true;
@@ -154,19 +161,7 @@ void BrokerCore::HandleAckStored(ConnectionCore& c,
     cs.acked.insert(seq);
     moved = true;
   }
-  if (moved) {
-    uint64_t floor = cs.state.ack_floor();
-    while (!cs.acked.empty() && *cs.acked.begin() == floor + 1) {
-      ++floor;
-      cs.acked.erase(cs.acked.begin());
-    }
-    // Sequences below the floor that nobody waits for (retention dropped
-    // them, or they never matched the pattern) are skipped by the floor.
-    if (floor != cs.state.ack_floor()) {
-      cs.state.set_ack_floor(floor);
-      MarkDirty(*stream->second, cs);
-    }
-  }
+  if (moved) RaiseAckFloor(*stream->second, cs);
   if (ack.op_id() != 0) {
     if (cs.dirty) {
       // Answered once the new position is durable: it goes with the next
@@ -219,50 +214,17 @@ void BrokerCore::PumpConsumer(Stream& stream, Consumer& c) {
     const bool again =
         c.redeliver.erase(rec.seq) > 0 || rec.seq <= c.state.delivered_high();
     if (!stored.ParseFromString(rec.record) ||
-        !Reaches(c.state.pattern(), stored.topic()) ||
+        !StoredTopicReaches(c.state.pattern(), stored.topic()) ||
         (to->filter != nullptr &&
          !to->filter->Allows(stored.topic(), to->pattern))) {
       // Not for this consumer: counts as acknowledged.
       c.in_flight.erase(rec.seq);
       if (rec.seq > c.state.ack_floor()) c.acked.insert(rec.seq);
-      uint64_t floor = c.state.ack_floor();
-      while (!c.acked.empty() && *c.acked.begin() == floor + 1) {
-        ++floor;
-        c.acked.erase(c.acked.begin());
-      }
-      if (floor != c.state.ack_floor()) {
-        c.state.set_ack_floor(floor);
-        MarkDirty(stream, c);
-      }
+      RaiseAckFloor(stream, c);
       continue;
     }
     ConnectionCore& conn = *to->connection;
-    if (conn.native_) {
-      wire::ServerMessage m;
-      wire::Deliver* d = m.mutable_deliver();
-      d->set_subscription_id(to->id.value());
-      d->set_topic(stored.topic());
-      d->set_payload(stored.payload());
-      *d->mutable_headers() = stored.headers();
-      d->set_stream_seq(rec.seq);
-      d->set_stream_time_unix_ms(stored.time_unix_ms());
-      d->set_redelivered(again);
-      Send(conn, m);
-    } else {
-      PublishOp op;
-      op.topic = stored.topic();
-      op.payload = stored.payload();
-      for (const wire::Header& h : stored.headers()) {
-        op.headers.push_back({h.key(), h.value()});
-      }
-      SharedMessage message(op, encode_scratch_, ++last_message_id_);
-      message.set_single_recipient(true);
-      conn.codec_->EncodeDelivery(message, to->id, conn.outbound_);
-      ++stats_.messages_out;
-      MarkChanged(conn);
-    }
-    ++stats_.deliveries;
-    ++stats_.replayed_messages;
+    DeliverStored(conn, to->id, rec.seq, stored, again);
     ++to->delivered;
     c.in_flight[rec.seq] = Consumer::InFlight{
         to->id, now_ + absl::Milliseconds(c.state.ack_wait_ms())};

@@ -106,13 +106,6 @@ wire::StreamInfo InfoOf(const Stream& s) {
   return info;
 }
 
-// Whether a stored message on `topic` (a pattern, when it was published to
-// one) belongs to a subscription on `pattern`.
-bool Reaches(absl::string_view pattern, absl::string_view topic) {
-  return HasWildcard(topic) ? Intersects(pattern, topic)
-                            : Matches(pattern, topic);
-}
-
 }  // namespace
 
 // --- Opening and managing streams -------------------------------------------
@@ -888,7 +881,7 @@ void BrokerCore::StartReplay(Stream& stream, const wire::Replay& replay,
       std::vector<uint64_t> seqs;
       for (const auto& [topic, seq] : stream.last_per_topic) {
         if (seq >= st.first_seq && seq <= st.last_seq &&
-            Reaches(sub.pattern, topic)) {
+            StoredTopicReaches(sub.pattern, topic)) {
           seqs.push_back(seq);
         }
       }
@@ -994,36 +987,12 @@ void BrokerCore::DeliverReady(Stream& stream, ReplayCursor& cursor) {
     StoredRecord rec = std::move(cursor.ready.front());
     cursor.ready.pop_front();
     if (!stored.ParseFromString(rec.record)) continue;
-    if (!Reaches(sub->pattern, stored.topic())) continue;
+    if (!StoredTopicReaches(sub->pattern, stored.topic())) continue;
     if (sub->filter != nullptr &&
         !sub->filter->Allows(stored.topic(), sub->pattern)) {
       continue;
     }
-    if (c.native_) {
-      wire::ServerMessage m;
-      wire::Deliver* d = m.mutable_deliver();
-      d->set_subscription_id(sub->id.value());
-      d->set_topic(stored.topic());
-      d->set_payload(stored.payload());
-      *d->mutable_headers() = stored.headers();
-      d->set_stream_seq(rec.seq);
-      d->set_stream_time_unix_ms(stored.time_unix_ms());
-      Send(c, m);
-    } else {
-      PublishOp op;
-      op.topic = stored.topic();
-      op.payload = stored.payload();
-      for (const wire::Header& h : stored.headers()) {
-        op.headers.push_back({h.key(), h.value()});
-      }
-      SharedMessage message(op, encode_scratch_, ++last_message_id_);
-      message.set_single_recipient(true);
-      c.codec_->EncodeDelivery(message, sub->id, c.outbound_);
-      ++stats_.messages_out;
-      MarkChanged(c);
-    }
-    ++stats_.deliveries;
-    ++stats_.replayed_messages;
+    DeliverStored(c, sub->id, rec.seq, stored, /*redelivered=*/false);
     if (++sub->delivered == sub->max_messages) {
       c.subscriptions_.erase(sub->id);
       RemoveSubscription(*sub, /*emit_event=*/true);
@@ -1031,6 +1000,38 @@ void BrokerCore::DeliverReady(Stream& stream, ReplayCursor& cursor) {
     }
   }
   ReadMore(stream, cursor);
+}
+
+void BrokerCore::DeliverStored(ConnectionCore& c, SubscriptionId sub,
+                               uint64_t seq, const wire::StoredMessage& stored,
+                               bool redelivered) {
+  if (c.native_) {
+    // With its sequence, time and mark, which only the native protocol has.
+    wire::ServerMessage m;
+    wire::Deliver* d = m.mutable_deliver();
+    d->set_subscription_id(sub.value());
+    d->set_topic(stored.topic());
+    d->set_payload(stored.payload());
+    *d->mutable_headers() = stored.headers();
+    d->set_stream_seq(seq);
+    d->set_stream_time_unix_ms(stored.time_unix_ms());
+    d->set_redelivered(redelivered);
+    Send(c, m);
+  } else {
+    PublishOp op;
+    op.topic = stored.topic();
+    op.payload = stored.payload();
+    for (const wire::Header& h : stored.headers()) {
+      op.headers.push_back({h.key(), h.value()});
+    }
+    SharedMessage message(op, encode_scratch_, ++last_message_id_);
+    message.set_single_recipient(true);
+    c.codec_->EncodeDelivery(message, sub, c.outbound_);
+    ++stats_.messages_out;
+    MarkChanged(c);
+  }
+  ++stats_.deliveries;
+  ++stats_.replayed_messages;
 }
 
 void BrokerCore::PumpCursors() {

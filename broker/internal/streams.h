@@ -26,14 +26,24 @@
 #include "absl/container/btree_set.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "broker/internal/timer_queue.h"
 #include "broker/storage/stream_storage.h"
 #include "core/ids.h"
 #include "core/manifold.pb.h"
 #include "core/pattern_set.h"
+#include "core/topic.h"
 
 namespace manifold::internal {
+
+// Whether a stored message on `topic` (a pattern, when it was published to
+// one) belongs to a subscription on `pattern`.
+inline bool StoredTopicReaches(absl::string_view pattern,
+                               absl::string_view topic) {
+  return HasWildcard(topic) ? Intersects(pattern, topic)
+                            : Matches(pattern, topic);
+}
 
 // A subscription that replays a stream: it gets the stream's messages from
 // the storage, from `next_seq` on, and only through here (never by live
