@@ -60,6 +60,10 @@
 //    SessionOp, as the Bayeux front end does (broker/http/bayeux.h); a
 //    request made for such a session is answered on the link that made it.
 //    Tokens come from a SessionIdSource.
+//  - Durable streams: topics a stream captures are stored through the
+//    embedder's StreamStorage (broker/storage/stream_storage.h), one batch
+//    per turn; acks wait for durability; subscriptions replay, and durable
+//    consumers keep their position (docs/streams.md).
 //  - The embedder can publish and make requests itself, without a
 //    connection (Publish, Request, PollResponse).
 //  - Events: typed (PollEvent) and on "$sys/..." topics (broker/sys_topics.h).
