@@ -38,11 +38,26 @@ class ClusterLink {
   virtual ~ClusterLink() = default;
 
   // `pattern` (a subscription's pattern as given, wildcards included) got
-  // its first subscription on this node (`added`), or lost its last one.
-  // Queue-group members count like any subscription. Called once per change,
-  // in order; a pattern is never reported added twice without a removal in
-  // between.
-  virtual void OnLocalInterest(absl::string_view pattern, bool added) = 0;
+  // its first subscription on this node (`added`), or lost its last one: its
+  // first broadcast subscription when `queue_group` is empty, else its first
+  // member of that queue group. Called once per change, in order; an entry
+  // is never reported added twice without a removal in between.
+  virtual void OnLocalInterest(absl::string_view pattern,
+                               absl::string_view queue_group, bool added) = 0;
+
+  // A client of this node or the embedder publishes `publish`: the Broker is
+  // about to deliver it here (asking TakesGroup for each queue group), then
+  // calls OnLocalPublish.
+  virtual void BeginPublish(const PublishOp& publish) = 0;
+
+  // Whether this node's members of queue group `queue_group` on `pattern`
+  // take the message being delivered (each message goes to one member
+  // cluster-wide), or a member on another node does. Asked once per group
+  // and message, between BeginPublish and OnLocalPublish for a local
+  // message, inside PublishFromCluster for one from another node; true for
+  // any other message (the broker's own).
+  virtual bool TakesGroup(absl::string_view pattern,
+                          absl::string_view queue_group) = 0;
 
   // A message a client of this node or the embedder published, after the
   // Broker delivered it to this node's subscribers. Not called for what

@@ -309,18 +309,20 @@ class ClusterRouter::Impl {
     return figures_;
   }
 
-  void OnLocalInterest(absl::string_view pattern, bool added) {
+  void OnLocalInterest(absl::string_view pattern, absl::string_view group,
+                       bool added) {
     // The broker's own topics are each node's own.
     if (IsReserved(pattern)) return;
+    InterestKey key(pattern, group);
     if (added) {
       std::string glob = RedisGlobFor(topic_prefix_, pattern);
       if (++wanted_globs_[glob] == 1 && Connected(RedisLink::kSubscriber)) {
         Command(RedisLink::kSubscriber, {"PSUBSCRIBE", glob});
       }
-      local_patterns_.emplace(std::string(pattern), std::move(glob));
+      local_interest_.emplace(std::move(key), std::move(glob));
     } else {
-      auto it = local_patterns_.find(pattern);
-      if (it == local_patterns_.end()) return;
+      auto it = local_interest_.find(key);
+      if (it == local_interest_.end()) return;
       auto glob = wanted_globs_.find(it->second);
       if (glob != wanted_globs_.end() && --glob->second == 0) {
         if (Connected(RedisLink::kSubscriber)) {
@@ -328,78 +330,131 @@ class ClusterRouter::Impl {
         }
         wanted_globs_.erase(glob);
       }
-      local_patterns_.erase(it);
+      local_interest_.erase(it);
     }
     ++version_;
-    stats_.local_patterns = local_patterns_.size();
     if (joined_) {
       wire_control_.Clear();
       cluster::InterestChange* change = wire_control_.mutable_change();
       change->set_pattern(std::string(pattern));
+      change->set_queue_group(std::string(group));
       change->set_added(added);
       Announce();
     }
   }
 
+  void BeginPublish(const PublishOp& publish) {
+    mode_ = Mode::kLocal;
+    pending_groups_.clear();
+    current_topic_.assign(publish.topic.data(), publish.topic.size());
+  }
+
+  bool TakesGroup(absl::string_view pattern, absl::string_view group) {
+    switch (mode_) {
+      case Mode::kIdle:
+        return true;
+      case Mode::kArrival:
+        // The origin chose; a group it did not know of is not this node's.
+        for (const cluster::GroupChoice& c : arrival_->groups()) {
+          if (c.pattern() == pattern && c.queue_group() == group) {
+            return c.node() == options_.node;
+          }
+        }
+        return false;
+      case Mode::kLocal:
+        break;
+    }
+    if (nodes_.empty()) return true;
+    const TopicInterest& interest =
+        InterestFor(current_topic_, HasWildcard(current_topic_));
+    for (const GroupCandidates& g : interest.groups) {
+      if (g.key.first != pattern || g.key.second != group) continue;
+      // Turns go round this node and the others with members.
+      const uint64_t turn = NextTurn(g.key);
+      const size_t pick = turn % (g.nodes.size() + 1);
+      const std::string& node = pick == 0 ? options_.node : g.nodes[pick - 1];
+      pending_groups_.push_back({g.key, node});
+      return pick == 0;
+    }
+    return true;  // no other node has members
+  }
+
   uint64_t OnLocalPublish(const PublishOp& publish) {
+    const bool local = mode_ == Mode::kLocal;
+    mode_ = Mode::kIdle;
     if (ABSL_PREDICT_TRUE(nodes_.empty())) return 0;
     const bool wildcard = HasWildcard(publish.topic);
-    const std::vector<std::string>& interested =
-        InterestedNodes(publish.topic, wildcard);
+    const TopicInterest& interest = InterestFor(publish.topic, wildcard);
+    targets_.clear();
+    for (const std::string& node : interest.plain) targets_.insert(node);
+    // Each queue group another node has members of: the turn this node
+    // took for it while delivering, or else the next of those nodes.
+    choices_.clear();
+    for (const GroupCandidates& g : interest.groups) {
+      const std::string* chosen = nullptr;
+      if (local) {
+        for (const auto& [key, node] : pending_groups_) {
+          if (key == g.key) chosen = &node;
+        }
+      }
+      if (chosen == nullptr) {
+        chosen = &g.nodes[NextTurn(g.key) % g.nodes.size()];
+      }
+      choices_.push_back({&g.key, chosen});
+      if (*chosen != options_.node) targets_.insert(*chosen);
+    }
     const std::string* route_node = nullptr;
     if (!wildcard && !reply_routes_.empty()) {
       auto it = reply_routes_.find(publish.topic);
       if (it != reply_routes_.end() && it->second.expires > now_ &&
           nodes_.contains(it->second.node)) {
         route_node = &it->second.node;
+        targets_.insert(*route_node);
       }
     }
-    if (interested.empty() && route_node == nullptr) return 0;
-    const size_t targets = interested.size() +
-                           (route_node != nullptr &&
-                            !std::binary_search(interested.begin(),
-                                                interested.end(), *route_node));
+    if (targets_.empty()) return 0;
     if (!joined_ ||
         Backlog(RedisLink::kPublisher) > options_.max_output_bytes) {
       stats_.messages_dropped += 1;
       return 0;
     }
-    envelope_.Clear();
-    envelope_.set_origin(options_.node);
-    envelope_.set_topic(publish.topic.data(), publish.topic.size());
-    envelope_.set_payload(publish.payload.data(), publish.payload.size());
+    outgoing_.Clear();
+    outgoing_.set_origin(options_.node);
+    outgoing_.set_topic(publish.topic.data(), publish.topic.size());
+    outgoing_.set_payload(publish.payload.data(), publish.payload.size());
     if (!publish.reply_to.empty()) {
-      envelope_.set_reply_to(std::string(publish.reply_to));
+      outgoing_.set_reply_to(std::string(publish.reply_to));
     }
     for (const HeaderView& h : publish.headers) {
-      cluster::Header* header = envelope_.add_headers();
+      cluster::Header* header = outgoing_.add_headers();
       header->set_key(std::string(h.key));
       header->set_value(std::string(h.value));
     }
-    envelope_.set_has_header_block(publish.has_header_block);
-    envelope_.SerializeToString(&scratch_);
+    outgoing_.set_has_header_block(publish.has_header_block);
+    for (const auto& [key, node] : choices_) {
+      cluster::GroupChoice* choice = outgoing_.add_groups();
+      choice->set_pattern(key->first);
+      choice->set_queue_group(key->second);
+      choice->set_node(*node);
+    }
+    outgoing_.SerializeToString(&scratch_);
     if (!wildcard && route_node == nullptr) {
       // Everyone interested listens on the topic's channel.
       Command(
           RedisLink::kPublisher,
           {"PUBLISH", absl::StrCat(topic_prefix_, publish.topic), scratch_});
       ++stats_.messages_out;
-      return targets;
+      return targets_.size();
     }
     // A pattern has no channel of its own, and an answer must reach the
     // requester's node even before its interest is known: one copy to each
     // node's own channel.
-    for (const std::string& node : interested) {
+    for (absl::string_view node : targets_) {
       Command(RedisLink::kPublisher,
               {"PUBLISH", absl::StrCat(node_prefix_, node), scratch_});
       ++stats_.messages_out;
     }
-    if (targets > interested.size()) {
-      Command(RedisLink::kPublisher,
-              {"PUBLISH", absl::StrCat(node_prefix_, *route_node), scratch_});
-      ++stats_.messages_out;
-    }
-    return targets;
+    return targets_.size();
   }
 
  private:
@@ -410,15 +465,36 @@ class ClusterRouter::Impl {
     size_t written = 0;
   };
 
+  // A pattern, and a queue group ("" for broadcast subscriptions).
+  using InterestKey = std::pair<std::string, std::string>;
+
   struct RemoteNode {
     uint64_t incarnation = 0;
     uint64_t version = 0;
-    // Whether `patterns` is known to be at `version`.
+    // Whether `interest` is known to be at `version`.
     bool synced = false;
-    absl::flat_hash_set<std::string> patterns;
+    absl::flat_hash_set<InterestKey> interest;
     absl::Time last_heard;
     absl::Duration interval;
     absl::Time state_requested = absl::InfinitePast();
+  };
+
+  // Which nodes want a topic: those with a broadcast subscription, and for
+  // each queue group the nodes (sorted) with members.
+  struct GroupCandidates {
+    InterestKey key;
+    std::vector<std::string> nodes;
+  };
+  struct TopicInterest {
+    std::vector<std::string> plain;
+    std::vector<GroupCandidates> groups;
+  };
+
+  // What TakesGroup is answering for.
+  enum class Mode {
+    kIdle,     // the broker's own messages: this node's members
+    kLocal,    // a local publish: this node chooses
+    kArrival,  // a message from another node: its origin chose
   };
 
   struct ReplyRoute {
@@ -478,13 +554,21 @@ class ClusterRouter::Impl {
     wire_control_.Clear();
     cluster::InterestState* state = wire_control_.mutable_state();
     state->set_interval_ms(absl::ToInt64Milliseconds(options_.heartbeat));
-    std::vector<absl::string_view> patterns;
-    patterns.reserve(local_patterns_.size());
-    for (const auto& [pattern, glob] : local_patterns_) {
-      patterns.push_back(pattern);
+    std::vector<const InterestKey*> keys;
+    keys.reserve(local_interest_.size());
+    for (const auto& [key, glob] : local_interest_) keys.push_back(&key);
+    std::sort(
+        keys.begin(), keys.end(),
+        [](const InterestKey* a, const InterestKey* b) { return *a < *b; });
+    for (const InterestKey* key : keys) {
+      if (key->second.empty()) {
+        state->add_patterns(key->first);
+      } else {
+        cluster::GroupInterest* g = state->add_groups();
+        g->set_pattern(key->first);
+        g->set_queue_group(key->second);
+      }
     }
-    std::sort(patterns.begin(), patterns.end());
-    for (absl::string_view p : patterns) state->add_patterns(std::string(p));
     Announce();
   }
 
@@ -635,7 +719,12 @@ class ClusterRouter::Impl {
     ++stats_.messages_in;
     // A message the broker refuses (a limit this node has lower than the
     // origin's) is counted and dropped: it must not end the link.
-    if (!broker_.PublishFromCluster(op, now_).ok()) ++stats_.malformed;
+    mode_ = Mode::kArrival;
+    arrival_ = &envelope_;
+    const bool delivered = broker_.PublishFromCluster(op, now_).ok();
+    mode_ = Mode::kIdle;
+    arrival_ = nullptr;
+    if (!delivered) ++stats_.malformed;
   }
 
   void RememberReplyRoute(absl::string_view reply_to, absl::string_view node) {
@@ -711,11 +800,11 @@ class ClusterRouter::Impl {
       case cluster::Control::kChange:
         if (node.synced && control_.version() == node.version + 1) {
           const cluster::InterestChange& change = control_.change();
-          if (change.added()) {
-            stats_.remote_patterns +=
-                node.patterns.insert(change.pattern()).second;
-          } else {
-            stats_.remote_patterns -= node.patterns.erase(change.pattern());
+          InterestKey key(change.pattern(), change.queue_group());
+          if (!change.added()) {
+            node.interest.erase(key);
+          } else if (ValidateTopic(key.first, TopicRole::kSubscription).ok()) {
+            node.interest.insert(std::move(key));
           }
           node.version = control_.version();
           interested_.clear();
@@ -727,14 +816,18 @@ class ClusterRouter::Impl {
         }
         break;
       case cluster::Control::kState: {
-        stats_.remote_patterns -= node.patterns.size();
-        node.patterns.clear();
+        node.interest.clear();
         for (const std::string& p : control_.state().patterns()) {
           if (ValidateTopic(p, TopicRole::kSubscription).ok()) {
-            node.patterns.insert(p);
+            node.interest.emplace(p, "");
           }
         }
-        stats_.remote_patterns += node.patterns.size();
+        for (const cluster::GroupInterest& g : control_.state().groups()) {
+          if (ValidateTopic(g.pattern(), TopicRole::kSubscription).ok() &&
+              !g.queue_group().empty()) {
+            node.interest.emplace(g.pattern(), g.queue_group());
+          }
+        }
         if (control_.state().interval_ms() > 0) {
           node.interval = absl::Milliseconds(control_.state().interval_ms());
         }
@@ -759,7 +852,6 @@ class ClusterRouter::Impl {
   void Forget(const std::string& name, absl::string_view why) {
     auto it = nodes_.find(name);
     if (it == nodes_.end()) return;
-    stats_.remote_patterns -= it->second.patterns.size();
     nodes_.erase(it);
     stats_.nodes = nodes_.size();
     interested_.clear();
@@ -770,24 +862,42 @@ class ClusterRouter::Impl {
     broker_.ReportClusterEvent(std::move(event), now_);
   }
 
-  // The nodes (sorted by name) with a pattern matching `topic` (or, for a
-  // publish to a pattern, intersecting it).
-  const std::vector<std::string>& InterestedNodes(absl::string_view topic,
-                                                  bool wildcard) {
+  // Which other nodes want `topic` (or, for a publish to a pattern, a topic
+  // it intersects): remembered per topic until interest changes.
+  const TopicInterest& InterestFor(absl::string_view topic, bool wildcard) {
     auto it = interested_.find(topic);
     if (it != interested_.end()) return it->second;
     if (interested_.size() >= kMaxCachedTopics) interested_.clear();
-    std::vector<std::string> names;
+    TopicInterest interest;
+    absl::btree_map<InterestKey, std::vector<std::string>> groups;
     for (const auto& [name, node] : nodes_) {
-      for (const std::string& pattern : node.patterns) {
-        if (wildcard ? Intersects(pattern, topic) : Matches(pattern, topic)) {
-          names.push_back(name);
-          break;
+      bool plain = false;
+      for (const InterestKey& key : node.interest) {
+        if (key.second.empty() && plain) continue;
+        if (!(wildcard ? Intersects(key.first, topic)
+                       : Matches(key.first, topic))) {
+          continue;
+        }
+        if (key.second.empty()) {
+          plain = true;
+          interest.plain.push_back(name);
+        } else {
+          groups[key].push_back(name);
         }
       }
     }
-    return interested_.emplace(std::string(topic), std::move(names))
+    for (auto& [key, nodes] : groups) {
+      interest.groups.push_back({key, std::move(nodes)});
+    }
+    return interested_.emplace(std::string(topic), std::move(interest))
         .first->second;
+  }
+
+  // The next turn of queue group `key` (round robin over the nodes that
+  // have members).
+  uint64_t NextTurn(const InterestKey& key) {
+    if (group_turns_.size() >= kMaxCachedTopics) group_turns_.clear();
+    return group_turns_[key]++;
   }
 
   void Report() { broker_.ReportClusterStatistics(Figures()); }
@@ -795,7 +905,11 @@ class ClusterRouter::Impl {
     ClusterStatistics s = stats_;
     s.nodes = nodes_.size();
     s.redis_connected = joined_;
-    s.local_patterns = local_patterns_.size();
+    s.local_patterns = local_interest_.size();
+    s.remote_patterns = 0;
+    for (const auto& [name, node] : nodes_) {
+      s.remote_patterns += node.interest.size();
+    }
     return s;
   }
 
@@ -813,10 +927,10 @@ class ClusterRouter::Impl {
   bool lost_since_join_ = false;
   absl::Time next_heartbeat_ = absl::InfiniteFuture();
 
-  // This node's interest: each pattern with its glob, how many patterns
-  // want each glob, and the globs Redis confirmed (in order: the first that
-  // matches a channel takes its messages).
-  absl::flat_hash_map<std::string, std::string> local_patterns_;
+  // This node's interest: each pattern (and queue group) with its glob, how
+  // many want each glob, and the globs Redis confirmed (in order: the first
+  // that matches a channel takes its messages).
+  absl::flat_hash_map<InterestKey, std::string> local_interest_;
   absl::flat_hash_map<std::string, uint32_t> wanted_globs_;
   absl::btree_set<std::string> active_globs_;
   absl::flat_hash_map<std::string, std::string> canonical_;
@@ -825,7 +939,19 @@ class ClusterRouter::Impl {
   // The other nodes, by name, and which of them want each topic published
   // here recently.
   absl::btree_map<std::string, RemoteNode> nodes_;
-  absl::flat_hash_map<std::string, std::vector<std::string>> interested_;
+  absl::flat_hash_map<std::string, TopicInterest> interested_;
+  // Round-robin positions of queue groups across nodes.
+  absl::flat_hash_map<InterestKey, uint64_t> group_turns_;
+
+  // TakesGroup's state: what it answers for; for a local publish, its topic
+  // and the turns taken; for an arrival, the origin's choices.
+  Mode mode_ = Mode::kIdle;
+  std::string current_topic_;
+  std::vector<std::pair<InterestKey, std::string>> pending_groups_;
+  const cluster::Envelope* arrival_ = nullptr;
+  // OnLocalPublish's: the nodes a message goes to, and its group choices.
+  absl::btree_set<absl::string_view> targets_;
+  std::vector<std::pair<const InterestKey*, const std::string*>> choices_;
 
   // Reply subjects of messages from other nodes, with their node; oldest
   // first in reply_order_ (with the expiry each entry was made with).
@@ -837,6 +963,7 @@ class ClusterRouter::Impl {
   mutable ClusterStatistics figures_;
   // Reused so that a message allocates little.
   cluster::Envelope envelope_;
+  cluster::Envelope outgoing_;
   cluster::Control control_;
   cluster::Control wire_control_;
   std::string scratch_;
@@ -903,8 +1030,16 @@ const ClusterOptions& ClusterRouter::options() const {
 const ClusterStatistics& ClusterRouter::statistics() const {
   return impl_->statistics();
 }
-void ClusterRouter::OnLocalInterest(absl::string_view pattern, bool added) {
-  impl_->OnLocalInterest(pattern, added);
+void ClusterRouter::OnLocalInterest(absl::string_view pattern,
+                                    absl::string_view queue_group, bool added) {
+  impl_->OnLocalInterest(pattern, queue_group, added);
+}
+void ClusterRouter::BeginPublish(const PublishOp& publish) {
+  impl_->BeginPublish(publish);
+}
+bool ClusterRouter::TakesGroup(absl::string_view pattern,
+                               absl::string_view queue_group) {
+  return impl_->TakesGroup(pattern, queue_group);
 }
 uint64_t ClusterRouter::OnLocalPublish(const PublishOp& publish) {
   return impl_->OnLocalPublish(publish);

@@ -143,7 +143,11 @@ class ClusterRouter : public ClusterLink {
   const ClusterStatistics& statistics() const;
 
   // ClusterLink (called by the Broker).
-  void OnLocalInterest(absl::string_view pattern, bool added) override;
+  void OnLocalInterest(absl::string_view pattern, absl::string_view queue_group,
+                       bool added) override;
+  void BeginPublish(const PublishOp& publish) override;
+  bool TakesGroup(absl::string_view pattern,
+                  absl::string_view queue_group) override;
   uint64_t OnLocalPublish(const PublishOp& publish) override;
 
   class Impl;

@@ -441,9 +441,10 @@ class BrokerCore {
     }
   }
 
-  // The cluster (cluster.cc). A subscription to `pattern` began (+1) or
-  // ended (-1): the link hears of the first and the last.
-  void CountInterest(absl::string_view pattern, int delta);
+  // The cluster (cluster.cc). A subscription `sub` began (+1) or ended
+  // (-1): the link hears of the first and the last of each pattern and
+  // queue group.
+  void CountInterest(const Subscription& sub, int delta);
 
   // Timers.
   void FireTimer(const TimerQueue::Timer& timer);
@@ -555,9 +556,10 @@ class BrokerCore {
   uint64_t last_consumer_id_ = 0;
 
   // The cluster link (null: not in a cluster), and how many subscriptions
-  // each pattern has while one is attached.
+  // each pattern and queue group has while one is attached.
   ClusterLink* cluster_ = nullptr;
-  absl::flat_hash_map<std::string, uint32_t> cluster_interest_;
+  absl::flat_hash_map<std::pair<std::string, std::string>, uint32_t>
+      cluster_interest_;
 
   // Reused on every operation so routing allocates nothing in steady state.
   Operation op_;

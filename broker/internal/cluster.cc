@@ -13,25 +13,22 @@ void BrokerCore::AttachCluster(ClusterLink* link) {
   cluster_ = link;
   cluster_interest_.clear();
   if (link == nullptr) return;
-  index_.ForEach([this](const Subscription& sub) {
-    if (++cluster_interest_[sub.pattern] == 1) {
-      cluster_->OnLocalInterest(sub.pattern, /*added=*/true);
-    }
-  });
+  index_.ForEach([this](const Subscription& sub) { CountInterest(sub, +1); });
 }
 
-void BrokerCore::CountInterest(absl::string_view pattern, int delta) {
+void BrokerCore::CountInterest(const Subscription& sub, int delta) {
+  std::pair<std::string, std::string> key(sub.pattern, sub.queue_group);
   if (delta > 0) {
-    if (++cluster_interest_[pattern] == 1) {
-      cluster_->OnLocalInterest(pattern, /*added=*/true);
+    if (++cluster_interest_[key] == 1) {
+      cluster_->OnLocalInterest(sub.pattern, sub.queue_group, /*added=*/true);
     }
     return;
   }
-  auto it = cluster_interest_.find(pattern);
+  auto it = cluster_interest_.find(key);
   if (it == cluster_interest_.end()) return;
   if (--it->second == 0) {
     cluster_interest_.erase(it);
-    cluster_->OnLocalInterest(pattern, /*added=*/false);
+    cluster_->OnLocalInterest(sub.pattern, sub.queue_group, /*added=*/false);
   }
 }
 

@@ -42,6 +42,9 @@ absl::StatusOr<uint64_t> BrokerCore::PublishFromEmbedder(
   // The embedder has no link to slow down: under backpressure a full
   // subscriber still takes its messages, up to the hard limit.
   origin_ = nullptr;
+  if (ABSL_PREDICT_FALSE(cluster_ != nullptr) && to_cluster) {
+    cluster_->BeginPublish(publish);
+  }
   uint64_t delivered = Route(publish, nullptr);
   if (ABSL_PREDICT_FALSE(cluster_ != nullptr) && to_cluster) {
     delivered += cluster_->OnLocalPublish(publish);

@@ -100,9 +100,7 @@ void BrokerCore::HandleSubscribe(ConnectionCore& c,
       index_.Add(id, &c, subscribe.pattern(), subscribe.queue_group());
   sub.filter = std::move(filter);
   sub.stream_only = replayed != nullptr;
-  if (ABSL_PREDICT_FALSE(cluster_ != nullptr)) {
-    CountInterest(subscribe.pattern(), +1);
-  }
+  if (ABSL_PREDICT_FALSE(cluster_ != nullptr)) CountInterest(sub, +1);
   c.subscriptions_.insert(id);
   ++stats_.subscriptions;
   SendAck(c, op_id, id.value());
@@ -193,7 +191,7 @@ void BrokerCore::RemoveSubscription(Subscription& sub, bool emit_event,
     cursors_to_sweep_ = true;
     LeaveConsumer(sub.id);
   }
-  if (ABSL_PREDICT_FALSE(cluster_ != nullptr)) CountInterest(sub.pattern, -1);
+  if (ABSL_PREDICT_FALSE(cluster_ != nullptr)) CountInterest(sub, -1);
   index_.Remove(sub);
   if (emit_event) Emit(std::move(event), sys_topics::kSubscriptionRemoved);
 }
@@ -264,6 +262,7 @@ void BrokerCore::HandlePublish(ConnectionCore& c, const PublishOp& publish) {
     if (RefuseRequestByPublish(c, publish)) return;
   }
   // Nothing above touched the index, so `nodes` is still valid.
+  if (ABSL_PREDICT_FALSE(cluster_ != nullptr)) cluster_->BeginPublish(publish);
   uint64_t delivered =
       cached ? RouteTo(nodes, publish, &c) : Route(publish, &c);
   if (ABSL_PREDICT_FALSE(cluster_ != nullptr)) {
@@ -363,6 +362,11 @@ bool BrokerCore::DeliverTo(Subscription& sub, SharedMessage& message,
 template <bool kFiltered>
 bool BrokerCore::DeliverToGroup(QueueGroup& group, SharedMessage& message,
                                 const ConnectionCore* publisher) {
+  // In a cluster, one node's members take each message.
+  if (ABSL_PREDICT_FALSE(cluster_ != nullptr) && !group.members.empty() &&
+      !cluster_->TakesGroup(group.members.front()->pattern, group.name)) {
+    return false;
+  }
   // Round-robin over the members that can take the message now; a member over
   // its output limit is passed over while another can take it.
   const size_t n = group.members.size();

@@ -772,24 +772,18 @@ void BrokerDriver::LogEvent(const wire::BrokerEvent& event) const {
     case wire::BrokerEvent::kClusterNodeJoined:
       log.Log(
           LogLevel::kInfo,
-          absl::StrCat("cluster: node ",
+          absl::StrCat("cluster: node",
                        Quoted(event.cluster_node_joined().node()), " joined"));
       return;
     case wire::BrokerEvent::kClusterNodeLeft:
       log.Log(LogLevel::kInfo,
-              absl::StrCat("cluster: node ",
+              absl::StrCat("cluster: node",
                            Quoted(event.cluster_node_left().node()), " left (",
                            event.cluster_node_left().reason(), ")"));
       return;
     case wire::BrokerEvent::kClusterRedisLost:
-      log.Log(LogLevel::kWarning,
-              absl::StrCat("cluster: Redis lost (",
-                           event.cluster_redis_lost().message(),
-                           "); serving local clients until it is back"));
-      return;
     case wire::BrokerEvent::kClusterRedisBack:
-      log.Log(LogLevel::kInfo, "cluster: Redis is back; interest renewed");
-      return;
+      return;  // the Redis link says so itself (transports/cluster)
     case wire::BrokerEvent::kConnectionPending: {
       if (!log.enabled(LogLevel::kInfo)) return;
       const wire::ConnectionPending& e = event.connection_pending();

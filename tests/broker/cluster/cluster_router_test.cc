@@ -709,14 +709,21 @@ TEST_F(ClusterTest, RandomTrafficMatchesOneBroker) {
   BrokerHarness single;
   const std::vector<std::string> patterns = {
       "a", "a/b", "a/*", "*/b", "a/**", "**", "b/*/c", "b/**", "x?/[y]", "*"};
+  const std::vector<std::string> groups = {"", "", "", "g", "h"};
   const std::vector<std::string> topics = {
       "a",      "a/b",    "a/c", "b/b", "b/x/c", "b/x/y/c",
       "x?/[y]", "xz/[y]", "a/*", "*/b", "b/**",  "c"};
   constexpr int kClientsPerNode = 2;
+  struct Sub {
+    SubscriptionId cluster;
+    SubscriptionId single;
+    std::string pattern;
+    std::string group;
+  };
   struct Pair {
     TestClient* cluster;
     TestClient* single;
-    std::vector<std::pair<SubscriptionId, SubscriptionId>> subs;
+    std::vector<Sub> subs;
   };
   std::vector<Pair> clients;
   for (int n = 0; n < 3; ++n) {
@@ -729,17 +736,49 @@ TEST_F(ClusterTest, RandomTrafficMatchesOneBroker) {
   auto pick = [&](size_t n) {
     return std::uniform_int_distribution<size_t>(0, n - 1)(rng);
   };
+  // What arrived: broadcast deliveries per client (by the single broker's
+  // subscription id), and how many members of each queue group got each
+  // message, over all clients.
+  struct Arrived {
+    std::map<std::string, std::vector<std::string>> plain;
+    std::map<std::string, int> group;
+  };
+  auto collect = [](Pair& p, bool cluster, Arrived& into) {
+    TestClient& c = cluster ? *p.cluster : *p.single;
+    for (const wire::ServerMessage& m : c.TakeAll()) {
+      if (!m.has_deliver()) continue;
+      const Sub* sub = nullptr;
+      for (const Sub& s : p.subs) {
+        if ((cluster ? s.cluster : s.single).value() ==
+            m.deliver().subscription_id()) {
+          sub = &s;
+        }
+      }
+      ASSERT_NE(sub, nullptr) << "a delivery on no subscription";
+      if (sub->group.empty()) {
+        into.plain[c.name()].push_back(absl::StrCat(sub->single.value(), " ",
+                                                    m.deliver().topic(), " ",
+                                                    m.deliver().payload()));
+      } else {
+        ++into.group[absl::StrCat(sub->pattern, " ", sub->group, " ",
+                                  m.deliver().payload())];
+      }
+    }
+  };
   int published = 0;
-  for (int step = 0; step < 600; ++step) {
+  int grouped = 0;
+  for (int step = 0; step < 800; ++step) {
     Pair& c = clients[pick(clients.size())];
     const int op = static_cast<int>(pick(10));
     if (op < 3) {
       const std::string& p = patterns[pick(patterns.size())];
-      c.subs.emplace_back(c.cluster->Subscribe(p), c.single->Subscribe(p));
+      const std::string& g = groups[pick(groups.size())];
+      c.subs.push_back(
+          {c.cluster->Subscribe(p, g), c.single->Subscribe(p, g), p, g});
     } else if (op < 4 && !c.subs.empty()) {
       const size_t i = pick(c.subs.size());
-      c.cluster->Unsubscribe(c.subs[i].first);
-      c.single->Unsubscribe(c.subs[i].second);
+      c.cluster->Unsubscribe(c.subs[i].cluster);
+      c.single->Unsubscribe(c.subs[i].single);
       c.subs.erase(c.subs.begin() + i);
     } else {
       const std::string payload = absl::StrCat("m", step);
@@ -750,32 +789,67 @@ TEST_F(ClusterTest, RandomTrafficMatchesOneBroker) {
     }
     Pump();
     single.Pump();
+    Arrived got;
+    Arrived want;
     for (Pair& p : clients) {
-      // Subscription ids differ between the two; compare what arrived, in
-      // order, for each pair of subscriptions.
-      std::map<uint64_t, uint64_t> ids;
-      for (const auto& [a, b] : p.subs) ids[a.value()] = b.value();
-      std::vector<std::string> got;
-      for (const wire::ServerMessage& m : p.cluster->TakeAll()) {
-        if (!m.has_deliver()) continue;
-        got.push_back(absl::StrCat(ids[m.deliver().subscription_id()], " ",
-                                   m.deliver().topic(), " ",
-                                   m.deliver().payload()));
-      }
-      std::vector<std::string> want;
-      for (const wire::ServerMessage& m : p.single->TakeAll()) {
-        if (!m.has_deliver()) continue;
-        want.push_back(absl::StrCat(m.deliver().subscription_id(), " ",
-                                    m.deliver().topic(), " ",
-                                    m.deliver().payload()));
-      }
-      std::sort(got.begin(), got.end());
-      std::sort(want.begin(), want.end());
-      ASSERT_EQ(got, want) << "step " << step << " client "
-                           << p.cluster->name();
+      collect(p, true, got);
+      collect(p, false, want);
+    }
+    for (auto& [name, list] : got.plain) std::sort(list.begin(), list.end());
+    for (auto& [name, list] : want.plain) std::sort(list.begin(), list.end());
+    ASSERT_EQ(got.plain, want.plain) << "step " << step;
+    ASSERT_EQ(got.group, want.group)
+        << "step " << step << ": each message once per queue group";
+    grouped += want.group.size();
+  }
+  EXPECT_GT(published, 400);
+  EXPECT_GT(grouped, 50);
+}
+
+// --- Queue groups across nodes -----------------------------------------------
+
+TEST_F(ClusterTest, AQueueGroupGetsEachMessageOnceClusterWide) {
+  Start(3);
+  TestClient& publisher = node(0).h.Connect("publisher");
+  std::vector<TestClient*> members = {
+      &node(0).h.Connect("w1"), &node(0).h.Connect("w2"),
+      &node(1).h.Connect("w3"), &node(2).h.Connect("w4")};
+  for (TestClient* m : members) m->Subscribe("jobs/*", "workers");
+  TestClient& watcher = node(2).h.Connect("watcher");
+  watcher.Subscribe("jobs/*");
+  Pump();
+  constexpr int kJobs = 60;
+  for (int i = 0; i < kJobs; ++i) {
+    publisher.Publish("jobs/build", absl::StrCat("job", i));
+    Pump();
+  }
+  std::set<std::string> seen;
+  std::vector<int> per_node(3, 0);
+  for (size_t k = 0; k < members.size(); ++k) {
+    for (const std::string& d : Deliveries(*members[k])) {
+      EXPECT_TRUE(seen.insert(d.substr(d.rfind(' ') + 1)).second)
+          << "a job twice: " << d;
+      ++per_node[k < 2 ? 0 : k - 1];
     }
   }
-  EXPECT_GT(published, 300);
+  EXPECT_EQ(seen.size(), static_cast<size_t>(kJobs));
+  EXPECT_EQ(per_node, (std::vector<int>{20, 20, 20})) << "turns go round nodes";
+  EXPECT_EQ(Deliveries(watcher).size(), static_cast<size_t>(kJobs));
+
+  // From a node without members: still once each.
+  TestClient& outside = node(2).h.Connect("outside");
+  for (TestClient* m : members) m->TakeAll();
+  for (int i = 0; i < 30; ++i) {
+    outside.Publish("jobs/test", absl::StrCat("t", i));
+    Pump();
+  }
+  seen.clear();
+  for (TestClient* m : members) {
+    for (const std::string& d : Deliveries(*m)) {
+      EXPECT_TRUE(seen.insert(d).second);
+    }
+  }
+  EXPECT_EQ(seen.size(), 30u);
 }
 
 }  // namespace
