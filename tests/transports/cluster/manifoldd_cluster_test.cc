@@ -301,7 +301,7 @@ TEST_P(ManifolddClusterTest, NatsRequestToAResponderOnAnotherNode) {
   ASSERT_TRUE(responder->Send("SUB svc.echo 1\r\nPING\r\n").ok());
   ASSERT_TRUE(responder->ReadUntil("PONG\r\n").ok());
   responder->Take();
-  ASSERT_TRUE(requester->Send("SUB _INBOX.r 7\r\nPING\r\n").ok());
+  ASSERT_TRUE(requester->Send("SUB _INBOX.r.* 7\r\nPING\r\n").ok());
   ASSERT_TRUE(requester->ReadUntil("PONG\r\n").ok());
   requester->Take();
 
