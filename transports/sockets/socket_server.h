@@ -9,6 +9,12 @@
 // another ProtocolCodec (a NATS front end) for every connection accepted on
 // it. Native and other clients then share one Broker.
 //
+// A component that is not a Broker client (the cluster link to Redis) runs
+// connections of its own on the same loop, with no thread of its own: the
+// loop watches their descriptors (Watch(); OutboundConnection in
+// transports/sockets/outbound_connection.h connects and moves bytes over
+// it), and BrokerDriver::SetTurnHook lets it act in every turn.
+//
 // Example:
 //
 //   SocketServerOptions options;
@@ -32,6 +38,7 @@
 #ifndef MANIFOLD_TRANSPORTS_SOCKETS_SOCKET_SERVER_H_
 #define MANIFOLD_TRANSPORTS_SOCKETS_SOCKET_SERVER_H_
 
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
