@@ -193,4 +193,23 @@ void Broker::ReportTlsStatistics(TlsStatistics tls) {
   core_->set_tls_statistics(std::move(tls));
 }
 
+void Broker::AttachCluster(ClusterLink* link) { core_->AttachCluster(link); }
+
+absl::StatusOr<uint64_t> Broker::PublishFromCluster(const PublishOp& publish,
+                                                    absl::Time now) {
+  absl::StatusOr<uint64_t> delivered =
+      core_->PublishFromEmbedder(publish, now, /*to_cluster=*/false);
+  core_->FinishTurns();
+  return delivered;
+}
+
+void Broker::ReportClusterEvent(wire::BrokerEvent event, absl::Time now) {
+  core_->ReportClusterEvent(std::move(event), now);
+  core_->FinishTurns();
+}
+
+void Broker::ReportClusterStatistics(const ClusterStatistics& cluster) {
+  core_->set_cluster_statistics(cluster);
+}
+
 }  // namespace manifold

@@ -87,6 +87,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "broker/cluster_link.h"
 #include "broker/connection.h"
 #include "broker/options.h"
 #include "broker/permissions.h"
@@ -309,6 +310,34 @@ class Broker {
 
   // Every stream and what it holds, by name.
   wire::StreamList ListStreams() const;
+
+  // --- Cluster (docs/cluster.md) ---------------------------------------------
+  //
+  // A broker joined to others (ClusterRouter, broker/cluster/) tells its
+  // ClusterLink what its clients subscribe to and publish, and delivers what
+  // arrives from the other nodes.
+
+  // Makes `link` this broker's cluster link (nullptr: none), and reports to
+  // it every pattern already subscribed. Not owned; must stay valid until
+  // detached. With no link attached the broker pays one untaken branch per
+  // publish.
+  void AttachCluster(ClusterLink* link);
+
+  // Delivers a message from another node to this node's subscribers (and
+  // streams), as Publish does for the embedder, but does not hand it back
+  // to the cluster link. Returns how many subscriptions received it, or the
+  // error a client's publish would get (INVALID_TOPIC, RESERVED_TOPIC,
+  // PAYLOAD_TOO_LARGE, INVALID_ARGUMENT).
+  absl::StatusOr<uint64_t> PublishFromCluster(const PublishOp& publish,
+                                              absl::Time now);
+
+  // Emits a cluster event (a BrokerEvent whose kind is one of the cluster_*
+  // ones) through PollEvent() and on its "$sys/cluster/..." topic
+  // (broker/sys_topics.h). Other kinds are ignored.
+  void ReportClusterEvent(wire::BrokerEvent event, absl::Time now);
+
+  // Replaces statistics().cluster, as ReportTlsStatistics does for TLS.
+  void ReportClusterStatistics(const ClusterStatistics& cluster);
 
   // --- Observing -------------------------------------------------------------
 

@@ -31,6 +31,36 @@ struct TlsStatistics {
   absl::btree_map<std::string, uint64_t> failures;
 };
 
+// A node of a cluster (broker/cluster/cluster_router.h): reported by its
+// ClusterRouter through Broker::ReportClusterStatistics.
+struct ClusterStatistics {
+  bool enabled = false;  // false: not in a cluster; the rest is zero
+  // Nodes this node knows are alive, itself excluded.
+  uint64_t nodes = 0;
+  bool redis_connected = false;
+  // Messages sent to Redis (one PUBLISH each).
+  uint64_t messages_out = 0;
+  // Messages from other nodes handed to the Broker.
+  uint64_t messages_in = 0;
+  // Copies of a message a second glob brought, and this node's own
+  // messages back from Redis: not delivered.
+  uint64_t duplicates_dropped = 0;
+  // Messages for other nodes lost: Redis was not connected, or the
+  // publisher link's output was full.
+  uint64_t messages_dropped = 0;
+  // Bytes to and from Redis.
+  uint64_t bytes_out = 0;
+  uint64_t bytes_in = 0;
+  // Patterns of this node (with a Redis glob each) and of the others.
+  uint64_t local_patterns = 0;
+  uint64_t remote_patterns = 0;
+  // Times the Redis connection was lost.
+  uint64_t redis_lost = 0;
+  // What came from Redis and was not delivered: not a message or
+  // announcement of this cluster, or refused by this node's limits.
+  uint64_t malformed = 0;
+};
+
 struct BrokerStatistics {
   // Gauges: the state right now.
   uint64_t connections = 0;  // welcomed and not closing
@@ -87,6 +117,7 @@ struct BrokerStatistics {
 
   // TLS, as last reported by the embedder (zero and empty until it reports).
   TlsStatistics tls;
+  ClusterStatistics cluster;
 };
 
 }  // namespace manifold

@@ -58,6 +58,16 @@ inline constexpr absl::string_view kStreamRemove = "$sys/streams/remove";
 // wire::StorageRecovered).
 inline constexpr absl::string_view kStorageFailed = "$sys/storage/failed";
 inline constexpr absl::string_view kStorageRecovered = "$sys/storage/recovered";
+// A node of the cluster joined or left; this node lost Redis, and has it
+// back (wire::ClusterNodeJoined, ClusterNodeLeft, ClusterRedisLost,
+// ClusterRedisBack; docs/cluster.md).
+inline constexpr absl::string_view kClusterNodeJoined =
+    "$sys/cluster/node_joined";
+inline constexpr absl::string_view kClusterNodeLeft = "$sys/cluster/node_left";
+inline constexpr absl::string_view kClusterRedisLost =
+    "$sys/cluster/redis_lost";
+inline constexpr absl::string_view kClusterRedisBack =
+    "$sys/cluster/redis_back";
 
 }  // namespace manifold::sys_topics
 

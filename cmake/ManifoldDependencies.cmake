@@ -29,6 +29,7 @@ manifold_optional_library(MANIFOLD_LIBURING liburing "the io_uring adapter")
 manifold_optional_library(MANIFOLD_LIBUV libuv "the libuv adapter")
 manifold_optional_library(MANIFOLD_OPENSSL openssl "OpenSSL support")
 manifold_optional_library(MANIFOLD_ROCKSDB rocksdb "the RocksDB stream storage")
+manifold_optional_library(MANIFOLD_HIREDIS hiredis "the Redis cluster")
 
 # Authentication (broker/auth): password hashes through libxcrypt's crypt(3)
 # (Debian's libcrypt-dev, which libc6-dev pulls in) and HMAC/SHA-256 from

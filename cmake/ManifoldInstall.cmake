@@ -19,6 +19,7 @@ set(MANIFOLD_PUBLIC_HEADERS
   core/config/config_flags.h
   core/nats/errors.h core/nats/parser.h core/nats/subject.h core/nats/writer.h
   broker/broker.h broker/connection.h broker/options.h broker/outbound_buffer.h
+  broker/cluster_link.h
   broker/permissions.h broker/protocol_codec.h broker/session_id_source.h
   broker/statistics.h broker/sys_topics.h broker/version.h
   broker/storage/stream_storage.h broker/storage/memory_stream_storage.h
@@ -69,6 +70,9 @@ set(MANIFOLD_PUBLIC_PROTOS
   core/manifold.proto core/config/config_options.proto core/nats/connect.proto
   broker/options.proto broker/permissions.proto broker/auth/auth_config.proto
   broker/transcript/transcript.proto)
+if(TARGET manifold_cluster)
+  list(APPEND MANIFOLD_PUBLIC_HEADERS broker/cluster/cluster_router.h)
+endif()
 foreach(file ${MANIFOLD_PUBLIC_HEADERS} ${MANIFOLD_PUBLIC_PROTOS})
   get_filename_component(dir ${file} DIRECTORY)
   install(FILES ${file} DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/manifold/${dir})
@@ -100,6 +104,9 @@ list(JOIN MANIFOLD_PC_LIBS " " MANIFOLD_PC_LIBS)
 if(TARGET manifold_http_codec)
   # The web front end's libraries, after the static libraries that use them.
   string(APPEND MANIFOLD_PC_LIBS " -lwslay -lhttp_parser -lcrypto")
+endif()
+if(TARGET manifold_cluster)
+  string(APPEND MANIFOLD_PC_LIBS " -lhiredis")
 endif()
 file(RELATIVE_PATH MANIFOLD_PC_UP ${CMAKE_INSTALL_FULL_LIBDIR}/pkgconfig
      ${CMAKE_INSTALL_PREFIX})

@@ -57,6 +57,7 @@
 #include "broker/broker.h"
 #include "broker/cluster_link.h"
 #include "broker/protocol_codec.h"
+#include "broker/statistics.h"
 
 namespace manifold {
 
@@ -89,30 +90,6 @@ enum class RedisLink {
   kPublisher = 1,
 };
 
-struct ClusterStatistics {
-  // Nodes this node knows are alive, itself excluded.
-  uint64_t nodes = 0;
-  bool redis_connected = false;
-  // Messages sent to Redis (one per PUBLISH), and deliveries they reached.
-  uint64_t messages_out = 0;
-  // Messages from other nodes handed to the Broker.
-  uint64_t messages_in = 0;
-  // Copies of a message a second glob brought, and this node's own
-  // messages back from Redis: not delivered.
-  uint64_t duplicates_dropped = 0;
-  // Messages for other nodes lost: Redis was not connected, or the
-  // publisher link's output was full.
-  uint64_t messages_dropped = 0;
-  // Bytes to and from Redis.
-  uint64_t bytes_out = 0;
-  uint64_t bytes_in = 0;
-  // Patterns of this node (with a Redis glob each) and of the others.
-  uint64_t local_patterns = 0;
-  uint64_t remote_patterns = 0;
-  // Times the Redis connection was lost.
-  uint64_t redis_lost = 0;
-};
-
 class ClusterRouter : public ClusterLink {
  public:
   // Checks `options`: INVALID_ARGUMENT naming the field that is wrong.
@@ -142,13 +119,17 @@ class ClusterRouter : public ClusterLink {
   // Broker. Returns an error naming the problem when they are not RESP or
   // not what Redis says on that link; the embedder then closes the link
   // (and calls OnDisconnected).
-  absl::Status Receive(RedisLink link, absl::string_view bytes,
-                       absl::Time now);
+  absl::Status Receive(RedisLink link, absl::string_view bytes, absl::Time now);
 
   // What to write to `link`: the caller writes a prefix and calls
   // Consume(link, n) with its length. Valid until the next non-const call.
   absl::string_view PendingOutput(RedisLink link) const;
   void Consume(RedisLink link, size_t n);
+
+  // Says goodbye (an orderly shutdown): the other nodes drop this node's
+  // interest at once instead of two heartbeats later. Write what
+  // PendingOutput(RedisLink::kPublisher) then holds before closing.
+  void Leave(absl::Time now);
 
   // Sends heartbeats and forgets nodes gone silent. Call when NextDeadline()
   // is reached (or more often).
@@ -169,6 +150,7 @@ class ClusterRouter : public ClusterLink {
 
  private:
   std::unique_ptr<Impl> impl_;
+  Broker* broker_;
 };
 
 // The Redis glob that matches every channel of a topic `pattern` matches

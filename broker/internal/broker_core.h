@@ -28,6 +28,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
+#include "broker/cluster_link.h"
 #include "broker/connection.h"
 #include "broker/internal/connection_core.h"
 #include "broker/internal/streams.h"
@@ -101,8 +102,11 @@ class BrokerCore {
 
   // The embedder's own publishes and requests (embedder.cc); the contracts
   // of Broker::Publish, Broker::Request and Broker::PollResponse.
+  // `to_cluster`: whether the message also goes to the cluster link (false
+  // for what came from it: Broker::PublishFromCluster).
   absl::StatusOr<uint64_t> PublishFromEmbedder(const PublishOp& publish,
-                                               absl::Time now);
+                                               absl::Time now,
+                                               bool to_cluster = true);
   absl::StatusOr<RequestId> RequestFromEmbedder(
       absl::string_view topic, absl::string_view payload,
       absl::Span<const HeaderView> headers, absl::Duration timeout,
@@ -120,6 +124,14 @@ class BrokerCore {
   absl::StatusOr<wire::StreamInfo> AddStream(const wire::StreamConfig& config,
                                              absl::Time now);
   wire::StreamList ListStreams() const;
+
+  // The cluster (cluster.cc); the contracts of Broker::AttachCluster,
+  // ReportClusterEvent and ReportClusterStatistics.
+  void AttachCluster(ClusterLink* link);
+  void ReportClusterEvent(wire::BrokerEvent event, absl::Time now);
+  void set_cluster_statistics(const ClusterStatistics& cluster) {
+    stats_.cluster = cluster;
+  }
 
  private:
   friend class ConnectionCore;
@@ -429,6 +441,10 @@ class BrokerCore {
     }
   }
 
+  // The cluster (cluster.cc). A subscription to `pattern` began (+1) or
+  // ended (-1): the link hears of the first and the last.
+  void CountInterest(absl::string_view pattern, int delta);
+
   // Timers.
   void FireTimer(const TimerQueue::Timer& timer);
   void CheckKeepalive(ConnectionCore& c);
@@ -537,6 +553,11 @@ class BrokerCore {
       consumer_members_;
   std::vector<std::pair<std::string, std::string>> dirty_consumers_;
   uint64_t last_consumer_id_ = 0;
+
+  // The cluster link (null: not in a cluster), and how many subscriptions
+  // each pattern has while one is attached.
+  ClusterLink* cluster_ = nullptr;
+  absl::flat_hash_map<std::string, uint32_t> cluster_interest_;
 
   // Reused on every operation so routing allocates nothing in steady state.
   Operation op_;

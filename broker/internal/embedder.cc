@@ -14,7 +14,7 @@
 namespace manifold::internal {
 
 absl::StatusOr<uint64_t> BrokerCore::PublishFromEmbedder(
-    const PublishOp& publish, absl::Time now) {
+    const PublishOp& publish, absl::Time now, bool to_cluster) {
   Advance(now);
   if (IsReserved(publish.topic)) {
     return ProtocolError(wire::RESERVED_TOPIC,
@@ -42,7 +42,10 @@ absl::StatusOr<uint64_t> BrokerCore::PublishFromEmbedder(
   // The embedder has no link to slow down: under backpressure a full
   // subscriber still takes its messages, up to the hard limit.
   origin_ = nullptr;
-  const uint64_t delivered = Route(publish, nullptr);
+  uint64_t delivered = Route(publish, nullptr);
+  if (ABSL_PREDICT_FALSE(cluster_ != nullptr) && to_cluster) {
+    delivered += cluster_->OnLocalPublish(publish);
+  }
   if (ABSL_PREDICT_FALSE(!streams_.empty())) {
     CaptureForStreams(nullptr, publish, delivered, /*js_reply=*/false);
     AfterStreamsTurn();

@@ -100,6 +100,9 @@ void BrokerCore::HandleSubscribe(ConnectionCore& c,
       index_.Add(id, &c, subscribe.pattern(), subscribe.queue_group());
   sub.filter = std::move(filter);
   sub.stream_only = replayed != nullptr;
+  if (ABSL_PREDICT_FALSE(cluster_ != nullptr)) {
+    CountInterest(subscribe.pattern(), +1);
+  }
   c.subscriptions_.insert(id);
   ++stats_.subscriptions;
   SendAck(c, op_id, id.value());
@@ -190,6 +193,7 @@ void BrokerCore::RemoveSubscription(Subscription& sub, bool emit_event,
     cursors_to_sweep_ = true;
     LeaveConsumer(sub.id);
   }
+  if (ABSL_PREDICT_FALSE(cluster_ != nullptr)) CountInterest(sub.pattern, -1);
   index_.Remove(sub);
   if (emit_event) Emit(std::move(event), sys_topics::kSubscriptionRemoved);
 }
@@ -262,6 +266,9 @@ void BrokerCore::HandlePublish(ConnectionCore& c, const PublishOp& publish) {
   // Nothing above touched the index, so `nodes` is still valid.
   uint64_t delivered =
       cached ? RouteTo(nodes, publish, &c) : Route(publish, &c);
+  if (ABSL_PREDICT_FALSE(cluster_ != nullptr)) {
+    delivered += cluster_->OnLocalPublish(publish);
+  }
   // With a reply_to, a publish to a served topic is also a request to its
   // server (a NATS request reaches native services); the server counts as
   // one recipient.

@@ -55,6 +55,21 @@ wire::Statistics StatisticsToProto(const BrokerStatistics& s,
     entry->set_reason(reason);
     entry->set_count(count);
   }
+  if (s.cluster.enabled) {
+    wire::ClusterFigures* c = p.mutable_cluster();
+    c->set_nodes(s.cluster.nodes);
+    c->set_redis_connected(s.cluster.redis_connected);
+    c->set_messages_out(s.cluster.messages_out);
+    c->set_messages_in(s.cluster.messages_in);
+    c->set_duplicates_dropped(s.cluster.duplicates_dropped);
+    c->set_messages_dropped(s.cluster.messages_dropped);
+    c->set_bytes_out(s.cluster.bytes_out);
+    c->set_bytes_in(s.cluster.bytes_in);
+    c->set_local_patterns(s.cluster.local_patterns);
+    c->set_remote_patterns(s.cluster.remote_patterns);
+    c->set_redis_lost(s.cluster.redis_lost);
+    c->set_malformed(s.cluster.malformed);
+  }
   return p;
 }
 

@@ -131,6 +131,12 @@ class SubscriptionIndex {
   // Number of subscriptions.
   size_t size() const { return by_id_.size(); }
 
+  // Calls `f(const Subscription&)` for every subscription, in no order.
+  template <typename F>
+  void ForEach(F f) const {
+    for (const auto& [id, sub] : by_id_) f(*sub);
+  }
+
   // Returns the nodes whose patterns match the literal `topic` and hold at
   // least one subscription, each once. The span is valid until the next call
   // to any non-const method.

@@ -776,6 +776,27 @@ void BrokerDriver::LogEvent(const wire::BrokerEvent& event) const {
     case wire::BrokerEvent::kStorageRecovered:
       log.Log(LogLevel::kInfo, "the durable streams' storage recovered");
       return;
+    case wire::BrokerEvent::kClusterNodeJoined:
+      log.Log(
+          LogLevel::kInfo,
+          absl::StrCat("cluster: node ",
+                       Quoted(event.cluster_node_joined().node()), " joined"));
+      return;
+    case wire::BrokerEvent::kClusterNodeLeft:
+      log.Log(LogLevel::kInfo,
+              absl::StrCat("cluster: node ",
+                           Quoted(event.cluster_node_left().node()), " left (",
+                           event.cluster_node_left().reason(), ")"));
+      return;
+    case wire::BrokerEvent::kClusterRedisLost:
+      log.Log(LogLevel::kWarning,
+              absl::StrCat("cluster: Redis lost (",
+                           event.cluster_redis_lost().message(),
+                           "); serving local clients until it is back"));
+      return;
+    case wire::BrokerEvent::kClusterRedisBack:
+      log.Log(LogLevel::kInfo, "cluster: Redis is back; interest renewed");
+      return;
     case wire::BrokerEvent::kConnectionPending: {
       if (!log.enabled(LogLevel::kInfo)) return;
       const wire::ConnectionPending& e = event.connection_pending();

@@ -1,0 +1,782 @@
+// Tests for broker/cluster/cluster_router.h: three brokers joined through a
+// Redis server in memory (RESP2 pub/sub, as redis-server 7 answers it), with
+// clients of each node talking real frames. The model-based test at the end
+// runs random subscribes, unsubscribes and publishes on the three nodes and
+// on one broker alone, and checks every client gets what it would get there.
+
+#include "broker/cluster/cluster_router.h"
+
+#include <hiredis/hiredis.h>
+
+#include <map>
+#include <memory>
+#include <random>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "core/manifold.pb.h"
+#include "core/topic.h"
+#include "gtest/gtest.h"
+#include "tests/testing/broker_harness.h"
+
+namespace manifold {
+namespace {
+
+using ::manifold::testing::BrokerHarness;
+using ::manifold::testing::TestClient;
+
+// Redis's glob rules (`*`, `?`, `[...]` with ranges and `^`, `\`), written
+// from its documentation, to check the globs the router makes against
+// the server's matching rather than against the router's own.
+bool RedisMatch(absl::string_view p, absl::string_view s) {
+  while (!p.empty()) {
+    switch (p[0]) {
+      case '*':
+        while (p.size() > 1 && p[1] == '*') p.remove_prefix(1);
+        if (p.size() == 1) return true;
+        for (size_t i = 0; i <= s.size(); ++i) {
+          if (RedisMatch(p.substr(1), s.substr(i))) return true;
+        }
+        return false;
+      case '?':
+        if (s.empty()) return false;
+        s.remove_prefix(1);
+        p.remove_prefix(1);
+        break;
+      case '[': {
+        if (s.empty()) return false;
+        size_t i = 1;
+        const bool negate = i < p.size() && p[i] == '^';
+        if (negate) ++i;
+        bool match = false;
+        while (i < p.size() && p[i] != ']') {
+          if (p[i] == '\\' && i + 1 < p.size()) {
+            match |= p[i + 1] == s[0];
+            i += 2;
+          } else if (i + 2 < p.size() && p[i + 1] == '-') {
+            match |= p[i] <= s[0] && s[0] <= p[i + 2];
+            i += 3;
+          } else {
+            match |= p[i] == s[0];
+            ++i;
+          }
+        }
+        if (negate) match = !match;
+        if (!match) return false;
+        p.remove_prefix(std::min(i + 1, p.size()));
+        s.remove_prefix(1);
+        break;
+      }
+      case '\\':
+        if (p.size() >= 2) p.remove_prefix(1);
+        [[fallthrough]];
+      default:
+        if (s.empty() || p[0] != s[0]) return false;
+        p.remove_prefix(1);
+        s.remove_prefix(1);
+        break;
+    }
+  }
+  return s.empty();
+}
+
+std::string Bulk(absl::string_view s) {
+  return absl::StrCat("$", s.size(), "\r\n", s, "\r\n");
+}
+
+// A Redis server in memory: the pub/sub commands the nodes use.
+class RedisModel {
+ public:
+  ~RedisModel() {
+    for (auto& [id, c] : clients_) redisReaderFree(c.reader);
+  }
+
+  int Connect() {
+    const int id = ++last_id_;
+    clients_[id].reader = redisReaderCreate();
+    return id;
+  }
+
+  // The server drops the connection (a restart, a crash).
+  void Disconnect(int id) {
+    auto it = clients_.find(id);
+    if (it == clients_.end()) return;
+    redisReaderFree(it->second.reader);
+    clients_.erase(it);
+  }
+
+  bool connected(int id) const { return clients_.contains(id); }
+
+  void Feed(int id, absl::string_view bytes) {
+    Client& c = clients_.at(id);
+    ASSERT_EQ(redisReaderFeed(c.reader, bytes.data(), bytes.size()), REDIS_OK);
+    void* raw = nullptr;
+    while (redisReaderGetReply(c.reader, &raw) == REDIS_OK && raw != nullptr) {
+      redisReply* r = static_cast<redisReply*>(raw);
+      ASSERT_EQ(r->type, REDIS_REPLY_ARRAY) << "a command is an array";
+      std::vector<std::string> argv;
+      for (size_t i = 0; i < r->elements; ++i) {
+        argv.emplace_back(r->element[i]->str, r->element[i]->len);
+      }
+      freeReplyObject(r);
+      Execute(id, argv);
+    }
+  }
+
+  std::string TakeOutput(int id) {
+    auto it = clients_.find(id);
+    if (it == clients_.end()) return "";
+    return std::exchange(it->second.out, "");
+  }
+
+  // Channels PUBLISH was called on, in order.
+  const std::vector<std::string>& published() const { return published_; }
+  void clear_published() { published_.clear(); }
+  // The next message on `channel` to client `id` is lost.
+  void DropNext(int id, const std::string& channel) {
+    drops_.insert({id, channel});
+  }
+
+ private:
+  struct Client {
+    redisReader* reader = nullptr;
+    std::string out;
+    std::set<std::string> channels;
+    std::set<std::string> patterns;
+  };
+
+  void Execute(int id, const std::vector<std::string>& argv) {
+    Client& c = clients_.at(id);
+    const std::string& cmd = argv.at(0);
+    if (cmd == "CLIENT") {
+      c.out += "+OK\r\n";
+    } else if (cmd == "SUBSCRIBE" || cmd == "PSUBSCRIBE" ||
+               cmd == "UNSUBSCRIBE" || cmd == "PUNSUBSCRIBE") {
+      const bool pattern = cmd[0] == 'P';
+      const bool add = absl::StrContains(cmd, "UNSUB") == false;
+      std::set<std::string>& set = pattern ? c.patterns : c.channels;
+      for (size_t i = 1; i < argv.size(); ++i) {
+        if (add) {
+          set.insert(argv[i]);
+        } else {
+          set.erase(argv[i]);
+        }
+        std::string kind = absl::AsciiStrToLower(cmd);
+        c.out += absl::StrCat("*3\r\n", Bulk(kind), Bulk(argv[i]), ":",
+                              c.channels.size() + c.patterns.size(), "\r\n");
+      }
+    } else if (cmd == "PUBLISH") {
+      ASSERT_EQ(argv.size(), 3u);
+      published_.push_back(argv[1]);
+      int receivers = 0;
+      for (auto& [other_id, other] : clients_) {
+        if (other.channels.contains(argv[1]) &&
+            !drops_.erase({other_id, argv[1]})) {
+          other.out += absl::StrCat("*3\r\n", Bulk("message"), Bulk(argv[1]),
+                                    Bulk(argv[2]));
+          ++receivers;
+        }
+        for (const std::string& glob : other.patterns) {
+          if (RedisMatch(glob, argv[1])) {
+            other.out += absl::StrCat("*4\r\n", Bulk("pmessage"), Bulk(glob),
+                                      Bulk(argv[1]), Bulk(argv[2]));
+            ++receivers;
+          }
+        }
+      }
+      c.out += absl::StrCat(":", receivers, "\r\n");
+    } else {
+      c.out += absl::StrCat("-ERR unknown command '", cmd, "'\r\n");
+    }
+  }
+
+  int last_id_ = 0;
+  std::map<int, Client> clients_;
+  std::vector<std::string> published_;
+  std::set<std::pair<int, std::string>> drops_;
+};
+
+ClusterOptions OptionsFor(absl::string_view name, uint64_t incarnation = 1) {
+  ClusterOptions o;
+  o.node = std::string(name);
+  o.incarnation = incarnation;
+  o.heartbeat = absl::Seconds(1);
+  return o;
+}
+
+// One manifoldd: a broker with clients, its router and its two links.
+struct Node {
+  Node(RedisModel& redis, absl::string_view name, uint64_t incarnation = 1)
+      : router(h.broker(), OptionsFor(name, incarnation)) {
+    Connect(redis);
+  }
+  void Connect(RedisModel& redis) {
+    sub = redis.Connect();
+    pub = redis.Connect();
+    router.OnConnected(RedisLink::kSubscriber, h.now());
+    router.OnConnected(RedisLink::kPublisher, h.now());
+  }
+  int client_of(RedisLink link) const {
+    return link == RedisLink::kSubscriber ? sub : pub;
+  }
+
+  BrokerHarness h;
+  ClusterRouter router;
+  int sub = 0;
+  int pub = 0;
+};
+
+constexpr RedisLink kLinks[] = {RedisLink::kSubscriber, RedisLink::kPublisher};
+
+class ClusterTest : public ::testing::Test {
+ protected:
+  void Start(int nodes) {
+    for (int i = 0; i < nodes; ++i) {
+      nodes_.push_back(
+          std::make_unique<Node>(redis_, absl::StrCat("node", i + 1)));
+    }
+    Pump();
+  }
+  Node& node(int i) { return *nodes_.at(i); }
+
+  // Moves bytes between the nodes and Redis until nothing moves.
+  void Pump() {
+    for (int round = 0; round < 1000; ++round) {
+      bool moved = false;
+      for (auto& n : nodes_) {
+        if (n == nullptr) continue;
+        for (RedisLink link : kLinks) {
+          const int client = n->client_of(link);
+          if (!redis_.connected(client)) continue;
+          const std::string out(n->router.PendingOutput(link));
+          if (out.empty()) continue;
+          redis_.Feed(client, out);
+          n->router.Consume(link, out.size());
+          moved = true;
+        }
+      }
+      for (auto& n : nodes_) {
+        if (n == nullptr) continue;
+        for (RedisLink link : kLinks) {
+          const std::string in = redis_.TakeOutput(n->client_of(link));
+          if (in.empty()) continue;
+          ASSERT_TRUE(n->router.Receive(link, in, n->h.now()).ok());
+          moved = true;
+        }
+        n->h.Pump();
+      }
+      if (!moved) return;
+    }
+    FAIL() << "the cluster never settled";
+  }
+
+  // Moves every node's clock and fires its timers.
+  void Advance(absl::Duration by) {
+    for (auto& n : nodes_) {
+      if (n == nullptr) continue;
+      n->h.Advance(by);
+      n->router.Tick(n->h.now());
+    }
+    Pump();
+  }
+
+  RedisModel redis_;
+  std::vector<std::unique_ptr<Node>> nodes_;
+};
+
+// What a client received: "subscription_id topic payload" per delivery.
+std::vector<std::string> Deliveries(TestClient& c) {
+  std::vector<std::string> out;
+  for (const wire::ServerMessage& m : c.TakeAll()) {
+    if (m.has_deliver()) {
+      out.push_back(absl::StrCat(m.deliver().subscription_id(), " ",
+                                 m.deliver().topic(), " ",
+                                 m.deliver().payload()));
+    }
+  }
+  return out;
+}
+
+std::vector<std::string> Topics(TestClient& c) {
+  std::vector<std::string> out;
+  for (const wire::ServerMessage& m : c.TakeAll()) {
+    if (m.has_deliver()) out.push_back(m.deliver().topic());
+  }
+  return out;
+}
+
+// --- Globs -----------------------------------------------------------------
+
+TEST(RedisGlobTest, TranslatesWildcardsAndEscapesSpecials) {
+  EXPECT_EQ(RedisGlobFor("m:t:", "a/b"), "m:t:a/b");
+  EXPECT_EQ(RedisGlobFor("m:t:", "a/*/c"), "m:t:a/*/c");
+  EXPECT_EQ(RedisGlobFor("m:t:", "a/**"), "m:t:a*");
+  EXPECT_EQ(RedisGlobFor("m:t:", "**/c"), "m:t:*c");
+  EXPECT_EQ(RedisGlobFor("m:t:", "a/**/c"), "m:t:a*c");
+  EXPECT_EQ(RedisGlobFor("m:t:", "**"), "m:t:*");
+  EXPECT_EQ(RedisGlobFor("m:t:", "x?y/[z]/a\\b"), "m:t:x\\?y/\\[z\\]/a\\\\b");
+}
+
+TEST(RedisGlobTest, EveryTopicAPatternMatchesRedisMatchesToo) {
+  const std::vector<std::string> patterns = {
+      "a",      "a/b", "a/*",   "*/b",    "a/**",   "**",  "**/b",
+      "a/**/c", "*/*", "x?y/*", "[q]/**", "a\\b/*", "*/[", "a/*/**"};
+  const std::vector<std::string> topics = {
+      "a",       "a/b",   "a/c",   "b",   "a/b/c", "x/b",
+      "a/x/y/c", "x?y/1", "xzy/1", "[q]", "[q]/r", "q/r",
+      "a\\b/c",  "ab/c",  "z/[",   "z/x", "ab",    "a/b/c/d"};
+  for (const std::string& p : patterns) {
+    const std::string glob = RedisGlobFor("m:t:", p);
+    for (const std::string& t : topics) {
+      const std::string channel = "m:t:" + t;
+      const bool redis = RedisMatch(glob, channel);
+      EXPECT_EQ(RedisGlobMatches(glob, channel), redis) << glob << " " << t;
+      if (Matches(p, t)) {
+        EXPECT_TRUE(redis) << "pattern " << p << " matches " << t
+                           << " but Redis's glob " << glob << " does not";
+      }
+    }
+  }
+  // Special characters are literal: they match themselves only.
+  EXPECT_FALSE(RedisMatch(RedisGlobFor("m:t:", "x?y/1"), "m:t:xzy/1"));
+  EXPECT_FALSE(RedisMatch(RedisGlobFor("m:t:", "[q]/r"), "m:t:q/r"));
+}
+
+TEST(ClusterOptionsTest, NamesWhatIsWrong) {
+  EXPECT_TRUE(ClusterRouter::Validate(OptionsFor("n-1.a_b")).ok());
+  ClusterOptions o = OptionsFor("bad name");
+  EXPECT_TRUE(absl::StrContains(ClusterRouter::Validate(o).message(),
+                                "cluster node 'bad name'"));
+  o = OptionsFor("n");
+  o.prefix = "a:b";
+  EXPECT_TRUE(
+      absl::StrContains(ClusterRouter::Validate(o).message(), "prefix"));
+  o = OptionsFor("n");
+  o.heartbeat = absl::Milliseconds(1);
+  EXPECT_TRUE(
+      absl::StrContains(ClusterRouter::Validate(o).message(), "heartbeat"));
+}
+
+// --- Pub/sub across nodes ----------------------------------------------------
+
+TEST_F(ClusterTest, NodesJoinAndSeeEachOther) {
+  Start(3);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_TRUE(node(i).router.joined());
+    EXPECT_EQ(node(i).router.statistics().nodes, 2u);
+    EXPECT_EQ(node(i).h.broker().statistics().cluster.nodes, 2u);
+    int joined = 0;
+    for (const wire::BrokerEvent& e : node(i).h.TakeEvents()) {
+      joined += e.has_cluster_node_joined();
+    }
+    EXPECT_EQ(joined, 2);
+  }
+}
+
+TEST_F(ClusterTest, MessagesReachSubscribersOnOtherNodesOnce) {
+  Start(3);
+  TestClient& alice = node(0).h.Connect("alice");
+  TestClient& bob = node(1).h.Connect("bob");
+  TestClient& carol = node(2).h.Connect("carol");
+  const SubscriptionId star = bob.Subscribe("chat/*");
+  const SubscriptionId any = carol.Subscribe("chat/**");
+  const SubscriptionId exact = carol.Subscribe("chat/room");
+  const SubscriptionId own = alice.Subscribe("chat/room");
+  Pump();
+
+  redis_.clear_published();
+  alice.Publish("chat/room", "hi");
+  Pump();
+  EXPECT_EQ(Deliveries(bob), std::vector<std::string>{
+                                 absl::StrCat(star.value(), " chat/room hi")});
+  std::vector<std::string> c = Deliveries(carol);
+  std::sort(c.begin(), c.end());
+  std::vector<std::string> want = {
+      absl::StrCat(any.value(), " chat/room hi"),
+      absl::StrCat(exact.value(), " chat/room hi")};
+  std::sort(want.begin(), want.end());
+  EXPECT_EQ(c, want) << "one delivery per matching subscription, not per glob";
+  EXPECT_EQ(Deliveries(alice), std::vector<std::string>{absl::StrCat(
+                                   own.value(), " chat/room hi")})
+      << "no echo from Redis to the publisher's own node";
+  EXPECT_EQ(redis_.published(),
+            std::vector<std::string>{"manifold:t:chat/room"});
+
+  bob.Publish("chat/room/deep", "x");
+  Pump();
+  EXPECT_EQ(Topics(carol), std::vector<std::string>{"chat/room/deep"});
+  EXPECT_TRUE(Topics(alice).empty());
+  EXPECT_TRUE(Topics(bob).empty()) << "chat/* is one segment";
+  EXPECT_GE(node(2).router.statistics().duplicates_dropped, 1u);
+}
+
+TEST_F(ClusterTest, NothingGoesToRedisThatNoOtherNodeWants) {
+  Start(3);
+  TestClient& alice = node(0).h.Connect("alice");
+  TestClient& bob = node(1).h.Connect("bob");
+  alice.Subscribe("local/only");
+  bob.Subscribe("wanted/*");
+  Pump();
+  redis_.clear_published();
+  alice.Publish("local/only", "1");
+  alice.Publish("nobody/at/all", "2");
+  Pump();
+  EXPECT_TRUE(redis_.published().empty());
+  alice.Publish("wanted/x", "3");
+  Pump();
+  EXPECT_EQ(redis_.published(),
+            std::vector<std::string>{"manifold:t:wanted/x"});
+  EXPECT_EQ(Topics(bob), std::vector<std::string>{"wanted/x"});
+}
+
+TEST_F(ClusterTest, SpecialCharactersMatchOnlyThemselves) {
+  Start(2);
+  TestClient& alice = node(0).h.Connect("alice");
+  TestClient& bob = node(1).h.Connect("bob");
+  bob.Subscribe("x?y/[a]");
+  Pump();
+  alice.Publish("xzy/[a]", "wrong");
+  alice.Publish("x?y/a", "wrong");
+  alice.Publish("x?y/[a]", "right");
+  Pump();
+  EXPECT_EQ(Topics(bob), std::vector<std::string>{"x?y/[a]"});
+}
+
+TEST_F(ClusterTest, PublishingToAPatternReachesOtherNodes) {
+  Start(3);
+  TestClient& alice = node(0).h.Connect("alice");
+  TestClient& bob = node(1).h.Connect("bob");
+  TestClient& carol = node(2).h.Connect("carol");
+  bob.Subscribe("room/1/status");
+  carol.Subscribe("room/2/status");
+  carol.Subscribe("room/**");
+  Pump();
+  alice.Publish("room/*/status", "all");
+  Pump();
+  EXPECT_EQ(Topics(bob), std::vector<std::string>{"room/*/status"});
+  EXPECT_EQ(Topics(carol).size(), 2u) << "one per matching subscription";
+}
+
+TEST_F(ClusterTest, UnsubscribingStopsTheFlow) {
+  Start(2);
+  TestClient& alice = node(0).h.Connect("alice");
+  TestClient& bob = node(1).h.Connect("bob");
+  const SubscriptionId s = bob.Subscribe("feed");
+  Pump();
+  alice.Publish("feed", "1");
+  Pump();
+  EXPECT_EQ(Topics(bob).size(), 1u);
+  bob.Unsubscribe(s);
+  Pump();
+  redis_.clear_published();
+  alice.Publish("feed", "2");
+  Pump();
+  EXPECT_TRUE(redis_.published().empty());
+  EXPECT_EQ(node(0).router.statistics().remote_patterns, 0u);
+}
+
+// --- Requests ----------------------------------------------------------------
+
+TEST_F(ClusterTest, AnswersReachTheRequesterFromTheFirstRequest) {
+  Start(2);
+  TestClient& requester = node(0).h.Connect("requester");
+  TestClient& responder = node(1).h.Connect("responder");
+  responder.Subscribe("svc/time");
+  Pump();
+
+  // node2 misses the announcement of the inbox, as it would when the
+  // request overtakes it: only the request tells node2 where answers go.
+  redis_.DropNext(node(1).sub, "manifold:ctl");
+  requester.Subscribe("_INBOX/r1/1");
+  wire::ClientMessage m;
+  m.mutable_publish()->set_op_id(requester.next_op_id());
+  m.mutable_publish()->set_topic("svc/time");
+  m.mutable_publish()->set_payload("now?");
+  m.mutable_publish()->set_reply_to("_INBOX/r1/1");
+  requester.Send(m);
+  Pump();
+  std::string reply_to;
+  for (const wire::ServerMessage& r : responder.TakeAll()) {
+    if (r.has_deliver()) reply_to = r.deliver().reply_to();
+  }
+  ASSERT_EQ(reply_to, "_INBOX/r1/1");
+  ASSERT_EQ(node(1).router.statistics().remote_patterns, 0u)
+      << "node2 must not know the inbox yet";
+  responder.Publish(reply_to, "noon");
+  Pump();
+  EXPECT_EQ(Topics(requester), std::vector<std::string>{"_INBOX/r1/1"});
+}
+
+TEST_F(ClusterTest, NoRespondersOnlyWhenNoNodeHasOne) {
+  Start(2);
+  TestClient& requester = node(0).h.Connect("requester");
+  TestClient& responder = node(1).h.Connect("responder");
+  requester.Subscribe("_INBOX/r2/*");
+  Pump();
+  auto request = [&](absl::string_view topic, absl::string_view inbox) {
+    wire::ClientMessage m;
+    m.mutable_publish()->set_op_id(requester.next_op_id());
+    m.mutable_publish()->set_topic(std::string(topic));
+    m.mutable_publish()->set_reply_to(std::string(inbox));
+    m.mutable_publish()->set_no_responders(true);
+    requester.Send(m);
+    Pump();
+  };
+  request("svc/none", "_INBOX/r2/1");
+  std::vector<wire::ServerMessage> got = requester.TakeAll();
+  ASSERT_EQ(got.size(), 1u);
+  ASSERT_TRUE(got[0].has_deliver());
+  ASSERT_EQ(got[0].deliver().headers_size(), 1);
+  EXPECT_EQ(got[0].deliver().headers(0).value(), "503");
+
+  responder.Subscribe("svc/there");
+  Pump();
+  request("svc/there", "_INBOX/r2/2");
+  for (const wire::ServerMessage& r : requester.TakeAll()) {
+    EXPECT_FALSE(r.has_deliver()) << "a responder on another node is there";
+  }
+  EXPECT_EQ(Topics(responder), std::vector<std::string>{"svc/there"});
+}
+
+// --- Nodes coming and going --------------------------------------------------
+
+TEST_F(ClusterTest, ASilentNodeIsGoneWithinTwoHeartbeats) {
+  Start(3);
+  TestClient& alice = node(0).h.Connect("alice");
+  TestClient& carol = node(2).h.Connect("carol");
+  carol.Subscribe("news");
+  Pump();
+  for (int i = 0; i < 3; ++i) node(i).h.TakeEvents();
+  // node3 dies (kill -9): Redis drops its connections.
+  redis_.Disconnect(node(2).sub);
+  redis_.Disconnect(node(2).pub);
+  nodes_[2].reset();
+  Advance(absl::Milliseconds(1500));
+  EXPECT_EQ(node(0).router.statistics().nodes, 2u) << "not yet";
+  Advance(absl::Milliseconds(600));
+  EXPECT_EQ(node(0).router.statistics().nodes, 1u);
+  bool left = false;
+  for (const wire::BrokerEvent& e : node(0).h.TakeEvents()) {
+    if (e.has_cluster_node_left()) {
+      EXPECT_EQ(e.cluster_node_left().node(), "node3");
+      EXPECT_TRUE(absl::StrContains(e.cluster_node_left().reason(), "silent"));
+      left = true;
+    }
+  }
+  EXPECT_TRUE(left);
+  redis_.clear_published();
+  alice.Publish("news", "x");
+  Pump();
+  EXPECT_TRUE(redis_.published().empty());
+}
+
+TEST_F(ClusterTest, HeartbeatsKeepNodesAlive) {
+  Start(2);
+  for (int i = 0; i < 20; ++i) Advance(absl::Milliseconds(500));
+  EXPECT_EQ(node(0).router.statistics().nodes, 1u);
+  EXPECT_EQ(node(1).router.statistics().nodes, 1u);
+}
+
+TEST_F(ClusterTest, ARestartedNodeRejoinsWithItsNewInterest) {
+  Start(2);
+  TestClient& alice = node(0).h.Connect("alice");
+  node(1).h.Connect("old").Subscribe("old/topic");
+  Pump();
+  redis_.Disconnect(node(1).sub);
+  redis_.Disconnect(node(1).pub);
+  nodes_[1] = std::make_unique<Node>(redis_, "node2", /*incarnation=*/2);
+  TestClient& bob = node(1).h.Connect("bob");
+  bob.Subscribe("new/topic");
+  Pump();
+  std::vector<std::string> reasons;
+  for (const wire::BrokerEvent& e : node(0).h.TakeEvents()) {
+    if (e.has_cluster_node_left()) {
+      reasons.push_back(e.cluster_node_left().reason());
+    }
+  }
+  EXPECT_EQ(reasons, std::vector<std::string>{"restarted"});
+  redis_.clear_published();
+  alice.Publish("old/topic", "gone");
+  alice.Publish("new/topic", "here");
+  Pump();
+  EXPECT_EQ(redis_.published(),
+            std::vector<std::string>{"manifold:t:new/topic"});
+  EXPECT_EQ(Topics(bob), std::vector<std::string>{"new/topic"});
+}
+
+TEST_F(ClusterTest, AMissedAnnouncementIsRepairedByTheNextHeartbeat) {
+  Start(2);
+  TestClient& alice = node(0).h.Connect("alice");
+  TestClient& bob = node(1).h.Connect("bob");
+  redis_.DropNext(node(0).sub, "manifold:ctl");
+  bob.Subscribe("lost/announcement");
+  Pump();
+  alice.Publish("lost/announcement", "1");
+  Pump();
+  EXPECT_TRUE(Topics(bob).empty()) << "node1 did not hear of the interest";
+  Advance(absl::Seconds(1));  // node2's heartbeat: node1 sees the gap
+  alice.Publish("lost/announcement", "2");
+  Pump();
+  EXPECT_EQ(Topics(bob), std::vector<std::string>{"lost/announcement"});
+}
+
+TEST_F(ClusterTest, RedisLostAndBack) {
+  Start(2);
+  TestClient& alice = node(0).h.Connect("alice");
+  TestClient& local = node(0).h.Connect("local");
+  TestClient& bob = node(1).h.Connect("bob");
+  local.Subscribe("t/*");
+  bob.Subscribe("t/*");
+  Pump();
+  for (int i = 0; i < 2; ++i) node(i).h.TakeEvents();
+  // Redis restarts: every connection is gone, and with it every
+  // subscription.
+  for (int i = 0; i < 2; ++i) {
+    for (RedisLink link : kLinks) {
+      redis_.Disconnect(node(i).client_of(link));
+      node(i).router.OnDisconnected(link, "connection reset by peer",
+                                    node(i).h.now());
+    }
+    EXPECT_FALSE(node(i).router.joined());
+  }
+  alice.Publish("t/1", "while down");
+  Pump();
+  EXPECT_EQ(Topics(local), std::vector<std::string>{"t/1"})
+      << "local traffic goes on";
+  EXPECT_TRUE(Topics(bob).empty());
+  EXPECT_EQ(node(0).router.statistics().messages_dropped, 1u);
+  Advance(absl::Seconds(5));  // no heartbeats while Redis is away
+  EXPECT_EQ(node(0).router.statistics().nodes, 1u) << "nobody expired";
+
+  for (int i = 0; i < 2; ++i) node(i).Connect(redis_);
+  Pump();
+  alice.Publish("t/2", "back");
+  Pump();
+  EXPECT_EQ(Topics(bob), std::vector<std::string>{"t/2"}) << "once";
+  EXPECT_EQ(Topics(local), std::vector<std::string>{"t/2"});
+  std::vector<wire::BrokerEvent::KindCase> kinds;
+  for (const wire::BrokerEvent& e : node(0).h.TakeEvents()) {
+    if (e.has_cluster_redis_lost() || e.has_cluster_redis_back()) {
+      kinds.push_back(e.kind_case());
+    }
+  }
+  EXPECT_EQ(kinds, (std::vector<wire::BrokerEvent::KindCase>{
+                       wire::BrokerEvent::kClusterRedisLost,
+                       wire::BrokerEvent::kClusterRedisBack}));
+}
+
+TEST_F(ClusterTest, BadBytesFromRedisAreAnError) {
+  Start(1);
+  absl::Status s = node(0).router.Receive(RedisLink::kSubscriber,
+                                          "!not resp\r\n", node(0).h.now());
+  EXPECT_FALSE(s.ok());
+  EXPECT_TRUE(absl::StrContains(s.message(), "not RESP")) << s;
+  Node& n = node(0);
+  n.router.OnDisconnected(RedisLink::kSubscriber, "bad bytes", n.h.now());
+  n.router.OnConnected(RedisLink::kSubscriber, n.h.now());
+  s = n.router.Receive(RedisLink::kPublisher,
+                       "-NOAUTH Authentication required\r\n", n.h.now());
+  EXPECT_TRUE(absl::StrContains(s.message(), "NOAUTH")) << s;
+}
+
+TEST_F(ClusterTest, GarbageOnTheChannelsIsCountedNotDelivered) {
+  Start(2);
+  TestClient& bob = node(1).h.Connect("bob");
+  bob.Subscribe("g/*");
+  Pump();
+  // Someone else publishes on the cluster's channels.
+  const int stranger = redis_.Connect();
+  redis_.Feed(stranger,
+              "*3\r\n$7\r\nPUBLISH\r\n$12\r\nmanifold:ctl\r\n$3\r\nxyz\r\n");
+  redis_.Feed(stranger,
+              "*3\r\n$7\r\nPUBLISH\r\n$12\r\nmanifold:t:g\r\n$"
+              "5\r\n\xff\xff\xff\xff\xff\r\n");
+  Pump();
+  EXPECT_TRUE(Topics(bob).empty());
+  EXPECT_TRUE(node(1).router.joined());
+  EXPECT_GE(node(1).router.statistics().malformed, 1u);
+}
+
+// --- The cluster behaves as one broker would ---------------------------------
+
+TEST_F(ClusterTest, RandomTrafficMatchesOneBroker) {
+  Start(3);
+  BrokerHarness single;
+  const std::vector<std::string> patterns = {
+      "a", "a/b", "a/*", "*/b", "a/**", "**", "b/*/c", "b/**", "x?/[y]", "*"};
+  const std::vector<std::string> topics = {
+      "a",      "a/b",    "a/c", "b/b", "b/x/c", "b/x/y/c",
+      "x?/[y]", "xz/[y]", "a/*", "*/b", "b/**",  "c"};
+  constexpr int kClientsPerNode = 2;
+  struct Pair {
+    TestClient* cluster;
+    TestClient* single;
+    std::vector<std::pair<SubscriptionId, SubscriptionId>> subs;
+  };
+  std::vector<Pair> clients;
+  for (int n = 0; n < 3; ++n) {
+    for (int k = 0; k < kClientsPerNode; ++k) {
+      const std::string name = absl::StrCat("c", n, k);
+      clients.push_back({&node(n).h.Connect(name), &single.Connect(name), {}});
+    }
+  }
+  std::mt19937 rng(20261203);
+  auto pick = [&](size_t n) {
+    return std::uniform_int_distribution<size_t>(0, n - 1)(rng);
+  };
+  int published = 0;
+  for (int step = 0; step < 600; ++step) {
+    Pair& c = clients[pick(clients.size())];
+    const int op = static_cast<int>(pick(10));
+    if (op < 3) {
+      const std::string& p = patterns[pick(patterns.size())];
+      c.subs.emplace_back(c.cluster->Subscribe(p), c.single->Subscribe(p));
+    } else if (op < 4 && !c.subs.empty()) {
+      const size_t i = pick(c.subs.size());
+      c.cluster->Unsubscribe(c.subs[i].first);
+      c.single->Unsubscribe(c.subs[i].second);
+      c.subs.erase(c.subs.begin() + i);
+    } else {
+      const std::string payload = absl::StrCat("m", step);
+      const std::string& t = topics[pick(topics.size())];
+      c.cluster->Publish(t, payload);
+      c.single->Publish(t, payload);
+      ++published;
+    }
+    Pump();
+    single.Pump();
+    for (Pair& p : clients) {
+      // Subscription ids differ between the two; compare what arrived, in
+      // order, for each pair of subscriptions.
+      std::map<uint64_t, uint64_t> ids;
+      for (const auto& [a, b] : p.subs) ids[a.value()] = b.value();
+      std::vector<std::string> got;
+      for (const wire::ServerMessage& m : p.cluster->TakeAll()) {
+        if (!m.has_deliver()) continue;
+        got.push_back(absl::StrCat(ids[m.deliver().subscription_id()], " ",
+                                   m.deliver().topic(), " ",
+                                   m.deliver().payload()));
+      }
+      std::vector<std::string> want;
+      for (const wire::ServerMessage& m : p.single->TakeAll()) {
+        if (!m.has_deliver()) continue;
+        want.push_back(absl::StrCat(m.deliver().subscription_id(), " ",
+                                    m.deliver().topic(), " ",
+                                    m.deliver().payload()));
+      }
+      std::sort(got.begin(), got.end());
+      std::sort(want.begin(), want.end());
+      ASSERT_EQ(got, want) << "step " << step << " client "
+                           << p.cluster->name();
+    }
+  }
+  EXPECT_GT(published, 300);
+}
+
+}  // namespace
+}  // namespace manifold
