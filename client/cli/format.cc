@@ -186,6 +186,8 @@ std::string FormatStatistics(const wire::Statistics& stats, bool json) {
   // And the durable streams, one "name: messages, bytes, seq first-last"
   // each (only when the broker has some).
   constexpr absl::string_view kStreams = "streams";
+  // And a node's cluster figures, "name=value" pairs (only in a cluster).
+  constexpr absl::string_view kCluster = "cluster";
   if (json) {
     JsonObject o;
     ForEachField(stats,
@@ -216,6 +218,13 @@ std::string FormatStatistics(const wire::Statistics& stats, bool json) {
       }
       o.AddRaw(kStreams, absl::StrCat("[", absl::StrJoin(streams, ","), "]"));
     }
+    if (stats.has_cluster()) {
+      JsonObject cluster;
+      ForEachField(stats.cluster(), [&](const FieldDescriptor* f) {
+        AddField(stats.cluster(), f, cluster);
+      });
+      o.AddRaw(kCluster, cluster.str());
+    }
     return o.str();
   }
   size_t width = kByProtocol.size();
@@ -224,7 +233,9 @@ std::string FormatStatistics(const wire::Statistics& stats, bool json) {
   });
   std::vector<std::string> lines;
   ForEachField(stats, [&](const FieldDescriptor* f) {
-    if (f->is_repeated()) return;
+    if (f->is_repeated() || f->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE) {
+      return;
+    }
     // A table for people: the policy's name needs no quotes.
     const std::string value =
         f->cpp_type() == FieldDescriptor::CPPTYPE_STRING
@@ -260,6 +271,11 @@ std::string FormatStatistics(const wire::Statistics& stats, bool json) {
     lines.push_back(absl::StrCat(kStreams,
                                  std::string(width + 2 - kStreams.size(), ' '),
                                  absl::StrJoin(streams, "; ")));
+  }
+  if (stats.has_cluster()) {
+    lines.push_back(absl::StrCat(kCluster,
+                                 std::string(width + 2 - kCluster.size(), ' '),
+                                 FieldsText(stats.cluster())));
   }
   return absl::StrJoin(lines, "\n");
 }

@@ -1,6 +1,8 @@
 #include "core/http/prometheus.h"
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/reflection.h"
 
@@ -151,6 +153,28 @@ void AppendPrometheusText(const wire::Statistics& statistics,
         absl::StrAppend(&out, name, "{stream=\"", LabelValue(s.config().name()),
                         "\"} ", m.value(s), "\n");
       }
+    }
+  }
+  // A node of a cluster: its figures, manifold_cluster_<field>.
+  if (statistics.has_cluster()) {
+    const wire::ClusterFigures& c = statistics.cluster();
+    const google::protobuf::Descriptor* cd = c.GetDescriptor();
+    const google::protobuf::Reflection* cr = c.GetReflection();
+    for (int i = 0; i < cd->field_count(); ++i) {
+      const google::protobuf::FieldDescriptor* field = cd->field(i);
+      const bool flag =
+          field->cpp_type() == google::protobuf::FieldDescriptor::CPPTYPE_BOOL;
+      const bool gauge = flag || field->name() == "nodes" ||
+                         absl::EndsWith(field->name(), "_patterns");
+      const std::string name = absl::StrCat("manifold_cluster_", field->name(),
+                                            gauge ? "" : "_total");
+      const uint64_t value =
+          flag ? uint64_t{cr->GetBool(c, field)} : cr->GetUInt64(c, field);
+      absl::StrAppend(
+          &out, "# HELP ", name,
+          " Cluster: ", absl::StrReplaceAll(field->name(), {{"_", " "}}),
+          " (docs/cluster.md).\n# TYPE ", name,
+          gauge ? " gauge\n" : " counter\n", name, " ", value, "\n");
     }
   }
   // Listed once the transport reports TLS (a broker without TLS has none).

@@ -165,5 +165,18 @@ TEST(FormatStatisticsTest, StreamsAreOneLineOnceThereAreSome) {
               Not(HasSubstr("streams ")));
 }
 
+TEST(FormatStatisticsTest, ClusterFiguresAreOneLineInACluster) {
+  wire::Statistics stats;
+  stats.mutable_cluster()->set_nodes(2);
+  stats.mutable_cluster()->set_redis_connected(true);
+  const std::string text = FormatStatistics(stats, false);
+  EXPECT_THAT(text, HasSubstr("\ncluster                    nodes=2 "
+                              "redis_connected=true messages_out=0"));
+  EXPECT_THAT(FormatStatistics(stats, true),
+              HasSubstr("\"cluster\":{\"nodes\":2,\"redis_connected\":true,"));
+  EXPECT_THAT(FormatStatistics(wire::Statistics(), false),
+              Not(HasSubstr("cluster")));
+}
+
 }  // namespace
 }  // namespace manifold::cli

@@ -129,6 +129,26 @@ TEST(PrometheusTest, GaugesCountersAndProtocolsHaveHelpAndType) {
   EXPECT_NE(text.find("# HELP manifold_deliveries_total "), std::string::npos);
 }
 
+TEST(PrometheusTest, ClusterFiguresOnlyInACluster) {
+  wire::Statistics s;
+  s.mutable_cluster()->set_nodes(2);
+  s.mutable_cluster()->set_redis_connected(true);
+  s.mutable_cluster()->set_messages_out(41);
+  std::string text;
+  AppendPrometheusText(s, text);
+  EXPECT_NE(text.find("# TYPE manifold_cluster_nodes gauge\n"
+                      "manifold_cluster_nodes 2\n"),
+            std::string::npos);
+  EXPECT_NE(text.find("manifold_cluster_redis_connected 1\n"),
+            std::string::npos);
+  EXPECT_NE(text.find("# TYPE manifold_cluster_messages_out_total counter\n"
+                      "manifold_cluster_messages_out_total 41\n"),
+            std::string::npos);
+  std::string without;
+  AppendPrometheusText(wire::Statistics(), without);
+  EXPECT_EQ(without.find("manifold_cluster_"), std::string::npos);
+}
+
 TEST(PrometheusTest, TlsFailuresAreOneCounterLabelledByReason) {
   wire::Statistics s;
   s.set_tls_handshakes(7);
