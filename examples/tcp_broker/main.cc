@@ -8,6 +8,7 @@
 //   manifoldd --print_config > manifoldd.textpb # every setting, to edit
 //   manifoldd --record /tmp/session.textpb      # write a transcript on exit
 //   manifoldd --user alice --pass '$y$...'      # connections must log in
+//   manifoldd --cluster redis://127.0.0.1:6379 --node n1   # join a cluster
 //
 // Prints one line saying where it listens, logs connections on stderr, and on
 // SIGINT/SIGTERM tells every client Goodbye and exits 0. A configuration
@@ -21,6 +22,7 @@
 #include <fstream>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -36,6 +38,9 @@
 #include "transports/loops/event_loops.h"
 #ifdef MANIFOLD_HAVE_ROCKSDB
 #include "transports/storage/rocksdb_stream_storage.h"
+#endif
+#ifdef MANIFOLD_HAVE_CLUSTER
+#include "transports/cluster/redis_cluster_link.h"
 #endif
 
 namespace {
@@ -163,6 +168,38 @@ absl::StatusOr<std::unique_ptr<manifold::Admission>> MakeAdmission(
   return admission;
 }
 
+#ifdef MANIFOLD_HAVE_CLUSTER
+// --cluster and --node as the cluster link's options. The incarnation (the
+// wall clock in microseconds) tells this run from an earlier one of the same
+// node. Returns INVALID_ARGUMENT naming the flag at fault.
+absl::StatusOr<manifold::RedisClusterLinkOptions> ClusterLinkOptions(
+    const manifold::ServerConfig& config, const manifold::Logger& log) {
+  absl::StatusOr<manifold::Endpoint> redis =
+      manifold::ParseRedisUrl(config.cluster());
+  if (!redis.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--cluster: ", redis.status().message()));
+  }
+  manifold::RedisClusterLinkOptions options;
+  options.redis = *std::move(redis);
+  options.cluster.node = config.node();
+  options.cluster.incarnation =
+      static_cast<uint64_t>(absl::ToUnixMicros(absl::Now()));
+  if (absl::Status valid = manifold::ClusterRouter::Validate(options.cluster);
+      !valid.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--cluster: ", valid.message()));
+  }
+  options.logger = log;
+  // Whatever the log level: an operator needs to see these.
+  options.notify = [](absl::string_view line) {
+    std::fprintf(stderr, "manifoldd: %.*s\n", static_cast<int>(line.size()),
+                 line.data());
+  };
+  return options;
+}
+#endif
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -185,6 +222,24 @@ int main(int argc, char** argv) {
   absl::StatusOr<manifold::ServerSetup> config =
       manifold::MakeServerSetup(command_line->config);
   if (!config.ok()) return Fail(config.status().message(), kBadConfiguration);
+#ifdef MANIFOLD_HAVE_CLUSTER
+  std::optional<manifold::RedisClusterLinkOptions> cluster;
+  if (!command_line->config.cluster().empty()) {
+    absl::StatusOr<manifold::RedisClusterLinkOptions> options =
+        ClusterLinkOptions(command_line->config, config->options.driver.logger);
+    if (!options.ok()) {
+      return Fail(options.status().message(), kBadConfiguration);
+    }
+    cluster = *std::move(options);
+  }
+#else
+  if (!command_line->config.cluster().empty()) {
+    return Fail(
+        "--cluster needs hiredis (libhiredis-dev), which this manifoldd was "
+        "built without",
+        kBadConfiguration);
+  }
+#endif
   // Declared before the server, which uses them until it is destroyed.
   std::unique_ptr<manifold::Admission> admission;
   manifold::SocketServer* running = nullptr;
@@ -283,6 +338,17 @@ int main(int argc, char** argv) {
     places.push_back(absl::StrCat(bound->ToString(), " (", label, ")"));
   }
 
+#ifdef MANIFOLD_HAVE_CLUSTER
+  // Connects from the loop's first turn; destroyed before the server.
+  std::unique_ptr<manifold::RedisClusterLink> cluster_link;
+  if (cluster) {
+    absl::StatusOr<std::unique_ptr<manifold::RedisClusterLink>> link =
+        manifold::RedisClusterLink::Create(**server, *std::move(cluster));
+    if (!link.ok()) return Fail(link.status().message(), kBadConfiguration);
+    cluster_link = *std::move(link);
+  }
+#endif
+
   manifold::InstallShutdownSignals(**server);
   manifold::InstallReloadSignal(**server);
   std::printf("manifoldd listening on %s, loop %s\n",
@@ -290,6 +356,9 @@ int main(int argc, char** argv) {
   std::fflush(stdout);
 
   const absl::Status done = (*server)->Run();
+#ifdef MANIFOLD_HAVE_CLUSTER
+  cluster_link.reset();
+#endif
   // Its worker may still be checking a password and would wake the server:
   // stop it while the server is still there. So for the storage, which
   // finishes what it was given first.

@@ -183,6 +183,17 @@ absl::StatusOr<ServerSetup> MakeServerSetup(const ServerConfig& config) {
   setup.options.shutdown_timeout =
       absl::Milliseconds(config.shutdown_timeout_ms());
   if (absl::Status s = CheckUserAndPass(config); !s.ok()) return s;
+  // The node's name and the Redis address themselves are checked where the
+  // cluster is set up (main.cc), which knows the cluster's rules.
+  if (!config.cluster().empty() && config.node().empty()) {
+    return absl::InvalidArgumentError(
+        "--cluster needs --node NAME, unique in the cluster");
+  }
+  if (config.cluster().empty() && !config.node().empty()) {
+    return absl::InvalidArgumentError(
+        "--node names this broker in a cluster: give --cluster "
+        "redis://HOST:PORT too");
+  }
   setup.authenticate = AuthenticationConfigured(config);
   if (setup.authenticate) setup.options.broker.set_require_admission(true);
 

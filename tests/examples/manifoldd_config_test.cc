@@ -313,6 +313,23 @@ TEST(ServerSetupTest, NatsListenerAndRecording) {
               StartsWith("--nats: "));
 }
 
+TEST(ServerSetupTest, ClusterAndNodeComeTogether) {
+  absl::StatusOr<ManifolddCommandLine> c =
+      Parse({"--cluster=redis://127.0.0.1:6379", "--node=n1"});
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->config.cluster(), "redis://127.0.0.1:6379");
+  EXPECT_EQ(c->config.node(), "n1");
+  EXPECT_TRUE(MakeServerSetup(c->config).ok());
+  ServerConfig config = c->config;
+  config.clear_node();
+  EXPECT_EQ(MakeServerSetup(config).status().message(),
+            "--cluster needs --node NAME, unique in the cluster");
+  config = c->config;
+  config.clear_cluster();
+  EXPECT_THAT(std::string(MakeServerSetup(config).status().message()),
+              StartsWith("--node names this broker in a cluster"));
+}
+
 TEST(ServerSetupTest, CredentialsTurnOnAdmission) {
   ServerConfig config;
   absl::StatusOr<ServerSetup> open = MakeServerSetup(config);

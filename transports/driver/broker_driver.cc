@@ -220,6 +220,7 @@ absl::Status BrokerDriver::OpenStreams(
 std::optional<absl::Time> BrokerDriver::RunTurn() {
   if (options_.before_turn) options_.before_turn(*this);
   const absl::Time now = Now();
+  if (turn_hook_ != nullptr) turn_hook_->BeforeTurn(now);
   broker_.SetWallTime(options_.wall_clock());
   if (options_.observer != nullptr) options_.observer->OnTurn(now);
   broker_.Process(now);
@@ -242,7 +243,13 @@ std::optional<absl::Time> BrokerDriver::RunTurn() {
     if (changed_.empty()) break;
     for (ConnectionId id : changed_) Service(id, now);
   }
-  return NextWakeup();
+  std::optional<absl::Time> next = NextWakeup();
+  if (turn_hook_ != nullptr) {
+    if (std::optional<absl::Time> hook = turn_hook_->AfterTurn(now)) {
+      if (!next || *hook < *next) next = hook;
+    }
+  }
+  return next;
 }
 
 void BrokerDriver::Shutdown(absl::Duration grace) {

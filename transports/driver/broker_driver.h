@@ -109,6 +109,23 @@ absl::Time MonotonicNow();
 
 class BrokerDriver;
 
+// A component that runs in the driver's turns without being a Broker client:
+// one that owns connections of its own on the same loop (a cluster link,
+// transports/cluster/redis_cluster_link.h). See BrokerDriver::SetTurnHook.
+class TurnHook {
+ public:
+  virtual ~TurnHook() = default;
+  // At the start of every turn, after DriverOptions::before_turn and before
+  // the Broker processes anything: fire timers that are due. What it hands
+  // the Broker is processed in this turn.
+  virtual void BeforeTurn(absl::Time now) = 0;
+  // At the end of every turn, once the Broker's output is written: write
+  // what the turn produced for the component (e.g. messages clients
+  // published). Returns when the next turn is needed at the latest, or
+  // nullopt; the loop wakes by then.
+  virtual std::optional<absl::Time> AfterTurn(absl::Time now) = 0;
+};
+
 struct DriverOptions {
   // Reads the current time for the Broker. Must never go backwards. Tests
   // pass a fake clock.
@@ -219,6 +236,15 @@ class BrokerDriver {
 
   // Reads DriverOptions::clock.
   absl::Time Now() const { return options_.clock(); }
+
+  // The Broker, for attaching a component that joins it to other brokers
+  // (Broker::AttachCluster, done by ClusterRouter's constructor). Driving it
+  // stays the driver's: call nothing else on it.
+  Broker& broker_for_attachment() { return broker_; }
+
+  // Runs `hook` in every turn (see TurnHook); nullptr removes it. Not owned;
+  // it must stay alive while set. One hook at a time.
+  void SetTurnHook(TurnHook* hook) { turn_hook_ = hook; }
 
   // --- The adapter reports what happened -----------------------------------
 
@@ -382,6 +408,7 @@ class BrokerDriver {
   absl::flat_hash_map<ConnectionId, std::unique_ptr<std::string>>
       orphaned_writes_;
   DriverStatistics stats_;
+  TurnHook* turn_hook_ = nullptr;
   bool tls_reported_ = false;  // ReportTlsStatistics() has run
   // When a shutdown stops waiting for clients to take their goodbyes.
   absl::Time shutdown_deadline_ = absl::InfiniteFuture();

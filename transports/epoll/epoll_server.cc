@@ -14,6 +14,17 @@ namespace {
 // epoll_event.data.u64 tags: sockets carry their connection id (< 2^63);
 // listeners carry this bit and their index.
 constexpr uint64_t kListenerTag = uint64_t{1} << 63;
+// Watched descriptors (SocketServer::Watch) carry this bit and their id.
+constexpr uint64_t kWatchTag = uint64_t{1} << 62;
+
+// Level-triggered: a watcher that reads only part of its input is called
+// again in the next iteration.
+uint32_t WatchEvents(bool read, bool write) {
+  uint32_t events = 0;
+  if (read) events |= EPOLLIN | EPOLLRDHUP;
+  if (write) events |= EPOLLOUT;
+  return events;
+}
 
 constexpr int kMaxEvents = 256;
 // Bytes read from one socket per loop iteration before the driver's turn
@@ -119,6 +130,10 @@ void EpollServer::Dispatch(const epoll_event& event) {
     AcceptAll(static_cast<size_t>(token & ~kListenerTag));
     return;
   }
+  if (token & kWatchTag) {
+    DispatchWatch(token & ~kWatchTag, event.events);
+    return;
+  }
   const ConnectionId id(token);
   auto it = sockets_.find(id);
   if (it == sockets_.end()) return;
@@ -142,6 +157,62 @@ void EpollServer::Dispatch(const epoll_event& event) {
     ScheduleRead(id, socket);
   }
   if (event.events & EPOLLOUT) driver_.OnWritable(id);
+}
+
+absl::StatusOr<WatchId> EpollServer::Watch(int fd, bool read, bool write,
+                                           DescriptorWatcher& watcher) {
+  const WatchId id = next_watch_++;
+  const uint32_t events = WatchEvents(read, write);
+  if (events != 0) {
+    if (absl::Status s = epoll_.Add(fd, events, kWatchTag | id); !s.ok()) {
+      return s;
+    }
+  }
+  watches_[id] = Watched{fd, &watcher, events};
+  return id;
+}
+
+void EpollServer::UpdateWatch(WatchId id, bool read, bool write) {
+  auto it = watches_.find(id);
+  if (it == watches_.end()) return;
+  Watched& watched = it->second;
+  const uint32_t events = WatchEvents(read, write);
+  if (events == watched.events) return;
+  // A descriptor that waits for nothing leaves epoll, which would otherwise
+  // keep reporting its hang-up.
+  absl::Status s;
+  if (events == 0) {
+    s = epoll_.Remove(watched.fd);
+  } else if (watched.events == 0) {
+    s = epoll_.Add(watched.fd, events, kWatchTag | id);
+  } else {
+    s = epoll_.Modify(watched.fd, events, kWatchTag | id);
+  }
+  if (!s.ok()) {
+    logger_.Log(LogLevel::kWarning,
+                absl::StrCat("watching a descriptor: ", s.message()));
+    return;
+  }
+  watched.events = events;
+}
+
+void EpollServer::Unwatch(WatchId id) {
+  auto it = watches_.find(id);
+  if (it == watches_.end()) return;
+  if (it->second.events != 0) epoll_.Remove(it->second.fd).IgnoreError();
+  watches_.erase(it);
+}
+
+void EpollServer::DispatchWatch(WatchId id, uint32_t events) {
+  auto it = watches_.find(id);
+  if (it == watches_.end()) return;  // unwatched earlier in this batch
+  const Watched& watched = it->second;
+  const bool failed = (events & (EPOLLERR | EPOLLHUP)) != 0;
+  const bool readable = (watched.events & EPOLLIN) &&
+                        ((events & (EPOLLIN | EPOLLRDHUP)) != 0 || failed);
+  const bool writable =
+      (watched.events & EPOLLOUT) && ((events & EPOLLOUT) != 0 || failed);
+  if (readable || writable) watched.watcher->OnReady(readable, writable);
 }
 
 void EpollServer::AcceptAll(size_t listener_index) {

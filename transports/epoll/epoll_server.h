@@ -82,6 +82,10 @@ class EpollServer final : public SocketServer, private LinkIo {
   absl::Status Run() override;
   void RequestShutdown() override;
   void Wake() override;
+  absl::StatusOr<WatchId> Watch(int fd, bool read, bool write,
+                                DescriptorWatcher& watcher) override;
+  void UpdateWatch(WatchId id, bool read, bool write) override;
+  void Unwatch(WatchId id) override;
   BrokerDriver& driver() override { return driver_; }
 
  private:
@@ -102,6 +106,12 @@ class EpollServer final : public SocketServer, private LinkIo {
     bool in_read_list = false;
   };
 
+  struct Watched {
+    int fd = -1;
+    DescriptorWatcher* watcher = nullptr;
+    uint32_t events = 0;  // 0: left out of epoll
+  };
+
   EpollServer(SocketServerOptions options, WakeableEpoll epoll);
 
   // LinkIo
@@ -111,6 +121,7 @@ class EpollServer final : public SocketServer, private LinkIo {
   void Close(ConnectionId id) override;
 
   void Dispatch(const epoll_event& event);
+  void DispatchWatch(WatchId id, uint32_t events);
   void AcceptAll(size_t listener_index);
   void PauseListener(size_t listener_index);
   // Re-arms paused listeners whose pause is over; returns the end of the
@@ -134,6 +145,8 @@ class EpollServer final : public SocketServer, private LinkIo {
   std::vector<ConnectionId> read_list_;
   std::vector<ConnectionId> reading_now_;
   std::unique_ptr<char[]> read_buffer_;
+  absl::flat_hash_map<WatchId, Watched> watches_;
+  WatchId next_watch_ = 1;
 };
 
 }  // namespace manifold

@@ -52,6 +52,10 @@ absl::Status WakeableEpoll::Modify(int fd, uint32_t events, uint64_t token) {
   return Control(epoll_fd_.get(), EPOLL_CTL_MOD, fd, events, token);
 }
 
+absl::Status WakeableEpoll::Remove(int fd) {
+  return Control(epoll_fd_.get(), EPOLL_CTL_DEL, fd, 0, 0);
+}
+
 absl::StatusOr<int> WakeableEpoll::Wait(absl::Span<epoll_event> events,
                                         int timeout_ms) {
   const int n = ::epoll_wait(epoll_fd_.get(), events.data(),

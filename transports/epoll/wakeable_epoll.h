@@ -59,6 +59,10 @@ class WakeableEpoll {
   // 0 pauses it. Errors as for Add().
   absl::Status Modify(int fd, uint32_t events, uint64_t token);
 
+  // Stops watching `fd` (before it is closed while others may hold it).
+  // Returns the epoll_ctl error, if any.
+  absl::Status Remove(int fd);
+
   // Waits at most `timeout_ms` milliseconds (-1: no limit, 0: do not block)
   // for events and stores them at the front of `events`. Returns how many
   // were stored. A Wake() ends the wait and is consumed here, so it is not

@@ -4,6 +4,7 @@
 #include <liburing.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -56,6 +57,7 @@ enum Op : uint64_t {
   kCancelReceive,
   kCancelSend,
   kCancelOther,
+  kPoll,
 };
 constexpr int kOpShift = 56;
 constexpr uint64_t kValueMask = (uint64_t{1} << kOpShift) - 1;
@@ -248,6 +250,9 @@ void IoUringServer::Dispatch(uint64_t user_data, int result, uint32_t flags) {
     case kSend:
       OnSent(ConnectionId(value), result);
       return;
+    case kPoll:
+      OnPolled(value, result);
+      return;
     case kCancelReceive:
     case kCancelSend:
     case kCancelOther:
@@ -370,6 +375,80 @@ void IoUringServer::ArmReceive(ConnectionId id, Socket& socket) {
   sqe->flags |= IOSQE_BUFFER_SELECT;
   sqe->buf_group = buffers_->group();
   io_uring_sqe_set_data64(sqe, Tag(kReceive, id.value()));
+}
+
+absl::StatusOr<WatchId> IoUringServer::Watch(int fd, bool read, bool write,
+                                             DescriptorWatcher& watcher) {
+  const WatchId id = next_watch_++;
+  Watched& watched = watches_[id];
+  watched = Watched{fd, &watcher, read, write};
+  ArmPoll(id, watched);
+  return id;
+}
+
+void IoUringServer::UpdateWatch(WatchId id, bool read, bool write) {
+  auto it = watches_.find(id);
+  if (it == watches_.end()) return;
+  Watched& watched = it->second;
+  if (watched.read == read && watched.write == write) return;
+  watched.read = read;
+  watched.write = write;
+  if (!watched.armed) {
+    ArmPoll(id, watched);
+  } else if (!watched.cancel_sent) {
+    // Its completion arms the poll again with the new events.
+    watched.cancel_sent = true;
+    Cancel(Tag(kPoll, id), Tag(kCancelOther));
+  }
+}
+
+void IoUringServer::Unwatch(WatchId id) {
+  auto it = watches_.find(id);
+  if (it == watches_.end()) return;
+  // The completion of a poll still armed finds no watch and is dropped.
+  if (it->second.armed && !it->second.cancel_sent && !stopping_) {
+    Cancel(Tag(kPoll, id), Tag(kCancelOther));
+  }
+  watches_.erase(it);
+}
+
+void IoUringServer::ArmPoll(WatchId id, Watched& watched) {
+  if (watched.armed || stopping_ || (!watched.read && !watched.write)) return;
+  watched.armed = true;
+  watched.cancel_sent = false;
+  ++in_flight_;
+  io_uring_sqe* sqe = ring_->NextSqe();
+  if (sqe == nullptr) {
+    Defer(Tag(kPoll, id), -EAGAIN);  // armed again at the next dispatch
+    return;
+  }
+  io_uring_prep_poll_add(
+      sqe, watched.fd,
+      (watched.read ? POLLIN | POLLRDHUP : 0) | (watched.write ? POLLOUT : 0));
+  io_uring_sqe_set_data64(sqe, Tag(kPoll, id));
+}
+
+void IoUringServer::OnPolled(WatchId id, int result) {
+  --in_flight_;
+  auto it = watches_.find(id);
+  if (it == watches_.end()) return;  // unwatched
+  Watched& watched = it->second;
+  watched.armed = false;
+  if (result == -ECANCELED || result == -EAGAIN) {
+    ArmPoll(id, watched);  // events changed, or no submission slot
+    return;
+  }
+  // An error of the poll itself is left to the watcher's own I/O to report.
+  const unsigned events = result < 0 ? POLLERR : static_cast<unsigned>(result);
+  const bool failed = (events & (POLLERR | POLLHUP)) != 0;
+  const bool readable =
+      watched.read && ((events & (POLLIN | POLLRDHUP)) != 0 || failed);
+  const bool writable = watched.write && ((events & POLLOUT) != 0 || failed);
+  DescriptorWatcher* watcher = watched.watcher;
+  if (readable || writable) watcher->OnReady(readable, writable);
+  // The watcher may have ended or changed the watch.
+  it = watches_.find(id);
+  if (it != watches_.end()) ArmPoll(id, it->second);
 }
 
 void IoUringServer::Defer(uint64_t user_data, int result) {

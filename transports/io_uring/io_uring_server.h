@@ -93,6 +93,10 @@ class IoUringServer final : public SocketServer, private LinkIo {
   absl::Status Run() override;
   void RequestShutdown() override;
   void Wake() override;
+  absl::StatusOr<WatchId> Watch(int fd, bool read, bool write,
+                                DescriptorWatcher& watcher) override;
+  void UpdateWatch(WatchId id, bool read, bool write) override;
+  void Unwatch(WatchId id) override;
   BrokerDriver& driver() override { return driver_; }
 
   // The ring's setup flags, e.g. "SINGLE_ISSUER DEFER_TASKRUN SUBMIT_ALL".
@@ -129,6 +133,17 @@ class IoUringServer final : public SocketServer, private LinkIo {
     std::optional<absl::Time> linger_until;
   };
 
+  // A descriptor of Watch(): one one-shot poll at a time, armed again after
+  // each completion with what is wanted then.
+  struct Watched {
+    int fd = -1;
+    DescriptorWatcher* watcher = nullptr;
+    bool read = false;
+    bool write = false;
+    bool armed = false;
+    bool cancel_sent = false;  // the armed poll waits for the old events
+  };
+
   IoUringServer(SocketServerOptions options,
                 std::unique_ptr<io_uring_internal::Ring> ring,
                 std::unique_ptr<io_uring_internal::BufferRing> buffers,
@@ -145,6 +160,7 @@ class IoUringServer final : public SocketServer, private LinkIo {
   void ArmAccept(size_t listener_index);
   void ArmReceive(ConnectionId id, Socket& socket);
   void Cancel(uint64_t target, uint64_t tag);
+  void ArmPoll(WatchId id, Watched& watched);
 
   // Completions.
   absl::Status WaitAndDispatch(std::optional<absl::Time> wakeup);
@@ -153,6 +169,7 @@ class IoUringServer final : public SocketServer, private LinkIo {
   void OnReceived(ConnectionId id, int result, uint32_t flags);
   void OnSent(ConnectionId id, int result);
   void OnCancelDone(uint64_t user_data, int result);
+  void OnPolled(WatchId id, int result);
 
   void Adopt(UniqueFd fd, const Listener& listener);
   // Counts input handed to the driver in this iteration.
@@ -202,6 +219,8 @@ class IoUringServer final : public SocketServer, private LinkIo {
   // Completions made up for operations that could not be submitted.
   std::vector<std::pair<uint64_t, int>> deferred_;
   std::vector<std::pair<uint64_t, int>> deferred_now_;
+  absl::flat_hash_map<WatchId, Watched> watches_;
+  WatchId next_watch_ = 1;
   // Unread input discarded when a link closes.
   std::unique_ptr<char[]> drain_buffer_;
 };

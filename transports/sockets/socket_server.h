@@ -9,6 +9,12 @@
 // another ProtocolCodec (a NATS front end) for every connection accepted on
 // it. Native and other clients then share one Broker.
 //
+// A component that is not a Broker client (the cluster link to Redis) runs
+// connections of its own on the same loop, with no thread of its own: the
+// loop watches their descriptors (Watch(); OutboundConnection in
+// transports/sockets/outbound_connection.h connects and moves bytes over
+// it), and BrokerDriver::SetTurnHook lets it act in every turn.
+//
 // Example:
 //
 //   SocketServerOptions options;
@@ -32,6 +38,7 @@
 #ifndef MANIFOLD_TRANSPORTS_SOCKETS_SOCKET_SERVER_H_
 #define MANIFOLD_TRANSPORTS_SOCKETS_SOCKET_SERVER_H_
 
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -47,6 +54,21 @@
 #include "transports/sockets/endpoint.h"
 
 namespace manifold {
+
+// A descriptor the loop watches for a component that is not a Broker client,
+// such as an outbound connection (transports/sockets/outbound_connection.h).
+class DescriptorWatcher {
+ public:
+  virtual ~DescriptorWatcher() = default;
+  // The descriptor is ready for what the watch asked: readable (input, end
+  // of stream or an error waiting) and/or writable. Level-triggered: called
+  // again in later iterations while it stays ready. May call UpdateWatch()
+  // or Unwatch() on its own watch.
+  virtual void OnReady(bool readable, bool writable) = 0;
+};
+
+// Names a watch of SocketServer::Watch(); never reused by a server.
+using WatchId = uint64_t;
 
 // Makes the codec for one new connection.
 using CodecFactory = std::function<std::unique_ptr<ProtocolCodec>()>;
@@ -109,6 +131,21 @@ class SocketServer {
   // asked for (a configuration reload). Safe from any thread and from a
   // signal handler.
   virtual void Wake() = 0;
+
+  // Watches `fd` (not owned; non-blocking) on the loop's thread and calls
+  // `watcher` (not owned) when it is ready for reading (`read`) or writing
+  // (`write`). Call it and the two below on the loop's thread (inside
+  // TurnHook or watcher calls) or while Run() is not running. The caller
+  // keeps `fd` open until Unwatch(). Returns an error when the loop refuses
+  // the descriptor.
+  virtual absl::StatusOr<WatchId> Watch(int fd, bool read, bool write,
+                                        DescriptorWatcher& watcher) = 0;
+  // Changes what watch `id` waits for. Unknown ids are ignored.
+  virtual void UpdateWatch(WatchId id, bool read, bool write) = 0;
+  // Ends watch `id`: its watcher is not called again, and its descriptor
+  // may be closed right after. Unknown ids are ignored (after Run() the loop
+  // may already have let it go).
+  virtual void Unwatch(WatchId id) = 0;
 
   // The driver and its Broker. Use only on the loop's thread (e.g. inside
   // DriverOptions::on_event), or while Run() is not running.

@@ -66,6 +66,15 @@ struct UvServer::Link {
   bool over_budget = false;
 };
 
+struct UvServer::Watched {
+  UvServer* server = nullptr;
+  WatchId id = 0;
+  DescriptorWatcher* watcher = nullptr;
+  uv_poll_t poll{};
+  bool read = false;
+  bool write = false;
+};
+
 absl::StatusOr<std::unique_ptr<UvServer>> UvServer::Create(
     SocketServerOptions options) {
   UniqueFd wake_fd(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
@@ -244,12 +253,89 @@ void UvServer::CloseHandles() {
     uv_close(&link->h.handle, LinkClosedCallback);
   }
   links_.clear();
+  for (auto& [id, watched] : watches_) {
+    uv_close(reinterpret_cast<uv_handle_t*>(&watched->poll),
+             WatchClosedCallback);
+  }
+  watches_.clear();
   CloseIfOpen(reinterpret_cast<uv_handle_t*>(&timer_));
   CloseIfOpen(reinterpret_cast<uv_handle_t*>(&prepare_));
   CloseIfOpen(reinterpret_cast<uv_handle_t*>(&check_));
   CloseIfOpen(reinterpret_cast<uv_handle_t*>(&wake_));
   // Runs the close callbacks; returns once no handle is left.
   uv_run(&loop_, UV_RUN_DEFAULT);
+}
+
+// ---------------------------------------------------------------------------
+// Watched descriptors
+
+absl::StatusOr<WatchId> UvServer::Watch(int fd, bool read, bool write,
+                                        DescriptorWatcher& watcher) {
+  auto watched = std::make_unique<Watched>();
+  watched->server = this;
+  watched->id = next_watch_++;
+  watched->watcher = &watcher;
+  watched->read = read;
+  watched->write = write;
+  if (int error = uv_poll_init(&loop_, &watched->poll, fd); error != 0) {
+    return UvError(error, "uv_poll_init");
+  }
+  watched->poll.data = watched.get();
+  if (absl::Status s = StartWatch(*watched); !s.ok()) {
+    uv_close(reinterpret_cast<uv_handle_t*>(&watched.release()->poll),
+             WatchClosedCallback);
+    return s;
+  }
+  const WatchId id = watched->id;
+  watches_[id] = watched.release();
+  return id;
+}
+
+absl::Status UvServer::StartWatch(Watched& watched) {
+  const int events = (watched.read ? UV_READABLE | UV_DISCONNECT : 0) |
+                     (watched.write ? UV_WRITABLE : 0);
+  if (events == 0) {
+    uv_poll_stop(&watched.poll);
+    return absl::OkStatus();
+  }
+  if (int error = uv_poll_start(&watched.poll, events, WatchCallback);
+      error != 0) {
+    return UvError(error, "uv_poll_start");
+  }
+  return absl::OkStatus();
+}
+
+void UvServer::UpdateWatch(WatchId id, bool read, bool write) {
+  auto it = watches_.find(id);
+  if (it == watches_.end()) return;
+  Watched& watched = *it->second;
+  if (watched.read == read && watched.write == write) return;
+  watched.read = read;
+  watched.write = write;
+  if (absl::Status s = StartWatch(watched); !s.ok()) {
+    logger_.Log(LogLevel::kWarning,
+                absl::StrCat("watching a descriptor: ", s.message()));
+  }
+}
+
+void UvServer::Unwatch(WatchId id) {
+  auto it = watches_.find(id);
+  if (it == watches_.end()) return;
+  // Closing stops the poll at once; the memory goes in the close callback.
+  uv_close(reinterpret_cast<uv_handle_t*>(&it->second->poll),
+           WatchClosedCallback);
+  watches_.erase(it);
+}
+
+void UvServer::OnWatchReady(Watched& watched, int status, int events) {
+  const bool failed = status < 0 || (events & UV_DISCONNECT) != 0;
+  const bool readable = watched.read && ((events & UV_READABLE) != 0 || failed);
+  const bool writable =
+      watched.write && ((events & UV_WRITABLE) != 0 || status < 0);
+  if (readable || writable) watched.watcher->OnReady(readable, writable);
+  // What the watcher did (bytes handed to a Broker, output queued) gets a
+  // turn before the loop sleeps.
+  dirty_ = true;
 }
 
 // ---------------------------------------------------------------------------
@@ -492,6 +578,15 @@ void UvServer::PrepareCallback(uv_prepare_t* prepare) {
 void UvServer::CheckCallback(uv_check_t* check) {
   UvServer* server = static_cast<UvServer*>(check->data);
   if (server->dirty_) server->Turn();
+}
+
+void UvServer::WatchCallback(uv_poll_t* poll, int status, int events) {
+  Watched* watched = static_cast<Watched*>(poll->data);
+  watched->server->OnWatchReady(*watched, status, events);
+}
+
+void UvServer::WatchClosedCallback(uv_handle_t* handle) {
+  delete static_cast<Watched*>(handle->data);
 }
 
 void UvServer::LinkClosedCallback(uv_handle_t* handle) {

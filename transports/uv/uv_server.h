@@ -84,11 +84,16 @@ class UvServer final : public SocketServer, private LinkIo {
   absl::Status Run() override;
   void RequestShutdown() override;
   void Wake() override;
+  absl::StatusOr<WatchId> Watch(int fd, bool read, bool write,
+                                DescriptorWatcher& watcher) override;
+  void UpdateWatch(WatchId id, bool read, bool write) override;
+  void Unwatch(WatchId id) override;
   BrokerDriver& driver() override { return driver_; }
 
  private:
   struct Listener;
   struct Link;
+  struct Watched;
 
   UvServer(SocketServerOptions options, UniqueFd wake_fd);
 
@@ -110,10 +115,15 @@ class UvServer final : public SocketServer, private LinkIo {
   static void TimerCallback(uv_timer_t* timer);
   static void PrepareCallback(uv_prepare_t* prepare);
   static void CheckCallback(uv_check_t* check);
+  static void WatchCallback(uv_poll_t* poll, int status, int events);
+  static void WatchClosedCallback(uv_handle_t* handle);
   static void LinkClosedCallback(uv_handle_t* handle);
   static void ListenerClosedCallback(uv_handle_t* handle);
 
   void OnListenerReadable(Listener& listener);
+  void OnWatchReady(Watched& watched, int status, int events);
+  // Starts or stops the poll of `watched` for what it wants.
+  absl::Status StartWatch(Watched& watched);
   // After a turn: links that used their read budget are read again.
   void RenewReadBudgets();
   void OnReceived(Link& link, ssize_t nread, const uv_buf_t* buffer);
@@ -156,6 +166,9 @@ class UvServer final : public SocketServer, private LinkIo {
   // Links that handed the driver input since the last turn.
   std::vector<ConnectionId> read_this_turn_;
   std::unique_ptr<char[]> read_buffer_;
+  // Descriptors of Watch(); freed by their close callbacks.
+  absl::flat_hash_map<WatchId, Watched*> watches_;
+  WatchId next_watch_ = 1;
 };
 
 }  // namespace manifold

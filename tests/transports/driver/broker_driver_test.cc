@@ -237,6 +237,45 @@ TEST_F(BrokerDriverTest, RunTurnReturnsTheNextDeadlineAndFiresDueTimers) {
   EXPECT_TRUE(links.closed.count(id));
 }
 
+// Counts its calls and asks for a turn at `wanted`.
+struct CountingHook : TurnHook {
+  void BeforeTurn(absl::Time at) override {
+    ++before;
+    before_at = at;
+  }
+  std::optional<absl::Time> AfterTurn(absl::Time at) override {
+    ++after;
+    EXPECT_EQ(after, before);  // in order, once each per turn
+    return wanted;
+  }
+  int before = 0;
+  int after = 0;
+  absl::Time before_at;
+  std::optional<absl::Time> wanted;
+};
+
+TEST_F(BrokerDriverTest, TurnHookRunsEveryTurnAndItsDeadlineCounts) {
+  ScriptedLinks links;
+  BrokerOptions options = QuietOptions();
+  options.set_handshake_timeout_ms(2000);
+  BrokerDriver& d = MakeDriver(options);
+  CountingHook hook;
+  d.SetTurnHook(&hook);
+  EXPECT_EQ(d.RunTurn(), std::nullopt);
+  EXPECT_EQ(hook.before, 1);
+  EXPECT_EQ(hook.before_at, now);
+  // The earlier of the hook's deadline and the Broker's.
+  d.Open(links, PeerInfo{"test:1"});
+  hook.wanted = now + absl::Seconds(1);
+  EXPECT_EQ(d.RunTurn(), now + absl::Seconds(1));
+  hook.wanted = now + absl::Seconds(3);
+  EXPECT_EQ(d.RunTurn(), now + absl::Seconds(2));
+  EXPECT_EQ(hook.after, 3);
+  d.SetTurnHook(nullptr);
+  d.RunTurn();
+  EXPECT_EQ(hook.before, 3);
+}
+
 TEST_F(BrokerDriverTest, RefusesConnectionsBeyondTheLimitWithAnErrorFrame) {
   ScriptedLinks links;
   BrokerOptions options = QuietOptions();
