@@ -38,8 +38,10 @@ struct ClusterStatistics {
   // Nodes this node knows are alive, itself excluded.
   uint64_t nodes = 0;
   bool redis_connected = false;
-  // Messages sent to Redis (one PUBLISH each).
+  // Messages sent to Redis, and the PUBLISH commands that carried them (one
+  // per channel and turn of the loop).
   uint64_t messages_out = 0;
+  uint64_t publishes_out = 0;
   // Messages from other nodes handed to the Broker.
   uint64_t messages_in = 0;
   // Copies of a message a second glob brought, and this node's own
@@ -59,6 +61,10 @@ struct ClusterStatistics {
   // What came from Redis and was not delivered: not a message or
   // announcement of this cluster, or refused by this node's limits.
   uint64_t malformed = 0;
+  // Bridge mode: messages from bridged Redis channels delivered here, and
+  // local publishes sent to them.
+  uint64_t bridge_in = 0;
+  uint64_t bridge_out = 0;
 };
 
 struct BrokerStatistics {

@@ -16,6 +16,7 @@
 #include "absl/container/btree_set.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
+#include "absl/hash/hash.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -61,6 +62,12 @@ void AppendEscaped(std::string& out, absl::string_view literal) {
   }
 }
 
+std::string Escaped(absl::string_view literal) {
+  std::string out;
+  AppendEscaped(out, literal);
+  return out;
+}
+
 absl::string_view StringOf(const redisReply* r) {
   if (r == nullptr ||
       (r->type != REDIS_REPLY_STRING && r->type != REDIS_REPLY_STATUS &&
@@ -69,6 +76,32 @@ absl::string_view StringOf(const redisReply* r) {
   }
   return absl::string_view(r->str, r->len);
 }
+
+// Appends the RESP header of a bulk string of `n` bytes.
+void AppendBulkHeader(std::string& out, size_t n) {
+  out.push_back('$');
+  absl::StrAppend(&out, n);
+  out.append("\r\n");
+}
+
+// Appends a command as Redis reads every command: an array of bulk strings.
+// Written here rather than with hiredis's redisFormatCommandArgv, which
+// formats each length with sprintf into a fresh allocation: for a node
+// forwarding small messages that was a quarter of its time.
+void AppendCommand(std::string& out,
+                   std::initializer_list<absl::string_view> argv) {
+  out.push_back('*');
+  absl::StrAppend(&out, argv.size());
+  out.append("\r\n");
+  for (absl::string_view arg : argv) {
+    AppendBulkHeader(out, arg.size());
+    out.append(arg.data(), arg.size());
+    out.append("\r\n");
+  }
+}
+
+// Most bytes of messages one PUBLISH gathers before it is sent.
+constexpr size_t kMaxBatchBytes = 64 * 1024;
 
 struct ReplyDeleter {
   void operator()(redisReply* r) const { freeReplyObject(r); }
@@ -132,6 +165,118 @@ bool RedisGlobMatches(absl::string_view glob, absl::string_view channel) {
   return g == glob.size();
 }
 
+absl::StatusOr<RedisBridge> ParseRedisBridge(absl::string_view spec) {
+  const size_t eq = spec.find('=');
+  if (eq == absl::string_view::npos) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "bridge '", spec.substr(0, 128), "' is not CHANNEL=TOPIC"));
+  }
+  RedisBridge bridge{std::string(spec.substr(0, eq)),
+                     std::string(spec.substr(eq + 1))};
+  if (bridge.channel.empty() ||
+      bridge.channel.find_first_of("?[]\\") != std::string::npos) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "bridge '", spec.substr(0, 128),
+        "': the channel must be non-empty, with `*` as its only wildcard"));
+  }
+  if (absl::Status s = ValidateTopic(bridge.topic, TopicRole::kSubscription);
+      !s.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("bridge '", spec.substr(0, 128), "': ", s.message()));
+  }
+  size_t topic_stars = 0;
+  for (absl::string_view segment : absl::StrSplit(bridge.topic, '/')) {
+    if (segment == "**") {
+      return absl::InvalidArgumentError(
+          absl::StrCat("bridge '", spec.substr(0, 128),
+                       "': the topic may use `*` segments, not `**`"));
+    }
+    topic_stars += segment == "*";
+  }
+  const size_t channel_stars =
+      std::count(bridge.channel.begin(), bridge.channel.end(), '*');
+  if (channel_stars != topic_stars) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("bridge '", spec.substr(0, 128), "': the channel has ",
+                     channel_stars, " `*` and the topic ", topic_stars,
+                     "; each `*` of one maps to one of "
+                     "the other"));
+  }
+  return bridge;
+}
+
+namespace {
+
+// Matches `channel` against a bridge glob (literal characters and `*`),
+// filling `parts` with what each `*` matched; each but the last takes as
+// little as it can. Returns false when it does not match.
+bool CaptureStars(absl::string_view glob, absl::string_view channel,
+                  std::vector<absl::string_view>& parts) {
+  const size_t star = glob.find('*');
+  if (star == absl::string_view::npos) return glob == channel;
+  if (!absl::StartsWith(channel, glob.substr(0, star))) return false;
+  channel.remove_prefix(star);
+  glob.remove_prefix(star + 1);
+  const size_t next = glob.find('*');
+  const absl::string_view literal = glob.substr(0, next);
+  if (next == absl::string_view::npos) {
+    if (!absl::EndsWith(channel, literal)) return false;
+    parts.push_back(channel.substr(0, channel.size() - literal.size()));
+    return true;
+  }
+  for (size_t at = channel.find(literal); at != absl::string_view::npos;
+       at = channel.find(literal, at + 1)) {
+    const size_t kept = parts.size();
+    parts.push_back(channel.substr(0, at));
+    if (CaptureStars(glob, channel.substr(at), parts)) return true;
+    parts.resize(kept);
+  }
+  return false;
+}
+
+// Fills the `*` segments of topic `pattern` with `parts`, in order.
+std::string FillTopic(absl::string_view pattern,
+                      absl::Span<const absl::string_view> parts) {
+  std::string out;
+  size_t next = 0;
+  bool first = true;
+  for (absl::string_view segment : absl::StrSplit(pattern, '/')) {
+    if (!first) out.push_back('/');
+    first = false;
+    absl::StrAppend(
+        &out, segment == "*" && next < parts.size() ? parts[next++] : segment);
+  }
+  return out;
+}
+
+// The channel of bridge `glob` for literal `topic`, which its topic
+// `pattern` matches: each `*` of the glob gets the topic's segment where the
+// pattern has its `*`.
+std::string FillChannel(absl::string_view glob, absl::string_view pattern,
+                        absl::string_view topic) {
+  std::vector<absl::string_view> parts;
+  std::vector<absl::string_view> topic_segments = absl::StrSplit(topic, '/');
+  size_t i = 0;
+  for (absl::string_view segment : absl::StrSplit(pattern, '/')) {
+    if (segment == "*" && i < topic_segments.size()) {
+      parts.push_back(topic_segments[i]);
+    }
+    ++i;
+  }
+  std::string out;
+  size_t next = 0;
+  for (const char c : glob) {
+    if (c == '*' && next < parts.size()) {
+      absl::StrAppend(&out, parts[next++]);
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
 class ClusterRouter::Impl {
  public:
   Impl(Broker& broker, ClusterOptions options)
@@ -140,7 +285,9 @@ class ClusterRouter::Impl {
         topic_prefix_(absl::StrCat(options_.prefix, ":t:")),
         node_prefix_(absl::StrCat(options_.prefix, ":n:")),
         control_channel_(absl::StrCat(options_.prefix, ":ctl")),
-        own_channel_(absl::StrCat(node_prefix_, options_.node)) {
+        own_channel_(absl::StrCat(node_prefix_, options_.node)),
+        cluster_channel_prefix_(absl::StrCat(options_.prefix, ":")),
+        escaped_topic_prefix_(Escaped(topic_prefix_)) {
     stats_.enabled = true;
   }
 
@@ -162,6 +309,11 @@ class ClusterRouter::Impl {
     Command(which, {"CLIENT", "SETNAME", name});
     if (which == RedisLink::kSubscriber) {
       Command(which, {"SUBSCRIBE", control_channel_, own_channel_});
+      bridge_sent_.clear();
+      bridge_echoes_ = 0;
+      for (const RedisBridge& bridge : options_.bridges) {
+        Command(which, {"PSUBSCRIBE", bridge.channel});
+      }
       std::vector<std::string> globs;
       globs.reserve(wanted_globs_.size());
       for (const auto& [glob, count] : wanted_globs_) globs.push_back(glob);
@@ -234,7 +386,8 @@ class ClusterRouter::Impl {
     return status;
   }
 
-  absl::string_view PendingOutput(RedisLink which) const {
+  absl::string_view PendingOutput(RedisLink which) {
+    if (which == RedisLink::kPublisher) FlushBatch();
     const Link& link = links_[Index(which)];
     return absl::string_view(link.out).substr(link.written);
   }
@@ -365,6 +518,12 @@ class ClusterRouter::Impl {
         break;
     }
     if (nodes_.empty()) return true;
+    // A bridged topic reaches each node through Redis's own channel, and
+    // each node gives it to its own members.
+    if (ABSL_PREDICT_FALSE(!options_.bridges.empty()) &&
+        BridgeOf(current_topic_) != nullptr) {
+      return true;
+    }
     const TopicInterest& interest =
         InterestFor(current_topic_, HasWildcard(current_topic_));
     for (const GroupCandidates& g : interest.groups) {
@@ -382,6 +541,11 @@ class ClusterRouter::Impl {
   uint64_t OnLocalPublish(const PublishOp& publish) {
     const bool local = mode_ == Mode::kLocal;
     mode_ = Mode::kIdle;
+    if (ABSL_PREDICT_FALSE(!options_.bridges.empty())) {
+      if (const RedisBridge* bridge = BridgeOf(publish.topic)) {
+        return SendToBridge(*bridge, publish);
+      }
+    }
     if (ABSL_PREDICT_TRUE(nodes_.empty())) return 0;
     const bool wildcard = HasWildcard(publish.topic);
     const TopicInterest& interest = InterestFor(publish.topic, wildcard);
@@ -437,22 +601,17 @@ class ClusterRouter::Impl {
       choice->set_queue_group(key->second);
       choice->set_node(*node);
     }
-    outgoing_.SerializeToString(&scratch_);
     if (!wildcard && route_node == nullptr) {
       // Everyone interested listens on the topic's channel.
-      Command(
-          RedisLink::kPublisher,
-          {"PUBLISH", absl::StrCat(topic_prefix_, publish.topic), scratch_});
-      ++stats_.messages_out;
+      Gather(topic_prefix_, publish.topic, /*last=*/true);
       return targets_.size();
     }
     // A pattern has no channel of its own, and an answer must reach the
     // requester's node even before its interest is known: one copy to each
     // node's own channel.
+    size_t left = targets_.size();
     for (absl::string_view node : targets_) {
-      Command(RedisLink::kPublisher,
-              {"PUBLISH", absl::StrCat(node_prefix_, node), scratch_});
-      ++stats_.messages_out;
+      Gather(node_prefix_, node, /*last=*/--left == 0);
     }
     return targets_.size();
   }
@@ -506,13 +665,18 @@ class ClusterRouter::Impl {
   bool Connected(RedisLink link) const { return links_[Index(link)].connected; }
   size_t Backlog(RedisLink link) const {
     const Link& l = links_[Index(link)];
-    return l.out.size() - l.written;
+    return l.out.size() - l.written +
+           (link == RedisLink::kPublisher ? batch_bytes_ : 0);
   }
   void Advance(absl::Time now) {
     if (now > now_) now_ = now;
   }
 
   void ResetLink(Link& link) {
+    if (&link == &links_[Index(RedisLink::kPublisher)]) {
+      batch_.Clear();  // lost with the link, as what it had not written
+      batch_bytes_ = 0;
+    }
     if (link.reader != nullptr) redisReaderFree(link.reader);
     link.reader = nullptr;
     link.connected = false;
@@ -520,23 +684,70 @@ class ClusterRouter::Impl {
     link.written = 0;
   }
 
-  // Appends one command in RESP to `which`'s output.
+  // Appends one command in RESP to `which`'s output, after the messages
+  // gathered before it.
   void Command(RedisLink which, std::initializer_list<absl::string_view> argv) {
-    Command(which, std::vector<absl::string_view>(argv));
+    if (which == RedisLink::kPublisher) FlushBatch();
+    AppendCommand(links_[Index(which)].out, argv);
   }
   void Command(RedisLink which, const std::vector<absl::string_view>& argv) {
-    argv_.clear();
-    lengths_.clear();
+    if (which == RedisLink::kPublisher) FlushBatch();
+    std::string& out = links_[Index(which)].out;
+    out.push_back('*');
+    absl::StrAppend(&out, argv.size());
+    out.append("\r\n");
     for (absl::string_view arg : argv) {
-      argv_.push_back(arg.data());
-      lengths_.push_back(arg.size());
+      AppendBulkHeader(out, arg.size());
+      out.append(arg.data(), arg.size());
+      out.append("\r\n");
     }
-    char* formatted = nullptr;
-    const int n =
-        redisFormatCommandArgv(&formatted, static_cast<int>(argv_.size()),
-                               argv_.data(), lengths_.data());
-    if (n > 0) links_[Index(which)].out.append(formatted, n);
-    redisFreeCommand(formatted);
+  }
+
+  // Adds outgoing_ to the messages for channel `prefix` + `name`: one
+  // PUBLISH carries what a turn has for one channel (sent when the channel
+  // changes, the batch is full, another command follows, or the embedder
+  // takes the output). `last`: outgoing_ is not needed again (it is moved).
+  void Gather(absl::string_view prefix, absl::string_view name, bool last) {
+    if (batch_.messages_size() > 0 &&
+        (batch_channel_.size() != prefix.size() + name.size() ||
+         !absl::StartsWith(batch_channel_, prefix) ||
+         !absl::EndsWith(batch_channel_, name) ||
+         batch_bytes_ >= kMaxBatchBytes)) {
+      FlushBatch();
+    }
+    if (batch_.messages_size() == 0) {
+      batch_channel_.assign(prefix.data(), prefix.size());
+      batch_channel_.append(name.data(), name.size());
+      batch_bytes_ = 0;
+    }
+    batch_bytes_ += outgoing_.payload().size() + outgoing_.topic().size() + 16;
+    cluster::Envelope* slot = batch_.add_messages();
+    if (last) {
+      slot->Swap(&outgoing_);
+    } else {
+      *slot = outgoing_;
+    }
+    ++stats_.messages_out;
+  }
+
+  // Writes the gathered messages as one PUBLISH.
+  void FlushBatch() {
+    if (batch_.messages_size() == 0) return;
+    std::string& out = links_[Index(RedisLink::kPublisher)].out;
+    out.append("*3\r\n$7\r\nPUBLISH\r\n");
+    AppendBulkHeader(out, batch_channel_.size());
+    out.append(batch_channel_);
+    out.append("\r\n");
+    const size_t size = batch_.ByteSizeLong();
+    AppendBulkHeader(out, size);
+    const size_t at = out.size();
+    out.resize(at + size);
+    batch_.SerializeWithCachedSizesToArray(
+        reinterpret_cast<uint8_t*>(out.data() + at));
+    out.append("\r\n");
+    ++stats_.publishes_out;
+    batch_.Clear();
+    batch_bytes_ = 0;
   }
 
   // Publishes wire_control_ (its kind set by the caller) on the control
@@ -576,6 +787,89 @@ class ClusterRouter::Impl {
     wire_control_.Clear();
     wire_control_.mutable_state_request()->set_to(std::string(node));
     Announce();
+  }
+
+  // The first bridge whose topic pattern matches literal `topic`, or null.
+  const RedisBridge* BridgeOf(absl::string_view topic) {
+    if (HasWildcard(topic)) return nullptr;
+    auto it = bridge_of_.find(topic);
+    if (it != bridge_of_.end()) return it->second;
+    if (bridge_of_.size() >= kMaxCachedTopics) bridge_of_.clear();
+    const RedisBridge* found = nullptr;
+    for (const RedisBridge& bridge : options_.bridges) {
+      if (Matches(bridge.topic, topic)) {
+        found = &bridge;
+        break;
+      }
+    }
+    bridge_of_.emplace(std::string(topic), found);
+    return found;
+  }
+
+  // A local publish to a bridged topic: its payload, as it is, to the
+  // bridge's channel, where the Redis application and the other nodes
+  // (through their own bridge) get it. Returns 1, Redis being its
+  // recipient, or 0 when Redis is away.
+  uint64_t SendToBridge(const RedisBridge& bridge, const PublishOp& publish) {
+    if (!joined_ ||
+        Backlog(RedisLink::kPublisher) > options_.max_output_bytes) {
+      ++stats_.messages_dropped;
+      return 0;
+    }
+    std::string channel =
+        FillChannel(bridge.channel, bridge.topic, publish.topic);
+    Command(RedisLink::kPublisher, {"PUBLISH", channel, publish.payload});
+    ++stats_.bridge_out;
+    // Redis sends it back to this node's own bridge subscription, in order:
+    // that copy is dropped on arrival.
+    if (++bridge_echoes_ > kMaxCachedTopics * 8) {
+      bridge_sent_.clear();
+      bridge_echoes_ = 0;
+    }
+    bridge_sent_[std::move(channel)].push_back(absl::HashOf(publish.payload));
+    return 1;
+  }
+
+  // A message on a bridged Redis channel (bridge `index` matched it).
+  void OnBridgeMessage(size_t index, absl::string_view channel,
+                       absl::string_view payload) {
+    // The cluster's own channels are not the bridge's.
+    if (absl::StartsWith(channel, cluster_channel_prefix_)) return;
+    // Several bridges matching one channel: the first one delivers.
+    for (size_t i = 0; i < index; ++i) {
+      if (RedisGlobMatches(options_.bridges[i].channel, channel)) {
+        ++stats_.duplicates_dropped;
+        return;
+      }
+    }
+    if (auto sent = bridge_sent_.find(channel); sent != bridge_sent_.end()) {
+      if (!sent->second.empty() &&
+          sent->second.front() == absl::HashOf(payload)) {
+        sent->second.pop_front();
+        if (sent->second.empty()) bridge_sent_.erase(sent);
+        ++stats_.duplicates_dropped;  // this node's own, back
+        return;
+      }
+    }
+    const RedisBridge& bridge = options_.bridges[index];
+    std::vector<absl::string_view> parts;
+    if (!CaptureStars(bridge.channel, channel, parts) ||
+        std::any_of(parts.begin(), parts.end(), [](absl::string_view p) {
+          return p.empty() || p.find('*') != absl::string_view::npos;
+        })) {
+      ++stats_.malformed;
+      return;
+    }
+    const std::string topic = FillTopic(bridge.topic, parts);
+    if (!ValidateTopic(topic, TopicRole::kLiteral).ok()) {
+      ++stats_.malformed;
+      return;
+    }
+    PublishOp op;
+    op.topic = topic;
+    op.payload = payload;
+    ++stats_.bridge_in;
+    if (!broker_.PublishFromCluster(op, now_).ok()) ++stats_.malformed;
   }
 
   // Asks `node` for its state, at most once a heartbeat: every message of
@@ -636,7 +930,7 @@ class ClusterRouter::Impl {
       if (first == control_channel_) {
         OnControl(payload);
       } else if (first == own_channel_) {
-        OnEnvelope(payload);
+        OnBatch(payload);
       }
       return absl::OkStatus();
     }
@@ -645,12 +939,20 @@ class ClusterRouter::Impl {
         return absl::DataLossError("Redis sent a pmessage without a payload");
       }
       const absl::string_view channel = StringOf(reply.element[2]);
+      if (ABSL_PREDICT_FALSE(!options_.bridges.empty())) {
+        for (size_t i = 0; i < options_.bridges.size(); ++i) {
+          if (options_.bridges[i].channel == first) {
+            OnBridgeMessage(i, channel, StringOf(reply.element[3]));
+            return absl::OkStatus();
+          }
+        }
+      }
       if (first != CanonicalGlob(channel)) {
         // Another of this node's globs brings it too; that copy counts.
         ++stats_.duplicates_dropped;
         return absl::OkStatus();
       }
-      OnEnvelope(StringOf(reply.element[3]));
+      OnBatch(StringOf(reply.element[3]));
       return absl::OkStatus();
     }
     if (kind == "subscribe") {
@@ -661,6 +963,9 @@ class ClusterRouter::Impl {
       return absl::OkStatus();
     }
     if (kind == "psubscribe") {
+      if (!absl::StartsWith(first, escaped_topic_prefix_)) {
+        return absl::OkStatus();  // a bridge's glob
+      }
       active_globs_.insert(std::string(first));
       canonical_.clear();
       return absl::OkStatus();
@@ -695,32 +1000,43 @@ class ClusterRouter::Impl {
         .first->second;
   }
 
-  void OnEnvelope(absl::string_view bytes) {
-    if (!envelope_.ParseFromArray(bytes.data(),
-                                  static_cast<int>(bytes.size())) ||
-        envelope_.topic().empty()) {
+  // A PUBLISH from another node: its batch of messages, in order.
+  void OnBatch(absl::string_view bytes) {
+    if (!arrived_.ParseFromArray(bytes.data(),
+                                 static_cast<int>(bytes.size()))) {
       ++stats_.malformed;
       return;
     }
-    if (envelope_.origin() == options_.node) {
+    for (const cluster::Envelope& envelope : arrived_.messages()) {
+      OnEnvelope(envelope);
+    }
+  }
+
+  void OnEnvelope(const cluster::Envelope& envelope) {
+    if (envelope.topic().empty()) {
+      ++stats_.malformed;
+      return;
+    }
+    if (envelope.origin() == options_.node) {
       ++stats_.duplicates_dropped;  // this node's own message, back
       return;
     }
     PublishOp op;
-    op.topic = envelope_.topic();
-    op.payload = envelope_.payload();
-    op.reply_to = envelope_.reply_to();
-    for (const cluster::Header& h : envelope_.headers()) {
+    op.topic = envelope.topic();
+    op.payload = envelope.payload();
+    op.reply_to = envelope.reply_to();
+    for (const cluster::Header& h : envelope.headers()) {
       op.headers.push_back(HeaderView{h.key(), h.value()});
     }
-    op.has_header_block = envelope_.has_header_block();
-    if (!op.reply_to.empty())
-      RememberReplyRoute(op.reply_to, envelope_.origin());
+    op.has_header_block = envelope.has_header_block();
+    if (!op.reply_to.empty()) {
+      RememberReplyRoute(op.reply_to, envelope.origin());
+    }
     ++stats_.messages_in;
     // A message the broker refuses (a limit this node has lower than the
     // origin's) is counted and dropped: it must not end the link.
     mode_ = Mode::kArrival;
-    arrival_ = &envelope_;
+    arrival_ = &envelope;
     const bool delivered = broker_.PublishFromCluster(op, now_).ok();
     mode_ = Mode::kIdle;
     arrival_ = nullptr;
@@ -919,6 +1235,10 @@ class ClusterRouter::Impl {
   const std::string node_prefix_;
   const std::string control_channel_;
   const std::string own_channel_;
+  // Every channel of the cluster starts with this; its globs with the
+  // escaped topic prefix.
+  const std::string cluster_channel_prefix_;
+  const std::string escaped_topic_prefix_;
   absl::Time now_ = absl::InfinitePast();
 
   std::array<Link, 2> links_;
@@ -958,17 +1278,27 @@ class ClusterRouter::Impl {
   absl::flat_hash_map<std::string, ReplyRoute> reply_routes_;
   std::deque<std::pair<std::string, absl::Time>> reply_order_;
 
+  // Bridge mode: the bridge of each recently published topic (null: none),
+  // and what this node sent to each bridged channel that Redis has not yet
+  // sent back (hashes of the payloads, in order).
+  absl::flat_hash_map<std::string, const RedisBridge*> bridge_of_;
+  absl::flat_hash_map<std::string, std::deque<size_t>> bridge_sent_;
+  size_t bridge_echoes_ = 0;
+
   ClusterStatistics stats_;
   // What statistics() last returned (stats_ with the gauges filled in).
   mutable ClusterStatistics figures_;
   // Reused so that a message allocates little.
-  cluster::Envelope envelope_;
   cluster::Envelope outgoing_;
   cluster::Control control_;
   cluster::Control wire_control_;
   std::string scratch_;
-  std::vector<const char*> argv_;
-  std::vector<size_t> lengths_;
+  // The messages gathered for one PUBLISH, and their channel.
+  cluster::Batch batch_;
+  std::string batch_channel_;
+  size_t batch_bytes_ = 0;
+  // Messages that arrived, a batch at a time.
+  cluster::Batch arrived_;
 };
 
 absl::Status ClusterRouter::Validate(const ClusterOptions& options) {
@@ -989,6 +1319,19 @@ absl::Status ClusterRouter::Validate(const ClusterOptions& options) {
   if (options.reply_route_ttl <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError(
         "cluster reply_route_ttl must be positive");
+  }
+  for (const RedisBridge& bridge : options.bridges) {
+    absl::StatusOr<RedisBridge> parsed =
+        ParseRedisBridge(absl::StrCat(bridge.channel, "=", bridge.topic));
+    if (!parsed.ok()) return parsed.status();
+    if (absl::StartsWith(bridge.channel, absl::StrCat(options.prefix, ":")) ||
+        RedisGlobMatches(bridge.channel,
+                         absl::StrCat(options.prefix, ":t:x"))) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("bridge channel '", bridge.channel,
+                       "' would take the cluster's own channels (prefix '",
+                       options.prefix, ":')"));
+    }
   }
   return absl::OkStatus();
 }
@@ -1012,7 +1355,7 @@ absl::Status ClusterRouter::Receive(RedisLink link, absl::string_view bytes,
                                     absl::Time now) {
   return impl_->Receive(link, bytes, now);
 }
-absl::string_view ClusterRouter::PendingOutput(RedisLink link) const {
+absl::string_view ClusterRouter::PendingOutput(RedisLink link) {
   return impl_->PendingOutput(link);
 }
 void ClusterRouter::Consume(RedisLink link, size_t n) {

@@ -49,6 +49,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -60,6 +61,23 @@
 #include "broker/statistics.h"
 
 namespace manifold {
+
+// Bridge mode: a Redis channel glob mapped to a topic pattern, so that an
+// application publishing to Redis reaches Manifold's clients and the other
+// way round. Each `*` of `channel` matches what the `*` segment of `topic`
+// in the same position holds: "timeline:*" <-> "timeline/*" maps channel
+// "timeline:42" to topic "timeline/42". Payloads cross as they are; headers
+// and reply subjects do not (Redis has none).
+struct RedisBridge {
+  std::string channel;
+  std::string topic;
+};
+
+// Parses "CHANNEL=TOPIC" (e.g. "timeline:*=timeline/*"). Returns
+// INVALID_ARGUMENT naming what is wrong: no '=', a channel with Redis glob
+// characters other than `*`, a topic that is not a pattern of literal and
+// `*` segments, or `*` counts that differ.
+absl::StatusOr<RedisBridge> ParseRedisBridge(absl::string_view spec);
 
 struct ClusterOptions {
   // This node's name, unique in the cluster: 1 to 64 of [A-Za-z0-9_.-].
@@ -82,6 +100,11 @@ struct ClusterOptions {
   // after reply_route_ttl.
   size_t max_reply_routes = 65536;
   absl::Duration reply_route_ttl = absl::Seconds(60);
+  // Redis channels mapped to topics (bridge mode). A local publish to a
+  // bridged topic goes to its channel (and reaches the other nodes from
+  // there), not through the cluster's own channels. No bridge channel may
+  // start with the cluster's prefix.
+  std::vector<RedisBridge> bridges;
 };
 
 // The two connections to Redis.
@@ -123,7 +146,9 @@ class ClusterRouter : public ClusterLink {
 
   // What to write to `link`: the caller writes a prefix and calls
   // Consume(link, n) with its length. Valid until the next non-const call.
-  absl::string_view PendingOutput(RedisLink link) const;
+  // Messages for other nodes are gathered, one PUBLISH per channel, until
+  // this is called: call it after every turn of the loop.
+  absl::string_view PendingOutput(RedisLink link);
   void Consume(RedisLink link, size_t n);
 
   // Says goodbye (an orderly shutdown): the other nodes drop this node's

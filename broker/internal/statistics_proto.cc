@@ -69,6 +69,9 @@ wire::Statistics StatisticsToProto(const BrokerStatistics& s,
     c->set_remote_patterns(s.cluster.remote_patterns);
     c->set_redis_lost(s.cluster.redis_lost);
     c->set_malformed(s.cluster.malformed);
+    c->set_bridge_in(s.cluster.bridge_in);
+    c->set_bridge_out(s.cluster.bridge_out);
+    c->set_publishes_out(s.cluster.publishes_out);
   }
   return p;
 }

@@ -28,6 +28,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "broker/auth/password_hash.h"
 #include "core/config/config_file.h"
 #include "examples/tcp_broker/admission.h"
@@ -183,6 +184,16 @@ absl::StatusOr<manifold::RedisClusterLinkOptions> ClusterLinkOptions(
   manifold::RedisClusterLinkOptions options;
   options.redis = *std::move(redis);
   options.cluster.node = config.node();
+  for (absl::string_view spec :
+       absl::StrSplit(config.redis_bridge(), ',', absl::SkipEmpty())) {
+    absl::StatusOr<manifold::RedisBridge> bridge =
+        manifold::ParseRedisBridge(spec);
+    if (!bridge.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--redis_bridge: ", bridge.status().message()));
+    }
+    options.cluster.bridges.push_back(*std::move(bridge));
+  }
   options.cluster.incarnation =
       static_cast<uint64_t>(absl::ToUnixMicros(absl::Now()));
   if (absl::Status valid = manifold::ClusterRouter::Validate(options.cluster);

@@ -189,6 +189,11 @@ absl::StatusOr<ServerSetup> MakeServerSetup(const ServerConfig& config) {
     return absl::InvalidArgumentError(
         "--cluster needs --node NAME, unique in the cluster");
   }
+  if (config.cluster().empty() && !config.redis_bridge().empty()) {
+    return absl::InvalidArgumentError(
+        "--redis_bridge maps channels of the cluster's Redis: give --cluster "
+        "redis://HOST:PORT and --node NAME");
+  }
   if (config.cluster().empty() && !config.node().empty()) {
     return absl::InvalidArgumentError(
         "--node names this broker in a cluster: give --cluster "

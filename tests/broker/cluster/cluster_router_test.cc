@@ -201,18 +201,21 @@ class RedisModel {
   std::set<std::pair<int, std::string>> drops_;
 };
 
-ClusterOptions OptionsFor(absl::string_view name, uint64_t incarnation = 1) {
+ClusterOptions OptionsFor(absl::string_view name, uint64_t incarnation = 1,
+                          std::vector<RedisBridge> bridges = {}) {
   ClusterOptions o;
   o.node = std::string(name);
   o.incarnation = incarnation;
   o.heartbeat = absl::Seconds(1);
+  o.bridges = std::move(bridges);
   return o;
 }
 
 // One manifoldd: a broker with clients, its router and its two links.
 struct Node {
-  Node(RedisModel& redis, absl::string_view name, uint64_t incarnation = 1)
-      : router(h.broker(), OptionsFor(name, incarnation)) {
+  Node(RedisModel& redis, absl::string_view name, uint64_t incarnation = 1,
+       std::vector<RedisBridge> bridges = {})
+      : router(h.broker(), OptionsFor(name, incarnation, std::move(bridges))) {
     Connect(redis);
   }
   void Connect(RedisModel& redis) {
@@ -235,10 +238,10 @@ constexpr RedisLink kLinks[] = {RedisLink::kSubscriber, RedisLink::kPublisher};
 
 class ClusterTest : public ::testing::Test {
  protected:
-  void Start(int nodes) {
+  void Start(int nodes, std::vector<RedisBridge> bridges = {}) {
     for (int i = 0; i < nodes; ++i) {
-      nodes_.push_back(
-          std::make_unique<Node>(redis_, absl::StrCat("node", i + 1)));
+      nodes_.push_back(std::make_unique<Node>(
+          redis_, absl::StrCat("node", i + 1), 1, bridges));
     }
     Pump();
   }
@@ -804,6 +807,63 @@ TEST_F(ClusterTest, RandomTrafficMatchesOneBroker) {
   }
   EXPECT_GT(published, 400);
   EXPECT_GT(grouped, 50);
+}
+
+// --- Bridge mode -------------------------------------------------------------
+
+TEST(RedisBridgeTest, ParsesAndNamesWhatIsWrong) {
+  absl::StatusOr<RedisBridge> b = ParseRedisBridge("timeline:*=timeline/*");
+  ASSERT_TRUE(b.ok()) << b.status();
+  EXPECT_EQ(b->channel, "timeline:*");
+  EXPECT_EQ(b->topic, "timeline/*");
+  EXPECT_TRUE(ParseRedisBridge("a:*:b:*=x/*/y/*").ok());
+  EXPECT_TRUE(absl::StrContains(ParseRedisBridge("nothing").status().message(),
+                                "CHANNEL=TOPIC"));
+  EXPECT_TRUE(absl::StrContains(ParseRedisBridge("a?=a/*").status().message(),
+                                "only wildcard"));
+  EXPECT_TRUE(absl::StrContains(ParseRedisBridge("a:*=a/**").status().message(),
+                                "not `**`"));
+  EXPECT_TRUE(absl::StrContains(
+      ParseRedisBridge("a:*:*=a/*").status().message(), "has 2 `*`"));
+  ClusterOptions o = OptionsFor("n");
+  o.bridges = {{"*", "all/*"}};
+  EXPECT_TRUE(absl::StrContains(ClusterRouter::Validate(o).message(),
+                                "cluster's own channels"));
+}
+
+TEST_F(ClusterTest, BridgedChannelsAndTopicsGoBothWaysOnceEach) {
+  Start(2, {{"timeline:*", "timeline/*"}, {"news", "headlines"}});
+  TestClient& alice = node(0).h.Connect("alice");
+  TestClient& bob = node(1).h.Connect("bob");
+  alice.Subscribe("timeline/*");
+  bob.Subscribe("timeline/**");
+  bob.Subscribe("headlines");
+  Pump();
+  // An application that knows nothing of Manifold, on Redis.
+  const int app = redis_.Connect();
+  redis_.Feed(app, "*2\r\n$10\r\nPSUBSCRIBE\r\n$10\r\ntimeline:*\r\n");
+  redis_.TakeOutput(app);
+  redis_.Feed(app,
+              "*3\r\n$7\r\nPUBLISH\r\n$11\r\ntimeline:42\r\n$5\r\nhello\r\n");
+  redis_.Feed(app, "*3\r\n$7\r\nPUBLISH\r\n$4\r\nnews\r\n$4\r\nflash\r\n");
+  redis_.TakeOutput(app);
+  Pump();
+  EXPECT_EQ(Deliveries(alice).size(), 1u);
+  std::vector<std::string> b = Topics(bob);
+  std::sort(b.begin(), b.end());
+  EXPECT_EQ(b, (std::vector<std::string>{"headlines", "timeline/42"}));
+
+  // A client's publish reaches the application and the other node, once.
+  alice.Publish("timeline/7", "from alice");
+  Pump();
+  const std::string app_got = redis_.TakeOutput(app);
+  EXPECT_TRUE(absl::StrContains(app_got, "timeline:7")) << app_got;
+  EXPECT_TRUE(absl::StrContains(app_got, "from alice"));
+  EXPECT_EQ(Topics(alice), std::vector<std::string>{"timeline/7"})
+      << "no copy back from Redis";
+  EXPECT_EQ(Topics(bob), std::vector<std::string>{"timeline/7"});
+  EXPECT_EQ(node(0).router.statistics().bridge_out, 1u);
+  EXPECT_EQ(node(1).router.statistics().bridge_in, 3u);
 }
 
 // --- Queue groups across nodes -----------------------------------------------

@@ -205,6 +205,50 @@ class RawNats {
   std::string buffer_;
 };
 
+// A Redis client over a raw socket, as an application that knows nothing of
+// Manifold would be: commands in RESP, replies read as bytes.
+class RawRedis {
+ public:
+  static absl::StatusOr<RawRedis> Connect(uint16_t port) {
+    absl::StatusOr<UniqueFd> fd =
+        ConnectStream(Endpoint::Tcp("127.0.0.1", port));
+    if (!fd.ok()) return fd.status();
+    return RawRedis(*std::move(fd));
+  }
+  absl::Status Command(const std::vector<std::string>& argv) {
+    std::string resp = absl::StrCat("*", argv.size(), "\r\n");
+    for (const std::string& a : argv) {
+      absl::StrAppend(&resp, "$", a.size(), "\r\n", a, "\r\n");
+    }
+    return SendAll(fd_.get(), resp);
+  }
+  // Reads until what came (since the last Take) contains `text`.
+  absl::Status ReadUntil(absl::string_view text,
+                         absl::Duration timeout = absl::Seconds(5)) {
+    const absl::Time deadline = absl::Now() + timeout;
+    while (!absl::StrContains(buffer_, text)) {
+      const int64_t wait = absl::ToInt64Milliseconds(deadline - absl::Now());
+      if (wait <= 0) {
+        return absl::DeadlineExceededError(
+            absl::StrCat("no '", text, "' in '", buffer_, "'"));
+      }
+      pollfd p{fd_.get(), POLLIN, 0};
+      if (::poll(&p, 1, static_cast<int>(wait)) != 1) continue;
+      char chunk[4096];
+      const ssize_t n = ::read(fd_.get(), chunk, sizeof(chunk));
+      if (n <= 0) return absl::UnavailableError("redis closed");
+      buffer_.append(chunk, static_cast<size_t>(n));
+    }
+    return absl::OkStatus();
+  }
+  std::string Take() { return std::exchange(buffer_, std::string()); }
+
+ private:
+  explicit RawRedis(UniqueFd fd) : fd_(std::move(fd)) {}
+  UniqueFd fd_;
+  std::string buffer_;
+};
+
 class ManifolddClusterTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
@@ -225,22 +269,24 @@ class ManifolddClusterTest : public ::testing::TestWithParam<std::string> {
 
   // Starts node `name` on this suite's loop; it serves native clients and
   // NATS ones.
-  std::unique_ptr<RunningManifoldd> StartNode(const std::string& name) {
+  std::unique_ptr<RunningManifoldd> StartNode(
+      const std::string& name, std::vector<std::string> extra = {}) {
+    std::vector<std::string> args = {
+        "--loop=" + GetParam(), "--listen=127.0.0.1:0", "--nats=127.0.0.1:0",
+        absl::StrCat("--cluster=redis://127.0.0.1:", redis_port_),
+        "--node=" + name};
+    args.insert(args.end(), extra.begin(), extra.end());
     absl::StatusOr<std::unique_ptr<RunningManifoldd>> node =
-        RunningManifoldd::Start(
-            {"--loop=" + GetParam(), "--listen=127.0.0.1:0",
-             "--nats=127.0.0.1:0",
-             absl::StrCat("--cluster=redis://127.0.0.1:", redis_port_),
-             "--node=" + name});
+        RunningManifoldd::Start(args);
     EXPECT_TRUE(node.ok()) << node.status();
     if (!node.ok()) return nullptr;
     return *std::move(node);
   }
 
   // Starts `n` nodes and waits until each has joined.
-  void StartJoinedNodes(int n) {
+  void StartJoinedNodes(int n, std::vector<std::string> extra = {}) {
     for (int i = 1; i <= n; ++i) {
-      nodes_.push_back(StartNode(absl::StrCat("n", i)));
+      nodes_.push_back(StartNode(absl::StrCat("n", i), extra));
       ASSERT_NE(nodes_.back(), nullptr);
     }
     for (auto& node : nodes_) {
@@ -422,6 +468,37 @@ TEST_P(ManifolddClusterTest, RejectsABadNodeName) {
   absl::StatusOr<int> code = (*bad)->Wait(absl::Seconds(10));
   EXPECT_EQ(code.value_or(-1), 2);
   EXPECT_THAT((*bad)->Stderr(), ::testing::HasSubstr("manifoldd: --cluster: "));
+}
+
+TEST_P(ManifolddClusterTest, BridgeModeBothWays) {
+  StartRedis();
+  StartJoinedNodes(2, {"--redis_bridge=timeline:*=timeline/*"});
+  WireClient one = testing::GreetedClient(nodes_[0]->tcp(), "one");
+  WireClient two = testing::GreetedClient(nodes_[1]->tcp(), "two");
+  ASSERT_TRUE(one.Subscribe("timeline/*").ok());
+  ASSERT_TRUE(two.Subscribe("timeline/*").ok());
+  // An application on Redis: one connection listens, one publishes.
+  absl::StatusOr<RawRedis> listener = RawRedis::Connect(redis_port_);
+  ASSERT_TRUE(listener.ok()) << listener.status();
+  ASSERT_TRUE(listener->Command({"PSUBSCRIBE", "timeline:*"}).ok());
+  ASSERT_TRUE(listener->ReadUntil("psubscribe").ok());
+  listener->Take();
+  absl::StatusOr<RawRedis> app = RawRedis::Connect(redis_port_);
+  ASSERT_TRUE(app.ok()) << app.status();
+
+  // Redis to every node's clients, once each.
+  ASSERT_TRUE(app->Command({"PUBLISH", "timeline:42", "hello"}).ok());
+  EXPECT_THAT(Drain(one, absl::Milliseconds(700)),
+              ::testing::ElementsAre("timeline/42=hello"));
+  EXPECT_THAT(Drain(two), ::testing::ElementsAre("timeline/42=hello"));
+
+  // A client's publish to Redis's channel, and to the other node once.
+  ASSERT_TRUE(one.Publish("timeline/7", "from one").ok());
+  ASSERT_TRUE(listener->ReadUntil("from one").ok());
+  EXPECT_TRUE(absl::StrContains(listener->Take(), "timeline:7"));
+  EXPECT_THAT(Drain(one, absl::Milliseconds(700)),
+              ::testing::ElementsAre("timeline/7=from one"));
+  EXPECT_THAT(Drain(two), ::testing::ElementsAre("timeline/7=from one"));
 }
 
 }  // namespace
