@@ -7,10 +7,13 @@
 //   manifold --server 127.0.0.1:4222 bench reqrep --protocol nats --json
 //   manifold --server 127.0.0.1:4222 bench durable --protocol nats --size 1024
 //   manifold bench replay --count 1000000
+//   manifold --server 127.0.0.1:4222 bench fanout --protocol nats --subs 64 \
+//       --sub_servers 127.0.0.1:4222,127.0.0.1:4223,127.0.0.1:4224 --settle 1s
 //   manifold --server 127.0.0.1:8080 bench fanout --protocol bayeux --subs 64
 
 #include <cstdio>
 #include <string>
+#include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
@@ -52,6 +55,14 @@ ABSL_FLAG(std::string, replay_stream, "",
           "captures the bench subjects (bench.>)");
 ABSL_FLAG(uint64_t, replay_from, 1,
           "bench: the stream sequence the replay scenario starts at");
+ABSL_FLAG(std::vector<std::string>, sub_servers, {},
+          "bench: subscribers (queue members, responders) connect to these "
+          "servers, HOST:PORT,HOST:PORT,..., in turn, while publishers stay on "
+          "--server: the nodes of a cluster; empty: --server");
+ABSL_FLAG(absl::Duration, settle, absl::ZeroDuration(),
+          "bench: wait this long after connecting before sending, so that a "
+          "cluster carries the subscriptions to the publishers' node "
+          "(e.g. 1s with --sub_servers)");
 ABSL_FLAG(int32_t, client_threads, 2,
           "bench: 1 runs every connection on one thread; 2 puts senders and "
           "receivers on separate threads");
@@ -86,6 +97,8 @@ absl::Status RunBench(CommandContext& context) {
     options.protocol = *protocol;
   }
   options.server = context.server();
+  options.subscriber_servers = absl::GetFlag(FLAGS_sub_servers);
+  options.settle = absl::GetFlag(FLAGS_settle);
   // The same TLS flags as every other command (client/cli/tls_flags.h).
   options.tls.enabled = absl::GetFlag(FLAGS_tls);
   options.tls.ca_file = absl::GetFlag(FLAGS_tls_ca);
@@ -137,22 +150,23 @@ absl::Status RunBench(CommandContext& context) {
 }  // namespace
 
 Command BenchCommand() {
-  return {"bench",
-          "bench pubsub|fanout|queue|wildcard|reqrep|ping|durable|replay "
-          "[--protocol "
-          "native|nats|nats-ws|ws|bayeux] [--bayeux_path /cometd] [--pubs P] "
-          "[--subs S] [--size BYTES] [--count N] "
-          "[--duration 10s] [--window N] [--read_rate BYTES_PER_S] "
-          "[--inflight N] [--subjects K] [--replay_stream S] "
-          "[--replay_from SEQ] "
-          "[--client_threads 1|2] [--tls --tls_ca FILE]",
-          "load a broker on this machine and check every message (also "
-          "nats-server, with --protocol nats, and any Bayeux server, with "
-          "--protocol bayeux)",
-          {"protocol", "bayeux_path", "pubs", "subs", "size", "duration",
-           "window", "read_rate", "inflight", "subjects", "replay_stream",
-           "replay_from", "client_threads", "count", "timeout"},
-          RunBench};
+  return {
+      "bench",
+      "bench pubsub|fanout|queue|wildcard|reqrep|ping|durable|replay "
+      "[--protocol "
+      "native|nats|nats-ws|ws|bayeux] [--bayeux_path /cometd] [--pubs P] "
+      "[--subs S] [--size BYTES] [--count N] "
+      "[--duration 10s] [--window N] [--read_rate BYTES_PER_S] "
+      "[--inflight N] [--subjects K] [--replay_stream S] "
+      "[--replay_from SEQ] [--sub_servers HOST:PORT,...] [--settle 1s] "
+      "[--client_threads 1|2] [--tls --tls_ca FILE]",
+      "load a broker on this machine and check every message (also "
+      "nats-server, with --protocol nats, and any Bayeux server, with "
+      "--protocol bayeux)",
+      {"protocol", "bayeux_path", "pubs", "subs", "size", "duration", "window",
+       "read_rate", "inflight", "subjects", "replay_stream", "replay_from",
+       "sub_servers", "settle", "client_threads", "count", "timeout"},
+      RunBench};
 }
 
 }  // namespace manifold::cli

@@ -90,6 +90,19 @@ absl::StatusOr<LoadOptions> ResolveOptions(LoadOptions o) {
     if (o.window == 0) o.window = kBayeuxWindow;
     o.client_threads = 2;
   }
+  if (!o.subscriber_servers.empty() && !o.bayeux_path.empty()) {
+    return absl::InvalidArgumentError(
+        "Bayeux runs use one server: leave out the subscribers' servers");
+  }
+  for (const std::string& server : o.subscriber_servers) {
+    if (server.empty()) {
+      return absl::InvalidArgumentError(
+          "a subscribers' server is empty; give HOST:PORT or unix:PATH");
+    }
+  }
+  if (o.settle < absl::ZeroDuration() || o.settle > absl::Minutes(1)) {
+    return absl::InvalidArgumentError("settle must be between 0 and 1 minute");
+  }
   if (o.tls.enabled && (!o.websocket_path.empty() || !o.bayeux_path.empty())) {
     return absl::InvalidArgumentError(
         "--tls works with --protocol native and nats (not over WebSockets or "

@@ -50,6 +50,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -120,6 +121,17 @@ struct LoadOptions {
   LoadTlsOptions tls;
   // "HOST:PORT" or "unix:PATH"; must be this machine (client/load/loopback.h).
   std::string server = "127.0.0.1:24387";
+  // Non-empty: subscribers (queue members, responders) connect to these
+  // servers instead, subscriber s to subscriber_servers[s % size()] (each
+  // "HOST:PORT" or "unix:PATH" on this machine, as `server`), while
+  // publishers stay on `server`: the nodes of a cluster, publishing on one
+  // and receiving on the others. Not with Bayeux.
+  std::vector<std::string> subscriber_servers;
+  // Wait this long after every connection is set up before sending: time for
+  // a cluster to carry the subscriptions to the publishers' node (a server
+  // acknowledges a subscription before the other nodes know of it, and what
+  // is published before they do is lost). 0: send at once.
+  absl::Duration settle = absl::ZeroDuration();
   // Publishers, requesters or pingers; 0: the scenario's default.
   int publishers = 0;
   // Subscribers, queue members or responders; 0: the scenario's default.

@@ -69,9 +69,13 @@ struct Subjects {
 
 class LoadRun {
  public:
-  LoadRun(LoadOptions options, Endpoint endpoint)
+  // Publishers connect to `endpoint`; subscriber s to
+  // subscriber_endpoints[s % size()], or to `endpoint` when there are none.
+  LoadRun(LoadOptions options, Endpoint endpoint,
+          std::vector<Endpoint> subscriber_endpoints)
       : o_(std::move(options)),
         endpoint_(std::move(endpoint)),
+        subscriber_endpoints_(std::move(subscriber_endpoints)),
         wire_(LoadWire::For(o_.protocol)),
         subjects_(absl::StrCat("r", getpid())) {}
 
@@ -84,15 +88,19 @@ class LoadRun {
       tls_ = *std::move(context);
     }
     if (absl::Status s = Setup(); !s.ok()) return s;
+    // The subscriptions are in place on their servers; let a cluster carry
+    // them to the publishers' server.
+    if (o_.settle > absl::ZeroDuration()) absl::SleepFor(o_.settle);
     if (absl::Status s = Measure(); !s.ok()) return s;
     return Report();
   }
 
  private:
   absl::StatusOr<std::unique_ptr<Link>> Connect(
-      const std::string& name, const std::function<void(Link&)>& prepare) {
+      const Endpoint& endpoint, const std::string& name,
+      const std::function<void(Link&)>& prepare) {
     absl::StatusOr<std::unique_ptr<Link>> link =
-        Link::Open(endpoint_, *wire_, name, o_.timeout, o_.websocket_path,
+        Link::Open(endpoint, *wire_, name, o_.timeout, o_.websocket_path,
                    o_.websocket_protocol, tls_);
     if (!link.ok()) {
       return absl::Status(link.status().code(),
@@ -171,32 +179,40 @@ class LoadRun {
     // published.
     for (int s = 0; s < o_.subscribers; ++s) {
       const std::string name = absl::StrCat("bench-sub-", s);
-      absl::StatusOr<std::unique_ptr<Link>> link = Connect(name, [&](Link& l) {
-        std::string& out = l.output();
-        switch (scenario) {
-          case Scenario::kPubSub:
-          case Scenario::kFanOut:
-            wire_->AppendSubscribe(subjects_.Data(), "", 1, out);
-            break;
-          case Scenario::kQueue:
-            wire_->AppendSubscribe(subjects_.Data(), "bench-workers", 1, out);
-            break;
-          case Scenario::kWildcard:
-            wire_->AppendSubscribe(subjects_.WildcardPattern(s), "", 1, out);
-            break;
-          case Scenario::kRequestReply:
-            if (!wire_->AppendServe(subjects_.Service(), 1, out)) {
-              wire_->AppendSubscribe(
-                  subjects_.Service(),
-                  o_.subscribers > 1 ? "bench-responders" : "", 1, out);
+      const Endpoint& endpoint =
+          subscriber_endpoints_.empty()
+              ? endpoint_
+              : subscriber_endpoints_[static_cast<size_t>(s) %
+                                      subscriber_endpoints_.size()];
+      absl::StatusOr<std::unique_ptr<Link>> link =
+          Connect(endpoint, name, [&](Link& l) {
+            std::string& out = l.output();
+            switch (scenario) {
+              case Scenario::kPubSub:
+              case Scenario::kFanOut:
+                wire_->AppendSubscribe(subjects_.Data(), "", 1, out);
+                break;
+              case Scenario::kQueue:
+                wire_->AppendSubscribe(subjects_.Data(), "bench-workers", 1,
+                                       out);
+                break;
+              case Scenario::kWildcard:
+                wire_->AppendSubscribe(subjects_.WildcardPattern(s), "", 1,
+                                       out);
+                break;
+              case Scenario::kRequestReply:
+                if (!wire_->AppendServe(subjects_.Service(), 1, out)) {
+                  wire_->AppendSubscribe(
+                      subjects_.Service(),
+                      o_.subscribers > 1 ? "bench-responders" : "", 1, out);
+                }
+                break;
+              case Scenario::kPing:
+              case Scenario::kDurable:
+              case Scenario::kReplay:
+                break;
             }
-            break;
-          case Scenario::kPing:
-          case Scenario::kDurable:
-          case Scenario::kReplay:
-            break;
-        }
-      });
+          });
       if (!link.ok()) return link.status();
       receivers_.push_back(*std::move(link));
     }
@@ -208,14 +224,15 @@ class LoadRun {
     }
     for (int p = 0; p < o_.publishers; ++p) {
       const std::string name = absl::StrCat("bench-pub-", p);
-      absl::StatusOr<std::unique_ptr<Link>> link = Connect(name, [&](Link& l) {
-        if ((scenario == Scenario::kRequestReply ||
-             scenario == Scenario::kDurable) &&
-            o_.protocol == Protocol::kNats) {
-          wire_->AppendSubscribe(absl::StrCat(subjects_.Inbox(p), ".*"), "", 1,
-                                 l.output());
-        }
-      });
+      absl::StatusOr<std::unique_ptr<Link>> link =
+          Connect(endpoint_, name, [&](Link& l) {
+            if ((scenario == Scenario::kRequestReply ||
+                 scenario == Scenario::kDurable) &&
+                o_.protocol == Protocol::kNats) {
+              wire_->AppendSubscribe(absl::StrCat(subjects_.Inbox(p), ".*"), "",
+                                     1, l.output());
+            }
+          });
       if (!link.ok()) return link.status();
       senders_.push_back(*std::move(link));
     }
@@ -521,6 +538,7 @@ class LoadRun {
 
   const LoadOptions o_;
   const Endpoint endpoint_;
+  const std::vector<Endpoint> subscriber_endpoints_;
   // The run's TLS context when o_.tls.enabled; null otherwise.
   std::shared_ptr<const TlsClientContext> tls_;
   const std::unique_ptr<LoadWire> wire_;
@@ -556,7 +574,14 @@ absl::StatusOr<LoadReport> RunLoad(const LoadOptions& options) {
   if (!endpoint.ok()) return endpoint.status();
   if (!resolved->bayeux_path.empty())
     return RunBayeuxLoad(*resolved, *endpoint);
-  LoadRun run(*std::move(resolved), *std::move(endpoint));
+  std::vector<Endpoint> subscriber_endpoints;
+  for (const std::string& server : resolved->subscriber_servers) {
+    absl::StatusOr<Endpoint> e = LoopbackEndpoint(server);
+    if (!e.ok()) return e.status();
+    subscriber_endpoints.push_back(*std::move(e));
+  }
+  LoadRun run(*std::move(resolved), *std::move(endpoint),
+              std::move(subscriber_endpoints));
   return run.Go();
 }
 

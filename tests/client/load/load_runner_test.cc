@@ -163,6 +163,62 @@ TEST_F(LoadRunnerTest, RejectsOptionsOutOfRange) {
   EXPECT_TRUE(absl::IsInvalidArgument(RunLoad(native_rpc).status()));
 }
 
+TEST_F(LoadRunnerTest, SubscribersConnectToTheirOwnServers) {
+  // Subscribers listed on the publishers' own server: as without the list.
+  LoadOptions same = Options(Scenario::kFanOut, Protocol::kNats);
+  same.subscribers = 3;
+  same.subscriber_servers = {broker_->nats().ToString()};
+  same.settle = absl::Milliseconds(50);
+  ExpectClean(same);
+
+  // A second, unrelated broker: subscribers 1 and 3 (of 0..3) connect there,
+  // in turn, and get nothing of what is published on the first.
+  absl::StatusOr<std::unique_ptr<RunningManifoldd>> other =
+      RunningManifoldd::Start({"--listen", "127.0.0.1:0", "--nats",
+                               "127.0.0.1:0", "--log_level", "warning"});
+  ASSERT_TRUE(other.ok()) << other.status();
+  for (Protocol protocol : {Protocol::kNative, Protocol::kNats}) {
+    LoadOptions o = Options(Scenario::kFanOut, protocol);
+    o.subscribers = 4;
+    o.messages = 1000;
+    o.timeout = absl::Milliseconds(500);
+    o.subscriber_servers =
+        protocol == Protocol::kNats
+            ? std::vector<std::string>{broker_->nats().ToString(),
+                                       (*other)->nats().ToString()}
+            : std::vector<std::string>{broker_->tcp_address(),
+                                       (*other)->tcp_address()};
+    absl::StatusOr<LoadReport> report = RunLoad(o);
+    ASSERT_TRUE(report.ok()) << report.status();
+    EXPECT_EQ(report->sent, 1000);
+    EXPECT_EQ(report->expected, 4000);
+    EXPECT_EQ(report->received, 2000);
+    EXPECT_EQ(report->lost, 2000);
+    EXPECT_TRUE(report->timed_out);
+  }
+}
+
+TEST_F(LoadRunnerTest, RejectsBadSubscriberServersAndSettle) {
+  LoadOptions elsewhere = Options(Scenario::kPubSub, Protocol::kNats);
+  elsewhere.subscriber_servers = {broker_->nats().ToString(),
+                                  "10.20.30.40:4222"};
+  absl::StatusOr<LoadReport> report = RunLoad(elsewhere);
+  EXPECT_TRUE(absl::IsPermissionDenied(report.status())) << report.status();
+
+  LoadOptions empty = Options(Scenario::kPubSub, Protocol::kNats);
+  empty.subscriber_servers = {""};
+  EXPECT_TRUE(absl::IsInvalidArgument(RunLoad(empty).status()));
+
+  LoadOptions negative = Options(Scenario::kPubSub, Protocol::kNats);
+  negative.settle = absl::Milliseconds(-1);
+  EXPECT_TRUE(absl::IsInvalidArgument(RunLoad(negative).status()));
+
+  LoadOptions bayeux = Options(Scenario::kPubSub, Protocol::kNats);
+  bayeux.bayeux_path = "/cometd";
+  bayeux.subscriber_servers = {broker_->nats().ToString()};
+  EXPECT_TRUE(absl::IsInvalidArgument(RunLoad(bayeux).status()));
+}
+
 TEST_F(LoadRunnerTest, DurableRunsNeedAStreamOnTheBenchSubjects) {
   // This manifoldd has no stream: a native Ack would not mean durable.
   LoadOptions o = Options(Scenario::kDurable, Protocol::kNative);
