@@ -511,7 +511,9 @@ class BrokerCore {
   std::vector<SubscriptionId> to_unsubscribe_;
 
   SubscriptionIndex index_;
-  // Subscriptions with a receive filter (Subscription::filter), broker-wide.
+  // Subscriptions with a receive filter (Subscription::filter) or replaying
+  // a stream, broker-wide, plus one while a cluster link is attached: when
+  // non-zero, routing takes the checked path.
   size_t filtered_subscriptions_ = 0;
   absl::flat_hash_map<std::string, Service> services_;
   absl::flat_hash_map<RequestId, PendingRequest> requests_;

@@ -10,6 +10,11 @@
 namespace manifold::internal {
 
 void BrokerCore::AttachCluster(ClusterLink* link) {
+  // While a link is attached, routing takes the checked path, where queue
+  // groups ask it who takes each message; without one, the fast path does
+  // not ask.
+  if (cluster_ != nullptr) --filtered_subscriptions_;
+  if (link != nullptr) ++filtered_subscriptions_;
   cluster_ = link;
   cluster_interest_.clear();
   if (link == nullptr) return;

@@ -262,10 +262,12 @@ void BrokerCore::HandlePublish(ConnectionCore& c, const PublishOp& publish) {
     if (RefuseRequestByPublish(c, publish)) return;
   }
   // Nothing above touched the index, so `nodes` is still valid.
-  if (ABSL_PREDICT_FALSE(cluster_ != nullptr)) cluster_->BeginPublish(publish);
-  uint64_t delivered =
-      cached ? RouteTo(nodes, publish, &c) : Route(publish, &c);
-  if (ABSL_PREDICT_FALSE(cluster_ != nullptr)) {
+  uint64_t delivered;
+  if (ABSL_PREDICT_TRUE(cluster_ == nullptr)) {
+    delivered = cached ? RouteTo(nodes, publish, &c) : Route(publish, &c);
+  } else {
+    cluster_->BeginPublish(publish);
+    delivered = cached ? RouteTo(nodes, publish, &c) : Route(publish, &c);
     delivered += cluster_->OnLocalPublish(publish);
   }
   // With a reply_to, a publish to a served topic is also a request to its
@@ -362,8 +364,10 @@ bool BrokerCore::DeliverTo(Subscription& sub, SharedMessage& message,
 template <bool kFiltered>
 bool BrokerCore::DeliverToGroup(QueueGroup& group, SharedMessage& message,
                                 const ConnectionCore* publisher) {
-  // In a cluster, one node's members take each message.
-  if (ABSL_PREDICT_FALSE(cluster_ != nullptr) && !group.members.empty() &&
+  // In a cluster, one node's members take each message. (A broker with a
+  // cluster link always routes on the checked path: see AttachCluster.)
+  if (kFiltered && ABSL_PREDICT_FALSE(cluster_ != nullptr) &&
+      !group.members.empty() &&
       !cluster_->TakesGroup(group.members.front()->pattern, group.name)) {
     return false;
   }
