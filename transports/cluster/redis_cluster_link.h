@@ -146,6 +146,8 @@ class RedisClusterLink : private TurnHook {
   // What was last logged: the node joined, or Redis is known to be down.
   bool logged_joined_ = false;
   bool logged_down_ = false;
+  // The server is shutting down and the router said goodbye.
+  bool left_ = false;
 };
 
 }  // namespace manifold

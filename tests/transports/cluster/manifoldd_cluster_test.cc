@@ -501,5 +501,24 @@ TEST_P(ManifolddClusterTest, BridgeModeBothWays) {
   EXPECT_THAT(Drain(two), ::testing::ElementsAre("timeline/7=from one"));
 }
 
+TEST_P(ManifolddClusterTest, AStoppedNodeSaysGoodbye) {
+  StartRedis();
+  StartJoinedNodes(2);
+  WireClient watcher = testing::GreetedClient(nodes_[0]->tcp(), "watcher");
+  ASSERT_TRUE(watcher.Subscribe("$sys/cluster/node_left").ok());
+  const absl::Time stopped = absl::Now();
+  absl::StatusOr<int> code = nodes_[1]->Stop();
+  ASSERT_TRUE(code.ok()) << code.status();
+  EXPECT_EQ(*code, 0);
+  absl::StatusOr<wire::Deliver> d = NextDelivery(watcher);
+  ASSERT_TRUE(d.ok()) << d.status();
+  wire::BrokerEvent event;
+  ASSERT_TRUE(event.ParseFromString(d->payload()));
+  EXPECT_EQ(event.cluster_node_left().node(), "n2");
+  EXPECT_EQ(event.cluster_node_left().reason(), "said goodbye");
+  // Not two heartbeats (4 s) later.
+  EXPECT_LT(absl::Now() - stopped, absl::Seconds(3));
+}
+
 }  // namespace
 }  // namespace manifold
