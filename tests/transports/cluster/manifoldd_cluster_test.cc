@@ -156,25 +156,9 @@ absl::StatusOr<absl::Duration> AwaitRoute(
       "no route for ", topic, " within ", absl::FormatDuration(timeout)));
 }
 
-// A NATS client over a raw socket: enough protocol for a request and its
-// answer.
-class RawNats {
+// A text protocol over a raw socket: what was read is kept until Take().
+class RawSocket {
  public:
-  static absl::StatusOr<RawNats> Connect(const Endpoint& endpoint) {
-    absl::StatusOr<UniqueFd> fd = ConnectStream(endpoint);
-    if (!fd.ok()) return fd.status();
-    RawNats nats(*std::move(fd));
-    if (!nats.ReadUntil("INFO ").ok()) {
-      return absl::UnavailableError("no INFO from the NATS listener");
-    }
-    if (absl::Status s = nats.Send("CONNECT {\"verbose\":false}\r\nPING\r\n");
-        !s.ok()) {
-      return s;
-    }
-    if (absl::Status s = nats.ReadUntil("PONG\r\n"); !s.ok()) return s;
-    nats.buffer_.clear();
-    return nats;
-  }
   absl::Status Send(absl::string_view bytes) {
     return SendAll(fd_.get(), bytes);
   }
@@ -192,22 +176,48 @@ class RawNats {
       if (::poll(&p, 1, static_cast<int>(wait)) != 1) continue;
       char chunk[4096];
       const ssize_t n = ::read(fd_.get(), chunk, sizeof(chunk));
-      if (n <= 0) return absl::UnavailableError("the broker closed");
+      if (n <= 0) return absl::UnavailableError("the server closed");
       buffer_.append(chunk, static_cast<size_t>(n));
     }
     return absl::OkStatus();
   }
   std::string Take() { return std::exchange(buffer_, std::string()); }
 
+ protected:
+  explicit RawSocket(UniqueFd fd) : fd_(std::move(fd)) {}
+
  private:
-  explicit RawNats(UniqueFd fd) : fd_(std::move(fd)) {}
   UniqueFd fd_;
   std::string buffer_;
 };
 
+// A NATS client over a raw socket: enough protocol for a request and its
+// answer.
+class RawNats : public RawSocket {
+ public:
+  static absl::StatusOr<RawNats> Connect(const Endpoint& endpoint) {
+    absl::StatusOr<UniqueFd> fd = ConnectStream(endpoint);
+    if (!fd.ok()) return fd.status();
+    RawNats nats(*std::move(fd));
+    if (!nats.ReadUntil("INFO ").ok()) {
+      return absl::UnavailableError("no INFO from the NATS listener");
+    }
+    if (absl::Status s = nats.Send("CONNECT {\"verbose\":false}\r\nPING\r\n");
+        !s.ok()) {
+      return s;
+    }
+    if (absl::Status s = nats.ReadUntil("PONG\r\n"); !s.ok()) return s;
+    nats.Take();
+    return nats;
+  }
+
+ private:
+  explicit RawNats(UniqueFd fd) : RawSocket(std::move(fd)) {}
+};
+
 // A Redis client over a raw socket, as an application that knows nothing of
 // Manifold would be: commands in RESP, replies read as bytes.
-class RawRedis {
+class RawRedis : public RawSocket {
  public:
   static absl::StatusOr<RawRedis> Connect(uint16_t port) {
     absl::StatusOr<UniqueFd> fd =
@@ -220,33 +230,11 @@ class RawRedis {
     for (const std::string& a : argv) {
       absl::StrAppend(&resp, "$", a.size(), "\r\n", a, "\r\n");
     }
-    return SendAll(fd_.get(), resp);
+    return Send(resp);
   }
-  // Reads until what came (since the last Take) contains `text`.
-  absl::Status ReadUntil(absl::string_view text,
-                         absl::Duration timeout = absl::Seconds(5)) {
-    const absl::Time deadline = absl::Now() + timeout;
-    while (!absl::StrContains(buffer_, text)) {
-      const int64_t wait = absl::ToInt64Milliseconds(deadline - absl::Now());
-      if (wait <= 0) {
-        return absl::DeadlineExceededError(
-            absl::StrCat("no '", text, "' in '", buffer_, "'"));
-      }
-      pollfd p{fd_.get(), POLLIN, 0};
-      if (::poll(&p, 1, static_cast<int>(wait)) != 1) continue;
-      char chunk[4096];
-      const ssize_t n = ::read(fd_.get(), chunk, sizeof(chunk));
-      if (n <= 0) return absl::UnavailableError("redis closed");
-      buffer_.append(chunk, static_cast<size_t>(n));
-    }
-    return absl::OkStatus();
-  }
-  std::string Take() { return std::exchange(buffer_, std::string()); }
 
  private:
-  explicit RawRedis(UniqueFd fd) : fd_(std::move(fd)) {}
-  UniqueFd fd_;
-  std::string buffer_;
+  explicit RawRedis(UniqueFd fd) : RawSocket(std::move(fd)) {}
 };
 
 class ManifolddClusterTest : public ::testing::TestWithParam<std::string> {
