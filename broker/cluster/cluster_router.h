@@ -22,7 +22,12 @@
 // too much is left out by the Broker's exact matching; a node's own messages
 // never come back to its clients. Replies reach the requester's node from the
 // first request on: a message carries its origin node, and an answer to its
-// reply_to goes straight to that node's channel.
+// reply_to goes straight to that node's channel. For a queue group with
+// members on several nodes, the publishing node picks which node's members
+// take each message (in turn) and names it in the message. What a node has
+// for one channel in one turn goes out as one PUBLISH, closed when the
+// embedder asks for PendingOutput. With `bridges`, Redis channels of other
+// applications map to topics and back (RedisBridge).
 //
 // Example (what transports/cluster does on each loop):
 //
