@@ -21,6 +21,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/types/span.h"
 #include "broker/cluster/cluster.pb.h"
 #include "core/manifold.pb.h"
 #include "core/topic.h"
@@ -88,8 +89,7 @@ void AppendBulkHeader(std::string& out, size_t n) {
 // Written here rather than with hiredis's redisFormatCommandArgv, which
 // formats each length with sprintf into a fresh allocation: for a node
 // forwarding small messages that was a quarter of its time.
-void AppendCommand(std::string& out,
-                   std::initializer_list<absl::string_view> argv) {
+void AppendCommand(std::string& out, absl::Span<const absl::string_view> argv) {
   out.push_back('*');
   absl::StrAppend(&out, argv.size());
   out.append("\r\n");
@@ -587,12 +587,12 @@ class ClusterRouter::Impl {
     outgoing_.set_topic(publish.topic.data(), publish.topic.size());
     outgoing_.set_payload(publish.payload.data(), publish.payload.size());
     if (!publish.reply_to.empty()) {
-      outgoing_.set_reply_to(std::string(publish.reply_to));
+      outgoing_.set_reply_to(publish.reply_to.data(), publish.reply_to.size());
     }
     for (const HeaderView& h : publish.headers) {
       cluster::Header* header = outgoing_.add_headers();
-      header->set_key(std::string(h.key));
-      header->set_value(std::string(h.value));
+      header->set_key(h.key.data(), h.key.size());
+      header->set_value(h.value.data(), h.value.size());
     }
     outgoing_.set_has_header_block(publish.has_header_block);
     for (const auto& [key, node] : choices_) {
@@ -686,21 +686,9 @@ class ClusterRouter::Impl {
 
   // Appends one command in RESP to `which`'s output, after the messages
   // gathered before it.
-  void Command(RedisLink which, std::initializer_list<absl::string_view> argv) {
+  void Command(RedisLink which, absl::Span<const absl::string_view> argv) {
     if (which == RedisLink::kPublisher) FlushBatch();
     AppendCommand(links_[Index(which)].out, argv);
-  }
-  void Command(RedisLink which, const std::vector<absl::string_view>& argv) {
-    if (which == RedisLink::kPublisher) FlushBatch();
-    std::string& out = links_[Index(which)].out;
-    out.push_back('*');
-    absl::StrAppend(&out, argv.size());
-    out.append("\r\n");
-    for (absl::string_view arg : argv) {
-      AppendBulkHeader(out, arg.size());
-      out.append(arg.data(), arg.size());
-      out.append("\r\n");
-    }
   }
 
   // Adds outgoing_ to the messages for channel `prefix` + `name`: one
