@@ -64,6 +64,11 @@
 //    embedder's StreamStorage (broker/storage/stream_storage.h), one batch
 //    per turn; acks wait for durability; subscriptions replay, and durable
 //    consumers keep their position (docs/streams.md).
+//  - Cluster: with a ClusterLink attached (AttachCluster; ClusterRouter in
+//    broker/cluster/ joins nodes over Redis), the link hears of local
+//    interest and publishes, picks which node's members of a queue group
+//    take each message, and delivers what other nodes sent
+//    (PublishFromCluster). Services stay each node's own (docs/cluster.md).
 //  - The embedder can publish and make requests itself, without a
 //    connection (Publish, Request, PollResponse).
 //  - Events: typed (PollEvent) and on "$sys/..." topics (broker/sys_topics.h).
