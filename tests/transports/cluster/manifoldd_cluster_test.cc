@@ -7,10 +7,8 @@
 // Needs redis-server (the Debian package of that name); the suite is skipped
 // where it is missing.
 
-#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <memory>
@@ -29,6 +27,7 @@
 #include "tests/testing/child_process.h"
 #include "tests/testing/running_manifoldd.h"
 #include "tests/transports/testing/event_loop_params.h"
+#include "tests/transports/testing/free_port.h"
 #include "tests/transports/testing/wire_client.h"
 #include "transports/sockets/endpoint.h"
 #include "transports/sockets/socket_io.h"
@@ -43,18 +42,6 @@ using testing::RunningManifoldd;
 using testing::WireClient;
 
 constexpr char kRedisServer[] = "/usr/bin/redis-server";
-
-// A loopback port nobody listens on right now.
-uint16_t FreePort() {
-  UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd.get(), reinterpret_cast<sockaddr*>(&address), sizeof(address));
-  socklen_t length = sizeof(address);
-  ::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&address), &length);
-  return ntohs(address.sin_port);
-}
 
 // redis-server on 127.0.0.1:`port`, without persistence, stopped by PID.
 class RedisServer {
@@ -245,7 +232,7 @@ class ManifolddClusterTest : public ::testing::TestWithParam<std::string> {
     if (::access(kRedisServer, X_OK) != 0) {
       GTEST_SKIP() << "needs " << kRedisServer << " (redis-server)";
     }
-    redis_port_ = FreePort();
+    redis_port_ = testing::FreeLoopbackPort();
   }
 
   void StartRedis() {

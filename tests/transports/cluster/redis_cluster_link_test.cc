@@ -3,9 +3,7 @@
 
 #include "transports/cluster/redis_cluster_link.h"
 
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <memory>
@@ -22,9 +20,9 @@
 #include "gtest/gtest.h"
 #include "tests/testing/child_process.h"
 #include "tests/transports/testing/event_loop_params.h"
+#include "tests/transports/testing/free_port.h"
 #include "transports/loops/event_loops.h"
 #include "transports/sockets/socket_io.h"
-#include "transports/sockets/unique_fd.h"
 
 namespace manifold {
 namespace {
@@ -88,18 +86,6 @@ TEST(RedisClusterLinkTest, RefusesBadOptionsBeforeConnecting) {
               HasSubstr("redis://no-such-host.invalid:6379"));
 }
 
-// A loopback port nobody listens on right now.
-uint16_t FreePort() {
-  UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd.get(), reinterpret_cast<sockaddr*>(&address), sizeof(address));
-  socklen_t length = sizeof(address);
-  ::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&address), &length);
-  return ntohs(address.sin_port);
-}
-
 constexpr char kRedisServer[] = "/usr/bin/redis-server";
 
 // The link on each loop, in this process, against a real redis-server that
@@ -140,7 +126,7 @@ INSTANTIATE_TEST_SUITE_P(Loops, RedisClusterLinkLoopTest,
                          testing::LoopName);
 
 TEST_P(RedisClusterLinkLoopTest, WaitsForRedisJoinsAndNoticesTheLoss) {
-  const uint16_t port = FreePort();
+  const uint16_t port = testing::FreeLoopbackPort();
   absl::StatusOr<std::unique_ptr<SocketServer>> server =
       MakeSocketServer(GetParam(), SocketServerOptions());
   ASSERT_TRUE(server.ok()) << server.status();
