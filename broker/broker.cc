@@ -212,4 +212,29 @@ void Broker::ReportClusterStatistics(const ClusterStatistics& cluster) {
   core_->set_cluster_statistics(cluster);
 }
 
+void Broker::ServiceClaimed(absl::string_view topic, const absl::Status& result,
+                            absl::Time now) {
+  core_->ServiceClaimed(topic, result, now);
+  core_->FinishTurns();
+}
+
+void Broker::ServiceTakenOver(absl::string_view topic, absl::string_view why,
+                              absl::Time now) {
+  core_->ServiceTakenOver(topic, why, now);
+  core_->FinishTurns();
+}
+
+void Broker::RequestFromCluster(absl::string_view origin,
+                                const ClusterCall& call, absl::Time now) {
+  core_->RequestFromCluster(origin, call, now);
+  core_->FinishTurns();
+}
+
+void Broker::AnswerFromCluster(uint64_t call_id, wire::RequestStatus status,
+                               absl::string_view message,
+                               const wire::Respond* respond, absl::Time now) {
+  core_->AnswerFromCluster(call_id, status, message, respond, now);
+  core_->FinishTurns();
+}
+
 }  // namespace manifold

@@ -68,7 +68,7 @@
 //    broker/cluster/ joins nodes over Redis), the link hears of local
 //    interest and publishes, picks which node's members of a queue group
 //    take each message, and delivers what other nodes sent
-//    (PublishFromCluster). Services stay each node's own (docs/cluster.md).
+//    (PublishFromCluster). A topic is served by one server cluster-wide.
 //  - The embedder can publish and make requests itself, without a
 //    connection (Publish, Request, PollResponse).
 //  - Events: typed (PollEvent) and on "$sys/..." topics (broker/sys_topics.h).
@@ -343,6 +343,40 @@ class Broker {
 
   // Replaces statistics().cluster, as ReportTlsStatistics does for TLS.
   void ReportClusterStatistics(const ClusterStatistics& cluster);
+
+  // Services across nodes: with a link attached, a Serve is granted only
+  // once the link claimed the topic cluster-wide (ClusterLink::ClaimService),
+  // and a request for a topic no connection of this node serves goes to the
+  // node whose server holds it (ClusterLink::ForwardRequest).
+
+  // The link's answer to ClaimService(topic): OK grants the Serve waiting
+  // for it (the link must then hear ReleaseService when it ends; if the
+  // client left meanwhile, the broker releases the topic at once);
+  // ALREADY_EXISTS fails it with TOPIC_ALREADY_SERVED, any other error with
+  // CLUSTER_UNAVAILABLE, each with `result`'s message.
+  void ServiceClaimed(absl::string_view topic, const absl::Status& result,
+                      absl::Time now);
+
+  // The cluster gave `topic`, which a server of this node held, to another
+  // node (this node's claim was lost). Its requests in flight get
+  // SERVER_GONE, its server a SERVICE_TAKEN_OVER error naming `why`.
+  void ServiceTakenOver(absl::string_view topic, absl::string_view why,
+                        absl::Time now);
+
+  // A request node `origin` forwarded for a topic a server of this node
+  // holds. Exactly one ClusterLink::AnswerRequest(origin, call.call_id, ...)
+  // follows: the server's answer, or NO_SERVER (at once, when the topic is
+  // not served here), TIMED_OUT or SERVER_GONE.
+  void RequestFromCluster(absl::string_view origin, const ClusterCall& call,
+                          absl::Time now);
+
+  // The answer to a request this node forwarded (ForwardRequest's
+  // call.call_id): the server's when `respond` is not null, else `status`
+  // with `message`. Ignored when the request is no longer waiting (it timed
+  // out, or its requester left).
+  void AnswerFromCluster(uint64_t call_id, wire::RequestStatus status,
+                         absl::string_view message,
+                         const wire::Respond* respond, absl::Time now);
 
   // --- Observing -------------------------------------------------------------
 

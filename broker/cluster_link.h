@@ -29,9 +29,25 @@
 #include <cstdint>
 
 #include "absl/strings/string_view.h"
+#include "absl/types/span.h"
 #include "broker/protocol_codec.h"
+#include "core/manifold.pb.h"
 
 namespace manifold {
+
+// A request made on this node for a topic a server on another node holds
+// (ClusterLink::ForwardRequest), or one that arrived from another node for
+// a topic a server of this node holds (Broker::RequestFromCluster). The
+// views are valid only during the call.
+struct ClusterCall {
+  // The requesting node's id for it: the answer names it.
+  uint64_t call_id = 0;
+  absl::string_view topic;
+  absl::string_view payload;
+  absl::Span<const HeaderView> headers;
+  uint32_t timeout_ms = 0;
+  uint64_t requester_session_id = 0;
+};
 
 class ClusterLink {
  public:
@@ -66,6 +82,35 @@ class ClusterLink {
   // NATS request reaching a responder on another node is not "no
   // responders"). The views in `publish` are valid only during the call.
   virtual uint64_t OnLocalPublish(const PublishOp& publish) = 0;
+
+  // --- Services: one server per topic cluster-wide ---------------------------
+
+  // A client of this node asks to serve literal `topic`, which no
+  // connection of this node serves or is claiming. Returns false when the
+  // link cannot ask the cluster now (the Serve then fails with
+  // CLUSTER_UNAVAILABLE); otherwise it answers exactly once, later, with
+  // Broker::ServiceClaimed(topic, ...), never from inside this call.
+  virtual bool ClaimService(absl::string_view topic) = 0;
+
+  // This node no longer serves `topic`, which ServiceClaimed granted (its
+  // server stopped or left, or the claim came back after the client did).
+  virtual void ReleaseService(absl::string_view topic) = 0;
+
+  // A request for literal `call.topic`, which no connection of this node
+  // serves. Returns the name of the node whose server holds the topic,
+  // after sending the request there: the answer comes back through
+  // Broker::AnswerFromCluster(call.call_id, ...) (SERVER_GONE when that
+  // node goes away first). Returns "" when no node is known to serve it.
+  // The view is valid until the next call.
+  virtual absl::string_view ForwardRequest(const ClusterCall& call) = 0;
+
+  // What became of a request node `origin` forwarded here
+  // (Broker::RequestFromCluster): the server's answer when `respond` is not
+  // null, else NO_SERVER, TIMED_OUT or SERVER_GONE with `message`.
+  virtual void AnswerRequest(absl::string_view origin, uint64_t call_id,
+                             wire::RequestStatus status,
+                             absl::string_view message,
+                             const wire::Respond* respond) = 0;
 };
 
 }  // namespace manifold

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <array>
 #include <deque>
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -16,11 +17,13 @@
 #include "absl/container/btree_set.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
+#include "absl/container/inlined_vector.h"
 #include "absl/hash/hash.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "absl/types/span.h"
 #include "broker/cluster/cluster.pb.h"
 #include "core/manifold.pb.h"
@@ -102,6 +105,51 @@ void AppendCommand(std::string& out, absl::Span<const absl::string_view> argv) {
 
 // Most bytes of messages one PUBLISH gathers before it is sent.
 constexpr size_t kMaxBatchBytes = 64 * 1024;
+// Registry keys per refreshing EVAL.
+constexpr size_t kKeysPerRefresh = 512;
+
+// The service registry's operations, each atomic in Redis (a Lua script).
+// A key <prefix>:svc:<topic> holds "<node> <incarnation>" of the node
+// whose server holds the topic, and lapses two heartbeats after its
+// holder's last refresh.
+//
+// Claim: KEYS[1] the key; ARGV: this node's holder value, the lifetime in
+// ms, "<node> ". Takes the key when it is free or held by an earlier run of
+// this node, and returns 1; else returns the holder.
+constexpr absl::string_view kClaimScript =
+    "-- manifold: claim\n"
+    "local v = redis.call('GET', KEYS[1])\n"
+    "if v and v ~= ARGV[1] and string.sub(v, 1, #ARGV[3]) ~= ARGV[3] then\n"
+    "  return v\n"
+    "end\n"
+    "redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])\n"
+    "return 1\n";
+// Refresh: KEYS the node's keys; ARGV: its holder value, the lifetime in
+// ms. Extends the keys it holds, takes back those that vanished (Redis
+// restarted), and returns the others as key, holder, key, holder...
+constexpr absl::string_view kRefreshScript =
+    "-- manifold: refresh\n"
+    "local lost = {}\n"
+    "for _, k in ipairs(KEYS) do\n"
+    "  local v = redis.call('GET', k)\n"
+    "  if v == ARGV[1] then\n"
+    "    redis.call('PEXPIRE', k, ARGV[2])\n"
+    "  elseif not v then\n"
+    "    redis.call('SET', k, ARGV[1], 'PX', ARGV[2])\n"
+    "  else\n"
+    "    lost[#lost + 1] = k\n"
+    "    lost[#lost + 1] = v\n"
+    "  end\n"
+    "end\n"
+    "return lost\n";
+// Release: KEYS[1] the key; ARGV[1] the holder value. Deletes the key only
+// while this node holds it.
+constexpr absl::string_view kReleaseScript =
+    "-- manifold: release\n"
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then\n"
+    "  return redis.call('DEL', KEYS[1])\n"
+    "end\n"
+    "return 0\n";
 
 struct ReplyDeleter {
   void operator()(redisReply* r) const { freeReplyObject(r); }
@@ -287,7 +335,12 @@ class ClusterRouter::Impl {
         control_channel_(absl::StrCat(options_.prefix, ":ctl")),
         own_channel_(absl::StrCat(node_prefix_, options_.node)),
         cluster_channel_prefix_(absl::StrCat(options_.prefix, ":")),
-        escaped_topic_prefix_(Escaped(topic_prefix_)) {
+        escaped_topic_prefix_(Escaped(topic_prefix_)),
+        registry_prefix_(absl::StrCat(options_.prefix, ":svc:")),
+        holder_(absl::StrCat(options_.node, " ", options_.incarnation)),
+        holder_prefix_(absl::StrCat(options_.node, " ")),
+        claim_lifetime_ms_(
+            absl::StrCat(absl::ToInt64Milliseconds(2 * options_.heartbeat))) {
     stats_.enabled = true;
   }
 
@@ -300,6 +353,7 @@ class ClusterRouter::Impl {
   void OnConnected(RedisLink which, absl::Time now) {
     Advance(now);
     Link& link = links_[Index(which)];
+    if (which == RedisLink::kPublisher) FailRegistryWaits("reconnected");
     ResetLink(link);
     link.connected = true;
     link.reader = redisReaderCreate();
@@ -335,12 +389,15 @@ class ClusterRouter::Impl {
     Advance(now);
     Link& link = links_[Index(which)];
     if (!link.connected) return;
+    if (which == RedisLink::kPublisher) FailRegistryWaits(why);
     ResetLink(link);
     if (which == RedisLink::kSubscriber) {
       control_confirmed_ = false;
       active_globs_.clear();
       canonical_.clear();
     }
+    FailCalls("", absl::StrCat("this node lost the cluster (Redis: ", why,
+                               ") while the request was on node "));
     if (joined_) {
       joined_ = false;
       ++stats_.redis_lost;
@@ -424,7 +481,16 @@ class ClusterRouter::Impl {
       wire_control_.mutable_heartbeat()->set_interval_ms(
           absl::ToInt64Milliseconds(options_.heartbeat));
       Announce();
+      RefreshClaims();
       next_heartbeat_ = now_ + options_.heartbeat;
+      for (auto it = calls_.begin(); it != calls_.end();) {
+        // The requester's broker gave up on it (timed out) by now.
+        if (it->second.forget_at < now_) {
+          calls_.erase(it++);
+        } else {
+          ++it;
+        }
+      }
     }
     std::vector<std::string> silent;
     for (const auto& [name, node] : nodes_) {
@@ -616,6 +682,91 @@ class ClusterRouter::Impl {
     return targets_.size();
   }
 
+  bool ClaimService(absl::string_view topic) {
+    if (!joined_) return false;
+    const std::string key = absl::StrCat(registry_prefix_, topic);
+    Command(RedisLink::kPublisher, {"EVAL", kClaimScript, "1", key, holder_,
+                                    claim_lifetime_ms_, holder_prefix_});
+    Expect(RegistryWait::kClaim, topic);
+    return true;
+  }
+
+  void ReleaseService(absl::string_view topic) {
+    auto it = owned_.find(topic);
+    if (it == owned_.end()) return;
+    owned_.erase(it);
+    ++version_;
+    AnnounceService(topic, /*added=*/false);
+    if (!Connected(RedisLink::kPublisher)) return;  // it lapses by itself
+    const std::string key = absl::StrCat(registry_prefix_, topic);
+    Command(RedisLink::kPublisher, {"EVAL", kReleaseScript, "1", key, holder_});
+    Expect(RegistryWait::kRelease, topic);
+  }
+
+  absl::string_view ForwardRequest(const ClusterCall& call) {
+    if (!joined_ || nodes_.empty()) return {};
+    const std::string* owner = nullptr;
+    for (const auto& [name, node] : nodes_) {
+      if (node.services.contains(call.topic)) {
+        owner = &name;
+        break;
+      }
+    }
+    if (owner == nullptr) return {};
+    if (Backlog(RedisLink::kPublisher) > options_.max_output_bytes) {
+      ++stats_.messages_dropped;
+      return {};
+    }
+    BatchFor(node_prefix_, *owner);
+    cluster::ServiceCall* out = batch_.add_calls();
+    out->set_origin(options_.node);
+    out->set_call_id(call.call_id);
+    out->set_topic(call.topic.data(), call.topic.size());
+    out->set_payload(call.payload.data(), call.payload.size());
+    for (const HeaderView& h : call.headers) {
+      cluster::Header* header = out->add_headers();
+      header->set_key(h.key.data(), h.key.size());
+      header->set_value(h.value.data(), h.value.size());
+    }
+    out->set_timeout_ms(call.timeout_ms);
+    out->set_requester_session_id(call.requester_session_id);
+    batch_bytes_ += call.payload.size() + call.topic.size() + 32;
+    ++stats_.messages_out;
+    last_owner_ = *owner;
+    calls_[call.call_id] =
+        Call{*owner, now_ + absl::Milliseconds(call.timeout_ms) +
+                         2 * options_.heartbeat};
+    return last_owner_;
+  }
+
+  void AnswerRequest(absl::string_view origin, uint64_t call_id,
+                     wire::RequestStatus status, absl::string_view message,
+                     const wire::Respond* respond) {
+    // Without Redis the answer cannot go; the origin tells its requester
+    // (SERVER_GONE when it notices, else TIMED_OUT).
+    if (!joined_ ||
+        Backlog(RedisLink::kPublisher) > options_.max_output_bytes) {
+      ++stats_.messages_dropped;
+      return;
+    }
+    BatchFor(node_prefix_, origin);
+    cluster::ServiceAnswer* out = batch_.add_answers();
+    out->set_call_id(call_id);
+    out->set_status(status);
+    out->set_message(message.data(), message.size());
+    if (respond != nullptr) {
+      out->set_answered(true);
+      out->set_payload(respond->payload());
+      for (const wire::Header& h : respond->headers()) {
+        cluster::Header* header = out->add_headers();
+        header->set_key(h.key());
+        header->set_value(h.value());
+      }
+    }
+    batch_bytes_ += out->payload().size() + out->message().size() + 32;
+    ++stats_.messages_out;
+  }
+
  private:
   struct Link {
     bool connected = false;
@@ -633,6 +784,8 @@ class ClusterRouter::Impl {
     // Whether `interest` is known to be at `version`.
     bool synced = false;
     absl::flat_hash_set<InterestKey> interest;
+    // Topics its servers hold.
+    absl::flat_hash_set<std::string> services;
     absl::Time last_heard;
     absl::Duration interval;
     absl::Time state_requested = absl::InfinitePast();
@@ -661,6 +814,18 @@ class ClusterRouter::Impl {
     absl::Time expires;
   };
 
+  enum class RegistryWait { kClaim, kRefresh, kRelease };
+  struct Wait {
+    uint64_t index;
+    RegistryWait kind;
+    std::string topic;
+  };
+  struct Call {
+    std::string node;
+    // After this, the requester's broker has given up on it.
+    absl::Time forget_at;
+  };
+
   static size_t Index(RedisLink link) { return static_cast<size_t>(link); }
   bool Connected(RedisLink link) const { return links_[Index(link)].connected; }
   size_t Backlog(RedisLink link) const {
@@ -676,6 +841,9 @@ class ClusterRouter::Impl {
     if (&link == &links_[Index(RedisLink::kPublisher)]) {
       batch_.Clear();  // lost with the link, as what it had not written
       batch_bytes_ = 0;
+      publisher_sent_ = 0;
+      publisher_replies_ = 0;
+      waits_.clear();
     }
     if (link.reader != nullptr) redisReaderFree(link.reader);
     link.reader = nullptr;
@@ -687,8 +855,141 @@ class ClusterRouter::Impl {
   // Appends one command in RESP to `which`'s output, after the messages
   // gathered before it.
   void Command(RedisLink which, absl::Span<const absl::string_view> argv) {
-    if (which == RedisLink::kPublisher) FlushBatch();
+    if (which == RedisLink::kPublisher) {
+      FlushBatch();
+      ++publisher_sent_;
+    }
     AppendCommand(links_[Index(which)].out, argv);
+  }
+
+  // The reply to the command just written on the publisher link is a
+  // registry operation's on `topic`.
+  void Expect(RegistryWait kind, absl::string_view topic) {
+    waits_.push_back({publisher_sent_ - 1, kind, std::string(topic)});
+  }
+
+  // Claims waiting for a reply the publisher link will not bring now fail;
+  // the Serve waiting for each is told why.
+  void FailRegistryWaits(absl::string_view why) {
+    std::deque<Wait> waits = std::move(waits_);
+    waits_.clear();
+    for (const Wait& wait : waits) {
+      if (wait.kind != RegistryWait::kClaim) continue;
+      broker_.ServiceClaimed(
+          wait.topic,
+          absl::UnavailableError(absl::StrCat(
+              "the connection to the cluster's registry (Redis) was lost "
+              "before it confirmed the claim of '",
+              wait.topic, "' (", why, "); try again")),
+          now_);
+    }
+  }
+
+  // Requests forwarded to `node` (every node, when empty) will not be
+  // answered: their requesters get SERVER_GONE, `why` + the node's name.
+  void FailCalls(absl::string_view node, absl::string_view why) {
+    std::vector<std::pair<uint64_t, std::string>> failed;
+    for (auto it = calls_.begin(); it != calls_.end();) {
+      if (node.empty() || it->second.node == node) {
+        failed.emplace_back(it->first, std::move(it->second.node));
+        calls_.erase(it++);
+      } else {
+        ++it;
+      }
+    }
+    for (const auto& [id, name] : failed) {
+      broker_.AnswerFromCluster(id, wire::SERVER_GONE, absl::StrCat(why, name),
+                                nullptr, now_);
+    }
+  }
+
+  // Announces that this node's servers hold `topic` now, or no longer.
+  void AnnounceService(absl::string_view topic, bool added) {
+    if (!joined_) return;
+    wire_control_.Clear();
+    cluster::ServiceChange* change = wire_control_.mutable_service();
+    change->set_topic(std::string(topic));
+    change->set_added(added);
+    Announce();
+  }
+
+  // Extends this node's claims (and takes back those Redis forgot).
+  void RefreshClaims() {
+    if (owned_.empty() || !Connected(RedisLink::kPublisher)) return;
+    auto it = owned_.begin();
+    while (it != owned_.end()) {
+      std::vector<std::string> keys;
+      for (; it != owned_.end() && keys.size() < kKeysPerRefresh; ++it) {
+        keys.push_back(absl::StrCat(registry_prefix_, *it));
+      }
+      std::vector<absl::string_view> argv = {"EVAL", kRefreshScript};
+      const std::string count = absl::StrCat(keys.size());
+      argv.push_back(count);
+      for (const std::string& key : keys) argv.push_back(key);
+      argv.push_back(holder_);
+      argv.push_back(claim_lifetime_ms_);
+      Command(RedisLink::kPublisher, argv);
+      Expect(RegistryWait::kRefresh, "");
+    }
+  }
+
+  absl::Status OnRegistryReply(const Wait& wait, const redisReply& reply) {
+    switch (wait.kind) {
+      case RegistryWait::kClaim: {
+        if (reply.type == REDIS_REPLY_INTEGER && reply.integer == 1) {
+          owned_.insert(wait.topic);
+          ++version_;
+          AnnounceService(wait.topic, /*added=*/true);
+          broker_.ServiceClaimed(wait.topic, absl::OkStatus(), now_);
+        } else if (reply.type == REDIS_REPLY_STRING) {
+          const absl::string_view holder = StringOf(&reply);
+          broker_.ServiceClaimed(
+              wait.topic,
+              absl::AlreadyExistsError(absl::StrCat(
+                  "topic '", wait.topic, "' is already served on node ",
+                  holder.substr(0, holder.find(' ')))),
+              now_);
+        } else {
+          broker_.ServiceClaimed(
+              wait.topic,
+              absl::UnavailableError(absl::StrCat(
+                  "the cluster's registry (Redis) did not grant the claim "
+                  "of '",
+                  wait.topic, "': ",
+                  reply.type == REDIS_REPLY_ERROR ? StringOf(&reply)
+                                                  : "an unexpected reply")),
+              now_);
+        }
+        return absl::OkStatus();
+      }
+      case RegistryWait::kRefresh:
+        if (reply.type != REDIS_REPLY_ARRAY) {
+          ++stats_.malformed;
+          return absl::OkStatus();
+        }
+        for (size_t i = 0; i + 1 < reply.elements; i += 2) {
+          absl::string_view key = StringOf(reply.element[i]);
+          const absl::string_view holder = StringOf(reply.element[i + 1]);
+          if (!absl::ConsumePrefix(&key, registry_prefix_)) continue;
+          auto it = owned_.find(key);
+          if (it == owned_.end()) continue;
+          const std::string topic = *it;
+          owned_.erase(it);
+          ++version_;
+          AnnounceService(topic, /*added=*/false);
+          broker_.ServiceTakenOver(
+              topic,
+              absl::StrCat("the cluster gave it to node ",
+                           holder.substr(0, holder.find(' ')),
+                           " while this node's claim had lapsed"),
+              now_);
+        }
+        return absl::OkStatus();
+      case RegistryWait::kRelease:
+        if (reply.type == REDIS_REPLY_ERROR) ++stats_.malformed;
+        return absl::OkStatus();
+    }
+    return absl::OkStatus();
   }
 
   // Adds outgoing_ to the messages for channel `prefix` + `name`: one
@@ -696,18 +997,7 @@ class ClusterRouter::Impl {
   // changes, the batch is full, another command follows, or the embedder
   // takes the output). `last`: outgoing_ is not needed again (it is moved).
   void Gather(absl::string_view prefix, absl::string_view name, bool last) {
-    if (batch_.messages_size() > 0 &&
-        (batch_channel_.size() != prefix.size() + name.size() ||
-         !absl::StartsWith(batch_channel_, prefix) ||
-         !absl::EndsWith(batch_channel_, name) ||
-         batch_bytes_ >= kMaxBatchBytes)) {
-      FlushBatch();
-    }
-    if (batch_.messages_size() == 0) {
-      batch_channel_.assign(prefix.data(), prefix.size());
-      batch_channel_.append(name.data(), name.size());
-      batch_bytes_ = 0;
-    }
+    BatchFor(prefix, name);
     batch_bytes_ += outgoing_.payload().size() + outgoing_.topic().size() + 16;
     cluster::Envelope* slot = batch_.add_messages();
     if (last) {
@@ -718,9 +1008,31 @@ class ClusterRouter::Impl {
     ++stats_.messages_out;
   }
 
+  bool BatchEmpty() const {
+    return batch_.messages_size() == 0 && batch_.calls_size() == 0 &&
+           batch_.answers_size() == 0;
+  }
+
+  // Makes batch_ the one for channel `prefix` + `name`, sending what it
+  // held for another channel (or when it is full).
+  void BatchFor(absl::string_view prefix, absl::string_view name) {
+    if (!BatchEmpty() &&
+        (batch_channel_.size() != prefix.size() + name.size() ||
+         !absl::StartsWith(batch_channel_, prefix) ||
+         !absl::EndsWith(batch_channel_, name) ||
+         batch_bytes_ >= kMaxBatchBytes)) {
+      FlushBatch();
+    }
+    if (BatchEmpty()) {
+      batch_channel_.assign(prefix.data(), prefix.size());
+      batch_channel_.append(name.data(), name.size());
+      batch_bytes_ = 0;
+    }
+  }
+
   // Writes the gathered messages as one PUBLISH.
   void FlushBatch() {
-    if (batch_.messages_size() == 0) return;
+    if (BatchEmpty()) return;
     std::string& out = links_[Index(RedisLink::kPublisher)].out;
     out.append("*3\r\n$7\r\nPUBLISH\r\n");
     AppendBulkHeader(out, batch_channel_.size());
@@ -734,6 +1046,7 @@ class ClusterRouter::Impl {
         reinterpret_cast<uint8_t*>(out.data() + at));
     out.append("\r\n");
     ++stats_.publishes_out;
+    ++publisher_sent_;
     batch_.Clear();
     batch_bytes_ = 0;
   }
@@ -768,6 +1081,7 @@ class ClusterRouter::Impl {
         g->set_queue_group(key->second);
       }
     }
+    for (const std::string& topic : owned_) state->add_services(topic);
     Announce();
   }
 
@@ -883,6 +1197,7 @@ class ClusterRouter::Impl {
     }
     AnnounceState();
     RequestState("");
+    RefreshClaims();
     next_heartbeat_ = now_ + options_.heartbeat;
     if (lost_since_join_) {
       lost_since_join_ = false;
@@ -893,6 +1208,13 @@ class ClusterRouter::Impl {
   }
 
   absl::Status OnPublisherReply(const redisReply& reply) {
+    // Replies come in the order of the commands.
+    const uint64_t index = publisher_replies_++;
+    if (!waits_.empty() && waits_.front().index == index) {
+      const Wait wait = std::move(waits_.front());
+      waits_.pop_front();
+      return OnRegistryReply(wait, reply);
+    }
     if (reply.type == REDIS_REPLY_ERROR) {
       return absl::FailedPreconditionError(
           absl::StrCat("Redis refused a command: ", StringOf(&reply)));
@@ -998,6 +1320,60 @@ class ClusterRouter::Impl {
     for (const cluster::Envelope& envelope : arrived_.messages()) {
       OnEnvelope(envelope);
     }
+    for (const cluster::ServiceCall& call : arrived_.calls()) OnCall(call);
+    for (const cluster::ServiceAnswer& answer : arrived_.answers()) {
+      OnAnswer(answer);
+    }
+  }
+
+  // A request another node forwarded to a server of this node.
+  void OnCall(const cluster::ServiceCall& call) {
+    if (call.origin().empty() || call.origin() == options_.node ||
+        !ValidateTopic(call.topic(), TopicRole::kLiteral).ok()) {
+      ++stats_.malformed;
+      return;
+    }
+    ++stats_.messages_in;
+    absl::InlinedVector<HeaderView, 4> headers;
+    for (const cluster::Header& h : call.headers()) {
+      headers.push_back({h.key(), h.value()});
+    }
+    ClusterCall c;
+    c.call_id = call.call_id();
+    c.topic = call.topic();
+    c.payload = call.payload();
+    c.headers = headers;
+    c.timeout_ms = call.timeout_ms();
+    c.requester_session_id = call.requester_session_id();
+    broker_.RequestFromCluster(call.origin(), c, now_);
+  }
+
+  // What became of a request this node forwarded.
+  void OnAnswer(const cluster::ServiceAnswer& answer) {
+    auto it = calls_.find(answer.call_id());
+    if (it == calls_.end()) return;  // already failed, or forgotten
+    calls_.erase(it);
+    ++stats_.messages_in;
+    const wire::RequestStatus status =
+        wire::RequestStatus_IsValid(answer.status())
+            ? static_cast<wire::RequestStatus>(answer.status())
+            : wire::SERVER_GONE;
+    if (!answer.answered()) {
+      broker_.AnswerFromCluster(answer.call_id(), status, answer.message(),
+                                nullptr, now_);
+      return;
+    }
+    wire::Respond respond;
+    respond.set_status(status);
+    respond.set_message(answer.message());
+    respond.set_payload(answer.payload());
+    for (const cluster::Header& h : answer.headers()) {
+      wire::Header* header = respond.add_headers();
+      header->set_key(h.key());
+      header->set_value(h.value());
+    }
+    broker_.AnswerFromCluster(answer.call_id(), status, answer.message(),
+                              &respond, now_);
   }
 
   void OnEnvelope(const cluster::Envelope& envelope) {
@@ -1119,8 +1495,28 @@ class ClusterRouter::Impl {
           RequestStateOf(node, name);
         }
         break;
+      case cluster::Control::kService:
+        if (node.synced && control_.version() == node.version + 1) {
+          const cluster::ServiceChange& change = control_.service();
+          if (!change.added()) {
+            node.services.erase(change.topic());
+          } else if (ValidateTopic(change.topic(), TopicRole::kLiteral).ok()) {
+            node.services.insert(change.topic());
+          }
+          node.version = control_.version();
+        } else {
+          node.synced = false;
+          RequestStateOf(node, name);
+        }
+        break;
       case cluster::Control::kState: {
         node.interest.clear();
+        node.services.clear();
+        for (const std::string& t : control_.state().services()) {
+          if (ValidateTopic(t, TopicRole::kLiteral).ok()) {
+            node.services.insert(t);
+          }
+        }
         for (const std::string& p : control_.state().patterns()) {
           if (ValidateTopic(p, TopicRole::kSubscription).ok()) {
             node.interest.emplace(p, "");
@@ -1164,6 +1560,8 @@ class ClusterRouter::Impl {
     left->set_node(name);
     left->set_reason(std::string(why));
     broker_.ReportClusterEvent(std::move(event), now_);
+    FailCalls(name, absl::StrCat("the server's node left the cluster (", why,
+                                 "): "));
   }
 
   // Which other nodes want `topic` (or, for a publish to a pattern, a topic
@@ -1287,6 +1685,21 @@ class ClusterRouter::Impl {
   size_t batch_bytes_ = 0;
   // Messages that arrived, a batch at a time.
   cluster::Batch arrived_;
+
+  // Services: the topics this node's servers hold in the registry; the
+  // registry operations waiting for their reply on the publisher link (by
+  // the index of their command there); requests forwarded to other nodes,
+  // by call id, until answered or forgotten.
+  const std::string registry_prefix_;
+  const std::string holder_;
+  const std::string holder_prefix_;
+  const std::string claim_lifetime_ms_;
+  absl::btree_set<std::string, std::less<>> owned_;
+  std::deque<Wait> waits_;
+  uint64_t publisher_sent_ = 0;
+  uint64_t publisher_replies_ = 0;
+  absl::flat_hash_map<uint64_t, Call> calls_;
+  std::string last_owner_;
 };
 
 absl::Status ClusterRouter::Validate(const ClusterOptions& options) {
@@ -1374,6 +1787,21 @@ bool ClusterRouter::TakesGroup(absl::string_view pattern,
 }
 uint64_t ClusterRouter::OnLocalPublish(const PublishOp& publish) {
   return impl_->OnLocalPublish(publish);
+}
+bool ClusterRouter::ClaimService(absl::string_view topic) {
+  return impl_->ClaimService(topic);
+}
+void ClusterRouter::ReleaseService(absl::string_view topic) {
+  impl_->ReleaseService(topic);
+}
+absl::string_view ClusterRouter::ForwardRequest(const ClusterCall& call) {
+  return impl_->ForwardRequest(call);
+}
+void ClusterRouter::AnswerRequest(absl::string_view origin, uint64_t call_id,
+                                  wire::RequestStatus status,
+                                  absl::string_view message,
+                                  const wire::Respond* respond) {
+  impl_->AnswerRequest(origin, call_id, status, message, respond);
 }
 
 }  // namespace manifold

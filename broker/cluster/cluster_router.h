@@ -17,7 +17,12 @@
 // A node sends a message to Redis only when another node announced interest
 // that matches it: on its topic's channel (<prefix>:t:<topic>), or, for a
 // publish to a wildcard pattern and for answers to a request from another
-// node, on each interested node's own channel (<prefix>:n:<node>). A message
+// node, on each interested node's own channel (<prefix>:n:<node>).
+// Services are one server per topic cluster-wide: a node claims a topic in
+// a registry of Redis keys (<prefix>:svc:<topic>, kept alive by its
+// heartbeats, gone two heartbeats after it dies) before the Broker grants
+// the Serve, announces what it holds, and requests for a topic served on
+// another node go to that node's own channel and their answers back. A message
 // arriving on several of a node's globs is taken once; what a glob matched
 // too much is left out by the Broker's exact matching; a node's own messages
 // never come back to its clients. Replies reach the requester's node from the
@@ -179,6 +184,12 @@ class ClusterRouter : public ClusterLink {
   bool TakesGroup(absl::string_view pattern,
                   absl::string_view queue_group) override;
   uint64_t OnLocalPublish(const PublishOp& publish) override;
+  bool ClaimService(absl::string_view topic) override;
+  void ReleaseService(absl::string_view topic) override;
+  absl::string_view ForwardRequest(const ClusterCall& call) override;
+  void AnswerRequest(absl::string_view origin, uint64_t call_id,
+                     wire::RequestStatus status, absl::string_view message,
+                     const wire::Respond* respond) override;
 
   class Impl;
 

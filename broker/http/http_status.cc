@@ -27,6 +27,7 @@ int StatusForError(wire::Code code) {
     case wire::TOO_MANY_CONNECTIONS:
     case wire::SLOW_CONSUMER:
     case wire::STORAGE_UNAVAILABLE:
+    case wire::CLUSTER_UNAVAILABLE:
       return 503;
     case wire::UNKNOWN_STREAM:
       return 404;

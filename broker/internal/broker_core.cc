@@ -337,10 +337,12 @@ void BrokerCore::ReleaseResources(ConnectionCore& c) {
     if (it == requests_.end()) continue;
     PendingRequest& request = it->second;
     timers_.Cancel(request.timer);
-    request.server->serving_.erase(id);
-    if (auto service = services_.find(request.topic);
-        service != services_.end()) {
-      service->second.pending.erase(id);
+    if (request.server != nullptr) {
+      request.server->serving_.erase(id);
+      if (auto service = services_.find(request.topic);
+          service != services_.end()) {
+        service->second.pending.erase(id);
+      }
     }
     requests_.erase(it);
     --stats_.requests_in_flight;
@@ -848,7 +850,10 @@ void BrokerCore::FireTimer(const TimerQueue::Timer& timer) {
     ++stats_.requests_timed_out;
     FinishRequest(
         it->first, wire::TIMED_OUT,
-        absl::StrCat("server ", it->second.server->Describe(),
+        absl::StrCat(it->second.server != nullptr
+                         ? absl::StrCat("server ", it->second.server->Describe())
+                         : absl::StrCat("the server on node ",
+                                        it->second.remote_node),
                      " did not answer '", it->second.topic, "' within ",
                      absl::FormatDuration(it->second.timeout)),
         nullptr);

@@ -132,6 +132,18 @@ class BrokerCore {
   void set_cluster_statistics(const ClusterStatistics& cluster) {
     stats_.cluster = cluster;
   }
+  // Services across nodes (services.cc); the contracts of
+  // Broker::ServiceClaimed, ServiceTakenOver, RequestFromCluster and
+  // AnswerFromCluster.
+  void ServiceClaimed(absl::string_view topic, const absl::Status& result,
+                      absl::Time now);
+  void ServiceTakenOver(absl::string_view topic, absl::string_view why,
+                        absl::Time now);
+  void RequestFromCluster(absl::string_view origin, const ClusterCall& call,
+                          absl::Time now);
+  void AnswerFromCluster(uint64_t call_id, wire::RequestStatus status,
+                         absl::string_view message,
+                         const wire::Respond* respond, absl::Time now);
 
  private:
   friend class ConnectionCore;
@@ -143,6 +155,10 @@ class BrokerCore {
     // A publish with reply_to to a served topic (a NATS request): the answer
     // is published on reply_to; no answer (timeout, server gone) is silence.
     kPublisher,
+    // Another node (ClusterLink::ForwardRequest there): the answer goes
+    // back through ClusterLink::AnswerRequest; requester_op_id is the
+    // node's call id, reply_to the node's name.
+    kCluster,
   };
 
   struct PendingRequest {
@@ -155,7 +171,9 @@ class BrokerCore {
     std::string reply_to;
     std::string spelled_reply_to;
     CodecSlot reply_spelling = CodecSlot::kNative;
+    // Null when the server is on another node (`remote_node`).
     ConnectionCore* server;
+    std::string remote_node;
     std::string topic;
     absl::Duration timeout;
     TimerQueue::Key timer;
@@ -164,6 +182,12 @@ class BrokerCore {
   struct Service {
     ConnectionCore* server;
     absl::btree_set<RequestId> pending;
+  };
+
+  // A Serve waiting for the cluster link's claim (ClaimService).
+  struct PendingClaim {
+    ConnectionId connection;
+    uint64_t op_id;
   };
 
   // Time only moves forward: a `now` earlier than one seen before counts as
@@ -191,6 +215,14 @@ class BrokerCore {
                                   const wire::Unsubscribe& unsubscribe);
   void HandlePublish(ConnectionCore& c, const PublishOp& publish);
   void HandleServe(ConnectionCore& c, const wire::Serve& serve);
+  // Makes `c` the server of `topic` and acknowledges Serve{op_id}.
+  void GrantService(ConnectionCore& c, const std::string& topic,
+                    uint64_t op_id);
+  // Whether `topic` has a server, here or (as far as the cluster link
+  // knows to ask) claimed by this node.
+  bool ServedOrClaimed(const std::string& topic) const {
+    return services_.contains(topic) || claims_.contains(topic);
+  }
   void HandleUnserve(ConnectionCore& c, const wire::Unserve& unserve);
   void HandleRequest(ConnectionCore& c, const wire::Request& request);
   // What every kind of requester shares: validates, answers the broker's own
@@ -218,6 +250,12 @@ class BrokerCore {
   // server.
   wire::ServedRequest& RecordRequest(const std::string& topic, Service& service,
                                      PendingRequest pending);
+  // Sends `pending` (requester fields and timeout set) for `topic`, which no
+  // connection here serves, to the node whose server holds it, and records
+  // it. Returns false when no node does (nothing recorded).
+  bool ForwardRequest(PendingRequest pending, absl::string_view topic,
+                      absl::string_view payload,
+                      absl::Span<const HeaderView> headers);
   // Publishes the server's answer to a kPublisher request on its reply_to.
   void PublishAnswer(const PendingRequest& request, wire::RequestStatus status,
                      absl::string_view message, const wire::Respond& respond);
@@ -286,8 +324,10 @@ class BrokerCore {
   void RecheckHoldings(ConnectionCore& c);
 
   // Services.
+  // Ends the service of `topic` (its requests get SERVER_GONE) and, unless
+  // `release_claim` is false, tells the cluster link it is free.
   void RemoveService(const std::string& topic, absl::string_view why,
-                     bool emit_event);
+                     bool emit_event, bool release_claim = true);
   void FinishRequest(RequestId id, wire::RequestStatus status,
                      absl::string_view message, const wire::Respond* respond);
 
@@ -516,6 +556,8 @@ class BrokerCore {
   // non-zero, routing takes the checked path.
   size_t filtered_subscriptions_ = 0;
   absl::flat_hash_map<std::string, Service> services_;
+  // Serves waiting for the cluster's claim, by topic.
+  absl::flat_hash_map<std::string, PendingClaim> claims_;
   absl::flat_hash_map<RequestId, PendingRequest> requests_;
   TimerQueue timers_;
   TimerQueue::Key statistics_timer_;

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "absl/base/optimization.h"
+#include "absl/container/inlined_vector.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "broker/internal/broker_core.h"
@@ -66,19 +67,54 @@ void BrokerCore::HandleServe(ConnectionCore& c, const wire::Serve& serve) {
                                                  : holder.Describe())));
     return;
   }
-  if (c.served_topics_.size() >= options_.max_services_per_connection()) {
+  if (auto claim = claims_.find(topic); claim != claims_.end()) {
+    const ConnectionCore* claimant = FindConnection(claim->second.connection);
     SendError(c, serve.op_id(),
-              ProtocolError(
-                  wire::TOO_MANY_SERVICES,
-                  absl::StrCat("connection serves ", c.served_topics_.size(),
-                               " topics; the limit is ",
-                               options_.max_services_per_connection())));
+              ProtocolError(wire::TOPIC_ALREADY_SERVED,
+                            absl::StrCat("topic '", topic,
+                                         "' is being claimed for ",
+                                         claimant == &c ? "this connection"
+                                         : claimant != nullptr
+                                             ? claimant->Describe()
+                                             : "another connection")));
     return;
   }
+  size_t held = c.served_topics_.size();
+  for (const auto& [claimed, claim] : claims_) held += claim.connection == c.id_;
+  if (held >= options_.max_services_per_connection()) {
+    SendError(c, serve.op_id(),
+              ProtocolError(wire::TOO_MANY_SERVICES,
+                            absl::StrCat("connection serves ", held,
+                                         " topics; the limit is ",
+                                         options_.max_services_per_connection())));
+    return;
+  }
+  if (cluster_ != nullptr) {
+    // One server per topic cluster-wide: granted once the cluster's
+    // registry says no other node holds it (ServiceClaimed).
+    if (!cluster_->ClaimService(topic)) {
+      SendError(c, serve.op_id(),
+                ProtocolError(wire::CLUSTER_UNAVAILABLE,
+                              absl::StrCat("cannot serve '", topic,
+                                           "' now: the cluster's registry "
+                                           "(Redis) is unreachable, so no "
+                                           "node can make sure it is the "
+                                           "only server; try again when the "
+                                           "cluster is back")));
+      return;
+    }
+    claims_[topic] = PendingClaim{c.id_, serve.op_id()};
+    return;
+  }
+  GrantService(c, topic, serve.op_id());
+}
+
+void BrokerCore::GrantService(ConnectionCore& c, const std::string& topic,
+                              uint64_t op_id) {
   services_[topic].server = &c;
   c.served_topics_.insert(topic);
   ++stats_.services;
-  SendAck(c, serve.op_id());
+  SendAck(c, op_id);
 
   wire::BrokerEvent event;
   event.mutable_service_added()->set_session_id(c.session_id_);
@@ -105,12 +141,13 @@ void BrokerCore::HandleUnserve(ConnectionCore& c,
 }
 
 void BrokerCore::RemoveService(const std::string& topic, absl::string_view why,
-                               bool emit_event) {
+                               bool emit_event, bool release_claim) {
   auto it = services_.find(topic);
   if (it == services_.end()) return;
   Service service = std::move(it->second);
   services_.erase(it);
   --stats_.services;
+  if (cluster_ != nullptr && release_claim) cluster_->ReleaseService(topic);
   for (RequestId id : service.pending) {
     FinishRequest(id, wire::SERVER_GONE, why, nullptr);
   }
@@ -138,7 +175,7 @@ void BrokerCore::HandleRequest(ConnectionCore& session,
     return;
   }
   if (c.awaiting_.size() >= options_.max_pending_requests_per_connection() &&
-      services_.contains(request.topic())) {
+      (services_.contains(request.topic()) || cluster_ != nullptr)) {
     SendError(
         c, request.op_id(),
         ProtocolError(
@@ -194,13 +231,6 @@ void BrokerCore::StartRequest(RequesterKind kind, ConnectionCore* requester,
     Answer(kind, requester, m);
     return;
   }
-  auto service = services_.find(topic);
-  if (service == services_.end()) {
-    response->set_status(wire::NO_SERVER);
-    response->set_message(absl::StrCat("no server for topic '", topic, "'"));
-    Answer(kind, requester, m);
-    return;
-  }
   const absl::Duration timeout =
       request.timeout_ms() == 0
           ? absl::Milliseconds(options_.default_request_timeout_ms())
@@ -211,11 +241,57 @@ void BrokerCore::StartRequest(RequesterKind kind, ConnectionCore* requester,
   pending.requester = requester;
   pending.requester_op_id = op_id;
   pending.timeout = timeout;
+  auto service = services_.find(topic);
+  if (service == services_.end()) {
+    if (cluster_ != nullptr) {
+      absl::InlinedVector<HeaderView, 4> headers;
+      for (const wire::Header& h : request.headers()) {
+        headers.push_back({h.key(), h.value()});
+      }
+      if (ForwardRequest(std::move(pending), topic, request.payload(),
+                         headers)) {
+        return;
+      }
+    }
+    response->set_status(wire::NO_SERVER);
+    response->set_message(absl::StrCat("no server for topic '", topic, "'"));
+    Answer(kind, requester, m);
+    return;
+  }
   wire::ServedRequest& served =
       RecordRequest(topic, service->second, std::move(pending));
   served.set_payload(request.payload());
   *served.mutable_headers() = request.headers();
   Send(*service->second.server, scratch_message_);
+}
+
+bool BrokerCore::ForwardRequest(PendingRequest pending, absl::string_view topic,
+                                absl::string_view payload,
+                                absl::Span<const HeaderView> headers) {
+  const RequestId id = request_ids_.Next();
+  ClusterCall call;
+  call.call_id = id.value();
+  call.topic = topic;
+  call.payload = payload;
+  call.headers = headers;
+  call.timeout_ms =
+      static_cast<uint32_t>(absl::ToInt64Milliseconds(pending.timeout));
+  call.requester_session_id =
+      pending.requester != nullptr ? pending.requester->session_id_ : 0;
+  const absl::string_view node = cluster_->ForwardRequest(call);
+  if (node.empty()) return false;
+  pending.id = id;
+  pending.server = nullptr;
+  pending.remote_node.assign(node.data(), node.size());
+  pending.topic.assign(topic.data(), topic.size());
+  pending.timer =
+      timers_.Schedule(now_ + pending.timeout, TimerKind::kRequest, id.value());
+  if (pending.requester != nullptr) pending.requester->awaiting_.insert(id);
+  if (pending.requester_kind == RequesterKind::kEmbedder) ++embedder_requests_;
+  ++stats_.requests;
+  ++stats_.requests_in_flight;
+  requests_[id] = std::move(pending);
+  return true;
 }
 
 wire::ServedRequest& BrokerCore::RecordRequest(const std::string& topic,
@@ -268,7 +344,7 @@ bool BrokerCore::RequestByPublish(ConnectionCore& c, const PublishOp& publish) {
   // Looked up again, after routing: delivering may have closed connections,
   // but services only go when the operation is over (RunDeferred).
   auto service = services_.find(publish.topic);
-  if (service == services_.end()) return false;
+  if (service == services_.end() && cluster_ == nullptr) return false;
   // The broker publishes the answer, so a client could not have the broker
   // write on its own topics ($sys/...) this way.
   if (IsReserved(publish.reply_to)) return false;
@@ -281,6 +357,11 @@ bool BrokerCore::RequestByPublish(ConnectionCore& c, const PublishOp& publish) {
   pending.reply_spelling = publish.spelling;
   pending.spelled_reply_to.assign(publish.spelled_reply_to.data(),
                                   publish.spelled_reply_to.size());
+  if (service == services_.end()) {
+    // Served on another node, maybe (a NATS request to a native service).
+    return ForwardRequest(std::move(pending), publish.topic, publish.payload,
+                          publish.headers);
+  }
   wire::ServedRequest& served =
       RecordRequest(service->first, service->second, std::move(pending));
   served.set_payload(std::string(publish.payload));
@@ -304,6 +385,8 @@ void BrokerCore::Answer(RequesterKind kind, ConnectionCore* requester,
       return;
     case RequesterKind::kPublisher:
       return;  // answered by PublishAnswer(), or not at all
+    case RequesterKind::kCluster:
+      return;  // answered through the cluster link by FinishRequest()
   }
 }
 
@@ -404,10 +487,19 @@ void BrokerCore::FinishRequest(RequestId id, wire::RequestStatus status,
   timers_.Cancel(request.timer);
   if (request.requester != nullptr) request.requester->awaiting_.erase(id);
   if (request.requester_kind == RequesterKind::kEmbedder) --embedder_requests_;
-  request.server->serving_.erase(id);
-  if (auto service = services_.find(request.topic);
-      service != services_.end()) {
-    service->second.pending.erase(id);
+  if (request.server != nullptr) {
+    request.server->serving_.erase(id);
+    if (auto service = services_.find(request.topic);
+        service != services_.end()) {
+      service->second.pending.erase(id);
+    }
+  }
+  if (request.requester_kind == RequesterKind::kCluster) {
+    if (cluster_ != nullptr) {
+      cluster_->AnswerRequest(request.reply_to, request.requester_op_id,
+                              status, message, respond);
+    }
+    return;
   }
 
   if (request.requester_kind == RequesterKind::kPublisher) {
@@ -450,6 +542,120 @@ void BrokerCore::PublishAnswer(const PendingRequest& request,
   answer.spelling = request.reply_spelling;
   answer.spelled_topic = request.spelled_reply_to;
   Route(answer, nullptr);
+}
+
+// ---------------------------------------------------------------------------
+// Services across nodes (ClusterLink)
+
+void BrokerCore::ServiceClaimed(absl::string_view topic,
+                                const absl::Status& result, absl::Time now) {
+  Advance(now);
+  origin_ = nullptr;
+  const std::string key(topic);
+  auto it = claims_.find(key);
+  if (it == claims_.end()) {
+    if (result.ok() && cluster_ != nullptr && !services_.contains(key)) {
+      cluster_->ReleaseService(topic);
+    }
+    return;
+  }
+  const PendingClaim claim = it->second;
+  claims_.erase(it);
+  ConnectionCore* c = FindConnection(claim.connection);
+  if (c == nullptr || c->state_ == ConnectionState::kClosing) {
+    // The client left while the cluster was asked: nobody serves it.
+    if (result.ok() && cluster_ != nullptr) cluster_->ReleaseService(topic);
+    return;
+  }
+  if (result.ok()) {
+    GrantService(*c, key, claim.op_id);
+  } else {
+    SendError(*c, claim.op_id,
+              ProtocolError(absl::IsAlreadyExists(result)
+                                ? wire::TOPIC_ALREADY_SERVED
+                                : wire::CLUSTER_UNAVAILABLE,
+                            result.message()));
+  }
+  RunDeferred();
+  FlushPolls();
+}
+
+void BrokerCore::ServiceTakenOver(absl::string_view topic,
+                                  absl::string_view why, absl::Time now) {
+  Advance(now);
+  origin_ = nullptr;
+  const std::string key(topic);
+  auto it = services_.find(key);
+  if (it == services_.end()) return;
+  ConnectionCore& server = *it->second.server;
+  server.served_topics_.erase(key);
+  RemoveService(key, why, /*emit_event=*/true, /*release_claim=*/false);
+  SendError(server, 0,
+            ProtocolError(wire::SERVICE_TAKEN_OVER,
+                          absl::StrCat("this connection no longer serves '",
+                                       topic, "': ", why)));
+  RunDeferred();
+  FlushPolls();
+}
+
+void BrokerCore::RequestFromCluster(absl::string_view origin,
+                                    const ClusterCall& call, absl::Time now) {
+  Advance(now);
+  origin_ = nullptr;
+  if (cluster_ == nullptr) return;
+  const std::string topic(call.topic);
+  auto service = services_.find(topic);
+  if (service == services_.end()) {
+    cluster_->AnswerRequest(
+        origin, call.call_id, wire::NO_SERVER,
+        absl::StrCat("no server for topic '", topic, "'"), nullptr);
+    return;
+  }
+  if (call.payload.size() > options_.max_payload_bytes()) {
+    cluster_->AnswerRequest(
+        origin, call.call_id, wire::REJECTED,
+        absl::StrCat("payload of ", call.payload.size(),
+                     " bytes is over the serving node's limit of ",
+                     options_.max_payload_bytes()),
+        nullptr);
+    return;
+  }
+  PendingRequest pending;
+  pending.requester_kind = RequesterKind::kCluster;
+  pending.requester = nullptr;
+  pending.requester_op_id = call.call_id;
+  pending.reply_to.assign(origin.data(), origin.size());
+  pending.timeout =
+      call.timeout_ms == 0
+          ? absl::Milliseconds(options_.default_request_timeout_ms())
+          : std::min(absl::Milliseconds(call.timeout_ms),
+                     absl::Milliseconds(options_.max_request_timeout_ms()));
+  wire::ServedRequest& served =
+      RecordRequest(service->first, service->second, std::move(pending));
+  served.set_payload(std::string(call.payload));
+  for (const HeaderView& h : call.headers) {
+    wire::Header* header = served.add_headers();
+    header->set_key(std::string(h.key));
+    header->set_value(std::string(h.value));
+  }
+  Send(*service->second.server, scratch_message_);
+  RunDeferred();
+  FlushPolls();
+}
+
+void BrokerCore::AnswerFromCluster(uint64_t call_id,
+                                   wire::RequestStatus status,
+                                   absl::string_view message,
+                                   const wire::Respond* respond,
+                                   absl::Time now) {
+  Advance(now);
+  origin_ = nullptr;
+  auto it = requests_.find(RequestId(call_id));
+  if (it == requests_.end() || it->second.server != nullptr) return;
+  if (status == wire::TIMED_OUT) ++stats_.requests_timed_out;
+  FinishRequest(it->first, status, message, respond);
+  RunDeferred();
+  FlushPolls();
 }
 
 }  // namespace manifold::internal

@@ -89,9 +89,21 @@ std::string Bulk(absl::string_view s) {
   return absl::StrCat("$", s.size(), "\r\n", s, "\r\n");
 }
 
-// A Redis server in memory: the pub/sub commands the nodes use.
+// A Redis server in memory: the pub/sub commands the nodes use, and keys
+// with lifetimes for the service registry. Its scripts (EVAL) are known by
+// their first line and run here as Redis would run them.
 class RedisModel {
  public:
+  // The server's clock, for key lifetimes.
+  void Advance(absl::Duration by) { now_ += by; }
+  // A restart without persistence: every key is gone.
+  void ForgetKeys() { keys_.clear(); }
+  // The value of `key`, or "" when it does not exist (or lapsed).
+  std::string Get(const std::string& key) {
+    const std::string* v = Lookup(key);
+    return v == nullptr ? "" : *v;
+  }
+
   ~RedisModel() {
     for (auto& [id, c] : clients_) redisReaderFree(c.reader);
   }
@@ -190,10 +202,72 @@ class RedisModel {
         }
       }
       c.out += absl::StrCat(":", receivers, "\r\n");
+    } else if (cmd == "EVAL") {
+      ASSERT_GE(argv.size(), 3u);
+      const size_t nkeys = std::stoul(argv[2]);
+      ASSERT_GE(argv.size(), 3 + nkeys);
+      std::vector<std::string> keys(argv.begin() + 3,
+                                    argv.begin() + 3 + nkeys);
+      std::vector<std::string> args(argv.begin() + 3 + nkeys, argv.end());
+      const std::string script = argv[1].substr(0, argv[1].find('\n'));
+      if (script == "-- manifold: claim") {
+        ASSERT_EQ(keys.size(), 1u);
+        ASSERT_EQ(args.size(), 3u);
+        const std::string* v = Lookup(keys[0]);
+        if (v != nullptr && *v != args[0] && !absl::StartsWith(*v, args[2])) {
+          c.out += Bulk(*v);
+        } else {
+          Set(keys[0], args[0], args[1]);
+          c.out += ":1\r\n";
+        }
+      } else if (script == "-- manifold: refresh") {
+        ASSERT_EQ(args.size(), 2u);
+        std::vector<std::string> lost;
+        for (const std::string& k : keys) {
+          const std::string* v = Lookup(k);
+          if (v == nullptr || *v == args[0]) {
+            Set(k, args[0], args[1]);
+          } else {
+            lost.push_back(k);
+            lost.push_back(*v);
+          }
+        }
+        c.out += absl::StrCat("*", lost.size(), "\r\n");
+        for (const std::string& l : lost) c.out += Bulk(l);
+      } else if (script == "-- manifold: release") {
+        ASSERT_EQ(keys.size(), 1u);
+        const std::string* v = Lookup(keys[0]);
+        if (v != nullptr && *v == args.at(0)) {
+          keys_.erase(keys[0]);
+          c.out += ":1\r\n";
+        } else {
+          c.out += ":0\r\n";
+        }
+      } else {
+        c.out += "-NOSCRIPT unknown script\r\n";
+      }
     } else {
       c.out += absl::StrCat("-ERR unknown command '", cmd, "'\r\n");
     }
   }
+
+  const std::string* Lookup(const std::string& key) {
+    auto it = keys_.find(key);
+    if (it == keys_.end()) return nullptr;
+    if (it->second.second <= now_) {
+      keys_.erase(it);
+      return nullptr;
+    }
+    return &it->second.first;
+  }
+  void Set(const std::string& key, const std::string& value,
+           const std::string& lifetime_ms) {
+    keys_[key] = {value, now_ + absl::Milliseconds(std::stoll(lifetime_ms))};
+  }
+
+  absl::Time now_ = absl::UnixEpoch();
+  // Values with the time they lapse.
+  std::map<std::string, std::pair<std::string, absl::Time>> keys_;
 
   int last_id_ = 0;
   std::map<int, Client> clients_;
@@ -280,6 +354,7 @@ class ClusterTest : public ::testing::Test {
 
   // Moves every node's clock and fires its timers.
   void Advance(absl::Duration by) {
+    redis_.Advance(by);
     for (auto& n : nodes_) {
       if (n == nullptr) continue;
       n->h.Advance(by);
@@ -910,6 +985,274 @@ TEST_F(ClusterTest, AQueueGroupGetsEachMessageOnceClusterWide) {
     }
   }
   EXPECT_EQ(seen.size(), 30u);
+}
+
+// --- Services across nodes --------------------------------------------------
+
+class ServiceTest : public ClusterTest {
+ protected:
+  // Sends Serve{topic} and moves the cluster until the broker answers it.
+  wire::ServerMessage Serve(TestClient& client, absl::string_view topic) {
+    wire::ClientMessage m;
+    m.mutable_serve()->set_op_id(client.next_op_id());
+    m.mutable_serve()->set_topic(std::string(topic));
+    client.Send(m);
+    Pump();
+    std::vector<wire::ServerMessage> got = client.TakeAll();
+    EXPECT_EQ(got.size(), 1u);
+    return got.empty() ? wire::ServerMessage() : got[0];
+  }
+
+  // The requests a server received, by id.
+  static std::vector<wire::ServedRequest> Requests(TestClient& server) {
+    std::vector<wire::ServedRequest> out;
+    for (const wire::ServerMessage& m : server.TakeAll()) {
+      if (m.has_request()) out.push_back(m.request());
+    }
+    return out;
+  }
+
+  static std::vector<wire::Response> Responses(TestClient& requester) {
+    std::vector<wire::Response> out;
+    for (const wire::ServerMessage& m : requester.TakeAll()) {
+      if (m.has_response()) out.push_back(m.response());
+    }
+    return out;
+  }
+};
+
+TEST_F(ServiceTest, ARequestReachesTheServerOnAnotherNodeAndBack) {
+  Start(3);
+  TestClient& server = node(1).h.Connect("server");
+  TestClient& requester = node(0).h.Connect("requester");
+  ASSERT_TRUE(Serve(server, "svc/add").has_ack());
+  EXPECT_EQ(redis_.Get("manifold:svc:svc/add"), "node2 1");
+
+  const uint64_t op = requester.Request("svc/add", "1+2", 5000);
+  Pump();
+  std::vector<wire::ServedRequest> got = Requests(server);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].topic(), "svc/add");
+  EXPECT_EQ(got[0].payload(), "1+2");
+  EXPECT_EQ(got[0].timeout_ms(), 5000u);
+  server.Respond(got[0].request_id(), "3");
+  Pump();
+  std::vector<wire::Response> answers = Responses(requester);
+  ASSERT_EQ(answers.size(), 1u);
+  EXPECT_EQ(answers[0].op_id(), op);
+  EXPECT_EQ(answers[0].status(), wire::REQUEST_OK);
+  EXPECT_EQ(answers[0].payload(), "3");
+
+  // A rejection keeps its status and message.
+  requester.Request("svc/add", "x+y", 5000);
+  Pump();
+  got = Requests(server);
+  ASSERT_EQ(got.size(), 1u);
+  wire::ClientMessage reject;
+  reject.mutable_respond()->set_op_id(server.next_op_id());
+  reject.mutable_respond()->set_request_id(got[0].request_id());
+  reject.mutable_respond()->set_status(wire::REJECTED);
+  reject.mutable_respond()->set_message("not numbers");
+  server.Send(reject);
+  Pump();
+  answers = Responses(requester);
+  ASSERT_EQ(answers.size(), 1u);
+  EXPECT_EQ(answers[0].status(), wire::REJECTED);
+  EXPECT_EQ(answers[0].message(), "not numbers");
+
+  // A NATS-style request (a publish with reply_to) reaches it too, and the
+  // answer is published on the requester's node.
+  TestClient& nats = node(2).h.Connect("nats");
+  nats.Subscribe("_INBOX/n1");
+  Pump();
+  wire::ClientMessage pub;
+  pub.mutable_publish()->set_op_id(nats.next_op_id());
+  pub.mutable_publish()->set_topic("svc/add");
+  pub.mutable_publish()->set_payload("2+2");
+  pub.mutable_publish()->set_reply_to("_INBOX/n1");
+  nats.Send(pub);
+  Pump();
+  got = Requests(server);
+  ASSERT_EQ(got.size(), 1u);
+  server.Respond(got[0].request_id(), "4");
+  Pump();
+  EXPECT_EQ(Deliveries(nats), std::vector<std::string>{"1 _INBOX/n1 4"});
+}
+
+TEST_F(ServiceTest, OneServerPerTopicClusterWide) {
+  Start(3);
+  TestClient& first = node(0).h.Connect("first");
+  TestClient& second = node(1).h.Connect("second");
+  TestClient& third = node(2).h.Connect("third");
+  ASSERT_TRUE(Serve(first, "svc/one").has_ack());
+  wire::ServerMessage refused = Serve(second, "svc/one");
+  ASSERT_TRUE(refused.has_error());
+  EXPECT_EQ(refused.error().code(), wire::TOPIC_ALREADY_SERVED);
+  EXPECT_TRUE(absl::StrContains(refused.error().message(), "node1"))
+      << refused.error().message();
+  EXPECT_TRUE(second.TakeAll().empty());
+
+  // Released: another node may take it, and requests follow it there.
+  ASSERT_TRUE(first.Unserve("svc/one").has_ack());
+  Pump();
+  EXPECT_EQ(redis_.Get("manifold:svc:svc/one"), "");
+  ASSERT_TRUE(Serve(third, "svc/one").has_ack());
+  TestClient& requester = node(0).h.Connect("requester");
+  requester.Request("svc/one", "q", 1000);
+  Pump();
+  EXPECT_EQ(Requests(third).size(), 1u);
+  EXPECT_TRUE(Requests(first).empty());
+}
+
+TEST_F(ServiceTest, NoServerAnywhereAnswersAtOnce) {
+  Start(2);
+  TestClient& requester = node(0).h.Connect("requester");
+  requester.Request("svc/none", "q", 1000);
+  Pump();
+  std::vector<wire::Response> answers = Responses(requester);
+  ASSERT_EQ(answers.size(), 1u);
+  EXPECT_EQ(answers[0].status(), wire::NO_SERVER);
+  EXPECT_TRUE(absl::StrContains(answers[0].message(), "svc/none"));
+}
+
+TEST_F(ServiceTest, ASilentServerTimesOut) {
+  Start(2);
+  TestClient& server = node(1).h.Connect("server");
+  TestClient& requester = node(0).h.Connect("requester");
+  ASSERT_TRUE(Serve(server, "svc/slow").has_ack());
+  requester.Request("svc/slow", "q", 500);
+  Pump();
+  ASSERT_EQ(Requests(server).size(), 1u);
+  Advance(absl::Milliseconds(600));
+  std::vector<wire::Response> answers = Responses(requester);
+  ASSERT_EQ(answers.size(), 1u);
+  EXPECT_EQ(answers[0].status(), wire::TIMED_OUT);
+  EXPECT_EQ(node(0).h.broker().statistics().requests_in_flight, 0u);
+  EXPECT_EQ(node(1).h.broker().statistics().requests_in_flight, 0u);
+}
+
+TEST_F(ServiceTest, AServerThatLeavesFailsItsRequestsWithServerGone) {
+  Start(2);
+  TestClient& server = node(1).h.Connect("server");
+  TestClient& requester = node(0).h.Connect("requester");
+  ASSERT_TRUE(Serve(server, "svc/gone").has_ack());
+  requester.Request("svc/gone", "q", 5000);
+  Pump();
+  server.Disconnect();
+  Pump();
+  std::vector<wire::Response> answers = Responses(requester);
+  ASSERT_EQ(answers.size(), 1u);
+  EXPECT_EQ(answers[0].status(), wire::SERVER_GONE);
+  EXPECT_EQ(redis_.Get("manifold:svc:svc/gone"), "") << "released";
+  requester.Request("svc/gone", "q", 5000);
+  Pump();
+  answers = Responses(requester);
+  ASSERT_EQ(answers.size(), 1u);
+  EXPECT_EQ(answers[0].status(), wire::NO_SERVER);
+}
+
+TEST_F(ServiceTest, ADeadNodesServicesFailAndAreFreeWithinTwoHeartbeats) {
+  Start(3);
+  TestClient& server = node(2).h.Connect("server");
+  TestClient& requester = node(0).h.Connect("requester");
+  ASSERT_TRUE(Serve(server, "svc/x").has_ack());
+  requester.Request("svc/x", "q", 30000);
+  Pump();
+  // node3 is killed (-9): Redis drops its connections, nobody says goodbye.
+  redis_.Disconnect(node(2).sub);
+  redis_.Disconnect(node(2).pub);
+  nodes_[2].reset();
+  Advance(absl::Milliseconds(1500));
+  EXPECT_TRUE(Responses(requester).empty()) << "not noticed yet";
+  Advance(absl::Milliseconds(600));
+  std::vector<wire::Response> answers = Responses(requester);
+  ASSERT_EQ(answers.size(), 1u);
+  EXPECT_EQ(answers[0].status(), wire::SERVER_GONE);
+  EXPECT_TRUE(absl::StrContains(answers[0].message(), "node3"))
+      << answers[0].message();
+  // Its claim lapsed with it: another node can serve the topic.
+  TestClient& heir = node(1).h.Connect("heir");
+  ASSERT_TRUE(Serve(heir, "svc/x").has_ack());
+  requester.Request("svc/x", "q", 1000);
+  Pump();
+  EXPECT_EQ(Requests(heir).size(), 1u);
+}
+
+TEST_F(ServiceTest, WithoutRedisAServeIsRefusedAndLocalServicesGoOn) {
+  Start(2);
+  TestClient& server = node(0).h.Connect("server");
+  TestClient& local = node(0).h.Connect("local");
+  ASSERT_TRUE(Serve(server, "svc/kept").has_ack());
+  for (RedisLink link : kLinks) {
+    redis_.Disconnect(node(0).client_of(link));
+    node(0).router.OnDisconnected(link, "connection refused", node(0).h.now());
+  }
+  wire::ServerMessage refused = Serve(server, "svc/new");
+  ASSERT_TRUE(refused.has_error());
+  EXPECT_EQ(refused.error().code(), wire::CLUSTER_UNAVAILABLE);
+  local.Request("svc/kept", "q", 1000);
+  Pump();
+  ASSERT_EQ(Requests(server).size(), 1u) << "local requests go on";
+}
+
+TEST_F(ServiceTest, AClaimLostWhileRedisWasAwayIsTakenOver) {
+  Start(2);
+  TestClient& first = node(0).h.Connect("first");
+  TestClient& second = node(1).h.Connect("second");
+  ASSERT_TRUE(Serve(first, "svc/contested").has_ack());
+  // Redis restarts without its keys; node2 is back first and takes the
+  // topic, then node1 comes back and finds it held.
+  for (int i = 0; i < 2; ++i) {
+    for (RedisLink link : kLinks) {
+      redis_.Disconnect(node(i).client_of(link));
+      node(i).router.OnDisconnected(link, "reset", node(i).h.now());
+    }
+  }
+  redis_.ForgetKeys();
+  node(1).Connect(redis_);
+  Pump();
+  ASSERT_TRUE(Serve(second, "svc/contested").has_ack());
+  node(0).Connect(redis_);
+  Pump();
+  bool told = false;
+  for (const wire::ServerMessage& m : first.TakeAll()) {
+    if (m.has_error() && m.error().code() == wire::SERVICE_TAKEN_OVER) {
+      EXPECT_TRUE(absl::StrContains(m.error().message(), "node2"));
+      told = true;
+    }
+  }
+  EXPECT_TRUE(told);
+  EXPECT_EQ(node(0).h.broker().statistics().services, 0u);
+  TestClient& requester = node(0).h.Connect("requester");
+  requester.Request("svc/contested", "q", 1000);
+  Pump();
+  EXPECT_EQ(Requests(second).size(), 1u);
+
+  // A node back after a restart of Redis takes its uncontested claims back.
+  TestClient& other = node(0).h.Connect("other");
+  ASSERT_TRUE(Serve(other, "svc/mine").has_ack());
+  for (int i = 0; i < 2; ++i) {
+    for (RedisLink link : kLinks) {
+      redis_.Disconnect(node(i).client_of(link));
+      node(i).router.OnDisconnected(link, "reset", node(i).h.now());
+    }
+  }
+  redis_.ForgetKeys();
+  for (int i = 0; i < 2; ++i) node(i).Connect(redis_);
+  Pump();
+  EXPECT_EQ(redis_.Get("manifold:svc:svc/mine"), "node1 1");
+  EXPECT_EQ(redis_.Get("manifold:svc:svc/contested"), "node2 1");
+}
+
+TEST_F(ServiceTest, ClaimsStayAliveWithHeartbeats) {
+  Start(2);
+  TestClient& server = node(0).h.Connect("server");
+  ASSERT_TRUE(Serve(server, "svc/long").has_ack());
+  for (int i = 0; i < 10; ++i) Advance(absl::Milliseconds(900));
+  EXPECT_EQ(redis_.Get("manifold:svc:svc/long"), "node1 1");
+  TestClient& rival = node(1).h.Connect("rival");
+  EXPECT_EQ(Serve(rival, "svc/long").error().code(),
+            wire::TOPIC_ALREADY_SERVED);
 }
 
 }  // namespace
