@@ -19,6 +19,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "core/manifold.pb.h"
 #include "core/topic.h"
 #include "gtest/gtest.h"
@@ -1253,6 +1254,117 @@ TEST_F(ServiceTest, ClaimsStayAliveWithHeartbeats) {
   TestClient& rival = node(1).h.Connect("rival");
   EXPECT_EQ(Serve(rival, "svc/long").error().code(),
             wire::TOPIC_ALREADY_SERVED);
+}
+
+TEST_F(ServiceTest, RandomServicesMatchOneBroker) {
+  // Random serves, unserves, requests, answers and passing time on three
+  // nodes, and the same on one broker: every client sees the same outcomes
+  // (ack or error code, the requests its services get, the responses to
+  // its requests).
+  Start(3);
+  BrokerHarness single;
+  const std::vector<std::string> topics = {"s/a", "s/b", "s/c", "s/d"};
+  struct Pair {
+    TestClient* cluster;
+    TestClient* single;
+    // Requests its services hold: payload -> (cluster id, single id).
+    std::map<std::string, std::pair<uint64_t, uint64_t>> held;
+  };
+  std::vector<Pair> clients;
+  for (int n = 0; n < 3; ++n) {
+    for (int k = 0; k < 2; ++k) {
+      const std::string name = absl::StrCat("c", n, k);
+      clients.push_back({&node(n).h.Connect(name), &single.Connect(name), {}});
+    }
+  }
+  std::mt19937 rng(20261204);
+  auto pick = [&](size_t n) {
+    return std::uniform_int_distribution<size_t>(0, n - 1)(rng);
+  };
+  // What `c` received, as comparable lines; requests it serves are noted
+  // in `held` under its side's ids.
+  auto collect = [](Pair& p, bool cluster) {
+    std::vector<std::string> out;
+    for (const wire::ServerMessage& m :
+         (cluster ? p.cluster : p.single)->TakeAll()) {
+      if (m.has_ack()) {
+        out.push_back(absl::StrCat("ack ", m.ack().op_id()));
+      } else if (m.has_error()) {
+        out.push_back(absl::StrCat("error ", m.error().op_id(), " ",
+                                   wire::Code_Name(m.error().code())));
+      } else if (m.has_request()) {
+        out.push_back(absl::StrCat("request ", m.request().topic(), " ",
+                                   m.request().payload()));
+        auto& ids = p.held[m.request().payload()];
+        (cluster ? ids.first : ids.second) = m.request().request_id();
+      } else if (m.has_response()) {
+        out.push_back(absl::StrCat(
+            "response ", m.response().op_id(), " ",
+            wire::RequestStatus_Name(m.response().status()), " ",
+            m.response().payload()));
+      }
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+  };
+  std::map<std::string, int> outcomes;
+  for (int step = 0; step < 1500; ++step) {
+    Pair& c = clients[pick(clients.size())];
+    const int op = static_cast<int>(pick(12));
+    const std::string& topic = topics[pick(topics.size())];
+    if (op < 2) {
+      for (TestClient* t : {c.cluster, c.single}) {
+        wire::ClientMessage m;
+        m.mutable_serve()->set_op_id(t->next_op_id());
+        m.mutable_serve()->set_topic(topic);
+        t->Send(m);
+      }
+    } else if (op < 3) {
+      for (TestClient* t : {c.cluster, c.single}) {
+        wire::ClientMessage m;
+        m.mutable_unserve()->set_op_id(t->next_op_id());
+        m.mutable_unserve()->set_topic(topic);
+        t->Send(m);
+      }
+    } else if (op < 7) {
+      const uint32_t timeout_ms = 500 * (1 + pick(4));
+      const std::string payload = absl::StrCat("q", step);
+      c.cluster->Request(topic, payload, timeout_ms);
+      c.single->Request(topic, payload, timeout_ms);
+    } else if (op < 10 && !c.held.empty()) {
+      auto it = c.held.begin();
+      std::advance(it, pick(c.held.size()));
+      const wire::RequestStatus status =
+          pick(3) == 0 ? wire::REJECTED : wire::REQUEST_OK;
+      c.cluster->Respond(it->second.first, absl::StrCat("a", it->first),
+                         status);
+      c.single->Respond(it->second.second, absl::StrCat("a", it->first),
+                        status);
+      c.held.erase(it);
+    } else {
+      Advance(absl::Milliseconds(400));
+      single.Advance(absl::Milliseconds(400));
+    }
+    Pump();
+    single.Pump();
+    for (Pair& p : clients) {
+      std::vector<std::string> got = collect(p, true);
+      std::vector<std::string> want = collect(p, false);
+      ASSERT_EQ(got, want) << "step " << step << ", client "
+                           << p.single->name();
+      for (const std::string& line : want) {
+        const std::vector<std::string> words = absl::StrSplit(line, ' ');
+        ++outcomes[words[0]];
+        if (words[0] == "response") ++outcomes[words[2]];
+      }
+    }
+  }
+  // The run went through every kind of outcome.
+  for (const char* kind :
+       {"ack", "error", "request", "response", "REQUEST_OK", "REJECTED",
+        "NO_SERVER", "TIMED_OUT", "SERVER_GONE"}) {
+    EXPECT_GT(outcomes[kind], 3) << kind;
+  }
 }
 
 }  // namespace

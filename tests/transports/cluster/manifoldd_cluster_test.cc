@@ -1,8 +1,11 @@
 // A cluster of real manifoldd processes over a real Redis, on every event
 // loop this build has: native clients on different nodes see one bus
 // (wildcards included, each message once, none echoed back), NATS requests
-// reach a responder on another node, and Redis may vanish and come back, or
-// come up after the nodes, without local clients noticing.
+// reach a responder on another node, a topic has one native server
+// cluster-wide (NO_SERVER, TIMED_OUT and SERVER_GONE across nodes, a killed
+// node's services failed and freed within two heartbeats), and Redis may
+// vanish and come back, or come up after the nodes, without local clients
+// noticing.
 //
 // Needs redis-server (the Debian package of that name); the suite is skipped
 // where it is missing.
@@ -493,6 +496,157 @@ TEST_P(ManifolddClusterTest, AStoppedNodeSaysGoodbye) {
   EXPECT_EQ(event.cluster_node_left().reason(), "said goodbye");
   // Not two heartbeats (4 s) later.
   EXPECT_LT(absl::Now() - stopped, absl::Seconds(3));
+}
+
+// Sends Serve{topic} from `client`; returns the broker's answer.
+absl::StatusOr<wire::ServerMessage> Serve(WireClient& client,
+                                          absl::string_view topic) {
+  wire::ClientMessage m;
+  m.mutable_serve()->set_op_id(client.next_op_id());
+  m.mutable_serve()->set_topic(std::string(topic));
+  if (absl::Status s = client.Send(m); !s.ok()) return s;
+  return client.ReceiveSkippingPings();
+}
+
+// Sends Request{topic} from `client`; returns its op id.
+uint64_t SendRequest(WireClient& client, absl::string_view topic,
+                     uint32_t timeout_ms) {
+  wire::ClientMessage m;
+  const uint64_t op_id = client.next_op_id();
+  m.mutable_request()->set_op_id(op_id);
+  m.mutable_request()->set_topic(std::string(topic));
+  m.mutable_request()->set_payload("question");
+  m.mutable_request()->set_timeout_ms(timeout_ms);
+  EXPECT_TRUE(client.Send(m).ok());
+  return op_id;
+}
+
+// The next message to `client` of kind `want` (Response, ServedRequest).
+template <typename Want>
+absl::StatusOr<Want> Next(WireClient& client, absl::Duration timeout,
+                          bool (wire::ServerMessage::*has)() const,
+                          const Want& (wire::ServerMessage::*get)() const) {
+  absl::StatusOr<wire::ServerMessage> m = client.ReceiveSkippingPings(timeout);
+  if (!m.ok()) return m.status();
+  if (!((*m).*has)()) {
+    return absl::InternalError(absl::StrCat("unexpected ", m->ShortDebugString()));
+  }
+  return ((*m).*get)();
+}
+
+absl::StatusOr<wire::Response> NextResponse(
+    WireClient& client, absl::Duration timeout = absl::Seconds(5)) {
+  return Next(client, timeout, &wire::ServerMessage::has_response,
+              &wire::ServerMessage::response);
+}
+
+absl::StatusOr<wire::ServedRequest> NextRequest(
+    WireClient& client, absl::Duration timeout = absl::Seconds(5)) {
+  return Next(client, timeout, &wire::ServerMessage::has_request,
+              &wire::ServerMessage::request);
+}
+
+TEST_P(ManifolddClusterTest, OneNativeServerPerTopicAcrossNodes) {
+  StartRedis();
+  StartJoinedNodes(3);
+  WireClient server = testing::GreetedClient(nodes_[1]->tcp(), "server");
+  WireClient rival = testing::GreetedClient(nodes_[2]->tcp(), "rival");
+  WireClient requester = testing::GreetedClient(nodes_[0]->tcp(), "requester");
+
+  absl::StatusOr<wire::ServerMessage> granted = Serve(server, "svc/add");
+  ASSERT_TRUE(granted.ok()) << granted.status();
+  ASSERT_TRUE(granted->has_ack()) << granted->ShortDebugString();
+  absl::StatusOr<wire::ServerMessage> refused = Serve(rival, "svc/add");
+  ASSERT_TRUE(refused.ok()) << refused.status();
+  ASSERT_TRUE(refused->has_error()) << refused->ShortDebugString();
+  EXPECT_EQ(refused->error().code(), wire::TOPIC_ALREADY_SERVED);
+  EXPECT_THAT(refused->error().message(), ::testing::HasSubstr("node n2"));
+
+  // Node 1 learns of the service from node 2's announcement: until then a
+  // request finds no server.
+  bool answered = false;
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while (!answered && absl::Now() < deadline) {
+    const uint64_t op = SendRequest(requester, "svc/add", 5000);
+    absl::StatusOr<wire::ServedRequest> got =
+        NextRequest(server, absl::Milliseconds(300));
+    if (!got.ok()) {
+      absl::StatusOr<wire::Response> none = NextResponse(requester);
+      ASSERT_TRUE(none.ok()) << none.status();
+      ASSERT_EQ(none->status(), wire::NO_SERVER) << none->ShortDebugString();
+      absl::SleepFor(absl::Milliseconds(50));
+      continue;
+    }
+    EXPECT_EQ(got->topic(), "svc/add");
+    EXPECT_EQ(got->payload(), "question");
+    wire::ClientMessage respond;
+    respond.mutable_respond()->set_op_id(server.next_op_id());
+    respond.mutable_respond()->set_request_id(got->request_id());
+    respond.mutable_respond()->set_payload("answer");
+    ASSERT_TRUE(server.Send(respond).ok());
+    absl::StatusOr<wire::Response> r = NextResponse(requester);
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(r->op_id(), op);
+    EXPECT_EQ(r->status(), wire::REQUEST_OK);
+    EXPECT_EQ(r->payload(), "answer");
+    answered = true;
+  }
+  ASSERT_TRUE(answered);
+
+  // No server anywhere: at once.
+  SendRequest(requester, "svc/nobody", 5000);
+  absl::StatusOr<wire::Response> none = NextResponse(requester);
+  ASSERT_TRUE(none.ok()) << none.status();
+  EXPECT_EQ(none->status(), wire::NO_SERVER);
+
+  // A server that does not answer: TIMED_OUT.
+  SendRequest(requester, "svc/add", 300);
+  ASSERT_TRUE(NextRequest(server).ok());
+  absl::StatusOr<wire::Response> late = NextResponse(requester);
+  ASSERT_TRUE(late.ok()) << late.status();
+  EXPECT_EQ(late->status(), wire::TIMED_OUT);
+
+  // A NATS client's request on node 1 reaches the native server too.
+  absl::StatusOr<RawNats> nats = RawNats::Connect(nodes_[0]->nats());
+  ASSERT_TRUE(nats.ok()) << nats.status();
+  ASSERT_TRUE(nats->Send("SUB _INBOX.n 1\r\nPING\r\n").ok());
+  ASSERT_TRUE(nats->ReadUntil("PONG\r\n").ok());
+  nats->Take();
+  ASSERT_TRUE(nats->Send("PUB svc.add _INBOX.n 2\r\nhi\r\n").ok());
+  absl::StatusOr<wire::ServedRequest> from_nats = NextRequest(server);
+  ASSERT_TRUE(from_nats.ok()) << from_nats.status();
+  EXPECT_EQ(from_nats->payload(), "hi");
+  wire::ClientMessage respond;
+  respond.mutable_respond()->set_op_id(server.next_op_id());
+  respond.mutable_respond()->set_request_id(from_nats->request_id());
+  respond.mutable_respond()->set_payload("answer");
+  ASSERT_TRUE(server.Send(respond).ok());
+  ASSERT_TRUE(nats->ReadUntil("\r\nanswer\r\n").ok());
+  EXPECT_THAT(nats->Take(), ::testing::HasSubstr("MSG _INBOX.n 1 6"));
+
+  // The server's node is killed with a request in flight: SERVER_GONE
+  // within two heartbeats (2 s each), and the topic is free again.
+  SendRequest(requester, "svc/add", 30000);
+  ASSERT_TRUE(NextRequest(server).ok());
+  const absl::Time killed = absl::Now();
+  ASSERT_TRUE(nodes_[1]->Stop(SIGKILL).ok());
+  absl::StatusOr<wire::Response> gone =
+      NextResponse(requester, absl::Seconds(10));
+  ASSERT_TRUE(gone.ok()) << gone.status();
+  EXPECT_EQ(gone->status(), wire::SERVER_GONE) << gone->ShortDebugString();
+  EXPECT_THAT(gone->message(), ::testing::HasSubstr("n2"));
+  EXPECT_LT(absl::Now() - killed, absl::Seconds(6));
+
+  bool taken = false;
+  const absl::Time retry_until = absl::Now() + absl::Seconds(10);
+  while (!taken && absl::Now() < retry_until) {
+    absl::StatusOr<wire::ServerMessage> again = Serve(rival, "svc/add");
+    ASSERT_TRUE(again.ok()) << again.status();
+    taken = again->has_ack();
+    if (!taken) absl::SleepFor(absl::Milliseconds(200));
+  }
+  ASSERT_TRUE(taken) << "the dead node's claim never lapsed";
+  EXPECT_LT(absl::Now() - killed, absl::Seconds(8));
 }
 
 }  // namespace
