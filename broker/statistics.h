@@ -65,6 +65,13 @@ struct ClusterStatistics {
   // local publishes sent to them.
   uint64_t bridge_in = 0;
   uint64_t bridge_out = 0;
+  // Services: topics this node's servers hold in the cluster's registry,
+  // and topics served on other nodes; requests sent to a server on another
+  // node, and requests from other nodes handed to this node's servers.
+  uint64_t local_services = 0;
+  uint64_t remote_services = 0;
+  uint64_t requests_forwarded = 0;
+  uint64_t requests_from_nodes = 0;
 };
 
 struct BrokerStatistics {

@@ -732,6 +732,7 @@ class ClusterRouter::Impl {
     out->set_requester_session_id(call.requester_session_id);
     batch_bytes_ += call.payload.size() + call.topic.size() + 32;
     ++stats_.messages_out;
+    ++stats_.requests_forwarded;
     last_owner_ = *owner;
     calls_[call.call_id] =
         Call{*owner, now_ + absl::Milliseconds(call.timeout_ms) +
@@ -1334,6 +1335,7 @@ class ClusterRouter::Impl {
       return;
     }
     ++stats_.messages_in;
+    ++stats_.requests_from_nodes;
     absl::InlinedVector<HeaderView, 4> headers;
     for (const cluster::Header& h : call.headers()) {
       headers.push_back({h.key(), h.value()});
@@ -1611,7 +1613,9 @@ class ClusterRouter::Impl {
     s.remote_patterns = 0;
     for (const auto& [name, node] : nodes_) {
       s.remote_patterns += node.interest.size();
+      s.remote_services += node.services.size();
     }
+    s.local_services = owned_.size();
     return s;
   }
 

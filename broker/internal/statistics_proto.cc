@@ -71,6 +71,10 @@ wire::Statistics StatisticsToProto(const BrokerStatistics& s,
     c->set_malformed(s.cluster.malformed);
     c->set_bridge_in(s.cluster.bridge_in);
     c->set_bridge_out(s.cluster.bridge_out);
+    c->set_local_services(s.cluster.local_services);
+    c->set_remote_services(s.cluster.remote_services);
+    c->set_requests_forwarded(s.cluster.requests_forwarded);
+    c->set_requests_from_nodes(s.cluster.requests_from_nodes);
     c->set_publishes_out(s.cluster.publishes_out);
   }
   return p;

@@ -165,7 +165,8 @@ void AppendPrometheusText(const wire::Statistics& statistics,
       const bool flag =
           field->cpp_type() == google::protobuf::FieldDescriptor::CPPTYPE_BOOL;
       const bool gauge = flag || field->name() == "nodes" ||
-                         absl::EndsWith(field->name(), "_patterns");
+                         absl::EndsWith(field->name(), "_patterns") ||
+                         absl::EndsWith(field->name(), "_services");
       const std::string name = absl::StrCat("manifold_cluster_", field->name(),
                                             gauge ? "" : "_total");
       const uint64_t value =

@@ -1038,6 +1038,10 @@ TEST_F(ServiceTest, ARequestReachesTheServerOnAnotherNodeAndBack) {
   EXPECT_EQ(got[0].timeout_ms(), 5000u);
   server.Respond(got[0].request_id(), "3");
   Pump();
+  EXPECT_EQ(node(1).router.statistics().local_services, 1u);
+  EXPECT_EQ(node(0).router.statistics().remote_services, 1u);
+  EXPECT_EQ(node(0).router.statistics().requests_forwarded, 1u);
+  EXPECT_EQ(node(1).router.statistics().requests_from_nodes, 1u);
   std::vector<wire::Response> answers = Responses(requester);
   ASSERT_EQ(answers.size(), 1u);
   EXPECT_EQ(answers[0].op_id(), op);
