@@ -250,6 +250,8 @@ class BrokerCore {
   // server.
   wire::ServedRequest& RecordRequest(const std::string& topic, Service& service,
                                      PendingRequest pending);
+  // A request's timeout: `timeout_ms` (0: the default) within the limit.
+  absl::Duration RequestTimeout(uint32_t timeout_ms) const;
   // Sends `pending` (requester fields and timeout set) for `topic`, which no
   // connection here serves, to the node whose server holds it, and records
   // it. Returns false when no node does (nothing recorded).

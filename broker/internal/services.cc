@@ -37,7 +37,25 @@ std::string HeaderSafe(absl::string_view text) {
   return value;
 }
 
+// Gives `served` its payload and headers.
+void FillRequest(wire::ServedRequest& served, absl::string_view payload,
+                 absl::Span<const HeaderView> headers) {
+  served.set_payload(std::string(payload));
+  for (const HeaderView& h : headers) {
+    wire::Header* header = served.add_headers();
+    header->set_key(std::string(h.key));
+    header->set_value(std::string(h.value));
+  }
+}
+
 }  // namespace
+
+absl::Duration BrokerCore::RequestTimeout(uint32_t timeout_ms) const {
+  return timeout_ms == 0
+             ? absl::Milliseconds(options_.default_request_timeout_ms())
+             : std::min(absl::Milliseconds(timeout_ms),
+                        absl::Milliseconds(options_.max_request_timeout_ms()));
+}
 
 void BrokerCore::HandleServe(ConnectionCore& c, const wire::Serve& serve) {
   const std::string& topic = serve.topic();
@@ -231,16 +249,11 @@ void BrokerCore::StartRequest(RequesterKind kind, ConnectionCore* requester,
     Answer(kind, requester, m);
     return;
   }
-  const absl::Duration timeout =
-      request.timeout_ms() == 0
-          ? absl::Milliseconds(options_.default_request_timeout_ms())
-          : std::min(absl::Milliseconds(request.timeout_ms()),
-                     absl::Milliseconds(options_.max_request_timeout_ms()));
   PendingRequest pending;
   pending.requester_kind = kind;
   pending.requester = requester;
   pending.requester_op_id = op_id;
-  pending.timeout = timeout;
+  pending.timeout = RequestTimeout(request.timeout_ms());
   auto service = services_.find(topic);
   if (service == services_.end()) {
     if (cluster_ != nullptr) {
@@ -364,12 +377,7 @@ bool BrokerCore::RequestByPublish(ConnectionCore& c, const PublishOp& publish) {
   }
   wire::ServedRequest& served =
       RecordRequest(service->first, service->second, std::move(pending));
-  served.set_payload(std::string(publish.payload));
-  for (const HeaderView& h : publish.headers) {
-    wire::Header* header = served.add_headers();
-    header->set_key(std::string(h.key));
-    header->set_value(std::string(h.value));
-  }
+  FillRequest(served, publish.payload, publish.headers);
   Send(*service->second.server, scratch_message_);
   return true;
 }
@@ -625,19 +633,10 @@ void BrokerCore::RequestFromCluster(absl::string_view origin,
   pending.requester = nullptr;
   pending.requester_op_id = call.call_id;
   pending.reply_to.assign(origin.data(), origin.size());
-  pending.timeout =
-      call.timeout_ms == 0
-          ? absl::Milliseconds(options_.default_request_timeout_ms())
-          : std::min(absl::Milliseconds(call.timeout_ms),
-                     absl::Milliseconds(options_.max_request_timeout_ms()));
+  pending.timeout = RequestTimeout(call.timeout_ms);
   wire::ServedRequest& served =
       RecordRequest(service->first, service->second, std::move(pending));
-  served.set_payload(std::string(call.payload));
-  for (const HeaderView& h : call.headers) {
-    wire::Header* header = served.add_headers();
-    header->set_key(std::string(h.key));
-    header->set_value(std::string(h.value));
-  }
+  FillRequest(served, call.payload, call.headers);
   Send(*service->second.server, scratch_message_);
   RunDeferred();
   FlushPolls();
