@@ -188,6 +188,10 @@ class BrokerCore {
   struct PendingClaim {
     ConnectionId connection;
     uint64_t op_id;
+    // The connection sent Unserve for the topic meanwhile: answered after
+    // the Serve, as if the claim had been granted (or refused) at once.
+    bool unserve = false;
+    uint64_t unserve_op_id = 0;
   };
 
   // Time only moves forward: a `now` earlier than one seen before counts as

@@ -143,6 +143,13 @@ void BrokerCore::GrantService(ConnectionCore& c, const std::string& topic,
 void BrokerCore::HandleUnserve(ConnectionCore& c,
                                const wire::Unserve& unserve) {
   const std::string& topic = unserve.topic();
+  if (auto claim = claims_.find(topic);
+      claim != claims_.end() && claim->second.connection == c.id_ &&
+      !claim->second.unserve) {
+    claim->second.unserve = true;
+    claim->second.unserve_op_id = unserve.op_id();
+    return;
+  }
   if (!c.served_topics_.contains(topic)) {
     SendError(c, unserve.op_id(),
               ProtocolError(wire::NOT_SERVING,
@@ -583,6 +590,13 @@ void BrokerCore::ServiceClaimed(absl::string_view topic,
                                 ? wire::TOPIC_ALREADY_SERVED
                                 : wire::CLUSTER_UNAVAILABLE,
                             result.message()));
+  }
+  if (claim.unserve) {
+    // The Unserve that came while the cluster was asked, in its turn.
+    wire::Unserve unserve;
+    unserve.set_op_id(claim.unserve_op_id);
+    unserve.set_topic(key);
+    HandleUnserve(*c, unserve);
   }
   RunDeferred();
   FlushPolls();

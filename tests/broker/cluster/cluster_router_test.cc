@@ -1109,6 +1109,33 @@ TEST_F(ServiceTest, OneServerPerTopicClusterWide) {
   EXPECT_TRUE(Requests(first).empty());
 }
 
+TEST_F(ServiceTest, AnUnserveWhileTheClaimIsAskedComesInItsTurn) {
+  Start(2);
+  TestClient& server = node(0).h.Connect("server");
+  for (int i = 0; i < 2; ++i) {
+    wire::ClientMessage m;
+    if (i == 0) {
+      m.mutable_serve()->set_op_id(server.next_op_id());
+      m.mutable_serve()->set_topic("svc/brief");
+    } else {
+      m.mutable_unserve()->set_op_id(server.next_op_id());
+      m.mutable_unserve()->set_topic("svc/brief");
+    }
+    server.Send(m);
+  }
+  Pump();
+  std::vector<wire::ServerMessage> got = server.TakeAll();
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_TRUE(got[0].has_ack()) << got[0].ShortDebugString();
+  EXPECT_EQ(got[0].ack().op_id(), 1u);
+  EXPECT_TRUE(got[1].has_ack()) << got[1].ShortDebugString();
+  EXPECT_EQ(got[1].ack().op_id(), 2u);
+  EXPECT_EQ(redis_.Get("manifold:svc:svc/brief"), "");
+  EXPECT_EQ(node(0).h.broker().statistics().services, 0u);
+  TestClient& other = node(1).h.Connect("other");
+  EXPECT_TRUE(Serve(other, "svc/brief").has_ack());
+}
+
 TEST_F(ServiceTest, NoServerAnywhereAnswersAtOnce) {
   Start(2);
   TestClient& requester = node(0).h.Connect("requester");
