@@ -54,6 +54,10 @@ inline constexpr absl::string_view kStreamList = "$sys/streams/list";
 inline constexpr absl::string_view kStreamInfo = "$sys/streams/info";
 inline constexpr absl::string_view kStreamPurge = "$sys/streams/purge";
 inline constexpr absl::string_view kStreamRemove = "$sys/streams/remove";
+// Removes one durable consumer; the payload is a wire::ConsumerState naming
+// its stream and name (the other fields are ignored).
+inline constexpr absl::string_view kConsumerRemove =
+    "$sys/streams/consumer/remove";
 // The storage of durable streams failed, and recovered (wire::StorageFailed,
 // wire::StorageRecovered).
 inline constexpr absl::string_view kStorageFailed = "$sys/storage/failed";

@@ -414,6 +414,10 @@ class BrokerCore {
   // Takes `stream`'s messages out of the batch being gathered (a purge or
   // removal in the same turn).
   void DropGathered(StorageLane& lane, const std::string& stream);
+  // Removes durable consumer `name` of `stream` (and, with the lane's next
+  // batch, its stored state); its bound subscriptions end with an error.
+  // Returns false when there is no such consumer.
+  bool RemoveConsumer(Stream& stream, const std::string& name);
   // Answers a request on $sys/streams/...; false for any other topic.
   bool HandleStreamRequest(RequesterKind kind, ConnectionCore* requester,
                            uint64_t op_id, absl::string_view topic,

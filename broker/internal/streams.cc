@@ -306,7 +306,10 @@ bool BrokerCore::HandleStreamRequest(RequesterKind kind,
   const bool info = topic == sys_topics::kStreamInfo;
   const bool purge = topic == sys_topics::kStreamPurge;
   const bool remove = topic == sys_topics::kStreamRemove;
-  if (!add && !list && !info && !purge && !remove) return false;
+  const bool remove_consumer = topic == sys_topics::kConsumerRemove;
+  if (!add && !list && !info && !purge && !remove && !remove_consumer) {
+    return false;
+  }
 
   wire::ServerMessage m;
   wire::Response* response = m.mutable_response();
@@ -353,7 +356,15 @@ bool BrokerCore::HandleStreamRequest(RequesterKind kind,
     if (!existed) lane.gathering_answers.back().created = (*s)->config.name();
     return true;
   }
-  const std::string name(payload);
+  wire::ConsumerState named;
+  if (remove_consumer &&
+      (!named.ParseFromString(std::string(payload)) || named.name().empty())) {
+    reject("the payload is not a serialized ConsumerState naming a stream "
+           "and a consumer");
+    return true;
+  }
+  const std::string name = remove_consumer ? named.stream()
+                                           : std::string(payload);
   auto it = streams_.find(name);
   if (it == streams_.end()) {
     reject(absl::StrCat("no stream '", name.substr(0, 80), "'"));
@@ -365,6 +376,16 @@ bool BrokerCore::HandleStreamRequest(RequesterKind kind,
   if (info) {
     response->set_payload(InfoOf(s).SerializeAsString());
     Answer(kind, requester, m);
+    return true;
+  }
+  if (remove_consumer) {
+    if (!RemoveConsumer(s, named.name())) {
+      reject(absl::StrCat("stream '", name, "' has no consumer '",
+                          named.name().substr(0, 80), "'"));
+      return true;
+    }
+    response->set_payload(InfoOf(s).SerializeAsString());
+    answer_when_durable(lane);
     return true;
   }
   DropGathered(lane, name);
@@ -408,6 +429,43 @@ bool BrokerCore::HandleStreamRequest(RequesterKind kind,
     RemoveSubscription(*sub, /*emit_event=*/true, "stream removed");
   }
   answer_when_durable(lane);
+  return true;
+}
+
+bool BrokerCore::RemoveConsumer(Stream& stream, const std::string& name) {
+  auto it = stream.consumers.find(name);
+  if (it == stream.consumers.end()) return false;
+  std::unique_ptr<Consumer> consumer = std::move(it->second);
+  stream.consumers.erase(it);
+  timers_.Cancel(consumer->timer);
+  consumer_ids_.erase(consumer->id);
+  StorageLane& lane = LaneOf(stream);
+  // A state waiting to be written would bring it back.
+  std::vector<wire::ConsumerState>& puts = lane.gathering.put_consumers;
+  puts.erase(std::remove_if(puts.begin(), puts.end(),
+                            [&](const wire::ConsumerState& c) {
+                              return c.stream() == stream.config.name() &&
+                                     c.name() == name;
+                            }),
+             puts.end());
+  lane.gathering.remove_consumers.emplace_back(stream.config.name(), name);
+  // Its bound subscriptions end, saying why.
+  for (const SubscriptionId member : consumer->members) {
+    consumer_members_.erase(member);
+    Subscription* sub = index_.Find(member);
+    if (sub == nullptr) continue;
+    ConnectionCore& c = *sub->connection;
+    wire::ServerMessage error;
+    wire::Error* e = error.mutable_error();
+    e->set_code(wire::UNKNOWN_STREAM);
+    e->set_message(absl::StrCat("durable consumer '", name, "' of stream '",
+                                stream.config.name(), "' was removed"));
+    e->set_subscription_id(sub->id.value());
+    e->set_pattern(sub->pattern);
+    Send(c, error);
+    c.subscriptions_.erase(sub->id);
+    RemoveSubscription(*sub, /*emit_event=*/true, "consumer removed");
+  }
   return true;
 }
 

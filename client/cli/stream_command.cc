@@ -1,15 +1,17 @@
 // manifold stream add NAME --topics P[,P...] [--max-msgs N] [--max-bytes B]
 //                          [--max-age D] [--storage file|memory]
-// manifold stream ls | info NAME | purge NAME | rm NAME
+// manifold stream ls | info NAME | purge NAME | rm NAME [--consumer C]
 //
 // Manages the broker's durable streams with requests it answers itself
 // ($sys/streams/..., see stream_requests.h). add, info and purge print the
 // stream as the broker describes it after the change, ls a table of all
-// (one JSON object per stream with --json), rm one line.
+// (one JSON object per stream with --json), rm one line. rm with --consumer
+// removes that durable consumer of the stream, not the stream.
 
 #include <string>
 #include <vector>
 
+#include "absl/flags/declare.h"
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
 #include "client/cli/command.h"
@@ -31,6 +33,9 @@ ABSL_FLAG(std::string, max_bytes, "",
 ABSL_FLAG(std::string, max_age, "",
           "stream add: drop messages older than this, e.g. 24h or 7d "
           "(default: no limit)");
+// Defined by `manifold sub`, which binds to a durable consumer by it.
+ABSL_DECLARE_FLAG(std::string, consumer);
+
 ABSL_FLAG(std::string, storage, "",
           "stream add: 'file' (on the broker's disk, the default) or "
           "'memory' (lost when the broker stops)");
@@ -41,7 +46,7 @@ namespace {
 constexpr absl::string_view kSynopsis =
     "stream add NAME --topics P[,P] [--max-msgs N] [--max-bytes B] "
     "[--max-age D] [--storage file|memory] | stream ls | "
-    "stream info|purge|rm NAME";
+    "stream info|purge|rm NAME | stream rm NAME --consumer C";
 
 // The flags only `stream add` reads, dashed as people type them.
 constexpr absl::string_view kAddFlags =
@@ -114,6 +119,21 @@ absl::Status Remove(CommandContext& context, const std::string& name) {
   return absl::OkStatus();
 }
 
+absl::Status RemoveConsumer(CommandContext& context, const std::string& stream,
+                            const std::string& consumer) {
+  absl::StatusOr<Message> reply =
+      Ask(context, RemoveConsumerRequest(stream, consumer));
+  if (!reply.ok()) return reply.status();
+  context.Print(context.json()
+                    ? JsonObject()
+                          .Add("stream", Printable(stream))
+                          .Add("removed_consumer", Printable(consumer))
+                          .str()
+                    : absl::StrCat("removed consumer ", Printable(consumer),
+                                   " of stream ", Printable(stream)));
+  return absl::OkStatus();
+}
+
 absl::Status RunStream(CommandContext& context) {
   const std::vector<std::string>& args = context.args();
   const std::string verb = args.empty() ? "" : args[0];
@@ -128,6 +148,11 @@ absl::Status RunStream(CommandContext& context) {
   if (AddFlagsGiven() && verb != "add") {
     return UsageError(absl::StrCat(
         kAddFlags, " apply to 'stream add' only, not 'stream ", verb, "'"));
+  }
+  const std::string consumer = absl::GetFlag(FLAGS_consumer);
+  if (!consumer.empty() && verb != "rm") {
+    return UsageError(absl::StrCat(
+        "--consumer applies to 'stream rm' only, not 'stream ", verb, "'"));
   }
   if (takes_name && args.size() < 2) {
     return UsageError(absl::StrCat("'stream ", verb,
@@ -148,6 +173,7 @@ absl::Status RunStream(CommandContext& context) {
   if (verb == "purge") {
     return AskAndPrintInfo(context, PurgeStreamRequest(name));
   }
+  if (!consumer.empty()) return RemoveConsumer(context, name, consumer);
   return Remove(context, name);
 }
 
@@ -156,8 +182,10 @@ absl::Status RunStream(CommandContext& context) {
 Command StreamCommand() {
   return {"stream",
           std::string(kSynopsis),
-          "manage durable streams: add, list, describe, empty or remove one",
-          {"topics", "max_msgs", "max_bytes", "max_age", "storage", "timeout"},
+          "manage durable streams: add, list, describe, empty or remove "
+          "one, or remove one of its durable consumers",
+          {"topics", "max_msgs", "max_bytes", "max_age", "storage", "consumer",
+           "timeout"},
           RunStream};
 }
 

@@ -47,6 +47,15 @@ SysRequest RemoveStreamRequest(absl::string_view name) {
   return Named(sys_topics::kStreamRemove, name);
 }
 
+SysRequest RemoveConsumerRequest(absl::string_view stream,
+                                 absl::string_view consumer) {
+  wire::ConsumerState named;
+  named.set_stream(std::string(stream));
+  named.set_name(std::string(consumer));
+  return {std::string(sys_topics::kConsumerRemove),
+          named.SerializeAsString()};
+}
+
 absl::Status StreamRequestFailed(const SysRequest& request,
                                  const absl::Status& error) {
   if (RequestStatusOf(error) == wire::NO_SERVER) {

@@ -41,6 +41,9 @@ SysRequest ListStreamsRequest();
 SysRequest StreamInfoRequest(absl::string_view name);
 SysRequest PurgeStreamRequest(absl::string_view name);
 SysRequest RemoveStreamRequest(absl::string_view name);
+// $sys/streams/consumer/remove: durable consumer `consumer` of `stream`.
+SysRequest RemoveConsumerRequest(absl::string_view stream,
+                                 absl::string_view consumer);
 
 // Returns `error` (from Client::Request) for `request`, explained where the
 // broker's own words need it: NO_SERVER on $sys/streams/ means the broker

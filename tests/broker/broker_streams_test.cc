@@ -657,6 +657,62 @@ TEST(BrokerStreamsTest, DurableConsumerResumesAfterARestartAndAMemberLeaving) {
   EXPECT_EQ(Info(c, "s").consumers(0).ack_floor(), 5u);
 }
 
+TEST(BrokerStreamsTest, ADurableConsumerIsRemovedOnItsOwn) {
+  MemoryStreamStorage disk;
+  {
+    auto h = Open(disk);
+    TestClient& pub = h->Connect("pub");
+    AddStream(pub, Config("s", {"t"}));
+    for (int i = 1; i <= 3; ++i) pub.PublishAcked("t", absl::StrCat(i));
+    TestClient& worker = h->Connect("worker");
+    const SubscriptionId sub = BindConsumer(worker, "t", "gone", 60000);
+    EXPECT_THAT(Seqs(worker, nullptr), ::testing::ElementsAre(1, 2, 3));
+    AckStored(worker, sub, {1, 2});
+    TestClient& other = h->Connect("other");
+    BindConsumer(other, "t", "kept", 60000);
+    other.TakeAll();
+
+    wire::ConsumerState named;
+    named.set_stream("s");
+    named.set_name("gone");
+    wire::Response r =
+        Ask(pub, sys_topics::kConsumerRemove, named.SerializeAsString());
+    ASSERT_EQ(r.status(), wire::REQUEST_OK) << r.message();
+    wire::StreamInfo after;
+    ASSERT_TRUE(after.ParseFromString(r.payload()));
+    ASSERT_EQ(after.consumers_size(), 1);
+    EXPECT_EQ(after.consumers(0).name(), "kept");
+    // Its subscription ends, saying why; the stream and the other
+    // consumer go on.
+    std::vector<wire::ServerMessage> told = worker.TakeAll();
+    ASSERT_EQ(told.size(), 1u);
+    EXPECT_EQ(told[0].error().code(), wire::UNKNOWN_STREAM);
+    EXPECT_EQ(told[0].error().subscription_id(), sub.value());
+    EXPECT_THAT(told[0].error().message(), HasSubstr("'gone'"));
+    pub.PublishAcked("t", "4");
+    EXPECT_TRUE(worker.Idle());
+    EXPECT_THAT(Seqs(other, nullptr), ::testing::ElementsAre(4));
+    EXPECT_EQ(Info(pub, "s").messages(), 4u);
+
+    // Unknown names are refused, naming what is missing.
+    r = Ask(pub, sys_topics::kConsumerRemove, named.SerializeAsString());
+    EXPECT_EQ(r.status(), wire::REJECTED);
+    EXPECT_THAT(r.message(), HasSubstr("no consumer 'gone'"));
+    named.set_stream("nope");
+    r = Ask(pub, sys_topics::kConsumerRemove, named.SerializeAsString());
+    EXPECT_EQ(r.status(), wire::REJECTED);
+    EXPECT_THAT(r.message(), HasSubstr("no stream 'nope'"));
+    r = Ask(pub, sys_topics::kConsumerRemove, "\xff\xff");
+    EXPECT_EQ(r.status(), wire::REJECTED);
+  }
+  // After a restart it is still gone: a consumer of that name starts over.
+  auto h = Open(disk);
+  TestClient& c = h->Connect("c");
+  ASSERT_EQ(Info(c, "s").consumers_size(), 1);
+  BindConsumer(c, "t", "gone", 60000);
+  EXPECT_THAT(Seqs(c, nullptr), ::testing::ElementsAre(1, 2, 3, 4));
+}
+
 TEST(BrokerStreamsTest, DurableConsumerErrors) {
   MemoryStreamStorage disk;
   auto h = Open(disk);

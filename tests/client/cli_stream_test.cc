@@ -41,6 +41,7 @@ using ::manifold::testing::RunningManifoldd;
 using ::manifold::testing::RunToCompletion;
 using ::testing::HasSubstr;
 using ::testing::MatchesRegex;
+using ::testing::Not;
 using ::testing::StartsWith;
 
 constexpr absl::Duration kProcessTimeout = absl::Seconds(10);
@@ -294,6 +295,22 @@ TEST_P(CliStreamTest, ADurableConsumerGoesOnWhereTheLastRunStopped) {
   EXPECT_THAT(info, HasSubstr("workers"));
   Completed usage = Run({"sub", "jobs/*", "--ack-wait", "5s"});
   EXPECT_EQ(usage.exit_code, 2);
+
+  // Removed on its own: the stream stays, and the name starts over.
+  EXPECT_EQ(Ok({"stream", "rm", "jobs", "--consumer", "workers"}),
+            "removed consumer workers of stream jobs\n");
+  EXPECT_THAT(Ok({"--json", "stream", "info", "jobs"}),
+              Not(HasSubstr("workers")));
+  Completed again = Run({"stream", "rm", "jobs", "--consumer", "workers"});
+  EXPECT_EQ(again.exit_code, 1);
+  EXPECT_THAT(again.err, HasSubstr("has no consumer 'workers'"));
+  Completed misplaced = Run({"stream", "info", "jobs", "--consumer", "w"});
+  EXPECT_EQ(misplaced.exit_code, 2);
+  EXPECT_THAT(misplaced.err, HasSubstr("--consumer applies to 'stream rm'"));
+  Completed fresh =
+      Run({"sub", "jobs/*", "--consumer", "workers", "--count", "1"});
+  EXPECT_EQ(fresh.exit_code, 0) << fresh.err;
+  EXPECT_THAT(fresh.out, HasSubstr("seq=1 "));
 }
 
 TEST_P(CliStreamTest, AReplayOfAStreamThatDoesNotExistFails) {
