@@ -33,6 +33,15 @@ TEST(StreamRequestsTest, TheOthersSendTheNameOrNothing) {
   EXPECT_EQ(RemoveStreamRequest("orders").payload, "orders");
 }
 
+TEST(StreamRequestsTest, RemovingAConsumerNamesItsStreamAndItself) {
+  const SysRequest r = RemoveConsumerRequest("orders", "billing");
+  EXPECT_EQ(r.topic, "$sys/streams/consumer/remove");
+  wire::ConsumerState named;
+  ASSERT_TRUE(named.ParseFromString(r.payload));
+  EXPECT_EQ(named.stream(), "orders");
+  EXPECT_EQ(named.name(), "billing");
+}
+
 TEST(StreamRequestsTest, AnswersAreParsed) {
   wire::StreamInfo info;
   info.mutable_config()->set_name("orders");
