@@ -467,6 +467,14 @@ class ClusterRouter::Impl {
   void Leave(absl::Time now) {
     Advance(now);
     if (!joined_) return;
+    // Its topics are free for other nodes' servers at once, not when the
+    // claims lapse.
+    for (const std::string& topic : owned_) {
+      const std::string key = absl::StrCat(registry_prefix_, topic);
+      Command(RedisLink::kPublisher,
+              {"EVAL", kReleaseScript, "1", key, holder_});
+      Expect(RegistryWait::kRelease, topic);
+    }
     wire_control_.Clear();
     wire_control_.mutable_goodbye();
     Announce();

@@ -162,7 +162,8 @@ class ClusterRouter : public ClusterLink {
   void Consume(RedisLink link, size_t n);
 
   // Says goodbye (an orderly shutdown): the other nodes drop this node's
-  // interest at once instead of two heartbeats later. Write what
+  // interest at once instead of two heartbeats later, and the topics its
+  // servers hold are released in the registry. Write what
   // PendingOutput(RedisLink::kPublisher) then holds before closing.
   void Leave(absl::Time now);
 

@@ -1276,6 +1276,17 @@ TEST_F(ServiceTest, AClaimLostWhileRedisWasAwayIsTakenOver) {
   EXPECT_EQ(redis_.Get("manifold:svc:svc/contested"), "node2 1");
 }
 
+TEST_F(ServiceTest, ANodeThatLeavesReleasesItsTopicsAtOnce) {
+  Start(2);
+  TestClient& server = node(0).h.Connect("server");
+  ASSERT_TRUE(Serve(server, "svc/bye").has_ack());
+  node(0).router.Leave(node(0).h.now());
+  Pump();
+  EXPECT_EQ(redis_.Get("manifold:svc:svc/bye"), "");
+  TestClient& heir = node(1).h.Connect("heir");
+  EXPECT_TRUE(Serve(heir, "svc/bye").has_ack());
+}
+
 TEST_F(ServiceTest, ClaimsStayAliveWithHeartbeats) {
   Start(2);
   TestClient& server = node(0).h.Connect("server");
