@@ -1570,8 +1570,8 @@ class ClusterRouter::Impl {
     left->set_node(name);
     left->set_reason(std::string(why));
     broker_.ReportClusterEvent(std::move(event), now_);
-    FailCalls(name, absl::StrCat("the server's node left the cluster (", why,
-                                 "): "));
+    FailCalls(name,
+              absl::StrCat("the server's node left the cluster (", why, "): "));
   }
 
   // Which other nodes want `topic` (or, for a publish to a pattern, a topic

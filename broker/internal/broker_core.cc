@@ -850,12 +850,12 @@ void BrokerCore::FireTimer(const TimerQueue::Timer& timer) {
     ++stats_.requests_timed_out;
     FinishRequest(
         it->first, wire::TIMED_OUT,
-        absl::StrCat(it->second.server != nullptr
-                         ? absl::StrCat("server ", it->second.server->Describe())
-                         : absl::StrCat("the server on node ",
-                                        it->second.remote_node),
-                     " did not answer '", it->second.topic, "' within ",
-                     absl::FormatDuration(it->second.timeout)),
+        absl::StrCat(
+            it->second.server != nullptr
+                ? absl::StrCat("server ", it->second.server->Describe())
+                : absl::StrCat("the server on node ", it->second.remote_node),
+            " did not answer '", it->second.topic, "' within ",
+            absl::FormatDuration(it->second.timeout)),
         nullptr);
     return;
   }

@@ -88,23 +88,24 @@ void BrokerCore::HandleServe(ConnectionCore& c, const wire::Serve& serve) {
   if (auto claim = claims_.find(topic); claim != claims_.end()) {
     const ConnectionCore* claimant = FindConnection(claim->second.connection);
     SendError(c, serve.op_id(),
-              ProtocolError(wire::TOPIC_ALREADY_SERVED,
-                            absl::StrCat("topic '", topic,
-                                         "' is being claimed for ",
-                                         claimant == &c ? "this connection"
-                                         : claimant != nullptr
-                                             ? claimant->Describe()
-                                             : "another connection")));
+              ProtocolError(
+                  wire::TOPIC_ALREADY_SERVED,
+                  absl::StrCat("topic '", topic, "' is being claimed for ",
+                               claimant == &c        ? "this connection"
+                               : claimant != nullptr ? claimant->Describe()
+                                                     : "another connection")));
     return;
   }
   size_t held = c.served_topics_.size();
-  for (const auto& [claimed, claim] : claims_) held += claim.connection == c.id_;
+  for (const auto& [claimed, claim] : claims_)
+    held += claim.connection == c.id_;
   if (held >= options_.max_services_per_connection()) {
-    SendError(c, serve.op_id(),
-              ProtocolError(wire::TOO_MANY_SERVICES,
-                            absl::StrCat("connection serves ", held,
-                                         " topics; the limit is ",
-                                         options_.max_services_per_connection())));
+    SendError(
+        c, serve.op_id(),
+        ProtocolError(
+            wire::TOO_MANY_SERVICES,
+            absl::StrCat("connection serves ", held, " topics; the limit is ",
+                         options_.max_services_per_connection())));
     return;
   }
   if (cluster_ != nullptr) {
@@ -143,9 +144,9 @@ void BrokerCore::GrantService(ConnectionCore& c, const std::string& topic,
 void BrokerCore::HandleUnserve(ConnectionCore& c,
                                const wire::Unserve& unserve) {
   const std::string& topic = unserve.topic();
-  if (auto claim = claims_.find(topic);
-      claim != claims_.end() && claim->second.connection == c.id_ &&
-      !claim->second.unserve) {
+  if (auto claim = claims_.find(topic); claim != claims_.end() &&
+                                        claim->second.connection == c.id_ &&
+                                        !claim->second.unserve) {
     claim->second.unserve = true;
     claim->second.unserve_op_id = unserve.op_id();
     return;
@@ -511,8 +512,8 @@ void BrokerCore::FinishRequest(RequestId id, wire::RequestStatus status,
   }
   if (request.requester_kind == RequesterKind::kCluster) {
     if (cluster_ != nullptr) {
-      cluster_->AnswerRequest(request.reply_to, request.requester_op_id,
-                              status, message, respond);
+      cluster_->AnswerRequest(request.reply_to, request.requester_op_id, status,
+                              message, respond);
     }
     return;
   }
@@ -585,11 +586,11 @@ void BrokerCore::ServiceClaimed(absl::string_view topic,
   if (result.ok()) {
     GrantService(*c, key, claim.op_id);
   } else {
-    SendError(*c, claim.op_id,
-              ProtocolError(absl::IsAlreadyExists(result)
-                                ? wire::TOPIC_ALREADY_SERVED
-                                : wire::CLUSTER_UNAVAILABLE,
-                            result.message()));
+    SendError(
+        *c, claim.op_id,
+        ProtocolError(absl::IsAlreadyExists(result) ? wire::TOPIC_ALREADY_SERVED
+                                                    : wire::CLUSTER_UNAVAILABLE,
+                      result.message()));
   }
   if (claim.unserve) {
     // The Unserve that came while the cluster was asked, in its turn.
@@ -628,9 +629,9 @@ void BrokerCore::RequestFromCluster(absl::string_view origin,
   const std::string topic(call.topic);
   auto service = services_.find(topic);
   if (service == services_.end()) {
-    cluster_->AnswerRequest(
-        origin, call.call_id, wire::NO_SERVER,
-        absl::StrCat("no server for topic '", topic, "'"), nullptr);
+    cluster_->AnswerRequest(origin, call.call_id, wire::NO_SERVER,
+                            absl::StrCat("no server for topic '", topic, "'"),
+                            nullptr);
     return;
   }
   if (call.payload.size() > options_.max_payload_bytes()) {
@@ -656,8 +657,7 @@ void BrokerCore::RequestFromCluster(absl::string_view origin,
   FlushPolls();
 }
 
-void BrokerCore::AnswerFromCluster(uint64_t call_id,
-                                   wire::RequestStatus status,
+void BrokerCore::AnswerFromCluster(uint64_t call_id, wire::RequestStatus status,
                                    absl::string_view message,
                                    const wire::Respond* respond,
                                    absl::Time now) {

@@ -359,12 +359,13 @@ bool BrokerCore::HandleStreamRequest(RequesterKind kind,
   wire::ConsumerState named;
   if (remove_consumer &&
       (!named.ParseFromString(std::string(payload)) || named.name().empty())) {
-    reject("the payload is not a serialized ConsumerState naming a stream "
-           "and a consumer");
+    reject(
+        "the payload is not a serialized ConsumerState naming a stream "
+        "and a consumer");
     return true;
   }
-  const std::string name = remove_consumer ? named.stream()
-                                           : std::string(payload);
+  const std::string name =
+      remove_consumer ? named.stream() : std::string(payload);
   auto it = streams_.find(name);
   if (it == streams_.end()) {
     reject(absl::StrCat("no stream '", name.substr(0, 80), "'"));

@@ -52,8 +52,7 @@ SysRequest RemoveConsumerRequest(absl::string_view stream,
   wire::ConsumerState named;
   named.set_stream(std::string(stream));
   named.set_name(std::string(consumer));
-  return {std::string(sys_topics::kConsumerRemove),
-          named.SerializeAsString()};
+  return {std::string(sys_topics::kConsumerRemove), named.SerializeAsString()};
 }
 
 absl::Status StreamRequestFailed(const SysRequest& request,

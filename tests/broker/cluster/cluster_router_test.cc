@@ -207,8 +207,7 @@ class RedisModel {
       ASSERT_GE(argv.size(), 3u);
       const size_t nkeys = std::stoul(argv[2]);
       ASSERT_GE(argv.size(), 3 + nkeys);
-      std::vector<std::string> keys(argv.begin() + 3,
-                                    argv.begin() + 3 + nkeys);
+      std::vector<std::string> keys(argv.begin() + 3, argv.begin() + 3 + nkeys);
       std::vector<std::string> args(argv.begin() + 3 + nkeys, argv.end());
       const std::string script = argv[1].substr(0, argv[1].find('\n'));
       if (script == "-- manifold: claim") {
@@ -1340,10 +1339,10 @@ TEST_F(ServiceTest, RandomServicesMatchOneBroker) {
         auto& ids = p.held[m.request().payload()];
         (cluster ? ids.first : ids.second) = m.request().request_id();
       } else if (m.has_response()) {
-        out.push_back(absl::StrCat(
-            "response ", m.response().op_id(), " ",
-            wire::RequestStatus_Name(m.response().status()), " ",
-            m.response().payload()));
+        out.push_back(
+            absl::StrCat("response ", m.response().op_id(), " ",
+                         wire::RequestStatus_Name(m.response().status()), " ",
+                         m.response().payload()));
       }
     }
     std::sort(out.begin(), out.end());

@@ -529,7 +529,8 @@ absl::StatusOr<Want> Next(WireClient& client, absl::Duration timeout,
   absl::StatusOr<wire::ServerMessage> m = client.ReceiveSkippingPings(timeout);
   if (!m.ok()) return m.status();
   if (!((*m).*has)()) {
-    return absl::InternalError(absl::StrCat("unexpected ", m->ShortDebugString()));
+    return absl::InternalError(
+        absl::StrCat("unexpected ", m->ShortDebugString()));
   }
   return ((*m).*get)();
 }
