@@ -20,8 +20,9 @@
 #   reqrep    request/reply across nodes, one request at a time, requester on
 #             node 1, responder on node 2: round-trip p50/p99 (the load tool
 #             times round trips only, not one-way pub/sub deliveries; a round
-#             trip crosses the cluster twice). NATS only: a native service
-#             is each node's own.
+#             trip crosses the cluster twice). Over the native protocol
+#             the responder is a native service (Serve) on node 2, reached
+#             through the cluster's service registry.
 #
 # Each run sends for --seconds (or until its count is reached), after a 1 s
 # --settle for the subscriptions to reach node 1. Prints the medians, the
@@ -209,7 +210,6 @@ for ((round = 1; round <= rounds; round++)); do
     for ((k = 0; k < ${#targets[@]}; k++)); do
       IFS='|' read -r target addresses server_pids protocol \
         <<< "${targets[$(((k + round) % ${#targets[@]}))]}"
-      if [[ "$name" == reqrep && "$protocol" == native ]]; then continue; fi
       read -r -a node <<< "$addresses"
       read -r -a spids <<< "$server_pids"
       subs=""
