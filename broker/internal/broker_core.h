@@ -414,6 +414,11 @@ class BrokerCore {
   // Takes `stream`'s messages out of the batch being gathered (a purge or
   // removal in the same turn).
   void DropGathered(StorageLane& lane, const std::string& stream);
+  // Ends subscription `id` (replaying a stream, or bound to a durable
+  // consumer) whose stream or consumer was removed: its connection gets an
+  // UNKNOWN_STREAM error naming `why`; `reason` goes into the event.
+  void EndStoredSubscription(SubscriptionId id, absl::string_view why,
+                             absl::string_view reason);
   // Removes durable consumer `name` of `stream` (and, with the lane's next
   // batch, its stored state); its bound subscriptions end with an error.
   // Returns false when there is no such consumer.

@@ -413,24 +413,30 @@ bool BrokerCore::HandleStreamRequest(RequesterKind kind,
   }
   streams_.erase(it);
   capture_cache_.clear();
+  const std::string why =
+      absl::StrCat("stream '", name, "' was removed; its replay ended");
   for (const SubscriptionId ended_id : ended) {
-    consumer_members_.erase(ended_id);
-    Subscription* sub = index_.Find(ended_id);
-    if (sub == nullptr) continue;
-    ConnectionCore& c = *sub->connection;
-    wire::ServerMessage error;
-    wire::Error* e = error.mutable_error();
-    e->set_code(wire::UNKNOWN_STREAM);
-    e->set_message(
-        absl::StrCat("stream '", name, "' was removed; its replay ended"));
-    e->set_subscription_id(sub->id.value());
-    e->set_pattern(sub->pattern);
-    Send(c, error);
-    c.subscriptions_.erase(sub->id);
-    RemoveSubscription(*sub, /*emit_event=*/true, "stream removed");
+    EndStoredSubscription(ended_id, why, "stream removed");
   }
   answer_when_durable(lane);
   return true;
+}
+
+void BrokerCore::EndStoredSubscription(SubscriptionId id, absl::string_view why,
+                                       absl::string_view reason) {
+  consumer_members_.erase(id);
+  Subscription* sub = index_.Find(id);
+  if (sub == nullptr) return;
+  ConnectionCore& c = *sub->connection;
+  wire::ServerMessage error;
+  wire::Error* e = error.mutable_error();
+  e->set_code(wire::UNKNOWN_STREAM);
+  e->set_message(std::string(why));
+  e->set_subscription_id(sub->id.value());
+  e->set_pattern(sub->pattern);
+  Send(c, error);
+  c.subscriptions_.erase(sub->id);
+  RemoveSubscription(*sub, /*emit_event=*/true, reason);
 }
 
 bool BrokerCore::RemoveConsumer(Stream& stream, const std::string& name) {
@@ -451,21 +457,11 @@ bool BrokerCore::RemoveConsumer(Stream& stream, const std::string& name) {
              puts.end());
   lane.gathering.remove_consumers.emplace_back(stream.config.name(), name);
   // Its bound subscriptions end, saying why.
+  const std::string why =
+      absl::StrCat("durable consumer '", name, "' of stream '",
+                   stream.config.name(), "' was removed");
   for (const SubscriptionId member : consumer->members) {
-    consumer_members_.erase(member);
-    Subscription* sub = index_.Find(member);
-    if (sub == nullptr) continue;
-    ConnectionCore& c = *sub->connection;
-    wire::ServerMessage error;
-    wire::Error* e = error.mutable_error();
-    e->set_code(wire::UNKNOWN_STREAM);
-    e->set_message(absl::StrCat("durable consumer '", name, "' of stream '",
-                                stream.config.name(), "' was removed"));
-    e->set_subscription_id(sub->id.value());
-    e->set_pattern(sub->pattern);
-    Send(c, error);
-    c.subscriptions_.erase(sub->id);
-    RemoveSubscription(*sub, /*emit_event=*/true, "consumer removed");
+    EndStoredSubscription(member, why, "consumer removed");
   }
   return true;
 }
