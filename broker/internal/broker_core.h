@@ -258,10 +258,12 @@ class BrokerCore {
   absl::Duration RequestTimeout(uint32_t timeout_ms) const;
   // Sends `pending` (requester fields and timeout set) for `topic`, which no
   // connection here serves, to the node whose server holds it, and records
-  // it. Returns false when no node does (nothing recorded).
-  bool ForwardRequest(PendingRequest pending, absl::string_view topic,
-                      absl::string_view payload,
-                      absl::Span<const HeaderView> headers);
+  // it. Returns the recorded request, or null when no node serves the topic
+  // (nothing recorded).
+  PendingRequest* ForwardRequest(PendingRequest pending,
+                                 absl::string_view topic,
+                                 absl::string_view payload,
+                                 absl::Span<const HeaderView> headers);
   // Publishes the server's answer to a kPublisher request on its reply_to.
   void PublishAnswer(const PendingRequest& request, wire::RequestStatus status,
                      absl::string_view message, const wire::Respond& respond);

@@ -270,7 +270,7 @@ void BrokerCore::StartRequest(RequesterKind kind, ConnectionCore* requester,
         headers.push_back({h.key(), h.value()});
       }
       if (ForwardRequest(std::move(pending), topic, request.payload(),
-                         headers)) {
+                         headers) != nullptr) {
         return;
       }
     }
@@ -286,9 +286,9 @@ void BrokerCore::StartRequest(RequesterKind kind, ConnectionCore* requester,
   Send(*service->second.server, scratch_message_);
 }
 
-bool BrokerCore::ForwardRequest(PendingRequest pending, absl::string_view topic,
-                                absl::string_view payload,
-                                absl::Span<const HeaderView> headers) {
+BrokerCore::PendingRequest* BrokerCore::ForwardRequest(
+    PendingRequest pending, absl::string_view topic, absl::string_view payload,
+    absl::Span<const HeaderView> headers) {
   const RequestId id = request_ids_.Next();
   ClusterCall call;
   call.call_id = id.value();
@@ -300,7 +300,7 @@ bool BrokerCore::ForwardRequest(PendingRequest pending, absl::string_view topic,
   call.requester_session_id =
       pending.requester != nullptr ? pending.requester->session_id_ : 0;
   const absl::string_view node = cluster_->ForwardRequest(call);
-  if (node.empty()) return false;
+  if (node.empty()) return nullptr;
   pending.id = id;
   pending.server = nullptr;
   pending.remote_node.assign(node.data(), node.size());
@@ -311,8 +311,9 @@ bool BrokerCore::ForwardRequest(PendingRequest pending, absl::string_view topic,
   if (pending.requester_kind == RequesterKind::kEmbedder) ++embedder_requests_;
   ++stats_.requests;
   ++stats_.requests_in_flight;
-  requests_[id] = std::move(pending);
-  return true;
+  PendingRequest& recorded = requests_[id];
+  recorded = std::move(pending);
+  return &recorded;
 }
 
 wire::ServedRequest& BrokerCore::RecordRequest(const std::string& topic,
@@ -374,15 +375,23 @@ bool BrokerCore::RequestByPublish(ConnectionCore& c, const PublishOp& publish) {
   pending.requester = &c;
   pending.requester_op_id = publish.op_id;
   pending.timeout = absl::Milliseconds(options_.default_request_timeout_ms());
-  pending.reply_to.assign(publish.reply_to.data(), publish.reply_to.size());
-  pending.reply_spelling = publish.spelling;
-  pending.spelled_reply_to.assign(publish.spelled_reply_to.data(),
-                                  publish.spelled_reply_to.size());
+  // Where the answer is published; copied only for a request that is made
+  // (in a cluster most publishes with a reply subject are not one).
+  auto reply_to = [&publish](PendingRequest& request) {
+    request.reply_to.assign(publish.reply_to.data(), publish.reply_to.size());
+    request.reply_spelling = publish.spelling;
+    request.spelled_reply_to.assign(publish.spelled_reply_to.data(),
+                                    publish.spelled_reply_to.size());
+  };
   if (service == services_.end()) {
     // Served on another node, maybe (a NATS request to a native service).
-    return ForwardRequest(std::move(pending), publish.topic, publish.payload,
-                          publish.headers);
+    PendingRequest* forwarded = ForwardRequest(
+        std::move(pending), publish.topic, publish.payload, publish.headers);
+    if (forwarded == nullptr) return false;
+    reply_to(*forwarded);
+    return true;
   }
+  reply_to(pending);
   wire::ServedRequest& served =
       RecordRequest(service->first, service->second, std::move(pending));
   FillRequest(served, publish.payload, publish.headers);
