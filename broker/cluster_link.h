@@ -7,7 +7,11 @@
 // what arrived from other nodes (Broker::PublishFromCluster). The link
 // decides, from the interest the other nodes announced, whether a message
 // leaves this node at all, so a broker whose clients' topics nobody else
-// wants sends nothing.
+// wants sends nothing. For services the link keeps one server per topic
+// cluster-wide: the Broker grants a Serve once the link claimed the topic
+// (ClaimService, answered by Broker::ServiceClaimed), and sends a request
+// for a topic served on another node through it (ForwardRequest, answered
+// by Broker::AnswerFromCluster).
 //
 // ClusterRouter (broker/cluster/cluster_router.h) is the implementation over
 // Redis. Tests may attach their own.

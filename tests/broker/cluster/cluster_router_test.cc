@@ -352,6 +352,15 @@ class ClusterTest : public ::testing::Test {
     FAIL() << "the cluster never settled";
   }
 
+  // Node `i` loses both its Redis connections (Redis restarts or the
+  // network fails), and is told so with `why`.
+  void LoseRedis(int i, absl::string_view why) {
+    for (RedisLink link : kLinks) {
+      redis_.Disconnect(node(i).client_of(link));
+      node(i).router.OnDisconnected(link, why, node(i).h.now());
+    }
+  }
+
   // Moves every node's clock and fires its timers.
   void Advance(absl::Duration by) {
     redis_.Advance(by);
@@ -715,11 +724,7 @@ TEST_F(ClusterTest, RedisLostAndBack) {
   // Redis restarts: every connection is gone, and with it every
   // subscription.
   for (int i = 0; i < 2; ++i) {
-    for (RedisLink link : kLinks) {
-      redis_.Disconnect(node(i).client_of(link));
-      node(i).router.OnDisconnected(link, "connection reset by peer",
-                                    node(i).h.now());
-    }
+    LoseRedis(i, "connection reset by peer");
     EXPECT_FALSE(node(i).router.joined());
   }
   alice.Publish("t/1", "while down");
@@ -1214,10 +1219,7 @@ TEST_F(ServiceTest, WithoutRedisAServeIsRefusedAndLocalServicesGoOn) {
   TestClient& server = node(0).h.Connect("server");
   TestClient& local = node(0).h.Connect("local");
   ASSERT_TRUE(Serve(server, "svc/kept").has_ack());
-  for (RedisLink link : kLinks) {
-    redis_.Disconnect(node(0).client_of(link));
-    node(0).router.OnDisconnected(link, "connection refused", node(0).h.now());
-  }
+  LoseRedis(0, "connection refused");
   wire::ServerMessage refused = Serve(server, "svc/new");
   ASSERT_TRUE(refused.has_error());
   EXPECT_EQ(refused.error().code(), wire::CLUSTER_UNAVAILABLE);
@@ -1233,12 +1235,7 @@ TEST_F(ServiceTest, AClaimLostWhileRedisWasAwayIsTakenOver) {
   ASSERT_TRUE(Serve(first, "svc/contested").has_ack());
   // Redis restarts without its keys; node2 is back first and takes the
   // topic, then node1 comes back and finds it held.
-  for (int i = 0; i < 2; ++i) {
-    for (RedisLink link : kLinks) {
-      redis_.Disconnect(node(i).client_of(link));
-      node(i).router.OnDisconnected(link, "reset", node(i).h.now());
-    }
-  }
+  for (int i = 0; i < 2; ++i) LoseRedis(i, "reset");
   redis_.ForgetKeys();
   node(1).Connect(redis_);
   Pump();
@@ -1262,12 +1259,7 @@ TEST_F(ServiceTest, AClaimLostWhileRedisWasAwayIsTakenOver) {
   // A node back after a restart of Redis takes its uncontested claims back.
   TestClient& other = node(0).h.Connect("other");
   ASSERT_TRUE(Serve(other, "svc/mine").has_ack());
-  for (int i = 0; i < 2; ++i) {
-    for (RedisLink link : kLinks) {
-      redis_.Disconnect(node(i).client_of(link));
-      node(i).router.OnDisconnected(link, "reset", node(i).h.now());
-    }
-  }
+  for (int i = 0; i < 2; ++i) LoseRedis(i, "reset");
   redis_.ForgetKeys();
   for (int i = 0; i < 2; ++i) node(i).Connect(redis_);
   Pump();
