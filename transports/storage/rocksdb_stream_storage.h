@@ -22,7 +22,7 @@
 // hold only letters, digits, '-' and '_', so '\0' ends a name unambiguously;
 // integers are fixed-width big-endian, so keys sort by sequence):
 //
-//   "format"                      -> "manifold-streams <version>" (now 1);
+//   "format"                      -> "manifold-streams <version>" (now 2);
 //                                    written when the store is created.
 //   "s/<stream>"                  -> the stream's wire::StreamConfig,
 //                                    serialized.
@@ -30,10 +30,14 @@
 //                                    first_seq, u64 last_seq, u64 messages,
 //                                    u64 bytes, i64 first_time_unix_ms,
 //                                    i64 last_time_unix_ms.
-//   "d/<stream>\0<u64 seq>"       -> one stored message: i64 time_unix_ms,
-//                                    u32 topic size, the topic, then the
-//                                    record (a serialized wire::StoredMessage,
-//                                    as the Broker gave it).
+//   "d/<stream>\0<u64 seq>"       -> a chunk: consecutive messages from seq
+//                                    on, as many as it holds. Each: i64
+//                                    time_unix_ms, u32 topic size, u32 record
+//                                    size, the topic, then the record (a
+//                                    serialized wire::StoredMessage, as the
+//                                    Broker gave it). A batch's messages of
+//                                    a stream fill new chunks of up to about
+//                                    64 KiB.
 //   "t/<stream>\0<topic>"         -> u64: the newest seq of that topic the
 //                                    stream holds (deleted when retention
 //                                    drops that message).
@@ -41,9 +45,11 @@
 //                                    (its in_flight and members cleared).
 //
 // A stream's messages are contiguous: every seq from first_seq to last_seq
-// has its "d/" key (appends add at the end, retention drops from the front, a
-// purge drops all). "bytes" counts record sizes only, not the key or the
-// time/topic prefix of the value.
+// is in the one chunk whose key is the greatest not above it (appends add
+// chunks at the end, retention drops messages from the front and a chunk
+// with its last one, a purge drops all). A chunk whose front was dropped
+// stays; its entries before first_seq are skipped. "bytes" counts record
+// sizes only, not keys or the entries' headers and topics.
 //
 // Recovery: RocksDB replays its write-ahead log with point-in-time recovery
 // (a batch torn by a crash is dropped with everything after it: none of it
@@ -93,7 +99,7 @@ struct RocksDbStreamStorageOptions {
 class RocksDbStreamStorage final : public StreamStorage {
  public:
   // The version of the key layout above that this code reads and writes.
-  static constexpr int kFormatVersion = 1;
+  static constexpr int kFormatVersion = 2;
 
   // A storage in directory `dir` (created by Load() when missing). `wake` is
   // called on the storage thread after each completed batch or read.

@@ -6,6 +6,7 @@
 #include <sys/mount.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
@@ -25,6 +26,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "rocksdb/db.h"
+#include "rocksdb/iterator.h"
 #include "rocksdb/options.h"
 
 namespace manifold {
@@ -218,6 +220,140 @@ TEST_F(RocksDbStreamStorageTest, AppendsAndReadsBackFromSeq) {
   EXPECT_TRUE(past.status.ok());
   EXPECT_TRUE(past.messages.empty());
   EXPECT_EQ(past.next_seq, 9u);
+}
+
+// Batches of 4 KiB messages: each batch fills several chunks, and every
+// way of reading crosses chunk boundaries.
+TEST_F(RocksDbStreamStorageTest, ReadsAcrossChunksAndBatches) {
+  Open();
+  ASSERT_TRUE(Write([] {
+                StorageBatch batch;
+                batch.put_streams.push_back(Config("orders"));
+                return batch;
+              }())
+                  .status.ok());
+  const std::string big(4096, 'x');
+  uint64_t seq = 0;
+  for (int b = 0; b < 3; ++b) {
+    StorageBatch batch;
+    for (int i = 0; i < 50; ++i) {
+      ++seq;
+      batch.appends.push_back(Append("orders", seq, "orders/a", 1000 + seq,
+                                     absl::StrCat(big, seq)));
+    }
+    BatchDone done = Write(std::move(batch));
+    ASSERT_TRUE(done.status.ok()) << done.status;
+  }
+  auto expect_record = [&](const StoredRecord& got) {
+    EXPECT_EQ(got.record, Record("orders/a", absl::StrCat(big, got.seq),
+                                 1000 + static_cast<int64_t>(got.seq)));
+  };
+  for (uint64_t from : {1u, 16u, 17u, 50u, 51u, 99u, 150u}) {
+    ReadDone read = ReadFrom("orders", from);
+    ASSERT_TRUE(read.status.ok()) << read.status;
+    ASSERT_FALSE(read.messages.empty());
+    for (size_t i = 0; i < read.messages.size(); ++i) {
+      ASSERT_EQ(read.messages[i].seq, from + i);
+      expect_record(read.messages[i]);
+    }
+  }
+
+  ReadRequest some;
+  some.stream = "orders";
+  some.seqs = {3, 40, 41, 77, 150, 151};
+  ReadDone picked = Read(std::move(some));
+  ASSERT_TRUE(picked.status.ok()) << picked.status;
+  EXPECT_EQ(Seqs(picked), (std::vector<uint64_t>{3, 40, 41, 77, 150}));
+  for (const StoredRecord& record : picked.messages) expect_record(record);
+
+  for (int64_t since : {1001, 1037, 1100, 1150}) {
+    ReadRequest read;
+    read.stream = "orders";
+    read.since_unix_ms = since;
+    read.max_messages = 2;
+    ReadDone done = Read(std::move(read));
+    ASSERT_TRUE(done.status.ok()) << done.status;
+    ASSERT_FALSE(done.messages.empty());
+    EXPECT_EQ(done.messages[0].seq, static_cast<uint64_t>(since - 1000));
+  }
+
+  // All of it survives a restart.
+  Open();
+  ReadRequest all;
+  all.stream = "orders";
+  all.from_seq = 1;
+  all.max_messages = 1000;
+  all.max_bytes = 10 << 20;
+  ReadDone read = Read(std::move(all));
+  ASSERT_TRUE(read.status.ok()) << read.status;
+  ASSERT_EQ(read.messages.size(), 150u);
+  for (size_t i = 0; i < 150; ++i) EXPECT_EQ(read.messages[i].seq, i + 1);
+}
+
+// Retention drops messages from the front of a chunk and deletes a chunk
+// with its last message, also one this very batch wrote.
+TEST_F(RocksDbStreamStorageTest, RetentionDeletesChunksWithTheirLastMessage) {
+  Open();
+  const std::string big(8192, 'y');
+  StorageBatch create;
+  create.put_streams.push_back(Config("orders", /*max_msgs=*/20));
+  for (uint64_t seq = 1; seq <= 60; ++seq) {  // about 8 chunks
+    create.appends.push_back(
+        Append("orders", seq, "orders/a", 1000 + seq, absl::StrCat(big, seq)));
+  }
+  BatchDone done = Write(std::move(create));
+  ASSERT_TRUE(done.status.ok()) << done.status;
+  EXPECT_EQ(done.states[0].first_seq, 41u);
+  EXPECT_EQ(done.states[0].messages, 20u);
+
+  for (uint64_t seq = 61; seq <= 75; ++seq) {
+    StorageBatch one;
+    one.appends.push_back(
+        Append("orders", seq, "orders/a", 1000 + seq, absl::StrCat(big, seq)));
+    done = Write(std::move(one));
+    ASSERT_TRUE(done.status.ok()) << done.status;
+  }
+  EXPECT_EQ(done.states[0].first_seq, 56u);
+  ReadDone read = ReadFrom("orders", 1);
+  ASSERT_TRUE(read.status.ok()) << read.status;
+  ASSERT_FALSE(read.messages.empty());
+  EXPECT_EQ(read.messages[0].seq, 56u);
+  EXPECT_EQ(read.messages[0].record,
+            Record("orders/a", absl::StrCat(big, 56), 1056));
+
+  // The store keeps only chunks that still hold a message.
+  storage_.reset();
+  std::vector<uint64_t> chunks;
+  {
+    rocksdb::DB* db = nullptr;
+    ASSERT_TRUE(rocksdb::DB::Open(rocksdb::Options(), dir_.string(), &db).ok());
+    const std::string prefix("d/orders\0", 9);
+    rocksdb::Iterator* it = db->NewIterator(rocksdb::ReadOptions());
+    for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix);
+         it->Next()) {
+      uint64_t seq = 0;
+      for (int i = 0; i < 8; ++i) {
+        seq = (seq << 8) | static_cast<uint8_t>(it->key()[prefix.size() + i]);
+      }
+      chunks.push_back(seq);
+    }
+    delete it;  // before its database
+    delete db;
+  }
+  ASSERT_FALSE(chunks.empty());
+  // The chunk holding 56 (its front dropped) is the only one from before.
+  EXPECT_LE(chunks.front(), 56u);
+  EXPECT_GT(chunks[1], 56u);
+  // Each later batch wrote one chunk, none of them dropped.
+  EXPECT_EQ(std::count_if(chunks.begin(), chunks.end(),
+                          [](uint64_t seq) { return seq > 60; }),
+            15);
+  EXPECT_EQ(chunks.back(), 75u);
+
+  std::vector<RecoveredStream> recovered = Open();
+  ASSERT_EQ(recovered.size(), 1u);
+  EXPECT_EQ(recovered[0].state.first_seq, 56u);
+  EXPECT_EQ(Seqs(ReadFrom("orders", 50)).size(), 20u);
 }
 
 TEST_F(RocksDbStreamStorageTest, LaterBatchesAppendAfterEarlierOnes) {
@@ -698,23 +834,28 @@ TEST_F(RocksDbStreamStorageTest, UnknownFormatVersionFailsLoad) {
     rocksdb::DB* db = nullptr;
     ASSERT_TRUE(rocksdb::DB::Open(rocksdb::Options(), dir_.string(), &db).ok());
     ASSERT_TRUE(
-        db->Put(rocksdb::WriteOptions(), "format", "manifold-streams 2").ok());
+        db->Put(rocksdb::WriteOptions(), "format", "manifold-streams 9").ok());
     delete db;
   }
   absl::Status status = LoadError();
   EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(std::string(status.message()), HasSubstr(dir_.string()));
-  EXPECT_THAT(std::string(status.message()), HasSubstr("format 2"));
+  EXPECT_THAT(std::string(status.message()), HasSubstr("format 9"));
 }
 
 TEST_F(RocksDbStreamStorageTest, MissingMessageFailsLoad) {
   Open();
   ASSERT_TRUE(CreateWith(Config("orders"), 3).status.ok());
+  // Messages 4 and 5 in a later batch: a chunk of their own, keyed by 4.
+  StorageBatch batch;
+  batch.appends.push_back(Append("orders", 4, "orders/t0", 2000));
+  batch.appends.push_back(Append("orders", 5, "orders/t1", 2010));
+  ASSERT_TRUE(Write(std::move(batch)).status.ok());
   storage_.reset();
   {
     rocksdb::DB* db = nullptr;
     ASSERT_TRUE(rocksdb::DB::Open(rocksdb::Options(), dir_.string(), &db).ok());
-    std::string key("d/orders\0\0\0\0\0\0\0\0\3", 17);
+    std::string key("d/orders\0\0\0\0\0\0\0\0\4", 17);
     ASSERT_TRUE(db->Delete(rocksdb::WriteOptions(), key).ok());
     delete db;
   }
@@ -722,7 +863,7 @@ TEST_F(RocksDbStreamStorageTest, MissingMessageFailsLoad) {
   EXPECT_EQ(status.code(), absl::StatusCode::kDataLoss);
   EXPECT_THAT(std::string(status.message()), HasSubstr(dir_.string()));
   EXPECT_THAT(std::string(status.message()),
-              HasSubstr("stream 'orders' lacks its message 3"));
+              HasSubstr("stream 'orders' lacks its message 5"));
 }
 
 TEST_F(RocksDbStreamStorageTest, GarbledCurrentFileFailsLoad) {
