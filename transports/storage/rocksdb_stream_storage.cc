@@ -58,6 +58,8 @@ uint32_t GetU32(const char* p) {
 // ---------------------------------------
 
 constexpr char kFormatKey[] = "format";
+// The column family of the "d/" keys (see log_ in the header).
+constexpr char kLogFamily[] = "log";
 constexpr char kFormatPrefix[] = "manifold-streams ";
 
 std::string ConfigKey(absl::string_view stream) {
@@ -237,9 +239,9 @@ class StderrLogger final : public rocksdb::Logger {
 // the greatest first seq not above it). Returns NotFound when the stream has
 // no chunk holding `seq`, DataLoss when the chunk does not parse, and
 // RocksDB's error otherwise; messages name `dir`, the stream and `seq`.
-absl::Status LoadChunk(rocksdb::DB& db, const std::string& dir,
-                       absl::string_view stream, uint64_t seq,
-                       LoadedChunk& chunk) {
+absl::Status LoadChunk(rocksdb::DB& db, rocksdb::ColumnFamilyHandle& log,
+                       const std::string& dir, absl::string_view stream,
+                       uint64_t seq, LoadedChunk& chunk) {
   const std::string lower = RangeStart("d", stream);
   const std::string upper = DataKey(stream, seq + 1);
   const rocksdb::Slice lower_bound(lower);
@@ -247,7 +249,7 @@ absl::Status LoadChunk(rocksdb::DB& db, const std::string& dir,
   rocksdb::ReadOptions options;
   options.iterate_lower_bound = &lower_bound;
   options.iterate_upper_bound = &upper_bound;
-  std::unique_ptr<rocksdb::Iterator> it(db.NewIterator(options));
+  std::unique_ptr<rocksdb::Iterator> it(db.NewIterator(options, &log));
   it->SeekForPrev(DataKey(stream, seq));
   auto damaged = [&] {
     chunk.first_seq = 0;
@@ -294,10 +296,15 @@ bool IsIoError(const absl::Status& status) {
 // the committed one, which changes (Commit) only once the write succeeded.
 class RocksDbStreamStorage::BatchWriter {
  public:
-  BatchWriter(rocksdb::DB& db, const std::string& dir,
+  BatchWriter(rocksdb::DB& db, rocksdb::ColumnFamilyHandle& log,
+              const std::string& dir,
               absl::flat_hash_map<std::string, Stream>& streams,
               int64_t now_unix_ms)
-      : db_(db), dir_(dir), streams_(streams), now_unix_ms_(now_unix_ms) {}
+      : db_(db),
+        log_(log),
+        dir_(dir),
+        streams_(streams),
+        now_unix_ms_(now_unix_ms) {}
 
   absl::Status Put(const wire::StreamConfig& config) {
     if (!IsValidName(config.name())) {
@@ -421,7 +428,7 @@ class RocksDbStreamStorage::BatchWriter {
       // A chunk goes with its last message; one whose front is dropped stays,
       // read from first_seq on.
       if (oldest->ends_chunk) {
-        batch_.Delete(DataKey(name, oldest->chunk_first_seq));
+        batch_.Delete(&log_, DataKey(name, oldest->chunk_first_seq));
       }
       if (NewestOfTopic(*staged, oldest->topic) == state.first_seq) {
         staged->topic_delta[oldest->topic] = std::nullopt;
@@ -518,7 +525,7 @@ class RocksDbStreamStorage::BatchWriter {
   // Puts the chunk being filled, if any, into the batch.
   void Seal(Staged& staged) {
     if (staged.chunk.empty()) return;
-    batch_.Put(DataKey(staged.state.name, staged.chunk_first_seq),
+    batch_.Put(&log_, DataKey(staged.state.name, staged.chunk_first_seq),
                staged.chunk);
     staged.pending.back().ends_chunk = true;
     staged.chunk.clear();
@@ -548,7 +555,7 @@ class RocksDbStreamStorage::BatchWriter {
   }
 
   void DeleteRanges(const std::string& name) {
-    batch_.DeleteRange(RangeStart("d", name), RangeEnd("d", name));
+    batch_.DeleteRange(&log_, RangeStart("d", name), RangeEnd("d", name));
     batch_.DeleteRange(RangeStart("t", name), RangeEnd("t", name));
   }
 
@@ -567,7 +574,7 @@ class RocksDbStreamStorage::BatchWriter {
     LoadedChunk& chunk = staged.oldest;
     if (!chunk.Holds(state.first_seq)) {
       absl::Status loaded =
-          LoadChunk(db_, dir_, state.name, state.first_seq, chunk);
+          LoadChunk(db_, log_, dir_, state.name, state.first_seq, chunk);
       if (absl::IsNotFound(loaded)) {
         return absl::DataLossError(absl::StrCat(dir_, ": ", loaded.message()));
       }
@@ -591,6 +598,7 @@ class RocksDbStreamStorage::BatchWriter {
   }
 
   rocksdb::DB& db_;
+  rocksdb::ColumnFamilyHandle& log_;
   const std::string& dir_;
   absl::flat_hash_map<std::string, Stream>& streams_;
   const int64_t now_unix_ms_;
@@ -616,7 +624,7 @@ RocksDbStreamStorage::~RocksDbStreamStorage() {
   }
   work_ready_.notify_one();
   worker_.join();
-  if (db_ != nullptr) db_->Close().PermitUncheckedError();
+  CloseDb();
 }
 
 absl::StatusOr<std::vector<RecoveredStream>> RocksDbStreamStorage::Load() {
@@ -699,6 +707,7 @@ absl::StatusOr<std::vector<RecoveredStream>> RocksDbStreamStorage::Load() {
         dir_, ": stream store format ", version,
         " is not supported (this broker reads format ", kFormatVersion, ")"));
   }
+  if (log_ == nullptr) return NoLog();
 
   if (absl::Status read = ReadStreams(streams_); !read.ok()) return read;
   std::vector<RecoveredStream> recovered;
@@ -720,26 +729,64 @@ absl::StatusOr<std::vector<RecoveredStream>> RocksDbStreamStorage::Load() {
 }
 
 absl::Status RocksDbStreamStorage::OpenDb(bool create) {
-  rocksdb::Options options;
+  rocksdb::DBOptions options;
   options.create_if_missing = create;
+  options.create_missing_column_families = create;
   options.paranoid_checks = true;
   // A record torn by a crash ends the replay: it and what follows were
   // never reported done with `sync`. Damage anywhere else fails the open.
   options.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
   options.info_log = std::make_shared<StderrLogger>(dir_);
-  // Messages are stored as they came: compressing each flushed file cost
+
+  // The small keys: configurations, counters, topics, consumers.
+  rocksdb::ColumnFamilyOptions meta;
+  meta.compression = rocksdb::kNoCompression;
+  meta.write_buffer_size = 8 << 20;
+  // The messages. Stored as they came: compressing each flushed file cost
   // as much CPU as storing the messages did, on the machine that routes
-  // them.
-  options.compression = rocksdb::kNoCompression;
-  // A log is written once and dropped from its old end: fewer, larger
-  // memtable flushes and L0 compactions leave the CPU to the broker.
-  options.write_buffer_size = 128 << 20;
-  options.level0_file_num_compaction_trigger = 8;
+  // them. A log is written once and dropped from its old end: fewer, larger
+  // memtable flushes leave the CPU to the broker.
+  rocksdb::ColumnFamilyOptions log;
+  log.compression = rocksdb::kNoCompression;
+  log.write_buffer_size = 128 << 20;
+  log.level0_file_num_compaction_trigger = 8;
   if (options_.write_buffer_bytes > 0) {
-    options.write_buffer_size = options_.write_buffer_bytes;
+    log.write_buffer_size = options_.write_buffer_bytes;
+  }
+  // A write-ahead log file is deleted once every family flushed what it
+  // holds; the small keys' family would keep them for long (RocksDB's
+  // default bound is about 1 GiB). Past this much, RocksDB flushes it.
+  options.max_total_wal_size = 3 * log.write_buffer_size;
+
+  // Opens every column family the database has (RocksDB requires it), and
+  // the log's when creating it.
+  std::vector<std::string> names;
+  if (!create) {
+    rocksdb::Status listed =
+        rocksdb::DB::ListColumnFamilies(options, dir_, &names);
+    if (!listed.ok()) {
+      if (listed.IsCorruption()) {
+        return absl::DataLossError(absl::StrCat(
+            dir_, ": the stream store is damaged: ", listed.ToString()));
+      }
+      return FromRocks(listed,
+                       absl::StrCat(dir_, ": cannot open the stream store"));
+    }
+  } else {
+    names = {rocksdb::kDefaultColumnFamilyName};
+  }
+  if (std::find(names.begin(), names.end(), kLogFamily) == names.end() &&
+      create) {
+    names.push_back(kLogFamily);
+  }
+  std::vector<rocksdb::ColumnFamilyDescriptor> families;
+  for (const std::string& name : names) {
+    families.emplace_back(name, name == kLogFamily ? log : meta);
   }
   rocksdb::DB* raw = nullptr;
-  rocksdb::Status s = rocksdb::DB::Open(options, dir_, &raw);
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::Status s =
+      rocksdb::DB::Open(options, dir_, families, &handles, &raw);
   if (!s.ok()) {
     if (s.IsCorruption()) {
       return absl::DataLossError(
@@ -748,7 +795,30 @@ absl::Status RocksDbStreamStorage::OpenDb(bool create) {
     return FromRocks(s, absl::StrCat(dir_, ": cannot open the stream store"));
   }
   db_.reset(raw);
+  // The default family's handle is the database's own; others are ours.
+  for (rocksdb::ColumnFamilyHandle* handle : handles) {
+    if (handle->GetName() == kLogFamily) {
+      log_.reset(handle);
+    } else {
+      db_->DestroyColumnFamilyHandle(handle).PermitUncheckedError();
+    }
+  }
   return absl::OkStatus();
+}
+
+absl::Status RocksDbStreamStorage::NoLog() const {
+  return absl::DataLossError(
+      absl::StrCat(dir_, ": the stream store is damaged: it has no '",
+                   kLogFamily, "' column family for its messages"));
+}
+
+void RocksDbStreamStorage::CloseDb() {
+  if (db_ == nullptr) return;
+  if (log_ != nullptr) {
+    db_->DestroyColumnFamilyHandle(log_.release()).PermitUncheckedError();
+  }
+  db_->Close().PermitUncheckedError();
+  db_.reset();
 }
 
 absl::Status RocksDbStreamStorage::ReadStreams(
@@ -846,7 +916,7 @@ absl::Status RocksDbStreamStorage::ReadStreams(
       }
       for (uint64_t seq : {state.first_seq, state.last_seq}) {
         LoadedChunk chunk;
-        absl::Status loaded = LoadChunk(*db_, dir_, name, seq, chunk);
+        absl::Status loaded = LoadChunk(*db_, *log_, dir_, name, seq, chunk);
         if (absl::IsNotFound(loaded)) return damaged(loaded.message());
         if (!loaded.ok()) return loaded;
       }
@@ -913,16 +983,17 @@ absl::Status RocksDbStreamStorage::Recover() {
   // close the database and open it again: that replays the log up to the
   // last batch written and starts a new one. Fails while the cause (a full
   // disk) persists; the next batch or read tries again.
-  if (db_ != nullptr) {
-    db_->Close().PermitUncheckedError();
-    db_.reset();
-  }
+  CloseDb();
   if (absl::Status opened = OpenDb(/*create=*/false); !opened.ok()) {
     return opened;
   }
+  if (log_ == nullptr) {
+    CloseDb();
+    return NoLog();
+  }
   absl::flat_hash_map<std::string, Stream> held;
   if (absl::Status read = ReadStreams(held); !read.ok()) {
-    db_.reset();
+    CloseDb();
     return read;
   }
   needs_reopen_ = false;
@@ -962,7 +1033,7 @@ BatchDone RocksDbStreamStorage::Execute(StorageBatch& batch) {
     done.status = ready;
     return done;
   }
-  BatchWriter writer(*db_, dir_, streams_, batch.now_unix_ms);
+  BatchWriter writer(*db_, *log_, dir_, streams_, batch.now_unix_ms);
   auto apply = [&]() -> absl::Status {
     for (const wire::StreamConfig& config : batch.put_streams) {
       if (absl::Status s = writer.Put(config); !s.ok()) return s;
@@ -1056,7 +1127,7 @@ ReadDone RocksDbStreamStorage::Execute(const ReadRequest& read) {
   absl::Status trouble;
   auto load = [&](uint64_t seq) {
     if (chunk.Holds(seq)) return true;
-    trouble = LoadChunk(*db_, dir_, read.stream, seq, chunk);
+    trouble = LoadChunk(*db_, *log_, dir_, read.stream, seq, chunk);
     return trouble.ok();
   };
   auto fail = [&]() {
@@ -1107,7 +1178,8 @@ ReadDone RocksDbStreamStorage::Execute(const ReadRequest& read) {
     rocksdb::ReadOptions options;
     options.iterate_lower_bound = &lower_bound;
     options.iterate_upper_bound = &upper_bound;
-    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(options));
+    std::unique_ptr<rocksdb::Iterator> it(
+        db_->NewIterator(options, log_.get()));
     std::vector<ChunkEntry> entries;
     uint64_t next = start;  // the seq to take next
     bool reading = true;

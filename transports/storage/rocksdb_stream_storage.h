@@ -30,7 +30,9 @@
 //                                    first_seq, u64 last_seq, u64 messages,
 //                                    u64 bytes, i64 first_time_unix_ms,
 //                                    i64 last_time_unix_ms.
-//   "d/<stream>\0<u64 seq>"       -> a chunk: consecutive messages from seq
+//   "d/<stream>\0<u64 seq>"       -> (in the column family "log"; all
+//                                    other keys are in the default one) a
+//                                    chunk: consecutive messages from seq
 //                                    on, as many as it holds. Each: i64
 //                                    time_unix_ms, u32 topic size, u32 record
 //                                    size, the topic, then the record (a
@@ -85,6 +87,7 @@
 #include "broker/storage/stream_storage.h"
 
 namespace rocksdb {
+class ColumnFamilyHandle;
 class DB;
 }  // namespace rocksdb
 
@@ -165,8 +168,12 @@ class RocksDbStreamStorage final : public StreamStorage {
   BatchDone Execute(StorageBatch& batch);
   ReadDone Execute(const ReadRequest& read);
   void Enqueue(Work work);
-  // Opens db_ (creating the database when `create`).
+  // Opens db_ and log_ (creating the database when `create`).
   absl::Status OpenDb(bool create);
+  // Closes log_ and db_, if open.
+  void CloseDb();
+  // The error for a database of this format without the log's family.
+  absl::Status NoLog() const;
   // Reads every stream's configuration, counters and topics into `streams`
   // and checks that they add up.
   absl::Status ReadStreams(absl::flat_hash_map<std::string, Stream>& streams);
@@ -179,6 +186,11 @@ class RocksDbStreamStorage final : public StreamStorage {
   const std::function<void()> wake_;
   const RocksDbStreamStorageOptions options_;
   std::unique_ptr<rocksdb::DB> db_;
+  // The column family of the "d/" keys (the messages), apart from the small
+  // keys every batch rewrites: alone, its keys only grow, so the files
+  // RocksDB flushes never overlap and move down the levels without being
+  // rewritten. Null when db_ is.
+  std::unique_ptr<rocksdb::ColumnFamilyHandle> log_;
   absl::flat_hash_map<std::string, Stream> streams_;
   // Set after an I/O error: the next batch or read reopens the database.
   bool needs_reopen_ = false;

@@ -13,6 +13,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -167,6 +168,27 @@ class RocksDbStreamStorageTest : public ::testing::Test {
     }
     batch.now_unix_ms = now_unix_ms;
     return Write(std::move(batch));
+  }
+
+  // Opens the store in dir_ directly, with both its column families, and
+  // runs `use` on it: the database, the default family and the messages'.
+  // REQUIRES: storage_ is closed.
+  void WithRawStore(
+      const std::function<void(rocksdb::DB&, rocksdb::ColumnFamilyHandle&,
+                               rocksdb::ColumnFamilyHandle&)>& use) {
+    std::vector<rocksdb::ColumnFamilyDescriptor> families = {
+        {rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions()},
+        {"log", rocksdb::ColumnFamilyOptions()}};
+    std::vector<rocksdb::ColumnFamilyHandle*> handles;
+    rocksdb::DB* db = nullptr;
+    rocksdb::Status s = rocksdb::DB::Open(rocksdb::DBOptions(), dir_.string(),
+                                          families, &handles, &db);
+    ASSERT_TRUE(s.ok()) << s.ToString();
+    use(*db, *handles[0], *handles[1]);
+    for (rocksdb::ColumnFamilyHandle* handle : handles) {
+      EXPECT_TRUE(db->DestroyColumnFamilyHandle(handle).ok());
+    }
+    delete db;
   }
 
   fs::path dir_;
@@ -324,11 +346,11 @@ TEST_F(RocksDbStreamStorageTest, RetentionDeletesChunksWithTheirLastMessage) {
   // The store keeps only chunks that still hold a message.
   storage_.reset();
   std::vector<uint64_t> chunks;
-  {
-    rocksdb::DB* db = nullptr;
-    ASSERT_TRUE(rocksdb::DB::Open(rocksdb::Options(), dir_.string(), &db).ok());
+  WithRawStore([&](rocksdb::DB& db, rocksdb::ColumnFamilyHandle&,
+                   rocksdb::ColumnFamilyHandle& log) {
     const std::string prefix("d/orders\0", 9);
-    rocksdb::Iterator* it = db->NewIterator(rocksdb::ReadOptions());
+    std::unique_ptr<rocksdb::Iterator> it(
+        db.NewIterator(rocksdb::ReadOptions(), &log));
     for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix);
          it->Next()) {
       uint64_t seq = 0;
@@ -337,9 +359,7 @@ TEST_F(RocksDbStreamStorageTest, RetentionDeletesChunksWithTheirLastMessage) {
       }
       chunks.push_back(seq);
     }
-    delete it;  // before its database
-    delete db;
-  }
+  });
   ASSERT_FALSE(chunks.empty());
   // The chunk holding 56 (its front dropped) is the only one from before.
   EXPECT_LE(chunks.front(), 56u);
@@ -830,13 +850,12 @@ TEST_F(RocksDbStreamStorageTest, RocksDbWithoutMarkerFailsLoad) {
 TEST_F(RocksDbStreamStorageTest, UnknownFormatVersionFailsLoad) {
   Open();
   storage_.reset();
-  {
-    rocksdb::DB* db = nullptr;
-    ASSERT_TRUE(rocksdb::DB::Open(rocksdb::Options(), dir_.string(), &db).ok());
+  WithRawStore([](rocksdb::DB& db, rocksdb::ColumnFamilyHandle& meta,
+                  rocksdb::ColumnFamilyHandle&) {
     ASSERT_TRUE(
-        db->Put(rocksdb::WriteOptions(), "format", "manifold-streams 9").ok());
-    delete db;
-  }
+        db.Put(rocksdb::WriteOptions(), &meta, "format", "manifold-streams 9")
+            .ok());
+  });
   absl::Status status = LoadError();
   EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(std::string(status.message()), HasSubstr(dir_.string()));
@@ -852,18 +871,31 @@ TEST_F(RocksDbStreamStorageTest, MissingMessageFailsLoad) {
   batch.appends.push_back(Append("orders", 5, "orders/t1", 2010));
   ASSERT_TRUE(Write(std::move(batch)).status.ok());
   storage_.reset();
-  {
-    rocksdb::DB* db = nullptr;
-    ASSERT_TRUE(rocksdb::DB::Open(rocksdb::Options(), dir_.string(), &db).ok());
+  WithRawStore([](rocksdb::DB& db, rocksdb::ColumnFamilyHandle&,
+                  rocksdb::ColumnFamilyHandle& log) {
     std::string key("d/orders\0\0\0\0\0\0\0\0\4", 17);
-    ASSERT_TRUE(db->Delete(rocksdb::WriteOptions(), key).ok());
-    delete db;
-  }
+    ASSERT_TRUE(db.Delete(rocksdb::WriteOptions(), &log, key).ok());
+  });
   absl::Status status = LoadError();
   EXPECT_EQ(status.code(), absl::StatusCode::kDataLoss);
   EXPECT_THAT(std::string(status.message()), HasSubstr(dir_.string()));
   EXPECT_THAT(std::string(status.message()),
               HasSubstr("stream 'orders' lacks its message 5"));
+}
+
+TEST_F(RocksDbStreamStorageTest, StoreWithoutItsMessageLogFailsLoad) {
+  Open();
+  ASSERT_TRUE(CreateWith(Config("orders"), 3).status.ok());
+  storage_.reset();
+  WithRawStore([](rocksdb::DB& db, rocksdb::ColumnFamilyHandle&,
+                  rocksdb::ColumnFamilyHandle& log) {
+    ASSERT_TRUE(db.DropColumnFamily(&log).ok());
+  });
+  absl::Status status = LoadError();
+  EXPECT_EQ(status.code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(std::string(status.message()), HasSubstr(dir_.string()));
+  EXPECT_THAT(std::string(status.message()),
+              HasSubstr("no 'log' column family"));
 }
 
 TEST_F(RocksDbStreamStorageTest, GarbledCurrentFileFailsLoad) {
