@@ -120,12 +120,15 @@ constexpr size_t kEntryHeaderSize = 16;
 // thousand, small enough that reading one message reads little besides.
 constexpr size_t kMaxChunkBytes = 64 << 10;
 
-void AppendEntry(std::string& chunk, const AppendRecord& append) {
-  PutU64(chunk, static_cast<uint64_t>(append.time_unix_ms));
-  PutU32(chunk, static_cast<uint32_t>(append.topic.size()));
-  PutU32(chunk, static_cast<uint32_t>(append.record.size()));
-  chunk.append(append.topic);
-  chunk.append(append.record);
+// The header of `append`'s entry, appended to `out`.
+void AppendEntryHeader(std::string& out, const AppendRecord& append) {
+  PutU64(out, static_cast<uint64_t>(append.time_unix_ms));
+  PutU32(out, static_cast<uint32_t>(append.topic.size()));
+  PutU32(out, static_cast<uint32_t>(append.record.size()));
+}
+
+size_t EntrySize(const AppendRecord& append) {
+  return kEntryHeaderSize + append.topic.size() + append.record.size();
 }
 
 // One message of a chunk, pointing into the chunk's value.
@@ -364,11 +367,14 @@ class RocksDbStreamStorage::BatchWriter {
     staged->topic_delta.clear();
     staged->pending.clear();
     staged->chunk.clear();
+    staged->chunk_bytes = 0;
     staged->oldest.first_seq = 0;
     Empty(staged->state);
     return absl::OkStatus();
   }
 
+  // REQUIRES: `append` outlives the writer (its chunk refers to it until
+  // Finish()).
   absl::Status Append(const AppendRecord& append) {
     Staged* staged = Find(append.stream);
     if (staged == nullptr) return Unknown(append.stream, "append to");
@@ -378,19 +384,16 @@ class RocksDbStreamStorage::BatchWriter {
           "stream '", append.stream, "': append of seq ", append.seq,
           " does not follow its last seq ", state.last_seq));
     }
-    if (staged->chunk.empty()) {
-      staged->chunk_first_seq = append.seq;
-      staged->chunk.reserve(kMaxChunkBytes + kEntryHeaderSize +
-                            append.topic.size() + append.record.size());
-    }
-    AppendEntry(staged->chunk, append);
+    if (staged->chunk.empty()) staged->chunk_first_seq = append.seq;
+    staged->chunk.push_back(&append);
+    staged->chunk_bytes += EntrySize(append);
     // The topic's entry is written once per batch, by Finish(): a batch of
     // thousands of messages on a few topics writes a few entries.
     if (staged->pending.empty()) staged->first_pending_seq = append.seq;
     staged->pending.push_back({append.time_unix_ms, append.topic,
                                append.record.size(), staged->chunk_first_seq,
                                /*ends_chunk=*/false});
-    if (staged->chunk.size() >= kMaxChunkBytes) Seal(*staged);
+    if (staged->chunk_bytes >= kMaxChunkBytes) Seal(*staged);
     staged->topic_delta[append.topic] = append.seq;
     if (state.messages == 0) {
       state.first_seq = append.seq;
@@ -514,21 +517,40 @@ class RocksDbStreamStorage::BatchWriter {
     // Messages appended in this batch, from first_pending_seq on.
     uint64_t first_pending_seq = 0;
     std::vector<Pending> pending;
-    // The chunk being filled with this batch's messages (not yet put).
-    std::string chunk;
+    // The chunk being filled with this batch's messages (not yet put):
+    // the messages, which outlive the writer, and their entries' size.
+    std::vector<const AppendRecord*> chunk;
+    size_t chunk_bytes = 0;
     uint64_t chunk_first_seq = 0;
     // The stored chunk that holds the oldest message, while retention
     // walks through it.
     LoadedChunk oldest;
   };
 
-  // Puts the chunk being filled, if any, into the batch.
+  // Puts the chunk being filled, if any, into the batch. The batch copies
+  // each message's topic and record straight from the AppendRecord: one
+  // copy of the payload less than building the chunk first.
   void Seal(Staged& staged) {
     if (staged.chunk.empty()) return;
-    batch_.Put(&log_, DataKey(staged.state.name, staged.chunk_first_seq),
-               staged.chunk);
+    headers_.clear();
+    for (const AppendRecord* append : staged.chunk) {
+      AppendEntryHeader(headers_, *append);
+    }
+    parts_.clear();
+    for (size_t i = 0; i < staged.chunk.size(); ++i) {
+      parts_.emplace_back(headers_.data() + i * kEntryHeaderSize,
+                          kEntryHeaderSize);
+      parts_.emplace_back(Slice(staged.chunk[i]->topic));
+      parts_.emplace_back(Slice(staged.chunk[i]->record));
+    }
+    const std::string key = DataKey(staged.state.name, staged.chunk_first_seq);
+    const rocksdb::Slice key_slice(key);
+    batch_.Put(
+        &log_, rocksdb::SliceParts(&key_slice, 1),
+        rocksdb::SliceParts(parts_.data(), static_cast<int>(parts_.size())));
     staged.pending.back().ends_chunk = true;
     staged.chunk.clear();
+    staged.chunk_bytes = 0;
   }
 
   Staged* Find(const std::string& name) {
@@ -603,6 +625,9 @@ class RocksDbStreamStorage::BatchWriter {
   absl::flat_hash_map<std::string, Stream>& streams_;
   const int64_t now_unix_ms_;
   rocksdb::WriteBatch batch_;
+  // Scratch for Seal(): entry headers, and the slices of one chunk.
+  std::string headers_;
+  std::vector<rocksdb::Slice> parts_;
   absl::flat_hash_map<std::string, Staged> staged_;
   std::vector<std::string> order_;  // first touched first
 };
