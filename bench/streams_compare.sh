@@ -285,7 +285,8 @@ if wants replay; then
     bench_stop "$replay_pid" || true
     start_manifoldd replay
     replay_pid=$started_pid
-    grep "recovered from" "$out/replay.out" | tail -1 |
+    # manifoldd says how long recovery took on stderr (replay.log).
+    grep -h "recovered from" "$out/replay.out" "$out/replay.log" | tail -1 |
       jq -R -c --argjson ms "$started_ms" \
         '{phase: "restart", line: ., listening_ms: $ms}' >> "$replays"
   done

@@ -85,6 +85,10 @@ struct PublishOp {
   CodecSlot spelling = CodecSlot::kNative;
   absl::string_view spelled_topic;
   absl::string_view spelled_reply_to;
+  // Set by the Broker on a stored message it delivers to a subscription
+  // that replays a stream: the message's stream sequence (0 otherwise). An
+  // encoder may tell its client (Server-Sent Events put it in "id:").
+  uint64_t stream_seq = 0;
 
   // Returns every field to its default, keeping the headers' storage.
   void Reset() {
@@ -102,6 +106,7 @@ struct PublishOp {
     spelling = CodecSlot::kNative;
     spelled_topic = absl::string_view();
     spelled_reply_to = absl::string_view();
+    stream_seq = 0;
   }
 };
 

@@ -436,6 +436,10 @@ void ClientSession::HandleAck(const wire::Ack& ack) {
     sub.pattern = std::move(pending.text);
     sub.queue_group = std::move(pending.queue_group);
     sub.replay = std::move(pending.replay);
+    if (ack.has_stream_seq()) {
+      done.stream_seq = ack.stream_seq();
+      sub.last_stream_seq = ack.stream_seq();
+    }
   }
   events_.push_back(std::move(done));
 }

@@ -201,9 +201,11 @@ struct SubscriptionInfo {
   uint64_t max_messages = 0;
   // The replay it was made with, if any.
   std::optional<Replay> replay;
-  // The stream sequence of its latest delivery (0 before one): a caller that
-  // must subscribe again (e.g. on a new session) goes on from the next one
-  // with Replay::FromSeq{last_stream_seq + 1}, losing and repeating nothing.
+  // The stream sequence of its latest delivery, or before one the sequence
+  // after which it delivers (for Replay::New and Replay::FromSeq; 0
+  // otherwise): a caller that must subscribe again (e.g. on a new session)
+  // goes on with Replay::FromSeq{last_stream_seq + 1}, losing and repeating
+  // nothing.
   uint64_t last_stream_seq = 0;
 };
 
@@ -232,6 +234,10 @@ struct OperationDone {
   uint64_t subscription_id = 0;
   // Publish with ack: how many subscriptions received the message.
   uint64_t delivered = 0;
+  // Subscribe with a Replay::New or Replay::FromSeq: the stream sequence
+  // after which it delivers (SubscriptionInfo::last_stream_seq starts
+  // there); 0 otherwise.
+  uint64_t stream_seq = 0;
 };
 
 // A request finished: the server's answer, or why there is none (see

@@ -375,6 +375,11 @@ absl::StatusOr<size_t> HttpCodec::EmitStep(Operation& op) {
       wire::Subscribe* subscribe = op.message.mutable_subscribe();
       subscribe->set_op_id(step.op_id);
       subscribe->set_pattern(step_topic_);
+      if (step.replay_if_stored) {
+        wire::Replay* replay = subscribe->mutable_replay();
+        replay->set_if_stored(true);
+        if (step.from_seq > 0) replay->set_from_seq(step.from_seq);
+      }
       break;
     }
     case Step::Kind::kLocal:
@@ -689,10 +694,30 @@ void HttpCodec::PlanSse(const std::string& query_text) {
   Answer answer;
   answer.kind = Answer::Kind::kSse;
   answers_.push_back(std::move(answer));
-  for (std::string& topic : topics) {
+  // Where the client was: "s:<position or ->,..." as the ids below say,
+  // one per topic. Anything else starts afresh.
+  std::vector<uint64_t> resume_from(topics.size(), 0);
+  if (const std::string* last = request_.Header("last-event-id");
+      last != nullptr && absl::StartsWith(*last, "s:")) {
+    std::vector<absl::string_view> parts =
+        absl::StrSplit(absl::string_view(*last).substr(2), ',');
+    if (parts.size() == topics.size()) {
+      for (size_t i = 0; i < parts.size(); ++i) {
+        uint64_t position = 0;
+        if (parts[i] != "-" && absl::SimpleAtoi(parts[i], &position)) {
+          resume_from[i] = position + 1;
+        }
+      }
+    }
+  }
+  sse_topics_.clear();
+  for (size_t i = 0; i < topics.size(); ++i) {
     Step step(Step::Kind::kSubscribe);
-    step.topic = std::move(topic);
+    step.topic = std::move(topics[i]);
     step.op_id = NextOpId();
+    step.replay_if_stored = true;
+    step.from_seq = resume_from[i];
+    sse_topics_.push_back({step.op_id, 0, false, 0});
     steps_.push_back(std::move(step));
     ++sse_pending_acks_;
   }
@@ -1007,6 +1032,13 @@ void HttpCodec::EncodeHttp(const wire::ServerMessage& message,
         a->done = true;
       } else if (mode_ == Mode::kSse && sse_pending_acks_ > 0) {
         --sse_pending_acks_;
+        for (SseTopic& topic : sse_topics_) {
+          if (topic.op_id != ack.op_id()) continue;
+          topic.subscription_id = ack.subscription_id();
+          topic.stored = ack.has_stream_seq();
+          topic.position = ack.stream_seq();
+          sse_stored_ = sse_stored_ || topic.stored;
+        }
         if (!sse_started_ && !answers_.empty() &&
             answers_.front().kind == Answer::Kind::kSse) {
           sse_started_ = true;
@@ -1018,6 +1050,17 @@ void HttpCodec::EncodeHttp(const wire::ServerMessage& message,
                                             sse.bytes);
           http::AppendSseRetry(options_.sse_retry, sse.bytes);
           sse.done = true;
+        }
+        if (sse_pending_acks_ == 0 && sse_stored_) {
+          // An event with only an id: the client's Last-Event-ID is where
+          // it starts, even if the broker goes before any message comes.
+          std::string id = absl::StrCat("id: ", SseEventId(), "\n\n");
+          if (!answers_.empty() &&
+              answers_.front().kind == Answer::Kind::kSse) {
+            answers_.front().bytes += id;
+          } else {
+            out.Append(id);
+          }
         }
       }
       break;
@@ -1033,8 +1076,9 @@ void HttpCodec::EncodeHttp(const wire::ServerMessage& message,
             fatal_status_ != 0 ? fatal_status_ : StatusForError(error.code());
         if (mode_ == Mode::kSse && sse_started_) {
           text_.clear();
+          ++sse_sequence_;
           http::AppendSseEvent(
-              "error", ++sse_sequence_,
+              "error", SseEventId(),
               http::JsonErrorBody(wire::Code_Name(error.code()), status,
                                   error.message()),
               text_);
@@ -1058,8 +1102,9 @@ void HttpCodec::EncodeHttp(const wire::ServerMessage& message,
         // A topic the broker refused: say so and end the stream.
         if (sse_started_) {
           text_.clear();
+          ++sse_sequence_;
           http::AppendSseEvent(
-              "error", ++sse_sequence_,
+              "error", SseEventId(),
               http::JsonErrorBody(wire::Code_Name(error.code()), status,
                                   error.message()),
               text_);
@@ -1185,12 +1230,35 @@ void HttpCodec::EncodeDelivery(SharedMessage& message,
     return;
   }
   if (mode_ == Mode::kSse && sse_started_) {
-    EncodeSseEvent(message.publish(), out);
+    EncodeSseEvent(message.publish(), subscription, out);
   }
 }
 
-void HttpCodec::EncodeSseEvent(const PublishOp& publish, OutboundBuffer& out) {
+std::string HttpCodec::SseEventId() const {
+  if (!sse_stored_) return absl::StrCat(sse_sequence_);
+  std::string id = "s:";
+  for (size_t i = 0; i < sse_topics_.size(); ++i) {
+    if (i > 0) id += ',';
+    if (sse_topics_[i].stored) {
+      absl::StrAppend(&id, sse_topics_[i].position);
+    } else {
+      id += '-';
+    }
+  }
+  return id;
+}
+
+void HttpCodec::EncodeSseEvent(const PublishOp& publish,
+                               SubscriptionId subscription,
+                               OutboundBuffer& out) {
   ++sse_sequence_;
+  if (publish.stream_seq != 0) {
+    for (SseTopic& topic : sse_topics_) {
+      if (topic.subscription_id == subscription.value()) {
+        topic.position = publish.stream_seq;
+      }
+    }
+  }
   std::string data;
   if (IsReserved(publish.topic)) {
     // Broker events: their JSON form, readable by any page.
@@ -1203,6 +1271,10 @@ void HttpCodec::EncodeSseEvent(const PublishOp& publish, OutboundBuffer& out) {
     auto& fields = *object.mutable_fields();
     fields["topic"].set_string_value(std::string(publish.topic));
     fields["sequence"].set_number_value(static_cast<double>(sse_sequence_));
+    if (publish.stream_seq != 0) {
+      fields["streamSeq"].set_number_value(
+          static_cast<double>(publish.stream_seq));
+    }
     google::protobuf::ListValue* headers =
         fields["headers"].mutable_list_value();
     for (const HeaderView& h : publish.headers) {
@@ -1231,7 +1303,7 @@ void HttpCodec::EncodeSseEvent(const PublishOp& publish, OutboundBuffer& out) {
     data = absl::StrCat("base64:", absl::Base64Escape(publish.payload));
   }
   text_.clear();
-  http::AppendSseEvent(publish.topic, sse_sequence_, data, text_);
+  http::AppendSseEvent(publish.topic, SseEventId(), data, text_);
   out.Append(text_);
 }
 

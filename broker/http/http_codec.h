@@ -59,15 +59,22 @@
 // in flight on their connection, and an upgrade must come before any request
 // that said Hello (a browser opens a fresh connection for each anyway).
 //
-// Server-Sent Events: "id:" a per-stream sequence from 1, "event:" the topic,
-// "data:" the payload. A payload that is not UTF-8 is never sent raw: in the
-// plain format its data is "base64:" and the payload in base64; with
-// format=json each data is {"topic","sequence","headers","payload"} with
-// "base64":true beside a base64 payload. Events on "$sys/..." topics carry
-// the broker event as JSON in both formats. Line breaks in a plain payload
-// become separate data lines (a client joins them with LF). A comment line
-// every HttpOptions::sse_heartbeat; "retry:" advice first. Last-Event-ID is
-// accepted and ignored (there is no history to resume from yet).
+// Server-Sent Events: "event:" the topic, "data:" the payload, "id:" a
+// per-stream sequence from 1; but when a durable stream stores every topic a
+// topic= parameter can match, that subscription replays the stream and the
+// ids say where the client is in it: "s:" and one position per topic=
+// parameter ("s:41,-": the last stream sequence sent, "-" for a topic no
+// stream stores), starting with an event that has only an id. A client that
+// reconnects with that Last-Event-ID (EventSource does by itself) gets what
+// it missed, also across a broker restart, and nothing twice. A payload that is
+// not UTF-8 is never sent raw: in the plain format its data is "base64:" and
+// the payload in base64; with format=json each data is
+// {"topic","sequence","headers","payload"} with "base64":true beside a base64
+// payload. Events on "$sys/..." topics carry the broker event as JSON in both
+// formats. Line breaks in a plain payload become separate data lines (a client
+// joins them with LF). A comment line every HttpOptions::sse_heartbeat;
+// "retry:" advice first. A Last-Event-ID of another form, or for another number
+// of topics, starts afresh.
 //
 // WebSockets: wslay frames and checks them (broker/http/websocket_link.h):
 // 1002 protocol error, 1007 text that is not UTF-8, 1009 a message over
@@ -148,6 +155,10 @@ class HttpCodec final : public ProtocolCodec {
     Kind kind;
     std::string topic;  // publish, request, subscribe
     uint64_t op_id = 0;
+    // kSubscribe for /sse: replays if a stream stores the topic, from
+    // `from_seq` (0: new messages only).
+    bool replay_if_stored = false;
+    uint64_t from_seq = 0;
     uint32_t timeout_ms = 0;
     bool error = false;  // kLocal: the answer is an error (counted)
     // kBayeux: operation `index` of `batch`. Over a WebSocket the last one
@@ -211,7 +222,11 @@ class HttpCodec final : public ProtocolCodec {
   void SendBayeuxFrame(absl::string_view json, OutboundBuffer& out);
 
   // Server-Sent Events.
-  void EncodeSseEvent(const PublishOp& publish, OutboundBuffer& out);
+  void EncodeSseEvent(const PublishOp& publish, SubscriptionId subscription,
+                      OutboundBuffer& out);
+  // The "id:" of the next event: the stream positions when a topic is
+  // stored, else the event count.
+  std::string SseEventId() const;
 
   // WebSockets.
   absl::StatusOr<size_t> DecodeWebSocket(absl::string_view input,
@@ -268,6 +283,18 @@ class HttpCodec final : public ProtocolCodec {
   size_t sse_pending_acks_ = 0;
   bool sse_started_ = false;
   uint64_t sse_sequence_ = 0;
+  // One per topic= parameter, in order. A topic a stream stores is replayed
+  // from where the client's Last-Event-ID says it was; its position is the
+  // sequence of the last message sent, and every event's id carries the
+  // positions ("s:12,-,40": "-" for a topic no stream stores).
+  struct SseTopic {
+    uint64_t op_id = 0;
+    uint64_t subscription_id = 0;
+    bool stored = false;
+    uint64_t position = 0;
+  };
+  std::vector<SseTopic> sse_topics_;
+  bool sse_stored_ = false;  // some topic is
 
   // WebSockets: the link, the protocol inside it, and what it has received.
   std::unique_ptr<WebSocketLink> ws_;

@@ -805,13 +805,15 @@ void BrokerCore::SendError(ConnectionCore& c, uint64_t op_id,
 }
 
 void BrokerCore::SendAck(ConnectionCore& c, uint64_t op_id,
-                         uint64_t subscription_id, uint64_t delivered) {
+                         uint64_t subscription_id, uint64_t delivered,
+                         std::optional<uint64_t> stream_seq) {
   wire::ServerMessage& m = scratch_message_;
   m.Clear();
   wire::Ack* ack = m.mutable_ack();
   ack->set_op_id(op_id);
   ack->set_subscription_id(subscription_id);
   ack->set_delivered(delivered);
+  if (stream_seq.has_value()) ack->set_stream_seq(*stream_seq);
   Send(reply_link_ != nullptr ? *reply_link_ : c, m);
 }
 

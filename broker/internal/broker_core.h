@@ -348,7 +348,8 @@ class BrokerCore {
   void CloseDoneCodec(ConnectionCore& c);
   void SendError(ConnectionCore& c, uint64_t op_id, const absl::Status& status);
   void SendAck(ConnectionCore& c, uint64_t op_id, uint64_t subscription_id = 0,
-               uint64_t delivered = 0);
+               uint64_t delivered = 0,
+               std::optional<uint64_t> stream_seq = std::nullopt);
 
   // Sessions that outlive links (sessions.cc).
   // At Welcome: resumes the session the Hello named, or makes the link's
@@ -451,6 +452,15 @@ class BrokerCore {
   void ScheduleStreamTimer();
   void OnStreamTimer();
   absl::StatusOr<Stream*> StreamForReplay(const wire::Subscribe& subscribe);
+  // For Replay.if_stored: the stream (the named one, if named) one of whose
+  // patterns covers every topic the subscription's pattern matches; null
+  // when there is none.
+  Stream* StreamStoringAll(const wire::Subscribe& subscribe);
+  // The Ack.stream_seq of a subscription replaying `replay` of `stream`:
+  // the sequence after which it delivers, for a start from a sequence or
+  // of new messages only.
+  static std::optional<uint64_t> ReplayPosition(const Stream& stream,
+                                                const wire::Replay& replay);
   void StartReplay(Stream& stream, const wire::Replay& replay,
                    Subscription& sub);
   // Asks the storage for the cursor's next messages, unless it has some

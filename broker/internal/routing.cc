@@ -71,7 +71,13 @@ void BrokerCore::HandleSubscribe(ConnectionCore& c,
     filter = c.permissions_->FilterFor(subscribe.pattern());
   }
   Stream* replayed = nullptr;
-  if (ABSL_PREDICT_FALSE(subscribe.has_replay() || subscribe.has_consumer())) {
+  // A replay only if a stream stores all the pattern matches: otherwise an
+  // ordinary subscription (see Replay.if_stored).
+  const bool plain_unless_stored = ABSL_PREDICT_FALSE(
+      subscribe.has_replay() && subscribe.replay().if_stored() &&
+      !subscribe.has_consumer() && StreamStoringAll(subscribe) == nullptr);
+  if (ABSL_PREDICT_FALSE((subscribe.has_replay() || subscribe.has_consumer()) &&
+                         !plain_unless_stored)) {
     if (!subscribe.queue_group().empty()) {
       SendError(c, op_id,
                 ProtocolError(wire::INVALID_ARGUMENT,
@@ -103,7 +109,10 @@ void BrokerCore::HandleSubscribe(ConnectionCore& c,
   if (ABSL_PREDICT_FALSE(cluster_ != nullptr)) CountInterest(sub, +1);
   c.subscriptions_.insert(id);
   ++stats_.subscriptions;
-  SendAck(c, op_id, id.value());
+  SendAck(c, op_id, id.value(), /*delivered=*/0,
+          replayed != nullptr && !subscribe.has_consumer()
+              ? ReplayPosition(*replayed, subscribe.replay())
+              : std::nullopt);
   // After the Ack, so that the client knows the id its replay arrives on.
   if (ABSL_PREDICT_FALSE(replayed != nullptr)) {
     if (subscribe.has_consumer()) {

@@ -876,6 +876,30 @@ void BrokerCore::OnStreamTimer() {
 
 // --- Replays ----------------------------------------------------------------
 
+Stream* BrokerCore::StreamStoringAll(const wire::Subscribe& subscribe) {
+  const std::string& named = subscribe.replay().stream();
+  for (auto& [name, s] : streams_) {
+    if (!named.empty() && name != named) continue;
+    for (const std::string& pattern : s->config.topics()) {
+      if (Covers(pattern, subscribe.pattern())) return s.get();
+    }
+  }
+  return nullptr;
+}
+
+std::optional<uint64_t> BrokerCore::ReplayPosition(const Stream& stream,
+                                                   const wire::Replay& replay) {
+  switch (replay.start_case()) {
+    case wire::Replay::kFromSeq:
+      return std::max<uint64_t>(replay.from_seq(), 1) - 1;
+    case wire::Replay::START_NOT_SET:
+      // As StartReplay starts it.
+      return stream.assigned_last;
+    default:
+      return std::nullopt;
+  }
+}
+
 absl::StatusOr<Stream*> BrokerCore::StreamForReplay(
     const wire::Subscribe& subscribe) {
   const std::string& named = subscribe.replay().stream();
@@ -1076,6 +1100,7 @@ void BrokerCore::DeliverStored(ConnectionCore& c, SubscriptionId sub,
     PublishOp op;
     op.topic = stored.topic();
     op.payload = stored.payload();
+    op.stream_seq = seq;
     for (const wire::Header& h : stored.headers()) {
       op.headers.push_back({h.key(), h.value()});
     }

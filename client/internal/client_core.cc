@@ -353,6 +353,19 @@ void ClientCore::RouteEvents() {
 }
 
 void ClientCore::OnOperationDone(session::OperationDone& done) {
+  // A replay of new messages starts after the sequence its Ack names: the
+  // position to go on from should the session be lost before a delivery.
+  if (done.kind == OperationKind::kSubscribe && done.status.ok() &&
+      done.stream_seq != 0) {
+    if (const SubscriptionInfo* info =
+            session_.FindSubscription(done.subscription_id)) {
+      auto state = subscriptions_.find(info->handle);
+      if (state != subscriptions_.end() &&
+          state->second->last_stream_seq < done.stream_seq) {
+        state->second->last_stream_seq = done.stream_seq;
+      }
+    }
+  }
   if (auto again = resubscribing_.find(done.op_id);
       again != resubscribing_.end()) {
     const uint64_t handle = again->second;

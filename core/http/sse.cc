@@ -4,10 +4,10 @@
 
 namespace manifold::http {
 
-void AppendSseEvent(absl::string_view event, uint64_t id,
+void AppendSseEvent(absl::string_view event, absl::string_view id,
                     absl::string_view data, std::string& out) {
-  const size_t line_break = event.find_first_of("\r\n");
-  absl::StrAppend(&out, "id: ", id, "\nevent: ", event.substr(0, line_break),
+  absl::StrAppend(&out, "id: ", id.substr(0, id.find_first_of("\r\n")),
+                  "\nevent: ", event.substr(0, event.find_first_of("\r\n")),
                   "\n");
   size_t start = 0;
   while (true) {

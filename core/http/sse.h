@@ -9,7 +9,7 @@
 //
 //   std::string out;
 //   AppendSseRetry(absl::Seconds(2), out);        // "retry: 2000\n\n"
-//   AppendSseEvent("rooms/a", 1, "hello", out);    // id, event, data
+//   AppendSseEvent("rooms/a", "1", "hello", out);  // id, event, data
 //   AppendSseComment("keepalive", out);            // ": keepalive\n\n"
 
 #ifndef MANIFOLD_CORE_HTTP_SSE_H_
@@ -26,8 +26,10 @@ namespace manifold::http {
 // Appends one event: "id: <id>", "event: <event>" and one "data: " line per
 // line of `data`. A line break in `data` (CR, LF or CRLF) starts a new data
 // line, which a client joins back with LF: CR and CRLF come out as LF.
-// `event` must hold no line break (it is cut at the first one).
-void AppendSseEvent(absl::string_view event, uint64_t id,
+// `id` and `event` must hold no line break (each is cut at the first one).
+// A client sends the id of the last event it saw back as Last-Event-ID when
+// it reconnects.
+void AppendSseEvent(absl::string_view event, absl::string_view id,
                     absl::string_view data, std::string& out);
 
 // Appends a comment line, which clients ignore: a heartbeat.

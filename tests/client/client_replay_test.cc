@@ -152,5 +152,35 @@ TEST_P(ClientReplayTest, AfterARestartTheReplayGoesOnAfterTheLastMessage) {
   ExpectNext(**sub, "four", 4);
 }
 
+// A replay of new messages only that has delivered nothing yet still knows
+// where it starts (its Ack says): a broker killed before its first message
+// and what is stored after the restart, before the client is back, come
+// once, and what was stored before the subscription never.
+TEST_P(ClientReplayTest,
+       ANewMessagesReplayLosesNothingAcrossAKillBeforeItsFirstMessage) {
+  Store("audit/a", "before");
+  ClientOptions options;
+  options.reconnect.enabled = true;
+  // Back only after the restart and the publish below, usually.
+  options.reconnect.initial_backoff = absl::Milliseconds(500);
+  options.reconnect.max_backoff = absl::Milliseconds(500);
+  absl::StatusOr<std::unique_ptr<Client>> client =
+      Client::Connect(broker_->tcp_address(), options);
+  ASSERT_TRUE(client.ok()) << client.status();
+  SubscribeOptions subscribe;
+  subscribe.replay = Replay{.start = Replay::New{}};
+  auto sub = (*client)->Subscribe("audit/*", subscribe);
+  ASSERT_TRUE(sub.ok()) << sub.status();
+
+  const int port = broker_->tcp().port;
+  (void)broker_->Stop(SIGKILL, absl::Seconds(5));
+  StartBroker(absl::StrCat("127.0.0.1:", port));
+  Store("audit/b", "one");
+  ExpectNext(**sub, "one", 2);
+  EXPECT_EQ((*client)->sessions_lost(), 1u);
+  Store("audit/c", "two");
+  ExpectNext(**sub, "two", 3);
+}
+
 }  // namespace
 }  // namespace manifold

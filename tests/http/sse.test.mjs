@@ -77,3 +77,63 @@ test("a bad topic is 400 with a JSON error naming it", async () => {
   const none = await fetch(server.url("/sse"));
   assert.equal(none.status, 400);
 });
+
+// A free loopback port, so that a restarted broker listens where the
+// EventSource reconnects.
+async function freePort() {
+  const { createServer } = await import("node:net");
+  return new Promise((resolve) => {
+    const s = createServer().listen(0, "127.0.0.1", () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+test("a stored topic resumes from Last-Event-ID across a kill -9 and restart, losing and repeating nothing", async () => {
+  const { mkdtempSync, writeFileSync, rmSync } = await import("node:fs");
+  const { tmpdir } = await import("node:os");
+  const { join } = await import("node:path");
+  const dir = mkdtempSync(join(tmpdir(), "manifold-sse-"));
+  const config = join(dir, "manifoldd.textpb");
+  writeFileSync(config, `data_dir: "${join(dir, "data")}"\nstreams { name: "log" topics: "log/**" }\n`);
+  const http = `127.0.0.1:${await freePort()}`;
+  const flags = ["--config", config, "--http", http, "--sse_retry=200ms"];
+  let broker = await Manifoldd.start(flags);
+  try {
+    const es = new EventSource(broker.url("/sse?topic=log/*&topic=chat"));
+    const events = [];
+    es.addEventListener("log/a", (e) => events.push({ id: e.lastEventId, data: e.data }));
+    await new Promise((resolve, reject) => { es.onopen = resolve; es.onerror = reject; });
+    es.onerror = null;  // from now on, errors are the reconnections below
+    await waitForPattern(broker, "log/*");
+    const pub = (body) => fetch(broker.url("/pub/log/a"), { method: "POST", body }).then((r) => r.json());
+    for (const body of ["m1", "m2", "m3"]) await pub(body);
+    await waitFor(() => events.length === 3, "three events");
+    assert.deepEqual(events.map((e) => e.id), ["s:1,-", "s:2,-", "s:3,-"]);
+
+    // Killed: nothing said goodbye. What is published after the restart,
+    // before the EventSource is back, is replayed to it when it is.
+    broker.child.kill("SIGKILL");
+    await new Promise((resolve) => broker.child.on("exit", resolve));
+    broker = await Manifoldd.start(flags);
+    for (const body of ["m4", "m5"]) await pub(body);
+    await waitFor(() => events.length === 5, "the two published while it was away", 10_000);
+    await pub("m6");
+    await waitFor(() => events.length === 6, "a live one after them");
+    assert.deepEqual(events.map((e) => e.data), ["m1", "m2", "m3", "m4", "m5", "m6"]);
+    assert.deepEqual(events.map((e) => e.id).slice(3), ["s:4,-", "s:5,-", "s:6,-"]);
+    es.close();
+  } finally {
+    await broker.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("a topic no stream stores keeps plain ids and starts afresh", async () => {
+  const es = await stream("topic=plain/x", ["plain/x"]);
+  await publish("plain/x", "one");
+  await waitFor(() => es.events.length === 1, "one event");
+  assert.equal(es.events[0].id, "1");
+  es.close();
+});

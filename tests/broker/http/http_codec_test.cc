@@ -214,6 +214,60 @@ TEST(HttpCodecTest, ServerSentEventsCarryMessagesAndHeartbeats) {
   EXPECT_EQ(h.broker().statistics().connections_by_protocol.at("sse"), 1u);
 }
 
+// A topic= a stream stores replays the stream: the ids say where the client
+// is ("s:<seq>" per topic, "-" for one no stream stores), and a reconnect
+// with that Last-Event-ID gets what it missed, once.
+TEST(HttpCodecTest, ServerSentEventsOfAStoredTopicResumeFromLastEventId) {
+  BrokerHarness h;
+  TestClient& admin = h.Connect("admin");
+  wire::StreamConfig log;
+  log.set_name("log");
+  log.add_topics("log/**");
+  log.set_storage(wire::STORAGE_MEMORY);
+  admin.Request(sys_topics::kStreamAdd, log.SerializeAsString());
+  wire::ServerMessage added = admin.Next();
+  ASSERT_EQ(added.response().status(), wire::REQUEST_OK) << added.DebugString();
+  TestClient& pub = h.Connect("pub");
+  pub.Publish("log/a", "before");  // stored before anyone listens: seq 1
+
+  {
+    HttpLink sse(h);
+    sse.Send(Get("/sse?topic=log/*&topic=chat"));
+    // The position comes first, in an event with only an id.
+    EXPECT_THAT(sse.Take(), HasSubstr("retry: 2000\n\nid: s:1,-\n\n"));
+    pub.Publish("log/a", "one");
+    pub.Publish("chat", "hi");
+    pub.Publish("log/b", "two");
+    EXPECT_EQ(sse.Take(),
+              "id: s:2,-\nevent: log/a\ndata: one\n\n"
+              "id: s:2,-\nevent: chat\ndata: hi\n\n"
+              "id: s:3,-\nevent: log/b\ndata: two\n\n");
+  }
+  pub.Publish("log/a", "missed");
+  pub.Publish("chat", "gone");  // not stored: nothing brings it back
+
+  HttpLink again(h);
+  again.Send(Get("/sse?topic=log/*&topic=chat", "Last-Event-ID: s:2,-\r\n"));
+  std::string replayed = again.Take();
+  EXPECT_THAT(replayed, HasSubstr("id: s:2,-\n\n"));
+  EXPECT_THAT(replayed, HasSubstr("id: s:3,-\nevent: log/b\ndata: two\n\n"
+                                  "id: s:4,-\nevent: log/a\ndata: missed\n\n"));
+  EXPECT_THAT(replayed, ::testing::Not(HasSubstr("data: one")));
+  EXPECT_THAT(replayed, ::testing::Not(HasSubstr("gone")));
+  pub.Publish("log/c", "live");
+  EXPECT_EQ(again.Take(), "id: s:5,-\nevent: log/c\ndata: live\n\n");
+
+  // An id of another shape, or for other topics, starts afresh.
+  HttpLink fresh(h);
+  fresh.Send(Get("/sse?topic=log/*", "Last-Event-ID: 17\r\n"));
+  EXPECT_THAT(fresh.Take(), HasSubstr("id: s:5\n\n"));
+  HttpLink other(h);
+  other.Send(Get("/sse?topic=log/*", "Last-Event-ID: s:1,-\r\n"));
+  EXPECT_THAT(other.Take(), HasSubstr("id: s:5\n\n"));
+  pub.Publish("log/a", "new");
+  EXPECT_EQ(fresh.Take(), "id: s:6\nevent: log/a\ndata: new\n\n");
+}
+
 TEST(HttpCodecTest, NativeFramesTravelOverAWebSocketSplitAnyway) {
   BrokerHarness h;
   HttpLink ws(h);

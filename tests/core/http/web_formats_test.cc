@@ -56,7 +56,7 @@ TEST(WebSocketHandshakeTest, RejectsWhatIsNotAHandshake) {
 
 TEST(SseTest, EventsSplitPayloadLinesAndCommentsAreOneLine) {
   std::string out;
-  AppendSseEvent("a/b", 7, "one\r\ntwo\rthree\nfour", out);
+  AppendSseEvent("a/b", "7", "one\r\ntwo\rthree\nfour", out);
   EXPECT_EQ(out,
             "id: 7\nevent: a/b\ndata: one\ndata: two\ndata: three\ndata: "
             "four\n\n");
