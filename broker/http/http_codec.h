@@ -294,7 +294,7 @@ class HttpCodec final : public ProtocolCodec {
     uint64_t position = 0;
   };
   std::vector<SseTopic> sse_topics_;
-  bool sse_stored_ = false;  // some topic is
+  bool sse_stored_ = false;  // some topic is stored
 
   // WebSockets: the link, the protocol inside it, and what it has received.
   std::unique_ptr<WebSocketLink> ws_;

@@ -94,8 +94,9 @@ class DB;
 namespace manifold {
 
 struct RocksDbStreamStorageOptions {
-  // RocksDB's memtable size (0: RocksDB's default, 64 MiB). Smaller values
-  // flush to disk sooner and use less memory.
+  // The memtable size of the messages' column family (0: 128 MiB). Smaller
+  // values flush to disk sooner and use less memory; the write-ahead logs
+  // kept are bounded by three times this.
   size_t write_buffer_bytes = 0;
 };
 
