@@ -236,8 +236,8 @@ struct OperationDone {
   uint64_t delivered = 0;
   // Subscribe with a Replay::New or Replay::FromSeq: the stream sequence
   // after which it delivers (SubscriptionInfo::last_stream_seq starts
-  // there); 0 otherwise.
-  uint64_t stream_seq = 0;
+  // there; 0 for an empty stream); unset otherwise.
+  std::optional<uint64_t> stream_seq;
 };
 
 // A request finished: the server's answer, or why there is none (see

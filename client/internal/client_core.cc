@@ -356,13 +356,13 @@ void ClientCore::OnOperationDone(session::OperationDone& done) {
   // A replay of new messages starts after the sequence its Ack names: the
   // position to go on from should the session be lost before a delivery.
   if (done.kind == OperationKind::kSubscribe && done.status.ok() &&
-      done.stream_seq != 0) {
+      done.stream_seq.has_value()) {
     if (const SubscriptionInfo* info =
             session_.FindSubscription(done.subscription_id)) {
       auto state = subscriptions_.find(info->handle);
-      if (state != subscriptions_.end() &&
-          state->second->last_stream_seq < done.stream_seq) {
-        state->second->last_stream_seq = done.stream_seq;
+      if (state != subscriptions_.end() && !state->second->placed) {
+        state->second->last_stream_seq = *done.stream_seq;
+        state->second->placed = true;
       }
     }
   }
@@ -418,6 +418,7 @@ void ClientCore::OnDelivered(session::Delivered& delivered) {
   std::shared_ptr<SubscriptionState> state = it->second;
   if (delivered.message.stream_seq != 0) {
     state->last_stream_seq = delivered.message.stream_seq;
+    state->placed = true;
   }
   if (delivered.last) {
     state->ended = true;
@@ -520,7 +521,7 @@ void ClientCore::OnResumed(const session::Resumed& resumed) {
     options.consumer = state->consumer;
     // A replaying subscription goes on after the last message it received,
     // so the new session repeats and skips nothing the stream still holds.
-    if (options.replay.has_value() && state->last_stream_seq != 0) {
+    if (options.replay.has_value() && state->placed) {
       options.replay->start = Replay::FromSeq{state->last_stream_seq + 1};
     }
     absl::StatusOr<uint64_t> op =

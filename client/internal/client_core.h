@@ -60,9 +60,12 @@ struct SubscriptionState {
   // The connection is gone.
   bool closed = false;
   std::deque<Message> queue;  // pull mode
-  // The stream sequence of the latest delivery (with a replay): subscribing
-  // again for a lost session goes on from the next one.
+  // With a replay: the stream sequence of the latest delivery, or before one
+  // the sequence its Ack said it delivers after; `placed` once either came
+  // (0 is a position: an empty stream). Subscribing again for a lost session
+  // goes on from the next one.
   uint64_t last_stream_seq = 0;
+  bool placed = false;
   // The durable consumer it is bound to, if any: bound again on a new
   // session (the broker keeps the consumer's position).
   std::optional<ConsumerOptions> consumer;

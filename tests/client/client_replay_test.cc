@@ -82,6 +82,39 @@ class ClientReplayTest : public ::testing::TestWithParam<std::string> {
     EXPECT_LT(absl::Now() - m->stream_time, absl::Minutes(1));
   }
 
+  // A replay of new messages only that has delivered nothing yet still knows
+  // where it starts (its Ack says): a broker killed before its first message
+  // and what is stored after the restart, before the client is back, come
+  // once, and what was stored before the subscription never. With
+  // `stored_before` messages already in the stream (0: an empty stream, whose
+  // position is 0).
+  void ExpectNothingLostAcrossAKillBeforeTheFirstMessage(int stored_before) {
+    for (int i = 1; i <= stored_before; ++i) {
+      Store("audit/a", absl::StrCat("before", i));
+    }
+    ClientOptions options;
+    options.reconnect.enabled = true;
+    // Back only after the restart and the publish below, usually.
+    options.reconnect.initial_backoff = absl::Milliseconds(500);
+    options.reconnect.max_backoff = absl::Milliseconds(500);
+    absl::StatusOr<std::unique_ptr<Client>> client =
+        Client::Connect(broker_->tcp_address(), options);
+    ASSERT_TRUE(client.ok()) << client.status();
+    SubscribeOptions subscribe;
+    subscribe.replay = Replay{.start = Replay::New{}};
+    auto sub = (*client)->Subscribe("audit/*", subscribe);
+    ASSERT_TRUE(sub.ok()) << sub.status();
+
+    const int port = broker_->tcp().port;
+    (void)broker_->Stop(SIGKILL, absl::Seconds(5));
+    StartBroker(absl::StrCat("127.0.0.1:", port));
+    Store("audit/b", "one");
+    ExpectNext(**sub, "one", stored_before + 1);
+    EXPECT_EQ((*client)->sessions_lost(), 1u);
+    Store("audit/c", "two");
+    ExpectNext(**sub, "two", stored_before + 2);
+  }
+
   std::string data_dir_;
   std::unique_ptr<RunningManifoldd> broker_;
 };
@@ -152,34 +185,14 @@ TEST_P(ClientReplayTest, AfterARestartTheReplayGoesOnAfterTheLastMessage) {
   ExpectNext(**sub, "four", 4);
 }
 
-// A replay of new messages only that has delivered nothing yet still knows
-// where it starts (its Ack says): a broker killed before its first message
-// and what is stored after the restart, before the client is back, come
-// once, and what was stored before the subscription never.
 TEST_P(ClientReplayTest,
        ANewMessagesReplayLosesNothingAcrossAKillBeforeItsFirstMessage) {
-  Store("audit/a", "before");
-  ClientOptions options;
-  options.reconnect.enabled = true;
-  // Back only after the restart and the publish below, usually.
-  options.reconnect.initial_backoff = absl::Milliseconds(500);
-  options.reconnect.max_backoff = absl::Milliseconds(500);
-  absl::StatusOr<std::unique_ptr<Client>> client =
-      Client::Connect(broker_->tcp_address(), options);
-  ASSERT_TRUE(client.ok()) << client.status();
-  SubscribeOptions subscribe;
-  subscribe.replay = Replay{.start = Replay::New{}};
-  auto sub = (*client)->Subscribe("audit/*", subscribe);
-  ASSERT_TRUE(sub.ok()) << sub.status();
+  ExpectNothingLostAcrossAKillBeforeTheFirstMessage(1);
+}
 
-  const int port = broker_->tcp().port;
-  (void)broker_->Stop(SIGKILL, absl::Seconds(5));
-  StartBroker(absl::StrCat("127.0.0.1:", port));
-  Store("audit/b", "one");
-  ExpectNext(**sub, "one", 2);
-  EXPECT_EQ((*client)->sessions_lost(), 1u);
-  Store("audit/c", "two");
-  ExpectNext(**sub, "two", 3);
+TEST_P(ClientReplayTest,
+       ANewMessagesReplayOfAnEmptyStreamLosesNothingAcrossAKill) {
+  ExpectNothingLostAcrossAKillBeforeTheFirstMessage(0);
 }
 
 }  // namespace
