@@ -1234,18 +1234,22 @@ void HttpCodec::EncodeDelivery(SharedMessage& message,
   }
 }
 
-std::string HttpCodec::SseEventId() const {
-  if (!sse_stored_) return absl::StrCat(sse_sequence_);
-  std::string id = "s:";
+absl::string_view HttpCodec::SseEventId() {
+  sse_id_.clear();
+  if (!sse_stored_) {
+    absl::StrAppend(&sse_id_, sse_sequence_);
+    return sse_id_;
+  }
+  sse_id_ = "s:";
   for (size_t i = 0; i < sse_topics_.size(); ++i) {
-    if (i > 0) id += ',';
+    if (i > 0) sse_id_ += ',';
     if (sse_topics_[i].stored) {
-      absl::StrAppend(&id, sse_topics_[i].position);
+      absl::StrAppend(&sse_id_, sse_topics_[i].position);
     } else {
-      id += '-';
+      sse_id_ += '-';
     }
   }
-  return id;
+  return sse_id_;
 }
 
 void HttpCodec::EncodeSseEvent(const PublishOp& publish,

@@ -225,8 +225,8 @@ class HttpCodec final : public ProtocolCodec {
   void EncodeSseEvent(const PublishOp& publish, SubscriptionId subscription,
                       OutboundBuffer& out);
   // The "id:" of the next event: the stream positions when a topic is
-  // stored, else the event count.
-  std::string SseEventId() const;
+  // stored, else the event count. Valid until the next call.
+  absl::string_view SseEventId();
 
   // WebSockets.
   absl::StatusOr<size_t> DecodeWebSocket(absl::string_view input,
@@ -295,6 +295,7 @@ class HttpCodec final : public ProtocolCodec {
   };
   std::vector<SseTopic> sse_topics_;
   bool sse_stored_ = false;  // some topic is stored
+  std::string sse_id_;       // SseEventId()'s, reused
 
   // WebSockets: the link, the protocol inside it, and what it has received.
   std::unique_ptr<WebSocketLink> ws_;
