@@ -57,6 +57,9 @@ struct ReceivedMessage {
   // ext.auth: the credentials a handshake presents ({"user","password"} or
   // {"token"}).
   ClientCredentials auth;
+  // ext.replay of a subscribe: channel and the JSON text of its value ("" for
+  // a value that is not a number), in the order received.
+  std::vector<std::pair<std::string, std::string>> replay;
 };
 
 }  // namespace bayeux_internal
@@ -151,6 +154,7 @@ class BatchReader
   bool Bool(bool value) { return Scalar("boolean", value ? "true" : "false"); }
   bool RawNumber(const char* text, rapidjson::SizeType length, bool) {
     const absl::string_view number(text, length);
+    if (ReplayValue(number)) return true;
     if (in_message_ && depth_ == message_depth_ + 1 &&
         field_ == Field::kAdvice && advice_timeout_) {
       double value = 0;
@@ -164,6 +168,7 @@ class BatchReader
   bool String(const char* text, rapidjson::SizeType length, bool) {
     const absl::string_view value(text, length);
     if (depth_ == 0) return SetTop(Top::kScalar);
+    if (ReplayValue("")) return true;
     if (in_auth_ && depth_ == message_depth_ + 2) {
       ClientCredentials& auth = messages_.back().auth;
       if (auth_key_ == "user") auth.user = std::string(value);
@@ -206,8 +211,11 @@ class BatchReader
     } else if (in_message_ && depth_ == message_depth_ + 1 &&
                field_ == Field::kExt) {
       ext_auth_ = key == "auth";
+      ext_replay_ = key == "replay";
     } else if (in_auth_ && depth_ == message_depth_ + 2) {
       auth_key_.assign(key.data(), key.size());
+    } else if (in_replay_ && depth_ == message_depth_ + 2) {
+      replay_key_.assign(key.data(), key.size());
     }
     return true;
   }
@@ -273,7 +281,18 @@ class BatchReader
       m.subscriptions.clear();
     }
     if (field_ == Field::kAdvice) m.has_timeout = false;
-    if (field_ == Field::kExt) m.auth = ClientCredentials();
+    if (field_ == Field::kExt) {
+      m.auth = ClientCredentials();
+      m.replay.clear();
+    }
+  }
+
+  // A value in ext.replay's object, `number` its text ("" when the value is
+  // not a number). False when the reader is elsewhere.
+  bool ReplayValue(absl::string_view number) {
+    if (!in_replay_ || depth_ != message_depth_ + 2) return false;
+    messages_.back().replay.emplace_back(replay_key_, std::string(number));
+    return true;
   }
 
   bool SetTop(Top top) {
@@ -292,6 +311,7 @@ class BatchReader
   // A number, true, false or null, written `text`.
   bool Scalar(const char* type, absl::string_view text) {
     if (depth_ == 0) return SetTop(Top::kScalar);
+    if (ReplayValue("")) return true;
     if (ArrayElement(type)) return true;
     if (in_message_ && depth_ == message_depth_) {
       ReceivedMessage& m = messages_.back();
@@ -337,11 +357,18 @@ class BatchReader
       in_auth_ = object && ext_auth_;
       if (in_auth_) messages_.back().auth = ClientCredentials();
       auth_key_.clear();
+      // ext.replay's object; another type (as a handshake's "replay":true)
+      // says nothing about positions.
+      in_replay_ = object && ext_replay_;
+      if (in_replay_) messages_.back().replay.clear();
+      replay_key_.clear();
     }
+    ReplayValue("");  // an object or array is not a position
     if (in_message_ && depth_ == message_depth_) {
       value_start_ = stream_.Tell();  // at the '{' or '['
       advice_timeout_ = false;
       ext_auth_ = false;
+      ext_replay_ = false;
       if (field_ == Field::kSubscription && !object) {
         messages_.back().subscription_ok = true;  // until a non-string
       }
@@ -356,6 +383,7 @@ class BatchReader
   bool Close() {
     --depth_;
     if (in_auth_ && depth_ == message_depth_ + 1) in_auth_ = false;
+    if (in_replay_ && depth_ == message_depth_ + 1) in_replay_ = false;
     if (in_message_ && depth_ + 1 == message_depth_) {
       in_message_ = false;  // the message ends
     } else if (in_message_ && depth_ == message_depth_) {
@@ -401,6 +429,9 @@ class BatchReader
   bool ext_auth_ = false;        // ext's key being read is "auth"
   bool in_auth_ = false;         // inside ext.auth's object
   std::string auth_key_;         // the ext.auth key being read
+  bool ext_replay_ = false;      // ext's key being read is "replay"
+  bool in_replay_ = false;       // inside ext.replay's object
+  std::string replay_key_;       // the ext.replay key (a channel) being read
 };
 
 }  // namespace
@@ -556,6 +587,9 @@ struct BayeuxBatch::Entry {
   Slot reply[kReplyFields];
   size_t waiting = 0;  // operations not answered yet
   bool failed = false;
+  // A subscribe's positions from its Acks ("\"/log/*\":41,"), which its
+  // reply says in ext.replay.
+  std::string replay_positions;
 };
 
 struct BayeuxBatch::PlannedOp {
@@ -568,6 +602,11 @@ struct BayeuxBatch::PlannedOp {
   absl::string_view token;    // the clientId
   absl::string_view binding;
   absl::Duration timeout;
+  // A subscribe with a position in ext.replay: the subscription replays its
+  // stream after `replay_after` (kReplayNew: new messages; kReplayAll:
+  // everything the stream holds).
+  bool replay = false;
+  int64_t replay_after = 0;
 };
 
 BayeuxBatch::BayeuxBatch(Context context) : context_(std::move(context)) {}
@@ -744,11 +783,32 @@ void BayeuxBatch::Plan(size_t index, uint64_t& last_op_id) {
                               "' is not a channel (channels start with /)")));
       }
     }
-    for (const std::string& c : m.subscriptions) {
+    // ext.replay: where each channel's subscription starts in the stream
+    // that stores it (the last value given for a channel counts).
+    std::vector<std::pair<bool, int64_t>> positions(m.subscriptions.size());
+    for (const auto& [replayed, value] : m.replay) {
+      if (!subscribe) break;
+      const auto at =
+          std::find(m.subscriptions.begin(), m.subscriptions.end(), replayed);
+      if (at == m.subscriptions.end()) continue;  // another subscribe's
+      int64_t after = 0;
+      if (!absl::SimpleAtoi(value, &after) || after < kReplayAll) {
+        return answer_now(BayeuxError(
+            400, absl::StrCat(
+                     "ext.replay for ", replayed.substr(0, 128),
+                     " must be a replayId (0 or more), -1 (new messages) "
+                     "or -2 (all the stream holds), not ",
+                     value.empty() ? "a non-number" : value.substr(0, 32))));
+      }
+      positions[at - m.subscriptions.begin()] = {true, after};
+    }
+    for (size_t k = 0; k < m.subscriptions.size(); ++k) {
       PlannedOp* op =
           plan(subscribe ? Entry::Kind::kSubscribe : Entry::Kind::kUnsubscribe);
-      op->channel = c;
+      op->channel = m.subscriptions[k];
       op->topic = op->channel.substr(1);
+      op->replay = positions[k].first;
+      op->replay_after = positions[k].second;
     }
     return;
   }
@@ -818,6 +878,17 @@ void BayeuxBatch::Emit(size_t k, Operation& op) {
       s->set_op_id(planned.op_id);
       s->set_pattern(std::string(planned.topic));
       s->set_spelling(std::string(planned.channel));
+      if (planned.replay) {
+        // A replay only where a stream stores the channel; elsewhere an
+        // ordinary subscription, as without ext.replay.
+        wire::Replay* replay = s->mutable_replay();
+        replay->set_if_stored(true);
+        if (planned.replay_after == kReplayAll) {
+          replay->set_from_seq(1);
+        } else if (planned.replay_after >= 0) {
+          replay->set_from_seq(static_cast<uint64_t>(planned.replay_after) + 1);
+        }
+      }
       break;
     }
     case Entry::Kind::kUnsubscribe: {
@@ -870,7 +941,13 @@ BayeuxBatch::Entry* BayeuxBatch::EntryFor(uint64_t op_id, PlannedOp** planned) {
 void BayeuxBatch::Finish(Entry& e) {
   if (--e.waiting > 0) return;
   --pending_;
-  if (!e.failed) e.reply[kSuccessful] = Slot::Json("true");
+  if (e.failed) return;
+  e.reply[kSuccessful] = Slot::Json("true");
+  if (!e.replay_positions.empty()) {
+    e.replay_positions.back() = '}';  // the last position's ","
+    e.reply[kExt] = Slot::Json(
+        Keep(absl::StrCat("{\"replay\":{", e.replay_positions, "}")));
+  }
 }
 
 bool BayeuxBatch::Take(const wire::ServerMessage& message) {
@@ -932,6 +1009,15 @@ bool BayeuxBatch::Take(const wire::ServerMessage& message) {
   }
   switch (e->kind) {
     case Entry::Kind::kSubscribe:
+      e->reply[kSubscription] = e->subscription;
+      if (message.has_ack() && message.ack().has_stream_seq()) {
+        // Where the replay starts: the client's position until a message
+        // of the channel comes.
+        AppendJsonString(planned->channel, e->replay_positions);
+        absl::StrAppend(&e->replay_positions, ":", message.ack().stream_seq(),
+                        ",");
+      }
+      break;
     case Entry::Kind::kUnsubscribe:
       e->reply[kSubscription] = e->subscription;
       break;

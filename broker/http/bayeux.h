@@ -19,7 +19,13 @@
 //                      which the HTTP front end hands to admission.
 //   /meta/connect      SessionOp::kPoll, held until messages arrive or
 //                      advice.timeout passes.
-//   /meta/subscribe    a Subscribe per channel for the session.
+//   /meta/subscribe    a Subscribe per channel for the session. A channel
+//                      named in the message's ext.replay ({"/log/*": 41})
+//                      replays the stream that stores it, after that
+//                      replayId (kReplayNew, kReplayAll); its messages then
+//                      carry ext.replayId, and the reply's ext.replay says
+//                      where each such subscription starts. A channel no
+//                      stream stores is subscribed as without ext.replay.
 //   /meta/unsubscribe  an Unsubscribe by pattern for the session.
 //   /meta/disconnect   SessionOp::kClose.
 //   /service/X/Y       a Request to topic "X/Y" (a Manifold service, served
@@ -73,6 +79,12 @@ namespace manifold {
 namespace bayeux_internal {
 struct ReceivedMessage;
 }  // namespace bayeux_internal
+
+// Values of a subscribe's ext.replay besides a replayId (a stream sequence,
+// 0 or more, after which the subscription starts): new messages only, or
+// everything the stream holds.
+inline constexpr int64_t kReplayNew = -1;
+inline constexpr int64_t kReplayAll = -2;
 
 // The name of the cookie that binds HTTP sessions to a browser.
 inline constexpr absl::string_view kBayeuxBrowserCookie = "BAYEUX_BROWSER";

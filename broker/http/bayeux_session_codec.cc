@@ -28,7 +28,8 @@ void AppendBayeuxMessage(const PublishOp& publish, std::string& out) {
   } else {
     base64 = AppendPayloadAsJson(publish.payload, out);
   }
-  if (base64 || !publish.headers.empty() || !publish.reply_to.empty()) {
+  if (base64 || !publish.headers.empty() || !publish.reply_to.empty() ||
+      publish.stream_seq != 0) {
     // Keys in order, as a JSON object's are written elsewhere; a header
     // named twice keeps its last value.
     out += ",\"ext\":{";
@@ -57,6 +58,11 @@ void AppendBayeuxMessage(const PublishOp& publish, std::string& out) {
         AppendJsonString(value, out);
       }
       out += '}';
+    }
+    if (publish.stream_seq != 0) {
+      // A message a replaying subscription delivers: its position.
+      key("replayId");
+      absl::StrAppend(&out, publish.stream_seq);
     }
     if (!publish.reply_to.empty()) {
       key("replyTo");

@@ -12,7 +12,8 @@
 // The topic becomes the channel ("/" and the topic); the payload becomes
 // `data` as bayeux_json.h describes; headers, a reply topic and a base64
 // payload are said in `ext` ({"headers":{...},"replyTo":"...",
-// "base64":true}). A message reaches the session once however many of its
+// "base64":true}), and so is the stream sequence of a message a replaying
+// subscription delivers ({"replayId":41}, see bayeux.h). A message reaches the session once however many of its
 // subscriptions match it, as Bayeux promises. Broker events ($sys topics)
 // arrive as their JSON form.
 //

@@ -2,8 +2,8 @@
 // with `cometd-nodejs-client`) and the Faye client (npm `faye`), over
 // long-polling and over WebSocket: handshake, wildcard subscriptions,
 // publishing, messages from native and NATS publishers, /service requests
-// answered by a native server, unsubscribe, disconnect, session expiry and a
-// broker restart. Then bad input with plain HTTP requests.
+// answered by a native server, unsubscribe, disconnect, session expiry, a
+// broker restart, and a stream's channel resumed across a kill -9. Then bad input with plain HTTP requests.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import net from "node:net";
@@ -12,7 +12,8 @@ import { adapt } from "cometd-nodejs-client";
 import { CometD } from "cometd";
 import faye from "faye";
 import { connect, StringCodec } from "nats.ws";
-import { Manifoldd, manifoldCli, waitFor, waitForPattern } from "./lib/servers.mjs";
+import { replayExtension } from "./lib/cometd_replay.mjs";
+import { Manifoldd, freePort, manifoldCli, storedConfig, waitFor, waitForPattern } from "./lib/servers.mjs";
 
 adapt();
 globalThis.WebSocket = WebSocket;
@@ -172,6 +173,51 @@ test("cometd: a broker restart is survived by handshaking again", async () => {
     await again.stop();
   }
 });
+
+for (const transport of ["long-polling", "websocket"]) {
+  test(`cometd ${transport}: a stored channel resumes from its replayId across a kill -9 and restart, losing and repeating nothing`, async () => {
+    const stored = storedConfig("log", "log/**");
+    const http = `127.0.0.1:${await freePort()}`;
+    const flags = ["--config", stored.config, "--http", http];
+    let broker = await Manifoldd.start(flags);
+    const a = cometdClient(transport, broker);
+    try {
+      const replay = replayExtension(["/log/*"]);
+      a.registerExtension("replay", replay);
+      const got = [];
+      let handshakes = 0;
+      // Subscriptions belong to a session: made again on every handshake,
+      // and the extension adds where the last one left off.
+      a.addListener("/meta/handshake", (m) => {
+        if (!m.successful) return;
+        handshakes++;
+        a.subscribe("/log/*", (x) => got.push([x.data, x.ext.replayId]));
+      });
+      await handshake(a);
+      await waitForPattern(broker, "log/*");
+      const pub = (body) => fetch(broker.url("/pub/log/a"), { method: "POST", body: JSON.stringify(body) }).then((r) => r.json());
+      for (const body of ["m1", "m2", "m3"]) await pub(body);
+      await waitFor(() => got.length === 3, "three messages");
+      assert.equal(replay.positions.get("/log/*"), 3);
+
+      // Killed: nothing said goodbye. What is published after the restart,
+      // before the client has handshaken again, is replayed to it.
+      broker.child.kill("SIGKILL");
+      await new Promise((resolve) => broker.child.on("exit", resolve));
+      broker = await Manifoldd.start(flags);
+      for (const body of ["m4", "m5"]) await pub(body);
+      await waitFor(() => got.length === 5, "the two published while it was away", 15_000);
+      await pub("m6");
+      await waitFor(() => got.length === 6, "a live one after them");
+      assert.equal(handshakes, 2);
+      assert.deepEqual(got, [["m1", 1], ["m2", 2], ["m3", 3], ["m4", 4], ["m5", 5], ["m6", 6]]);
+      await disconnect(a);
+    } finally {
+      await broker.stop();
+      stored.remove();
+    }
+  });
+}
 
 // A TCP proxy in front of `target`'s HTTP listener that can cut every link
 // and refuse new ones for a while, as a network outage does.

@@ -3,7 +3,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { EventSource } from "eventsource";
-import { Manifoldd, waitFor, waitForPattern } from "./lib/servers.mjs";
+import { Manifoldd, freePort, storedConfig, waitFor, waitForPattern } from "./lib/servers.mjs";
 
 let server;
 before(async () => { server = await Manifoldd.start(); });
@@ -78,27 +78,10 @@ test("a bad topic is 400 with a JSON error naming it", async () => {
   assert.equal(none.status, 400);
 });
 
-// A free loopback port, so that a restarted broker listens where the
-// EventSource reconnects.
-async function freePort() {
-  const { createServer } = await import("node:net");
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
 test("a stored topic resumes from Last-Event-ID across a kill -9 and restart, losing and repeating nothing", async () => {
-  const { mkdtempSync, writeFileSync, rmSync } = await import("node:fs");
-  const { tmpdir } = await import("node:os");
-  const { join } = await import("node:path");
-  const dir = mkdtempSync(join(tmpdir(), "manifold-sse-"));
-  const config = join(dir, "manifoldd.textpb");
-  writeFileSync(config, `data_dir: "${join(dir, "data")}"\nstreams { name: "log" topics: "log/**" }\n`);
+  const stored = storedConfig("log", "log/**");
   const http = `127.0.0.1:${await freePort()}`;
-  const flags = ["--config", config, "--http", http, "--sse_retry=200ms"];
+  const flags = ["--config", stored.config, "--http", http, "--sse_retry=200ms"];
   let broker = await Manifoldd.start(flags);
   try {
     const es = new EventSource(broker.url("/sse?topic=log/*&topic=chat"));
@@ -126,7 +109,7 @@ test("a stored topic resumes from Last-Event-ID across a kill -9 and restart, lo
     es.close();
   } finally {
     await broker.stop();
-    rmSync(dir, { recursive: true, force: true });
+    stored.remove();
   }
 });
 

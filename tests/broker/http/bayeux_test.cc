@@ -312,6 +312,16 @@ TEST(BayeuxTest, PayloadsBecomeJsonTextOrBase64AndHeadersGoInExt) {
   p.payload = absl::string_view("\xff\x00\x01", 3);
   AppendBayeuxMessage(p, out);
   EXPECT_EQ(out, R"({"channel":"/t/1","data":"/wAB","ext":{"base64":true}},)");
+  // A message a replaying subscription delivers carries its position.
+  out.clear();
+  p.stream_seq = 41;
+  p.reply_to = "r/1";
+  AppendBayeuxMessage(p, out);
+  EXPECT_EQ(
+      out,
+      R"({"channel":"/t/1","data":"/wAB","ext":{"base64":true,"replayId":41,"replyTo":"r/1"}},)");
+  p.stream_seq = 0;
+  p.reply_to = {};
   // Too deep to be taken for JSON: sent as text.
   out.clear();
   const std::string deep = std::string(100, '[') + std::string(100, ']');
@@ -444,6 +454,100 @@ TEST(BayeuxTest, BadBatchesAreRefusedWholeAndBadMessagesOneByOne) {
   EXPECT_THAT(replies[0]["error"].get<std::string>(), HasSubstr("403::"));
   EXPECT_THAT(replies[1]["error"].get<std::string>(), HasSubstr("400::"));
   EXPECT_FALSE(link.closed()) << "the connection goes on";
+}
+
+// Adds memory stream "log" over log/** through `admin`.
+void AddLogStream(TestClient& admin) {
+  wire::StreamConfig log;
+  log.set_name("log");
+  log.add_topics("log/**");
+  log.set_storage(wire::STORAGE_MEMORY);
+  admin.Request(sys_topics::kStreamAdd, log.SerializeAsString());
+  wire::ServerMessage added = admin.Next();
+  ASSERT_EQ(added.response().status(), wire::REQUEST_OK) << added.DebugString();
+}
+
+// A subscribe with ext.replay replays the stream after the replayId, its
+// messages carry theirs, and its reply says where it starts: what a client
+// needs to resume after a broker restart.
+TEST(BayeuxTest, AChannelAStreamStoresReplaysAfterTheReplayIdInExt) {
+  BrokerHarness h(Options());
+  TestClient& admin = h.Connect("admin");
+  AddLogStream(admin);
+  TestClient& pub = h.Connect("pub");
+  pub.Publish("log/a", "one");  // seq 1
+  pub.Publish("log/b", "two");  // seq 2
+
+  LongPollClient c(h);
+  c.Handshake();
+  Json reply = c.Exchange(Json::array(
+      {{{"channel", "/meta/subscribe"},
+        {"subscription", {"/log/*", "/plain"}},
+        {"ext",
+         {{"replay", {{"/log/*", 1}, {"/plain", 5}, {"/other", 9}}}}}}}));
+  ASSERT_EQ(reply.size(), 1u) << reply.dump();
+  EXPECT_EQ(reply[0]["successful"], true) << reply.dump();
+  // No stream stores /plain: an ordinary subscription, with no position.
+  EXPECT_EQ(reply[0]["ext"], Json({{"replay", {{"/log/*", 1}}}}));
+  pub.Publish("log/a", "three");  // seq 3
+  pub.Publish("plain", "live");
+  Json answer = Body(c.Connect(0)->Take());
+  ASSERT_EQ(answer.size(), 4u) << answer.dump();
+  EXPECT_EQ(answer[0], Json({{"channel", "/log/b"},
+                             {"data", "two"},
+                             {"ext", {{"replayId", 2}}}}));
+  EXPECT_EQ(answer[1], Json({{"channel", "/log/a"},
+                             {"data", "three"},
+                             {"ext", {{"replayId", 3}}}}));
+  EXPECT_EQ(answer[2], Json({{"channel", "/plain"}, {"data", "live"}}));
+  EXPECT_EQ(answer[3]["channel"], "/meta/connect");
+
+  // -1: new messages, from the position the reply names; -2: all held.
+  LongPollClient fresh(h);
+  fresh.Handshake();
+  reply = fresh.Exchange(
+      Json::array({{{"channel", "/meta/subscribe"},
+                    {"subscription", "/log/**"},
+                    {"ext", {{"replay", {{"/log/**", kReplayNew}}}}}},
+                   {{"channel", "/meta/subscribe"},
+                    {"subscription", "/log/a"},
+                    {"ext", {{"replay", {{"/log/a", kReplayAll}}}}}}}));
+  ASSERT_EQ(reply.size(), 2u) << reply.dump();
+  EXPECT_EQ(reply[0]["ext"], Json({{"replay", {{"/log/**", 3}}}}));
+  EXPECT_EQ(reply[1]["ext"], Json({{"replay", {{"/log/a", 0}}}}));
+  pub.Publish("log/c", "four");  // seq 4
+  answer = Body(fresh.Connect(0)->Take());
+  std::vector<std::pair<std::string, int>> got;
+  for (const Json& m : answer) {
+    if (m["channel"] == "/meta/connect") continue;
+    got.emplace_back(m["data"], m["ext"]["replayId"]);
+  }
+  EXPECT_THAT(got, ::testing::UnorderedElementsAre(
+                       std::pair<std::string, int>{"one", 1},
+                       std::pair<std::string, int>{"three", 3},
+                       std::pair<std::string, int>{"four", 4}));
+}
+
+TEST(BayeuxTest, AReplayIdThatIsNotOneIsRefusedByName) {
+  BrokerHarness h(Options());
+  LongPollClient c(h);
+  // A handshake's "replay":true (as some clients send) is no position.
+  EXPECT_EQ(
+      c.Exchange(Json::array({{{"channel", "/meta/handshake"},
+                               {"version", "1.0"},
+                               {"ext", {{"replay", true}}}}}))[0]["successful"],
+      true);
+  c.Handshake();
+  for (const Json& bad : {Json("7"), Json(-3), Json(1.5), Json::object()}) {
+    Json reply = c.Exchange(
+        Json::array({{{"channel", "/meta/subscribe"},
+                      {"subscription", "/log/*"},
+                      {"ext", {{"replay", {{"/log/*", bad}}}}}}}))[0];
+    EXPECT_EQ(reply["successful"], false) << bad.dump();
+    EXPECT_THAT(reply["error"].get<std::string>(),
+                HasSubstr("400::ext.replay for /log/* must be a replayId"))
+        << bad.dump();
+  }
 }
 
 TEST(BayeuxTest,

@@ -11,7 +11,10 @@
 // url() and wsUrl() answer https:// and wss:// addresses.
 
 import { spawn } from "node:child_process";
-import { appendFileSync } from "node:fs";
+import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { createInterface } from "node:readline";
 
 const kStartTimeoutMs = 10_000;
@@ -126,4 +129,24 @@ export async function waitForPattern(server, pattern, { protocol, timeoutMs = 5_
     return (list.connections || []).some((c) => (!protocol || c.protocol === protocol) &&
       (c.subscriptions || []).some((s) => s.pattern === pattern));
   }, `a subscription to ${pattern}`, timeoutMs);
+}
+
+// A free loopback port, so that a broker restarted on it is where its
+// clients reconnect.
+export async function freePort() {
+  return new Promise((resolve) => {
+    const s = createServer().listen(0, "127.0.0.1", () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+// A config file in a new temporary directory that stores `pattern` in file
+// stream `name` under a data directory beside it. remove() deletes it all.
+export function storedConfig(name, pattern) {
+  const dir = mkdtempSync(join(tmpdir(), "manifold-stored-"));
+  const config = join(dir, "manifoldd.textpb");
+  writeFileSync(config, `data_dir: "${join(dir, "data")}"\nstreams { name: "${name}" topics: "${pattern}" }\n`);
+  return { config, remove() { rmSync(dir, { recursive: true, force: true }); } };
 }
