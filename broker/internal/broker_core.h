@@ -402,8 +402,8 @@ class BrokerCore {
   // Durable streams (streams.cc).
   // Whether anything of streams needs looking after this turn.
   bool StreamsActive() const {
-    return !streams_.empty() || file_lane_.in_flight ||
-           memory_lane_.in_flight || !pending_acks_.empty() ||
+    return !streams_.empty() || !file_lane_.in_flight.empty() ||
+           !memory_lane_.in_flight.empty() || !pending_acks_.empty() ||
            !file_lane_.gathering_answers.empty() ||
            !memory_lane_.gathering_answers.empty();
   }

@@ -631,7 +631,7 @@ void BrokerCore::FlushStorage() {
       if (c == stream->second->consumers.end()) continue;
       StorageLane& lane = LaneOf(*stream->second);
       if (lane.storage == nullptr) continue;
-      if (lane.in_flight) {
+      if (!lane.can_write()) {
         still.emplace_back(stream_name, name);
         continue;
       }
@@ -641,7 +641,7 @@ void BrokerCore::FlushStorage() {
     dirty_consumers_ = std::move(still);
   }
   for (StorageLane* lane : {&file_lane_, &memory_lane_}) {
-    if (lane->storage == nullptr || lane->in_flight) continue;
+    if (!lane->can_write()) continue;
     StorageBatch& b = lane->gathering;
     const bool empty = b.put_streams.empty() && b.remove_streams.empty() &&
                        b.purge_streams.empty() && b.appends.empty() &&
@@ -666,23 +666,20 @@ void BrokerCore::FlushStorage() {
         ack.seq = b.appends[index].seq;
       }
     }
-    lane->written_acks.clear();
-    for (const auto& [ack_id, index] : lane->gathering_acks) {
-      lane->written_acks.emplace_back(ack_id, index);
-    }
+    WrittenBatch& written = lane->in_flight.emplace_back();
+    written.acks = std::move(lane->gathering_acks);
     lane->gathering_acks.clear();
-    lane->written_answers = std::move(lane->gathering_answers);
+    written.answers = std::move(lane->gathering_answers);
     lane->gathering_answers.clear();
-    lane->written_topics.clear();
     for (const AppendRecord& a : b.appends) {
       // A run of one topic needs its last sequence only.
-      if (!lane->written_topics.empty() &&
-          std::get<0>(lane->written_topics.back()) == a.stream &&
-          std::get<1>(lane->written_topics.back()) == a.topic) {
-        std::get<2>(lane->written_topics.back()) = a.seq;
+      if (!written.topics.empty() &&
+          std::get<0>(written.topics.back()) == a.stream &&
+          std::get<1>(written.topics.back()) == a.topic) {
+        std::get<2>(written.topics.back()) = a.seq;
         continue;
       }
-      lane->written_topics.emplace_back(a.stream, a.topic, a.seq);
+      written.topics.emplace_back(a.stream, a.topic, a.seq);
     }
     b.id = ++last_batch_id_;
     b.now_unix_ms = wall_set_ ? wall_now_ms_ : absl::ToUnixMillis(now_);
@@ -703,15 +700,12 @@ void BrokerCore::FlushStorage() {
     } else if (!b.appends.empty()) {
       lane->unsynced = true;
     }
-    lane->written_streams.clear();
     for (const AppendRecord& a : b.appends) {
-      if (lane->written_streams.empty() ||
-          lane->written_streams.back().first != a.stream) {
-        lane->written_streams.emplace_back(a.stream, 0);
+      if (written.streams.empty() || written.streams.back().first != a.stream) {
+        written.streams.emplace_back(a.stream, 0);
       }
-      ++lane->written_streams.back().second;
+      ++written.streams.back().second;
     }
-    lane->in_flight = true;
     lane->gathering_bytes = 0;
     StorageBatch batch = std::move(b);
     b = StorageBatch();
@@ -747,41 +741,49 @@ void BrokerCore::CollectStorage() {
 }
 
 void BrokerCore::OnBatchDone(StorageLane& lane, BatchDone& done) {
-  lane.in_flight = false;
+  if (lane.in_flight.empty()) return;  // not a batch of this broker's
+  WrittenBatch written = std::move(lane.in_flight.front());
+  lane.in_flight.pop_front();
   if (!done.status.ok()) {
     ++stats_.storage_failures;
+    // A batch written after one that failed fails for the failed one's
+    // reason (its sequences do not follow what the stream holds).
+    const absl::Status cause =
+        lane.draining.ok() ? done.status : lane.draining;
+    lane.draining = lane.in_flight.empty() ? absl::OkStatus() : cause;
     const absl::Status why =
         ProtocolError(wire::STORAGE_UNAVAILABLE,
                       absl::StrCat("the message could not be stored: ",
-                                   done.status.message()));
+                                   cause.message()));
     for (auto& [name, s] : streams_) {
       if (&LaneOf(*s) == &lane) s->assigned_last = s->state.last_seq;
     }
-    for (const auto& [ack_id, index] : lane.written_acks) {
+    for (const auto& [ack_id, index] : written.acks) {
       auto it = pending_acks_.find(ack_id);
       if (it == pending_acks_.end()) continue;
       it->second.failure = why;
       if (--it->second.waiting <= 0) FinishAck(ack_id);
     }
-    for (PendingAnswer& a : lane.written_answers) {
+    for (PendingAnswer& a : written.answers) {
       if (!a.created.empty()) streams_.erase(a.created);
       a.response.set_status(wire::REJECTED);
       a.response.set_message(
-          absl::StrCat("the storage failed: ", done.status.message()));
+          absl::StrCat("the storage failed: ", cause.message()));
       a.response.clear_payload();
       SendStreamAnswer(a);
     }
-    lane.written_acks.clear();
-    lane.written_answers.clear();
     if (!storage_failing_) {
       storage_failing_ = true;
       wire::BrokerEvent event;
       event.mutable_storage_failed()->set_message(
-          std::string(done.status.message()));
+          std::string(cause.message()));
       Emit(std::move(event), sys_topics::kStorageFailed);
     }
     return;
   }
+  // A batch that touched no stream the failed one did may succeed while
+  // draining; the drain ends with the last batch in flight all the same.
+  if (lane.in_flight.empty()) lane.draining = absl::OkStatus();
   if (storage_failing_) {
     storage_failing_ = false;
     wire::BrokerEvent event;
@@ -793,7 +795,7 @@ void BrokerCore::OnBatchDone(StorageLane& lane, BatchDone& done) {
     if (it == streams_.end()) continue;
     Stream& s = *it->second;
     uint64_t appended = 0;
-    for (const auto& [name, count] : lane.written_streams) {
+    for (const auto& [name, count] : written.streams) {
       if (name == state.name) appended += count;
     }
     const uint64_t before = s.state.messages + appended;
@@ -804,7 +806,7 @@ void BrokerCore::OnBatchDone(StorageLane& lane, BatchDone& done) {
     s.state = std::move(state);
     if (s.assigned_last < s.state.last_seq) s.assigned_last = s.state.last_seq;
   }
-  for (auto& [stream, topic, seq] : lane.written_topics) {
+  for (auto& [stream, topic, seq] : written.topics) {
     auto it = streams_.find(stream);
     if (it == streams_.end()) continue;
     Stream& s = *it->second;
@@ -816,16 +818,14 @@ void BrokerCore::OnBatchDone(StorageLane& lane, BatchDone& done) {
       s.last_per_topic_pruned_size = s.last_per_topic.size();
     }
   }
-  for (const auto& [ack_id, index] : lane.written_acks) {
+  for (const auto& [ack_id, index] : written.acks) {
     auto it = pending_acks_.find(ack_id);
     if (it == pending_acks_.end()) continue;
     if (--it->second.waiting <= 0) FinishAck(ack_id);
   }
-  for (PendingAnswer& a : lane.written_answers) SendStreamAnswer(a);
-  lane.written_acks.clear();
-  lane.written_answers.clear();
+  for (PendingAnswer& a : written.answers) SendStreamAnswer(a);
   // Replays that had caught up read what just became durable.
-  for (const auto& [name, count] : lane.written_streams) {
+  for (const auto& [name, count] : written.streams) {
     auto it = streams_.find(name);
     if (it == streams_.end()) continue;
     for (auto& cursor : it->second->cursors) ReadMore(*it->second, *cursor);
@@ -833,8 +833,6 @@ void BrokerCore::OnBatchDone(StorageLane& lane, BatchDone& done) {
       PumpConsumer(*it->second, *consumer);
     }
   }
-  lane.written_streams.clear();
-  lane.written_topics.clear();
 }
 
 void BrokerCore::SendStreamAnswer(PendingAnswer& a) {

@@ -153,23 +153,44 @@ struct PendingAnswer {
   std::string created;
 };
 
-// The batches of one storage: one in flight at a time; what arrives
-// meanwhile gathers into the next (group commit).
+// What a batch in flight wrote, to settle when it finishes.
+struct WrittenBatch {
+  // (ack id, index into the batch's appends) for each append with a waiter.
+  std::vector<std::pair<uint64_t, size_t>> acks;
+  std::vector<PendingAnswer> answers;
+  // Per stream, how many messages it appended (in order); and each run's
+  // stream, topic and last sequence (for last_per_topic).
+  std::vector<std::pair<std::string, uint64_t>> streams;
+  std::vector<std::tuple<std::string, std::string, uint64_t>> topics;
+};
+
+// The batches of one storage: up to kMaxBatchesInFlight written and not
+// finished; what arrives meanwhile gathers into the next (group commit).
 struct StorageLane {
+  // Two: the storage writes (and syncs) one while the next waits in its
+  // queue, so it does not sit idle while the event loop collects the
+  // first's completion and gathers the next. More would only split what
+  // one batch could carry.
+  static constexpr size_t kMaxBatchesInFlight = 2;
+
   StreamStorage* storage = nullptr;
   StorageBatch gathering;
   size_t gathering_bytes = 0;
   // (ack id, index into gathering.appends) for each append with a waiter.
   std::vector<std::pair<uint64_t, size_t>> gathering_acks;
   std::vector<PendingAnswer> gathering_answers;
-  bool in_flight = false;
-  StorageBatch written;
-  std::vector<std::pair<uint64_t, size_t>> written_acks;
-  std::vector<PendingAnswer> written_answers;
-  // What the batch in flight appended: per stream, how many (in order);
-  // and each message's stream, topic and sequence (for last_per_topic).
-  std::vector<std::pair<std::string, uint64_t>> written_streams;
-  std::vector<std::tuple<std::string, std::string, uint64_t>> written_topics;
+  // Oldest first; batches finish in the order they were written.
+  std::deque<WrittenBatch> in_flight;
+  // Set when a batch failed while later ones were in flight, until they
+  // have finished: their sequences follow the failed batch's, so they fail
+  // too (for this reason), and no batch is written meanwhile.
+  absl::Status draining;
+
+  // Whether a batch may be written now.
+  bool can_write() const {
+    return storage != nullptr && in_flight.size() < kMaxBatchesInFlight &&
+           draining.ok();
+  }
   // Reads in flight, by ReadRequest::id: the stream and the subscription
   // whose cursor asked (SubscriptionId() with consumer_reads for a
   // consumer's).

@@ -191,6 +191,47 @@ TEST(BrokerStreamsTest, StorageFailureRefusesTheAckAndOthersGoOn) {
   EXPECT_THAT(kinds, ::testing::ElementsAre("failed", "recovered"));
 }
 
+// Two batches are written while the first is unfinished: the storage goes
+// on with the second while the broker collects the first. When the first
+// fails, the second (whose sequences follow it) is refused for the same
+// reason, nothing is written meanwhile, and the next message takes the
+// first free sequence.
+TEST(BrokerStreamsTest, ABatchWrittenBehindAFailedOneFailsForItsReason) {
+  MemoryStreamStorage disk;
+  auto h = Open(disk);
+  TestClient& pub = h->Connect("pub");
+  AddStream(pub, Config("s", {"stored/*"}));
+  EXPECT_TRUE(pub.PublishAcked("stored/x", "first").has_ack());
+  disk.Hold();
+  PublishNoWait(pub, "stored/x", "a");  // batch 1
+  PublishNoWait(pub, "stored/x", "b");  // batch 2, written behind it
+  PublishNoWait(pub, "stored/x", "c");  // gathers: two are in flight
+  EXPECT_TRUE(pub.Idle());
+  disk.FailNextWrites(1, absl::UnavailableError("No space left on device"));
+  disk.Release();
+  h->Pump();
+  std::vector<wire::ServerMessage> answers = pub.TakeAll();
+  ASSERT_EQ(answers.size(), 3u);
+  for (int i = 0; i < 2; ++i) {
+    ASSERT_TRUE(answers[i].has_error()) << answers[i].DebugString();
+    EXPECT_EQ(answers[i].error().code(), wire::STORAGE_UNAVAILABLE);
+    EXPECT_THAT(answers[i].error().message(),
+                HasSubstr("No space left on device"));
+  }
+  ASSERT_TRUE(answers[2].has_ack()) << answers[2].DebugString();
+  std::vector<uint64_t> seqs;
+  std::vector<std::string> payloads;
+  for (const StoredRecord& r : disk.Contents("s")) {
+    seqs.push_back(r.seq);
+    wire::StoredMessage m;
+    ASSERT_TRUE(m.ParseFromString(r.record));
+    payloads.push_back(m.payload());
+  }
+  EXPECT_THAT(seqs, ::testing::ElementsAre(1, 2));
+  EXPECT_THAT(payloads, ::testing::ElementsAre("first", "c"));
+  EXPECT_EQ(Info(pub, "s").last_seq(), 2u);
+}
+
 TEST(BrokerStreamsTest, RestartRecreatesStreamsAndSequencesGoOn) {
   MemoryStreamStorage disk;
   {
