@@ -302,12 +302,13 @@ class RocksDbStreamStorage::BatchWriter {
   BatchWriter(rocksdb::DB& db, rocksdb::ColumnFamilyHandle& log,
               const std::string& dir,
               absl::flat_hash_map<std::string, Stream>& streams,
-              int64_t now_unix_ms)
+              int64_t now_unix_ms, size_t reserve_bytes)
       : db_(db),
         log_(log),
         dir_(dir),
         streams_(streams),
-        now_unix_ms_(now_unix_ms) {}
+        now_unix_ms_(now_unix_ms),
+        batch_(reserve_bytes) {}
 
   absl::Status Put(const wire::StreamConfig& config) {
     if (!IsValidName(config.name())) {
@@ -1058,7 +1059,14 @@ BatchDone RocksDbStreamStorage::Execute(StorageBatch& batch) {
     done.status = ready;
     return done;
   }
-  BatchWriter writer(*db_, *log_, dir_, streams_, batch.now_unix_ms);
+  // The WriteBatch is sized once for the messages it will carry: growing it
+  // copied every byte written so far, each time it doubled.
+  size_t reserve = 4096;
+  for (const AppendRecord& append : batch.appends) {
+    // Its chunk entry, and a share of chunk keys and topic entries.
+    reserve += EntrySize(append) + 16;
+  }
+  BatchWriter writer(*db_, *log_, dir_, streams_, batch.now_unix_ms, reserve);
   auto apply = [&]() -> absl::Status {
     for (const wire::StreamConfig& config : batch.put_streams) {
       if (absl::Status s = writer.Put(config); !s.ok()) return s;
