@@ -3,7 +3,8 @@
 // is read has one planned operation per broker answer it waits for; every
 // publish and service request carries its data as one JSON value; and the
 // replies written once every operation is answered (successfully or not,
-// as the input's first byte chooses) are one valid JSON array.
+// as the input's first byte chooses) are one valid JSON array, also with
+// the positions of replaying subscriptions (ext.replay) in them.
 
 #include <cstdint>
 #include <memory>
@@ -87,6 +88,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       answer.mutable_response()->set_payload(op.message.request().payload());
     } else {
       answer.mutable_ack()->set_op_id(op_id);
+      // A replaying subscription's Ack says where it starts, which the
+      // reply writes into ext.replay under the channel's name.
+      if (op.kind == manifold::Operation::Kind::kMessage &&
+          op.message.has_subscribe() && op.message.subscribe().has_replay()) {
+        answer.mutable_ack()->set_stream_seq(op_id);
+      }
     }
     Check(batch.Take(answer));
   }
