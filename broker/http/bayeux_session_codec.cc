@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "broker/http/bayeux_json.h"
+#include "broker/http/http_status.h"
 #include "core/http/json_messages.h"
 #include "core/status.h"
 #include "core/topic.h"
@@ -71,6 +72,21 @@ void AppendBayeuxMessage(const PublishOp& publish, std::string& out) {
     out += '}';
   }
   out += "},";
+}
+
+void BayeuxSessionCodec::Encode(const wire::ServerMessage& message,
+                                OutboundBuffer& out) {
+  if (!message.has_error() || message.error().subscription_id() == 0) return;
+  const wire::Error& error = message.error();
+  std::string text = "{\"channel\":\"/meta/unsubscribe\",\"error\":";
+  AppendJsonString(
+      absl::StrCat(StatusForError(error.code()),
+                   "::", wire::Code_Name(error.code()), ": ", error.message()),
+      text);
+  text += ",\"subscription\":";
+  AppendJsonString(absl::StrCat("/", error.pattern()), text);
+  text += ",\"successful\":false},";
+  out.Append(text);
 }
 
 absl::StatusOr<size_t> BayeuxSessionCodec::Decode(absl::string_view input,

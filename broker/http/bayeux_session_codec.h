@@ -13,9 +13,9 @@
 // `data` as bayeux_json.h describes; headers, a reply topic and a base64
 // payload are said in `ext` ({"headers":{...},"replyTo":"...",
 // "base64":true}), and so is the stream sequence of a message a replaying
-// subscription delivers ({"replayId":41}, see bayeux.h). A message reaches the session once however many of its
-// subscriptions match it, as Bayeux promises. Broker events ($sys topics)
-// arrive as their JSON form.
+// subscription delivers ({"replayId":41}, see bayeux.h). A message reaches the
+// session once however many of its subscriptions match it, as Bayeux promises.
+// Broker events ($sys topics) arrive as their JSON form.
 //
 // Example:
 //
@@ -42,11 +42,19 @@ class BayeuxSessionCodec final : public ProtocolCodec {
   // A session without a link receives no bytes: always INTERNAL.
   absl::StatusOr<size_t> Decode(absl::string_view input, size_t max_frame_bytes,
                                 Operation& op) override;
-  // Nothing but deliveries reaches a Bayeux client: the answers to its
-  // operations go to the links that made them, and a session's end reaches
-  // its poller as the poll's end. Other messages are dropped.
-  void Encode(const wire::ServerMessage& message,
-              OutboundBuffer& out) override {}
+  // Deliveries reach a Bayeux client, and so does the end of a
+  // subscription the broker ended (an Error with its subscription_id: the
+  // stream it replayed was removed or could not be read, or permissions no
+  // longer allow it), as an unsuccessful /meta/unsubscribe message:
+  //
+  //   {"channel":"/meta/unsubscribe","subscription":"/log/*",
+  //    "successful":false,"error":"404::UNKNOWN_STREAM: ..."},
+  //
+  // which CometD hands to its /meta/unsubscribe and /meta/unsuccessful
+  // listeners. The answers to a client's operations go to the links that
+  // made them, and a session's end reaches its poller as the poll's end;
+  // other messages are dropped.
+  void Encode(const wire::ServerMessage& message, OutboundBuffer& out) override;
   void EncodeDelivery(SharedMessage& message, SubscriptionId subscription,
                       OutboundBuffer& out) override;
   bool wants_keepalive() const override { return false; }

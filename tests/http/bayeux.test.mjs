@@ -219,6 +219,26 @@ for (const transport of ["long-polling", "websocket"]) {
   });
 }
 
+test("cometd: a replaying subscription the broker ends is said on /meta/unsubscribe", async () => {
+  await manifoldCli(server, ["stream", "add", "ENDED", "--topics", "ended/**", "--storage", "memory"]);
+  const a = cometdClient("long-polling");
+  const ended = [];
+  a.addListener("/meta/unsubscribe", (m) => ended.push(m));
+  a.registerExtension("replay", replayExtension(["/ended/*"]));
+  await handshake(a);
+  const sub = await subscribe(a, "/ended/*");
+  await waitForPattern(server, "ended/*");
+  await manifoldCli(server, ["pub", "ended/x", '"stored"']);
+  await waitFor(() => sub.got.length === 1, "the stored message");
+  assert.equal(sub.got[0].ext.replayId, 1);
+  await manifoldCli(server, ["stream", "rm", "ENDED"]);
+  await waitFor(() => ended.length === 1, "the broker's unsubscribe");
+  assert.equal(ended[0].successful, false);
+  assert.equal(ended[0].subscription, "/ended/*");
+  assert.match(ended[0].error, /::UNKNOWN_STREAM: /);
+  await disconnect(a);
+});
+
 // A TCP proxy in front of `target`'s HTTP listener that can cut every link
 // and refuse new ones for a while, as a network outage does.
 async function outageProxy(target) {

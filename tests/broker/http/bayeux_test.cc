@@ -528,6 +528,37 @@ TEST(BayeuxTest, AChannelAStreamStoresReplaysAfterTheReplayIdInExt) {
                        std::pair<std::string, int>{"four", 4}));
 }
 
+// A subscription the broker ends (here: its stream is removed) reaches the
+// client as an unsuccessful /meta/unsubscribe that names the channel and
+// why, rather than going quiet.
+TEST(BayeuxTest, ASubscriptionTheBrokerEndsIsSaidAsAnUnsuccessfulUnsubscribe) {
+  BrokerHarness h(Options());
+  TestClient& admin = h.Connect("admin");
+  AddLogStream(admin);
+  LongPollClient c(h);
+  c.Handshake();
+  Json reply = c.Exchange(
+      Json::array({{{"channel", "/meta/subscribe"},
+                    {"subscription", "/log/*"},
+                    {"ext", {{"replay", {{"/log/*", kReplayNew}}}}}}}));
+  ASSERT_EQ(reply[0]["successful"], true) << reply.dump();
+  std::unique_ptr<HttpLink> held = c.Connect();
+  admin.Request(sys_topics::kStreamRemove, "log");
+  wire::ServerMessage removed = admin.Next();
+  ASSERT_EQ(removed.response().status(), wire::REQUEST_OK)
+      << removed.DebugString();
+  Json answer = Body(held->Take());
+  ASSERT_EQ(answer.size(), 2u) << answer.dump();
+  EXPECT_EQ(answer[0]["channel"], "/meta/unsubscribe");
+  EXPECT_EQ(answer[0]["subscription"], "/log/*");
+  EXPECT_EQ(answer[0]["successful"], false);
+  EXPECT_THAT(answer[0]["error"].get<std::string>(),
+              HasSubstr("::UNKNOWN_STREAM: "));
+  EXPECT_EQ(answer[1]["channel"], "/meta/connect");
+  // The session goes on; the channel can be subscribed to again.
+  EXPECT_EQ(c.Subscribe("/log/*")["successful"], true);
+}
+
 TEST(BayeuxTest, AReplayIdThatIsNotOneIsRefusedByName) {
   BrokerHarness h(Options());
   LongPollClient c(h);
