@@ -202,8 +202,7 @@ for (const transport of ["long-polling", "websocket"]) {
 
       // Killed: nothing said goodbye. What is published after the restart,
       // before the client has handshaken again, is replayed to it.
-      broker.child.kill("SIGKILL");
-      await new Promise((resolve) => broker.child.on("exit", resolve));
+      await broker.kill();
       broker = await Manifoldd.start(flags);
       for (const body of ["m4", "m5"]) await pub(body);
       await waitFor(() => got.length === 5, "the two published while it was away", 15_000);

@@ -97,8 +97,7 @@ test("a stored topic resumes from Last-Event-ID across a kill -9 and restart, lo
 
     // Killed: nothing said goodbye. What is published after the restart,
     // before the EventSource is back, is replayed to it when it is.
-    broker.child.kill("SIGKILL");
-    await new Promise((resolve) => broker.child.on("exit", resolve));
+    await broker.kill();
     broker = await Manifoldd.start(flags);
     for (const body of ["m4", "m5"]) await pub(body);
     await waitFor(() => events.length === 5, "the two published while it was away", 10_000);

@@ -23,6 +23,7 @@ namespace manifold {
 namespace {
 
 using Json = nlohmann::json;
+using testing::AddMemoryStream;
 using testing::BrokerHarness;
 using testing::ClientFrame;
 using ::testing::HasSubstr;
@@ -456,24 +457,13 @@ TEST(BayeuxTest, BadBatchesAreRefusedWholeAndBadMessagesOneByOne) {
   EXPECT_FALSE(link.closed()) << "the connection goes on";
 }
 
-// Adds memory stream "log" over log/** through `admin`.
-void AddLogStream(TestClient& admin) {
-  wire::StreamConfig log;
-  log.set_name("log");
-  log.add_topics("log/**");
-  log.set_storage(wire::STORAGE_MEMORY);
-  admin.Request(sys_topics::kStreamAdd, log.SerializeAsString());
-  wire::ServerMessage added = admin.Next();
-  ASSERT_EQ(added.response().status(), wire::REQUEST_OK) << added.DebugString();
-}
-
 // A subscribe with ext.replay replays the stream after the replayId, its
 // messages carry theirs, and its reply says where it starts: what a client
 // needs to resume after a broker restart.
 TEST(BayeuxTest, AChannelAStreamStoresReplaysAfterTheReplayIdInExt) {
   BrokerHarness h(Options());
   TestClient& admin = h.Connect("admin");
-  AddLogStream(admin);
+  AddMemoryStream(admin, "log", "log/**");
   TestClient& pub = h.Connect("pub");
   pub.Publish("log/a", "one");  // seq 1
   pub.Publish("log/b", "two");  // seq 2
@@ -534,7 +524,7 @@ TEST(BayeuxTest, AChannelAStreamStoresReplaysAfterTheReplayIdInExt) {
 TEST(BayeuxTest, ASubscriptionTheBrokerEndsIsSaidAsAnUnsuccessfulUnsubscribe) {
   BrokerHarness h(Options());
   TestClient& admin = h.Connect("admin");
-  AddLogStream(admin);
+  AddMemoryStream(admin, "log", "log/**");
   LongPollClient c(h);
   c.Handshake();
   Json reply = c.Exchange(

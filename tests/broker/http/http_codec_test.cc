@@ -10,7 +10,6 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "broker/http/bayeux.h"
-#include "broker/sys_topics.h"
 #include "core/framing.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -220,13 +219,7 @@ TEST(HttpCodecTest, ServerSentEventsCarryMessagesAndHeartbeats) {
 TEST(HttpCodecTest, ServerSentEventsOfAStoredTopicResumeFromLastEventId) {
   BrokerHarness h;
   TestClient& admin = h.Connect("admin");
-  wire::StreamConfig log;
-  log.set_name("log");
-  log.add_topics("log/**");
-  log.set_storage(wire::STORAGE_MEMORY);
-  admin.Request(sys_topics::kStreamAdd, log.SerializeAsString());
-  wire::ServerMessage added = admin.Next();
-  ASSERT_EQ(added.response().status(), wire::REQUEST_OK) << added.DebugString();
+  testing::AddMemoryStream(admin, "log", "log/**");
   TestClient& pub = h.Connect("pub");
   pub.Publish("log/a", "before");  // stored before anyone listens: seq 1
 

@@ -4,7 +4,7 @@
 // Test helpers for the web front end against a real Broker: one HTTP
 // connection whose transport the test plays (HttpLink), requests written by
 // hand, and WebSocket frames as a client writes them and as the server's are
-// read back.
+// read back; and a memory stream, for the tests of resuming from one.
 //
 // Example:
 //
@@ -26,6 +26,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "broker/http/http_codec.h"
+#include "broker/sys_topics.h"
 #include "gtest/gtest.h"
 #include "tests/testing/broker_harness.h"
 
@@ -145,6 +146,19 @@ inline std::string Upgrade(absl::string_view path, absl::string_view protocol) {
                            ? ""
                            : absl::StrCat("Sec-WebSocket-Protocol: ", protocol,
                                           "\r\n")));
+}
+
+// Adds memory stream `name` over `pattern` through `admin`'s request to
+// $sys/streams/add, expecting it to succeed.
+inline void AddMemoryStream(TestClient& admin, absl::string_view name,
+                            absl::string_view pattern) {
+  wire::StreamConfig config;
+  config.set_name(std::string(name));
+  config.add_topics(std::string(pattern));
+  config.set_storage(wire::STORAGE_MEMORY);
+  admin.Request(sys_topics::kStreamAdd, config.SerializeAsString());
+  wire::ServerMessage added = admin.Next();
+  ASSERT_EQ(added.response().status(), wire::REQUEST_OK) << added.DebugString();
 }
 
 }  // namespace manifold::testing

@@ -68,6 +68,14 @@ export class Manifoldd {
     return `${this.tls ? "wss" : "ws"}://${this.http}${path}`;
   }
 
+  // Ends it with SIGKILL, as a crash would: nothing says goodbye.
+  async kill() {
+    if (this.child.exitCode !== null) return;
+    const exited = new Promise((resolve) => this.child.on("exit", resolve));
+    this.child.kill("SIGKILL");
+    await exited;
+  }
+
   async stop() {
     if (this.child.exitCode !== null) return;
     const exited = new Promise((resolve) => this.child.on("exit", resolve));
