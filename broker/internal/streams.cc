@@ -749,9 +749,13 @@ void BrokerCore::CollectStorage() {
 }
 
 void BrokerCore::OnBatchDone(StorageLane& lane, BatchDone& done) {
-  if (lane.in_flight.empty()) return;  // not a batch of this broker's
-  WrittenBatch written = std::move(lane.in_flight.front());
-  lane.in_flight.pop_front();
+  // (Nothing is in flight for a completion this broker did not write: it
+  // settles nothing, and its states still count.)
+  WrittenBatch written;
+  if (!lane.in_flight.empty()) {
+    written = std::move(lane.in_flight.front());
+    lane.in_flight.pop_front();
+  }
   if (!done.status.ok()) {
     ++stats_.storage_failures;
     // A batch written after one that failed fails for the failed one's
