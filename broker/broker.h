@@ -283,9 +283,11 @@ class Broker {
   // `storage` (broker/storage/stream_storage.h): the embedder's
   // `file_storage` for STORAGE_FILE streams, a memory storage of the
   // broker's own for STORAGE_MEMORY ones. Everything the storage is asked to
-  // do goes out as one batch per turn (at the end of Process); what it
-  // finished comes back at the start of the next Process, so an embedder
-  // whose storage works on another thread runs a turn when it says so.
+  // do goes out as one batch per turn (at the end of Process), with at most
+  // two batches written and not yet finished (the storage queues the second
+  // while it works on the first); what it finished comes back at the start
+  // of the next Process, so an embedder whose storage works on another
+  // thread runs a turn when it says so.
   // A publish with `ack` to a captured topic is acknowledged once its batch
   // is durable, or answered STORAGE_UNAVAILABLE; a NATS publish with a reply
   // subject (nobody serving the topic) gets a JetStream-style answer,

@@ -14,8 +14,10 @@
 // payload are said in `ext` ({"headers":{...},"replyTo":"...",
 // "base64":true}), and so is the stream sequence of a message a replaying
 // subscription delivers ({"replayId":41}, see bayeux.h). A message reaches the
-// session once however many of its subscriptions match it, as Bayeux promises.
-// Broker events ($sys topics) arrive as their JSON form.
+// session once however many of its subscriptions match it, as Bayeux promises,
+// except that each subscription replaying a stream delivers its own copy (the
+// stored copy comes later, as a message of its own). Broker events ($sys
+// topics) arrive as their JSON form.
 //
 // Example:
 //

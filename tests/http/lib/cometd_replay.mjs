@@ -11,16 +11,15 @@
 //
 // Channels start at -1 (new messages from the first subscribe on).
 
-// True when channel pattern `pattern` ("/log/*", "/log/**") matches
-// `channel`.
+// True when channel pattern `pattern` matches `channel`, as the broker
+// matches topics: `*` is one segment, `**` zero or more, anywhere.
 function matches(pattern, channel) {
-  const p = pattern.split("/");
-  const c = channel.split("/");
-  for (let i = 0; i < p.length; i++) {
-    if (p[i] === "**") return c.length > i;
-    if (i >= c.length || (p[i] !== "*" && p[i] !== c[i])) return false;
-  }
-  return p.length === c.length;
+  const match = (p, c) => {
+    if (p.length === 0) return c.length === 0;
+    if (p[0] === "**") return match(p.slice(1), c) || (c.length > 0 && match(p, c.slice(1)));
+    return c.length > 0 && (p[0] === "*" || p[0] === c[0]) && match(p.slice(1), c.slice(1));
+  };
+  return match(pattern.split("/").slice(1), channel.split("/").slice(1));
 }
 
 export function replayExtension(channels) {
