@@ -233,6 +233,21 @@ absl::StatusOr<Stream*> BrokerCore::PutStream(wire::StreamConfig config) {
                        "' exists with another storage kind; remove it first"));
     }
     if (s.config.SerializeAsString() == config.SerializeAsString()) return &s;
+    const std::vector<AppendRecord>& gathered = LaneOf(s).gathering.appends;
+    if (s.config.max_msgs_per_topic() != config.max_msgs_per_topic() &&
+        (s.state.messages > 0 || s.assigned_last > s.state.last_seq ||
+         std::any_of(gathered.begin(), gathered.end(),
+                     [&](const AppendRecord& a) {
+                       return a.stream == config.name();
+                     }))) {
+      // The storage keeps a held-sequence list per topic only for a stream
+      // with the limit: one without has none to start from.
+      return ProtocolError(
+          wire::INVALID_ARGUMENT,
+          absl::StrCat("stream '", config.name(),
+                       "': max_msgs_per_topic cannot change while the stream "
+                       "holds messages; purge it first"));
+    }
     s.config = config;
     capture_cache_.clear();
     s.topics = PatternSet();
@@ -960,8 +975,14 @@ void BrokerCore::StartReplay(Stream& stream, const wire::Replay& replay,
       cursor->since_unix_ms = replay.since_unix_ms();
       break;
     case wire::Replay::kLast:
-      cursor->next_seq =
-          replay.last() >= st.last_seq ? 1 : st.last_seq - replay.last() + 1;
+      if (stream.config.max_msgs_per_topic() > 0) {
+        cursor->next_seq = std::max<uint64_t>(st.first_seq, 1);
+        cursor->last = replay.last();
+        cursor->last_through = st.last_seq;
+      } else {
+        cursor->next_seq =
+            replay.last() >= st.last_seq ? 1 : st.last_seq - replay.last() + 1;
+      }
       break;
     case wire::Replay::kLastPerTopic: {
       std::vector<uint64_t> seqs;
@@ -998,6 +1019,8 @@ void BrokerCore::ReadMore(Stream& stream, ReplayCursor& cursor) {
   } else if (cursor.next_seq <= stream.state.last_seq) {
     read.from_seq = cursor.next_seq;
     read.since_unix_ms = cursor.since_unix_ms;
+    read.last = cursor.last;
+    read.last_through = cursor.last_through;
   } else {
     return;  // caught up: the next durable batch reads on
   }
@@ -1054,6 +1077,7 @@ void BrokerCore::OnReadDone(StorageLane& lane, ReadDone& done) {
   for (StoredRecord& rec : done.messages)
     cursor->ready.push_back(std::move(rec));
   cursor->since_unix_ms = 0;
+  cursor->last = 0;
   if (done.next_seq > cursor->next_seq) cursor->next_seq = done.next_seq;
   DeliverReady(*stream, *cursor);
 }

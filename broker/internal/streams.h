@@ -56,6 +56,11 @@ struct ReplayCursor {
   uint64_t next_seq = 1;
   // For a replay from a time: the first read skips older messages.
   int64_t since_unix_ms = 0;
+  // For a "last N" replay of a stream with max_msgs_per_topic, whose
+  // sequences have holes: the first read starts at the last-th newest held
+  // message up to last_through (the storage knows which are held).
+  uint64_t last = 0;
+  uint64_t last_through = 0;
   // For a "last per topic" replay: the sequences still to read, ascending;
   // after them the cursor goes on from next_seq.
   std::deque<uint64_t> seqs;

@@ -1,6 +1,7 @@
 #include "broker/storage/memory_stream_storage.h"
 
 #include <algorithm>
+#include <iterator>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -15,8 +16,8 @@ absl::StatusOr<std::vector<RecoveredStream>> MemoryStreamStorage::Load() {
     RecoveredStream& r = out.emplace_back();
     r.config = stream.config;
     r.state = stream.state;
-    for (const auto& [topic, seq] : stream.last_per_topic) {
-      r.last_per_topic.emplace_back(topic, seq);
+    for (const auto& [topic, seqs] : stream.topics) {
+      r.last_per_topic.emplace_back(topic, seqs.back());
     }
     for (const auto& [consumer, state] : stream.consumers) {
       r.consumers.push_back(state);
@@ -87,8 +88,8 @@ std::vector<StoredRecord> MemoryStreamStorage::Contents(
   std::vector<StoredRecord> out;
   auto it = streams_.find(stream);
   if (it == streams_.end()) return out;
-  for (const Message& m : it->second.messages) {
-    out.push_back(StoredRecord{m.seq, m.record});
+  for (const auto& [seq, m] : it->second.messages) {
+    out.push_back(StoredRecord{seq, m.record});
   }
   return out;
 }
@@ -128,6 +129,16 @@ BatchDone MemoryStreamStorage::Apply(const StorageBatch& batch) {
     }
     ++n->second;
   }
+  for (const wire::StreamConfig& c : batch.put_streams) {
+    auto held = streams_.find(c.name());
+    if (held != streams_.end() && held->second.state.messages > 0 &&
+        held->second.config.max_msgs_per_topic() != c.max_msgs_per_topic()) {
+      done.status = absl::InvalidArgumentError(absl::StrCat(
+          "stream '", c.name(),
+          "': max_msgs_per_topic cannot change while it holds messages"));
+      return done;
+    }
+  }
   ++batches_written_;
   if (batch.sync) ++syncs_;
   std::vector<std::string> touched;
@@ -147,7 +158,7 @@ BatchDone MemoryStreamStorage::Apply(const StorageBatch& batch) {
     auto s = streams_.find(name);
     if (s == streams_.end()) continue;
     s->second.messages.clear();
-    s->second.last_per_topic.clear();
+    s->second.topics.clear();
     StreamState& st = s->second.state;
     st.first_seq = st.messages = st.bytes = 0;
     st.first_time_unix_ms = 0;
@@ -155,8 +166,10 @@ BatchDone MemoryStreamStorage::Apply(const StorageBatch& batch) {
   }
   for (const AppendRecord& a : batch.appends) {
     Stream& s = streams_[a.stream];
-    s.messages.push_back(Message{a.seq, a.time_unix_ms, a.topic, a.record});
-    s.last_per_topic[a.topic] = a.seq;
+    s.messages.emplace(a.seq,
+                       Message{a.seq, a.time_unix_ms, a.topic, a.record});
+    std::deque<uint64_t>& of_topic = s.topics[a.topic];
+    of_topic.push_back(a.seq);
     StreamState& st = s.state;
     if (st.messages == 0) {
       st.first_seq = a.seq;
@@ -166,6 +179,10 @@ BatchDone MemoryStreamStorage::Apply(const StorageBatch& batch) {
     st.bytes += a.record.size();
     st.last_seq = a.seq;
     st.last_time_unix_ms = a.time_unix_ms;
+    const uint64_t per_topic = s.config.max_msgs_per_topic();
+    if (per_topic > 0 && of_topic.size() > per_topic) {
+      Drop(s, of_topic.front());
+    }
     touch(a.stream);
   }
   for (const wire::ConsumerState& c : batch.put_consumers) {
@@ -193,25 +210,38 @@ BatchDone MemoryStreamStorage::Apply(const StorageBatch& batch) {
 void MemoryStreamStorage::Enforce(Stream& stream, int64_t now_unix_ms) {
   StreamState& st = stream.state;
   while (!stream.messages.empty()) {
-    const Message& oldest = stream.messages.front();
+    const Message& oldest = stream.messages.begin()->second;
     if (!MustDropOldest(stream.config, st, oldest.record.size(),
                         oldest.time_unix_ms, now_unix_ms)) {
       break;
     }
-    auto topic = stream.last_per_topic.find(oldest.topic);
-    if (topic != stream.last_per_topic.end() && topic->second == oldest.seq) {
-      stream.last_per_topic.erase(topic);
-    }
-    --st.messages;
-    st.bytes -= oldest.record.size();
-    stream.messages.pop_front();
+    Drop(stream, oldest.seq);
   }
+}
+
+void MemoryStreamStorage::Drop(Stream& stream, uint64_t seq) {
+  auto it = stream.messages.find(seq);
+  if (it == stream.messages.end()) return;
+  const Message& m = it->second;
+  // A dropped message is the oldest of its topic: the stream's oldest, or
+  // the one max_msgs_per_topic pushed out.
+  auto topic = stream.topics.find(m.topic);
+  if (topic != stream.topics.end()) {
+    std::deque<uint64_t>& seqs = topic->second;
+    auto held = std::find(seqs.begin(), seqs.end(), seq);
+    if (held != seqs.end()) seqs.erase(held);
+    if (seqs.empty()) stream.topics.erase(topic);
+  }
+  StreamState& st = stream.state;
+  --st.messages;
+  st.bytes -= m.record.size();
+  stream.messages.erase(it);
   if (stream.messages.empty()) {
     st.first_seq = 0;
     st.first_time_unix_ms = 0;
   } else {
-    st.first_seq = stream.messages.front().seq;
-    st.first_time_unix_ms = stream.messages.front().time_unix_ms;
+    st.first_seq = stream.messages.begin()->first;
+    st.first_time_unix_ms = stream.messages.begin()->second.time_unix_ms;
   }
 }
 
@@ -244,32 +274,52 @@ ReadDone MemoryStreamStorage::Execute(const ReadRequest& read) const {
         done.next_seq = seq;
         break;
       }
-      if (s.messages.empty() || seq < s.messages.front().seq) continue;
-      const uint64_t offset = seq - s.messages.front().seq;
-      if (offset >= s.messages.size()) continue;
-      const Message& m = s.messages[offset];
-      done.messages.push_back(StoredRecord{m.seq, m.record});
-      bytes += m.record.size();
+      auto m = s.messages.find(seq);
+      if (m == s.messages.end()) continue;
+      done.messages.push_back(StoredRecord{seq, m->second.record});
+      bytes += m->second.record.size();
     }
     return done;
   }
-  // Sequences are consecutive within the deque, and times never decrease.
-  auto start = s.messages.begin();
-  if (!s.messages.empty() && read.from_seq > s.messages.front().seq) {
-    const uint64_t offset = read.from_seq - s.messages.front().seq;
-    start = offset >= s.messages.size() ? s.messages.end()
-                                        : s.messages.begin() + offset;
+  auto m = s.messages.lower_bound(read.from_seq);
+  if (m != s.messages.end() && m->second.time_unix_ms < read.since_unix_ms) {
+    // Times never decrease with the sequence: binary-search the sequences
+    // (probing the first held one at or after each).
+    uint64_t lo = m->first;
+    uint64_t hi = s.state.last_seq + 1;
+    while (lo < hi) {
+      const uint64_t mid = lo + (hi - lo) / 2;
+      auto probe = s.messages.lower_bound(mid);
+      if (probe == s.messages.end() || probe->first >= hi) {
+        hi = mid;
+      } else if (probe->second.time_unix_ms < read.since_unix_ms) {
+        lo = probe->first + 1;
+      } else {
+        hi = mid;
+      }
+    }
+    m = s.messages.lower_bound(lo);
   }
-  start = std::partition_point(start, s.messages.end(), [&](const Message& m) {
-    return m.time_unix_ms < read.since_unix_ms;
-  });
-  for (auto m = start; m != s.messages.end(); ++m) {
+  if (read.last > 0) {
+    // The last `read.last` held up to last_through (not before `m`).
+    auto back = s.messages.upper_bound(read.last_through);
+    for (uint64_t n = 0; n < read.last && back != s.messages.begin(); ++n) {
+      auto earlier = std::prev(back);
+      if (m == s.messages.end() || earlier->first < m->first) break;
+      back = earlier;
+    }
+    if (m != s.messages.end() && back != s.messages.end() &&
+        back->first > m->first) {
+      m = back;
+    }
+  }
+  for (; m != s.messages.end(); ++m) {
     if (full()) {
-      done.next_seq = m->seq;
+      done.next_seq = m->first;
       break;
     }
-    done.messages.push_back(StoredRecord{m->seq, m->record});
-    bytes += m->record.size();
+    done.messages.push_back(StoredRecord{m->first, m->second.record});
+    bytes += m->second.record.size();
   }
   return done;
 }

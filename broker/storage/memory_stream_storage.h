@@ -33,6 +33,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/btree_map.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -88,8 +89,12 @@ class MemoryStreamStorage : public StreamStorage {
   struct Stream {
     wire::StreamConfig config;
     StreamState state;
-    std::deque<Message> messages;
-    std::map<std::string, uint64_t> last_per_topic;
+    // By sequence. Consecutive unless max_msgs_per_topic dropped messages
+    // from between others.
+    absl::btree_map<uint64_t, Message> messages;
+    // The sequences held of each topic, oldest first (the newest is the one
+    // a "last per topic" replay reads).
+    std::map<std::string, std::deque<uint64_t>> topics;
     std::map<std::string, wire::ConsumerState> consumers;
   };
   struct Queued {
@@ -102,6 +107,8 @@ class MemoryStreamStorage : public StreamStorage {
   ReadDone Execute(const ReadRequest& read) const;
   // Drops what `stream`'s retention no longer allows at `now_unix_ms`.
   static void Enforce(Stream& stream, int64_t now_unix_ms);
+  // Drops the held message `seq` of `stream` and updates its counters.
+  static void Drop(Stream& stream, uint64_t seq);
 
   std::map<std::string, Stream> streams_;
   std::vector<StorageCompletion> done_;

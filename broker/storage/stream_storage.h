@@ -50,7 +50,10 @@ namespace manifold {
 struct StreamState {
   std::string name;
   // 0 when the stream holds nothing; last_seq never goes down (the next
-  // message is last_seq + 1, also after a purge or a restart).
+  // message is last_seq + 1, also after a purge or a restart). Every
+  // sequence between them is held unless the stream has a
+  // max_msgs_per_topic, which drops messages from between others: then
+  // `messages` may be fewer than last_seq - first_seq + 1.
   uint64_t first_seq = 0;
   uint64_t last_seq = 0;
   uint64_t messages = 0;
@@ -73,7 +76,8 @@ struct AppendRecord {
 struct StorageBatch {
   // Increasing; the matching BatchDone carries it.
   uint64_t id = 0;
-  // Create or replace a stream's configuration.
+  // Create or replace a stream's configuration. Its max_msgs_per_topic may
+  // change only while it holds no message (INVALID_ARGUMENT otherwise).
   std::vector<wire::StreamConfig> put_streams;
   // Remove streams and everything they hold.
   std::vector<std::string> remove_streams;
@@ -105,15 +109,20 @@ struct BatchDone {
 };
 
 // Asks for stored messages of `stream`, oldest first, starting at the first
-// message whose seq >= from_seq and whose time >= since_unix_ms, or only the
-// sequences in `seqs` (ascending) when it is not empty. Stops after
-// max_messages messages or once max_bytes bytes of records are read (always
-// at least one message when there is one).
+// message whose seq >= from_seq and whose time >= since_unix_ms (or, when
+// `last` is not 0, at the last-th newest of those up to seq `last_through`,
+// and on past it), or only the sequences in
+// `seqs` (ascending) when it is not empty. Sequences the stream does not
+// hold (max_msgs_per_topic drops messages from between others) are skipped.
+// Stops after max_messages messages or once max_bytes bytes of records are
+// read (always at least one message when there is one).
 struct ReadRequest {
   uint64_t id = 0;
   std::string stream;
   uint64_t from_seq = 1;
   int64_t since_unix_ms = 0;
+  uint64_t last = 0;
+  uint64_t last_through = 0;
   std::vector<uint64_t> seqs;
   size_t max_messages = 256;
   size_t max_bytes = 1 << 20;

@@ -1,4 +1,5 @@
-// manifold stream add NAME --topics P[,P...] [--max-msgs N] [--max-bytes B]
+// manifold stream add NAME --topics P[,P...] [--max-msgs N]
+//                          [--max-msgs-per-topic N] [--max-bytes B]
 //                          [--max-age D] [--storage file|memory]
 // manifold stream ls | info NAME | purge NAME | rm NAME [--consumer C]
 //
@@ -27,6 +28,9 @@ ABSL_FLAG(std::string, topics, "",
           "comma-separated, e.g. 'orders/**,refunds/*'");
 ABSL_FLAG(std::string, max_msgs, "",
           "stream add: keep at most this many messages (default: no limit)");
+ABSL_FLAG(std::string, max_msgs_per_topic, "",
+          "stream add: keep at most this many messages of each topic; 1 "
+          "keeps each topic's last value (default: no limit)");
 ABSL_FLAG(std::string, max_bytes, "",
           "stream add: keep at most this many bytes, e.g. 512MB or 1GiB "
           "(default: no limit)");
@@ -44,17 +48,19 @@ namespace manifold::cli {
 namespace {
 
 constexpr absl::string_view kSynopsis =
-    "stream add NAME --topics P[,P] [--max-msgs N] [--max-bytes B] "
-    "[--max-age D] [--storage file|memory] | stream ls | "
+    "stream add NAME --topics P[,P] [--max-msgs N] [--max-msgs-per-topic N] "
+    "[--max-bytes B] [--max-age D] [--storage file|memory] | stream ls | "
     "stream info|purge|rm NAME | stream rm NAME --consumer C";
 
 // The flags only `stream add` reads, dashed as people type them.
 constexpr absl::string_view kAddFlags =
-    "--topics, --max-msgs, --max-bytes, --max-age and --storage";
+    "--topics, --max-msgs, --max-msgs-per-topic, --max-bytes, --max-age and "
+    "--storage";
 
 bool AddFlagsGiven() {
   return !absl::GetFlag(FLAGS_topics).empty() ||
          !absl::GetFlag(FLAGS_max_msgs).empty() ||
+         !absl::GetFlag(FLAGS_max_msgs_per_topic).empty() ||
          !absl::GetFlag(FLAGS_max_bytes).empty() ||
          !absl::GetFlag(FLAGS_max_age).empty() ||
          !absl::GetFlag(FLAGS_storage).empty();
@@ -90,6 +96,7 @@ absl::Status Add(CommandContext& context, const std::string& name) {
   StreamAddFlags flags;
   flags.topics = absl::GetFlag(FLAGS_topics);
   flags.max_msgs = absl::GetFlag(FLAGS_max_msgs);
+  flags.max_msgs_per_topic = absl::GetFlag(FLAGS_max_msgs_per_topic);
   flags.max_bytes = absl::GetFlag(FLAGS_max_bytes);
   flags.max_age = absl::GetFlag(FLAGS_max_age);
   flags.storage = absl::GetFlag(FLAGS_storage);
@@ -184,8 +191,8 @@ Command StreamCommand() {
           std::string(kSynopsis),
           "manage durable streams: add, list, describe, empty or remove "
           "one, or remove one of its durable consumers",
-          {"topics", "max_msgs", "max_bytes", "max_age", "storage", "consumer",
-           "timeout"},
+          {"topics", "max_msgs", "max_msgs_per_topic", "max_bytes", "max_age",
+           "storage", "consumer", "timeout"},
           RunStream};
 }
 

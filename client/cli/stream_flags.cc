@@ -179,6 +179,12 @@ absl::StatusOr<wire::StreamConfig> ParseStreamConfig(
     if (!n.ok()) return n.status();
     config.set_max_msgs(*n);
   }
+  if (!flags.max_msgs_per_topic.empty()) {
+    absl::StatusOr<uint64_t> n =
+        ParseCount("--max-msgs-per-topic", flags.max_msgs_per_topic, 0);
+    if (!n.ok()) return n.status();
+    config.set_max_msgs_per_topic(*n);
+  }
   if (!flags.max_bytes.empty()) {
     absl::StatusOr<uint64_t> n = ParseByteSize("--max-bytes", flags.max_bytes);
     if (!n.ok()) return n.status();

@@ -67,11 +67,12 @@ absl::StatusOr<std::optional<Replay>> ParseReplayFlags(const ReplayFlags& flags,
                                                        absl::Time now);
 
 // The flags of `manifold stream add`, as given (empty: not given). For the
-// three limits, 0 means none, as when not given.
+// four limits, 0 means none, as when not given.
 struct StreamAddFlags {
   // Comma-separated patterns; required.
   std::string topics;
   std::string max_msgs;
+  std::string max_msgs_per_topic;
   std::string max_bytes;
   std::string max_age;
   // "file" (the default) or "memory".

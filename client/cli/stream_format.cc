@@ -69,6 +69,7 @@ std::string InfoJson(const wire::StreamInfo& info) {
       .Add("storage", StorageName(config.storage()))
       .AddRaw("topics", absl::StrCat("[", absl::StrJoin(topics, ","), "]"))
       .Add("max_msgs", uint64_t{config.max_msgs()})
+      .Add("max_msgs_per_topic", uint64_t{config.max_msgs_per_topic()})
       .Add("max_bytes", uint64_t{config.max_bytes()})
       .Add("max_age_ms", uint64_t{config.max_age_ms()})
       .Add("messages", uint64_t{info.messages()})
@@ -138,6 +139,7 @@ std::string FormatStreamInfo(const wire::StreamInfo& info, bool json) {
       {"storage", StorageName(config.storage())},
       {"topics", TopicsText(config)},
       {"max_msgs", LimitText(config.max_msgs())},
+      {"max_msgs_per_topic", LimitText(config.max_msgs_per_topic())},
       {"max_bytes", LimitText(config.max_bytes())},
       {"max_age", config.max_age_ms() == 0
                       ? std::string("none")

@@ -32,7 +32,8 @@ std::string StorageName(wire::StorageKind storage);
 // first/last seq and time, expired, then one "consumer" line per durable
 // consumer (its name, pattern, ack floor, highest delivered, in flight,
 // members). For scripts, one JSON object:
-//   {"name":..,"storage":..,"topics":[..],"max_msgs":N,"max_bytes":N,
+//   {"name":..,"storage":..,"topics":[..],"max_msgs":N,
+//    "max_msgs_per_topic":N,"max_bytes":N,
 //    "max_age_ms":N,"messages":N,"bytes":N,"first_seq":N,"last_seq":N,
 //    "first_time":"..."|null,"last_time":"..."|null,"expired":N,
 //    "consumers":[{"name":..,"pattern":..,"ack_wait_ms":N,

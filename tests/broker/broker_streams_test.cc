@@ -347,6 +347,76 @@ TEST(BrokerStreamsTest, ReplayStartingPoints) {
   EXPECT_THAT(seqs(since), ::testing::ElementsAre(6));
 }
 
+TEST(BrokerStreamsTest, PerTopicLimitKeepsEachTopicsNewestAndReplaysSkipHoles) {
+  MemoryStreamStorage disk;
+  auto h = Open(disk);
+  TestClient& pub = h->Connect("pub");
+  wire::StreamConfig config = Config("s", {"room/*"});
+  config.set_max_msgs_per_topic(2);
+  AddStream(pub, config);
+  // Seqs 1..7 on a, b, a, a, c, b, a: a keeps 4 and 7, b 2 and 6, c 5.
+  for (const char* topic :
+       {"room/a", "room/b", "room/a", "room/a", "room/c", "room/b", "room/a"}) {
+    pub.PublishAcked(topic, topic);
+  }
+  wire::StreamInfo info = Info(pub, "s");
+  EXPECT_EQ(info.config().max_msgs_per_topic(), 2u);
+  EXPECT_EQ(info.messages(), 5u);
+  EXPECT_EQ(info.first_seq(), 2u);
+  EXPECT_EQ(info.last_seq(), 7u);
+  EXPECT_EQ(info.expired(), 2u);
+  std::vector<uint64_t> held;
+  for (const StoredRecord& r : disk.Contents("s")) held.push_back(r.seq);
+  EXPECT_THAT(held, ::testing::ElementsAre(2, 4, 5, 6, 7));
+
+  auto seqs = [&](TestClient& c) {
+    std::vector<uint64_t> out;
+    for (const auto& m : c.TakeAll()) {
+      EXPECT_TRUE(m.has_deliver()) << m.DebugString();
+      out.push_back(m.deliver().stream_seq());
+    }
+    return out;
+  };
+  TestClient& all = h->Connect("all");
+  SubscribeReplay(all, "room/*", FromSeq(1));
+  EXPECT_THAT(seqs(all), ::testing::ElementsAre(2, 4, 5, 6, 7));
+
+  // The last 5 held messages, not the last 5 sequences (3 to 7).
+  TestClient& last = h->Connect("last");
+  wire::Replay r;
+  r.set_last(5);
+  SubscribeReplay(last, "room/*", r);
+  EXPECT_THAT(seqs(last), ::testing::ElementsAre(2, 4, 5, 6, 7));
+
+  TestClient& per_topic = h->Connect("per_topic");
+  r.Clear();
+  r.set_last_per_topic(true);
+  SubscribeReplay(per_topic, "room/*", r);
+  EXPECT_THAT(seqs(per_topic), ::testing::ElementsAre(5, 6, 7));
+
+  // The limit cannot change under held messages; once purged it can.
+  config.set_max_msgs_per_topic(1);
+  wire::Response refused =
+      Ask(pub, sys_topics::kStreamAdd, config.SerializeAsString());
+  EXPECT_EQ(refused.status(), wire::REJECTED);
+  EXPECT_THAT(refused.message(), HasSubstr("max_msgs_per_topic cannot change"));
+  EXPECT_EQ(Ask(pub, sys_topics::kStreamPurge, "s").status(), wire::REQUEST_OK);
+  EXPECT_EQ(AddStream(pub, config).config().max_msgs_per_topic(), 1u);
+  for (const char* topic : {"room/a", "room/a", "room/b", "room/a"}) {
+    pub.PublishAcked(topic, topic);
+  }
+  held.clear();
+  for (const StoredRecord& r : disk.Contents("s")) held.push_back(r.seq);
+  EXPECT_THAT(held, ::testing::ElementsAre(10, 11));
+
+  // A restart finds the same holes.
+  h.reset();
+  auto restarted = Open(disk);
+  TestClient& again = restarted->Connect("again");
+  SubscribeReplay(again, "room/*", FromSeq(1));
+  EXPECT_THAT(seqs(again), ::testing::ElementsAre(10, 11));
+}
+
 TEST(BrokerStreamsTest, ReplayMeetsLiveMessagesWithNoGapAndNoDuplicate) {
   MemoryStreamStorage disk;
   BrokerOptions options;

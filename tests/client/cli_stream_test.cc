@@ -135,13 +135,14 @@ TEST_P(CliStreamTest, AddListDescribePurgeAndRemoveAStream) {
       Ok({"stream", "add", "orders", "--topics", "orders/**,refunds/*",
           "--max-msgs", "100", "--max-bytes", "1MiB", "--max-age", "1d",
           "--storage", "memory"});
-  EXPECT_THAT(added, StartsWith("name        orders\n"
-                                "storage     memory\n"
-                                "topics      orders/**,refunds/*\n"
-                                "max_msgs    100\n"
-                                "max_bytes   1048576\n"
-                                "max_age     24h\n"
-                                "messages    0\n"));
+  EXPECT_THAT(added, StartsWith("name                orders\n"
+                                "storage             memory\n"
+                                "topics              orders/**,refunds/*\n"
+                                "max_msgs            100\n"
+                                "max_msgs_per_topic  none\n"
+                                "max_bytes           1048576\n"
+                                "max_age             24h\n"
+                                "messages            0\n"));
 
   Publish("orders/1", "one");
   Publish("refunds/1", "two");
@@ -157,7 +158,8 @@ TEST_P(CliStreamTest, AddListDescribePurgeAndRemoveAStream) {
   const std::string listed = Ok({"--json", "stream", "ls"});
   EXPECT_THAT(listed, StartsWith("{\"name\":\"orders\",\"storage\":\"memory\","
                                  "\"topics\":[\"orders/**\",\"refunds/*\"],"
-                                 "\"max_msgs\":100,\"max_bytes\":1048576,"
+                                 "\"max_msgs\":100,\"max_msgs_per_topic\":0,"
+                                 "\"max_bytes\":1048576,"
                                  "\"max_age_ms\":86400000,\"messages\":3,"));
   EXPECT_EQ(std::count(listed.begin(), listed.end(), '\n'), 1);
 
@@ -169,7 +171,7 @@ TEST_P(CliStreamTest, AddListDescribePurgeAndRemoveAStream) {
                                       "\",\"last_time\":\"", kTime, "\".*\n")));
 
   const std::string purged = Ok({"stream", "purge", "orders"});
-  EXPECT_THAT(purged, HasSubstr("\nmessages    0\n"));
+  EXPECT_THAT(purged, HasSubstr("\nmessages            0\n"));
   EXPECT_THAT(Ok({"--json", "stream", "info", "orders"}),
               HasSubstr("\"messages\":0,"));
 
@@ -271,6 +273,35 @@ TEST_P(CliStreamTest, LastPerTopicReplaysTheLatestOfEachTopic) {
           MatchesRegex(absl::StrCat("\\[prices/a seq=3 time=", kTime, "\\] 2")),
           MatchesRegex(
               absl::StrCat("\\[prices/b seq=2 time=", kTime, "\\] 10"))));
+}
+
+TEST_P(CliStreamTest, ALastValueStreamKeepsEachTopicsNewestAcrossARestart) {
+  EXPECT_THAT(Ok({"stream", "add", "state", "--topics", "dev/*",
+                  "--max-msgs-per-topic", "1"}),
+              HasSubstr("max_msgs_per_topic  1\n"));
+  Publish("dev/a", "on");
+  Publish("dev/b", "idle");
+  Publish("dev/a", "off");
+  Publish("dev/b", "busy");
+  Publish("dev/c", "new");
+  RestartBroker();
+  const std::string info = Ok({"--json", "stream", "info", "state"});
+  EXPECT_THAT(info, HasSubstr("\"max_msgs_per_topic\":1,"));
+  EXPECT_THAT(info, HasSubstr("\"messages\":3,"));
+  EXPECT_THAT(info, HasSubstr("\"first_seq\":3,\"last_seq\":5,"));
+  EXPECT_THAT(info, HasSubstr("\"expired\":0,"));  // counted since start
+  // A replay from the start skips what the limit dropped.
+  Completed sub = Run({"sub", "dev/*", "--from-seq", "1", "--count", "3"});
+  EXPECT_EQ(sub.exit_code, 0) << sub.err;
+  EXPECT_THAT(sub.out, MatchesRegex(absl::StrCat(
+                           "\\[dev/a seq=3 time=", kTime, "\\] off\n",
+                           "\\[dev/b seq=4 time=", kTime, "\\] busy\n",
+                           "\\[dev/c seq=5 time=", kTime, "\\] new\n")));
+  // The limit cannot change while the stream holds messages.
+  Completed change = Run({"stream", "add", "state", "--topics", "dev/*",
+                          "--max-msgs-per-topic", "2"});
+  EXPECT_EQ(change.exit_code, 1);
+  EXPECT_THAT(change.err, HasSubstr("max_msgs_per_topic cannot change"));
 }
 
 TEST_P(CliStreamTest, ADurableConsumerGoesOnWhereTheLastRunStopped) {

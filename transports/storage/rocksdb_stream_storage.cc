@@ -197,6 +197,19 @@ bool DecodeCounters(absl::string_view value, StreamState& state) {
   return true;
 }
 
+// The "t/" value of a topic of a stream with max_msgs_per_topic: its held
+// messages, oldest first, each as u64 seq, u64 record size.
+template <typename HeldList>
+std::string EncodeHeld(const HeldList& held) {
+  std::string value;
+  value.reserve(held.size() * 16);
+  for (const auto& h : held) {
+    PutU64(value, h.seq);
+    PutU64(value, h.size);
+  }
+  return value;
+}
+
 // The counters of a stream that holds nothing (last_seq stays).
 void Empty(StreamState& state) {
   state.first_seq = 0;
@@ -321,6 +334,13 @@ class RocksDbStreamStorage::BatchWriter {
       staged = &Add(config.name());
       staged->reset = true;  // the database holds nothing of it
       staged->state.name = config.name();
+    } else if (staged->state.messages > 0 &&
+               staged->config.max_msgs_per_topic() !=
+                   config.max_msgs_per_topic()) {
+      // Without the limit no held-sequence lists are kept to start from.
+      return absl::InvalidArgumentError(absl::StrCat(
+          "stream '", config.name(),
+          "': max_msgs_per_topic cannot change while it holds messages"));
     }
     staged->config = config;
     batch_.Put(ConfigKey(config.name()), config.SerializeAsString());
@@ -370,6 +390,10 @@ class RocksDbStreamStorage::BatchWriter {
     staged->chunk.clear();
     staged->chunk_bytes = 0;
     staged->oldest.first_seq = 0;
+    staged->topics.clear();
+    staged->added.clear();
+    staged->dropped.clear();
+    staged->reclaim.clear();
     Empty(staged->state);
     return absl::OkStatus();
   }
@@ -404,6 +428,16 @@ class RocksDbStreamStorage::BatchWriter {
     state.last_time_unix_ms = append.time_unix_ms;
     ++state.messages;
     state.bytes += append.record.size();
+    if (const uint64_t limit = staged->config.max_msgs_per_topic(); limit > 0) {
+      std::deque<Held>& of_topic = TopicOf(*staged, append.topic);
+      of_topic.push_back({append.seq, append.record.size()});
+      staged->added.push_back(append.seq);
+      if (of_topic.size() > limit) {
+        const Held oldest = of_topic.front();
+        of_topic.pop_front();
+        DropHeld(*staged, oldest);
+      }
+    }
     return absl::OkStatus();
   }
 
@@ -416,8 +450,9 @@ class RocksDbStreamStorage::BatchWriter {
     // so that deleting one of them below stands.
     Seal(*staged);
     const wire::StreamConfig& config = staged->config;
+    const bool per_topic = config.max_msgs_per_topic() > 0;
     if (config.max_msgs() == 0 && config.max_bytes() == 0 &&
-        config.max_age_ms() == 0) {
+        config.max_age_ms() == 0 && !per_topic) {
       return absl::OkStatus();
     }
     StreamState& state = staged->state;
@@ -426,8 +461,25 @@ class RocksDbStreamStorage::BatchWriter {
       if (!oldest.ok()) return oldest.status();
       if (!MustDropOldest(config, state, oldest->size, oldest->time_unix_ms,
                           now_unix_ms_)) {
+        // (The per-topic limit may have dropped the oldest: first_seq moved
+        // and its time with it.)
         state.first_time_unix_ms = oldest->time_unix_ms;
         break;
+      }
+      if (per_topic) {
+        // The stream's oldest is its topic's oldest.
+        std::deque<Held>& of_topic = TopicOf(*staged, oldest->topic);
+        if (of_topic.empty() || of_topic.front().seq != state.first_seq) {
+          return absl::DataLossError(
+              absl::StrCat(dir_, ": stream '", name, "' message ",
+                           state.first_seq, " is not in its topic's list"));
+        }
+        of_topic.pop_front();
+        staged->topic_delta[oldest->topic] =
+            of_topic.empty() ? std::nullopt
+                             : std::optional<uint64_t>(of_topic.back().seq);
+        DropHeld(*staged, {state.first_seq, oldest->size});
+        continue;
       }
       // A chunk goes with its last message; one whose front is dropped stays,
       // read from first_seq on.
@@ -448,26 +500,30 @@ class RocksDbStreamStorage::BatchWriter {
     return absl::OkStatus();
   }
 
-  // Writes the topic entries and the counters of every stream touched.
-  // Call once, last: after any purge's range deletion, so what it writes
-  // stands.
-  rocksdb::WriteBatch& Finish() {
+  // Writes the topic entries and the counters of every stream touched, and
+  // deletes the chunks whose messages are no longer held. Call once, last:
+  // after any purge's range deletion, so what it writes stands.
+  absl::StatusOr<rocksdb::WriteBatch*> Finish() {
     for (const std::string& name : order_) {
       Staged& staged = staged_.at(name);
       if (staged.removed) continue;
       Seal(staged);
+      const bool per_topic = staged.config.max_msgs_per_topic() > 0;
       for (const auto& [topic, seq] : staged.topic_delta) {
-        if (seq.has_value()) {
+        if (!seq.has_value()) {
+          batch_.Delete(TopicKey(name, topic));
+        } else if (per_topic) {
+          batch_.Put(TopicKey(name, topic), EncodeHeld(staged.topics[topic]));
+        } else {
           std::string value;
           PutU64(value, *seq);
           batch_.Put(TopicKey(name, topic), value);
-        } else {
-          batch_.Delete(TopicKey(name, topic));
         }
       }
+      if (absl::Status s = Reclaim(staged); !s.ok()) return s;
       batch_.Put(CountersKey(name), EncodeCounters(staged.state));
     }
-    return batch_;
+    return &batch_;
   }
 
   // The write succeeded: makes the staged state the committed one and
@@ -483,7 +539,22 @@ class RocksDbStreamStorage::BatchWriter {
       Stream& stream = streams_[name];
       stream.config = std::move(staged.config);
       stream.state = staged.state;
-      if (staged.reset) stream.last_per_topic.clear();
+      if (staged.reset) {
+        stream.last_per_topic.clear();
+        stream.topics.clear();
+        stream.held.clear();
+      }
+      for (auto& [topic, held] : staged.topics) {
+        if (held.empty()) {
+          stream.topics.erase(topic);
+        } else {
+          stream.topics[topic] = std::move(held);
+        }
+      }
+      for (uint64_t seq : staged.dropped) stream.held.erase(seq);
+      for (uint64_t seq : staged.added) {
+        if (!staged.dropped.contains(seq)) stream.held.insert(seq);
+      }
       for (auto& [topic, seq] : staged.topic_delta) {
         if (seq.has_value()) {
           stream.last_per_topic[topic] = *seq;
@@ -526,7 +597,141 @@ class RocksDbStreamStorage::BatchWriter {
     // The stored chunk that holds the oldest message, while retention
     // walks through it.
     LoadedChunk oldest;
+    // With max_msgs_per_topic, what changes beside the committed lists: the
+    // topics touched (their whole new lists), sequences appended
+    // (ascending) and dropped, and the dropped ones whose chunks may hold
+    // nothing any more.
+    absl::flat_hash_map<std::string, std::deque<Held>> topics;
+    std::vector<uint64_t> added;
+    absl::flat_hash_set<uint64_t> dropped;
+    std::vector<uint64_t> reclaim;
   };
+
+  // The held messages of `topic`, staged (copied from the committed list
+  // when first touched).
+  std::deque<Held>& TopicOf(Staged& staged, const std::string& topic) {
+    auto it = staged.topics.find(topic);
+    if (it != staged.topics.end()) return it->second;
+    std::deque<Held>& held = staged.topics[topic];
+    if (!staged.reset) {
+      auto committed = streams_.find(staged.state.name);
+      if (committed != streams_.end()) {
+        auto of_topic = committed->second.topics.find(topic);
+        if (of_topic != committed->second.topics.end()) {
+          held = of_topic->second;
+        }
+      }
+    }
+    return held;
+  }
+
+  // The committed held sequences of `staged`'s stream (none when it is new
+  // or purged in this batch).
+  const absl::btree_set<uint64_t>* CommittedHeld(const Staged& staged) const {
+    if (staged.reset) return nullptr;
+    auto committed = streams_.find(staged.state.name);
+    return committed == streams_.end() ? nullptr : &committed->second.held;
+  }
+
+  // The smallest held sequence at or after `from` (0: none), as staged.
+  uint64_t NextHeld(const Staged& staged, uint64_t from) const {
+    if (const absl::btree_set<uint64_t>* held = CommittedHeld(staged)) {
+      for (auto it = held->lower_bound(from); it != held->end(); ++it) {
+        if (!staged.dropped.contains(*it)) return *it;
+      }
+    }
+    for (auto it =
+             std::lower_bound(staged.added.begin(), staged.added.end(), from);
+         it != staged.added.end(); ++it) {
+      if (!staged.dropped.contains(*it)) return *it;
+    }
+    return 0;
+  }
+
+  // Drops a held message of a stream with max_msgs_per_topic (already
+  // taken off its topic's list).
+  void DropHeld(Staged& staged, const Held& held) {
+    staged.dropped.insert(held.seq);
+    staged.reclaim.push_back(held.seq);
+    StreamState& state = staged.state;
+    --state.messages;
+    state.bytes -= std::min<uint64_t>(state.bytes, held.size);
+    if (state.messages == 0) {
+      Empty(state);
+    } else if (held.seq == state.first_seq) {
+      state.first_seq = NextHeld(staged, held.seq + 1);
+    }
+  }
+
+  // Deletes each chunk that held a message dropped in this batch and holds
+  // none now.
+  absl::Status Reclaim(Staged& staged) {
+    if (staged.reclaim.empty()) return absl::OkStatus();
+    std::sort(staged.reclaim.begin(), staged.reclaim.end());
+    const std::string& name = staged.state.name;
+    const uint64_t batch_end = staged.first_pending_seq + staged.pending.size();
+    const uint64_t committed_end = staged.pending.empty()
+                                       ? staged.state.last_seq + 1
+                                       : staged.first_pending_seq;
+    uint64_t done_below = 0;  // chunks ending at or below it are checked
+    for (uint64_t seq : staged.reclaim) {
+      if (seq < done_below) continue;
+      uint64_t start = 0;
+      uint64_t end = 0;
+      if (!staged.pending.empty() && seq >= staged.first_pending_seq) {
+        size_t i = seq - staged.first_pending_seq;
+        start = staged.pending[i].chunk_first_seq;
+        while (i + 1 < staged.pending.size() &&
+               staged.pending[i + 1].chunk_first_seq == start) {
+          ++i;
+        }
+        end = std::min(staged.first_pending_seq + i + 1, batch_end);
+      } else {
+        if (staged.reset) continue;
+        const std::string lower = RangeStart("d", name);
+        const std::string upper = DataKey(name, committed_end);
+        const rocksdb::Slice lower_bound(lower);
+        const rocksdb::Slice upper_bound(upper);
+        rocksdb::ReadOptions options;
+        options.iterate_lower_bound = &lower_bound;
+        options.iterate_upper_bound = &upper_bound;
+        std::unique_ptr<rocksdb::Iterator> it(db_.NewIterator(options, &log_));
+        it->SeekForPrev(DataKey(name, seq));
+        if (!it->Valid()) {
+          if (!it->status().ok()) {
+            return FromRocks(
+                it->status(),
+                absl::StrCat(dir_, ": reading stream '", name, "' at ", seq));
+          }
+          continue;  // already gone
+        }
+        absl::string_view key = View(it->key());
+        if (key.size() != lower.size() + 8) {
+          return absl::DataLossError(absl::StrCat(
+              dir_, ": stream '", name, "' message ", seq, " is damaged"));
+        }
+        start = GetU64(key.data() + lower.size());
+        it->Next();
+        end = committed_end;
+        if (it->Valid()) {
+          key = View(it->key());
+          if (key.size() == lower.size() + 8) {
+            end = GetU64(key.data() + lower.size());
+          }
+        } else if (!it->status().ok()) {
+          return FromRocks(
+              it->status(),
+              absl::StrCat(dir_, ": reading stream '", name, "' at ", seq));
+        }
+      }
+      done_below = end;
+      const uint64_t next = NextHeld(staged, start);
+      if (next == 0 || next >= end) {
+        batch_.Delete(&log_, DataKey(name, start));
+      }
+    }
+    return absl::OkStatus();
+  }
 
   // Puts the chunk being filled, if any, into the batch. The batch copies
   // each message's topic and record straight from the AppendRecord: one
@@ -728,12 +933,27 @@ absl::StatusOr<std::vector<RecoveredStream>> RocksDbStreamStorage::Load() {
         dir_, ": not a Manifold stream store (its format marker reads '",
         marker.substr(0, 64), "')"));
   }
-  if (version != kFormatVersion) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        dir_, ": stream store format ", version,
-        " is not supported (this broker reads format ", kFormatVersion, ")"));
+  if (version != kFormatVersion && version != kFormatVersion - 1) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(dir_, ": stream store format ", version,
+                     " is not supported (this broker reads formats ",
+                     kFormatVersion - 1, " and ", kFormatVersion, ")"));
   }
   if (log_ == nullptr) return NoLog();
+  if (version != kFormatVersion) {
+    // Format 2 is format 3 without per-topic lists. Marked 3 before any of
+    // those can be written, so that a broker that reads only format 2 refuses
+    // the store by its format rather than calling it damaged.
+    rocksdb::WriteOptions sync;
+    sync.sync = true;
+    s = db_->Put(sync, kFormatKey, absl::StrCat(kFormatPrefix, kFormatVersion));
+    if (!s.ok()) {
+      return FromRocks(s, absl::StrCat(dir_,
+                                       ": cannot mark the stream store "
+                                       "format ",
+                                       kFormatVersion));
+    }
+  }
 
   if (absl::Status read = ReadStreams(streams_); !read.ok()) return read;
   std::vector<RecoveredStream> recovered;
@@ -904,11 +1124,37 @@ absl::Status RocksDbStreamStorage::ReadStreams(
     auto stream = end == absl::string_view::npos
                       ? streams.end()
                       : streams.find(rest.substr(0, end));
-    if (stream == streams.end() || value.size() != 8) {
+    if (stream == streams.end()) {
       return damaged("a topic entry belongs to no stream");
     }
-    stream->second.last_per_topic[std::string(rest.substr(end + 1))] =
-        GetU64(value.data());
+    Stream& of = stream->second;
+    std::string topic(rest.substr(end + 1));
+    if (of.config.max_msgs_per_topic() == 0) {
+      if (value.size() != 8) {
+        return damaged(absl::StrCat("the entry of topic '", topic,
+                                    "' of stream '", of.config.name(), "' is ",
+                                    value.size(), " bytes, not 8"));
+      }
+      of.last_per_topic[topic] = GetU64(value.data());
+      return absl::OkStatus();
+    }
+    if (value.empty() || value.size() % 16 != 0) {
+      return damaged(absl::StrCat("the held list of topic '", topic,
+                                  "' of stream '", of.config.name(), "' is ",
+                                  value.size(), " bytes"));
+    }
+    std::deque<Held>& held = of.topics[topic];
+    for (size_t i = 0; i < value.size(); i += 16) {
+      const Held h{GetU64(value.data() + i), GetU64(value.data() + i + 8)};
+      if ((!held.empty() && h.seq <= held.back().seq) ||
+          !of.held.insert(h.seq).second) {
+        return damaged(absl::StrCat("the held list of topic '", topic,
+                                    "' of stream '", of.config.name(),
+                                    "' repeats or disorders seq ", h.seq));
+      }
+      held.push_back(h);
+    }
+    of.last_per_topic[std::move(topic)] = held.back().seq;
     return absl::OkStatus();
   });
   if (!status.ok()) return status;
@@ -934,12 +1180,25 @@ absl::Status RocksDbStreamStorage::ReadStreams(
     if (!counted.contains(name)) {
       return damaged(absl::StrCat("stream '", name, "' has no counters"));
     }
-    if (state.messages > 0) {
-      if (state.first_seq == 0 || state.last_seq < state.first_seq ||
-          state.last_seq - state.first_seq + 1 != state.messages) {
-        return damaged(
-            absl::StrCat("the counters of stream '", name, "' do not add up"));
+    if (stream.config.max_msgs_per_topic() > 0) {
+      // The topics' lists say what is held; the counters must agree.
+      uint64_t bytes = 0;
+      for (const auto& [topic, held] : stream.topics) {
+        for (const Held& h : held) bytes += h.size;
       }
+      if (stream.held.size() != state.messages || bytes != state.bytes ||
+          (state.messages > 0 && (*stream.held.begin() != state.first_seq ||
+                                  *stream.held.rbegin() != state.last_seq))) {
+        return damaged(absl::StrCat("the counters of stream '", name,
+                                    "' do not match its topics' lists"));
+      }
+    } else if (state.messages > 0 &&
+               (state.first_seq == 0 || state.last_seq < state.first_seq ||
+                state.last_seq - state.first_seq + 1 != state.messages)) {
+      return damaged(
+          absl::StrCat("the counters of stream '", name, "' do not add up"));
+    }
+    if (state.messages > 0) {
       for (uint64_t seq : {state.first_seq, state.last_seq}) {
         LoadedChunk chunk;
         absl::Status loaded = LoadChunk(*db_, *log_, dir_, name, seq, chunk);
@@ -1045,7 +1304,8 @@ bool RocksDbStreamStorage::SameStreams(
         stream.config.SerializeAsString() !=
             other->second.config.SerializeAsString() ||
         !SameState(stream.state, other->second.state) ||
-        stream.last_per_topic != other->second.last_per_topic) {
+        stream.last_per_topic != other->second.last_per_topic ||
+        stream.held != other->second.held) {
       return false;
     }
   }
@@ -1102,9 +1362,15 @@ BatchDone RocksDbStreamStorage::Execute(StorageBatch& batch) {
     needs_reopen_ = IsIoError(s);
     return done;
   }
+  absl::StatusOr<rocksdb::WriteBatch*> finished = writer.Finish();
+  if (!finished.ok()) {
+    done.status = finished.status();
+    needs_reopen_ = IsIoError(done.status);
+    return done;
+  }
   rocksdb::WriteOptions options;
   options.sync = batch.sync;
-  rocksdb::Status s = db_->Write(options, &writer.Finish());
+  rocksdb::Status s = db_->Write(options, *finished);
   if (!s.ok()) {
     done.status = FromRocks(s, absl::StrCat(dir_, ": writing"));
     needs_reopen_ = IsIoError(done.status);
@@ -1128,6 +1394,10 @@ ReadDone RocksDbStreamStorage::Execute(const ReadRequest& read) {
     return done;
   }
   const StreamState& state = found->second.state;
+  // With max_msgs_per_topic, sequences between first_seq and last_seq may
+  // not be held (and their chunks may be gone): `held` says which are.
+  const bool per_topic = found->second.config.max_msgs_per_topic() > 0;
+  const absl::btree_set<uint64_t>& held = found->second.held;
   const size_t max_messages = std::max<size_t>(read.max_messages, 1);
   size_t bytes = 0;
   // Takes one message unless a limit says stop first; returns whether to
@@ -1175,6 +1445,7 @@ ReadDone RocksDbStreamStorage::Execute(const ReadRequest& read) {
   if (!read.seqs.empty()) {
     for (uint64_t seq : read.seqs) {
       if (!holds || seq < state.first_seq || seq > state.last_seq) continue;
+      if (per_topic && !held.contains(seq)) continue;
       if (!load(seq)) return fail();
       if (!take(seq, chunk.At(seq).record)) break;
     }
@@ -1192,14 +1463,37 @@ ReadDone RocksDbStreamStorage::Execute(const ReadRequest& read) {
     uint64_t hi = state.last_seq + 1;
     while (lo < hi) {
       uint64_t mid = lo + (hi - lo) / 2;
-      if (!load(mid)) return fail();
-      if (chunk.At(mid).time_unix_ms < read.since_unix_ms) {
-        lo = mid + 1;
+      // The message probed: `mid`, or the first held one after it.
+      uint64_t probe = mid;
+      if (per_topic) {
+        auto next_held = held.lower_bound(mid);
+        if (next_held == held.end() || *next_held >= hi) {
+          hi = mid;
+          continue;
+        }
+        probe = *next_held;
+      }
+      if (!load(probe)) return fail();
+      if (chunk.At(probe).time_unix_ms < read.since_unix_ms) {
+        lo = probe + 1;
       } else {
         hi = mid;
       }
     }
     start = lo;
+  }
+  if (holds && read.last > 0) {
+    // The last-th newest message up to last_through.
+    uint64_t from_last = 1;
+    if (per_topic) {
+      auto it = held.upper_bound(read.last_through);
+      uint64_t n = 0;
+      for (; n < read.last && it != held.begin(); ++n) --it;
+      from_last = n == 0 ? read.last_through + 1 : *it;
+    } else if (read.last < read.last_through) {
+      from_last = read.last_through - read.last + 1;
+    }
+    start = std::max(start, from_last);
   }
   if (holds && start <= state.last_seq) {
     // From the chunk holding `start` on, chunk after chunk; the entries
@@ -1224,8 +1518,15 @@ ReadDone RocksDbStreamStorage::Execute(const ReadRequest& read) {
         return damaged(next);
       }
       const uint64_t first = GetU64(key.data() + lower.size());
-      if (first > next) break;  // a gap: reported below
+      if (first > next) {
+        if (!per_topic) break;  // a gap: reported below
+        next = first;  // a chunk none of whose messages is held is gone
+      }
       for (uint64_t i = next - first; i < entries.size(); ++i) {
+        if (per_topic && !held.contains(next)) {
+          ++next;
+          continue;
+        }
         if (!take(next, entries[i].record)) {
           reading = false;
           break;
@@ -1234,7 +1535,9 @@ ReadDone RocksDbStreamStorage::Execute(const ReadRequest& read) {
       }
     }
     if (!it->status().ok()) return failed(it->status(), next);
-    if (reading && next <= state.last_seq) {
+    if (reading && (per_topic ? held.lower_bound(next) != held.end()
+                              : next <= state.last_seq)) {
+      if (per_topic) next = *held.lower_bound(next);
       trouble = absl::NotFoundError(
           absl::StrCat("stream '", read.stream, "' lacks its message ", next));
       return fail();

@@ -22,8 +22,11 @@
 // hold only letters, digits, '-' and '_', so '\0' ends a name unambiguously;
 // integers are fixed-width big-endian, so keys sort by sequence):
 //
-//   "format"                      -> "manifold-streams <version>" (now 2);
-//                                    written when the store is created.
+//   "format"                      -> "manifold-streams <version>" (now 3);
+//                                    written when the store is created. A
+//                                    store of format 2 (the same layout
+//                                    before max_msgs_per_topic) is marked 3
+//                                    when it is opened.
 //   "s/<stream>"                  -> the stream's wire::StreamConfig,
 //                                    serialized.
 //   "c/<stream>"                  -> the stream's counters, 48 bytes: u64
@@ -42,7 +45,10 @@
 //                                    64 KiB.
 //   "t/<stream>\0<topic>"         -> u64: the newest seq of that topic the
 //                                    stream holds (deleted when retention
-//                                    drops that message).
+//                                    drops that message). For a stream with
+//                                    max_msgs_per_topic: every seq of that
+//                                    topic it holds, oldest first, each as
+//                                    u64 seq, u64 record size.
 //   "k/<stream>\0<consumer>"      -> a durable consumer's wire::ConsumerState
 //                                    (its in_flight and members cleared).
 //
@@ -52,6 +58,13 @@
 // with its last one, a purge drops all). A chunk whose front was dropped
 // stays; its entries before first_seq are skipped. "bytes" counts record
 // sizes only, not keys or the entries' headers and topics.
+//
+// A stream with max_msgs_per_topic is the exception: a topic's new message
+// drops its oldest from wherever it is, leaving a hole. The held sequences
+// are those its "t/" entries list (the storage keeps them in memory too,
+// about 40 bytes each); readers skip the others, and a chunk none of whose
+// messages is held any more is deleted, so a "last value" stream's disk
+// use follows what it holds, not what it was sent.
 //
 // Recovery: RocksDB replays its write-ahead log with point-in-time recovery
 // (a batch torn by a crash is dropped with everything after it: none of it
@@ -81,6 +94,7 @@
 #include <variant>
 #include <vector>
 
+#include "absl/container/btree_set.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -103,7 +117,7 @@ struct RocksDbStreamStorageOptions {
 class RocksDbStreamStorage final : public StreamStorage {
  public:
   // The version of the key layout above that this code reads and writes.
-  static constexpr int kFormatVersion = 2;
+  static constexpr int kFormatVersion = 3;
 
   // A storage in directory `dir` (created by Load() when missing). `wake` is
   // called on the storage thread after each completed batch or read.
@@ -154,10 +168,22 @@ class RocksDbStreamStorage final : public StreamStorage {
  private:
   // A stream as committed to the database (only the storage thread reads or
   // changes it once Load() returned).
+  // A held message of a stream with max_msgs_per_topic.
+  struct Held {
+    uint64_t seq = 0;
+    uint64_t size = 0;  // of its record
+    bool operator==(const Held& o) const {
+      return seq == o.seq && size == o.size;
+    }
+  };
   struct Stream {
     wire::StreamConfig config;
     StreamState state;
     absl::flat_hash_map<std::string, uint64_t> last_per_topic;
+    // Only with max_msgs_per_topic: each topic's held messages, oldest
+    // first, and every held sequence.
+    absl::flat_hash_map<std::string, std::deque<Held>> topics;
+    absl::btree_set<uint64_t> held;
     // Its durable consumers as Load() found them (not kept up to date
     // after: only Load() reports them).
     std::vector<wire::ConsumerState> consumers;

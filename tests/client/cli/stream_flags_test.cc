@@ -156,6 +156,7 @@ TEST(ParseStreamConfigTest, BuildsTheConfigFromTheFlags) {
   StreamAddFlags flags;
   flags.topics = "orders/**, refunds/*";
   flags.max_msgs = "1000";
+  flags.max_msgs_per_topic = "1";
   flags.max_bytes = "1GiB";
   flags.max_age = "7d";
   flags.storage = "memory";
@@ -165,6 +166,7 @@ TEST(ParseStreamConfigTest, BuildsTheConfigFromTheFlags) {
   EXPECT_EQ(config->name(), "orders");
   EXPECT_THAT(config->topics(), ElementsAre("orders/**", "refunds/*"));
   EXPECT_EQ(config->max_msgs(), 1000u);
+  EXPECT_EQ(config->max_msgs_per_topic(), 1u);
   EXPECT_EQ(config->max_bytes(), uint64_t{1} << 30);
   EXPECT_EQ(config->max_age_ms(), uint64_t{7} * 24 * 3600 * 1000);
   EXPECT_EQ(config->storage(), wire::STORAGE_MEMORY);
@@ -176,6 +178,7 @@ TEST(ParseStreamConfigTest, LimitsDefaultToNoneAndStorageToFile) {
   absl::StatusOr<wire::StreamConfig> config = ParseStreamConfig("a", flags);
   ASSERT_TRUE(config.ok()) << config.status();
   EXPECT_EQ(config->max_msgs(), 0u);
+  EXPECT_EQ(config->max_msgs_per_topic(), 0u);
   EXPECT_EQ(config->max_bytes(), 0u);
   EXPECT_EQ(config->max_age_ms(), 0u);
   EXPECT_EQ(config->storage(), wire::STORAGE_FILE);
@@ -206,6 +209,10 @@ TEST(ParseStreamConfigTest, NamesTheFlagAtFault) {
   flags.max_age = "";
   flags.max_msgs = "lots";
   ExpectUsageError(ParseStreamConfig("a", flags).status(), "--max-msgs");
+  flags.max_msgs = "";
+  flags.max_msgs_per_topic = "-1";
+  ExpectUsageError(ParseStreamConfig("a", flags).status(),
+                   "--max-msgs-per-topic");
 }
 
 }  // namespace

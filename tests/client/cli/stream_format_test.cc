@@ -42,26 +42,28 @@ TEST(StorageNameTest, NamesEachKind) {
 
 TEST(FormatStreamInfoTest, KeyValueLinesForPeople) {
   EXPECT_EQ(FormatStreamInfo(Orders(), false),
-            "name        orders\n"
-            "storage     file\n"
-            "topics      orders/**,refunds/*\n"
-            "max_msgs    none\n"
-            "max_bytes   1048576\n"
-            "max_age     24h\n"
-            "messages    10\n"
-            "bytes       420\n"
-            "first_seq   3\n"
-            "last_seq    12\n"
-            "first_time  2025-12-03T13:25:00.123Z\n"
-            "last_time   2025-12-03T13:25:01.000Z\n"
-            "expired     2");
+            "name                orders\n"
+            "storage             file\n"
+            "topics              orders/**,refunds/*\n"
+            "max_msgs            none\n"
+            "max_msgs_per_topic  none\n"
+            "max_bytes           1048576\n"
+            "max_age             24h\n"
+            "messages            10\n"
+            "bytes               420\n"
+            "first_seq           3\n"
+            "last_seq            12\n"
+            "first_time          2025-12-03T13:25:00.123Z\n"
+            "last_time           2025-12-03T13:25:01.000Z\n"
+            "expired             2");
 }
 
 TEST(FormatStreamInfoTest, OneObjectForScriptsWithEveryKey) {
   EXPECT_EQ(FormatStreamInfo(Orders(), true),
             "{\"name\":\"orders\",\"storage\":\"file\","
             "\"topics\":[\"orders/**\",\"refunds/*\"],\"max_msgs\":0,"
-            "\"max_bytes\":1048576,\"max_age_ms\":86400000,\"messages\":10,"
+            "\"max_msgs_per_topic\":0,\"max_bytes\":1048576,\"max_age_ms\":"
+            "86400000,\"messages\":10,"
             "\"bytes\":420,\"first_seq\":3,\"last_seq\":12,"
             "\"first_time\":\"2025-12-03T13:25:00.123Z\","
             "\"last_time\":\"2025-12-03T13:25:01.000Z\",\"expired\":2,"
@@ -69,12 +71,14 @@ TEST(FormatStreamInfoTest, OneObjectForScriptsWithEveryKey) {
   // An empty stream has no times.
   EXPECT_EQ(FormatStreamInfo(EmptyTicks(), true),
             "{\"name\":\"ticks\",\"storage\":\"memory\","
-            "\"topics\":[\"ticks/*\"],\"max_msgs\":0,\"max_bytes\":0,"
+            "\"topics\":[\"ticks/*\"],\"max_msgs\":0,"
+            "\"max_msgs_per_topic\":0,\"max_bytes\":0,"
             "\"max_age_ms\":0,\"messages\":0,\"bytes\":0,\"first_seq\":0,"
             "\"last_seq\":7,\"first_time\":null,\"last_time\":null,"
             "\"expired\":0,\"consumers\":[]}");
-  EXPECT_THAT(FormatStreamInfo(EmptyTicks(), false),
-              ::testing::HasSubstr("first_time  -\nlast_time   -\n"));
+  EXPECT_THAT(
+      FormatStreamInfo(EmptyTicks(), false),
+      ::testing::HasSubstr("first_time          -\nlast_time           -\n"));
 }
 
 TEST(FormatStreamInfoTest, ShowsEachDurableConsumer) {
@@ -89,11 +93,11 @@ TEST(FormatStreamInfoTest, ShowsEachDurableConsumer) {
   c->set_delivered_high(9);
   c->set_in_flight(2);
   c->set_members(1);
-  EXPECT_THAT(
-      FormatStreamInfo(info, false),
-      ::testing::EndsWith("\nexpired     2\n"
-                          "consumer    billing pattern=orders/** ack_floor=7 "
-                          "delivered_high=9 in_flight=2 members=1"));
+  EXPECT_THAT(FormatStreamInfo(info, false),
+              ::testing::EndsWith(
+                  "\nexpired             2\n"
+                  "consumer            billing pattern=orders/** ack_floor=7 "
+                  "delivered_high=9 in_flight=2 members=1"));
   EXPECT_THAT(FormatStreamInfo(info, true),
               ::testing::EndsWith(
                   "\"expired\":2,\"consumers\":[{\"name\":\"billing\","

@@ -15,6 +15,7 @@
 #include <fstream>
 #include <functional>
 #include <memory>
+#include <random>
 #include <string>
 #include <utility>
 #include <vector>
@@ -23,6 +24,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "broker/storage/memory_stream_storage.h"
 #include "core/manifold.pb.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -374,6 +376,376 @@ TEST_F(RocksDbStreamStorageTest, RetentionDeletesChunksWithTheirLastMessage) {
   ASSERT_EQ(recovered.size(), 1u);
   EXPECT_EQ(recovered[0].state.first_seq, 56u);
   EXPECT_EQ(Seqs(ReadFrom("orders", 50)).size(), 20u);
+}
+
+// The first seq of every chunk of `stream` in the store in dir_.
+// REQUIRES: storage_ is closed.
+std::vector<uint64_t> ChunkKeys(const std::string& stream, rocksdb::DB& db,
+                                rocksdb::ColumnFamilyHandle& log) {
+  std::vector<uint64_t> chunks;
+  const std::string prefix = absl::StrCat("d/", stream, std::string(1, '\0'));
+  std::unique_ptr<rocksdb::Iterator> it(
+      db.NewIterator(rocksdb::ReadOptions(), &log));
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix);
+       it->Next()) {
+    uint64_t seq = 0;
+    for (int i = 0; i < 8; ++i) {
+      seq = (seq << 8) | static_cast<uint8_t>(it->key()[prefix.size() + i]);
+    }
+    chunks.push_back(seq);
+  }
+  return chunks;
+}
+
+TEST_F(RocksDbStreamStorageTest, PerTopicLimitDropsATopicsOldestFromAnywhere) {
+  Open();
+  wire::StreamConfig config = Config("orders");
+  config.set_max_msgs_per_topic(2);
+  StorageBatch create;
+  create.put_streams.push_back(config);
+  // Seqs 1..4 on a, b, a, a: a's first goes within the same batch.
+  const char* topics[] = {"orders/a", "orders/b", "orders/a", "orders/a",
+                          "orders/c", "orders/b", "orders/a"};
+  for (uint64_t seq = 1; seq <= 4; ++seq) {
+    create.appends.push_back(Append("orders", seq, topics[seq - 1], 1000 + seq,
+                                    absl::StrCat("m", seq)));
+  }
+  BatchDone done = Write(std::move(create));
+  ASSERT_TRUE(done.status.ok()) << done.status;
+  EXPECT_EQ(done.states[0].first_seq, 2u);
+  EXPECT_EQ(done.states[0].messages, 3u);
+  // Seqs 5..7 on c, b, a: a's 3 goes from an earlier batch's chunk.
+  StorageBatch more;
+  uint64_t bytes = 0;
+  for (uint64_t seq = 5; seq <= 7; ++seq) {
+    more.appends.push_back(Append("orders", seq, topics[seq - 1], 1000 + seq,
+                                  absl::StrCat("m", seq)));
+  }
+  done = Write(std::move(more));
+  ASSERT_TRUE(done.status.ok()) << done.status;
+  const StreamState state = done.states[0];
+  EXPECT_EQ(state.first_seq, 2u);
+  EXPECT_EQ(state.last_seq, 7u);
+  EXPECT_EQ(state.messages, 5u);
+  for (uint64_t seq : {2, 4, 5, 6, 7}) {
+    bytes += Record(topics[seq - 1], absl::StrCat("m", seq), 1000 + seq).size();
+  }
+  EXPECT_EQ(state.bytes, bytes);
+
+  auto check = [&] {
+    ReadDone all = ReadFrom("orders", 1);
+    ASSERT_TRUE(all.status.ok()) << all.status;
+    EXPECT_THAT(Seqs(all), ::testing::ElementsAre(2, 4, 5, 6, 7));
+    EXPECT_EQ(all.messages[1].record, Record("orders/a", "m4", 1004));
+    ReadRequest by_seqs;
+    by_seqs.stream = "orders";
+    by_seqs.seqs = {1, 3, 4, 6};
+    EXPECT_THAT(Seqs(Read(by_seqs)), ::testing::ElementsAre(4, 6));
+    ReadRequest last;
+    last.stream = "orders";
+    last.last = 4;
+    last.last_through = 6;  // the last 4 held up to 6, then on
+    EXPECT_THAT(Seqs(Read(last)), ::testing::ElementsAre(2, 4, 5, 6, 7));
+    last.last = 2;
+    EXPECT_THAT(Seqs(Read(last)), ::testing::ElementsAre(5, 6, 7));
+    ReadRequest since;
+    since.stream = "orders";
+    since.since_unix_ms = 1003;  // 3 is gone: 4 is the first at or after it
+    EXPECT_THAT(Seqs(Read(since)), ::testing::ElementsAre(4, 5, 6, 7));
+  };
+  check();
+
+  std::vector<RecoveredStream> recovered = Open();
+  ASSERT_EQ(recovered.size(), 1u);
+  EXPECT_EQ(recovered[0].state.messages, 5u);
+  EXPECT_EQ(recovered[0].state.bytes, bytes);
+  EXPECT_EQ(recovered[0].state.first_seq, 2u);
+  EXPECT_THAT(recovered[0].last_per_topic,
+              ::testing::ElementsAre(::testing::Pair("orders/a", 7u),
+                                     ::testing::Pair("orders/b", 6u),
+                                     ::testing::Pair("orders/c", 5u)));
+  check();
+  // And it goes on from there: a's 4 goes; b's 2 stays the oldest.
+  StorageBatch next;
+  next.appends.push_back(Append("orders", 8, "orders/a", 1008, "m8"));
+  done = Write(std::move(next));
+  ASSERT_TRUE(done.status.ok()) << done.status;
+  EXPECT_EQ(done.states[0].first_seq, 2u);
+  EXPECT_EQ(done.states[0].messages, 5u);
+  EXPECT_THAT(Seqs(ReadFrom("orders", 1)),
+              ::testing::ElementsAre(2, 5, 6, 7, 8));
+}
+
+TEST_F(RocksDbStreamStorageTest, PerTopicLimitDeletesChunksNothingIsHeldIn) {
+  Open();
+  const std::string big(8192, 'y');
+  wire::StreamConfig config = Config("orders");
+  config.set_max_msgs_per_topic(1);  // the last value of each topic
+  StorageBatch create;
+  create.put_streams.push_back(config);
+  create.appends.push_back(Append("orders", 1, "orders/kept", 1001, "kept"));
+  for (uint64_t seq = 2; seq <= 40; ++seq) {  // about 5 chunks
+    create.appends.push_back(Append("orders", seq, "orders/hot", 1000 + seq,
+                                    absl::StrCat(big, seq)));
+  }
+  BatchDone done = Write(std::move(create));
+  ASSERT_TRUE(done.status.ok()) << done.status;
+  for (uint64_t seq = 41; seq <= 100; ++seq) {
+    StorageBatch one;
+    one.appends.push_back(Append("orders", seq, "orders/hot", 1000 + seq,
+                                 absl::StrCat(big, seq)));
+    done = Write(std::move(one));
+    ASSERT_TRUE(done.status.ok()) << done.status;
+  }
+  EXPECT_EQ(done.states[0].first_seq, 1u);
+  EXPECT_EQ(done.states[0].last_seq, 100u);
+  EXPECT_EQ(done.states[0].messages, 2u);
+  EXPECT_THAT(Seqs(ReadFrom("orders", 1)), ::testing::ElementsAre(1, 100));
+
+  // Only the chunk holding 1 and the one holding 100 are left.
+  storage_.reset();
+  std::vector<uint64_t> chunks;
+  WithRawStore([&](rocksdb::DB& db, rocksdb::ColumnFamilyHandle&,
+                   rocksdb::ColumnFamilyHandle& log) {
+    chunks = ChunkKeys("orders", db, log);
+  });
+  EXPECT_THAT(chunks, ::testing::ElementsAre(1u, 100u));
+
+  std::vector<RecoveredStream> recovered = Open();
+  ASSERT_EQ(recovered.size(), 1u);
+  EXPECT_EQ(recovered[0].state.messages, 2u);
+  ReadDone read = ReadFrom("orders", 1);
+  ASSERT_TRUE(read.status.ok()) << read.status;
+  EXPECT_THAT(Seqs(read), ::testing::ElementsAre(1, 100));
+  EXPECT_EQ(read.messages[0].record, Record("orders/kept", "kept", 1001));
+  EXPECT_THAT(Seqs(ReadFrom("orders", 2)), ::testing::ElementsAre(100));
+  ReadRequest since;
+  since.stream = "orders";
+  since.since_unix_ms = 1050;
+  EXPECT_THAT(Seqs(Read(since)), ::testing::ElementsAre(100));
+
+  // Retention by count then drops the oldest held, across the holes.
+  config.set_max_msgs(1);
+  StorageBatch limit;
+  limit.put_streams.push_back(config);
+  limit.enforce_streams.push_back("orders");
+  done = Write(std::move(limit));
+  ASSERT_TRUE(done.status.ok()) << done.status;
+  EXPECT_EQ(done.states[0].first_seq, 100u);
+  EXPECT_EQ(done.states[0].messages, 1u);
+  EXPECT_THAT(Seqs(ReadFrom("orders", 1)), ::testing::ElementsAre(100));
+  storage_.reset();
+  WithRawStore([&](rocksdb::DB& db, rocksdb::ColumnFamilyHandle&,
+                   rocksdb::ColumnFamilyHandle& log) {
+    chunks = ChunkKeys("orders", db, log);
+  });
+  EXPECT_THAT(chunks, ::testing::ElementsAre(100u));
+  Open();
+  EXPECT_THAT(Seqs(ReadFrom("orders", 1)), ::testing::ElementsAre(100));
+}
+
+// Random appends on a few topics, retention and restarts: the store on disk
+// holds, reads and counts exactly what the storage in memory does.
+TEST_F(RocksDbStreamStorageTest, PerTopicLimitMatchesTheMemoryStorage) {
+  for (uint32_t seed = 1; seed <= 12; ++seed) {
+    SCOPED_TRACE(::testing::Message() << "seed " << seed);
+    std::mt19937 rng(seed);
+    TearDown();
+    SetUp();
+    Open();
+    MemoryStreamStorage memory;
+    ASSERT_TRUE(memory.Load().ok());
+    uint64_t memory_id = 0;
+    auto in_memory = [&](StorageBatch batch) {
+      batch.id = ++memory_id;
+      memory.Write(std::move(batch));
+      std::vector<StorageCompletion> done;
+      memory.Poll(done);
+      EXPECT_EQ(done.size(), 1u);
+      return done.empty() ? BatchDone() : done[0].batch;
+    };
+    auto read_memory = [&](ReadRequest read) {
+      read.id = ++memory_id;
+      memory.Read(std::move(read));
+      std::vector<StorageCompletion> done;
+      memory.Poll(done);
+      EXPECT_EQ(done.size(), 1u);
+      return done.empty() ? ReadDone() : done[0].read;
+    };
+    auto same_states = [](const BatchDone& a, const BatchDone& b) {
+      ASSERT_TRUE(a.status.ok()) << a.status;
+      ASSERT_TRUE(b.status.ok()) << b.status;
+      ASSERT_EQ(a.states.size(), b.states.size());
+      for (size_t i = 0; i < a.states.size(); ++i) {
+        EXPECT_EQ(a.states[i].first_seq, b.states[i].first_seq);
+        EXPECT_EQ(a.states[i].last_seq, b.states[i].last_seq);
+        EXPECT_EQ(a.states[i].messages, b.states[i].messages);
+        EXPECT_EQ(a.states[i].bytes, b.states[i].bytes);
+        EXPECT_EQ(a.states[i].first_time_unix_ms,
+                  b.states[i].first_time_unix_ms);
+      }
+    };
+    wire::StreamConfig config = Config("orders");
+    config.set_max_msgs_per_topic(1 + rng() % 3);
+    // Few topics (a few messages held, far apart) or many.
+    const uint32_t topics = seed % 2 == 0 ? 6 : 40;
+    StorageBatch create;
+    create.put_streams.push_back(config);
+    same_states(Write(create), in_memory(create));
+
+    uint64_t seq = 0;
+    int64_t now = 1000;
+    for (int step = 0; step < 120; ++step) {
+      const int what = static_cast<int>(rng() % 20);
+      if (what == 0) {
+        Open();  // a restart: the store reads back what it held
+        continue;
+      }
+      if (what == 1) {
+        // Retention by count across the holes, then none again.
+        config.set_max_msgs(config.max_msgs() == 0 ? 1 + rng() % 8 : 0);
+        StorageBatch limit;
+        limit.put_streams.push_back(config);
+        limit.enforce_streams.push_back("orders");
+        limit.now_unix_ms = now;
+        same_states(Write(limit), in_memory(limit));
+        continue;
+      }
+      if (what <= 4) {
+        // Reads from a random point, by seqs, and of the last few.
+        ReadRequest read;
+        read.stream = "orders";
+        read.max_messages = 1 + rng() % 40;
+        if (what == 2) {
+          read.from_seq = 1 + rng() % (seq + 2);
+          if (rng() % 2 == 0) {
+            read.since_unix_ms =
+                1000 + static_cast<int64_t>(rng() % (now - 998));
+          }
+        } else if (what == 3) {
+          for (uint64_t s = 1 + rng() % 4; s <= seq; s += 1 + rng() % 4) {
+            read.seqs.push_back(s);
+          }
+        } else {
+          // Mostly as a replay asks (through the newest), sometimes from
+          // further back.
+          read.last = 1 + rng() % 10;
+          read.last_through =
+              seq == 0 || rng() % 3 != 0 ? seq : 1 + rng() % seq;
+        }
+        ReadDone on_disk = Read(read);
+        ReadDone in_mem = read_memory(read);
+        ASSERT_TRUE(on_disk.status.ok()) << on_disk.status;
+        EXPECT_EQ(Seqs(on_disk), Seqs(in_mem)) << "read kind " << what;
+        continue;
+      }
+      StorageBatch batch;
+      const int count = 1 + static_cast<int>(rng() % 30);
+      for (int i = 0; i < count; ++i) {
+        // Some big messages, so that batches span several chunks.
+        const size_t size = rng() % 5 == 0 ? 9000 : 10;
+        batch.appends.push_back(
+            Append("orders", ++seq, absl::StrCat("orders/t", rng() % topics),
+                   ++now, absl::StrCat(std::string(size, 'x'), seq)));
+      }
+      batch.now_unix_ms = now;
+      same_states(Write(batch), in_memory(batch));
+    }
+    ReadRequest all;
+    all.stream = "orders";
+    all.max_messages = 100000;
+    all.max_bytes = 1 << 30;
+    ReadDone on_disk = Read(all);
+    ASSERT_TRUE(on_disk.status.ok()) << on_disk.status;
+    const std::vector<StoredRecord> held = memory.Contents("orders");
+    ASSERT_EQ(on_disk.messages.size(), held.size());
+    for (size_t i = 0; i < held.size(); ++i) {
+      EXPECT_EQ(on_disk.messages[i].seq, held[i].seq);
+      EXPECT_EQ(on_disk.messages[i].record, held[i].record);
+    }
+    // The disk keeps no chunk that holds nothing: at most one per held
+    // message (and no more than were written).
+    storage_.reset();
+    std::vector<uint64_t> chunks;
+    WithRawStore([&](rocksdb::DB& db, rocksdb::ColumnFamilyHandle&,
+                     rocksdb::ColumnFamilyHandle& log) {
+      chunks = ChunkKeys("orders", db, log);
+    });
+    EXPECT_LE(chunks.size(), held.size());
+    std::vector<RecoveredStream> recovered = Open();
+    ASSERT_EQ(recovered.size(), 1u);
+    EXPECT_EQ(recovered[0].state.messages, held.size());
+  }
+}
+
+TEST_F(RocksDbStreamStorageTest, PerTopicLimitChangesOnlyWhileEmpty) {
+  Open();
+  wire::StreamConfig config = Config("orders");
+  ASSERT_TRUE(CreateWith(config, 3).status.ok());
+  config.set_max_msgs_per_topic(1);
+  StorageBatch change;
+  change.put_streams.push_back(config);
+  BatchDone done = Write(std::move(change));
+  EXPECT_EQ(done.status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(done.status.message()),
+              HasSubstr("max_msgs_per_topic cannot change"));
+  // Emptied by a purge, it takes the limit.
+  StorageBatch purge;
+  purge.purge_streams.push_back("orders");
+  ASSERT_TRUE(Write(std::move(purge)).status.ok());
+  StorageBatch put;
+  put.put_streams.push_back(config);
+  ASSERT_TRUE(Write(std::move(put)).status.ok());
+  StorageBatch appends;
+  appends.appends.push_back(Append("orders", 4, "orders/a", 1004));
+  appends.appends.push_back(Append("orders", 5, "orders/a", 1005));
+  done = Write(std::move(appends));
+  ASSERT_TRUE(done.status.ok()) << done.status;
+  EXPECT_EQ(done.states[0].messages, 1u);
+  EXPECT_EQ(done.states[0].first_seq, 5u);
+}
+
+TEST_F(RocksDbStreamStorageTest, FormatTwoStoreOpensAndIsMarkedThree) {
+  Open();
+  ASSERT_TRUE(CreateWith(Config("orders"), 3).status.ok());
+  storage_.reset();
+  WithRawStore([](rocksdb::DB& db, rocksdb::ColumnFamilyHandle& meta,
+                  rocksdb::ColumnFamilyHandle&) {
+    ASSERT_TRUE(
+        db.Put(rocksdb::WriteOptions(), &meta, "format", "manifold-streams 2")
+            .ok());
+  });
+  std::vector<RecoveredStream> recovered = Open();
+  ASSERT_EQ(recovered.size(), 1u);
+  EXPECT_EQ(recovered[0].state.messages, 3u);
+  storage_.reset();
+  WithRawStore([](rocksdb::DB& db, rocksdb::ColumnFamilyHandle& meta,
+                  rocksdb::ColumnFamilyHandle&) {
+    std::string marker;
+    ASSERT_TRUE(db.Get(rocksdb::ReadOptions(), &meta, "format", &marker).ok());
+    EXPECT_EQ(marker, "manifold-streams 3");
+  });
+}
+
+TEST_F(RocksDbStreamStorageTest, HeldListThatDisagreesWithCountersFailsLoad) {
+  Open();
+  wire::StreamConfig config = Config("orders");
+  config.set_max_msgs_per_topic(2);
+  ASSERT_TRUE(CreateWith(config, 3).status.ok());
+  storage_.reset();
+  WithRawStore([](rocksdb::DB& db, rocksdb::ColumnFamilyHandle& meta,
+                  rocksdb::ColumnFamilyHandle&) {
+    // Topic t1's list loses its only message (seq 2).
+    ASSERT_TRUE(
+        db.Delete(rocksdb::WriteOptions(), &meta,
+                  absl::StrCat("t/orders", std::string(1, '\0'), "orders/t1"))
+            .ok());
+  });
+  absl::Status status = LoadError();
+  EXPECT_EQ(status.code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(std::string(status.message()), HasSubstr(dir_.string()));
+  EXPECT_THAT(std::string(status.message()),
+              HasSubstr("do not match its topics' lists"));
 }
 
 TEST_F(RocksDbStreamStorageTest, LaterBatchesAppendAfterEarlierOnes) {
