@@ -37,6 +37,12 @@
 # DURABLE_INTERVAL=1 the script also runs a second manifoldd with
 # `stream_sync: INTERVAL` (target manifold-nats-interval), the like for like.
 #
+# With PER_TOPIC=N both streams keep at most N messages per subject
+# (nats-server's max_msgs_per_subject, Manifold's max_msgs_per_topic). The
+# durable loads publish to one subject, so with N=1 each message replaces
+# the one before: a last-value stream at its busiest. (Leave `replay` out
+# of --only then: its stream would hold one message.)
+#
 # Binaries: $MANIFOLDD and $MANIFOLD if set; otherwise Manifold is built
 # optimised (-O2 -DNDEBUG) with CMake in $BUILD_DIR (default
 # /tmp/manifold-compare-build). nats-server is installed from Debian when
@@ -83,9 +89,12 @@ js_create_stream() {
 import json, socket, sys
 host, port = sys.argv[1].rsplit(":", 1)
 name, subject = sys.argv[2], sys.argv[3]
-config = json.dumps({"name": name, "subjects": [subject], "storage": "file",
-                     "retention": "limits", "discard": "old",
-                     "num_replicas": 1}).encode()
+per_subject = int(sys.argv[4]) if len(sys.argv) > 4 else 0
+stream = {"name": name, "subjects": [subject], "storage": "file",
+          "retention": "limits", "discard": "old", "num_replicas": 1}
+if per_subject > 0:
+    stream["max_msgs_per_subject"] = per_subject
+config = json.dumps(stream).encode()
 s = socket.create_connection((host, int(port)), timeout=10)
 f = s.makefile("rb")
 if not f.readline().startswith(b"INFO "):
@@ -122,7 +131,7 @@ manifold_config() {
   shift 2
   {
     echo "data_dir: \"$dir\""
-    echo 'streams { name: "BENCH" topics: "bench/**" }'
+    echo "streams { name: \"BENCH\" topics: \"bench/**\" max_msgs_per_topic: ${PER_TOPIC:-0} }"
     local line
     for line in "$@"; do echo "$line"; done
   } > "$out/$name.textpb"
@@ -179,7 +188,7 @@ if wants durable16 || wants durable1k || wants ack16; then
     die "nats-server did not start; see $out/nats-server.log"
   nats_addr=$(sed -n 's/.*Listening for client connections on \([0-9.]*:[0-9]*\).*/\1/p' \
     "$out/nats-server.log" | head -1)
-  js_create_stream "$nats_addr" BENCH 'bench.>'
+  js_create_stream "$nats_addr" BENCH 'bench.>' "${PER_TOPIC:-0}"
 
   manifold_config manifoldd "$out/manifold-data"
   start_manifoldd manifoldd
@@ -187,7 +196,7 @@ if wants durable16 || wants durable1k || wants ack16; then
   targets=("nats-server|$nats_addr|$nats_pid|--protocol nats"
            "manifold-nats|$started_nats|$manifold_pid|--protocol nats"
            "manifold-native|$started_native|$manifold_pid|--protocol native")
-  servers="servers:   $(nats-server --version) -js (file stream BENCH on bench.>) on $nats_addr; manifoldd $(bench_manifold_version) stream BENCH on bench/** (file, sync always), nats $started_nats native $started_native ${MANIFOLDD_FLAGS:-}"
+  servers="servers:   $(nats-server --version) -js (file stream BENCH on bench.>, max_msgs_per_subject ${PER_TOPIC:-0}) on $nats_addr; manifoldd $(bench_manifold_version) stream BENCH on bench/** (file, sync always, max_msgs_per_topic ${PER_TOPIC:-0}), nats $started_nats native $started_native ${MANIFOLDD_FLAGS:-}"
   if [[ "${DURABLE_INTERVAL:-0}" == 1 ]]; then
     manifold_config manifoldd-interval "$out/manifold-data-interval" \
       'broker { stream_sync: INTERVAL }'

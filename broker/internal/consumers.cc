@@ -119,9 +119,16 @@ void BrokerCore::BindConsumer(Stream& stream, const wire::Subscribe& subscribe,
 
 void BrokerCore::RaiseAckFloor(Stream& stream, Consumer& c) {
   uint64_t floor = c.state.ack_floor();
-  while (!c.acked.empty() && *c.acked.begin() == floor + 1) {
-    ++floor;
-    c.acked.erase(c.acked.begin());
+  while (true) {
+    if (!c.not_held.empty() && c.not_held.begin()->first <= floor + 1) {
+      floor = std::max(floor, c.not_held.begin()->second - 1);
+      c.not_held.erase(c.not_held.begin());
+    } else if (!c.acked.empty() && *c.acked.begin() <= floor + 1) {
+      floor = std::max(floor, *c.acked.begin());
+      c.acked.erase(c.acked.begin());
+    } else {
+      break;
+    }
   }
   if (floor != c.state.ack_floor()) {
     c.state.set_ack_floor(floor);
@@ -244,6 +251,7 @@ void BrokerCore::PumpConsumer(Stream& stream, Consumer& c) {
     c.rereading = read.seqs;
   } else if (c.next_seq <= stream.state.last_seq) {
     read.from_seq = c.next_seq;
+    c.reading_from = c.next_seq;
   } else {
     return;  // caught up: the next durable batch pumps it again
   }
@@ -288,8 +296,17 @@ void BrokerCore::OnConsumerRead(StorageLane& lane, ReadDone& done) {
         c.acked.insert(seq);
       }
     }
-  } else if (done.next_seq > c.next_seq) {
-    c.next_seq = done.next_seq;
+  } else {
+    // What the read passed over without a message is not held: the floor
+    // goes past it once everything before is acknowledged.
+    uint64_t expected = c.reading_from;
+    for (const StoredRecord& rec : done.messages) {
+      if (rec.seq > expected) c.not_held[expected] = rec.seq;
+      expected = rec.seq + 1;
+    }
+    if (done.next_seq > expected) c.not_held[expected] = done.next_seq;
+    if (done.next_seq > c.next_seq) c.next_seq = done.next_seq;
+    RaiseAckFloor(*stream->second, c);
   }
   for (StoredRecord& rec : done.messages) c.ready.push_back(std::move(rec));
   PumpConsumer(*stream->second, c);

@@ -90,6 +90,12 @@ struct Consumer {
   absl::btree_map<uint64_t, InFlight> in_flight;
   // Acknowledged above ack_floor.
   absl::btree_set<uint64_t> acked;
+  // Ranges [first, end) above ack_floor that a read found the stream does
+  // not hold (retention or max_msgs_per_topic dropped them): nothing there
+  // to acknowledge, so the floor passes them.
+  absl::btree_map<uint64_t, uint64_t> not_held;
+  // Where the first-delivery read in flight started.
+  uint64_t reading_from = 0;
   // Due to be delivered again (their ack_wait passed or their member left),
   // ascending.
   absl::btree_set<uint64_t> redeliver;

@@ -168,7 +168,9 @@ BatchDone MemoryStreamStorage::Apply(const StorageBatch& batch) {
     Stream& s = streams_[a.stream];
     s.messages.emplace(a.seq,
                        Message{a.seq, a.time_unix_ms, a.topic, a.record});
-    std::deque<uint64_t>& of_topic = s.topics[a.topic];
+    const uint64_t per_topic = s.config.max_msgs_per_topic();
+    absl::InlinedVector<uint64_t, 1>& of_topic = s.topics[a.topic];
+    if (per_topic == 0) of_topic.clear();  // only the newest is kept
     of_topic.push_back(a.seq);
     StreamState& st = s.state;
     if (st.messages == 0) {
@@ -179,7 +181,6 @@ BatchDone MemoryStreamStorage::Apply(const StorageBatch& batch) {
     st.bytes += a.record.size();
     st.last_seq = a.seq;
     st.last_time_unix_ms = a.time_unix_ms;
-    const uint64_t per_topic = s.config.max_msgs_per_topic();
     if (per_topic > 0 && of_topic.size() > per_topic) {
       Drop(s, of_topic.front());
     }
@@ -224,10 +225,11 @@ void MemoryStreamStorage::Drop(Stream& stream, uint64_t seq) {
   if (it == stream.messages.end()) return;
   const Message& m = it->second;
   // A dropped message is the oldest of its topic: the stream's oldest, or
-  // the one max_msgs_per_topic pushed out.
+  // the one max_msgs_per_topic pushed out. (Without the limit, the topic
+  // keeps only its newest, which goes only when it is the last.)
   auto topic = stream.topics.find(m.topic);
   if (topic != stream.topics.end()) {
-    std::deque<uint64_t>& seqs = topic->second;
+    absl::InlinedVector<uint64_t, 1>& seqs = topic->second;
     auto held = std::find(seqs.begin(), seqs.end(), seq);
     if (held != seqs.end()) seqs.erase(held);
     if (seqs.empty()) stream.topics.erase(topic);

@@ -35,6 +35,7 @@
 
 #include "absl/container/btree_map.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/inlined_vector.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "broker/storage/stream_storage.h"
@@ -92,9 +93,10 @@ class MemoryStreamStorage : public StreamStorage {
     // By sequence. Consecutive unless max_msgs_per_topic dropped messages
     // from between others.
     absl::btree_map<uint64_t, Message> messages;
-    // The sequences held of each topic, oldest first (the newest is the one
-    // a "last per topic" replay reads).
-    std::map<std::string, std::deque<uint64_t>> topics;
+    // The sequences held of each topic, oldest first: with
+    // max_msgs_per_topic all of them (at most that many), else only the
+    // newest (the one a "last per topic" replay reads).
+    std::map<std::string, absl::InlinedVector<uint64_t, 1>> topics;
     std::map<std::string, wire::ConsumerState> consumers;
   };
   struct Queued {

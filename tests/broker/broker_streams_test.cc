@@ -704,6 +704,48 @@ TEST(BrokerStreamsTest, DurableConsumerRedeliversWhatIsNotAcknowledged) {
   EXPECT_THAT(Seqs(worker, nullptr), ::testing::ElementsAre(4));
 }
 
+TEST(BrokerStreamsTest, ADurableConsumersFloorPassesWhatTheStreamDoesNotHold) {
+  MemoryStreamStorage disk;
+  auto h = Open(disk);
+  TestClient& pub = h->Connect("pub");
+  wire::StreamConfig config = Config("s", {"t/*"});
+  config.set_max_msgs_per_topic(1);
+  config.set_max_msgs(3);
+  AddStream(pub, config);
+  // Held: 3 (t/b) and 5 (t/a); 1, 2 and 4 were pushed out.
+  for (const char* topic : {"t/a", "t/a", "t/b", "t/a", "t/a"}) {
+    pub.PublishAcked(topic, topic);
+  }
+  TestClient& worker = h->Connect("worker");
+  const SubscriptionId sub = BindConsumer(worker, "t/*", "w", 60000);
+  EXPECT_THAT(Seqs(worker, nullptr), ::testing::ElementsAre(3, 5));
+  AckStored(worker, sub, {3, 5});
+  // Nothing else to acknowledge: the floor is at the newest.
+  EXPECT_EQ(Info(pub, "s").consumers(0).ack_floor(), 5u);
+  // A hole after the floor: 6 is pushed out by 7 in the same batch, before
+  // the consumer reads.
+  std::string frames;
+  for (const char* payload : {"6", "7"}) {
+    wire::ClientMessage m;
+    m.mutable_publish()->set_op_id(pub.next_op_id());
+    m.mutable_publish()->set_topic("t/c");
+    m.mutable_publish()->set_payload(payload);
+    m.mutable_publish()->set_ack(true);
+    frames += EncodeFrame(m);
+  }
+  pub.SendRaw(frames);
+  EXPECT_EQ(pub.TakeAll().size(), 2u);
+  EXPECT_THAT(Seqs(worker, nullptr), ::testing::ElementsAre(7));
+  AckStored(worker, sub, {7});
+  EXPECT_EQ(Info(pub, "s").consumers(0).ack_floor(), 7u);
+  // After a restart nothing comes again.
+  h.reset();
+  auto restarted = Open(disk);
+  TestClient& again = restarted->Connect("again");
+  BindConsumer(again, "t/*", "w", 60000);
+  EXPECT_TRUE(again.Idle());
+}
+
 TEST(BrokerStreamsTest, DurableConsumerSharedByTwoSubscribersAndBounded) {
   MemoryStreamStorage disk;
   auto h = Open(disk);

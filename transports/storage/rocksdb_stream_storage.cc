@@ -429,12 +429,12 @@ class RocksDbStreamStorage::BatchWriter {
     ++state.messages;
     state.bytes += append.record.size();
     if (const uint64_t limit = staged->config.max_msgs_per_topic(); limit > 0) {
-      std::deque<Held>& of_topic = TopicOf(*staged, append.topic);
+      HeldList& of_topic = TopicOf(*staged, append.topic);
       of_topic.push_back({append.seq, append.record.size()});
       staged->added.push_back(append.seq);
       if (of_topic.size() > limit) {
         const Held oldest = of_topic.front();
-        of_topic.pop_front();
+        of_topic.erase(of_topic.begin());
         DropHeld(*staged, oldest);
       }
     }
@@ -468,13 +468,13 @@ class RocksDbStreamStorage::BatchWriter {
       }
       if (per_topic) {
         // The stream's oldest is its topic's oldest.
-        std::deque<Held>& of_topic = TopicOf(*staged, oldest->topic);
+        HeldList& of_topic = TopicOf(*staged, oldest->topic);
         if (of_topic.empty() || of_topic.front().seq != state.first_seq) {
           return absl::DataLossError(
               absl::StrCat(dir_, ": stream '", name, "' message ",
                            state.first_seq, " is not in its topic's list"));
         }
-        of_topic.pop_front();
+        of_topic.erase(of_topic.begin());
         staged->topic_delta[oldest->topic] =
             of_topic.empty() ? std::nullopt
                              : std::optional<uint64_t>(of_topic.back().seq);
@@ -601,7 +601,7 @@ class RocksDbStreamStorage::BatchWriter {
     // topics touched (their whole new lists), sequences appended
     // (ascending) and dropped, and the dropped ones whose chunks may hold
     // nothing any more.
-    absl::flat_hash_map<std::string, std::deque<Held>> topics;
+    absl::flat_hash_map<std::string, HeldList> topics;
     std::vector<uint64_t> added;
     absl::flat_hash_set<uint64_t> dropped;
     std::vector<uint64_t> reclaim;
@@ -609,10 +609,10 @@ class RocksDbStreamStorage::BatchWriter {
 
   // The held messages of `topic`, staged (copied from the committed list
   // when first touched).
-  std::deque<Held>& TopicOf(Staged& staged, const std::string& topic) {
+  HeldList& TopicOf(Staged& staged, const std::string& topic) {
     auto it = staged.topics.find(topic);
     if (it != staged.topics.end()) return it->second;
-    std::deque<Held>& held = staged.topics[topic];
+    HeldList& held = staged.topics[topic];
     if (!staged.reset) {
       auto committed = streams_.find(staged.state.name);
       if (committed != streams_.end()) {
@@ -1143,7 +1143,7 @@ absl::Status RocksDbStreamStorage::ReadStreams(
                                   "' of stream '", of.config.name(), "' is ",
                                   value.size(), " bytes"));
     }
-    std::deque<Held>& held = of.topics[topic];
+    HeldList& held = of.topics[topic];
     for (size_t i = 0; i < value.size(); i += 16) {
       const Held h{GetU64(value.data() + i), GetU64(value.data() + i + 8)};
       if ((!held.empty() && h.seq <= held.back().seq) ||

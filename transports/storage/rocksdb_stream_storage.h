@@ -61,10 +61,10 @@
 //
 // A stream with max_msgs_per_topic is the exception: a topic's new message
 // drops its oldest from wherever it is, leaving a hole. The held sequences
-// are those its "t/" entries list (the storage keeps them in memory too,
-// about 40 bytes each); readers skip the others, and a chunk none of whose
-// messages is held any more is deleted, so a "last value" stream's disk
-// use follows what it holds, not what it was sent.
+// are those its "t/" entries list (the storage keeps them in memory too:
+// about 100 bytes and the name per topic); readers skip the others, and a chunk
+// none of whose messages is held any more is deleted, so a "last value"
+// stream's disk use follows what it holds, not what it was sent.
 //
 // Recovery: RocksDB replays its write-ahead log with point-in-time recovery
 // (a batch torn by a crash is dropped with everything after it: none of it
@@ -96,6 +96,7 @@
 
 #include "absl/container/btree_set.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/inlined_vector.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "broker/storage/stream_storage.h"
@@ -176,13 +177,17 @@ class RocksDbStreamStorage final : public StreamStorage {
       return seq == o.seq && size == o.size;
     }
   };
+  // A topic's held messages, oldest first: at most max_msgs_per_topic, so
+  // taking the oldest off the front is cheap; one inline (a last-value
+  // stream) costs no allocation.
+  using HeldList = absl::InlinedVector<Held, 1>;
   struct Stream {
     wire::StreamConfig config;
     StreamState state;
     absl::flat_hash_map<std::string, uint64_t> last_per_topic;
     // Only with max_msgs_per_topic: each topic's held messages, oldest
     // first, and every held sequence.
-    absl::flat_hash_map<std::string, std::deque<Held>> topics;
+    absl::flat_hash_map<std::string, HeldList> topics;
     absl::btree_set<uint64_t> held;
     // Its durable consumers as Load() found them (not kept up to date
     // after: only Load() reports them).

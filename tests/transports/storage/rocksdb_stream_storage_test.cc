@@ -644,9 +644,12 @@ TEST_F(RocksDbStreamStorageTest, PerTopicLimitMatchesTheMemoryStorage) {
       for (int i = 0; i < count; ++i) {
         // Some big messages, so that batches span several chunks.
         const size_t size = rng() % 5 == 0 ? 9000 : 10;
+        const std::string topic = absl::StrCat("orders/t", rng() % topics);
+        ++seq;
+        ++now;
         batch.appends.push_back(
-            Append("orders", ++seq, absl::StrCat("orders/t", rng() % topics),
-                   ++now, absl::StrCat(std::string(size, 'x'), seq)));
+            Append("orders", seq, topic, now,
+                   absl::StrCat(std::string(size, 'x'), seq)));
       }
       batch.now_unix_ms = now;
       same_states(Write(batch), in_memory(batch));
