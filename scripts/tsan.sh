@@ -89,8 +89,9 @@ cmake --build "$build_dir" -j "${TSAN_JOBS:-2}" \
 logs="$(mktemp -d /tmp/manifold-tsan-XXXXXX)"
 trap 'rm -rf "$logs"' EXIT
 # Every process writes its reports to $logs/report.<pid>; a report ends that
-# process with exit code 66.
-export TSAN_OPTIONS="log_path=$logs/report:halt_on_error=1:exitcode=66:second_deadlock_stack=1${TSAN_OPTIONS:+:$TSAN_OPTIONS}"
+# process with exit code 66. scripts/tsan.supp says what is not reported, and
+# why.
+export TSAN_OPTIONS="log_path=$logs/report:halt_on_error=1:exitcode=66:second_deadlock_stack=1:suppressions=$PWD/scripts/tsan.supp${TSAN_OPTIONS:+:$TSAN_OPTIONS}"
 
 passed=0
 failed=0
