@@ -114,6 +114,20 @@ std::vector<std::string> Payloads(const std::vector<StoredRecord>& records) {
   return out;
 }
 
+// The stream sequences of everything `c` received (each must be a
+// Deliver), and whether each was marked redelivered.
+std::vector<uint64_t> Seqs(TestClient& c,
+                           std::vector<bool>* redelivered = nullptr) {
+  std::vector<uint64_t> out;
+  for (const auto& m : c.TakeAll()) {
+    EXPECT_TRUE(m.has_deliver()) << m.DebugString();
+    out.push_back(m.deliver().stream_seq());
+    if (redelivered != nullptr)
+      redelivered->push_back(m.deliver().redelivered());
+  }
+  return out;
+}
+
 TEST(BrokerStreamsTest, AckWaitsUntilTheMessageIsDurable) {
   MemoryStreamStorage disk;
   auto h = Open(disk);
@@ -369,30 +383,22 @@ TEST(BrokerStreamsTest, PerTopicLimitKeepsEachTopicsNewestAndReplaysSkipHoles) {
   for (const StoredRecord& r : disk.Contents("s")) held.push_back(r.seq);
   EXPECT_THAT(held, ::testing::ElementsAre(2, 4, 5, 6, 7));
 
-  auto seqs = [&](TestClient& c) {
-    std::vector<uint64_t> out;
-    for (const auto& m : c.TakeAll()) {
-      EXPECT_TRUE(m.has_deliver()) << m.DebugString();
-      out.push_back(m.deliver().stream_seq());
-    }
-    return out;
-  };
   TestClient& all = h->Connect("all");
   SubscribeReplay(all, "room/*", FromSeq(1));
-  EXPECT_THAT(seqs(all), ::testing::ElementsAre(2, 4, 5, 6, 7));
+  EXPECT_THAT(Seqs(all), ::testing::ElementsAre(2, 4, 5, 6, 7));
 
   // The last 5 held messages, not the last 5 sequences (3 to 7).
   TestClient& last = h->Connect("last");
   wire::Replay r;
   r.set_last(5);
   SubscribeReplay(last, "room/*", r);
-  EXPECT_THAT(seqs(last), ::testing::ElementsAre(2, 4, 5, 6, 7));
+  EXPECT_THAT(Seqs(last), ::testing::ElementsAre(2, 4, 5, 6, 7));
 
   TestClient& per_topic = h->Connect("per_topic");
   r.Clear();
   r.set_last_per_topic(true);
   SubscribeReplay(per_topic, "room/*", r);
-  EXPECT_THAT(seqs(per_topic), ::testing::ElementsAre(5, 6, 7));
+  EXPECT_THAT(Seqs(per_topic), ::testing::ElementsAre(5, 6, 7));
 
   // The limit cannot change under held messages; once purged it can.
   config.set_max_msgs_per_topic(1);
@@ -414,7 +420,7 @@ TEST(BrokerStreamsTest, PerTopicLimitKeepsEachTopicsNewestAndReplaysSkipHoles) {
   auto restarted = Open(disk);
   TestClient& again = restarted->Connect("again");
   SubscribeReplay(again, "room/*", FromSeq(1));
-  EXPECT_THAT(seqs(again), ::testing::ElementsAre(10, 11));
+  EXPECT_THAT(Seqs(again), ::testing::ElementsAre(10, 11));
 }
 
 TEST(BrokerStreamsTest, ReplayMeetsLiveMessagesWithNoGapAndNoDuplicate) {
@@ -665,17 +671,6 @@ void AckStored(TestClient& c, SubscriptionId sub, std::vector<uint64_t> seqs) {
   m.mutable_ack_stored()->set_subscription_id(sub.value());
   for (uint64_t seq : seqs) m.mutable_ack_stored()->add_seqs(seq);
   c.Send(m);
-}
-
-std::vector<uint64_t> Seqs(TestClient& c, std::vector<bool>* redelivered) {
-  std::vector<uint64_t> out;
-  for (const auto& m : c.TakeAll()) {
-    EXPECT_TRUE(m.has_deliver()) << m.DebugString();
-    out.push_back(m.deliver().stream_seq());
-    if (redelivered != nullptr)
-      redelivered->push_back(m.deliver().redelivered());
-  }
-  return out;
 }
 
 TEST(BrokerStreamsTest, DurableConsumerRedeliversWhatIsNotAcknowledged) {

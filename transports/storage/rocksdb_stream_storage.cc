@@ -251,6 +251,44 @@ class StderrLogger final : public rocksdb::Logger {
   const std::string dir_;
 };
 
+// An iterator over the chunks of `stream` whose first seq is below `end`, in
+// the messages' column family. It owns the bounds the iterator points to, so
+// it cannot be copied or moved.
+class ChunkIterator {
+ public:
+  ChunkIterator(rocksdb::DB& db, rocksdb::ColumnFamilyHandle& log,
+                absl::string_view stream, uint64_t end)
+      : lower_(RangeStart("d", stream)),
+        upper_(DataKey(stream, end)),
+        lower_bound_(lower_),
+        upper_bound_(upper_) {
+    rocksdb::ReadOptions options;
+    options.iterate_lower_bound = &lower_bound_;
+    options.iterate_upper_bound = &upper_bound_;
+    it_.reset(db.NewIterator(options, &log));
+  }
+  ChunkIterator(const ChunkIterator&) = delete;
+  ChunkIterator& operator=(const ChunkIterator&) = delete;
+
+  rocksdb::Iterator& operator*() { return *it_; }
+  rocksdb::Iterator* operator->() { return it_.get(); }
+
+  // The first seq of the chunk the iterator is at; 0 when its key is not a
+  // chunk's (damage). REQUIRES: Valid().
+  uint64_t FirstSeq() const {
+    absl::string_view key = View(it_->key());
+    return key.size() == lower_.size() + 8 ? GetU64(key.data() + lower_.size())
+                                           : 0;
+  }
+
+ private:
+  const std::string lower_;
+  const std::string upper_;
+  const rocksdb::Slice lower_bound_;
+  const rocksdb::Slice upper_bound_;
+  std::unique_ptr<rocksdb::Iterator> it_;
+};
+
 // Loads into `chunk` the chunk of `stream` that holds `seq` (the one with
 // the greatest first seq not above it). Returns NotFound when the stream has
 // no chunk holding `seq`, DataLoss when the chunk does not parse, and
@@ -258,14 +296,7 @@ class StderrLogger final : public rocksdb::Logger {
 absl::Status LoadChunk(rocksdb::DB& db, rocksdb::ColumnFamilyHandle& log,
                        const std::string& dir, absl::string_view stream,
                        uint64_t seq, LoadedChunk& chunk) {
-  const std::string lower = RangeStart("d", stream);
-  const std::string upper = DataKey(stream, seq + 1);
-  const rocksdb::Slice lower_bound(lower);
-  const rocksdb::Slice upper_bound(upper);
-  rocksdb::ReadOptions options;
-  options.iterate_lower_bound = &lower_bound;
-  options.iterate_upper_bound = &upper_bound;
-  std::unique_ptr<rocksdb::Iterator> it(db.NewIterator(options, &log));
+  ChunkIterator it(db, log, stream, seq + 1);
   it->SeekForPrev(DataKey(stream, seq));
   auto damaged = [&] {
     chunk.first_seq = 0;
@@ -280,9 +311,8 @@ absl::Status LoadChunk(rocksdb::DB& db, rocksdb::ColumnFamilyHandle& log,
     return absl::NotFoundError(
         absl::StrCat("stream '", stream, "' lacks its message ", seq));
   }
-  absl::string_view key = View(it->key());
-  if (key.size() != lower.size() + 8) return damaged();
-  chunk.first_seq = GetU64(key.data() + lower.size());
+  chunk.first_seq = it.FirstSeq();
+  if (chunk.first_seq == 0) return damaged();
   chunk.value.assign(it->value().data(), it->value().size());
   if (!DecodeChunk(chunk.value, chunk.entries)) return damaged();
   if (!chunk.Holds(seq)) {
@@ -688,14 +718,7 @@ class RocksDbStreamStorage::BatchWriter {
         end = std::min(staged.first_pending_seq + i + 1, batch_end);
       } else {
         if (staged.reset) continue;
-        const std::string lower = RangeStart("d", name);
-        const std::string upper = DataKey(name, committed_end);
-        const rocksdb::Slice lower_bound(lower);
-        const rocksdb::Slice upper_bound(upper);
-        rocksdb::ReadOptions options;
-        options.iterate_lower_bound = &lower_bound;
-        options.iterate_upper_bound = &upper_bound;
-        std::unique_ptr<rocksdb::Iterator> it(db_.NewIterator(options, &log_));
+        ChunkIterator it(db_, log_, name, committed_end);
         it->SeekForPrev(DataKey(name, seq));
         if (!it->Valid()) {
           if (!it->status().ok()) {
@@ -705,19 +728,15 @@ class RocksDbStreamStorage::BatchWriter {
           }
           continue;  // already gone
         }
-        absl::string_view key = View(it->key());
-        if (key.size() != lower.size() + 8) {
+        start = it.FirstSeq();
+        if (start == 0) {
           return absl::DataLossError(absl::StrCat(
               dir_, ": stream '", name, "' message ", seq, " is damaged"));
         }
-        start = GetU64(key.data() + lower.size());
         it->Next();
         end = committed_end;
         if (it->Valid()) {
-          key = View(it->key());
-          if (key.size() == lower.size() + 8) {
-            end = GetU64(key.data() + lower.size());
-          }
+          if (const uint64_t next = it.FirstSeq(); next != 0) end = next;
         } else if (!it->status().ok()) {
           return FromRocks(
               it->status(),
@@ -1498,26 +1517,16 @@ ReadDone RocksDbStreamStorage::Execute(const ReadRequest& read) {
   if (holds && start <= state.last_seq) {
     // From the chunk holding `start` on, chunk after chunk; the entries
     // before `start` (and, in the first chunk, before first_seq) are skipped.
-    const std::string lower = RangeStart("d", read.stream);
-    const std::string end = DataKey(read.stream, state.last_seq + 1);
-    const rocksdb::Slice lower_bound(lower);
-    const rocksdb::Slice upper_bound(end);
-    rocksdb::ReadOptions options;
-    options.iterate_lower_bound = &lower_bound;
-    options.iterate_upper_bound = &upper_bound;
-    std::unique_ptr<rocksdb::Iterator> it(
-        db_->NewIterator(options, log_.get()));
+    ChunkIterator it(*db_, *log_, read.stream, state.last_seq + 1);
     std::vector<ChunkEntry> entries;
     uint64_t next = start;  // the seq to take next
     bool reading = true;
     for (it->SeekForPrev(DataKey(read.stream, start)); reading && it->Valid();
          it->Next()) {
-      absl::string_view key = View(it->key());
-      if (key.size() != lower.size() + 8 ||
-          !DecodeChunk(View(it->value()), entries)) {
+      const uint64_t first = it.FirstSeq();
+      if (first == 0 || !DecodeChunk(View(it->value()), entries)) {
         return damaged(next);
       }
-      const uint64_t first = GetU64(key.data() + lower.size());
       if (first > next) {
         if (!per_topic) break;  // a gap: reported below
         next = first;  // a chunk none of whose messages is held is gone

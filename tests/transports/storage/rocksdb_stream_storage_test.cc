@@ -82,6 +82,25 @@ void WriteFile(const fs::path& path, const std::string& text) {
   out << text;
 }
 
+// The first seq of every chunk of `stream` in `db`, a store opened
+// directly.
+std::vector<uint64_t> ChunkKeys(const std::string& stream, rocksdb::DB& db,
+                                rocksdb::ColumnFamilyHandle& log) {
+  std::vector<uint64_t> chunks;
+  const std::string prefix = absl::StrCat("d/", stream, std::string(1, '\0'));
+  std::unique_ptr<rocksdb::Iterator> it(
+      db.NewIterator(rocksdb::ReadOptions(), &log));
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix);
+       it->Next()) {
+    uint64_t seq = 0;
+    for (int i = 0; i < 8; ++i) {
+      seq = (seq << 8) | static_cast<uint8_t>(it->key()[prefix.size() + i]);
+    }
+    chunks.push_back(seq);
+  }
+  return chunks;
+}
+
 class RocksDbStreamStorageTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -350,17 +369,7 @@ TEST_F(RocksDbStreamStorageTest, RetentionDeletesChunksWithTheirLastMessage) {
   std::vector<uint64_t> chunks;
   WithRawStore([&](rocksdb::DB& db, rocksdb::ColumnFamilyHandle&,
                    rocksdb::ColumnFamilyHandle& log) {
-    const std::string prefix("d/orders\0", 9);
-    std::unique_ptr<rocksdb::Iterator> it(
-        db.NewIterator(rocksdb::ReadOptions(), &log));
-    for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix);
-         it->Next()) {
-      uint64_t seq = 0;
-      for (int i = 0; i < 8; ++i) {
-        seq = (seq << 8) | static_cast<uint8_t>(it->key()[prefix.size() + i]);
-      }
-      chunks.push_back(seq);
-    }
+    chunks = ChunkKeys("orders", db, log);
   });
   ASSERT_FALSE(chunks.empty());
   // The chunk holding 56 (its front dropped) is the only one from before.
@@ -376,25 +385,6 @@ TEST_F(RocksDbStreamStorageTest, RetentionDeletesChunksWithTheirLastMessage) {
   ASSERT_EQ(recovered.size(), 1u);
   EXPECT_EQ(recovered[0].state.first_seq, 56u);
   EXPECT_EQ(Seqs(ReadFrom("orders", 50)).size(), 20u);
-}
-
-// The first seq of every chunk of `stream` in the store in dir_.
-// REQUIRES: storage_ is closed.
-std::vector<uint64_t> ChunkKeys(const std::string& stream, rocksdb::DB& db,
-                                rocksdb::ColumnFamilyHandle& log) {
-  std::vector<uint64_t> chunks;
-  const std::string prefix = absl::StrCat("d/", stream, std::string(1, '\0'));
-  std::unique_ptr<rocksdb::Iterator> it(
-      db.NewIterator(rocksdb::ReadOptions(), &log));
-  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix);
-       it->Next()) {
-    uint64_t seq = 0;
-    for (int i = 0; i < 8; ++i) {
-      seq = (seq << 8) | static_cast<uint8_t>(it->key()[prefix.size() + i]);
-    }
-    chunks.push_back(seq);
-  }
-  return chunks;
 }
 
 TEST_F(RocksDbStreamStorageTest, PerTopicLimitDropsATopicsOldestFromAnywhere) {
