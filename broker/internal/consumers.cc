@@ -90,13 +90,21 @@ void BrokerCore::BindConsumer(Stream& stream, const wire::Subscribe& subscribe,
         start = std::max<uint64_t>(replay.from_seq(), 1);
         break;
       case wire::Replay::kSinceUnixMs:
-        // The first read skips older messages; the floor follows what is
-        // acknowledged.
+        // The first read skips older messages, and the floor passes them.
         start = std::max<uint64_t>(st.first_seq, 1);
+        c.since_unix_ms = replay.since_unix_ms();
         break;
       case wire::Replay::kLast:
-        start =
-            replay.last() >= st.last_seq ? 1 : st.last_seq - replay.last() + 1;
+        if (stream.config.max_msgs_per_topic() > 0) {
+          // Sequences have holes: the storage finds the last N held.
+          start = std::max<uint64_t>(st.first_seq, 1);
+          c.last = replay.last();
+          c.last_through = st.last_seq;
+        } else {
+          start = replay.last() >= st.last_seq
+                      ? 1
+                      : st.last_seq - replay.last() + 1;
+        }
         break;
       default:
         break;
@@ -251,6 +259,9 @@ void BrokerCore::PumpConsumer(Stream& stream, Consumer& c) {
     c.rereading = read.seqs;
   } else if (c.next_seq <= stream.state.last_seq) {
     read.from_seq = c.next_seq;
+    read.since_unix_ms = c.since_unix_ms;
+    read.last = c.last;
+    read.last_through = c.last_through;
     c.reading_from = c.next_seq;
   } else {
     return;  // caught up: the next durable batch pumps it again
@@ -306,6 +317,8 @@ void BrokerCore::OnConsumerRead(StorageLane& lane, ReadDone& done) {
     }
     if (done.next_seq > expected) c.not_held[expected] = done.next_seq;
     if (done.next_seq > c.next_seq) c.next_seq = done.next_seq;
+    c.since_unix_ms = 0;
+    c.last = 0;
     RaiseAckFloor(*stream->second, c);
   }
   for (StoredRecord& rec : done.messages) c.ready.push_back(std::move(rec));

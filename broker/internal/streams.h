@@ -96,6 +96,13 @@ struct Consumer {
   absl::btree_map<uint64_t, uint64_t> not_held;
   // Where the first-delivery read in flight started.
   uint64_t reading_from = 0;
+  // For a new consumer that starts at a time, or at the last N of a stream
+  // with max_msgs_per_topic: what its first read asks for (as for a
+  // ReplayCursor). What that read passes over goes into not_held: nothing
+  // before the start is to be acknowledged.
+  int64_t since_unix_ms = 0;
+  uint64_t last = 0;
+  uint64_t last_through = 0;
   // Due to be delivered again (their ack_wait passed or their member left),
   // ascending.
   absl::btree_set<uint64_t> redeliver;

@@ -111,11 +111,11 @@ struct BatchDone {
 // Asks for stored messages of `stream`, oldest first, starting at the first
 // message whose seq >= from_seq and whose time >= since_unix_ms (or, when
 // `last` is not 0, at the last-th newest of those up to seq `last_through`,
-// and on past it), or only the sequences in
-// `seqs` (ascending) when it is not empty. Sequences the stream does not
-// hold (max_msgs_per_topic drops messages from between others) are skipped.
-// Stops after max_messages messages or once max_bytes bytes of records are
-// read (always at least one message when there is one).
+// and on past it), or only the sequences in `seqs` (ascending) when it is
+// not empty. Sequences the stream does not hold (max_msgs_per_topic drops
+// messages from between others) are skipped. Stops after max_messages
+// messages or once max_bytes bytes of records are read (always at least one
+// message when there is one).
 struct ReadRequest {
   uint64_t id = 0;
   std::string stream;

@@ -741,6 +741,52 @@ TEST(BrokerStreamsTest, ADurableConsumersFloorPassesWhatTheStreamDoesNotHold) {
   EXPECT_TRUE(again.Idle());
 }
 
+TEST(BrokerStreamsTest, ADurableConsumerStartsAtATimeOrAtTheLastHeld) {
+  MemoryStreamStorage disk;
+  auto h = Open(disk);
+  TestClient& pub = h->Connect("pub");
+  wire::StreamConfig config = Config("s", {"t/*"});
+  config.set_max_msgs_per_topic(1);
+  AddStream(pub, config);
+  // Held after these: 2 (t/b), 3 (t/a), 4 (t/c), 5 (t/d); 4 and 5 later.
+  for (const char* topic : {"t/a", "t/b", "t/a"})
+    pub.PublishAcked(topic, topic);
+  h->Advance(absl::Seconds(10));
+  const int64_t later = absl::ToUnixMillis(h->now());
+  for (const char* topic : {"t/c", "t/d"}) pub.PublishAcked(topic, topic);
+  auto bind = [&](TestClient& c, absl::string_view name,
+                  const wire::Replay& replay) {
+    wire::ClientMessage m;
+    wire::Subscribe* s = m.mutable_subscribe();
+    s->set_op_id(c.next_op_id());
+    s->set_pattern("t/*");
+    *s->mutable_replay() = replay;
+    s->mutable_consumer()->set_name(std::string(name));
+    c.Send(m);
+    wire::ServerMessage ack = c.Next();
+    EXPECT_TRUE(ack.has_ack()) << ack.DebugString();
+    return SubscriptionId(ack.ack().subscription_id());
+  };
+  TestClient& a = h->Connect("a");
+  wire::Replay since;
+  since.set_since_unix_ms(later);
+  const SubscriptionId sa = bind(a, "since", since);
+  EXPECT_THAT(Seqs(a), ::testing::ElementsAre(4, 5));
+  AckStored(a, sa, {4, 5});
+  TestClient& b = h->Connect("b");
+  wire::Replay last;
+  last.set_last(3);  // the last 3 held, not sequences 3 to 5
+  const SubscriptionId sb = bind(b, "last", last);
+  EXPECT_THAT(Seqs(b), ::testing::ElementsAre(3, 4, 5));
+  AckStored(b, sb, {3, 4, 5});
+  // Both floors are at the newest: what came before the start counts as
+  // acknowledged.
+  wire::StreamInfo info = Info(pub, "s");
+  ASSERT_EQ(info.consumers_size(), 2);
+  EXPECT_EQ(info.consumers(0).ack_floor(), 5u);
+  EXPECT_EQ(info.consumers(1).ack_floor(), 5u);
+}
+
 TEST(BrokerStreamsTest, DurableConsumerSharedByTwoSubscribersAndBounded) {
   MemoryStreamStorage disk;
   auto h = Open(disk);
