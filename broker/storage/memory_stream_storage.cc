@@ -166,8 +166,7 @@ BatchDone MemoryStreamStorage::Apply(const StorageBatch& batch) {
   }
   for (const AppendRecord& a : batch.appends) {
     Stream& s = streams_[a.stream];
-    s.messages.emplace(a.seq,
-                       Message{a.seq, a.time_unix_ms, a.topic, a.record});
+    s.messages.emplace(a.seq, Message{a.time_unix_ms, a.topic, a.record});
     const uint64_t per_topic = s.config.max_msgs_per_topic();
     absl::InlinedVector<uint64_t, 1>& of_topic = s.topics[a.topic];
     if (per_topic == 0) of_topic.clear();  // only the newest is kept
@@ -211,12 +210,12 @@ BatchDone MemoryStreamStorage::Apply(const StorageBatch& batch) {
 void MemoryStreamStorage::Enforce(Stream& stream, int64_t now_unix_ms) {
   StreamState& st = stream.state;
   while (!stream.messages.empty()) {
-    const Message& oldest = stream.messages.begin()->second;
+    const auto& [seq, oldest] = *stream.messages.begin();
     if (!MustDropOldest(stream.config, st, oldest.record.size(),
                         oldest.time_unix_ms, now_unix_ms)) {
       break;
     }
-    Drop(stream, oldest.seq);
+    Drop(stream, seq);
   }
 }
 

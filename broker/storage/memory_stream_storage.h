@@ -82,7 +82,6 @@ class MemoryStreamStorage : public StreamStorage {
 
  private:
   struct Message {
-    uint64_t seq;
     int64_t time_unix_ms;
     std::string topic;
     std::string record;

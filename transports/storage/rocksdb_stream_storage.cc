@@ -270,7 +270,6 @@ class ChunkIterator {
   ChunkIterator(const ChunkIterator&) = delete;
   ChunkIterator& operator=(const ChunkIterator&) = delete;
 
-  rocksdb::Iterator& operator*() { return *it_; }
   rocksdb::Iterator* operator->() { return it_.get(); }
 
   // The first seq of the chunk the iterator is at; 0 when its key is not a
@@ -585,7 +584,9 @@ class RocksDbStreamStorage::BatchWriter {
       for (uint64_t seq : staged.added) {
         if (!staged.dropped.contains(seq)) stream.held.insert(seq);
       }
+      // (With the limit, each topic's list ends with its newest.)
       for (auto& [topic, seq] : staged.topic_delta) {
+        if (stream.config.max_msgs_per_topic() > 0) break;
         if (seq.has_value()) {
           stream.last_per_topic[topic] = *seq;
         } else {
@@ -983,6 +984,9 @@ absl::StatusOr<std::vector<RecoveredStream>> RocksDbStreamStorage::Load() {
     out.state = stream.state;
     out.last_per_topic.assign(stream.last_per_topic.begin(),
                               stream.last_per_topic.end());
+    for (const auto& [topic, held] : stream.topics) {
+      out.last_per_topic.emplace_back(topic, held.back().seq);
+    }
     out.consumers = stream.consumers;
     std::sort(out.last_per_topic.begin(), out.last_per_topic.end());
   }
@@ -1173,7 +1177,6 @@ absl::Status RocksDbStreamStorage::ReadStreams(
       }
       held.push_back(h);
     }
-    of.last_per_topic[std::move(topic)] = held.back().seq;
     return absl::OkStatus();
   });
   if (!status.ok()) return status;

@@ -173,9 +173,6 @@ class RocksDbStreamStorage final : public StreamStorage {
   struct Held {
     uint64_t seq = 0;
     uint64_t size = 0;  // of its record
-    bool operator==(const Held& o) const {
-      return seq == o.seq && size == o.size;
-    }
   };
   // A topic's held messages, oldest first: at most max_msgs_per_topic, so
   // taking the oldest off the front is cheap; one inline (a last-value
@@ -184,9 +181,11 @@ class RocksDbStreamStorage final : public StreamStorage {
   struct Stream {
     wire::StreamConfig config;
     StreamState state;
+    // Without max_msgs_per_topic: the newest seq of each topic held.
     absl::flat_hash_map<std::string, uint64_t> last_per_topic;
-    // Only with max_msgs_per_topic: each topic's held messages, oldest
-    // first, and every held sequence.
+    // Only with max_msgs_per_topic (and then in place of last_per_topic):
+    // each topic's held messages, oldest first (the newest last), and every
+    // held sequence.
     absl::flat_hash_map<std::string, HeldList> topics;
     absl::btree_set<uint64_t> held;
     // Its durable consumers as Load() found them (not kept up to date
