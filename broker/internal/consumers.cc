@@ -82,33 +82,10 @@ void BrokerCore::BindConsumer(Stream& stream, const wire::Subscribe& subscribe,
     c.state.set_stream(stream.config.name());
     c.state.set_name(options.name());
     c.state.set_pattern(subscribe.pattern());
-    const StreamState& st = stream.state;
-    const wire::Replay& replay = subscribe.replay();
-    uint64_t start = stream.assigned_last + 1;  // new messages only
-    switch (replay.start_case()) {
-      case wire::Replay::kFromSeq:
-        start = std::max<uint64_t>(replay.from_seq(), 1);
-        break;
-      case wire::Replay::kSinceUnixMs:
-        // The first read skips older messages, and the floor passes them.
-        start = std::max<uint64_t>(st.first_seq, 1);
-        c.since_unix_ms = replay.since_unix_ms();
-        break;
-      case wire::Replay::kLast:
-        if (stream.config.max_msgs_per_topic() > 0) {
-          // Sequences have holes: the storage finds the last N held.
-          start = std::max<uint64_t>(st.first_seq, 1);
-          c.last = replay.last();
-          c.last_through = st.last_seq;
-        } else {
-          start = replay.last() >= st.last_seq
-                      ? 1
-                      : st.last_seq - replay.last() + 1;
-        }
-        break;
-      default:
-        break;
-    }
+    // A start time, or the last N held, is for the first read to find; what
+    // it passes over counts as acknowledged.
+    c.first_read = StartOf(stream, subscribe.replay());
+    const uint64_t start = c.first_read.next_seq;
     c.state.set_ack_floor(start - 1);
     c.next_seq = start;
     MarkDirty(stream, c);
@@ -259,9 +236,7 @@ void BrokerCore::PumpConsumer(Stream& stream, Consumer& c) {
     c.rereading = read.seqs;
   } else if (c.next_seq <= stream.state.last_seq) {
     read.from_seq = c.next_seq;
-    read.since_unix_ms = c.since_unix_ms;
-    read.last = c.last;
-    read.last_through = c.last_through;
+    c.first_read.AddTo(read);
     c.reading_from = c.next_seq;
   } else {
     return;  // caught up: the next durable batch pumps it again
@@ -317,8 +292,7 @@ void BrokerCore::OnConsumerRead(StorageLane& lane, ReadDone& done) {
     }
     if (done.next_seq > expected) c.not_held[expected] = done.next_seq;
     if (done.next_seq > c.next_seq) c.next_seq = done.next_seq;
-    c.since_unix_ms = 0;
-    c.last = 0;
+    c.first_read.FirstReadDone();
     RaiseAckFloor(*stream->second, c);
   }
   for (StoredRecord& rec : done.messages) c.ready.push_back(std::move(rec));

@@ -966,42 +966,19 @@ void BrokerCore::StartReplay(Stream& stream, const wire::Replay& replay,
   cursor->subscription = sub.id;
   cursor->pattern = sub.pattern;
   const StreamState& st = stream.state;
-  switch (replay.start_case()) {
-    case wire::Replay::kFromSeq:
-      cursor->next_seq = std::max<uint64_t>(replay.from_seq(), 1);
-      break;
-    case wire::Replay::kSinceUnixMs:
-      cursor->next_seq = std::max<uint64_t>(st.first_seq, 1);
-      cursor->since_unix_ms = replay.since_unix_ms();
-      break;
-    case wire::Replay::kLast:
-      if (stream.config.max_msgs_per_topic() > 0) {
-        cursor->next_seq = std::max<uint64_t>(st.first_seq, 1);
-        cursor->last = replay.last();
-        cursor->last_through = st.last_seq;
-      } else {
-        cursor->next_seq =
-            replay.last() >= st.last_seq ? 1 : st.last_seq - replay.last() + 1;
+  cursor->first_read = StartOf(stream, replay);
+  cursor->next_seq = cursor->first_read.next_seq;
+  if (replay.start_case() == wire::Replay::kLastPerTopic) {
+    std::vector<uint64_t> seqs;
+    for (const auto& [topic, seq] : stream.last_per_topic) {
+      if (seq >= st.first_seq && seq <= st.last_seq &&
+          StoredTopicReaches(sub.pattern, topic)) {
+        seqs.push_back(seq);
       }
-      break;
-    case wire::Replay::kLastPerTopic: {
-      std::vector<uint64_t> seqs;
-      for (const auto& [topic, seq] : stream.last_per_topic) {
-        if (seq >= st.first_seq && seq <= st.last_seq &&
-            StoredTopicReaches(sub.pattern, topic)) {
-          seqs.push_back(seq);
-        }
-      }
-      std::sort(seqs.begin(), seqs.end());
-      cursor->seqs.assign(seqs.begin(), seqs.end());
-      cursor->next_seq = st.last_seq + 1;
-      break;
     }
-    case wire::Replay::START_NOT_SET:
-      // New messages only: the first one after those already given a
-      // sequence.
-      cursor->next_seq = stream.assigned_last + 1;
-      break;
+    std::sort(seqs.begin(), seqs.end());
+    cursor->seqs.assign(seqs.begin(), seqs.end());
+    cursor->next_seq = st.last_seq + 1;
   }
   ReplayCursor& c = *cursor;
   stream.cursors.push_back(std::move(cursor));
@@ -1018,9 +995,7 @@ void BrokerCore::ReadMore(Stream& stream, ReplayCursor& cursor) {
     cursor.seqs.erase(cursor.seqs.begin(), cursor.seqs.begin() + n);
   } else if (cursor.next_seq <= stream.state.last_seq) {
     read.from_seq = cursor.next_seq;
-    read.since_unix_ms = cursor.since_unix_ms;
-    read.last = cursor.last;
-    read.last_through = cursor.last_through;
+    cursor.first_read.AddTo(read);
   } else {
     return;  // caught up: the next durable batch reads on
   }
@@ -1076,8 +1051,7 @@ void BrokerCore::OnReadDone(StorageLane& lane, ReadDone& done) {
   }
   for (StoredRecord& rec : done.messages)
     cursor->ready.push_back(std::move(rec));
-  cursor->since_unix_ms = 0;
-  cursor->last = 0;
+  cursor->first_read.FirstReadDone();
   if (done.next_seq > cursor->next_seq) cursor->next_seq = done.next_seq;
   DeliverReady(*stream, *cursor);
 }

@@ -13,6 +13,7 @@
 #ifndef MANIFOLD_BROKER_INTERNAL_STREAMS_H_
 #define MANIFOLD_BROKER_INTERNAL_STREAMS_H_
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
@@ -45,6 +46,30 @@ inline bool StoredTopicReaches(absl::string_view pattern,
                             : Matches(pattern, topic);
 }
 
+// Where a replay, or a new durable consumer, starts in a stream: the first
+// sequence to read, and what the first read asks the storage for besides
+// (a time; or, for a stream with max_msgs_per_topic, whose sequences have
+// holes, the last N held up to last_through: only the storage knows which
+// are held). Later reads go on from where the first stopped.
+struct ReplayStart {
+  uint64_t next_seq = 1;
+  int64_t since_unix_ms = 0;
+  uint64_t last = 0;
+  uint64_t last_through = 0;
+
+  // Puts what the first read asks for into `read`.
+  void AddTo(ReadRequest& read) const {
+    read.since_unix_ms = since_unix_ms;
+    read.last = last;
+    read.last_through = last_through;
+  }
+  // The first read is done: later ones ask for sequences only.
+  void FirstReadDone() {
+    since_unix_ms = 0;
+    last = 0;
+  }
+};
+
 // A subscription that replays a stream: it gets the stream's messages from
 // the storage, from `next_seq` on, and only through here (never by live
 // routing), so stored and live messages meet with no gap and no duplicate.
@@ -54,13 +79,8 @@ struct ReplayCursor {
   std::string pattern;
   // The next sequence to deliver.
   uint64_t next_seq = 1;
-  // For a replay from a time: the first read skips older messages.
-  int64_t since_unix_ms = 0;
-  // For a "last N" replay of a stream with max_msgs_per_topic, whose
-  // sequences have holes: the first read starts at the last-th newest held
-  // message up to last_through (the storage knows which are held).
-  uint64_t last = 0;
-  uint64_t last_through = 0;
+  // What the first read asks for besides next_seq.
+  ReplayStart first_read;
   // For a "last per topic" replay: the sequences still to read, ascending;
   // after them the cursor goes on from next_seq.
   std::deque<uint64_t> seqs;
@@ -96,13 +116,10 @@ struct Consumer {
   absl::btree_map<uint64_t, uint64_t> not_held;
   // Where the first-delivery read in flight started.
   uint64_t reading_from = 0;
-  // For a new consumer that starts at a time, or at the last N of a stream
-  // with max_msgs_per_topic: what its first read asks for (as for a
-  // ReplayCursor). What that read passes over goes into not_held: nothing
-  // before the start is to be acknowledged.
-  int64_t since_unix_ms = 0;
-  uint64_t last = 0;
-  uint64_t last_through = 0;
+  // For a new consumer: what its first read asks for besides next_seq.
+  // What that read passes over goes into not_held: nothing before the start
+  // is to be acknowledged.
+  ReplayStart first_read;
   // Due to be delivered again (their ack_wait passed or their member left),
   // ascending.
   absl::btree_set<uint64_t> redeliver;
@@ -139,6 +156,37 @@ struct Stream {
   // Durable consumers, by name.
   absl::flat_hash_map<std::string, std::unique_ptr<Consumer>> consumers;
 };
+
+// Where `replay` starts in `stream` (a from_seq, a time or the last N; with
+// no start, at the stream's next message). A "last per topic" start is the
+// caller's: it gets the next message.
+inline ReplayStart StartOf(const Stream& stream, const wire::Replay& replay) {
+  const StreamState& st = stream.state;
+  ReplayStart start;
+  start.next_seq = stream.assigned_last + 1;  // new messages only
+  switch (replay.start_case()) {
+    case wire::Replay::kFromSeq:
+      start.next_seq = std::max<uint64_t>(replay.from_seq(), 1);
+      break;
+    case wire::Replay::kSinceUnixMs:
+      start.next_seq = std::max<uint64_t>(st.first_seq, 1);
+      start.since_unix_ms = replay.since_unix_ms();
+      break;
+    case wire::Replay::kLast:
+      if (stream.config.max_msgs_per_topic() > 0) {
+        start.next_seq = std::max<uint64_t>(st.first_seq, 1);
+        start.last = replay.last();
+        start.last_through = st.last_seq;
+      } else {
+        start.next_seq =
+            replay.last() >= st.last_seq ? 1 : st.last_seq - replay.last() + 1;
+      }
+      break;
+    default:
+      break;
+  }
+  return start;
+}
 
 // A publisher waiting for its message to be durable in every stream that
 // captured it.
