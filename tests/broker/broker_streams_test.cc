@@ -649,14 +649,17 @@ TEST(BrokerStreamsTest, PublishWithReplyToGetsAJetStreamStyleAnswer) {
   EXPECT_EQ(answer.deliver().payload(), R"({"stream":"ORDERS","seq":1})");
 }
 
-SubscriptionId BindConsumer(TestClient& c, absl::string_view pattern,
-                            absl::string_view name, uint64_t ack_wait_ms,
-                            uint64_t max_in_flight = 0) {
+// Binds a subscription of `c` to durable consumer `name`, which starts at
+// `start` when it is new.
+SubscriptionId BindConsumerAt(TestClient& c, absl::string_view pattern,
+                              absl::string_view name, const wire::Replay& start,
+                              uint64_t ack_wait_ms,
+                              uint64_t max_in_flight = 0) {
   wire::ClientMessage m;
   wire::Subscribe* s = m.mutable_subscribe();
   s->set_op_id(c.next_op_id());
   s->set_pattern(std::string(pattern));
-  s->mutable_replay()->set_from_seq(1);
+  *s->mutable_replay() = start;
   s->mutable_consumer()->set_name(std::string(name));
   s->mutable_consumer()->set_ack_wait_ms(ack_wait_ms);
   s->mutable_consumer()->set_max_in_flight(max_in_flight);
@@ -664,6 +667,15 @@ SubscriptionId BindConsumer(TestClient& c, absl::string_view pattern,
   wire::ServerMessage ack = c.Next();
   EXPECT_TRUE(ack.has_ack()) << ack.DebugString();
   return SubscriptionId(ack.ack().subscription_id());
+}
+
+// Binds to consumer `name`, which starts at the stream's first message when
+// it is new.
+SubscriptionId BindConsumer(TestClient& c, absl::string_view pattern,
+                            absl::string_view name, uint64_t ack_wait_ms,
+                            uint64_t max_in_flight = 0) {
+  return BindConsumerAt(c, pattern, name, FromSeq(1), ack_wait_ms,
+                        max_in_flight);
 }
 
 void AckStored(TestClient& c, SubscriptionId sub, std::vector<uint64_t> seqs) {
@@ -754,29 +766,16 @@ TEST(BrokerStreamsTest, ADurableConsumerStartsAtATimeOrAtTheLastHeld) {
   h->Advance(absl::Seconds(10));
   const int64_t later = absl::ToUnixMillis(h->now());
   for (const char* topic : {"t/c", "t/d"}) pub.PublishAcked(topic, topic);
-  auto bind = [&](TestClient& c, absl::string_view name,
-                  const wire::Replay& replay) {
-    wire::ClientMessage m;
-    wire::Subscribe* s = m.mutable_subscribe();
-    s->set_op_id(c.next_op_id());
-    s->set_pattern("t/*");
-    *s->mutable_replay() = replay;
-    s->mutable_consumer()->set_name(std::string(name));
-    c.Send(m);
-    wire::ServerMessage ack = c.Next();
-    EXPECT_TRUE(ack.has_ack()) << ack.DebugString();
-    return SubscriptionId(ack.ack().subscription_id());
-  };
   TestClient& a = h->Connect("a");
   wire::Replay since;
   since.set_since_unix_ms(later);
-  const SubscriptionId sa = bind(a, "since", since);
+  const SubscriptionId sa = BindConsumerAt(a, "t/*", "since", since, 60000);
   EXPECT_THAT(Seqs(a), ::testing::ElementsAre(4, 5));
   AckStored(a, sa, {4, 5});
   TestClient& b = h->Connect("b");
   wire::Replay last;
   last.set_last(3);  // the last 3 held, not sequences 3 to 5
-  const SubscriptionId sb = bind(b, "last", last);
+  const SubscriptionId sb = BindConsumerAt(b, "t/*", "last", last, 60000);
   EXPECT_THAT(Seqs(b), ::testing::ElementsAre(3, 4, 5));
   AckStored(b, sb, {3, 4, 5});
   // Both floors are at the newest: what came before the start counts as
