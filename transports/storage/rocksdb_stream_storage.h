@@ -61,10 +61,11 @@
 //
 // A stream with max_msgs_per_topic is the exception: a topic's new message
 // drops its oldest from wherever it is, leaving a hole. The held sequences
-// are those its "t/" entries list (the storage keeps them in memory too:
-// about 120 bytes per topic); readers skip the others, and a chunk none of
-// whose messages is held any more is deleted, so a "last value" stream's
-// disk use follows what it holds, not what it was sent.
+// are those its "t/" entries list (the storage keeps them in memory too, in
+// place of the newest seq per topic: about 40 bytes per topic more); readers
+// skip the others, and a chunk none of whose messages is held any more is
+// deleted, so a "last value" stream's disk use follows what it holds, not
+// what it was sent.
 //
 // Recovery: RocksDB replays its write-ahead log with point-in-time recovery
 // (a batch torn by a crash is dropped with everything after it: none of it
