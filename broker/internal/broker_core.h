@@ -477,6 +477,14 @@ class BrokerCore {
   // Checks a Subscribe that binds to a durable consumer of `stream`.
   absl::Status CheckConsumer(const Stream& stream,
                              const wire::Subscribe& subscribe) const;
+  // Returns consumer `name` of `stream`, created (delivering `pattern`,
+  // from `start`, with the default limits) when there is none.
+  Consumer& OpenConsumer(Stream& stream, const std::string& name,
+                         absl::string_view pattern, const wire::Replay& start);
+  // Sets the consumer's ack_wait and bound on what is in flight (0: the
+  // default), to be written when they change.
+  void SetConsumerLimits(Stream& stream, Consumer& c, uint64_t ack_wait_ms,
+                         uint64_t max_in_flight);
   // Binds `sub` to the consumer, creating it at the replay's start.
   void BindConsumer(Stream& stream, const wire::Subscribe& subscribe,
                     Subscription& sub);
@@ -497,10 +505,39 @@ class BrokerCore {
   void RaiseAckFloor(Stream& stream, Consumer& consumer);
   // Queues stored message `seq` for subscription `sub` of `c`: natively with
   // its sequence, time and `redelivered`; in other protocols as a plain
-  // delivery.
+  // delivery. `reply_to` (a JetStream ack subject) goes with it when set.
   void DeliverStored(ConnectionCore& c, SubscriptionId sub, uint64_t seq,
-                     const wire::StoredMessage& stored, bool redelivered);
+                     const wire::StoredMessage& stored, bool redelivered,
+                     absl::string_view reply_to = {});
   void ScheduleConsumerTimer(Consumer& consumer);
+
+  // NATS JetStream's API for streams and pull consumers (jetstream.cc,
+  // docs/nats.md).
+  // Serves a publish to "$JS/API/..." or "$JS/ACK/..." from `c`; false for
+  // any other topic.
+  bool HandleJetStream(ConnectionCore& c, const PublishOp& publish);
+  void HandleJetStreamApi(ConnectionCore& c, const PublishOp& publish,
+                          absl::string_view api);
+  void HandleJetStreamAck(const PublishOp& publish, absl::string_view ack);
+  // Answers a JetStream API request on its reply topic.
+  void AnswerJetStream(const PublishOp& request, absl::string_view json);
+  // Queues a pull request (MSG.NEXT) on `consumer` for `c`.
+  void PullFromConsumer(ConnectionCore& c, const PublishOp& request,
+                        Stream& stream, Consumer& consumer);
+  // The reply subject, as a topic, of a message `seq` a pull request gets:
+  // where its ack goes ("$JS/ACK/<stream>/<consumer>/...").
+  std::string JetStreamAckTopic(const Stream& stream, const Consumer& c,
+                                uint64_t seq, int64_t time_unix_ms,
+                                bool redelivered) const;
+  // Delivers a status message ("NATS/1.0 <code> <description>") to a pull
+  // request's inbox.
+  void SendPullStatus(const PullRequest& pull, absl::string_view code,
+                      absl::string_view description);
+  // Answers the pull requests that do not wait, and drops them.
+  void AnswerNoWaitPulls(Consumer& c);
+  // Answers the pull requests whose time is up, and sends the heartbeats
+  // due.
+  void ExpirePulls(Consumer& c);
   void AfterStreamsTurn() {
     if (ABSL_PREDICT_FALSE(StreamsActive())) {
       FlushStorage();
@@ -625,6 +662,9 @@ class BrokerCore {
       consumer_members_;
   std::vector<std::pair<std::string, std::string>> dirty_consumers_;
   uint64_t last_consumer_id_ = 0;
+  // JetStream API requests served, and those answered with an error.
+  uint64_t jetstream_requests_ = 0;
+  uint64_t jetstream_errors_ = 0;
 
   // The cluster link (null: not in a cluster), and how many subscriptions
   // each pattern and queue group has while one is attached.

@@ -27,20 +27,23 @@ constexpr size_t kMaxConsumerNameLength = 64;
 
 }  // namespace
 
-absl::Status BrokerCore::CheckConsumer(const Stream& stream,
-                                       const wire::Subscribe& subscribe) const {
-  const std::string& name = subscribe.consumer().name();
+absl::Status CheckConsumerName(absl::string_view name) {
   bool valid = !name.empty() && name.size() <= kMaxConsumerNameLength;
   for (char ch : name) {
     valid &= absl::ascii_isalnum(static_cast<unsigned char>(ch)) || ch == '-' ||
              ch == '_';
   }
-  if (!valid) {
-    return ProtocolError(
-        wire::INVALID_ARGUMENT,
-        absl::StrCat("consumer name '", name.substr(0, 80),
-                     "' must have 1 to 64 letters, digits, '-' or '_'"));
-  }
+  if (valid) return absl::OkStatus();
+  return ProtocolError(
+      wire::INVALID_ARGUMENT,
+      absl::StrCat("consumer name '", name.substr(0, 80),
+                   "' must have 1 to 64 letters, digits, '-' or '_'"));
+}
+
+absl::Status BrokerCore::CheckConsumer(const Stream& stream,
+                                       const wire::Subscribe& subscribe) const {
+  const std::string& name = subscribe.consumer().name();
+  if (absl::Status s = CheckConsumerName(name); !s.ok()) return s;
   if (subscribe.replay().start_case() == wire::Replay::kLastPerTopic) {
     return ProtocolError(wire::INVALID_ARGUMENT,
                          "a durable consumer cannot start at the last "
@@ -70,33 +73,52 @@ void BrokerCore::RestoreConsumer(Stream& stream,
   stream.consumers[state.name()] = std::move(consumer);
 }
 
-void BrokerCore::BindConsumer(Stream& stream, const wire::Subscribe& subscribe,
-                              Subscription& sub) {
-  const wire::ConsumerOptions& options = subscribe.consumer();
-  auto [it, created] = stream.consumers.try_emplace(options.name());
+Consumer& BrokerCore::OpenConsumer(Stream& stream, const std::string& name,
+                                   absl::string_view pattern,
+                                   const wire::Replay& start) {
+  auto [it, created] = stream.consumers.try_emplace(name);
   if (created) {
     it->second = std::make_unique<Consumer>();
     Consumer& c = *it->second;
     c.id = ++last_consumer_id_;
-    consumer_ids_[c.id] = {stream.config.name(), options.name()};
+    consumer_ids_[c.id] = {stream.config.name(), name};
     c.state.set_stream(stream.config.name());
-    c.state.set_name(options.name());
-    c.state.set_pattern(subscribe.pattern());
+    c.state.set_name(name);
+    c.state.set_pattern(std::string(pattern));
+    c.state.set_ack_wait_ms(kDefaultAckWaitMs);
+    c.state.set_max_in_flight(kDefaultMaxInFlight);
     // A start time, or the last N held, is for the first read to find; what
     // it passes over counts as acknowledged.
-    c.first_read = StartOf(stream, subscribe.replay());
-    const uint64_t start = c.first_read.next_seq;
-    c.state.set_ack_floor(start - 1);
-    c.next_seq = start;
+    c.first_read = StartOf(stream, start);
+    const uint64_t first = c.first_read.next_seq;
+    c.state.set_ack_floor(first - 1);
+    c.next_seq = first;
     MarkDirty(stream, c);
   }
-  Consumer& c = *it->second;
+  return *it->second;
+}
+
+void BrokerCore::SetConsumerLimits(Stream& stream, Consumer& c,
+                                   uint64_t ack_wait_ms,
+                                   uint64_t max_in_flight) {
+  const uint64_t wait = ack_wait_ms == 0 ? kDefaultAckWaitMs : ack_wait_ms;
+  const uint64_t most =
+      max_in_flight == 0 ? kDefaultMaxInFlight : max_in_flight;
+  if (wait == c.state.ack_wait_ms() && most == c.state.max_in_flight()) {
+    return;
+  }
+  c.state.set_ack_wait_ms(wait);
+  c.state.set_max_in_flight(most);
+  MarkDirty(stream, c);
+}
+
+void BrokerCore::BindConsumer(Stream& stream, const wire::Subscribe& subscribe,
+                              Subscription& sub) {
+  const wire::ConsumerOptions& options = subscribe.consumer();
+  Consumer& c = OpenConsumer(stream, options.name(), subscribe.pattern(),
+                             subscribe.replay());
   // Options given by a later subscriber change the consumer.
-  c.state.set_ack_wait_ms(options.ack_wait_ms() == 0 ? kDefaultAckWaitMs
-                                                     : options.ack_wait_ms());
-  c.state.set_max_in_flight(options.max_in_flight() == 0
-                                ? kDefaultMaxInFlight
-                                : options.max_in_flight());
+  SetConsumerLimits(stream, c, options.ack_wait_ms(), options.max_in_flight());
   c.members.push_back(sub.id);
   consumer_members_[sub.id] = {stream.config.name(), options.name()};
   PumpConsumer(stream, c);
@@ -173,42 +195,70 @@ void BrokerCore::HandleAckStored(ConnectionCore& c,
 }
 
 void BrokerCore::PumpConsumer(Stream& stream, Consumer& c) {
-  // Drop members that ended (their subscription is gone).
+  // Drop members and pull requests that ended (their subscription is gone).
   std::erase_if(c.members,
                 [&](SubscriptionId id) { return index_.Find(id) == nullptr; });
-  if (c.members.empty()) return;
+  std::erase_if(c.pulls, [&](const PullRequest& p) {
+    return index_.Find(p.subscription) == nullptr;
+  });
+  if (c.members.empty() && c.pulls.empty()) {
+    // What pull requests had delivered still waits for its ack_wait.
+    ScheduleConsumerTimer(c);
+    return;
+  }
   const size_t room = std::max<size_t>(options_.max_outbound_bytes() / 2, 1);
+  auto has_room = [&](const Subscription& sub) {
+    const ConnectionCore& conn = *sub.connection;
+    return conn.state_ == ConnectionState::kOpen &&
+           conn.outbound_.size() < room && !conn.detached_;
+  };
   wire::StoredMessage stored;
   while (!c.ready.empty()) {
     if (c.in_flight.size() >= c.state.max_in_flight() &&
         !c.in_flight.contains(c.ready.front().seq)) {
-      return;  // full: acks make room
+      break;  // full: acks make room
     }
-    // The next member with room, round-robin.
+    // The next member with room, round-robin; else the oldest pull request
+    // with room.
     Subscription* to = nullptr;
     for (size_t k = 0; k < c.members.size() && to == nullptr; ++k) {
       const size_t at = (c.next_member + k) % c.members.size();
       Subscription* sub = index_.Find(c.members[at]);
-      if (sub == nullptr) continue;
-      const ConnectionCore& conn = *sub->connection;
-      if (conn.state_ == ConnectionState::kOpen &&
-          conn.outbound_.size() < room && !conn.detached_) {
+      if (sub != nullptr && has_room(*sub)) {
         to = sub;
         c.next_member = at + 1;
       }
     }
+    auto pull = c.pulls.end();
+    for (auto p = c.pulls.begin(); to == nullptr && p != c.pulls.end(); ++p) {
+      Subscription* sub = index_.Find(p->subscription);
+      if (sub != nullptr && has_room(*sub)) {
+        to = sub;
+        pull = p;
+      }
+    }
     if (to == nullptr) {
       cursors_waiting_ = true;  // a member drains: PumpCursors comes back
+      ScheduleConsumerTimer(c);
       return;
     }
     StoredRecord rec = std::move(c.ready.front());
     c.ready.pop_front();
     const bool again =
         c.redeliver.erase(rec.seq) > 0 || rec.seq <= c.state.delivered_high();
-    if (!stored.ParseFromString(rec.record) ||
-        !StoredTopicReaches(c.state.pattern(), stored.topic()) ||
-        (to->filter != nullptr &&
-         !to->filter->Allows(stored.topic(), to->pattern))) {
+    bool wanted = stored.ParseFromString(rec.record) &&
+                  StoredTopicReaches(c.state.pattern(), stored.topic());
+    if (wanted && pull == c.pulls.end()) {
+      wanted = to->filter == nullptr ||
+               to->filter->Allows(stored.topic(), to->pattern);
+    } else if (wanted && to->connection->permissions_ != nullptr) {
+      // A pull request's subscription is its inbox, not the consumer's
+      // pattern: what its connection may receive is checked by topic.
+      wanted = to->connection->permissions_
+                   ->Check(AccessOperation::kSubscribe, stored.topic())
+                   .ok();
+    }
+    if (!wanted) {
       // Not for this consumer: counts as acknowledged.
       c.in_flight.erase(rec.seq);
       if (rec.seq > c.state.ack_floor()) c.acked.insert(rec.seq);
@@ -216,19 +266,37 @@ void BrokerCore::PumpConsumer(Stream& stream, Consumer& c) {
       continue;
     }
     ConnectionCore& conn = *to->connection;
-    DeliverStored(conn, to->id, rec.seq, stored, again);
-    ++to->delivered;
-    c.in_flight[rec.seq] = Consumer::InFlight{
-        to->id, now_ + absl::Milliseconds(c.state.ack_wait_ms())};
+    ++c.deliveries;
     if (rec.seq > c.state.delivered_high()) {
       c.state.set_delivered_high(rec.seq);
       MarkDirty(stream, c);
     }
+    if (pull == c.pulls.end()) {
+      DeliverStored(conn, to->id, rec.seq, stored, again);
+      c.in_flight[rec.seq] = Consumer::InFlight{
+          to->id, now_ + absl::Milliseconds(c.state.ack_wait_ms())};
+    } else {
+      DeliverStored(
+          conn, to->id, rec.seq, stored, again,
+          JetStreamAckTopic(stream, c, rec.seq, stored.time_unix_ms(), again));
+      c.in_flight[rec.seq] = Consumer::InFlight{
+          SubscriptionId(), now_ + absl::Milliseconds(c.state.ack_wait_ms())};
+      ++pull->delivered;
+      if (pull->heartbeat > absl::ZeroDuration()) {
+        pull->next_heartbeat = now_ + pull->heartbeat;
+      }
+      if (--pull->remaining == 0) c.pulls.erase(pull);
+    }
+    ++to->delivered;
   }
   ScheduleConsumerTimer(c);
-  if (c.reading || c.in_flight.size() >= c.state.max_in_flight()) return;
+  if (c.reading) return;
   ReadRequest read;
-  if (!c.redeliver.empty()) {
+  bool wants_read = c.in_flight.size() < c.state.max_in_flight() &&
+                    !(c.members.empty() && c.pulls.empty());
+  if (!wants_read) {
+    // Full, or nobody to deliver to.
+  } else if (!c.redeliver.empty()) {
     for (uint64_t seq : c.redeliver) {
       if (read.seqs.size() == options_.replay_batch_messages()) break;
       read.seqs.push_back(seq);
@@ -239,7 +307,12 @@ void BrokerCore::PumpConsumer(Stream& stream, Consumer& c) {
     c.first_read.AddTo(read);
     c.reading_from = c.next_seq;
   } else {
-    return;  // caught up: the next durable batch pumps it again
+    wants_read = false;
+  }
+  if (!wants_read) {
+    // Caught up, or full: a pull request that does not wait is answered.
+    AnswerNoWaitPulls(c);
+    return;  // the next durable batch, or an ack, pumps it again
   }
   read.id = ++last_read_id_;
   read.stream = stream.config.name();
@@ -300,13 +373,16 @@ void BrokerCore::OnConsumerRead(StorageLane& lane, ReadDone& done) {
 }
 
 void BrokerCore::ScheduleConsumerTimer(Consumer& c) {
-  if (c.in_flight.empty()) {
-    timers_.Cancel(c.timer);
-    return;
-  }
   absl::Time earliest = absl::InfiniteFuture();
   for (const auto& [seq, f] : c.in_flight) {
     earliest = std::min(earliest, f.deadline);
+  }
+  for (const PullRequest& p : c.pulls) {
+    earliest = std::min({earliest, p.expires, p.next_heartbeat});
+  }
+  if (earliest == absl::InfiniteFuture()) {
+    timers_.Cancel(c.timer);
+    return;
   }
   if (c.timer.when == earliest) return;
   timers_.Cancel(c.timer);
@@ -322,6 +398,7 @@ void BrokerCore::OnConsumerTimer(uint64_t id) {
   if (it == stream->second->consumers.end()) return;
   Consumer& c = *it->second;
   c.timer = TimerQueue::Key();
+  ExpirePulls(c);
   for (auto f = c.in_flight.begin(); f != c.in_flight.end();) {
     if (f->second.deadline <= now_) {
       c.redeliver.insert(f->first);

@@ -208,6 +208,8 @@ void BrokerCore::RemoveSubscription(Subscription& sub, bool emit_event,
 void BrokerCore::HandlePublish(ConnectionCore& c, const PublishOp& publish) {
   const uint64_t op_id = publish.op_id;
   if (IsReserved(publish.topic)) {
+    // NATS JetStream's API and acks are served by the broker.
+    if (HandleJetStream(c, publish)) return;
     SendError(c, op_id,
               ProtocolError(wire::RESERVED_TOPIC,
                             absl::StrCat("topic '", publish.topic.substr(0, 64),

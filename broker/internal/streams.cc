@@ -486,6 +486,9 @@ bool BrokerCore::RemoveConsumer(Stream& stream, const std::string& name) {
   for (const SubscriptionId member : consumer->members) {
     EndStoredSubscription(member, why, "consumer removed");
   }
+  for (const PullRequest& pull : consumer->pulls) {
+    SendPullStatus(pull, "409", "Consumer Deleted");
+  }
   return true;
 }
 
@@ -1088,7 +1091,7 @@ void BrokerCore::DeliverReady(Stream& stream, ReplayCursor& cursor) {
 
 void BrokerCore::DeliverStored(ConnectionCore& c, SubscriptionId sub,
                                uint64_t seq, const wire::StoredMessage& stored,
-                               bool redelivered) {
+                               bool redelivered, absl::string_view reply_to) {
   if (c.native_) {
     // With its sequence, time and mark, which only the native protocol has.
     wire::ServerMessage m;
@@ -1100,11 +1103,13 @@ void BrokerCore::DeliverStored(ConnectionCore& c, SubscriptionId sub,
     d->set_stream_seq(seq);
     d->set_stream_time_unix_ms(stored.time_unix_ms());
     d->set_redelivered(redelivered);
+    d->set_reply_to(std::string(reply_to));
     Send(c, m);
   } else {
     PublishOp op;
     op.topic = stored.topic();
     op.payload = stored.payload();
+    op.reply_to = reply_to;
     op.stream_seq = seq;
     for (const wire::Header& h : stored.headers()) {
       op.headers.push_back({h.key(), h.value()});

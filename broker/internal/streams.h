@@ -46,6 +46,10 @@ inline bool StoredTopicReaches(absl::string_view pattern,
                             : Matches(pattern, topic);
 }
 
+// OK when `name` may name a durable consumer: 1 to 64 letters, digits, '-'
+// or '_'; otherwise INVALID_ARGUMENT saying so.
+absl::Status CheckConsumerName(absl::string_view name);
+
 // Where a replay, or a new durable consumer, starts in a stream: the first
 // sequence to read, and what the first read asks the storage for besides
 // (a time; or, for a stream with max_msgs_per_topic, whose sequences have
@@ -91,10 +95,33 @@ struct ReplayCursor {
   std::deque<StoredRecord> ready;
 };
 
+// A NATS JetStream pull request ($JS.API.CONSUMER.MSG.NEXT, docs/nats.md):
+// up to `remaining` messages for the requester's subscription that receives
+// its reply subject, until it expires.
+struct PullRequest {
+  // The requester's subscription matching `reply_to` (its inbox).
+  SubscriptionId subscription;
+  // The reply subject as a topic: where status messages (no messages,
+  // timeout, heartbeat) go.
+  std::string reply_to;
+  uint64_t remaining = 1;
+  uint64_t delivered = 0;
+  absl::Time expires = absl::InfiniteFuture();
+  // Answered at once: what the consumer has now, then "404 No Messages"
+  // (nothing) or "408 Request Timeout".
+  bool no_wait = false;
+  // Idle heartbeats ("100 Idle Heartbeat") while it waits; zero: none.
+  absl::Duration heartbeat = absl::ZeroDuration();
+  absl::Time next_heartbeat = absl::InfiniteFuture();
+};
+
 // A durable consumer (docs/streams.md): a position in a stream that is kept
 // in the storage, messages delivered and awaiting acknowledgement, and the
 // subscriptions sharing it.
 struct Consumer {
+  // As nats-server's default max_waiting.
+  static constexpr size_t kMaxPullRequests = 512;
+
   // What is kept: ack_floor, delivered_high, the options.
   wire::ConsumerState state;
   // The next sequence to read for a first delivery.
@@ -102,7 +129,14 @@ struct Consumer {
   // Bound subscriptions, served round-robin.
   std::vector<SubscriptionId> members;
   size_t next_member = 0;
+  // NATS pull requests waiting, oldest first (served after the members);
+  // at most kMaxPullRequests.
+  std::deque<PullRequest> pulls;
+  // Deliveries since the broker started: NATS's consumer sequence.
+  uint64_t deliveries = 0;
   struct InFlight {
+    // None for a message delivered to a pull request: it waits for its ack
+    // or its ack_wait, whatever becomes of the request's subscription.
     SubscriptionId member;
     absl::Time deadline;
   };

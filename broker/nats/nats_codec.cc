@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -279,9 +280,13 @@ absl::Status NatsCodec::TranslatePublish(const nats::Command& command,
   // Publishers mostly repeat their subject: map it again only when it
   // changes.
   if (command.subject != publish_subject_) {
-    if (nats::SubjectToTopic(command.subject, nats::SubjectUse::kPublish,
-                             publish_topic_)
-            .ok()) {
+    // JetStream's create subject ends with the consumer's filter, wildcards
+    // and all ($JS.API.CONSUMER.CREATE.<stream>.<name>.<filter>).
+    const nats::SubjectUse use =
+        absl::StartsWith(command.subject, "$JS.API.CONSUMER.CREATE.")
+            ? nats::SubjectUse::kSubscribe
+            : nats::SubjectUse::kPublish;
+    if (nats::SubjectToTopic(command.subject, use, publish_topic_).ok()) {
       publish_subject_.assign(command.subject.data(), command.subject.size());
     } else {
       publish_subject_.clear();

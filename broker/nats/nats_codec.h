@@ -43,7 +43,10 @@
 //                (the broker's Ack becomes "+OK"); no_responders is set when
 //                the client enabled headers and no_responders and gave a reply
 //                subject, so a request nobody receives gets an HMSG with
-//                "NATS/1.0 503" on its reply subject.
+//                "NATS/1.0 503" on its reply subject. Subjects under
+//                "$JS.API.CONSUMER.CREATE." may hold wildcards (the
+//                consumer's filter); the broker serves $JS.API and $JS.ACK
+//                (docs/nats.md, JetStream).
 //   SUB          Subscribe with a codec-chosen op_id; the broker's Ack tells
 //                the SubscriptionId, which the codec maps to the client's sid.
 //                A sid already in use is ignored, as nats-server does.
@@ -89,9 +92,10 @@
 // (missed keepalives), 'Slow Consumer', 'Maximum Connections Exceeded'. Not
 // fatal: 'Invalid Subject', 'Invalid Publish Subject', 'Maximum
 // Subscriptions Exceeded', and 'Permissions Violation for Publish to "<subj>"'
-// for reserved ("$...") topics. Any other broker error is passed on with the
-// broker's own message. The broker's Goodbye (shutdown) writes nothing: the
-// connection just closes, as with nats-server.
+// for reserved ("$...") topics other than $JS.API and $JS.ACK. Any other
+// broker error is passed on with the broker's own message. The broker's
+// Goodbye (shutdown) writes nothing: the connection just closes, as with
+// nats-server.
 //
 // Limits: NatsOptions. The payload limit in INFO and enforced on PUB/HPUB
 // (headers included, as NATS counts it) is the smallest of

@@ -15,7 +15,8 @@ namespace manifold {
 
 absl::StatusOr<ListenerConfig> HttpListener(absl::string_view address,
                                             const BrokerOptions& broker,
-                                            const WebSettings& web) {
+                                            const WebSettings& web,
+                                            absl::string_view nats_version) {
 #ifdef MANIFOLD_HAVE_HTTP
   absl::StatusOr<Endpoint> endpoint = ParseTcpEndpoint(address);
   if (!endpoint.ok()) {
@@ -47,6 +48,7 @@ absl::StatusOr<ListenerConfig> HttpListener(absl::string_view address,
         absl::StrCat("--bayeux_type_paths: ", paths.message()));
   }
   http.nats.server_id = broker.server_name();
+  http.nats.version = std::string(nats_version);
   http.nats.host = endpoint->host;
   http.nats.port = endpoint->port;
   http.nats.max_payload_bytes = broker.max_payload_bytes();

@@ -9,7 +9,8 @@
 // Example:
 //
 //   absl::StatusOr<ListenerConfig> http =
-//       HttpListener("127.0.0.1:24388", config.broker(), config.web());
+//       HttpListener("127.0.0.1:24388", config.broker(), config.web(),
+//                    config.nats_version());
 //   if (http.ok()) setup.listeners.push_back(*std::move(http));
 
 #ifndef MANIFOLD_EXAMPLES_TCP_BROKER_HTTP_LISTENER_H_
@@ -25,10 +26,12 @@ namespace manifold {
 
 // The listener on `address` (HOST:PORT). Returns INVALID_ARGUMENT naming
 // --http for an address that does not parse, FAILED_PRECONDITION when
-// manifoldd was built without the web libraries.
+// manifoldd was built without the web libraries. `nats_version` is what
+// /nats's INFO says ("": the broker's version).
 absl::StatusOr<ListenerConfig> HttpListener(absl::string_view address,
                                             const BrokerOptions& broker,
-                                            const WebSettings& web);
+                                            const WebSettings& web,
+                                            absl::string_view nats_version);
 
 }  // namespace manifold
 

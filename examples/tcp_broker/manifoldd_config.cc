@@ -220,6 +220,7 @@ absl::StatusOr<ServerSetup> MakeServerSetup(const ServerConfig& config) {
     if (!endpoint.ok()) return endpoint.status();
     NatsOptions nats_options;
     nats_options.server_id = config.broker().server_name();
+    nats_options.version = config.nats_version();
     nats_options.tls_required = setup.tls != nullptr;
     nats_options.host = endpoint->host;
     nats_options.port = endpoint->port;
@@ -235,8 +236,8 @@ absl::StatusOr<ServerSetup> MakeServerSetup(const ServerConfig& config) {
     setup.listeners.push_back(std::move(listener));
   }
   if (!config.http().empty()) {
-    absl::StatusOr<ListenerConfig> listener =
-        HttpListener(config.http(), config.broker(), config.web());
+    absl::StatusOr<ListenerConfig> listener = HttpListener(
+        config.http(), config.broker(), config.web(), config.nats_version());
     if (!listener.ok()) return listener.status();
     setup.listeners.push_back(*std::move(listener));
     // The dashboard's chart wants a point a second; publishing statistics

@@ -1,16 +1,23 @@
-// Durable publishing as nats.js does it (jetstream().publish()): a PUB with a
-// reply subject to a subject a stream captures is answered with a PubAck,
-// {"stream":S,"seq":N}, once the message is durable; sequences go on across a
-// kill -9 and a restart; a subject no stream captures gets nats.js's "no
-// responders" error. Against nats-server the same stream is made with
-// JetStream's own API (the control).
+// JetStream as nats.js uses it.
+// - Durable publishing (jetstream().publish()): a PUB with a reply subject to
+//   a subject a stream captures is answered with a PubAck,
+//   {"stream":S,"seq":N}, once the message is durable; sequences go on across
+//   a kill -9 and a restart; a subject no stream captures gets nats.js's "no
+//   responders" error.
+// - Durable pull consumers (jetstreamManager().consumers, jetstream().fetch()
+//   and pull()): messages in order with their stream sequence, acks that move
+//   the consumer's floor and survive a restart, redelivery after ack_wait
+//   marked as such, no_wait answers, and JetStream's errors for an unknown
+//   stream or consumer and for what Manifold does not serve.
+// Against nats-server the same stream is made with JetStream's own API (the
+// control).
 
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { connect } from "nats";
+import { AckPolicy, DeliverPolicy, connect, nanos } from "nats";
 import { isManifold, startServer } from "./lib/servers.mjs";
 import { sc, within } from "./lib/util.mjs";
 
@@ -18,14 +25,17 @@ const dir = mkdtempSync(join(tmpdir(), "nats-jetstream-"));
 let server;
 const clients = [];
 
-async function start() {
+// With `natsVersion`, manifoldd tells NATS clients that version in INFO
+// (nats-server is 2.9.10 itself).
+async function start({ natsVersion = "" } = {}) {
   if (isManifold) {
     const config = join(dir, "manifoldd.textpb");
     writeFileSync(
       config,
       `data_dir: "${join(dir, "data")}"\n` + `streams { name: "ORDERS" topics: "orders/**" }\n`,
     );
-    return startServer({ manifoldArgs: ["--config", config] });
+    const version = natsVersion ? ["--nats_version", natsVersion] : [];
+    return startServer({ manifoldArgs: ["--config", config, ...version] });
   }
   const s = await startServer({ natsServerConfig: `jetstream { store_dir: "${join(dir, "js")}" }` });
   const nc = await connect({ servers: s.natsUrl, reconnect: false });
@@ -85,5 +95,172 @@ describe("jetstream().publish()", () => {
       assert.match(String(e.code ?? e.message), /503|no responders/i);
       return true;
     });
+  });
+});
+
+// Everything `iterator` yields, acknowledging each message when `ack`.
+async function drain(iterator, { ack = true } = {}) {
+  const got = [];
+  for await (const m of iterator) {
+    got.push(m);
+    if (ack) m.ack();
+  }
+  return got;
+}
+
+describe("durable pull consumers", () => {
+  it("deliver in order, and resume after a restart past what was acknowledged", async () => {
+    const nc = await client();
+    const jsm = await nc.jetstreamManager();
+    const created = await jsm.consumers.add("ORDERS", {
+      durable_name: "puller",
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: DeliverPolicy.All,
+      filter_subject: "orders.pull.>",
+    });
+    assert.equal(created.name, "puller");
+    assert.equal(created.config.filter_subject, "orders.pull.>");
+    const js = nc.jetstream();
+    const acks = [];
+    for (let i = 0; i < 10; i++) acks.push(await js.publish(`orders.pull.${i}`, sc.encode(`p${i}`)));
+
+    const first = await within(drain(js.fetch("ORDERS", "puller", { batch: 5, expires: 3_000 })), 10_000, "fetch");
+    assert.deepEqual(
+      first.map((m) => sc.decode(m.data)),
+      ["p0", "p1", "p2", "p3", "p4"],
+    );
+    assert.deepEqual(
+      first.map((m) => m.seq),
+      acks.slice(0, 5).map((a) => a.seq),
+    );
+    assert.equal(first[0].subject, "orders.pull.0");
+    assert.equal(first[0].info.stream, "ORDERS");
+    assert.equal(first[0].info.consumer, "puller");
+    assert.equal(first[0].redelivered, false);
+    await nc.flush();
+    const info = await jsm.consumers.info("ORDERS", "puller");
+    assert.equal(info.ack_floor.stream_seq, acks[4].seq);
+    assert.equal(info.delivered.stream_seq, acks[4].seq);
+    assert.equal(info.num_ack_pending, 0);
+    assert.equal(info.num_pending, 5);
+
+    await server.stop();
+    server = await start();
+    const js2 = (await client()).jetstream();
+    const rest = await within(drain(js2.fetch("ORDERS", "puller", { batch: 10, expires: 2_000 })), 10_000, "fetch");
+    assert.deepEqual(
+      rest.map((m) => sc.decode(m.data)),
+      ["p5", "p6", "p7", "p8", "p9"],
+    );
+    assert.deepEqual(
+      rest.map((m) => m.seq),
+      acks.slice(5).map((a) => a.seq),
+    );
+  });
+
+  it("delivers again what was not acknowledged within ack_wait, marked redelivered", async () => {
+    const nc = await client();
+    const jsm = await nc.jetstreamManager();
+    await jsm.consumers.add("ORDERS", {
+      durable_name: "slow",
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: DeliverPolicy.New,
+      ack_wait: nanos(1_000),
+      filter_subject: "orders.slow.>",
+    });
+    const js = nc.jetstream();
+    const ack = await js.publish("orders.slow.1", sc.encode("s1"));
+    const [m1] = await within(drain(js.fetch("ORDERS", "slow", { batch: 1, expires: 2_000 }), { ack: false }), 5_000, "fetch");
+    assert.equal(m1.seq, ack.seq);
+    assert.equal(m1.redelivered, false);
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    const [again] = await within(drain(js.fetch("ORDERS", "slow", { batch: 1, expires: 2_000 })), 5_000, "fetch");
+    assert.equal(again.seq, ack.seq);
+    assert.equal(again.redelivered, true);
+    assert.equal(sc.decode(again.data), "s1");
+  });
+
+  it("answers at once when asked not to wait, and pull() takes one message", async () => {
+    const nc = await client();
+    const jsm = await nc.jetstreamManager();
+    await jsm.consumers.add("ORDERS", {
+      durable_name: "quick",
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: DeliverPolicy.New,
+      filter_subject: "orders.quick.>",
+    });
+    const js = nc.jetstream();
+    const started = Date.now();
+    const none = await within(drain(js.fetch("ORDERS", "quick", { batch: 5, no_wait: true })), 5_000, "fetch");
+    assert.equal(none.length, 0);
+    assert.ok(Date.now() - started < 2_000, "a no_wait fetch returned at once");
+    await assert.rejects(within(js.pull("ORDERS", "quick"), 5_000, "pull"), /no messages/i);
+    const ack = await js.publish("orders.quick.1", sc.encode("q1"));
+    const m = await within(js.pull("ORDERS", "quick"), 5_000, "pull");
+    assert.equal(m.seq, ack.seq);
+    assert.equal(sc.decode(m.data), "q1");
+    m.ack();
+  });
+
+  it("gives JetStream's errors for an unknown stream or consumer", async () => {
+    const jsm = await (await client()).jetstreamManager();
+    await assert.rejects(jsm.consumers.info("ORDERS", "nobody"), /consumer not found/i);
+    await assert.rejects(jsm.consumers.info("NOSUCH", "nobody"), /stream not found/i);
+    await assert.rejects(
+      jsm.consumers.add("NOSUCH", { durable_name: "x", ack_policy: AckPolicy.Explicit }),
+      /stream not found/i,
+    );
+    const names = [];
+    for await (const ci of jsm.consumers.list("ORDERS")) names.push(ci.name);
+    assert.ok(names.includes("puller"), `consumers: ${names}`);
+    assert.equal((await jsm.consumers.delete("ORDERS", "quick")), true);
+    await assert.rejects(jsm.consumers.info("ORDERS", "quick"), /consumer not found/i);
+  });
+});
+
+describe("the consumers API (servers from 2.9.4)", () => {
+  it("fetch() and consume() read a durable pull consumer, with heartbeats while it waits", async () => {
+    await server.stop();
+    server = await start({ natsVersion: "2.9.10" });
+    const nc = await client();
+    const jsm = await nc.jetstreamManager();
+    await jsm.consumers.add("ORDERS", {
+      durable_name: "modern",
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: DeliverPolicy.New,
+      filter_subject: "orders.modern.>",
+    });
+    const js = nc.jetstream();
+    const consumer = await js.consumers.get("ORDERS", "modern");
+    const acks = [];
+    for (let i = 0; i < 3; i++) acks.push(await js.publish(`orders.modern.${i}`, sc.encode(`n${i}`)));
+
+    const fetched = await within(drain(await consumer.fetch({ max_messages: 3, expires: 2_000 })), 10_000, "fetch");
+    assert.deepEqual(
+      fetched.map((m) => m.seq),
+      acks.map((a) => a.seq),
+    );
+
+    // consume() keeps pulling; a message published after two of its
+    // requests have expired (heartbeats keep it from giving up) still comes.
+    const messages = await consumer.consume({ max_messages: 10, expires: 1_000 });
+    const missed = [];
+    (async () => {
+      for await (const s of await messages.status()) if (s.type === "heartbeats_missed") missed.push(s.data);
+    })().catch(() => {});
+    const later = new Promise((resolve) =>
+      setTimeout(() => resolve(js.publish("orders.modern.late", sc.encode("late"))), 2_500),
+    );
+    let got = null;
+    for await (const m of messages) {
+      got = m;
+      m.ack();
+      break;
+    }
+    const late = await later;
+    assert.equal(got.seq, late.seq);
+    assert.equal(sc.decode(got.data), "late");
+    assert.deepEqual(missed, []);
+    messages.stop();
   });
 });

@@ -1,0 +1,693 @@
+// NATS JetStream's API for streams and pull consumers (docs/nats.md), so
+// that a NATS client reads a stream as it would from nats-server: it creates
+// a durable pull consumer ($JS.API.CONSUMER.CREATE / DURABLE.CREATE), asks it
+// for messages ($JS.API.CONSUMER.MSG.NEXT, the request nats.js's fetch() and
+// pull() send) and acknowledges each one on its reply subject ($JS.ACK...).
+// The consumer is a Manifold durable consumer (consumers.cc): the same
+// position, acks, redelivery and persistence, shared with native clients
+// that bind to it by name.
+//
+// Served: $JS.API.INFO; STREAM.NAMES, STREAM.LIST, STREAM.INFO; CONSUMER.
+// CREATE, DURABLE.CREATE, INFO, DELETE, NAMES, LIST, MSG.NEXT; acks +ACK,
+// -NAK, +WPI, +TERM, +NXT. Anything else gets a JSON error naming it, as
+// does what Manifold does not do (ephemeral and push consumers, ack policies
+// other than explicit, streams made through the API).
+
+#include <algorithm>
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "broker/internal/broker_core.h"
+#include "broker/internal/streams.h"
+#include "core/nats/subject.h"
+#include "core/nats/writer.h"
+#include "core/topic.h"
+#include "google/protobuf/struct.pb.h"
+#include "google/protobuf/util/json_util.h"
+
+namespace manifold::internal {
+namespace {
+
+using google::protobuf::Struct;
+using google::protobuf::Value;
+
+constexpr absl::string_view kJetStreamPrefix = "$JS/";
+constexpr absl::string_view kApiPrefix = "$JS/API/";
+constexpr absl::string_view kAckPrefix = "$JS/ACK/";
+// Heartbeats come no more often than this, whatever a request asks.
+constexpr absl::Duration kMinHeartbeat = absl::Milliseconds(100);
+// What a consumer delivers when it has no filter: every topic of its stream.
+constexpr absl::string_view kEverything = "*/**";
+
+// nats-server's error codes (the "err_code" clients may test).
+constexpr int kBadRequest = 10003;
+constexpr int kConsumerNotFound = 10014;
+constexpr int kStreamNotFound = 10059;
+constexpr int kConsumerExists = 10148;
+
+// A JSON error answer, as nats-server writes one.
+std::string ErrorJson(absl::string_view type, int code, int err_code,
+                      absl::string_view description) {
+  std::string out =
+      absl::StrCat("{\"type\":\"io.nats.jetstream.api.v1.", type,
+                   "\",\"error\":{\"code\":", code, ",\"err_code\":", err_code,
+                   ",\"description\":");
+  nats::AppendJsonString(description, out);
+  out += "}}";
+  return out;
+}
+
+// Go's RFC 3339 form of a time, in UTC.
+std::string TimeJson(int64_t unix_ms) {
+  return absl::StrCat(
+      "\"",
+      absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::FromUnixMillis(unix_ms),
+                       absl::UTCTimeZone()),
+      "\"");
+}
+
+// A limit as NATS writes it: -1 for none.
+int64_t Limit(uint64_t value) {
+  return value == 0 ? -1 : static_cast<int64_t>(value);
+}
+
+std::string SubjectOf(absl::string_view topic) {
+  std::string subject;
+  nats::AppendSubjectForTopic(topic, subject);
+  return subject;
+}
+
+// A request's JSON object; an empty body is an empty object.
+absl::StatusOr<Struct> ParseObject(absl::string_view body) {
+  Struct object;
+  if (absl::StripAsciiWhitespace(body).empty()) return object;
+  google::protobuf::util::JsonParseOptions options;
+  options.ignore_unknown_fields = true;
+  if (!google::protobuf::util::JsonStringToMessage(std::string(body), &object,
+                                                   options)
+           .ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the request is not a JSON object: '", body.substr(0, 64), "'"));
+  }
+  return object;
+}
+
+const Value* Field(const Struct& object, absl::string_view key) {
+  auto it = object.fields().find(std::string(key));
+  return it == object.fields().end() ? nullptr : &it->second;
+}
+
+std::string StringField(const Struct& object, absl::string_view key) {
+  const Value* v = Field(object, key);
+  return v != nullptr && v->has_string_value() ? v->string_value() : "";
+}
+
+// A whole number field; `fallback` when absent or not a number.
+int64_t NumberField(const Struct& object, absl::string_view key,
+                    int64_t fallback = 0) {
+  const Value* v = Field(object, key);
+  if (v == nullptr || !v->has_number_value()) return fallback;
+  // Clamped, so that any JSON number converts.
+  constexpr double kMost = 4e18;
+  return static_cast<int64_t>(std::clamp(v->number_value(), -kMost, kMost));
+}
+
+bool BoolField(const Struct& object, absl::string_view key) {
+  const Value* v = Field(object, key);
+  return v != nullptr && v->has_bool_value() && v->bool_value();
+}
+
+// Nanoseconds (NATS's durations) as milliseconds, rounded up.
+uint64_t NanosToMillis(int64_t nanos) {
+  return nanos <= 0 ? 0 : static_cast<uint64_t>((nanos + 999'999) / 1'000'000);
+}
+
+std::string StreamConfigJson(const wire::StreamConfig& config) {
+  std::vector<std::string> subjects;
+  for (const std::string& topic : config.topics()) {
+    std::string s;
+    nats::AppendJsonString(SubjectOf(topic), s);
+    subjects.push_back(std::move(s));
+  }
+  return absl::StrCat(
+      "{\"name\":\"", config.name(), "\",\"subjects\":[",
+      absl::StrJoin(subjects, ","),
+      "],\"retention\":\"limits\",\"max_consumers\":-1,\"max_msgs\":",
+      Limit(config.max_msgs()), ",\"max_bytes\":", Limit(config.max_bytes()),
+      ",\"max_age\":", config.max_age_ms() * 1'000'000,
+      ",\"max_msgs_per_subject\":", Limit(config.max_msgs_per_topic()),
+      ",\"max_msg_size\":-1,\"storage\":\"",
+      config.storage() == wire::STORAGE_MEMORY ? "memory" : "file",
+      "\",\"discard\":\"old\",\"num_replicas\":1,\"duplicate_window\":0}");
+}
+
+std::string StreamInfoJson(const Stream& s, absl::string_view type) {
+  const StreamState& st = s.state;
+  return absl::StrCat("{\"type\":\"io.nats.jetstream.api.v1.", type,
+                      "\",\"config\":", StreamConfigJson(s.config),
+                      ",\"created\":", TimeJson(st.first_time_unix_ms),
+                      ",\"state\":{\"messages\":", st.messages,
+                      ",\"bytes\":", st.bytes, ",\"first_seq\":", st.first_seq,
+                      ",\"first_ts\":", TimeJson(st.first_time_unix_ms),
+                      ",\"last_seq\":", st.last_seq,
+                      ",\"last_ts\":", TimeJson(st.last_time_unix_ms),
+                      ",\"consumer_count\":", s.consumers.size(), "}}");
+}
+
+std::string ConsumerInfoJson(const Stream& s, const Consumer& c,
+                             absl::string_view type, int64_t now_ms) {
+  const wire::ConsumerState& st = c.state;
+  std::string filter;
+  if (st.pattern() != kEverything) {
+    filter = ",\"filter_subject\":";
+    nats::AppendJsonString(SubjectOf(st.pattern()), filter);
+  }
+  const uint64_t pending = s.state.last_seq > st.delivered_high()
+                               ? s.state.last_seq - st.delivered_high()
+                               : 0;
+  return absl::StrCat(
+      "{\"type\":\"io.nats.jetstream.api.v1.", type, "\",\"stream_name\":\"",
+      s.config.name(), "\",\"name\":\"", st.name(),
+      "\",\"created\":", TimeJson(now_ms), ",\"config\":{\"durable_name\":\"",
+      st.name(), "\",\"name\":\"", st.name(),
+      "\",\"ack_policy\":\"explicit\",\"ack_wait\":",
+      st.ack_wait_ms() * 1'000'000, ",\"max_ack_pending\":", st.max_in_flight(),
+      ",\"max_deliver\":-1,\"max_waiting\":", Consumer::kMaxPullRequests,
+      ",\"replay_policy\":\"instant\"", filter,
+      "},\"delivered\":{\"consumer_seq\":", c.deliveries,
+      ",\"stream_seq\":", st.delivered_high(),
+      "},\"ack_floor\":{\"consumer_seq\":0,\"stream_seq\":", st.ack_floor(),
+      "},\"num_ack_pending\":", c.in_flight.size(),
+      ",\"num_redelivered\":", c.redeliver.size(),
+      ",\"num_waiting\":", c.pulls.size(), ",\"num_pending\":", pending, "}");
+}
+
+// Where a new consumer starts, from its deliver_policy.
+absl::StatusOr<wire::Replay> StartFor(const Struct& config) {
+  wire::Replay start;
+  const std::string policy = StringField(config, "deliver_policy");
+  if (policy.empty() || policy == "all") {
+    start.set_from_seq(1);
+  } else if (policy == "last") {
+    start.set_last(1);
+  } else if (policy == "new") {
+    // The default: new messages only.
+  } else if (policy == "by_start_sequence") {
+    const int64_t seq = NumberField(config, "opt_start_seq");
+    if (seq < 1) {
+      return absl::InvalidArgumentError(
+          "deliver_policy 'by_start_sequence' needs opt_start_seq >= 1");
+    }
+    start.set_from_seq(static_cast<uint64_t>(seq));
+  } else if (policy == "by_start_time") {
+    absl::Time when;
+    std::string error;
+    if (!absl::ParseTime(absl::RFC3339_full,
+                         StringField(config, "opt_start_time"), &when,
+                         &error)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("deliver_policy 'by_start_time' needs opt_start_time "
+                       "as an RFC 3339 time: ",
+                       error));
+    }
+    start.set_since_unix_ms(absl::ToUnixMillis(when));
+  } else {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "deliver_policy '", policy,
+        "' is not served (all, last, new, by_start_sequence, by_start_time)"));
+  }
+  return start;
+}
+
+}  // namespace
+
+bool BrokerCore::HandleJetStream(ConnectionCore& c, const PublishOp& publish) {
+  if (!absl::StartsWith(publish.topic, kJetStreamPrefix)) return false;
+  if (absl::StartsWith(publish.topic, kApiPrefix)) {
+    HandleJetStreamApi(c, publish, publish.topic.substr(kApiPrefix.size()));
+  } else if (absl::StartsWith(publish.topic, kAckPrefix)) {
+    HandleJetStreamAck(publish, publish.topic.substr(kAckPrefix.size()));
+  } else {
+    return false;
+  }
+  if (publish.ack) SendAck(c, publish.op_id, 0, 1);
+  return true;
+}
+
+void BrokerCore::AnswerJetStream(const PublishOp& request,
+                                 absl::string_view json) {
+  if (request.reply_to.empty()) return;
+  PublishOp answer;
+  answer.topic = request.reply_to;
+  answer.payload = json;
+  answer.spelling = request.spelling;
+  answer.spelled_topic = request.spelled_reply_to;
+  Route(answer, nullptr);
+}
+
+void BrokerCore::HandleJetStreamApi(ConnectionCore& c, const PublishOp& request,
+                                    absl::string_view api) {
+  ++jetstream_requests_;
+  const std::vector<absl::string_view> t = absl::StrSplit(api, '/');
+  auto fail = [&](absl::string_view type, int code, int err_code,
+                  absl::string_view description) {
+    ++jetstream_errors_;
+    AnswerJetStream(request, ErrorJson(type, code, err_code, description));
+  };
+  auto stream_named = [&](absl::string_view name) -> Stream* {
+    auto it = streams_.find(name);
+    return it == streams_.end() ? nullptr : it->second.get();
+  };
+  const int64_t now_ms = wall_set_ ? wall_now_ms_ : absl::ToUnixMillis(now_);
+  absl::StatusOr<Struct> body = ParseObject(request.payload);
+
+  if (t.size() == 1 && t[0] == "INFO") {
+    uint64_t memory = 0, storage = 0, consumers = 0;
+    for (const auto& [name, s] : streams_) {
+      (s->config.storage() == wire::STORAGE_MEMORY ? memory : storage) +=
+          s->state.bytes;
+      consumers += s->consumers.size();
+    }
+    AnswerJetStream(
+        request,
+        absl::StrCat(
+            "{\"type\":\"io.nats.jetstream.api.v1.account_info_response\","
+            "\"memory\":",
+            memory, ",\"storage\":", storage, ",\"streams\":", streams_.size(),
+            ",\"consumers\":", consumers,
+            ",\"limits\":{\"max_memory\":-1,\"max_storage\":-1,"
+            "\"max_streams\":-1,\"max_consumers\":-1,\"max_ack_pending\":-1,"
+            "\"memory_max_stream_bytes\":-1,\"storage_max_stream_bytes\":-1,"
+            "\"max_bytes_required\":false},\"api\":{\"total\":",
+            jetstream_requests_, ",\"errors\":", jetstream_errors_, "}}"));
+    return;
+  }
+
+  if (t.size() == 2 && t[0] == "STREAM" &&
+      (t[1] == "NAMES" || t[1] == "LIST")) {
+    const bool names = t[1] == "NAMES";
+    const absl::string_view type =
+        names ? "stream_names_response" : "stream_list_response";
+    if (!body.ok())
+      return fail(type, 400, kBadRequest, body.status().message());
+    // Optionally only the streams that capture a subject.
+    std::string topic;
+    if (const std::string subject = StringField(*body, "subject");
+        !subject.empty()) {
+      if (absl::Status s = nats::SubjectToTopic(
+              subject, nats::SubjectUse::kSubscribe, topic);
+          !s.ok()) {
+        return fail(type, 400, kBadRequest, s.message());
+      }
+    }
+    std::vector<const Stream*> found;
+    for (const auto& [name, s] : streams_) {
+      if (topic.empty() || s->topics.IntersectsPattern(topic)) {
+        found.push_back(s.get());
+      }
+    }
+    std::sort(found.begin(), found.end(), [](const Stream* a, const Stream* b) {
+      return a->config.name() < b->config.name();
+    });
+    std::vector<std::string> items;
+    for (const Stream* s : found) {
+      items.push_back(names ? absl::StrCat("\"", s->config.name(), "\"")
+                            : StreamInfoJson(*s, "stream_info_response"));
+    }
+    AnswerJetStream(
+        request,
+        absl::StrCat("{\"type\":\"io.nats.jetstream.api.v1.", type,
+                     "\",\"total\":", items.size(),
+                     ",\"offset\":0,\"limit\":", items.size(), ",\"streams\":[",
+                     absl::StrJoin(items, ","), "]}"));
+    return;
+  }
+
+  if (t.size() == 3 && t[0] == "STREAM" && t[1] == "INFO") {
+    const Stream* s = stream_named(t[2]);
+    if (s == nullptr) {
+      return fail("stream_info_response", 404, kStreamNotFound,
+                  "stream not found");
+    }
+    AnswerJetStream(request, StreamInfoJson(*s, "stream_info_response"));
+    return;
+  }
+  if (!t.empty() && t[0] == "STREAM") {
+    return fail("stream_response", 400, kBadRequest,
+                absl::StrCat("$JS.API.", SubjectOf(api),
+                             " is not served: Manifold's streams are made "
+                             "with `manifold stream` or the config file"));
+  }
+
+  // CONSUMER.CREATE.<stream>[.<name>[.<filter>]] and
+  // CONSUMER.DURABLE.CREATE.<stream>.<name>.
+  const bool durable_create = t.size() == 5 && t[0] == "CONSUMER" &&
+                              t[1] == "DURABLE" && t[2] == "CREATE";
+  if (durable_create ||
+      (t.size() >= 3 && t[0] == "CONSUMER" && t[1] == "CREATE")) {
+    constexpr absl::string_view type = "consumer_create_response";
+    const size_t at = durable_create ? 3 : 2;
+    Stream* s = stream_named(t[at]);
+    if (s == nullptr)
+      return fail(type, 404, kStreamNotFound, "stream not found");
+    if (!body.ok())
+      return fail(type, 400, kBadRequest, body.status().message());
+    const Value* config_value = Field(*body, "config");
+    const Struct config =
+        config_value != nullptr && config_value->has_struct_value()
+            ? config_value->struct_value()
+            : Struct();
+    const std::string durable = StringField(config, "durable_name");
+    const std::string given = StringField(config, "name");
+    std::string name = t.size() > at + 1 ? std::string(t[at + 1]) : "";
+    for (const std::string& n : {durable, given}) {
+      if (n.empty()) continue;
+      if (name.empty()) name = n;
+      if (n != name) {
+        return fail(type, 400, kBadRequest,
+                    absl::StrCat("consumer name '", n, "' does not match '",
+                                 name, "'"));
+      }
+    }
+    if (name.empty()) {
+      return fail(type, 400, kBadRequest,
+                  "ephemeral consumers are not served: give the consumer a "
+                  "durable_name");
+    }
+    if (absl::Status v = CheckConsumerName(name); !v.ok()) {
+      return fail(type, 400, kBadRequest, v.message());
+    }
+    if (!StringField(config, "deliver_subject").empty()) {
+      return fail(type, 400, kBadRequest,
+                  "push consumers (deliver_subject) are not served: create a "
+                  "pull consumer and fetch from it");
+    }
+    if (const std::string ack = StringField(config, "ack_policy");
+        !ack.empty() && ack != "explicit") {
+      return fail(type, 400, kBadRequest,
+                  absl::StrCat("ack_policy '", ack,
+                               "' is not served: consumers take explicit "
+                               "acks"));
+    }
+    // The filter: from the config, else from the subject.
+    std::string filter = StringField(config, "filter_subject");
+    if (const Value* many = Field(config, "filter_subjects");
+        many != nullptr && many->has_list_value()) {
+      const auto& list = many->list_value().values();
+      if (list.size() > 1) {
+        return fail(type, 400, kBadRequest,
+                    "a consumer takes one filter subject");
+      }
+      if (list.size() == 1 && filter.empty()) filter = list[0].string_value();
+    }
+    std::string pattern(kEverything);
+    if (!filter.empty() && filter != ">") {
+      if (absl::Status v = nats::SubjectToTopic(
+              filter, nats::SubjectUse::kSubscribe, pattern);
+          !v.ok()) {
+        return fail(type, 400, kBadRequest, v.message());
+      }
+    } else if (!durable_create && t.size() > at + 2) {
+      pattern = absl::StrJoin(t.begin() + at + 2, t.end(), "/");
+    }
+    if (absl::Status v =
+            ValidateTopic(pattern, TopicRole::kSubscription, topic_limits_);
+        !v.ok()) {
+      return fail(type, 400, kBadRequest, v.message());
+    }
+    if (!s->topics.IntersectsPattern(pattern)) {
+      return fail(type, 400, 10093,
+                  absl::StrCat("filter subject '", SubjectOf(pattern),
+                               "' matches nothing stream '", s->config.name(),
+                               "' captures"));
+    }
+    if (c.permissions_ != nullptr) {
+      if (absl::Status v =
+              c.permissions_->Check(AccessOperation::kSubscribe, pattern);
+          !v.ok()) {
+        ++stats_.permission_denials;
+        return fail(type, 403, kBadRequest, v.message());
+      }
+    }
+    auto existing = s->consumers.find(name);
+    if (existing != s->consumers.end() &&
+        existing->second->state.pattern() != pattern) {
+      return fail(
+          type, 400, kConsumerExists,
+          absl::StrCat("consumer '", name,
+                       "' already exists and "
+                       "delivers '",
+                       SubjectOf(existing->second->state.pattern()), "'"));
+    }
+    absl::StatusOr<wire::Replay> start = StartFor(config);
+    if (!start.ok())
+      return fail(type, 400, kBadRequest, start.status().message());
+    Consumer& consumer = OpenConsumer(*s, name, pattern, *start);
+    const int64_t most = NumberField(config, "max_ack_pending");
+    SetConsumerLimits(*s, consumer,
+                      NanosToMillis(NumberField(config, "ack_wait")),
+                      most > 0 ? static_cast<uint64_t>(most) : 0);
+    AnswerJetStream(request, ConsumerInfoJson(*s, consumer, type, now_ms));
+    return;
+  }
+
+  if (t.size() == 3 && t[0] == "CONSUMER" &&
+      (t[1] == "NAMES" || t[1] == "LIST")) {
+    const bool names = t[1] == "NAMES";
+    const absl::string_view type =
+        names ? "consumer_names_response" : "consumer_list_response";
+    const Stream* s = stream_named(t[2]);
+    if (s == nullptr)
+      return fail(type, 404, kStreamNotFound, "stream not found");
+    std::vector<const Consumer*> found;
+    for (const auto& [name, consumer] : s->consumers) {
+      found.push_back(consumer.get());
+    }
+    std::sort(found.begin(), found.end(),
+              [](const Consumer* a, const Consumer* b) {
+                return a->state.name() < b->state.name();
+              });
+    std::vector<std::string> items;
+    for (const Consumer* consumer : found) {
+      items.push_back(names
+                          ? absl::StrCat("\"", consumer->state.name(), "\"")
+                          : ConsumerInfoJson(*s, *consumer,
+                                             "consumer_info_response", now_ms));
+    }
+    AnswerJetStream(
+        request,
+        absl::StrCat("{\"type\":\"io.nats.jetstream.api.v1.", type,
+                     "\",\"total\":", items.size(),
+                     ",\"offset\":0,\"limit\":", items.size(),
+                     ",\"consumers\":[", absl::StrJoin(items, ","), "]}"));
+    return;
+  }
+
+  // CONSUMER.INFO|DELETE.<stream>.<name> and CONSUMER.MSG.NEXT.<stream>.<name>.
+  const bool next =
+      t.size() == 5 && t[0] == "CONSUMER" && t[1] == "MSG" && t[2] == "NEXT";
+  if (next || (t.size() == 4 && t[0] == "CONSUMER" &&
+               (t[1] == "INFO" || t[1] == "DELETE"))) {
+    const absl::string_view type = next ? "consumer_next_response"
+                                   : t[1] == "INFO"
+                                       ? "consumer_info_response"
+                                       : "consumer_delete_response";
+    Stream* s = stream_named(t[next ? 3 : 2]);
+    if (s == nullptr)
+      return fail(type, 404, kStreamNotFound, "stream not found");
+    const std::string name(t[next ? 4 : 3]);
+    auto it = s->consumers.find(name);
+    if (it == s->consumers.end()) {
+      return fail(type, 404, kConsumerNotFound, "consumer not found");
+    }
+    Consumer& consumer = *it->second;
+    if (c.permissions_ != nullptr) {
+      if (absl::Status v = c.permissions_->Check(AccessOperation::kSubscribe,
+                                                 consumer.state.pattern());
+          !v.ok()) {
+        ++stats_.permission_denials;
+        return fail(type, 403, kBadRequest, v.message());
+      }
+    }
+    if (next) {
+      PullFromConsumer(c, request, *s, consumer);
+    } else if (t[1] == "INFO") {
+      AnswerJetStream(request, ConsumerInfoJson(*s, consumer, type, now_ms));
+    } else {
+      RemoveConsumer(*s, name);
+      AnswerJetStream(request,
+                      "{\"type\":\"io.nats.jetstream.api.v1.consumer_delete_"
+                      "response\",\"success\":true}");
+    }
+    return;
+  }
+
+  fail("error_response", 400, kBadRequest,
+       absl::StrCat("$JS.API.", SubjectOf(api), " is not served"));
+}
+
+void BrokerCore::PullFromConsumer(ConnectionCore& c, const PublishOp& request,
+                                  Stream& stream, Consumer& consumer) {
+  if (request.reply_to.empty()) return;  // nowhere to deliver
+  // The requester's subscription that receives the reply subject.
+  Subscription* inbox = nullptr;
+  for (SubscriptionId id : c.subscriptions_) {
+    Subscription* sub = index_.Find(id);
+    if (sub != nullptr && !sub->stream_only &&
+        Matches(sub->pattern, request.reply_to)) {
+      inbox = sub;
+      break;
+    }
+  }
+  if (inbox == nullptr) return;  // nobody would receive it
+  PullRequest pull;
+  pull.subscription = inbox->id;
+  pull.reply_to = std::string(request.reply_to);
+  // The body: nothing (one message), a number (that many), or a JSON
+  // object with batch, expires, no_wait and idle_heartbeat.
+  const absl::string_view body = absl::StripAsciiWhitespace(request.payload);
+  uint64_t batch = 1;
+  if (!body.empty() && body.front() != '{') {
+    if (!absl::SimpleAtoi(body, &batch) || batch == 0) {
+      ++jetstream_errors_;
+      SendPullStatus(pull, "400", "Bad Request");
+      return;
+    }
+  } else if (!body.empty()) {
+    absl::StatusOr<Struct> args = ParseObject(body);
+    if (!args.ok() || NumberField(*args, "batch", 1) < 1 ||
+        NumberField(*args, "expires") < 0 ||
+        NumberField(*args, "idle_heartbeat") < 0) {
+      ++jetstream_errors_;
+      SendPullStatus(pull, "400", "Bad Request");
+      return;
+    }
+    batch = static_cast<uint64_t>(NumberField(*args, "batch", 1));
+    pull.no_wait = BoolField(*args, "no_wait");
+    if (const int64_t expires = NumberField(*args, "expires"); expires > 0) {
+      pull.expires = now_ + absl::Nanoseconds(expires);
+    }
+    if (const int64_t hb = NumberField(*args, "idle_heartbeat"); hb > 0) {
+      pull.heartbeat = std::max(absl::Nanoseconds(hb), kMinHeartbeat);
+      pull.next_heartbeat = now_ + pull.heartbeat;
+    }
+  }
+  pull.remaining = batch;
+  if (consumer.pulls.size() >= Consumer::kMaxPullRequests) {
+    SendPullStatus(pull, "409", "Exceeded MaxWaiting");
+    return;
+  }
+  consumer.pulls.push_back(std::move(pull));
+  PumpConsumer(stream, consumer);
+  ScheduleConsumerTimer(consumer);
+}
+
+std::string BrokerCore::JetStreamAckTopic(const Stream& stream,
+                                          const Consumer& c, uint64_t seq,
+                                          int64_t time_unix_ms,
+                                          bool redelivered) const {
+  const uint64_t pending =
+      stream.state.last_seq > c.state.delivered_high()
+          ? stream.state.last_seq - c.state.delivered_high()
+          : 0;
+  // $JS.ACK.<stream>.<consumer>.<delivery count>.<stream seq>.<consumer
+  // seq>.<time in ns>.<pending>, as clients parse it.
+  return absl::StrCat(kAckPrefix, stream.config.name(), "/", c.state.name(),
+                      "/", redelivered ? 2 : 1, "/", seq, "/", c.deliveries,
+                      "/", time_unix_ms * 1'000'000, "/", pending);
+}
+
+void BrokerCore::SendPullStatus(const PullRequest& pull, absl::string_view code,
+                                absl::string_view description) {
+  Subscription* sub = index_.Find(pull.subscription);
+  if (sub == nullptr) return;
+  PublishOp notice;
+  notice.topic = pull.reply_to;
+  notice.headers.push_back({"Status", code});
+  notice.headers.push_back({"Description", description});
+  // What the request still wanted, as nats-server tells it.
+  const std::string left = absl::StrCat(pull.remaining);
+  if (code == "408" || code == "409") {
+    notice.headers.push_back({"Nats-Pending-Messages", left});
+    notice.headers.push_back({"Nats-Pending-Bytes", "0"});
+  }
+  notice.has_header_block = true;
+  SharedMessage message(notice, encode_scratch_, ++last_message_id_);
+  message.set_single_recipient(true);
+  DeliverTo(*sub, message, nullptr);
+}
+
+void BrokerCore::AnswerNoWaitPulls(Consumer& c) {
+  std::erase_if(c.pulls, [&](const PullRequest& pull) {
+    if (!pull.no_wait) return false;
+    if (pull.delivered == 0) {
+      SendPullStatus(pull, "404", "No Messages");
+    } else {
+      SendPullStatus(pull, "408", "Request Timeout");
+    }
+    return true;
+  });
+}
+
+void BrokerCore::ExpirePulls(Consumer& c) {
+  std::erase_if(c.pulls, [&](PullRequest& pull) {
+    if (pull.expires <= now_) {
+      SendPullStatus(pull, "408", "Request Timeout");
+      return true;
+    }
+    if (pull.next_heartbeat <= now_) {
+      SendPullStatus(pull, "100", "Idle Heartbeat");
+      pull.next_heartbeat = now_ + pull.heartbeat;
+    }
+    return false;
+  });
+}
+
+void BrokerCore::HandleJetStreamAck(const PublishOp& publish,
+                                    absl::string_view ack) {
+  // <stream>/<consumer>/<count>/<stream seq>/..., or with a domain and an
+  // account hash first (the newer form).
+  std::vector<absl::string_view> t = absl::StrSplit(ack, '/');
+  if (t.size() >= 9) t.erase(t.begin(), t.begin() + 2);
+  uint64_t seq = 0;
+  if (t.size() < 7 || !absl::SimpleAtoi(t[3], &seq)) return;
+  auto stream = streams_.find(t[0]);
+  if (stream == streams_.end()) return;
+  Stream& s = *stream->second;
+  auto it = s.consumers.find(t[1]);
+  if (it == s.consumers.end()) return;
+  Consumer& c = *it->second;
+  const absl::string_view kind = absl::StripAsciiWhitespace(publish.payload);
+  if (absl::StartsWith(kind, "-NAK")) {
+    // Delivered again now.
+    if (c.in_flight.erase(seq) > 0) c.redeliver.insert(seq);
+  } else if (absl::StartsWith(kind, "+WPI")) {
+    // In progress: the ack_wait starts again.
+    auto f = c.in_flight.find(seq);
+    if (f != c.in_flight.end()) {
+      f->second.deadline = now_ + absl::Milliseconds(c.state.ack_wait_ms());
+    }
+  } else if (seq > c.state.ack_floor()) {
+    // +ACK, an empty body, +NXT, +TERM: done with. An ack that comes after
+    // the ack_wait, before the redelivery, still counts.
+    if (c.in_flight.erase(seq) > 0 || c.redeliver.erase(seq) > 0) {
+      c.acked.insert(seq);
+      RaiseAckFloor(s, c);
+    }
+  }
+  // A client that asked for a confirmation (ackAck) gets an empty message.
+  AnswerJetStream(publish, "");
+  PumpConsumer(s, c);
+  ScheduleConsumerTimer(c);
+}
+
+}  // namespace manifold::internal

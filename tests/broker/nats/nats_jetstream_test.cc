@@ -1,0 +1,462 @@
+// NATS JetStream's API on the Broker (broker/internal/jetstream.cc): durable
+// pull consumers created, asked for messages and acknowledged as nats.js
+// does it, with the status messages it reads (404, 408, 409, 100), and the
+// JSON errors that name what is wrong. Streams live in a
+// MemoryStreamStorage; the clock is the harness's.
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/time.h"
+#include "broker/broker.h"
+#include "broker/permissions.h"
+#include "broker/storage/memory_stream_storage.h"
+#include "broker/sys_topics.h"
+#include "core/manifold.pb.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/broker/nats/nats_test_client.h"
+
+namespace manifold {
+namespace {
+
+using ::manifold::testing::NatsClient;
+using ::manifold::testing::NatsHarness;
+using ::manifold::testing::ServerOp;
+using ::manifold::testing::TestClient;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+// A broker with stream ORDERS on orders/*, a native publisher, and a NATS
+// client subscribed to its inbox _INBOX.r (sid "r").
+class JetStreamTest : public ::testing::Test {
+ protected:
+  explicit JetStreamTest(BrokerOptions options = BrokerOptions())
+      : h_(options) {
+    absl::StatusOr<std::vector<RecoveredStream>> held = disk_.Load();
+    EXPECT_TRUE(held.ok());
+    EXPECT_TRUE(h_.broker()
+                    .OpenStreams(&disk_, *std::move(held), h_.native().now())
+                    .ok());
+    if (options.require_admission()) {
+      pub_ = &h_.native().Connect("pub", /*hello=*/false);
+      wire::ClientMessage hello;
+      hello.mutable_hello()->set_protocol_version(1);
+      pub_->Send(hello);
+      EXPECT_TRUE(h_.broker().Admit(pub_->id(), h_.native().now()).ok());
+      h_.Pump();
+      EXPECT_TRUE(pub_->Next().has_welcome());
+    } else {
+      pub_ = &h_.native().Connect("pub");
+    }
+    wire::StreamConfig config;
+    config.set_name("ORDERS");
+    config.add_topics("orders/*");
+    pub_->Request(sys_topics::kStreamAdd, config.SerializeAsString());
+    wire::ServerMessage added = pub_->Next();
+    EXPECT_EQ(added.response().status(), wire::REQUEST_OK)
+        << added.DebugString();
+  }
+
+  // `n` connected and subscribed to _INBOX.r.
+  NatsClient& Client() {
+    NatsClient& n = h_.ConnectNats();
+    n.Sub("_INBOX.r", "r");
+    return n;
+  }
+
+  // Publishes orders/<topic> natively and waits until it is stored.
+  void Store(absl::string_view topic, absl::string_view payload) {
+    wire::ClientMessage m;
+    m.mutable_publish()->set_op_id(pub_->next_op_id());
+    m.mutable_publish()->set_topic(absl::StrCat("orders/", topic));
+    m.mutable_publish()->set_payload(std::string(payload));
+    m.mutable_publish()->set_ack(true);
+    pub_->Send(m);
+    h_.Pump();
+    wire::ServerMessage ack = pub_->Next();
+    EXPECT_TRUE(ack.has_ack()) << ack.DebugString();
+  }
+
+  // Sends an API request from `n` and returns its answer's JSON.
+  std::string Api(NatsClient& n, absl::string_view subject,
+                  absl::string_view body = "") {
+    n.Pub(absl::StrCat("$JS.API.", subject), body, "_INBOX.r");
+    h_.Pump();
+    ServerOp answer = n.Next();
+    EXPECT_EQ(answer.op, "MSG") << answer.raw;
+    EXPECT_EQ(answer.subject, "_INBOX.r") << answer.raw;
+    return answer.payload;
+  }
+
+  // Creates durable pull consumer `name` delivering `filter`.
+  std::string Create(NatsClient& n, absl::string_view name,
+                     absl::string_view filter, absl::string_view extra = "") {
+    return Api(n, absl::StrCat("CONSUMER.DURABLE.CREATE.ORDERS.", name),
+               absl::StrCat(R"({"stream_name":"ORDERS","config":{)",
+                            R"("durable_name":")", name,
+                            R"(","ack_policy":"explicit","filter_subject":")",
+                            filter, "\"", extra, "}}"));
+  }
+
+  // Asks consumer `name` for messages, with `body`, on inbox _INBOX.p.<n>.
+  void Next(NatsClient& n, absl::string_view name, absl::string_view body,
+            absl::string_view inbox = "_INBOX.r") {
+    n.Pub(absl::StrCat("$JS.API.CONSUMER.MSG.NEXT.ORDERS.", name), body, inbox);
+    h_.Pump();
+  }
+
+  MemoryStreamStorage disk_;
+  NatsHarness h_;
+  TestClient* pub_ = nullptr;
+};
+
+// The tokens of a $JS.ACK reply subject after "$JS.ACK.": stream, consumer,
+// delivery count, stream seq, consumer seq, time in ns, pending.
+std::vector<std::string> AckTokens(const ServerOp& m) {
+  std::vector<std::string> t = absl::StrSplit(m.reply, '.');
+  EXPECT_EQ(t.size(), 9u) << m.raw;
+  EXPECT_EQ(t[0], "$JS");
+  EXPECT_EQ(t[1], "ACK");
+  return std::vector<std::string>(t.begin() + 2, t.end());
+}
+
+TEST_F(JetStreamTest, PullConsumerDeliversWithAckSubjectsAndAcksMoveTheFloor) {
+  NatsClient& n = Client();
+  const std::string created = Create(n, "w", "orders.*");
+  EXPECT_THAT(created, HasSubstr(R"("type":"io.nats.jetstream.api.v1.)"
+                                 R"(consumer_create_response")"));
+  EXPECT_THAT(created, HasSubstr(R"("name":"w")"));
+  EXPECT_THAT(created, HasSubstr(R"("filter_subject":"orders.*")"));
+  Store("a", "1");
+  Store("b", "2");
+  Store("c", "3");
+
+  Next(n, "w", R"({"batch":2,"expires":5000000000})");
+  ServerOp first = n.Next();
+  EXPECT_EQ(first.op, "MSG");
+  EXPECT_EQ(first.subject, "orders.a");
+  EXPECT_EQ(first.sid, "r");
+  EXPECT_EQ(first.payload, "1");
+  std::vector<std::string> t = AckTokens(first);
+  EXPECT_EQ(t[0], "ORDERS");
+  EXPECT_EQ(t[1], "w");
+  EXPECT_EQ(t[2], "1");  // first delivery
+  EXPECT_EQ(t[3], "1");  // stream sequence
+  EXPECT_EQ(t[4], "1");  // consumer sequence
+  EXPECT_EQ(t[6], "2");  // pending: 2 and 3
+  ServerOp second = n.Next();
+  EXPECT_EQ(second.subject, "orders.b");
+  EXPECT_EQ(AckTokens(second)[3], "2");
+  EXPECT_TRUE(n.Idle());  // the batch is filled: no status message
+
+  n.Pub(first.reply, "+ACK");
+  const std::string info = Api(n, "CONSUMER.INFO.ORDERS.w");
+  EXPECT_THAT(info, HasSubstr(R"("ack_floor":{"consumer_seq":0,)"
+                              R"("stream_seq":1})"));
+  EXPECT_THAT(info, HasSubstr(R"("delivered":{"consumer_seq":2,)"
+                              R"("stream_seq":2})"));
+  EXPECT_THAT(info, HasSubstr(R"("num_ack_pending":1)"));
+  EXPECT_THAT(info, HasSubstr(R"("num_pending":1)"));
+  // An ack with a reply subject (nats.js's ackAck) is confirmed.
+  n.Pub(second.reply, "+ACK", "_INBOX.r");
+  h_.Pump();
+  EXPECT_EQ(n.Next().payload, "");
+  EXPECT_THAT(Api(n, "CONSUMER.INFO.ORDERS.w"),
+              HasSubstr(R"("stream_seq":2},"num_ack_pending":0)"));
+}
+
+TEST_F(JetStreamTest, AWaitingPullGetsNewMessagesHeartbeatsAndThenTimesOut) {
+  NatsClient& n = Client();
+  Create(n, "w", "orders.*");
+  Next(n, "w",
+       R"({"batch":3,"expires":2000000000,"idle_heartbeat":500000000})");
+  EXPECT_TRUE(n.Idle());
+  Store("a", "1");
+  EXPECT_EQ(n.Next().payload, "1");
+  h_.Advance(absl::Milliseconds(600));
+  ServerOp beat = n.Next();
+  EXPECT_EQ(beat.op, "HMSG");
+  EXPECT_EQ(beat.subject, "_INBOX.r");
+  EXPECT_THAT(beat.headers, HasSubstr("NATS/1.0 100 Idle Heartbeat"));
+  h_.Advance(absl::Milliseconds(1500));
+  ServerOp timeout = n.Next();
+  while (timeout.headers.find("100 Idle") != std::string::npos) {
+    timeout = n.Next();
+  }
+  EXPECT_THAT(timeout.headers, HasSubstr("NATS/1.0 408 Request Timeout"));
+  EXPECT_THAT(timeout.headers, HasSubstr("Nats-Pending-Messages: 2"));
+  EXPECT_TRUE(n.Idle());
+  // The request is gone: a new message waits for the next one.
+  Store("b", "2");
+  EXPECT_TRUE(n.Idle());
+}
+
+TEST_F(JetStreamTest, NoWaitAnswersAtOnce) {
+  NatsClient& n = Client();
+  Create(n, "w", "orders.*");
+  Next(n, "w", R"({"batch":5,"no_wait":true})");
+  ServerOp none = n.Next();
+  EXPECT_EQ(none.op, "HMSG");
+  EXPECT_THAT(none.headers, HasSubstr("NATS/1.0 404 No Messages"));
+  // Numbers past what fits are taken as the most that does.
+  Next(n, "w", R"({"batch":1e300,"expires":1e300,"no_wait":true})");
+  EXPECT_THAT(n.Next().headers, HasSubstr("NATS/1.0 404 No Messages"));
+  Store("a", "1");
+  Next(n, "w", R"({"batch":5,"no_wait":true})");
+  EXPECT_EQ(n.Next().payload, "1");
+  EXPECT_THAT(n.Next().headers, HasSubstr("NATS/1.0 408 Request Timeout"));
+  // A body that is just a number is a batch size; an empty one, one message.
+  Store("b", "2");
+  Store("c", "3");
+  Next(n, "w", "1");
+  EXPECT_EQ(n.Next().payload, "2");
+  Next(n, "w", "");
+  EXPECT_EQ(n.Next().payload, "3");
+  EXPECT_TRUE(n.Idle());
+}
+
+TEST_F(JetStreamTest, NakRedeliversAtOnceAndWorkInProgressPutsOffTheAckWait) {
+  NatsClient& n = Client();
+  Create(n, "w", "orders.*", R"(,"ack_wait":1000000000)");
+  Store("a", "1");
+  Next(n, "w", "1");
+  ServerOp m = n.Next();
+  n.Pub(m.reply, "-NAK");
+  Next(n, "w", "1");
+  ServerOp again = n.Next();
+  EXPECT_EQ(again.payload, "1");
+  EXPECT_EQ(AckTokens(again)[2], "2");  // delivered before
+
+  h_.Advance(absl::Milliseconds(800));
+  n.Pub(again.reply, "+WPI");
+  h_.Pump();
+  h_.Advance(absl::Milliseconds(800));
+  Next(n, "w", R"({"no_wait":true})");
+  EXPECT_THAT(n.Next().headers, HasSubstr("404 No Messages"));
+  h_.Advance(absl::Milliseconds(300));  // 1 s after the +WPI
+  Next(n, "w", "1");
+  ServerOp third = n.Next();
+  EXPECT_EQ(third.payload, "1");
+  n.Pub(third.reply, "+TERM");
+  h_.Advance(absl::Seconds(2));
+  Next(n, "w", R"({"no_wait":true})");
+  EXPECT_THAT(n.Next().headers, HasSubstr("404 No Messages"));
+}
+
+TEST_F(JetStreamTest, ConsumersStartWhereTheirDeliverPolicySays) {
+  NatsClient& n = Client();
+  Store("a", "1");
+  Store("b", "2");
+  Store("c", "3");
+  Create(n, "last", "orders.*", R"(,"deliver_policy":"last")");
+  Create(n, "new", "orders.*", R"(,"deliver_policy":"new")");
+  Create(n, "seq", "orders.*",
+         R"(,"deliver_policy":"by_start_sequence","opt_start_seq":2)");
+  Create(n, "b", "orders.b");
+  Store("d", "4");
+  for (auto [name, want] : std::vector<std::pair<std::string, std::string>>{
+           {"last", "3"}, {"new", "4"}, {"seq", "2"}, {"b", "2"}}) {
+    Next(n, name, "1");
+    EXPECT_EQ(n.Next().payload, want) << name;
+  }
+}
+
+TEST_F(JetStreamTest, TheFilterMayComeInTheCreateSubjectWildcardsAndAll) {
+  NatsClient& n = Client();
+  // As nats.js sends it to servers from 2.9.0.
+  const std::string created =
+      Api(n, "CONSUMER.CREATE.ORDERS.f.orders.*", R"({"config":{"name":"f"}})");
+  EXPECT_THAT(created, HasSubstr(R"("filter_subject":"orders.*")"));
+  EXPECT_THAT(Api(n, "CONSUMER.CREATE.ORDERS.g.orders.>", "{}"),
+              HasSubstr(R"("filter_subject":"orders.>")"));
+  // Without a filter, a consumer delivers the whole stream.
+  EXPECT_THAT(Api(n, "CONSUMER.CREATE.ORDERS.h", "{}"),
+              Not(HasSubstr("filter_subject")));
+  // Elsewhere a wildcard is still no publish subject.
+  n.Send("PUB orders.* 1\r\nx\r\n");
+  EXPECT_EQ(n.Next().text, "Invalid Publish Subject");
+  Store("a", "1");
+  Next(n, "f", "1");
+  EXPECT_EQ(n.Next().payload, "1");
+}
+
+TEST_F(JetStreamTest, AccountAndStreamInformation) {
+  NatsClient& n = Client();
+  Store("a", "1");
+  Create(n, "w", "orders.*");
+  const std::string account = Api(n, "INFO");
+  EXPECT_THAT(account, HasSubstr(R"("streams":1,"consumers":1)"));
+  const std::string names = Api(n, "STREAM.NAMES", R"({"subject":"orders.x"})");
+  EXPECT_THAT(names, HasSubstr(R"("streams":["ORDERS"])"));
+  EXPECT_THAT(Api(n, "STREAM.NAMES", R"({"subject":"other.x"})"),
+              HasSubstr(R"("streams":[])"));
+  const std::string info = Api(n, "STREAM.INFO.ORDERS");
+  EXPECT_THAT(info, HasSubstr(R"("subjects":["orders.*"])"));
+  EXPECT_THAT(info, HasSubstr(R"("messages":1,)"));
+  EXPECT_THAT(info, HasSubstr(R"("last_seq":1,)"));
+  EXPECT_THAT(info, HasSubstr(R"("consumer_count":1)"));
+  EXPECT_THAT(Api(n, "CONSUMER.NAMES.ORDERS"),
+              HasSubstr(R"("consumers":["w"])"));
+  EXPECT_THAT(Api(n, "CONSUMER.LIST.ORDERS"),
+              HasSubstr(R"("consumers":[{"type")"));
+}
+
+TEST_F(JetStreamTest, BadRequestsGetErrorsThatNameTheProblem) {
+  NatsClient& n = Client();
+  Create(n, "w", "orders.a");
+  struct Case {
+    std::string subject, body, code, text;
+  };
+  for (
+      const Case& c : std::vector<Case>{
+          {"CONSUMER.DURABLE.CREATE.ORDERS.x", "{nope", "400",
+           "is not a JSON object"},
+          {"CONSUMER.CREATE.ORDERS", R"({"config":{}})", "400",
+           "ephemeral consumers are not served"},
+          {"CONSUMER.CREATE.ORDERS",
+           R"({"config":{"durable_name":"p","deliver_subject":"d"}})", "400",
+           "push consumers"},
+          {"CONSUMER.CREATE.ORDERS",
+           R"({"config":{"durable_name":"p","ack_policy":"none"}})", "400",
+           "ack_policy 'none' is not served"},
+          {"CONSUMER.CREATE.ORDERS",
+           R"({"config":{"durable_name":"p","filter_subject":"bills.*"}})",
+           "400", "matches nothing stream 'ORDERS' captures"},
+          {"CONSUMER.CREATE.ORDERS",
+           R"({"config":{"durable_name":"w","filter_subject":"orders.b"}})",
+           "400", "already exists and delivers 'orders.a'"},
+          {"CONSUMER.CREATE.ORDERS.x", R"({"config":{"durable_name":"y"}})",
+           "400", "consumer name 'y' does not match 'x'"},
+          {"CONSUMER.CREATE.ORDERS", R"({"config":{"durable_name":"a.b"}})",
+           "400", "must have 1 to 64 letters"},
+          {"CONSUMER.CREATE.ORDERS",
+           R"({"config":{"durable_name":"p","deliver_policy":"by_start_time"}})",
+           "400", "needs opt_start_time"},
+          {"CONSUMER.CREATE.NOPE", R"({"config":{"durable_name":"p"}})", "404",
+           "stream not found"},
+          {"CONSUMER.INFO.ORDERS.nobody", "", "404", "consumer not found"},
+          {"CONSUMER.MSG.NEXT.ORDERS.nobody", "", "404", "consumer not found"},
+          {"STREAM.CREATE.NEW", "{}", "400", "is not served"},
+          {"STREAM.INFO.NOPE", "", "404", "stream not found"},
+          {"KV.SOMETHING", "", "400", "$JS.API.KV.SOMETHING is not served"},
+      }) {
+    const std::string answer = Api(n, c.subject, c.body);
+    EXPECT_THAT(answer, HasSubstr(absl::StrCat("\"code\":", c.code)))
+        << c.subject;
+    EXPECT_THAT(answer, HasSubstr(c.text)) << c.subject << " " << answer;
+  }
+  // A pull request's own errors are status messages on its inbox.
+  Next(n, "w", "many");
+  EXPECT_THAT(n.Next().headers, HasSubstr("NATS/1.0 400 Bad Request"));
+  Next(n, "w", R"({"batch":-1})");
+  EXPECT_THAT(n.Next().headers, HasSubstr("NATS/1.0 400 Bad Request"));
+  // Errors are counted.
+  EXPECT_THAT(Api(n, "INFO"), Not(HasSubstr(R"("errors":0)")));
+  EXPECT_FALSE(n.closed());
+}
+
+TEST_F(JetStreamTest, WaitingPullsAreBoundedAndEndWhenTheConsumerGoes) {
+  NatsClient& n = Client();
+  Create(n, "w", "orders.*");
+  std::string many;
+  for (int i = 0; i < 512; ++i) {
+    absl::StrAppend(&many, "PUB $JS.API.CONSUMER.MSG.NEXT.ORDERS.w _INBOX.r 1",
+                    "\r\n1\r\n");
+  }
+  n.Send(many);
+  h_.Pump();
+  EXPECT_TRUE(n.Idle());
+  Next(n, "w", "1");
+  EXPECT_THAT(n.Next().headers, HasSubstr("409 Exceeded MaxWaiting"));
+  EXPECT_THAT(Api(n, "CONSUMER.INFO.ORDERS.w"),
+              HasSubstr(R"("num_waiting":512)"));
+  n.Pub("$JS.API.CONSUMER.DELETE.ORDERS.w", "", "_INBOX.r");
+  h_.Pump();
+  int deleted = 0;
+  std::string answer;
+  for (const ServerOp& op : n.TakeAll()) {
+    if (op.headers.find("409 Consumer Deleted") != std::string::npos) {
+      ++deleted;
+    } else {
+      answer = op.payload;
+    }
+  }
+  EXPECT_EQ(deleted, 512);
+  EXPECT_THAT(answer, HasSubstr(R"("success":true)"));
+  EXPECT_THAT(Api(n, "CONSUMER.INFO.ORDERS.w"),
+              HasSubstr("consumer not found"));
+}
+
+TEST_F(JetStreamTest, APullRequestEndsWithItsInbox) {
+  NatsClient& n = Client();
+  Create(n, "w", "orders.*");
+  n.Sub("_INBOX.gone", "g");
+  Next(n, "w", "5", "_INBOX.gone");
+  n.Send("UNSUB g\r\n");
+  n.Flush();
+  Store("a", "1");
+  EXPECT_TRUE(n.Idle());
+  Next(n, "w", "1");
+  EXPECT_EQ(n.Next().payload, "1");
+}
+
+class JetStreamPermissionsTest : public JetStreamTest {
+ protected:
+  static BrokerOptions Options() {
+    BrokerOptions options;
+    options.set_require_admission(true);
+    return options;
+  }
+  JetStreamPermissionsTest() : JetStreamTest(Options()) {}
+
+  // A NATS client admitted with `permissions` (none: no limits), subscribed
+  // to _INBOX.r.
+  NatsClient& Admitted(const Permissions* permissions) {
+    NatsClient& c = h_.Accept();
+    EXPECT_EQ(c.Next().op, "INFO");
+    c.Send("CONNECT {\"verbose\":false,\"headers\":true}\r\nPING\r\n");
+    if (permissions == nullptr) {
+      EXPECT_TRUE(h_.broker().Admit(c.id(), h_.native().now()).ok());
+    } else {
+      absl::StatusOr<std::shared_ptr<const PermissionSet>> set =
+          PermissionSet::Compile(*permissions);
+      EXPECT_TRUE(set.ok()) << set.status();
+      EXPECT_TRUE(h_.broker()
+                      .Admit(c.id(), Grant{"eve", *set}, h_.native().now())
+                      .ok());
+    }
+    h_.Pump();
+    EXPECT_EQ(c.Next().op, "PONG");
+    c.Sub("_INBOX.r", "r");
+    return c;
+  }
+};
+
+TEST_F(JetStreamPermissionsTest,
+       AConsumerNeedsTheRightToReceiveWhatItDelivers) {
+  NatsClient& admin = Admitted(nullptr);
+  Create(admin, "all", "orders.*");
+  // eve may receive orders/a and her inboxes only.
+  Permissions p;
+  p.mutable_publish()->add_allow("**");
+  p.mutable_subscribe()->add_allow("orders/a");
+  p.mutable_subscribe()->add_allow("_INBOX/**");
+  NatsClient& eve = Admitted(&p);
+  const std::string denied = Create(eve, "mine", "orders.*");
+  EXPECT_THAT(denied, HasSubstr("\"code\":403"));
+  EXPECT_THAT(denied, HasSubstr("orders/*"));
+  EXPECT_THAT(Api(eve, "CONSUMER.INFO.ORDERS.all"), HasSubstr("\"code\":403"));
+  Next(eve, "all", "1");
+  EXPECT_THAT(eve.Next().payload, HasSubstr("\"code\":403"));
+  EXPECT_THAT(Create(eve, "mine", "orders.a"), HasSubstr("\"name\":\"mine\""));
+  Store("a", "1");
+  Next(eve, "mine", "1");
+  EXPECT_EQ(eve.Next().payload, "1");
+}
+
+}  // namespace
+}  // namespace manifold
