@@ -17,6 +17,12 @@
 # Prints the medians of acks/s and ack latency p50/p99, the ratio Manifold
 # (NATS) / nats-server against the 2x bar, and each server's CPU time.
 #
+# Then (pull): fills a fresh stream on each server with $PULL_COUNT
+# (default 200,000) 16-byte messages through its NATS port, and reads them
+# all `rounds` times through a new durable JetStream pull consumer with
+# nats.js (bench/jetstream_pull.mjs: fetch 1000 at a time, ack each), the
+# same client for both; prints the medians of messages/s and the ratio.
+#
 # Then, Manifold only: fills a fresh data directory with $REPLAY_COUNT
 # (default 1,000,000) 16-byte messages, replays them all to one native
 # subscriber (Subscribe.replay from sequence 1) `rounds` times, restarts
@@ -26,7 +32,7 @@
 #   --rounds N   rounds of every scenario (default 3)
 #   --scale F    multiply every message count (default 1; 0.2 for a quick look)
 #   --only LIST  scenarios to run: durable16, durable1k, ack16 (one publish
-#                at a time: the latency of one durable ack), replay
+#                at a time: the latency of one durable ack), pull, replay
 #   --out DIR    where servers' data, logs and the raw results go
 #                (results.jsonl, replay.jsonl; default: a fresh directory
 #                under /tmp)
@@ -261,6 +267,73 @@ PY
   bench_stop "$nats_pid" || true; nats_pid=""
   bench_stop "$manifold_pid" || true; manifold_pid=""
   bench_stop "$interval_pid" || true; interval_pid=""
+fi
+
+if wants pull; then
+  command -v node >/dev/null || die "node is needed for pull (apt-get install nodejs)"
+  pulls="$out/pull.jsonl"
+  : > "$pulls"
+  n=$(awk -v c="${PULL_COUNT:-200000}" -v s="$scale" 'BEGIN { n = int(c * s); print (n < 1000 ? 1000 : n) }')
+  rm -rf "$out/pull-nats-js" "$out/pull-data"
+  nats-server -js -sd "$out/pull-nats-js" -a 127.0.0.1 -p -1 \
+    > "$out/pull-nats-server.log" 2>&1 &
+  nats_pid=$!
+  wait_for "$out/pull-nats-server.log" "Listening for client connections" ||
+    die "nats-server did not start; see $out/pull-nats-server.log"
+  nats_addr=$(sed -n 's/.*Listening for client connections on \([0-9.]*:[0-9]*\).*/\1/p' \
+    "$out/pull-nats-server.log" | head -1)
+  js_create_stream "$nats_addr" BENCH 'bench.>'
+  manifold_config pull "$out/pull-data"
+  start_manifoldd pull
+  manifold_pid=$started_pid
+  pull_targets=("nats-server|$nats_addr|$nats_pid" "manifold-nats|$started_nats|$manifold_pid")
+  for entry in "${pull_targets[@]}"; do
+    IFS='|' read -r target address _ <<< "$entry"
+    echo "pull: filling $target with $n messages of 16 B ($(bench_load))" >&2
+    "$MANIFOLD" --server "$address" --json bench durable --protocol nats \
+      --size 16 --count "$n" --duration 3600s > /dev/null 2> "$out/last-run.err" ||
+      die "filling $target failed: $(tail -1 "$out/last-run.err")"
+  done
+  failures=${failures:-0}
+  for ((round = 1; round <= rounds; round++)); do
+    for ((k = 0; k < ${#pull_targets[@]}; k++)); do
+      IFS='|' read -r target address pid \
+        <<< "${pull_targets[$(((k + round) % ${#pull_targets[@]}))]}"
+      before=$(bench_cpu_seconds "$pid")
+      json=$(node "$repo/bench/jetstream_pull.mjs" "$address" BENCH "$n" \
+        2> "$out/last-run.err") ||
+        echo "$script: pull from $target failed: $(tail -1 "$out/last-run.err")" >&2
+      after=$(bench_cpu_seconds "$pid")
+      [[ -n "$json" ]] || { failures=$((failures + 1)); continue; }
+      echo "$json" | jq -c --arg target "$target" --argjson round "$round" \
+        --argjson cpu "$(awk -v a="$before" -v b="$after" 'BEGIN{printf "%.3f", b - a}')" \
+        '. + {target: $target, round: $round, server_cpu_s: $cpu}' >> "$pulls"
+    done
+  done
+  bench_stop "$nats_pid" || true; nats_pid=""
+  bench_stop "$manifold_pid" || true; manifold_pid=""
+  echo "load:      $(bench_load) (after the pulls)" | tee -a "$out/header.txt"
+  python3 - "$pulls" <<'PY' | tee "$out/pull-table.txt"
+import json, statistics, sys
+
+rows = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
+rates = {}
+for t in ("nats-server", "manifold-nats"):
+    mine = [r for r in rows if r["target"] == t]
+    if not mine:
+        continue
+    rate = statistics.median(r["received_per_s"] for r in mine)
+    cpu = statistics.median(r["server_cpu_s"] for r in mine)
+    bad = sum(1 for r in mine if not r["clean"])
+    rates[t] = rate
+    ratio = (f"  {rate / rates['nats-server']:.2f}x nats-server"
+             if t != "nats-server" and "nats-server" in rates else "")
+    print(f"pull     {t:14} {mine[0]['received']:,} stored messages through a durable "
+          f"pull consumer (nats.js fetch 1000, ack each): {rate:,.0f} msgs/s, "
+          f"server CPU {cpu:.2f}s (median of {len(mine)}){ratio}"
+          + (f"  [{bad} unclean]" if bad else ""))
+PY
+  if grep -q '"clean":false' "$pulls"; then failures=$((failures + 1)); fi
 fi
 
 if wants replay; then

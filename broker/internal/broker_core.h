@@ -509,6 +509,12 @@ class BrokerCore {
   void DeliverStored(ConnectionCore& c, SubscriptionId sub, uint64_t seq,
                      const wire::StoredMessage& stored, bool redelivered,
                      absl::string_view reply_to = {});
+  // Makes the consumer's timer fire at `when` at the latest. A timer that
+  // finds nothing due sets itself again (ScheduleConsumerTimer), so acks
+  // never need to move it.
+  void ArmConsumerTimer(Consumer& consumer, absl::Time when);
+  // Sets the consumer's timer to its earliest deadline: an ack_wait, a pull
+  // request's expiry or heartbeat. Looks at every message in flight.
   void ScheduleConsumerTimer(Consumer& consumer);
 
   // NATS JetStream's API for streams and pull consumers (jetstream.cc,

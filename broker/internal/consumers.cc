@@ -201,11 +201,7 @@ void BrokerCore::PumpConsumer(Stream& stream, Consumer& c) {
   std::erase_if(c.pulls, [&](const PullRequest& p) {
     return index_.Find(p.subscription) == nullptr;
   });
-  if (c.members.empty() && c.pulls.empty()) {
-    // What pull requests had delivered still waits for its ack_wait.
-    ScheduleConsumerTimer(c);
-    return;
-  }
+  if (c.members.empty() && c.pulls.empty()) return;
   const size_t room = std::max<size_t>(options_.max_outbound_bytes() / 2, 1);
   auto has_room = [&](const Subscription& sub) {
     const ConnectionCore& conn = *sub.connection;
@@ -239,7 +235,6 @@ void BrokerCore::PumpConsumer(Stream& stream, Consumer& c) {
     }
     if (to == nullptr) {
       cursors_waiting_ = true;  // a member drains: PumpCursors comes back
-      ScheduleConsumerTimer(c);
       return;
     }
     StoredRecord rec = std::move(c.ready.front());
@@ -271,16 +266,17 @@ void BrokerCore::PumpConsumer(Stream& stream, Consumer& c) {
       c.state.set_delivered_high(rec.seq);
       MarkDirty(stream, c);
     }
+    const absl::Time deadline =
+        now_ + absl::Milliseconds(c.state.ack_wait_ms());
+    ArmConsumerTimer(c, deadline);
     if (pull == c.pulls.end()) {
       DeliverStored(conn, to->id, rec.seq, stored, again);
-      c.in_flight[rec.seq] = Consumer::InFlight{
-          to->id, now_ + absl::Milliseconds(c.state.ack_wait_ms())};
+      c.in_flight[rec.seq] = Consumer::InFlight{to->id, deadline};
     } else {
       DeliverStored(
           conn, to->id, rec.seq, stored, again,
           JetStreamAckTopic(stream, c, rec.seq, stored.time_unix_ms(), again));
-      c.in_flight[rec.seq] = Consumer::InFlight{
-          SubscriptionId(), now_ + absl::Milliseconds(c.state.ack_wait_ms())};
+      c.in_flight[rec.seq] = Consumer::InFlight{SubscriptionId(), deadline};
       ++pull->delivered;
       if (pull->heartbeat > absl::ZeroDuration()) {
         pull->next_heartbeat = now_ + pull->heartbeat;
@@ -289,7 +285,6 @@ void BrokerCore::PumpConsumer(Stream& stream, Consumer& c) {
     }
     ++to->delivered;
   }
-  ScheduleConsumerTimer(c);
   if (c.reading) return;
   ReadRequest read;
   bool wants_read = c.in_flight.size() < c.state.max_in_flight() &&
@@ -372,6 +367,13 @@ void BrokerCore::OnConsumerRead(StorageLane& lane, ReadDone& done) {
   PumpConsumer(*stream->second, c);
 }
 
+void BrokerCore::ArmConsumerTimer(Consumer& c, absl::Time when) {
+  if (when == absl::InfiniteFuture()) return;
+  if (c.timer.valid() && c.timer.when <= when) return;
+  timers_.Cancel(c.timer);
+  c.timer = timers_.Schedule(when, TimerKind::kConsumer, c.id);
+}
+
 void BrokerCore::ScheduleConsumerTimer(Consumer& c) {
   absl::Time earliest = absl::InfiniteFuture();
   for (const auto& [seq, f] : c.in_flight) {
@@ -408,6 +410,7 @@ void BrokerCore::OnConsumerTimer(uint64_t id) {
     }
   }
   PumpConsumer(*stream->second, c);
+  ScheduleConsumerTimer(c);
   FlushStorage();
   CollectStorage();
 }

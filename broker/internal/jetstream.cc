@@ -586,9 +586,9 @@ void BrokerCore::PullFromConsumer(ConnectionCore& c, const PublishOp& request,
     SendPullStatus(pull, "409", "Exceeded MaxWaiting");
     return;
   }
+  ArmConsumerTimer(consumer, std::min(pull.expires, pull.next_heartbeat));
   consumer.pulls.push_back(std::move(pull));
   PumpConsumer(stream, consumer);
-  ScheduleConsumerTimer(consumer);
 }
 
 std::string BrokerCore::JetStreamAckTopic(const Stream& stream,
@@ -686,8 +686,9 @@ void BrokerCore::HandleJetStreamAck(const PublishOp& publish,
   }
   // A client that asked for a confirmation (ackAck) gets an empty message.
   AnswerJetStream(publish, "");
+  // A later deadline (+WPI) leaves the timer early: it finds nothing due
+  // and is set again.
   PumpConsumer(s, c);
-  ScheduleConsumerTimer(c);
 }
 
 }  // namespace manifold::internal

@@ -709,9 +709,18 @@ void BrokerCore::FlushStorage() {
     }
     b.id = ++last_batch_id_;
     b.now_unix_ms = wall_set_ ? wall_now_ms_ : absl::ToUnixMillis(now_);
+    // A batch of consumer positions only, that nobody waits for, is not
+    // worth a sync of its own: an acknowledgement without an answer may be
+    // lost in a crash (the message comes again), and the next synced batch
+    // makes it durable with everything before it.
+    const bool positions_only =
+        b.appends.empty() && b.put_streams.empty() &&
+        b.remove_streams.empty() && b.purge_streams.empty() &&
+        b.enforce_streams.empty() && b.remove_consumers.empty() &&
+        written.acks.empty() && written.answers.empty();
     switch (options_.stream_sync()) {
       case BrokerOptions::ALWAYS:
-        b.sync = true;
+        b.sync = !positions_only;
         break;
       case BrokerOptions::INTERVAL:
         b.sync = sync_due;
