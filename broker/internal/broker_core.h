@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/base/attributes.h"
 #include "absl/base/optimization.h"
 #include "absl/container/btree_set.h"
 #include "absl/container/flat_hash_map.h"
@@ -218,6 +219,11 @@ class BrokerCore {
   void HandleUnsubscribeByPattern(ConnectionCore& c,
                                   const wire::Unsubscribe& unsubscribe);
   void HandlePublish(ConnectionCore& c, const PublishOp& publish);
+  // A publish to a reserved ("$...") topic: served when it is JetStream's
+  // API or an ack, else refused with RESERVED_TOPIC. Out of line: the
+  // publish path stays as it was.
+  ABSL_ATTRIBUTE_NOINLINE void HandleReservedPublish(ConnectionCore& c,
+                                                     const PublishOp& publish);
   void HandleServe(ConnectionCore& c, const wire::Serve& serve);
   // Makes `c` the server of `topic` and acknowledges Serve{op_id}.
   void GrantService(ConnectionCore& c, const std::string& topic,

@@ -208,12 +208,7 @@ void BrokerCore::RemoveSubscription(Subscription& sub, bool emit_event,
 void BrokerCore::HandlePublish(ConnectionCore& c, const PublishOp& publish) {
   const uint64_t op_id = publish.op_id;
   if (IsReserved(publish.topic)) {
-    // NATS JetStream's API and acks are served by the broker.
-    if (HandleJetStream(c, publish)) return;
-    SendError(c, op_id,
-              ProtocolError(wire::RESERVED_TOPIC,
-                            absl::StrCat("topic '", publish.topic.substr(0, 64),
-                                         "' is reserved for the broker")));
+    HandleReservedPublish(c, publish);
     return;
   }
   if (const size_t size = MessageSize(publish);
@@ -302,6 +297,16 @@ void BrokerCore::HandlePublish(ConnectionCore& c, const PublishOp& publish) {
     return;  // the ack waits until the message is durable
   }
   if (publish.ack) SendAck(c, op_id, 0, delivered);
+}
+
+void BrokerCore::HandleReservedPublish(ConnectionCore& c,
+                                       const PublishOp& publish) {
+  // NATS JetStream's API and acks are served by the broker.
+  if (HandleJetStream(c, publish)) return;
+  SendError(c, publish.op_id,
+            ProtocolError(wire::RESERVED_TOPIC,
+                          absl::StrCat("topic '", publish.topic.substr(0, 64),
+                                       "' is reserved for the broker")));
 }
 
 uint64_t BrokerCore::Route(const PublishOp& publish,

@@ -280,16 +280,12 @@ absl::Status NatsCodec::TranslatePublish(const nats::Command& command,
   // Publishers mostly repeat their subject: map it again only when it
   // changes.
   if (command.subject != publish_subject_) {
-    // JetStream's create subject ends with the consumer's filter, wildcards
-    // and all ($JS.API.CONSUMER.CREATE.<stream>.<name>.<filter>).
-    const nats::SubjectUse use =
-        absl::StartsWith(command.subject, "$JS.API.CONSUMER.CREATE.")
-            ? nats::SubjectUse::kSubscribe
-            : nats::SubjectUse::kPublish;
-    if (nats::SubjectToTopic(command.subject, use, publish_topic_).ok()) {
+    if (nats::SubjectToTopic(command.subject, nats::SubjectUse::kPublish,
+                             publish_topic_)
+            .ok()) {
       publish_subject_.assign(command.subject.data(), command.subject.size());
     } else {
-      publish_subject_.clear();
+      MapOtherPublishSubject(command.subject);
     }
   }
   if (publish_subject_.empty() ||
@@ -328,6 +324,19 @@ absl::Status NatsCodec::TranslatePublish(const nats::Command& command,
   publish.no_responders =
       headers_ && no_responders_ && !command.reply_to.empty();
   return absl::OkStatus();
+}
+
+void NatsCodec::MapOtherPublishSubject(absl::string_view subject) {
+  // JetStream's create subject ends with the consumer's filter, wildcards
+  // and all ($JS.API.CONSUMER.CREATE.<stream>.<name>.<filter>).
+  if (absl::StartsWith(subject, "$JS.API.CONSUMER.CREATE.") &&
+      nats::SubjectToTopic(subject, nats::SubjectUse::kSubscribe,
+                           publish_topic_)
+          .ok()) {
+    publish_subject_.assign(subject.data(), subject.size());
+  } else {
+    publish_subject_.clear();
+  }
 }
 
 void NatsCodec::AnswerLocally(std::string answer, Operation& op) {

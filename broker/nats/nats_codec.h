@@ -119,6 +119,7 @@
 #include <cstdint>
 #include <string>
 
+#include "absl/base/attributes.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -197,6 +198,12 @@ class NatsCodec final : public ProtocolCodec {
   absl::Status TranslatePublish(const nats::Command& command, Operation& op);
   void TranslateSubscribe(const nats::Command& command, Operation& op);
   void TranslateUnsubscribe(const nats::Command& command, Operation& op);
+  // For a PUB subject with no publish topic: maps JetStream's consumer
+  // create subject (whose filter may hold wildcards) into publish_topic_
+  // and publish_subject_; clears publish_subject_ for any other. Out of
+  // line: the publish path stays short.
+  ABSL_ATTRIBUTE_NOINLINE void MapOtherPublishSubject(
+      absl::string_view subject);
   // Makes `op` a Ping whose Pong the codec replaces with `answer`.
   void AnswerLocally(std::string answer, Operation& op);
   // "+OK\r\n" in verbose mode, else "".
