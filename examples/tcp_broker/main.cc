@@ -296,11 +296,16 @@ int main(int argc, char** argv) {
         kBadConfiguration);
 #else
     const absl::Time start = absl::Now();
+    manifold::RocksDbStreamStorageOptions storage_options;
+    storage_options.read_cache_bytes =
+        command_line->config.stream_read_cache_bytes();
     storage = std::make_unique<manifold::RocksDbStreamStorage>(
-        command_line->config.data_dir(), [&running] {
+        command_line->config.data_dir(),
+        [&running] {
           // Set before the loop runs; the storage stops before the server.
           if (running != nullptr) running->Wake();
-        });
+        },
+        storage_options);
     absl::StatusOr<std::vector<manifold::RecoveredStream>> loaded =
         storage->Load();
     if (!loaded.ok()) return Fail(loaded.status().message(), kFailed);

@@ -17,12 +17,14 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "rocksdb/cache.h"
 #include "rocksdb/db.h"
 #include "rocksdb/env.h"
 #include "rocksdb/iterator.h"
 #include "rocksdb/options.h"
 #include "rocksdb/slice.h"
 #include "rocksdb/status.h"
+#include "rocksdb/table.h"
 #include "rocksdb/write_batch.h"
 
 namespace manifold {
@@ -864,8 +866,21 @@ class RocksDbStreamStorage::BatchWriter {
 RocksDbStreamStorage::RocksDbStreamStorage(std::string dir,
                                            std::function<void()> wake,
                                            RocksDbStreamStorageOptions options)
-    : dir_(std::move(dir)), wake_(std::move(wake)), options_(options) {
+    : dir_(std::move(dir)),
+      wake_(std::move(wake)),
+      options_(options),
+      read_cache_(rocksdb::NewLRUCache(options.read_cache_bytes > 0
+                                           ? options.read_cache_bytes
+                                           : kDefaultReadCacheBytes)) {
   worker_ = std::thread([this] { Run(); });
+}
+
+size_t RocksDbStreamStorage::read_cache_capacity() const {
+  return read_cache_->GetCapacity();
+}
+
+size_t RocksDbStreamStorage::read_cache_usage() const {
+  return read_cache_->GetUsage();
 }
 
 RocksDbStreamStorage::~RocksDbStreamStorage() {
@@ -1008,7 +1023,11 @@ absl::Status RocksDbStreamStorage::OpenDb(bool create) {
   options.info_log = std::make_shared<StderrLogger>(dir_);
 
   // The small keys: configurations, counters, topics, consumers.
+  // Both families read through one cache of a stated size.
+  rocksdb::BlockBasedTableOptions table;
+  table.block_cache = read_cache_;
   rocksdb::ColumnFamilyOptions meta;
+  meta.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
   meta.compression = rocksdb::kNoCompression;
   meta.write_buffer_size = 8 << 20;
   // The messages. Stored as they came: compressing each flushed file cost
@@ -1016,6 +1035,7 @@ absl::Status RocksDbStreamStorage::OpenDb(bool create) {
   // them. A log is written once and dropped from its old end: fewer, larger
   // memtable flushes leave the CPU to the broker.
   rocksdb::ColumnFamilyOptions log;
+  log.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
   log.compression = rocksdb::kNoCompression;
   log.write_buffer_size = 128 << 20;
   log.level0_file_num_compaction_trigger = 8;

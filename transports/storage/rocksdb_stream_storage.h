@@ -103,6 +103,7 @@
 #include "broker/storage/stream_storage.h"
 
 namespace rocksdb {
+class Cache;
 class ColumnFamilyHandle;
 class DB;
 }  // namespace rocksdb
@@ -114,10 +115,16 @@ struct RocksDbStreamStorageOptions {
   // values flush to disk sooner and use less memory; the write-ahead logs
   // kept are bounded by three times this.
   size_t write_buffer_bytes = 0;
+  // The read cache: blocks of table files read back (replays, consumers far
+  // behind), shared by every stream, in bytes (0: 32 MiB). What was written
+  // and not yet flushed is read from the memtables instead.
+  size_t read_cache_bytes = 0;
 };
 
 class RocksDbStreamStorage final : public StreamStorage {
  public:
+  // RocksDbStreamStorageOptions::read_cache_bytes when it is 0.
+  static constexpr size_t kDefaultReadCacheBytes = 32 << 20;
   // The version of the key layout above that this code reads and writes.
   static constexpr int kFormatVersion = 3;
 
@@ -166,6 +173,9 @@ class RocksDbStreamStorage final : public StreamStorage {
   void Poll(std::vector<StorageCompletion>& out) override;
 
   const std::string& dir() const { return dir_; }
+  // The read cache's size in bytes, and how much of it is in use.
+  size_t read_cache_capacity() const;
+  size_t read_cache_usage() const;
 
  private:
   // A stream as committed to the database (only the storage thread reads or
@@ -217,6 +227,8 @@ class RocksDbStreamStorage final : public StreamStorage {
   const std::string dir_;
   const std::function<void()> wake_;
   const RocksDbStreamStorageOptions options_;
+  // Outlives every opening of db_ (a reopen after an I/O error keeps it).
+  const std::shared_ptr<rocksdb::Cache> read_cache_;
   std::unique_ptr<rocksdb::DB> db_;
   // The column family of the "d/" keys (the messages), apart from the small
   // keys every batch rewrites: alone, its keys only grow, so the files

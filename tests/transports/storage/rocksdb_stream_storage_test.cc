@@ -267,6 +267,44 @@ TEST_F(RocksDbStreamStorageTest, AppendsAndReadsBackFromSeq) {
 
 // Batches of 4 KiB messages: each batch fills several chunks, and every
 // way of reading crosses chunk boundaries.
+TEST_F(RocksDbStreamStorageTest, ReadsGoThroughACacheOfTheStatedSize) {
+  Open();
+  EXPECT_EQ(storage_->read_cache_capacity(),
+            RocksDbStreamStorage::kDefaultReadCacheBytes);
+  RocksDbStreamStorageOptions options;
+  options.write_buffer_bytes = 256 << 10;  // most of it gets flushed
+  options.read_cache_bytes = 1 << 20;
+  Open(options);
+  EXPECT_EQ(storage_->read_cache_capacity(), size_t{1} << 20);
+  const size_t opened = storage_->read_cache_usage();
+  ASSERT_TRUE(CreateWith(Config("orders"), 0).status.ok());
+  const std::string payload(1024, 'p');
+  uint64_t seq = 0;
+  for (int b = 0; b < 40; ++b) {
+    StorageBatch batch;
+    for (int i = 0; i < 100; ++i) {
+      batch.appends.push_back(
+          Append("orders", ++seq, "orders/a", 2000, payload));
+    }
+    ASSERT_TRUE(Write(std::move(batch)).status.ok());
+  }
+  // Read all 4,000 (4 MiB) back, twice: what comes from table files goes
+  // through the cache, which stays within its size.
+  for (int pass = 0; pass < 2; ++pass) {
+    uint64_t next = 1, read = 0;
+    while (next <= seq) {
+      ReadDone done = ReadFrom("orders", next);
+      ASSERT_TRUE(done.status.ok()) << done.status;
+      ASSERT_FALSE(done.messages.empty());
+      read += done.messages.size();
+      next = done.next_seq;
+    }
+    EXPECT_EQ(read, seq);
+  }
+  EXPECT_GT(storage_->read_cache_usage(), opened + (64 << 10));
+  EXPECT_LE(storage_->read_cache_usage(), size_t{1} << 20);
+}
+
 TEST_F(RocksDbStreamStorageTest, ReadsAcrossChunksAndBatches) {
   Open();
   ASSERT_TRUE(Write([] {
