@@ -572,14 +572,18 @@ void BrokerDriver::FlushSecured(ConnectionId id, Link& link, Connection& c,
   // the link takes everything and there is more.
   while (link.error.ok()) {
     const size_t before = c.PendingOutputBytes();
+    const bool had_ciphertext = !link.security->PendingCiphertext().empty();
     EncryptOutput(id, link, c, now);
     if (!link.error.ok()) return;
     if (!WriteCiphertext(id, link)) return;
     // Stop when everything went, when the link holds ciphertext back, or
-    // when the layer took nothing (its handshake is not done): going round
-    // again would not change anything.
-    if (c.PendingOutputBytes() == 0 || c.PendingOutputBytes() == before ||
-        !link.security->PendingCiphertext().empty()) {
+    // when the layer took nothing although it held no ciphertext (its
+    // handshake is not done): going round again would not change anything.
+    // A layer full of ciphertext takes nothing either, until that is
+    // written: then it has room, and no event would come to say so.
+    if (c.PendingOutputBytes() == 0 ||
+        !link.security->PendingCiphertext().empty() ||
+        (c.PendingOutputBytes() == before && !had_ciphertext)) {
       return;
     }
   }

@@ -323,6 +323,54 @@ TEST_F(TlsDriverTest, ShutdownClosesLinksWhoseHandshakeIsNotDoneAtOnce) {
   EXPECT_TRUE(d.ShutdownDone(wakeup));
 }
 
+// More output than the layer holds as ciphertext at once, to a link that
+// took nothing at first: when it is writable again, the ciphertext goes
+// and so does everything after it, with no further event.
+TEST_F(TlsDriverTest, OutputPastTheCiphertextBoundAllGoesOnceTheLinkTakesIt) {
+  BrokerDriver& d = MakeDriver();
+  ScriptedLinks links;
+  const ConnectionId id = OpenTls(links);
+  auto client = Client();
+  Pump(links, id, *client);
+  ASSERT_TRUE(client->handshake_done());
+  wire::ClientMessage subscribe;
+  subscribe.mutable_subscribe()->set_op_id(1);
+  subscribe.mutable_subscribe()->set_pattern("big");
+  client->Write(HelloFrame() + EncodeFrame(subscribe));
+  ASSERT_EQ(ScriptedLinks::Decode(Pump(links, id, *client)).size(), 2u);
+
+  // A plain publisher sends three messages of 200 KiB: more than the 256
+  // KiB of ciphertext the layer holds. The TLS link takes nothing yet.
+  ScriptedLinks plain_links;
+  const ConnectionId publisher =
+      d.Open(plain_links, PeerInfo{"127.0.0.1:5556"});
+  std::string frames = HelloFrame();
+  for (int i = 0; i < 3; ++i) {
+    wire::ClientMessage publish;
+    publish.mutable_publish()->set_topic("big");
+    publish.mutable_publish()->set_payload(std::string(200 << 10, 'a' + i));
+    frames += EncodeFrame(publish);
+  }
+  links.budget = 0;
+  d.OnReceived(publisher, frames);
+  d.RunTurn();
+  ASSERT_TRUE(links.written[id].empty());
+
+  links.budget = std::numeric_limits<size_t>::max();
+  d.OnWritable(id);
+  std::string plain;
+  for (int turn = 0; turn < 5; ++turn) {
+    d.RunTurn();
+    client->Feed(links.written[id], &plain).IgnoreError();
+    links.written[id].clear();
+  }
+  const std::vector<wire::ServerMessage> got = ScriptedLinks::Decode(plain);
+  ASSERT_EQ(got.size(), 3u);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(got[i].deliver().payload(), std::string(200 << 10, 'a' + i));
+  }
+}
+
 TEST_F(TlsDriverTest, ClosingLinkSendsCloseNotify) {
   BrokerDriver& d = MakeDriver();
   ScriptedLinks links;
