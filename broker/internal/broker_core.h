@@ -436,6 +436,10 @@ class BrokerCore {
   bool HandleStreamRequest(RequesterKind kind, ConnectionCore* requester,
                            uint64_t op_id, absl::string_view topic,
                            absl::string_view payload);
+  // The wall clock in Unix milliseconds: the embedder's, else now_.
+  int64_t WallNowMs() const {
+    return wall_set_ ? wall_now_ms_ : absl::ToUnixMillis(now_);
+  }
   // The time to store a message of `s` with: the wall clock, never before
   // the stream's latest.
   int64_t StampFor(Stream& s);
@@ -528,8 +532,31 @@ class BrokerCore {
   // Serves a publish to "$JS/API/..." or "$JS/ACK/..." from `c`; false for
   // any other topic.
   bool HandleJetStream(ConnectionCore& c, const PublishOp& publish);
+  // Serves $JS.API.<api> (`api` as a topic: "CONSUMER/INFO/S/C").
   void HandleJetStreamApi(ConnectionCore& c, const PublishOp& publish,
                           absl::string_view api);
+  JetStreamAnswer JetStreamAccountInfo() const;
+  // STREAM.NAMES, or STREAM.LIST when !names; `body` may name a subject.
+  JetStreamAnswer JetStreamStreams(absl::string_view body, bool names) const;
+  JetStreamAnswer JetStreamStreamInfo(absl::string_view stream) const;
+  // CONSUMER.CREATE and DURABLE.CREATE: `subject_name` and `subject_filter`
+  // (a pattern) are what the subject gave after the stream, if anything.
+  JetStreamAnswer JetStreamCreateConsumer(ConnectionCore& c,
+                                          absl::string_view body,
+                                          absl::string_view stream,
+                                          absl::string_view subject_name,
+                                          absl::string_view subject_filter);
+  // CONSUMER.NAMES, or CONSUMER.LIST when !names.
+  JetStreamAnswer JetStreamConsumers(absl::string_view stream,
+                                     bool names) const;
+  JetStreamAnswer JetStreamConsumerRequest(ConnectionCore& c,
+                                           const PublishOp& request,
+                                           JetStreamVerb verb,
+                                           absl::string_view stream,
+                                           absl::string_view name);
+  // OK when `c` may receive what `pattern` matches (a consumer's pattern);
+  // otherwise the denial, counted.
+  absl::Status MayReceive(ConnectionCore& c, absl::string_view pattern);
   void HandleJetStreamAck(const PublishOp& publish, absl::string_view ack);
   // Answers a JetStream API request on its reply topic.
   void AnswerJetStream(const PublishOp& request, absl::string_view json);

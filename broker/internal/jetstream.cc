@@ -52,6 +52,7 @@ constexpr absl::string_view kEverything = "*/**";
 constexpr int kBadRequest = 10003;
 constexpr int kConsumerNotFound = 10014;
 constexpr int kStreamNotFound = 10059;
+constexpr int kFilterNotInStream = 10093;
 constexpr int kConsumerExists = 10148;
 
 // A JSON error answer, as nats-server writes one.
@@ -64,6 +65,12 @@ std::string ErrorJson(absl::string_view type, int code, int err_code,
   nats::AppendJsonString(description, out);
   out += "}}";
   return out;
+}
+
+// An answer that is an error (counted in $JS.API.INFO's api.errors).
+JetStreamAnswer JetStreamFailure(absl::string_view type, int code, int err_code,
+                                 absl::string_view description) {
+  return {ErrorJson(type, code, err_code, description), /*failed=*/true};
 }
 
 // Go's RFC 3339 form of a time, in UTC.
@@ -185,7 +192,7 @@ std::string ConsumerInfoJson(const Stream& s, const Consumer& c,
       ",\"replay_policy\":\"instant\"", filter,
       "},\"delivered\":{\"consumer_seq\":", c.deliveries,
       ",\"stream_seq\":", st.delivered_high(),
-      "},\"ack_floor\":{\"consumer_seq\":0,\"stream_seq\":", st.ack_floor(),
+      "},\"ack_floor\":{\"stream_seq\":", st.ack_floor(),
       "},\"num_ack_pending\":", c.in_flight.size(),
       ",\"num_redelivered\":", c.redeliver.size(),
       ",\"num_waiting\":", c.pulls.size(), ",\"num_pending\":", pending, "}");
@@ -258,281 +265,293 @@ void BrokerCore::HandleJetStreamApi(ConnectionCore& c, const PublishOp& request,
                                     absl::string_view api) {
   ++jetstream_requests_;
   const std::vector<absl::string_view> t = absl::StrSplit(api, '/');
-  auto fail = [&](absl::string_view type, int code, int err_code,
-                  absl::string_view description) {
-    ++jetstream_errors_;
-    AnswerJetStream(request, ErrorJson(type, code, err_code, description));
-  };
-  auto stream_named = [&](absl::string_view name) -> Stream* {
-    auto it = streams_.find(name);
-    return it == streams_.end() ? nullptr : it->second.get();
-  };
-  const int64_t now_ms = wall_set_ ? wall_now_ms_ : absl::ToUnixMillis(now_);
-  absl::StatusOr<Struct> body = ParseObject(request.payload);
-
+  const bool consumer = !t.empty() && t[0] == "CONSUMER";
+  JetStreamAnswer answer;
   if (t.size() == 1 && t[0] == "INFO") {
-    uint64_t memory = 0, storage = 0, consumers = 0;
-    for (const auto& [name, s] : streams_) {
-      (s->config.storage() == wire::STORAGE_MEMORY ? memory : storage) +=
-          s->state.bytes;
-      consumers += s->consumers.size();
-    }
-    AnswerJetStream(
-        request,
-        absl::StrCat(
-            "{\"type\":\"io.nats.jetstream.api.v1.account_info_response\","
-            "\"memory\":",
-            memory, ",\"storage\":", storage, ",\"streams\":", streams_.size(),
-            ",\"consumers\":", consumers,
-            ",\"limits\":{\"max_memory\":-1,\"max_storage\":-1,"
-            "\"max_streams\":-1,\"max_consumers\":-1,\"max_ack_pending\":-1,"
-            "\"memory_max_stream_bytes\":-1,\"storage_max_stream_bytes\":-1,"
-            "\"max_bytes_required\":false},\"api\":{\"total\":",
-            jetstream_requests_, ",\"errors\":", jetstream_errors_, "}}"));
-    return;
+    answer = JetStreamAccountInfo();
+  } else if (t.size() == 2 && t[0] == "STREAM" &&
+             (t[1] == "NAMES" || t[1] == "LIST")) {
+    answer = JetStreamStreams(request.payload, /*names=*/t[1] == "NAMES");
+  } else if (t.size() == 3 && t[0] == "STREAM" && t[1] == "INFO") {
+    answer = JetStreamStreamInfo(t[2]);
+  } else if (!t.empty() && t[0] == "STREAM") {
+    answer = JetStreamFailure("stream_response", 400, kBadRequest,
+                              absl::StrCat("$JS.API.", SubjectOf(api),
+                                           " is not served: Manifold's streams "
+                                           "are made with `manifold stream` "
+                                           "or the config file"));
+  } else if (consumer && t.size() == 5 && t[1] == "DURABLE" &&
+             t[2] == "CREATE") {
+    answer = JetStreamCreateConsumer(c, request.payload, t[3], t[4], "");
+  } else if (consumer && t.size() >= 3 && t[1] == "CREATE") {
+    // CONSUMER.CREATE.<stream>[.<name>[.<filter>]]
+    answer = JetStreamCreateConsumer(
+        c, request.payload, t[2], t.size() > 3 ? t[3] : "",
+        t.size() > 4 ? absl::StrJoin(t.begin() + 4, t.end(), "/") : "");
+  } else if (consumer && t.size() == 3 && (t[1] == "NAMES" || t[1] == "LIST")) {
+    answer = JetStreamConsumers(t[2], /*names=*/t[1] == "NAMES");
+  } else if (consumer && t.size() == 4 &&
+             (t[1] == "INFO" || t[1] == "DELETE")) {
+    answer = JetStreamConsumerRequest(
+        c, request,
+        t[1] == "INFO" ? JetStreamVerb::kInfo : JetStreamVerb::kDelete, t[2],
+        t[3]);
+  } else if (consumer && t.size() == 5 && t[1] == "MSG" && t[2] == "NEXT") {
+    answer =
+        JetStreamConsumerRequest(c, request, JetStreamVerb::kNext, t[3], t[4]);
+  } else {
+    answer = JetStreamFailure(
+        "error_response", 400, kBadRequest,
+        absl::StrCat("$JS.API.", SubjectOf(api), " is not served"));
   }
+  if (answer.failed) ++jetstream_errors_;
+  if (!answer.json.empty()) AnswerJetStream(request, answer.json);
+}
 
-  if (t.size() == 2 && t[0] == "STREAM" &&
-      (t[1] == "NAMES" || t[1] == "LIST")) {
-    const bool names = t[1] == "NAMES";
-    const absl::string_view type =
-        names ? "stream_names_response" : "stream_list_response";
-    if (!body.ok())
-      return fail(type, 400, kBadRequest, body.status().message());
-    // Optionally only the streams that capture a subject.
-    std::string topic;
-    if (const std::string subject = StringField(*body, "subject");
-        !subject.empty()) {
-      if (absl::Status s = nats::SubjectToTopic(
-              subject, nats::SubjectUse::kSubscribe, topic);
-          !s.ok()) {
-        return fail(type, 400, kBadRequest, s.message());
-      }
-    }
-    std::vector<const Stream*> found;
-    for (const auto& [name, s] : streams_) {
-      if (topic.empty() || s->topics.IntersectsPattern(topic)) {
-        found.push_back(s.get());
-      }
-    }
-    std::sort(found.begin(), found.end(), [](const Stream* a, const Stream* b) {
-      return a->config.name() < b->config.name();
-    });
-    std::vector<std::string> items;
-    for (const Stream* s : found) {
-      items.push_back(names ? absl::StrCat("\"", s->config.name(), "\"")
-                            : StreamInfoJson(*s, "stream_info_response"));
-    }
-    AnswerJetStream(
-        request,
-        absl::StrCat("{\"type\":\"io.nats.jetstream.api.v1.", type,
-                     "\",\"total\":", items.size(),
-                     ",\"offset\":0,\"limit\":", items.size(), ",\"streams\":[",
-                     absl::StrJoin(items, ","), "]}"));
-    return;
+JetStreamAnswer BrokerCore::JetStreamAccountInfo() const {
+  uint64_t memory = 0, storage = 0, consumers = 0;
+  for (const auto& [name, s] : streams_) {
+    (s->config.storage() == wire::STORAGE_MEMORY ? memory : storage) +=
+        s->state.bytes;
+    consumers += s->consumers.size();
   }
+  return {absl::StrCat(
+      "{\"type\":\"io.nats.jetstream.api.v1.account_info_response\","
+      "\"memory\":",
+      memory, ",\"storage\":", storage, ",\"streams\":", streams_.size(),
+      ",\"consumers\":", consumers,
+      ",\"limits\":{\"max_memory\":-1,\"max_storage\":-1,"
+      "\"max_streams\":-1,\"max_consumers\":-1,\"max_ack_pending\":-1,"
+      "\"memory_max_stream_bytes\":-1,\"storage_max_stream_bytes\":-1,"
+      "\"max_bytes_required\":false},\"api\":{\"total\":",
+      jetstream_requests_, ",\"errors\":", jetstream_errors_, "}}")};
+}
 
-  if (t.size() == 3 && t[0] == "STREAM" && t[1] == "INFO") {
-    const Stream* s = stream_named(t[2]);
-    if (s == nullptr) {
-      return fail("stream_info_response", 404, kStreamNotFound,
-                  "stream not found");
+JetStreamAnswer BrokerCore::JetStreamStreams(absl::string_view body,
+                                             bool names) const {
+  const absl::string_view type =
+      names ? "stream_names_response" : "stream_list_response";
+  absl::StatusOr<Struct> request = ParseObject(body);
+  if (!request.ok()) {
+    return JetStreamFailure(type, 400, kBadRequest, request.status().message());
+  }
+  // Optionally only the streams that capture a subject.
+  std::string topic;
+  if (const std::string subject = StringField(*request, "subject");
+      !subject.empty()) {
+    if (absl::Status s =
+            nats::SubjectToTopic(subject, nats::SubjectUse::kSubscribe, topic);
+        !s.ok()) {
+      return JetStreamFailure(type, 400, kBadRequest, s.message());
     }
-    AnswerJetStream(request, StreamInfoJson(*s, "stream_info_response"));
-    return;
   }
-  if (!t.empty() && t[0] == "STREAM") {
-    return fail("stream_response", 400, kBadRequest,
-                absl::StrCat("$JS.API.", SubjectOf(api),
-                             " is not served: Manifold's streams are made "
-                             "with `manifold stream` or the config file"));
+  std::vector<const Stream*> found;
+  for (const auto& [name, s] : streams_) {
+    if (topic.empty() || s->topics.IntersectsPattern(topic)) {
+      found.push_back(s.get());
+    }
   }
+  std::sort(found.begin(), found.end(), [](const Stream* a, const Stream* b) {
+    return a->config.name() < b->config.name();
+  });
+  std::vector<std::string> items;
+  for (const Stream* s : found) {
+    items.push_back(names ? absl::StrCat("\"", s->config.name(), "\"")
+                          : StreamInfoJson(*s, "stream_info_response"));
+  }
+  return {absl::StrCat("{\"type\":\"io.nats.jetstream.api.v1.", type,
+                       "\",\"total\":", items.size(),
+                       ",\"offset\":0,\"limit\":", items.size(),
+                       ",\"streams\":[", absl::StrJoin(items, ","), "]}")};
+}
 
-  // CONSUMER.CREATE.<stream>[.<name>[.<filter>]] and
-  // CONSUMER.DURABLE.CREATE.<stream>.<name>.
-  const bool durable_create = t.size() == 5 && t[0] == "CONSUMER" &&
-                              t[1] == "DURABLE" && t[2] == "CREATE";
-  if (durable_create ||
-      (t.size() >= 3 && t[0] == "CONSUMER" && t[1] == "CREATE")) {
-    constexpr absl::string_view type = "consumer_create_response";
-    const size_t at = durable_create ? 3 : 2;
-    Stream* s = stream_named(t[at]);
-    if (s == nullptr)
-      return fail(type, 404, kStreamNotFound, "stream not found");
-    if (!body.ok())
-      return fail(type, 400, kBadRequest, body.status().message());
-    const Value* config_value = Field(*body, "config");
-    const Struct config =
-        config_value != nullptr && config_value->has_struct_value()
-            ? config_value->struct_value()
-            : Struct();
-    const std::string durable = StringField(config, "durable_name");
-    const std::string given = StringField(config, "name");
-    std::string name = t.size() > at + 1 ? std::string(t[at + 1]) : "";
-    for (const std::string& n : {durable, given}) {
-      if (n.empty()) continue;
-      if (name.empty()) name = n;
-      if (n != name) {
-        return fail(type, 400, kBadRequest,
-                    absl::StrCat("consumer name '", n, "' does not match '",
-                                 name, "'"));
-      }
-    }
-    if (name.empty()) {
-      return fail(type, 400, kBadRequest,
-                  "ephemeral consumers are not served: give the consumer a "
-                  "durable_name");
-    }
-    if (absl::Status v = CheckConsumerName(name); !v.ok()) {
-      return fail(type, 400, kBadRequest, v.message());
-    }
-    if (!StringField(config, "deliver_subject").empty()) {
-      return fail(type, 400, kBadRequest,
-                  "push consumers (deliver_subject) are not served: create a "
-                  "pull consumer and fetch from it");
-    }
-    if (const std::string ack = StringField(config, "ack_policy");
-        !ack.empty() && ack != "explicit") {
-      return fail(type, 400, kBadRequest,
-                  absl::StrCat("ack_policy '", ack,
-                               "' is not served: consumers take explicit "
-                               "acks"));
-    }
-    // The filter: from the config, else from the subject.
-    std::string filter = StringField(config, "filter_subject");
-    if (const Value* many = Field(config, "filter_subjects");
-        many != nullptr && many->has_list_value()) {
-      const auto& list = many->list_value().values();
-      if (list.size() > 1) {
-        return fail(type, 400, kBadRequest,
-                    "a consumer takes one filter subject");
-      }
-      if (list.size() == 1 && filter.empty()) filter = list[0].string_value();
-    }
-    std::string pattern(kEverything);
-    if (!filter.empty() && filter != ">") {
-      if (absl::Status v = nats::SubjectToTopic(
-              filter, nats::SubjectUse::kSubscribe, pattern);
-          !v.ok()) {
-        return fail(type, 400, kBadRequest, v.message());
-      }
-    } else if (!durable_create && t.size() > at + 2) {
-      pattern = absl::StrJoin(t.begin() + at + 2, t.end(), "/");
-    }
-    if (absl::Status v =
-            ValidateTopic(pattern, TopicRole::kSubscription, topic_limits_);
-        !v.ok()) {
-      return fail(type, 400, kBadRequest, v.message());
-    }
-    if (!s->topics.IntersectsPattern(pattern)) {
-      return fail(type, 400, 10093,
-                  absl::StrCat("filter subject '", SubjectOf(pattern),
-                               "' matches nothing stream '", s->config.name(),
-                               "' captures"));
-    }
-    if (c.permissions_ != nullptr) {
-      if (absl::Status v =
-              c.permissions_->Check(AccessOperation::kSubscribe, pattern);
-          !v.ok()) {
-        ++stats_.permission_denials;
-        return fail(type, 403, kBadRequest, v.message());
-      }
-    }
-    auto existing = s->consumers.find(name);
-    if (existing != s->consumers.end() &&
-        existing->second->state.pattern() != pattern) {
+JetStreamAnswer BrokerCore::JetStreamStreamInfo(
+    absl::string_view stream) const {
+  auto it = streams_.find(stream);
+  if (it == streams_.end()) {
+    return JetStreamFailure("stream_info_response", 404, kStreamNotFound,
+                            "stream not found");
+  }
+  return {StreamInfoJson(*it->second, "stream_info_response")};
+}
+
+JetStreamAnswer BrokerCore::JetStreamCreateConsumer(
+    ConnectionCore& c, absl::string_view body, absl::string_view stream,
+    absl::string_view subject_name, absl::string_view subject_filter) {
+  constexpr absl::string_view type = "consumer_create_response";
+  auto fail = [&](int code, int err_code, absl::string_view description) {
+    return JetStreamFailure(type, code, err_code, description);
+  };
+  auto found = streams_.find(stream);
+  if (found == streams_.end()) {
+    return fail(404, kStreamNotFound, "stream not found");
+  }
+  Stream& s = *found->second;
+  absl::StatusOr<Struct> request = ParseObject(body);
+  if (!request.ok()) return fail(400, kBadRequest, request.status().message());
+  const Value* config_value = Field(*request, "config");
+  const Struct config =
+      config_value != nullptr && config_value->has_struct_value()
+          ? config_value->struct_value()
+          : Struct();
+  // The name: in the subject, durable_name or name, the same wherever given.
+  std::string name(subject_name);
+  for (const std::string& n :
+       {StringField(config, "durable_name"), StringField(config, "name")}) {
+    if (n.empty()) continue;
+    if (name.empty()) name = n;
+    if (n != name) {
       return fail(
-          type, 400, kConsumerExists,
-          absl::StrCat("consumer '", name,
-                       "' already exists and "
-                       "delivers '",
-                       SubjectOf(existing->second->state.pattern()), "'"));
+          400, kBadRequest,
+          absl::StrCat("consumer name '", n, "' does not match '", name, "'"));
     }
-    absl::StatusOr<wire::Replay> start = StartFor(config);
-    if (!start.ok())
-      return fail(type, 400, kBadRequest, start.status().message());
-    Consumer& consumer = OpenConsumer(*s, name, pattern, *start);
-    const int64_t most = NumberField(config, "max_ack_pending");
-    SetConsumerLimits(*s, consumer,
-                      NanosToMillis(NumberField(config, "ack_wait")),
-                      most > 0 ? static_cast<uint64_t>(most) : 0);
-    AnswerJetStream(request, ConsumerInfoJson(*s, consumer, type, now_ms));
-    return;
   }
-
-  if (t.size() == 3 && t[0] == "CONSUMER" &&
-      (t[1] == "NAMES" || t[1] == "LIST")) {
-    const bool names = t[1] == "NAMES";
-    const absl::string_view type =
-        names ? "consumer_names_response" : "consumer_list_response";
-    const Stream* s = stream_named(t[2]);
-    if (s == nullptr)
-      return fail(type, 404, kStreamNotFound, "stream not found");
-    std::vector<const Consumer*> found;
-    for (const auto& [name, consumer] : s->consumers) {
-      found.push_back(consumer.get());
-    }
-    std::sort(found.begin(), found.end(),
-              [](const Consumer* a, const Consumer* b) {
-                return a->state.name() < b->state.name();
-              });
-    std::vector<std::string> items;
-    for (const Consumer* consumer : found) {
-      items.push_back(names
-                          ? absl::StrCat("\"", consumer->state.name(), "\"")
-                          : ConsumerInfoJson(*s, *consumer,
-                                             "consumer_info_response", now_ms));
-    }
-    AnswerJetStream(
-        request,
-        absl::StrCat("{\"type\":\"io.nats.jetstream.api.v1.", type,
-                     "\",\"total\":", items.size(),
-                     ",\"offset\":0,\"limit\":", items.size(),
-                     ",\"consumers\":[", absl::StrJoin(items, ","), "]}"));
-    return;
+  if (name.empty()) {
+    return fail(400, kBadRequest,
+                "ephemeral consumers are not served: give the consumer a "
+                "durable_name");
   }
-
-  // CONSUMER.INFO|DELETE.<stream>.<name> and CONSUMER.MSG.NEXT.<stream>.<name>.
-  const bool next =
-      t.size() == 5 && t[0] == "CONSUMER" && t[1] == "MSG" && t[2] == "NEXT";
-  if (next || (t.size() == 4 && t[0] == "CONSUMER" &&
-               (t[1] == "INFO" || t[1] == "DELETE"))) {
-    const absl::string_view type = next ? "consumer_next_response"
-                                   : t[1] == "INFO"
-                                       ? "consumer_info_response"
-                                       : "consumer_delete_response";
-    Stream* s = stream_named(t[next ? 3 : 2]);
-    if (s == nullptr)
-      return fail(type, 404, kStreamNotFound, "stream not found");
-    const std::string name(t[next ? 4 : 3]);
-    auto it = s->consumers.find(name);
-    if (it == s->consumers.end()) {
-      return fail(type, 404, kConsumerNotFound, "consumer not found");
-    }
-    Consumer& consumer = *it->second;
-    if (c.permissions_ != nullptr) {
-      if (absl::Status v = c.permissions_->Check(AccessOperation::kSubscribe,
-                                                 consumer.state.pattern());
-          !v.ok()) {
-        ++stats_.permission_denials;
-        return fail(type, 403, kBadRequest, v.message());
-      }
-    }
-    if (next) {
-      PullFromConsumer(c, request, *s, consumer);
-    } else if (t[1] == "INFO") {
-      AnswerJetStream(request, ConsumerInfoJson(*s, consumer, type, now_ms));
-    } else {
-      RemoveConsumer(*s, name);
-      AnswerJetStream(request,
-                      "{\"type\":\"io.nats.jetstream.api.v1.consumer_delete_"
-                      "response\",\"success\":true}");
-    }
-    return;
+  if (absl::Status v = CheckConsumerName(name); !v.ok()) {
+    return fail(400, kBadRequest, v.message());
   }
+  if (!StringField(config, "deliver_subject").empty()) {
+    return fail(400, kBadRequest,
+                "push consumers (deliver_subject) are not served: create a "
+                "pull consumer and fetch from it");
+  }
+  if (const std::string ack = StringField(config, "ack_policy");
+      !ack.empty() && ack != "explicit") {
+    return fail(400, kBadRequest,
+                absl::StrCat("ack_policy '", ack,
+                             "' is not served: consumers take explicit acks"));
+  }
+  // The filter: from the config, else from the subject.
+  std::string filter = StringField(config, "filter_subject");
+  if (const Value* many = Field(config, "filter_subjects");
+      many != nullptr && many->has_list_value()) {
+    const auto& list = many->list_value().values();
+    if (list.size() > 1) {
+      return fail(400, kBadRequest, "a consumer takes one filter subject");
+    }
+    if (list.size() == 1 && filter.empty()) filter = list[0].string_value();
+  }
+  std::string pattern(kEverything);
+  if (!filter.empty() && filter != ">") {
+    if (absl::Status v =
+            nats::SubjectToTopic(filter, nats::SubjectUse::kSubscribe, pattern);
+        !v.ok()) {
+      return fail(400, kBadRequest, v.message());
+    }
+  } else if (!subject_filter.empty()) {
+    pattern = std::string(subject_filter);
+  }
+  if (absl::Status v =
+          ValidateTopic(pattern, TopicRole::kSubscription, topic_limits_);
+      !v.ok()) {
+    return fail(400, kBadRequest, v.message());
+  }
+  if (!s.topics.IntersectsPattern(pattern)) {
+    return fail(400, kFilterNotInStream,
+                absl::StrCat("filter subject '", SubjectOf(pattern),
+                             "' matches nothing stream '", s.config.name(),
+                             "' captures"));
+  }
+  if (absl::Status v = MayReceive(c, pattern); !v.ok()) {
+    return fail(403, kBadRequest, v.message());
+  }
+  auto existing = s.consumers.find(name);
+  if (existing != s.consumers.end() &&
+      existing->second->state.pattern() != pattern) {
+    return fail(
+        400, kConsumerExists,
+        absl::StrCat("consumer '", name,
+                     "' already exists and "
+                     "delivers '",
+                     SubjectOf(existing->second->state.pattern()), "'"));
+  }
+  absl::StatusOr<wire::Replay> start = StartFor(config);
+  if (!start.ok()) return fail(400, kBadRequest, start.status().message());
+  Consumer& created = OpenConsumer(s, name, pattern, *start);
+  const int64_t most = NumberField(config, "max_ack_pending");
+  SetConsumerLimits(s, created, NanosToMillis(NumberField(config, "ack_wait")),
+                    most > 0 ? static_cast<uint64_t>(most) : 0);
+  return {ConsumerInfoJson(s, created, type, WallNowMs())};
+}
 
-  fail("error_response", 400, kBadRequest,
-       absl::StrCat("$JS.API.", SubjectOf(api), " is not served"));
+JetStreamAnswer BrokerCore::JetStreamConsumers(absl::string_view stream,
+                                               bool names) const {
+  const absl::string_view type =
+      names ? "consumer_names_response" : "consumer_list_response";
+  auto found = streams_.find(stream);
+  if (found == streams_.end()) {
+    return JetStreamFailure(type, 404, kStreamNotFound, "stream not found");
+  }
+  const Stream& s = *found->second;
+  std::vector<const Consumer*> consumers;
+  for (const auto& [name, consumer] : s.consumers) {
+    consumers.push_back(consumer.get());
+  }
+  std::sort(consumers.begin(), consumers.end(),
+            [](const Consumer* a, const Consumer* b) {
+              return a->state.name() < b->state.name();
+            });
+  std::vector<std::string> items;
+  for (const Consumer* consumer : consumers) {
+    items.push_back(names ? absl::StrCat("\"", consumer->state.name(), "\"")
+                          : ConsumerInfoJson(s, *consumer,
+                                             "consumer_info_response",
+                                             WallNowMs()));
+  }
+  return {absl::StrCat("{\"type\":\"io.nats.jetstream.api.v1.", type,
+                       "\",\"total\":", items.size(),
+                       ",\"offset\":0,\"limit\":", items.size(),
+                       ",\"consumers\":[", absl::StrJoin(items, ","), "]}")};
+}
+
+JetStreamAnswer BrokerCore::JetStreamConsumerRequest(ConnectionCore& c,
+                                                     const PublishOp& request,
+                                                     JetStreamVerb verb,
+                                                     absl::string_view stream,
+                                                     absl::string_view name) {
+  const absl::string_view type =
+      verb == JetStreamVerb::kNext   ? "consumer_next_response"
+      : verb == JetStreamVerb::kInfo ? "consumer_info_response"
+                                     : "consumer_delete_response";
+  auto found = streams_.find(stream);
+  if (found == streams_.end()) {
+    return JetStreamFailure(type, 404, kStreamNotFound, "stream not found");
+  }
+  Stream& s = *found->second;
+  auto it = s.consumers.find(name);
+  if (it == s.consumers.end()) {
+    return JetStreamFailure(type, 404, kConsumerNotFound, "consumer not found");
+  }
+  Consumer& consumer = *it->second;
+  if (absl::Status v = MayReceive(c, consumer.state.pattern()); !v.ok()) {
+    return JetStreamFailure(type, 403, kBadRequest, v.message());
+  }
+  switch (verb) {
+    case JetStreamVerb::kNext:
+      PullFromConsumer(c, request, s, consumer);
+      return {};  // answered by messages and status messages
+    case JetStreamVerb::kInfo:
+      return {ConsumerInfoJson(s, consumer, type, WallNowMs())};
+    case JetStreamVerb::kDelete:
+      RemoveConsumer(s, std::string(name));
+      return {
+          "{\"type\":\"io.nats.jetstream.api.v1.consumer_delete_response\","
+          "\"success\":true}"};
+  }
+  return {};
+}
+
+absl::Status BrokerCore::MayReceive(ConnectionCore& c,
+                                    absl::string_view pattern) {
+  if (c.permissions_ == nullptr) return absl::OkStatus();
+  absl::Status denied =
+      c.permissions_->Check(AccessOperation::kSubscribe, pattern);
+  if (!denied.ok()) ++stats_.permission_denials;
+  return denied;
 }
 
 void BrokerCore::PullFromConsumer(ConnectionCore& c, const PublishOp& request,

@@ -495,7 +495,7 @@ bool BrokerCore::RemoveConsumer(Stream& stream, const std::string& name) {
 // --- Capturing publishes ----------------------------------------------------
 
 int64_t BrokerCore::StampFor(Stream& s) {
-  const int64_t wall = wall_set_ ? wall_now_ms_ : absl::ToUnixMillis(now_);
+  const int64_t wall = WallNowMs();
   s.last_time_unix_ms = std::max(s.last_time_unix_ms, wall);
   return s.last_time_unix_ms;
 }
@@ -708,7 +708,7 @@ void BrokerCore::FlushStorage() {
       written.topics.emplace_back(a.stream, a.topic, a.seq);
     }
     b.id = ++last_batch_id_;
-    b.now_unix_ms = wall_set_ ? wall_now_ms_ : absl::ToUnixMillis(now_);
+    b.now_unix_ms = WallNowMs();
     // A batch of consumer positions only, that nobody waits for, is not
     // worth a sync of its own: an acknowledgement without an answer may be
     // lost in a crash (the message comes again), and the next synced batch

@@ -115,6 +115,18 @@ struct PullRequest {
   absl::Time next_heartbeat = absl::InfiniteFuture();
 };
 
+// The answer to a JetStream API request (jetstream.cc): its JSON (none for
+// a pull request, which is answered with messages), and whether it is an
+// error.
+struct JetStreamAnswer {
+  std::string json;
+  bool failed = false;
+};
+
+// What a request names a consumer for: $JS.API.CONSUMER.INFO, .DELETE or
+// .MSG.NEXT.
+enum class JetStreamVerb { kInfo, kDelete, kNext };
+
 // A durable consumer (docs/streams.md): a position in a stream that is kept
 // in the storage, messages delivered and awaiting acknowledgement, and the
 // subscriptions sharing it.
