@@ -130,6 +130,20 @@ while True:
 PY
 }
 
+# name: starts `nats-server -js` with its store in $out/<name>-js and its
+# log in $out/<name>-server.log, on a free port it picks itself (-p -1) and
+# logs; sets nats_pid and nats_addr.
+start_nats_js() {
+  local name="$1"
+  nats-server -js -sd "$out/$name-js" -a 127.0.0.1 -p -1 \
+    > "$out/$name-server.log" 2>&1 &
+  nats_pid=$!
+  wait_for "$out/$name-server.log" "Listening for client connections" ||
+    die "nats-server did not start; see $out/$name-server.log"
+  nats_addr=$(sed -n 's/.*Listening for client connections on \([0-9.]*:[0-9]*\).*/\1/p' \
+    "$out/$name-server.log" | head -1)
+}
+
 # name data_dir [config lines...]: writes $out/<name>.textpb, a manifoldd
 # configuration with a data directory and the stream BENCH on bench/**.
 manifold_config() {
@@ -186,14 +200,7 @@ trap cleanup EXIT
 wants() { [[ -z "$only" || ",$only," == *",$1,"* ]]; }
 
 if wants durable16 || wants durable1k || wants ack16; then
-  # nats-server picks a free port itself (-p -1) and logs it.
-  nats-server -js -sd "$out/nats-js" -a 127.0.0.1 -p -1 \
-    > "$out/nats-server.log" 2>&1 &
-  nats_pid=$!
-  wait_for "$out/nats-server.log" "Listening for client connections" ||
-    die "nats-server did not start; see $out/nats-server.log"
-  nats_addr=$(sed -n 's/.*Listening for client connections on \([0-9.]*:[0-9]*\).*/\1/p' \
-    "$out/nats-server.log" | head -1)
+  start_nats_js nats
   js_create_stream "$nats_addr" BENCH 'bench.>' "${PER_TOPIC:-0}"
 
   manifold_config manifoldd "$out/manifold-data"
@@ -275,13 +282,7 @@ if wants pull; then
   : > "$pulls"
   n=$(awk -v c="${PULL_COUNT:-200000}" -v s="$scale" 'BEGIN { n = int(c * s); print (n < 1000 ? 1000 : n) }')
   rm -rf "$out/pull-nats-js" "$out/pull-data"
-  nats-server -js -sd "$out/pull-nats-js" -a 127.0.0.1 -p -1 \
-    > "$out/pull-nats-server.log" 2>&1 &
-  nats_pid=$!
-  wait_for "$out/pull-nats-server.log" "Listening for client connections" ||
-    die "nats-server did not start; see $out/pull-nats-server.log"
-  nats_addr=$(sed -n 's/.*Listening for client connections on \([0-9.]*:[0-9]*\).*/\1/p' \
-    "$out/pull-nats-server.log" | head -1)
+  start_nats_js pull-nats
   js_create_stream "$nats_addr" BENCH 'bench.>'
   manifold_config pull "$out/pull-data"
   start_manifoldd pull
