@@ -554,9 +554,11 @@ class BrokerCore {
                                            JetStreamVerb verb,
                                            absl::string_view stream,
                                            absl::string_view name);
-  // OK when `c` may receive what `pattern` matches (a consumer's pattern);
-  // otherwise the denial, counted.
-  absl::Status MayReceive(ConnectionCore& c, absl::string_view pattern);
+  // OK when `c`'s permissions allow `operation` on `topic` (to receive what
+  // a consumer's pattern matches; to remove a consumer); otherwise the
+  // denial, counted.
+  absl::Status MayJetStream(ConnectionCore& c, AccessOperation operation,
+                            absl::string_view topic);
   void HandleJetStreamAck(const PublishOp& publish, absl::string_view ack);
   // Answers a JetStream API request on its reply topic.
   void AnswerJetStream(const PublishOp& request, absl::string_view json);

@@ -28,6 +28,7 @@
 #include "absl/time/time.h"
 #include "broker/internal/broker_core.h"
 #include "broker/internal/streams.h"
+#include "broker/sys_topics.h"
 #include "core/nats/subject.h"
 #include "core/nats/writer.h"
 #include "core/topic.h"
@@ -456,7 +457,8 @@ JetStreamAnswer BrokerCore::JetStreamCreateConsumer(
                              "' matches nothing stream '", s.config.name(),
                              "' captures"));
   }
-  if (absl::Status v = MayReceive(c, pattern); !v.ok()) {
+  if (absl::Status v = MayJetStream(c, AccessOperation::kSubscribe, pattern);
+      !v.ok()) {
     return fail(403, kBadRequest, v.message());
   }
   auto existing = s.consumers.find(name);
@@ -527,8 +529,15 @@ JetStreamAnswer BrokerCore::JetStreamConsumerRequest(ConnectionCore& c,
     return JetStreamFailure(type, 404, kConsumerNotFound, "consumer not found");
   }
   Consumer& consumer = *it->second;
-  if (absl::Status v = MayReceive(c, consumer.state.pattern()); !v.ok()) {
-    return JetStreamFailure(type, 403, kBadRequest, v.message());
+  absl::Status allowed =
+      MayJetStream(c, AccessOperation::kSubscribe, consumer.state.pattern());
+  if (allowed.ok() && verb == JetStreamVerb::kDelete) {
+    // As removing it natively ($sys/streams/consumer/remove) does.
+    allowed =
+        MayJetStream(c, AccessOperation::kRequest, sys_topics::kConsumerRemove);
+  }
+  if (!allowed.ok()) {
+    return JetStreamFailure(type, 403, kBadRequest, allowed.message());
   }
   switch (verb) {
     case JetStreamVerb::kNext:
@@ -545,11 +554,11 @@ JetStreamAnswer BrokerCore::JetStreamConsumerRequest(ConnectionCore& c,
   return {};
 }
 
-absl::Status BrokerCore::MayReceive(ConnectionCore& c,
-                                    absl::string_view pattern) {
+absl::Status BrokerCore::MayJetStream(ConnectionCore& c,
+                                      AccessOperation operation,
+                                      absl::string_view topic) {
   if (c.permissions_ == nullptr) return absl::OkStatus();
-  absl::Status denied =
-      c.permissions_->Check(AccessOperation::kSubscribe, pattern);
+  absl::Status denied = c.permissions_->Check(operation, topic);
   if (!denied.ok()) ++stats_.permission_denials;
   return denied;
 }

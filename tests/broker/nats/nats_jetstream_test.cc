@@ -455,6 +455,13 @@ TEST_F(JetStreamPermissionsTest,
   Store("a", "1");
   Next(eve, "mine", "1");
   EXPECT_EQ(eve.Next().payload, "1");
+  // Removing a consumer takes what removing it natively takes: read_sys.
+  const std::string kept = Api(eve, "CONSUMER.DELETE.ORDERS.mine");
+  EXPECT_THAT(kept, HasSubstr("\"code\":403"));
+  EXPECT_THAT(kept, HasSubstr("$sys/streams/consumer/remove"));
+  admin.TakeAll();  // eve's answers: both take replies on _INBOX.r
+  EXPECT_THAT(Api(admin, "CONSUMER.DELETE.ORDERS.mine"),
+              HasSubstr(R"("success":true)"));
 }
 
 }  // namespace
