@@ -282,6 +282,12 @@ void BrokerCore::PumpConsumer(Stream& stream, Consumer& c) {
         pull->next_heartbeat = now_ + pull->heartbeat;
       }
       if (--pull->remaining == 0) c.pulls.erase(pull);
+      // A NATS inbox ends after the messages it asked for (UNSUB with a
+      // count), as with any delivery. (A bound member is not ended so: what
+      // it had in flight would go to the others.)
+      if (to->delivered + 1 == to->max_messages) {
+        to_unsubscribe_.push_back(to->id);
+      }
     }
     ++to->delivered;
   }

@@ -390,6 +390,23 @@ TEST_F(JetStreamTest, WaitingPullsAreBoundedAndEndWhenTheConsumerGoes) {
               HasSubstr("consumer not found"));
 }
 
+TEST_F(JetStreamTest, AnInboxThatAskedForNMessagesEndsAfterThem) {
+  NatsClient& n = Client();
+  Create(n, "w", "orders.*");
+  Store("a", "1");
+  Store("b", "2");
+  Store("c", "3");
+  // As nats.js's fetch() subscribes: an inbox that ends after the batch.
+  n.Sub("_INBOX.f", "f");
+  n.Send("UNSUB f 2\r\n");
+  n.Flush();
+  const uint64_t before = h_.broker().statistics().subscriptions;
+  Next(n, "w", "2", "_INBOX.f");
+  EXPECT_EQ(n.Next().payload, "1");
+  EXPECT_EQ(n.Next().payload, "2");
+  EXPECT_EQ(h_.broker().statistics().subscriptions, before - 1);
+}
+
 TEST_F(JetStreamTest, APullRequestEndsWithItsInbox) {
   NatsClient& n = Client();
   Create(n, "w", "orders.*");
