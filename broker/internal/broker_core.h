@@ -450,6 +450,8 @@ class BrokerCore {
                          uint64_t delivered, bool js_reply);
   void FailPublish(ConnectionCore& publisher, const PublishOp& publish,
                    const absl::Status& why, bool js_reply);
+  // Answers a publish with a reply subject to a stored topic as JetStream
+  // does (jetstream.cc): a PubAck once durable, or an error.
   void PublishStreamReply(const PendingAck& ack);
   void FinishAck(uint64_t ack_id);
   // Writes each lane's gathered batch unless one is in flight.
@@ -562,6 +564,10 @@ class BrokerCore {
   void HandleJetStreamAck(const PublishOp& publish, absl::string_view ack);
   // Answers a JetStream API request on its reply topic.
   void AnswerJetStream(const PublishOp& request, absl::string_view json);
+  // Routes `payload` to reply topic `topic`, spelled `spelled_topic` in the
+  // protocol `spelling` of the request it answers.
+  void PublishReply(absl::string_view topic, CodecSlot spelling,
+                    absl::string_view spelled_topic, absl::string_view payload);
   // Queues a pull request (MSG.NEXT) on `consumer` for `c`.
   void PullFromConsumer(ConnectionCore& c, const PublishOp& request,
                         Stream& stream, Consumer& consumer);

@@ -55,16 +55,24 @@ constexpr int kConsumerNotFound = 10014;
 constexpr int kStreamNotFound = 10059;
 constexpr int kFilterNotInStream = 10093;
 constexpr int kConsumerExists = 10148;
+constexpr int kStoreFailed = 10077;
 
-// A JSON error answer, as nats-server writes one.
+// Appends `"error":{...}`, JetStream's error object.
+void AppendErrorField(int code, int err_code, absl::string_view description,
+                      std::string& out) {
+  absl::StrAppend(&out, "\"error\":{\"code\":", code,
+                  ",\"err_code\":", err_code, ",\"description\":");
+  nats::AppendJsonString(description, out);
+  out += "}";
+}
+
+// A JSON error answer to an API request, as nats-server writes one.
 std::string ErrorJson(absl::string_view type, int code, int err_code,
                       absl::string_view description) {
   std::string out =
-      absl::StrCat("{\"type\":\"io.nats.jetstream.api.v1.", type,
-                   "\",\"error\":{\"code\":", code, ",\"err_code\":", err_code,
-                   ",\"description\":");
-  nats::AppendJsonString(description, out);
-  out += "}}";
+      absl::StrCat("{\"type\":\"io.nats.jetstream.api.v1.", type, "\",");
+  AppendErrorField(code, err_code, description, out);
+  out += "}";
   return out;
 }
 
@@ -254,12 +262,35 @@ bool BrokerCore::HandleJetStream(ConnectionCore& c, const PublishOp& publish) {
 void BrokerCore::AnswerJetStream(const PublishOp& request,
                                  absl::string_view json) {
   if (request.reply_to.empty()) return;
+  PublishReply(request.reply_to, request.spelling, request.spelled_reply_to,
+               json);
+}
+
+void BrokerCore::PublishReply(absl::string_view topic, CodecSlot spelling,
+                              absl::string_view spelled_topic,
+                              absl::string_view payload) {
   PublishOp answer;
-  answer.topic = request.reply_to;
-  answer.payload = json;
-  answer.spelling = request.spelling;
-  answer.spelled_topic = request.spelled_reply_to;
+  answer.topic = topic;
+  answer.payload = payload;
+  answer.spelling = spelling;
+  answer.spelled_topic = spelled_topic;
   Route(answer, nullptr);
+}
+
+void BrokerCore::PublishStreamReply(const PendingAck& ack) {
+  // What nats.js jetstream().publish() reads: a PubAck, or an error whose
+  // code is nats-server's for a store that cannot take the message.
+  std::string body;
+  if (ack.failure.ok()) {
+    body =
+        absl::StrCat("{\"stream\":\"", ack.stream, "\",\"seq\":", ack.seq, "}");
+  } else {
+    body = "{";
+    AppendErrorField(503, kStoreFailed, ack.failure.message(), body);
+    body += "}";
+  }
+  PublishReply(ack.reply_to, static_cast<CodecSlot>(ack.reply_spelling),
+               ack.spelled_reply_to, body);
 }
 
 void BrokerCore::HandleJetStreamApi(ConnectionCore& c, const PublishOp& request,

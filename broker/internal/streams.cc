@@ -603,31 +603,6 @@ void BrokerCore::FailPublish(ConnectionCore& publisher,
   }
 }
 
-void BrokerCore::PublishStreamReply(const PendingAck& ack) {
-  // What a JetStream client (nats.js jetstream().publish()) reads: a PubAck,
-  // or an API error.
-  std::string body;
-  if (ack.failure.ok()) {
-    body =
-        absl::StrCat("{\"stream\":\"", ack.stream, "\",\"seq\":", ack.seq, "}");
-  } else {
-    std::string description(ack.failure.message());
-    for (char& ch : description) {
-      if (ch == '"' || ch == '\\' || static_cast<unsigned char>(ch) < 0x20) {
-        ch = '\'';
-      }
-    }
-    body = absl::StrCat("{\"error\":{\"code\":503,\"err_code\":10077,",
-                        "\"description\":\"", description, "\"}}");
-  }
-  PublishOp answer;
-  answer.topic = ack.reply_to;
-  answer.payload = body;
-  answer.spelling = static_cast<CodecSlot>(ack.reply_spelling);
-  answer.spelled_topic = ack.spelled_reply_to;
-  Route(answer, nullptr);
-}
-
 void BrokerCore::FinishAck(uint64_t ack_id) {
   auto it = pending_acks_.find(ack_id);
   if (it == pending_acks_.end()) return;

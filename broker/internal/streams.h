@@ -2,8 +2,9 @@
 // -----------------------------------------------------------------------------
 //
 // The broker's view of its durable streams (docs/streams.md): what each stream
-// captures and holds, the batches on their way to a storage, and the
-// subscriptions replaying a stream. The logic is in streams.cc, as part of
+// captures and holds, the batches on their way to a storage, the
+// subscriptions replaying a stream, and its durable consumers with the NATS
+// pull requests waiting on them. The logic is in streams.cc, as part of
 // BrokerCore; the messages themselves live in the storage
 // (broker/storage/stream_storage.h), never here beyond one batch and one
 // read per replaying subscription.
