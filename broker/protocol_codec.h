@@ -383,6 +383,17 @@ class ProtocolCodec {
     return false;
   }
 
+  // Called when a subscription of this connection starts replaying a stream
+  // (Subscribe.replay; not a consumer's member): from now on it receives the
+  // stream's stored messages that match `pattern`, each once it is stored,
+  // and no live copies. EndedReplay() follows when it ends, however it ends.
+  // A codec that delivers a message once per connection however many of its
+  // subscriptions match (Bayeux) passes over the live copy another
+  // subscription brings of a message the replay will deliver stored.
+  virtual void StartedReplay(SubscriptionId subscription,
+                             absl::string_view pattern) {}
+  virtual void EndedReplay(SubscriptionId subscription) {}
+
   // True once the codec has written its last bytes (HTTP's "Connection:
   // close"): the broker then closes the connection, without counting an
   // error, as soon as they are flushed. Checked after Encode(),

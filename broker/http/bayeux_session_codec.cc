@@ -3,7 +3,10 @@
 #include <algorithm>
 #include <map>
 #include <string>
+#include <utility>
+#include <vector>
 
+#include "absl/base/optimization.h"
 #include "absl/strings/str_cat.h"
 #include "broker/http/bayeux_json.h"
 #include "broker/http/http_status.h"
@@ -100,6 +103,11 @@ void BayeuxSessionCodec::EncodeDelivery(SharedMessage& message,
                                         SubscriptionId subscription,
                                         OutboundBuffer& out) {
   // Once per message, however many of the session's subscriptions match.
+  if (ABSL_PREDICT_FALSE(!replaying_.empty()) &&
+      message.publish().stream_seq == 0 &&
+      ReplayDelivers(message.publish().topic)) {
+    return;  // a replaying subscription delivers it stored
+  }
   if (message.id() != 0) {
     if (message.id() == last_message_id_) return;
     last_message_id_ = message.id();
@@ -112,6 +120,24 @@ void BayeuxSessionCodec::EncodeDelivery(SharedMessage& message,
     message.FinishEncoding(CodecSlot::kBayeux);
   }
   message.AppendEncoded(CodecSlot::kBayeux, out);
+}
+
+void BayeuxSessionCodec::StartedReplay(SubscriptionId subscription,
+                                       absl::string_view pattern) {
+  replaying_.emplace_back(subscription, std::string(pattern));
+}
+
+void BayeuxSessionCodec::EndedReplay(SubscriptionId subscription) {
+  std::erase_if(replaying_, [subscription](const auto& replaying) {
+    return replaying.first == subscription;
+  });
+}
+
+bool BayeuxSessionCodec::ReplayDelivers(absl::string_view topic) const {
+  for (const auto& [subscription, pattern] : replaying_) {
+    if (Matches(pattern, topic)) return true;
+  }
+  return false;
 }
 
 }  // namespace manifold

@@ -14,9 +14,11 @@
 // payload are said in `ext` ({"headers":{...},"replyTo":"...",
 // "base64":true}), and so is the stream sequence of a message a replaying
 // subscription delivers ({"replayId":41}, see bayeux.h). A message reaches the
-// session once however many of its subscriptions match it, as Bayeux promises,
-// except that each subscription replaying a stream delivers its own copy (the
-// stored copy comes later, as a message of its own). Broker events ($sys
+// session once however many of its subscriptions match it, as Bayeux promises.
+// A message a replaying subscription matches comes from the stream, stored and
+// with its replayId, even when another subscription of the session matches it
+// too: the live copy is passed over. (Two replaying subscriptions each deliver
+// their own copy: each replays from its own position.) Broker events ($sys
 // topics) arrive as their JSON form.
 //
 // Example:
@@ -31,6 +33,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -60,9 +64,19 @@ class BayeuxSessionCodec final : public ProtocolCodec {
   void EncodeDelivery(SharedMessage& message, SubscriptionId subscription,
                       OutboundBuffer& out) override;
   bool wants_keepalive() const override { return false; }
+  void StartedReplay(SubscriptionId subscription,
+                     absl::string_view pattern) override;
+  void EndedReplay(SubscriptionId subscription) override;
 
  private:
+  // Whether a subscription replaying a stream matches `topic`: it delivers
+  // the message once stored.
+  bool ReplayDelivers(absl::string_view topic) const;
+
   uint64_t last_message_id_ = 0;
+  // The session's replaying subscriptions and their patterns (few: one per
+  // channel subscribed with ext.replay).
+  std::vector<std::pair<SubscriptionId, std::string>> replaying_;
 };
 
 // Writes `publish` as one Bayeux message object and a comma (see above) to

@@ -118,6 +118,7 @@ void BrokerCore::HandleSubscribe(ConnectionCore& c,
     if (subscribe.has_consumer()) {
       BindConsumer(*replayed, subscribe, sub);
     } else {
+      c.codec_->StartedReplay(id, sub.pattern);
       StartReplay(*replayed, subscribe.replay(), sub);
     }
   }
@@ -199,6 +200,7 @@ void BrokerCore::RemoveSubscription(Subscription& sub, bool emit_event,
   if (ABSL_PREDICT_FALSE(sub.stream_only)) {
     cursors_to_sweep_ = true;
     LeaveConsumer(sub.id);
+    sub.connection->codec_->EndedReplay(sub.id);
   }
   if (ABSL_PREDICT_FALSE(cluster_ != nullptr)) CountInterest(sub, -1);
   index_.Remove(sub);

@@ -518,6 +518,61 @@ TEST(BayeuxTest, AChannelAStreamStoresReplaysAfterTheReplayIdInExt) {
                        std::pair<std::string, int>{"four", 4}));
 }
 
+// A message a replaying subscription matches reaches the session once, from
+// the stream with its replayId, however many of the session's subscriptions
+// match it; once the replay ends, the other subscriptions bring it live again.
+TEST(BayeuxTest, AMessageAReplayDeliversIsNotAlsoDeliveredLive) {
+  BrokerHarness h(Options());
+  TestClient& admin = h.Connect("admin");
+  AddMemoryStream(admin, "log", "log/**");
+  TestClient& pub = h.Connect("pub");
+  pub.Publish("log/a", "one");  // seq 1
+
+  LongPollClient c(h);
+  c.Handshake();
+  ASSERT_EQ(c.Subscribe("/log/*")["successful"], true);
+  ASSERT_EQ(c.Subscribe("/log/**")["successful"], true);
+  Json reply = c.Exchange(
+      Json::array({{{"channel", "/meta/subscribe"},
+                    {"subscription", "/log/a"},
+                    {"ext", {{"replay", {{"/log/a", kReplayAll}}}}}}}));
+  ASSERT_EQ(reply[0]["successful"], true) << reply.dump();
+  pub.Publish("log/a", "two");    // seq 2: the replay and both others match
+  pub.Publish("log/b", "three");  // seq 3: only the ordinary ones
+  pub.Publish("log/a", "four");   // seq 4
+  std::vector<std::string> got;
+  std::vector<std::string> ids;
+  for (int polls = 0; polls < 3 && got.size() < 4; ++polls) {
+    for (const Json& m : Body(c.Connect(0)->Take())) {
+      if (m["channel"] == "/meta/connect") continue;
+      got.push_back(m["data"]);
+      ids.push_back(m.contains("ext") ? m["ext"]["replayId"].dump() : "live");
+    }
+  }
+  // Each once; log/a's from the stream, in its order.
+  EXPECT_THAT(got,
+              ::testing::UnorderedElementsAre("one", "two", "three", "four"));
+  std::vector<std::string> replayed;
+  for (size_t k = 0; k < got.size(); ++k) {
+    if (got[k] == "three") {
+      EXPECT_EQ(ids[k], "live");
+    } else {
+      replayed.push_back(absl::StrCat(got[k], "@", ids[k]));
+    }
+  }
+  EXPECT_THAT(replayed, ::testing::ElementsAre("one@1", "two@2", "four@4"));
+
+  // Unsubscribed, the replay no longer delivers: the others do, once.
+  ASSERT_EQ(
+      c.Exchange(Json::array({{{"channel", "/meta/unsubscribe"},
+                               {"subscription", "/log/a"}}}))[0]["successful"],
+      true);
+  pub.Publish("log/a", "five");
+  Json answer = Body(c.Connect(0)->Take());
+  ASSERT_EQ(answer.size(), 2u) << answer.dump();
+  EXPECT_EQ(answer[0], Json({{"channel", "/log/a"}, {"data", "five"}}));
+}
+
 // A subscription the broker ends (here: its stream is removed) reaches the
 // client as an unsuccessful /meta/unsubscribe that names the channel and
 // why, rather than going quiet.
