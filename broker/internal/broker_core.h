@@ -506,6 +506,13 @@ class BrokerCore {
   // Delivers what the consumer can now: redeliveries, then what it read,
   // then reads more.
   void PumpConsumer(Stream& stream, Consumer& consumer);
+  // For a push consumer: the subscription its next message goes to, of
+  // those matching its deliver topic (of its deliver group, when it has
+  // one) for which `usable` holds, taken in turn (`take_turn` false: the
+  // turn stays); nullptr when none.
+  Subscription* PushTarget(Consumer& consumer,
+                           absl::FunctionRef<bool(const Subscription&)> usable,
+                           bool take_turn = true);
   void OnConsumerRead(StorageLane& lane, ReadDone& done);
   void OnConsumerTimer(uint64_t id);
   // A bound subscription ended: what it had not acknowledged goes to the
@@ -529,7 +536,7 @@ class BrokerCore {
   // request's expiry or heartbeat. Looks at every message in flight.
   void ScheduleConsumerTimer(Consumer& consumer);
 
-  // NATS JetStream's API for streams and pull consumers (jetstream.cc,
+  // NATS JetStream's API for streams and consumers (jetstream.cc,
   // docs/nats.md).
   // Serves a publish to "$JS/API/..." or "$JS/ACK/..." from `c`; false for
   // any other topic.
@@ -549,8 +556,7 @@ class BrokerCore {
                                           absl::string_view subject_name,
                                           absl::string_view subject_filter);
   // CONSUMER.NAMES, or CONSUMER.LIST when !names.
-  JetStreamAnswer JetStreamConsumers(absl::string_view stream,
-                                     bool names) const;
+  JetStreamAnswer JetStreamConsumers(absl::string_view stream, bool names);
   JetStreamAnswer JetStreamConsumerRequest(ConnectionCore& c,
                                            const PublishOp& request,
                                            JetStreamVerb verb,
@@ -568,10 +574,19 @@ class BrokerCore {
   // protocol `spelling` of the request it answers.
   void PublishReply(absl::string_view topic, CodecSlot spelling,
                     absl::string_view spelled_topic, absl::string_view payload);
+  // Whether a subscription now takes what push consumer `c` delivers
+  // (JetStream's push_bound).
+  bool PushBound(Consumer& c) {
+    return !c.state.deliver_topic().empty() &&
+           PushTarget(
+               c, [](const Subscription&) { return true; },
+               /*take_turn=*/false) != nullptr;
+  }
   // Queues a pull request (MSG.NEXT) on `consumer` for `c`.
   void PullFromConsumer(ConnectionCore& c, const PublishOp& request,
                         Stream& stream, Consumer& consumer);
-  // The reply subject, as a topic, of a message `seq` a pull request gets:
+  // The reply subject, as a topic, of a message `seq` a pull request or a
+  // push consumer's subscription gets:
   // where its ack goes ("$JS/ACK/<stream>/<consumer>/...").
   std::string JetStreamAckTopic(const Stream& stream, const Consumer& c,
                                 uint64_t seq, int64_t time_unix_ms,
@@ -694,8 +709,12 @@ class BrokerCore {
   bool wall_set_ = false;
   absl::Time last_sync_ = absl::InfinitePast();
   TimerQueue::Key streams_timer_;
+  // PumpCursors() has consumers and replays to serve: a subscriber drained,
+  // or a new subscription may take a push consumer's messages.
   bool cursors_waiting_ = false;
   bool cursors_to_sweep_ = false;
+  // PushTarget()'s scratch, kept for its capacity.
+  std::vector<Subscription*> push_candidates_;
   bool storage_failing_ = false;
   std::vector<StorageCompletion> storage_done_;
   // The stream that captures each recently published literal topic (null:

@@ -201,12 +201,17 @@ void BrokerCore::PumpConsumer(Stream& stream, Consumer& c) {
   std::erase_if(c.pulls, [&](const PullRequest& p) {
     return index_.Find(p.subscription) == nullptr;
   });
-  if (c.members.empty() && c.pulls.empty()) return;
+  const bool pushes = !c.state.deliver_topic().empty();
+  if (c.members.empty() && c.pulls.empty() && !pushes) return;
   const size_t room = std::max<size_t>(options_.max_outbound_bytes() / 2, 1);
   auto has_room = [&](const Subscription& sub) {
     const ConnectionCore& conn = *sub.connection;
     return conn.state_ == ConnectionState::kOpen &&
            conn.outbound_.size() < room && !conn.detached_;
+  };
+  // Somebody to deliver to, with room now or not.
+  auto anybody = [&] {
+    return !c.members.empty() || !c.pulls.empty() || PushBound(c);
   };
   wire::StoredMessage stored;
   while (!c.ready.empty()) {
@@ -233,8 +238,12 @@ void BrokerCore::PumpConsumer(Stream& stream, Consumer& c) {
         pull = p;
       }
     }
+    const bool bound = to != nullptr && pull == c.pulls.end();
+    if (to == nullptr && pushes) to = PushTarget(c, has_room);
     if (to == nullptr) {
-      cursors_waiting_ = true;  // a member drains: PumpCursors comes back
+      // A member drains, or a subscription to a push consumer's topic
+      // comes (HandleSubscribe): PumpCursors comes back.
+      if (anybody()) cursors_waiting_ = true;
       return;
     }
     StoredRecord rec = std::move(c.ready.front());
@@ -243,12 +252,13 @@ void BrokerCore::PumpConsumer(Stream& stream, Consumer& c) {
         c.redeliver.erase(rec.seq) > 0 || rec.seq <= c.state.delivered_high();
     bool wanted = stored.ParseFromString(rec.record) &&
                   StoredTopicReaches(c.state.pattern(), stored.topic());
-    if (wanted && pull == c.pulls.end()) {
+    if (wanted && bound) {
       wanted = to->filter == nullptr ||
                to->filter->Allows(stored.topic(), to->pattern);
     } else if (wanted && to->connection->permissions_ != nullptr) {
-      // A pull request's subscription is its inbox, not the consumer's
-      // pattern: what its connection may receive is checked by topic.
+      // A pull request's or a push consumer's subscription is an inbox, not
+      // the consumer's pattern: what its connection may receive is checked
+      // by topic.
       wanted = to->connection->permissions_
                    ->Check(AccessOperation::kSubscribe, stored.topic())
                    .ok();
@@ -269,7 +279,7 @@ void BrokerCore::PumpConsumer(Stream& stream, Consumer& c) {
     const absl::Time deadline =
         now_ + absl::Milliseconds(c.state.ack_wait_ms());
     ArmConsumerTimer(c, deadline);
-    if (pull == c.pulls.end()) {
+    if (bound) {
       DeliverStored(conn, to->id, rec.seq, stored, again);
       c.in_flight[rec.seq] = Consumer::InFlight{to->id, deadline};
     } else {
@@ -277,11 +287,13 @@ void BrokerCore::PumpConsumer(Stream& stream, Consumer& c) {
           conn, to->id, rec.seq, stored, again,
           JetStreamAckTopic(stream, c, rec.seq, stored.time_unix_ms(), again));
       c.in_flight[rec.seq] = Consumer::InFlight{SubscriptionId(), deadline};
-      ++pull->delivered;
-      if (pull->heartbeat > absl::ZeroDuration()) {
-        pull->next_heartbeat = now_ + pull->heartbeat;
+      if (pull != c.pulls.end()) {
+        ++pull->delivered;
+        if (pull->heartbeat > absl::ZeroDuration()) {
+          pull->next_heartbeat = now_ + pull->heartbeat;
+        }
+        if (--pull->remaining == 0) c.pulls.erase(pull);
       }
-      if (--pull->remaining == 0) c.pulls.erase(pull);
       // A NATS inbox ends after the messages it asked for (UNSUB with a
       // count), as with any delivery. (A bound member is not ended so: what
       // it had in flight would go to the others.)
@@ -293,8 +305,7 @@ void BrokerCore::PumpConsumer(Stream& stream, Consumer& c) {
   }
   if (c.reading) return;
   ReadRequest read;
-  bool wants_read = c.in_flight.size() < c.state.max_in_flight() &&
-                    !(c.members.empty() && c.pulls.empty());
+  bool wants_read = c.in_flight.size() < c.state.max_in_flight() && anybody();
   if (!wants_read) {
     // Full, or nobody to deliver to.
   } else if (!c.redeliver.empty()) {
@@ -326,6 +337,35 @@ void BrokerCore::PumpConsumer(Stream& stream, Consumer& c) {
   lane.consumer_reads[read.id] = {stream.config.name(), c.state.name()};
   ++stats_.storage_reads;
   lane.storage->Read(std::move(read));
+}
+
+Subscription* BrokerCore::PushTarget(
+    Consumer& c, absl::FunctionRef<bool(const Subscription&)> usable,
+    bool take_turn) {
+  const std::string& group = c.state.deliver_group();
+  push_candidates_.clear();
+  for (SubscriptionNode* node : index_.Match(c.state.deliver_topic())) {
+    if (group.empty()) {
+      for (Subscription* sub : node->subscribers()) {
+        if (!sub->stream_only) push_candidates_.push_back(sub);
+      }
+      continue;
+    }
+    for (const auto& g : node->groups()) {
+      if (g->name != group) continue;
+      push_candidates_.insert(push_candidates_.end(), g->members.begin(),
+                              g->members.end());
+    }
+  }
+  const size_t n = push_candidates_.size();
+  for (size_t k = 0; k < n; ++k) {
+    const size_t at = (c.next_push + k) % n;
+    if (usable(*push_candidates_[at])) {
+      if (take_turn) c.next_push = at + 1;
+      return push_candidates_[at];
+    }
+  }
+  return nullptr;
 }
 
 void BrokerCore::OnConsumerRead(StorageLane& lane, ReadDone& done) {

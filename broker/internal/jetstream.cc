@@ -1,17 +1,19 @@
-// NATS JetStream's API for streams and pull consumers (docs/nats.md), so
+// NATS JetStream's API for streams and durable consumers (docs/nats.md), so
 // that a NATS client reads a stream as it would from nats-server: it creates
-// a durable pull consumer ($JS.API.CONSUMER.CREATE / DURABLE.CREATE), asks it
-// for messages ($JS.API.CONSUMER.MSG.NEXT, the request nats.js's fetch() and
-// pull() send) and acknowledges each one on its reply subject ($JS.ACK...).
-// The consumer is a Manifold durable consumer (consumers.cc): the same
-// position, acks, redelivery and persistence, shared with native clients
-// that bind to it by name.
+// a durable consumer ($JS.API.CONSUMER.CREATE / DURABLE.CREATE), asks a pull
+// consumer for messages ($JS.API.CONSUMER.MSG.NEXT, the request nats.js's
+// fetch() and pull() send) or subscribes to a push consumer's deliver
+// subject (nats.js's subscribe()), and acknowledges each message on its
+// reply subject ($JS.ACK...). The consumer is a Manifold durable consumer
+// (consumers.cc): the same position, acks, redelivery and persistence,
+// shared with native clients that bind to it by name.
 //
 // Served: $JS.API.INFO; STREAM.NAMES, STREAM.LIST, STREAM.INFO; CONSUMER.
 // CREATE, DURABLE.CREATE, INFO, DELETE, NAMES, LIST, MSG.NEXT; acks +ACK,
-// -NAK, +WPI, +TERM, +NXT. Anything else gets a JSON error naming it, as
-// does what Manifold does not do (ephemeral and push consumers, ack policies
-// other than explicit, streams made through the API).
+// -NAK, +WPI, +TERM, +NXT; ack policies explicit and all. Anything else gets
+// a JSON error naming it, as does what Manifold does not do (ephemeral
+// consumers, ack policy none, flow control and heartbeats of push consumers,
+// streams made through the API).
 
 #include <algorithm>
 #include <cstdint>
@@ -180,12 +182,26 @@ std::string StreamInfoJson(const Stream& s, absl::string_view type) {
 }
 
 std::string ConsumerInfoJson(const Stream& s, const Consumer& c,
-                             absl::string_view type, int64_t now_ms) {
+                             absl::string_view type, int64_t now_ms,
+                             bool push_bound) {
   const wire::ConsumerState& st = c.state;
   std::string filter;
   if (st.pattern() != kEverything) {
     filter = ",\"filter_subject\":";
     nats::AppendJsonString(SubjectOf(st.pattern()), filter);
+  }
+  // A push consumer says where it delivers; a pull consumer how many
+  // requests may wait.
+  std::string delivery;
+  if (st.deliver_topic().empty()) {
+    delivery = absl::StrCat(",\"max_waiting\":", Consumer::kMaxPullRequests);
+  } else {
+    delivery = ",\"deliver_subject\":";
+    nats::AppendJsonString(SubjectOf(st.deliver_topic()), delivery);
+    if (!st.deliver_group().empty()) {
+      delivery += ",\"deliver_group\":";
+      nats::AppendJsonString(st.deliver_group(), delivery);
+    }
   }
   const uint64_t pending = s.state.last_seq > st.delivered_high()
                                ? s.state.last_seq - st.delivered_high()
@@ -194,17 +210,18 @@ std::string ConsumerInfoJson(const Stream& s, const Consumer& c,
       "{\"type\":\"io.nats.jetstream.api.v1.", type, "\",\"stream_name\":\"",
       s.config.name(), "\",\"name\":\"", st.name(),
       "\",\"created\":", TimeJson(now_ms), ",\"config\":{\"durable_name\":\"",
-      st.name(), "\",\"name\":\"", st.name(),
-      "\",\"ack_policy\":\"explicit\",\"ack_wait\":",
-      st.ack_wait_ms() * 1'000'000, ",\"max_ack_pending\":", st.max_in_flight(),
-      ",\"max_deliver\":-1,\"max_waiting\":", Consumer::kMaxPullRequests,
-      ",\"replay_policy\":\"instant\"", filter,
+      st.name(), "\",\"name\":\"", st.name(), "\",\"ack_policy\":\"",
+      st.ack_all() ? "all" : "explicit",
+      "\",\"ack_wait\":", st.ack_wait_ms() * 1'000'000,
+      ",\"max_ack_pending\":", st.max_in_flight(), ",\"max_deliver\":-1",
+      delivery, ",\"replay_policy\":\"instant\"", filter,
       "},\"delivered\":{\"consumer_seq\":", c.deliveries,
       ",\"stream_seq\":", st.delivered_high(),
       "},\"ack_floor\":{\"stream_seq\":", st.ack_floor(),
       "},\"num_ack_pending\":", c.in_flight.size(),
       ",\"num_redelivered\":", c.redeliver.size(),
-      ",\"num_waiting\":", c.pulls.size(), ",\"num_pending\":", pending, "}");
+      ",\"num_waiting\":", c.pulls.size(), ",\"num_pending\":", pending,
+      push_bound ? ",\"push_bound\":true}" : "}");
 }
 
 // Where a new consumer starts, from its deliver_policy.
@@ -446,16 +463,33 @@ JetStreamAnswer BrokerCore::JetStreamCreateConsumer(
   if (absl::Status v = CheckConsumerName(name); !v.ok()) {
     return fail(400, kBadRequest, v.message());
   }
-  if (!StringField(config, "deliver_subject").empty()) {
-    return fail(400, kBadRequest,
-                "push consumers (deliver_subject) are not served: create a "
-                "pull consumer and fetch from it");
+  // A push consumer: its messages go to the subscribers of deliver_subject.
+  std::string deliver_topic;
+  if (const std::string deliver = StringField(config, "deliver_subject");
+      !deliver.empty()) {
+    if (absl::Status v = nats::SubjectToTopic(deliver, nats::SubjectUse::kReply,
+                                              deliver_topic);
+        !v.ok()) {
+      return fail(400, kBadRequest,
+                  absl::StrCat("deliver_subject: ", v.message()));
+    }
+    if (BoolField(config, "flow_control") ||
+        NumberField(config, "idle_heartbeat") > 0) {
+      return fail(400, kBadRequest,
+                  "flow_control and idle_heartbeat are not served for push "
+                  "consumers");
+    }
   }
-  if (const std::string ack = StringField(config, "ack_policy");
-      !ack.empty() && ack != "explicit") {
+  const std::string deliver_group = StringField(config, "deliver_group");
+  if (!deliver_group.empty() && deliver_topic.empty()) {
+    return fail(400, kBadRequest, "deliver_group needs a deliver_subject");
+  }
+  const std::string ack = StringField(config, "ack_policy");
+  if (!ack.empty() && ack != "explicit" && ack != "all") {
     return fail(400, kBadRequest,
                 absl::StrCat("ack_policy '", ack,
-                             "' is not served: consumers take explicit acks"));
+                             "' is not served: consumers take explicit acks "
+                             "(ack_policy explicit or all)"));
   }
   // The filter: from the config, else from the subject.
   std::string filter = StringField(config, "filter_subject");
@@ -493,26 +527,53 @@ JetStreamAnswer BrokerCore::JetStreamCreateConsumer(
     return fail(403, kBadRequest, v.message());
   }
   auto existing = s.consumers.find(name);
-  if (existing != s.consumers.end() &&
-      existing->second->state.pattern() != pattern) {
-    return fail(
-        400, kConsumerExists,
-        absl::StrCat("consumer '", name,
-                     "' already exists and "
-                     "delivers '",
-                     SubjectOf(existing->second->state.pattern()), "'"));
+  if (existing != s.consumers.end()) {
+    const wire::ConsumerState& held = existing->second->state;
+    if (held.pattern() != pattern) {
+      return fail(
+          400, kConsumerExists,
+          absl::StrCat("consumer '", name, "' already exists and delivers '",
+                       SubjectOf(held.pattern()), "'"));
+    }
+    if (held.deliver_topic() != deliver_topic ||
+        held.deliver_group() != deliver_group) {
+      return fail(
+          400, kConsumerExists,
+          absl::StrCat("consumer '", name, "' already exists with ",
+                       held.deliver_topic().empty()
+                           ? std::string("no deliver_subject")
+                           : absl::StrCat("deliver_subject '",
+                                          SubjectOf(held.deliver_topic()),
+                                          "' and deliver_group '",
+                                          held.deliver_group(), "'")));
+    }
+    if (held.ack_all() != (ack == "all")) {
+      return fail(
+          400, kConsumerExists,
+          absl::StrCat("consumer '", name, "' already exists with ack_policy '",
+                       held.ack_all() ? "all" : "explicit", "'"));
+    }
   }
+  const bool is_new = existing == s.consumers.end();
   absl::StatusOr<wire::Replay> start = StartFor(config);
   if (!start.ok()) return fail(400, kBadRequest, start.status().message());
   Consumer& created = OpenConsumer(s, name, pattern, *start);
+  if (is_new) {
+    // New: written with the rest of its state (OpenConsumer marked it).
+    created.state.set_deliver_topic(deliver_topic);
+    created.state.set_deliver_group(deliver_group);
+    created.state.set_ack_all(ack == "all");
+  }
   const int64_t most = NumberField(config, "max_ack_pending");
   SetConsumerLimits(s, created, NanosToMillis(NumberField(config, "ack_wait")),
                     most > 0 ? static_cast<uint64_t>(most) : 0);
-  return {ConsumerInfoJson(s, created, type, WallNowMs())};
+  // What it holds goes to a subscriber that is already there.
+  if (!deliver_topic.empty()) cursors_waiting_ = true;
+  return {ConsumerInfoJson(s, created, type, WallNowMs(), PushBound(created))};
 }
 
 JetStreamAnswer BrokerCore::JetStreamConsumers(absl::string_view stream,
-                                               bool names) const {
+                                               bool names) {
   const absl::string_view type =
       names ? "consumer_names_response" : "consumer_list_response";
   auto found = streams_.find(stream);
@@ -520,7 +581,7 @@ JetStreamAnswer BrokerCore::JetStreamConsumers(absl::string_view stream,
     return JetStreamFailure(type, 404, kStreamNotFound, "stream not found");
   }
   const Stream& s = *found->second;
-  std::vector<const Consumer*> consumers;
+  std::vector<Consumer*> consumers;
   for (const auto& [name, consumer] : s.consumers) {
     consumers.push_back(consumer.get());
   }
@@ -529,11 +590,11 @@ JetStreamAnswer BrokerCore::JetStreamConsumers(absl::string_view stream,
               return a->state.name() < b->state.name();
             });
   std::vector<std::string> items;
-  for (const Consumer* consumer : consumers) {
-    items.push_back(names ? absl::StrCat("\"", consumer->state.name(), "\"")
-                          : ConsumerInfoJson(s, *consumer,
-                                             "consumer_info_response",
-                                             WallNowMs()));
+  for (Consumer* consumer : consumers) {
+    items.push_back(
+        names ? absl::StrCat("\"", consumer->state.name(), "\"")
+              : ConsumerInfoJson(s, *consumer, "consumer_info_response",
+                                 WallNowMs(), PushBound(*consumer)));
   }
   return {absl::StrCat("{\"type\":\"io.nats.jetstream.api.v1.", type,
                        "\",\"total\":", items.size(),
@@ -575,7 +636,8 @@ JetStreamAnswer BrokerCore::JetStreamConsumerRequest(ConnectionCore& c,
       PullFromConsumer(c, request, s, consumer);
       return {};  // answered by messages and status messages
     case JetStreamVerb::kInfo:
-      return {ConsumerInfoJson(s, consumer, type, WallNowMs())};
+      return {ConsumerInfoJson(s, consumer, type, WallNowMs(),
+                               PushBound(consumer))};
     case JetStreamVerb::kDelete:
       RemoveConsumer(s, std::string(name));
       return {
@@ -737,11 +799,25 @@ void BrokerCore::HandleJetStreamAck(const PublishOp& publish,
     }
   } else if (seq > c.state.ack_floor()) {
     // +ACK, an empty body, +NXT, +TERM: done with. An ack that comes after
-    // the ack_wait, before the redelivery, still counts.
-    if (c.in_flight.erase(seq) > 0 || c.redeliver.erase(seq) > 0) {
-      c.acked.insert(seq);
-      RaiseAckFloor(s, c);
+    // the ack_wait, before the redelivery, still counts. Under ack_policy
+    // all, an ack (not +TERM) is for every message delivered before too.
+    const uint64_t first = c.state.ack_all() && !absl::StartsWith(kind, "+TERM")
+                               ? c.state.ack_floor() + 1
+                               : seq;
+    bool moved = false;
+    for (auto r = c.redeliver.lower_bound(first);
+         r != c.redeliver.end() && *r <= seq;) {
+      c.acked.insert(*r);
+      r = c.redeliver.erase(r);
+      moved = true;
     }
+    for (auto f = c.in_flight.lower_bound(first);
+         f != c.in_flight.end() && f->first <= seq;) {
+      c.acked.insert(f->first);
+      f = c.in_flight.erase(f);
+      moved = true;
+    }
+    if (moved) RaiseAckFloor(s, c);
   }
   // A client that asked for a confirmation (ackAck) gets an empty message.
   AnswerJetStream(publish, "");

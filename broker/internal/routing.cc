@@ -109,6 +109,9 @@ void BrokerCore::HandleSubscribe(ConnectionCore& c,
   if (ABSL_PREDICT_FALSE(cluster_ != nullptr)) CountInterest(sub, +1);
   c.subscriptions_.insert(id);
   ++stats_.subscriptions;
+  // It may take a push consumer's messages: consumers are served at the end
+  // of the turn.
+  if (ABSL_PREDICT_FALSE(!streams_.empty())) cursors_waiting_ = true;
   SendAck(c, op_id, id.value(), /*delivered=*/0,
           replayed != nullptr && !subscribe.has_consumer()
               ? ReplayPosition(*replayed, subscribe.replay())

@@ -130,7 +130,8 @@ enum class JetStreamVerb { kInfo, kDelete, kNext };
 
 // A durable consumer (docs/streams.md): a position in a stream that is kept
 // in the storage, messages delivered and awaiting acknowledgement, and the
-// subscriptions sharing it.
+// subscriptions sharing it: bound ones, NATS pull requests' inboxes, and for
+// a NATS push consumer those of its deliver topic (found when it delivers).
 struct Consumer {
   // As nats-server's default max_waiting.
   static constexpr size_t kMaxPullRequests = 512;
@@ -142,6 +143,8 @@ struct Consumer {
   // Bound subscriptions, served round-robin.
   std::vector<SubscriptionId> members;
   size_t next_member = 0;
+  // A push consumer's turn among the subscriptions of its deliver topic.
+  size_t next_push = 0;
   // NATS pull requests waiting, oldest first (served after the members);
   // at most kMaxPullRequests.
   std::deque<PullRequest> pulls;

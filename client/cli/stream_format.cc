@@ -50,14 +50,26 @@ std::string ConsumerJson(const wire::ConsumerState& c) {
       .Add("delivered_high", uint64_t{c.delivered_high()})
       .Add("in_flight", uint64_t{c.in_flight()})
       .Add("members", uint64_t{c.members()})
+      .AddRaw("deliver_topic", TextJson(c.deliver_topic()))
+      .AddRaw("deliver_group", TextJson(c.deliver_group()))
+      .Add("ack_all", c.ack_all())
       .str();
 }
 
 std::string ConsumerText(const wire::ConsumerState& c) {
-  return absl::StrCat(Printable(c.name()), " pattern=", Printable(c.pattern()),
-                      " ack_floor=", c.ack_floor(),
-                      " delivered_high=", c.delivered_high(),
-                      " in_flight=", c.in_flight(), " members=", c.members());
+  std::string text = absl::StrCat(
+      Printable(c.name()), " pattern=", Printable(c.pattern()),
+      " ack_floor=", c.ack_floor(), " delivered_high=", c.delivered_high(),
+      " in_flight=", c.in_flight(), " members=", c.members());
+  // A NATS push consumer: where it delivers.
+  if (!c.deliver_topic().empty()) {
+    absl::StrAppend(&text, " deliver_topic=", Printable(c.deliver_topic()));
+  }
+  if (!c.deliver_group().empty()) {
+    absl::StrAppend(&text, " deliver_group=", Printable(c.deliver_group()));
+  }
+  if (c.ack_all()) absl::StrAppend(&text, " ack_all");
+  return text;
 }
 
 std::string InfoJson(const wire::StreamInfo& info) {

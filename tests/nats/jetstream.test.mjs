@@ -9,6 +9,10 @@
 //   the consumer's floor and survive a restart, redelivery after ack_wait
 //   marked as such, no_wait answers, and JetStream's errors for an unknown
 //   stream or consumer and for what Manifold does not serve.
+// - Durable push consumers (jetstream().subscribe() with durable() and
+//   deliverTo()): messages in order on the deliver subject, a subscription
+//   that resumes after a restart past what was acknowledged, ack_policy all
+//   with nats.js's automatic acks, and a deliver group sharing the messages.
 // Against nats-server the same stream is made with JetStream's own API (the
 // control).
 
@@ -17,7 +21,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { AckPolicy, DeliverPolicy, connect, nanos } from "nats";
+import { AckPolicy, DeliverPolicy, connect, consumerOpts, nanos } from "nats";
 import { isManifold, startServer } from "./lib/servers.mjs";
 import { sc, within } from "./lib/util.mjs";
 
@@ -262,5 +266,136 @@ describe("the consumers API (servers from 2.9.4)", () => {
     assert.equal(sc.decode(got.data), "late");
     assert.deepEqual(missed, []);
     messages.stop();
+  });
+});
+
+// The first `n` messages `sub` yields, acknowledging each when `ack`.
+async function take(sub, n, { ack = true } = {}) {
+  const got = [];
+  for await (const m of sub) {
+    got.push(m);
+    if (ack) m.ack();
+    if (got.length === n) break;
+  }
+  return got;
+}
+
+describe("durable push consumers (jetstream().subscribe())", () => {
+  it("deliver in order to the deliver subject, and resume after a restart", async () => {
+    const nc = await client();
+    const js = nc.jetstream();
+    const acks = [];
+    for (let i = 0; i < 6; i++) acks.push(await js.publish(`orders.push.${i}`, sc.encode(`u${i}`)));
+    const options = () => {
+      const opts = consumerOpts();
+      opts.durable("auditor");
+      opts.deliverTo("deliver.auditor");
+      opts.deliverAll();
+      opts.ackExplicit();
+      opts.manualAck();
+      opts.maxAckPending(3);
+      // What went to the first subscription unacknowledged comes again after
+      // a second (nats-server keeps it in flight across its restart).
+      opts.ackWait(1_000);
+      return opts;
+    };
+    const sub = await js.subscribe("orders.push.>", options());
+    await nc.flush();
+    const jsm = await nc.jetstreamManager();
+    assert.equal((await jsm.consumers.info("ORDERS", "auditor")).push_bound, true);
+    // Leaving the loop ends the subscription; the consumer stays.
+    const first = await within(take(sub, 3), 10_000, "subscribe");
+    assert.deepEqual(
+      first.map((m) => sc.decode(m.data)),
+      ["u0", "u1", "u2"],
+    );
+    assert.deepEqual(
+      first.map((m) => m.seq),
+      acks.slice(0, 3).map((a) => a.seq),
+    );
+    assert.equal(first[0].subject, "orders.push.0");
+    assert.equal(first[0].info.consumer, "auditor");
+    await nc.flush();
+    const info = await jsm.consumers.info("ORDERS", "auditor");
+    assert.equal(info.config.deliver_subject, "deliver.auditor");
+    assert.equal(info.ack_floor.stream_seq, acks[2].seq);
+
+    await server.stop();
+    server = await start();
+    const js2 = (await client()).jetstream();
+    const sub2 = await js2.subscribe("orders.push.>", options());
+    const rest = await within(take(sub2, 3), 10_000, "subscribe after the restart");
+    assert.deepEqual(
+      rest.map((m) => sc.decode(m.data)),
+      ["u3", "u4", "u5"],
+    );
+    assert.deepEqual(
+      rest.map((m) => m.seq),
+      acks.slice(3).map((a) => a.seq),
+    );
+    sub2.unsubscribe();
+  });
+
+  it("takes ack_policy all, with nats.js acknowledging each message as it is read", async () => {
+    const nc = await client();
+    const js = nc.jetstream();
+    const opts = consumerOpts();
+    opts.durable("reader");
+    opts.deliverTo("deliver.reader");
+    opts.deliverNew();
+    opts.ackAll();
+    const sub = await js.subscribe("orders.read.>", opts);
+    const acks = [];
+    for (let i = 0; i < 4; i++) acks.push(await js.publish(`orders.read.${i}`, sc.encode(`r${i}`)));
+    const got = await within(take(sub, 4, { ack: false }), 10_000, "subscribe");
+    assert.deepEqual(
+      got.map((m) => m.seq),
+      acks.map((a) => a.seq),
+    );
+    // The last automatic ack goes out when the iterator asks for the next.
+    sub.unsubscribe();
+    await nc.flush();
+    const jsm = await nc.jetstreamManager();
+    const info = await jsm.consumers.info("ORDERS", "reader");
+    assert.equal(info.config.ack_policy, AckPolicy.All);
+    assert.ok(info.ack_floor.stream_seq >= acks[2].seq, JSON.stringify(info.ack_floor));
+  });
+
+  it("shares its messages among a deliver group", async () => {
+    const nc = await client();
+    const js = nc.jetstream();
+    const options = () => {
+      const opts = consumerOpts();
+      opts.durable("pool");
+      opts.deliverTo("deliver.pool");
+      opts.queue("workers");
+      opts.deliverNew();
+      opts.ackExplicit();
+      opts.manualAck();
+      return opts;
+    };
+    // Two connections: each worker is a client of its own.
+    const a = await js.subscribe("orders.pool.>", options());
+    const b = await (await client()).jetstream().subscribe("orders.pool.>", options());
+    const seen = [];
+    const collect = async (sub, name) => {
+      for await (const m of sub) {
+        seen.push([name, sc.decode(m.data)]);
+        m.ack();
+      }
+    };
+    const done = Promise.all([collect(a, "a"), collect(b, "b")]);
+    for (let i = 0; i < 10; i++) await js.publish(`orders.pool.${i}`, sc.encode(`w${i}`));
+    const deadline = Date.now() + 10_000;
+    while (seen.length < 10 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, 200));
+    a.unsubscribe();
+    b.unsubscribe();
+    await done;
+    assert.deepEqual(
+      seen.map(([, data]) => data).sort(),
+      Array.from({ length: 10 }, (_, i) => `w${i}`).sort(),
+    );
+    assert.ok(seen.some(([name]) => name === "a") && seen.some(([name]) => name === "b"), JSON.stringify(seen));
   });
 });

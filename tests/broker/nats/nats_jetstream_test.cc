@@ -114,6 +114,15 @@ class JetStreamTest : public ::testing::Test {
   TestClient* pub_ = nullptr;
 };
 
+// Creates durable push consumer `name` of everything, delivering to
+// `deliver`, with `extra` config fields.
+std::string CreatePushBody(absl::string_view name, absl::string_view deliver,
+                           absl::string_view extra = "") {
+  return absl::StrCat(R"({"stream_name":"ORDERS","config":{"durable_name":")",
+                      name, R"(","deliver_subject":")", deliver, "\"", extra,
+                      "}}");
+}
+
 // The tokens of a $JS.ACK reply subject after "$JS.ACK.": stream, consumer,
 // delivery count, stream seq, consumer seq, time in ns, pending.
 std::vector<std::string> AckTokens(const ServerOp& m) {
@@ -317,8 +326,23 @@ TEST_F(JetStreamTest, BadRequestsGetErrorsThatNameTheProblem) {
           {"CONSUMER.CREATE.ORDERS", R"({"config":{}})", "400",
            "ephemeral consumers are not served"},
           {"CONSUMER.CREATE.ORDERS",
-           R"({"config":{"durable_name":"p","deliver_subject":"d"}})", "400",
-           "push consumers"},
+           R"({"config":{"durable_name":"p","deliver_subject":"d.*"}})", "400",
+           "deliver_subject: "},
+          {"CONSUMER.CREATE.ORDERS",
+           R"({"config":{"durable_name":"p","deliver_subject":"d",)"
+           R"("flow_control":true,"idle_heartbeat":5000000000}})",
+           "400", "flow_control and idle_heartbeat are not served"},
+          {"CONSUMER.CREATE.ORDERS",
+           R"({"config":{"durable_name":"p","deliver_group":"g"}})", "400",
+           "deliver_group needs a deliver_subject"},
+          {"CONSUMER.CREATE.ORDERS",
+           R"({"config":{"durable_name":"w","filter_subject":"orders.a",)"
+           R"("deliver_subject":"d"}})",
+           "400", "already exists with no deliver_subject"},
+          {"CONSUMER.CREATE.ORDERS",
+           R"({"config":{"durable_name":"w","filter_subject":"orders.a",)"
+           R"("ack_policy":"all"}})",
+           "400", "already exists with ack_policy 'explicit'"},
           {"CONSUMER.CREATE.ORDERS",
            R"({"config":{"durable_name":"p","ack_policy":"none"}})", "400",
            "ack_policy 'none' is not served"},
@@ -418,6 +442,109 @@ TEST_F(JetStreamTest, APullRequestEndsWithItsInbox) {
   EXPECT_TRUE(n.Idle());
   Next(n, "w", "1");
   EXPECT_EQ(n.Next().payload, "1");
+}
+
+// A push consumer (deliver_subject) sends each message to a subscriber of
+// its deliver subject with an ack subject, as js.subscribe() reads them:
+// what it holds once one subscribes, what comes after as it is stored, and
+// nothing past max_ack_pending until acks make room.
+TEST_F(JetStreamTest, APushConsumerDeliversToItsSubjectsSubscriber) {
+  NatsClient& n = Client();
+  Store("a", "1");
+  const std::string created =
+      Api(n, "CONSUMER.CREATE.ORDERS",
+          CreatePushBody("p", "deliver.p", R"(,"max_ack_pending":2)"));
+  EXPECT_THAT(created, HasSubstr(R"("deliver_subject":"deliver.p")"));
+  EXPECT_THAT(created, Not(HasSubstr("push_bound")));
+  EXPECT_THAT(created, Not(HasSubstr("max_waiting")));
+  EXPECT_TRUE(n.Idle()) << "nobody subscribes to deliver.p yet";
+
+  NatsClient& s = h_.ConnectNats();
+  s.Sub("deliver.p", "d");
+  h_.Pump();
+  ServerOp first = s.Next();
+  EXPECT_EQ(first.op, "MSG") << first.raw;
+  EXPECT_EQ(first.subject, "orders.a");
+  EXPECT_EQ(first.sid, "d");
+  EXPECT_EQ(first.payload, "1");
+  EXPECT_EQ(AckTokens(first)[1], "p");
+  EXPECT_EQ(AckTokens(first)[3], "1");
+  EXPECT_THAT(Api(n, "CONSUMER.INFO.ORDERS.p"),
+              HasSubstr(R"("push_bound":true)"));
+
+  Store("b", "2");
+  Store("c", "3");
+  ServerOp second = s.Next();
+  EXPECT_EQ(second.payload, "2");
+  EXPECT_TRUE(s.Idle()) << "max_ack_pending 2: the third waits";
+  s.Pub(first.reply, "+ACK");
+  h_.Pump();
+  EXPECT_EQ(s.Next().payload, "3");
+  s.Pub(second.reply, "+ACK");
+  h_.Pump();
+  EXPECT_THAT(Api(n, "CONSUMER.INFO.ORDERS.p"),
+              HasSubstr(R"("ack_floor":{"stream_seq":2})"));
+
+  // Its subscriber gone, the consumer waits, and goes on with the next one
+  // from where it was: 3, unacknowledged, after its ack_wait.
+  s.Send("UNSUB d\r\n");
+  Store("d", "4");
+  EXPECT_THAT(Api(n, "CONSUMER.INFO.ORDERS.p"), Not(HasSubstr("push_bound")));
+  NatsClient& again = h_.ConnectNats();
+  again.Sub("deliver.p", "e");
+  h_.Pump();
+  EXPECT_EQ(again.Next().payload, "4");
+  h_.Advance(absl::Seconds(31));
+  ServerOp redelivered = again.Next();
+  EXPECT_EQ(redelivered.payload, "3");
+  EXPECT_EQ(AckTokens(redelivered)[2], "2") << "marked as delivered before";
+}
+
+// With a deliver_group, messages go to the group's members in turn; other
+// subscribers of the subject get none.
+TEST_F(JetStreamTest, APushConsumersDeliverGroupSharesItsMessages) {
+  NatsClient& n = Client();
+  NatsClient& a = h_.ConnectNats();
+  a.Sub("deliver.g", "a", "workers");
+  NatsClient& b = h_.ConnectNats();
+  b.Sub("deliver.g", "b", "workers");
+  NatsClient& plain = h_.ConnectNats();
+  plain.Sub("deliver.g", "x");
+  h_.Pump();
+  EXPECT_THAT(
+      Api(n, "CONSUMER.CREATE.ORDERS",
+          CreatePushBody("g", "deliver.g", R"(,"deliver_group":"workers")")),
+      HasSubstr(R"("deliver_group":"workers")"));
+  for (int i = 0; i < 4; ++i) Store("a", absl::StrCat(i));
+  std::vector<std::string> to_a, to_b;
+  while (!a.Idle()) to_a.push_back(a.Next().payload);
+  while (!b.Idle()) to_b.push_back(b.Next().payload);
+  EXPECT_THAT(to_a, ::testing::ElementsAre("0", "2"));
+  EXPECT_THAT(to_b, ::testing::ElementsAre("1", "3"));
+  EXPECT_TRUE(plain.Idle());
+}
+
+// Under ack_policy all, an ack covers every message delivered before it;
+// +TERM still ends one message only.
+TEST_F(JetStreamTest, AckPolicyAllAcknowledgesEverythingBefore) {
+  NatsClient& n = Client();
+  NatsClient& s = h_.ConnectNats();
+  s.Sub("deliver.all", "d");
+  h_.Pump();
+  EXPECT_THAT(
+      Api(n, "CONSUMER.CREATE.ORDERS",
+          CreatePushBody("all", "deliver.all", R"(,"ack_policy":"all")")),
+      HasSubstr(R"("ack_policy":"all")"));
+  for (int i = 1; i <= 4; ++i) Store("a", absl::StrCat(i));
+  std::vector<ServerOp> got;
+  while (!s.Idle()) got.push_back(s.Next());
+  ASSERT_EQ(got.size(), 4u);
+  s.Pub(got[0].reply, "+TERM");
+  s.Pub(got[2].reply, "+ACK");
+  h_.Pump();
+  const std::string info = Api(n, "CONSUMER.INFO.ORDERS.all");
+  EXPECT_THAT(info, HasSubstr(R"("ack_floor":{"stream_seq":3})"));
+  EXPECT_THAT(info, HasSubstr(R"("num_ack_pending":1)"));
 }
 
 class JetStreamPermissionsTest : public JetStreamTest {

@@ -98,12 +98,25 @@ TEST(FormatStreamInfoTest, ShowsEachDurableConsumer) {
                   "\nexpired             2\n"
                   "consumer            billing pattern=orders/** ack_floor=7 "
                   "delivered_high=9 in_flight=2 members=1"));
+  EXPECT_THAT(
+      FormatStreamInfo(info, true),
+      ::testing::EndsWith("\"expired\":2,\"consumers\":[{\"name\":\"billing\","
+                          "\"pattern\":\"orders/**\",\"ack_wait_ms\":30000,"
+                          "\"max_in_flight\":1000,\"ack_floor\":7,"
+                          "\"delivered_high\":9,\"in_flight\":2,\"members\":1,"
+                          "\"deliver_topic\":\"\",\"deliver_group\":\"\","
+                          "\"ack_all\":false}]}"));
+  // A NATS push consumer says where it delivers.
+  c->set_deliver_topic("deliver/billing");
+  c->set_deliver_group("workers");
+  c->set_ack_all(true);
+  EXPECT_THAT(FormatStreamInfo(info, false),
+              ::testing::EndsWith("members=1 deliver_topic=deliver/billing "
+                                  "deliver_group=workers ack_all"));
   EXPECT_THAT(FormatStreamInfo(info, true),
-              ::testing::EndsWith(
-                  "\"expired\":2,\"consumers\":[{\"name\":\"billing\","
-                  "\"pattern\":\"orders/**\",\"ack_wait_ms\":30000,"
-                  "\"max_in_flight\":1000,\"ack_floor\":7,"
-                  "\"delivered_high\":9,\"in_flight\":2,\"members\":1}]}"));
+              ::testing::EndsWith("\"deliver_topic\":\"deliver/billing\","
+                                  "\"deliver_group\":\"workers\","
+                                  "\"ack_all\":true}]}"));
 }
 
 TEST(FormatStreamListTest, ATableForPeople) {
