@@ -17,11 +17,12 @@
 # Prints the medians of acks/s and ack latency p50/p99, the ratio Manifold
 # (NATS) / nats-server against the 2x bar, and each server's CPU time.
 #
-# Then (pull): fills a fresh stream on each server with $PULL_COUNT
+# Then (pull, push): fills a fresh stream on each server with $PULL_COUNT
 # (default 200,000) 16-byte messages through its NATS port, and reads them
-# all `rounds` times through a new durable JetStream pull consumer with
-# nats.js (bench/jetstream_pull.mjs: fetch 1000 at a time, ack each), the
-# same client for both; prints the medians of messages/s and the ratio.
+# all `rounds` times through a new durable JetStream consumer with nats.js
+# (bench/jetstream_read.mjs, ack each: pull, js.fetch() of 1000 at a time;
+# push, js.subscribe() with max_ack_pending 1000), the same client for
+# both; prints the medians of messages/s and the ratio.
 #
 # Then, Manifold only: fills a fresh data directory with $REPLAY_COUNT
 # (default 1,000,000) 16-byte messages, replays them all to one native
@@ -32,7 +33,8 @@
 #   --rounds N   rounds of every scenario (default 3)
 #   --scale F    multiply every message count (default 1; 0.2 for a quick look)
 #   --only LIST  scenarios to run: durable16, durable1k, ack16 (one publish
-#                at a time: the latency of one durable ack), pull, replay
+#                at a time: the latency of one durable ack), pull, push,
+#                replay
 #   --out DIR    where servers' data, logs and the raw results go
 #                (results.jsonl, replay.jsonl; default: a fresh directory
 #                under /tmp)
@@ -276,8 +278,8 @@ PY
   bench_stop "$interval_pid" || true; interval_pid=""
 fi
 
-if wants pull; then
-  command -v node >/dev/null || die "node is needed for pull (apt-get install nodejs)"
+if wants pull || wants push; then
+  command -v node >/dev/null || die "node is needed for pull and push (apt-get install nodejs)"
   pulls="$out/pull.jsonl"
   : > "$pulls"
   n=$(awk -v c="${PULL_COUNT:-200000}" -v s="$scale" 'BEGIN { n = int(c * s); print (n < 1000 ? 1000 : n) }')
@@ -296,19 +298,24 @@ if wants pull; then
       die "filling $target failed: $(tail -1 "$out/last-run.err")"
   done
   failures=${failures:-0}
-  for ((round = 1; round <= rounds; round++)); do
-    for ((k = 0; k < ${#pull_targets[@]}; k++)); do
-      IFS='|' read -r target address pid \
-        <<< "${pull_targets[$(((k + round) % ${#pull_targets[@]}))]}"
-      before=$(bench_cpu_seconds "$pid")
-      json=$(node "$repo/bench/jetstream_pull.mjs" "$address" BENCH "$n" \
-        2> "$out/last-run.err") ||
-        echo "$script: pull from $target failed: $(tail -1 "$out/last-run.err")" >&2
-      after=$(bench_cpu_seconds "$pid")
-      [[ -n "$json" ]] || { failures=$((failures + 1)); continue; }
-      echo "$json" | jq -c --arg target "$target" --argjson round "$round" \
-        --argjson cpu "$(awk -v a="$before" -v b="$after" 'BEGIN{printf "%.3f", b - a}')" \
-        '. + {target: $target, round: $round, server_cpu_s: $cpu}' >> "$pulls"
+  modes=()
+  wants pull && modes+=(pull)
+  wants push && modes+=(push)
+  for mode in "${modes[@]}"; do
+    for ((round = 1; round <= rounds; round++)); do
+      for ((k = 0; k < ${#pull_targets[@]}; k++)); do
+        IFS='|' read -r target address pid \
+          <<< "${pull_targets[$(((k + round) % ${#pull_targets[@]}))]}"
+        before=$(bench_cpu_seconds "$pid")
+        json=$(node "$repo/bench/jetstream_read.mjs" "$mode" "$address" BENCH "$n" \
+          2> "$out/last-run.err") ||
+          echo "$script: $mode from $target failed: $(tail -1 "$out/last-run.err")" >&2
+        after=$(bench_cpu_seconds "$pid")
+        [[ -n "$json" ]] || { failures=$((failures + 1)); continue; }
+        echo "$json" | jq -c --arg target "$target" --argjson round "$round" \
+          --argjson cpu "$(awk -v a="$before" -v b="$after" 'BEGIN{printf "%.3f", b - a}')" \
+          '. + {target: $target, round: $round, server_cpu_s: $cpu}' >> "$pulls"
+      done
     done
   done
   bench_stop "$nats_pid" || true; nats_pid=""
@@ -318,21 +325,24 @@ if wants pull; then
 import json, statistics, sys
 
 rows = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
-rates = {}
-for t in ("nats-server", "manifold-nats"):
-    mine = [r for r in rows if r["target"] == t]
-    if not mine:
-        continue
-    rate = statistics.median(r["received_per_s"] for r in mine)
-    cpu = statistics.median(r["server_cpu_s"] for r in mine)
-    bad = sum(1 for r in mine if not r["clean"])
-    rates[t] = rate
-    ratio = (f"  {rate / rates['nats-server']:.2f}x nats-server"
-             if t != "nats-server" and "nats-server" in rates else "")
-    print(f"pull     {t:14} {mine[0]['received']:,} stored messages through a durable "
-          f"pull consumer (nats.js fetch 1000, ack each): {rate:,.0f} msgs/s, "
-          f"server CPU {cpu:.2f}s (median of {len(mine)}){ratio}"
-          + (f"  [{bad} unclean]" if bad else ""))
+how = {"pull": "pull consumer (nats.js fetch 1000, ack each)",
+       "push": "push consumer (nats.js subscribe, max_ack_pending 1000, ack each)"}
+for mode in ("pull", "push"):
+    rates = {}
+    for t in ("nats-server", "manifold-nats"):
+        mine = [r for r in rows if r["target"] == t and r["mode"] == mode]
+        if not mine:
+            continue
+        rate = statistics.median(r["received_per_s"] for r in mine)
+        cpu = statistics.median(r["server_cpu_s"] for r in mine)
+        bad = sum(1 for r in mine if not r["clean"])
+        rates[t] = rate
+        ratio = (f"  {rate / rates['nats-server']:.2f}x nats-server"
+                 if t != "nats-server" and "nats-server" in rates else "")
+        print(f"{mode}     {t:14} {mine[0]['received']:,} stored messages through a durable "
+              f"{how[mode]}: {rate:,.0f} msgs/s, "
+              f"server CPU {cpu:.2f}s (median of {len(mine)}){ratio}"
+              + (f"  [{bad} unclean]" if bad else ""))
 PY
   if grep -q '"clean":false' "$pulls"; then failures=$((failures + 1)); fi
 fi
