@@ -102,6 +102,18 @@ class JetStreamTest : public ::testing::Test {
                             filter, "\"", extra, "}}"));
   }
 
+  // Creates durable push consumer `name` of everything, delivering to
+  // `deliver`, with `extra` config fields; returns the answer's JSON.
+  std::string CreatePush(NatsClient& n, absl::string_view name,
+                         absl::string_view deliver,
+                         absl::string_view extra = "") {
+    return Api(
+        n, "CONSUMER.CREATE.ORDERS",
+        absl::StrCat(R"({"stream_name":"ORDERS","config":{)",
+                     R"("durable_name":")", name, R"(","deliver_subject":")",
+                     deliver, "\"", extra, "}}"));
+  }
+
   // Asks consumer `name` for messages, with `body`, on inbox _INBOX.p.<n>.
   void Next(NatsClient& n, absl::string_view name, absl::string_view body,
             absl::string_view inbox = "_INBOX.r") {
@@ -113,15 +125,6 @@ class JetStreamTest : public ::testing::Test {
   NatsHarness h_;
   TestClient* pub_ = nullptr;
 };
-
-// Creates durable push consumer `name` of everything, delivering to
-// `deliver`, with `extra` config fields.
-std::string CreatePushBody(absl::string_view name, absl::string_view deliver,
-                           absl::string_view extra = "") {
-  return absl::StrCat(R"({"stream_name":"ORDERS","config":{"durable_name":")",
-                      name, R"(","deliver_subject":")", deliver, "\"", extra,
-                      "}}");
-}
 
 // The tokens of a $JS.ACK reply subject after "$JS.ACK.": stream, consumer,
 // delivery count, stream seq, consumer seq, time in ns, pending.
@@ -452,8 +455,7 @@ TEST_F(JetStreamTest, APushConsumerDeliversToItsSubjectsSubscriber) {
   NatsClient& n = Client();
   Store("a", "1");
   const std::string created =
-      Api(n, "CONSUMER.CREATE.ORDERS",
-          CreatePushBody("p", "deliver.p", R"(,"max_ack_pending":2)"));
+      CreatePush(n, "p", "deliver.p", R"(,"max_ack_pending":2)");
   EXPECT_THAT(created, HasSubstr(R"("deliver_subject":"deliver.p")"));
   EXPECT_THAT(created, Not(HasSubstr("push_bound")));
   EXPECT_THAT(created, Not(HasSubstr("max_waiting")));
@@ -511,10 +513,8 @@ TEST_F(JetStreamTest, APushConsumersDeliverGroupSharesItsMessages) {
   NatsClient& plain = h_.ConnectNats();
   plain.Sub("deliver.g", "x");
   h_.Pump();
-  EXPECT_THAT(
-      Api(n, "CONSUMER.CREATE.ORDERS",
-          CreatePushBody("g", "deliver.g", R"(,"deliver_group":"workers")")),
-      HasSubstr(R"("deliver_group":"workers")"));
+  EXPECT_THAT(CreatePush(n, "g", "deliver.g", R"(,"deliver_group":"workers")"),
+              HasSubstr(R"("deliver_group":"workers")"));
   for (int i = 0; i < 4; ++i) Store("a", absl::StrCat(i));
   std::vector<std::string> to_a, to_b;
   while (!a.Idle()) to_a.push_back(a.Next().payload);
@@ -531,10 +531,8 @@ TEST_F(JetStreamTest, AckPolicyAllAcknowledgesEverythingBefore) {
   NatsClient& s = h_.ConnectNats();
   s.Sub("deliver.all", "d");
   h_.Pump();
-  EXPECT_THAT(
-      Api(n, "CONSUMER.CREATE.ORDERS",
-          CreatePushBody("all", "deliver.all", R"(,"ack_policy":"all")")),
-      HasSubstr(R"("ack_policy":"all")"));
+  EXPECT_THAT(CreatePush(n, "all", "deliver.all", R"(,"ack_policy":"all")"),
+              HasSubstr(R"("ack_policy":"all")"));
   for (int i = 1; i <= 4; ++i) Store("a", absl::StrCat(i));
   std::vector<ServerOp> got;
   while (!s.Idle()) got.push_back(s.Next());
