@@ -515,6 +515,11 @@ class BrokerCore {
                            bool take_turn = true);
   void OnConsumerRead(StorageLane& lane, ReadDone& done);
   void OnConsumerTimer(uint64_t id);
+  // For an ephemeral consumer whose interest check is due: false when
+  // nobody has used it (bound, pulled or subscribed to its deliver topic)
+  // for its inactive_threshold, and it is to be removed; otherwise true, and
+  // the next check is set.
+  bool CheckInterest(Consumer& consumer);
   // A bound subscription ended: what it had not acknowledged goes to the
   // others.
   void LeaveConsumer(SubscriptionId id);
@@ -713,6 +718,8 @@ class BrokerCore {
   // or a new subscription may take a push consumer's messages.
   bool cursors_waiting_ = false;
   bool cursors_to_sweep_ = false;
+  // The last number in a name given to an ephemeral consumer ("eph<n>").
+  uint64_t last_ephemeral_consumer_ = 0;
   // PushTarget()'s scratch, kept for its capacity.
   std::vector<Subscription*> push_candidates_;
   bool storage_failing_ = false;

@@ -144,7 +144,7 @@ void BrokerCore::RaiseAckFloor(Stream& stream, Consumer& c) {
 }
 
 void BrokerCore::MarkDirty(Stream& stream, Consumer& consumer) {
-  if (consumer.dirty) return;
+  if (consumer.dirty || consumer.ephemeral) return;
   consumer.dirty = true;
   dirty_consumers_.emplace_back(stream.config.name(), consumer.state.name());
 }
@@ -428,6 +428,7 @@ void BrokerCore::ScheduleConsumerTimer(Consumer& c) {
   for (const PullRequest& p : c.pulls) {
     earliest = std::min({earliest, p.expires, p.next_heartbeat});
   }
+  earliest = std::min(earliest, c.next_interest_check);
   if (earliest == absl::InfiniteFuture()) {
     timers_.Cancel(c.timer);
     return;
@@ -447,6 +448,13 @@ void BrokerCore::OnConsumerTimer(uint64_t id) {
   Consumer& c = *it->second;
   c.timer = TimerQueue::Key();
   ExpirePulls(c);
+  if (c.next_interest_check <= now_ && !CheckInterest(c)) {
+    const std::string name = key->second.second;  // RemoveConsumer erases it
+    RemoveConsumer(*stream->second, name);
+    FlushStorage();
+    CollectStorage();
+    return;
+  }
   for (auto f = c.in_flight.begin(); f != c.in_flight.end();) {
     if (f->second.deadline <= now_) {
       c.redeliver.insert(f->first);
@@ -459,6 +467,18 @@ void BrokerCore::OnConsumerTimer(uint64_t id) {
   ScheduleConsumerTimer(c);
   FlushStorage();
   CollectStorage();
+}
+
+bool BrokerCore::CheckInterest(Consumer& c) {
+  if (!c.members.empty() || !c.pulls.empty() || PushBound(c)) {
+    c.unused_since = absl::InfiniteFuture();
+  } else if (c.unused_since == absl::InfiniteFuture()) {
+    c.unused_since = now_;
+  } else if (now_ - c.unused_since >= c.inactive_threshold) {
+    return false;
+  }
+  c.next_interest_check = now_ + c.inactive_threshold / 2;
+  return true;
 }
 
 void BrokerCore::LeaveConsumer(SubscriptionId id) {

@@ -1,19 +1,21 @@
-// NATS JetStream's API for streams and durable consumers (docs/nats.md), so
-// that a NATS client reads a stream as it would from nats-server: it creates
-// a durable consumer ($JS.API.CONSUMER.CREATE / DURABLE.CREATE), asks a pull
+// NATS JetStream's API for streams and consumers (docs/nats.md), so that a
+// NATS client reads a stream as it would from nats-server: it creates a
+// consumer ($JS.API.CONSUMER.CREATE / DURABLE.CREATE), asks a pull
 // consumer for messages ($JS.API.CONSUMER.MSG.NEXT, the request nats.js's
 // fetch() and pull() send) or subscribes to a push consumer's deliver
 // subject (nats.js's subscribe()), and acknowledges each message on its
 // reply subject ($JS.ACK...). The consumer is a Manifold durable consumer
 // (consumers.cc): the same position, acks, redelivery and persistence,
-// shared with native clients that bind to it by name.
+// shared with native clients that bind to it by name; an ephemeral one (no
+// durable_name) is not persisted, and goes after its inactive_threshold
+// unused.
 //
 // Served: $JS.API.INFO; STREAM.NAMES, STREAM.LIST, STREAM.INFO; CONSUMER.
 // CREATE, DURABLE.CREATE, INFO, DELETE, NAMES, LIST, MSG.NEXT; acks +ACK,
 // -NAK, +WPI, +TERM, +NXT; ack policies explicit and all. Anything else gets
-// a JSON error naming it, as does what Manifold does not do (ephemeral
-// consumers, ack policy none, flow control and heartbeats of push consumers,
-// streams made through the API).
+// a JSON error naming it, as does what Manifold does not do (ack policy
+// none, flow control and heartbeats of push consumers, and so ordered
+// consumers; streams made through the API).
 
 #include <algorithm>
 #include <cstdint>
@@ -58,6 +60,8 @@ constexpr int kStreamNotFound = 10059;
 constexpr int kFilterNotInStream = 10093;
 constexpr int kConsumerExists = 10148;
 constexpr int kStoreFailed = 10077;
+// nats-server's default inactive_threshold for ephemeral consumers.
+constexpr absl::Duration kDefaultInactiveThreshold = absl::Seconds(5);
 
 // Appends `"error":{...}`, JetStream's error object.
 void AppendErrorField(int code, int err_code, absl::string_view description,
@@ -203,14 +207,20 @@ std::string ConsumerInfoJson(const Stream& s, const Consumer& c,
       nats::AppendJsonString(st.deliver_group(), delivery);
     }
   }
+  // An ephemeral consumer has no durable name, and says when it goes.
+  const std::string durable =
+      c.ephemeral
+          ? absl::StrCat("\"inactive_threshold\":",
+                         absl::ToInt64Nanoseconds(c.inactive_threshold), ",")
+          : absl::StrCat("\"durable_name\":\"", st.name(), "\",");
   const uint64_t pending = s.state.last_seq > st.delivered_high()
                                ? s.state.last_seq - st.delivered_high()
                                : 0;
   return absl::StrCat(
       "{\"type\":\"io.nats.jetstream.api.v1.", type, "\",\"stream_name\":\"",
       s.config.name(), "\",\"name\":\"", st.name(),
-      "\",\"created\":", TimeJson(now_ms), ",\"config\":{\"durable_name\":\"",
-      st.name(), "\",\"name\":\"", st.name(), "\",\"ack_policy\":\"",
+      "\",\"created\":", TimeJson(now_ms), ",\"config\":{", durable,
+      "\"name\":\"", st.name(), "\",\"ack_policy\":\"",
       st.ack_all() ? "all" : "explicit",
       "\",\"ack_wait\":", st.ack_wait_ms() * 1'000'000,
       ",\"max_ack_pending\":", st.max_in_flight(), ",\"max_deliver\":-1",
@@ -444,9 +454,11 @@ JetStreamAnswer BrokerCore::JetStreamCreateConsumer(
           ? config_value->struct_value()
           : Struct();
   // The name: in the subject, durable_name or name, the same wherever given.
+  // Without a durable_name the consumer is ephemeral, named by the broker
+  // when no name is given.
   std::string name(subject_name);
-  for (const std::string& n :
-       {StringField(config, "durable_name"), StringField(config, "name")}) {
+  const std::string durable_name = StringField(config, "durable_name");
+  for (const std::string& n : {durable_name, StringField(config, "name")}) {
     if (n.empty()) continue;
     if (name.empty()) name = n;
     if (n != name) {
@@ -455,13 +467,18 @@ JetStreamAnswer BrokerCore::JetStreamCreateConsumer(
           absl::StrCat("consumer name '", n, "' does not match '", name, "'"));
     }
   }
+  const bool ephemeral = durable_name.empty();
   if (name.empty()) {
-    return fail(400, kBadRequest,
-                "ephemeral consumers are not served: give the consumer a "
-                "durable_name");
+    do {
+      name = absl::StrCat("eph", ++last_ephemeral_consumer_);
+    } while (s.consumers.contains(name));
   }
   if (absl::Status v = CheckConsumerName(name); !v.ok()) {
     return fail(400, kBadRequest, v.message());
+  }
+  const int64_t inactive = NumberField(config, "inactive_threshold");
+  if (inactive < 0) {
+    return fail(400, kBadRequest, "inactive_threshold must not be negative");
   }
   // A push consumer: its messages go to the subscribers of deliver_subject.
   std::string deliver_topic;
@@ -553,16 +570,29 @@ JetStreamAnswer BrokerCore::JetStreamCreateConsumer(
           absl::StrCat("consumer '", name, "' already exists with ack_policy '",
                        held.ack_all() ? "all" : "explicit", "'"));
     }
+    if (existing->second->ephemeral != ephemeral) {
+      return fail(400, kConsumerExists,
+                  absl::StrCat("consumer '", name, "' already exists and is ",
+                               ephemeral ? "durable" : "ephemeral"));
+    }
   }
   const bool is_new = existing == s.consumers.end();
   absl::StatusOr<wire::Replay> start = StartFor(config);
   if (!start.ok()) return fail(400, kBadRequest, start.status().message());
   Consumer& created = OpenConsumer(s, name, pattern, *start);
   if (is_new) {
-    // New: written with the rest of its state (OpenConsumer marked it).
+    // New: written with the rest of its state (OpenConsumer marked it),
+    // unless ephemeral.
     created.state.set_deliver_topic(deliver_topic);
     created.state.set_deliver_group(deliver_group);
     created.state.set_ack_all(ack == "all");
+    if (ephemeral) {
+      created.ephemeral = true;
+      created.inactive_threshold = inactive > 0 ? absl::Nanoseconds(inactive)
+                                                : kDefaultInactiveThreshold;
+      created.next_interest_check = now_ + created.inactive_threshold / 2;
+      ArmConsumerTimer(created, created.next_interest_check);
+    }
   }
   const int64_t most = NumberField(config, "max_ack_pending");
   SetConsumerLimits(s, created, NanosToMillis(NumberField(config, "ack_wait")),

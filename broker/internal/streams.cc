@@ -478,7 +478,10 @@ bool BrokerCore::RemoveConsumer(Stream& stream, const std::string& name) {
                                      c.name() == name;
                             }),
              puts.end());
-  lane.gathering.remove_consumers.emplace_back(stream.config.name(), name);
+  // (An ephemeral one was never written.)
+  if (!consumer->ephemeral) {
+    lane.gathering.remove_consumers.emplace_back(stream.config.name(), name);
+  }
   // Its bound subscriptions end, saying why.
   const std::string why =
       absl::StrCat("durable consumer '", name, "' of stream '",
@@ -630,6 +633,10 @@ void BrokerCore::FlushStorage() {
       if (stream == streams_.end()) continue;
       auto c = stream->second->consumers.find(name);
       if (c == stream->second->consumers.end()) continue;
+      if (c->second->ephemeral) {
+        c->second->dirty = false;  // made ephemeral after it was marked
+        continue;
+      }
       StorageLane& lane = LaneOf(*stream->second);
       if (lane.storage == nullptr) continue;
       if (!lane.can_write()) {

@@ -178,6 +178,14 @@ struct Consumer {
   std::deque<StoredRecord> ready;
   // The sequences the read in flight redelivers (empty for a first read).
   std::vector<uint64_t> rereading;
+  // An ephemeral consumer (NATS JetStream's, created without a durable
+  // name): never written to the storage, and removed once nobody has used it
+  // for `inactive_threshold` (checked every half of it, from
+  // `next_interest_check`; unused since `unused_since`).
+  bool ephemeral = false;
+  absl::Duration inactive_threshold;
+  absl::Time next_interest_check = absl::InfiniteFuture();
+  absl::Time unused_since = absl::InfiniteFuture();
   // The state changed since it was last written.
   bool dirty = false;
   TimerQueue::Key timer;

@@ -13,6 +13,9 @@
 //   deliverTo()): messages in order on the deliver subject, a subscription
 //   that resumes after a restart past what was acknowledged, ack_policy all
 //   with nats.js's automatic acks, and a deliver group sharing the messages.
+// - Ephemeral push consumers (jetstream().subscribe() without durable()):
+//   named by the server, gone after their inactive_threshold once nobody
+//   listens.
 // Against nats-server the same stream is made with JetStream's own API (the
 // control).
 
@@ -21,7 +24,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { AckPolicy, DeliverPolicy, connect, consumerOpts, nanos } from "nats";
+import { AckPolicy, DeliverPolicy, connect, consumerOpts, createInbox, nanos } from "nats";
 import { isManifold, startServer } from "./lib/servers.mjs";
 import { sc, within } from "./lib/util.mjs";
 
@@ -397,5 +400,34 @@ describe("durable push consumers (jetstream().subscribe())", () => {
       Array.from({ length: 10 }, (_, i) => `w${i}`).sort(),
     );
     assert.ok(seen.some(([name]) => name === "a") && seen.some(([name]) => name === "b"), JSON.stringify(seen));
+  });
+});
+
+describe("ephemeral push consumers", () => {
+  it("deliver while subscribed, and go once nobody listens", async () => {
+    const nc = await client();
+    const js = nc.jetstream();
+    const opts = consumerOpts();
+    opts.deliverTo(createInbox());
+    opts.deliverNew();
+    opts.ackExplicit();
+    opts.manualAck();
+    opts.inactiveEphemeralThreshold(1_000);
+    const sub = await js.subscribe("orders.eph.>", opts);
+    const name = (await sub.consumerInfo()).name;
+    assert.ok(name, "the server names it");
+    const jsm = await nc.jetstreamManager();
+    assert.equal((await jsm.consumers.info("ORDERS", name)).config.durable_name, undefined);
+    const acks = [];
+    for (let i = 0; i < 3; i++) acks.push(await js.publish(`orders.eph.${i}`, sc.encode(`e${i}`)));
+    const got = await within(take(sub, 3), 10_000, "subscribe");
+    assert.deepEqual(
+      got.map((m) => m.seq),
+      acks.map((a) => a.seq),
+    );
+    // take() left the loop: the subscription ended. Within twice the
+    // threshold the consumer is gone.
+    await new Promise((resolve) => setTimeout(resolve, 2_500));
+    await assert.rejects(jsm.consumers.info("ORDERS", name), /consumer not found/i);
   });
 });

@@ -326,8 +326,12 @@ TEST_F(JetStreamTest, BadRequestsGetErrorsThatNameTheProblem) {
       const Case& c : std::vector<Case>{
           {"CONSUMER.DURABLE.CREATE.ORDERS.x", "{nope", "400",
            "is not a JSON object"},
-          {"CONSUMER.CREATE.ORDERS", R"({"config":{}})", "400",
-           "ephemeral consumers are not served"},
+          {"CONSUMER.CREATE.ORDERS",
+           R"({"config":{"deliver_subject":"d","inactive_threshold":-1}})",
+           "400", "inactive_threshold must not be negative"},
+          {"CONSUMER.CREATE.ORDERS",
+           R"({"config":{"name":"w","filter_subject":"orders.a"}})", "400",
+           "consumer 'w' already exists and is durable"},
           {"CONSUMER.CREATE.ORDERS",
            R"({"config":{"durable_name":"p","deliver_subject":"d.*"}})", "400",
            "deliver_subject: "},
@@ -543,6 +547,74 @@ TEST_F(JetStreamTest, AckPolicyAllAcknowledgesEverythingBefore) {
   const std::string info = Api(n, "CONSUMER.INFO.ORDERS.all");
   EXPECT_THAT(info, HasSubstr(R"("ack_floor":{"stream_seq":3})"));
   EXPECT_THAT(info, HasSubstr(R"("num_ack_pending":1)"));
+}
+
+// The consumers of this broker's stream ORDERS that its storage holds.
+std::vector<std::string> StoredConsumers(MemoryStreamStorage& disk) {
+  std::vector<std::string> names;
+  absl::StatusOr<std::vector<RecoveredStream>> held = disk.Load();
+  EXPECT_TRUE(held.ok());
+  for (const RecoveredStream& s : *held) {
+    for (const wire::ConsumerState& c : s.consumers) names.push_back(c.name());
+  }
+  return names;
+}
+
+// A consumer created without a durable_name is ephemeral: named by the
+// broker when not in the request, never stored, and removed once nobody
+// has listened for its inactive_threshold (5 s unless given).
+TEST_F(JetStreamTest, AnEphemeralPushConsumerGoesWhenNobodyListens) {
+  NatsClient& n = Client();
+  NatsClient& s = h_.ConnectNats();
+  s.Sub("deliver.e", "d");
+  const std::string created = Api(n, "CONSUMER.CREATE.ORDERS",
+                                  R"({"stream_name":"ORDERS","config":{)"
+                                  R"("deliver_subject":"deliver.e"}})");
+  EXPECT_THAT(created, HasSubstr(R"("name":"eph1")"));
+  EXPECT_THAT(created, HasSubstr(R"("inactive_threshold":5000000000)"));
+  EXPECT_THAT(created, Not(HasSubstr("durable_name")));
+  Create(n, "kept", "orders.*");
+  Store("a", "1");
+  EXPECT_EQ(s.Next().payload, "1");
+  EXPECT_THAT(StoredConsumers(disk_), ::testing::ElementsAre("kept"));
+
+  // Listened to, it stays; 5 s after its subscriber left (checked every
+  // 2.5 s: within 7.5 s), it is gone.
+  auto wait = [&](absl::Duration d) {
+    for (absl::Duration t; t < d; t += absl::Milliseconds(500)) {
+      h_.Advance(absl::Milliseconds(500));
+    }
+  };
+  wait(absl::Seconds(8));
+  EXPECT_THAT(Api(n, "CONSUMER.INFO.ORDERS.eph1"),
+              HasSubstr(R"("push_bound":true)"));
+  s.Send("UNSUB d\r\n");
+  wait(absl::Seconds(4));
+  EXPECT_THAT(Api(n, "CONSUMER.INFO.ORDERS.eph1"),
+              HasSubstr(R"("name":"eph1")"));
+  wait(absl::Seconds(4));
+  EXPECT_THAT(Api(n, "CONSUMER.INFO.ORDERS.eph1"),
+              HasSubstr("consumer not found"));
+  EXPECT_THAT(StoredConsumers(disk_), ::testing::ElementsAre("kept"));
+}
+
+// An ephemeral pull consumer given a name stays while pull requests wait on
+// it, and goes after its inactive_threshold without one.
+TEST_F(JetStreamTest, AnEphemeralPullConsumerStaysWhileRequestsWait) {
+  NatsClient& n = Client();
+  EXPECT_THAT(Api(n, "CONSUMER.CREATE.ORDERS.quick",
+                  R"({"config":{"name":"quick",)"
+                  R"("inactive_threshold":1000000000}})"),
+              HasSubstr(R"("inactive_threshold":1000000000)"));
+  Next(n, "quick", R"({"batch":1,"expires":3000000000})");
+  h_.Advance(absl::Milliseconds(2500));
+  EXPECT_THAT(Api(n, "CONSUMER.INFO.ORDERS.quick"),
+              HasSubstr(R"("num_waiting":1)"));
+  h_.Advance(absl::Milliseconds(600));  // the request expires
+  EXPECT_THAT(n.Next().headers, HasSubstr("408 Request Timeout"));
+  h_.Advance(absl::Milliseconds(1600));
+  EXPECT_THAT(Api(n, "CONSUMER.INFO.ORDERS.quick"),
+              HasSubstr("consumer not found"));
 }
 
 class JetStreamPermissionsTest : public JetStreamTest {
