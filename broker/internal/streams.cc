@@ -483,9 +483,9 @@ bool BrokerCore::RemoveConsumer(Stream& stream, const std::string& name) {
     lane.gathering.remove_consumers.emplace_back(stream.config.name(), name);
   }
   // Its bound subscriptions end, saying why.
-  const std::string why =
-      absl::StrCat("durable consumer '", name, "' of stream '",
-                   stream.config.name(), "' was removed");
+  const std::string why = absl::StrCat(
+      consumer->ephemeral ? "ephemeral" : "durable", " consumer '", name,
+      "' of stream '", stream.config.name(), "' was removed");
   for (const SubscriptionId member : consumer->members) {
     EndStoredSubscription(member, why, "consumer removed");
   }
