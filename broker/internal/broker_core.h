@@ -596,6 +596,17 @@ class BrokerCore {
   std::string JetStreamAckTopic(const Stream& stream, const Consumer& c,
                                 uint64_t seq, int64_t time_unix_ms,
                                 bool redelivered) const;
+  // Delivers a status message ("NATS/1.0 <code> <description>", then the
+  // headers `more`) on `topic` to `sub`.
+  void SendStatus(Subscription& sub, absl::string_view topic,
+                  absl::string_view code, absl::string_view description,
+                  absl::Span<const HeaderView> more = {});
+  // For a push consumer with an idle heartbeat: sets the next one (a
+  // message pushed puts it off).
+  void PutOffPushHeartbeat(Consumer& consumer);
+  // Sends a push consumer's idle heartbeat to a subscriber of its deliver
+  // topic, if it has one, and sets the next.
+  void SendPushHeartbeat(Consumer& consumer);
   // Delivers a status message ("NATS/1.0 <code> <description>") to a pull
   // request's inbox.
   void SendPullStatus(const PullRequest& pull, absl::string_view code,

@@ -69,6 +69,7 @@ void BrokerCore::RestoreConsumer(Stream& stream,
   consumer->state.clear_members();
   consumer->next_seq = state.ack_floor() + 1;
   consumer->id = ++last_consumer_id_;
+  PutOffPushHeartbeat(*consumer);
   consumer_ids_[consumer->id] = {stream.config.name(), state.name()};
   stream.consumers[state.name()] = std::move(consumer);
 }
@@ -276,18 +277,15 @@ void BrokerCore::PumpConsumer(Stream& stream, Consumer& c) {
       c.state.set_delivered_high(rec.seq);
       MarkDirty(stream, c);
     }
-    const absl::Time deadline =
-        now_ + absl::Milliseconds(c.state.ack_wait_ms());
-    ArmConsumerTimer(c, deadline);
     if (bound) {
       DeliverStored(conn, to->id, rec.seq, stored, again);
-      c.in_flight[rec.seq] = Consumer::InFlight{to->id, deadline};
     } else {
       DeliverStored(
           conn, to->id, rec.seq, stored, again,
           JetStreamAckTopic(stream, c, rec.seq, stored.time_unix_ms(), again));
-      c.in_flight[rec.seq] = Consumer::InFlight{SubscriptionId(), deadline};
-      if (pull != c.pulls.end()) {
+      if (pull == c.pulls.end()) {
+        PutOffPushHeartbeat(c);
+      } else {
         ++pull->delivered;
         if (pull->heartbeat > absl::ZeroDuration()) {
           pull->next_heartbeat = now_ + pull->heartbeat;
@@ -302,6 +300,19 @@ void BrokerCore::PumpConsumer(Stream& stream, Consumer& c) {
       }
     }
     ++to->delivered;
+    if (c.state.ack_none()) {
+      // Done with once delivered (JetStream's ack_policy none).
+      c.acked.insert(rec.seq);
+      RaiseAckFloor(stream, c);
+      continue;
+    }
+    // A pull request's or a push consumer's message waits for its ack or
+    // its ack_wait, whatever becomes of the subscription it went to.
+    const absl::Time deadline =
+        now_ + absl::Milliseconds(c.state.ack_wait_ms());
+    c.in_flight[rec.seq] =
+        Consumer::InFlight{bound ? to->id : SubscriptionId(), deadline};
+    ArmConsumerTimer(c, deadline);
   }
   if (c.reading) return;
   ReadRequest read;
@@ -428,7 +439,7 @@ void BrokerCore::ScheduleConsumerTimer(Consumer& c) {
   for (const PullRequest& p : c.pulls) {
     earliest = std::min({earliest, p.expires, p.next_heartbeat});
   }
-  earliest = std::min(earliest, c.next_interest_check);
+  earliest = std::min({earliest, c.next_interest_check, c.next_push_heartbeat});
   if (earliest == absl::InfiniteFuture()) {
     timers_.Cancel(c.timer);
     return;
@@ -448,6 +459,7 @@ void BrokerCore::OnConsumerTimer(uint64_t id) {
   Consumer& c = *it->second;
   c.timer = TimerQueue::Key();
   ExpirePulls(c);
+  if (c.next_push_heartbeat <= now_) SendPushHeartbeat(c);
   if (c.next_interest_check <= now_ && !CheckInterest(c)) {
     const std::string name = key->second.second;  // RemoveConsumer erases it
     RemoveConsumer(*stream->second, name);
@@ -467,6 +479,30 @@ void BrokerCore::OnConsumerTimer(uint64_t id) {
   ScheduleConsumerTimer(c);
   FlushStorage();
   CollectStorage();
+}
+
+void BrokerCore::PutOffPushHeartbeat(Consumer& c) {
+  if (c.state.idle_heartbeat_ms() == 0) {
+    c.next_push_heartbeat = absl::InfiniteFuture();
+    return;
+  }
+  c.next_push_heartbeat =
+      now_ + absl::Milliseconds(c.state.idle_heartbeat_ms());
+  ArmConsumerTimer(c, c.next_push_heartbeat);
+}
+
+void BrokerCore::SendPushHeartbeat(Consumer& c) {
+  // To one subscriber of the deliver topic; the consumer and stream
+  // sequences of the last message pushed, as nats-server sends them.
+  if (Subscription* to = PushTarget(
+          c, [](const Subscription&) { return true; }, /*take_turn=*/false)) {
+    const std::string consumer_seq = absl::StrCat(c.deliveries);
+    const std::string stream_seq = absl::StrCat(c.state.delivered_high());
+    const HeaderView last[] = {{"Nats-Last-Consumer", consumer_seq},
+                               {"Nats-Last-Stream", stream_seq}};
+    SendStatus(*to, c.state.deliver_topic(), "100", "Idle Heartbeat", last);
+  }
+  PutOffPushHeartbeat(c);
 }
 
 bool BrokerCore::CheckInterest(Consumer& c) {

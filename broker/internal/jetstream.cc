@@ -12,10 +12,10 @@
 //
 // Served: $JS.API.INFO; STREAM.NAMES, STREAM.LIST, STREAM.INFO; CONSUMER.
 // CREATE, DURABLE.CREATE, INFO, DELETE, NAMES, LIST, MSG.NEXT; acks +ACK,
-// -NAK, +WPI, +TERM, +NXT; ack policies explicit and all. Anything else gets
-// a JSON error naming it, as does what Manifold does not do (ack policy
-// none, flow control and heartbeats of push consumers, and so ordered
-// consumers; streams made through the API).
+// -NAK, +WPI, +TERM, +NXT; ack policies explicit, all and none; a push
+// consumer's idle heartbeats (flow control is taken, never asked for).
+// Anything else gets a JSON error naming it, as does what Manifold does not
+// do (streams made through the API).
 
 #include <algorithm>
 #include <cstdint>
@@ -185,6 +185,11 @@ std::string StreamInfoJson(const Stream& s, absl::string_view type) {
                       ",\"consumer_count\":", s.consumers.size(), "}}");
 }
 
+// JetStream's name for how the consumer takes acks.
+absl::string_view AckPolicyOf(const wire::ConsumerState& c) {
+  return c.ack_none() ? "none" : c.ack_all() ? "all" : "explicit";
+}
+
 std::string ConsumerInfoJson(const Stream& s, const Consumer& c,
                              absl::string_view type, int64_t now_ms,
                              bool push_bound) {
@@ -206,6 +211,10 @@ std::string ConsumerInfoJson(const Stream& s, const Consumer& c,
       delivery += ",\"deliver_group\":";
       nats::AppendJsonString(st.deliver_group(), delivery);
     }
+    if (st.idle_heartbeat_ms() > 0) {
+      absl::StrAppend(&delivery, ",\"idle_heartbeat\":",
+                      st.idle_heartbeat_ms() * 1'000'000);
+    }
   }
   // An ephemeral consumer has no durable name, and says when it goes.
   const std::string durable =
@@ -220,8 +229,7 @@ std::string ConsumerInfoJson(const Stream& s, const Consumer& c,
       "{\"type\":\"io.nats.jetstream.api.v1.", type, "\",\"stream_name\":\"",
       s.config.name(), "\",\"name\":\"", st.name(),
       "\",\"created\":", TimeJson(now_ms), ",\"config\":{", durable,
-      "\"name\":\"", st.name(), "\",\"ack_policy\":\"",
-      st.ack_all() ? "all" : "explicit",
+      "\"name\":\"", st.name(), "\",\"ack_policy\":\"", AckPolicyOf(st),
       "\",\"ack_wait\":", st.ack_wait_ms() * 1'000'000,
       ",\"max_ack_pending\":", st.max_in_flight(), ",\"max_deliver\":-1",
       delivery, ",\"replay_policy\":\"instant\"", filter,
@@ -490,23 +498,32 @@ JetStreamAnswer BrokerCore::JetStreamCreateConsumer(
       return fail(400, kBadRequest,
                   absl::StrCat("deliver_subject: ", v.message()));
     }
-    if (BoolField(config, "flow_control") ||
-        NumberField(config, "idle_heartbeat") > 0) {
-      return fail(400, kBadRequest,
-                  "flow_control and idle_heartbeat are not served for push "
-                  "consumers");
-    }
   }
+  // Heartbeats while idle, for a push consumer (a pull request asks for its
+  // own). flow_control is taken: the broker never asks for it, as it holds
+  // back what a subscriber's connection cannot take already.
+  const int64_t heartbeat = NumberField(config, "idle_heartbeat");
+  if (heartbeat < 0 || (heartbeat > 0 && deliver_topic.empty())) {
+    return fail(400, kBadRequest,
+                "idle_heartbeat is for push consumers (deliver_subject), and "
+                "not negative");
+  }
+  const uint64_t heartbeat_ms =
+      heartbeat > 0
+          ? static_cast<uint64_t>(
+                std::max(absl::Nanoseconds(heartbeat), kMinHeartbeat) /
+                absl::Milliseconds(1))
+          : 0;
   const std::string deliver_group = StringField(config, "deliver_group");
   if (!deliver_group.empty() && deliver_topic.empty()) {
     return fail(400, kBadRequest, "deliver_group needs a deliver_subject");
   }
-  const std::string ack = StringField(config, "ack_policy");
-  if (!ack.empty() && ack != "explicit" && ack != "all") {
+  std::string ack = StringField(config, "ack_policy");
+  if (ack.empty()) ack = "explicit";
+  if (ack != "explicit" && ack != "all" && ack != "none") {
     return fail(400, kBadRequest,
                 absl::StrCat("ack_policy '", ack,
-                             "' is not served: consumers take explicit acks "
-                             "(ack_policy explicit or all)"));
+                             "' is not served (explicit, all, none)"));
   }
   // The filter: from the config, else from the subject.
   std::string filter = StringField(config, "filter_subject");
@@ -564,11 +581,11 @@ JetStreamAnswer BrokerCore::JetStreamCreateConsumer(
                                           "' and deliver_group '",
                                           held.deliver_group(), "'")));
     }
-    if (held.ack_all() != (ack == "all")) {
+    if (AckPolicyOf(held) != ack) {
       return fail(
           400, kConsumerExists,
           absl::StrCat("consumer '", name, "' already exists with ack_policy '",
-                       held.ack_all() ? "all" : "explicit", "'"));
+                       AckPolicyOf(held), "'"));
     }
     if (existing->second->ephemeral != ephemeral) {
       return fail(400, kConsumerExists,
@@ -586,6 +603,7 @@ JetStreamAnswer BrokerCore::JetStreamCreateConsumer(
     created.state.set_deliver_topic(deliver_topic);
     created.state.set_deliver_group(deliver_group);
     created.state.set_ack_all(ack == "all");
+    created.state.set_ack_none(ack == "none");
     if (ephemeral) {
       created.ephemeral = true;
       created.inactive_threshold = inactive > 0 ? absl::Nanoseconds(inactive)
@@ -597,6 +615,11 @@ JetStreamAnswer BrokerCore::JetStreamCreateConsumer(
   const int64_t most = NumberField(config, "max_ack_pending");
   SetConsumerLimits(s, created, NanosToMillis(NumberField(config, "ack_wait")),
                     most > 0 ? static_cast<uint64_t>(most) : 0);
+  if (created.state.idle_heartbeat_ms() != heartbeat_ms) {
+    created.state.set_idle_heartbeat_ms(heartbeat_ms);
+    MarkDirty(s, created);
+    PutOffPushHeartbeat(created);
+  }
   // What it holds goes to a subscriber that is already there.
   if (!deliver_topic.empty()) cursors_waiting_ = true;
   return {ConsumerInfoJson(s, created, type, WallNowMs(), PushBound(created))};
@@ -761,20 +784,28 @@ void BrokerCore::SendPullStatus(const PullRequest& pull, absl::string_view code,
                                 absl::string_view description) {
   Subscription* sub = index_.Find(pull.subscription);
   if (sub == nullptr) return;
-  PublishOp notice;
-  notice.topic = pull.reply_to;
-  notice.headers.push_back({"Status", code});
-  notice.headers.push_back({"Description", description});
   // What the request still wanted, as nats-server tells it.
   const std::string left = absl::StrCat(pull.remaining);
-  if (code == "408" || code == "409") {
-    notice.headers.push_back({"Nats-Pending-Messages", left});
-    notice.headers.push_back({"Nats-Pending-Bytes", "0"});
-  }
+  const HeaderView pending[] = {{"Nats-Pending-Messages", left},
+                                {"Nats-Pending-Bytes", "0"}};
+  SendStatus(*sub, pull.reply_to, code, description,
+             code == "408" || code == "409" ? absl::MakeConstSpan(pending)
+                                            : absl::Span<const HeaderView>());
+}
+
+void BrokerCore::SendStatus(Subscription& sub, absl::string_view topic,
+                            absl::string_view code,
+                            absl::string_view description,
+                            absl::Span<const HeaderView> more) {
+  PublishOp notice;
+  notice.topic = topic;
+  notice.headers.push_back({"Status", code});
+  notice.headers.push_back({"Description", description});
+  notice.headers.insert(notice.headers.end(), more.begin(), more.end());
   notice.has_header_block = true;
   SharedMessage message(notice, encode_scratch_, ++last_message_id_);
   message.set_single_recipient(true);
-  DeliverTo(*sub, message, nullptr);
+  DeliverTo(sub, message, nullptr);
 }
 
 void BrokerCore::AnswerNoWaitPulls(Consumer& c) {

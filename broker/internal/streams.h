@@ -178,6 +178,9 @@ struct Consumer {
   std::deque<StoredRecord> ready;
   // The sequences the read in flight redelivers (empty for a first read).
   std::vector<uint64_t> rereading;
+  // A push consumer with an idle heartbeat: when the next one is due (each
+  // message it pushes puts it off).
+  absl::Time next_push_heartbeat = absl::InfiniteFuture();
   // An ephemeral consumer (NATS JetStream's, created without a durable
   // name): never written to the storage, and removed once nobody has used it
   // for `inactive_threshold` (checked every half of it, from

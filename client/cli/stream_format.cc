@@ -53,6 +53,8 @@ std::string ConsumerJson(const wire::ConsumerState& c) {
       .AddRaw("deliver_topic", TextJson(c.deliver_topic()))
       .AddRaw("deliver_group", TextJson(c.deliver_group()))
       .Add("ack_all", c.ack_all())
+      .Add("ack_none", c.ack_none())
+      .Add("idle_heartbeat_ms", uint64_t{c.idle_heartbeat_ms()})
       .str();
 }
 
@@ -69,6 +71,10 @@ std::string ConsumerText(const wire::ConsumerState& c) {
     absl::StrAppend(&text, " deliver_group=", Printable(c.deliver_group()));
   }
   if (c.ack_all()) absl::StrAppend(&text, " ack_all");
+  if (c.ack_none()) absl::StrAppend(&text, " ack_none");
+  if (c.idle_heartbeat_ms() > 0) {
+    absl::StrAppend(&text, " idle_heartbeat_ms=", c.idle_heartbeat_ms());
+  }
   return text;
 }
 

@@ -15,7 +15,9 @@
 //   with nats.js's automatic acks, and a deliver group sharing the messages.
 // - Ephemeral push consumers (jetstream().subscribe() without durable()):
 //   named by the server, gone after their inactive_threshold once nobody
-//   listens.
+//   listens; ordered consumers (ephemeral, ack_policy none, flow control and
+//   heartbeats), pushed (subscribe() with orderedConsumer()) and pulled
+//   (consumers.get() without a name).
 // Against nats-server the same stream is made with JetStream's own API (the
 // control).
 
@@ -270,6 +272,22 @@ describe("the consumers API (servers from 2.9.4)", () => {
     assert.deepEqual(missed, []);
     messages.stop();
   });
+
+  it("an ordered consumer (consumers.get() without a name) reads the stream in order", async () => {
+    const nc = await client();
+    const js = nc.jetstream();
+    const acks = [];
+    for (let i = 0; i < 5; i++) acks.push(await js.publish(`orders.opull.${i}`, sc.encode(`o${i}`)));
+    const consumer = await js.consumers.get("ORDERS", {
+      deliver_policy: DeliverPolicy.StartSequence,
+      opt_start_seq: acks[0].seq,
+    });
+    const got = await within(drain(await consumer.fetch({ max_messages: 5, expires: 2_000 }), { ack: false }), 10_000, "fetch");
+    assert.deepEqual(
+      got.map((m) => m.seq),
+      acks.map((a) => a.seq),
+    );
+  });
 });
 
 // The first `n` messages `sub` yields, acknowledging each when `ack`.
@@ -328,6 +346,9 @@ describe("durable push consumers (jetstream().subscribe())", () => {
     const js2 = (await client()).jetstream();
     const sub2 = await js2.subscribe("orders.push.>", options());
     const rest = await within(take(sub2, 3), 10_000, "subscribe after the restart");
+    // What went unacknowledged before comes again, in an order nats-server
+    // does not promise.
+    rest.sort((a, b) => a.seq - b.seq);
     assert.deepEqual(
       rest.map((m) => sc.decode(m.data)),
       ["u3", "u4", "u5"],
@@ -429,5 +450,39 @@ describe("ephemeral push consumers", () => {
     // threshold the consumer is gone.
     await new Promise((resolve) => setTimeout(resolve, 2_500));
     await assert.rejects(jsm.consumers.info("ORDERS", name), /consumer not found/i);
+  });
+});
+
+describe("ordered push consumers", () => {
+  it("push the stream in order without acks, heartbeats while idle", async () => {
+    const nc = await client();
+    const js = nc.jetstream();
+    const acks = [];
+    for (let i = 0; i < 5; i++) acks.push(await js.publish(`orders.ord.${i}`, sc.encode(`d${i}`)));
+    // nats.js fills in the options it is given: new ones each time.
+    const ordered = () => {
+      const opts = consumerOpts();
+      opts.orderedConsumer();
+      opts.idleHeartbeat(500);
+      return opts;
+    };
+    const sub = await js.subscribe("orders.ord.>", ordered());
+    const first = await within(take(sub, 5, { ack: false }), 10_000, "ordered subscribe");
+    assert.deepEqual(
+      first.map((m) => m.seq),
+      acks.map((a) => a.seq),
+    );
+    const sub2 = await js.subscribe("orders.ord.>", ordered());
+    // Idle past two heartbeats: nats.js would reset the consumer on a missed
+    // one (a new consumer from where it was), and nothing comes twice.
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    const late = await js.publish("orders.ord.late", sc.encode("late"));
+    const all = await within(take(sub2, 6, { ack: false }), 10_000, "ordered subscribe");
+    assert.deepEqual(
+      all.map((m) => m.seq),
+      [...acks.map((a) => a.seq), late.seq],
+    );
+    assert.ok(sub2.info.flow_control.heartbeat_count >= 1, JSON.stringify(sub2.info.flow_control));
+    assert.equal(sub2.info.flow_control.consumer_restarts, 0);
   });
 });

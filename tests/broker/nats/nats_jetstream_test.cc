@@ -336,9 +336,8 @@ TEST_F(JetStreamTest, BadRequestsGetErrorsThatNameTheProblem) {
            R"({"config":{"durable_name":"p","deliver_subject":"d.*"}})", "400",
            "deliver_subject: "},
           {"CONSUMER.CREATE.ORDERS",
-           R"({"config":{"durable_name":"p","deliver_subject":"d",)"
-           R"("flow_control":true,"idle_heartbeat":5000000000}})",
-           "400", "flow_control and idle_heartbeat are not served"},
+           R"({"config":{"durable_name":"p","idle_heartbeat":5000000000}})",
+           "400", "idle_heartbeat is for push consumers"},
           {"CONSUMER.CREATE.ORDERS",
            R"({"config":{"durable_name":"p","deliver_group":"g"}})", "400",
            "deliver_group needs a deliver_subject"},
@@ -351,8 +350,8 @@ TEST_F(JetStreamTest, BadRequestsGetErrorsThatNameTheProblem) {
            R"("ack_policy":"all"}})",
            "400", "already exists with ack_policy 'explicit'"},
           {"CONSUMER.CREATE.ORDERS",
-           R"({"config":{"durable_name":"p","ack_policy":"none"}})", "400",
-           "ack_policy 'none' is not served"},
+           R"({"config":{"durable_name":"p","ack_policy":"some"}})", "400",
+           "ack_policy 'some' is not served (explicit, all, none)"},
           {"CONSUMER.CREATE.ORDERS",
            R"({"config":{"durable_name":"p","filter_subject":"bills.*"}})",
            "400", "matches nothing stream 'ORDERS' captures"},
@@ -547,6 +546,49 @@ TEST_F(JetStreamTest, AckPolicyAllAcknowledgesEverythingBefore) {
   const std::string info = Api(n, "CONSUMER.INFO.ORDERS.all");
   EXPECT_THAT(info, HasSubstr(R"("ack_floor":{"stream_seq":3})"));
   EXPECT_THAT(info, HasSubstr(R"("num_ack_pending":1)"));
+}
+
+// An ordered consumer as nats.js makes it: ephemeral, push, ack_policy
+// none, flow control and an idle heartbeat. Messages count as acknowledged
+// once pushed; while nothing comes, heartbeats carry the last consumer and
+// stream sequences; each message pushed puts the next heartbeat off.
+TEST_F(JetStreamTest, AnOrderedConsumerIsPushedWithoutAcksAndHeartbeats) {
+  NatsClient& n = Client();
+  NatsClient& s = h_.ConnectNats();
+  s.Sub("deliver.o", "d");
+  Store("a", "1");
+  const std::string created =
+      CreatePush(n, "", "deliver.o",
+                 R"(,"ack_policy":"none","flow_control":true,)"
+                 R"("idle_heartbeat":2000000000,"mem_storage":true)");
+  EXPECT_THAT(created, HasSubstr(R"("ack_policy":"none")"));
+  EXPECT_THAT(created, HasSubstr(R"("idle_heartbeat":2000000000)"));
+  EXPECT_THAT(created, HasSubstr(R"("name":"eph1")"));
+  ServerOp first = s.Next();
+  EXPECT_EQ(first.payload, "1");
+  EXPECT_EQ(AckTokens(first)[4], "1");  // consumer sequence
+  Store("b", "2");
+  EXPECT_EQ(AckTokens(s.Next())[4], "2");
+  const std::string info = Api(n, "CONSUMER.INFO.ORDERS.eph1");
+  EXPECT_THAT(info, HasSubstr(R"("ack_floor":{"stream_seq":2})"));
+  EXPECT_THAT(info, HasSubstr(R"("num_ack_pending":0)"));
+
+  h_.Advance(absl::Milliseconds(1500));
+  EXPECT_TRUE(s.Idle());
+  h_.Advance(absl::Milliseconds(600));
+  ServerOp beat = s.Next();
+  EXPECT_EQ(beat.op, "HMSG") << beat.raw;
+  EXPECT_EQ(beat.subject, "deliver.o");
+  EXPECT_THAT(beat.headers, HasSubstr("NATS/1.0 100 Idle Heartbeat"));
+  EXPECT_THAT(beat.headers, HasSubstr("Nats-Last-Consumer: 2"));
+  EXPECT_THAT(beat.headers, HasSubstr("Nats-Last-Stream: 2"));
+  h_.Advance(absl::Milliseconds(1000));
+  Store("c", "3");
+  EXPECT_EQ(s.Next().payload, "3");
+  h_.Advance(absl::Milliseconds(1500));
+  EXPECT_TRUE(s.Idle()) << "the message put the heartbeat off";
+  h_.Advance(absl::Milliseconds(600));
+  EXPECT_THAT(s.Next().headers, HasSubstr("Nats-Last-Consumer: 3"));
 }
 
 // The consumers of this broker's stream ORDERS that its storage holds.

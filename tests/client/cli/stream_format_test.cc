@@ -105,18 +105,22 @@ TEST(FormatStreamInfoTest, ShowsEachDurableConsumer) {
                           "\"max_in_flight\":1000,\"ack_floor\":7,"
                           "\"delivered_high\":9,\"in_flight\":2,\"members\":1,"
                           "\"deliver_topic\":\"\",\"deliver_group\":\"\","
-                          "\"ack_all\":false}]}"));
+                          "\"ack_all\":false,\"ack_none\":false,"
+                          "\"idle_heartbeat_ms\":0}]}"));
   // A NATS push consumer says where it delivers.
   c->set_deliver_topic("deliver/billing");
   c->set_deliver_group("workers");
   c->set_ack_all(true);
+  c->set_idle_heartbeat_ms(5000);
   EXPECT_THAT(FormatStreamInfo(info, false),
               ::testing::EndsWith("members=1 deliver_topic=deliver/billing "
-                                  "deliver_group=workers ack_all"));
+                                  "deliver_group=workers ack_all "
+                                  "idle_heartbeat_ms=5000"));
   EXPECT_THAT(FormatStreamInfo(info, true),
               ::testing::EndsWith("\"deliver_topic\":\"deliver/billing\","
                                   "\"deliver_group\":\"workers\","
-                                  "\"ack_all\":true}]}"));
+                                  "\"ack_all\":true,\"ack_none\":false,"
+                                  "\"idle_heartbeat_ms\":5000}]}"));
 }
 
 TEST(FormatStreamListTest, ATableForPeople) {
