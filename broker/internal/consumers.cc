@@ -306,8 +306,9 @@ void BrokerCore::PumpConsumer(Stream& stream, Consumer& c) {
       RaiseAckFloor(stream, c);
       continue;
     }
-    // A pull request's or a push consumer's message waits for its ack or
-    // its ack_wait, whatever becomes of the subscription it went to.
+    // It waits for its ack or its ack_wait. A bound member's goes to the
+    // others should the member leave (LeaveConsumer); a pull request's or a
+    // push consumer's waits whatever becomes of the subscription it went to.
     const absl::Time deadline =
         now_ + absl::Milliseconds(c.state.ack_wait_ms());
     c.in_flight[rec.seq] =
