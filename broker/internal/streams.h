@@ -294,11 +294,12 @@ struct WrittenBatch {
 // The batches of one storage: up to kMaxBatchesInFlight written and not
 // finished; what arrives meanwhile gathers into the next (group commit).
 struct StorageLane {
-  // Two: the storage writes (and syncs) one while the next waits in its
-  // queue, so it does not sit idle while the event loop collects the
-  // first's completion and gathers the next. More would only split what
-  // one batch could carry.
-  static constexpr size_t kMaxBatchesInFlight = 2;
+  // Three: a storage that syncs apart from writing (RocksDbStreamStorage)
+  // syncs one while it writes the next, and the third waits in its queue,
+  // so the storage does not sit idle while the event loop collects a
+  // completion and gathers the next batch. More would only split what one
+  // batch could carry.
+  static constexpr size_t kMaxBatchesInFlight = 3;
 
   StreamStorage* storage = nullptr;
   StorageBatch gathering;

@@ -299,6 +299,8 @@ int main(int argc, char** argv) {
     manifold::RocksDbStreamStorageOptions storage_options;
     storage_options.read_cache_bytes =
         command_line->config.stream_read_cache_bytes();
+    storage_options.write_buffer_bytes =
+        command_line->config.stream_write_buffer_bytes();
     storage = std::make_unique<manifold::RocksDbStreamStorage>(
         command_line->config.data_dir(),
         [&running] {

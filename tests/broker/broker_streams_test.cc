@@ -205,11 +205,11 @@ TEST(BrokerStreamsTest, StorageFailureRefusesTheAckAndOthersGoOn) {
   EXPECT_THAT(kinds, ::testing::ElementsAre("failed", "recovered"));
 }
 
-// Two batches are written while the first is unfinished: the storage goes
-// on with the second while the broker collects the first. When the first
-// fails, the second (whose sequences follow it) is refused for the same
-// reason, nothing is written meanwhile, and the next message takes the
-// first free sequence.
+// Three batches are written while the first is unfinished: the storage goes
+// on with the others while it syncs the first and the broker collects it.
+// When the first fails, the two behind it (whose sequences follow it) are
+// refused for the same reason, nothing is written meanwhile, and the next
+// message takes the first free sequence.
 TEST(BrokerStreamsTest, ABatchWrittenBehindAFailedOneFailsForItsReason) {
   MemoryStreamStorage disk;
   auto h = Open(disk);
@@ -219,20 +219,21 @@ TEST(BrokerStreamsTest, ABatchWrittenBehindAFailedOneFailsForItsReason) {
   disk.Hold();
   PublishNoWait(pub, "stored/x", "a");  // batch 1
   PublishNoWait(pub, "stored/x", "b");  // batch 2, written behind it
-  PublishNoWait(pub, "stored/x", "c");  // gathers: two are in flight
+  PublishNoWait(pub, "stored/x", "c");  // batch 3
+  PublishNoWait(pub, "stored/x", "d");  // gathers: three are in flight
   EXPECT_TRUE(pub.Idle());
   disk.FailNextWrites(1, absl::UnavailableError("No space left on device"));
   disk.Release();
   h->Pump();
   std::vector<wire::ServerMessage> answers = pub.TakeAll();
-  ASSERT_EQ(answers.size(), 3u);
-  for (int i = 0; i < 2; ++i) {
+  ASSERT_EQ(answers.size(), 4u);
+  for (int i = 0; i < 3; ++i) {
     ASSERT_TRUE(answers[i].has_error()) << answers[i].DebugString();
     EXPECT_EQ(answers[i].error().code(), wire::STORAGE_UNAVAILABLE);
     EXPECT_THAT(answers[i].error().message(),
                 HasSubstr("No space left on device"));
   }
-  ASSERT_TRUE(answers[2].has_ack()) << answers[2].DebugString();
+  ASSERT_TRUE(answers[3].has_ack()) << answers[3].DebugString();
   std::vector<uint64_t> seqs;
   std::vector<std::string> payloads;
   for (const StoredRecord& r : disk.Contents("s")) {
@@ -242,7 +243,7 @@ TEST(BrokerStreamsTest, ABatchWrittenBehindAFailedOneFailsForItsReason) {
     payloads.push_back(m.payload());
   }
   EXPECT_THAT(seqs, ::testing::ElementsAre(1, 2));
-  EXPECT_THAT(payloads, ::testing::ElementsAre("first", "c"));
+  EXPECT_THAT(payloads, ::testing::ElementsAre("first", "d"));
   EXPECT_EQ(Info(pub, "s").last_seq(), 2u);
 }
 
@@ -609,10 +610,12 @@ TEST(BrokerStreamsTest, TooMuchWaitingForTheStorageIsRefused) {
   TestClient& c = h->Connect("c");
   AddStream(c, Config("s", {"t"}));
   disk.Hold();
-  PublishNoWait(c, "t", "in flight");  // the batch in flight
+  PublishNoWait(c, "t", "in flight");  // the first batch in flight
   std::string big(400, 'x');
   wire::ServerMessage refused;
-  for (int i = 0; i < 4 && !refused.has_error(); ++i) {
+  // Two more batches go to the storage; then three publishes gather past
+  // the limit.
+  for (int i = 0; i < 6 && !refused.has_error(); ++i) {
     wire::ClientMessage m;
     m.mutable_publish()->set_op_id(c.next_op_id());
     m.mutable_publish()->set_topic("t");

@@ -4,9 +4,12 @@
 // The on-disk StreamStorage (broker/storage/stream_storage.h): one RocksDB
 // database in the broker's data directory holds every durable stream. Write()
 // and Read() only queue their work; one storage thread runs it in order,
-// each StorageBatch as one atomic rocksdb::WriteBatch (synced when the batch
-// asks for it), and calls `wake` after each completion so the loop runs a
-// turn and collects it with Poll().
+// each StorageBatch as one atomic rocksdb::WriteBatch, and calls `wake`
+// after each completion so the loop runs a turn and collects it with Poll().
+// A batch that asks for `sync` is synced by a second thread (the sync
+// thread) while the storage thread writes the next ones: one sync then
+// covers every batch written before it began (group commit across batches),
+// and a disk's sync latency no longer idles the writing.
 //
 // Example:
 //
@@ -72,14 +75,27 @@
 // was reported done with `sync`). Anything else that does not read back
 // cleanly fails Load() with the path and the problem; nothing is repaired.
 //
+// Completions keep the order of the work: a batch waiting for its sync holds
+// back the completions of the batches written after it, and a read waits
+// for the syncs of the batches written before it (what a subscriber reads,
+// a crash cannot take back unless its batch asked for no sync). A failed sync
+// fails its batches and every later one, and the store then refuses work until
+// the broker restarts: the kernel may have dropped the pages it could not
+// write, so only reading the disk again tells what it holds (as PostgreSQL does
+// after a failed fsync).
+//
+// Disk writes: memtables are flushed with direct I/O where the file system
+// allows it (checked with an unnamed O_DIRECT file), so a flushed table is
+// not copied through the page cache as well as the write-ahead log was.
+//
 // Queues: Write() and Read() never block and never refuse; the queue of work
 // and of finished completions is bounded by what the Broker has in flight
 // (its own limits on unacknowledged publishes and pending replays), so this
 // class adds no limit of its own.
 //
 // Thread safety: Load() first, then Write(), Read() and Poll() from one
-// thread (the Broker's). `wake` runs on the storage thread; it must not call
-// back into the storage except Poll().
+// thread (the Broker's). `wake` runs on the storage or the sync thread; it must
+// not call back into the storage except Poll().
 
 #ifndef MANIFOLD_TRANSPORTS_STORAGE_ROCKSDB_STREAM_STORAGE_H_
 #define MANIFOLD_TRANSPORTS_STORAGE_ROCKSDB_STREAM_STORAGE_H_
@@ -106,6 +122,8 @@ namespace rocksdb {
 class Cache;
 class ColumnFamilyHandle;
 class DB;
+class Env;
+class FileSystem;
 }  // namespace rocksdb
 
 namespace manifold {
@@ -119,6 +137,9 @@ struct RocksDbStreamStorageOptions {
   // behind), shared by every stream, in bytes (0: 32 MiB). What was written
   // and not yet flushed is read from the memtables instead.
   size_t read_cache_bytes = 0;
+  // The file system RocksDB works through (null: the machine's). Tests pass
+  // one that fails or holds back operations on cue.
+  std::shared_ptr<rocksdb::FileSystem> file_system;
 };
 
 class RocksDbStreamStorage final : public StreamStorage {
@@ -129,13 +150,13 @@ class RocksDbStreamStorage final : public StreamStorage {
   static constexpr int kFormatVersion = 3;
 
   // A storage in directory `dir` (created by Load() when missing). `wake` is
-  // called on the storage thread after each completed batch or read.
-  // Starts the storage thread; touches nothing on disk.
+  // called on the storage or the sync thread after each completed batch or
+  // read. Starts the storage and sync threads; touches nothing on disk.
   RocksDbStreamStorage(std::string dir, std::function<void()> wake,
                        RocksDbStreamStorageOptions options = {});
 
   // Finishes every queued batch and read (their completions are discarded
-  // unless polled), stops the storage thread and closes the database.
+  // unless polled), stops both threads and closes the database.
   ~RocksDbStreamStorage() override;
 
   RocksDbStreamStorage(const RocksDbStreamStorage&) = delete;
@@ -156,8 +177,10 @@ class RocksDbStreamStorage final : public StreamStorage {
   // UNAVAILABLE with RocksDB's message for I/O errors (disk full, ...).
   // Later batches are tried again: after an I/O error the database is
   // closed and reopened (RocksDB replays its log) before the next batch or
-  // read, which fail with UNAVAILABLE until that works. REQUIRES: Load()
-  // succeeded.
+  // read, which fail with UNAVAILABLE until that works. After a failed sync
+  // every batch and read fails with UNAVAILABLE until a restart (see
+  // above). A batch with `sync` is reported done once the sync thread
+  // synced it. REQUIRES: Load() succeeded.
   void Write(StorageBatch batch) override;
 
   // Queues `read`. NOT_FOUND when the stream does not exist. max_bytes is
@@ -206,7 +229,17 @@ class RocksDbStreamStorage final : public StreamStorage {
   class BatchWriter;
   using Work = std::variant<StorageBatch, ReadRequest>;
 
+  // The storage thread: runs queue_ in order.
   void Run();
+  // The sync thread: syncs the log for the batches in unsynced_ and
+  // completes them, in order.
+  void SyncLoop();
+  // Queues the completion of a batch the storage thread wrote: behind the
+  // batches still waiting for a sync, or straight to done_ when there are
+  // none and `needs_sync` is false.
+  void Written(BatchDone done, bool needs_sync);
+  // Blocks the storage thread until no written batch awaits its sync.
+  void WaitForSyncs();
   BatchDone Execute(StorageBatch& batch);
   ReadDone Execute(const ReadRequest& read);
   void Enqueue(Work work);
@@ -229,6 +262,8 @@ class RocksDbStreamStorage final : public StreamStorage {
   const RocksDbStreamStorageOptions options_;
   // Outlives every opening of db_ (a reopen after an I/O error keeps it).
   const std::shared_ptr<rocksdb::Cache> read_cache_;
+  // Over options_.file_system when one was given; outlives every db_.
+  const std::unique_ptr<rocksdb::Env> env_;
   std::unique_ptr<rocksdb::DB> db_;
   // The column family of the "d/" keys (the messages), apart from the small
   // keys every batch rewrites: alone, its keys only grow, so the files
@@ -248,7 +283,21 @@ class RocksDbStreamStorage final : public StreamStorage {
   std::deque<Work> queue_;               // guarded by mu_
   std::vector<StorageCompletion> done_;  // guarded by mu_
   bool stopping_ = false;                // guarded by mu_
+  bool syncer_stopping_ = false;         // guarded by mu_
+  // Batches written to the log, oldest first, whose completions wait for a
+  // sync (theirs, or an earlier batch's). The sync thread takes them.
+  struct Unsynced {
+    BatchDone done;
+    bool needs_sync = false;
+  };
+  std::deque<Unsynced> unsynced_;  // guarded by mu_
+  // The first failed sync: every batch after it fails with it, and the
+  // storage thread turns it into diverged_.
+  absl::Status sync_failed_;            // guarded by mu_
+  std::condition_variable sync_ready_;  // unsynced_ grew, or stopping_
+  std::condition_variable synced_;      // unsynced_ shrank
   std::thread worker_;
+  std::thread syncer_;
 };
 
 }  // namespace manifold

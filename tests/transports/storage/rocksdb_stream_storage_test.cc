@@ -9,12 +9,14 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <condition_variable>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <random>
 #include <string>
 #include <utility>
@@ -29,6 +31,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "rocksdb/db.h"
+#include "rocksdb/file_system.h"
 #include "rocksdb/iterator.h"
 #include "rocksdb/options.h"
 
@@ -100,6 +103,101 @@ std::vector<uint64_t> ChunkKeys(const std::string& stream, rocksdb::DB& db,
   }
   return chunks;
 }
+
+// The machine's file system, except that syncs of write-ahead log files
+// (named *.log) can be held back or made to fail on cue.
+class LogSyncGate final : public rocksdb::FileSystemWrapper {
+ public:
+  LogSyncGate() : FileSystemWrapper(rocksdb::FileSystem::Default()) {}
+
+  const char* Name() const override { return "LogSyncGate"; }
+
+  // From now on, a log sync waits until Release().
+  void Hold() {
+    std::lock_guard<std::mutex> lock(mu_);
+    held_ = true;
+  }
+  void Release() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      held_ = false;
+    }
+    changed_.notify_all();
+  }
+  // Whether log syncs fail (with an I/O error) from now on.
+  void Fail(bool failing) {
+    std::lock_guard<std::mutex> lock(mu_);
+    failing_ = failing;
+  }
+  // Blocks until a log sync waits in Hold(); false after 10 s.
+  bool AwaitHeldSync() {
+    std::unique_lock<std::mutex> lock(mu_);
+    return changed_.wait_for(lock, std::chrono::seconds(10),
+                             [this] { return waiting_ > 0; });
+  }
+
+  rocksdb::IOStatus NewWritableFile(
+      const std::string& name, const rocksdb::FileOptions& options,
+      std::unique_ptr<rocksdb::FSWritableFile>* file,
+      rocksdb::IODebugContext* debug) override {
+    rocksdb::IOStatus s =
+        FileSystemWrapper::NewWritableFile(name, options, file, debug);
+    return Gate(name, s, file);
+  }
+  rocksdb::IOStatus ReuseWritableFile(
+      const std::string& name, const std::string& old_name,
+      const rocksdb::FileOptions& options,
+      std::unique_ptr<rocksdb::FSWritableFile>* file,
+      rocksdb::IODebugContext* debug) override {
+    rocksdb::IOStatus s = FileSystemWrapper::ReuseWritableFile(
+        name, old_name, options, file, debug);
+    return Gate(name, s, file);
+  }
+
+ private:
+  class GatedFile final : public rocksdb::FSWritableFileOwnerWrapper {
+   public:
+    GatedFile(std::unique_ptr<rocksdb::FSWritableFile> file, LogSyncGate& gate)
+        : FSWritableFileOwnerWrapper(std::move(file)), gate_(gate) {}
+    rocksdb::IOStatus Sync(const rocksdb::IOOptions& options,
+                           rocksdb::IODebugContext* debug) override {
+      rocksdb::IOStatus s = gate_.Pass();
+      return s.ok() ? FSWritableFileOwnerWrapper::Sync(options, debug) : s;
+    }
+    rocksdb::IOStatus Fsync(const rocksdb::IOOptions& options,
+                            rocksdb::IODebugContext* debug) override {
+      rocksdb::IOStatus s = gate_.Pass();
+      return s.ok() ? FSWritableFileOwnerWrapper::Fsync(options, debug) : s;
+    }
+
+   private:
+    LogSyncGate& gate_;
+  };
+
+  rocksdb::IOStatus Gate(const std::string& name, rocksdb::IOStatus s,
+                         std::unique_ptr<rocksdb::FSWritableFile>* file) {
+    if (s.ok() && absl::EndsWith(name, ".log")) {
+      *file = std::make_unique<GatedFile>(std::move(*file), *this);
+    }
+    return s;
+  }
+
+  rocksdb::IOStatus Pass() {
+    std::unique_lock<std::mutex> lock(mu_);
+    ++waiting_;
+    changed_.notify_all();
+    changed_.wait(lock, [this] { return !held_; });
+    --waiting_;
+    if (failing_) return rocksdb::IOStatus::IOError("injected sync failure");
+    return rocksdb::IOStatus::OK();
+  }
+
+  std::mutex mu_;
+  std::condition_variable changed_;
+  bool held_ = false;     // guarded by mu_
+  bool failing_ = false;  // guarded by mu_
+  int waiting_ = 0;       // guarded by mu_
+};
 
 class RocksDbStreamStorageTest : public ::testing::Test {
  protected:
@@ -1429,6 +1527,90 @@ TEST_F(RocksDbStreamStorageTest, DiskFullFailsBatchesUntilSpaceReturns) {
   ReadDone all = Read(read);
   ASSERT_EQ(all.messages.size(), acknowledged);
   EXPECT_EQ(all.messages.back().record, Record("orders/a", payload, 2000));
+}
+
+// Syncs run beside the writing: while a batch's sync is held back, the
+// storage writes the batches after it, and neither they nor a read queued
+// after it complete before that sync.
+TEST_F(RocksDbStreamStorageTest, CompletionsAndReadsWaitForAnEarlierSync) {
+  auto gate = std::make_shared<LogSyncGate>();
+  RocksDbStreamStorageOptions options;
+  options.file_system = gate;
+  Open(options);
+  ASSERT_TRUE(CreateWith(Config("orders"), 2).status.ok());
+
+  gate->Hold();
+  StorageBatch synced;
+  synced.id = ++next_id_;
+  synced.appends.push_back(Append("orders", 3, "orders/t0", 2000));
+  storage_->Write(std::move(synced));
+  StorageBatch unsynced;  // as the `interval` policy writes most batches
+  unsynced.id = ++next_id_;
+  unsynced.sync = false;
+  unsynced.appends.push_back(Append("orders", 4, "orders/t1", 2010));
+  storage_->Write(std::move(unsynced));
+  ReadRequest read;
+  read.id = ++next_id_;
+  read.stream = "orders";
+  storage_->Read(std::move(read));
+
+  ASSERT_TRUE(gate->AwaitHeldSync());
+  absl::SleepFor(absl::Milliseconds(300));
+  storage_->Poll(pending_);
+  EXPECT_TRUE(pending_.empty()) << pending_.size() << " completed early";
+
+  gate->Release();
+  StorageCompletion first = Next();
+  EXPECT_EQ(first.kind, StorageCompletion::Kind::kBatch);
+  EXPECT_EQ(first.batch.id, next_id_ - 2);
+  EXPECT_TRUE(first.batch.status.ok()) << first.batch.status;
+  StorageCompletion second = Next();
+  EXPECT_EQ(second.kind, StorageCompletion::Kind::kBatch);
+  EXPECT_EQ(second.batch.id, next_id_ - 1);
+  ASSERT_TRUE(second.batch.status.ok()) << second.batch.status;
+  EXPECT_EQ(second.batch.states[0].last_seq, 4u);
+  StorageCompletion third = Next();
+  EXPECT_EQ(third.kind, StorageCompletion::Kind::kRead);
+  EXPECT_EQ(Seqs(third.read), (std::vector<uint64_t>{1, 2, 3, 4}));
+}
+
+// After a failed sync the kernel may have dropped what it could not write:
+// the batch fails, and so does all work after it, even once syncs work
+// again, until a restart reads what the disk holds.
+TEST_F(RocksDbStreamStorageTest, FailedSyncFailsAllWorkUntilRestart) {
+  auto gate = std::make_shared<LogSyncGate>();
+  RocksDbStreamStorageOptions options;
+  options.file_system = gate;
+  Open(options);
+  ASSERT_TRUE(CreateWith(Config("orders"), 2).status.ok());
+
+  gate->Fail(true);
+  StorageBatch batch;
+  batch.appends.push_back(Append("orders", 3, "orders/t0", 2000));
+  BatchDone failed = Write(batch);
+  EXPECT_EQ(failed.status.code(), absl::StatusCode::kUnavailable)
+      << failed.status;
+  EXPECT_THAT(failed.status.message(), HasSubstr("syncing the log"));
+  EXPECT_THAT(failed.status.message(), HasSubstr("injected sync failure"));
+  EXPECT_TRUE(failed.states.empty());
+
+  gate->Fail(false);
+  BatchDone after = Write(batch);  // seq 3 again, as the Broker retries
+  EXPECT_EQ(after.status.code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(after.status.message(), HasSubstr("restart the broker"));
+  ReadDone read = ReadFrom("orders", 1);
+  EXPECT_EQ(read.status.code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(read.status.message(), HasSubstr("restart the broker"));
+
+  // The failed batch reached the page cache, so the restart finds it: a
+  // batch reported failed may survive, one reported done always does.
+  std::vector<RecoveredStream> held = Open();
+  ASSERT_EQ(held.size(), 1u);
+  const uint64_t last = held[0].state.last_seq;
+  EXPECT_TRUE(last == 2 || last == 3) << last;
+  std::vector<uint64_t> expected;
+  for (uint64_t seq = 1; seq <= last; ++seq) expected.push_back(seq);
+  EXPECT_EQ(Seqs(ReadFrom("orders", 1)), expected);
 }
 
 }  // namespace
