@@ -573,6 +573,15 @@ class BrokerCore {
   absl::Status MayJetStream(ConnectionCore& c, AccessOperation operation,
                             absl::string_view topic);
   void HandleJetStreamAck(const PublishOp& publish, absl::string_view ack);
+  // A subscriber answered flow-control request `topic` ("$JS/FC/..."): if
+  // it is the one consumer's awaiting an answer, what it covers counts as
+  // taken, and pushing goes on.
+  void HandleFlowControlAnswer(absl::string_view topic);
+  // Counts `bytes` pushed by flow-controlled consumer `c` to `to`, and sends
+  // `to` a flow-control request when half the window is unanswered and none
+  // awaits an answer.
+  void CountPushed(const Stream& stream, Consumer& c, Subscription& to,
+                   size_t bytes);
   // Answers a JetStream API request on its reply topic.
   void AnswerJetStream(const PublishOp& request, absl::string_view json);
   // Routes `payload` to reply topic `topic`, spelled `spelled_topic` in the
@@ -600,7 +609,8 @@ class BrokerCore {
   // headers `more`) on `topic` to `sub`.
   void SendStatus(Subscription& sub, absl::string_view topic,
                   absl::string_view code, absl::string_view description,
-                  absl::Span<const HeaderView> more = {});
+                  absl::Span<const HeaderView> more = {},
+                  absl::string_view reply_to = {});
   // For a push consumer with an idle heartbeat: sets the next one (a
   // message pushed puts it off).
   void PutOffPushHeartbeat(Consumer& consumer);

@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "broker/internal/broker_core.h"
 #include "broker/internal/streams.h"
+#include "core/nats/subject.h"
 #include "core/status.h"
 #include "core/topic.h"
 
@@ -204,6 +205,12 @@ void BrokerCore::PumpConsumer(Stream& stream, Consumer& c) {
   });
   const bool pushes = !c.state.deliver_topic().empty();
   if (c.members.empty() && c.pulls.empty() && !pushes) return;
+  // A flow-control request whose subscriber left is never answered: whoever
+  // subscribes next starts with a clean slate.
+  if (!c.flow_request.empty() && !PushBound(c)) {
+    c.unanswered_bytes = 0;
+    c.flow_request.clear();
+  }
   const size_t room = std::max<size_t>(options_.max_outbound_bytes() / 2, 1);
   auto has_room = [&](const Subscription& sub) {
     const ConnectionCore& conn = *sub.connection;
@@ -240,7 +247,12 @@ void BrokerCore::PumpConsumer(Stream& stream, Consumer& c) {
       }
     }
     const bool bound = to != nullptr && pull == c.pulls.end();
-    if (to == nullptr && pushes) to = PushTarget(c, has_room);
+    // Pushing waits while the window is unanswered (HandleFlowControlAnswer
+    // pumps again).
+    const bool stalled =
+        c.flow_control && c.unanswered_bytes >= Consumer::kFlowControlWindow;
+    if (to == nullptr && pushes && !stalled) to = PushTarget(c, has_room);
+    if (to == nullptr && stalled) return;
     if (to == nullptr) {
       // A member drains, or a subscription to a push consumer's topic
       // comes (HandleSubscribe): PumpCursors comes back.
@@ -285,6 +297,7 @@ void BrokerCore::PumpConsumer(Stream& stream, Consumer& c) {
           JetStreamAckTopic(stream, c, rec.seq, stored.time_unix_ms(), again));
       if (pull == c.pulls.end()) {
         PutOffPushHeartbeat(c);
+        if (c.flow_control) CountPushed(stream, c, *to, rec.record.size());
       } else {
         ++pull->delivered;
         if (pull->heartbeat > absl::ZeroDuration()) {
@@ -499,9 +512,15 @@ void BrokerCore::SendPushHeartbeat(Consumer& c) {
           c, [](const Subscription&) { return true; }, /*take_turn=*/false)) {
     const std::string consumer_seq = absl::StrCat(c.deliveries);
     const std::string stream_seq = absl::StrCat(c.state.delivered_high());
+    std::string stalled;
+    nats::AppendSubjectForTopic(c.flow_request, stalled);
     const HeaderView last[] = {{"Nats-Last-Consumer", consumer_seq},
-                               {"Nats-Last-Stream", stream_seq}};
-    SendStatus(*to, c.state.deliver_topic(), "100", "Idle Heartbeat", last);
+                               {"Nats-Last-Stream", stream_seq},
+                               {"Nats-Consumer-Stalled", stalled}};
+    // A stalled consumer names the request awaiting an answer, so a
+    // subscriber that lost it can answer (as nats-server does).
+    SendStatus(*to, c.state.deliver_topic(), "100", "Idle Heartbeat",
+               absl::MakeConstSpan(last, c.flow_request.empty() ? 2 : 3));
   }
   PutOffPushHeartbeat(c);
 }

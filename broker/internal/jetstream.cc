@@ -13,7 +13,7 @@
 // Served: $JS.API.INFO; STREAM.NAMES, STREAM.LIST, STREAM.INFO; CONSUMER.
 // CREATE, DURABLE.CREATE, INFO, DELETE, NAMES, LIST, MSG.NEXT; acks +ACK,
 // -NAK, +WPI, +TERM, +NXT; ack policies explicit, all and none; a push
-// consumer's idle heartbeats (flow control is taken, never asked for).
+// consumer's idle heartbeats and flow control (requests on $JS.FC...).
 // Anything else gets a JSON error naming it, as does what Manifold does not
 // do (streams made through the API).
 
@@ -48,6 +48,8 @@ using google::protobuf::Value;
 constexpr absl::string_view kJetStreamPrefix = "$JS/";
 constexpr absl::string_view kApiPrefix = "$JS/API/";
 constexpr absl::string_view kAckPrefix = "$JS/ACK/";
+// Flow-control requests' reply topics: "$JS/FC/<stream>/<consumer>/<n>".
+constexpr absl::string_view kFlowControlPrefix = "$JS/FC/";
 // Heartbeats come no more often than this, whatever a request asks.
 constexpr absl::Duration kMinHeartbeat = absl::Milliseconds(100);
 // What a consumer delivers when it has no filter: every topic of its stream.
@@ -215,6 +217,7 @@ std::string ConsumerInfoJson(const Stream& s, const Consumer& c,
       absl::StrAppend(&delivery, ",\"idle_heartbeat\":",
                       st.idle_heartbeat_ms() * 1'000'000);
     }
+    if (c.flow_control) delivery += ",\"flow_control\":true";
   }
   // An ephemeral consumer has no durable name, and says when it goes.
   const std::string durable =
@@ -287,6 +290,8 @@ bool BrokerCore::HandleJetStream(ConnectionCore& c, const PublishOp& publish) {
     HandleJetStreamApi(c, publish, publish.topic.substr(kApiPrefix.size()));
   } else if (absl::StartsWith(publish.topic, kAckPrefix)) {
     HandleJetStreamAck(publish, publish.topic.substr(kAckPrefix.size()));
+  } else if (absl::StartsWith(publish.topic, kFlowControlPrefix)) {
+    HandleFlowControlAnswer(publish.topic);
   } else {
     return false;
   }
@@ -499,9 +504,13 @@ JetStreamAnswer BrokerCore::JetStreamCreateConsumer(
                   absl::StrCat("deliver_subject: ", v.message()));
     }
   }
-  // Heartbeats while idle, for a push consumer (a pull request asks for its
-  // own). flow_control is taken: the broker never asks for it, as it holds
-  // back what a subscriber's connection cannot take already.
+  // Heartbeats while idle, and flow control, for a push consumer (a pull
+  // request asks for its own heartbeats).
+  const bool flow_control = BoolField(config, "flow_control");
+  if (flow_control && deliver_topic.empty()) {
+    return fail(400, kBadRequest,
+                "flow_control is for push consumers (deliver_subject)");
+  }
   const int64_t heartbeat = NumberField(config, "idle_heartbeat");
   if (heartbeat < 0 || (heartbeat > 0 && deliver_topic.empty())) {
     return fail(400, kBadRequest,
@@ -619,6 +628,11 @@ JetStreamAnswer BrokerCore::JetStreamCreateConsumer(
     created.state.set_idle_heartbeat_ms(heartbeat_ms);
     MarkDirty(s, created);
     PutOffPushHeartbeat(created);
+  }
+  if (created.flow_control != flow_control) {
+    created.flow_control = flow_control;
+    created.unanswered_bytes = 0;
+    created.flow_request.clear();
   }
   // What it holds goes to a subscriber that is already there.
   if (!deliver_topic.empty()) cursors_waiting_ = true;
@@ -796,9 +810,11 @@ void BrokerCore::SendPullStatus(const PullRequest& pull, absl::string_view code,
 void BrokerCore::SendStatus(Subscription& sub, absl::string_view topic,
                             absl::string_view code,
                             absl::string_view description,
-                            absl::Span<const HeaderView> more) {
+                            absl::Span<const HeaderView> more,
+                            absl::string_view reply_to) {
   PublishOp notice;
   notice.topic = topic;
+  notice.reply_to = reply_to;
   notice.headers.push_back({"Status", code});
   notice.headers.push_back({"Description", description});
   notice.headers.insert(notice.headers.end(), more.begin(), more.end());
@@ -832,6 +848,36 @@ void BrokerCore::ExpirePulls(Consumer& c) {
     }
     return false;
   });
+}
+
+void BrokerCore::CountPushed(const Stream& stream, Consumer& c,
+                             Subscription& to, size_t bytes) {
+  c.unanswered_bytes += bytes;
+  if (!c.flow_request.empty() ||
+      c.unanswered_bytes < Consumer::kFlowControlWindow / 2) {
+    return;
+  }
+  c.flow_request = absl::StrCat(kFlowControlPrefix, stream.config.name(), "/",
+                                c.state.name(), "/", ++c.flow_requests);
+  c.flow_request_bytes = c.unanswered_bytes;
+  SendStatus(to, c.state.deliver_topic(), "100", "FlowControl Request", {},
+             c.flow_request);
+}
+
+void BrokerCore::HandleFlowControlAnswer(absl::string_view topic) {
+  const std::vector<absl::string_view> t =
+      absl::StrSplit(topic.substr(kFlowControlPrefix.size()), '/');
+  if (t.size() != 3) return;
+  auto stream = streams_.find(t[0]);
+  if (stream == streams_.end()) return;
+  auto it = stream->second->consumers.find(t[1]);
+  if (it == stream->second->consumers.end()) return;
+  Consumer& c = *it->second;
+  // An answer to an older request, or a repeated one, changes nothing.
+  if (c.flow_request != topic) return;
+  c.unanswered_bytes -= std::min(c.unanswered_bytes, c.flow_request_bytes);
+  c.flow_request.clear();
+  PumpConsumer(*stream->second, c);
 }
 
 void BrokerCore::HandleJetStreamAck(const PublishOp& publish,

@@ -17,7 +17,8 @@
 //   named by the server, gone after their inactive_threshold once nobody
 //   listens; ordered consumers (ephemeral, ack_policy none, flow control and
 //   heartbeats), pushed (subscribe() with orderedConsumer()) and pulled
-//   (consumers.get() without a name).
+//   (consumers.get() without a name); 16 MiB through an ordered push
+//   consumer, with the flow-control requests nats.js answers as it reads.
 // Against nats-server the same stream is made with JetStream's own API (the
 // control).
 
@@ -484,5 +485,28 @@ describe("ordered push consumers", () => {
     );
     assert.ok(sub2.info.flow_control.heartbeat_count >= 1, JSON.stringify(sub2.info.flow_control));
     assert.equal(sub2.info.flow_control.consumer_restarts, 0);
+  });
+
+  it("ask for flow control, which nats.js answers as it reads, and lose nothing", async () => {
+    const nc = await client();
+    const js = nc.jetstream();
+    const payload = new Uint8Array(64 * 1024).fill(120);
+    const count = 256; // 16 MiB
+    const pubs = [];
+    for (let i = 0; i < count; i++) pubs.push(js.publish(`orders.fc.${i}`, payload));
+    const acks = await Promise.all(pubs);
+    const opts = consumerOpts();
+    opts.orderedConsumer();
+    const sub = await js.subscribe("orders.fc.>", opts);
+    const got = await within(take(sub, count, { ack: false }), 30_000, "flow-controlled subscribe");
+    assert.deepEqual(
+      got.map((m) => m.seq),
+      acks.map((a) => a.seq),
+    );
+    assert.ok(got.every((m) => m.data.length === payload.length));
+    const fc = sub.info.flow_control;
+    assert.ok(fc.fc_count >= 1, JSON.stringify(fc));
+    assert.equal(fc.consumer_restarts, 0);
+    console.log(`flow control: ${JSON.stringify(fc)}`);
   });
 });

@@ -591,6 +591,66 @@ TEST_F(JetStreamTest, AnOrderedConsumerIsPushedWithoutAcksAndHeartbeats) {
   EXPECT_THAT(s.Next().headers, HasSubstr("Nats-Last-Consumer: 3"));
 }
 
+// A push consumer with flow_control sends its subscriber a flow-control
+// request once half its window (4 MiB) of pushed records is unanswered,
+// stops at the whole window, and goes on when the request is answered; a
+// heartbeat while it is stalled names the request, as nats-server's do.
+TEST_F(JetStreamTest, FlowControlStopsPushingUntilTheRequestIsAnswered) {
+  NatsClient& n = Client();
+  NatsClient& s = h_.ConnectNats();
+  s.Sub("deliver.f", "d");
+  const std::string payload(64 << 10, 'x');  // a record of 65,556 bytes
+  for (int i = 0; i < 80; ++i) Store("a", payload);
+  const std::string created = CreatePush(
+      n, "f", "deliver.f",
+      R"(,"ack_policy":"none","flow_control":true,"idle_heartbeat":1000000000)");
+  EXPECT_THAT(created, HasSubstr(R"("flow_control":true)"));
+  // Messages pushed, and the flow-control requests among them (after how
+  // many messages each came).
+  int messages = 0;
+  std::vector<std::pair<int, ServerOp>> requests;
+  auto take = [&] {
+    for (int turn = 0; turn < 20; ++turn) {
+      h_.Pump();
+      for (ServerOp& op : s.TakeAll()) {
+        if (op.op == "MSG") {
+          ++messages;
+        } else if (absl::StrContains(op.headers, "100 FlowControl Request")) {
+          requests.emplace_back(messages, std::move(op));
+        } else {
+          ADD_FAILURE() << op.raw.substr(0, 200);
+        }
+      }
+    }
+  };
+  take();
+  // 32 records pass half the window, 64 all of it.
+  EXPECT_EQ(messages, 64);
+  ASSERT_EQ(requests.size(), 1u);
+  EXPECT_EQ(requests[0].first, 32);
+  EXPECT_EQ(requests[0].second.subject, "deliver.f");
+  EXPECT_EQ(requests[0].second.reply, "$JS.FC.ORDERS.f.1");
+
+  h_.Advance(absl::Milliseconds(1100));
+  ServerOp beat = s.Next();
+  EXPECT_THAT(beat.headers, HasSubstr("100 Idle Heartbeat"));
+  EXPECT_THAT(beat.headers,
+              HasSubstr("Nats-Consumer-Stalled: $JS.FC.ORDERS.f.1"));
+  s.Pub("$JS.FC.ORDERS.f.0", "");  // not the request awaiting an answer
+  take();
+  EXPECT_EQ(messages, 64);
+
+  // The answer vouches for the 32 records before the request: the rest
+  // comes, and with it the next request (half the window is unanswered
+  // again at once).
+  s.Pub("$JS.FC.ORDERS.f.1", "");
+  take();
+  EXPECT_EQ(messages, 80);
+  ASSERT_EQ(requests.size(), 2u);
+  EXPECT_EQ(requests[1].first, 65);
+  EXPECT_EQ(requests[1].second.reply, "$JS.FC.ORDERS.f.2");
+}
+
 // The consumers of this broker's stream ORDERS that its storage holds.
 std::vector<std::string> StoredConsumers(MemoryStreamStorage& disk) {
   std::vector<std::string> names;
