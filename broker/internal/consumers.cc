@@ -205,9 +205,9 @@ void BrokerCore::PumpConsumer(Stream& stream, Consumer& c) {
   });
   const bool pushes = !c.state.deliver_topic().empty();
   if (c.members.empty() && c.pulls.empty() && !pushes) return;
-  // A flow-control request whose subscriber left is never answered: whoever
-  // subscribes next starts with a clean slate.
-  if (!c.flow_request.empty() && !PushBound(c)) {
+  // A flow-control request whose subscription ended is never answered:
+  // whoever takes the messages now starts with a clean slate.
+  if (!c.flow_request.empty() && index_.Find(c.flow_request_to) == nullptr) {
     c.unanswered_bytes = 0;
     c.flow_request.clear();
   }

@@ -860,6 +860,7 @@ void BrokerCore::CountPushed(const Stream& stream, Consumer& c,
   c.flow_request = absl::StrCat(kFlowControlPrefix, stream.config.name(), "/",
                                 c.state.name(), "/", ++c.flow_requests);
   c.flow_request_bytes = c.unanswered_bytes;
+  c.flow_request_to = to.id;
   SendStatus(to, c.state.deliver_topic(), "100", "FlowControl Request", {},
              c.flow_request);
 }

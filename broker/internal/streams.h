@@ -185,13 +185,15 @@ struct Consumer {
   // from each create request, not stored): the record bytes pushed that its
   // subscriber has not yet vouched for by answering a flow-control request,
   // and the request awaiting an answer (its reply topic; empty: none) with
-  // the bytes pushed when it went out. A request goes out once half of
-  // kFlowControlWindow is unanswered; pushing stops at all of it.
+  // the bytes pushed when it went out and the subscription it went to. A
+  // request goes out once half of kFlowControlWindow is unanswered; pushing
+  // stops at all of it.
   static constexpr uint64_t kFlowControlWindow = 4 << 20;
   bool flow_control = false;
   uint64_t unanswered_bytes = 0;
   std::string flow_request;
   uint64_t flow_request_bytes = 0;
+  SubscriptionId flow_request_to;
   uint64_t flow_requests = 0;  // sent, to number the next
   // An ephemeral consumer (NATS JetStream's, created without a durable
   // name): never written to the storage, and removed once nobody has used it

@@ -651,6 +651,31 @@ TEST_F(JetStreamTest, FlowControlStopsPushingUntilTheRequestIsAnswered) {
   EXPECT_EQ(requests[1].second.reply, "$JS.FC.ORDERS.f.2");
 }
 
+// A flow-control request whose subscription ended is never answered: the
+// subscriber that comes next gets the rest without one.
+TEST_F(JetStreamTest, AStalledConsumersNextSubscriberStartsAfresh) {
+  NatsClient& n = Client();
+  NatsClient& first = h_.ConnectNats();
+  first.Sub("deliver.s", "d");
+  const std::string payload(64 << 10, 'x');
+  for (int i = 0; i < 70; ++i) Store("a", payload);
+  CreatePush(n, "s", "deliver.s",
+             R"(,"ack_policy":"none","flow_control":true)");
+  auto count = [&](NatsClient& client) {
+    int messages = 0;
+    for (int turn = 0; turn < 20; ++turn) {
+      h_.Pump();
+      for (const ServerOp& op : client.TakeAll()) messages += op.op == "MSG";
+    }
+    return messages;
+  };
+  EXPECT_EQ(count(first), 64);  // stalled, the request unanswered
+  first.Send("UNSUB d\r\n");
+  NatsClient& next = h_.ConnectNats();
+  next.Sub("deliver.s", "d");
+  EXPECT_EQ(count(next), 6);
+}
+
 // The consumers of this broker's stream ORDERS that its storage holds.
 std::vector<std::string> StoredConsumers(MemoryStreamStorage& disk) {
   std::vector<std::string> names;
