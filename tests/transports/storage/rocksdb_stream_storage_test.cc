@@ -224,6 +224,15 @@ class RocksDbStreamStorageTest : public ::testing::Test {
     return loaded.ok() ? *std::move(loaded) : std::vector<RecoveredStream>();
   }
 
+  // A new storage on dir_ over a LogSyncGate, loaded; the gate.
+  std::shared_ptr<LogSyncGate> OpenGated() {
+    auto gate = std::make_shared<LogSyncGate>();
+    RocksDbStreamStorageOptions options;
+    options.file_system = gate;
+    Open(options);
+    return gate;
+  }
+
   // Load() on dir_ in a new storage; the error it returns.
   absl::Status LoadError() {
     storage_.reset();
@@ -1533,10 +1542,7 @@ TEST_F(RocksDbStreamStorageTest, DiskFullFailsBatchesUntilSpaceReturns) {
 // storage writes the batches after it, and neither they nor a read queued
 // after it complete before that sync.
 TEST_F(RocksDbStreamStorageTest, CompletionsAndReadsWaitForAnEarlierSync) {
-  auto gate = std::make_shared<LogSyncGate>();
-  RocksDbStreamStorageOptions options;
-  options.file_system = gate;
-  Open(options);
+  std::shared_ptr<LogSyncGate> gate = OpenGated();
   ASSERT_TRUE(CreateWith(Config("orders"), 2).status.ok());
 
   gate->Hold();
@@ -1578,10 +1584,7 @@ TEST_F(RocksDbStreamStorageTest, CompletionsAndReadsWaitForAnEarlierSync) {
 // the batch fails, and so does all work after it, even once syncs work
 // again, until a restart reads what the disk holds.
 TEST_F(RocksDbStreamStorageTest, FailedSyncFailsAllWorkUntilRestart) {
-  auto gate = std::make_shared<LogSyncGate>();
-  RocksDbStreamStorageOptions options;
-  options.file_system = gate;
-  Open(options);
+  std::shared_ptr<LogSyncGate> gate = OpenGated();
   ASSERT_TRUE(CreateWith(Config("orders"), 2).status.ok());
 
   gate->Fail(true);
