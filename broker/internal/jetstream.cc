@@ -62,6 +62,8 @@ constexpr int kStreamNotFound = 10059;
 constexpr int kFilterNotInStream = 10093;
 constexpr int kConsumerExists = 10148;
 constexpr int kStoreFailed = 10077;
+constexpr int kFlowControlNeedsPush = 10089;
+constexpr int kFlowControlNeedsHeartbeats = 10108;
 // nats-server's default inactive_threshold for ephemeral consumers.
 constexpr absl::Duration kDefaultInactiveThreshold = absl::Seconds(5);
 
@@ -508,10 +510,16 @@ JetStreamAnswer BrokerCore::JetStreamCreateConsumer(
   // request asks for its own heartbeats).
   const bool flow_control = BoolField(config, "flow_control");
   if (flow_control && deliver_topic.empty()) {
-    return fail(400, kBadRequest,
+    return fail(400, kFlowControlNeedsPush,
                 "flow_control is for push consumers (deliver_subject)");
   }
   const int64_t heartbeat = NumberField(config, "idle_heartbeat");
+  // As nats-server: a subscriber that missed a flow-control request learns
+  // of it from a heartbeat.
+  if (flow_control && heartbeat <= 0) {
+    return fail(400, kFlowControlNeedsHeartbeats,
+                "flow_control needs an idle_heartbeat");
+  }
   if (heartbeat < 0 || (heartbeat > 0 && deliver_topic.empty())) {
     return fail(400, kBadRequest,
                 "idle_heartbeat is for push consumers (deliver_subject), and "

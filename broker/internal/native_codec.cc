@@ -55,7 +55,8 @@ bool DecodeHeader(absl::string_view body, HeaderView& header) {
                       static_cast<int>(body.size()));
   while (true) {
     const uint32_t tag = in.ReadTag();
-    if (tag == 0) return in.CurrentPosition() == static_cast<int>(body.size());
+    // 0 is also what a tag cut short reads as: only a clean end is one.
+    if (tag == 0) return in.ConsumedEntireMessage();
     if (tag == LengthTag(wire::Header::kKeyFieldNumber)) {
       if (!ReadView(in, body, header.key) || !IsUtf8(header.key)) return false;
     } else if (tag == LengthTag(wire::Header::kValueFieldNumber)) {

@@ -92,6 +92,25 @@ TEST(NativeCodecTest, InvalidUtf8TopicFallsBackAndIsMalformed) {
             wire::MALFORMED_MESSAGE);
 }
 
+// A header whose bytes end inside a field's tag is malformed, as the
+// generated parser says: a tag cut short reads as 0, like a clean end.
+TEST(NativeCodecTest, HeaderEndingInsideATagIsMalformed) {
+  const std::string body("\x22\x02\xff\xff", 4);  // headers: {ff ff}
+  wire::Publish parsed;
+  EXPECT_FALSE(parsed.ParseFromString(body));
+  PublishOp op;
+  EXPECT_FALSE(DecodePublishBody(body, op));
+  std::string message = "\x22";
+  message += static_cast<char>(body.size());
+  message += body;
+  std::string frame(1, static_cast<char>(message.size()));
+  frame += message;
+  NativeCodec codec;
+  Operation decoded;
+  EXPECT_EQ(WireCode(codec.Decode(frame, 1 << 20, decoded).status()),
+            wire::MALFORMED_MESSAGE);
+}
+
 TEST(NativeCodecTest, OtherOperationsUseTheGeneratedParser) {
   NativeCodec codec;
   for (const wire::ClientMessage& m :

@@ -252,7 +252,8 @@ class RocksDbStreamStorage final : public StreamStorage {
   // Reads every stream's configuration, counters and topics into `streams`
   // and checks that they add up.
   absl::Status ReadStreams(absl::flat_hash_map<std::string, Stream>& streams);
-  // Whether db_ can be used; after an I/O error, reopens it first.
+  // Whether db_ can be used; after an I/O error, reopens it first (once no
+  // batch awaits a sync); after a failed sync, never again (diverged_).
   absl::Status Recover();
   static bool SameStreams(const absl::flat_hash_map<std::string, Stream>& a,
                           const absl::flat_hash_map<std::string, Stream>& b);
@@ -273,7 +274,8 @@ class RocksDbStreamStorage final : public StreamStorage {
   absl::flat_hash_map<std::string, Stream> streams_;
   // Set after an I/O error: the next batch or read reopens the database.
   bool needs_reopen_ = false;
-  // Set when a reopened database holds other than what was reported.
+  // Set when a reopened database holds other than what was reported, or
+  // once a sync failed (sync_failed_): work fails with it until a restart.
   absl::Status diverged_;
 
   // std::mutex rather than absl::Mutex: ThreadSanitizer sees through it

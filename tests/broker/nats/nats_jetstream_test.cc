@@ -342,6 +342,15 @@ TEST_F(JetStreamTest, BadRequestsGetErrorsThatNameTheProblem) {
            R"({"config":{"durable_name":"p","deliver_group":"g"}})", "400",
            "deliver_group needs a deliver_subject"},
           {"CONSUMER.CREATE.ORDERS",
+           R"({"config":{"durable_name":"p","flow_control":true}})", "400",
+           R"("err_code":10089,"description":"flow_control is for push)"},
+          {"CONSUMER.CREATE.ORDERS",
+           R"({"config":{"durable_name":"p","deliver_subject":"d",)"
+           R"("flow_control":true}})",
+           "400",
+           R"("err_code":10108,"description":"flow_control needs an )"
+           R"(idle_heartbeat")"},
+          {"CONSUMER.CREATE.ORDERS",
            R"({"config":{"durable_name":"w","filter_subject":"orders.a",)"
            R"("deliver_subject":"d"}})",
            "400", "already exists with no deliver_subject"},
@@ -660,7 +669,8 @@ TEST_F(JetStreamTest, AStalledConsumersNextSubscriberStartsAfresh) {
   const std::string payload(64 << 10, 'x');
   for (int i = 0; i < 70; ++i) Store("a", payload);
   CreatePush(n, "s", "deliver.s",
-             R"(,"ack_policy":"none","flow_control":true)");
+             R"(,"ack_policy":"none","flow_control":true,)"
+             R"("idle_heartbeat":60000000000)");
   auto count = [&](NatsClient& client) {
     int messages = 0;
     for (int turn = 0; turn < 20; ++turn) {
