@@ -1,6 +1,7 @@
 #include "broker/internal/native_codec.h"
 
 #include <random>
+#include <string>
 
 #include "core/framing.h"
 #include "core/status.h"
@@ -77,10 +78,9 @@ TEST(NativeCodecTest, UnknownFieldsInAPublishAreSkipped) {
   EXPECT_EQ(op.topic, "t");
 }
 
-TEST(NativeCodecTest, InvalidUtf8TopicFallsBackAndIsMalformed) {
-  std::string body = std::string("\x12\x02\xc3\x28", 4);
-  PublishOp op;
-  EXPECT_FALSE(DecodePublishBody(body, op));
+// The code NativeCodec::Decode gives a frame of a ClientMessage whose
+// publish field holds `body` (under 128 bytes).
+wire::Code DecodeCode(const std::string& body) {
   std::string message = "\x22";
   message += static_cast<char>(body.size());
   message += body;
@@ -88,8 +88,14 @@ TEST(NativeCodecTest, InvalidUtf8TopicFallsBackAndIsMalformed) {
   frame += message;
   NativeCodec codec;
   Operation decoded;
-  EXPECT_EQ(WireCode(codec.Decode(frame, 1 << 20, decoded).status()),
-            wire::MALFORMED_MESSAGE);
+  return WireCode(codec.Decode(frame, 1 << 20, decoded).status());
+}
+
+TEST(NativeCodecTest, InvalidUtf8TopicFallsBackAndIsMalformed) {
+  std::string body = std::string("\x12\x02\xc3\x28", 4);
+  PublishOp op;
+  EXPECT_FALSE(DecodePublishBody(body, op));
+  EXPECT_EQ(DecodeCode(body), wire::MALFORMED_MESSAGE);
 }
 
 // A header whose bytes end inside a field's tag is malformed, as the
@@ -100,15 +106,7 @@ TEST(NativeCodecTest, HeaderEndingInsideATagIsMalformed) {
   EXPECT_FALSE(parsed.ParseFromString(body));
   PublishOp op;
   EXPECT_FALSE(DecodePublishBody(body, op));
-  std::string message = "\x22";
-  message += static_cast<char>(body.size());
-  message += body;
-  std::string frame(1, static_cast<char>(message.size()));
-  frame += message;
-  NativeCodec codec;
-  Operation decoded;
-  EXPECT_EQ(WireCode(codec.Decode(frame, 1 << 20, decoded).status()),
-            wire::MALFORMED_MESSAGE);
+  EXPECT_EQ(DecodeCode(body), wire::MALFORMED_MESSAGE);
 }
 
 TEST(NativeCodecTest, OtherOperationsUseTheGeneratedParser) {
