@@ -26,6 +26,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
@@ -336,6 +337,13 @@ int main(int argc, char** argv) {
   }
 
   running = server->get();
+  // The admission's worker and the storage's threads wake the server: on
+  // every way out they stop first, while the server is still there (a
+  // failed OpenStreams() or Listen() returns early).
+  absl::Cleanup stop_workers = [&admission, &storage] {
+    admission.reset();
+    storage.reset();
+  };
   {
     const std::vector<manifold::wire::StreamConfig> declared(
         command_line->config.streams().begin(),
@@ -380,8 +388,7 @@ int main(int argc, char** argv) {
   // Its worker may still be checking a password and would wake the server:
   // stop it while the server is still there. So for the storage, which
   // finishes what it was given first.
-  admission.reset();
-  storage.reset();
+  std::move(stop_workers).Invoke();
   if (recorder != nullptr) {
     std::ofstream out(config->record_path, std::ios::trunc);
     out << recorder->ToText();

@@ -25,6 +25,7 @@
 #include "core/manifold.pb.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/testing/child_process.h"
 #include "tests/testing/running_manifoldd.h"
 #include "tests/testing/temp_dir.h"
 #include "tests/transports/testing/event_loop_params.h"
@@ -407,6 +408,25 @@ TEST_P(ManifolddStreamsTest, DiskFullRefusesStoredPublishesUntilSpaceReturns) {
   for (size_t i = 0; i < held.size(); ++i) {
     EXPECT_EQ(held[i].second, acked[i]) << i;
   }
+}
+
+// The storage's threads wake the server: they stop before it goes, also
+// when manifoldd gives up before it listens (this once crashed).
+TEST_P(ManifolddStreamsTest, PortInUseWithADataDirectoryIsAOneLineError) {
+  absl::StatusOr<std::unique_ptr<RunningManifoldd>> first = Start();
+  ASSERT_TRUE(first.ok()) << first.status();
+  const std::string data2 = directory_ + "/data2";
+  absl::StatusOr<testing::Completed> second = testing::RunToCompletion(
+      ManifolddPath(),
+      {"--loop=" + GetParam(), "--listen=" + (*first)->tcp().ToString(),
+       "--data_dir=" + data2});
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_EQ(second->exit_code, 1) << second->err;
+  EXPECT_THAT(second->err,
+              HasSubstr(absl::StrCat("manifoldd: cannot listen on ",
+                                     (*first)->tcp().ToString(),
+                                     ": Address already in use\n")));
+  EXPECT_EQ(second->out, "");
 }
 
 TEST_P(ManifolddStreamsTest, RefusesAForeignOrDamagedDataDirectory) {
