@@ -1,8 +1,9 @@
 # Finds Manifold's dependencies among the system's packages (Debian 12).
 # Required: Abseil, protobuf. Tests: GoogleTest. Benchmarks: Google Benchmark.
 # Optional: liburing (io_uring adapter), libuv (uv adapter), OpenSSL, RocksDB
-# (durable streams on disk). A missing optional library is reported in one
-# line and the pieces that need it skipped.
+# (durable streams on disk), ISA-L (RocksDB's checksums in hardware). A
+# missing optional library is reported in one line and the pieces that need
+# it skipped.
 
 find_package(absl CONFIG REQUIRED)
 find_package(Protobuf REQUIRED)  # CMake's FindProtobuf: Debian ships no config
@@ -29,6 +30,7 @@ manifold_optional_library(MANIFOLD_LIBURING liburing "the io_uring adapter")
 manifold_optional_library(MANIFOLD_LIBUV libuv "the libuv adapter")
 manifold_optional_library(MANIFOLD_OPENSSL openssl "OpenSSL support")
 manifold_optional_library(MANIFOLD_ROCKSDB rocksdb "the RocksDB stream storage")
+manifold_optional_library(MANIFOLD_ISAL libisal "RocksDB's checksums on ISA-L")
 manifold_optional_library(MANIFOLD_HIREDIS hiredis "the Redis cluster")
 
 # Authentication (broker/auth): password hashes through libxcrypt's crypt(3)

@@ -9,7 +9,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   liburing-dev libuv1-dev libssl-dev libcrypt-dev
   libhttp-parser-dev libwslay-dev rapidjson-dev nlohmann-json3-dev
-  librocksdb-dev libhiredis-dev redis-server
+  librocksdb-dev libisal-dev libhiredis-dev redis-server
 )
 # Extra packages a caller asks for, e.g. "clang libclang-rt-14-dev nodejs".
 packages+=("$@")

@@ -324,6 +324,12 @@ int main(int argc, char** argv) {
                  held.size(), static_cast<unsigned long long>(messages),
                  command_line->config.data_dir().c_str(),
                  absl::FormatDuration(absl::Now() - start).c_str());
+    if (!manifold::RocksDbStreamStorage::checksums_accelerated()) {
+      std::fprintf(stderr,
+                   "manifoldd: RocksDB computes its checksums in software "
+                   "(this build has no ISA-L, libisal-dev): storing large "
+                   "messages costs more CPU\n");
+    }
 #endif
   }
   absl::StatusOr<std::unique_ptr<manifold::SocketServer>> server =

@@ -30,6 +30,7 @@
 #include "rocksdb/status.h"
 #include "rocksdb/table.h"
 #include "rocksdb/write_batch.h"
+#include "transports/storage/rocksdb_crc32c.h"
 
 namespace manifold {
 namespace {
@@ -917,6 +918,10 @@ RocksDbStreamStorage::~RocksDbStreamStorage() {
   sync_ready_.notify_one();
   syncer_.join();
   CloseDb();
+}
+
+bool RocksDbStreamStorage::checksums_accelerated() {
+  return RocksDbCrc32cAccelerated();
 }
 
 absl::StatusOr<std::vector<RecoveredStream>> RocksDbStreamStorage::Load() {

@@ -200,6 +200,10 @@ class RocksDbStreamStorage final : public StreamStorage {
   size_t read_cache_capacity() const;
   size_t read_cache_usage() const;
 
+  // Whether RocksDB computes its checksums with ISA-L in this process
+  // (rocksdb_crc32c.h). Linking the storage links that definition in.
+  static bool checksums_accelerated();
+
  private:
   // A stream as committed to the database (only the storage thread reads or
   // changes it once Load() returned).
