@@ -92,18 +92,18 @@ class Store {
   std::unique_ptr<RocksDbStreamStorage> storage_;
 };
 
-AppendRecord Message(uint64_t seq, const std::string& payload) {
+// Adds message `seq` to `batch`'s appends.
+void AddMessage(StorageBatch& batch, uint64_t seq, const std::string& payload) {
   wire::StoredMessage message;
   message.set_topic(absl::StrCat("orders/", seq % 64));
   message.set_payload(payload);
   message.set_time_unix_ms(static_cast<int64_t>(seq));
-  AppendRecord append;
+  AppendRecord& append = batch.appends.emplace_back();
   append.stream = "orders";
   append.seq = seq;
-  append.topic = message.topic();
+  append.topic = batch.Keep(message.topic());
   append.time_unix_ms = message.time_unix_ms();
-  append.record = message.SerializeAsString();
-  return append;
+  append.record = batch.Keep(message.SerializeAsString());
 }
 
 void CreateStream(Store& store, uint64_t max_msgs) {
@@ -127,7 +127,7 @@ void BM_Append(benchmark::State& state) {
     StorageBatch batch;
     batch.sync = sync;
     for (int i = 0; i < per_batch; ++i) {
-      batch.appends.push_back(Message(++seq, payload));
+      AddMessage(batch, ++seq, payload);
     }
     benchmark::DoNotOptimize(store.Write(std::move(batch)));
   }
@@ -152,8 +152,7 @@ void BM_Read(benchmark::State& state) {
   for (uint64_t seq = 1; seq <= kMessages;) {
     StorageBatch batch;
     batch.sync = false;
-    for (int i = 0; i < 1000; ++i)
-      batch.appends.push_back(Message(seq++, payload));
+    for (int i = 0; i < 1000; ++i) AddMessage(batch, seq++, payload);
     store.Write(std::move(batch));
   }
   uint64_t from = 1;

@@ -19,7 +19,6 @@
 #include "core/status.h"
 #include "core/topic.h"
 #include "google/protobuf/io/coded_stream.h"
-#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "google/protobuf/wire_format_lite.h"
 
 namespace manifold::internal {
@@ -49,44 +48,54 @@ absl::Status ValidateStreamName(absl::string_view name) {
 }
 
 // The wire::StoredMessage of `publish`, serialized straight from the
-// publish's views: building the message first would copy the payload once
-// more, on the path every stored message takes.
-std::string EncodeStored(const PublishOp& publish, int64_t time_unix_ms) {
+// publish's views into memory of `batch`: building the message first would
+// copy the payload once more, on the path every stored message takes.
+absl::string_view EncodeStored(const PublishOp& publish, int64_t time_unix_ms,
+                               StorageBatch& batch) {
   using google::protobuf::internal::WireFormatLite;
-  std::string record;
-  // Room for it all and the stream's 16 bytes of slop (tags, lengths and
-  // the time take under 32 bytes, each header's framing under 24): the
-  // stream then never grows the string, which would copy the payload again.
-  size_t room = 64 + publish.topic.size() + publish.payload.size();
+  using google::protobuf::io::CodedOutputStream;
+  auto field_size = [](int field, size_t size) {
+    return WireFormatLite::TagSize(field, WireFormatLite::TYPE_BYTES) +
+           WireFormatLite::LengthDelimitedSize(size);
+  };
+  auto header_size = [&field_size](const HeaderView& h) {
+    return field_size(wire::Header::kKeyFieldNumber, h.key.size()) +
+           field_size(wire::Header::kValueFieldNumber, h.value.size());
+  };
+  size_t size =
+      field_size(wire::StoredMessage::kTopicFieldNumber, publish.topic.size()) +
+      field_size(wire::StoredMessage::kPayloadFieldNumber,
+                 publish.payload.size()) +
+      WireFormatLite::TagSize(wire::StoredMessage::kTimeUnixMsFieldNumber,
+                              WireFormatLite::TYPE_INT64) +
+      WireFormatLite::Int64Size(time_unix_ms);
   for (const HeaderView& h : publish.headers) {
-    room += 24 + h.key.size() + h.value.size();
+    size +=
+        field_size(wire::StoredMessage::kHeadersFieldNumber, header_size(h));
   }
-  record.reserve(room);
-  {
-    google::protobuf::io::StringOutputStream raw(&record);
-    google::protobuf::io::CodedOutputStream out(&raw);
-    auto bytes = [&out](int field, absl::string_view value) {
-      WireFormatLite::WriteTag(field, WireFormatLite::WIRETYPE_LENGTH_DELIMITED,
-                               &out);
-      out.WriteVarint32(static_cast<uint32_t>(value.size()));
-      out.WriteRaw(value.data(), static_cast<int>(value.size()));
-    };
-    bytes(wire::StoredMessage::kTopicFieldNumber, publish.topic);
-    bytes(wire::StoredMessage::kPayloadFieldNumber, publish.payload);
-    for (const HeaderView& h : publish.headers) {
-      WireFormatLite::WriteTag(wire::StoredMessage::kHeadersFieldNumber,
-                               WireFormatLite::WIRETYPE_LENGTH_DELIMITED, &out);
-      const size_t size = WireFormatLite::LengthDelimitedSize(h.key.size()) +
-                          WireFormatLite::LengthDelimitedSize(h.value.size()) +
-                          2;
-      out.WriteVarint32(static_cast<uint32_t>(size));
-      bytes(wire::Header::kKeyFieldNumber, h.key);
-      bytes(wire::Header::kValueFieldNumber, h.value);
-    }
-    WireFormatLite::WriteInt64(wire::StoredMessage::kTimeUnixMsFieldNumber,
-                               time_unix_ms, &out);
+  auto* const start = reinterpret_cast<uint8_t*>(batch.Allocate(size));
+  uint8_t* out = start;
+  auto length_delimited = [&out](int field, size_t size) {
+    out = WireFormatLite::WriteTagToArray(
+        field, WireFormatLite::WIRETYPE_LENGTH_DELIMITED, out);
+    out = CodedOutputStream::WriteVarint32ToArray(static_cast<uint32_t>(size),
+                                                  out);
+  };
+  auto bytes = [&out, &length_delimited](int field, absl::string_view value) {
+    length_delimited(field, value.size());
+    out = CodedOutputStream::WriteRawToArray(
+        value.data(), static_cast<int>(value.size()), out);
+  };
+  bytes(wire::StoredMessage::kTopicFieldNumber, publish.topic);
+  bytes(wire::StoredMessage::kPayloadFieldNumber, publish.payload);
+  for (const HeaderView& h : publish.headers) {
+    length_delimited(wire::StoredMessage::kHeadersFieldNumber, header_size(h));
+    bytes(wire::Header::kKeyFieldNumber, h.key);
+    bytes(wire::Header::kValueFieldNumber, h.value);
   }
-  return record;
+  out = WireFormatLite::WriteInt64ToArray(
+      wire::StoredMessage::kTimeUnixMsFieldNumber, time_unix_ms, out);
+  return absl::string_view(reinterpret_cast<const char*>(start), out - start);
 }
 
 wire::StreamInfo InfoOf(const Stream& s) {
@@ -528,7 +537,9 @@ bool BrokerCore::CaptureForStreams(ConnectionCore* publisher,
   }
   uint64_t ack_id = 0;
   bool captured = false;
-  std::string record;
+  // Encoded once, into the first capturing lane's batch.
+  absl::string_view record;
+  StorageBatch* record_in = nullptr;
   for (auto& [name, stream] : streams_) {
     Stream& s = *stream;
     if (wildcard ? !s.topics.IntersectsPattern(publish.topic) : &s != only) {
@@ -555,17 +566,20 @@ bool BrokerCore::CaptureForStreams(ConnectionCore* publisher,
       }
       continue;
     }
-    if (record.empty()) record = EncodeStored(publish, StampFor(s));
-    AppendRecord& a = lane.gathering.appends.emplace_back();
-    a.stream = name;
-    a.topic = std::string(publish.topic);
-    a.time_unix_ms = StampFor(s);
-    // A literal topic goes to one stream: its record moves there.
-    if (wildcard) {
-      a.record = record;
-    } else {
-      a.record = std::move(record);
+    StorageBatch& batch = lane.gathering;
+    if (record_in == nullptr) {
+      record = EncodeStored(publish, StampFor(s), batch);
+      record_in = &batch;
+    } else if (record_in != &batch) {
+      // A wildcard publish that streams of both lanes capture.
+      record = batch.Keep(record);
+      record_in = &batch;
     }
+    AppendRecord& a = batch.appends.emplace_back();
+    a.stream = name;
+    a.topic = batch.Keep(publish.topic);
+    a.time_unix_ms = StampFor(s);
+    a.record = record;
     lane.gathering_bytes += a.record.size();
     ++stats_.stored_messages;
     captured = true;

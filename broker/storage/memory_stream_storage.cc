@@ -166,9 +166,10 @@ BatchDone MemoryStreamStorage::Apply(const StorageBatch& batch) {
   }
   for (const AppendRecord& a : batch.appends) {
     Stream& s = streams_[a.stream];
-    s.messages.emplace(a.seq, Message{a.time_unix_ms, a.topic, a.record});
+    s.messages.emplace(a.seq, Message{a.time_unix_ms, std::string(a.topic),
+                                      std::string(a.record)});
     const uint64_t per_topic = s.config.max_msgs_per_topic();
-    absl::InlinedVector<uint64_t, 1>& of_topic = s.topics[a.topic];
+    absl::InlinedVector<uint64_t, 1>& of_topic = s.topics[std::string(a.topic)];
     if (per_topic == 0) of_topic.clear();  // only the newest is kept
     of_topic.push_back(a.seq);
     StreamState& st = s.state;

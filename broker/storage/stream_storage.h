@@ -33,13 +33,16 @@
 #ifndef MANIFOLD_BROKER_STORAGE_STREAM_STORAGE_H_
 #define MANIFOLD_BROKER_STORAGE_STREAM_STORAGE_H_
 
+#include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "core/manifold.pb.h"
 
@@ -62,18 +65,52 @@ struct StreamState {
   int64_t last_time_unix_ms = 0;
 };
 
-// One message to store: `record` is a serialized wire::StoredMessage.
+// One message to store. `topic` and `record` (a serialized
+// wire::StoredMessage) point into memory the StorageBatch holding the append
+// owns (StorageBatch::Keep, Allocate): a batch of thousands of messages
+// allocates a few blocks rather than a string or two per message, and frees
+// them together on the storage's thread.
 struct AppendRecord {
   std::string stream;
   uint64_t seq = 0;
-  std::string topic;
+  absl::string_view topic;
   int64_t time_unix_ms = 0;
-  std::string record;
+  absl::string_view record;
+};
+
+// The memory a StorageBatch owns for its appends: blocks that grow from
+// 4 KiB to 256 KiB, and a block of its own for anything above 64 KiB.
+// Memory it gave out stays where it is, also when it moves, until it is
+// destroyed. A moved-from BatchMemory is empty.
+class BatchMemory {
+ public:
+  BatchMemory() = default;
+  BatchMemory(BatchMemory&& other) noexcept { *this = std::move(other); }
+  BatchMemory& operator=(BatchMemory&& other) noexcept;
+
+  // Returns `size` uninitialized bytes.
+  char* Allocate(size_t size);
+
+ private:
+  std::vector<std::unique_ptr<char[]>> blocks_;
+  size_t block_size_ = 0;  // of the block being filled
+  char* next_ = nullptr;   // in it
+  size_t left_ = 0;        // from next_ to its end
 };
 
 // Everything one Broker turn changed, applied in this order and atomically:
-// after a crash either all of a batch is there or none of it.
+// after a crash either all of a batch is there or none of it. Movable, not
+// copyable: its appends point into memory it owns.
 struct StorageBatch {
+  // Returns `size` bytes of memory this batch owns, uninitialized, for an
+  // append's topic or record to point into (BatchMemory).
+  char* Allocate(size_t size) { return memory_.Allocate(size); }
+  // Returns a copy of `bytes` in memory this batch owns.
+  absl::string_view Keep(absl::string_view bytes);
+  // Returns a copy of this batch whose appends point into the copy's memory
+  // (for writing one batch to two storages, as tests do).
+  StorageBatch Copy() const;
+
   // Increasing; the matching BatchDone carries it.
   uint64_t id = 0;
   // Create or replace a stream's configuration. Its max_msgs_per_topic may
@@ -97,6 +134,9 @@ struct StorageBatch {
   // Whether the batch must be on stable storage before it is reported done
   // (the `always` sync policy).
   bool sync = true;
+
+ private:
+  BatchMemory memory_;
 };
 
 // A batch finished. On failure nothing of it is applied.

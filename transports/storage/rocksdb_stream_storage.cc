@@ -462,7 +462,7 @@ class RocksDbStreamStorage::BatchWriter {
     // The topic's entry is written once per batch, by Finish(): a batch of
     // thousands of messages on a few topics writes a few entries.
     if (staged->pending.empty()) staged->first_pending_seq = append.seq;
-    staged->pending.push_back({append.time_unix_ms, append.topic,
+    staged->pending.push_back({append.time_unix_ms, std::string(append.topic),
                                append.record.size(), staged->chunk_first_seq,
                                /*ends_chunk=*/false});
     if (staged->chunk_bytes >= kMaxChunkBytes) Seal(*staged);
@@ -658,7 +658,7 @@ class RocksDbStreamStorage::BatchWriter {
 
   // The held messages of `topic`, staged (copied from the committed list
   // when first touched).
-  HeldList& TopicOf(Staged& staged, const std::string& topic) {
+  HeldList& TopicOf(Staged& staged, absl::string_view topic) {
     auto it = staged.topics.find(topic);
     if (it != staged.topics.end()) return it->second;
     HeldList& held = staged.topics[topic];

@@ -62,16 +62,16 @@ wire::StreamConfig Config(const std::string& name, uint64_t max_msgs = 0,
   return config;
 }
 
-AppendRecord Append(const std::string& stream, uint64_t seq,
-                    const std::string& topic, int64_t time_unix_ms,
-                    const std::string& payload = "payload") {
-  AppendRecord append;
+// Adds a message to `batch`'s appends, its topic and record in the batch.
+void Append(StorageBatch& batch, const std::string& stream, uint64_t seq,
+            const std::string& topic, int64_t time_unix_ms,
+            const std::string& payload = "payload") {
+  AppendRecord& append = batch.appends.emplace_back();
   append.stream = stream;
   append.seq = seq;
-  append.topic = topic;
+  append.topic = batch.Keep(topic);
   append.time_unix_ms = time_unix_ms;
-  append.record = Record(topic, payload, time_unix_ms);
-  return append;
+  append.record = batch.Keep(Record(topic, payload, time_unix_ms));
 }
 
 std::vector<uint64_t> Seqs(const ReadDone& done) {
@@ -290,9 +290,8 @@ class RocksDbStreamStorageTest : public ::testing::Test {
     StorageBatch batch;
     batch.put_streams.push_back(config);
     for (int i = 0; i < count; ++i) {
-      batch.appends.push_back(Append(config.name(), i + 1,
-                                     absl::StrCat("orders/t", i % 2),
-                                     1000 + 10 * i));
+      Append(batch, config.name(), i + 1, absl::StrCat("orders/t", i % 2),
+             1000 + 10 * i);
     }
     batch.now_unix_ms = now_unix_ms;
     return Write(std::move(batch));
@@ -390,8 +389,7 @@ TEST_F(RocksDbStreamStorageTest, ReadsGoThroughACacheOfTheStatedSize) {
   for (int b = 0; b < 40; ++b) {
     StorageBatch batch;
     for (int i = 0; i < 100; ++i) {
-      batch.appends.push_back(
-          Append("orders", ++seq, "orders/a", 2000, payload));
+      Append(batch, "orders", ++seq, "orders/a", 2000, payload);
     }
     ASSERT_TRUE(Write(std::move(batch)).status.ok());
   }
@@ -426,8 +424,8 @@ TEST_F(RocksDbStreamStorageTest, ReadsAcrossChunksAndBatches) {
     StorageBatch batch;
     for (int i = 0; i < 50; ++i) {
       ++seq;
-      batch.appends.push_back(Append("orders", seq, "orders/a", 1000 + seq,
-                                     absl::StrCat(big, seq)));
+      Append(batch, "orders", seq, "orders/a", 1000 + seq,
+             absl::StrCat(big, seq));
     }
     BatchDone done = Write(std::move(batch));
     ASSERT_TRUE(done.status.ok()) << done.status;
@@ -486,8 +484,8 @@ TEST_F(RocksDbStreamStorageTest, RetentionDeletesChunksWithTheirLastMessage) {
   StorageBatch create;
   create.put_streams.push_back(Config("orders", /*max_msgs=*/20));
   for (uint64_t seq = 1; seq <= 60; ++seq) {  // about 8 chunks
-    create.appends.push_back(
-        Append("orders", seq, "orders/a", 1000 + seq, absl::StrCat(big, seq)));
+    Append(create, "orders", seq, "orders/a", 1000 + seq,
+           absl::StrCat(big, seq));
   }
   BatchDone done = Write(std::move(create));
   ASSERT_TRUE(done.status.ok()) << done.status;
@@ -496,8 +494,7 @@ TEST_F(RocksDbStreamStorageTest, RetentionDeletesChunksWithTheirLastMessage) {
 
   for (uint64_t seq = 61; seq <= 75; ++seq) {
     StorageBatch one;
-    one.appends.push_back(
-        Append("orders", seq, "orders/a", 1000 + seq, absl::StrCat(big, seq)));
+    Append(one, "orders", seq, "orders/a", 1000 + seq, absl::StrCat(big, seq));
     done = Write(std::move(one));
     ASSERT_TRUE(done.status.ok()) << done.status;
   }
@@ -542,8 +539,8 @@ TEST_F(RocksDbStreamStorageTest, PerTopicLimitDropsATopicsOldestFromAnywhere) {
   const char* topics[] = {"orders/a", "orders/b", "orders/a", "orders/a",
                           "orders/c", "orders/b", "orders/a"};
   for (uint64_t seq = 1; seq <= 4; ++seq) {
-    create.appends.push_back(Append("orders", seq, topics[seq - 1], 1000 + seq,
-                                    absl::StrCat("m", seq)));
+    Append(create, "orders", seq, topics[seq - 1], 1000 + seq,
+           absl::StrCat("m", seq));
   }
   BatchDone done = Write(std::move(create));
   ASSERT_TRUE(done.status.ok()) << done.status;
@@ -553,8 +550,8 @@ TEST_F(RocksDbStreamStorageTest, PerTopicLimitDropsATopicsOldestFromAnywhere) {
   StorageBatch more;
   uint64_t bytes = 0;
   for (uint64_t seq = 5; seq <= 7; ++seq) {
-    more.appends.push_back(Append("orders", seq, topics[seq - 1], 1000 + seq,
-                                  absl::StrCat("m", seq)));
+    Append(more, "orders", seq, topics[seq - 1], 1000 + seq,
+           absl::StrCat("m", seq));
   }
   done = Write(std::move(more));
   ASSERT_TRUE(done.status.ok()) << done.status;
@@ -602,7 +599,7 @@ TEST_F(RocksDbStreamStorageTest, PerTopicLimitDropsATopicsOldestFromAnywhere) {
   check();
   // And it goes on from there: a's 4 goes; b's 2 stays the oldest.
   StorageBatch next;
-  next.appends.push_back(Append("orders", 8, "orders/a", 1008, "m8"));
+  Append(next, "orders", 8, "orders/a", 1008, "m8");
   done = Write(std::move(next));
   ASSERT_TRUE(done.status.ok()) << done.status;
   EXPECT_EQ(done.states[0].first_seq, 2u);
@@ -618,17 +615,17 @@ TEST_F(RocksDbStreamStorageTest, PerTopicLimitDeletesChunksNothingIsHeldIn) {
   config.set_max_msgs_per_topic(1);  // the last value of each topic
   StorageBatch create;
   create.put_streams.push_back(config);
-  create.appends.push_back(Append("orders", 1, "orders/kept", 1001, "kept"));
+  Append(create, "orders", 1, "orders/kept", 1001, "kept");
   for (uint64_t seq = 2; seq <= 40; ++seq) {  // about 5 chunks
-    create.appends.push_back(Append("orders", seq, "orders/hot", 1000 + seq,
-                                    absl::StrCat(big, seq)));
+    Append(create, "orders", seq, "orders/hot", 1000 + seq,
+           absl::StrCat(big, seq));
   }
   BatchDone done = Write(std::move(create));
   ASSERT_TRUE(done.status.ok()) << done.status;
   for (uint64_t seq = 41; seq <= 100; ++seq) {
     StorageBatch one;
-    one.appends.push_back(Append("orders", seq, "orders/hot", 1000 + seq,
-                                 absl::StrCat(big, seq)));
+    Append(one, "orders", seq, "orders/hot", 1000 + seq,
+           absl::StrCat(big, seq));
     done = Write(std::move(one));
     ASSERT_TRUE(done.status.ok()) << done.status;
   }
@@ -726,7 +723,8 @@ TEST_F(RocksDbStreamStorageTest, PerTopicLimitMatchesTheMemoryStorage) {
     const uint32_t topics = seed % 2 == 0 ? 6 : 40;
     StorageBatch create;
     create.put_streams.push_back(config);
-    same_states(Write(create), in_memory(create));
+    const BatchDone created = Write(create.Copy());
+    same_states(created, in_memory(std::move(create)));
 
     uint64_t seq = 0;
     int64_t now = 1000;
@@ -743,7 +741,8 @@ TEST_F(RocksDbStreamStorageTest, PerTopicLimitMatchesTheMemoryStorage) {
         limit.put_streams.push_back(config);
         limit.enforce_streams.push_back("orders");
         limit.now_unix_ms = now;
-        same_states(Write(limit), in_memory(limit));
+        BatchDone on_disk = Write(limit.Copy());
+        same_states(on_disk, in_memory(std::move(limit)));
         continue;
       }
       if (what <= 4) {
@@ -782,12 +781,12 @@ TEST_F(RocksDbStreamStorageTest, PerTopicLimitMatchesTheMemoryStorage) {
         const std::string topic = absl::StrCat("orders/t", rng() % topics);
         ++seq;
         ++now;
-        batch.appends.push_back(
-            Append("orders", seq, topic, now,
-                   absl::StrCat(std::string(size, 'x'), seq)));
+        Append(batch, "orders", seq, topic, now,
+               absl::StrCat(std::string(size, 'x'), seq));
       }
       batch.now_unix_ms = now;
-      same_states(Write(batch), in_memory(batch));
+      BatchDone on_disk = Write(batch.Copy());
+      same_states(on_disk, in_memory(std::move(batch)));
     }
     ReadRequest all;
     all.stream = "orders";
@@ -835,8 +834,8 @@ TEST_F(RocksDbStreamStorageTest, PerTopicLimitChangesOnlyWhileEmpty) {
   put.put_streams.push_back(config);
   ASSERT_TRUE(Write(std::move(put)).status.ok());
   StorageBatch appends;
-  appends.appends.push_back(Append("orders", 4, "orders/a", 1004));
-  appends.appends.push_back(Append("orders", 5, "orders/a", 1005));
+  Append(appends, "orders", 4, "orders/a", 1004);
+  Append(appends, "orders", 5, "orders/a", 1005);
   done = Write(std::move(appends));
   ASSERT_TRUE(done.status.ok()) << done.status;
   EXPECT_EQ(done.states[0].messages, 1u);
@@ -890,7 +889,7 @@ TEST_F(RocksDbStreamStorageTest, LaterBatchesAppendAfterEarlierOnes) {
   Open();
   ASSERT_TRUE(CreateWith(Config("orders"), 2).status.ok());
   StorageBatch batch;
-  batch.appends.push_back(Append("orders", 3, "orders/x", 2000));
+  Append(batch, "orders", 3, "orders/x", 2000);
   batch.sync = false;
   BatchDone done = Write(std::move(batch));
   ASSERT_TRUE(done.status.ok()) << done.status;
@@ -937,7 +936,7 @@ TEST_F(RocksDbStreamStorageTest, ReadSinceStartsAtFirstMessageAtOrAfterTime) {
   batch.put_streams.push_back(Config("orders"));
   const int64_t times[] = {100, 100, 200, 300, 300, 400};
   for (int i = 0; i < 6; ++i) {
-    batch.appends.push_back(Append("orders", i + 1, "orders/a", times[i]));
+    Append(batch, "orders", i + 1, "orders/a", times[i]);
   }
   ASSERT_TRUE(Write(std::move(batch)).status.ok());
 
@@ -999,7 +998,7 @@ TEST_F(RocksDbStreamStorageTest, RetentionByMaxMsgsDropsTheOldest) {
 
   // One more, across batches: the oldest now comes from the database.
   StorageBatch batch;
-  batch.appends.push_back(Append("orders", 6, "orders/t1", 2000));
+  Append(batch, "orders", 6, "orders/t1", 2000);
   done = Write(std::move(batch));
   ASSERT_TRUE(done.status.ok()) << done.status;
   EXPECT_EQ(done.states[0].first_seq, 4u);
@@ -1081,10 +1080,10 @@ TEST_F(RocksDbStreamStorageTest, PurgeDropsMessagesAndKeepsLastSeq) {
   EXPECT_TRUE(ReadFrom("orders", 1).messages.empty());
 
   StorageBatch again;
-  again.appends.push_back(Append("orders", 1, "orders/a", 3000));
+  Append(again, "orders", 1, "orders/a", 3000);
   EXPECT_EQ(Write(std::move(again)).status.code(), absl::StatusCode::kInternal);
   StorageBatch next;
-  next.appends.push_back(Append("orders", 5, "orders/a", 3000));
+  Append(next, "orders", 5, "orders/a", 3000);
   done = Write(std::move(next));
   ASSERT_TRUE(done.status.ok()) << done.status;
   EXPECT_EQ(done.states[0].first_seq, 5u);
@@ -1126,8 +1125,8 @@ TEST_F(RocksDbStreamStorageTest, ReopenRecoversStatesTopicsAndMessages) {
   ASSERT_TRUE(CreateWith(Config("orders", /*max_msgs=*/3), 5).status.ok());
   StorageBatch batch;
   batch.put_streams.push_back(Config("audit"));
-  batch.appends.push_back(Append("audit", 1, "audit/x", 7));
-  batch.appends.push_back(Append("orders", 6, "orders/t9", 2000));
+  Append(batch, "audit", 1, "audit/x", 7);
+  Append(batch, "orders", 6, "orders/t9", 2000);
   BatchDone written = Write(std::move(batch));
   ASSERT_TRUE(written.status.ok()) << written.status;
   ReadDone before = ReadFrom("orders", 1);
@@ -1216,11 +1215,11 @@ TEST_F(RocksDbStreamStorageTest, RetentionForgetsTopicsNoLongerHeld) {
   Open();
   StorageBatch batch;
   batch.put_streams.push_back(Config("orders", /*max_msgs=*/2));
-  batch.appends.push_back(Append("orders", 1, "orders/gone", 1));
-  batch.appends.push_back(Append("orders", 2, "orders/kept", 2));
+  Append(batch, "orders", 1, "orders/gone", 1);
+  Append(batch, "orders", 2, "orders/kept", 2);
   ASSERT_TRUE(Write(std::move(batch)).status.ok());
   batch = StorageBatch();
-  batch.appends.push_back(Append("orders", 3, "orders/kept", 3));
+  Append(batch, "orders", 3, "orders/kept", 3);
   ASSERT_TRUE(Write(std::move(batch)).status.ok());
 
   std::vector<RecoveredStream> held = Open();
@@ -1236,8 +1235,8 @@ TEST_F(RocksDbStreamStorageTest, SeqGapRejectsTheWholeBatch) {
   StorageBatch batch;
   batch.put_streams.push_back(Config("audit"));
   batch.purge_streams.push_back("orders");
-  batch.appends.push_back(Append("orders", 3, "orders/a", 5000));
-  batch.appends.push_back(Append("orders", 5, "orders/a", 5000));
+  Append(batch, "orders", 3, "orders/a", 5000);
+  Append(batch, "orders", 5, "orders/a", 5000);
   BatchDone done = Write(std::move(batch));
   EXPECT_EQ(done.status.code(), absl::StatusCode::kInternal);
   EXPECT_THAT(std::string(done.status.message()), HasSubstr("'orders'"));
@@ -1255,14 +1254,14 @@ TEST_F(RocksDbStreamStorageTest, SeqGapRejectsTheWholeBatch) {
 
   // And the next batch that fits is taken.
   batch = StorageBatch();
-  batch.appends.push_back(Append("orders", 3, "orders/a", 5000));
+  Append(batch, "orders", 3, "orders/a", 5000);
   EXPECT_TRUE(Write(std::move(batch)).status.ok());
 }
 
 TEST_F(RocksDbStreamStorageTest, BatchNamingAnUnknownStreamFails) {
   Open();
   StorageBatch batch;
-  batch.appends.push_back(Append("ghost", 1, "orders/a", 1));
+  Append(batch, "ghost", 1, "orders/a", 1);
   BatchDone done = Write(std::move(batch));
   EXPECT_EQ(done.status.code(), absl::StatusCode::kNotFound);
   EXPECT_THAT(std::string(done.status.message()), HasSubstr("'ghost'"));
@@ -1278,7 +1277,7 @@ TEST_F(RocksDbStreamStorageTest, WakeIsCalledAndPollReturnsCompletionsInOrder) {
   StorageBatch create;
   create.id = 1;
   create.put_streams.push_back(Config("orders"));
-  create.appends.push_back(Append("orders", 1, "orders/a", 1));
+  Append(create, "orders", 1, "orders/a", 1);
   storage_->Write(std::move(create));
   ReadRequest read;
   read.id = 2;
@@ -1286,7 +1285,7 @@ TEST_F(RocksDbStreamStorageTest, WakeIsCalledAndPollReturnsCompletionsInOrder) {
   storage_->Read(read);
   StorageBatch more;
   more.id = 3;
-  more.appends.push_back(Append("orders", 2, "orders/a", 2));
+  Append(more, "orders", 2, "orders/a", 2);
   storage_->Write(std::move(more));
   read.id = 4;
   storage_->Read(read);
@@ -1320,7 +1319,7 @@ TEST_F(RocksDbStreamStorageTest, DestructorFinishesQueuedBatches) {
   storage_->Write(std::move(create));
   for (uint64_t seq = 1; seq <= 100; ++seq) {
     StorageBatch batch;
-    batch.appends.push_back(Append("orders", seq, "orders/a", 1));
+    Append(batch, "orders", seq, "orders/a", 1);
     batch.sync = false;
     storage_->Write(std::move(batch));
   }
@@ -1377,8 +1376,8 @@ TEST_F(RocksDbStreamStorageTest, MissingMessageFailsLoad) {
   ASSERT_TRUE(CreateWith(Config("orders"), 3).status.ok());
   // Messages 4 and 5 in a later batch: a chunk of their own, keyed by 4.
   StorageBatch batch;
-  batch.appends.push_back(Append("orders", 4, "orders/t0", 2000));
-  batch.appends.push_back(Append("orders", 5, "orders/t1", 2010));
+  Append(batch, "orders", 4, "orders/t0", 2000);
+  Append(batch, "orders", 5, "orders/t1", 2010);
   ASSERT_TRUE(Write(std::move(batch)).status.ok());
   storage_.reset();
   WithRawStore([](rocksdb::DB& db, rocksdb::ColumnFamilyHandle&,
@@ -1476,8 +1475,7 @@ TEST_F(RocksDbStreamStorageTest, DiskFullFailsBatchesUntilSpaceReturns) {
   const std::string payload(16 << 10, 'p');
   for (int i = 0; i < 2000 && failure.ok(); ++i) {
     StorageBatch batch;
-    batch.appends.push_back(
-        Append("orders", acknowledged + 1, "orders/a", 2000, payload));
+    Append(batch, "orders", acknowledged + 1, "orders/a", 2000, payload);
     BatchDone done = Write(std::move(batch));
     if (done.status.ok()) {
       ++acknowledged;
@@ -1500,8 +1498,7 @@ TEST_F(RocksDbStreamStorageTest, DiskFullFailsBatchesUntilSpaceReturns) {
     EXPECT_EQ(held_now.status.code(), absl::StatusCode::kUnavailable);
   }
   StorageBatch retry;
-  retry.appends.push_back(
-      Append("orders", acknowledged + 1, "orders/a", 2000, payload));
+  Append(retry, "orders", acknowledged + 1, "orders/a", 2000, payload);
 
   // Space returns: RocksDB notices within seconds; until then batches keep
   // failing with UNAVAILABLE, and each one leaves nothing behind.
@@ -1510,7 +1507,7 @@ TEST_F(RocksDbStreamStorageTest, DiskFullFailsBatchesUntilSpaceReturns) {
   BatchDone done;
   int failed_after = 0;
   do {
-    done = Write(retry);
+    done = Write(retry.Copy());
     if (!done.status.ok()) {
       EXPECT_EQ(done.status.code(), absl::StatusCode::kUnavailable)
           << done.status;
@@ -1548,12 +1545,12 @@ TEST_F(RocksDbStreamStorageTest, CompletionsAndReadsWaitForAnEarlierSync) {
   gate->Hold();
   StorageBatch synced;
   synced.id = ++next_id_;
-  synced.appends.push_back(Append("orders", 3, "orders/t0", 2000));
+  Append(synced, "orders", 3, "orders/t0", 2000);
   storage_->Write(std::move(synced));
   StorageBatch unsynced;  // as the `interval` policy writes most batches
   unsynced.id = ++next_id_;
   unsynced.sync = false;
-  unsynced.appends.push_back(Append("orders", 4, "orders/t1", 2010));
+  Append(unsynced, "orders", 4, "orders/t1", 2010);
   storage_->Write(std::move(unsynced));
   ReadRequest read;
   read.id = ++next_id_;
@@ -1589,8 +1586,8 @@ TEST_F(RocksDbStreamStorageTest, FailedSyncFailsAllWorkUntilRestart) {
 
   gate->Fail(true);
   StorageBatch batch;
-  batch.appends.push_back(Append("orders", 3, "orders/t0", 2000));
-  BatchDone failed = Write(batch);
+  Append(batch, "orders", 3, "orders/t0", 2000);
+  BatchDone failed = Write(batch.Copy());
   EXPECT_EQ(failed.status.code(), absl::StatusCode::kUnavailable)
       << failed.status;
   EXPECT_THAT(failed.status.message(), HasSubstr("syncing the log"));
@@ -1598,7 +1595,8 @@ TEST_F(RocksDbStreamStorageTest, FailedSyncFailsAllWorkUntilRestart) {
   EXPECT_TRUE(failed.states.empty());
 
   gate->Fail(false);
-  BatchDone after = Write(batch);  // seq 3 again, as the Broker retries
+  BatchDone after =
+      Write(std::move(batch));  // seq 3 again, as the Broker retries
   EXPECT_EQ(after.status.code(), absl::StatusCode::kUnavailable);
   EXPECT_THAT(after.status.message(), HasSubstr("restart the broker"));
   ReadDone read = ReadFrom("orders", 1);
