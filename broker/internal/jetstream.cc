@@ -331,8 +331,8 @@ void BrokerCore::PublishStreamReply(const PendingAck& ack) {
     AppendErrorField(503, kStoreFailed, ack.failure.message(), body);
     body += "}";
   }
-  PublishReply(ack.reply_to, static_cast<CodecSlot>(ack.reply_spelling),
-               ack.spelled_reply_to, body);
+  PublishReply(ack.reply_to(), static_cast<CodecSlot>(ack.reply_spelling),
+               ack.spelled_reply_to(), body);
 }
 
 void BrokerCore::HandleJetStreamApi(ConnectionCore& c, const PublishOp& request,

@@ -594,9 +594,8 @@ bool BrokerCore::CaptureForStreams(ConnectionCore* publisher,
       ack.ack = publish.ack;
       ack.delivered = delivered;
       if (js_reply) {
-        ack.reply_to = std::string(publish.reply_to);
-        ack.spelled_reply_to = std::string(publish.spelled_reply_to);
-        ack.reply_spelling = static_cast<uint8_t>(publish.spelling);
+        ack.SetReply(publish.reply_to, publish.spelled_reply_to,
+                     static_cast<uint8_t>(publish.spelling));
       }
     }
     PendingAck& ack = pending_acks_[ack_id];
@@ -612,9 +611,8 @@ void BrokerCore::FailPublish(ConnectionCore& publisher,
   if (publish.ack) SendError(publisher, publish.op_id, why);
   if (js_reply) {
     PendingAck ack;
-    ack.reply_to = std::string(publish.reply_to);
-    ack.spelled_reply_to = std::string(publish.spelled_reply_to);
-    ack.reply_spelling = static_cast<uint8_t>(publish.spelling);
+    ack.SetReply(publish.reply_to, publish.spelled_reply_to,
+                 static_cast<uint8_t>(publish.spelling));
     ack.failure = why;
     PublishStreamReply(ack);
   }
@@ -633,7 +631,7 @@ void BrokerCore::FinishAck(uint64_t ack_id) {
       SendError(*c, ack.op_id, ack.failure);
     }
   }
-  if (!ack.reply_to.empty()) PublishStreamReply(ack);
+  if (ack.reply_topic_size > 0) PublishStreamReply(ack);
 }
 
 // --- Writing and collecting -------------------------------------------------

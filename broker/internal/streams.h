@@ -27,6 +27,7 @@
 #include "absl/container/btree_map.h"
 #include "absl/container/btree_set.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/inlined_vector.h"
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
@@ -274,10 +275,27 @@ struct PendingAck {
   int waiting = 0;
   absl::Status failure;
   // A NATS publish with a reply subject: the JetStream-style answer
-  // ({"stream":S,"seq":N}) goes there.
-  std::string reply_to;
-  std::string spelled_reply_to;
+  // ({"stream":S,"seq":N}) goes there. Its topic and its spelling, one after
+  // the other: inline for inbox subjects of the usual length, so that a
+  // stored publish allocates nothing for them.
+  absl::InlinedVector<char, 80> reply;
+  uint32_t reply_topic_size = 0;
   uint8_t reply_spelling = 0;  // CodecSlot
+
+  void SetReply(absl::string_view topic, absl::string_view spelled,
+                uint8_t spelling) {
+    reply.assign(topic.begin(), topic.end());
+    reply.insert(reply.end(), spelled.begin(), spelled.end());
+    reply_topic_size = static_cast<uint32_t>(topic.size());
+    reply_spelling = spelling;
+  }
+  absl::string_view reply_to() const {
+    return absl::string_view(reply.data(), reply_topic_size);
+  }
+  absl::string_view spelled_reply_to() const {
+    return absl::string_view(reply.data() + reply_topic_size,
+                             reply.size() - reply_topic_size);
+  }
   std::string stream;
   uint64_t seq = 0;
 };

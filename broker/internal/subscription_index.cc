@@ -144,11 +144,15 @@ absl::Span<SubscriptionNode* const> SubscriptionIndex::Match(
   // First sighting: walk without caching, and remember the topic's hash.
   // (The hash only decides what is cached, never what matches.)
   const uint64_t hash = absl::Hash<absl::string_view>{}(topic);
-  if (first_sightings_.erase(hash) == 0) {
-    if (first_sightings_.size() >= kMaxFirstSightings) first_sightings_.clear();
-    first_sightings_.insert(hash);
+  if (first_sightings_ == nullptr) {
+    first_sightings_ = std::make_unique<uint64_t[]>(kFirstSightings);
+  }
+  uint64_t& sighting = first_sightings_[hash % kFirstSightings];
+  if (sighting != hash) {
+    sighting = hash;
     return MatchUncached(topic);
   }
+  sighting = 0;
   std::vector<SubscriptionNode*> result;
   Walk(topic, result);
   if (cache_.size() >= kMaxCachedTopics) Invalidate();

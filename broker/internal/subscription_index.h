@@ -171,12 +171,12 @@ class SubscriptionIndex {
   // Most literal topics whose results are cached; when full the cache starts
   // over.
   static constexpr size_t kMaxCachedTopics = 8192;
-  // A topic is cached the second time Match() sees it, if fewer than this
-  // many other topics were seen once in between: topics used once, such as
-  // the fresh reply subject of every request, would otherwise fill the
-  // cache, make it start over every kMaxCachedTopics requests and push out
-  // the topics that do repeat.
-  static constexpr size_t kMaxFirstSightings = 8192;
+  // A topic is cached the second time Match() sees it, unless a topic seen
+  // once in between took its place among this many (by hash): topics used
+  // once, such as the fresh reply subject of every request, would otherwise
+  // fill the cache, make it start over every kMaxCachedTopics requests and
+  // push out the topics that do repeat.
+  static constexpr size_t kFirstSightings = 8192;
 
  private:
   // A state of the trie walk: at `node`, with segments [next..] still to
@@ -209,8 +209,10 @@ class SubscriptionIndex {
   absl::flat_hash_map<std::string, std::vector<SubscriptionNode*>> cache_;
   uint64_t cache_epoch_ = 1;
   std::vector<SubscriptionNode*> scratch_;
-  // Hashes of topics Match() saw once and did not cache.
-  absl::flat_hash_set<uint64_t> first_sightings_;
+  // Hashes of topics Match() saw once and did not cache, each at its hash
+  // modulo kFirstSightings (0: none): a fixed table, so that topics seen
+  // only once cost no allocation or rehashing (allocated at first use).
+  std::unique_ptr<uint64_t[]> first_sightings_;
   // Reused by Walk() so that a walk allocates nothing.
   std::vector<WalkState> walk_stack_;
   absl::flat_hash_set<WalkState> walk_seen_;
