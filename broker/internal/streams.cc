@@ -547,14 +547,13 @@ bool BrokerCore::CaptureForStreams(ConnectionCore* publisher,
     }
     StorageLane& lane = LaneOf(s);
     const bool waits = publisher != nullptr && (publish.ack || js_reply);
-    if (lane.gathering_bytes + MessageSize(publish) >
-        options_.max_stream_pending_bytes()) {
+    const size_t waiting = lane.gathering_bytes + lane.in_flight_bytes;
+    if (waiting + MessageSize(publish) > options_.max_stream_pending_bytes()) {
       ++stats_.stream_refusals;
       if (waits) {
         const absl::Status busy = ProtocolError(
             wire::STORAGE_UNAVAILABLE,
-            absl::StrCat("stream '", name,
-                         "' is behind: ", lane.gathering_bytes,
+            absl::StrCat("stream '", name, "' is behind: ", waiting,
                          " bytes wait for the storage (the limit is ",
                          options_.max_stream_pending_bytes(), ")"));
         if (ack_id != 0) {
@@ -735,6 +734,8 @@ void BrokerCore::FlushStorage() {
       }
       ++written.streams.back().second;
     }
+    written.bytes = lane->gathering_bytes;
+    lane->in_flight_bytes += written.bytes;
     lane->gathering_bytes = 0;
     StorageBatch batch = std::move(b);
     b = StorageBatch();
@@ -776,6 +777,7 @@ void BrokerCore::OnBatchDone(StorageLane& lane, BatchDone& done) {
   if (!lane.in_flight.empty()) {
     written = std::move(lane.in_flight.front());
     lane.in_flight.pop_front();
+    lane.in_flight_bytes -= written.bytes;
   }
   if (!done.status.ok()) {
     ++stats_.storage_failures;
