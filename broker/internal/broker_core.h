@@ -520,6 +520,9 @@ class BrokerCore {
   // for its inactive_threshold, and it is to be removed; otherwise true, and
   // the next check is set.
   bool CheckInterest(Consumer& consumer);
+  // Starts the interest checks of an ephemeral consumer (just created or
+  // restored): unused from the first check on, it goes after its threshold.
+  void WatchInterest(Consumer& consumer);
   // A bound subscription ended: what it had not acknowledged goes to the
   // others.
   void LeaveConsumer(SubscriptionId id);

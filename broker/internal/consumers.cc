@@ -71,6 +71,8 @@ void BrokerCore::RestoreConsumer(Stream& stream,
   consumer->next_seq = state.ack_floor() + 1;
   consumer->id = ++last_consumer_id_;
   PutOffPushHeartbeat(*consumer);
+  // An ephemeral one's subscribers have its threshold to come back.
+  if (consumer->ephemeral()) WatchInterest(*consumer);
   consumer_ids_[consumer->id] = {stream.config.name(), state.name()};
   stream.consumers[state.name()] = std::move(consumer);
 }
@@ -146,7 +148,7 @@ void BrokerCore::RaiseAckFloor(Stream& stream, Consumer& c) {
 }
 
 void BrokerCore::MarkDirty(Stream& stream, Consumer& consumer) {
-  if (consumer.dirty || consumer.ephemeral) return;
+  if (consumer.dirty || consumer.memory_only) return;
   consumer.dirty = true;
   dirty_consumers_.emplace_back(stream.config.name(), consumer.state.name());
 }
@@ -249,8 +251,8 @@ void BrokerCore::PumpConsumer(Stream& stream, Consumer& c) {
     const bool bound = to != nullptr && pull == c.pulls.end();
     // Pushing waits while the window is unanswered (HandleFlowControlAnswer
     // pumps again).
-    const bool stalled =
-        c.flow_control && c.unanswered_bytes >= Consumer::kFlowControlWindow;
+    const bool stalled = c.state.flow_control() &&
+                         c.unanswered_bytes >= Consumer::kFlowControlWindow;
     if (to == nullptr && pushes && !stalled) to = PushTarget(c, has_room);
     if (to == nullptr && stalled) return;
     if (to == nullptr) {
@@ -297,7 +299,9 @@ void BrokerCore::PumpConsumer(Stream& stream, Consumer& c) {
           JetStreamAckTopic(stream, c, rec.seq, stored.time_unix_ms(), again));
       if (pull == c.pulls.end()) {
         PutOffPushHeartbeat(c);
-        if (c.flow_control) CountPushed(stream, c, *to, rec.record.size());
+        if (c.state.flow_control()) {
+          CountPushed(stream, c, *to, rec.record.size());
+        }
       } else {
         ++pull->delivered;
         if (pull->heartbeat > absl::ZeroDuration()) {
@@ -530,11 +534,17 @@ bool BrokerCore::CheckInterest(Consumer& c) {
     c.unused_since = absl::InfiniteFuture();
   } else if (c.unused_since == absl::InfiniteFuture()) {
     c.unused_since = now_;
-  } else if (now_ - c.unused_since >= c.inactive_threshold) {
+  } else if (now_ - c.unused_since >= c.inactive_threshold()) {
     return false;
   }
-  c.next_interest_check = now_ + c.inactive_threshold / 2;
+  c.next_interest_check = now_ + c.inactive_threshold() / 2;
   return true;
+}
+
+void BrokerCore::WatchInterest(Consumer& c) {
+  c.unused_since = absl::InfiniteFuture();
+  c.next_interest_check = now_ + c.inactive_threshold() / 2;
+  ArmConsumerTimer(c, c.next_interest_check);
 }
 
 void BrokerCore::LeaveConsumer(SubscriptionId id) {

@@ -7,8 +7,9 @@
 // reply subject ($JS.ACK...). The consumer is a Manifold durable consumer
 // (consumers.cc): the same position, acks, redelivery and persistence,
 // shared with native clients that bind to it by name; an ephemeral one (no
-// durable_name) is not persisted, and goes after its inactive_threshold
-// unused.
+// durable_name) is persisted too, and goes after its inactive_threshold
+// unused. One created with mem_storage is never written (nats.js's ordered
+// consumers), so a restart ends it.
 //
 // Served: $JS.API.INFO; STREAM.NAMES, STREAM.LIST, STREAM.INFO; CONSUMER.
 // CREATE, DURABLE.CREATE, INFO, DELETE, NAMES, LIST, MSG.NEXT; acks +ACK,
@@ -65,7 +66,7 @@ constexpr int kStoreFailed = 10077;
 constexpr int kFlowControlNeedsPush = 10089;
 constexpr int kFlowControlNeedsHeartbeats = 10108;
 // nats-server's default inactive_threshold for ephemeral consumers.
-constexpr absl::Duration kDefaultInactiveThreshold = absl::Seconds(5);
+constexpr uint64_t kDefaultInactiveThresholdMs = 5000;
 
 // Appends `"error":{...}`, JetStream's error object.
 void AppendErrorField(int code, int err_code, absl::string_view description,
@@ -219,14 +220,14 @@ std::string ConsumerInfoJson(const Stream& s, const Consumer& c,
       absl::StrAppend(&delivery, ",\"idle_heartbeat\":",
                       st.idle_heartbeat_ms() * 1'000'000);
     }
-    if (c.flow_control) delivery += ",\"flow_control\":true";
+    if (st.flow_control()) delivery += ",\"flow_control\":true";
   }
   // An ephemeral consumer has no durable name, and says when it goes.
-  const std::string durable =
-      c.ephemeral
-          ? absl::StrCat("\"inactive_threshold\":",
-                         absl::ToInt64Nanoseconds(c.inactive_threshold), ",")
-          : absl::StrCat("\"durable_name\":\"", st.name(), "\",");
+  std::string durable =
+      c.ephemeral() ? absl::StrCat("\"inactive_threshold\":",
+                                   st.inactive_threshold_ms() * 1'000'000, ",")
+                    : absl::StrCat("\"durable_name\":\"", st.name(), "\",");
+  if (c.memory_only) durable += "\"mem_storage\":true,";
   const uint64_t pending = s.state.last_seq > st.delivered_high()
                                ? s.state.last_seq - st.delivered_high()
                                : 0;
@@ -491,6 +492,8 @@ JetStreamAnswer BrokerCore::JetStreamCreateConsumer(
   if (absl::Status v = CheckConsumerName(name); !v.ok()) {
     return fail(400, kBadRequest, v.message());
   }
+  // Kept in memory only: never written, so a restart ends it.
+  const bool memory_only = BoolField(config, "mem_storage");
   const int64_t inactive = NumberField(config, "inactive_threshold");
   if (inactive < 0) {
     return fail(400, kBadRequest, "inactive_threshold must not be negative");
@@ -604,10 +607,15 @@ JetStreamAnswer BrokerCore::JetStreamCreateConsumer(
           absl::StrCat("consumer '", name, "' already exists with ack_policy '",
                        AckPolicyOf(held), "'"));
     }
-    if (existing->second->ephemeral != ephemeral) {
+    if (existing->second->ephemeral() != ephemeral) {
       return fail(400, kConsumerExists,
                   absl::StrCat("consumer '", name, "' already exists and is ",
                                ephemeral ? "durable" : "ephemeral"));
+    }
+    if (existing->second->memory_only != memory_only) {
+      return fail(400, kConsumerExists,
+                  absl::StrCat("consumer '", name, "' already exists ",
+                               memory_only ? "on disk" : "in memory"));
     }
   }
   const bool is_new = existing == s.consumers.end();
@@ -621,12 +629,11 @@ JetStreamAnswer BrokerCore::JetStreamCreateConsumer(
     created.state.set_deliver_group(deliver_group);
     created.state.set_ack_all(ack == "all");
     created.state.set_ack_none(ack == "none");
+    created.memory_only = memory_only;
     if (ephemeral) {
-      created.ephemeral = true;
-      created.inactive_threshold = inactive > 0 ? absl::Nanoseconds(inactive)
-                                                : kDefaultInactiveThreshold;
-      created.next_interest_check = now_ + created.inactive_threshold / 2;
-      ArmConsumerTimer(created, created.next_interest_check);
+      created.state.set_inactive_threshold_ms(
+          inactive > 0 ? NanosToMillis(inactive) : kDefaultInactiveThresholdMs);
+      WatchInterest(created);
     }
   }
   const int64_t most = NumberField(config, "max_ack_pending");
@@ -637,8 +644,9 @@ JetStreamAnswer BrokerCore::JetStreamCreateConsumer(
     MarkDirty(s, created);
     PutOffPushHeartbeat(created);
   }
-  if (created.flow_control != flow_control) {
-    created.flow_control = flow_control;
+  if (created.state.flow_control() != flow_control) {
+    created.state.set_flow_control(flow_control);
+    MarkDirty(s, created);
     created.unanswered_bytes = 0;
     created.flow_request.clear();
   }

@@ -487,13 +487,13 @@ bool BrokerCore::RemoveConsumer(Stream& stream, const std::string& name) {
                                      c.name() == name;
                             }),
              puts.end());
-  // (An ephemeral one was never written.)
-  if (!consumer->ephemeral) {
+  // (A memory-only one was never written.)
+  if (!consumer->memory_only) {
     lane.gathering.remove_consumers.emplace_back(stream.config.name(), name);
   }
   // Its bound subscriptions end, saying why.
   const std::string why = absl::StrCat(
-      consumer->ephemeral ? "ephemeral" : "durable", " consumer '", name,
+      consumer->ephemeral() ? "ephemeral" : "durable", " consumer '", name,
       "' of stream '", stream.config.name(), "' was removed");
   for (const SubscriptionId member : consumer->members) {
     EndStoredSubscription(member, why, "consumer removed");
@@ -644,8 +644,8 @@ void BrokerCore::FlushStorage() {
       if (stream == streams_.end()) continue;
       auto c = stream->second->consumers.find(name);
       if (c == stream->second->consumers.end()) continue;
-      if (c->second->ephemeral) {
-        c->second->dirty = false;  // made ephemeral after it was marked
+      if (c->second->memory_only) {
+        c->second->dirty = false;  // made memory-only after it was marked
         continue;
       }
       StorageLane& lane = LaneOf(*stream->second);

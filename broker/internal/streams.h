@@ -182,28 +182,32 @@ struct Consumer {
   // A push consumer with an idle heartbeat: when the next one is due (each
   // message it pushes puts it off).
   absl::Time next_push_heartbeat = absl::InfiniteFuture();
-  // A push consumer with flow control (JetStream's `flow_control`; taken
-  // from each create request, not stored): the record bytes pushed that its
-  // subscriber has not yet vouched for by answering a flow-control request,
-  // and the request awaiting an answer (its reply topic; empty: none) with
-  // the bytes pushed when it went out and the subscription it went to. A
-  // request goes out once half of kFlowControlWindow is unanswered; pushing
-  // stops at all of it.
+  // A push consumer with flow control (state.flow_control()): the record
+  // bytes pushed that its subscriber has not yet vouched for by answering a
+  // flow-control request, and the request awaiting an answer (its reply
+  // topic; empty: none) with the bytes pushed when it went out and the
+  // subscription it went to. A request goes out once half of
+  // kFlowControlWindow is unanswered; pushing stops at all of it. A restart
+  // starts afresh, with nothing unanswered.
   static constexpr uint64_t kFlowControlWindow = 4 << 20;
-  bool flow_control = false;
   uint64_t unanswered_bytes = 0;
   std::string flow_request;
   uint64_t flow_request_bytes = 0;
   SubscriptionId flow_request_to;
   uint64_t flow_requests = 0;  // sent, to number the next
   // An ephemeral consumer (NATS JetStream's, created without a durable
-  // name): never written to the storage, and removed once nobody has used it
-  // for `inactive_threshold` (checked every half of it, from
-  // `next_interest_check`; unused since `unused_since`).
-  bool ephemeral = false;
-  absl::Duration inactive_threshold;
+  // name) is removed once nobody has used it for its inactive threshold
+  // (checked every half of it, from `next_interest_check`; unused since
+  // `unused_since`). A restart gives it the whole threshold again.
+  bool ephemeral() const { return state.inactive_threshold_ms() > 0; }
+  absl::Duration inactive_threshold() const {
+    return absl::Milliseconds(state.inactive_threshold_ms());
+  }
   absl::Time next_interest_check = absl::InfiniteFuture();
   absl::Time unused_since = absl::InfiniteFuture();
+  // Created with JetStream's `mem_storage`: never written to the storage,
+  // so a restart ends it (nats.js's ordered consumers ask for this).
+  bool memory_only = false;
   // The state changed since it was last written.
   bool dirty = false;
   TimerQueue::Key timer;

@@ -55,6 +55,8 @@ std::string ConsumerJson(const wire::ConsumerState& c) {
       .Add("ack_all", c.ack_all())
       .Add("ack_none", c.ack_none())
       .Add("idle_heartbeat_ms", uint64_t{c.idle_heartbeat_ms()})
+      .Add("flow_control", c.flow_control())
+      .Add("inactive_threshold_ms", uint64_t{c.inactive_threshold_ms()})
       .str();
 }
 
@@ -74,6 +76,12 @@ std::string ConsumerText(const wire::ConsumerState& c) {
   if (c.ack_none()) absl::StrAppend(&text, " ack_none");
   if (c.idle_heartbeat_ms() > 0) {
     absl::StrAppend(&text, " idle_heartbeat_ms=", c.idle_heartbeat_ms());
+  }
+  if (c.flow_control()) absl::StrAppend(&text, " flow_control");
+  // An ephemeral consumer: how long it stays unused.
+  if (c.inactive_threshold_ms() > 0) {
+    absl::StrAppend(&text,
+                    " inactive_threshold_ms=", c.inactive_threshold_ms());
   }
   return text;
 }

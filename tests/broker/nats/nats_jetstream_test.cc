@@ -6,8 +6,10 @@
 
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
@@ -35,22 +37,18 @@ using ::testing::Not;
 class JetStreamTest : public ::testing::Test {
  protected:
   explicit JetStreamTest(BrokerOptions options = BrokerOptions())
-      : h_(options) {
-    absl::StatusOr<std::vector<RecoveredStream>> held = disk_.Load();
-    EXPECT_TRUE(held.ok());
-    EXPECT_TRUE(h_.broker()
-                    .OpenStreams(&disk_, *std::move(held), h_.native().now())
-                    .ok());
+      : h_(std::make_unique<NatsHarness>(options)) {
+    OpenStreams();
     if (options.require_admission()) {
-      pub_ = &h_.native().Connect("pub", /*hello=*/false);
+      pub_ = &h_->native().Connect("pub", /*hello=*/false);
       wire::ClientMessage hello;
       hello.mutable_hello()->set_protocol_version(1);
       pub_->Send(hello);
-      EXPECT_TRUE(h_.broker().Admit(pub_->id(), h_.native().now()).ok());
-      h_.Pump();
+      EXPECT_TRUE(h_->broker().Admit(pub_->id(), h_->native().now()).ok());
+      h_->Pump();
       EXPECT_TRUE(pub_->Next().has_welcome());
     } else {
-      pub_ = &h_.native().Connect("pub");
+      pub_ = &h_->native().Connect("pub");
     }
     wire::StreamConfig config;
     config.set_name("ORDERS");
@@ -61,9 +59,27 @@ class JetStreamTest : public ::testing::Test {
         << added.DebugString();
   }
 
+  // Opens what disk_ holds in the broker of h_.
+  void OpenStreams() {
+    absl::StatusOr<std::vector<RecoveredStream>> held = disk_.Load();
+    EXPECT_TRUE(held.ok());
+    EXPECT_TRUE(h_->broker()
+                    .OpenStreams(&disk_, *std::move(held), h_->native().now())
+                    .ok());
+  }
+
+  // A broker restart: a new broker opens what disk_ holds, with a native
+  // publisher (the clients of the old one are gone).
+  void Restart() {
+    h_.reset();
+    h_ = std::make_unique<NatsHarness>();
+    OpenStreams();
+    pub_ = &h_->native().Connect("pub");
+  }
+
   // `n` connected and subscribed to _INBOX.r.
   NatsClient& Client() {
-    NatsClient& n = h_.ConnectNats();
+    NatsClient& n = h_->ConnectNats();
     n.Sub("_INBOX.r", "r");
     return n;
   }
@@ -76,7 +92,7 @@ class JetStreamTest : public ::testing::Test {
     m.mutable_publish()->set_payload(std::string(payload));
     m.mutable_publish()->set_ack(true);
     pub_->Send(m);
-    h_.Pump();
+    h_->Pump();
     wire::ServerMessage ack = pub_->Next();
     EXPECT_TRUE(ack.has_ack()) << ack.DebugString();
   }
@@ -85,7 +101,7 @@ class JetStreamTest : public ::testing::Test {
   std::string Api(NatsClient& n, absl::string_view subject,
                   absl::string_view body = "") {
     n.Pub(absl::StrCat("$JS.API.", subject), body, "_INBOX.r");
-    h_.Pump();
+    h_->Pump();
     ServerOp answer = n.Next();
     EXPECT_EQ(answer.op, "MSG") << answer.raw;
     EXPECT_EQ(answer.subject, "_INBOX.r") << answer.raw;
@@ -118,13 +134,24 @@ class JetStreamTest : public ::testing::Test {
   void Next(NatsClient& n, absl::string_view name, absl::string_view body,
             absl::string_view inbox = "_INBOX.r") {
     n.Pub(absl::StrCat("$JS.API.CONSUMER.MSG.NEXT.ORDERS.", name), body, inbox);
-    h_.Pump();
+    h_->Pump();
   }
 
   MemoryStreamStorage disk_;
-  NatsHarness h_;
+  std::unique_ptr<NatsHarness> h_;
   TestClient* pub_ = nullptr;
 };
+
+// The consumers of this broker's stream ORDERS that its storage holds.
+std::vector<std::string> StoredConsumers(MemoryStreamStorage& disk) {
+  std::vector<std::string> names;
+  absl::StatusOr<std::vector<RecoveredStream>> held = disk.Load();
+  EXPECT_TRUE(held.ok());
+  for (const RecoveredStream& s : *held) {
+    for (const wire::ConsumerState& c : s.consumers) names.push_back(c.name());
+  }
+  return names;
+}
 
 // The tokens of a $JS.ACK reply subject after "$JS.ACK.": stream, consumer,
 // delivery count, stream seq, consumer seq, time in ns, pending.
@@ -174,7 +201,7 @@ TEST_F(JetStreamTest, PullConsumerDeliversWithAckSubjectsAndAcksMoveTheFloor) {
   EXPECT_THAT(info, HasSubstr(R"("num_pending":1)"));
   // An ack with a reply subject (nats.js's ackAck) is confirmed.
   n.Pub(second.reply, "+ACK", "_INBOX.r");
-  h_.Pump();
+  h_->Pump();
   EXPECT_EQ(n.Next().payload, "");
   EXPECT_THAT(Api(n, "CONSUMER.INFO.ORDERS.w"),
               HasSubstr(R"("stream_seq":2},"num_ack_pending":0)"));
@@ -188,12 +215,12 @@ TEST_F(JetStreamTest, AWaitingPullGetsNewMessagesHeartbeatsAndThenTimesOut) {
   EXPECT_TRUE(n.Idle());
   Store("a", "1");
   EXPECT_EQ(n.Next().payload, "1");
-  h_.Advance(absl::Milliseconds(600));
+  h_->Advance(absl::Milliseconds(600));
   ServerOp beat = n.Next();
   EXPECT_EQ(beat.op, "HMSG");
   EXPECT_EQ(beat.subject, "_INBOX.r");
   EXPECT_THAT(beat.headers, HasSubstr("NATS/1.0 100 Idle Heartbeat"));
-  h_.Advance(absl::Milliseconds(1500));
+  h_->Advance(absl::Milliseconds(1500));
   ServerOp timeout = n.Next();
   while (timeout.headers.find("100 Idle") != std::string::npos) {
     timeout = n.Next();
@@ -242,18 +269,18 @@ TEST_F(JetStreamTest, NakRedeliversAtOnceAndWorkInProgressPutsOffTheAckWait) {
   EXPECT_EQ(again.payload, "1");
   EXPECT_EQ(AckTokens(again)[2], "2");  // delivered before
 
-  h_.Advance(absl::Milliseconds(800));
+  h_->Advance(absl::Milliseconds(800));
   n.Pub(again.reply, "+WPI");
-  h_.Pump();
-  h_.Advance(absl::Milliseconds(800));
+  h_->Pump();
+  h_->Advance(absl::Milliseconds(800));
   Next(n, "w", R"({"no_wait":true})");
   EXPECT_THAT(n.Next().headers, HasSubstr("404 No Messages"));
-  h_.Advance(absl::Milliseconds(300));  // 1 s after the +WPI
+  h_->Advance(absl::Milliseconds(300));  // 1 s after the +WPI
   Next(n, "w", "1");
   ServerOp third = n.Next();
   EXPECT_EQ(third.payload, "1");
   n.Pub(third.reply, "+TERM");
-  h_.Advance(absl::Seconds(2));
+  h_->Advance(absl::Seconds(2));
   Next(n, "w", R"({"no_wait":true})");
   EXPECT_THAT(n.Next().headers, HasSubstr("404 No Messages"));
 }
@@ -406,14 +433,14 @@ TEST_F(JetStreamTest, WaitingPullsAreBoundedAndEndWhenTheConsumerGoes) {
                     "\r\n1\r\n");
   }
   n.Send(many);
-  h_.Pump();
+  h_->Pump();
   EXPECT_TRUE(n.Idle());
   Next(n, "w", "1");
   EXPECT_THAT(n.Next().headers, HasSubstr("409 Exceeded MaxWaiting"));
   EXPECT_THAT(Api(n, "CONSUMER.INFO.ORDERS.w"),
               HasSubstr(R"("num_waiting":512)"));
   n.Pub("$JS.API.CONSUMER.DELETE.ORDERS.w", "", "_INBOX.r");
-  h_.Pump();
+  h_->Pump();
   int deleted = 0;
   std::string answer;
   for (const ServerOp& op : n.TakeAll()) {
@@ -439,11 +466,11 @@ TEST_F(JetStreamTest, AnInboxThatAskedForNMessagesEndsAfterThem) {
   n.Sub("_INBOX.f", "f");
   n.Send("UNSUB f 2\r\n");
   n.Flush();
-  const uint64_t before = h_.broker().statistics().subscriptions;
+  const uint64_t before = h_->broker().statistics().subscriptions;
   Next(n, "w", "2", "_INBOX.f");
   EXPECT_EQ(n.Next().payload, "1");
   EXPECT_EQ(n.Next().payload, "2");
-  EXPECT_EQ(h_.broker().statistics().subscriptions, before - 1);
+  EXPECT_EQ(h_->broker().statistics().subscriptions, before - 1);
 }
 
 TEST_F(JetStreamTest, APullRequestEndsWithItsInbox) {
@@ -473,9 +500,9 @@ TEST_F(JetStreamTest, APushConsumerDeliversToItsSubjectsSubscriber) {
   EXPECT_THAT(created, Not(HasSubstr("max_waiting")));
   EXPECT_TRUE(n.Idle()) << "nobody subscribes to deliver.p yet";
 
-  NatsClient& s = h_.ConnectNats();
+  NatsClient& s = h_->ConnectNats();
   s.Sub("deliver.p", "d");
-  h_.Pump();
+  h_->Pump();
   ServerOp first = s.Next();
   EXPECT_EQ(first.op, "MSG") << first.raw;
   EXPECT_EQ(first.subject, "orders.a");
@@ -492,10 +519,10 @@ TEST_F(JetStreamTest, APushConsumerDeliversToItsSubjectsSubscriber) {
   EXPECT_EQ(second.payload, "2");
   EXPECT_TRUE(s.Idle()) << "max_ack_pending 2: the third waits";
   s.Pub(first.reply, "+ACK");
-  h_.Pump();
+  h_->Pump();
   EXPECT_EQ(s.Next().payload, "3");
   s.Pub(second.reply, "+ACK");
-  h_.Pump();
+  h_->Pump();
   EXPECT_THAT(Api(n, "CONSUMER.INFO.ORDERS.p"),
               HasSubstr(R"("ack_floor":{"stream_seq":2})"));
 
@@ -504,11 +531,11 @@ TEST_F(JetStreamTest, APushConsumerDeliversToItsSubjectsSubscriber) {
   s.Send("UNSUB d\r\n");
   Store("d", "4");
   EXPECT_THAT(Api(n, "CONSUMER.INFO.ORDERS.p"), Not(HasSubstr("push_bound")));
-  NatsClient& again = h_.ConnectNats();
+  NatsClient& again = h_->ConnectNats();
   again.Sub("deliver.p", "e");
-  h_.Pump();
+  h_->Pump();
   EXPECT_EQ(again.Next().payload, "4");
-  h_.Advance(absl::Seconds(31));
+  h_->Advance(absl::Seconds(31));
   ServerOp redelivered = again.Next();
   EXPECT_EQ(redelivered.payload, "3");
   EXPECT_EQ(AckTokens(redelivered)[2], "2") << "marked as delivered before";
@@ -518,13 +545,13 @@ TEST_F(JetStreamTest, APushConsumerDeliversToItsSubjectsSubscriber) {
 // subscribers of the subject get none.
 TEST_F(JetStreamTest, APushConsumersDeliverGroupSharesItsMessages) {
   NatsClient& n = Client();
-  NatsClient& a = h_.ConnectNats();
+  NatsClient& a = h_->ConnectNats();
   a.Sub("deliver.g", "a", "workers");
-  NatsClient& b = h_.ConnectNats();
+  NatsClient& b = h_->ConnectNats();
   b.Sub("deliver.g", "b", "workers");
-  NatsClient& plain = h_.ConnectNats();
+  NatsClient& plain = h_->ConnectNats();
   plain.Sub("deliver.g", "x");
-  h_.Pump();
+  h_->Pump();
   EXPECT_THAT(CreatePush(n, "g", "deliver.g", R"(,"deliver_group":"workers")"),
               HasSubstr(R"("deliver_group":"workers")"));
   for (int i = 0; i < 4; ++i) Store("a", absl::StrCat(i));
@@ -540,9 +567,9 @@ TEST_F(JetStreamTest, APushConsumersDeliverGroupSharesItsMessages) {
 // +TERM still ends one message only.
 TEST_F(JetStreamTest, AckPolicyAllAcknowledgesEverythingBefore) {
   NatsClient& n = Client();
-  NatsClient& s = h_.ConnectNats();
+  NatsClient& s = h_->ConnectNats();
   s.Sub("deliver.all", "d");
-  h_.Pump();
+  h_->Pump();
   EXPECT_THAT(CreatePush(n, "all", "deliver.all", R"(,"ack_policy":"all")"),
               HasSubstr(R"("ack_policy":"all")"));
   for (int i = 1; i <= 4; ++i) Store("a", absl::StrCat(i));
@@ -551,7 +578,7 @@ TEST_F(JetStreamTest, AckPolicyAllAcknowledgesEverythingBefore) {
   ASSERT_EQ(got.size(), 4u);
   s.Pub(got[0].reply, "+TERM");
   s.Pub(got[2].reply, "+ACK");
-  h_.Pump();
+  h_->Pump();
   const std::string info = Api(n, "CONSUMER.INFO.ORDERS.all");
   EXPECT_THAT(info, HasSubstr(R"("ack_floor":{"stream_seq":3})"));
   EXPECT_THAT(info, HasSubstr(R"("num_ack_pending":1)"));
@@ -563,7 +590,7 @@ TEST_F(JetStreamTest, AckPolicyAllAcknowledgesEverythingBefore) {
 // stream sequences; each message pushed puts the next heartbeat off.
 TEST_F(JetStreamTest, AnOrderedConsumerIsPushedWithoutAcksAndHeartbeats) {
   NatsClient& n = Client();
-  NatsClient& s = h_.ConnectNats();
+  NatsClient& s = h_->ConnectNats();
   s.Sub("deliver.o", "d");
   Store("a", "1");
   const std::string created =
@@ -573,6 +600,7 @@ TEST_F(JetStreamTest, AnOrderedConsumerIsPushedWithoutAcksAndHeartbeats) {
   EXPECT_THAT(created, HasSubstr(R"("ack_policy":"none")"));
   EXPECT_THAT(created, HasSubstr(R"("idle_heartbeat":2000000000)"));
   EXPECT_THAT(created, HasSubstr(R"("name":"eph1")"));
+  EXPECT_THAT(created, HasSubstr(R"("mem_storage":true)"));
   ServerOp first = s.Next();
   EXPECT_EQ(first.payload, "1");
   EXPECT_EQ(AckTokens(first)[4], "1");  // consumer sequence
@@ -581,22 +609,24 @@ TEST_F(JetStreamTest, AnOrderedConsumerIsPushedWithoutAcksAndHeartbeats) {
   const std::string info = Api(n, "CONSUMER.INFO.ORDERS.eph1");
   EXPECT_THAT(info, HasSubstr(R"("ack_floor":{"stream_seq":2})"));
   EXPECT_THAT(info, HasSubstr(R"("num_ack_pending":0)"));
+  EXPECT_THAT(StoredConsumers(disk_), ::testing::IsEmpty())
+      << "mem_storage: never written";
 
-  h_.Advance(absl::Milliseconds(1500));
+  h_->Advance(absl::Milliseconds(1500));
   EXPECT_TRUE(s.Idle());
-  h_.Advance(absl::Milliseconds(600));
+  h_->Advance(absl::Milliseconds(600));
   ServerOp beat = s.Next();
   EXPECT_EQ(beat.op, "HMSG") << beat.raw;
   EXPECT_EQ(beat.subject, "deliver.o");
   EXPECT_THAT(beat.headers, HasSubstr("NATS/1.0 100 Idle Heartbeat"));
   EXPECT_THAT(beat.headers, HasSubstr("Nats-Last-Consumer: 2"));
   EXPECT_THAT(beat.headers, HasSubstr("Nats-Last-Stream: 2"));
-  h_.Advance(absl::Milliseconds(1000));
+  h_->Advance(absl::Milliseconds(1000));
   Store("c", "3");
   EXPECT_EQ(s.Next().payload, "3");
-  h_.Advance(absl::Milliseconds(1500));
+  h_->Advance(absl::Milliseconds(1500));
   EXPECT_TRUE(s.Idle()) << "the message put the heartbeat off";
-  h_.Advance(absl::Milliseconds(600));
+  h_->Advance(absl::Milliseconds(600));
   EXPECT_THAT(s.Next().headers, HasSubstr("Nats-Last-Consumer: 3"));
 }
 
@@ -606,7 +636,7 @@ TEST_F(JetStreamTest, AnOrderedConsumerIsPushedWithoutAcksAndHeartbeats) {
 // heartbeat while it is stalled names the request, as nats-server's do.
 TEST_F(JetStreamTest, FlowControlStopsPushingUntilTheRequestIsAnswered) {
   NatsClient& n = Client();
-  NatsClient& s = h_.ConnectNats();
+  NatsClient& s = h_->ConnectNats();
   s.Sub("deliver.f", "d");
   const std::string payload(64 << 10, 'x');  // a record of 65,556 bytes
   for (int i = 0; i < 80; ++i) Store("a", payload);
@@ -620,7 +650,7 @@ TEST_F(JetStreamTest, FlowControlStopsPushingUntilTheRequestIsAnswered) {
   std::vector<std::pair<int, ServerOp>> requests;
   auto take = [&] {
     for (int turn = 0; turn < 20; ++turn) {
-      h_.Pump();
+      h_->Pump();
       for (ServerOp& op : s.TakeAll()) {
         if (op.op == "MSG") {
           ++messages;
@@ -640,7 +670,7 @@ TEST_F(JetStreamTest, FlowControlStopsPushingUntilTheRequestIsAnswered) {
   EXPECT_EQ(requests[0].second.subject, "deliver.f");
   EXPECT_EQ(requests[0].second.reply, "$JS.FC.ORDERS.f.1");
 
-  h_.Advance(absl::Milliseconds(1100));
+  h_->Advance(absl::Milliseconds(1100));
   ServerOp beat = s.Next();
   EXPECT_THAT(beat.headers, HasSubstr("100 Idle Heartbeat"));
   EXPECT_THAT(beat.headers,
@@ -664,7 +694,7 @@ TEST_F(JetStreamTest, FlowControlStopsPushingUntilTheRequestIsAnswered) {
 // subscriber that comes next gets the rest without one.
 TEST_F(JetStreamTest, AStalledConsumersNextSubscriberStartsAfresh) {
   NatsClient& n = Client();
-  NatsClient& first = h_.ConnectNats();
+  NatsClient& first = h_->ConnectNats();
   first.Sub("deliver.s", "d");
   const std::string payload(64 << 10, 'x');
   for (int i = 0; i < 70; ++i) Store("a", payload);
@@ -674,35 +704,25 @@ TEST_F(JetStreamTest, AStalledConsumersNextSubscriberStartsAfresh) {
   auto count = [&](NatsClient& client) {
     int messages = 0;
     for (int turn = 0; turn < 20; ++turn) {
-      h_.Pump();
+      h_->Pump();
       for (const ServerOp& op : client.TakeAll()) messages += op.op == "MSG";
     }
     return messages;
   };
   EXPECT_EQ(count(first), 64);  // stalled, the request unanswered
   first.Send("UNSUB d\r\n");
-  NatsClient& next = h_.ConnectNats();
+  NatsClient& next = h_->ConnectNats();
   next.Sub("deliver.s", "d");
   EXPECT_EQ(count(next), 6);
 }
 
-// The consumers of this broker's stream ORDERS that its storage holds.
-std::vector<std::string> StoredConsumers(MemoryStreamStorage& disk) {
-  std::vector<std::string> names;
-  absl::StatusOr<std::vector<RecoveredStream>> held = disk.Load();
-  EXPECT_TRUE(held.ok());
-  for (const RecoveredStream& s : *held) {
-    for (const wire::ConsumerState& c : s.consumers) names.push_back(c.name());
-  }
-  return names;
-}
-
 // A consumer created without a durable_name is ephemeral: named by the
-// broker when not in the request, never stored, and removed once nobody
-// has listened for its inactive_threshold (5 s unless given).
+// broker when not in the request, stored like a durable one, and removed
+// (from the storage too) once nobody has listened for its
+// inactive_threshold (5 s unless given).
 TEST_F(JetStreamTest, AnEphemeralPushConsumerGoesWhenNobodyListens) {
   NatsClient& n = Client();
-  NatsClient& s = h_.ConnectNats();
+  NatsClient& s = h_->ConnectNats();
   s.Sub("deliver.e", "d");
   const std::string created = Api(n, "CONSUMER.CREATE.ORDERS",
                                   R"({"stream_name":"ORDERS","config":{)"
@@ -713,13 +733,14 @@ TEST_F(JetStreamTest, AnEphemeralPushConsumerGoesWhenNobodyListens) {
   Create(n, "kept", "orders.*");
   Store("a", "1");
   EXPECT_EQ(s.Next().payload, "1");
-  EXPECT_THAT(StoredConsumers(disk_), ::testing::ElementsAre("kept"));
+  EXPECT_THAT(StoredConsumers(disk_),
+              ::testing::UnorderedElementsAre("eph1", "kept"));
 
   // Listened to, it stays; 5 s after its subscriber left (checked every
   // 2.5 s: within 7.5 s), it is gone.
   auto wait = [&](absl::Duration d) {
     for (absl::Duration t; t < d; t += absl::Milliseconds(500)) {
-      h_.Advance(absl::Milliseconds(500));
+      h_->Advance(absl::Milliseconds(500));
     }
   };
   wait(absl::Seconds(8));
@@ -744,14 +765,101 @@ TEST_F(JetStreamTest, AnEphemeralPullConsumerStaysWhileRequestsWait) {
                   R"("inactive_threshold":1000000000}})"),
               HasSubstr(R"("inactive_threshold":1000000000)"));
   Next(n, "quick", R"({"batch":1,"expires":3000000000})");
-  h_.Advance(absl::Milliseconds(2500));
+  h_->Advance(absl::Milliseconds(2500));
   EXPECT_THAT(Api(n, "CONSUMER.INFO.ORDERS.quick"),
               HasSubstr(R"("num_waiting":1)"));
-  h_.Advance(absl::Milliseconds(600));  // the request expires
+  h_->Advance(absl::Milliseconds(600));  // the request expires
   EXPECT_THAT(n.Next().headers, HasSubstr("408 Request Timeout"));
-  h_.Advance(absl::Milliseconds(1600));
+  h_->Advance(absl::Milliseconds(1600));
   EXPECT_THAT(Api(n, "CONSUMER.INFO.ORDERS.quick"),
               HasSubstr("consumer not found"));
+}
+
+// An ephemeral consumer is kept across a restart with its flow control and
+// position, and its subscribers have its inactive_threshold to come back:
+// the one that comes back goes on (flow control included), one that nobody
+// comes back for goes, and one created with mem_storage is gone at once.
+TEST_F(JetStreamTest, EphemeralConsumersAndFlowControlOutliveARestart) {
+  NatsClient& n = Client();
+  NatsClient& s = h_->ConnectNats();
+  s.Sub("deliver.e", "d");
+  const std::string payload(64 << 10, 'x');  // a record of 65,556 bytes
+  for (int i = 0; i < 70; ++i) Store("a", payload);
+  EXPECT_THAT(Api(n, "CONSUMER.CREATE.ORDERS",
+                  R"({"stream_name":"ORDERS","config":{)"
+                  R"("deliver_subject":"deliver.e","ack_policy":"none",)"
+                  R"("flow_control":true,"idle_heartbeat":60000000000,)"
+                  R"("inactive_threshold":4000000000}})"),
+              HasSubstr(R"("name":"eph1")"));
+  EXPECT_THAT(Api(n, "CONSUMER.CREATE.ORDERS.idle",
+                  R"({"config":{"name":"idle",)"
+                  R"("inactive_threshold":2000000000}})"),
+              HasSubstr(R"("name":"idle")"));
+  EXPECT_THAT(Api(n, "CONSUMER.CREATE.ORDERS.quick",
+                  R"({"config":{"name":"quick","mem_storage":true}})"),
+              HasSubstr(R"("mem_storage":true)"));
+  // Counts the messages pushed to `client` and the flow-control requests
+  // among them (after how many messages each came, and its reply subject).
+  auto take = [&](NatsClient& client, int& messages,
+                  std::vector<std::pair<int, std::string>>& requests) {
+    for (int turn = 0; turn < 20; ++turn) {
+      h_->Pump();
+      for (const ServerOp& op : client.TakeAll()) {
+        if (op.op == "MSG") {
+          ++messages;
+        } else if (absl::StrContains(op.headers, "FlowControl Request")) {
+          requests.emplace_back(messages, op.reply);
+        } else {
+          ADD_FAILURE() << op.raw.substr(0, 200);
+        }
+      }
+    }
+  };
+  int messages = 0;
+  std::vector<std::pair<int, std::string>> requests;
+  take(s, messages, requests);
+  EXPECT_EQ(messages, 64);  // stalled on the unanswered request
+  EXPECT_THAT(StoredConsumers(disk_),
+              ::testing::UnorderedElementsAre("eph1", "idle"));
+
+  Restart();
+  NatsClient& again = Client();
+  const std::string info = Api(again, "CONSUMER.INFO.ORDERS.eph1");
+  EXPECT_THAT(info, HasSubstr(R"("flow_control":true)"));
+  EXPECT_THAT(info, HasSubstr(R"("inactive_threshold":4000000000)"));
+  EXPECT_THAT(info, HasSubstr(R"("ack_floor":{"stream_seq":64})"));
+  EXPECT_THAT(info, Not(HasSubstr("durable_name")));
+  EXPECT_THAT(Api(again, "CONSUMER.INFO.ORDERS.quick"),
+              HasSubstr("consumer not found"));
+  // A new ephemeral consumer does not take a kept one's name.
+  EXPECT_THAT(Api(again, "CONSUMER.CREATE.ORDERS",
+                  R"({"stream_name":"ORDERS","config":{}})"),
+              HasSubstr(R"("name":"eph2")"));
+
+  // The subscriber comes back within the threshold: the 6 messages left,
+  // then new ones under flow control again (a request once 32 records are
+  // unanswered, a stall at 64).
+  h_->Advance(absl::Seconds(1));
+  NatsClient& back = h_->ConnectNats();
+  back.Sub("deliver.e", "d");
+  for (int i = 0; i < 60; ++i) Store("b", payload);
+  messages = 0;
+  requests.clear();
+  take(back, messages, requests);
+  EXPECT_EQ(messages, 64);
+  ASSERT_EQ(requests.size(), 1u);
+  EXPECT_EQ(requests[0].first, 32);
+  EXPECT_EQ(requests[0].second, "$JS.FC.ORDERS.eph1.1");
+
+  // Nobody came back for "idle" (2 s, checked every second): gone, from
+  // the storage too; eph1, listened to, stays.
+  for (int i = 0; i < 6; ++i) h_->Advance(absl::Milliseconds(500));
+  EXPECT_THAT(Api(again, "CONSUMER.INFO.ORDERS.idle"),
+              HasSubstr("consumer not found"));
+  EXPECT_THAT(Api(again, "CONSUMER.INFO.ORDERS.eph1"),
+              HasSubstr(R"("push_bound":true)"));
+  EXPECT_THAT(StoredConsumers(disk_),
+              ::testing::UnorderedElementsAre("eph1", "eph2"));
 }
 
 class JetStreamPermissionsTest : public JetStreamTest {
@@ -766,20 +874,20 @@ class JetStreamPermissionsTest : public JetStreamTest {
   // A NATS client admitted with `permissions` (none: no limits), subscribed
   // to _INBOX.r.
   NatsClient& Admitted(const Permissions* permissions) {
-    NatsClient& c = h_.Accept();
+    NatsClient& c = h_->Accept();
     EXPECT_EQ(c.Next().op, "INFO");
     c.Send("CONNECT {\"verbose\":false,\"headers\":true}\r\nPING\r\n");
     if (permissions == nullptr) {
-      EXPECT_TRUE(h_.broker().Admit(c.id(), h_.native().now()).ok());
+      EXPECT_TRUE(h_->broker().Admit(c.id(), h_->native().now()).ok());
     } else {
       absl::StatusOr<std::shared_ptr<const PermissionSet>> set =
           PermissionSet::Compile(*permissions);
       EXPECT_TRUE(set.ok()) << set.status();
-      EXPECT_TRUE(h_.broker()
-                      .Admit(c.id(), Grant{"eve", *set}, h_.native().now())
+      EXPECT_TRUE(h_->broker()
+                      .Admit(c.id(), Grant{"eve", *set}, h_->native().now())
                       .ok());
     }
-    h_.Pump();
+    h_->Pump();
     EXPECT_EQ(c.Next().op, "PONG");
     c.Sub("_INBOX.r", "r");
     return c;

@@ -106,21 +106,27 @@ TEST(FormatStreamInfoTest, ShowsEachDurableConsumer) {
                           "\"delivered_high\":9,\"in_flight\":2,\"members\":1,"
                           "\"deliver_topic\":\"\",\"deliver_group\":\"\","
                           "\"ack_all\":false,\"ack_none\":false,"
-                          "\"idle_heartbeat_ms\":0}]}"));
+                          "\"idle_heartbeat_ms\":0,\"flow_control\":false,"
+                          "\"inactive_threshold_ms\":0}]}"));
   // A NATS push consumer says where it delivers.
   c->set_deliver_topic("deliver/billing");
   c->set_deliver_group("workers");
   c->set_ack_all(true);
   c->set_idle_heartbeat_ms(5000);
+  c->set_flow_control(true);
+  c->set_inactive_threshold_ms(5000);
   EXPECT_THAT(FormatStreamInfo(info, false),
               ::testing::EndsWith("members=1 deliver_topic=deliver/billing "
                                   "deliver_group=workers ack_all "
-                                  "idle_heartbeat_ms=5000"));
+                                  "idle_heartbeat_ms=5000 flow_control "
+                                  "inactive_threshold_ms=5000"));
   EXPECT_THAT(FormatStreamInfo(info, true),
               ::testing::EndsWith("\"deliver_topic\":\"deliver/billing\","
                                   "\"deliver_group\":\"workers\","
                                   "\"ack_all\":true,\"ack_none\":false,"
-                                  "\"idle_heartbeat_ms\":5000}]}"));
+                                  "\"idle_heartbeat_ms\":5000,"
+                                  "\"flow_control\":true,"
+                                  "\"inactive_threshold_ms\":5000}]}"));
 }
 
 TEST(FormatStreamListTest, ATableForPeople) {
