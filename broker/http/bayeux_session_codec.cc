@@ -103,10 +103,14 @@ void BayeuxSessionCodec::EncodeDelivery(SharedMessage& message,
                                         SubscriptionId subscription,
                                         OutboundBuffer& out) {
   // Once per message, however many of the session's subscriptions match.
-  if (ABSL_PREDICT_FALSE(!replaying_.empty()) &&
-      message.publish().stream_seq == 0 &&
-      ReplayDelivers(message.publish().topic)) {
-    return;  // a replaying subscription delivers it stored
+  if (ABSL_PREDICT_FALSE(replaying_ > 0)) {
+    const PublishOp& publish = message.publish();
+    if (publish.stream_seq == 0) {
+      // A replaying subscription delivers it stored.
+      if (ReplayDelivers(publish.topic)) return;
+    } else if (!FirstToBring(subscription, publish.stream_seq, publish.topic)) {
+      return;  // another replay brought it
+    }
   }
   if (message.id() != 0) {
     if (message.id() == last_message_id_) return;
@@ -124,20 +128,86 @@ void BayeuxSessionCodec::EncodeDelivery(SharedMessage& message,
 
 void BayeuxSessionCodec::StartedReplay(SubscriptionId subscription,
                                        absl::string_view pattern) {
-  replaying_.emplace_back(subscription, std::string(pattern));
+  Replay replay;
+  replay.subscription = subscription;
+  replay.pattern = std::string(pattern);
+  replay.started = ++replay_events_;
+  for (const Replay& other : replays_) {
+    if (other.ended == 0)
+      replay.before.emplace_back(other.subscription, other.last);
+  }
+  replays_.push_back(std::move(replay));
+  ++replaying_;
 }
 
 void BayeuxSessionCodec::EndedReplay(SubscriptionId subscription) {
-  std::erase_if(replaying_, [subscription](const auto& replaying) {
-    return replaying.first == subscription;
+  for (Replay& replay : replays_) {
+    if (replay.subscription == subscription && replay.ended == 0) {
+      replay.ended = ++replay_events_;
+      --replaying_;
+      break;
+    }
+  }
+  ForgetEndedReplays();
+}
+
+void BayeuxSessionCodec::ForgetEndedReplays() {
+  // Useful while a replay that started before its end is behind its last.
+  std::erase_if(replays_, [&](const Replay& ended) {
+    if (ended.ended == 0) return false;
+    if (ended.last == 0) return true;  // it brought nothing
+    for (const Replay& r : replays_) {
+      if (r.ended == 0 && r.started < ended.ended && r.last < ended.last) {
+        return false;
+      }
+    }
+    return true;
   });
+  size_t kept = replays_.size() - replaying_;
+  for (auto it = replays_.begin(); kept > kMaxEndedReplays;) {
+    if (it->ended != 0) {
+      it = replays_.erase(it);
+      --kept;
+    } else {
+      ++it;
+    }
+  }
 }
 
 bool BayeuxSessionCodec::ReplayDelivers(absl::string_view topic) const {
-  for (const auto& [subscription, pattern] : replaying_) {
-    if (Matches(pattern, topic)) return true;
+  for (const Replay& replay : replays_) {
+    if (replay.ended == 0 && Matches(replay.pattern, topic)) return true;
   }
   return false;
+}
+
+bool BayeuxSessionCodec::FirstToBring(SubscriptionId subscription, uint64_t seq,
+                                      absl::string_view topic) {
+  auto self = std::find_if(
+      replays_.begin(), replays_.end(), [subscription](const Replay& r) {
+        return r.subscription == subscription && r.ended == 0;
+      });
+  // A stored message for a subscription that is not replaying (a durable
+  // consumer's member) is its own.
+  if (self == replays_.end()) return true;
+  if (self->first == 0) self->first = seq;
+  self->last = std::max(self->last, seq);
+  if (replays_.size() == 1) return true;
+  for (const Replay& other : replays_) {
+    if (&other == &*self || other.first == 0 || seq < other.first ||
+        seq > other.last) {
+      continue;
+    }
+    // It ended before this one started: what it brought is history.
+    if (other.ended != 0 && other.ended < self->started) continue;
+    // What it brought before this one started is history too.
+    const auto was = std::find_if(
+        self->before.begin(), self->before.end(),
+        [&other](const auto& b) { return b.first == other.subscription; });
+    if (was != self->before.end() && seq <= was->second) continue;
+    if (Matches(other.pattern, topic)) return false;
+  }
+  return true;
 }
 
 }  // namespace manifold

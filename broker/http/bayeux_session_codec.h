@@ -17,9 +17,12 @@
 // session once however many of its subscriptions match it, as Bayeux promises.
 // A message a replaying subscription matches comes from the stream, stored and
 // with its replayId, even when another subscription of the session matches it
-// too: the live copy is passed over. (Two replaying subscriptions each deliver
-// their own copy: each replays from its own position.) Broker events ($sys
-// topics) arrive as their JSON form.
+// too: the live copy is passed over. Of two replaying subscriptions that
+// match a message, the one that reaches it first brings it and the other
+// passes it over, although each replays from its own position; a replay
+// subscribed later still brings what the others brought before it existed,
+// as the client asked for that history. Broker events ($sys topics) arrive as
+// their JSON form.
 //
 // Example:
 //
@@ -69,14 +72,50 @@ class BayeuxSessionCodec final : public ProtocolCodec {
   void EndedReplay(SubscriptionId subscription) override;
 
  private:
-  // Whether a subscription replaying a stream matches `topic`: it delivers
-  // the message once stored.
+  // A subscription of the session replaying a stream; or one that ended
+  // while another that started before its end may still reach what it
+  // brought.
+  struct Replay {
+    SubscriptionId subscription;
+    std::string pattern;
+    // When it started and ended, in the order of StartedReplay() and
+    // EndedReplay() calls (ended 0: it goes on).
+    uint64_t started = 0;
+    uint64_t ended = 0;
+    // The stream sequences of the first and the last stored message it
+    // brought (delivered, or passed over as another replay had brought it);
+    // 0: none yet. A replay brings the stored messages its pattern matches
+    // from its start on, ascending (Bayeux replays from a sequence), so it
+    // brought every one between them.
+    uint64_t first = 0;
+    uint64_t last = 0;
+    // For each replay that went on when this one started: the last it had
+    // brought then. That much is history this one still brings.
+    std::vector<std::pair<SubscriptionId, uint64_t>> before;
+  };
+  // Ended replays kept for others to check against, at most: beyond, the
+  // oldest goes, and a message it brought may come twice (never not at all).
+  static constexpr size_t kMaxEndedReplays = 16;
+
+  // Whether a replaying subscription matches `topic`: it delivers the
+  // message once stored.
   bool ReplayDelivers(absl::string_view topic) const;
+  // Whether `subscription` is to bring stored message `seq` of `topic`:
+  // false when another replay brought it while both went on. Notes it as
+  // brought by `subscription` either way.
+  bool FirstToBring(SubscriptionId subscription, uint64_t seq,
+                    absl::string_view topic);
+  // Drops the ended replays no replay that goes on can still reach.
+  void ForgetEndedReplays();
 
   uint64_t last_message_id_ = 0;
-  // The session's replaying subscriptions and their patterns (few: one per
-  // channel subscribed with ext.replay).
-  std::vector<std::pair<SubscriptionId, std::string>> replaying_;
+  // The session's replays, in the order they started (few: one per channel
+  // subscribed with ext.replay, and up to kMaxEndedReplays that ended).
+  std::vector<Replay> replays_;
+  // Replays in replays_ that go on.
+  size_t replaying_ = 0;
+  // Counts StartedReplay() and EndedReplay() calls (Replay::started, ended).
+  uint64_t replay_events_ = 0;
 };
 
 // Writes `publish` as one Bayeux message object and a comma (see above) to

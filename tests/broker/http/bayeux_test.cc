@@ -573,6 +573,139 @@ TEST(BayeuxTest, AMessageAReplayDeliversIsNotAlsoDeliveredLive) {
   EXPECT_EQ(answer[0], Json({{"channel", "/log/a"}, {"data", "five"}}));
 }
 
+// "data@replayId" of each message the session `c` gets in three polls
+// ("data@live" for one without a replayId).
+std::vector<std::string> Brought(LongPollClient& c) {
+  std::vector<std::string> got;
+  for (int polls = 0; polls < 3; ++polls) {
+    for (const Json& m : Body(c.Connect(0)->Take())) {
+      if (m["channel"] == "/meta/connect") continue;
+      got.push_back(absl::StrCat(
+          m["data"].get<std::string>(), "@",
+          m.contains("ext") ? m["ext"]["replayId"].dump() : "live"));
+    }
+  }
+  return got;
+}
+
+// Of two replaying subscriptions that match a message, the one that reaches
+// it first brings it and the other passes it over. A replay subscribed later
+// still brings the history it asks for, although the others brought it.
+TEST(BayeuxTest, TwoReplaysThatOverlapBringAMessageOnce) {
+  BrokerHarness h(Options());
+  TestClient& admin = h.Connect("admin");
+  AddMemoryStream(admin, "log", "log/**");
+  TestClient& pub = h.Connect("pub");
+  pub.Publish("log/a", "one");    // seq 1
+  pub.Publish("log/b", "two");    // seq 2
+  pub.Publish("log/a", "three");  // seq 3
+
+  LongPollClient c(h);
+  c.Handshake();
+  Json reply =
+      c.Exchange(Json::array({{{"channel", "/meta/subscribe"},
+                               {"subscription", "/log/*"},
+                               {"ext", {{"replay", {{"/log/*", kReplayAll}}}}}},
+                              {{"channel", "/meta/subscribe"},
+                               {"subscription", "/log/a"},
+                               {"ext", {{"replay", {{"/log/a", 1}}}}}}}));
+  ASSERT_EQ(reply.size(), 2u) << reply.dump();
+  pub.Publish("log/a", "four");  // seq 4: both match
+  pub.Publish("log/b", "five");  // seq 5
+  EXPECT_THAT(Brought(c), ::testing::UnorderedElementsAre(
+                              "one@1", "two@2", "three@3", "four@4", "five@5"));
+
+  ASSERT_EQ(
+      c.Exchange(Json::array({{{"channel", "/meta/unsubscribe"},
+                               {"subscription", "/log/*"}}}))[0]["successful"],
+      true);
+  pub.Publish("log/a", "six");  // seq 6
+  EXPECT_THAT(Brought(c), ::testing::ElementsAre("six@6"));
+
+  // A new replay of what /log/a brought: that history comes again, and
+  // what comes next once.
+  reply = c.Exchange(Json::array({{{"channel", "/meta/subscribe"},
+                                   {"subscription", "/log/**"},
+                                   {"ext", {{"replay", {{"/log/**", 3}}}}}}}));
+  ASSERT_EQ(reply[0]["successful"], true) << reply.dump();
+  pub.Publish("log/a", "seven");  // seq 7
+  EXPECT_THAT(Brought(c), ::testing::UnorderedElementsAre("four@4", "five@5",
+                                                          "six@6", "seven@7"));
+}
+
+// The session's codec, given stored messages one at a time: which
+// deliveries it writes.
+class ReplayingSession {
+ public:
+  void Start(uint64_t subscription, absl::string_view pattern) {
+    codec_.StartedReplay(SubscriptionId(subscription), pattern);
+  }
+  void End(uint64_t subscription) {
+    codec_.EndedReplay(SubscriptionId(subscription));
+  }
+  // Whether `subscription`'s delivery of `topic`'s message `seq` (0: live)
+  // is written.
+  bool Brings(uint64_t subscription, uint64_t seq, absl::string_view topic) {
+    PublishOp publish;
+    publish.topic = topic;
+    publish.payload = "x";
+    publish.stream_seq = seq;
+    SharedMessage::Scratch scratch;
+    SharedMessage message(publish, scratch);
+    const size_t before = out_.size();
+    codec_.EncodeDelivery(message, SubscriptionId(subscription), out_);
+    return out_.size() > before;
+  }
+
+ private:
+  BayeuxSessionCodec codec_;
+  OutboundBuffer out_;
+};
+
+// A replay that lags keeps passing over what another brought while both
+// went on, also after that one ended; what one brought before the other
+// started is history the other still brings.
+TEST(BayeuxSessionCodecTest, AReplayPassesOverWhatAnotherBroughtMeanwhile) {
+  ReplayingSession s;
+  s.Start(1, "log/*");
+  EXPECT_TRUE(s.Brings(1, 1, "log/a"));
+  s.Start(2, "log/a");  // after subscription 1 brought seq 1
+  EXPECT_TRUE(s.Brings(1, 2, "log/b"));
+  EXPECT_TRUE(s.Brings(1, 3, "log/a"));
+  EXPECT_TRUE(s.Brings(1, 4, "log/a"));
+  EXPECT_FALSE(s.Brings(1, 0, "log/a")) << "a live copy a replay brings";
+  EXPECT_TRUE(s.Brings(1, 0, "other")) << "a live copy no replay brings";
+  s.End(1);
+  EXPECT_TRUE(s.Brings(2, 1, "log/a")) << "history before it started";
+  EXPECT_FALSE(s.Brings(2, 3, "log/a"));
+  EXPECT_FALSE(s.Brings(2, 4, "log/a"));
+  EXPECT_TRUE(s.Brings(2, 5, "log/a"));
+  // The other way round: the one ahead brings, the lagging one passes over.
+  s.Start(3, "log/**");
+  EXPECT_TRUE(s.Brings(2, 6, "log/a"));
+  EXPECT_TRUE(s.Brings(3, 5, "log/a")) << "brought before 3 started";
+  EXPECT_FALSE(s.Brings(3, 6, "log/a"));
+  EXPECT_TRUE(s.Brings(3, 7, "log/c"));
+}
+
+// Ended replays are kept for the lagging ones only up to a bound: beyond
+// it, the oldest goes, and what it brought comes again (twice, never not at
+// all).
+TEST(BayeuxSessionCodecTest, EndedReplaysAreKeptUpToABound) {
+  ReplayingSession s;
+  s.Start(1, "log/*");  // lags
+  for (uint64_t k = 0; k < 17; ++k) {
+    s.Start(10 + k, "log/*");
+    EXPECT_TRUE(s.Brings(10 + k, 1 + k, "log/a"));
+    s.End(10 + k);
+  }
+  EXPECT_TRUE(s.Brings(1, 1, "log/a")) << "the oldest ended replay's";
+  for (uint64_t seq = 2; seq <= 17; ++seq) {
+    EXPECT_FALSE(s.Brings(1, seq, "log/a")) << seq;
+  }
+  EXPECT_TRUE(s.Brings(1, 18, "log/a"));
+}
+
 // A subscription the broker ends (here: its stream is removed) reaches the
 // client as an unsuccessful /meta/unsubscribe that names the channel and
 // why, rather than going quiet.
