@@ -15,7 +15,7 @@
 //   with nats.js's automatic acks, and a deliver group sharing the messages.
 // - Ephemeral push consumers (jetstream().subscribe() without durable()):
 //   named by the server, gone after their inactive_threshold once nobody
-//   listens; ordered consumers (ephemeral, ack_policy none, flow control and
+//   listens, kept across a restart with their flow control and position; ordered consumers (ephemeral, ack_policy none, flow control and
 //   heartbeats), pushed (subscribe() with orderedConsumer()) and pulled
 //   (consumers.get() without a name); 16 MiB through an ordered push
 //   consumer, with the flow-control requests nats.js answers as it reads.
@@ -451,6 +451,64 @@ describe("ephemeral push consumers", () => {
     // threshold the consumer is gone.
     await new Promise((resolve) => setTimeout(resolve, 2_500));
     await assert.rejects(jsm.consumers.info("ORDERS", name), /consumer not found/i);
+  });
+});
+
+describe("ephemeral push consumers across a restart", () => {
+  it("go on delivering to their subject, with their flow control and position", async () => {
+    const nc = await client();
+    const js = nc.jetstream();
+    const deliver = createInbox();
+    const opts = consumerOpts();
+    opts.deliverTo(deliver);
+    opts.deliverNew();
+    opts.ackExplicit();
+    opts.manualAck();
+    opts.flowControl();
+    opts.idleHeartbeat(1_000);
+    opts.inactiveEphemeralThreshold(30_000);
+    const sub = await js.subscribe("orders.survive.>", opts);
+    const name = (await sub.consumerInfo()).name;
+    const before = [];
+    for (let i = 0; i < 2; i++) before.push(await js.publish(`orders.survive.${i}`, sc.encode(`s${i}`)));
+    await within(take(sub, 2), 10_000, "subscribe");
+    await nc.flush();
+
+    await server.stop();
+    server = await start();
+    const nc2 = await client();
+    const jsm = await nc2.jetstreamManager();
+    const info = await jsm.consumers.info("ORDERS", name);
+    assert.equal(info.config.durable_name, undefined);
+    assert.equal(info.config.deliver_subject, deliver);
+    assert.equal(info.config.flow_control, true);
+    assert.equal(info.ack_floor.stream_seq, before[1].seq);
+    // A subscriber of the deliver subject (as nats.js's after it
+    // reconnects) gets what comes next.
+    const back = nc2.subscribe(deliver);
+    await nc2.flush();
+    const js2 = nc2.jetstream();
+    const after = [];
+    for (let i = 2; i < 4; i++) after.push(await js2.publish(`orders.survive.${i}`, sc.encode(`s${i}`)));
+    const got = [];
+    await within(
+      (async () => {
+        for await (const m of back) {
+          if (m.data.length === 0) continue; // a heartbeat or flow-control request
+          got.push(m);
+          m.respond(sc.encode("+ACK"));
+          if (got.length === 2) break;
+        }
+      })(),
+      10_000,
+      "the deliver subject after the restart",
+    );
+    assert.deepEqual(
+      got.map((m) => sc.decode(m.data)),
+      ["s2", "s3"],
+    );
+    assert.ok(got[0].reply.startsWith(`$JS.ACK.ORDERS.${name}.1.${after[0].seq}.`), got[0].reply);
+    await jsm.consumers.delete("ORDERS", name);
   });
 });
 
