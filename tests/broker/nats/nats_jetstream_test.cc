@@ -130,6 +130,28 @@ class JetStreamTest : public ::testing::Test {
                      deliver, "\"", extra, "}}"));
   }
 
+  // What a push consumer brought a subscriber: messages, and the
+  // flow-control requests among them (after how many messages each came).
+  struct Pushed {
+    int messages = 0;
+    std::vector<std::pair<int, ServerOp>> requests;
+  };
+  // Adds what `client` gets in 20 turns to `pushed`; anything else fails.
+  void TakePushed(NatsClient& client, Pushed& pushed) {
+    for (int turn = 0; turn < 20; ++turn) {
+      h_->Pump();
+      for (ServerOp& op : client.TakeAll()) {
+        if (op.op == "MSG") {
+          ++pushed.messages;
+        } else if (absl::StrContains(op.headers, "100 FlowControl Request")) {
+          pushed.requests.emplace_back(pushed.messages, std::move(op));
+        } else {
+          ADD_FAILURE() << op.raw.substr(0, 200);
+        }
+      }
+    }
+  }
+
   // Asks consumer `name` for messages, with `body`, on inbox _INBOX.p.<n>.
   void Next(NatsClient& n, absl::string_view name, absl::string_view body,
             absl::string_view inbox = "_INBOX.r") {
@@ -644,31 +666,14 @@ TEST_F(JetStreamTest, FlowControlStopsPushingUntilTheRequestIsAnswered) {
       n, "f", "deliver.f",
       R"(,"ack_policy":"none","flow_control":true,"idle_heartbeat":1000000000)");
   EXPECT_THAT(created, HasSubstr(R"("flow_control":true)"));
-  // Messages pushed, and the flow-control requests among them (after how
-  // many messages each came).
-  int messages = 0;
-  std::vector<std::pair<int, ServerOp>> requests;
-  auto take = [&] {
-    for (int turn = 0; turn < 20; ++turn) {
-      h_->Pump();
-      for (ServerOp& op : s.TakeAll()) {
-        if (op.op == "MSG") {
-          ++messages;
-        } else if (absl::StrContains(op.headers, "100 FlowControl Request")) {
-          requests.emplace_back(messages, std::move(op));
-        } else {
-          ADD_FAILURE() << op.raw.substr(0, 200);
-        }
-      }
-    }
-  };
-  take();
+  Pushed pushed;
+  TakePushed(s, pushed);
   // 32 records pass half the window, 64 all of it.
-  EXPECT_EQ(messages, 64);
-  ASSERT_EQ(requests.size(), 1u);
-  EXPECT_EQ(requests[0].first, 32);
-  EXPECT_EQ(requests[0].second.subject, "deliver.f");
-  EXPECT_EQ(requests[0].second.reply, "$JS.FC.ORDERS.f.1");
+  EXPECT_EQ(pushed.messages, 64);
+  ASSERT_EQ(pushed.requests.size(), 1u);
+  EXPECT_EQ(pushed.requests[0].first, 32);
+  EXPECT_EQ(pushed.requests[0].second.subject, "deliver.f");
+  EXPECT_EQ(pushed.requests[0].second.reply, "$JS.FC.ORDERS.f.1");
 
   h_->Advance(absl::Milliseconds(1100));
   ServerOp beat = s.Next();
@@ -676,18 +681,18 @@ TEST_F(JetStreamTest, FlowControlStopsPushingUntilTheRequestIsAnswered) {
   EXPECT_THAT(beat.headers,
               HasSubstr("Nats-Consumer-Stalled: $JS.FC.ORDERS.f.1"));
   s.Pub("$JS.FC.ORDERS.f.0", "");  // not the request awaiting an answer
-  take();
-  EXPECT_EQ(messages, 64);
+  TakePushed(s, pushed);
+  EXPECT_EQ(pushed.messages, 64);
 
   // The answer vouches for the 32 records before the request: the rest
   // comes, and with it the next request (half the window is unanswered
   // again at once).
   s.Pub("$JS.FC.ORDERS.f.1", "");
-  take();
-  EXPECT_EQ(messages, 80);
-  ASSERT_EQ(requests.size(), 2u);
-  EXPECT_EQ(requests[1].first, 65);
-  EXPECT_EQ(requests[1].second.reply, "$JS.FC.ORDERS.f.2");
+  TakePushed(s, pushed);
+  EXPECT_EQ(pushed.messages, 80);
+  ASSERT_EQ(pushed.requests.size(), 2u);
+  EXPECT_EQ(pushed.requests[1].first, 65);
+  EXPECT_EQ(pushed.requests[1].second.reply, "$JS.FC.ORDERS.f.2");
 }
 
 // A flow-control request whose subscription ended is never answered: the
@@ -798,27 +803,9 @@ TEST_F(JetStreamTest, EphemeralConsumersAndFlowControlOutliveARestart) {
   EXPECT_THAT(Api(n, "CONSUMER.CREATE.ORDERS.quick",
                   R"({"config":{"name":"quick","mem_storage":true}})"),
               HasSubstr(R"("mem_storage":true)"));
-  // Counts the messages pushed to `client` and the flow-control requests
-  // among them (after how many messages each came, and its reply subject).
-  auto take = [&](NatsClient& client, int& messages,
-                  std::vector<std::pair<int, std::string>>& requests) {
-    for (int turn = 0; turn < 20; ++turn) {
-      h_->Pump();
-      for (const ServerOp& op : client.TakeAll()) {
-        if (op.op == "MSG") {
-          ++messages;
-        } else if (absl::StrContains(op.headers, "FlowControl Request")) {
-          requests.emplace_back(messages, op.reply);
-        } else {
-          ADD_FAILURE() << op.raw.substr(0, 200);
-        }
-      }
-    }
-  };
-  int messages = 0;
-  std::vector<std::pair<int, std::string>> requests;
-  take(s, messages, requests);
-  EXPECT_EQ(messages, 64);  // stalled on the unanswered request
+  Pushed pushed;
+  TakePushed(s, pushed);
+  EXPECT_EQ(pushed.messages, 64);  // stalled on the unanswered request
   EXPECT_THAT(StoredConsumers(disk_),
               ::testing::UnorderedElementsAre("eph1", "idle"));
 
@@ -843,13 +830,12 @@ TEST_F(JetStreamTest, EphemeralConsumersAndFlowControlOutliveARestart) {
   NatsClient& back = h_->ConnectNats();
   back.Sub("deliver.e", "d");
   for (int i = 0; i < 60; ++i) Store("b", payload);
-  messages = 0;
-  requests.clear();
-  take(back, messages, requests);
-  EXPECT_EQ(messages, 64);
-  ASSERT_EQ(requests.size(), 1u);
-  EXPECT_EQ(requests[0].first, 32);
-  EXPECT_EQ(requests[0].second, "$JS.FC.ORDERS.eph1.1");
+  Pushed after;
+  TakePushed(back, after);
+  EXPECT_EQ(after.messages, 64);
+  ASSERT_EQ(after.requests.size(), 1u);
+  EXPECT_EQ(after.requests[0].first, 32);
+  EXPECT_EQ(after.requests[0].second.reply, "$JS.FC.ORDERS.eph1.1");
 
   // Nobody came back for "idle" (2 s, checked every second): gone, from
   // the storage too; eph1, listened to, stays.
