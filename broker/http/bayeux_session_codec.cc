@@ -103,7 +103,7 @@ void BayeuxSessionCodec::EncodeDelivery(SharedMessage& message,
                                         SubscriptionId subscription,
                                         OutboundBuffer& out) {
   // Once per message, however many of the session's subscriptions match.
-  if (ABSL_PREDICT_FALSE(replaying_ > 0)) {
+  if (ABSL_PREDICT_FALSE(!replaying_.empty())) {
     const PublishOp& publish = message.publish();
     if (publish.stream_seq == 0) {
       // A replaying subscription delivers it stored.
@@ -132,82 +132,71 @@ void BayeuxSessionCodec::StartedReplay(SubscriptionId subscription,
   replay.subscription = subscription;
   replay.pattern = std::string(pattern);
   replay.started = ++replay_events_;
-  for (const Replay& other : replays_) {
-    if (other.ended == 0)
-      replay.before.emplace_back(other.subscription, other.last);
+  for (const Replay& other : replaying_) {
+    replay.before.emplace_back(other.subscription, other.last);
   }
-  replays_.push_back(std::move(replay));
-  ++replaying_;
+  replaying_.push_back(std::move(replay));
 }
 
 void BayeuxSessionCodec::EndedReplay(SubscriptionId subscription) {
-  for (Replay& replay : replays_) {
-    if (replay.subscription == subscription && replay.ended == 0) {
-      replay.ended = ++replay_events_;
-      --replaying_;
-      break;
-    }
-  }
-  ForgetEndedReplays();
-}
-
-void BayeuxSessionCodec::ForgetEndedReplays() {
-  // Useful while a replay that started before its end is behind its last.
-  std::erase_if(replays_, [&](const Replay& ended) {
-    if (ended.ended == 0) return false;
-    if (ended.last == 0) return true;  // it brought nothing
-    for (const Replay& r : replays_) {
-      if (r.ended == 0 && r.started < ended.ended && r.last < ended.last) {
-        return false;
-      }
-    }
-    return true;
+  auto it = std::find_if(replaying_.begin(), replaying_.end(),
+                         [subscription](const Replay& r) {
+                           return r.subscription == subscription;
+                         });
+  if (it == replaying_.end()) return;
+  it->ended = ++replay_events_;
+  if (it->last != 0) ended_.push_back(std::move(*it));
+  replaying_.erase(it);
+  // An ended replay matters while one that started before its end is
+  // behind its last.
+  std::erase_if(ended_, [this](const Replay& ended) {
+    return std::none_of(replaying_.begin(), replaying_.end(),
+                        [&ended](const Replay& r) {
+                          return r.started < ended.ended && r.last < ended.last;
+                        });
   });
-  size_t kept = replays_.size() - replaying_;
-  for (auto it = replays_.begin(); kept > kMaxEndedReplays;) {
-    if (it->ended != 0) {
-      it = replays_.erase(it);
-      --kept;
-    } else {
-      ++it;
-    }
+  if (ended_.size() > kMaxEndedReplays) {
+    ended_.erase(ended_.begin(),
+                 ended_.begin() + (ended_.size() - kMaxEndedReplays));
   }
 }
 
 bool BayeuxSessionCodec::ReplayDelivers(absl::string_view topic) const {
-  for (const Replay& replay : replays_) {
-    if (replay.ended == 0 && Matches(replay.pattern, topic)) return true;
+  for (const Replay& replay : replaying_) {
+    if (Matches(replay.pattern, topic)) return true;
   }
   return false;
 }
 
 bool BayeuxSessionCodec::FirstToBring(SubscriptionId subscription, uint64_t seq,
                                       absl::string_view topic) {
-  auto self = std::find_if(
-      replays_.begin(), replays_.end(), [subscription](const Replay& r) {
-        return r.subscription == subscription && r.ended == 0;
-      });
+  auto self = std::find_if(replaying_.begin(), replaying_.end(),
+                           [subscription](const Replay& r) {
+                             return r.subscription == subscription;
+                           });
   // A stored message for a subscription that is not replaying (a durable
   // consumer's member) is its own.
-  if (self == replays_.end()) return true;
+  if (self == replaying_.end()) return true;
   if (self->first == 0) self->first = seq;
   self->last = std::max(self->last, seq);
-  if (replays_.size() == 1) return true;
-  for (const Replay& other : replays_) {
+  if (replaying_.size() == 1 && ended_.empty()) return true;
+  // Whether `other` brought it while `self` went on.
+  auto brought = [&](const Replay& other) {
     if (&other == &*self || other.first == 0 || seq < other.first ||
         seq > other.last) {
-      continue;
+      return false;
     }
     // It ended before this one started: what it brought is history.
-    if (other.ended != 0 && other.ended < self->started) continue;
+    if (other.ended != 0 && other.ended < self->started) return false;
     // What it brought before this one started is history too.
     const auto was = std::find_if(
         self->before.begin(), self->before.end(),
         [&other](const auto& b) { return b.first == other.subscription; });
-    if (was != self->before.end() && seq <= was->second) continue;
-    if (Matches(other.pattern, topic)) return false;
-  }
-  return true;
+    if (was != self->before.end() && seq <= was->second) return false;
+    return Matches(other.pattern, topic);
+  };
+  return std::none_of(replaying_.begin(), replaying_.end(), brought) &&
+         std::none_of(ended_.begin(), ended_.end(), brought);
 }
 
 }  // namespace manifold

@@ -72,9 +72,7 @@ class BayeuxSessionCodec final : public ProtocolCodec {
   void EndedReplay(SubscriptionId subscription) override;
 
  private:
-  // A subscription of the session replaying a stream; or one that ended
-  // while another that started before its end may still reach what it
-  // brought.
+  // A subscription of the session replaying a stream.
   struct Replay {
     SubscriptionId subscription;
     std::string pattern;
@@ -105,15 +103,14 @@ class BayeuxSessionCodec final : public ProtocolCodec {
   // brought by `subscription` either way.
   bool FirstToBring(SubscriptionId subscription, uint64_t seq,
                     absl::string_view topic);
-  // Drops the ended replays no replay that goes on can still reach.
-  void ForgetEndedReplays();
 
   uint64_t last_message_id_ = 0;
-  // The session's replays, in the order they started (few: one per channel
-  // subscribed with ext.replay, and up to kMaxEndedReplays that ended).
-  std::vector<Replay> replays_;
-  // Replays in replays_ that go on.
-  size_t replaying_ = 0;
+  // The session's replaying subscriptions, in the order they started (few:
+  // one per channel subscribed with ext.replay).
+  std::vector<Replay> replaying_;
+  // Those that ended while one that started before them was behind what
+  // they brought, oldest first.
+  std::vector<Replay> ended_;
   // Counts StartedReplay() and EndedReplay() calls (Replay::started, ended).
   uint64_t replay_events_ = 0;
 };
