@@ -457,18 +457,25 @@ TEST(BayeuxTest, BadBatchesAreRefusedWholeAndBadMessagesOneByOne) {
   EXPECT_FALSE(link.closed()) << "the connection goes on";
 }
 
+// A broker with memory stream "log" on log/**, the client that made it,
+// and a native publisher.
+class BayeuxReplayTest : public ::testing::Test {
+ protected:
+  BayeuxReplayTest() { AddMemoryStream(admin_, "log", "log/**"); }
+
+  BrokerHarness h_{Options()};
+  TestClient& admin_ = h_.Connect("admin");
+  TestClient& pub_ = h_.Connect("pub");
+};
+
 // A subscribe with ext.replay replays the stream after the replayId, its
 // messages carry theirs, and its reply says where it starts: what a client
 // needs to resume after a broker restart.
-TEST(BayeuxTest, AChannelAStreamStoresReplaysAfterTheReplayIdInExt) {
-  BrokerHarness h(Options());
-  TestClient& admin = h.Connect("admin");
-  AddMemoryStream(admin, "log", "log/**");
-  TestClient& pub = h.Connect("pub");
-  pub.Publish("log/a", "one");  // seq 1
-  pub.Publish("log/b", "two");  // seq 2
+TEST_F(BayeuxReplayTest, AChannelAStreamStoresReplaysAfterTheReplayIdInExt) {
+  pub_.Publish("log/a", "one");  // seq 1
+  pub_.Publish("log/b", "two");  // seq 2
 
-  LongPollClient c(h);
+  LongPollClient c(h_);
   c.Handshake();
   Json reply = c.Exchange(Json::array(
       {{{"channel", "/meta/subscribe"},
@@ -479,8 +486,8 @@ TEST(BayeuxTest, AChannelAStreamStoresReplaysAfterTheReplayIdInExt) {
   EXPECT_EQ(reply[0]["successful"], true) << reply.dump();
   // No stream stores /plain: an ordinary subscription, with no position.
   EXPECT_EQ(reply[0]["ext"], Json({{"replay", {{"/log/*", 1}}}}));
-  pub.Publish("log/a", "three");  // seq 3
-  pub.Publish("plain", "live");
+  pub_.Publish("log/a", "three");  // seq 3
+  pub_.Publish("plain", "live");
   Json answer = Body(c.Connect(0)->Take());
   ASSERT_EQ(answer.size(), 4u) << answer.dump();
   EXPECT_EQ(answer[0], Json({{"channel", "/log/b"},
@@ -493,7 +500,7 @@ TEST(BayeuxTest, AChannelAStreamStoresReplaysAfterTheReplayIdInExt) {
   EXPECT_EQ(answer[3]["channel"], "/meta/connect");
 
   // -1: new messages, from the position the reply names; -2: all held.
-  LongPollClient fresh(h);
+  LongPollClient fresh(h_);
   fresh.Handshake();
   reply = fresh.Exchange(
       Json::array({{{"channel", "/meta/subscribe"},
@@ -505,7 +512,7 @@ TEST(BayeuxTest, AChannelAStreamStoresReplaysAfterTheReplayIdInExt) {
   ASSERT_EQ(reply.size(), 2u) << reply.dump();
   EXPECT_EQ(reply[0]["ext"], Json({{"replay", {{"/log/**", 3}}}}));
   EXPECT_EQ(reply[1]["ext"], Json({{"replay", {{"/log/a", 0}}}}));
-  pub.Publish("log/c", "four");  // seq 4
+  pub_.Publish("log/c", "four");  // seq 4
   answer = Body(fresh.Connect(0)->Take());
   std::vector<std::pair<std::string, int>> got;
   for (const Json& m : answer) {
@@ -521,14 +528,10 @@ TEST(BayeuxTest, AChannelAStreamStoresReplaysAfterTheReplayIdInExt) {
 // A message a replaying subscription matches reaches the session once, from
 // the stream with its replayId, however many of the session's subscriptions
 // match it; once the replay ends, the other subscriptions bring it live again.
-TEST(BayeuxTest, AMessageAReplayDeliversIsNotAlsoDeliveredLive) {
-  BrokerHarness h(Options());
-  TestClient& admin = h.Connect("admin");
-  AddMemoryStream(admin, "log", "log/**");
-  TestClient& pub = h.Connect("pub");
-  pub.Publish("log/a", "one");  // seq 1
+TEST_F(BayeuxReplayTest, AMessageAReplayDeliversIsNotAlsoDeliveredLive) {
+  pub_.Publish("log/a", "one");  // seq 1
 
-  LongPollClient c(h);
+  LongPollClient c(h_);
   c.Handshake();
   ASSERT_EQ(c.Subscribe("/log/*")["successful"], true);
   ASSERT_EQ(c.Subscribe("/log/**")["successful"], true);
@@ -537,9 +540,9 @@ TEST(BayeuxTest, AMessageAReplayDeliversIsNotAlsoDeliveredLive) {
                     {"subscription", "/log/a"},
                     {"ext", {{"replay", {{"/log/a", kReplayAll}}}}}}}));
   ASSERT_EQ(reply[0]["successful"], true) << reply.dump();
-  pub.Publish("log/a", "two");    // seq 2: the replay and both others match
-  pub.Publish("log/b", "three");  // seq 3: only the ordinary ones
-  pub.Publish("log/a", "four");   // seq 4
+  pub_.Publish("log/a", "two");    // seq 2: the replay and both others match
+  pub_.Publish("log/b", "three");  // seq 3: only the ordinary ones
+  pub_.Publish("log/a", "four");   // seq 4
   std::vector<std::string> got;
   std::vector<std::string> ids;
   for (int polls = 0; polls < 3 && got.size() < 4; ++polls) {
@@ -567,7 +570,7 @@ TEST(BayeuxTest, AMessageAReplayDeliversIsNotAlsoDeliveredLive) {
       c.Exchange(Json::array({{{"channel", "/meta/unsubscribe"},
                                {"subscription", "/log/a"}}}))[0]["successful"],
       true);
-  pub.Publish("log/a", "five");
+  pub_.Publish("log/a", "five");
   Json answer = Body(c.Connect(0)->Take());
   ASSERT_EQ(answer.size(), 2u) << answer.dump();
   EXPECT_EQ(answer[0], Json({{"channel", "/log/a"}, {"data", "five"}}));
@@ -591,16 +594,12 @@ std::vector<std::string> Brought(LongPollClient& c) {
 // Of two replaying subscriptions that match a message, the one that reaches
 // it first brings it and the other passes it over. A replay subscribed later
 // still brings the history it asks for, although the others brought it.
-TEST(BayeuxTest, TwoReplaysThatOverlapBringAMessageOnce) {
-  BrokerHarness h(Options());
-  TestClient& admin = h.Connect("admin");
-  AddMemoryStream(admin, "log", "log/**");
-  TestClient& pub = h.Connect("pub");
-  pub.Publish("log/a", "one");    // seq 1
-  pub.Publish("log/b", "two");    // seq 2
-  pub.Publish("log/a", "three");  // seq 3
+TEST_F(BayeuxReplayTest, TwoReplaysThatOverlapBringAMessageOnce) {
+  pub_.Publish("log/a", "one");    // seq 1
+  pub_.Publish("log/b", "two");    // seq 2
+  pub_.Publish("log/a", "three");  // seq 3
 
-  LongPollClient c(h);
+  LongPollClient c(h_);
   c.Handshake();
   Json reply =
       c.Exchange(Json::array({{{"channel", "/meta/subscribe"},
@@ -610,8 +609,8 @@ TEST(BayeuxTest, TwoReplaysThatOverlapBringAMessageOnce) {
                                {"subscription", "/log/a"},
                                {"ext", {{"replay", {{"/log/a", 1}}}}}}}));
   ASSERT_EQ(reply.size(), 2u) << reply.dump();
-  pub.Publish("log/a", "four");  // seq 4: both match
-  pub.Publish("log/b", "five");  // seq 5
+  pub_.Publish("log/a", "four");  // seq 4: both match
+  pub_.Publish("log/b", "five");  // seq 5
   EXPECT_THAT(Brought(c), ::testing::UnorderedElementsAre(
                               "one@1", "two@2", "three@3", "four@4", "five@5"));
 
@@ -619,7 +618,7 @@ TEST(BayeuxTest, TwoReplaysThatOverlapBringAMessageOnce) {
       c.Exchange(Json::array({{{"channel", "/meta/unsubscribe"},
                                {"subscription", "/log/*"}}}))[0]["successful"],
       true);
-  pub.Publish("log/a", "six");  // seq 6
+  pub_.Publish("log/a", "six");  // seq 6
   EXPECT_THAT(Brought(c), ::testing::ElementsAre("six@6"));
 
   // A new replay of what /log/a brought: that history comes again, and
@@ -628,7 +627,7 @@ TEST(BayeuxTest, TwoReplaysThatOverlapBringAMessageOnce) {
                                    {"subscription", "/log/**"},
                                    {"ext", {{"replay", {{"/log/**", 3}}}}}}}));
   ASSERT_EQ(reply[0]["successful"], true) << reply.dump();
-  pub.Publish("log/a", "seven");  // seq 7
+  pub_.Publish("log/a", "seven");  // seq 7
   EXPECT_THAT(Brought(c), ::testing::UnorderedElementsAre("four@4", "five@5",
                                                           "six@6", "seven@7"));
 }
@@ -709,11 +708,9 @@ TEST(BayeuxSessionCodecTest, EndedReplaysAreKeptUpToABound) {
 // A subscription the broker ends (here: its stream is removed) reaches the
 // client as an unsuccessful /meta/unsubscribe that names the channel and
 // why, rather than going quiet.
-TEST(BayeuxTest, ASubscriptionTheBrokerEndsIsSaidAsAnUnsuccessfulUnsubscribe) {
-  BrokerHarness h(Options());
-  TestClient& admin = h.Connect("admin");
-  AddMemoryStream(admin, "log", "log/**");
-  LongPollClient c(h);
+TEST_F(BayeuxReplayTest,
+       ASubscriptionTheBrokerEndsIsSaidAsAnUnsuccessfulUnsubscribe) {
+  LongPollClient c(h_);
   c.Handshake();
   Json reply = c.Exchange(
       Json::array({{{"channel", "/meta/subscribe"},
@@ -721,8 +718,8 @@ TEST(BayeuxTest, ASubscriptionTheBrokerEndsIsSaidAsAnUnsuccessfulUnsubscribe) {
                     {"ext", {{"replay", {{"/log/*", kReplayNew}}}}}}}));
   ASSERT_EQ(reply[0]["successful"], true) << reply.dump();
   std::unique_ptr<HttpLink> held = c.Connect();
-  admin.Request(sys_topics::kStreamRemove, "log");
-  wire::ServerMessage removed = admin.Next();
+  admin_.Request(sys_topics::kStreamRemove, "log");
+  wire::ServerMessage removed = admin_.Next();
   ASSERT_EQ(removed.response().status(), wire::REQUEST_OK)
       << removed.DebugString();
   Json answer = Body(held->Take());
