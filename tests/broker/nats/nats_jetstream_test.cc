@@ -1,8 +1,9 @@
-// NATS JetStream's API on the Broker (broker/internal/jetstream.cc): durable
-// pull consumers created, asked for messages and acknowledged as nats.js
-// does it, with the status messages it reads (404, 408, 409, 100), and the
-// JSON errors that name what is wrong. Streams live in a
-// MemoryStreamStorage; the clock is the harness's.
+// NATS JetStream's API on the Broker (broker/internal/jetstream.cc): pull,
+// push and ephemeral consumers created, asked for messages and acknowledged
+// as nats.js does it, with the status messages it reads (404, 408, 409,
+// 100), the JSON errors that name what is wrong, and what a restart keeps.
+// Streams live in a MemoryStreamStorage that a restarted broker opens again;
+// the clock is the harness's.
 
 #include <memory>
 #include <string>
@@ -68,8 +69,8 @@ class JetStreamTest : public ::testing::Test {
                     .ok());
   }
 
-  // A broker restart: a new broker opens what disk_ holds, with a native
-  // publisher (the clients of the old one are gone).
+  // A broker restart: a new broker with default options opens what disk_
+  // holds, with a native publisher (the clients of the old one are gone).
   void Restart() {
     h_.reset();
     h_ = std::make_unique<NatsHarness>();
