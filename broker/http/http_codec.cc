@@ -898,14 +898,11 @@ absl::StatusOr<size_t> HttpCodec::DecodeBayeuxMessage(Operation& op) {
   if (!batch.ok() || (*batch)->operations() == 0) {
     // Refused whole, or every message refused: answered at once, and the
     // connection goes on.
-    if (batch.ok()) {
-      const absl::string_view parts[] = {(*batch)->Render()};
-      ws_->SendMessage(WebSocketLink::Opcode::kText, parts, local_out_);
-    } else {
-      const std::string reply = BayeuxRefusal(batch.status());
-      const absl::string_view parts[] = {reply};
-      ws_->SendMessage(WebSocketLink::Opcode::kText, parts, local_out_);
-    }
+    // The reply outlives the view SendMessage() reads.
+    const std::string reply =
+        batch.ok() ? (*batch)->Render() : BayeuxRefusal(batch.status());
+    const absl::string_view parts[] = {reply};
+    ws_->SendMessage(WebSocketLink::Opcode::kText, parts, local_out_);
     op.kind = Operation::Kind::kLocal;
     op.local_error = batch.ok() ? wire::OK : wire::INVALID_ARGUMENT;
     const size_t charged = Charge(0);

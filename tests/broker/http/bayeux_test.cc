@@ -804,5 +804,30 @@ TEST(BayeuxTest,
   EXPECT_EQ(Json::parse(frames.back())[0]["channel"], "/meta/connect");
 }
 
+// Over a WebSocket, a batch whose every message is refused is answered at
+// once, in one text frame that names each refusal, and the WebSocket goes on.
+TEST(BayeuxTest, AWebSocketBatchRefusedMessageByMessageIsAnsweredAndGoesOn) {
+  BrokerHarness h(Options());
+  HttpLink ws(h);
+  ws.Send(Upgrade("/cometd", ""));
+  EXPECT_THAT(ws.Take(), HasSubstr("101 Switching Protocols"));
+  ws.Send(ClientFrame(
+      0x1,
+      R"([{"channel":"/meta/subscribe","clientId":"c","subscription":"/meta/x"},)"
+      R"({"channel":"/meta/subscribe","clientId":"c","subscription":7}])"));
+  std::vector<std::string> frames = ServerPayloads(ws.Take());
+  ASSERT_EQ(frames.size(), 1u);
+  const Json replies = Json::parse(frames[0], nullptr, false);
+  ASSERT_EQ(replies.size(), 2u) << frames[0];
+  EXPECT_THAT(replies[0]["error"].get<std::string>(), HasSubstr("403::"));
+  EXPECT_THAT(replies[1]["error"].get<std::string>(), HasSubstr("400::"));
+  ws.Send(ClientFrame(
+      0x1, R"([{"channel":"/meta/handshake","version":"1.0","id":"h"}])"));
+  frames = ServerPayloads(ws.Take());
+  ASSERT_EQ(frames.size(), 1u);
+  EXPECT_EQ(Json::parse(frames[0])[0]["successful"], true);
+  EXPECT_FALSE(ws.closed()) << "the WebSocket goes on";
+}
+
 }  // namespace
 }  // namespace manifold
