@@ -55,18 +55,20 @@
 
 namespace manifold {
 
-// What a connection presented. Views, valid during Authenticate().
+// What a connection presented. Views, valid during Authenticate(). Every
+// field starts empty, so a designated initializer names only what was
+// presented: `{.user = "alice", .password = "pw"}`.
 struct Credentials {
-  absl::string_view token;
-  absl::string_view user;
-  absl::string_view password;
+  absl::string_view token = {};
+  absl::string_view user = {};
+  absl::string_view password = {};
   // The verified TLS client certificate's subject (RFC 2253) and subject
   // alternative names ("DNS:...", "email:..."); empty without one.
-  absl::Span<const std::string> certificate_names;
+  absl::Span<const std::string> certificate_names = {};
   // The user whose live session the connection acts for
   // (ConnectionPending.session_user); the session's token stands for the
   // login that opened it. Used only when nothing above is presented.
-  absl::string_view session_user;
+  absl::string_view session_user = {};
 };
 
 class Authenticator {

@@ -7,7 +7,7 @@
 //   manifold --server 127.0.0.1:4222 bench reqrep --protocol nats --json
 //   manifold --server 127.0.0.1:4222 bench durable --protocol nats --size 1024
 //   manifold bench replay --count 1000000
-//   manifold --server 127.0.0.1:4222 bench fanout --protocol nats --subs 64 \
+//   manifold --server 127.0.0.1:4222 bench fanout --protocol nats --subs 64
 //       --sub_servers 127.0.0.1:4222,127.0.0.1:4223,127.0.0.1:4224 --settle 1s
 //   manifold --server 127.0.0.1:8080 bench fanout --protocol bayeux --subs 64
 

@@ -314,7 +314,9 @@ void RunStreamsModel(uint32_t seed, StreamsModelTotals& totals) {
     for (size_t i = 0; i < held.size(); ++i) {
       wire::StoredMessage m;
       ASSERT_TRUE(m.ParseFromString(held[i].record));
-      if (i > 0) ASSERT_EQ(held[i].seq, held[i - 1].seq + 1) << "life " << life;
+      if (i > 0) {
+        ASSERT_EQ(held[i].seq, held[i - 1].seq + 1) << "life " << life;
+      }
       ASSERT_EQ(refused.count(m.payload()), 0u)
           << m.payload() << " was refused but is stored";
       if (acked_set.count(m.payload())) acked_held.push_back(m.payload());
