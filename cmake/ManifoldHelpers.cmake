@@ -21,12 +21,19 @@ function(manifold_library)
 endfunction()
 
 # manifold_test(NAME name SOURCES ... DEPS ... [LABELS ...]): a GoogleTest
-# binary whose tests ctest lists one by one.
+# binary whose tests ctest lists one by one. Its sources compile at -O0
+# unless MANIFOLD_OPTIMIZE_TESTS is on (the top-level CMakeLists.txt says
+# why); what it links keeps the build type's flags.
 function(manifold_test)
   cmake_parse_arguments(ARG "" "NAME;TIMEOUT" "SOURCES;DEPS;LABELS" ${ARGN})
   add_executable(${ARG_NAME} ${ARG_SOURCES})
   target_link_libraries(${ARG_NAME} PRIVATE ${ARG_DEPS} GTest::gtest_main
                         GTest::gmock)
+  if(NOT MANIFOLD_OPTIMIZE_TESTS)
+    # After the build type's flags on the command line, so it is the one
+    # that counts.
+    target_compile_options(${ARG_NAME} PRIVATE -O0)
+  endif()
   if(NOT ARG_TIMEOUT)
     set(ARG_TIMEOUT 300)
   endif()
