@@ -19,20 +19,26 @@ cmake --install "$build_dir" --prefix "$scratch/prefix" >/dev/null
 
 libdir="$(find "$scratch/prefix" -name manifold.pc -printf '%h\n' | head -1)"
 cflags="$(PKG_CONFIG_PATH="$libdir" pkg-config --cflags manifold)"
-headers=0
-while IFS= read -r header; do
-  relative="${header#"$scratch/prefix/include/manifold/"}"
-  echo "#include \"$relative\"" > "$scratch/one_header.cc"
+# Each header in a translation unit of its own, one per CPU at a time. A
+# header that fails stops the run (xargs stops at an exit status of 255).
+check_header() {
+  local relative="${1#"$scratch/prefix/include/manifold/"}" work
+  work="$(mktemp -d "$scratch/header.XXXXXX")"
+  echo "#include \"$relative\"" > "$work/one_header.cc"
   # shellcheck disable=SC2086
-  if ! g++ -std=c++20 -fsyntax-only $cflags "$scratch/one_header.cc" \
-      2> "$scratch/one_header.log"; then
+  if ! g++ -std=c++20 -fsyntax-only $cflags "$work/one_header.cc" \
+      2> "$work/one_header.log"; then
     echo "check-install: FAIL: the installed header $relative does not" \
          "compile on its own:" >&2
-    head -20 "$scratch/one_header.log" >&2
-    exit 1
+    head -20 "$work/one_header.log" >&2
+    exit 255
   fi
-  headers=$((headers + 1))
-done < <(find "$scratch/prefix/include/manifold" -name '*.h' | sort)
+}
+export -f check_header
+export scratch cflags
+find "$scratch/prefix/include/manifold" -name '*.h' -print0 | sort -z |
+  xargs -0 -n 1 -P "$(nproc)" bash -c 'check_header "$1"' check_header
+headers="$(find "$scratch/prefix/include/manifold" -name '*.h' | wc -l)"
 if [ -d "$scratch/prefix/include/manifold/broker/internal" ]; then
   echo "check-install: FAIL: internal headers were installed" >&2
   exit 1
