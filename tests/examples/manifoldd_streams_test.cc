@@ -364,7 +364,7 @@ TEST_P(ManifolddStreamsTest, DiskFullRefusesStoredPublishesUntilSpaceReturns) {
     for (int i = 0; i < 2000 && !refused.has_error(); ++i) {
       const std::string body = absl::StrCat(i, "-", payload);
       absl::StatusOr<wire::ServerMessage> a = pub.PublishAcked("t/a", body);
-      ASSERT_TRUE(a.ok()) << a.status();
+      ASSERT_TRUE(a.ok()) << a.status() << "\n" << (*broker)->Log();
       if (a->has_ack()) {
         acked.push_back(body);
       } else {

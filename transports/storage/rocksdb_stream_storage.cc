@@ -350,6 +350,117 @@ bool IsIoError(const absl::Status& status) {
   return status.code() == absl::StatusCode::kUnavailable;
 }
 
+// The file system under the store: notes a failed write to a log file
+// (".log") in `failure` before RocksDB learns of it, waiting while the sync
+// thread holds failure->mu (see RocksDbLogFailure).
+class LogFailureNotingFileSystem final : public rocksdb::FileSystemWrapper {
+ public:
+  using LogFailure = RocksDbLogFailure;
+
+  LogFailureNotingFileSystem(std::shared_ptr<rocksdb::FileSystem> target,
+                             std::shared_ptr<LogFailure> failure)
+      : FileSystemWrapper(std::move(target)), failure_(std::move(failure)) {}
+
+  const char* Name() const override { return "LogFailureNotingFileSystem"; }
+
+  rocksdb::IOStatus NewWritableFile(
+      const std::string& name, const rocksdb::FileOptions& options,
+      std::unique_ptr<rocksdb::FSWritableFile>* file,
+      rocksdb::IODebugContext* debug) override {
+    return Noting(
+        name, FileSystemWrapper::NewWritableFile(name, options, file, debug),
+        file);
+  }
+  rocksdb::IOStatus ReuseWritableFile(
+      const std::string& name, const std::string& old_name,
+      const rocksdb::FileOptions& options,
+      std::unique_ptr<rocksdb::FSWritableFile>* file,
+      rocksdb::IODebugContext* debug) override {
+    return Noting(name,
+                  FileSystemWrapper::ReuseWritableFile(name, old_name, options,
+                                                       file, debug),
+                  file);
+  }
+
+ private:
+  class NotingFile final : public rocksdb::FSWritableFileOwnerWrapper {
+   public:
+    NotingFile(std::unique_ptr<rocksdb::FSWritableFile> file,
+               std::shared_ptr<LogFailure> failure)
+        : FSWritableFileOwnerWrapper(std::move(file)),
+          failure_(std::move(failure)) {
+      std::lock_guard<std::mutex> lock(failure_->logs_mu);
+      failure_->logs.push_back(target());
+    }
+    ~NotingFile() override { Forget(); }
+
+    rocksdb::IOStatus Append(const rocksdb::Slice& data,
+                             const rocksdb::IOOptions& options,
+                             rocksdb::IODebugContext* debug) override {
+      return Note(FSWritableFileOwnerWrapper::Append(data, options, debug));
+    }
+    rocksdb::IOStatus Append(const rocksdb::Slice& data,
+                             const rocksdb::IOOptions& options,
+                             const rocksdb::DataVerificationInfo& info,
+                             rocksdb::IODebugContext* debug) override {
+      return Note(
+          FSWritableFileOwnerWrapper::Append(data, options, info, debug));
+    }
+    rocksdb::IOStatus PositionedAppend(
+        const rocksdb::Slice& data, uint64_t offset,
+        const rocksdb::IOOptions& options,
+        rocksdb::IODebugContext* debug) override {
+      return Note(FSWritableFileOwnerWrapper::PositionedAppend(data, offset,
+                                                               options, debug));
+    }
+    rocksdb::IOStatus PositionedAppend(
+        const rocksdb::Slice& data, uint64_t offset,
+        const rocksdb::IOOptions& options,
+        const rocksdb::DataVerificationInfo& info,
+        rocksdb::IODebugContext* debug) override {
+      return Note(FSWritableFileOwnerWrapper::PositionedAppend(
+          data, offset, options, info, debug));
+    }
+    rocksdb::IOStatus Flush(const rocksdb::IOOptions& options,
+                            rocksdb::IODebugContext* debug) override {
+      return Note(FSWritableFileOwnerWrapper::Flush(options, debug));
+    }
+    rocksdb::IOStatus Close(const rocksdb::IOOptions& options,
+                            rocksdb::IODebugContext* debug) override {
+      Forget();  // not synced by the sync thread once closing
+      return FSWritableFileOwnerWrapper::Close(options, debug);
+    }
+    // (Only writes are noted, which RocksDB makes holding none of its
+    // locks. A failed sync goes through SyncWithoutFlush, which RocksDB lets
+    // fail; a failed truncation or close leaves nothing to sync.)
+
+   private:
+    void Forget() {
+      std::lock_guard<std::mutex> lock(failure_->logs_mu);
+      std::erase(failure_->logs, target());
+    }
+    rocksdb::IOStatus Note(rocksdb::IOStatus s) {
+      if (!s.ok()) {
+        std::lock_guard<std::mutex> lock(failure_->mu);
+        failure_->failed = true;
+      }
+      return s;
+    }
+
+    const std::shared_ptr<LogFailure> failure_;
+  };
+
+  rocksdb::IOStatus Noting(const std::string& name, rocksdb::IOStatus s,
+                           std::unique_ptr<rocksdb::FSWritableFile>* file) {
+    if (s.ok() && absl::EndsWith(name, ".log")) {
+      *file = std::make_unique<NotingFile>(std::move(*file), failure_);
+    }
+    return s;
+  }
+
+  const std::shared_ptr<LogFailure> failure_;
+};
+
 }  // namespace
 
 // --- One batch, staged
@@ -888,9 +999,12 @@ RocksDbStreamStorage::RocksDbStreamStorage(std::string dir,
       read_cache_(rocksdb::NewLRUCache(options.read_cache_bytes > 0
                                            ? options.read_cache_bytes
                                            : kDefaultReadCacheBytes)),
-      env_(options.file_system != nullptr
-               ? rocksdb::NewCompositeEnv(options.file_system)
-               : nullptr) {
+      log_failure_(std::make_shared<RocksDbLogFailure>()),
+      env_(
+          rocksdb::NewCompositeEnv(std::make_shared<LogFailureNotingFileSystem>(
+              options.file_system != nullptr ? options.file_system
+                                             : rocksdb::FileSystem::Default(),
+              log_failure_))) {
   worker_ = std::thread([this] { Run(); });
   syncer_ = std::thread([this] { SyncLoop(); });
 }
@@ -1375,7 +1489,29 @@ void RocksDbStreamStorage::SyncLoop() {
     absl::Status synced = sync_failed_;
     if (needs_sync && synced.ok()) {
       lock.unlock();
-      const rocksdb::Status s = db_->SyncWAL();
+      rocksdb::Status s;
+      {
+        std::lock_guard<std::mutex> gate(log_failure_->mu);
+        if (!log_failure_->failed) {
+          s = db_->SyncWAL();
+        } else {
+          // A write to the log failed after these were written: RocksDB
+          // syncs that log no more, so sync its files here.
+          std::lock_guard<std::mutex> logs(log_failure_->logs_mu);
+          for (rocksdb::FSWritableFile* log : log_failure_->logs) {
+            s = log->Sync(rocksdb::IOOptions(), nullptr);
+            if (!s.ok()) break;
+          }
+          // And the directory, which holds a log's name (SyncWAL syncs it
+          // once after a new log).
+          std::unique_ptr<rocksdb::FSDirectory> directory;
+          if (s.ok()) {
+            s = env_->GetFileSystem()->NewDirectory(dir_, rocksdb::IOOptions(),
+                                                    &directory, nullptr);
+          }
+          if (s.ok()) s = directory->Fsync(rocksdb::IOOptions(), nullptr);
+        }
+      }
       lock.lock();
       if (!s.ok()) {
         synced = FromRocks(s, absl::StrCat(dir_, ": syncing the log"));
@@ -1423,6 +1559,12 @@ absl::Status RocksDbStreamStorage::Recover() {
   // last batch written and starts a new one. Fails while the cause (a full
   // disk) persists; the next batch or read tries again.
   CloseDb();
+  {
+    // The logs of the closed database are closed; the new one's start
+    // without a failure.
+    std::lock_guard<std::mutex> gate(log_failure_->mu);
+    log_failure_->failed = false;
+  }
   if (absl::Status opened = OpenDb(/*create=*/false); !opened.ok()) {
     return opened;
   }

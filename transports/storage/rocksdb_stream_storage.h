@@ -124,6 +124,7 @@ class ColumnFamilyHandle;
 class DB;
 class Env;
 class FileSystem;
+class FSWritableFile;
 }  // namespace rocksdb
 
 namespace manifold {
@@ -140,6 +141,23 @@ struct RocksDbStreamStorageOptions {
   // The file system RocksDB works through (null: the machine's). Tests pass
   // one that fails or holds back operations on cue.
   std::shared_ptr<rocksdb::FileSystem> file_system;
+};
+
+// Used by RocksDbStreamStorage alone: between a failed write to the log and
+// its sync thread. RocksDB 7.8 stops at an assertion (Debian's build keeps
+// them) when DB::SyncWAL() meets a log whose writer failed, so the file
+// system under the store notes such a failure under `mu` before RocksDB
+// sees it, and the sync thread calls SyncWAL() under `mu` only while none
+// was noted. After one, it syncs the open log files itself: what the
+// batches written before the failure put there becomes durable as with
+// SyncWAL(). Only a failing write waits for `mu`. `logs_mu` is taken last,
+// never holding another lock but `mu`.
+struct RocksDbLogFailure {
+  std::mutex mu;
+  bool failed = false;  // guarded by mu; reset by a reopen
+  std::mutex logs_mu;
+  // The log files open for writing; guarded by logs_mu.
+  std::vector<rocksdb::FSWritableFile*> logs;
 };
 
 class RocksDbStreamStorage final : public StreamStorage {
@@ -267,7 +285,11 @@ class RocksDbStreamStorage final : public StreamStorage {
   const RocksDbStreamStorageOptions options_;
   // Outlives every opening of db_ (a reopen after an I/O error keeps it).
   const std::shared_ptr<rocksdb::Cache> read_cache_;
-  // Over options_.file_system when one was given; outlives every db_.
+  // Between a failed write to the log and the sync thread (see
+  // RocksDbLogFailure).
+  const std::shared_ptr<RocksDbLogFailure> log_failure_;
+  // Over options_.file_system (or the default one), noting log write
+  // failures in log_failure_; outlives every db_.
   const std::unique_ptr<rocksdb::Env> env_;
   std::unique_ptr<rocksdb::DB> db_;
   // The column family of the "d/" keys (the messages), apart from the small
