@@ -150,8 +150,8 @@ struct RocksDbStreamStorageOptions {
 // sees it, and the sync thread calls SyncWAL() under `mu` only while none
 // was noted. After one, it syncs the open log files itself: what the
 // batches written before the failure put there becomes durable as with
-// SyncWAL(). Only a failing write waits for `mu`. `logs_mu` is taken last,
-// never holding another lock but `mu`.
+// SyncWAL(). Only a failing write waits for `mu`. `logs_mu` is taken last:
+// nothing else is locked while it is held.
 struct RocksDbLogFailure {
   std::mutex mu;
   bool failed = false;  // guarded by mu; reset by a reopen
