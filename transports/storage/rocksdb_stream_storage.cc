@@ -431,8 +431,11 @@ class LogFailureNotingFileSystem final : public rocksdb::FileSystemWrapper {
       return FSWritableFileOwnerWrapper::Close(options, debug);
     }
     // (Only writes are noted, which RocksDB makes holding none of its
-    // locks. A failed sync goes through SyncWithoutFlush, which RocksDB lets
-    // fail; a failed truncation or close leaves nothing to sync.)
+    // locks while neither manual_wal_flush nor two_write_queues is set, as
+    // in OpenDb(); with either, noting one could wait for a sync that waits
+    // for that write. A failed sync goes through SyncWithoutFlush, which
+    // RocksDB lets fail; a failed truncation or close leaves nothing to
+    // sync.)
 
    private:
     void Forget() {
