@@ -1169,7 +1169,7 @@ absl::Status RocksDbStreamStorage::OpenDb(bool create) {
   // never reported done with `sync`. Damage anywhere else fails the open.
   options.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
   options.info_log = std::make_shared<StderrLogger>(dir_);
-  if (env_ != nullptr) options.env = env_.get();
+  options.env = env_.get();  // always set: it notes log write failures
 
   // The small keys: configurations, counters, topics, consumers.
   // Both families read through one cache of a stated size.
