@@ -34,8 +34,7 @@
 #include "core/config/config_file.h"
 #include "examples/tcp_broker/admission.h"
 #include "examples/tcp_broker/manifoldd_config.h"
-#include "examples/tcp_broker/reload_signal.h"
-#include "examples/tcp_broker/shutdown_signals.h"
+#include "examples/tcp_broker/server_signals.h"
 #include "transports/driver/recording_observer.h"
 #include "transports/loops/event_loops.h"
 #ifdef MANIFOLD_HAVE_ROCKSDB
@@ -215,6 +214,9 @@ absl::StatusOr<manifold::RedisClusterLinkOptions> ClusterLinkOptions(
 }  // namespace
 
 int main(int argc, char** argv) {
+  // First, before any thread starts: every thread inherits the blocked
+  // signals. Until the server runs, a signal ends the process.
+  manifold::ServerSignals signals;
   KeepFreedMemoryForReuse();
   absl::StatusOr<manifold::ManifolddCommandLine> command_line =
       manifold::ParseManifolddCommandLine(
@@ -275,7 +277,7 @@ int main(int argc, char** argv) {
       absl::MakeConstSpan(argv + 1, argc > 0 ? argc - 1 : 0);
   config->options.driver.before_turn = [&](manifold::BrokerDriver& driver) {
     if (admission != nullptr) admission->TakeChecked(driver);
-    if (manifold::TakeReloadRequest()) {
+    if (signals.TakeReloadRequest()) {
       Reload(args, command_line->config, *config, admission.get(), driver, log);
     }
   };
@@ -381,8 +383,8 @@ int main(int argc, char** argv) {
   }
 #endif
 
-  manifold::InstallShutdownSignals(**server);
-  manifold::InstallReloadSignal(**server);
+  signals.Route(server->get());
+  absl::Cleanup unroute = [&signals] { signals.Route(nullptr); };
   std::printf("manifoldd listening on %s, loop %s\n",
               absl::StrJoin(places, ", ").c_str(), config->loop.c_str());
   std::fflush(stdout);
