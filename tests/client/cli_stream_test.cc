@@ -76,7 +76,8 @@ class CliStreamTest : public ::testing::TestWithParam<std::string> {
   // directory.
   void RestartBroker() {
     const int port = broker_->tcp().port;
-    ASSERT_TRUE(broker_->Stop(SIGTERM).ok());
+    const absl::StatusOr<int> stopped = broker_->Stop(SIGTERM);
+    ASSERT_TRUE(stopped.ok()) << stopped.status();
     StartBroker(absl::StrCat("127.0.0.1:", port));
   }
 

@@ -208,7 +208,8 @@ TEST_P(CliTest, SubSurvivesABrokerRestartBySubscribingAgain) {
   ASSERT_TRUE(sub->WaitForOutput("[r/1] before\n", kProcessTimeout));
 
   const int port = broker_->tcp().port;
-  ASSERT_TRUE(broker_->Stop(SIGTERM).ok());
+  const absl::StatusOr<int> stopped = broker_->Stop(SIGTERM);
+  ASSERT_TRUE(stopped.ok()) << stopped.status();
   absl::StatusOr<std::unique_ptr<RunningManifoldd>> restarted =
       RunningManifoldd::Start(
           {"--loop", GetParam(), "--listen", absl::StrCat("127.0.0.1:", port)});
@@ -488,7 +489,8 @@ TEST_P(CliTest, ErrorsAreOneLineOnStderrWithANonZeroExit) {
 
 TEST_P(CliTest, NoBrokerIsOneLineAndExitStatusOne) {
   const std::string address = broker_->tcp_address();
-  ASSERT_TRUE(broker_->Stop(SIGTERM).ok());
+  const absl::StatusOr<int> stopped = broker_->Stop(SIGTERM);
+  ASSERT_TRUE(stopped.ok()) << stopped.status();
   absl::StatusOr<Completed> r =
       RunToCompletion(cli_, {"--server", address, "stats"}, kProcessTimeout);
   ASSERT_TRUE(r.ok());

@@ -407,7 +407,8 @@ TEST_P(ClientE2eTest, ClientsHearTheBrokerShutDownOnSigterm) {
 
 TEST_P(ClientE2eTest, ConnectingWhereNothingListensFailsClearly) {
   const std::string where = address();
-  ASSERT_TRUE(broker_->Stop(SIGTERM).ok());
+  const absl::StatusOr<int> stopped = broker_->Stop(SIGTERM);
+  ASSERT_TRUE(stopped.ok()) << stopped.status();
   absl::StatusOr<std::unique_ptr<Client>> client = Client::Connect(where);
   EXPECT_EQ(client.status().code(), absl::StatusCode::kUnavailable);
   EXPECT_THAT(Text(client.status()),

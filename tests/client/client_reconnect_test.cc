@@ -249,7 +249,8 @@ TEST_P(ClientReconnectTest, AKilledBrokerIsSurvivedBySubscribingAgain) {
   ASSERT_TRUE(
       PublishUntilReceived((*first)->tcp_address(), **sub, "news/a", "one"));
 
-  ASSERT_TRUE((*first)->Stop(SIGKILL).ok());
+  const absl::StatusOr<int> stopped = (*first)->Stop(SIGKILL);
+  ASSERT_TRUE(stopped.ok()) << stopped.status();
   absl::StatusOr<std::unique_ptr<RunningManifoldd>> second = StartBroker(port);
   ASSERT_TRUE(second.ok()) << second.status();
   EXPECT_TRUE(
@@ -286,7 +287,8 @@ TEST_P(ClientReconnectTest, WithoutReconnectALostBrokerEndsTheClient) {
   absl::StatusOr<std::unique_ptr<Client>> client =
       Client::Connect((*broker)->tcp_address());
   ASSERT_TRUE(client.ok()) << client.status();
-  ASSERT_TRUE((*broker)->Stop(SIGKILL).ok());
+  const absl::StatusOr<int> stopped = (*broker)->Stop(SIGKILL);
+  ASSERT_TRUE(stopped.ok()) << stopped.status();
   const absl::Time deadline = absl::Now() + absl::Seconds(5);
   while ((*client)->connected() && absl::Now() < deadline) {
     absl::SleepFor(absl::Milliseconds(10));  // poll interval

@@ -173,7 +173,8 @@ TEST_P(ClientReplayTest, AfterARestartTheReplayGoesOnAfterTheLastMessage) {
   ExpectNext(**sub, "two", 2);
 
   const int port = broker_->tcp().port;
-  ASSERT_TRUE(broker_->Stop(SIGTERM).ok());
+  const absl::StatusOr<int> stopped = broker_->Stop(SIGTERM);
+  ASSERT_TRUE(stopped.ok()) << stopped.status();
   StartBroker(absl::StrCat("127.0.0.1:", port));
   // Stored while the client may still be away: it comes as a replay, or
   // live, but it comes once, after "two", and "one" and "two" do not come

@@ -116,7 +116,8 @@ TEST_P(TlsStreamTest, ReconnectComesBackOverANewTlsSession) {
   auto sub = (*subscriber)->Subscribe("news/*");
   ASSERT_TRUE(sub.ok()) << sub.status();
 
-  ASSERT_TRUE((*first)->Stop(SIGKILL).ok());
+  const absl::StatusOr<int> stopped = (*first)->Stop(SIGKILL);
+  ASSERT_TRUE(stopped.ok()) << stopped.status();
   absl::StatusOr<std::unique_ptr<RunningManifoldd>> second = StartBroker(port);
   ASSERT_TRUE(second.ok()) << second.status();
   // The subscriber comes back on its own schedule: publish until it hears.

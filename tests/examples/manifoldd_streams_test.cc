@@ -214,7 +214,8 @@ TEST_P(ManifolddStreamsTest, ReplayContinuesWithLiveMessagesAfterARestart) {
           c.PublishAcked("t/a", absl::StrCat(i));
       ASSERT_TRUE(a.ok() && a->has_ack()) << a.status();
     }
-    ASSERT_TRUE((*broker)->Stop().ok());
+    const absl::StatusOr<int> stopped = (*broker)->Stop();
+    ASSERT_TRUE(stopped.ok()) << stopped.status();
   }
   absl::StatusOr<std::unique_ptr<RunningManifoldd>> broker = Start();
   ASSERT_TRUE(broker.ok()) << broker.status();
@@ -395,7 +396,8 @@ TEST_P(ManifolddStreamsTest, DiskFullRefusesStoredPublishesUntilSpaceReturns) {
     }
     EXPECT_TRUE(recovered);
     EXPECT_THAT((*broker)->Log(), HasSubstr("No space left"));
-    ASSERT_TRUE((*broker)->Stop().ok());
+    const absl::StatusOr<int> stopped = (*broker)->Stop();
+    ASSERT_TRUE(stopped.ok()) << stopped.status();
   }
   absl::StatusOr<std::unique_ptr<RunningManifoldd>> broker = Start();
   ASSERT_TRUE(broker.ok()) << broker.status();
@@ -443,7 +445,8 @@ TEST_P(ManifolddStreamsTest, RefusesAForeignOrDamagedDataDirectory) {
     ASSERT_TRUE(ok.ok()) << ok.status();
     WireClient c = testing::GreetedClient((*ok)->tcp(), "pub");
     ASSERT_TRUE(c.PublishAcked("t/a", "x")->has_ack());
-    ASSERT_TRUE((*ok)->Stop().ok());
+    const absl::StatusOr<int> stopped = (*ok)->Stop();
+    ASSERT_TRUE(stopped.ok()) << stopped.status();
   }
   for (const auto& entry : std::filesystem::directory_iterator(data_)) {
     const std::string name = entry.path().filename().string();

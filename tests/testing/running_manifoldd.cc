@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <utility>
 
+#include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
@@ -117,7 +118,12 @@ absl::StatusOr<int> RunningManifoldd::Stop(int signal, absl::Duration timeout) {
     return absl::FailedPreconditionError(
         absl::StrCat("manifoldd had exited already; its log: ", Log()));
   }
-  return process_->Wait(timeout);
+  absl::StatusOr<int> code = process_->Wait(timeout);
+  if (absl::IsDeadlineExceeded(code.status())) {
+    return absl::DeadlineExceededError(absl::StrCat(
+        code.status().message(), " (signal ", signal, "); its log: ", Log()));
+  }
+  return code;
 }
 
 }  // namespace manifold::testing

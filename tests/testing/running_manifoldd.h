@@ -89,7 +89,7 @@ class RunningManifoldd {
 
   // Sends `signal` and waits up to `timeout` for manifoldd to exit. Returns
   // its exit code (0 after a clean shutdown); FAILED_PRECONDITION if it had
-  // exited already, DEADLINE_EXCEEDED if it still runs.
+  // exited already, DEADLINE_EXCEEDED (with its log) if it still runs.
   absl::StatusOr<int> Stop(int signal = SIGTERM,
                            absl::Duration timeout = absl::Seconds(15));
 

@@ -630,7 +630,8 @@ TEST_P(ManifolddClusterTest, OneNativeServerPerTopicAcrossNodes) {
   SendRequest(requester, "svc/add", 30000);
   ASSERT_TRUE(NextRequest(server).ok());
   const absl::Time killed = absl::Now();
-  ASSERT_TRUE(nodes_[1]->Stop(SIGKILL).ok());
+  const absl::StatusOr<int> stopped = nodes_[1]->Stop(SIGKILL);
+  ASSERT_TRUE(stopped.ok()) << stopped.status();
   absl::StatusOr<wire::Response> gone =
       NextResponse(requester, absl::Seconds(10));
   ASSERT_TRUE(gone.ok()) << gone.status();
