@@ -11,8 +11,8 @@
 // their own with sigwaitinfo(), not caught by a handler. Nothing runs in
 // signal context, and a signal cannot be lost to the way a handler is
 // delivered: under ThreadSanitizer, which defers handlers to its own safe
-// points, about one SIGTERM in fifty sent right after start never reached the
-// handler, and manifoldd ran on.
+// points, about one SIGTERM in fifty sent right after start (on a busy
+// machine) never reached the handler, and manifoldd ran on.
 //
 // Example:
 //
