@@ -24,19 +24,10 @@
 # ~/.npm, also under Bazel, which points $HOME elsewhere).
 set -euo pipefail
 
-fail() {
-  echo "web-compat: FAIL: $*" >&2
-  exit 1
-}
-skip_exit_code=0
-unavailable() {
-  if [ "${WEB_COMPAT_REQUIRED:-0}" = 1 ]; then
-    fail "$* (WEB_COMPAT_REQUIRED=1: this run may not be skipped)"
-  fi
-  echo "web-compat: SKIP: $*"
-  exit "$skip_exit_code"
-}
-absolute() { case "$1" in /*) echo "$1" ;; *) echo "$PWD/$1" ;; esac; }
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=SCRIPTDIR/../testing/npm_suite.sh
+source "$here/../testing/npm_suite.sh"
+npm_suite_messages web-compat WEB_COMPAT_REQUIRED
 
 manifoldd=""
 manifold_cli=""
@@ -61,50 +52,11 @@ command -v node >/dev/null && command -v npm >/dev/null || fail "node and npm ar
 command -v curl >/dev/null || fail "curl is needed (apt-get install curl)"
 command -v openssl >/dev/null || fail "openssl is needed to make the TLS tests' certificates (apt-get install openssl)"
 
-here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-cleanup_dir=""
-if [ -z "$work_dir" ]; then
-  if [ -n "${TEST_TMPDIR:-}" ]; then work_dir="$TEST_TMPDIR/web-compat"; else
-    work_dir="$(mktemp -d)"
-    cleanup_dir="$work_dir"
-  fi
-fi
-mkdir -p "$work_dir"
+npm_suite_work_dir web-compat
 [ -n "$screenshot_dir" ] || screenshot_dir="$work_dir"
-
-pids_file="$work_dir/pids"
-: >"$pids_file"
-stop_leftovers() {
-  local pid
-  while read -r pid; do
-    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null &&
-      grep -qE 'manifold' "/proc/$pid/cmdline" 2>/dev/null; then
-      kill -KILL "$pid" 2>/dev/null || true
-    fi
-  done <"$pids_file"
-  if [ -n "$cleanup_dir" ]; then rm -rf "$cleanup_dir"; fi
-}
-trap stop_leftovers EXIT
-
-suite="$work_dir/suite"
-rm -rf "$suite"
-mkdir -p "$suite/lib"
-cp -L "$here/package.json" "$here/package-lock.json" "$here"/*.test.mjs "$suite/"
-cp -L "$here"/lib/*.mjs "$suite/lib/"
-
-user_home="$(getent passwd "$(id -u)" | cut -d: -f6)"
-export npm_config_cache="${WEB_COMPAT_NPM_CACHE:-${user_home:-${HOME:-$work_dir}}/.npm}"
-export npm_config_update_notifier=false
-npm_log="$work_dir/npm-ci.log"
-if ! (cd "$suite" && timeout --kill-after=10 240 npm ci --no-audit --no-fund --ignore-scripts \
-  --prefer-offline --fetch-timeout=20000 --fetch-retries=1 --loglevel=error) >"$npm_log" 2>&1; then
-  why="$(grep -i 'err' "$npm_log" | head -1)"
-  # No registry and nothing in the cache: a machine without network.
-  if grep -qE 'EAI_AGAIN|ENOTFOUND|ECONNREFUSED|ECONNRESET|ETIMEDOUT|ENETUNREACH|EHOSTUNREACH|ENOTCACHED' "$npm_log"; then
-    unavailable "the npm clients are neither in npm's cache ($npm_config_cache) nor reachable in the npm registry (npm ci: $why)"
-  fi
-  fail "could not install the npm clients (npm ci: ${why:-no answer within 240 s})"
-fi
+npm_suite_track_servers 'manifold'
+npm_suite_copy "$here"
+npm_suite_install 240 "the npm clients" "${WEB_COMPAT_NPM_CACHE:-}"
 
 export MANIFOLDD="$manifoldd" MANIFOLD_CLI="$manifold_cli" MANIFOLDD_FLAGS="${manifoldd_flags[*]}"
 export WEB_PIDS_FILE="$pids_file" WEB_SCREENSHOT_DIR="$screenshot_dir"

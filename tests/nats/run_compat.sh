@@ -34,27 +34,10 @@
 # NATS_COMPAT_SERVER_LOG=1 (copy the server's log to stderr).
 set -euo pipefail
 
-fail() {
-  echo "nats-compat: FAIL: $*" >&2
-  exit 1
-}
-
-# Something the suite needs cannot be had on this machine now (no network).
-skip_exit_code=0
-unavailable() {
-  if [ "${NATS_COMPAT_REQUIRED:-0}" = 1 ]; then
-    fail "$* (NATS_COMPAT_REQUIRED=1: this run may not be skipped)"
-  fi
-  echo "nats-compat: SKIP: $*"
-  exit "$skip_exit_code"
-}
-
-absolute() {
-  case "$1" in
-    /*) echo "$1" ;;
-    *) echo "$PWD/$1" ;;
-  esac
-}
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=SCRIPTDIR/../testing/npm_suite.sh
+source "$here/../testing/npm_suite.sh"
+npm_suite_messages nats-compat NATS_COMPAT_REQUIRED
 
 target=manifold
 manifoldd=""
@@ -75,8 +58,6 @@ while [ $# -gt 0 ]; do
     *) fail "unknown argument '$1' (see the comment at the top of $0)" ;;
   esac
 done
-
-here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
 case "$target" in
   manifold)
@@ -142,57 +123,11 @@ fi
 
 # --- The suite and nats.js ------------------------------------------------------
 
-cleanup_dir=""
-if [ -z "$work_dir" ]; then
-  if [ -n "${TEST_TMPDIR:-}" ]; then
-    work_dir="$TEST_TMPDIR/nats-compat-$target"
-  else
-    work_dir="$(mktemp -d)"
-    cleanup_dir="$work_dir"
-  fi
-fi
-mkdir -p "$work_dir"
-
-# The tests write the PID of every server they start here, so none outlives
-# this script even if node is killed by the time limit.
-pids_file="$work_dir/server-pids"
-: >"$pids_file"
-stop_leftovers() {
-  local pid
-  while read -r pid; do
-    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null &&
-      grep -qE 'manifoldd|nats-server' "/proc/$pid/cmdline" 2>/dev/null; then
-      kill -KILL "$pid" 2>/dev/null || true
-    fi
-  done <"$pids_file"
-  if [ -n "$cleanup_dir" ]; then rm -rf "$cleanup_dir"; fi
-}
-trap stop_leftovers EXIT
-
-suite="$work_dir/suite"
-rm -rf "$suite"
-mkdir -p "$suite/lib"
-cp -L "$here/package.json" "$here/package-lock.json" "$here"/*.test.mjs "$suite/"
-cp -L "$here"/lib/*.mjs "$suite/lib/"
-
-# npm's cache is the invoking user's, not one under $HOME: Bazel sets $HOME to
-# the test's empty temporary directory, and a cold cache means the network.
-user_home="$(getent passwd "$(id -u)" | cut -d: -f6)"
-export npm_config_cache="${NATS_COMPAT_NPM_CACHE:-${user_home:-${HOME:-$work_dir}}/.npm}"
-export npm_config_update_notifier=false
+npm_suite_work_dir "nats-compat-$target"
+npm_suite_track_servers 'manifoldd|nats-server'
+npm_suite_copy "$here"
 started=$(date +%s)
-npm_log="$work_dir/npm-ci.log"
-if ! (cd "$suite" && timeout --kill-after=10 180 npm ci --no-audit --no-fund --ignore-scripts \
-  --prefer-offline --fetch-timeout=20000 --fetch-retries=1 \
-  --fetch-retry-mintimeout=2000 --fetch-retry-maxtimeout=5000 --loglevel=error) >"$npm_log" 2>&1; then
-  why="$(grep -i 'err' "$npm_log" | grep -v 'Unknown user config' | head -1)"
-  [ -n "$why" ] || why="$(grep -v '^\s*$' "$npm_log" | tail -1)"
-  # No registry and nothing in the cache: a machine without network.
-  if grep -qE 'EAI_AGAIN|ENOTFOUND|ECONNREFUSED|ECONNRESET|ETIMEDOUT|ENETUNREACH|EHOSTUNREACH|ENOTCACHED' "$npm_log"; then
-    unavailable "nats.js is neither in npm's cache ($npm_config_cache) nor reachable in the npm registry (npm ci: $why)"
-  fi
-  fail "could not install nats.js (npm ci: ${why:-no answer within 180 s})"
-fi
+npm_suite_install 180 nats.js "${NATS_COMPAT_NPM_CACHE:-}"
 nats_version="$(node -p "require('$suite/node_modules/nats/package.json').version")"
 echo "nats-compat: nats.js $nats_version installed in $(($(date +%s) - started))s; target $target"
 
