@@ -214,10 +214,10 @@ absl::StatusOr<manifold::RedisClusterLinkOptions> ClusterLinkOptions(
 }  // namespace
 
 int main(int argc, char** argv) {
-  // First, before any thread starts: every thread inherits the blocked
+  KeepFreedMemoryForReuse();
+  // Before any other thread starts: every thread inherits the blocked
   // signals. Until the server runs, a signal ends the process.
   manifold::ServerSignals signals;
-  KeepFreedMemoryForReuse();
   absl::StatusOr<manifold::ManifolddCommandLine> command_line =
       manifold::ParseManifolddCommandLine(
           absl::MakeConstSpan(argv + 1, argc > 0 ? argc - 1 : 0));

@@ -45,7 +45,7 @@ class ServerSignals {
   // Blocks SIGINT, SIGTERM and SIGHUP in the calling thread, and so in every
   // thread started from it afterwards, ignores SIGPIPE, and starts the thread
   // that takes the three. Until Route() names a server, each of them ends the
-  // process as it would have unblocked.
+  // process, as its default action would.
   // REQUIRES: no other thread runs yet (one that does would still die of
   // them), so construct it first thing in main(); one at a time.
   ServerSignals();
